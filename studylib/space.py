@@ -1,0 +1,278 @@
+"""Search spaces as data: ordered lists of allowed values per hyperparameter.
+
+A config is a plain ``dict`` ``{name: value}``. A genome is the tuple of value indices, one per
+dimension, in the space's dimension order. Randomness comes only from the ``numpy.random.Generator``
+passed to :meth:`SearchSpace.sample`.
+
+The paper's counts: round 3 (Table III) is 4*1*3*1*2**8 = 3,072. Tables I + II multiply to
+5,038,848; the paper's 15,116,544 for round 2 is exactly three times that, i.e. the product once
+the border crop of [0, 1, 2] pixels ("the border pixels [0, 1, 2] were removed") is counted as a
+dimension of its own — which is how ``round2.yaml`` encodes it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import yaml
+
+from .errors import StudyError
+from .paths import SPACES_DIR
+
+Config = dict[str, Any]
+
+ACTIVATIONS = ("relu", "lrelu", "elu")
+OPTIMIZERS = ("adam", "rmsprop", "nesterov")
+
+
+def _pos_int(v):
+    return isinstance(v, int) and not isinstance(v, bool) and v > 0
+
+
+def _nonneg_int(v):
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _pos_num(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 and math.isfinite(v)
+
+
+def _unit(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1
+
+
+#: Hyperparameters the CNN builder understands: name -> (check, description of allowed values).
+KNOWN = {
+    **{f"filters{i}": (_pos_int, "a positive integer") for i in (1, 2, 3)},
+    **{f"ksize{i}": (_pos_int, "a positive integer") for i in (1, 2, 3)},
+    "hidden1": (_pos_int, "a positive integer"),
+    "hidden2": (_pos_int, "a positive integer"),
+    "stride": (_pos_int, "a positive integer"),
+    "learning_rate": (_pos_num, "a positive number"),
+    "batch_size": (_pos_int, "a positive integer"),
+    "momentum": (_unit, "a number in [0, 1)"),
+    "dropout": (_unit, "a number in [0, 1)"),
+    "border_crop": (_nonneg_int, "a non-negative integer"),
+    "activation": (lambda v: v in ACTIVATIONS, f"one of {', '.join(ACTIVATIONS)}"),
+    "optimizer": (lambda v: v in OPTIMIZERS, f"one of {', '.join(OPTIMIZERS)}"),
+    "padding": (lambda v: v in ("same", "valid"), "one of same, valid"),
+    "pooling": (lambda v: v in ("max", "avg", "none"), "one of max, avg, none"),
+    "momentum_use": (lambda v: v in ("optimizer", "batchnorm"), "one of optimizer, batchnorm"),
+}
+REQUIRED = ("filters1", "ksize1", "hidden1", "hidden2", "learning_rate", "batch_size")
+CATEGORICAL = {"activation", "optimizer", "padding", "pooling", "momentum_use"}
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One hyperparameter: its ordered allowed values.
+
+    ``ordinal`` dimensions (numbers) have a meaningful order, so a one-step neighbour is the next
+    value up or down; categorical ones (strings) have every other value as a neighbour.
+    """
+
+    name: str
+    values: tuple
+    paper: str = ""
+
+    @property
+    def ordinal(self) -> bool:
+        return self.name not in CATEGORICAL
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def index(self, value) -> int:
+        for i, v in enumerate(self.values):
+            if v == value or (isinstance(v, float) and isinstance(value, (int, float)) and math.isclose(v, value)):
+                return i
+        raise StudyError(f"{self.name}={value!r} is not an allowed value (allowed: {list(self.values)})")
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "paper": self.paper or self.name, "values": list(self.values)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Dimension":
+        return cls(name=d["name"], values=tuple(d["values"]), paper=d.get("paper", d["name"]))
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    name: str
+    dimensions: tuple[Dimension, ...]
+    description: str = ""
+    source: str = ""
+    _by_name: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "_by_name", {d.name: d for d in self.dimensions})
+
+    # -- size and names -------------------------------------------------------------------
+    @property
+    def names(self) -> list[str]:
+        return [d.name for d in self.dimensions]
+
+    @property
+    def size(self) -> int:
+        return math.prod(len(d) for d in self.dimensions)
+
+    @property
+    def cardinalities(self) -> list[int]:
+        return [len(d) for d in self.dimensions]
+
+    def __getitem__(self, name: str) -> Dimension:
+        return self._by_name[name]
+
+    def paper_names(self) -> dict[str, str]:
+        return {d.name: d.paper or d.name for d in self.dimensions}
+
+    # -- sampling and enumeration ---------------------------------------------------------
+    def sample(self, rng: np.random.Generator) -> Config:
+        """A uniformly random config; all randomness comes from ``rng``."""
+        return self.decode([int(rng.integers(len(d))) for d in self.dimensions])
+
+    def config_at(self, index: int) -> Config:
+        """The ``index``-th config of the grid (mixed radix, last dimension fastest)."""
+        if not 0 <= index < self.size:
+            raise IndexError(index)
+        genome = []
+        for n in reversed(self.cardinalities):
+            index, r = divmod(index, n)
+            genome.append(r)
+        return self.decode(genome[::-1])
+
+    def index_of(self, config: Config) -> int:
+        index = 0
+        for d, g in zip(self.dimensions, self.encode(config)):
+            index = index * len(d) + g
+        return index
+
+    def grid(self) -> Iterator[Config]:
+        """Every combination once, lazily, in grid order."""
+        for i in range(self.size):
+            yield self.config_at(i)
+
+    # -- genomes ---------------------------------------------------------------------------
+    def encode(self, config: Config) -> tuple[int, ...]:
+        missing = [n for n in self.names if n not in config]
+        if missing:
+            raise StudyError(f"config lacks {', '.join(missing)} (space {self.name})")
+        return tuple(d.index(config[d.name]) for d in self.dimensions)
+
+    def decode(self, genome) -> Config:
+        return {d.name: d.values[int(g)] for d, g in zip(self.dimensions, genome)}
+
+    def neighbours(self, config: Config) -> list[Config]:
+        """Configs one step away: ordinal dimensions +-1 index, categorical any other value."""
+        genome = list(self.encode(config))
+        out = []
+        for i, d in enumerate(self.dimensions):
+            if d.ordinal:
+                steps = [genome[i] - 1, genome[i] + 1]
+            else:
+                steps = [j for j in range(len(d)) if j != genome[i]]
+            for j in steps:
+                if 0 <= j < len(d):
+                    g = list(genome)
+                    g[i] = j
+                    out.append(self.decode(g))
+        return out
+
+    @staticmethod
+    def key(config: Config) -> str:
+        """A stable text key for a config (sorted JSON)."""
+        return json.dumps(config, sort_keys=True, default=str)
+
+    # -- (de)serialisation -----------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "source": self.source,
+            "dimensions": [d.to_dict() for d in self.dimensions],
+        }
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+
+    @classmethod
+    def from_dict(cls, data: Any, origin: str = "space") -> "SearchSpace":
+        return _parse_space(data, origin)
+
+
+def _parse_space(data: Any, origin: str) -> SearchSpace:
+    def fail(msg):
+        raise StudyError(f"{origin}: {msg}")
+
+    if not isinstance(data, dict):
+        fail("expected a mapping with 'name' and 'dimensions'")
+    dims = data.get("dimensions")
+    if not isinstance(dims, list) or not dims:
+        fail("'dimensions' must be a non-empty list")
+    seen = set()
+    out = []
+    for i, d in enumerate(dims):
+        if not isinstance(d, dict) or "name" not in d or "values" not in d:
+            fail(f"dimension #{i + 1} needs 'name' and 'values'")
+        name = d["name"]
+        if name not in KNOWN:
+            fail(f"unknown hyperparameter {name!r} (known: {', '.join(sorted(KNOWN))})")
+        if name in seen:
+            fail(f"hyperparameter {name!r} appears twice")
+        seen.add(name)
+        values = d["values"]
+        if not isinstance(values, list) or not values:
+            fail(f"{name!r}: 'values' must be a non-empty list")
+        check, what = KNOWN[name]
+        for v in values:
+            if not check(v):
+                fail(f"{name!r}: value {v!r} is not {what}")
+        if len(set(map(repr, values))) != len(values):
+            fail(f"{name!r}: values repeat")
+        out.append(Dimension(name=name, values=tuple(values), paper=str(d.get("paper", name))))
+    names = {d.name for d in out}
+    for r in REQUIRED:
+        if r not in names:
+            fail(f"required hyperparameter {r!r} is missing")
+    for i in (1, 2, 3):
+        if (f"filters{i}" in names) != (f"ksize{i}" in names):
+            fail(f"filters{i} and ksize{i} must be given together")
+    if "filters3" in names and "filters2" not in names:
+        fail("filters3 needs filters2")
+    return SearchSpace(
+        name=str(data.get("name", origin)),
+        dimensions=tuple(out),
+        description=str(data.get("description", "")),
+        source=str(data.get("source", "")),
+    )
+
+
+BUILTIN = ("round1", "round2", "round3")
+
+
+def load_space(name_or_path: str | Path) -> SearchSpace:
+    """A built-in round (``round1``..``round3``) or a YAML/JSON space file."""
+    text_name = str(name_or_path)
+    if text_name in BUILTIN:
+        path = SPACES_DIR / f"{text_name}.yaml"
+    else:
+        path = Path(text_name)
+        if not path.suffix and not path.exists():
+            raise StudyError(f"unknown round {text_name!r}: use {', '.join(BUILTIN)} or a path to a space file")
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise StudyError(f"space file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise StudyError(f"cannot read space file {path}: {e.__class__.__name__}") from None
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
+        raise StudyError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'} ({first})") from None
+    return _parse_space(data, str(path))

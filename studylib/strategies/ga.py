@@ -1,0 +1,200 @@
+"""A plain generational genetic algorithm behind the ask/tell interface.
+
+Genomes are tuples of value indices (``SearchSpace.encode``). Each generation is evaluated as a
+batch: ``ask`` hands out the generation's new genomes, and the next generation is bred once all of
+them have been told. Offspring whose genome was evaluated before take the known fitness and are
+never proposed again (a repeat costs nothing); if a whole generation brings nothing new, random
+immigrants replace the duplicates so the search keeps moving.
+
+``strategy.log`` holds one tidy row per completed generation: ``gen, evals, best, mean``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .. import ga as ops
+from ..space import Config, SearchSpace
+from .base import Strategy
+
+Genome = tuple[int, ...]
+
+
+class GeneticAlgorithm(Strategy):
+    """Generational GA: tournament (or rank) selection, crossover, per-gene mutation, elitism.
+
+    Options: ``population_size`` (20), ``crossover`` (``uniform``, ``one_point``, ``two_point``),
+    ``crossover_rate`` (0.9), ``mutation`` (``reset``: uniform new value, or ``step``: one-step
+    move), ``mutation_rate`` (per-gene probability, default ``1/len(genome)``), ``n_elite`` (2),
+    ``selection`` (``tournament`` or ``rank``), ``tournsize`` (3).
+    """
+
+    name = "ga"
+
+    def __init__(self, space: SearchSpace, seed: int | None = 0, *, population_size: int = 20,
+                 crossover: str = "uniform", crossover_rate: float = 0.9, mutation: str = "reset",
+                 mutation_rate: float | None = None, n_elite: int = 2, selection: str = "tournament",
+                 tournsize: int = 3, **options: Any):
+        super().__init__(space, seed, **options)
+        if population_size < 2:
+            raise ValueError(f"{self.name}: population_size must be at least 2")
+        if crossover not in ops.CROSSOVERS:
+            raise ValueError(f"{self.name}: crossover must be one of {', '.join(ops.CROSSOVERS)}")
+        if mutation not in ("reset", "step"):
+            raise ValueError(f"{self.name}: mutation must be reset or step")
+        if selection not in ("tournament", "rank"):
+            raise ValueError(f"{self.name}: selection must be tournament or rank")
+        self.population_size = int(population_size)
+        self.crossover = crossover
+        self.crossover_rate = float(crossover_rate)
+        self.mutation = mutation
+        n = len(space.dimensions)
+        self.mutation_rate = float(mutation_rate) if mutation_rate is not None else 1.0 / max(n, 1)
+        self.n_elite = int(n_elite)
+        self.selection = selection
+        self.tournsize = int(tournsize)
+
+        self.cardinalities = list(space.cardinalities)
+        self.ordinal = [d.ordinal for d in space.dimensions]
+        self.known: dict[Genome, float] = {}  # every genome told so far -> its score
+        self.evals = 0  # distinct genomes told
+        self.population: list[Genome] = []  # current (evaluated) parents
+        self.fitness: list[float] = []
+        self.gen = 0
+        self.log: list[dict] = []
+        self._batch: list[Genome] = []  # the generation being evaluated (with duplicates)
+        self._queue: list[Genome] = []  # its new genomes not yet asked
+        self._pending: set[Genome] = set()  # asked, not told
+
+    # -- the interface ----------------------------------------------------------------------
+    def ask(self, n: int = 1) -> list[Config]:
+        out: list[Config] = []
+        guard = 0
+        while len(out) < n and not self.finished:
+            if not self._queue:
+                if self._pending:
+                    break  # wait for the rest of this generation
+                if self._batch:
+                    self._complete_generation()
+                self._queue = self._next_batch()
+                guard += 1
+                if guard > 1000:  # pathological: nothing new to propose
+                    break
+                continue
+            g = self._queue.pop(0)
+            if g in self.known or g in self._pending:
+                continue
+            self._pending.add(g)
+            out.append(self.space.decode(g))
+        return out
+
+    def tell(self, config: Config, score: float) -> None:
+        g = self.space.encode(config)
+        self._pending.discard(g)
+        self._record(g, float(score))
+
+    @property
+    def finished(self) -> bool:
+        return len(self.known) >= self.space.size and not self._pending
+
+    # -- bookkeeping --------------------------------------------------------------------------
+    def _record(self, g: Genome, score: float) -> None:
+        if g not in self.known:
+            self.evals += 1
+            self.known[g] = score
+            self._on_new(g, score)
+
+    def _on_new(self, g: Genome, score: float) -> None:
+        """Hook for subclasses: a genome was evaluated for the first time."""
+
+    def _untried(self, g: Genome) -> bool:
+        return g not in self.known and g not in self._pending
+
+    def _random_new(self, tries: int = 200) -> Genome | None:
+        for _ in range(tries):
+            g = ops.random_genome(rng=self.rng, cardinalities=self.cardinalities)
+            if self._untried(g):
+                return g
+        return None
+
+    def _complete_generation(self) -> None:
+        batch = [g for g in self._batch if g in self.known]
+        fit = [self.known[g] for g in batch]
+        if self.population:
+            self.population, self.fitness = ops.merge_elitist(
+                self.population, self.fitness, batch, fit, self.n_elite)
+        else:
+            # the first generation (possibly fewer than population_size on a tiny space)
+            self.population, self.fitness = ops.elite(batch, fit, self.population_size)
+        self._batch = []
+        self._log_generation()
+
+    def _log_generation(self) -> None:
+        if self.fitness:
+            self.log.append({
+                "gen": self.gen,
+                "evals": self.evals,
+                "best": max(self.known.values()),
+                "mean": sum(self.fitness) / len(self.fitness),
+            })
+        self.gen += 1
+
+    # -- breeding ------------------------------------------------------------------------------
+    def _initial_batch(self) -> list[Genome]:
+        out: list[Genome] = []
+        seen: set[Genome] = set()
+        for _ in range(self.population_size):
+            g = self._random_new()
+            if g is None:
+                break
+            for _ in range(50):
+                if g not in seen:
+                    break
+                g = self._random_new() or g
+            if g in seen:
+                break
+            seen.add(g)
+            out.append(g)
+        return out
+
+    def _select(self, k: int) -> list[Genome]:
+        if self.selection == "rank":
+            return ops.select_rank(self.population, self.fitness, k, rng=self.rng)
+        return ops.select_tournament(self.population, self.fitness, k, rng=self.rng,
+                                     tournsize=self.tournsize)
+
+    def _mutate(self, g: Genome) -> Genome:
+        if self.mutation == "step":
+            return ops.mutate_step(g, rng=self.rng, cardinalities=self.cardinalities,
+                                   ordinal=self.ordinal, indpb=self.mutation_rate)
+        return ops.mutate_reset(g, rng=self.rng, cardinalities=self.cardinalities,
+                                indpb=self.mutation_rate)
+
+    def _offspring(self, k: int) -> list[Genome]:
+        parents = self._select(k + (k % 2))
+        cx = ops.CROSSOVERS[self.crossover]
+        out: list[Genome] = []
+        for a, b in zip(parents[0::2], parents[1::2]):
+            if self.rng.random() < self.crossover_rate:
+                a, b = cx(a, b, rng=self.rng)
+            out.append(self._mutate(a))
+            out.append(self._mutate(b))
+        return out[:k]
+
+    def _next_batch(self) -> list[Genome]:
+        """The next generation's genomes; returns the genomes still to be asked."""
+        if not self.population:
+            self._batch = self._initial_batch()
+        else:
+            self._batch = self._offspring(self.population_size)
+            new = {g for g in self._batch if self._untried(g)}
+            if not new:
+                # every child is known: swap the duplicates for random immigrants
+                immigrants = [g for g in (self._random_new() for _ in range(self.population_size // 2 or 1))
+                              if g is not None]
+                self._batch = self._batch[: self.population_size - len(immigrants)] + immigrants
+        queue, seen = [], set()
+        for g in self._batch:
+            if self._untried(g) and g not in seen:
+                seen.add(g)
+                queue.append(g)
+        return queue

@@ -1,0 +1,155 @@
+"""Optuna baselines behind the ask/tell interface: TPE and NSGA-II used as a single-objective GA.
+
+Every dimension becomes a ``CategoricalDistribution`` over its value *indices* (so floats and
+strings round-trip exactly); the sampler is seeded from the strategy's seed. Optuna's ask-and-tell
+API drives it: ``ask`` opens trials with ``study.ask(distributions)``, ``tell`` closes the matching
+one with ``study.tell``. A score for a config optuna did not ask (served from a cache, or told
+twice) is added as a finished trial with ``study.add_trial``, so the sampler still learns from it.
+
+A proposal optuna repeats is answered at once from the scores already told (the trial is closed
+with the known score and optuna is asked again), up to ``max_retries`` times per proposal; only
+then is the repeat handed out (the study loop serves it from its ledger).
+"""
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Any
+
+from ..space import Config, SearchSpace
+from .base import Strategy
+
+Genome = tuple[int, ...]
+
+
+def _optuna():
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.disable_default_handler()
+    logging.getLogger("optuna").setLevel(logging.ERROR)
+    return optuna
+
+
+class OptunaStrategy(Strategy):
+    """Shared adapter; subclasses build the sampler in :meth:`_make_sampler`."""
+
+    name = "optuna"
+
+    def __init__(self, space: SearchSpace, seed: int | None = 0, *, max_retries: int = 20,
+                 **options: Any):
+        sampler_options = {k: options.pop(k) for k in list(options) if k in self.sampler_options}
+        super().__init__(space, seed, **options)
+        optuna = _optuna()
+        self._optuna = optuna
+        self.max_retries = int(max_retries)
+        self._names = [f"p{i}" for i in range(len(space.dimensions))]  # safe parameter names
+        self._dists = {
+            n: optuna.distributions.CategoricalDistribution(list(range(len(d))))
+            for n, d in zip(self._names, space.dimensions)
+        }
+        sampler_seed = None if seed is None else int(self.rng.integers(2**31 - 1))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.sampler = self._make_sampler(sampler_seed, **sampler_options)
+            self.study = optuna.create_study(direction="maximize", sampler=self.sampler)
+        self.known: dict[Genome, float] = {}
+        self._open: dict[Genome, list[Any]] = {}  # asked genome -> open optuna trials
+        self.evals = 0
+        self.repeats = 0  # proposals optuna repeated (answered from known scores)
+
+    sampler_options: tuple[str, ...] = ()
+
+    def _make_sampler(self, seed, **options):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _genome(self, trial) -> Genome:
+        return tuple(int(trial.params[n]) for n in self._names)
+
+    def _new_trial(self):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return self.study.ask(self._dists)
+
+    def _close(self, trial, score: float) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.study.tell(trial, score)
+
+    def _add_finished(self, g: Genome, score: float) -> None:
+        optuna = self._optuna
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.study.add_trial(optuna.trial.create_trial(
+                params={n: int(v) for n, v in zip(self._names, g)},
+                distributions=self._dists,
+                value=float(score),
+            ))
+
+    # -- the interface ----------------------------------------------------------------------------
+    def ask(self, n: int = 1) -> list[Config]:
+        out: list[Config] = []
+        for _ in range(n):
+            if len(self.known) >= self.space.size:
+                break
+            trial = self._new_trial()
+            g = self._genome(trial)
+            retries = 0
+            while (g in self.known or g in self._open) and retries < self.max_retries:
+                retries += 1
+                self.repeats += 1
+                if g in self.known:
+                    self._close(trial, self.known[g])
+                else:  # asked but not told yet: leave this duplicate out
+                    self._close_failed(trial)
+                trial = self._new_trial()
+                g = self._genome(trial)
+            self._open.setdefault(g, []).append(trial)
+            out.append(self.space.decode(g))
+        return out
+
+    def _close_failed(self, trial) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.study.tell(trial, state=self._optuna.trial.TrialState.FAIL)
+
+    def tell(self, config: Config, score: float) -> None:
+        g = self.space.encode(config)
+        score = float(score)
+        if g not in self.known:
+            self.known[g] = score
+            self.evals += 1
+        trials = self._open.get(g)
+        if trials:
+            trial = trials.pop(0)
+            if not trials:
+                del self._open[g]
+            self._close(trial, score)
+        else:
+            self._add_finished(g, score)
+
+    @property
+    def finished(self) -> bool:
+        return len(self.known) >= self.space.size and not self._open
+
+
+class TPE(OptunaStrategy):
+    """Optuna's TPESampler (defaults, ``n_startup_trials`` option, 10 by default)."""
+
+    name = "tpe"
+    sampler_options = ("n_startup_trials", "multivariate", "n_ei_candidates")
+
+    def _make_sampler(self, seed, **options):
+        return self._optuna.samplers.TPESampler(seed=seed, **options)
+
+
+class OptunaGA(OptunaStrategy):
+    """Optuna's NSGAIISampler on one objective: a GA with uniform crossover and elitist survival."""
+
+    name = "optuna-ga"
+    sampler_options = ("population_size", "mutation_prob", "crossover_prob", "swapping_prob")
+
+    def _make_sampler(self, seed, **options):
+        options.setdefault("population_size", 20)
+        return self._optuna.samplers.NSGAIISampler(seed=seed, **options)
