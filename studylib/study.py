@@ -70,14 +70,20 @@ class StudyResult:
 
 
 def check_out_dir(out: Path) -> None:
-    """Fail early (before any training) if ``out`` cannot hold results."""
+    """Fail early (before any training, leaving nothing behind) if ``out`` cannot hold results."""
+    import tempfile
+
     if out.exists() and not out.is_dir():
         raise StudyError(f"output path {out} exists and is not a folder")
     parent = out
     while not parent.exists():
         parent = parent.parent
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise StudyError(f"output folder {out} is not writable")
+    if not parent.is_dir():
+        raise StudyError(f"cannot create output folder {out}: {parent} is not a folder")
+    try:
+        os.rmdir(tempfile.mkdtemp(dir=parent, prefix=".studylib-probe-"))
+    except OSError as e:
+        raise StudyError(f"output folder {out} is not writable ({e.strerror})") from None
 
 
 def prepare(round_or_space: str | SearchSpace, *, strategy: str = "random", trials: int | None = None,

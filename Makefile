@@ -1,0 +1,30 @@
+# Two commands do all set-up on a fresh machine:
+#   make study   -> installs into .venv, runs the three paper rounds (digits, smoke) and prints index.html
+#   make test    -> installs into .venv (+ test data and a headless browser) and runs the test suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: study test install system-deps
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Real data and a real browser for the tests: Debian's Fashion-MNIST and Chromium (needs root/apt).
+system-deps:
+	@if [ ! -d /usr/share/datasets/fashion-mnist ] || ! command -v chromium >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	    dataset-fashion-mnist chromium chromium-driver; \
+	  else echo "install Debian packages dataset-fashion-mnist chromium chromium-driver (needs root)"; fi; fi
+
+study: $(STAMP)
+	$(BIN)/studylib run all --dataset digits --profile smoke
+
+test: $(STAMP) system-deps
+	$(BIN)/python -m pytest -q

@@ -1,0 +1,94 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+STUDYLIB = [sys.executable, "-m", "studylib.cli"]
+
+
+def run(*args, cwd=None):
+    return subprocess.run([*STUDYLIB, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def test_space_command_prints_values_and_count():
+    r = run("space", "round3")
+    assert r.returncode == 0
+    lines = r.stdout.strip().splitlines()
+    assert lines[-1] == "combinations: 3072"
+    assert any(l.startswith("learning_rate") and "0.0015" in l for l in lines)
+    assert run("space", "round2").stdout.strip().splitlines()[-1] == "combinations: 15116544"
+
+
+def test_help_documents_commands():
+    r = run("--help")
+    assert r.returncode == 0
+    for cmd in ("space", "search"):
+        assert cmd in r.stdout
+    r = run("search", "--help")
+    for flag in ("--strategy", "--trials", "--seed", "--dataset", "--profile", "--out"):
+        assert flag in r.stdout
+
+
+def test_search_writes_trials_csv(tmp_path):
+    out = tmp_path / "study"
+    r = run("search", "round1", "--dataset", "synthetic", "--trials", "2", "--max-epochs", "1", "--out", out,
+            "--no-progress")
+    assert r.returncode == 0, r.stderr
+    df = pd.read_csv(out / "trials.csv")
+    assert len(df) == 2
+    assert {"filters_1", "ksize_1", "full_hidd_1", "learning_rate", "best_acc", "no_epochs"} <= set(df.columns)
+    assert "wrote" in r.stdout
+
+
+def _corrupt_cifar(tmp_path):
+    d = tmp_path / "cifar"
+    d.mkdir()
+    (d / "cifar-10-python.tar.gz").write_bytes(b"\x1f\x8b truncated")
+    return d
+
+
+BAD = {
+    "unknown round": (["search", "round9"], "unknown round 'round9'"),
+    "unknown strategy": (["search", "round1", "--strategy", "annealing"], "--strategy"),
+    "unknown dataset": (["search", "round1", "--dataset", "mnist"], "--dataset"),
+    "zero trials": (["search", "round1", "--trials", "0"], "expected a positive integer"),
+    "negative trials": (["search", "round1", "--trials", "-4"], "expected a positive integer"),
+    "text trials": (["search", "round1", "--trials", "many"], "expected a positive integer"),
+    "negative seed": (["search", "round1", "--seed", "-1"], "non-negative"),
+    "unknown profile": (["search", "round1", "--profile", "huge"], "--profile"),
+    "unknown flag": (["search", "round1", "--colour", "red"], "unrecognized arguments"),
+    "missing space file": (["search", "{tmp}/nope.yaml"], "space file not found"),
+    "bad yaml": (["search", "{tmp}/bad.yaml"], "not valid YAML"),
+    "bad space": (["space", "{tmp}/wrong.yaml"], "unknown hyperparameter 'colour'"),
+    "missing data dir": (["search", "round1", "--dataset", "cifar10", "--data-dir", "{tmp}/nodata"],
+                         "data directory not found"),
+    "corrupt archive": (["search", "round1", "--dataset", "cifar10", "--data-dir", "{tmp}/cifar"],
+                        "corrupt archive"),
+    "out is a file": (["search", "round1", "--dataset", "synthetic", "--out", "{tmp}/afile/sub"], "is not a folder"),
+    "out unwritable": (["search", "round1", "--dataset", "synthetic", "--out", "/proc/studylib-out"],
+                       "not writable"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_input_is_one_line_exit_2_and_leaves_nothing(tmp_path, case):
+    (tmp_path / "bad.yaml").write_text("dimensions: [unclosed")
+    (tmp_path / "wrong.yaml").write_text("dimensions:\n  - {name: colour, values: [1]}\n")
+    (tmp_path / "afile").write_text("x")
+    _corrupt_cifar(tmp_path)
+    args, message = BAD[case]
+    out = tmp_path / "out"
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    if "--out" not in args and args[0] == "search":
+        args += ["--out", str(out)]
+    before = sorted(os.listdir(tmp_path))
+    r = run(*args)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("studylib: error:"), r.stderr
+    assert message in lines[0]
+    assert "Traceback" not in r.stderr
+    assert sorted(os.listdir(tmp_path)) == before  # nothing half-written

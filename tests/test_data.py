@@ -1,0 +1,134 @@
+import gzip
+import io
+import pickle
+import struct
+import tarfile
+
+import numpy as np
+import pytest
+
+from studylib.data import load_dataset, read_cifar10, read_idx
+from studylib.errors import StudyError
+
+
+def _cifar_batch(n, rng, offset):
+    pixels = rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)
+    labels = [int(x) for x in (np.arange(n) + offset) % 10]
+    return {b"batch_label": b"x", b"labels": labels, b"data": pixels, b"filenames": [b"f"] * n}
+
+
+def make_cifar_archive(folder, n_per_batch=6, extract=False):
+    """A tiny CIFAR-10 in the real python pickle format (5 train batches + test batch)."""
+    rng = np.random.default_rng(0)
+    batches = {f"data_batch_{i}": _cifar_batch(n_per_batch, rng, i) for i in range(1, 6)}
+    batches["test_batch"] = _cifar_batch(n_per_batch, rng, 0)
+    if extract:
+        d = folder / "cifar-10-batches-py"
+        d.mkdir()
+        for name, b in batches.items():
+            (d / name).write_bytes(pickle.dumps(b))
+        return d, batches
+    path = folder / "cifar-10-python.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        for name, b in batches.items():
+            blob = pickle.dumps(b)
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.size = len(blob)
+            tar.addfile(info, io.BytesIO(blob))
+    return path, batches
+
+
+@pytest.mark.parametrize("extract", [False, True])
+def test_cifar10_reader_reads_the_real_format(tmp_path, extract):
+    path, batches = make_cifar_archive(tmp_path, extract=extract)
+    x_train, y_train, x_test, y_test = read_cifar10(path)
+    assert x_train.shape == (30, 32, 32, 3) and x_test.shape == (6, 32, 32, 3)
+    raw = batches["data_batch_1"][b"data"][0]
+    # CIFAR rows are channel planes: 1024 red, 1024 green, 1024 blue, row-major 32x32
+    assert x_train[0, 0, 1, 0] == raw[1] and x_train[0, 0, 0, 1] == raw[1024] and x_train[0, 1, 0, 2] == raw[2048 + 32]
+    assert list(y_train[:6]) == batches["data_batch_1"][b"labels"]
+
+
+def test_cifar10_dataset_holds_out_validation_from_training(tmp_path):
+    make_cifar_archive(tmp_path)
+    d = load_dataset("cifar10", data_dir=str(tmp_path), download=False)
+    # 30 training images: validation is the tail of the training set, test stays separate
+    assert len(d.y_train) + len(d.y_val) == 30 and len(d.y_test) == 6
+    assert d.input_shape == (32, 32, 3) and d.x_train.dtype == np.float32 and d.x_train.max() <= 1.0
+    assert d.n_classes == 10
+
+
+def test_corrupt_and_missing_cifar_give_one_line_errors(tmp_path):
+    bad = tmp_path / "cifar-10-python.tar.gz"
+    bad.write_bytes(b"this is not a tarball")
+    with pytest.raises(StudyError, match="corrupt archive .*cifar-10-python.tar.gz") as e:
+        load_dataset("cifar10", data_dir=str(tmp_path), download=False)
+    assert "\n" not in str(e.value)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(StudyError, match="CIFAR-10 not found .*cifar-10-batches-py.*cifar-10-python.tar.gz"):
+        load_dataset("cifar10", data_dir=str(empty), download=False)
+    folder = tmp_path / "x"
+    folder.mkdir()
+    (folder / "cifar-10-batches-py").mkdir()
+    (folder / "cifar-10-batches-py" / "data_batch_1").write_bytes(b"garbage")
+    with pytest.raises(StudyError, match="lacks data_batch_2|corrupt CIFAR-10 batch"):
+        load_dataset("cifar10", data_dir=str(folder), download=False)
+
+
+def _write_idx(path, array):
+    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    blob = header + array.astype(np.uint8).tobytes()
+    path.write_bytes(gzip.compress(blob) if path.suffix == ".gz" else blob)
+
+
+def test_idx_reader(tmp_path):
+    images = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    _write_idx(tmp_path / "imgs-idx3-ubyte.gz", images)
+    _write_idx(tmp_path / "imgs-idx3-ubyte", images)
+    assert np.array_equal(read_idx(tmp_path / "imgs-idx3-ubyte.gz"), images)
+    assert np.array_equal(read_idx(tmp_path / "imgs-idx3-ubyte"), images)
+    (tmp_path / "bad.gz").write_bytes(gzip.compress(b"\x00\x00\x08\x03" + b"\x00" * 5))
+    with pytest.raises(StudyError, match="corrupt IDX file"):
+        read_idx(tmp_path / "bad.gz")
+
+
+def test_fashion_mnist_from_local_idx_files(tmp_path):
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "fashion-mnist"
+    folder.mkdir()
+    _write_idx(folder / "train-images-idx3-ubyte.gz", rng.integers(0, 256, (60, 28, 28)))
+    _write_idx(folder / "train-labels-idx1-ubyte.gz", np.arange(60) % 10)
+    _write_idx(folder / "t10k-images-idx3-ubyte.gz", rng.integers(0, 256, (12, 28, 28)))
+    _write_idx(folder / "t10k-labels-idx1-ubyte.gz", np.arange(12) % 10)
+    d = load_dataset("fashion_mnist", data_dir=str(tmp_path), download=False)
+    assert d.input_shape == (28, 28, 1) and len(d.y_train) == 50 and len(d.y_val) == 10 and len(d.y_test) == 12
+    assert d.source == str(folder)
+
+
+def test_real_fashion_mnist_from_debian_package():
+    d = load_dataset("fashion_mnist", train_size=1000, val_size=200, test_size=200, download=False)
+    assert d.source == "/usr/share/datasets/fashion-mnist"
+    assert d.input_shape == (28, 28, 1) and d.n_classes == 10
+    assert (len(d.y_train), len(d.y_val), len(d.y_test)) == (1000, 200, 200)
+    assert len(np.unique(d.y_train)) == 10  # a random subset, not one class
+
+
+def test_digits_is_loaded_once_and_reproducible():
+    a = load_dataset("digits")
+    assert load_dataset("digits") is a  # cached: trials never reload
+    assert a.input_shape == (8, 8, 1) and a.n_classes == 10
+    assert len(a.y_train) + len(a.y_val) + len(a.y_test) == 1797
+    b = load_dataset("digits", train_size=500)
+    assert len(b.y_train) == 500 and b.fingerprint != a.fingerprint
+    load_dataset.cache_clear()
+    assert load_dataset("digits", train_size=500).fingerprint == b.fingerprint
+
+
+def test_bad_dataset_arguments():
+    with pytest.raises(StudyError, match="unknown dataset 'mnist'"):
+        load_dataset("mnist")
+    with pytest.raises(StudyError, match="train_size must be a positive integer"):
+        load_dataset("digits", train_size=0)
+    with pytest.raises(StudyError, match="data directory not found"):
+        load_dataset("cifar10", data_dir="/nonexistent/dir")

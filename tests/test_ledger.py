@@ -1,0 +1,69 @@
+import math
+
+import pandas as pd
+import pytest
+
+from studylib.ledger import Ledger, paper_csv_frame, trial_key
+from studylib.space import SearchSpace
+from studylib.study import search
+
+RESULT = {"best_acc": 0.5, "best_loss": 1.2, "best_train_acc": 0.6, "best_train_loss": 1.0, "epochs": 3,
+          "best_epoch": 2, "test_acc": 0.48, "test_loss": 1.3, "params": 123, "wall_time": 1.5, "status": "ok",
+          "error": "", "history": {"val_accuracy": [0.4, 0.5, 0.45]}}
+
+
+def test_record_is_durable_and_keyed(tmp_path):
+    path = tmp_path / "ledger.sqlite"
+    config = {"filters1": 8, "learning_rate": 0.001}
+    key = trial_key(config, "datahash", {"max_epochs": 2, "patience": 4}, 0)
+    assert key == trial_key(dict(reversed(list(config.items()))), "datahash", {"patience": 4, "max_epochs": 2}, 0)
+    assert key != trial_key(config, "datahash", {"max_epochs": 2, "patience": 4}, 1)
+    assert key != trial_key(config, "otherdata", {"max_epochs": 2, "patience": 4}, 0)
+    ledger = Ledger(path)
+    ledger.record(key, config, 0, "digits", {"max_epochs": 2}, RESULT)
+    ledger.record(key, config, 0, "digits", {"max_epochs": 2}, dict(RESULT, best_acc=0.9))  # kept once
+    # no close(): a second connection (another process after a crash) sees the committed row
+    row = Ledger(path).get(key)
+    assert row["best_acc"] == 0.5 and row["config"] == config and row["history"]["val_accuracy"][1] == 0.5
+    nan = Ledger(path)
+    nan.record("k2", config, 1, "digits", {}, dict(RESULT, best_loss=float("nan"), status="diverged"))
+    assert math.isnan(nan.get("k2")["best_loss"])
+
+
+def test_corrupt_ledger_is_a_clear_error(tmp_path):
+    from studylib.errors import StudyError
+
+    bad = tmp_path / "ledger.sqlite"
+    bad.write_bytes(b"not a database" * 100)
+    with pytest.raises(StudyError, match="not a usable SQLite file"):
+        Ledger(bad)
+
+
+TINY = SearchSpace.from_dict({"name": "tiny", "dimensions": [
+    {"name": "filters1", "values": [4, 8]}, {"name": "ksize1", "values": [3]},
+    {"name": "hidden1", "values": [8]}, {"name": "hidden2", "values": [8]},
+    {"name": "learning_rate", "values": [0.01, 0.003]}, {"name": "batch_size", "values": [64]}]})
+
+
+def test_repeats_are_served_not_retrained_and_studies_continue(tmp_path):
+    opts = dict(strategy="random", seed=1, dataset="synthetic", max_epochs=1, progress=False)
+    first = search(TINY, tmp_path, trials=3, **opts)
+    # random search on a 4-config space proposes repeats; they are not counted as trials
+    assert len(first.frame) == 3 and first.frame.key.is_unique and first.trained == 3
+    again = search(TINY, tmp_path, trials=3, **opts)  # same command, same folder: nothing to do
+    assert again.trained == 0 and again.served == 3
+    pd.testing.assert_frame_equal(first.frame, again.frame)
+    more = search(TINY, tmp_path, trials=4, **opts)  # asking for more continues the same study
+    assert more.trained == 1 and len(more.frame) == 4
+    pd.testing.assert_frame_equal(more.frame.iloc[:3], first.frame)
+    csv = pd.read_csv(tmp_path / "trials.csv")
+    assert len(csv) == 4
+    for col in ("trial", "best_acc", "best_loss", "best_train_acc", "best_train_loss", "no_epochs",
+                "filters1", "learning_rate", "test_acc", "status"):
+        assert col in csv.columns
+
+
+def test_paper_column_names():
+    df = pd.DataFrame([{"trial": 1, "filters1": 8, "hidden1": 60, "best_acc": 0.5, "epochs": 3, "test_acc": 0.4}])
+    out = paper_csv_frame(df, {"filters1": "filters_1", "hidden1": "full_hidd_1"})
+    assert list(out.columns) == ["trial", "best_acc", "filters_1", "full_hidd_1", "no_epochs", "test_acc"]

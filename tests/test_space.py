@@ -1,0 +1,125 @@
+import itertools
+import json
+import math
+
+import numpy as np
+import pytest
+import yaml
+
+from studylib.errors import StudyError
+from studylib.space import Dimension, SearchSpace, load_space
+
+
+def test_round_counts_match_the_paper():
+    assert load_space("round3").size == 3_072
+    assert load_space("round1").size == 20_736
+
+
+def test_paper_15116544_is_tables_one_and_two_times_three_border_crops():
+    """Tables I + II multiply to 5,038,848; the paper's 15,116,544 is exactly 3x that: the product
+    once the border crop of [0, 1, 2] pixels counts as a dimension (how round2.yaml encodes it)."""
+    space = load_space("round2")
+    assert space.size == 15_116_544
+    tables_1_2 = math.prod(len(d) for d in space.dimensions if d.name not in ("border_crop", "stride"))
+    assert tables_1_2 == 5_038_848
+    assert space.size == tables_1_2 * len(space["border_crop"].values) == tables_1_2 * 3
+
+
+def test_sample_is_reproducible_and_round_trips_through_genome():
+    space = load_space("round2")
+    a = [space.sample(np.random.default_rng(7)) for _ in range(3)]
+    b = [space.sample(np.random.default_rng(7)) for _ in range(3)]
+    assert a == b
+    rng = np.random.default_rng(1)
+    for _ in range(50):
+        config = space.sample(rng)
+        genome = space.encode(config)
+        assert all(0 <= g < len(d) for g, d in zip(genome, space.dimensions))
+        assert space.decode(genome) == config
+        assert space.config_at(space.index_of(config)) == config
+
+
+def test_grid_is_lazy_and_complete():
+    big = load_space("round2")
+    first = list(itertools.islice(big.grid(), 3))  # would take forever if materialised
+    assert first[0] == big.config_at(0) and len(first) == 3
+    small = load_space("round3")
+    keys = {SearchSpace.key(c) for c in small.grid()}
+    assert len(keys) == small.size == 3_072
+
+
+def test_neighbours_step_ordinal_by_one_and_swap_categoricals():
+    space = load_space("round2")
+    config = space.config_at(0)  # every gene at index 0
+    nbrs = space.neighbours(config)
+    # ordinal at index 0 can only go up (+1); categoricals (activation, optimizer) offer 2 others each
+    n_ordinal = sum(1 for d in space.dimensions if d.ordinal and len(d) > 1)
+    n_categorical = sum(len(d) - 1 for d in space.dimensions if not d.ordinal)
+    assert len(nbrs) == n_ordinal + n_categorical
+    for n in nbrs:
+        diff = [d.name for d in space.dimensions if n[d.name] != config[d.name]]
+        assert len(diff) == 1
+        d = space[diff[0]]
+        if d.ordinal:
+            assert d.index(n[d.name]) == 1
+    mid = dict(config, learning_rate=0.003)
+    lrs = sorted(n["learning_rate"] for n in space.neighbours(mid) if n["learning_rate"] != 0.003)
+    assert lrs == [0.001, 0.01]
+
+
+def test_dimensions_and_spaces_round_trip_through_json():
+    space = load_space("round3")
+    again = SearchSpace.from_dict(json.loads(json.dumps(space.to_dict())))
+    assert again == space and again.size == space.size
+    d = space["learning_rate"]
+    assert Dimension.from_dict(json.loads(json.dumps(d.to_dict()))) == d
+
+
+def _write(tmp_path, data, name="space.yaml"):
+    p = tmp_path / name
+    p.write_text(data if isinstance(data, str) else yaml.safe_dump(data))
+    return p
+
+
+GOOD = {"name": "mine", "dimensions": [
+    {"name": "filters1", "values": [8, 16]}, {"name": "ksize1", "values": [3]},
+    {"name": "hidden1", "values": [32]}, {"name": "hidden2", "values": [32]},
+    {"name": "learning_rate", "values": [0.001, 0.01]}, {"name": "batch_size", "values": [32]}]}
+
+
+def test_user_space_file_loads(tmp_path):
+    space = load_space(_write(tmp_path, GOOD))
+    assert space.name == "mine" and space.size == 4
+    js = load_space(_write(tmp_path, json.dumps(GOOD), "space.json"))
+    assert js == space
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda d: d["dimensions"].append({"name": "colour", "values": [1]}), "unknown hyperparameter 'colour'"),
+    (lambda d: d["dimensions"][0].update(values=[8, -16]), "'filters1': value -16 is not a positive integer"),
+    (lambda d: d["dimensions"][0].update(values=[]), "'filters1': 'values' must be a non-empty list"),
+    (lambda d: d["dimensions"].pop(5), "required hyperparameter 'batch_size' is missing"),
+    (lambda d: d["dimensions"].append({"name": "hidden1", "values": [8]}), "'hidden1' appears twice"),
+    (lambda d: d["dimensions"].append({"name": "activation", "values": ["tanh"]}), "'activation': value 'tanh'"),
+    (lambda d: d["dimensions"].append({"name": "filters2", "values": [8]}), "filters2 and ksize2 must be given"),
+    (lambda d: d["dimensions"][4].update(values=[0.1, 0.1]), "'learning_rate': values repeat"),
+])
+def test_bad_space_files_give_precise_errors(tmp_path, mutate, message):
+    data = json.loads(json.dumps(GOOD))
+    mutate(data)
+    path = _write(tmp_path, data)
+    with pytest.raises(StudyError) as e:
+        load_space(path)
+    assert message in str(e.value) and str(path) in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_unreadable_space_files(tmp_path):
+    with pytest.raises(StudyError, match="not valid YAML"):
+        load_space(_write(tmp_path, "dimensions: [unclosed"))
+    with pytest.raises(StudyError, match="space file not found"):
+        load_space(tmp_path / "nope.yaml")
+    with pytest.raises(StudyError, match="cannot read space file"):
+        load_space(tmp_path)  # a folder
+    with pytest.raises(StudyError, match="unknown round 'round7'"):
+        load_space("round7")
