@@ -1,0 +1,221 @@
+"""The paper's figures (Figs. 3-9) drawn with seaborn from a ledger DataFrame.
+
+Each function returns a :class:`matplotlib.figure.Figure` (closed in pyplot, so a notebook shows
+it once, as the cell's value) whose suptitle is the paper's caption and whose axes are labelled
+with the column they plot. Accuracy is ``best_acc``: the best *validation* accuracy of a trial,
+which is what the paper's logs call ``best_acc`` and its figures call "test accuracy". Points are
+drawn over the boxes: with a handful of trials the boxes alone would mislead. Categories follow
+the search space's order (values never sampled leave an empty slot) when a space is known.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import pandas as pd
+
+Y = "best_acc"
+Y_LABEL = "best_acc (best validation accuracy)"
+#: The learning rates the paper found failing in round 1 (Fig. 3 caption, Appendix 1).
+PAPER_FAILING_LR = (0.01, 0.03)
+FAIL_COLOR, OK_COLOR, BOX_COLOR = "#d62728", "#1f77b4", "#8fb8de"
+
+
+def _unpack(data, space=None, context=None, chance=None):
+    from .rounds import RoundRun
+
+    if isinstance(data, RoundRun):
+        return data.frame, space or data.space, context if context is not None else data.context, \
+            chance if chance is not None else data.chance
+    return data, space, context, chance
+
+
+def _order(frame: pd.DataFrame, column: str, space) -> list:
+    if space is not None and column in getattr(space, "names", []):
+        return list(space[column].values)
+    vals = frame[column].dropna().unique().tolist()
+    try:
+        return sorted(vals)
+    except TypeError:
+        return vals
+
+
+def _new_figure(ncols: int = 1, width: float = 7.0, height: float = 4.2):
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, ncols, figsize=(width, height), sharey=True, squeeze=False, layout="constrained")
+    return fig, list(axes[0])
+
+
+def _finish(fig, title: str, context: str | None, n: int):
+    import matplotlib.pyplot as plt
+
+    import textwrap
+
+    width = max(30, int(fig.get_figwidth() * 10))
+    fig.suptitle("\n".join(textwrap.wrap(title, width)), fontweight="bold")
+    fig.supxlabel(context or f"{n} trials", fontsize="small", color="0.35")
+    plt.close(fig)
+    return fig
+
+
+def _label(v) -> str:
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
+
+
+def _box(ax, frame, column, order, y=Y, palette=None, chance=None, xlabel=None, ylabel=Y_LABEL):
+    import seaborn as sns
+
+    ok = frame[frame[y].notna()] if y in frame else frame.iloc[0:0]
+    present = [v for v in order if (ok[column] == v).any()] if len(ok) else []
+    if present:
+        data = ok.assign(_x=ok[column].map(_label))
+        labels = [_label(v) for v in order]
+        pal = {_label(k): c for k, c in (palette or {}).items()} or None
+        sns.boxplot(data=data, x="_x", y=y, order=labels, ax=ax, hue="_x" if pal else None, palette=pal,
+                    legend=False, color=None if pal else BOX_COLOR, fill=True, showfliers=False, width=0.6)
+        sns.stripplot(data=data, x="_x", y=y, order=labels, ax=ax, color="0.15", size=5, jitter=0.15,
+                      alpha=0.8)
+    else:
+        ax.set_xticks(range(len(order)), [_label(v) for v in order])
+        ax.text(0.5, 0.5, "no finished trials", transform=ax.transAxes, ha="center", color="0.4")
+    if chance:
+        ax.axhline(chance, ls="--", lw=1, color="0.5")
+        ax.text(len(order) - 0.5, chance, " chance", va="bottom", ha="right", fontsize="small", color="0.4")
+    ax.set_xlabel(xlabel or column)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0, 1.02)
+
+
+def accuracy_by(data, column: str, title: str, *, space=None, context: str | None = None,
+                chance: float | None = None, order: Sequence | None = None, palette: dict | None = None,
+                xlabel: str | None = None, y: str = Y):
+    """``best_acc`` per value of ``column`` (box + points) under the paper's ``title``."""
+    frame, space, context, chance = _unpack(data, space, context, chance)
+    if column not in frame:
+        raise KeyError(f"the trials have no column {column!r}")
+    order = list(order) if order is not None else _order(frame, column, space)
+    fig, (ax,) = _new_figure()
+    _box(ax, frame, column, order, y=y, palette=palette, chance=chance, xlabel=xlabel)
+    return _finish(fig, title, context, len(frame))
+
+
+def fig3_learning_rate(data, *, space=None, context=None, chance=None):
+    """Fig. 3: accuracy by learning rate; the rates the paper saw fail (0.01, 0.03) in red."""
+    frame, space, context, chance = _unpack(data, space, context, chance)
+    order = _order(frame, "learning_rate", space)
+    palette = {v: FAIL_COLOR if any(math.isclose(float(v), f) for f in PAPER_FAILING_LR) else OK_COLOR
+               for v in order}
+    fig = accuracy_by(frame, "learning_rate", "Fig. 3. Test Accuracy on Fail Learning Rate by 0.01 and 0.03",
+                      space=space, context=context, chance=chance, order=order, palette=palette)
+    from matplotlib.patches import Patch
+
+    ax = fig.axes[0]
+    ax.set_ylim(0, 1.16)  # head-room for the legend above accuracy 1.0
+    ax.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    ax.legend(handles=[Patch(color=FAIL_COLOR, label="failed in the paper (0.01, 0.03)"),
+                       Patch(color=OK_COLOR, label="converged in the paper")],
+              loc="upper center", ncol=2, fontsize="small", frameon=False)
+    return fig
+
+
+def fig4_distribution(data, *, space=None, context=None, chance=None, bins: int = 20):
+    """Fig. 4: the distribution of accuracy over the round's trials (histogram + one tick per trial)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    frame, space, context, chance = _unpack(data, space, context, chance)
+    fig, (ax,) = _new_figure()
+    ok = frame[frame[Y].notna()]
+    if len(ok):
+        sns.histplot(data=ok, x=Y, bins=bins, binrange=(0, 1), ax=ax, color=BOX_COLOR, edgecolor="white")
+        sns.rugplot(data=ok, x=Y, ax=ax, color="0.15", height=0.05)
+    if chance:
+        ax.axvline(chance, ls="--", lw=1, color="0.5")
+        ax.text(chance, ax.get_ylim()[1] * 0.95, " chance", fontsize="small", color="0.4")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlim(0, 1)
+    ax.set_xlabel(Y_LABEL)
+    ax.set_ylabel("trials")
+    fig = _finish(fig, "Fig. 4. Test Accuracy of Small CNNs on GPU", context, len(frame))
+    plt.close(fig)
+    return fig
+
+
+def fig5_optimizer(data, **kw):
+    """Fig. 5: accuracy vs optimizer (paper: Adam beats Nesterov and RMSProp)."""
+    return accuracy_by(data, "optimizer", "Fig. 5. Accuracy vs Optimizer", **kw)
+
+
+def fig6_activation(data, **kw):
+    """Fig. 6: accuracy vs activation function (paper: relu/lrelu beat elu)."""
+    return accuracy_by(data, "activation", "Fig. 6. Accuracy vs Activation Function", **kw)
+
+
+def fig7_batch_size(data, **kw):
+    """Fig. 7: accuracy vs batch size (paper: 32 has the higher median, 64 is more reliable)."""
+    return accuracy_by(data, "batch_size", "Fig. 7. Accuracy vs Batch Size", **kw)
+
+
+def per_layer(data, prefix: str, title: str, *, space=None, context=None, chance=None, label: str = ""):
+    """One panel per conv layer: accuracy vs ``<prefix>1``, ``<prefix>2``, ... (shared y axis)."""
+    frame, space, context, chance = _unpack(data, space, context, chance)
+    cols = [f"{prefix}{i}" for i in range(1, 10) if f"{prefix}{i}" in frame]
+    if not cols:
+        raise KeyError(f"the trials have no {prefix}1.. columns")
+    fig, axes = _new_figure(len(cols), width=3.6 * len(cols), height=4.2)
+    for i, (ax, col) in enumerate(zip(axes, cols), start=1):
+        _box(ax, frame, col, _order(frame, col, space), chance=chance, xlabel=col,
+             ylabel=Y_LABEL if i == 1 else "")
+        ax.set_title(f"conv layer {i}{label}")
+    return _finish(fig, title, context, len(frame))
+
+
+def fig8_filters(data, **kw):
+    """Fig. 8: accuracy vs number of filters in each conv layer."""
+    return per_layer(data, "filters", "Fig. 8. Network Structure Hyperparameters after being Optimized by "
+                                      "Random Search (Filters)", label=": filters", **kw)
+
+
+def fig9_kernels(data, **kw):
+    """Fig. 9: accuracy vs kernel size in each conv layer."""
+    return per_layer(data, "ksize", "Fig. 9. Network Structure Hyperparameters after being Optimized by "
+                                    "Random Search (Kernel)", label=": kernel size", **kw)
+
+
+def table_iv_figure(data, *, context=None):
+    """Table IV as bars: the paper's leaderboard and OUR measured value (its own colour, its
+    dataset in the label; mean ± std over seeds as an error bar)."""
+    import matplotlib.pyplot as plt
+
+    from .rounds import RoundRun
+    from .tables import table_iv
+
+    table = table_iv(data)
+    if isinstance(data, RoundRun) and context is None:
+        context = data.context
+    ours = table["Network"].str.contains("OUR")
+    name = (data.data.get("dataset") if isinstance(data, RoundRun)
+            else str(data["dataset"].iloc[0]) if "dataset" in data and len(data) else "?")
+    labels = [n if not o else f"OUR run (test accuracy on {name})" for n, o in zip(table["Network"], ours)]
+    fig, (ax,) = _new_figure(width=8.0, height=3.8)
+    y = list(range(len(table)))[::-1]
+    colors = [FAIL_COLOR if o else BOX_COLOR for o in ours]
+    acc = table["Accuracy (%)"].fillna(0.0)
+    err = table["± std"].where(table["± std"].notna(), 0.0)
+    ax.barh(y, acc, xerr=err, color=colors, edgecolor="0.3")
+    for yy, a, e in zip(y, acc, err):
+        text = f"{a:.2f}" + (f" ± {e:.2f}" if e else "")
+        ax.text(a + e + 1, yy, text, va="center", fontsize="small")
+    ax.set_yticks(y, labels)
+    ax.set_xlim(0, 105)
+    ax.set_xlabel("accuracy (%)")
+    ax.set_ylabel("")
+    n = len(data.frame) if isinstance(data, RoundRun) else len(data)
+    fig = _finish(fig, "Table IV. Accuracy on CIFAR-10 without Data Augmentation (and ours)", context, n)
+    plt.close(fig)
+    return fig

@@ -1,0 +1,344 @@
+"""Run a paper round for a report, and say what produced it.
+
+A round's folder (``out_dir``) holds its ledger (``ledger.sqlite``), ``trials.csv`` (the paper's
+columns, one row per trial), the ``study.json`` that :func:`studylib.study.run_study` writes and
+``summary.json`` (:func:`write_summary`; what ``studylib run`` lists in ``index.html``). With
+several seeds (``repeats > 1``) each seed's study has its own sub-folder ``seed-<s>/`` and the
+round's ``trials.csv`` holds every seed's trials (``seed`` column).
+"""
+from __future__ import annotations
+
+import html
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .. import paths, profiles
+from ..errors import StudyError
+from ..ledger import paper_csv_frame, write_csv_atomic
+from ..space import SearchSpace, load_space
+
+SUMMARY_JSON = "summary.json"
+#: Libraries named in a report's provenance block (all are in study.json).
+SHOWN_LIBRARIES = ("studylib", "keras", "tensorflow-cpu", "tensorflow", "jax", "torch", "numpy", "pandas",
+                   "scikit-learn", "seaborn", "matplotlib", "papermill")
+
+
+def default_out_dir(dataset: str, profile: str) -> Path:
+    """``reports/<dataset>-<profile>``: where ``studylib run`` publishes by default."""
+    return paths.REPORTS_DIR / f"{dataset}-{profile}"
+
+
+@dataclass
+class RoundRun:
+    """One round's finished studies (one per seed) and what produced them."""
+
+    round: str
+    space: SearchSpace
+    profile: str
+    strategy: str
+    seeds: list[int]
+    settings: dict
+    out_dir: Path
+    results: list = field(repr=False)          # StudyResult per seed
+    data: dict = field(repr=False)             # Dataset.describe()
+    provenance: dict = field(repr=False)       # what run_study recorded in study.json
+    wall_time: float = 0.0
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """Every trial of every seed (ledger frame: studylib names, results, ``seed``)."""
+        frames = [r.frame for r in self.results if len(r.frame)]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    @property
+    def csv_path(self) -> Path:
+        return self.out_dir / paths.TRIALS_CSV
+
+    @property
+    def chance(self) -> float | None:
+        n = self.data.get("n_classes")
+        return 1.0 / n if n else None
+
+    @property
+    def dataset_label(self) -> str:
+        d = self.data
+        shape = "x".join(str(s) for s in d.get("input_shape", []))
+        return (f"{d.get('dataset')} ({d.get('n_train')} train / {d.get('n_val')} val / {d.get('n_test')} test, "
+                f"{shape}, {d.get('n_classes')} classes)")
+
+    @property
+    def context(self) -> str:
+        """One line under each figure's title: what these points are."""
+        seeds = f"seed {self.seeds[0]}" if len(self.seeds) == 1 else f"{len(self.seeds)} seeds"
+        return (f"this run: {self.data.get('dataset')}, {len(self.frame)} trials, {self.strategy} search, "
+                f"{seeds}, profile {self.profile}")
+
+    def summary(self) -> dict:
+        """The run in one JSON-able dict (what ``summary.json`` holds)."""
+        frame = self.frame
+        best = best_by_seed(frame)
+        status = frame["status"].value_counts().to_dict() if "status" in frame else {}
+        prov = self.provenance
+        return {
+            "round": self.round,
+            "space": self.space.name,
+            "dataset": self.data.get("dataset"),
+            "data_hash": self.data.get("data_hash"),
+            "dataset_label": self.dataset_label,
+            "profile": self.profile,
+            "strategy": self.strategy,
+            "seeds": self.seeds,
+            "trials": int(self.settings["trials"]),
+            "rows": int(len(frame)),
+            "max_epochs": int(self.settings["max_epochs"]),
+            "patience": int(self.settings["patience"]),
+            "trained": int(sum(r.trained for r in self.results)),
+            "served": int(sum(r.served for r in self.results)),
+            "failed": int(status.get("failed", 0)),
+            "diverged": int(status.get("diverged", 0)),
+            **_mean_std(best, "best_acc"),
+            **_mean_std(best, "test_acc"),
+            "wall_time": round(self.wall_time, 2),
+            "train_time": round(float(frame["wall_time"].sum()), 2) if "wall_time" in frame else None,
+            "study_ids": [r.study_id for r in self.results],
+            "git_commit": prov.get("git_commit"),
+            "python": sys.executable,
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+
+
+def _mean_std(best: pd.DataFrame, col: str) -> dict:
+    vals = [float(v) for v in best.get(col, []) if v is not None and math.isfinite(float(v))]
+    if not vals:
+        return {col: None, f"{col}_std": None}
+    mean = sum(vals) / len(vals)
+    std = (sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)) ** 0.5 if len(vals) > 1 else 0.0
+    return {col: round(mean, 6), f"{col}_std": round(std, 6)}
+
+
+def best_by_seed(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per seed, the trial with the best validation accuracy (``best_acc``) among trials that did
+    not fail: model selection never looks at ``test_acc``."""
+    if frame is None or not len(frame) or "best_acc" not in frame:
+        return pd.DataFrame(columns=["seed", "best_acc", "test_acc"])
+    ok = frame[(frame.get("status", "ok") != "failed") & frame["best_acc"].notna()]
+    if not len(ok):
+        return pd.DataFrame(columns=["seed", "best_acc", "test_acc"])
+    if "seed" not in ok:
+        ok = ok.assign(seed=0)
+    idx = ok.groupby("seed")["best_acc"].idxmax()
+    return ok.loc[idx.values].reset_index(drop=True)
+
+
+def seed_summary(data) -> pd.DataFrame:
+    """One row per seed (trials, best validation accuracy, test accuracy of that trial) and, with
+    several seeds, a last row ``mean ± std`` (sample standard deviation)."""
+    frame = data.frame if isinstance(data, RoundRun) else data
+    best = best_by_seed(frame)
+    rows = []
+    for _, b in best.iterrows():
+        n = int((frame["seed"] == b["seed"]).sum()) if "seed" in frame else len(frame)
+        rows.append({"seed": str(b["seed"]), "trials": n, "best_acc (val)": b["best_acc"],
+                     "test_acc of that trial": b["test_acc"]})
+    out = pd.DataFrame(rows, columns=["seed", "trials", "best_acc (val)", "test_acc of that trial"])
+    if len(out) > 1:
+        a, t = _mean_std(best, "best_acc"), _mean_std(best, "test_acc")
+        out = out.astype({"best_acc (val)": object, "test_acc of that trial": object})
+        out.loc[len(out)] = {"seed": "mean ± std", "trials": int(out["trials"].sum()),
+                             "best_acc (val)": f"{a['best_acc']:.4f} ± {a['best_acc_std']:.4f}",
+                             "test_acc of that trial": f"{t['test_acc']:.4f} ± {t['test_acc_std']:.4f}"}
+    return out.set_index("seed")
+
+
+# -- running ----------------------------------------------------------------------------------
+
+def run_round(round_name: str | SearchSpace, *, dataset: str = "digits", profile: str = "smoke",
+              strategy: str = "random", trials: int | None = None, seed: int = 0, repeats: int = 1,
+              out_dir: str | Path | None = None, max_epochs: int | None = None, patience: int | None = None,
+              train_size: int | None = None, data_dir: str | None = None, progress: bool = False,
+              executor=None) -> RoundRun:
+    """Run (or continue) the round's study for seeds ``seed .. seed + repeats - 1`` into
+    ``out_dir`` (default ``reports/<dataset>-<profile>/<round>``) and write ``summary.json``.
+
+    Every input is validated (for every seed) before anything is written or trained.
+    """
+    from ..study import check_out_dir, prepare, run_study
+
+    start = time.perf_counter()
+    if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats <= 0:
+        raise StudyError(f"repeats must be a positive integer, got {repeats!r}")
+    space = round_name if isinstance(round_name, SearchSpace) else load_space(round_name)
+    out = Path(out_dir) if out_dir else default_out_dir(dataset, profile) / space.name
+    seeds = [int(seed) + i for i in range(repeats)] if isinstance(seed, int) and seed >= 0 else [seed]
+    options = dict(strategy=strategy, trials=trials, dataset=dataset, profile=profile, max_epochs=max_epochs,
+                   patience=patience, train_size=train_size, data_dir=data_dir)
+    prepared = [prepare(space, seed=s, **options) for s in seeds]  # validates everything first
+    check_out_dir(out)
+    results = []
+    for s, (spec, data) in zip(seeds, prepared):
+        folder = out if len(seeds) == 1 else out / f"seed-{s}"
+        results.append(run_study(spec, data, folder, progress=progress, executor=executor))
+    spec, data = prepared[0]
+    settings = profiles.resolve(profile, space.name, trials=trials, max_epochs=max_epochs, patience=patience,
+                                train_size=train_size)
+    study_json = results[0].out_dir / "study.json"
+    prov = json.loads(study_json.read_text()).get("provenance", {}) if study_json.exists() else {}
+    run = RoundRun(round=space.name, space=space, profile=profile, strategy=strategy, seeds=seeds,
+                   settings=settings, out_dir=out, results=results, data=data.describe(), provenance=prov)
+    if len(seeds) > 1:
+        write_csv_atomic(paper_csv_frame(run.frame, space.paper_names()), out / paths.TRIALS_CSV)
+    run.wall_time = time.perf_counter() - start
+    write_summary(out, run.summary())
+    return run
+
+
+def write_summary(out_dir: str | Path, summary: dict[str, Any]) -> Path:
+    """Write ``out_dir/summary.json``. ``studylib run`` reads it for the line under each report in
+    ``index.html``: any notebook may write one (keys used: ``best_acc``, ``best_acc_std``,
+    ``test_acc``, ``rows``/``trials``, ``dataset``, ``data_hash``, ``profile``, ``strategy``,
+    ``seeds``, ``wall_time``)."""
+    path = Path(out_dir) / SUMMARY_JSON
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(summary, indent=2, default=str))
+    tmp.replace(path)
+    return path
+
+
+def read_summary(out_dir: str | Path) -> dict | None:
+    try:
+        return json.loads((Path(out_dir) / SUMMARY_JSON).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+# -- notebook display -------------------------------------------------------------------------
+
+class Block:
+    """Rich text for a notebook output: HTML (what nbconvert publishes) and Markdown/plain text."""
+
+    def __init__(self, title: str, rows: list[tuple[str, str]] | None = None, notes: list[str] | None = None,
+                 level: int = 3):
+        self.title, self.rows, self.notes, self.level = title, list(rows or []), list(notes or []), level
+
+    def _repr_html_(self) -> str:
+        h = f"<h{self.level}>{html.escape(self.title)}</h{self.level}>"
+        if self.rows:
+            h += "<table class='studylib-block'>" + "".join(
+                f"<tr><th style='text-align:left'>{html.escape(k)}</th><td style='text-align:left'>"
+                f"{html.escape(v)}</td></tr>" for k, v in self.rows) + "</table>"
+        h += "".join(f"<p>{html.escape(n)}</p>" for n in self.notes)
+        return h
+
+    def _repr_markdown_(self) -> str:
+        md = f"{'#' * self.level} {self.title}\n\n"
+        if self.rows:
+            md += "| | |\n|---|---|\n" + "".join(f"| **{k}** | {v.replace('|', '/')} |\n" for k, v in self.rows)
+        return md + "".join(f"\n{n}\n" for n in self.notes)
+
+    def __repr__(self) -> str:
+        width = max((len(k) for k, _ in self.rows), default=0)
+        return "\n".join([self.title] + [f"  {k:<{width}}  {v}" for k, v in self.rows] + self.notes)
+
+    def __str__(self) -> str:
+        return self.__repr__()
+
+
+def _fmt_time(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def provenance_block(run: RoundRun) -> Block:
+    """What produced this report: data (and its hash), profile, strategy, seeds, trials, budget,
+    library versions, git commit, interpreter, machine, wall time and where the trials are."""
+    s = run.summary()
+    prov, d = run.provenance, run.data
+    libs = prov.get("libraries", {})
+    lib_text = ", ".join(f"{k} {libs[k]}" for k in SHOWN_LIBRARIES if k in libs)
+    counts = (f"{s['rows']} ({s['trained']} trained now, {s['served']} served from the ledger; "
+              f"{s['failed']} failed, {s['diverged']} diverged)")
+    if len(run.seeds) > 1:
+        counts = f"{s['trials']} per seed x {len(run.seeds)} seeds = " + counts
+    rows = [
+        ("Round", f"{run.round} — {run.space.description} ({run.space.size:,} combinations, space hash "
+                  f"{run.space.fingerprint()})"),
+        ("Dataset", f"{run.dataset_label}; source {d.get('source')}; data hash {d.get('data_hash')}"),
+        ("Profile", f"{run.profile} (max_epochs {s['max_epochs']}, early-stopping patience {s['patience']})"),
+        ("Strategy", run.strategy),
+        ("Seeds", ", ".join(map(str, run.seeds))),
+        ("Trials", counts),
+        ("Wall time", f"{_fmt_time(s['wall_time'])} for this run (training time of the trials: "
+                      f"{_fmt_time(s['train_time'])})"),
+        ("Git commit", str(prov.get("git_commit", "unknown"))),
+        ("Libraries", lib_text or "-"),
+        ("Python", f"{prov.get('python', sys.version.split()[0])} at {sys.executable} "
+                   f"(keras backend {prov.get('keras_backend', '-')})"),
+        ("Machine", f"{prov.get('host', '-')}, {prov.get('platform', '-')}"),
+        ("Trials stored in", f"{run.out_dir} (ledger.sqlite, trials.csv, study.json, summary.json)"),
+        ("Study ids", ", ".join(s["study_ids"])),
+        ("Finished", s["finished_at"]),
+    ]
+    return Block("What produced this report", rows)
+
+
+def results_block(run: RoundRun, paper_best: float | None = None) -> Block:
+    """The round's result in one table: best validation accuracy and the test accuracy of that
+    trial (mean ± std over seeds when there are several), beside the paper's best."""
+    s = run.summary()
+
+    def fmt(key):
+        v, sd = s.get(key), s.get(f"{key}_std")
+        if v is None:
+            return "-"
+        return f"{100 * v:.2f}%" + (f" ± {100 * sd:.2f}" if len(run.seeds) > 1 else "")
+
+    spread = f" (mean ± std over {len(run.seeds)} seeds)" if len(run.seeds) > 1 else ""
+    rows = [("Best validation accuracy (best_acc)" + spread, fmt("best_acc")),
+            ("Test accuracy of that trial (test_acc)" + spread, fmt("test_acc")),
+            ("Dataset", run.dataset_label)]
+    if paper_best is not None:
+        rows.append(("Paper's best_acc (CIFAR-10)", f"{100 * paper_best:.2f}%"))
+    notes = []
+    if run.data.get("dataset") != "cifar10":
+        notes.append(f"These numbers are on {run.data.get('dataset')}, not CIFAR-10: compare trends "
+                     "(which settings fail, which help), not the accuracy itself, with the paper.")
+    return Block("Result of this run", rows, notes)
+
+
+def notebook_setup() -> None:
+    """Call once at the top of a notebook: seaborn theme, figures shown as embedded PNG (so
+    nbconvert's HTML stands alone), wide tables."""
+    import matplotlib
+
+    matplotlib.rcParams.update({"figure.dpi": 100, "savefig.dpi": 100, "savefig.bbox": "tight"})
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", context="notebook")
+    pd.set_option("display.max_columns", 60)
+    pd.set_option("display.width", 200)
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython ships with ipykernel
+        return
+    ip = get_ipython()
+    if ip is None:
+        return
+    from matplotlib.figure import Figure
+
+    def png(fig):
+        import io
+
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        return buf.getvalue()
+
+    ip.display_formatter.formatters["image/png"].for_type(Figure, png)

@@ -1,0 +1,139 @@
+"""The paper's tables rebuilt from a ledger DataFrame: Appendix 1-3 and Table IV."""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from ..ledger import paper_csv_frame
+from ..space import BUILTIN, KNOWN, SearchSpace, load_space
+
+#: Columns of ours (not in the paper's logs) shown after the paper's in an appendix table.
+OURS = ("test_acc",)
+
+#: Paper columns each appendix does not show although our trials.csv has them: round 1's table
+#: (Appendix 1) has no activation/optimizer/stride (fixed to relu/adam/2 in that round) nor the
+#: training accuracy/loss; stride (rounds 1-2), and border crop and dropout (round 3) are
+#: constants of their round the paper states in the text, not in its tables.
+APPENDIX_HIDDEN = {
+    "round1": ("activation", "optimizer", "stride", "best_train_acc", "best_train_loss"),
+    "round2": ("stride",),
+    "round3": ("stride", "border_crop", "dropout"),
+}
+#: Hyperparameters a round searches that its appendix does not show (the paper's log names no
+#: border crop): listed with our columns, after the paper's, so the paper's columns keep their order.
+APPENDIX_OURS = {"round2": ("border_crop",)}
+APPENDIX_NUMBER = {"round1": 1, "round2": 2, "round3": 3}
+
+#: Table IV: accuracy on CIFAR-10 without data augmentation, as printed in the paper.
+PAPER_TABLE_IV = [
+    ("ALL-CNN [37]", 92.00),
+    ("Deeply-supervised [38]", 90.22),
+    ("Network in Network [39]", 89.60),
+    ("Maxout [40]", 88.32),
+    ("3Conv + 2FC + Dropout + stride 1 on all layers (the paper, round 3)", 80.62),
+]
+
+
+def _unpack(data):
+    from .rounds import RoundRun
+
+    if isinstance(data, RoundRun):
+        return data.frame, data.space
+    return data, None
+
+
+def _space(space: SearchSpace | str | None, frame: pd.DataFrame) -> SearchSpace | None:
+    if isinstance(space, SearchSpace):
+        return space
+    if isinstance(space, str):
+        return load_space(space)
+    if "study_id" in frame and frame["study_id"].notna().any():
+        name = str(frame["study_id"].dropna().iloc[0]).split("-")[0]
+        if name in BUILTIN:
+            return load_space(name)
+    return None
+
+
+def appendix_table(data, space: SearchSpace | str | None = None, *, extra: tuple[str, ...] = OURS,
+                   styled: bool = False):
+    """The round's trial table as the paper's appendix prints it: the paper's column names
+    (``paper_csv_frame``), sorted by ``best_acc`` (best first; failed trials last), indexed by
+    trial number. Columns after the paper's are ours (``test_acc``, and ``seed`` when the frame
+    holds several seeds). ``styled=True`` returns a pandas Styler with a caption (notebooks)."""
+    frame, run_space = _unpack(data)
+    sp = _space(space or run_space, frame)
+    # without a space, every column that is a known hyperparameter keeps its studylib name
+    paper_names = sp.paper_names() if sp else {c: c for c in frame.columns if c in KNOWN}
+    out = paper_csv_frame(frame, paper_names)
+    result_cols = ["best_acc", "best_loss", "best_train_acc", "best_train_loss", "no_epochs"]
+    paper_cols = sorted(c for c in set(paper_names.values()) | set(result_cols) if c in out.columns)
+    hidden = set(APPENDIX_HIDDEN.get(sp.name, ())) if sp else set()
+    hidden = {paper_names.get(h, h) for h in hidden}
+    moved = [paper_names.get(m, m) for m in APPENDIX_OURS.get(sp.name, ())] if sp else []
+    cols = [c for c in paper_cols if c not in hidden and c not in moved]
+    ours = [c for c in [*moved, *extra] if c in out.columns and c not in cols]
+    if "seed" in out.columns and out["seed"].nunique() > 1:
+        ours.append("seed")
+    table = out.sort_values("best_acc", ascending=False, na_position="last", kind="stable")
+    table = table.set_index("trial") if "trial" in table.columns else table
+    table = table[cols + ours]
+    if not styled:
+        return table
+    number = APPENDIX_NUMBER.get(sp.name if sp else "")
+    title = f"Appendix {number}" if number else "Trials"
+    fixed = ""
+    if sp:
+        consts = [f"{paper_names.get(d.name, d.name)}={d.values[0]}" for d in sp.dimensions
+                  if len(d.values) == 1 and paper_names.get(d.name, d.name) in hidden]
+        fixed = f"; fixed in this round: {', '.join(consts)}" if consts else ""
+    caption = (f"{title}: trials sorted by best_acc (best validation accuracy), the paper's columns"
+               + (f", then ours ({', '.join(ours)})" if ours else "") + fixed)
+    return table.style.set_caption(caption).format(precision=4, na_rep="-")
+
+
+def group_summary(data, column: str) -> pd.DataFrame:
+    """``best_acc`` per value of ``column``: trials, mean, median, max (what a figure shows, as numbers)."""
+    frame, _ = _unpack(data)
+    g = frame.groupby(column)["best_acc"]
+    return pd.DataFrame({"trials": g.size(), "mean best_acc": g.mean(), "median best_acc": g.median(),
+                         "max best_acc": g.max()})
+
+
+def table_iv(data, *, styled: bool = False):
+    """Table IV (accuracy on CIFAR-10 without data augmentation) with this run's row added: the
+    TEST accuracy of the trial with the best VALIDATION accuracy (mean ± sample std over seeds
+    when there are several), labelled with the dataset it was measured on."""
+    from .rounds import RoundRun, best_by_seed
+
+    frame, _ = _unpack(data)
+    best = best_by_seed(frame)
+    vals = [float(v) * 100 for v in best.get("test_acc", []) if v is not None and math.isfinite(float(v))]
+    if isinstance(data, RoundRun):
+        dataset = data.dataset_label
+        name = data.data.get("dataset")
+    else:
+        name = str(frame["dataset"].iloc[0]) if "dataset" in frame and len(frame) else "?"
+        dataset = name
+    rows = [{"Network": n, "Accuracy (%)": a, "± std": math.nan,
+             "Dataset": "CIFAR-10 (the paper's best_acc: its validation split)" if "the paper" in n
+             else "CIFAR-10 test set", "Source": "the paper's Table IV"} for n, a in PAPER_TABLE_IV]
+    mean = sum(vals) / len(vals) if vals else math.nan
+    std = (sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)) ** 0.5 if len(vals) > 1 else math.nan
+    how = "test accuracy of the best-by-validation trial" + (f", mean ± std over {len(vals)} seeds"
+                                                              if len(vals) > 1 else "")
+    dataset_text = f"{'CIFAR-10' if name == 'cifar10' else name} test set — {dataset}"
+    rows.append({"Network": "3Conv + 2FC + Dropout + stride 1 on all layers (OUR run)",
+                 "Accuracy (%)": mean, "± std": std, "Dataset": dataset_text, "Source": f"measured: {how}"})
+    table = pd.DataFrame(rows)
+    if not styled:
+        return table
+    caption = "Table IV. Accuracy on CIFAR-10 without data augmentation, and OUR measured value"
+    if name != "cifar10":
+        caption += f" (ours is on {name}, NOT CIFAR-10: not comparable with the other rows)"
+
+    def bold_ours(row):
+        return ["font-weight: bold" if "OUR" in str(row["Network"]) else "" for _ in row]
+
+    return (table.style.set_caption(caption).format({"Accuracy (%)": "{:.2f}", "± std": "{:.2f}"}, na_rep="")
+            .apply(bold_ours, axis=1).hide(axis="index"))

@@ -1,0 +1,416 @@
+"""``studylib run ROUND``: execute a round's notebook with papermill and publish it as HTML.
+
+For each round, into the output folder ``DIR`` (default ``reports/<dataset>-<profile>[-...]``):
+
+* ``DIR/<round>.ipynb`` — the executed notebook (kept, partial, when a cell fails);
+* ``DIR/<round>.html`` — the report: code hidden, figures embedded as base64 PNG (stands alone);
+* ``DIR/<round>/`` — the round's own ledger, ``trials.csv`` (the paper's columns, one row per
+  trial), ``study.json`` and ``summary.json`` (the notebook's ``out_dir`` parameter points here,
+  so rounds run into one ``DIR`` never mix), and ``kernel.log`` (the kernel process's own output);
+* ``DIR/index.html`` — links to every report in ``DIR`` with a one-line summary each.
+
+Rounds are data: every ``notebooks/<name>.ipynb`` whose cell tagged ``parameters`` declares
+``out_dir`` is a round (``round1``, ``round2``, ``round3``, ...; not ``explore.ipynb``).
+``compare`` is the name of ``round4.ipynb``
+(published as ``DIR/compare.*``); ``all`` runs round1, round2 and round3. The CLI's options are
+passed as papermill parameters, each only to notebooks that declare it.
+
+Bad input (unknown round, bad value, unusable folder): one line, exit 2, nothing written — all
+checked before any notebook runs. A failing cell: one line naming the round, cell and error,
+exit 1, the partial notebook kept.
+
+Heavy imports (papermill, nbconvert, keras) stay inside functions: ``studylib --help`` loads this.
+"""
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+from . import paths
+from .errors import StudyError
+
+ALL_ROUNDS = ("round1", "round2", "round3")
+#: Round name -> notebook stem, where they differ. ``compare`` (random vs grid vs Bayesian vs the
+#: memetic GA) lives in ``notebooks/round4.ipynb``.
+ALIASES = {"compare": "round4"}
+KERNEL_NAME = "python3"
+INDEX_HTML = "index.html"
+_IMG = re.compile(r'<img ((?:(?!src=)[^>])*?)src="(data:image/[a-z+]+;base64,[^"]*)"')
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+#: CLI option -> notebook parameter, with the value that means "not given".
+PARAMETERS = {"dataset": "digits", "profile": "smoke", "strategy": "random", "trials": None, "seed": 0,
+              "repeats": 1, "max_epochs": None, "patience": None, "train_size": None, "data_dir": None}
+
+
+def add_arguments(p) -> None:
+    from .cli import add_study_arguments, positive_int
+
+    p.add_argument("round", metavar="ROUND",
+                   help="round1, round2, round3, all (the three), compare, or any notebooks/<name>.ipynb "
+                        "whose parameters cell declares out_dir")
+    import inspect
+
+    if "execution" in inspect.signature(add_study_arguments).parameters:
+        # where trials run is not (yet) a notebook parameter: the notebooks use the default executor
+        add_study_arguments(p, default_out=None, execution=False)
+    else:
+        add_study_arguments(p, default_out=None)
+    p.add_argument("--repeats", type=positive_int, default=1,
+                   help="run each study with seeds SEED..SEED+N-1 and report mean ± std (default: 1)")
+    p.description = ("Execute the round's notebook with papermill into OUT/<round>.ipynb, publish "
+                     "OUT/<round>.html and OUT/index.html; the round's trials go to OUT/<round>/trials.csv. "
+                     "OUT defaults to reports/<dataset>-<profile>, plus a tag per other non-default "
+                     "setting (e.g. reports/fashion_mnist-smoke-train10000).")
+
+
+# -- rounds ------------------------------------------------------------------------------------
+
+_OUT_DIR_PARAM = re.compile(r"^out_dir\s*[:=]", re.M)
+
+
+def is_round_notebook(path: Path) -> bool:
+    """A round notebook has a cell tagged ``parameters`` that declares ``out_dir`` (where the
+    runner tells it to keep its trials). Other notebooks (e.g. ``explore.ipynb``) are not rounds."""
+    try:
+        nb = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    for c in nb.get("cells", []):
+        if not isinstance(c, dict):
+            continue
+        if c.get("cell_type") == "code" and "parameters" in c.get("metadata", {}).get("tags", []):
+            src = c.get("source", "")
+            return bool(_OUT_DIR_PARAM.search("".join(src) if isinstance(src, list) else src))
+    return False
+
+
+def available_rounds(notebooks_dir: Path | None = None) -> dict[str, Path]:
+    """Round name -> notebook: every ``<name>.ipynb`` that :func:`is_round_notebook` (aliases applied)."""
+    folder = Path(notebooks_dir or paths.NOTEBOOKS_DIR)
+    stems = {v: k for k, v in ALIASES.items()}
+    found = {}
+    for nb in sorted(folder.glob("*.ipynb")) if folder.is_dir() else []:
+        if _NAME.match(nb.stem) and is_round_notebook(nb):
+            found[stems.get(nb.stem, nb.stem)] = nb
+    return found
+
+
+def resolve_rounds(name: str, notebooks_dir: Path | None = None) -> list[tuple[str, Path]]:
+    rounds = available_rounds(notebooks_dir)
+    if name == "all":
+        missing = [r for r in ALL_ROUNDS if r not in rounds]
+        if missing:
+            raise StudyError(f"notebook(s) missing for 'all': {', '.join(missing)} "
+                             f"(looked in {notebooks_dir or paths.NOTEBOOKS_DIR})")
+        return [(r, rounds[r]) for r in ALL_ROUNDS]
+    name = {stem: alias for alias, stem in ALIASES.items()}.get(name, name)  # round4 -> compare
+    if name not in rounds:
+        known = ", ".join(["all", *sorted(rounds, key=_round_order)]) or "none"
+        raise StudyError(f"unknown round {name!r} (choose from: {known})")
+    return [(name, rounds[name])]
+
+
+def _round_order(name: str):
+    return (0, ALL_ROUNDS.index(name)) if name in ALL_ROUNDS else (1, name)
+
+
+def default_out(args) -> Path:
+    """``reports/<dataset>-<profile>``, plus a tag for each setting that changes the results."""
+    parts = [args.dataset, args.profile]
+    if args.strategy != "random":
+        parts.append(args.strategy)
+    for attr, tag in (("train_size", "train"), ("max_epochs", "e"), ("patience", "p")):
+        if getattr(args, attr, None):
+            parts.append(f"{tag}{getattr(args, attr)}")
+    if args.seed:
+        parts.append(f"s{args.seed}")
+    if getattr(args, "repeats", 1) > 1:
+        parts.append(f"x{args.repeats}")
+    return paths.REPORTS_DIR / "-".join(parts)
+
+
+# -- validation --------------------------------------------------------------------------------
+
+def _declared(nb: Path) -> dict:
+    import papermill
+
+    return papermill.inspect_notebook(str(nb))
+
+
+def _parameters(args, name: str, nb: Path, out: Path) -> dict:
+    """The papermill parameters for this notebook: the options it declares (an option it does not
+    declare but the user set is an error), ``out_dir`` pointing at ``OUT/<round>``."""
+    declared = _declared(nb)
+    values = {k: getattr(args, k, default) for k, default in PARAMETERS.items()}
+    if values["data_dir"]:
+        values["data_dir"] = str(Path(values["data_dir"]).resolve())
+    params = {}
+    for k, v in values.items():
+        if k in declared:
+            params[k] = v
+        elif v != PARAMETERS[k]:
+            raise StudyError(f"notebook {nb.name} (round {name}) has no parameter {k!r}; "
+                             f"it takes: {', '.join(declared) or 'nothing'}")
+    if "out_dir" in declared:
+        params["out_dir"] = str(out / name)
+    return params
+
+
+def _validate(args, rounds: list[tuple[str, Path]]) -> None:
+    """Everything a notebook would reject, checked here first (loads the data once)."""
+    from . import profiles
+    from .data import load_dataset
+    from .space import BUILTIN
+    from .study import prepare
+
+    for name, _ in rounds:
+        if name in BUILTIN:
+            prepare(name, strategy=args.strategy, trials=args.trials, seed=args.seed, dataset=args.dataset,
+                    profile=args.profile, max_epochs=args.max_epochs, patience=args.patience,
+                    train_size=args.train_size, data_dir=args.data_dir)
+        else:
+            s = profiles.resolve(args.profile, name, trials=args.trials, max_epochs=args.max_epochs,
+                                 patience=args.patience, train_size=args.train_size)
+            load_dataset(args.dataset, train_size=s["train_size"], val_size=s["val_size"],
+                         test_size=s["test_size"], data_dir=args.data_dir)
+
+
+# -- execution ---------------------------------------------------------------------------------
+
+def kernel_manager_class(log_path: Path | None = None):
+    """A KernelManager that starts ipykernel with *this* interpreter (``sys.executable``), so a
+    notebook always runs in the environment ``studylib`` is installed in — whatever the
+    ``python3`` kernelspec on this machine points to (or whether there is one at all). The
+    kernel process's own stdout/stderr (TensorFlow's C++ start-up lines, ipykernel's warnings;
+    not the cells' output, which goes into the notebook) go to ``log_path``."""
+    from jupyter_client.kernelspec import KernelSpec
+    from jupyter_client.manager import AsyncKernelManager
+
+    class StudylibKernelManager(AsyncKernelManager):
+        @property
+        def kernel_spec(self):
+            if self._kernel_spec is None:
+                self._kernel_spec = KernelSpec(
+                    argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                    display_name=f"Python 3 ({sys.prefix})", language="python", name=KERNEL_NAME,
+                    resource_dir="", metadata={"debugger": False})
+            return self._kernel_spec
+
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            if log_path is None:
+                return await super()._async_launch_kernel(kernel_cmd, **kw)
+            with open(log_path, "ab") as log:
+                kw.setdefault("stdout", log)
+                kw.setdefault("stderr", log)
+                return await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    return StudylibKernelManager
+
+
+def _one_line(text: str) -> str:
+    text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", str(text or "")).strip()
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[0] if lines else ""
+
+
+def execute(name: str, nb: Path, out: Path, params: dict, *, progress: bool = True) -> float:
+    """Run ``nb`` into ``out/<name>.ipynb``; raises :class:`RoundFailed` when a cell fails."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    target = out / f"{name}.ipynb"
+    log = out / name / "kernel.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_bytes(b"")
+    start = time.perf_counter()
+    try:
+        papermill.execute_notebook(str(nb), str(target), parameters=params, kernel_name=KERNEL_NAME,
+                                   language="python", progress_bar=progress, cwd=str(out),
+                                   kernel_manager_class=kernel_manager_class(log))
+    except PapermillExecutionError as e:
+        where = f"cell {e.exec_count}" if e.exec_count else f"cell #{e.cell_index}"
+        source = _failed_source(target)
+        where += f" ({source})" if source else ""
+        raise RoundFailed(f"round {name} failed in {where}: {e.ename}: {_one_line(e.evalue)} "
+                          f"(partial notebook: {target})") from None
+    except Exception as e:  # kernel died, could not start...
+        raise RoundFailed(f"round {name} failed: {e.__class__.__name__}: {_one_line(str(e))} "
+                          f"(partial notebook: {target}; kernel log: {log})") from None
+    return time.perf_counter() - start
+
+
+def _failed_source(ipynb: Path, width: int = 60) -> str:
+    """The first line of the notebook cell that raised, shortened (for the one-line error)."""
+    try:
+        nb = json.loads(ipynb.read_text())
+    except (OSError, ValueError):
+        return ""
+    for cell in nb.get("cells", []):
+        if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+            src = "".join(cell.get("source", "")) if isinstance(cell.get("source"), list) else cell.get("source", "")
+            line = next((ln.strip() for ln in src.splitlines() if ln.strip() and not ln.strip().startswith("#")), "")
+            return line if len(line) <= width else line[:width - 3] + "..."
+    return ""
+
+
+class RoundFailed(Exception):
+    """A notebook cell raised (or the kernel died); the message is one line."""
+
+
+def render_html(ipynb: Path, target: Path, title: str) -> Path:
+    """The executed notebook as one stand-alone HTML file: code cells hidden, images embedded as
+    base64 PNG, stderr streams (TensorFlow's start-up chatter, warnings) left out."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(str(ipynb), as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.get("outputs", [])
+                            if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
+                            embed_images=True)
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
+    # nbconvert writes <img alt=".." class="" src="data:..">: put src first, the usual form
+    body = _IMG.sub(lambda m: f'<img src="{m.group(2)}" {m.group(1).strip()}', body)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text(body, encoding="utf-8")
+    os.replace(tmp, target)
+    return target
+
+
+# -- index -------------------------------------------------------------------------------------
+
+def _pct(v, sd=None, n_seeds=1) -> str:
+    if v is None:
+        return "-"
+    return f"{100 * v:.2f}%" + (f" ± {100 * sd:.2f}" if sd is not None and n_seeds > 1 else "")
+
+
+def summary_line(summary: dict | None) -> str:
+    """``best validation accuracy 81.88% (test 81.33%) · 6 trials · digits (data daeec2de) · ...``."""
+    if not summary:
+        return "no summary.json"
+    seeds = summary.get("seeds") or []
+    n = len(seeds) or 1
+    parts = [f"best validation accuracy {_pct(summary.get('best_acc'), summary.get('best_acc_std'), n)}"
+             + (f" (test {_pct(summary.get('test_acc'), summary.get('test_acc_std'), n)})"
+                if summary.get("test_acc") is not None else "")]
+    trials = summary.get("rows", summary.get("trials"))
+    if trials is not None:
+        parts.append(f"{trials} trials")
+    if summary.get("dataset"):
+        h = summary.get("data_hash")
+        parts.append(f"{summary['dataset']}" + (f" (data {str(h)[:8]})" if h else ""))
+    for key in ("profile", "strategy"):
+        if summary.get(key):
+            parts.append(f"{key} {summary[key]}")
+    if seeds:
+        parts.append(f"seed {seeds[0]}" if n == 1 else f"seeds {seeds[0]}-{seeds[-1]}")
+    if summary.get("wall_time") is not None:
+        parts.append(f"{summary['wall_time']:.0f} s")
+    return " · ".join(parts)
+
+
+def write_index(out: Path) -> Path:
+    """``out/index.html``: every report in ``out`` (executed notebooks, HTML reports), one line each."""
+    from .report.rounds import read_summary
+
+    names = {p.stem for p in out.glob("*.ipynb")} | {p.stem for p in out.glob("*.html") if p.name != INDEX_HTML}
+    items = []
+    for name in sorted(names, key=_round_order):
+        ipynb, report = out / f"{name}.ipynb", out / f"{name}.html"
+        failed = _notebook_failed(ipynb)
+        e = html.escape
+        if failed is not None:
+            line = f"FAILED: {e(failed)} — <a href='{e(ipynb.name)}'>partial notebook</a>"
+            items.append(f"<li><b>{e(name)}</b> — {line}</li>")
+        elif report.exists():
+            items.append(f"<li><a href='{e(report.name)}'><b>{e(name)}</b></a> — "
+                         f"{e(summary_line(read_summary(out / name)))}"
+                         + (f" — <a href='{e(ipynb.name)}'>notebook</a>" if ipynb.exists() else "")
+                         + (f" — <a href='{e(name)}/trials.csv'>trials.csv</a>"
+                            if (out / name / paths.TRIALS_CSV).exists() else "") + "</li>")
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>studylib reports — "
+            f"{html.escape(out.name)}</title><style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}"
+            "li{margin:.5em 0}</style></head><body>"
+            f"<h1>studylib reports: {html.escape(out.name)}</h1>"
+            "<p>Reproductions of Aszemi &amp; Dominic (2019), random search for small CNNs, one report "
+            "per round. Accuracy is the best validation accuracy of the round's best trial, and the "
+            "test accuracy of that trial.</p>"
+            f"<ul>{''.join(items) or '<li>no reports yet</li>'}</ul>"
+            f"<p><small>updated {html.escape(stamp)} in {html.escape(str(out))}</small></p></body></html>")
+    target = out / INDEX_HTML
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text(page, encoding="utf-8")
+    os.replace(tmp, target)
+    return target
+
+
+def _notebook_failed(ipynb: Path) -> str | None:
+    """The error of a notebook papermill marked as failed, else None."""
+    if not ipynb.exists():
+        return None
+    try:
+        nb = json.loads(ipynb.read_text())
+    except (OSError, ValueError):
+        return "unreadable notebook"
+    if not nb.get("metadata", {}).get("papermill", {}).get("exception"):
+        return None
+    for cell in nb.get("cells", []):
+        for o in cell.get("outputs", []) if cell.get("cell_type") == "code" else []:
+            if o.get("output_type") == "error":
+                return f"{o.get('ename')}: {_one_line(o.get('evalue'))}"
+    return "a cell failed"
+
+
+# -- command -----------------------------------------------------------------------------------
+
+def main(args) -> int:
+    start = time.perf_counter()
+    if not _NAME.match(args.round or ""):
+        raise StudyError(f"unknown round {args.round!r}")
+    rounds = resolve_rounds(args.round)
+    out = Path(args.out) if args.out else default_out(args)
+    out = out.resolve()
+    from .study import check_out_dir
+
+    check_out_dir(out)
+    plans = [(name, nb, _parameters(args, name, nb, out)) for name, nb in rounds]
+    _validate(args, rounds)
+    out.mkdir(parents=True, exist_ok=True)
+    progress = not args.no_progress
+    from .report.rounds import read_summary
+
+    for name, nb, params in plans:
+        print(f"{name}: executing {_rel(nb)} ...", flush=True)
+        try:
+            took = execute(name, nb, out, params, progress=progress)
+        except RoundFailed as e:
+            stale = out / f"{name}.html"
+            if stale.exists():
+                stale.unlink()  # the report of an earlier run: its notebook was just overwritten
+            write_index(out)
+            sys.stdout.flush()
+            sys.stderr.write(f"studylib: error: {e}\n")
+            return 1
+        report = render_html(out / f"{name}.ipynb", out / f"{name}.html", title=f"{name} — {out.name}")
+        print(f"{name}: {summary_line(read_summary(out / name))} -> {_rel(report)} ({took:.0f} s)", flush=True)
+    index = write_index(out)
+    print(f"done in {time.perf_counter() - start:.0f} s; reports:")
+    print(index)
+    return 0
+
+
+def _rel(p: Path) -> str:
+    try:
+        return str(Path(p).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(p)

@@ -1,0 +1,305 @@
+"""Unit tests of studylib.report on small hand-built ledger frames (no training)."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from studylib import report  # noqa: E402
+from studylib.space import load_space  # noqa: E402
+
+APPENDIX_1 = ["batch_size", "best_acc", "best_loss", "filters_1", "filters_2", "full_hidd_1", "full_hidd_2",
+              "ksize_1", "ksize_2", "learning_rate", "no_epochs"]
+APPENDIX_2_SHOWN = ["activation", "batch_size", "best_acc", "best_loss", "best_train_acc", "best_train_loss",
+                    "filters1", "filters2", "filters3", "full_hidd1", "full_hidd2", "ksize1", "ksize2", "ksize3",
+                    "learning_rate"]
+
+
+def _results(rng, n, status=None):
+    acc = rng.uniform(0.1, 0.9, n)
+    return {"best_acc": acc, "best_loss": 2 - 2 * acc, "best_train_acc": acc * 0.9, "best_train_loss": 2 - acc,
+            "epochs": rng.integers(2, 30, n), "best_epoch": np.ones(n, int), "test_acc": acc - 0.01,
+            "test_loss": 2 - acc, "params": np.full(n, 1000), "wall_time": np.full(n, 1.5),
+            "status": status or ["ok"] * n, "error": [""] * n, "dataset": ["digits"] * n}
+
+
+def round_frame(round_name: str, n: int = 8, seed: int = 0, seeds=None) -> pd.DataFrame:
+    """A ledger-like frame: configs sampled from the round's space, made-up results."""
+    space = load_space(round_name)
+    rng = np.random.default_rng(seed)
+    configs = [space.sample(rng) for _ in range(n)]
+    df = pd.DataFrame(configs)
+    df.insert(0, "trial", range(1, n + 1))
+    for k, v in _results(rng, n).items():
+        df[k] = v
+    df["seed"] = seeds if seeds is not None else 0
+    df["study_id"] = f"{round_name}-random-s0-abcdef12"
+    return df
+
+
+def title(fig) -> str:
+    return " ".join(fig.get_suptitle().split())
+
+
+# -- appendix tables ---------------------------------------------------------------------------
+
+def test_appendix_1_has_the_papers_columns_sorted_by_best_acc():
+    df = round_frame("round1")
+    table = report.appendix_table(df, "round1")
+    assert list(table.columns) == APPENDIX_1 + ["test_acc"]
+    assert table.index.name == "trial"
+    assert table["best_acc"].is_monotonic_decreasing
+    assert sorted(table.index) == list(range(1, 9))
+    assert table["no_epochs"].tolist() == df.set_index("trial").loc[table.index, "epochs"].tolist()
+
+
+def test_appendix_infers_the_round_from_the_study_id_and_puts_failed_trials_last():
+    df = round_frame("round2", n=6)
+    df.loc[2, ["best_acc", "best_loss", "test_acc"]] = np.nan
+    df.loc[2, "status"] = "failed"
+    table = report.appendix_table(df)
+    assert list(table.columns[:len(APPENDIX_2_SHOWN)]) == APPENDIX_2_SHOWN
+    assert list(table.columns[len(APPENDIX_2_SHOWN):]) == ["momentum", "no_epochs", "optimizer", "border_crop",
+                                                         "test_acc"]
+    assert "stride" not in table.columns
+    assert table.index[-1] == df.loc[2, "trial"]
+    assert table["best_acc"].iloc[:-1].is_monotonic_decreasing
+
+
+def test_appendix_3_hides_round_constants_and_styled_has_caption():
+    df = round_frame("round3", n=4)
+    table = report.appendix_table(df, "round3")
+    assert {"stride", "border_crop", "dropout"}.isdisjoint(table.columns)
+    assert {"activation", "batch_size", "momentum", "learning_rate"} <= set(table.columns)
+    styled = report.appendix_table(df, "round3", styled=True)
+    html = styled.to_html()
+    assert "Appendix 3" in html and "stride=1" in html and "full_hidd1" in html
+
+
+def test_appendix_without_a_space_keeps_studylib_names_and_adds_seed_with_several_seeds():
+    df = round_frame("round1", n=6, seeds=[0, 0, 0, 1, 1, 1]).drop(columns=["study_id"])
+    table = report.appendix_table(df)
+    assert {"filters1", "hidden1", "best_acc", "no_epochs"} <= set(table.columns)
+    assert table.columns[-1] == "seed"
+
+
+def test_group_summary_counts_per_value():
+    df = round_frame("round1", n=12)
+    g = report.group_summary(df, "learning_rate")
+    assert g["trials"].sum() == 12
+    assert set(g.columns) == {"trials", "mean best_acc", "median best_acc", "max best_acc"}
+
+
+# -- Table IV and seeds ------------------------------------------------------------------------
+
+def test_table_iv_uses_test_acc_of_the_best_by_validation_trial():
+    df = round_frame("round3", n=3)
+    df["best_acc"] = [0.9, 0.5, 0.7]
+    df["test_acc"] = [0.8, 0.95, 0.6]   # the best TEST accuracy must not be picked
+    t = report.table_iv(df)
+    expected = [("ALL-CNN [37]", 92.00), ("Deeply-supervised [38]", 90.22), ("Network in Network [39]", 89.60),
+                ("Maxout [40]", 88.32)]
+    assert [(n, a) for n, a in zip(t["Network"][:4], t["Accuracy (%)"][:4])] == expected
+    assert t["Accuracy (%)"].iloc[4] == 80.62
+    ours = t.iloc[-1]
+    assert "OUR" in ours["Network"]
+    assert ours["Accuracy (%)"] == pytest.approx(80.0)
+    assert "digits" in ours["Dataset"] and "best-by-validation" in ours["Source"]
+    assert math.isnan(ours["± std"])
+    html = report.table_iv(df, styled=True).to_html()
+    assert "Table IV" in html and "NOT CIFAR-10" in html and "92.00" in html
+
+
+def test_table_iv_and_seed_summary_give_mean_and_spread_over_seeds():
+    df = round_frame("round3", n=4, seeds=[0, 0, 1, 1])
+    df["best_acc"] = [0.9, 0.5, 0.6, 0.7]
+    df["test_acc"] = [0.8, 0.9, 0.1, 0.6]
+    ours = report.table_iv(df).iloc[-1]
+    assert ours["Accuracy (%)"] == pytest.approx(70.0)
+    assert ours["± std"] == pytest.approx(np.std([80.0, 60.0], ddof=1))
+    s = report.seed_summary(df)
+    assert list(s.index) == ["0", "1", "mean ± std"]
+    assert s.loc["mean ± std", "test_acc of that trial"] == "0.7000 ± 0.1414"
+
+
+def test_best_by_seed_skips_failed_trials():
+    df = round_frame("round1", n=3)
+    df["best_acc"] = [0.2, 0.95, 0.5]
+    df.loc[1, "status"] = "failed"
+    best = report.best_by_seed(df)
+    assert best["best_acc"].tolist() == [0.5]
+
+
+# -- figures -----------------------------------------------------------------------------------
+
+def test_fig3_learning_rate_title_axes_and_paper_failing_rates():
+    df = round_frame("round1", n=12)
+    fig = report.fig3_learning_rate(df, space=load_space("round1"), chance=0.1)
+    assert title(fig) == "Fig. 3. Test Accuracy on Fail Learning Rate by 0.01 and 0.03"
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "learning_rate"
+    assert "best_acc" in ax.get_ylabel()
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0.001", "0.003", "0.01", "0.03"]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any("0.01, 0.03" in t for t in legend)
+
+
+@pytest.mark.parametrize("fn, column, caption", [
+    (report.fig5_optimizer, "optimizer", "Fig. 5. Accuracy vs Optimizer"),
+    (report.fig6_activation, "activation", "Fig. 6. Accuracy vs Activation Function"),
+    (report.fig7_batch_size, "batch_size", "Fig. 7. Accuracy vs Batch Size"),
+])
+def test_figs_5_to_7_title_and_axes(fn, column, caption):
+    df = round_frame("round2", n=10)
+    fig = fn(df, space=load_space("round2"))
+    assert title(fig) == caption
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == column
+    assert "best_acc" in ax.get_ylabel()
+    assert [t.get_text() for t in ax.get_xticklabels()] == [str(v) for v in load_space("round2")[column].values]
+
+
+def test_fig4_distribution():
+    df = round_frame("round2", n=10)
+    fig = report.fig4_distribution(df, chance=0.1)
+    assert title(fig) == "Fig. 4. Test Accuracy of Small CNNs on GPU"
+    assert "best_acc" in fig.axes[0].get_xlabel() and fig.axes[0].get_ylabel() == "trials"
+
+
+@pytest.mark.parametrize("fn, prefix, word", [(report.fig8_filters, "filters", "(Filters)"),
+                                              (report.fig9_kernels, "ksize", "(Kernel)")])
+def test_figs_8_9_one_panel_per_conv_layer(fn, prefix, word):
+    df = round_frame("round2", n=10)
+    fig = fn(df, space=load_space("round2"))
+    assert title(fig).startswith(f"Fig. {8 if prefix == 'filters' else 9}. Network Structure Hyperparameters")
+    assert title(fig).endswith(word)
+    assert [ax.get_xlabel() for ax in fig.axes] == [f"{prefix}1", f"{prefix}2", f"{prefix}3"]
+    two = fn(round_frame("round1", n=6))
+    assert [ax.get_xlabel() for ax in two.axes] == [f"{prefix}1", f"{prefix}2"]
+
+
+def test_figures_survive_failed_trials_and_an_empty_category():
+    df = round_frame("round1", n=3)
+    df["best_acc"] = np.nan
+    df["status"] = "failed"
+    fig = report.fig3_learning_rate(df)
+    assert title(fig).startswith("Fig. 3.")
+    assert report.fig4_distribution(df).axes[0].get_xlabel().startswith("best_acc")
+
+
+def test_table_iv_figure_marks_our_bar():
+    df = round_frame("round3", n=3)
+    fig = report.table_iv_figure(df)
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels[0] == "ALL-CNN [37]" and "OUR run" in labels[-1] and "digits" in labels[-1]
+    assert title(fig).startswith("Table IV.")
+
+
+# -- provenance and summary -------------------------------------------------------------------
+
+def _fake_run(tmp_path: Path, seeds=(0,)):
+    from studylib.study import StudyResult
+
+    space = load_space("round1")
+    results = []
+    for s in seeds:
+        f = round_frame("round1", n=4, seed=s, seeds=s)
+        results.append(StudyResult(f"round1-random-s{s}-abcdef12", tmp_path, f, tmp_path / "trials.csv",
+                                   trained=3, served=1, wall_time=2.0))
+    data = {"dataset": "digits", "source": "sklearn.datasets.load_digits", "data_hash": "daeec2de6180b9aa",
+            "input_shape": [8, 8, 1], "n_classes": 10, "n_train": 1000, "n_val": 287, "n_test": 300}
+    prov = {"git_commit": "abc1234", "python": "3.11.7", "host": "box", "platform": "Linux",
+            "keras_backend": "tensorflow", "libraries": {"studylib": "0.1.0", "keras": "3.3.0"}}
+    return report.RoundRun(round="round1", space=space, profile="smoke", strategy="random", seeds=list(seeds),
+                           settings={"trials": 4, "max_epochs": 2, "patience": 4}, out_dir=tmp_path,
+                           results=results, data=data, provenance=prov, wall_time=5.0)
+
+
+def test_provenance_block_states_what_produced_the_report(tmp_path):
+    run = _fake_run(tmp_path)
+    html = report.provenance_block(run)._repr_html_()
+    for text in ("digits", "daeec2de6180b9aa", "smoke", "random", "abc1234", "keras 3.3.0", "Wall time",
+                 "Seeds", "4 (3 trained now, 1 served from the ledger", str(tmp_path)):
+        assert text in html, text
+    md = report.provenance_block(run)._repr_markdown_()
+    assert "| **Git commit** | abc1234 |" in md
+
+
+def test_summary_and_results_block_with_several_seeds(tmp_path):
+    run = _fake_run(tmp_path, seeds=(0, 1, 2))
+    s = run.summary()
+    best = [report.best_by_seed(r.frame)["test_acc"].iloc[0] for r in run.results]
+    assert s["test_acc"] == pytest.approx(np.mean(best), abs=1e-6)
+    assert s["test_acc_std"] == pytest.approx(np.std(best, ddof=1), abs=1e-6)
+    assert s["rows"] == 12 and s["seeds"] == [0, 1, 2] and s["dataset"] == "digits"
+    text = report.results_block(run, paper_best=0.6085)._repr_html_()
+    assert "±" in text and "60.85%" in text and "not CIFAR-10" in text
+    path = report.write_summary(tmp_path, s)
+    assert report.read_summary(tmp_path)["study_ids"] == s["study_ids"] and path.name == "summary.json"
+
+
+# -- run_round (a fake executor: no training) ------------------------------------------------------
+
+class FakeExecutor:
+    """Answers every trial at once with an accuracy made from its config (no Keras)."""
+
+    capacity = 1
+
+    def start(self, data):
+        self.queue = []
+
+    def submit(self, key, config, seed, budget):
+        self.queue.append((key, config, seed))
+
+    def wait(self):
+        key, config, seed = self.queue.pop(0)
+        acc = 0.5 + 0.1 * seed + config["filters1"] / 1000
+        return [(key, {"best_acc": acc, "best_loss": 1 - acc, "best_train_acc": acc, "best_train_loss": 1 - acc,
+                       "epochs": 2, "best_epoch": 2, "test_acc": acc - 0.02, "test_loss": 1.0, "params": 10,
+                       "wall_time": 0.1, "status": "ok", "error": "", "history": {}})]
+
+    def shutdown(self):
+        pass
+
+
+def test_run_round_with_several_seeds_keeps_each_study_and_reports_the_spread(tmp_path):
+    from studylib import paths
+
+    out = tmp_path / "round1"
+    run = report.run_round("round1", dataset="synthetic", trials=3, seed=4, repeats=2, out_dir=out,
+                           executor=FakeExecutor())
+    assert run.seeds == [4, 5]
+    for s in (4, 5):
+        assert (out / f"seed-{s}" / paths.LEDGER_NAME).exists() and (out / f"seed-{s}" / "study.json").exists()
+    csv = pd.read_csv(out / "trials.csv")
+    assert len(csv) == 6 and sorted(csv["seed"].unique()) == [4, 5] and "filters_1" in csv.columns
+    summary = report.read_summary(out)
+    assert summary["seeds"] == [4, 5] and summary["rows"] == 6 and summary["trained"] == 6
+    assert summary["best_acc_std"] > 0
+    assert "seed" in report.appendix_table(run).columns
+    assert list(report.seed_summary(run).index) == ["4", "5", "mean ± std"]
+    assert "2 seeds" in report.provenance_block(run)._repr_html_()
+    # the same call again continues (serves) the studies instead of training anew
+    again = report.run_round("round1", dataset="synthetic", trials=3, seed=4, repeats=2, out_dir=out,
+                             executor=FakeExecutor())
+    assert again.summary()["trained"] == 0 and again.summary()["served"] == 6
+
+
+def test_run_round_single_seed_is_flat_and_bad_input_writes_nothing(tmp_path):
+    from studylib.errors import StudyError
+
+    run = report.run_round("round2", dataset="synthetic", trials=2, out_dir=tmp_path / "r2", executor=FakeExecutor())
+    assert (tmp_path / "r2" / "ledger.sqlite").exists() and (tmp_path / "r2" / "summary.json").exists()
+    assert len(pd.read_csv(tmp_path / "r2" / "trials.csv")) == 2 and run.chance == pytest.approx(1 / 3)
+    for bad in ({"repeats": 0}, {"trials": 0}, {"dataset": "nope"}, {"profile": "huge"}):
+        with pytest.raises(StudyError):
+            report.run_round("round1", out_dir=tmp_path / "bad", executor=FakeExecutor(),
+                             **{"dataset": "synthetic", **bad})
+    assert not (tmp_path / "bad").exists()

@@ -1,0 +1,171 @@
+"""``studylib run``: round discovery, validation before execution, a failing cell, the index."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from studylib import cli, paths, runner
+from studylib.errors import StudyError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write_notebook(path: Path, cells: list[str], parameters: str | None = 'dataset: str = "digits"  # data\n'
+                   'out_dir: str = None  # folder', markdown: str = "# a round") -> Path:
+    nb = new_notebook(metadata={"kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"}})
+    nb.cells = [new_markdown_cell(markdown)]
+    if parameters is not None:
+        p = new_code_cell(parameters)
+        p.metadata["tags"] = ["parameters"]
+        nb.cells.append(p)
+    nb.cells += [new_code_cell(c) for c in cells]
+    nbformat.write(nb, str(path))
+    return path
+
+
+@pytest.fixture
+def notebooks(tmp_path, monkeypatch):
+    """A notebooks folder of our own: round1 (copied), a failing round4 (= ``compare``), a scratch
+    notebook without a parameters cell, an explorer whose parameters have no ``out_dir``."""
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    (folder / "round1.ipynb").write_text((REPO / "notebooks" / "round1.ipynb").read_text())
+    write_notebook(folder / "round4.ipynb", ['print("before the failure")',
+                                             'raise ValueError("boom: compare broke\\nsecond line")',
+                                             'print("never reached")'])
+    write_notebook(folder / "scratch.ipynb", ["1 + 1"], parameters=None)
+    write_notebook(folder / "explore.ipynb", ["sources"], parameters="sources = None  # ledgers to show")
+    monkeypatch.setattr(paths, "NOTEBOOKS_DIR", folder)
+    return folder
+
+
+def run_cli(argv, capsys):
+    try:
+        rc = cli.main(argv)
+    except SystemExit as e:  # argparse's errors
+        rc = e.code
+    captured = capsys.readouterr()
+    return rc, captured.out, [ln for ln in captured.err.splitlines() if ln.strip()]
+
+
+# -- rounds are data -----------------------------------------------------------------------------
+
+def test_rounds_are_the_notebooks_whose_parameters_take_an_out_dir(notebooks):
+    rounds = runner.available_rounds()
+    assert set(rounds) == {"round1", "compare"}
+    assert rounds["compare"].name == "round4.ipynb"
+    assert runner.resolve_rounds("round4") == [("compare", notebooks / "round4.ipynb")]
+    assert runner.resolve_rounds("compare") == [("compare", notebooks / "round4.ipynb")]
+    with pytest.raises(StudyError, match="missing for 'all': round2, round3"):
+        runner.resolve_rounds("all")
+    for not_a_round in ("scratch", "explore"):
+        with pytest.raises(StudyError, match=rf"unknown round '{not_a_round}' \(choose from: all, round1, compare\)"):
+            runner.resolve_rounds(not_a_round)
+
+
+def test_the_repository_rounds():
+    rounds = runner.available_rounds(REPO / "notebooks")
+    assert {"round1", "round2", "round3"} <= set(rounds)
+    assert [r for r, _ in runner.resolve_rounds("all", REPO / "notebooks")] == ["round1", "round2", "round3"]
+
+
+def test_default_out_dir_names_the_settings(monkeypatch, tmp_path):
+    monkeypatch.setattr(paths, "REPORTS_DIR", tmp_path)
+    args = cli.build_parser().parse_args(["run", "round1"])
+    assert runner.default_out(args) == tmp_path / "digits-smoke"
+    args = cli.build_parser().parse_args(["run", "round1", "--dataset", "fashion_mnist", "--train-size", "10000",
+                                          "--seed", "3", "--repeats", "2"])
+    assert runner.default_out(args) == tmp_path / "fashion_mnist-smoke-train10000-s3-x2"
+
+
+def test_kernel_runs_this_interpreter_whatever_the_kernelspec():
+    km = runner.kernel_manager_class()(kernel_name="python3")
+    assert km.kernel_spec.argv[:3] == [sys.executable, "-m", "ipykernel_launcher"]
+    assert km.kernel_spec.language == "python"
+
+
+def test_help_does_not_import_heavy_libraries():
+    code = ("import sys, studylib.cli as c; c.build_parser(); "
+            "print(sorted(m for m in ('keras', 'tensorflow', 'seaborn', 'papermill', 'nbconvert', 'matplotlib') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+# -- bad input: one line, exit 2, nothing written ----------------------------------------------
+
+@pytest.mark.parametrize("argv, message", [
+    (["run", "round9"], "unknown round 'round9'"),
+    (["run", "round1", "--data-dir", "/no/such/folder"], "data directory not found"),
+    (["run", "compare", "--repeats", "2"], "has no parameter 'repeats'"),
+    (["run", "round1", "--trials", "0"], "--trials"),
+    (["run", "round1", "--strategy", "nope"], "--strategy"),
+    (["run", "../etc/passwd"], "unknown round"),
+])
+def test_bad_input_one_line_exit_2_nothing_written(notebooks, tmp_path, capsys, argv, message):
+    out = tmp_path / "out"
+    rc, _, err = run_cli(argv + ["--out", str(out), "--no-progress"], capsys)
+    assert rc == 2
+    assert len(err) == 1 and message in err[0] and err[0].startswith("studylib: error:")
+    assert not out.exists()
+
+
+def test_output_folder_that_is_a_file(notebooks, tmp_path, capsys):
+    target = tmp_path / "file"
+    target.write_text("x")
+    rc, _, err = run_cli(["run", "round1", "--out", str(target)], capsys)
+    assert rc == 2 and len(err) == 1 and "not a folder" in err[0]
+
+
+# -- a failing cell -----------------------------------------------------------------------------
+
+def test_failing_cell_exits_nonzero_with_one_line_and_keeps_the_partial_notebook(notebooks, tmp_path, capsys):
+    out = tmp_path / "out"
+    rc, stdout, err = run_cli(["run", "compare", "--out", str(out), "--no-progress"], capsys)
+    assert rc == 1
+    assert len(err) == 1, err
+    line = err[0]
+    assert line.startswith("studylib: error: round compare failed in cell")
+    assert "ValueError: boom: compare broke (partial notebook:" in line  # the message's first line only
+    partial = out / "compare.ipynb"
+    assert str(partial) in line
+    nb = json.loads(partial.read_text())
+    assert nb["metadata"]["papermill"]["exception"] is True
+    texts = json.dumps(nb["cells"])
+    assert "before the failure" in texts and "ValueError" in texts
+    assert not (out / "compare.html").exists()
+    index = (out / "index.html").read_text()
+    assert "FAILED" in index and "compare.ipynb" in index
+    # the compare notebook got its out_dir: OUT/compare
+    assert nb["metadata"]["papermill"]["parameters"]["out_dir"] == str(out / "compare")
+
+
+# -- index --------------------------------------------------------------------------------------
+
+def test_index_lists_every_report_with_its_summary(tmp_path):
+    (tmp_path / "round1.html").write_text("<html></html>")
+    (tmp_path / "round1.ipynb").write_text(json.dumps({"metadata": {"papermill": {"exception": None}}, "cells": []}))
+    (tmp_path / "round1").mkdir()
+    (tmp_path / "round1" / "summary.json").write_text(json.dumps(
+        {"best_acc": 0.8188, "test_acc": 0.8133, "rows": 6, "dataset": "digits", "data_hash": "daeec2de6180b9aa",
+         "profile": "smoke", "strategy": "random", "seeds": [0], "wall_time": 23.4}))
+    (tmp_path / "compare.html").write_text("<html></html>")  # another notebook's report, no summary
+    index = runner.write_index(tmp_path).read_text()
+    assert ("best validation accuracy 81.88% (test 81.33%) · 6 trials · digits (data daeec2de) · profile smoke"
+            in index)
+    assert "href='round1.html'" in index and "href='compare.html'" in index
+    assert index.index("round1.html") < index.index("compare.html")
+
+
+def test_summary_line_with_several_seeds():
+    line = runner.summary_line({"best_acc": 0.5, "best_acc_std": 0.1, "test_acc": 0.4, "test_acc_std": 0.05,
+                                "rows": 12, "dataset": "digits", "seeds": [0, 1, 2]})
+    assert line.startswith("best validation accuracy 50.00% ± 10.00 (test 40.00% ± 5.00) · 12 trials")
+    assert "seeds 0-2" in line
