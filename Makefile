@@ -20,8 +20,8 @@ install: $(STAMP)
 system-deps:
 	@if [ ! -d /usr/share/datasets/fashion-mnist ] || ! command -v chromium >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-	    dataset-fashion-mnist chromium chromium-driver; \
-	  else echo "install Debian packages dataset-fashion-mnist chromium chromium-driver (needs root)"; fi; fi
+	    dataset-fashion-mnist chromium; \
+	  else echo "install Debian packages dataset-fashion-mnist chromium (needs root)"; fi; fi
 
 study: $(STAMP)
 	$(BIN)/studylib run all --dataset digits --profile smoke

@@ -1,0 +1,162 @@
+"""``studylib explore [DIR ...]``: the interactive explorer (``notebooks/explore.ipynb``) as a web app.
+
+Serves the explorer notebook with Voilà on ``http://127.0.0.1:PORT/`` (code hidden, widgets
+live, one kernel per browser tab) and prints that URL; ``--lab`` opens the same notebook in
+JupyterLab instead (when it is installed). ``DIR`` is a ledger file or a folder searched
+recursively for ``ledger.sqlite`` (a ``studylib run`` report folder, a ``studylib search
+--out`` folder); default ``reports/``. The sources reach the notebook's kernel through
+``$STUDYLIB_EXPLORE``.
+
+Bad input (a missing folder, one without ledgers, a file that is not a ledger, a busy port,
+``--lab`` without JupyterLab): one line, exit 2, nothing started. Heavy imports stay inside
+functions: ``studylib --help`` loads this module.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from . import paths
+from .errors import StudyError
+
+NOTEBOOK = "explore.ipynb"
+HOST = "127.0.0.1"
+
+
+def _port(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number (1-65535), got {text!r}") from None
+    if not 1 <= v <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number (1-65535), got {text!r}")
+    return v
+
+
+def add_arguments(p) -> None:
+    p.add_argument("sources", nargs="*", metavar="DIR",
+                   help="ledger.sqlite files, or folders searched recursively for them (report folders of "
+                        "`studylib run`, --out folders of `studylib search`); default: reports/")
+    p.add_argument("--port", type=_port, help="port on 127.0.0.1 (default: a free one)")
+    p.add_argument("--no-browser", action="store_true", help="only print the URL; do not open a browser")
+    p.add_argument("--lab", action="store_true",
+                   help="open the explorer notebook in JupyterLab instead of Voila (needs jupyterlab)")
+    p.description = ("Open the interactive explorer of trial ledgers as a local web app (Voila): filter "
+                     "trials, plot them, rank them, see which hyperparameters matter, run more trials. "
+                     "Prints the URL; Ctrl-C stops it.")
+
+
+def notebook_path() -> Path:
+    for folder in (paths.NOTEBOOKS_DIR, paths.REPO_ROOT / "notebooks"):
+        if (Path(folder) / NOTEBOOK).is_file():
+            return (Path(folder) / NOTEBOOK).resolve()
+    raise StudyError(f"the explorer notebook {NOTEBOOK} is missing from {paths.NOTEBOOKS_DIR}")
+
+
+def resolve_sources(sources: list[str]) -> tuple[list[str], list[Path]]:
+    """Absolute sources and the ledgers they hold; :class:`StudyError` for a bad one."""
+    from .widgets import find_ledgers  # ipywidgets, pandas: not for `studylib --help`
+
+    given = sources or [str(paths.REPORTS_DIR)]
+    ledgers: list[Path] = []
+    for s in given:
+        if not sources and not Path(s).exists():
+            raise StudyError(f"no reports folder {s} yet: pass DIR (a folder with ledger.sqlite files), or run "
+                             "`studylib run` / `studylib search` first")
+        ledgers += find_ledgers(s)
+    return [str(Path(s).expanduser().resolve()) for s in given], list(dict.fromkeys(ledgers))
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def _check_port(port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            raise StudyError(f"port {port} on {HOST} is in use (choose another with --port)") from None
+
+
+def _kernelspec(folder: Path) -> None:
+    """A ``python3`` kernelspec running *this* interpreter, found first through ``JUPYTER_PATH``:
+    the explorer's kernel always has studylib, whatever other kernelspecs this machine has."""
+    spec = folder / "kernels" / "python3"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3 (studylib)", "language": "python", "metadata": {"debugger": False}}))
+
+
+def command(nb: Path, port: int, *, lab: bool, no_browser: bool, token: str = "") -> list[str]:
+    if lab:
+        cmd = [sys.executable, "-m", "jupyterlab", str(nb), f"--ServerApp.ip={HOST}", f"--ServerApp.port={port}",
+               "--ServerApp.port_retries=0", f"--ServerApp.root_dir={nb.parent}",
+               f"--IdentityProvider.token={token}"]
+        if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers, CI: Lab refuses root otherwise
+            cmd.append("--ServerApp.allow_root=True")
+    else:
+        cmd = [sys.executable, "-m", "voila", str(nb), f"--Voila.ip={HOST}", f"--port={port}",
+               "--Voila.port_retries=0", "--strip_sources=True", "--show_tracebacks=True", "--theme=light"]
+    return cmd + (["--no-browser"] if no_browser else [])
+
+
+def main(args) -> int:
+    import importlib.util
+    import secrets
+    import tempfile
+
+    sources, ledgers = resolve_sources(args.sources)
+    nb = notebook_path()
+    if args.lab and importlib.util.find_spec("jupyterlab") is None:
+        raise StudyError("--lab needs JupyterLab, which is not installed (pip install jupyterlab); "
+                         "without --lab the explorer runs in Voila")
+    if not args.lab and importlib.util.find_spec("voila") is None:
+        raise StudyError("the explorer needs Voila, which is not installed (pip install voila)")
+    port = args.port or free_port()
+    _check_port(port)
+    from .widgets import ENV_SOURCES
+
+    token = secrets.token_hex(16) if args.lab else ""
+    url = f"http://{HOST}:{port}/" + (f"lab/tree/{nb.name}?token={token}" if args.lab else "")
+    env = dict(os.environ)
+    env[ENV_SOURCES] = os.pathsep.join(sources)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with tempfile.TemporaryDirectory(prefix="studylib-explore-") as tmp:
+        _kernelspec(Path(tmp))
+        env["JUPYTER_PATH"] = os.pathsep.join([tmp, *filter(None, [os.environ.get("JUPYTER_PATH")])])
+        n = len(ledgers)
+        print(f"studylib explorer on {n} ledger{'s' if n != 1 else ''} ({', '.join(sources)}): {url}", flush=True)
+        print("(Ctrl-C to stop)", flush=True)
+        proc = subprocess.Popen(command(nb, port, lab=args.lab, no_browser=args.no_browser, token=token), env=env)
+
+        def stop(signum, frame):
+            raise KeyboardInterrupt
+
+        try:
+            previous = signal.signal(signal.SIGTERM, stop)  # a terminated explorer takes its server along
+        except ValueError:  # not the main thread
+            previous = None
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:
+            proc.terminate()  # the server shuts its kernels down
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            print("explorer stopped", flush=True)
+            return 0
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)

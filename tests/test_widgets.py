@@ -1,0 +1,320 @@
+"""The explorer's widgets driven programmatically: set values, click buttons, read the views.
+
+Ledgers are written straight through ``Ledger.record`` with made-up results (fast), except the
+"run more trials" tests, which extend a real two-trial study on the synthetic dataset.
+"""
+import json
+import sqlite3
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from _browser import fake_ledger
+from studylib import cli
+from studylib.errors import StudyError
+from studylib.ledger import Ledger
+from studylib.widgets import Explorer, find_ledgers, importance
+
+
+def count(e: Explorer) -> tuple[int, int]:
+    """(shown, total) read from the page's count line, e.g. "<b>6</b> of 8 trials shown ..."."""
+    text = e.count.value.replace("<b>", "").replace("</b>", "")
+    shown, _, total = text.split()[:3]
+    return int(shown), int(total)
+
+
+def xticks(e: Explorer) -> list[str]:
+    return [t.get_text() for t in e.figure.axes[0].get_xticklabels()]
+
+
+@pytest.fixture
+def ledger(tmp_path):
+    return fake_ledger(tmp_path / "study")
+
+
+def test_filters_change_the_counts_and_every_view(ledger):
+    e = Explorer(ledger.parent)
+    assert count(e) == (8, 8) and len(e.filtered) == 8
+    assert set(e.filters) == {"learning_rate", "batch_size", "filters1"}
+    png = bytes(e.plot.value)
+    assert png.startswith(b"\x89PNG")
+
+    e.status_filter.value = ("ok",)
+    assert count(e) == (6, 8)
+    assert set(e.filtered.status) == {"ok"}
+    assert bytes(e.plot.value) != png
+    assert "6 of 8 trials" in e.figure._suptitle.get_text()
+
+    e.filters["learning_rate"].value = (0.001,)
+    assert count(e) == (4, 8)
+    assert set(e.filtered.learning_rate) == {0.001}
+    assert len(e.table_frame) == 4 and set(e.table_frame.learning_rate) == {0.001}
+    assert xticks(e) == ["0.001"]
+
+    e.filters["batch_size"].value = (64,)
+    assert count(e) == (2, 8)
+    e.reset_button.click()
+    assert count(e) == (8, 8)
+    assert e.status_filter.value == ("ok", "diverged", "failed")
+
+    e.filters["filters1"].value = ()  # nothing picked: nothing shown, and the views say so
+    assert count(e) == (0, 8)
+    assert len(e.table_frame) == 0 and "no trials" in e.table.value
+
+
+def test_figure_follows_axis_hue_and_kind(ledger):
+    e = Explorer(ledger)
+    ax = e.figure.axes[0]
+    assert ax.get_xlabel() == "learning_rate" and xticks(e) == ["0.001", "0.01"]
+    assert ax.get_ylabel().startswith("best_acc")
+
+    e.x.value = "batch_size"
+    assert e.figure.axes[0].get_xlabel() == "batch_size" and xticks(e) == ["32", "64"]
+    points = sum(len(c.get_offsets()) for c in e.figure.axes[0].collections)
+    assert points == 7  # the failed trial has no accuracy
+
+    e.hue.value = "status"
+    legend = e.figure.axes[0].get_legend()
+    assert legend.get_title().get_text() == "status"
+    assert sorted(t.get_text() for t in legend.get_texts()) == ["diverged", "ok"]
+
+    e.kind.value = "box"
+    assert len(e.figure.axes[0].patches) > 0 or len(e.figure.axes[0].lines) > 0
+
+    e.hue.value = ""
+    e.kind.value = "scatter"
+    e.x.value = "params"
+    assert e.figure.axes[0].get_xlabel() == "params"
+
+    e.y.value = "test_acc"
+    assert e.figure.axes[0].get_ylabel().startswith("test_acc")
+
+    e.kind.value = "best-so-far"
+    ax = e.figure.axes[0]
+    assert ax.get_xlabel().startswith("trial")
+    (line,) = [ln for ln in ax.get_lines() if len(ln.get_xdata()) > 1]
+    ys = np.asarray(line.get_ydata(), dtype=float)
+    assert list(line.get_xdata()) == list(range(1, 9))
+    assert np.all(np.diff(ys[np.isfinite(ys)]) >= 0)  # best so far never goes down
+
+
+def test_table_sorts_and_keeps_top_k(ledger):
+    e = Explorer(ledger)
+    t = e.table_frame
+    assert list(t.best_acc.head(4)) == sorted(t.best_acc.head(4), reverse=True)
+    assert t.best_acc.iloc[0] == pytest.approx(0.83)
+    assert "best_acc ▼" in e.table.value
+
+    e.descending.value = False
+    assert e.table_frame.best_acc.iloc[0] == pytest.approx(0.14)
+    assert pd.isna(e.table_frame.best_acc.iloc[-1])  # no accuracy (failed) last either way
+    assert "best_acc ▲" in e.table.value
+
+    e.sort_by.value = "filters1"
+    assert list(e.table_frame.filters1) == sorted(e.table_frame.filters1)
+
+    e.top_k.value = 3
+    assert len(e.table_frame) == 3 and e.table.value.count("<tr") == 4  # header + 3
+
+    e.y.value = "best_loss"  # the table follows the metric (lower is better for a loss)
+    assert e.sort_by.value == "best_loss" and e.descending.value is False
+    assert list(e.table_frame.best_loss) == sorted(e.table_frame.best_loss)
+
+
+def test_importance_ranks_the_hyperparameter_that_matters(ledger):
+    e = Explorer(ledger)
+    imp = e.importance_frame
+    assert imp.hyperparameter.iloc[0] == "learning_rate"
+    assert imp.eta_sq.iloc[0] > 0.95
+    assert set(imp.hyperparameter) == {"learning_rate", "batch_size", "filters1"}
+    assert "learning_rate" in e.importance_table.value and bytes(e.importance_plot.value).startswith(b"\x89PNG")
+
+    e.importance_by.value = "spread"
+    assert list(e.importance_frame.spread) == sorted(e.importance_frame.spread, reverse=True)
+
+    e.filters["learning_rate"].value = (0.01,)  # one value left: it can no longer explain anything
+    assert "learning_rate" not in set(e.importance_frame.hyperparameter)
+
+
+def test_importance_numbers():
+    f = pd.DataFrame({"a": [1, 1, 2, 2], "b": ["x", "y", "x", "y"], "best_acc": [0.1, 0.3, 0.5, 0.7]})
+    imp = importance(f, ["a", "b"], "best_acc").set_index("hyperparameter")
+    # total SS = 0.2; between for a: 2*(0.2-0.4)^2 + 2*(0.6-0.4)^2 = 0.16; for b: 0.04
+    assert imp.loc["a", "eta_sq"] == pytest.approx(0.8) and imp.loc["b", "eta_sq"] == pytest.approx(0.2)
+    assert imp.loc["a", "spread"] == pytest.approx(0.4) and imp.loc["a", "best_value"] == "2"
+    loss = importance(f.rename(columns={"best_acc": "best_loss"}), ["a"], "best_loss")
+    assert loss.best_value.iloc[0] == "1"  # lower is better for a loss
+
+
+def test_several_ledgers_found_recursively_and_added(tmp_path):
+    fake_ledger(tmp_path / "reports" / "round1", n=8)
+    fake_ledger(tmp_path / "reports" / "round2" / "seed-1", n=4, seed=1, strategy="ga")
+    other = fake_ledger(tmp_path / "elsewhere", n=3, seed=2)
+    e = Explorer(tmp_path / "reports")
+    assert [lbl for lbl, _ in e.ledger_select.options] == ["round1", "round2/seed-1"]
+    assert count(e) == (12, 12)
+    assert len(e.studies) == 2 and "strategy" in e.filters
+
+    e.filters["strategy"].value = ("ga",)
+    assert count(e) == (4, 12)
+    e.kind.value = "best-so-far"
+    e.hue.value = "strategy"
+    assert e.figure.axes[0].get_legend().get_title().get_text() == "strategy"
+
+    e.path_input.value = str(other)
+    e.add_button.click()
+    assert len(e.ledger_select.value) == 3 and count(e) == (4, 15)  # the strategy filter still applies
+    e.ledger_select.value = (str(other),)
+    assert count(e) == (3, 3)
+
+    e.path_input.value = str(tmp_path / "missing")
+    e.add_button.click()
+    assert "no such file or folder" in e.source_message.value and count(e) == (3, 3)
+
+
+def test_reload_shows_new_trials_and_keeps_filters(ledger):
+    e = Explorer(ledger)
+    e.filters["learning_rate"].value = (0.001,)
+    assert count(e) == (4, 8)
+    with Ledger(ledger) as led:
+        led.record("new", {"learning_rate": 0.001, "batch_size": 32, "filters1": 64}, 0, "digits", {},
+                   {"best_acc": 0.9, "status": "ok"})
+    e.reload_button.click()
+    assert count(e) == (5, 9)
+    assert 64 in e.filters["filters1"].value  # a filter that showed everything shows the new value too
+    assert e.table_frame.best_acc.iloc[0] == pytest.approx(0.9)
+
+
+def test_bad_sources_raise_one_line_errors(tmp_path):
+    with pytest.raises(StudyError, match="no such file or folder"):
+        find_ledgers(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(StudyError, match="no ledger.sqlite in"):
+        find_ledgers(tmp_path / "empty")
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(StudyError, match="not a studylib ledger"):
+        find_ledgers(tmp_path / "notes.txt")
+    other = tmp_path / "other.sqlite"
+    sqlite3.connect(other).execute("CREATE TABLE x (a)").connection.close()
+    with pytest.raises(StudyError, match="not a studylib ledger"):
+        find_ledgers(other)
+
+
+# -- the command line (bad input only: the browser test starts the real server) -------------
+
+def run_cli(capsys, *argv):
+    code = cli.main(["explore", *map(str, argv)])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_explore_command_rejects_bad_input(tmp_path, capsys, monkeypatch):
+    code, _, err = run_cli(capsys, tmp_path / "nope")
+    assert code == 2 and err.count("\n") == 1 and "no such file or folder" in err
+    (tmp_path / "empty").mkdir()
+    code, _, err = run_cli(capsys, tmp_path / "empty")
+    assert code == 2 and err.count("\n") == 1 and "no ledger.sqlite" in err
+    (tmp_path / "x.txt").write_text("x")
+    code, _, err = run_cli(capsys, tmp_path / "x.txt")
+    assert code == 2 and "not a studylib ledger" in err
+
+    good = fake_ledger(tmp_path / "good").parent
+    import importlib.util
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "jupyterlab" else real(name, *a))
+    code, _, err = run_cli(capsys, good, "--lab")
+    assert code == 2 and err.count("\n") == 1 and "--lab needs JupyterLab" in err and "pip install jupyterlab" in err
+    monkeypatch.undo()
+
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        code, _, err = run_cli(capsys, good, "--port", s.getsockname()[1])
+    assert code == 2 and "is in use" in err
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["explore", str(good), "--port", "99999"])
+    assert exc.value.code == 2
+
+
+def test_explore_help_and_lazy_imports():
+    import subprocess
+
+    r = subprocess.run([sys.executable, "-c", "import sys; from studylib import cli; p = cli.build_parser(); "
+                        "print(sorted(m for m in ('ipywidgets', 'voila', 'jupyter_server') if m in sys.modules))"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
+    r = subprocess.run([sys.executable, "-m", "studylib.cli", "explore", "--help"], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0
+    for flag in ("--port", "--no-browser", "--lab", "DIR"):
+        assert flag in r.stdout
+
+
+def test_notebook_is_thin_and_committed_without_outputs():
+    from studylib import paths
+
+    nb = json.loads((paths.REPO_ROOT / "notebooks" / "explore.ipynb").read_text())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert "parameters" in code[0]["metadata"].get("tags", [])
+    assert all(not c.get("outputs") and c.get("execution_count") is None for c in code)
+    assert "Explorer(sources)" in "".join(code[1]["source"])
+
+
+# -- running more trials (real training: synthetic data, 1 epoch) -----------------------------
+
+@pytest.fixture(scope="module")
+def real_study(tmp_path_factory):
+    from studylib.study import search
+
+    out = tmp_path_factory.mktemp("real") / "study"
+    search("round1", out, progress=False, strategy="random", trials=2, seed=0, dataset="synthetic", max_epochs=1,
+           executor="inline")
+    return out
+
+
+def test_run_more_extends_the_study_with_a_live_progress_bar(real_study):
+    e = Explorer(real_study)
+    assert count(e) == (2, 2)
+    (study,) = e.studies
+    seen = []
+    e.progress.observe(lambda ch: seen.append(ch["new"]), "value")
+    e.run_trials.value = 2
+    e.run_button.click()
+    assert e.last_error is None, e.last_error
+    assert seen[:2] == [1, 2] and e.progress.value == e.progress.max == 2 and e.progress.bar_style == "success"
+    assert "2 trained" in e.run_message.value
+    assert count(e) == (4, 4)  # refreshed
+    assert len(e.table_frame) == 4 and len(e.studies) == 1
+    with Ledger(real_study / "ledger.sqlite") as led:
+        assert len(led.frame()) == 4
+        assert len(led.study_keys(study["study_id"])) == 4  # the same study, continued
+    assert len(pd.read_csv(real_study / "trials.csv")) == 4
+    assert "(4 trials)" in e.run_study.options[e.run_study.value][0]
+
+
+def test_run_more_with_another_seed_starts_a_study_beside_it(real_study):
+    before = json.loads((real_study / "study.json").read_text())["study_id"]
+    e = Explorer(real_study, executor="inline")  # (the test above trains in the default child process)
+    n = count(e)[1]
+    e.run_seed.value = 7
+    e.run_trials.value = 1
+    e.run_button.click()
+    assert e.last_error is None, e.last_error
+    assert len(e.studies) == 2 and count(e)[1] == n + 1
+    new = e.last_result.study_id
+    assert new != before and "-s7-" in new
+    assert json.loads((real_study / "study.json").read_text())["study_id"] == before  # left as it was
+    assert len(pd.read_csv(real_study / f"trials-{new}.csv")) == 1
+
+
+def test_run_more_reports_what_it_cannot_do(tmp_path):
+    ledger = fake_ledger(tmp_path / "custom", space="my-space")
+    e = Explorer(ledger)
+    e.run_button.click()
+    assert "not a built-in round" in e.run_message.value and e.last_error
+    assert e.progress.bar_style == "danger" and not e.run_button.disabled
+    assert count(e) == (8, 8)
