@@ -1,0 +1,188 @@
+"""Round 4 (``studylib run compare``): the report functions on hand-built trials, the notebook's
+parameters, and one real execution of ``studylib run compare`` with tiny settings."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from studylib.errors import StudyError
+from studylib.report import compare
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOK = REPO / "notebooks" / "round4.ipynb"
+IMG = '<img src="data:image/png;base64,'
+PARAMETERS = ("dataset", "profile", "strategies", "trials", "seed", "repeats", "max_epochs", "train_size",
+              "data_dir", "bench_tables", "bench_seeds", "bench_budget", "out_dir")
+
+
+def hand_frame() -> pd.DataFrame:
+    """2 strategies x 2 seeds x 4 trials; one failed trial; trials listed out of order."""
+    acc = {("memetic", 0): [0.50, 0.70, 0.60, 0.80], ("memetic", 1): [0.55, 0.65, 0.90, 0.85],
+           ("random", 0): [0.40, 0.60, 0.45, 0.58], ("random", 1): [0.62, 0.30, 0.64, 0.61]}
+    rows = []
+    for (s, seed), values in acc.items():
+        for t, a in enumerate(values, 1):
+            rows.append({"strategy": s, "seed": seed, "trial": t, "best_acc": a, "test_acc": a - 0.05,
+                         "status": "ok", "dataset": "digits"})
+    frame = pd.DataFrame(rows)
+    frame.loc[(frame.strategy == "random") & (frame.seed == 1) & (frame.trial == 3), ["best_acc", "status"]] = \
+        [np.nan, "failed"]
+    return frame.sample(frac=1.0, random_state=0).reset_index(drop=True)
+
+
+# -- the report functions ---------------------------------------------------------------------------
+
+def test_best_so_far_is_monotone_and_starts_at_the_first_trial():
+    bsf = compare.best_so_far(hand_frame())
+    assert len(bsf) == 16
+    for (s, seed), g in bsf.groupby(["strategy", "seed"]):
+        assert g["trial"].tolist() == [1, 2, 3, 4]
+        values = g["best_so_far"].to_numpy()
+        assert (np.diff(values) >= 0).all(), (s, seed, values)
+        assert values[0] == g["best_acc"].iloc[0]
+        assert values[-1] == g["best_acc"].max()
+    mem0 = bsf[(bsf.strategy == "memetic") & (bsf.seed == 0)]["best_so_far"].tolist()
+    assert mem0 == [0.50, 0.70, 0.70, 0.80]
+    rnd1 = bsf[(bsf.strategy == "random") & (bsf.seed == 1)]["best_so_far"].tolist()
+    assert rnd1 == [0.62, 0.62, 0.62, 0.62]  # the failed trial does not count
+
+
+def test_curve_bands_median_and_range_over_seeds():
+    bands = compare.curve_bands(hand_frame())
+    mem = bands[bands.strategy == "memetic"].set_index("trial")
+    assert mem.loc[3, "median"] == pytest.approx((0.70 + 0.90) / 2)
+    assert (mem.loc[3, "low"], mem.loc[3, "high"], mem.loc[3, "seeds"]) == (0.70, 0.90, 2)
+    for _, g in bands.groupby("strategy"):
+        assert (np.diff(g.sort_values("trial")["median"]) >= 0).all()
+
+
+def test_final_table_has_mean_and_std_per_strategy():
+    table = compare.final_table(hand_frame())
+    assert list(table.index) == ["memetic", "random"]  # the paper's proposal first (STRATEGIES order)
+    mem, rnd = table.loc["memetic"], table.loc["random"]
+    assert mem["seeds"] == 2 and mem["trials per seed"] == "4"
+    assert mem["best_acc mean"] == pytest.approx(0.85)
+    assert mem["best_acc std"] == pytest.approx(np.std([0.80, 0.90], ddof=1))
+    assert mem["test_acc mean"] == pytest.approx(0.80)  # test accuracy of the best-by-validation trials
+    assert rnd["best_acc mean"] == pytest.approx((0.60 + 0.62) / 2)  # the failed trial (0.64) is ignored
+    assert mem["best_acc (val, %) mean ± std"] == "85.00 ± 7.07"
+    assert re.fullmatch(r"\d+\.\d\d ± \d+\.\d\d", rnd["test_acc of that trial (%) mean ± std"])
+    html = compare.final_table(hand_frame(), styled=True).to_html()
+    assert "Table V." in html and "85.00 ± 7.07" in html
+
+
+def test_figures_are_titled_like_a_paper():
+    fig = compare.fig_best_so_far(hand_frame(), context="hand-made trials")
+    assert fig._suptitle.get_text().replace("\n", " ").startswith("Fig. 10. Best Validation Accuracy vs Trials")
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels == [compare.label("memetic"), compare.label("random")]
+
+
+def test_bench_part_on_a_hand_made_table(tmp_path):
+    from studylib.bench import Table, make_dimension
+    from studylib.space import SearchSpace
+
+    space = SearchSpace(name="toy", dimensions=(make_dimension("a", range(6)), make_dimension("b", range(6))))
+    rng = np.random.default_rng(0)
+    values = np.array([[-(a - 2) ** 2 - (b - 4) ** 2 + rng.normal(0, 0.1) for _ in range(3)]
+                       for a in range(6) for b in range(6)])
+    table = Table("toy", space, values, np.full(36, 3))
+    bench = compare.run_bench_curves([table], ["memetic", "random"], 3, 15, tmp_path, workers=1)
+    assert (tmp_path / "bench_regret.png").exists() and (tmp_path / "bench.csv").exists()
+    summary = compare.bench_table(bench)
+    assert {"median regret @15", "Wilcoxon p (memetic vs this)"} <= set(summary.columns)
+    assert summary.loc[("toy", "memetic"), "median regret @15"] >= 0
+    assert "Table VI." in compare.bench_table(bench, styled=True).to_html()
+    fig = compare.fig_bench_regret(bench)
+    assert fig._suptitle.get_text().startswith("Fig. 11.")
+
+
+def test_settings_and_bad_input():
+    assert compare.settings("smoke") == compare.DEFAULTS["smoke"]
+    assert compare.settings("smoke", repeats=1)["repeats"] == 2  # the CLI's default: at least the profile's
+    assert compare.settings("smoke", repeats=3, trials=4)["repeats"] == 3
+    assert compare.resolve_strategies(" tpe, ga,tpe ") == ["tpe", "ga"]
+    assert compare.resolve_strategies(None) == list(compare.STRATEGIES)
+    assert compare.resolve_tables("") == [] and compare.resolve_tables("none") == []
+    with pytest.raises(StudyError, match="unknown strategy 'bogus'"):
+        compare.resolve_strategies("ga,bogus")
+    with pytest.raises(StudyError, match="trials must be a positive integer"):
+        compare.settings("smoke", trials=0)
+    with pytest.raises(StudyError, match="unknown table"):
+        compare.run_compare(bench_tables="no-such-table", out_dir="/nonexistent/never-written")
+
+
+# -- the notebook ----------------------------------------------------------------------------------
+
+def test_committed_notebook_is_clean_and_thin():
+    nb = json.loads(NOTEBOOK.read_text())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert "parameters" in code[0]["metadata"].get("tags", [])
+    for c in code:
+        assert c["outputs"] == [] and c["execution_count"] is None, "commit the notebook without outputs"
+    for c in code[1:]:
+        src = "".join(c["source"])
+        assert not re.search(r"^\s*(def|class|for|while|if)\b", src, re.M), src
+        assert len([ln for ln in src.splitlines() if ln.strip()]) <= 8, src
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+
+
+def test_papermill_help_notebook_lists_the_parameters():
+    papermill = Path(sys.executable).parent / "papermill"
+    cmd = [str(papermill)] if papermill.exists() else [sys.executable, "-m", "papermill"]
+    proc = subprocess.run(cmd + ["--help-notebook", str(NOTEBOOK)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "Parameters inferred for notebook" in proc.stdout
+    for p in PARAMETERS:
+        assert re.search(rf"^\s*{p}: \w", proc.stdout, re.M), p
+
+
+# -- one real run -----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory):
+    """``studylib run compare`` with tiny settings: 2 strategies x 2 seeds x 2 trials of 1 epoch on
+    digits; the benchmark at the smoke profile's size on one table (the CLI does not pass
+    bench_* parameters: the notebook's defaults apply)."""
+    out = tmp_path_factory.mktemp("reports") / "digits-smoke"
+    env = {**os.environ, "STUDYLIB_REPORTS": str(out.parent)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "studylib.cli", "run", "compare", "--dataset", "digits", "--profile", "smoke",
+         "--trials", "2", "--max-epochs", "1", "--train-size", "300", "--out", str(out), "--no-progress"],
+        capture_output=True, text=True, timeout=600, cwd=REPO, env=env)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    return out, proc
+
+
+def test_run_compare_publishes_the_comparison(published):
+    out, proc = published
+    page = (out / "compare.html").read_text(encoding="utf-8")
+    assert "Table V. Best Validation Accuracy" in page
+    assert "Table VI. Median Regret" in page
+    assert "Fairness protocol" in page
+    assert page.count(IMG) >= 2  # Fig. 10 and Fig. 11, embedded
+    for s in compare.STRATEGIES:
+        assert compare.label(s) in page
+    assert re.search(r"\d+\.\d\d ± \d+\.\d\d", page)
+    assert "Traceback" not in page
+    # every strategy x seed study in its own folder; every trial in trials.csv
+    for s in compare.STRATEGIES:
+        for seed in (0, 1):
+            assert (out / "compare" / s / f"seed-{seed}" / "ledger.sqlite").exists()
+    trials = pd.read_csv(out / "compare" / "trials.csv")
+    assert len(trials) == len(compare.STRATEGIES) * 2 * 2
+    assert trials.groupby(["strategy", "seed"]).size().eq(2).all()
+    summary = json.loads((out / "compare" / "summary.json").read_text())
+    assert summary["seeds"] == [0, 1] and summary["rows"] == 16
+    assert set(summary["by_strategy"]) == set(compare.STRATEGIES)
+    assert summary["best_acc"] == summary["by_strategy"]["memetic"]["best_acc"]
+    index = (out / "index.html").read_text()
+    assert "compare.html" in index and "best validation accuracy" in index
