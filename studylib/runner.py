@@ -45,7 +45,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 #: CLI option -> notebook parameter, with the value that means "not given".
 PARAMETERS = {"dataset": "digits", "profile": "smoke", "strategy": "random", "trials": None, "seed": 0,
-              "repeats": 1, "max_epochs": None, "patience": None, "train_size": None, "data_dir": None}
+              "repeats": None, "max_epochs": None, "patience": None, "train_size": None, "data_dir": None}
 
 
 def add_arguments(p) -> None:
@@ -61,8 +61,11 @@ def add_arguments(p) -> None:
         add_study_arguments(p, default_out=None, execution=False)
     else:
         add_study_arguments(p, default_out=None)
-    p.add_argument("--repeats", type=positive_int, default=1,
-                   help="run each study with seeds SEED..SEED+N-1 and report mean ± std (default: 1)")
+    p.add_argument("--repeats", type=positive_int, default=None,
+                   help="run each study with seeds SEED..SEED+N-1 and report mean ± std (default: the notebook's)")
+    p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="set any other parameter the notebook declares (VALUE read as YAML), e.g. "
+                        "-p bench_seeds=30 -p strategies=random,memetic")
     p.description = ("Execute the round's notebook with papermill into OUT/<round>.ipynb, publish "
                      "OUT/<round>.html and OUT/index.html; the round's trials go to OUT/<round>/trials.csv. "
                      "OUT defaults to reports/<dataset>-<profile>, plus a tag per other non-default "
@@ -130,7 +133,7 @@ def default_out(args) -> Path:
             parts.append(f"{tag}{getattr(args, attr)}")
     if args.seed:
         parts.append(f"s{args.seed}")
-    if getattr(args, "repeats", 1) > 1:
+    if (getattr(args, "repeats", None) or 1) > 1:
         parts.append(f"x{args.repeats}")
     return paths.REPORTS_DIR / "-".join(parts)
 
@@ -153,13 +156,32 @@ def _parameters(args, name: str, nb: Path, out: Path) -> dict:
     params = {}
     for k, v in values.items():
         if k in declared:
-            params[k] = v
+            if v is not None or PARAMETERS[k] is not None:
+                params[k] = v
         elif v != PARAMETERS[k]:
             raise StudyError(f"notebook {nb.name} (round {name}) has no parameter {k!r}; "
                              f"it takes: {', '.join(declared) or 'nothing'}")
+    for item in getattr(args, "param", None) or []:
+        key, value = _key_value(item)
+        if key not in declared or key == "out_dir":
+            raise StudyError(f"notebook {nb.name} (round {name}) has no settable parameter {key!r}; "
+                             f"it takes: {', '.join(k for k in declared if k != 'out_dir')}")
+        params[key] = value
     if "out_dir" in declared:
         params["out_dir"] = str(out / name)
     return params
+
+
+def _key_value(item: str):
+    import yaml
+
+    key, sep, text = item.partition("=")
+    if not sep or not key.strip():
+        raise StudyError(f"-p expects KEY=VALUE, got {item!r}")
+    try:
+        return key.strip(), yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise StudyError(f"-p {key.strip()}: cannot read value {text!r}") from None
 
 
 def _validate(args, rounds: list[tuple[str, Path]]) -> None:
@@ -342,8 +364,9 @@ def write_index(out: Path) -> Path:
             f"{html.escape(out.name)}</title><style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}"
             "li{margin:.5em 0}</style></head><body>"
             f"<h1>studylib reports: {html.escape(out.name)}</h1>"
-            "<p>Reproductions of Aszemi &amp; Dominic (2019), random search for small CNNs, one report "
-            "per round. Accuracy is the best validation accuracy of the round's best trial, and the "
+            "<p>Reproductions of Aszemi &amp; Dominic (2019), hyperparameter search for small CNNs, one "
+            "report per round (rounds 1-3: the paper's random search; compare: the memetic GA against "
+            "GA, random and TPE). Accuracy is the best validation accuracy of the best trial, and the "
             "test accuracy of that trial.</p>"
             f"<ul>{''.join(items) or '<li>no reports yet</li>'}</ul>"
             f"<p><small>updated {html.escape(stamp)} in {html.escape(str(out))}</small></p></body></html>")

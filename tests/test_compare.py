@@ -107,7 +107,8 @@ def test_bench_part_on_a_hand_made_table(tmp_path):
 
 def test_settings_and_bad_input():
     assert compare.settings("smoke") == compare.DEFAULTS["smoke"]
-    assert compare.settings("smoke", repeats=1)["repeats"] == 2  # the CLI's default: at least the profile's
+    assert compare.settings("smoke", repeats=None)["repeats"] == 2  # not given: the profile's
+    assert compare.settings("smoke", repeats=1)["repeats"] == 1
     assert compare.settings("smoke", repeats=3, trials=4)["repeats"] == 3
     assert compare.resolve_strategies(" tpe, ga,tpe ") == ["tpe", "ga"]
     assert compare.resolve_strategies(None) == list(compare.STRATEGIES)
@@ -149,14 +150,14 @@ def test_papermill_help_notebook_lists_the_parameters():
 
 @pytest.fixture(scope="module")
 def published(tmp_path_factory):
-    """``studylib run compare`` with tiny settings: 2 strategies x 2 seeds x 2 trials of 1 epoch on
-    digits; the benchmark at the smoke profile's size on one table (the CLI does not pass
-    bench_* parameters: the notebook's defaults apply)."""
+    """``studylib run compare`` with tiny settings: every strategy x 2 seeds x 2 trials of 1 epoch on
+    digits; the benchmark cut down through ``-p`` (notebook parameters the CLI has no flag for)."""
     out = tmp_path_factory.mktemp("reports") / "digits-smoke"
     env = {**os.environ, "STUDYLIB_REPORTS": str(out.parent)}
     proc = subprocess.run(
         [sys.executable, "-m", "studylib.cli", "run", "compare", "--dataset", "digits", "--profile", "smoke",
-         "--trials", "2", "--max-epochs", "1", "--train-size", "300", "--out", str(out), "--no-progress"],
+         "--trials", "2", "--max-epochs", "1", "--train-size", "300", "--repeats", "2", "-p", "bench_seeds=3", "-p", "bench_budget=20",
+         "--out", str(out), "--no-progress"],
         capture_output=True, text=True, timeout=600, cwd=REPO, env=env)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     return out, proc

@@ -108,6 +108,9 @@ def test_help_does_not_import_heavy_libraries():
     (["run", "round1", "--trials", "0"], "--trials"),
     (["run", "round1", "--strategy", "nope"], "--strategy"),
     (["run", "../etc/passwd"], "unknown round"),
+    (["run", "round1", "-p", "colour=red"], "has no settable parameter 'colour'"),
+    (["run", "round1", "-p", "out_dir=/tmp/x"], "has no settable parameter 'out_dir'"),
+    (["run", "round1", "-p", "trials"], "-p expects KEY=VALUE"),
 ])
 def test_bad_input_one_line_exit_2_nothing_written(notebooks, tmp_path, capsys, argv, message):
     out = tmp_path / "out"

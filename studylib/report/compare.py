@@ -121,8 +121,7 @@ def _positive(name: str, v) -> int:
 def settings(profile: str = "smoke", *, trials: int | None = None, repeats: int | None = None,
              bench_seeds: int | None = None, bench_budget: int | None = None) -> dict:
     """The comparison's settings: the profile's defaults (:data:`DEFAULTS`) with every given value
-    applied. ``repeats`` (seeds per strategy) is *at least* the profile's: ``studylib run``
-    passes ``repeats=1`` unless ``--repeats N`` is given, and a comparison needs several seeds."""
+    applied (``repeats`` = seeds per strategy)."""
     if profile not in profiles.PROFILES:
         raise StudyError(f"unknown profile {profile!r} (choose from: {', '.join(profiles.PROFILES)})")
     base = dict(DEFAULTS.get(profile, DEFAULTS["paper"]))
@@ -130,7 +129,7 @@ def settings(profile: str = "smoke", *, trials: int | None = None, repeats: int 
         if v is not None:
             base[k] = _positive(k, v)
     if repeats is not None:
-        base["repeats"] = max(_positive("repeats", repeats), base["repeats"])
+        base["repeats"] = _positive("repeats", repeats)
     return base
 
 
