@@ -17,7 +17,6 @@ passed instead of a name (tests do).
 from __future__ import annotations
 
 import math
-import os
 import pickle
 import sys
 import time
@@ -225,14 +224,24 @@ def noise_rng(table_name: str, seed: int) -> np.random.Generator:
     return np.random.default_rng([zlib.crc32(table_name.encode()), int(seed)])
 
 
-def run_one(table: Table, strategy: str, seed: int, budget: int, options: dict | None = None,
+def run_one(table: Table, strategy, seed: int, budget: int, options: dict | None = None,
             max_free_asks: int | None = None) -> dict:
-    """One strategy run on one table. Returns regret after each charged evaluation (padded with
-    the last value if the strategy stops early) and counters."""
+    """One strategy run on one table, asking one config at a time.
+
+    ``strategy`` is a registered name or a factory ``f(space, seed=..., **options)`` (e.g. a
+    Strategy class). Returns a dict with ``regret`` (after each charged evaluation, padded with the
+    last value if the strategy stops early), ``charged``, ``free`` (asks served from the cache),
+    ``seconds``, and the strategy object's ``local_evals`` where it has one.
+    """
     from .strategies import make_strategy
 
     space = table.space
-    strat = make_strategy(strategy, space, seed=seed, **(options or {}))
+    if isinstance(strategy, str):
+        strat = make_strategy(strategy, space, seed=seed, **(options or {}))
+        label = strategy
+    else:
+        strat = strategy(space, seed=seed, **(options or {}))
+        label = getattr(strat, "name", getattr(strategy, "__name__", "custom"))
     rng = noise_rng(table.name, seed)
     sign = table.sign
     cache: dict[int, float] = {}
@@ -263,7 +272,7 @@ def run_one(table: Table, strategy: str, seed: int, budget: int, options: dict |
     n_charged = len(regrets)
     if regrets and n_charged < budget:
         regrets += [regrets[-1]] * (budget - n_charged)
-    out = {"table": table.name, "strategy": strategy, "seed": int(seed),
+    out = {"table": table.name, "strategy": label, "seed": int(seed),
            "regret": np.asarray(regrets, dtype=float), "charged": n_charged, "free": free,
            "seconds": time.perf_counter() - t0}
     if hasattr(strat, "local_evals"):
@@ -478,8 +487,7 @@ def add_arguments(parser) -> None:
 
 def main(args) -> int:
     if getattr(args, "list", False):
-        for name in TABLES:
-            print(name)
+        sys.stdout.write("\n".join(TABLES) + "\n")  # one write: fine behind `| head`
         return 0
     if not getattr(args, "table", None):
         raise StudyError("bench needs --table NAME[,NAME..] or all (or --list)")
@@ -493,8 +501,10 @@ def main(args) -> int:
     if workers < 1:
         raise StudyError("--workers must be at least 1")
     out = Path(args.out) if getattr(args, "out", None) else default_out_dir()
-    run_bench(tables, strategies, args.seeds, args.budget, out, workers=workers,
-              progress=not getattr(args, "quiet", False))
+    quiet = getattr(args, "quiet", False)
+    summary = run_bench(tables, strategies, args.seeds, args.budget, out, workers=workers, progress=not quiet)
+    if quiet:  # no progress lines, but the summary is the command's result
+        print(format_summary(summary, args.budget), end="")
     return 0
 
 

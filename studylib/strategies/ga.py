@@ -110,8 +110,22 @@ class GeneticAlgorithm(Strategy):
         return g not in self.known and g not in self._pending
 
     def _random_new(self, tries: int = 200) -> Genome | None:
+        """A uniformly drawn genome not evaluated nor pending; once random draws keep hitting
+        known genomes (a nearly exhausted space), the first untried one from a random start of the
+        grid order. ``None`` when every genome is known."""
         for _ in range(tries):
             g = ops.random_genome(rng=self.rng, cardinalities=self.cardinalities)
+            if self._untried(g):
+                return g
+        size = self.space.size
+        start = int(self.rng.integers(size))
+        for k in range(size):
+            idx = (start + k) % size
+            genome = []
+            for c in reversed(self.cardinalities):
+                idx, r = divmod(idx, c)
+                genome.append(r)
+            g = tuple(genome[::-1])
             if self._untried(g):
                 return g
         return None

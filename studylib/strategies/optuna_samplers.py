@@ -48,7 +48,7 @@ class OptunaStrategy(Strategy):
             n: optuna.distributions.CategoricalDistribution(list(range(len(d))))
             for n, d in zip(self._names, space.dimensions)
         }
-        sampler_seed = None if seed is None else int(self.rng.integers(2**31 - 1))
+        sampler_seed = None if seed is None else int(seed)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self.sampler = self._make_sampler(sampler_seed, **sampler_options)

