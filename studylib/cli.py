@@ -44,11 +44,31 @@ def nonneg_int(text: str) -> int:
     return v
 
 
-def add_study_arguments(p: argparse.ArgumentParser, *, default_out: str | None = None) -> None:
-    """Options shared by ``search`` and ``run``: what to search, on which data, for how long."""
+def add_study_arguments(p: argparse.ArgumentParser, *, default_out: str | None = None,
+                        execution: bool = True) -> None:
+    """Options shared by ``search`` and ``run``: what to search, on which data, for how long;
+    with ``execution``, also where trials run and how failures are handled."""
     from .data import DATASETS
     from .profiles import PROFILES
     from .strategies import available
+
+    def positive_float(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+        if not v > 0 or v == float("inf"):
+            raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+        return v
+
+    def nonneg_float(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text!r}") from None
+        if not v >= 0 or v == float("inf"):
+            raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text!r}")
+        return v
 
     p.add_argument("--strategy", default="random", choices=available(), metavar="NAME",
                    help=f"search strategy: {', '.join(available())} (default: random)")
@@ -64,6 +84,34 @@ def add_study_arguments(p: argparse.ArgumentParser, *, default_out: str | None =
     p.add_argument("--train-size", type=positive_int, help="train on a subset of this many images")
     p.add_argument("--out", default=default_out, help="output folder (ledger, trials.csv, reports)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    if not execution:
+        return
+    g = p.add_argument_group("execution (where trials run; a killed study continues when the same command "
+                             "is run again)")
+    g.add_argument("--executor", choices=("serial", "dask", "inline"), default=None,
+                   help="serial: one trial at a time in a reused child process (default); dask: on a Dask "
+                        "cluster (--workers or --scheduler); inline: in this process")
+    g.add_argument("--workers", type=positive_int, metavar="N",
+                   help="start a local Dask cluster of N single-thread worker processes (implies --executor dask)")
+    g.add_argument("--scheduler", metavar="ADDRESS",
+                   help="join an existing Dask cluster: tcp://host:8786 or a scheduler file (implies dask)")
+    g.add_argument("--in-flight", type=positive_int, metavar="N",
+                   help="proposals a result-driven strategy (ga, memetic, tpe, ...) makes ahead of its results, "
+                        "i.e. its trials that can run at once (default: its population size, else 1); part of "
+                        "the study's identity")
+    g.add_argument("--trial-timeout", type=positive_float, metavar="SECONDS",
+                   help="record a trial still running after SECONDS as failed and go on")
+    g.add_argument("--max-failures", type=nonneg_int, metavar="N",
+                   help="stop (exit code 3) once more than N trials failed in this run (default: never)")
+    g.add_argument("--retry-failed", action="store_true",
+                   help="train this study's failed trials again instead of serving them from the ledger")
+    g.add_argument("--max-retries", type=nonneg_int, metavar="N",
+                   help="times a trial whose process or Dask worker died is run again (default: 2)")
+    g.add_argument("--recycle-after", type=positive_int, metavar="N",
+                   help="replace a worker's trial process after N trials (default: only for memory)")
+    g.add_argument("--max-worker-memory", type=nonneg_float, metavar="MIB",
+                   help="replace a trial process whose resident memory exceeds MIB after a trial "
+                        "(default: 4096; 0: never)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,14 +154,38 @@ def cmd_space(args) -> int:
 
 
 def cmd_search(args) -> int:
-    from .study import search
+    """Exit codes: 0 done, 2 bad input (nothing written), 3 stopped by --max-failures,
+    130 interrupted (Ctrl-C or SIGTERM; re-run the same command to continue)."""
+    import signal
 
-    result = search(args.round, args.out, progress=not args.no_progress, strategy=args.strategy,
-                    trials=args.trials, seed=args.seed, dataset=args.dataset, profile=args.profile,
-                    max_epochs=args.max_epochs, patience=args.patience, train_size=args.train_size,
-                    data_dir=args.data_dir)
+    from .study import EXIT_TOO_MANY_FAILURES, TooManyFailures, search
+
+    def terminate(signum, frame):  # a batch system's SIGTERM: shut workers down like Ctrl-C
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, terminate)
+    except ValueError:  # not the main thread
+        previous = None
+    try:
+        result = search(args.round, args.out, progress=not args.no_progress, strategy=args.strategy,
+                        trials=args.trials, seed=args.seed, dataset=args.dataset, profile=args.profile,
+                        max_epochs=args.max_epochs, patience=args.patience, train_size=args.train_size,
+                        data_dir=args.data_dir, in_flight=args.in_flight, executor=args.executor,
+                        workers=args.workers, scheduler=args.scheduler, trial_timeout=args.trial_timeout,
+                        max_failures=args.max_failures, retry_failed=args.retry_failed,
+                        max_retries=args.max_retries, recycle_after=args.recycle_after,
+                        max_worker_memory=args.max_worker_memory)
+    except TooManyFailures as e:
+        sys.stderr.write(f"studylib: error: {e}\n")
+        return EXIT_TOO_MANY_FAILURES
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     best = result.best
-    print(f"{len(result.frame)} trials ({result.trained} trained, {result.served} from the ledger) "
+    extra = f", {result.failed} failed" if result.failed else ""
+    extra += f", {result.retried} re-run after a worker died" if result.retried else ""
+    print(f"{len(result.frame)} trials ({result.trained} trained, {result.served} from the ledger{extra}) "
           f"in {result.wall_time:.1f}s")
     if best is not None:
         print(f"best validation accuracy: {best.best_acc:.4f} (test {best.test_acc:.4f})")

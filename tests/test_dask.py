@@ -1,0 +1,154 @@
+"""Studies on a Dask LocalCluster of 2 worker processes: the same configs (and results) as a
+serial run, rows from both workers, and a worker killed mid-trial is survived."""
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pandas as pd
+import pytest
+
+pytest.importorskip("distributed")
+
+from studylib.executor import DaskExecutor  # noqa: E402
+from studylib.study import search  # noqa: E402
+
+CLI = [sys.executable, "-m", "studylib.cli"]
+DATA = dict(dataset="digits", train_size=200, max_epochs=1)
+
+
+@pytest.fixture(scope="module")
+def client():
+    import dask
+    import distributed
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0,
+                          "distributed.scheduler.worker-saturation": 1.0}):
+        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                           dashboard_address=None, silence_logs=50)
+        c = distributed.Client(cluster)
+    yield c
+    c.close()
+    cluster.close()
+
+
+def test_cli_study_on_a_dask_cluster_matches_the_serial_one_and_uses_both_workers(tmp_path, client):
+    out = tmp_path / "dask"
+    r = subprocess.run([*CLI, "search", "round1", "--dataset", "digits", "--train-size", "200", "--max-epochs", "1",
+                        "--trials", "6", "--seed", "1", "--scheduler", client.scheduler.address, "--out", str(out),
+                        "--no-progress"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    frame = pd.read_csv(out / "trials.csv")
+    assert len(frame) == 6 and frame.key.is_unique
+    assert frame.pid.nunique() == 2 and frame.host.notna().all() and (frame.wall_time > 0).all()
+    assert os.getpid() not in set(frame.pid)
+
+    ref = search("round1", tmp_path / "ref", executor="inline", progress=False, trials=6, seed=1, **DATA)
+    assert list(frame.key) == list(ref.frame.key)  # same proposals, same order
+    assert frame.best_acc.tolist() == pytest.approx(ref.frame.best_acc.tolist(), abs=1e-6)
+
+
+def test_workers_option_starts_a_local_cluster_and_ships_arrays_without_a_data_source():
+    from studylib.data import load_dataset
+    from studylib.training import Budget
+
+    ex = DaskExecutor(workers=2, progress=False)
+    ex.start(load_dataset("synthetic"))  # no DataSource: the arrays are scattered to the workers
+    try:
+        assert ex.capacity == 2 and ex.cluster is not None
+        assert all(n == 1 for n in ex.client.nthreads().values())
+        config = {"filters1": 4, "ksize1": 3, "hidden1": 8, "hidden2": 8, "learning_rate": 0.01, "batch_size": 64}
+        ex.submit("k", config, 0, Budget(1, 4))
+        [(key, result)] = ex.wait()
+        assert key == "k" and result["status"] == "ok"
+    finally:
+        ex.shutdown()
+    assert ex.cluster is None and ex.client is None
+
+
+TPE = dict(strategy="tpe", strategy_options={"n_startup_trials": 2}, in_flight=3, trials=6, seed=2)
+
+
+def test_result_driven_strategy_gives_the_same_study_on_dask(tmp_path, client):
+    """TPE asks depend on told results: a window of 3, told in proposal order, whatever finishes first."""
+    dask_run = search("round1", tmp_path / "dask", executor=DaskExecutor(client=client, progress=False),
+                      progress=False, **TPE, **DATA)
+    ref = search("round1", tmp_path / "ref", executor="inline", progress=False, **TPE, **DATA)
+    assert list(dask_run.frame.key) == list(ref.frame.key)
+    assert dask_run.frame.best_acc.tolist() == pytest.approx(ref.frame.best_acc.tolist(), abs=1e-6)
+    assert dask_run.frame.pid.nunique() == 2
+
+
+def _training():
+    """On a worker: keys of the trials its trial processes are training now."""
+    from studylib.executor import _LOCAL_PROCESSES
+
+    return [p.running for p in _LOCAL_PROCESSES.values() if p.running]
+
+
+def test_worker_killed_mid_trial_is_survived(tmp_path, client):
+    import psutil
+
+    ex = DaskExecutor(client=client, progress=False)
+    killed = {}
+
+    def killer():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            training = {w: keys for w, keys in client.run(_training).items() if keys}
+            if training:  # a worker's trial process is training: kill the worker
+                worker = next(iter(training))
+                pid = client.run(os.getpid, workers=[worker])[worker]
+                killed["children"] = [p.pid for p in psutil.Process(pid).children()]
+                os.kill(pid, signal.SIGKILL)
+                return
+            time.sleep(0.1)
+
+    t = threading.Thread(target=killer)
+    t.start()
+    opts = dict(dataset="digits", train_size=200, max_epochs=15, patience=15, trials=3, seed=7)
+    result = search("round1", tmp_path / "killed", executor=ex, progress=False, **opts)
+    t.join()
+    assert killed, "no trial was running"
+    assert len(result.frame) == 3 and (result.frame.status == "ok").all()
+    assert len(ex.retried) >= 1 and result.retried >= 1
+    # the killed worker's trial process went with it
+    for pid in killed["children"]:
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    ref = search("round1", tmp_path / "ref", executor="inline", progress=False, **opts)
+    assert list(result.frame.key) == list(ref.frame.key)
+    assert result.frame.best_acc.tolist() == pytest.approx(ref.frame.best_acc.tolist(), abs=1e-6)
+
+
+class ReversedExecutor:
+    """No training: finishes the most recently submitted trial first, ``capacity`` at a time."""
+
+    def __init__(self, capacity):
+        self.capacity = capacity
+
+    def start(self, data):
+        self.queue = []
+
+    def submit(self, key, config, seed, budget):
+        self.queue.append(key)
+
+    def wait(self):
+        key = self.queue.pop()
+        acc = int(key[:6], 16) / 0xFFFFFF
+        return [(key, {"best_acc": acc, "best_loss": 1.0, "best_train_acc": acc, "best_train_loss": 1.0,
+                       "epochs": 1, "best_epoch": 1, "test_acc": acc, "test_loss": 1.0, "params": 1,
+                       "wall_time": 0.0, "status": "ok", "error": "", "history": {}})]
+
+    def shutdown(self):
+        pass
+
+
+@pytest.mark.parametrize("strategy,options", [("ga", {"population_size": 4}), ("memetic", {"population_size": 4}),
+                                              ("tpe", {"n_startup_trials": 3}), ("random", {})])
+def test_proposals_do_not_depend_on_capacity_or_completion_order(tmp_path, strategy, options):
+    runs = [search("round1", tmp_path / str(cap), executor=ReversedExecutor(cap), progress=False, strategy=strategy,
+                   strategy_options=options, in_flight=3 if strategy == "tpe" else None, trials=14, seed=4,
+                   dataset="synthetic") for cap in (1, 3, 8)]
+    assert [list(r.frame.key) for r in runs[1:]] == [list(runs[0].frame.key)] * 2

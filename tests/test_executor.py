@@ -1,0 +1,78 @@
+"""The serial executor: one reused trial process (dataset loaded once), epoch events through the
+pipe, a trial whose process is killed mid-training is run again, the process is recycled."""
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from studylib.data import load_dataset
+from studylib.errors import StudyError
+from studylib.executor import DataSource, InlineExecutor, SerialExecutor, TrialProcess, make_executor
+from studylib.training import Budget
+
+CONFIG = {"filters1": 4, "ksize1": 3, "hidden1": 8, "hidden2": 8, "learning_rate": 0.01, "batch_size": 64}
+
+
+def test_serial_executor_reuses_its_process_survives_a_kill_and_recycles():
+    data = load_dataset("synthetic")
+    ex = SerialExecutor(progress=False, recycle_after=2)
+    ex.start(data, source=DataSource("synthetic", {}, data.fingerprint))
+    try:
+        # epoch events come through the pipe while the trial trains in the child
+        epochs = []
+        first = ex.process.run("k0", CONFIG, 0, Budget(3, 4), on_epoch=lambda e, logs: epochs.append((e, logs)))
+        assert first["status"] == "ok" and first["pid"] != os.getpid()
+        assert [e for e, _ in epochs] == [1, 2, 3]
+        assert first["history"]["val_accuracy"] == [logs["val_accuracy"] for _, logs in epochs]
+        assert ex.process.last_rss_mb > 50
+
+        # a long trial whose process is SIGKILLed while it trains is run again in a fresh process
+        killed = []
+
+        def killer():
+            deadline = time.monotonic() + 120
+            while ex.process.running is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+            time.sleep(0.3)
+            killed.append(ex.process.pid)
+            os.kill(ex.process.pid, signal.SIGKILL)
+
+        t = threading.Thread(target=killer)
+        t.start()
+        ex.submit("long", CONFIG, 0, Budget(12, 12))
+        [(key, result)] = ex.wait()
+        t.join()
+        assert key == "long" and result["status"] == "ok" and result["epochs"] == 12
+        assert killed == [first["pid"]] and result["pid"] != first["pid"]
+        assert len(ex.retried) == 1 and "killed by SIGKILL" in ex.retried[0][1]
+
+        # the same process serves the next trial (data loaded once), then is retired: 2 trials each
+        ex.submit("k1", dict(CONFIG, filters1=8), 0, Budget(1, 4))
+        [(key, again)] = ex.wait()
+        assert again["status"] == "ok" and again["pid"] == result["pid"]
+        assert ex.process.proc is None and ex.process.recycled == 1 and ex.process.started == 2
+    finally:
+        ex.shutdown()
+
+
+def test_a_worker_with_other_data_refuses_to_train():
+    wrong = TrialProcess(DataSource("synthetic", {}, "0" * 16))
+    with pytest.raises(StudyError, match="differs from the study's"):
+        wrong.run("k", CONFIG, 0, Budget(1, 4))
+
+
+def test_make_executor_validates_options():
+    assert isinstance(make_executor(), SerialExecutor)
+    assert isinstance(make_executor("inline"), InlineExecutor)
+    assert type(make_executor(workers=2)).__name__ == "DaskExecutor"  # --workers implies dask
+    for kwargs, match in [({"kind": "threads"}, "unknown executor"),
+                          ({"kind": "serial", "workers": 3}, "need --executor dask"),
+                          ({"workers": 0}, "workers must be a positive integer"),
+                          ({"trial_timeout": 0}, "trial-timeout must be a positive number"),
+                          ({"max_retries": -1}, "max-retries must be a non-negative"),
+                          ({"kind": "inline", "trial_timeout": 5}, "inline executor"),
+                          ({"workers": 2, "scheduler": "tcp://x:1"}, "not both")]:
+        with pytest.raises(StudyError, match=match):
+            make_executor(**kwargs)

@@ -1,0 +1,77 @@
+"""Failing trials: recorded as ``failed`` with their error, the study goes on; a trial past
+``--trial-timeout`` is killed and recorded failed; ``--max-failures`` stops the study (exit 3)."""
+import subprocess
+import sys
+
+import pandas as pd
+
+CLI = [sys.executable, "-m", "studylib.cli"]
+
+# 8x8 synthetic images: border_crop 4 removes the whole image, so build_model raises
+CROP_SPACE = """name: crops
+dimensions:
+  - {name: filters1, values: [4, 8]}
+  - {name: ksize1, values: [3]}
+  - {name: hidden1, values: [8]}
+  - {name: hidden2, values: [8]}
+  - {name: learning_rate, values: [0.01]}
+  - {name: batch_size, values: [64]}
+  - {name: border_crop, values: [0, 4]}
+"""
+
+# on digits (1,150 training images) batch size 512 runs 30 steps in 10 epochs (4-6 s with the
+# model build and test pass); batch size 1 runs 11,500, far past a 10 s timeout (1.5-7 s an epoch).
+# Grid order on 2 configs is the values' order.
+SLOW_SPACE = """name: slow
+dimensions:
+  - {name: filters1, values: [4]}
+  - {name: ksize1, values: [3]}
+  - {name: hidden1, values: [8]}
+  - {name: hidden2, values: [8]}
+  - {name: learning_rate, values: [0.01]}
+  - {name: batch_size, values: [512, 1]}
+"""
+
+
+def search(space_file, out, *extra, dataset="synthetic"):
+    return subprocess.run([*CLI, "search", str(space_file), "--dataset", dataset, "--strategy", "grid",
+                           "--out", str(out), "--no-progress", *map(str, extra)],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_failing_trials_are_recorded_and_skipped_and_max_failures_stops(tmp_path):
+    space = tmp_path / "crops.yaml"
+    space.write_text(CROP_SPACE)
+    r = search(space, tmp_path / "stop", "--trials", "4", "--max-epochs", "1", "--max-failures", "0")
+    assert r.returncode == 3, (r.stdout, r.stderr)
+    err = r.stderr.strip().splitlines()[-1]
+    assert err.startswith("studylib: error: stopped: 1 trials failed in this run, more than --max-failures 0")
+    assert "removes the whole" in err
+    stopped = pd.read_csv(tmp_path / "stop" / "trials.csv")
+    assert (stopped.status == "failed").sum() == 1
+
+    # without the limit the study goes on: every trial recorded, the failures with their error;
+    # --retry-failed trains the recorded failure again instead of serving it from the ledger
+    r = search(space, tmp_path / "stop", "--trials", "4", "--max-epochs", "1", "--retry-failed")
+    assert r.returncode == 0, r.stderr
+    ok_before = len(stopped) - 1
+    assert f"4 trials ({4 - ok_before} trained, {ok_before} from the ledger, 2 failed)" in r.stdout
+    frame = pd.read_csv(tmp_path / "stop" / "trials.csv")
+    assert len(frame) == 4 and frame.key.is_unique
+    failed = frame[frame.status == "failed"]
+    assert len(failed) == 2 and set(failed.border_crop) == {4}
+    assert failed.error.str.contains("removes the whole 8x8 image").all()
+    assert (frame[frame.status != "failed"].best_acc > 0).all()
+
+
+def test_trial_past_the_timeout_is_killed_and_recorded_failed(tmp_path):
+    space = tmp_path / "slow.yaml"
+    space.write_text(SLOW_SPACE)
+    r = search(space, tmp_path / "t", "--trials", "2", "--max-epochs", "10", "--patience", "10",
+               "--trial-timeout", "10", dataset="digits")
+    assert r.returncode == 0, r.stderr
+    frame = pd.read_csv(tmp_path / "t" / "trials.csv").set_index("batch_size")
+    assert frame.loc[1, "status"] == "failed" and "timed out after 10 s" in frame.loc[1, "error"]
+    assert 10 <= frame.loc[1, "wall_time"] < 60
+    assert frame.loc[512, "status"] == "ok" and frame.loc[512, "no_epochs"] == 10
+    assert frame.loc[512, "trial"] == 1 and frame.loc[1, "trial"] == 2
