@@ -54,13 +54,8 @@ def add_arguments(p) -> None:
     p.add_argument("round", metavar="ROUND",
                    help="round1, round2, round3, all (the three), compare, or any notebooks/<name>.ipynb "
                         "whose parameters cell declares out_dir")
-    import inspect
-
-    if "execution" in inspect.signature(add_study_arguments).parameters:
-        # where trials run is not (yet) a notebook parameter: the notebooks use the default executor
-        add_study_arguments(p, default_out=None, execution=False)
-    else:
-        add_study_arguments(p, default_out=None)
+    # where trials run is not a notebook parameter: the notebooks use the default executor
+    add_study_arguments(p, default_out=None, execution=False)
     p.add_argument("--repeats", type=positive_int, default=None,
                    help="run each study with seeds SEED..SEED+N-1 and report mean ± std (default: the notebook's)")
     p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",

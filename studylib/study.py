@@ -287,7 +287,7 @@ def _run_started(spec, data, out, study_id, executor, progress, csv_name, max_fa
                  start) -> StudyResult:
     budget = spec.budget.to_dict()
     ledger = Ledger(out / paths.LEDGER_NAME)
-    prov = provenance.collect(data=data.describe(), seed=spec.seed)
+    prov = provenance.collect(data=data.describe(), seed=spec.seed, space_definition=spec.space.to_dict())
     ledger.open_study(study_id, spec.identity(data.fingerprint), prov)
     (out / "study.json").write_text(json.dumps({"study_id": study_id, "trials": spec.trials,
                                                 **spec.identity(data.fingerprint), "provenance": prov},

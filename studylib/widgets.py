@@ -269,14 +269,17 @@ def continue_study(ledger: str | Path, study: dict, more: int, *, strategy: str 
     (what ``study.json`` names); another study's go to ``trials-<study_id>.csv`` and the
     folder's ``study.json`` is left as it was.
     """
-    from .space import BUILTIN, load_space
+    from .space import BUILTIN, SearchSpace, load_space
     from .study import prepare, run_study
 
     spec, prov = study["spec"], study.get("provenance") or {}
     if not isinstance(more, int) or isinstance(more, bool) or more <= 0:
         raise StudyError(f"the number of new trials must be a positive integer, got {more!r}")
-    space = load_space(spec["space"]) if spec.get("space") in BUILTIN else None
-    if space is None:
+    if spec.get("space") in BUILTIN:
+        space = load_space(spec["space"])
+    elif prov.get("space_definition"):  # a user's space file: its definition is in the ledger
+        space = SearchSpace.from_dict(prov["space_definition"], origin=f"study {study['study_id']}")
+    else:
         raise StudyError(f"study {study['study_id']} uses the search space {spec.get('space')!r}, which is not "
                          "a built-in round: its definition is not recorded in the ledger")
     if spec.get("space_hash") and space.fingerprint() != spec["space_hash"]:

@@ -318,3 +318,20 @@ def test_run_more_reports_what_it_cannot_do(tmp_path):
     assert "not a built-in round" in e.run_message.value and e.last_error
     assert e.progress.bar_style == "danger" and not e.run_button.disabled
     assert count(e) == (8, 8)
+
+
+def test_run_more_continues_a_study_on_a_user_space_file(tmp_path):
+    """A user's space file is recorded in the ledger, so its study can be continued from the explorer."""
+    from studylib.space import SearchSpace
+    from studylib.study import search
+
+    space = SearchSpace.from_dict({"name": "my-space", "dimensions": [
+        {"name": "filters1", "values": [4, 8]}, {"name": "ksize1", "values": [3]},
+        {"name": "hidden1", "values": [8]}, {"name": "hidden2", "values": [8]},
+        {"name": "learning_rate", "values": [0.01, 0.003]}, {"name": "batch_size", "values": [64]}]})
+    search(space, tmp_path, progress=False, executor="inline", trials=1, dataset="synthetic", max_epochs=1)
+    e = Explorer(tmp_path, executor="inline")
+    e.run_trials.value = 1
+    e.run_button.click()
+    assert e.last_error is None, e.last_error
+    assert len(pd.read_csv(tmp_path / "trials.csv")) == 2
