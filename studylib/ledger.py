@@ -17,7 +17,7 @@ import socket
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Iterable
 
 import pandas as pd
 

@@ -448,7 +448,7 @@ class Explorer:
         table = W.VBox([W.HTML("<b>Top trials</b>"), W.HBox([self.sort_by, self.descending, self.top_k]),
                         W.Box([self.table], layout=W.Layout(overflow="auto", max_height="420px"))],
                        layout=W.Layout(**box))
-        imp = W.VBox([W.HTML(f"<b>Which hyperparameters matter</b> <small>(how much the y metric varies "
+        imp = W.VBox([W.HTML("<b>Which hyperparameters matter</b> <small>(how much the y metric varies "
                              "with each; one at a time)</small>"), self.importance_by, self.importance_plot,
                       self.importance_table], layout=W.Layout(**box))
         main = W.VBox([self.count, figure, table, imp], layout=W.Layout(flex="1", min_width="0"))

@@ -38,7 +38,7 @@ import pandas as pd
 from .. import paths, profiles
 from ..errors import StudyError
 from .figures import FAIL_COLOR, _finish, _new_figure
-from .rounds import SHOWN_LIBRARIES, Block, _fmt_time, best_by_seed, default_out_dir, write_summary
+from .rounds import Block, code_rows, _fmt_time, best_by_seed, default_out_dir, write_summary
 
 SPACE = "round3"
 STRATEGIES = ("ga", "memetic", "random", "tpe")
@@ -646,8 +646,6 @@ def protocol(run: CompareRun) -> Markdown:
 def compare_provenance(run: CompareRun) -> Block:
     """What produced this report (as :func:`studylib.report.provenance_block` for a round)."""
     prov, d, st = run.provenance, run.data, run.settings
-    libs = prov.get("libraries", {})
-    lib_text = ", ".join(f"{k} {libs[k]}" for k in SHOWN_LIBRARIES if k in libs)
     frame = run.frame
     status = frame["status"].value_counts().to_dict() if "status" in frame else {}
     train_time = float(frame["wall_time"].sum()) if "wall_time" in frame else None
@@ -673,11 +671,7 @@ def compare_provenance(run: CompareRun) -> Block:
     rows += [
         ("Wall time", f"{_fmt_time(run.wall_time)} for this run (training time of the trials: "
                       f"{_fmt_time(train_time)})"),
-        ("Git commit", str(prov.get("git_commit", "unknown"))),
-        ("Libraries", lib_text or "-"),
-        ("Python", f"{prov.get('python', sys.version.split()[0])} at {sys.executable} "
-                   f"(keras backend {prov.get('keras_backend', '-')})"),
-        ("Machine", f"{prov.get('host', '-')}, {prov.get('platform', '-')}"),
+        *code_rows(prov),
         ("Trials stored in", f"{run.out_dir}/<strategy>/seed-<s>/ (ledger.sqlite, trials.csv, study.json); "
                              f"all trials: {run.out_dir / paths.TRIALS_CSV}"),
         ("Study ids", ", ".join(r.study_id for r in run.results.values())),

@@ -257,13 +257,24 @@ def _fmt_time(seconds: float | None) -> str:
     return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
+def code_rows(prov: dict) -> list[tuple[str, str]]:
+    """Provenance rows shared by every report: git commit, libraries, interpreter, machine."""
+    libs = prov.get("libraries", {})
+    lib_text = ", ".join(f"{k} {libs[k]}" for k in SHOWN_LIBRARIES if k in libs)
+    return [
+        ("Git commit", str(prov.get("git_commit", "unknown"))),
+        ("Libraries", lib_text or "-"),
+        ("Python", f"{prov.get('python', sys.version.split()[0])} at {sys.executable} "
+                   f"(keras backend {prov.get('keras_backend', '-')})"),
+        ("Machine", f"{prov.get('host', '-')}, {prov.get('platform', '-')}"),
+    ]
+
+
 def provenance_block(run: RoundRun) -> Block:
     """What produced this report: data (and its hash), profile, strategy, seeds, trials, budget,
     library versions, git commit, interpreter, machine, wall time and where the trials are."""
     s = run.summary()
     prov, d = run.provenance, run.data
-    libs = prov.get("libraries", {})
-    lib_text = ", ".join(f"{k} {libs[k]}" for k in SHOWN_LIBRARIES if k in libs)
     counts = (f"{s['rows']} ({s['trained']} trained now, {s['served']} served from the ledger; "
               f"{s['failed']} failed, {s['diverged']} diverged)")
     if len(run.seeds) > 1:
@@ -278,11 +289,7 @@ def provenance_block(run: RoundRun) -> Block:
         ("Trials", counts),
         ("Wall time", f"{_fmt_time(s['wall_time'])} for this run (training time of the trials: "
                       f"{_fmt_time(s['train_time'])})"),
-        ("Git commit", str(prov.get("git_commit", "unknown"))),
-        ("Libraries", lib_text or "-"),
-        ("Python", f"{prov.get('python', sys.version.split()[0])} at {sys.executable} "
-                   f"(keras backend {prov.get('keras_backend', '-')})"),
-        ("Machine", f"{prov.get('host', '-')}, {prov.get('platform', '-')}"),
+        *code_rows(prov),
         ("Trials stored in", f"{run.out_dir} (ledger.sqlite, trials.csv, study.json, summary.json)"),
         ("Study ids", ", ".join(s["study_ids"])),
         ("Finished", s["finished_at"]),
