@@ -23,24 +23,24 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
-def positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return v
+def _number(kind, minimum: float, strict: bool, what: str):
+    """An argparse type: ``kind`` (int or float) above (``strict``) or at least ``minimum``."""
+    def parse(text: str):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not (v > minimum if strict else v >= minimum) or v == float("inf"):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return v
+
+    return parse
 
 
-def nonneg_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
-    return v
+positive_int = _number(int, 0, True, "a positive integer")
+nonneg_int = _number(int, 0, False, "a non-negative integer")
+positive_float = _number(float, 0, True, "a positive number")
+nonneg_float = _number(float, 0, False, "a non-negative number")
 
 
 def add_study_arguments(p: argparse.ArgumentParser, *, default_out: str | None = None,
@@ -50,24 +50,6 @@ def add_study_arguments(p: argparse.ArgumentParser, *, default_out: str | None =
     from .data import DATASETS
     from .profiles import PROFILES
     from .strategies import available
-
-    def positive_float(text: str) -> float:
-        try:
-            v = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-        if not v > 0 or v == float("inf"):
-            raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-        return v
-
-    def nonneg_float(text: str) -> float:
-        try:
-            v = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text!r}") from None
-        if not v >= 0 or v == float("inf"):
-            raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text!r}")
-        return v
 
     p.add_argument("--strategy", default="random", choices=available(), metavar="NAME",
                    help=f"search strategy: {', '.join(available())} (default: random)")
