@@ -23,6 +23,8 @@ import pandas as pd
 
 from .errors import StudyError
 
+LOCK_TIMEOUT = 60.0  # seconds a writer waits for another process's lock
+
 RESULT_FIELDS = ("best_acc", "best_loss", "best_train_acc", "best_train_loss", "epochs", "best_epoch",
                  "test_acc", "test_loss", "params", "wall_time", "status", "error")
 
@@ -72,12 +74,33 @@ class Ledger:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         try:
-            self.conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute("PRAGMA synchronous=FULL")
-            self.conn.executescript(SCHEMA)
+            self.conn = sqlite3.connect(self.path, timeout=LOCK_TIMEOUT, isolation_level=None)
+            self._set_up()
         except sqlite3.DatabaseError as e:
             raise StudyError(f"ledger {self.path} is not a usable SQLite file ({e})") from None
+
+    def _set_up(self) -> None:
+        # Switching a fresh file to WAL and creating the schema can fail with "database is locked"
+        # at once, without waiting, when other processes open the same new file at the same moment
+        # (SQLite's deadlock avoidance skips the busy handler); retry those until LOCK_TIMEOUT.
+        deadline = time.monotonic() + LOCK_TIMEOUT
+        delay = 0.005
+        while True:
+            try:
+                mode = self.conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                if mode != "wal":  # another process held the file while we asked
+                    raise sqlite3.OperationalError(f"database is locked (journal mode {mode})")
+                self.conn.execute("PRAGMA synchronous=FULL")
+                self.conn.executescript(SCHEMA)
+                return
+            except sqlite3.OperationalError as e:
+                busy = "locked" in str(e) or "busy" in str(e)
+                if not busy or time.monotonic() > deadline:
+                    raise
+                if self.conn.in_transaction:
+                    self.conn.rollback()
+                time.sleep(delay)
+                delay = min(delay * 2, 0.25)
 
     def close(self) -> None:
         self.conn.close()

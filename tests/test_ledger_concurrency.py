@@ -1,5 +1,6 @@
-"""Concurrent access with real processes: two writers on one ledger keep it consistent; two
-different studies can share a ledger; the same study twice at once is a clear error (exit 2)."""
+"""Concurrent access with real processes: processes opening one new ledger at once all succeed;
+two writers on one ledger keep it consistent; two different studies can share a ledger; the same
+study twice at once is a clear error (exit 2)."""
 import json
 import sqlite3
 import subprocess
@@ -49,6 +50,31 @@ def test_two_processes_writing_one_ledger_keep_it_consistent(tmp_path):
         assert con.execute("SELECT COUNT(DISTINCT key), MAX(number) FROM study_trials WHERE study_id = ?",
                            (s,)).fetchone() == (120, 120)
     con.close()
+
+
+OPENER = """
+import sys, time
+from studylib.ledger import Ledger
+folder, start = sys.argv[1], float(sys.argv[2])
+for i in range(10):  # ten races: every process opens the same new file at the same instant
+    while time.time() < start + 0.3 * i:
+        pass
+    with Ledger(f"{folder}/ledger-{i}.sqlite") as ledger:
+        assert ledger.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        ledger.add_to_study("s", sys.argv[3])
+"""
+
+
+def test_processes_opening_one_new_ledger_at_once_all_succeed(tmp_path):
+    start = time.time() + 4
+    procs = [subprocess.Popen([sys.executable, "-c", OPENER, str(tmp_path), str(start), f"k{n}"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for n in range(4)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-300:] for o in outs]
+    for i in range(10):
+        con = sqlite3.connect(tmp_path / f"ledger-{i}.sqlite")
+        assert sorted(r[0] for r in con.execute("SELECT number FROM study_trials")) == [1, 2, 3, 4]
+        con.close()
 
 
 def study_args(out, seed):
