@@ -2,8 +2,7 @@ import numpy as np
 import pytest
 
 from studylib import ga
-from studylib.bench import make_dimension
-from studylib.space import SearchSpace
+from studylib.space import SearchSpace, make_dimension
 
 A = (0, 1, 2, 3, 4, 0, 1)
 B = (4, 3, 2, 1, 0, 4, 3)

@@ -3,8 +3,7 @@ import zlib
 import pytest
 
 from studylib import ga as ops
-from studylib.bench import make_dimension
-from studylib.space import SearchSpace
+from studylib.space import SearchSpace, make_dimension
 from studylib.strategies import make_strategy
 from studylib.strategies.memetic import MemeticGA
 

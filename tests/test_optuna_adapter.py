@@ -3,7 +3,7 @@ import logging
 import optuna
 import pytest
 
-from studylib.bench import make_dimension
+from studylib.space import make_dimension
 from studylib.space import SearchSpace
 from studylib.strategies import make_strategy
 from studylib.strategies.optuna_samplers import TPE, OptunaGA

@@ -1,4 +1,4 @@
-from studylib.bench import make_dimension
+from studylib.space import make_dimension
 from studylib.space import SearchSpace
 from studylib.strategies import REGISTRY, make_strategy
 
