@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from studylib import ga
+from studylib.strategies import operators as ga
 from studylib.space import SearchSpace, make_dimension
 
 A = (0, 1, 2, 3, 4, 0, 1)
@@ -46,14 +46,14 @@ def test_elitism_keeps_the_best():
     pop = [(0,), (1,), (2,), (3,)]
     fit = [0.5, 2.0, 1.0, 3.0]
     assert ga.select_best(pop, fit, 2) == [(3,), (1,)]
-    assert ga.elite(pop, fit, 2) == ([(3,), (1,)], [3.0, 2.0])
+    assert ga.survive_best(pop, fit, 2) == ([(3,), (1,)], [3.0, 2.0])
     offspring = [(4,), (5,), (6,), (7,)]
     off_fit = [0.1, 0.2, 0.3, 0.4]  # all worse than the parents' best two
-    nxt, nfit = ga.merge_elitist(pop, fit, offspring, off_fit, 2)
+    nxt, nfit = ga.survive_elitist(pop, fit, offspring, off_fit, n_elite=2)
     assert len(nxt) == 4 and nxt[:2] == [(3,), (1,)] and nfit[:2] == [3.0, 2.0]
     assert set(nxt[2:]) == {(7,), (6,)}  # the best offspring fill the rest
     # an elite that is also an offspring is not duplicated
-    nxt, _ = ga.merge_elitist(pop, fit, [(3,), (5,), (6,), (7,)], [3.0, 0.2, 0.3, 0.4], 1)
+    nxt, _ = ga.survive_elitist(pop, fit, [(3,), (5,), (6,), (7,)], [3.0, 0.2, 0.3, 0.4], n_elite=1)
     assert nxt.count((3,)) == 1 and len(nxt) == 4
 
 

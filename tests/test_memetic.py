@@ -2,7 +2,7 @@ import zlib
 
 import pytest
 
-from studylib import ga as ops
+from studylib.strategies import operators as ops
 from studylib.space import SearchSpace, make_dimension
 from studylib.strategies import make_strategy
 from studylib.strategies.memetic import MemeticGA
@@ -57,7 +57,7 @@ def test_local_search_respects_its_budget_share(share, batch):
     m = make_strategy("memetic", SPACE, seed=1, local_share=share)
 
     def bound(s):
-        assert not s._pending
+        assert not s.archive.pending
         assert s.local_evals <= share * s.evals + 1e-9
 
     drive(m, 150, batch=batch, check=bound)
@@ -96,7 +96,7 @@ def _first_local_step(lamarckian):
     (probe,) = m.ask(1)  # generation done: the climb starts from the best individual
     g = SPACE.encode(probe)
     assert g in ops.neighbours(best, cardinalities=SPACE.cardinalities, ordinal=[d.ordinal for d in SPACE.dimensions])
-    assert m._local_pending == {g}
+    assert m.climber.pending == {g}
     m.tell(probe, 9.0)  # an improvement
     assert m.local_evals == 1 and m.moves == [(best, g, 5.0, 9.0)]
     return m, best, g
