@@ -10,6 +10,8 @@ from typing import Sequence
 
 import numpy as np
 
+from ..space import SearchSpace
+from .base import Strategy
 from .operators import Genome, random_genome
 
 
@@ -86,3 +88,20 @@ class Archive:
 def generation_row(gen: int, archive: Archive, fitness: Sequence[float]) -> dict:
     """One row of a GA's ``log``: generation, evaluations so far, best score, population mean."""
     return {"gen": gen, "evals": archive.evals, "best": archive.best(), "mean": sum(fitness) / len(fitness)}
+
+
+class ArchiveStrategy(Strategy):
+    """A strategy that keeps an :class:`Archive` (``self.archive``) and the dimensions' kinds
+    (``self.ordinal``: +-1 steps only on ordinal dimensions); finished once every genome is known."""
+
+    def __init__(self, space: SearchSpace, seed: int | None = 0, **options):
+        super().__init__(space, seed, **options)
+        self.archive = Archive(space.cardinalities)
+        self.ordinal = [d.ordinal for d in space.dimensions]
+
+    known = property(lambda self: self.archive.known, doc="every genome told -> its score")
+    evals = property(lambda self: self.archive.evals, doc="distinct genomes told")
+
+    @property
+    def finished(self) -> bool:
+        return self.archive.exhausted

@@ -14,12 +14,11 @@ from typing import Any
 
 from ..space import Config, SearchSpace
 from . import operators as ops
-from .archive import Archive, generation_row
-from .base import Strategy
+from .archive import ArchiveStrategy, generation_row
 from .operators import Genome
 
 
-class GeneticAlgorithm(Strategy):
+class GeneticAlgorithm(ArchiveStrategy):
     """Generational GA: tournament (or rank) selection, crossover, per-gene mutation, elitism.
 
     Options: ``population_size`` (20), ``crossover`` (``uniform``, ``one_point``, ``two_point``),
@@ -54,9 +53,6 @@ class GeneticAlgorithm(Strategy):
         self.tournsize = int(tournsize)
 
         self.cardinalities = list(space.cardinalities)
-        self.ordinal = [d.ordinal for d in space.dimensions]  # +-1 steps only on ordinal dimensions
-        self.archive = Archive(self.cardinalities)
-        self.known = self.archive.known  # every genome told so far -> its score
         self._pending = self.archive.pending  # asked, not told
         self.population: list[Genome] = []  # current (evaluated) parents
         self.fitness: list[float] = []
@@ -89,15 +85,6 @@ class GeneticAlgorithm(Strategy):
 
     def tell(self, config: Config, score: float) -> None:
         self.archive.record(self.space.encode(config), float(score))
-
-    @property
-    def finished(self) -> bool:
-        return self.archive.exhausted
-
-    @property
-    def evals(self) -> int:
-        """Distinct genomes told."""
-        return self.archive.evals
 
     def _untried(self, g: Genome) -> bool:
         return self.archive.untried(g)

@@ -16,8 +16,7 @@ import numpy as np
 
 from ..space import Config, SearchSpace
 from . import operators as ops
-from .archive import Archive
-from .base import Strategy
+from .archive import Archive, ArchiveStrategy
 from .guidance import NeighbourOrder
 from .operators import Genome
 
@@ -115,7 +114,7 @@ class HillClimber:
         return None
 
 
-class LocalSearch(Strategy):
+class LocalSearch(ArchiveStrategy):
     """First-improvement local search with random restarts (``local``).
 
     Start at a uniformly drawn untried genome; evaluate its untried one-step neighbours in random
@@ -128,19 +127,10 @@ class LocalSearch(Strategy):
 
     def __init__(self, space: SearchSpace, seed: int | None = 0, *, pattern: bool = False, **options: Any):
         super().__init__(space, seed, **options)
-        self.archive = Archive(space.cardinalities)
         self.climber = HillClimber(self.archive, self.rng, NeighbourOrder(self.rng, guided=False),
-                                   ordinal=[d.ordinal for d in space.dimensions], pattern=pattern)
+                                   ordinal=self.ordinal, pattern=pattern)
         self.restarts = 0
         self._start: Genome | None = None  # a restart point asked but not told
-
-    @property
-    def evals(self) -> int:
-        return self.archive.evals
-
-    @property
-    def finished(self) -> bool:
-        return self.archive.exhausted
 
     def ask(self, n: int = 1) -> list[Config]:
         out: list[Config] = []

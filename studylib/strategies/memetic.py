@@ -30,8 +30,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..space import Config, SearchSpace
-from .archive import Archive
-from .base import Strategy
+from .archive import ArchiveStrategy
 from .evolution import Evolution
 from .guidance import NeighbourOrder
 from .local_search import HillClimber
@@ -72,7 +71,7 @@ class LocalShare:
             self.best = score
 
 
-class MemeticGA(Strategy):
+class MemeticGA(ArchiveStrategy):
     """GA + hill climbing. Options (defaults in brackets; each part can be switched off alone,
     see ``studylib.strategies.ABLATIONS``):
 
@@ -108,14 +107,12 @@ class MemeticGA(Strategy):
         super().__init__(space, seed, **options)
         if restart not in RESTARTS:
             raise ValueError(f"memetic: restart must be one of {', '.join(RESTARTS)}")
-        ordinal = [d.ordinal for d in space.dimensions]  # +-1 steps only on ordinal dimensions
-        self.archive = Archive(space.cardinalities)
-        self.evolution = Evolution(self.archive, self.rng, ordinal=ordinal, population_size=population_size,
+        self.evolution = Evolution(self.archive, self.rng, ordinal=self.ordinal, population_size=population_size,
                                    init=init, survival=survival, selection=selection, tournsize=tournsize,
                                    crossover=crossover, crossover_rate=crossover_rate,
                                    two_gene_prob=two_gene_prob, n_elite=n_elite)
         self.order = NeighbourOrder(self.rng, guided=guided, top=guide_top, power=guide_power)
-        self.climber = HillClimber(self.archive, self.rng, self.order, ordinal=ordinal, pattern=pattern)
+        self.climber = HillClimber(self.archive, self.rng, self.order, ordinal=self.ordinal, pattern=pattern)
         self.share = LocalShare(local_share, min_share, adaptive)
         self.offspring = int(offspring) if offspring else self.evolution.size
         self.n_local, self.lamarckian, self.restart = int(n_local), bool(lamarckian), restart
@@ -128,18 +125,12 @@ class MemeticGA(Strategy):
         self._slot_genome: Genome | None = None  # the genome it has there
 
     # -- what tests and reports read -------------------------------------------------------------
-    known = property(lambda self: self.archive.known)
-    evals = property(lambda self: self.archive.evals)
     local_evals = property(lambda self: self.climber.evals)
     moves = property(lambda self: self.climber.moves)
     local_moves = property(lambda self: len(self.climber.moves))
     population = property(lambda self: self.evolution.population)
     fitness = property(lambda self: self.evolution.fitness)
     log = property(lambda self: self.evolution.log)
-
-    @property
-    def finished(self) -> bool:
-        return self.archive.exhausted
 
     # -- the interface -----------------------------------------------------------------------------
     def ask(self, n: int = 1) -> list[Config]:

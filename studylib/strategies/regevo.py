@@ -17,11 +17,10 @@ from typing import Any
 
 from ..space import Config, SearchSpace
 from . import operators as ops
-from .archive import Archive
-from .base import Strategy
+from .archive import ArchiveStrategy
 
 
-class RegularizedEvolution(Strategy):
+class RegularizedEvolution(ArchiveStrategy):
     """Options: ``population_size`` (20), ``sample_size`` (tournament size, 5), ``step_prob`` (0.0)."""
 
     name = "regevo"
@@ -33,18 +32,8 @@ class RegularizedEvolution(Strategy):
             raise ValueError("regevo: need population_size >= 2 and 1 <= sample_size <= population_size")
         self.population_size, self.sample_size = int(population_size), int(sample_size)
         self.step_prob = float(step_prob)
-        self.archive = Archive(space.cardinalities)
-        self.ordinal = [d.ordinal for d in space.dimensions]
         self.population: deque = deque(maxlen=self.population_size)  # (genome, score), oldest first
         self._started = 0  # initial random proposals made
-
-    @property
-    def evals(self) -> int:
-        return self.archive.evals
-
-    @property
-    def finished(self) -> bool:
-        return self.archive.exhausted
 
     def ask(self, n: int = 1) -> list[Config]:
         out: list[Config] = []
