@@ -170,6 +170,12 @@ def test_restart_options_decide_where_and_how_often_climbs_start():
         MemeticGA(SPACE, restart="anywhere")
 
 
+def test_population_size_is_the_default_window_of_a_study():
+    assert make_strategy("memetic", SPACE).population_size == 10
+    m = make_strategy("memetic", SPACE, seed=0, population_size=6)
+    assert m.population_size == 6 and len(m.ask(20)) == 6  # one generation, then it waits
+
+
 def test_n_local_and_offspring_bound_each_generation():
     m = make_strategy("memetic", SPACE, seed=6, n_local=2, offspring=4)
     starts = _spy_climbs(m)

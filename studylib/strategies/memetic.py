@@ -114,7 +114,8 @@ class MemeticGA(ArchiveStrategy):
         self.order = NeighbourOrder(self.rng, guided=guided, top=guide_top, power=guide_power)
         self.climber = HillClimber(self.archive, self.rng, self.order, ordinal=self.ordinal, pattern=pattern)
         self.share = LocalShare(local_share, min_share, adaptive)
-        self.offspring = int(offspring) if offspring else self.evolution.size
+        self.population_size = self.evolution.size  # also the study loop's default window
+        self.offspring = int(offspring) if offspring else self.population_size
         self.n_local, self.lamarckian, self.restart = int(n_local), bool(lamarckian), restart
         self.guided_mutation = bool(guided_mutation)
         self._phase = "global"  # the first generation is the initial population

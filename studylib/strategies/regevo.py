@@ -24,6 +24,7 @@ class RegularizedEvolution(ArchiveStrategy):
     """Options: ``population_size`` (20), ``sample_size`` (tournament size, 5), ``step_prob`` (0.0)."""
 
     name = "regevo"
+    in_flight = 1  # the study loop's default window (not population_size)
 
     def __init__(self, space: SearchSpace, seed: int | None = 0, *, population_size: int = 20,
                  sample_size: int = 5, step_prob: float = 0.0, **options: Any):
