@@ -275,3 +275,10 @@ def test_every_ablation_variant_is_registered_and_switches_one_part_off(variant)
     assert (m.local_evals == 0) == (variant == "no-local")
     # explicit options win over the variant's
     assert make_strategy("memetic-no-local", SPACE, seed=0, local_share=0.3).share.high == 0.3
+
+
+def test_pattern_option_reaches_the_climber_and_changes_the_climbs():
+    assert make_strategy("memetic", SPACE, seed=0).climber.pattern is True
+    off = make_strategy("memetic", SPACE, seed=0, pattern=False)
+    assert off.climber.pattern is False
+    assert drive(off, 150) != drive(make_strategy("memetic", SPACE, seed=0), 150)
