@@ -23,10 +23,12 @@ def plot(long, path, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import seaborn as sns
+    from matplotlib.lines import Line2D
 
     tables = list(dict.fromkeys(long.table))
     strategies = list(dict.fromkeys(long.strategy))
-    colors = dict(zip(strategies, sns.color_palette("tab10", len(strategies))))
+    others = [s for s in strategies if s != bench.PROPOSAL]
+    colors = {**dict(zip(others, sns.color_palette("tab10", len(others)))), bench.PROPOSAL: "black"}
     ncols = min(len(tables), 5)
     nrows = math.ceil(len(tables) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.3 * nrows), squeeze=False)
@@ -50,10 +52,11 @@ def plot(long, path, title: str) -> None:
         row[0].set_ylabel("median regret")
     for ax in list(axes.flat)[len(tables):]:
         ax.axis("off")
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", ncol=len(strategies), fontsize=10, frameon=False)
+    handles = [Line2D([], [], color=colors[s], lw=2.2 if s == bench.PROPOSAL else 1.3) for s in strategies]
+    fig.legend(handles, strategies, loc="upper center", bbox_to_anchor=(0.5, 0.965), ncol=len(strategies),
+               fontsize=11, frameon=False)
     fig.suptitle(title, y=0.995, fontsize=11, x=0.01, ha="left")
-    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    fig.tight_layout(rect=(0, 0, 1, 0.93))
     fig.savefig(path, dpi=100)
     plt.close(fig)
     print(f"wrote {path}")
