@@ -84,6 +84,20 @@ def ablation_lines(ab, ref) -> list[str]:
     return lines
 
 
+def variant_goal(df, ab) -> list[str]:
+    """How many tables each ablation variant would meet the goal on, in memetic's place (post hoc:
+    these tables were not used to choose the default)."""
+    rivals = df[df.strategy.isin(RIVALS)].groupby("table", sort=False)["median@200"].min()
+    lines = ["| variant | ≤ best rival @200 (of 15) | reaches random's @200 within 40 (NB201 + HPOLib, of 7) |",
+             "| --- | --- | --- |"]
+    for variant, sub in ab.groupby("variant", sort=False):
+        s = sub.set_index("table")
+        met = int((s["median@200"] <= rivals.loc[s.index]).sum())
+        fam = s[[t.startswith(REACH_TABLES) for t in s.index]]
+        lines.append(f"| {variant} | {met} | {int((fam.evals_to_random <= REACH_LIMIT).sum())} |")
+    return lines
+
+
 def render() -> str:
     df = pd.read_csv(RESULTS / "bench.csv")
     ab = pd.read_csv(RESULTS / "ablation.csv")
@@ -105,6 +119,8 @@ def render() -> str:
     out += ["*Ablation (from `benchmarks/results/ablation.csv`): each variant against the default on the "
             "15 tables; change = (variant − default median regret) / random's median regret at 200, "
             "averaged over tables (positive = the part helps)*", "", *ablation_lines(ab, ref), ""]
+    out += ["*Post hoc: the goal with each variant in the default's place (the default was chosen on the "
+            "development tables only; this is not a selection)*", "", *variant_goal(df, ab), ""]
     out += wide_table(ab.rename(columns={"variant": "strategy"}), "median@50",
                       "Ablation: median regret after 50 evaluations")
     out += wide_table(ab.rename(columns={"variant": "strategy"}), "median@200",
