@@ -34,7 +34,7 @@ def fmt(x: float) -> str:
 
 def wide_table(df, value: str, label: str, bold_min: bool = True) -> list[str]:
     strategies = list(dict.fromkeys(df.strategy))
-    lines = [f"| table | " + " | ".join(strategies) + " |", "| --- |" + " --- |" * len(strategies)]
+    lines = ["| table | " + " | ".join(strategies) + " |", "| --- |" + " --- |" * len(strategies)]
     for table, sub in df.groupby("table", sort=False):
         vals = sub.set_index("strategy")[value]
         best = vals.min()
@@ -130,7 +130,7 @@ def render() -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--write", action="store_true", help=f"replace the block in README.md")
+    ap.add_argument("--write", action="store_true", help="replace the block in README.md")
     args = ap.parse_args()
     text = render()
     if not args.write:
