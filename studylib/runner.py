@@ -40,7 +40,6 @@ ALL_ROUNDS = ("round1", "round2", "round3")
 ALIASES = {"compare": "round4"}
 KERNEL_NAME = "python3"
 INDEX_HTML = "index.html"
-_IMG = re.compile(r'<img ((?:(?!src=)[^>])*?)src="(data:image/[a-z+]+;base64,[^"]*)"')
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 #: CLI option -> notebook parameter, with the value that means "not given".
@@ -282,7 +281,8 @@ class RoundFailed(Exception):
 
 def render_html(ipynb: Path, target: Path, title: str) -> Path:
     """The executed notebook as one stand-alone HTML file: code cells hidden, images embedded as
-    base64 PNG, stderr streams (TensorFlow's start-up chatter, warnings) left out."""
+    base64 PNG, stderr streams (TensorFlow's start-up chatter, warnings) left out, nothing loaded
+    from the internet (template ``studylib/jupyter/nbconvert/templates/studylib``)."""
     import nbformat
     from nbconvert import HTMLExporter
 
@@ -292,10 +292,9 @@ def render_html(ipynb: Path, target: Path, title: str) -> Path:
             cell.outputs = [o for o in cell.get("outputs", [])
                             if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
-                            embed_images=True)
+                            embed_images=True, template_name="studylib",
+                            extra_template_basedirs=[str(paths.JUPYTER_DIR / "nbconvert" / "templates")])
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
-    # nbconvert writes <img alt=".." class="" src="data:..">: put src first, the usual form
-    body = _IMG.sub(lambda m: f'<img src="{m.group(2)}" {m.group(1).strip()}', body)
     tmp = target.with_name(target.name + ".tmp")
     tmp.write_text(body, encoding="utf-8")
     os.replace(tmp, target)

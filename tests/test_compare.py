@@ -13,12 +13,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from _html import embedded_pngs
+
 from studylib.errors import StudyError
 from studylib.report import compare
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO / "notebooks" / "round4.ipynb"
-IMG = '<img src="data:image/png;base64,'
 PARAMETERS = ("dataset", "profile", "strategies", "trials", "seed", "repeats", "max_epochs", "train_size",
               "data_dir", "bench_tables", "bench_seeds", "bench_budget", "out_dir")
 
@@ -169,7 +170,7 @@ def test_run_compare_publishes_the_comparison(published):
     assert "Table V. Best Validation Accuracy" in page
     assert "Table VI. Median Regret" in page
     assert "Fairness protocol" in page
-    assert page.count(IMG) >= 2  # Fig. 10 and Fig. 11, embedded
+    assert len(embedded_pngs(page)) >= 2  # Fig. 10 and Fig. 11, embedded
     for s in compare.STRATEGIES:
         assert compare.label(s) in page
     assert re.search(r"\d+\.\d\d ± \d+\.\d\d", page)

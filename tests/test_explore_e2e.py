@@ -1,9 +1,10 @@
-"""End to end in a real browser (headless Chromium over the DevTools protocol, tests/_browser.py):
-``studylib explore`` serves the explorer with Voilà and a filter changed in the page updates it;
-the reports ``studylib run`` publishes open with every figure loaded.
+"""End to end in a real browser (headless Chromium through selenium and Debian's chromedriver,
+tests/_selenium.py): ``studylib explore`` serves the explorer with Voilà and a filter changed in
+the page updates it; the reports ``studylib run`` publishes open with every figure loaded. No
+page requests anything from another host (a report opened offline is complete).
 
-Needs Debian's ``chromium`` (``make test`` installs it as root). Without it these tests fail
-with a message saying so: they are never skipped.
+Needs Debian's ``chromium`` and ``chromium-driver`` (``make test`` installs them as root).
+Without them these tests fail with a message saying so: they are never skipped.
 """
 import os
 import signal
@@ -12,18 +13,22 @@ import subprocess
 import sys
 
 import pytest
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
 
-from _browser import Browser, fake_ledger, wait_http
+from _ledgers import fake_ledger
+from _selenium import chrome, console_errors, external, requested_urls, screenshot, too_wide, wait_for, wait_http
 
 COUNT = "(document.querySelector('.studylib-count') || {}).innerText || ''"
 PLOT = "document.querySelector('img.studylib-plot')"
+WIDTH = 1400
 
 
 @pytest.fixture(scope="module")
 def browser():
-    b = Browser(width=1400, height=1000)
-    yield b
-    b.close()
+    driver = chrome(width=WIDTH, height=1000)
+    yield driver
+    driver.quit()
 
 
 def free_port() -> int:
@@ -56,9 +61,17 @@ def explorer(tmp_path):
         log.close()
 
 
-def wait_plot_changed(browser, old_src: str) -> str:
-    return browser.wait_for(f"(p => p && p.src !== {old_src!r} && p.complete && p.naturalWidth > 0 && p.src)({PLOT})",
-                            timeout=60, what="the figure to be redrawn")
+def click_text(driver, selector: str, text: str) -> None:
+    """A user's click on the element matching ``selector`` whose text is ``text``."""
+    matches = [e for e in driver.find_elements(By.CSS_SELECTOR, selector) if e.text.strip() == text]
+    assert matches, f"nothing in the page matches {selector!r} with text {text!r}"
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", matches[0])
+    ActionChains(driver).move_to_element(matches[0]).click().perform()  # the mouse, not WebDriver's toggle
+
+
+def wait_plot_changed(driver, old_src: str) -> str:
+    return wait_for(driver, f"(p => p && p.src !== {old_src!r} && p.complete && p.naturalWidth > 0 && p.src)({PLOT})",
+                    timeout=60, what="the figure to be redrawn")
 
 
 def test_explorer_web_app_updates_when_a_filter_changes(browser, explorer, tmp_path):
@@ -66,36 +79,41 @@ def test_explorer_web_app_updates_when_a_filter_changes(browser, explorer, tmp_p
     first_line = log_path.read_text().splitlines()[0]
     assert url in first_line and "1 ledger" in first_line
 
-    browser.goto(url, timeout=60)
+    requested_urls(browser)  # drop what earlier pages requested
+    browser.get(url)
     try:
-        assert browser.wait_for(COUNT, timeout=150, what="the explorer to render").startswith("8 of 8 trials")
-    except Exception:
-        browser.screenshot(tmp_path / "explorer-failed.png")
-        raise AssertionError(f"explorer page did not render; page errors {browser.errors()}; server log:\n"
+        assert wait_for(browser, COUNT, timeout=150, what="the explorer to render").startswith("8 of 8 trials")
+    except AssertionError:
+        screenshot(browser, tmp_path / "explorer-failed.png")
+        raise AssertionError(f"explorer page did not render; console {console_errors(browser)}; server log:\n"
                              f"{log_path.read_text()[-3000:]}") from None
-    src = browser.wait_for(f"(p => p && p.complete && p.naturalWidth > 0 && p.src)({PLOT})", timeout=30,
-                           what="the figure to load")
+    src = wait_for(browser, f"(p => p && p.complete && p.naturalWidth > 0 && p.src)({PLOT})", timeout=30,
+                   what="the figure to load")
     rows = "document.querySelectorAll('.studylib-table table')[0].tBodies[0].rows.length"
-    assert browser.evaluate(rows) == 8
+    assert browser.execute_script(f"return {rows};") == 8
 
     # a user's click on "ok" in the status list (a plain click picks that value only)
-    browser.click_text(".studylib-filter-status option", "ok")
-    browser.wait_for(f"{COUNT}.startsWith('6 of 8 trials')", timeout=30, what="the count to read 6 of 8")
+    click_text(browser, ".studylib-filter-status option", "ok")
+    wait_for(browser, f"{COUNT}.startsWith('6 of 8 trials')", timeout=30, what="the count to read 6 of 8")
     src = wait_plot_changed(browser, src)
-    browser.wait_for(f"{rows} === 6", timeout=30, what="the table to show 6 rows")
+    wait_for(browser, f"{rows} === 6", timeout=30, what="the table to show 6 rows")
 
     # a learning rate: the figure, the table and the count follow
-    browser.click_text(".studylib-filter-learning_rate option", "0.01")  # 0.01 only
-    browser.wait_for(f"{COUNT}.startsWith('2 of 8 trials')", timeout=30, what="the count to read 2 of 8")
+    click_text(browser, ".studylib-filter-learning_rate option", "0.01")  # 0.01 only
+    wait_for(browser, f"{COUNT}.startsWith('2 of 8 trials')", timeout=30, what="the count to read 2 of 8")
     src = wait_plot_changed(browser, src)
 
     # the plot kind
-    browser.click_text(".widget-toggle-buttons button", "box")
+    click_text(browser, ".widget-toggle-buttons button", "box")
     wait_plot_changed(browser, src)
-    assert browser.evaluate("Array.from(document.querySelectorAll('.widget-toggle-buttons button.mod-active'))"
-                            ".map(b => b.innerText.trim())").count("box") == 1
-    assert not [e for e in browser.errors() if "Uncaught" in e or "Error" in e], browser.errors()
-    browser.screenshot(tmp_path / "explorer.png")
+    active = browser.execute_script("return Array.from(document.querySelectorAll('.widget-toggle-buttons "
+                                    "button.mod-active')).map(b => b.innerText.trim());")
+    assert active.count("box") == 1
+    assert not [e for e in console_errors(browser) if "Uncaught" in e or "Error" in e], console_errors(browser)
+    urls = requested_urls(browser)
+    assert any(u.startswith(url) for u in urls) and external(urls) == []  # nothing fetched from the internet
+    assert too_wide(browser) == []  # everything fits a 1,400 px window
+    screenshot(browser, tmp_path / "explorer.png")
 
     # SIGTERM to `studylib explore` stops the server (and its kernels) too
     proc.send_signal(signal.SIGTERM)
@@ -115,23 +133,29 @@ def published(tmp_path_factory):
     return out
 
 
-def test_published_reports_open_with_every_figure(browser, published):
-    browser.goto((published / "index.html").as_uri())
-    links = browser.evaluate("Array.from(document.querySelectorAll('a')).map(a => a.getAttribute('href'))")
-    assert "round1.html" in links
-    for link in links:  # every link of the index points at a file that is there
-        assert (published / link).is_file(), link
+def test_published_reports_open_offline_with_every_figure(browser, published):
+    requested_urls(browser)
+    browser.get((published / "index.html").as_uri())
+    links = [a.get_attribute("href") for a in browser.find_elements(By.TAG_NAME, "a")]
+    assert any(h.endswith("/round1.html") for h in links)
+    for link in browser.execute_script("return Array.from(document.querySelectorAll('a'))"
+                                       ".map(a => a.getAttribute('href'));"):
+        assert (published / link).is_file(), link  # every link of the index points at a file that is there
 
-    browser.click_selector("a[href='round1.html']")  # as a reader would
-    browser.wait_for("location.href.endsWith('/round1.html') && document.readyState === 'complete'", timeout=60,
-                     what="round1.html to open")
-    images = browser.images()
+    browser.find_element(By.CSS_SELECTOR, "a[href='round1.html']").click()  # as a reader would
+    wait_for(browser, "location.href.endsWith('/round1.html') && document.readyState === 'complete'", timeout=60,
+             what="round1.html to open")
+    images = browser.execute_script("""return Array.from(document.images).map(img =>
+        ({src: img.src.slice(0, 40), complete: img.complete, width: img.naturalWidth}));""")
     assert images, "the round report has no figure"
-    broken = [i for i in images if not (i["complete"] and i["width"] > 0 and i["height"] > 0)]
-    assert not broken, broken
-    assert browser.evaluate("document.body.innerText").count("Fig. 3") >= 1
+    assert [i for i in images if not (i["complete"] and i["width"] > 0)] == []
+    assert browser.find_element(By.TAG_NAME, "body").text.count("Fig. 3") >= 1
+    urls = requested_urls(browser)
+    assert any(u.endswith("/round1.html") for u in urls)
+    assert external(urls) == []  # no CDN: require.js, MathJax... left out
+    assert too_wide(browser) == []
 
     # the explorer opens the same folder: the round's ledger is found in its subfolder
-    from studylib.widgets import find_ledgers
+    from studylib.explorer import find_ledgers
 
     assert [p.parent.name for p in find_ledgers(published)] == ["round1"]

@@ -12,6 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from _html import embedded_pngs
+
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
 ROUNDS = ("round1", "round2", "round3")
@@ -30,7 +32,6 @@ PAPER_COLUMNS = {
                "learning_rate", "momentum", "dropout"],
 }
 FIGURES = {"round1": 1, "round2": 6, "round3": 1}  # Fig. 3 | Figs. 4-9 | Table IV as bars
-IMG = '<img src="data:image/png;base64,'
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +121,7 @@ def test_html_report_stands_alone(published, name):
     html = _html_text(out / f"{name}.html")
     number = ROUNDS.index(name) + 1
     assert f"Appendix {number}" in html
-    assert html.count(IMG) >= FIGURES[name]
+    assert len(embedded_pngs(html)) >= FIGURES[name]
     assert "best_acc" in html and "<table" in html
     for text in ("What produced this report", "data hash", "Git commit", "Libraries", "Wall time", "smoke"):
         assert text in html, text

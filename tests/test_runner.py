@@ -172,3 +172,27 @@ def test_summary_line_with_several_seeds():
                                 "rows": 12, "dataset": "digits", "seeds": [0, 1, 2]})
     assert line.startswith("best validation accuracy 50.00% ± 10.00 (test 40.00% ± 5.00) · 12 trials")
     assert "seeds 0-2" in line
+
+
+# -- the published HTML ------------------------------------------------------------------------
+
+def test_render_html_embeds_figures_hides_code_and_stderr_and_fetches_nothing(tmp_path):
+    import base64
+
+    from nbformat.v4 import new_output
+
+    from _html import embedded_pngs, fetched_urls
+
+    png = base64.b64encode(bytes.fromhex("89504e470d0a1a0a") + b"made-up image").decode()
+    nb = new_notebook(metadata={"kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"}})
+    cell = new_code_cell("secret_code_line = 1")
+    cell.outputs = [new_output("display_data", data={"image/png": png, "text/plain": "<Figure>"}),
+                    new_output("stream", name="stderr", text="TensorFlow chatter\n"),
+                    new_output("stream", name="stdout", text="a printed line\n")]
+    nb.cells = [new_markdown_cell("# Round *x*"), cell]
+    nbformat.write(nb, str(tmp_path / "x.ipynb"))
+    page = runner.render_html(tmp_path / "x.ipynb", tmp_path / "x.html", title="x").read_text(encoding="utf-8")
+    assert embedded_pngs(page) == [f"data:image/png;base64,{png}"]
+    assert "a printed line" in page and "TensorFlow chatter" not in page and "secret_code_line" not in page
+    assert "<title>x</title>" in page
+    assert fetched_urls(page) == [f"data:image/png;base64,{png}"]  # no script or stylesheet from a CDN

@@ -1,8 +1,7 @@
 """Run a paper round for a report, and say what produced it.
 
-A round's folder (``out_dir``) holds its ledger (``ledger.sqlite``), ``trials.csv`` (the paper's
-columns, one row per trial), the ``study.json`` that :func:`studylib.study.run_study` writes and
-``summary.json`` (:func:`write_summary`; what ``studylib run`` lists in ``index.html``). With
+A round's folder (``out_dir``) holds its ledger (``ledger.sqlite``: trials, studies and their
+provenance), ``trials.csv`` (the paper's columns, one row per trial) and ``summary.json`` (:func:`write_summary`; what ``studylib run`` lists in ``index.html``). With
 several seeds (``repeats > 1``) each seed's study has its own sub-folder ``seed-<s>/`` and the
 round's ``trials.csv`` holds every seed's trials (``seed`` column).
 """
@@ -25,7 +24,7 @@ from ..ledger import paper_csv_frame, write_csv_atomic
 from ..space import SearchSpace, load_space
 
 SUMMARY_JSON = "summary.json"
-#: Libraries named in a report's provenance block (all are in study.json).
+#: Libraries named in a report's provenance block (all are in the ledger's provenance).
 SHOWN_LIBRARIES = ("studylib", "keras", "tensorflow-cpu", "tensorflow", "jax", "torch", "numpy", "pandas",
                    "scikit-learn", "seaborn", "matplotlib", "papermill")
 
@@ -48,7 +47,7 @@ class RoundRun:
     out_dir: Path
     results: list = field(repr=False)          # StudyResult per seed
     data: dict = field(repr=False)             # Dataset.describe()
-    provenance: dict = field(repr=False)       # what run_study recorded in study.json
+    provenance: dict = field(repr=False)       # what run_study recorded in the ledger
     wall_time: float = 0.0
 
     @property
@@ -188,8 +187,7 @@ def run_round(round_name: str | SearchSpace, *, dataset: str = "digits", profile
     spec, data = prepared[0]
     settings = profiles.resolve(profile, space.name, trials=trials, max_epochs=max_epochs, patience=patience,
                                 train_size=train_size)
-    study_json = results[0].out_dir / "study.json"
-    prov = json.loads(study_json.read_text()).get("provenance", {}) if study_json.exists() else {}
+    prov = study_provenance(results[0])
     run = RoundRun(round=space.name, space=space, profile=profile, strategy=strategy, seeds=seeds,
                    settings=settings, out_dir=out, results=results, data=data.describe(), provenance=prov)
     if len(seeds) > 1:
@@ -197,6 +195,18 @@ def run_round(round_name: str | SearchSpace, *, dataset: str = "digits", profile
     run.wall_time = time.perf_counter() - start
     write_summary(out, run.summary())
     return run
+
+
+def study_provenance(result) -> dict:
+    """What the ledger recorded about the study of ``result`` (a ``StudyResult``): library
+    versions, git commit, machine, data... (``{}`` when the ledger has no such study)."""
+    from ..ledger import Ledger
+
+    path = Path(result.out_dir) / paths.LEDGER_NAME
+    if not path.exists():
+        return {}
+    with Ledger(path) as led:
+        return next((s["provenance"] for s in led.studies() if s["study_id"] == result.study_id), {})
 
 
 def write_summary(out_dir: str | Path, summary: dict[str, Any]) -> Path:
@@ -290,7 +300,7 @@ def provenance_block(run: RoundRun) -> Block:
         ("Wall time", f"{_fmt_time(s['wall_time'])} for this run (training time of the trials: "
                       f"{_fmt_time(s['train_time'])})"),
         *code_rows(prov),
-        ("Trials stored in", f"{run.out_dir} (ledger.sqlite, trials.csv, study.json, summary.json)"),
+        ("Trials stored in", f"{run.out_dir} (ledger.sqlite, trials.csv, summary.json)"),
         ("Study ids", ", ".join(s["study_ids"])),
         ("Finished", s["finished_at"]),
     ]

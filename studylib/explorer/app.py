@@ -22,8 +22,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import paths
-from .errors import StudyError
+from .. import paths
+from ..errors import StudyError
 
 NOTEBOOK = "explore.ipynb"
 HOST = "127.0.0.1"
@@ -61,7 +61,7 @@ def notebook_path() -> Path:
 
 def resolve_sources(sources: list[str]) -> tuple[list[str], list[Path]]:
     """Absolute sources and the ledgers they hold; :class:`StudyError` for a bad one."""
-    from .widgets import find_ledgers  # ipywidgets, pandas: not for `studylib --help`
+    from .ledgers import find_ledgers  # pandas: not for `studylib --help`
 
     given = sources or [str(paths.REPORTS_DIR)]
     ledgers: list[Path] = []
@@ -106,7 +106,8 @@ def command(nb: Path, port: int, *, lab: bool, no_browser: bool, token: str = ""
             cmd.append("--ServerApp.allow_root=True")
     else:
         cmd = [sys.executable, "-m", "voila", str(nb), f"--Voila.ip={HOST}", f"--port={port}",
-               "--Voila.port_retries=0", "--strip_sources=True", "--show_tracebacks=True", "--theme=light"]
+               "--Voila.port_retries=0", "--strip_sources=True", "--show_tracebacks=True", "--theme=light",
+               "--template=studylib"]  # studylib/jupyter/voila/templates/studylib: no CDN
     return cmd + (["--no-browser"] if no_browser else [])
 
 
@@ -124,7 +125,7 @@ def main(args) -> int:
         raise StudyError("the explorer needs Voila, which is not installed (pip install voila)")
     port = args.port or free_port()
     _check_port(port)
-    from .widgets import ENV_SOURCES
+    from .ledgers import ENV_SOURCES
 
     token = secrets.token_hex(16) if args.lab else ""
     url = f"http://{HOST}:{port}/" + (f"lab/tree/{nb.name}?token={token}" if args.lab else "")
@@ -133,7 +134,8 @@ def main(args) -> int:
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with tempfile.TemporaryDirectory(prefix="studylib-explore-") as tmp:
         _kernelspec(Path(tmp))
-        env["JUPYTER_PATH"] = os.pathsep.join([tmp, *filter(None, [os.environ.get("JUPYTER_PATH")])])
+        env["JUPYTER_PATH"] = os.pathsep.join([tmp, str(paths.JUPYTER_DIR),
+                                               *filter(None, [os.environ.get("JUPYTER_PATH")])])
         n = len(ledgers)
         print(f"studylib explorer on {n} ledger{'s' if n != 1 else ''} ({', '.join(sources)}): {url}", flush=True)
         print("(Ctrl-C to stop)", flush=True)
