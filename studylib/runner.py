@@ -310,14 +310,20 @@ def _pct(v, sd=None, n_seeds=1) -> str:
 
 
 def summary_line(summary: dict | None) -> str:
-    """``best validation accuracy 81.88% (test 81.33%) · 6 trials · digits (data daeec2de) · ...``."""
+    """``best validation accuracy 81.88% (test 81.33%) · 6 trials · digits (data daeec2de) · ...``;
+    a comparison's (``by_strategy``) names its best strategy and lists every strategy's value."""
     if not summary:
         return "no summary.json"
     seeds = summary.get("seeds") or []
     n = len(seeds) or 1
+    best = summary.get("best_strategy") or []
     parts = [f"best validation accuracy {_pct(summary.get('best_acc'), summary.get('best_acc_std'), n)}"
              + (f" (test {_pct(summary.get('test_acc'), summary.get('test_acc_std'), n)})"
-                if summary.get("test_acc") is not None else "")]
+                if summary.get("test_acc") is not None else "")
+             + (f" by {' and '.join(best)}" if best else "")]
+    by = summary.get("by_strategy") or {}
+    if by:
+        parts.append("per strategy: " + ", ".join(f"{s} {_pct(v.get('best_acc'))}" for s, v in by.items()))
     trials = summary.get("rows", summary.get("trials"))
     if trials is not None:
         parts.append(f"{trials} trials")
@@ -325,7 +331,7 @@ def summary_line(summary: dict | None) -> str:
         h = summary.get("data_hash")
         parts.append(f"{summary['dataset']}" + (f" (data {str(h)[:8]})" if h else ""))
     for key in ("profile", "strategy"):
-        if summary.get(key):
+        if summary.get(key) and not (key == "strategy" and by):
             parts.append(f"{key} {summary[key]}")
     if seeds:
         parts.append(f"seed {seeds[0]}" if n == 1 else f"seeds {seeds[0]}-{seeds[-1]}")

@@ -174,6 +174,16 @@ def test_summary_line_with_several_seeds():
     assert "seeds 0-2" in line
 
 
+def test_summary_line_of_a_comparison_names_the_best_strategy_and_lists_each():
+    line = runner.summary_line({"best_acc": 0.8136, "test_acc": 0.80, "best_strategy": ["ga", "random"],
+                                "by_strategy": {"ga": {"best_acc": 0.8136}, "memetic": {"best_acc": 0.7944},
+                                                "random": {"best_acc": 0.8136}},
+                                "strategy": "ga, memetic, random", "rows": 12, "seeds": [0]})
+    assert line.startswith("best validation accuracy 81.36% (test 80.00%) by ga and random · "
+                           "per strategy: ga 81.36%, memetic 79.44%, random 81.36% · 12 trials")
+    assert "strategy ga, memetic" not in line
+
+
 # -- the published HTML ------------------------------------------------------------------------
 
 def test_render_html_embeds_figures_hides_code_and_stderr_and_fetches_nothing(tmp_path):

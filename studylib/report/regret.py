@@ -23,7 +23,7 @@ def regret_figure(curves: pd.DataFrame, strategies: Sequence[str] | None = None,
     """One panel per table: per strategy, the median regret over seeds (line) and its
     interquartile range (band) against charged evaluations, log scale (zero regret drawn at half
     the smallest positive one). ``strategies`` orders the legend (default: as in ``curves``).
-    The legend sits below the panels, outside the data. Returns the figure (closed in pyplot)."""
+    The legend sits right of the panels, outside the data. Returns the figure (closed in pyplot)."""
     from .figures import _finish
 
     import matplotlib.pyplot as plt
@@ -33,7 +33,7 @@ def regret_figure(curves: pd.DataFrame, strategies: Sequence[str] | None = None,
     order = [s for s in (strategies or dict.fromkeys(curves["strategy"])) if s in present]
     ncols = max(1, min(len(tables), 3))
     nrows = max(1, math.ceil(len(tables) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.8 * ncols, 3.9 * nrows + 1.0), squeeze=False,
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.8 * ncols + 2.2, 3.9 * nrows + 0.6), squeeze=False,
                              layout="constrained")
     for ax, table in zip(axes.flat, tables):
         sub = curves[curves["table"] == table]
@@ -56,8 +56,10 @@ def regret_figure(curves: pd.DataFrame, strategies: Sequence[str] | None = None,
         ax.axis("off")
     handles, labels = axes.flat[0].get_legend_handles_labels()
     if handles:
-        fig.legend(handles, labels, loc="outside lower center", ncol=min(len(handles), 4), fontsize="small",
-                   frameon=False)
+        fig.legend(handles, labels, loc="outside right upper", fontsize="small", frameon=False)
+    if context is None:
+        context = (f"{curves['seed'].nunique()} seeds x {int(curves['evaluation'].max())} evaluations per "
+                   "strategy and table")
     return _finish(fig, title, context, len(curves))
 
 

@@ -135,5 +135,8 @@ def table_iv(data, *, styled: bool = False):
     def bold_ours(row):
         return ["font-weight: bold" if "OUR" in str(row["Network"]) else "" for _ in row]
 
-    return (table.style.set_caption(caption).format({"Accuracy (%)": "{:.2f}", "± std": "{:.2f}"}, na_rep="")
+    if table["± std"].isna().all():  # one seed: no spread to show
+        table = table.drop(columns=["± std"])
+    return (table.style.set_caption(caption).format({"Accuracy (%)": "{:.2f}", "± std": "{:.2f}"}, na_rep="",
+                                                    subset=[c for c in ("Accuracy (%)", "± std") if c in table])
             .apply(bold_ours, axis=1).hide(axis="index"))

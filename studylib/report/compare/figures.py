@@ -64,7 +64,7 @@ def fig_best_so_far(data, *, context: str | None = None, title: str | None = Non
     ax.set_xlabel("trial (distinct configurations trained, in proposal order)")
     ax.set_ylabel("best best_acc so far (validation)")
     if drawn:
-        spread = f"median over {n_seeds} seeds; band: worst to best seed" if n_seeds > 1 else "one seed"
+        spread = f"median over {n_seeds} seeds\nband: worst to best seed" if n_seeds > 1 else "one seed"
         # outside the axes, so it never covers a curve or its band
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small", frameon=False, title=spread,
                   title_fontsize="small")
