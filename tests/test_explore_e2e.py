@@ -125,37 +125,48 @@ def test_explorer_web_app_updates_when_a_filter_changes(browser, explorer, tmp_p
 
 @pytest.fixture(scope="module")
 def published(tmp_path_factory):
+    """``studylib run all`` and ``studylib run compare`` (tiny settings) into one folder."""
     out = tmp_path_factory.mktemp("published") / "reports"
-    r = subprocess.run([sys.executable, "-m", "studylib.cli", "run", "round1", "--dataset", "digits", "--profile",
-                        "smoke", "--trials", "2", "--max-epochs", "1", "--out", str(out), "--no-progress"],
-                       capture_output=True, text=True, timeout=500)
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    tiny = ["--dataset", "digits", "--profile", "smoke", "--trials", "2", "--max-epochs", "1", "--out", str(out),
+            "--no-progress"]
+    for argv in (["all"], ["compare", "--repeats", "2", "--train-size", "300", "-p", "bench_seeds=3",
+                           "-p", "bench_budget=20"]):
+        r = subprocess.run([sys.executable, "-m", "studylib.cli", "run", *argv, *tiny], capture_output=True,
+                           text=True, timeout=600)
+        assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     return out
 
 
-def test_published_reports_open_offline_with_every_figure(browser, published):
+def test_published_reports_open_offline_with_every_figure_within_the_page(browser, published, tmp_path):
     requested_urls(browser)
     browser.get((published / "index.html").as_uri())
-    links = [a.get_attribute("href") for a in browser.find_elements(By.TAG_NAME, "a")]
-    assert any(h.endswith("/round1.html") for h in links)
-    for link in browser.execute_script("return Array.from(document.querySelectorAll('a'))"
-                                       ".map(a => a.getAttribute('href'));"):
+    hrefs = browser.execute_script("return Array.from(document.querySelectorAll('a')).map(a => a.getAttribute('href'));")
+    for link in hrefs:
         assert (published / link).is_file(), link  # every link of the index points at a file that is there
+    reports = [h for h in hrefs if h.endswith(".html")]
+    assert reports == ["round1.html", "round2.html", "round3.html", "compare.html"]
+    assert external(requested_urls(browser)) == [] and too_wide(browser) == []
 
     browser.find_element(By.CSS_SELECTOR, "a[href='round1.html']").click()  # as a reader would
     wait_for(browser, "location.href.endsWith('/round1.html') && document.readyState === 'complete'", timeout=60,
              what="round1.html to open")
-    images = browser.execute_script("""return Array.from(document.images).map(img =>
-        ({src: img.src.slice(0, 40), complete: img.complete, width: img.naturalWidth}));""")
-    assert images, "the round report has no figure"
-    assert [i for i in images if not (i["complete"] and i["width"] > 0)] == []
     assert browser.find_element(By.TAG_NAME, "body").text.count("Fig. 3") >= 1
-    urls = requested_urls(browser)
-    assert any(u.endswith("/round1.html") for u in urls)
-    assert external(urls) == []  # no CDN: require.js, MathJax... left out
-    assert too_wide(browser) == []
+    for report in reports:
+        if not browser.current_url.endswith("/" + report):
+            browser.get((published / report).as_uri())
+        images = browser.execute_script("""return Array.from(document.images).map(img =>
+            ({src: img.src.slice(0, 40), complete: img.complete, width: img.naturalWidth,
+              shown: Math.round(img.getBoundingClientRect().width)}));""")
+        assert images, f"{report} has no figure"
+        assert [i for i in images if not (i["complete"] and i["width"] > 0)] == [], report
+        urls = requested_urls(browser)
+        assert any(u.endswith("/" + report) for u in urls)
+        assert external(urls) == [], report  # no CDN: require.js, MathJax... left out
+        assert too_wide(browser) == [], report  # appendix tables included: all within 1,400 px
+        screenshot(browser, tmp_path / report.replace(".html", ".png"))
 
-    # the explorer opens the same folder: the round's ledger is found in its subfolder
+    # the explorer opens the same folder: every round's ledgers are found in their subfolders
     from studylib.explorer import find_ledgers
 
-    assert [p.parent.name for p in find_ledgers(published)] == ["round1"]
+    found = {p.parent.relative_to(published).parts[0] for p in find_ledgers(published)}
+    assert found == {"round1", "round2", "round3", "compare"}

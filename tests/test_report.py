@@ -297,7 +297,8 @@ def test_run_round_with_several_seeds_keeps_each_study_and_reports_the_spread(tm
     for s in (4, 5):
         assert (out / f"seed-{s}" / paths.LEDGER_NAME).exists() and (out / f"seed-{s}" / "study.json").exists()
     csv = pd.read_csv(out / "trials.csv")
-    assert len(csv) == 6 and sorted(csv["seed"].unique()) == [4, 5] and "filters_1" in csv.columns
+    assert len(csv) == 6 and sorted(csv["seed"].unique()) == [4, 5]
+    assert {"filters1", "hidden1", "epochs", "study_id"} <= set(csv.columns) and "filters_1" not in csv.columns
     summary = report.read_summary(out)
     assert summary["seeds"] == [4, 5] and summary["rows"] == 6 and summary["trained"] == 6
     assert summary["best_acc_std"] > 0

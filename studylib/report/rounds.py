@@ -1,7 +1,9 @@
 """Run a paper round for a report, and say what produced it.
 
 A round's folder (``out_dir``) holds its ledger (``ledger.sqlite``: trials, studies and their
-provenance), ``trials.csv`` (the paper's columns, one row per trial) and ``summary.json`` (:func:`write_summary`; what ``studylib run`` lists in ``index.html``). With
+provenance), ``trials.csv`` (one row per trial, the ledger's column names: one name per
+hyperparameter in every round; the paper's spellings appear only in the displayed appendix
+tables) and ``summary.json`` (:func:`write_summary`; what ``studylib run`` lists in ``index.html``). With
 several seeds (``repeats > 1``) each seed's study has its own sub-folder ``seed-<s>/`` and the
 round's ``trials.csv`` holds every seed's trials (``seed`` column).
 """
@@ -20,7 +22,7 @@ import pandas as pd
 
 from .. import paths, profiles
 from ..errors import StudyError
-from ..ledger import paper_csv_frame, write_csv_atomic
+from ..ledger import write_csv_atomic
 from ..space import SearchSpace, load_space
 
 SUMMARY_JSON = "summary.json"
@@ -191,7 +193,7 @@ def run_round(round_name: str | SearchSpace, *, dataset: str = "digits", profile
     run = RoundRun(round=space.name, space=space, profile=profile, strategy=strategy, seeds=seeds,
                    settings=settings, out_dir=out, results=results, data=data.describe(), provenance=prov)
     if len(seeds) > 1:
-        write_csv_atomic(paper_csv_frame(run.frame, space.paper_names()), out / paths.TRIALS_CSV)
+        write_csv_atomic(run.frame, out / paths.TRIALS_CSV)  # the ledger's names, like every trials.csv
     run.wall_time = time.perf_counter() - start
     write_summary(out, run.summary())
     return run

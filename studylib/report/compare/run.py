@@ -217,13 +217,12 @@ def run_compare(*, dataset: str = "digits", profile: str = "smoke", strategies=N
     run = CompareRun(space=space, profile=profile, strategies=names, seeds=seeds,
                      settings={**resolved, **conf, "strategy_options": strategy_options}, out_dir=out,
                      results=results, data=data.describe(), provenance=prov, executor=kind, bench=bench)
-    from ...ledger import paper_csv_frame, write_csv_atomic
+    from ...ledger import write_csv_atomic
 
-    frame = run.frame
+    frame = run.frame  # the ledger's column names (the paper's spellings only in displayed tables)
     if len(frame):
         lead = ["strategy", "seed"]
-        csv = paper_csv_frame(frame, space.paper_names())
-        write_csv_atomic(csv[lead + [c for c in csv.columns if c not in lead]], out / paths.TRIALS_CSV)
+        write_csv_atomic(frame[lead + [c for c in frame.columns if c not in lead]], out / paths.TRIALS_CSV)
     run.wall_time = time.perf_counter() - start
     from .numbers import compare_summary
 
