@@ -4,9 +4,10 @@ For each round, into the output folder ``DIR`` (default ``reports/<dataset>-<pro
 
 * ``DIR/<round>.ipynb`` — the executed notebook (kept, partial, when a cell fails);
 * ``DIR/<round>.html`` — the report: code hidden, figures embedded as base64 PNG (stands alone);
-* ``DIR/<round>/`` — the round's own ledger, ``trials.csv`` (the paper's columns, one row per
-  trial), ``study.json`` and ``summary.json`` (the notebook's ``out_dir`` parameter points here,
-  so rounds run into one ``DIR`` never mix), and ``kernel.log`` (the kernel process's own output);
+* ``DIR/<round>/`` — the round's own ledger, ``trials.csv`` (one row per trial, the ledger's
+  column names), ``study.json`` and ``summary.json`` (the notebook's ``out_dir`` parameter points here,
+  so rounds run into one ``DIR`` never mix), and, after a failure, ``kernel.log`` (the kernel
+  process's own output);
 * ``DIR/index.html`` — links to every report in ``DIR`` with a one-line summary each
   (:mod:`studylib.report.publish` writes the HTML).
 
@@ -226,7 +227,8 @@ def kernel_manager_class(log_path: Path | None = None):
 
 
 def execute(name: str, nb: Path, out: Path, params: dict, *, progress: bool = True) -> float:
-    """Run ``nb`` into ``out/<name>.ipynb``; raises :class:`RoundFailed` when a cell fails."""
+    """Run ``nb`` into ``out/<name>.ipynb``; raises :class:`RoundFailed` when a cell fails. The
+    kernel process's own output goes to ``out/<name>/kernel.log``, kept only when the run failed."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -250,6 +252,7 @@ def execute(name: str, nb: Path, out: Path, params: dict, *, progress: bool = Tr
     except Exception as e:  # kernel died, could not start...
         raise RoundFailed(f"round {name} failed: {e.__class__.__name__}: {one_line(str(e))} "
                           f"(partial notebook: {target}; kernel log: {log})") from None
+    log.unlink(missing_ok=True)  # a clean run leaves nothing but its results
     return time.perf_counter() - start
 
 

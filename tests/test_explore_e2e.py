@@ -76,8 +76,9 @@ def wait_plot_changed(driver, old_src: str) -> str:
 
 def test_explorer_web_app_updates_when_a_filter_changes(browser, explorer, tmp_path):
     url, proc, log_path = explorer
-    first_line = log_path.read_text().splitlines()[0]
-    assert url in first_line and "1 ledger" in first_line
+    lines = log_path.read_text().splitlines()
+    assert url in lines[0] and "1 ledger" in lines[0]
+    assert len(lines) == 2 and "server log:" in lines[1], lines  # the server's own lines go to that log
 
     requested_urls(browser)  # drop what earlier pages requested
     browser.get(url)

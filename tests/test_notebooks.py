@@ -85,8 +85,10 @@ def test_run_all_prints_the_index_last_and_writes_every_report(published):
                      out / name / "ledger.sqlite", out / name / "summary.json", out / name / "study.json"):
             assert path.exists(), path
         assert re.search(rf"^{name}: best validation accuracy .* · {TRIALS} trials · digits", proc.stdout, re.M)
-    # TensorFlow's and ipykernel's own chatter goes to the round's kernel.log, not the terminal
+    # TensorFlow's and ipykernel's own chatter goes to the round's kernel.log, not the terminal;
+    # a clean run deletes that log
     assert "oneDNN" not in proc.stderr
+    assert not [p for name in ROUNDS for p in (out / name).glob("kernel.log")]
 
 
 @pytest.mark.parametrize("name", ROUNDS)

@@ -243,9 +243,12 @@ def _fake_run(tmp_path: Path, seeds=(0,)):
 def test_provenance_block_states_what_produced_the_report(tmp_path):
     run = _fake_run(tmp_path)
     html = report.provenance_block(run)._repr_html_()
-    for text in ("digits", "daeec2de6180b9aa", "smoke", "random", "abc1234", "keras 3.3.0", "Wall time",
-                 "Seeds", "4 (3 trained now, 1 served from the ledger", str(tmp_path)):
+    for text in ("digits", "daeec2de6180b9aa", "smoke", "random", "abc1234", "keras 3.3.0", "Seeds",
+                 "4 (3 trained now, 1 served from the ledger", str(tmp_path)):
         assert text in html, text
+    # the trials' training time (4 x 1.5 s, from the ledger) is kept apart from this run's 5 s
+    rows = dict(report.provenance_block(run).rows)
+    assert rows["Training time"].startswith("6.0 s") and rows["This run"].startswith("5.0 s wall time")
     md = report.provenance_block(run)._repr_markdown_()
     assert "| **Git commit** | abc1234 |" in md
 

@@ -145,6 +145,7 @@ def test_failing_cell_exits_nonzero_with_one_line_and_keeps_the_partial_notebook
     texts = json.dumps(nb["cells"])
     assert "before the failure" in texts and "ValueError" in texts
     assert not (out / "compare.html").exists()
+    assert (out / "compare" / "kernel.log").exists()  # kept after a failure
     index = (out / "index.html").read_text()
     assert "FAILED" in index and "compare.ipynb" in index
     # the compare notebook got its out_dir: OUT/compare
@@ -159,11 +160,12 @@ def test_index_lists_every_report_with_its_summary(tmp_path):
     (tmp_path / "round1").mkdir()
     (tmp_path / "round1" / "summary.json").write_text(json.dumps(
         {"best_acc": 0.8188, "test_acc": 0.8133, "rows": 6, "dataset": "digits", "data_hash": "daeec2de6180b9aa",
-         "profile": "smoke", "strategy": "random", "seeds": [0], "wall_time": 23.4}))
+         "profile": "smoke", "strategy": "random", "seeds": [0], "wall_time": 1.2, "train_time": 23.4}))
     (tmp_path / "compare.html").write_text("<html></html>")  # another notebook's report, no summary
     index = publish.write_index(tmp_path).read_text()
     assert ("best validation accuracy 81.88% (test 81.33%) · 6 trials · digits (data daeec2de) · profile smoke"
             in index)
+    assert "training 23 s · this run 1 s" in index  # a re-run keeps the trials' training time
     assert "href='round1.html'" in index and "href='compare.html'" in index
     assert index.index("round1.html") < index.index("compare.html")
     assert "round1: the paper's random search; compare: the memetic GA" in index

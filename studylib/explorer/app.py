@@ -1,7 +1,8 @@
 """``studylib explore [DIR ...]``: the interactive explorer (``notebooks/explore.ipynb``) as a web app.
 
 Serves the explorer notebook with Voilà on ``http://127.0.0.1:PORT/`` (code hidden, widgets
-live, one kernel per browser tab) and prints that URL; ``--lab`` opens the same notebook in
+live, one kernel per browser tab, Voilà's ``studylib`` template: nothing fetched from a CDN) and
+prints that URL; the server's own log goes to a file. ``--lab`` opens the same notebook in
 JupyterLab instead (when it is installed). ``DIR`` is a ledger file or a folder searched
 recursively for ``ledger.sqlite`` (a ``studylib run`` report folder, a ``studylib search
 --out`` folder); default ``reports/``. The sources reach the notebook's kernel through
@@ -138,8 +139,12 @@ def main(args) -> int:
                                                *filter(None, [os.environ.get("JUPYTER_PATH")])])
         n = len(ledgers)
         print(f"studylib explorer on {n} ledger{'s' if n != 1 else ''} ({', '.join(sources)}): {url}", flush=True)
-        print("(Ctrl-C to stop)", flush=True)
-        proc = subprocess.Popen(command(nb, port, lab=args.lab, no_browser=args.no_browser, token=token), env=env)
+        # the server's and kernels' own log lines (start-up, TCP warnings) go to a file, not the terminal
+        log_path = Path(tempfile.gettempdir()) / f"studylib-explore-{port}.log"
+        print(f"(Ctrl-C to stop; server log: {log_path})", flush=True)
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(command(nb, port, lab=args.lab, no_browser=args.no_browser, token=token),
+                                    env=env, stdout=log, stderr=subprocess.STDOUT)
 
         def stop(signum, frame):
             raise KeyboardInterrupt
@@ -149,7 +154,11 @@ def main(args) -> int:
         except ValueError:  # not the main thread
             previous = None
         try:
-            return proc.wait()
+            code = proc.wait()
+            if code:  # the server could not start or died: its last lines say why
+                tail = log_path.read_text(errors="replace").splitlines()[-15:]
+                sys.stderr.write("\n".join(["the explorer's server stopped with code %d:" % code, *tail]) + "\n")
+            return code
         except KeyboardInterrupt:
             proc.terminate()  # the server shuts its kernels down
             try:

@@ -87,8 +87,10 @@ def summary_line(summary: dict | None) -> str:
             parts.append(f"{key} {summary[key]}")
     if seeds:
         parts.append(f"seed {seeds[0]}" if n == 1 else f"seeds {seeds[0]}-{seeds[-1]}")
+    if summary.get("train_time") is not None:
+        parts.append(f"training {summary['train_time']:.0f} s")
     if summary.get("wall_time") is not None:
-        parts.append(f"{summary['wall_time']:.0f} s")
+        parts.append(f"this run {summary['wall_time']:.0f} s")
     return " · ".join(parts)
 
 

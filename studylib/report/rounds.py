@@ -269,6 +269,14 @@ def _fmt_time(seconds: float | None) -> str:
     return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
+def time_rows(train_time: float | None, wall_time: float, trained: int, served: int) -> list[tuple[str, str]]:
+    """The trials' own training time (kept in the ledger: a re-run does not lose it) and this
+    run's wall time, apart."""
+    return [("Training time", f"{_fmt_time(train_time)}: the trials' own training, as the ledger recorded it"),
+            ("This run", f"{_fmt_time(wall_time)} wall time ({trained} trials trained now, {served} served "
+                         "from the ledger)")]
+
+
 def code_rows(prov: dict) -> list[tuple[str, str]]:
     """Provenance rows shared by every report: git commit, libraries, interpreter, machine."""
     libs = prov.get("libraries", {})
@@ -299,8 +307,7 @@ def provenance_block(run: RoundRun) -> Block:
         ("Strategy", run.strategy),
         ("Seeds", ", ".join(map(str, run.seeds))),
         ("Trials", counts),
-        ("Wall time", f"{_fmt_time(s['wall_time'])} for this run (training time of the trials: "
-                      f"{_fmt_time(s['train_time'])})"),
+        *time_rows(s["train_time"], s["wall_time"], s["trained"], s["served"]),
         *code_rows(prov),
         ("Trials stored in", f"{run.out_dir} (ledger.sqlite, trials.csv, summary.json)"),
         ("Study ids", ", ".join(s["study_ids"])),

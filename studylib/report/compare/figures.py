@@ -11,7 +11,7 @@ import numpy as np
 from ... import paths
 from ..figures import _finish, _new_figure
 from ..regret import regret_figure
-from ..rounds import Block, _fmt_time, code_rows
+from ..rounds import Block, _fmt_time, code_rows, time_rows
 from ..styles import PROPOSAL, SHORT, color, label, line_style
 from . import numbers
 from .numbers import best_strategies, coinciding, curve_bands, _frame, _strategy_order
@@ -247,8 +247,7 @@ def compare_provenance(run: CompareRun) -> Block:
         rows.append(("Tabular benchmark", f"{', '.join(b.tables)}; {len(b.seeds)} seeds x {b.budget} evaluations "
                                           f"({_fmt_time(b.wall_time)}; {b.out_dir})"))
     rows += [
-        ("Wall time", f"{_fmt_time(run.wall_time)} for this run (training time of the trials: "
-                      f"{_fmt_time(train_time)})"),
+        *time_rows(train_time, run.wall_time, run.trained, run.served),
         *code_rows(prov),
         ("Trials stored in", f"{run.out_dir}/<strategy>/seed-<s>/ (ledger.sqlite, trials.csv, study.json); "
                              f"all trials: {run.out_dir / paths.TRIALS_CSV}"),

@@ -194,6 +194,7 @@ def compare_summary(run: CompareRun) -> dict:
         **(by.get(head) or {"best_acc": None, "best_acc_std": None, "test_acc": None, "test_acc_std": None}),
         "by_strategy": by,
         "wall_time": round(run.wall_time, 2),
+        "train_time": round(float(frame["wall_time"].sum()), 2) if "wall_time" in frame else None,
         "executor": run.executor,
         "git_commit": run.provenance.get("git_commit"),
         "python": sys.executable,
