@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from _html import embedded_pngs
+from _html import embedded_pngs, fetched_urls
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
@@ -116,8 +116,10 @@ def test_html_report_stands_alone(published, name):
     assert f"Appendix {number}" in html
     assert len(embedded_pngs(html)) >= FIGURES[name]
     assert "best_acc" in html and "<table" in html
-    for text in ("What produced this report", "data hash", "Git commit", "Libraries", "Wall time", "smoke"):
+    for text in ("What produced this report", "data hash", "Git commit", "Libraries", "Training time",
+                 "This run", "smoke"):
         assert text in html, text
+    assert all(u.startswith("data:") for u in fetched_urls(html))  # no script or stylesheet from anywhere
     assert "report.run_round(" not in html  # code cells hidden
     assert "oneDNN" not in html and "Traceback" not in html
 

@@ -204,6 +204,12 @@ def test_reload_shows_new_trials_and_keeps_filters(ledger):
     assert count(e) == (5, 9)
     assert 64 in e.filter.values["filters1"].value  # a filter that showed everything shows the new value too
     assert e.table_frame.best_acc.iloc[0] == pytest.approx(0.9)
+    # what the page shows (the widgets' synced ``index``) follows the values kept across the reload
+    f1, lr = e.filter.values["filters1"], e.filter.values["learning_rate"]
+    assert [f1.options[i][1] for i in f1.index] == [16, 32, 64] and [lr.options[i][1] for i in lr.index] == [0.001]
+    e.reload_button.click()  # and once more: the filters keep working
+    lr.value = (0.01,)
+    assert lr.index == (1,) and count(e) == (4, 9)
 
 
 def test_bad_sources_raise_one_line_errors(tmp_path):

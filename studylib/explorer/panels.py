@@ -33,7 +33,8 @@ class FilterPanel:
 
     def rebuild(self, trials: pd.DataFrame, hyperparameters: list[str]) -> None:
         """One filter per column with 2+ values; keeps what the user picked, and a filter that
-        showed everything keeps showing everything (new values included). Fires no change."""
+        showed everything keeps showing everything (new values included). Call it with the
+        owner's redraws off: setting the widgets fires ``on_change``."""
         old = {n: (set(w.value), {v for _, v in w.options}) for n, w in self.values.items()}
         values = {}
         for c in filter_columns(trials, hyperparameters):
@@ -41,15 +42,13 @@ class FilterPanel:
             picked, had = old.get(c, (None, None))
             restricted = picked is not None and not picked >= had
             w = self.values.get(c)
-            if w is None:
+            if w is None:  # (observed once: the widget's own handlers of ``value`` must stay)
                 w = W.SelectMultiple(description=c, layout=W.Layout(width="100%"),
                                      style={"description_width": "110px"}).add_class(f"studylib-filter-{c}")
-            else:
-                w.unobserve_all("value")
+                w.observe(lambda _: self.on_change(), "value")
             w.options = [(label(v), v) for v in vals]
             w.value = tuple(v for v in vals if not restricted or v in picked) or tuple(vals)
             w.rows = min(len(vals), 4)
-            w.observe(lambda _: self.on_change(), "value")
             values[c] = w
         self.values = values
         self.box.children = [self.status, *values.values()]
