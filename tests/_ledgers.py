@@ -5,11 +5,18 @@ import itertools
 from pathlib import Path
 
 
-def fake_ledger(folder: Path, n: int = 8, *, seed: int = 0, strategy: str = "random", space: str = "round1") -> Path:
+#: Every other hyperparameter of round 2 (with two values each): a ledger as wide as a real one.
+WIDE = {"filters2": [64, 128], "filters3": [64, 128], "ksize1": [3, 5], "ksize2": [3, 5], "ksize3": [3, 5],
+        "hidden1": [100, 125], "hidden2": [100, 125], "momentum": [0.9, 0.99], "activation": ["relu", "lrelu"],
+        "optimizer": ["adam", "rmsprop"], "border_crop": [0, 2]}
+
+
+def fake_ledger(folder: Path, n: int = 8, *, seed: int = 0, strategy: str = "random", space: str = "round1",
+                wide: bool = False) -> Path:
     """``folder/ledger.sqlite`` with ``n`` (<= 8) made-up trials in one study: learning rate 0.001
     gives 0.80-0.83, 0.01 gives 0.14-0.17; trial 7 (1-based) diverged, trial 8 failed (no
-    accuracy). Several calls on one folder add studies (other seeds/strategies) to one ledger.
-    Returns the ledger's path."""
+    accuracy). ``wide``: with the other hyperparameters of :data:`WIDE` too. Several calls on one
+    folder add studies (other seeds/strategies) to one ledger. Returns the ledger's path."""
     from studylib.ledger import Ledger
 
     folder = Path(folder)
@@ -31,6 +38,9 @@ def fake_ledger(folder: Path, n: int = 8, *, seed: int = 0, strategy: str = "ran
                       "best_train_loss": 2.0 - acc, "epochs": 2, "best_epoch": 2, "params": 1000 * (i + 1),
                       "wall_time": 1.0 + i, "status": status, "error": "boom" if status == "failed" else ""}
             key = f"{space}-{strategy}-{seed}-{i}"
-            led.record(key, {"learning_rate": lr, "batch_size": bs, "filters1": f1}, seed, "digits", budget, result)
+            config = {"learning_rate": lr, "batch_size": bs, "filters1": f1}
+            if wide:
+                config.update({k: v[(i + j) % 2] for j, (k, v) in enumerate(WIDE.items())})
+            led.record(key, config, seed, "digits", budget, result)
             led.add_to_study(study_id, key)
     return path

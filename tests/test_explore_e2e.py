@@ -39,8 +39,10 @@ def free_port() -> int:
 
 @pytest.fixture
 def explorer(tmp_path):
-    """``studylib explore DIR --port P --no-browser`` on a made-up 8-trial ledger; yields (url, proc, log)."""
+    """``studylib explore DIR --port P --no-browser`` on two made-up 8-trial ledgers (one with every
+    hyperparameter of round 2: a table as wide as a real one); yields (url, proc, log)."""
     fake_ledger(tmp_path / "reports" / "round1")
+    fake_ledger(tmp_path / "reports" / "round2", space="round2", wide=True)
     port = free_port()
     log_path = tmp_path / "explore.log"
     log = open(log_path, "w")
@@ -77,13 +79,13 @@ def wait_plot_changed(driver, old_src: str) -> str:
 def test_explorer_web_app_updates_when_a_filter_changes(browser, explorer, tmp_path):
     url, proc, log_path = explorer
     lines = log_path.read_text().splitlines()
-    assert url in lines[0] and "1 ledger" in lines[0]
+    assert url in lines[0] and "2 ledgers" in lines[0]
     assert len(lines) == 2 and "server log:" in lines[1], lines  # the server's own lines go to that log
 
     requested_urls(browser)  # drop what earlier pages requested
     browser.get(url)
     try:
-        assert wait_for(browser, COUNT, timeout=150, what="the explorer to render").startswith("8 of 8 trials")
+        assert wait_for(browser, COUNT, timeout=150, what="the explorer to render").startswith("16 of 16 trials")
     except AssertionError:
         screenshot(browser, tmp_path / "explorer-failed.png")
         raise AssertionError(f"explorer page did not render; console {console_errors(browser)}; server log:\n"
@@ -91,18 +93,19 @@ def test_explorer_web_app_updates_when_a_filter_changes(browser, explorer, tmp_p
     src = wait_for(browser, f"(p => p && p.complete && p.naturalWidth > 0 && p.src)({PLOT})", timeout=30,
                    what="the figure to load")
     rows = "document.querySelectorAll('.studylib-table table')[0].tBodies[0].rows.length"
-    assert browser.execute_script(f"return {rows};") == 8
+    assert browser.execute_script(f"return {rows};") == 10  # the top 10
 
     # a user's click on "ok" in the status list (a plain click picks that value only)
     click_text(browser, ".studylib-filter-status option", "ok")
-    wait_for(browser, f"{COUNT}.startsWith('6 of 8 trials')", timeout=30, what="the count to read 6 of 8")
+    wait_for(browser, f"{COUNT}.startsWith('12 of 16 trials')", timeout=30, what="the count to read 12 of 16")
     src = wait_plot_changed(browser, src)
-    wait_for(browser, f"{rows} === 6", timeout=30, what="the table to show 6 rows")
+    wait_for(browser, f"{rows} === 10", timeout=30, what="the table to show 10 rows")
 
     # a learning rate: the figure, the table and the count follow
     click_text(browser, ".studylib-filter-learning_rate option", "0.01")  # 0.01 only
-    wait_for(browser, f"{COUNT}.startsWith('2 of 8 trials')", timeout=30, what="the count to read 2 of 8")
+    wait_for(browser, f"{COUNT}.startsWith('4 of 16 trials')", timeout=30, what="the count to read 4 of 16")
     src = wait_plot_changed(browser, src)
+    wait_for(browser, f"{rows} === 4", timeout=30, what="the table to show 4 rows")
 
     # the plot kind
     click_text(browser, ".widget-toggle-buttons button", "box")

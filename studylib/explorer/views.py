@@ -15,10 +15,12 @@ import pandas as pd
 from .analysis import METRIC_LABELS, STUDY_LEVEL, best_so_far, finite, is_numeric, label, sorted_values
 
 CSS = """<style>
-.studylib-explorer .studylib-table table{border-collapse:collapse;font-size:12px}
-.studylib-explorer .studylib-table th,.studylib-explorer .studylib-table td{padding:2px 8px;text-align:right;
+.studylib-explorer .studylib-table table{border-collapse:collapse;font-size:11px}
+.studylib-explorer .studylib-table th,.studylib-explorer .studylib-table td{padding:2px 3px;text-align:right;
   border-bottom:1px solid #ddd;white-space:nowrap}
-.studylib-explorer .studylib-table th{background:#f3f5f7;position:sticky;top:0}
+.studylib-explorer .studylib-table th{background:#f3f5f7;position:sticky;top:0;white-space:normal;
+  overflow-wrap:anywhere;min-width:3em}
+.studylib-explorer .studylib-table td.wrap{white-space:normal;overflow-wrap:anywhere}
 .studylib-explorer .studylib-table tr.bad td{color:#b22}
 .studylib-explorer .studylib-count{font-size:14px}
 .studylib-explorer .studylib-error{color:#b22}
@@ -156,7 +158,8 @@ def html_table(df: pd.DataFrame, *, highlight: str | None = None, descending: bo
     rows = []
     for idx, r in df.iterrows():
         bad = " class='bad'" if "status" in df and r.get("status", "ok") != "ok" else ""
-        cells = "".join(f"<td>{html.escape(label(v)) if c in values and pd.notna(v) else fmt(v)}</td>"
+        cells = "".join(f"<td{' class=wrap' if isinstance(v, str) else ''}>"
+                        f"{html.escape(label(v)) if c in values and pd.notna(v) else fmt(v)}</td>"
                         for c, v in zip(df.columns, r.values))
         rows.append(f"<tr{bad}><td>{fmt(idx)}</td>{cells}</tr>")
     return (f"<table><thead><tr><th>{html.escape(index_name)}</th>{head}</tr></thead>"

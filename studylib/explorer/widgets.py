@@ -94,7 +94,7 @@ class Explorer:
                        self.source_message, W.HTML("<b>Filters</b> <small>(ctrl/⌘-click to pick several "
                                                    "values)</small>"),
                        self.filter.box, W.HBox([self.filter.reset_button, self.reload_button])], layout=W.Layout(**BOX))
-        side = W.VBox([data, self.run.widget(BOX)], layout=W.Layout(width="380px", min_width="320px",
+        side = W.VBox([data, self.run.widget(BOX)], layout=W.Layout(width="340px", min_width="300px",
                                                                     margin="0 12px 0 0"))
         figure = W.VBox([W.HBox([self.y, self.x, self.hue]), self.kind, self.plot], layout=W.Layout(**BOX))
         table = W.VBox([W.HTML("<b>Top trials</b>"), W.HBox([self.sort_by, self.descending, self.top_k]),
