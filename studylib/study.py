@@ -45,7 +45,7 @@ import pandas as pd
 from . import paths, profiles, provenance
 from .data import Dataset, load_dataset
 from .errors import StudyError
-from .ledger import Ledger, paper_csv_frame, trial_key, write_csv_atomic
+from .ledger import Ledger, trial_key, write_csv_atomic
 from .space import SearchSpace, load_space
 from .strategies import Strategy, make_strategy
 from .training import Budget
@@ -422,7 +422,7 @@ def _best_text(ledger: Ledger, study_id: str) -> str:
 
 
 def _export(ledger: Ledger, study_id: str, space: SearchSpace, path: Path) -> None:
-    write_csv_atomic(paper_csv_frame(ledger.frame(study_id), space.paper_names()), path)
+    write_csv_atomic(ledger.frame(study_id), path)  # one name per hyperparameter (the ledger's), every round
 
 
 class _NoBar:
