@@ -25,7 +25,7 @@ import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import ipywidgets as W
 import numpy as np
@@ -214,47 +214,6 @@ def importance(frame: pd.DataFrame, columns: Iterable[str], metric: str = "best_
 
 # -- running more trials ----------------------------------------------------------------------
 
-class _ReportingExecutor:
-    """The library's default executor (one trial at a time in a child process: the explorer's
-    kernel never holds TensorFlow models), calling ``on_trial(result)`` after each trial."""
-
-    def __init__(self, on_trial: Callable[[dict], None] | None = None, progress: bool = False,
-                 kind: str | None = None):
-        from . import executor
-
-        make = getattr(executor, "make_executor", None)
-        self.inner = make(kind, progress=progress) if make else executor.SerialExecutor(progress=progress)
-        self.on_trial = on_trial
-
-    @property
-    def capacity(self) -> int:
-        return self.inner.capacity
-
-    def start(self, data, source=None) -> None:
-        if source is None:
-            self.inner.start(data)
-        else:
-            self.inner.start(data, source=source)
-
-    def submit(self, key, config, seed, budget) -> None:
-        self.inner.submit(key, config, seed, budget)
-
-    def wait(self):
-        done = self.inner.wait()
-        for _key, result in done:
-            if self.on_trial:
-                self.on_trial(result)
-        return done
-
-    def shutdown(self) -> None:
-        self.inner.shutdown()
-
-    def __getattr__(self, name):  # e.g. ``retried``
-        if name == "inner":
-            raise AttributeError(name)
-        return getattr(self.inner, name)
-
-
 def continue_study(ledger: str | Path, study: dict, more: int, *, strategy: str | None = None,
                    seed: int | None = None, on_trial=None, epoch_bars: bool = False, executor: str | None = None):
     """Run ``more`` new trials into the folder of ``ledger`` for the study ``study`` (an item of
@@ -269,6 +228,7 @@ def continue_study(ledger: str | Path, study: dict, more: int, *, strategy: str 
     (what ``study.json`` names); another study's go to ``trials-<study_id>.csv`` and the
     folder's ``study.json`` is left as it was.
     """
+    from .executors import make_executor
     from .space import BUILTIN, SearchSpace, load_space
     from .study import prepare, run_study
 
@@ -316,8 +276,9 @@ def continue_study(ledger: str | Path, study: dict, more: int, *, strategy: str 
     own = owner in (None, study_id)
     saved = None if own else study_json.read_bytes()
     try:
-        result = run_study(new_spec, data, folder, executor=_ReportingExecutor(on_trial, epoch_bars, executor),
-                           progress=False, csv_name=paths.TRIALS_CSV if own else f"trials-{study_id}.csv")
+        result = run_study(new_spec, data, folder, executor=make_executor(executor, progress=epoch_bars),
+                           progress=False, on_trial=on_trial,
+                           csv_name=paths.TRIALS_CSV if own else f"trials-{study_id}.csv")
     finally:
         if saved is not None:
             tmp = study_json.with_name(study_json.name + ".tmp")

@@ -24,7 +24,6 @@ optionally ``status``.
 """
 from __future__ import annotations
 
-import json
 import math
 import sys
 import time
@@ -37,6 +36,7 @@ import pandas as pd
 
 from .. import paths, profiles
 from ..errors import StudyError
+from ..outdir import read_study_record
 from .figures import FAIL_COLOR, _finish, _new_figure
 from .rounds import Block, code_rows, _fmt_time, best_by_seed, default_out_dir, write_summary
 
@@ -214,7 +214,7 @@ def run_compare(*, dataset: str = "digits", profile: str = "smoke", strategies=N
     profile, ``serial`` otherwise. Results do not depend on it (same seeds, same proposals).
     ``strategy_options``: ``{strategy: {option: value}}``, the same for every seed.
     """
-    from ..executor import EXECUTORS
+    from ..executors import EXECUTORS
     from ..space import load_space
     from ..study import check_out_dir, prepare, run_study
 
@@ -256,8 +256,7 @@ def run_compare(*, dataset: str = "digits", profile: str = "smoke", strategies=N
     resolved = profiles.resolve(profile, SPACE, trials=conf["trials"], max_epochs=max_epochs, patience=patience,
                                 train_size=train_size)
     first = next(iter(results.values()))
-    study_json = first.out_dir / "study.json"
-    prov = json.loads(study_json.read_text()).get("provenance", {}) if study_json.exists() else {}
+    prov = read_study_record(first.out_dir, first.study_id).get("provenance", {})
     run = CompareRun(space=space, profile=profile, strategies=names, seeds=seeds,
                      settings={**resolved, **conf, "strategy_options": strategy_options}, out_dir=out,
                      results=results, data=data.describe(), provenance=prov, executor=kind, bench=bench)
@@ -672,7 +671,7 @@ def compare_provenance(run: CompareRun) -> Block:
         ("Wall time", f"{_fmt_time(run.wall_time)} for this run (training time of the trials: "
                       f"{_fmt_time(train_time)})"),
         *code_rows(prov),
-        ("Trials stored in", f"{run.out_dir}/<strategy>/seed-<s>/ (ledger.sqlite, trials.csv, study.json); "
+        ("Trials stored in", f"{run.out_dir}/<strategy>/seed-<s>/ (ledger.sqlite, trials.csv, studies/<study_id>.json); "
                              f"all trials: {run.out_dir / paths.TRIALS_CSV}"),
         ("Study ids", ", ".join(r.study_id for r in run.results.values())),
         ("Finished", time.strftime("%Y-%m-%dT%H:%M:%S%z")),

@@ -1,7 +1,7 @@
 """Run a paper round for a report, and say what produced it.
 
 A round's folder (``out_dir``) holds its ledger (``ledger.sqlite``), ``trials.csv`` (the paper's
-columns, one row per trial), the ``study.json`` that :func:`studylib.study.run_study` writes and
+columns, one row per trial), the ``studies/<study_id>.json`` that :func:`studylib.study.run_study` writes and
 ``summary.json`` (:func:`write_summary`; what ``studylib run`` lists in ``index.html``). With
 several seeds (``repeats > 1``) each seed's study has its own sub-folder ``seed-<s>/`` and the
 round's ``trials.csv`` holds every seed's trials (``seed`` column).
@@ -22,10 +22,11 @@ import pandas as pd
 from .. import paths, profiles
 from ..errors import StudyError
 from ..ledger import paper_csv_frame, write_csv_atomic
+from ..outdir import read_study_record
 from ..space import SearchSpace, load_space
 
 SUMMARY_JSON = "summary.json"
-#: Libraries named in a report's provenance block (all are in study.json).
+#: Libraries named in a report's provenance block (all are in studies/<study_id>.json).
 SHOWN_LIBRARIES = ("studylib", "keras", "tensorflow-cpu", "tensorflow", "jax", "torch", "numpy", "pandas",
                    "scikit-learn", "seaborn", "matplotlib", "papermill")
 
@@ -48,7 +49,7 @@ class RoundRun:
     out_dir: Path
     results: list = field(repr=False)          # StudyResult per seed
     data: dict = field(repr=False)             # Dataset.describe()
-    provenance: dict = field(repr=False)       # what run_study recorded in study.json
+    provenance: dict = field(repr=False)       # what run_study recorded in studies/<study_id>.json
     wall_time: float = 0.0
 
     @property
@@ -188,8 +189,7 @@ def run_round(round_name: str | SearchSpace, *, dataset: str = "digits", profile
     spec, data = prepared[0]
     settings = profiles.resolve(profile, space.name, trials=trials, max_epochs=max_epochs, patience=patience,
                                 train_size=train_size)
-    study_json = results[0].out_dir / "study.json"
-    prov = json.loads(study_json.read_text()).get("provenance", {}) if study_json.exists() else {}
+    prov = read_study_record(results[0].out_dir, results[0].study_id).get("provenance", {})
     run = RoundRun(round=space.name, space=space, profile=profile, strategy=strategy, seeds=seeds,
                    settings=settings, out_dir=out, results=results, data=data.describe(), provenance=prov)
     if len(seeds) > 1:
@@ -290,7 +290,7 @@ def provenance_block(run: RoundRun) -> Block:
         ("Wall time", f"{_fmt_time(s['wall_time'])} for this run (training time of the trials: "
                       f"{_fmt_time(s['train_time'])})"),
         *code_rows(prov),
-        ("Trials stored in", f"{run.out_dir} (ledger.sqlite, trials.csv, study.json, summary.json)"),
+        ("Trials stored in", f"{run.out_dir} (ledger.sqlite, trials.csv, studies/<study_id>.json, summary.json)"),
         ("Study ids", ", ".join(s["study_ids"])),
         ("Finished", s["finished_at"]),
     ]
