@@ -30,8 +30,11 @@ import numpy as np
 
 from .errors import StudyError
 from .paths import REPORTS_DIR
-from .tables import (HPOBENCH, HPOLIB, NB201, TABLES, Table, TableDimension, load_table,  # noqa: F401
-                     make_dimension, noise_rng, resolve_tables)
+from .tables import TABLES, Table, load_table, make_dimension, resolve_tables
+
+__all__ = ["DEFAULT_STRATEGIES", "TABLES", "Table", "add_arguments", "evals_to_reach", "format_summary",
+           "load_table", "main", "make_dimension", "plot_regret", "resolve_strategies", "resolve_tables",
+           "run_bench", "run_one", "summarize"]
 
 DEFAULT_STRATEGIES = ("random", "ga", "memetic", "tpe", "optuna-ga")
 CHECKPOINTS = (50, 100, 200)

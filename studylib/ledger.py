@@ -23,7 +23,6 @@ from typing import Iterable
 import pandas as pd
 
 from .errors import StudyError
-from .objective import trial_key  # noqa: F401  (re-exported: the key of a CNN trial)
 from .trial import RESULT_FIELDS, Trial
 
 LOCK_TIMEOUT = 60.0  # seconds a writer waits for another process's lock
@@ -152,15 +151,18 @@ class Ledger:
 
     # -- studies ----------------------------------------------------------------------------
     def open_study(self, study_id: str, spec: dict, provenance: dict, fingerprint: str | None = None,
-                   allow_code_change: bool = False) -> str | None:
+                   allow_code_change: bool = False, check_only: bool = False) -> str | None:
         """Create the study, or check that the one in the ledger ran with the trainer code
         ``fingerprint``; returns the fingerprint its trial keys use (None: a study recorded before
         fingerprints). Another fingerprint raises :class:`CodeChanged` unless
-        ``allow_code_change``, which records the change and keeps the study's keys."""
+        ``allow_code_change``, which records the change and keeps the study's keys.
+        ``check_only``: raise or return, but write nothing."""
         with self.conn:
             self.conn.execute("BEGIN IMMEDIATE")
             row = self.conn.execute("SELECT fingerprint, code_changes, created_at FROM studies WHERE study_id = ?",
                                     (study_id,)).fetchone()
+            if row is None and check_only:
+                return fingerprint
             if row is None:
                 self.conn.execute("INSERT INTO studies (study_id, spec, provenance, created_at, fingerprint) "
                                   "VALUES (?, ?, ?, ?, ?)", (study_id, json.dumps(spec, sort_keys=True, default=str),
@@ -172,10 +174,12 @@ class Ledger:
             if fingerprint is None or fingerprint in accepted:
                 return recorded
             if not allow_code_change:
+                was = recorded or "unknown (before fingerprints)"
                 raise CodeChanged(
-                    f"study {study_id} in {self.path} was run with trainer {recorded or 'unknown (before fingerprints)'}"
-                    f", this code is {fingerprint}: re-run with --allow-code-change to continue it anyway "
-                    "(recorded in the ledger) or use a new --out")
+                    f"study {study_id} in {self.path} was run with trainer {was}, this code is {fingerprint}: "
+                    "re-run with --allow-code-change to continue it anyway (recorded in the ledger) or use a new --out")
+            if check_only:
+                return recorded
             changes.append({"from": recorded, "to": fingerprint, "at": time.time()})
             self.conn.execute("UPDATE studies SET code_changes = ? WHERE study_id = ?",
                               (json.dumps(changes), study_id))

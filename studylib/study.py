@@ -31,7 +31,7 @@ from .errors import StudyError
 from .executors import Executor, make_executor
 from .ledger import Ledger
 from .loop import default_in_flight, ignores_results, run_loop
-from .objective import FAILED_SCORE, DataSource, TrainingObjective, trainer_fingerprint  # noqa: F401
+from .objective import DataSource, TrainingObjective, trainer_fingerprint
 from .outdir import StudyLock, check_out_dir, export_trials, write_study_record
 from .space import SearchSpace, load_space
 from .strategies import make_strategy
@@ -171,6 +171,9 @@ def run_study(spec: StudySpec, data: Dataset, out_dir: str | Path | None = None,
     lock = StudyLock(out, study_id).acquire()
     objective = TrainingObjective(data, spec.budget, spec.seed, source=data_source(spec, data), dataset=spec.dataset)
     try:
+        if (out / paths.LEDGER_NAME).exists():  # changed trainer code stops before any worker starts
+            with Ledger(out / paths.LEDGER_NAME) as ledger:
+                ledger.open_study(study_id, {}, {}, trainer_fingerprint(), allow_code_change, check_only=True)
         # start the executor first: an unreachable scheduler fails before the ledger is touched
         executor.start(objective)
         try:
@@ -197,7 +200,8 @@ def _run_started(spec, data, out, study_id, objective, executor, progress, csv_n
         prov = provenance.collect(data=data.describe(), seed=spec.seed, space_definition=spec.space.to_dict(),
                                   trainer=code)
         key_code = ledger.open_study(study_id, identity, prov, code, allow_code_change=allow_code_change)
-        write_study_record(out, study_id, {"trials": spec.trials, **identity, "trainer": key_code,
+        keys = {} if key_code == code else {"trial_keys_trainer": key_code}  # a change allowed by the user
+        write_study_record(out, study_id, {"trials": spec.trials, **identity, "trainer": code, **keys,
                                            "provenance": prov})
         if retry_failed:
             for key in ledger.study_keys(study_id):

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from studylib import bench
+from studylib import bench, tables
 from studylib.errors import StudyError
 from studylib.space import SearchSpace
 from studylib.strategies.base import Strategy
@@ -85,10 +85,10 @@ def test_protocol_minimised_metric():
 
 
 def test_seed_draws_are_shared_by_strategies_of_one_run_seed():
-    a = bench.noise_rng("nb201-cifar10", 3).integers(1000, size=5)
-    assert (a == bench.noise_rng("nb201-cifar10", 3).integers(1000, size=5)).all()
-    assert (a != bench.noise_rng("nb201-cifar10", 4).integers(1000, size=5)).any()
-    assert (a != bench.noise_rng("hpolib-naval", 3).integers(1000, size=5)).any()
+    a = tables.noise_rng("nb201-cifar10", 3).integers(1000, size=5)
+    assert (a == tables.noise_rng("nb201-cifar10", 3).integers(1000, size=5)).all()
+    assert (a != tables.noise_rng("nb201-cifar10", 4).integers(1000, size=5)).any()
+    assert (a != tables.noise_rng("hpolib-naval", 3).integers(1000, size=5)).any()
 
 
 def test_every_shipped_table_loads_and_runs():

@@ -3,7 +3,8 @@ import math
 import pandas as pd
 import pytest
 
-from studylib.ledger import Ledger, paper_csv_frame, trial_key
+from studylib.ledger import Ledger, paper_csv_frame
+from studylib.objective import trial_key
 from studylib.space import SearchSpace
 from studylib.study import search
 from studylib.trial import Trial

@@ -65,6 +65,8 @@ def test_a_code_change_stops_a_resumed_study_unless_allowed(tmp_path, capsys, mo
     with Ledger(tmp_path / "ledger.sqlite") as ledger:
         [s] = ledger.studies()
     assert s["fingerprint"] == old and [c["to"] for c in s["code_changes"]] == [new]
+    rec = read_study_record(tmp_path, s["study_id"])
+    assert rec["trainer"] == new and rec["trial_keys_trainer"] == old
     # the accepted code continues without the flag; another study never reuses the old code's trials
     assert search(tmp_path, "--trials", "3", "--seed", "3") == 0
     fresh = study.search("round1", tmp_path / "other", executor="inline", progress=False, dataset="synthetic",

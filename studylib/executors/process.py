@@ -48,12 +48,13 @@ def _describe_exit(code: int | None) -> str:
 # -- the trial process ------------------------------------------------------------------------
 
 class TrialProcess:
-    """A long-lived child Python process that trains trials on a dataset it loads once.
+    """A long-lived child Python process that runs one objective's trials (its data loaded once).
 
     ``objective`` (see :mod:`studylib.objective`) is sent once, pickled, when the child starts
     (its ``for_worker()`` copy: a CNN objective with a data source leaves its arrays behind).
-    The child is started on the first :meth:`run` and replaced after ``recycle_after`` trials, when its RSS after a trial exceeds
-    ``max_memory_mb``, after a timeout, or when it died. It exits by itself when its parent dies.
+    The child is started on the first :meth:`run` and replaced after ``recycle_after`` trials,
+    when its RSS after a trial exceeds ``max_memory_mb``, after a timeout, or when it died. It
+    exits by itself when its parent dies.
     """
 
     def __init__(self, objective, *, recycle_after: int | None = None, max_memory_mb: float | None = None,
