@@ -30,10 +30,10 @@ import numpy as np
 
 from .errors import StudyError
 from .paths import REPORTS_DIR
-from .tables import TABLES, Table, load_table, make_dimension, resolve_tables
+from .tables import TABLES, Table, load_table, resolve_tables
 
 __all__ = ["DEFAULT_STRATEGIES", "TABLES", "Table", "add_arguments", "evals_to_reach", "format_summary",
-           "load_table", "main", "make_dimension", "plot_regret", "resolve_strategies", "resolve_tables",
+           "load_table", "main", "plot_regret", "resolve_strategies", "resolve_tables",
            "run_bench", "run_one", "summarize"]
 
 DEFAULT_STRATEGIES = ("random", "ga", "memetic", "tpe", "optuna-ga")

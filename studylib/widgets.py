@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import html
 import io
-import json
 import math
 import os
 import sqlite3
@@ -222,11 +221,8 @@ def continue_study(ledger: str | Path, study: dict, more: int, *, strategy: str 
     others start (or continue) their own study in the same ledger. ``on_trial(result)`` is called
     after each trained trial; ``epoch_bars`` shows tqdm.auto epoch bars; ``executor`` names where
     trials run (default: the library's, a child process; ``"inline"``: this process). Returns the
-    ``StudyResult``.
-
-    The study's ``trials.csv``/``study.json`` are updated when it is the folder's own study
-    (what ``study.json`` names); another study's go to ``trials-<study_id>.csv`` and the
-    folder's ``study.json`` is left as it was.
+    ``StudyResult``. The folder's ``trials.csv`` holds every study of the folder (``study_id``
+    column) and each study has its own ``studies/<study_id>.json``.
     """
     from .executors import make_executor
     from .space import BUILTIN, SearchSpace, load_space
@@ -266,25 +262,8 @@ def continue_study(ledger: str | Path, study: dict, more: int, *, strategy: str 
     study_id = new_spec.study_id(data.fingerprint)
     with Ledger(ledger) as led:
         new_spec.trials = len(led.study_keys(study_id)) + more
-    study_json = folder / "study.json"
-    owner = None
-    if study_json.exists():
-        try:
-            owner = json.loads(study_json.read_text()).get("study_id")
-        except (OSError, ValueError):
-            owner = None
-    own = owner in (None, study_id)
-    saved = None if own else study_json.read_bytes()
-    try:
-        result = run_study(new_spec, data, folder, executor=make_executor(executor, progress=epoch_bars),
-                           progress=False, on_trial=on_trial,
-                           csv_name=paths.TRIALS_CSV if own else f"trials-{study_id}.csv")
-    finally:
-        if saved is not None:
-            tmp = study_json.with_name(study_json.name + ".tmp")
-            tmp.write_bytes(saved)
-            os.replace(tmp, study_json)
-    return result
+    return run_study(new_spec, data, folder, executor=make_executor(executor, progress=epoch_bars), progress=False,
+                     on_trial=on_trial)
 
 
 # -- the explorer -----------------------------------------------------------------------------

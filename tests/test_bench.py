@@ -6,11 +6,11 @@ import pytest
 
 from studylib import bench, tables
 from studylib.errors import StudyError
-from studylib.space import SearchSpace
+from studylib.space import SearchSpace, make_dimension
 from studylib.strategies.base import Strategy
 
-SPACE = SearchSpace(name="hand", dimensions=(bench.make_dimension("x", [1, 2, 3]),
-                                            bench.make_dimension("op", ["a", "b"])))
+SPACE = SearchSpace(name="hand", dimensions=(make_dimension("x", [1, 2, 3]),
+                                            make_dimension("op", ["a", "b"])))
 # index = x_index * 2 + op_index
 SEEDS = {
     (0, 0): [1.0],

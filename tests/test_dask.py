@@ -149,7 +149,8 @@ class ReversedExecutor:
 
 
 @pytest.mark.parametrize("strategy,options", [("ga", {"population_size": 4}), ("memetic", {"population_size": 4}),
-                                              ("tpe", {"n_startup_trials": 3}), ("random", {})])
+                                              ("tpe", {"n_startup_trials": 3}), ("random", {}),
+                                              ("regevo", {"population_size": 4, "sample_size": 2}), ("local", {})])
 def test_proposals_do_not_depend_on_capacity_or_completion_order(tmp_path, strategy, options):
     runs = [search("round1", tmp_path / str(cap), executor=ReversedExecutor(cap), progress=False, strategy=strategy,
                    strategy_options=options, in_flight=3 if strategy == "tpe" else None, trials=14, seed=4,

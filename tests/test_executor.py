@@ -84,8 +84,8 @@ def test_executors_run_a_table_objective_too():
     process; both evaluate the same seed draws in the same order."""
     import numpy as np
 
-    from studylib.space import SearchSpace
-    from studylib.tables import Table, make_dimension
+    from studylib.space import SearchSpace, make_dimension
+    from studylib.tables import Table
 
     space = SearchSpace(name="t", dimensions=(make_dimension("x", [1, 2, 3]),))
     table = Table("t", space, np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]), np.array([2, 2, 2]))

@@ -297,7 +297,8 @@ def test_run_more_extends_the_study_with_a_live_progress_bar(real_study):
 
 
 def test_run_more_with_another_seed_starts_a_study_beside_it(real_study):
-    before = json.loads((real_study / "study.json").read_text())["study_id"]
+    with Ledger(real_study / "ledger.sqlite") as led:
+        (before,) = [s["study_id"] for s in led.studies()]
     e = Explorer(real_study, executor="inline")  # (the test above trains in the default child process)
     n = count(e)[1]
     e.run_seed.value = 7
@@ -307,8 +308,8 @@ def test_run_more_with_another_seed_starts_a_study_beside_it(real_study):
     assert len(e.studies) == 2 and count(e)[1] == n + 1
     new = e.last_result.study_id
     assert new != before and "-s7-" in new
-    assert json.loads((real_study / "study.json").read_text())["study_id"] == before  # left as it was
-    assert len(pd.read_csv(real_study / f"trials-{new}.csv")) == 1
+    csv = pd.read_csv(real_study / "trials.csv")  # every study of the folder, grouped, with its id
+    assert list(csv.study_id) == [before] * n + [new]
 
 
 def test_run_more_reports_what_it_cannot_do(tmp_path):
