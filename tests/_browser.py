@@ -37,11 +37,12 @@ class BrowserError(RuntimeError):
 
 def fake_ledger(folder: Path, n: int = 8, *, seed: int = 0, strategy: str = "random", space: str = "round1") -> Path:
     """``folder/ledger.sqlite`` with ``n`` (<= 8) made-up trials in one study, written through
-    ``Ledger.record``: learning rate 0.001 gives 0.80-0.83, 0.01 gives 0.14-0.17; trial 7 (1-based)
+    ``Ledger.record`` as :class:`~studylib.trial.Trial` s: learning rate 0.001 gives 0.80-0.83, 0.01 gives 0.14-0.17; trial 7 (1-based)
     diverged, trial 8 failed (no accuracy). Returns the ledger's path."""
     import itertools
 
     from studylib.ledger import Ledger
+    from studylib.trial import Trial
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -56,12 +57,14 @@ def fake_ledger(folder: Path, n: int = 8, *, seed: int = 0, strategy: str = "ran
         for i, (lr, bs, f1) in enumerate(combos):
             acc = (0.8 if lr == 0.001 else 0.1) + 0.01 * i
             status = "failed" if i == 7 else "diverged" if i == 6 else "ok"
-            result = {"best_acc": None if status == "failed" else acc, "test_acc": None if status == "failed" else acc - 0.02,
-                      "best_loss": None if status == "failed" else 2.0 - acc, "best_train_acc": acc,
-                      "best_train_loss": 2.0 - acc, "epochs": 2, "best_epoch": 2, "params": 1000 * (i + 1),
-                      "wall_time": 1.0 + i, "status": status, "error": "boom" if status == "failed" else ""}
+            nan = float("nan")
+            metrics = {"best_acc": nan if status == "failed" else acc, "test_acc": nan if status == "failed" else acc - 0.02,
+                       "best_loss": nan if status == "failed" else 2.0 - acc, "best_train_acc": acc,
+                       "best_train_loss": 2.0 - acc, "best_epoch": 2, "params": 1000 * (i + 1)}
             key = f"{space}-{seed}-{i}"
-            led.record(key, {"learning_rate": lr, "batch_size": bs, "filters1": f1}, seed, "digits", budget, result)
+            led.record(Trial(key, {"learning_rate": lr, "batch_size": bs, "filters1": f1}, status=status,
+                             metrics=metrics, epochs=2, wall_time=1.0 + i, error="boom" if status == "failed" else "",
+                             seed=seed, dataset="digits", budget=budget))
             led.add_to_study(study_id, key)
     return path
 

@@ -15,6 +15,7 @@ from _browser import fake_ledger
 from studylib import cli
 from studylib.errors import StudyError
 from studylib.ledger import Ledger
+from studylib.trial import Trial
 from studylib.widgets import Explorer, find_ledgers, importance
 
 
@@ -179,8 +180,8 @@ def test_reload_shows_new_trials_and_keeps_filters(ledger):
     e.filters["learning_rate"].value = (0.001,)
     assert count(e) == (4, 8)
     with Ledger(ledger) as led:
-        led.record("new", {"learning_rate": 0.001, "batch_size": 32, "filters1": 64}, 0, "digits", {},
-                   {"best_acc": 0.9, "status": "ok"})
+        led.record(Trial("new", {"learning_rate": 0.001, "batch_size": 32, "filters1": 64},
+                         metrics={"best_acc": 0.9}, dataset="digits"))
     e.reload_button.click()
     assert count(e) == (5, 9)
     assert 64 in e.filters["filters1"].value  # a filter that showed everything shows the new value too
