@@ -5,7 +5,7 @@ For each round, into the output folder ``DIR`` (default ``reports/<dataset>-<pro
 * ``DIR/<round>.ipynb`` — the executed notebook (kept, partial, when a cell fails);
 * ``DIR/<round>.html`` — the report: code hidden, figures embedded as base64 PNG (stands alone);
 * ``DIR/<round>/`` — the round's own ledger, ``trials.csv`` (one row per trial, the ledger's
-  column names), ``study.json`` and ``summary.json`` (the notebook's ``out_dir`` parameter points here,
+  column names), ``studies/<study_id>.json`` and ``summary.json`` (the notebook's ``out_dir`` parameter points here,
   so rounds run into one ``DIR`` never mix), and, after a failure, ``kernel.log`` (the kernel
   process's own output);
 * ``DIR/index.html`` — links to every report in ``DIR`` with a one-line summary each
@@ -47,7 +47,7 @@ PARAMETERS = {"dataset": "digits", "profile": "smoke", "strategy": "random", "tr
 
 
 def add_arguments(p) -> None:
-    from .cli import add_study_arguments, positive_int
+    from .cliargs import add_study_arguments, positive_int
 
     p.add_argument("round", metavar="ROUND",
                    help="round1, round2, round3, all (the three), compare, or any notebooks/<name>.ipynb "

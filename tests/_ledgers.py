@@ -18,6 +18,7 @@ def fake_ledger(folder: Path, n: int = 8, *, seed: int = 0, strategy: str = "ran
     accuracy). ``wide``: with the other hyperparameters of :data:`WIDE` too. Several calls on one
     folder add studies (other seeds/strategies) to one ledger. Returns the ledger's path."""
     from studylib.ledger import Ledger
+    from studylib.trial import Trial
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -32,15 +33,16 @@ def fake_ledger(folder: Path, n: int = 8, *, seed: int = 0, strategy: str = "ran
         for i, (lr, bs, f1) in enumerate(combos):
             acc = (0.8 if lr == 0.001 else 0.1) + 0.01 * i
             status = "failed" if i == 7 else "diverged" if i == 6 else "ok"
-            result = {"best_acc": None if status == "failed" else acc,
-                      "test_acc": None if status == "failed" else acc - 0.02,
-                      "best_loss": None if status == "failed" else 2.0 - acc, "best_train_acc": acc,
-                      "best_train_loss": 2.0 - acc, "epochs": 2, "best_epoch": 2, "params": 1000 * (i + 1),
-                      "wall_time": 1.0 + i, "status": status, "error": "boom" if status == "failed" else ""}
+            nan = float("nan")
+            metrics = {"best_acc": nan if status == "failed" else acc,
+                       "test_acc": nan if status == "failed" else acc - 0.02,
+                       "best_loss": nan if status == "failed" else 2.0 - acc, "best_train_acc": acc,
+                       "best_train_loss": 2.0 - acc, "best_epoch": 2, "params": 1000 * (i + 1)}
             key = f"{space}-{strategy}-{seed}-{i}"
             config = {"learning_rate": lr, "batch_size": bs, "filters1": f1}
             if wide:
                 config.update({k: v[(i + j) % 2] for j, (k, v) in enumerate(WIDE.items())})
-            led.record(key, config, seed, "digits", budget, result)
+            led.record(Trial(key, config, status=status, metrics=metrics, epochs=2, wall_time=1.0 + i,
+                             error="boom" if status == "failed" else "", seed=seed, dataset="digits", budget=budget))
             led.add_to_study(study_id, key)
     return path

@@ -117,7 +117,8 @@ def test_figures_are_titled_like_a_paper():
 
 
 def test_bench_part_on_a_hand_made_table(tmp_path):
-    from studylib.bench import Table, make_dimension
+    from studylib.space import make_dimension
+    from studylib.tables import Table
     from studylib.space import SearchSpace
 
     space = SearchSpace(name="toy", dimensions=(make_dimension("a", range(6)), make_dimension("b", range(6))))

@@ -82,8 +82,9 @@ def test_run_all_prints_the_index_last_and_writes_every_report(published):
     assert proc.stdout.strip().splitlines()[-1] == str(out / "index.html")
     for name in ROUNDS:
         for path in (out / f"{name}.ipynb", out / f"{name}.html", out / name / "trials.csv",
-                     out / name / "ledger.sqlite", out / name / "summary.json", out / name / "study.json"):
+                     out / name / "ledger.sqlite", out / name / "summary.json"):
             assert path.exists(), path
+        assert list((out / name / "studies").glob("*.json")), name
         assert re.search(rf"^{name}: best validation accuracy .* · {TRIALS} trials · digits", proc.stdout, re.M)
     # TensorFlow's and ipykernel's own chatter goes to the round's kernel.log, not the terminal;
     # a clean run deletes that log

@@ -273,19 +273,22 @@ class FakeExecutor:
     """Answers every trial at once with an accuracy made from its config (no Keras)."""
 
     capacity = 1
+    retried = []
 
-    def start(self, data):
-        self.queue = []
+    def start(self, objective):
+        self.queue, self.objective = [], objective
 
-    def submit(self, key, config, seed, budget):
-        self.queue.append((key, config, seed))
+    def submit(self, key, config):
+        self.queue.append((key, config))
 
     def wait(self):
-        key, config, seed = self.queue.pop(0)
-        acc = 0.5 + 0.1 * seed + config["filters1"] / 1000
-        return [(key, {"best_acc": acc, "best_loss": 1 - acc, "best_train_acc": acc, "best_train_loss": 1 - acc,
-                       "epochs": 2, "best_epoch": 2, "test_acc": acc - 0.02, "test_loss": 1.0, "params": 10,
-                       "wall_time": 0.1, "status": "ok", "error": "", "history": {}})]
+        from studylib.trial import Trial
+
+        key, config = self.queue.pop(0)
+        acc = 0.5 + 0.1 * self.objective.seed + config["filters1"] / 1000
+        metrics = {"best_acc": acc, "best_loss": 1 - acc, "best_train_acc": acc, "best_train_loss": 1 - acc,
+                   "best_epoch": 2, "test_acc": acc - 0.02, "test_loss": 1.0, "params": 10}
+        return [Trial(key, config, metrics=metrics, epochs=2, wall_time=0.1, **self.objective.trial_fields())]
 
     def shutdown(self):
         pass
@@ -299,7 +302,8 @@ def test_run_round_with_several_seeds_keeps_each_study_and_reports_the_spread(tm
                            executor=FakeExecutor())
     assert run.seeds == [4, 5]
     for s in (4, 5):
-        assert (out / f"seed-{s}" / paths.LEDGER_NAME).exists() and (out / f"seed-{s}" / "study.json").exists()
+        assert (out / f"seed-{s}" / paths.LEDGER_NAME).exists()
+        assert len(list((out / f"seed-{s}" / "studies").glob("*.json"))) == 1
     csv = pd.read_csv(out / "trials.csv")
     assert len(csv) == 6 and sorted(csv["seed"].unique()) == [4, 5]
     assert {"filters1", "hidden1", "epochs", "study_id"} <= set(csv.columns) and "filters_1" not in csv.columns

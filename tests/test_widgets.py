@@ -16,6 +16,7 @@ from studylib import cli
 from studylib.errors import StudyError
 from studylib.ledger import Ledger
 from studylib.explorer import Explorer, find_ledgers, importance
+from studylib.trial import Trial
 
 
 def count(e: Explorer) -> tuple[int, int]:
@@ -198,8 +199,8 @@ def test_reload_shows_new_trials_and_keeps_filters(ledger):
     e.filter.values["learning_rate"].value = (0.001,)
     assert count(e) == (4, 8)
     with Ledger(ledger) as led:
-        led.record("new", {"learning_rate": 0.001, "batch_size": 32, "filters1": 64}, 0, "digits", {},
-                   {"best_acc": 0.9, "status": "ok"})
+        led.record(Trial("new", {"learning_rate": 0.001, "batch_size": 32, "filters1": 64},
+                         metrics={"best_acc": 0.9}, dataset="digits"))
     e.reload_button.click()
     assert count(e) == (5, 9)
     assert 64 in e.filter.values["filters1"].value  # a filter that showed everything shows the new value too
@@ -335,6 +336,8 @@ def test_run_more_with_another_seed_starts_a_study_beside_it(real_study):
     assert e.run.study.options[e.run.study.value][0].startswith(new)  # the new study is picked
     with Ledger(real_study / "ledger.sqlite") as led:  # both studies kept, each with its own trials
         assert len(led.study_keys(before)) == had and len(led.study_keys(new)) == 1
+    csv = pd.read_csv(real_study / "trials.csv")  # every study of the folder, grouped, with its id
+    assert list(csv.study_id) == [before] * had + [new]
 
 
 def test_run_more_reports_what_it_cannot_do(tmp_path):

@@ -14,27 +14,6 @@ from ..errors import StudyError
 from ..ledger import Ledger
 
 
-class _Reporting:
-    """An executor that calls ``on_trial()`` once per finished trial; everything else (``start``,
-    ``submit``, ``capacity``, ``shutdown``...) is the wrapped executor's own."""
-
-    def __init__(self, inner, on_trial: Callable[[], None] | None):
-        self.inner = inner
-        self.on_trial = on_trial
-
-    def wait(self):
-        done = self.inner.wait()
-        for _ in done:
-            if self.on_trial:
-                self.on_trial()
-        return done
-
-    def __getattr__(self, name):
-        if name == "inner":  # not set yet (e.g. while unpickling)
-            raise AttributeError(name)
-        return getattr(self.inner, name)
-
-
 def study_space(study: dict):
     """The search space of ``study`` (an item of ``Ledger.studies()``): a built-in round, or the
     definition the ledger recorded for a user's space file; checked against the study's hash."""
@@ -64,7 +43,7 @@ def continue_study(ledger: str | Path, study: dict, more: int, *, strategy: str 
     called after each finished trial; ``epoch_bars`` shows tqdm.auto epoch bars; ``executor``
     names where trials run (default: the library's, a child process; ``"inline"``: this
     process). Returns the ``StudyResult``."""
-    from ..executor import make_executor
+    from ..executors import make_executor
     from ..study import prepare, run_study
 
     if not isinstance(more, int) or isinstance(more, bool) or more <= 0:
@@ -90,8 +69,8 @@ def continue_study(ledger: str | Path, study: dict, more: int, *, strategy: str 
                          f"{data.fingerprint} here, the study used {spec['data_hash']} (other data files?)")
     with Ledger(ledger) as led:
         new_spec.trials = len(led.study_keys(new_spec.study_id(data.fingerprint))) + more
-    inner = make_executor(executor, progress=epoch_bars)
-    return run_study(new_spec, data, Path(ledger).parent, executor=_Reporting(inner, on_trial), progress=False)
+    return run_study(new_spec, data, Path(ledger).parent, executor=make_executor(executor, progress=epoch_bars),
+                     progress=False, on_trial=(lambda _trial: on_trial()) if on_trial else None)
 
 
 @contextmanager

@@ -309,7 +309,7 @@ def provenance_block(run: RoundRun) -> Block:
         ("Trials", counts),
         *time_rows(s["train_time"], s["wall_time"], s["trained"], s["served"]),
         *code_rows(prov),
-        ("Trials stored in", f"{run.out_dir} (ledger.sqlite, trials.csv, summary.json)"),
+        ("Trials stored in", f"{run.out_dir} (ledger.sqlite, trials.csv, studies/<study_id>.json, summary.json)"),
         ("Study ids", ", ".join(s["study_ids"])),
         ("Finished", s["finished_at"]),
     ]

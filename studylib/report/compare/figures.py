@@ -249,7 +249,7 @@ def compare_provenance(run: CompareRun) -> Block:
     rows += [
         *time_rows(train_time, run.wall_time, run.trained, run.served),
         *code_rows(prov),
-        ("Trials stored in", f"{run.out_dir}/<strategy>/seed-<s>/ (ledger.sqlite, trials.csv, study.json); "
+        ("Trials stored in", f"{run.out_dir}/<strategy>/seed-<s>/ (ledger.sqlite, trials.csv, studies/<study_id>.json); "
                              f"all trials: {run.out_dir / paths.TRIALS_CSV}"),
         ("Study ids", ", ".join(r.study_id for r in run.results.values())),
         ("Finished", time.strftime("%Y-%m-%dT%H:%M:%S%z")),

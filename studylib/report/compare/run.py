@@ -174,7 +174,7 @@ def run_compare(*, dataset: str = "digits", profile: str = "smoke", strategies=N
     profile, ``serial`` otherwise. Results do not depend on it (same seeds, same proposals).
     ``strategy_options``: ``{strategy: {option: value}}``, the same for every seed.
     """
-    from ...executor import EXECUTORS
+    from ...executors import EXECUTORS
     from ...space import load_space
     from ...study import check_out_dir, prepare, run_study
 
