@@ -55,3 +55,13 @@ def test_a_jax_trial_and_the_dataset_downloads_need_no_tensorflow(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     backend, status, acc = r.stdout.split()
     assert backend == "jax" and status == "ok" and float(acc) > 0.6  # 3 classes: chance is 1/3
+
+
+def test_gpu_check_without_a_gpu_says_so_in_one_line_and_fails(tmp_path):
+    r = _run(f"import runpy, sys; sys.argv = ['gpu_check.py']; "
+             f"runpy.run_path({str(ROOT / 'benchmarks' / 'gpu_check.py')!r}, run_name='__main__')",
+             tmp_path, JAX_PLATFORMS="cpu", CUDA_VISIBLE_DEVICES="")
+    assert r.returncode == 1 and r.stdout == ""
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gpu_check: ") and lines[0].endswith("nothing measured")
+    assert "GPU" in lines[0] or "JAX is not installed" in lines[0]
