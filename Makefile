@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 EXTRAS ?= tensorflow,test
-JAX_TESTS := tests/test_model.py tests/test_training.py tests/test_resume.py tests/test_dask.py
+JAX_TESTS := tests/test_model.py tests/test_training.py tests/test_backend.py tests/test_resume.py
 
 .PHONY: study test test-jax install system-deps
 
