@@ -1,17 +1,21 @@
 # Two commands do all set-up on a fresh machine:
 #   make study   -> installs into .venv, runs the three paper rounds (digits, smoke) and prints index.html
 #   make test    -> installs into .venv (+ test data, a headless browser and its driver) and runs the test suite
+#   make test-jax   the model, training and study tests again under KERAS_BACKEND=jax (CPU)
+# Keras' backend is an extra: EXTRAS=jax,test (or torch,test) installs studylib without TensorFlow.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+EXTRAS ?= tensorflow,test
+JAX_TESTS := tests/test_model.py tests/test_training.py tests/test_backend.py tests/test_resume.py
 
-.PHONY: study test install system-deps
+.PHONY: study test test-jax install system-deps
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[test]"
+	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -33,3 +37,7 @@ study: $(STAMP)
 
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q
+
+test-jax: $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[jax,test]"
+	KERAS_BACKEND=jax $(BIN)/python -m pytest -q $(JAX_TESTS)

@@ -25,8 +25,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import keras
-from keras import layers
+from .backend import require_backend
+
+require_backend()  # before Keras picks a backend: a missing one is a one-line StudyError
+
+import keras  # noqa: E402
+from keras import layers  # noqa: E402
 
 LEAKY_SLOPE = 0.2
 DEFAULTS = {

@@ -13,7 +13,8 @@ def _name(req: str) -> str:
 
 def test_environment_yml_and_pyproject_name_the_same_dependencies():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    declared = set(project["dependencies"]) | set(project["optional-dependencies"]["test"])
+    extras = project["optional-dependencies"]
+    declared = set(project["dependencies"]) | set(extras["tensorflow"]) | set(extras["test"])
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
     assert {_name(r) for r in pip} == {_name(r) for r in declared}
@@ -22,11 +23,29 @@ def test_environment_yml_and_pyproject_name_the_same_dependencies():
     assert python.split("=")[1] >= project["requires-python"].lstrip(">=")
 
 
-def test_ci_runs_the_readme_test_command():
+def test_each_keras_backend_is_an_extra_and_tensorflow_the_default():
+    """`pip install -e ".[jax]"` (or torch) must not pull TensorFlow; everything else installs TF."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    backends = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+    core = {_name(r) for r in project["dependencies"]}
+    assert not core & {"tensorflow", "tensorflow-cpu", "jax", "jaxlib", "torch"}
+    for extra, package in backends.items():
+        assert any(_name(r).startswith(package) for r in extras[extra]), extra
+    assert not any(_name(r).startswith("tensorflow") for r in extras["jax"] + extras["torch"] + extras["test"])
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^EXTRAS \?= tensorflow,test$", makefile, re.M)
+    assert 'pip install -q -e ".[$(EXTRAS)]"' in makefile
+    assert 'pip install -q -e ".[jax,test]"' in makefile and "KERAS_BACKEND=jax" in makefile
     readme = (ROOT / "README.md").read_text()
-    ci = (ROOT / ".ci" / "run").read_text()
-    assert "make test" in readme and "make test" in ci.splitlines()[-1]
-    assert "make study" in readme
+    assert 'pip install -e ".[tensorflow,test]"' in readme and 'pip install -e ".[jax]"' in readme
+
+
+def test_ci_runs_the_readme_test_commands():
+    readme = (ROOT / "README.md").read_text()
+    ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert "make test" in readme and "make test-jax" in readme and "make study" in readme
+    assert ci[-2:] == ["make test", "make test-jax"]
 
 
 def test_layout_the_user_asked_for():

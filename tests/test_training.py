@@ -37,8 +37,25 @@ def test_early_stopping_uses_patience():
 
 
 def test_divergence_is_recorded_not_raised(digits):
-    r = evaluate(dict(CONFIG, optimizer="nesterov", learning_rate=1e6, momentum=0.99), digits,
+    # 1e30 overflows the weights to inf/NaN on every backend (at 1e6 JAX's clipped cross-entropy
+    # saturates at a finite loss with zero gradients instead)
+    r = evaluate(dict(CONFIG, optimizer="nesterov", learning_rate=1e30, momentum=0.99), digits,
                  Budget(max_epochs=3), seed=0)
     assert r.status == "diverged"
     assert 0.0 <= r.best_acc < 0.25 and 0.0 <= r.test_acc < 0.25  # chance level, a real number
     assert math.isfinite(r.best_acc)
+
+
+def test_test_set_is_scored_with_the_best_epochs_weights():
+    """A run that goes on past its best epoch scores the test set exactly as a run stopped there."""
+    data = load_dataset("digits", train_size=300, val_size=100, test_size=300)
+    for lr in (0.03, 0.1, 0.01):  # a run whose last epoch is not its best (a fact of the seed and data)
+        longer = evaluate(dict(CONFIG, learning_rate=lr), data, Budget(max_epochs=6, patience=6), seed=0)
+        if longer.best_epoch < longer.epochs:
+            break
+    else:
+        pytest.fail("no run whose best epoch came before its last")
+    stopped = evaluate(dict(CONFIG, learning_rate=lr), data, Budget(max_epochs=longer.best_epoch), seed=0)
+    assert stopped.epochs == stopped.best_epoch == longer.best_epoch
+    assert stopped.test_acc == longer.test_acc
+    assert stopped.test_loss == pytest.approx(longer.test_loss, rel=1e-6)
