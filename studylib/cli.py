@@ -80,7 +80,8 @@ def cmd_search(args) -> int:
         previous = None
     try:
         result = search(args.round, args.out, progress=not args.no_progress, strategy=args.strategy,
-                        trials=args.trials, seed=args.seed, dataset=args.dataset, profile=args.profile,
+                        trials=args.trials, budget_epochs=args.budget_epochs, budget_hours=args.budget_hours,
+                        seed=args.seed, dataset=args.dataset, profile=args.profile,
                         max_epochs=args.max_epochs, patience=args.patience, train_size=args.train_size,
                         data_dir=args.data_dir, in_flight=args.in_flight, executor=args.executor,
                         workers=args.workers, scheduler=args.scheduler, trial_timeout=args.trial_timeout,

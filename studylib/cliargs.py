@@ -52,6 +52,11 @@ def add_study_arguments(p: argparse.ArgumentParser, *, default_out: str | None =
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     if not execution:
         return
+    p.add_argument("--budget-epochs", type=positive_int, metavar="N",
+                   help="stop once N epochs are trained across all trials (a trial gets at most the epochs "
+                        "left; a continued rung pays only its new epochs)")
+    p.add_argument("--budget-hours", type=positive_float, metavar="H",
+                   help="stop once H hours of training are spent (checked before each trial starts)")
     g = p.add_argument_group("execution (where trials run; a killed study continues when the same command "
                              "is run again)")
     g.add_argument("--executor", choices=("serial", "dask", "inline"), default=None,

@@ -25,7 +25,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable
 
-from .strategies import Strategy
+from .fidelity import Rungs, Spend, charged_epochs
+from .strategies import Proposal, Strategy
 from .trial import Trial
 
 
@@ -46,12 +47,14 @@ def default_in_flight(strategy: Strategy) -> int:
 
 @dataclass(eq=False)
 class _Entry:
-    """One proposal: its key, config and (once known) trial."""
+    """One proposal (a config or a :class:`Proposal`): its key, config key and (once known) trial."""
 
     key: str
-    config: dict
+    config: dict | Proposal
     trial: Trial | None = None
-    dropped: bool = False  # over the trial cap: never evaluated nor told
+    dropped: bool = False  # over the trial cap or the budget: never evaluated nor told
+    base: str = ""         # the config's key (a rung's or capped trial's key adds a suffix)
+    reserved: int = 0      # epochs reserved from the budget while it runs
 
 
 @dataclass
@@ -61,65 +64,131 @@ class LoopCounts:
     repeats: int = 0    # proposals of configs the study already had
 
 
+def _unpack(item) -> tuple[dict, int | None]:
+    return (item.config, int(item.epochs)) if isinstance(item, Proposal) else (item, None)
+
+
 def run_loop(strategy: Strategy, objective, executor, ledger, study_id: str, *, trials: int, space_size: int,
              window: int | None = None, key: Callable[[dict], str] | None = None,
              on_trial: Callable[[Trial], None] | None = None, on_served: Callable[[Trial], None] | None = None,
-             max_idle: int | None = 10_000, max_repeats: int | None = None) -> LoopCounts:
+             max_idle: int | None = 10_000, max_repeats: int | None = None, spend: Spend | None = None,
+             rungs: Rungs | None = None) -> LoopCounts:
     """Run ``strategy`` on ``objective`` through a started ``executor`` until done.
 
     ``window``: proposals ahead of their results for a result-driven strategy (default
     :func:`default_in_flight`). ``key(config)``: the trial key (default ``objective.key``).
     ``on_trial(trial)`` runs after each evaluated trial is recorded, ``on_served(trial)`` after
-    each distinct trial served from the ledger."""
+    each distinct trial served from the ledger. ``spend``: an epoch / hours budget
+    (:class:`~studylib.fidelity.Spend`; trials then start only as the executor has room, each given
+    at most the epochs left). ``rungs``: checkpoints of a multi-fidelity strategy's rungs."""
     key = key or objective.key
     score = objective.score
+    rungs = rungs or Rungs(None, objective.max_epochs)
     counts = LoopCounts()
-    seen: set[str] = set()                 # keys this study has proposed (its trials)
+    seen: set[str] = set()                 # configs (their keys) this study has proposed
+    asked: dict[str, str | None] = {}      # proposal (config or rung) -> the key it runs under
     running: dict[str, list[_Entry]] = {}  # key being evaluated -> the proposals waiting for it
+    deferred: deque[_Entry] = deque()      # under a budget: proposals waiting for the executor
 
     def propose(n: int) -> list[_Entry]:
         entries = []
-        for config in strategy.ask(n):
-            e = _Entry(key(config), config)
+        for item in strategy.ask(n):
+            config, epochs = _unpack(item)
+            e = _Entry("", item, base=key(config))
             entries.append(e)
-            if e.key in running:
-                running[e.key].append(e)
-                continue
-            cached = ledger.get(e.key)
-            if e.key not in seen and len(seen) < trials:
-                seen.add(e.key)
-                ledger.add_to_study(study_id, e.key)
-                if cached is None:
-                    running[e.key] = [e]
-                    executor.submit(e.key, config)
-                    continue
-                counts.served += 1
-                if on_served is not None:
-                    on_served(cached)
-            else:
+            pid = e.base if epochs is None else rungs.key(e.base, epochs)
+            if pid in asked or (e.base not in seen and len(seen) >= trials):
                 counts.repeats += 1
-            if cached is not None:
-                e.trial = cached
-            else:
-                e.dropped = True
+                e.key = asked.get(pid) or pid
+                if e.key in running:
+                    running[e.key].append(e)
+                    continue
+                e.trial = ledger.get(e.key) if pid in asked else None
+                e.dropped = e.trial is None
+                continue
+            seen.add(e.base)
+            asked[pid] = None
+            if spend is not None and (deferred or len(running) >= executor.capacity or not dispatch(e, pid)):
+                deferred.append(e)
+            elif spend is None:
+                dispatch(e, pid)
         return entries
+
+    def dispatch(e: _Entry, pid: str) -> bool:
+        """Serve or submit ``e``; False: it must wait for running trials to free budget."""
+        config, epochs = _unpack(e.config)
+        start = (0, None, None) if epochs is None else rungs.start(e.base, epochs)
+        need = objective.max_epochs if epochs is None else epochs - start[0]
+        k, cap, cached = pid, None, ledger.get(pid)
+        if spend is not None:
+            if spend.stopped:
+                e.dropped = True
+                return True
+            left = spend.left()
+            if left is not None and (charged_epochs(cached) if cached is not None else need) > left:
+                if running:
+                    return False
+                if left <= 0:
+                    spend.exhausted, e.dropped = True, True
+                    return True
+                need = left  # the last trial gets what is left
+                if epochs is None:
+                    k, cap = rungs.cap_key(e.base, left), left
+                else:
+                    epochs = start[0] + left
+                    k = rungs.key(e.base, epochs)
+                cached = ledger.get(k)
+        asked[pid] = e.key = k
+        ledger.add_to_study(study_id, k)
+        if cached is not None:
+            counts.served += 1
+            if spend is not None:
+                spend.charge(cached)
+            rungs.note(e.base, cached)
+            e.trial = cached
+            if on_served is not None:
+                on_served(cached)
+            return True
+        running[k] = [e]
+        if spend is not None:
+            e.reserved = need
+            spend.reserved += need
+        executor.submit(k, rungs.submission(config, e.base, epochs, start, cap))
+        return True
+
+    def drain() -> None:
+        while deferred and (not running or len(running) < executor.capacity):
+            e = deferred[0]
+            config, epochs = _unpack(e.config)
+            if not dispatch(e, e.base if epochs is None else rungs.key(e.base, epochs)):
+                return
+            deferred.popleft()
 
     def finish(trial: Trial) -> list[_Entry]:
         entries = running.pop(trial.key)
         ledger.record(trial)
         counts.evaluated += 1
+        if spend is not None:
+            spend.reserved -= entries[0].reserved
+            spend.charge(trial)
+        rungs.note(entries[0].base, trial)
         for e in entries:
             e.trial = trial
         if on_trial is not None:
             on_trial(trial)
         return entries
 
+    def tell(e: _Entry) -> None:
+        strategy.tell(e.config, score(e.trial))
+        for config in strategy.retired():
+            rungs.retire(key(config))
+
     def stalled(idle: int) -> bool:
         return ((max_idle is not None and idle > max_idle)
                 or (max_repeats is not None and counts.repeats > max_repeats))
 
     idle = 0
-    if ignores_results(strategy):
+    if ignores_results(strategy) and spend is None:
         while True:
             while len(running) < executor.capacity and len(seen) < trials:
                 if strategy.finished or len(seen) >= space_size or stalled(idle):
@@ -130,20 +199,21 @@ def run_loop(strategy: Strategy, objective, executor, ledger, study_id: str, *, 
                     break  # nothing asked, nothing pending: the strategy is done
                 for e in entries:
                     if e.trial is not None:
-                        strategy.tell(e.config, score(e.trial))
+                        tell(e)
                 idle = 0 if len(seen) > before else idle + 1
             if not running:
                 return counts
             for trial in executor.wait():
                 for e in finish(trial):
-                    strategy.tell(e.config, score(trial))
+                    tell(e)
 
-    window = window or default_in_flight(strategy)
+    if not window:
+        window = executor.capacity if ignores_results(strategy) else default_in_flight(strategy)
     queue: deque[_Entry] = deque()  # proposals not yet told, in proposal order
 
     def refill() -> None:
         k = min(window - len(queue), trials - len(seen))
-        if k > 0:
+        if k > 0 and not (spend is not None and spend.stopped):
             queue.extend(propose(k))
 
     refill()
@@ -152,13 +222,14 @@ def run_loop(strategy: Strategy, objective, executor, ledger, study_id: str, *, 
         if queue and (queue[0].trial is not None or queue[0].dropped):
             e = queue.popleft()
             if not e.dropped:
-                strategy.tell(e.config, score(e.trial))
+                tell(e)
             if max_repeats is not None and counts.repeats > max_repeats:
                 return counts
             refill()
             continue
         if not queue:
-            if len(seen) >= trials or strategy.finished or len(seen) >= space_size or stalled(idle):
+            if (len(seen) >= trials or strategy.finished or len(seen) >= space_size or stalled(idle)
+                    or (spend is not None and spend.stopped)):
                 return counts
             idle = idle + 1 if len(seen) == last else 0
             last = len(seen)
@@ -166,5 +237,9 @@ def run_loop(strategy: Strategy, objective, executor, ledger, study_id: str, *, 
             if not queue and not running:
                 return counts  # nothing asked, nothing pending: the strategy is done
             continue
+        if not running and deferred:
+            drain()  # a proposal waits while nothing runs: start it (or drop it: budget spent)
+            continue
         for trial in executor.wait():
             finish(trial)
+        drain()

@@ -97,6 +97,13 @@ class DataSource:
         return data
 
 
+def _metrics(r) -> dict:
+    """A :class:`~studylib.training.TrialResult`'s metrics as a Trial keeps them."""
+    return {"best_acc": r.best_acc, "best_loss": r.best_loss, "best_train_acc": r.best_train_acc,
+            "best_train_loss": r.best_train_loss, "best_epoch": r.best_epoch, "test_acc": r.test_acc,
+            "test_loss": r.test_loss, "params": r.params}
+
+
 @dataclass(frozen=True)
 class TrainingObjective:
     """Train the CNN of a config on ``data`` within ``budget`` (seeded by ``seed``).
@@ -133,18 +140,36 @@ class TrainingObjective:
 
     def evaluate(self, key: str, config: dict, on_epoch: Callable | None = None) -> Trial:
         """Train ``config`` (``training.evaluate``) and return its Trial; an exception is a failed trial."""
+        from .fidelity import split
         from .training import evaluate
 
         start = time.perf_counter()
+        config, fid = split(config)
         where = dict(self.trial_fields(), host=socket.gethostname(), pid=os.getpid())
         try:
-            r = evaluate(config, self.data, self.budget, self.seed, on_epoch=on_epoch)
+            if fid is not None and "epochs" in fid:
+                return self._rung(key, config, fid, where, on_epoch)
+            budget = self.budget if fid is None else replace(self.budget, max_epochs=int(fid["max_epochs"]))
+            r = evaluate(config, self.data, budget, self.seed, on_epoch=on_epoch)
         except Exception as e:  # an invalid combination, out of memory...
             last = traceback.format_exception_only(type(e), e)[-1].strip()
             return Trial.failed(key, config, last, time.perf_counter() - start, **where)
-        metrics = {"best_acc": r.best_acc, "best_loss": r.best_loss, "best_train_acc": r.best_train_acc,
-                   "best_train_loss": r.best_train_loss, "best_epoch": r.best_epoch, "test_acc": r.test_acc,
-                   "test_loss": r.test_loss, "params": r.params}
+        metrics = _metrics(r)
+        return Trial(key, config, status=r.status, metrics=metrics, curve=r.history, epochs=r.epochs,
+                     wall_time=r.wall_time, error=r.error, **where)
+
+    def _rung(self, key: str, config: dict, fid: dict, where: dict, on_epoch) -> Trial:
+        """Train ``config`` to the rung's epochs, continuing its checkpoint (:mod:`studylib.resumable`)."""
+        from .resumable import train_rung
+
+        resume = fid.get("resume")
+        if resume and not os.path.exists(resume):  # deleted meanwhile: train from scratch
+            resume = None
+        r = train_rung(config, self.data, self.seed, int(fid["epochs"]), resume=resume,
+                       history=fid.get("history") if resume else None, save=fid.get("save"), on_epoch=on_epoch)
+        done = int(fid.get("from") or 0) if resume else 0
+        metrics = dict(_metrics(r), rung=int(fid["epochs"]), new_epochs=r.epochs - done, resumed_from=done,
+                       rung_of=fid.get("rung_of", ""))
         return Trial(key, config, status=r.status, metrics=metrics, curve=r.history, epochs=r.epochs,
                      wall_time=r.wall_time, error=r.error, **where)
 

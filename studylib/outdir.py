@@ -18,6 +18,7 @@ from .errors import StudyError
 from .ledger import Ledger, write_csv_atomic
 
 STUDIES_DIR = "studies"
+RUNGS_CSV = "rungs.csv"  # every rung of the multi-fidelity studies (trials.csv: one row per config)
 
 
 def check_out_dir(out: Path) -> None:
@@ -57,8 +58,17 @@ def write_study_record(out: Path, study_id: str, record: dict) -> None:
 
 def export_trials(ledger: Ledger, path: Path) -> None:
     """Write every study of ``ledger`` to ``path`` (``trials.csv``) with the ledger's column names:
-    one name per hyperparameter in every round (the paper's spellings only in displayed tables)."""
-    write_csv_atomic(ledger.folder_frame(), path)
+    one name per hyperparameter in every round (the paper's spellings only in displayed tables).
+
+    Multi-fidelity studies: ``trials.csv`` keeps one row per config (its highest rung, see
+    :func:`studylib.fidelity.collapse_rungs`) and ``rungs.csv`` beside it lists every rung."""
+    from .fidelity import collapse_rungs
+
+    frame = ledger.folder_frame()
+    collapsed = collapse_rungs(frame)
+    if collapsed is not frame:
+        write_csv_atomic(frame, Path(path).with_name(RUNGS_CSV))
+    write_csv_atomic(collapsed, path)
 
 
 class StudyLock:

@@ -29,6 +29,7 @@ from . import paths, profiles, provenance
 from .data import Dataset, load_dataset
 from .errors import StudyError
 from .executors import Executor, make_executor
+from .fidelity import Rungs, Spend, charged_epochs
 from .ledger import Ledger
 from .loop import default_in_flight, ignores_results, run_loop
 from .objective import DataSource, TrainingObjective, trainer_fingerprint
@@ -38,6 +39,7 @@ from .strategies import make_strategy
 from .trial import Trial
 from .training import Budget
 
+CHECKPOINTS = "checkpoints"  # OUT/checkpoints/<rung key>.keras (multi-fidelity rungs; see fidelity.py)
 EXIT_TOO_MANY_FAILURES = 3  # the CLI's exit code when --max-failures stops a study
 
 
@@ -59,6 +61,8 @@ class StudySpec:
     strategy_options: dict = field(default_factory=dict)
     data_dir: str | None = None      # where the data was loaded from (workers load it the same way)
     in_flight: int | None = None     # proposals ahead of their results (None: the strategy's default)
+    budget_epochs: int | None = None  # stop once this many epochs are trained (not part of the identity)
+    budget_hours: float | None = None  # ... or this many hours of training spent
 
     def identity(self, data_hash: str) -> dict:
         ident = {"space": self.space.name, "space_hash": self.space.fingerprint(), "strategy": self.strategy,
@@ -95,7 +99,8 @@ def prepare(round_or_space: str | SearchSpace, *, strategy: str = "random", tria
             seed: int = 0, dataset: str = "digits", profile: str = "smoke", max_epochs: int | None = None,
             patience: int | None = None, train_size: int | None = None, val_size: int | None = None,
             test_size: int | None = None, data_dir: str | None = None,
-            strategy_options: dict | None = None, in_flight: int | None = None) -> tuple[StudySpec, Dataset]:
+            strategy_options: dict | None = None, in_flight: int | None = None, budget_epochs: int | None = None,
+            budget_hours: float | None = None) -> tuple[StudySpec, Dataset]:
     """Validate every input and load the data; raises :class:`StudyError` before anything is written.
 
     ``in_flight``: how many proposals a result-driven strategy (GA, memetic, TPE) makes ahead of
@@ -112,15 +117,32 @@ def prepare(round_or_space: str | SearchSpace, *, strategy: str = "random", tria
         raise StudyError(f"seed must be a non-negative integer, got {seed!r}")
     if in_flight is not None and (not isinstance(in_flight, int) or isinstance(in_flight, bool) or in_flight <= 0):
         raise StudyError(f"in-flight must be a positive integer, got {in_flight!r}")
-    probe = make_strategy(strategy, space, seed=seed, **(strategy_options or {}))  # validates name and options
+    if budget_epochs is not None and (not isinstance(budget_epochs, int) or isinstance(budget_epochs, bool)
+                                      or budget_epochs <= 0):
+        raise StudyError(f"budget-epochs must be a positive integer, got {budget_epochs!r}")
+    if budget_hours is not None and (isinstance(budget_hours, bool) or not isinstance(budget_hours, (int, float))
+                                     or not 0 < budget_hours < float("inf")):
+        raise StudyError(f"budget-hours must be a positive number, got {budget_hours!r}")
+    if trials is None and (budget_epochs or budget_hours):
+        settings["trials"] = space.size  # the budget decides when to stop
+    probe = make_strategy(strategy, space, seed=seed, **strategy_kwargs(strategy, settings["max_epochs"],
+                                                                         strategy_options))
     if in_flight is not None and (ignores_results(probe) or in_flight == default_in_flight(probe)):
         in_flight = None  # no effect on the proposals: keep the study's identity unchanged
     data_options = {k: settings[k] for k in ("train_size", "val_size", "test_size")}
     data = load_dataset(dataset, data_dir=data_dir, **data_options)
     spec = StudySpec(space=space, strategy=strategy, trials=settings["trials"], seed=seed, dataset=dataset,
                      budget=Budget(settings["max_epochs"], settings["patience"]), data_options=data_options,
-                     strategy_options=dict(strategy_options or {}), data_dir=data_dir, in_flight=in_flight)
+                     strategy_options=dict(strategy_options or {}), data_dir=data_dir, in_flight=in_flight,
+                     budget_epochs=budget_epochs, budget_hours=budget_hours)
     return spec, data
+
+
+def strategy_kwargs(name: str, max_epochs: int, options: dict | None) -> dict:
+    """A strategy's options; a multi-fidelity one also gets the study's ``max_epochs`` (its top rung)."""
+    from .strategies import MULTI_FIDELITY
+
+    return {"max_epochs": max_epochs, **(options or {})} if name in MULTI_FIDELITY else dict(options or {})
 
 
 def data_source(spec: StudySpec, data: Dataset) -> DataSource | None:
@@ -201,7 +223,8 @@ def _run_started(spec, data, out, study_id, objective, executor, progress, csv_n
                                   trainer=code)
         key_code = ledger.open_study(study_id, identity, prov, code, allow_code_change=allow_code_change)
         keys = {} if key_code == code else {"trial_keys_trainer": key_code}  # a change allowed by the user
-        write_study_record(out, study_id, {"trials": spec.trials, **identity, "trainer": code, **keys,
+        write_study_record(out, study_id, {"trials": spec.trials, "budget_epochs": spec.budget_epochs,
+                                           "budget_hours": spec.budget_hours, **identity, "trainer": code, **keys,
                                            "provenance": prov})
         if retry_failed:
             for key in ledger.study_keys(study_id):
@@ -216,14 +239,24 @@ def _run_started(spec, data, out, study_id, objective, executor, progress, csv_n
 
 def _loop(spec, out, study_id, objective, executor, ledger, key_code, progress, csv_name, max_failures, on_trial,
           start) -> StudyResult:
-    strategy = make_strategy(spec.strategy, spec.space, seed=spec.seed, **spec.strategy_options)
+    strategy = make_strategy(spec.strategy, spec.space, seed=spec.seed,
+                             **strategy_kwargs(spec.strategy, spec.budget.max_epochs, spec.strategy_options))
     window = spec.in_flight or default_in_flight(strategy)
-    bar = _bar(spec.trials, progress, f"{spec.space.name}/{spec.strategy}")
+    budgeted = spec.budget_epochs is not None or spec.budget_hours is not None
+    spend = Spend(spec.budget_epochs, spec.budget_hours) if budgeted else None
+    rungs = Rungs(out / CHECKPOINTS, spec.budget.max_epochs)
+    if spend is not None and spec.budget_epochs is not None:
+        bar = _bar(spec.budget_epochs, progress, f"{spec.space.name}/{spec.strategy}", unit="ep")
+    else:
+        bar = _bar(spec.trials, progress, f"{spec.space.name}/{spec.strategy}")
+
+    def advance(trial: Trial) -> None:
+        bar.update(charged_epochs(trial) if spend is not None and spec.budget_epochs is not None else 1)
     failed = 0
 
     def trained(trial: Trial) -> None:
         nonlocal failed
-        bar.update(1)
+        advance(trial)
         bar.set_postfix(best=_best_text(ledger, study_id))
         export_trials(ledger, out / csv_name)
         if on_trial is not None:
@@ -243,7 +276,7 @@ def _loop(spec, out, study_id, objective, executor, ledger, key_code, progress, 
     try:
         counts = run_loop(strategy, objective, executor, ledger, study_id, trials=spec.trials,
                           space_size=spec.space.size, window=window, key=lambda c: objective.key(c, key_code),
-                          on_trial=trained, on_served=lambda _: bar.update(1))
+                          on_trial=trained, on_served=advance, spend=spend, rungs=rungs)
     finally:
         bar.close()
         frame = ledger.frame(study_id)
@@ -269,12 +302,13 @@ class _NoBar:
         pass
 
 
-def _bar(total: int, progress: bool, desc: str):
+def _bar(total: int, progress: bool, desc: str, unit: str = "trial"):
+    """The study's bar: trials done of ``--trials``, or epochs spent of ``--budget-epochs``."""
     if not progress:
         return _NoBar()
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, unit="trial", position=0)
+    return tqdm(total=total, desc=desc, unit=unit, position=0)
 
 
 def search(round_or_space: str | SearchSpace, out_dir: str | Path | None = None, *, progress: bool = True,

@@ -9,7 +9,7 @@ import importlib
 
 from ..errors import StudyError
 from ..space import SearchSpace
-from .base import Strategy
+from .base import Proposal, Strategy
 
 #: memetic GA variants, each with one part switched off (options passed to ``MemeticGA``)
 ABLATIONS = {
@@ -32,20 +32,29 @@ REGISTRY = {
     "optuna-ga": "studylib.strategies.optuna_samplers:OptunaGA",
     **{f"memetic-{v}": "studylib.strategies.memetic:MemeticGA" for v in ABLATIONS},
 }
+#: multi-fidelity strategies: ``ask`` returns ``Proposal(config, epochs)`` and the constructor
+#: needs ``max_epochs`` (a CNN study passes its own); not for the tabular benchmark (yet)
+MULTI_FIDELITY = {
+    "memetic-sh": "studylib.strategies.halving:SuccessiveHalving",
+    "tpe-hb": "studylib.strategies.optuna_pruned:TPEHyperband",
+    "asha": "studylib.strategies.optuna_pruned:ASHA",
+}
 
 
 def available() -> list[str]:
-    return list(REGISTRY)
+    return list(REGISTRY) + list(MULTI_FIDELITY)
 
 
 def make_strategy(name: str, space: SearchSpace, seed: int | None = 0, **options) -> Strategy:
     """A registered strategy; a ``memetic-<variant>`` name adds the variant's options (explicit
     ``options`` win)."""
-    if name not in REGISTRY:
-        raise StudyError(f"unknown strategy {name!r} (choose from: {', '.join(REGISTRY)})")
-    module, cls = REGISTRY[name].split(":")
+    if name not in REGISTRY and name not in MULTI_FIDELITY:
+        raise StudyError(f"unknown strategy {name!r} (choose from: {', '.join(available())})")
+    module, cls = {**REGISTRY, **MULTI_FIDELITY}[name].split(":")
     variant = ABLATIONS.get(name.removeprefix("memetic-"), {}) if name.startswith("memetic-") else {}
+    if name in MULTI_FIDELITY:
+        variant = {}
     return getattr(importlib.import_module(module), cls)(space, seed=seed, **{**variant, **options})
 
 
-__all__ = ["Strategy", "available", "make_strategy", "REGISTRY", "ABLATIONS"]
+__all__ = ["Proposal", "Strategy", "available", "make_strategy", "REGISTRY", "MULTI_FIDELITY", "ABLATIONS"]

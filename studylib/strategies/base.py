@@ -6,13 +6,30 @@ a CNN study; a sign-adjusted metric in the tabular benchmark).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..space import Config, SearchSpace
 
 
+@dataclass(frozen=True)
+class Proposal:
+    """A config to train to exactly ``epochs`` epochs in all (a *rung*): what a multi-fidelity
+    strategy's ``ask`` returns instead of a bare config. The loop continues it from the config's
+    highest lower rung that still has a checkpoint and tells the strategy this same object."""
+
+    config: Config
+    epochs: int
+
+
 class Strategy:
+    """``multi_fidelity``: ``ask`` returns :class:`Proposal` s (the study then passes the
+    constructor ``max_epochs``); ``retired()`` lists configs that will never be promoted again
+    (the loop deletes their checkpoints)."""
+
     name = "base"
+    multi_fidelity = False
 
     def __init__(self, space: SearchSpace, seed: int | None = 0, **options):
         if options:
@@ -28,6 +45,11 @@ class Strategy:
 
     def tell(self, config: Config, score: float) -> None:
         """Report the score of a config previously asked (or served from the ledger)."""
+
+    def retired(self) -> list[Config]:
+        """Configs (of proposals told so far) that will never be asked at a higher rung; each
+        is returned once. Single-fidelity strategies keep no checkpoints: ``[]``."""
+        return []
 
     @property
     def finished(self) -> bool:

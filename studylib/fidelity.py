@@ -1,0 +1,145 @@
+"""What a study spends (epochs, hours) and multi-fidelity *rungs*, for the study loop.
+
+**Budget** (:class:`Spend`). A trial is charged the epochs it trained *now* (``new_epochs``; a
+rung continued from a checkpoint of ``e`` epochs pays only its epochs beyond ``e``) and its wall
+time; a trial served from the ledger is charged what it recorded. Under an epoch budget the loop
+starts a trial only when the epochs it may train fit in what is left (running trials reserve
+theirs): a full-training trial is given ``max_epochs = min(max_epochs, left)`` (its key says so), a
+rung is shortened to ``from + left`` epochs. So a study never trains more epochs than its budget.
+An hours budget is checked before each trial starts (a trial running when it runs out finishes).
+
+**Rungs** (:class:`Rungs`). A multi-fidelity strategy asks for ``Proposal(config, epochs)``;
+the rung's ledger key is ``<config key>-e<epochs>``. It continues from the config's highest lower
+rung whose checkpoint (``OUT/checkpoints/<rung key>.keras``) still exists, else trains from
+scratch. Disk use is bounded: a rung at the study's ``max_epochs`` saves no checkpoint (it cannot
+be promoted); when a config's higher rung is recorded its lower checkpoints are deleted; when the
+strategy retires a config (``Strategy.retired``: not promoted, pruned) its checkpoint is deleted.
+So at most one checkpoint per config that its strategy may still promote is kept.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .trial import Trial
+
+FIDELITY = "_fidelity"  # the entry of a submitted config that carries its rung or epoch cap
+
+
+def charged_epochs(trial: Trial) -> int:
+    """The epochs ``trial`` trained itself (not those of the checkpoint it continued)."""
+    v = trial.metrics.get("new_epochs")
+    return int(trial.epochs if v is None else v)
+
+
+@dataclass
+class Spend:
+    """A study's budget and what it has spent; ``epochs``/``hours`` None: unlimited."""
+
+    epochs: int | None = None
+    hours: float | None = None
+    spent_epochs: int = 0
+    spent_seconds: float = 0.0
+    reserved: int = 0        # epochs that running trials may still train
+    exhausted: bool = False  # a trial found nothing left
+
+    def charge(self, trial: Trial) -> None:
+        self.spent_epochs += charged_epochs(trial)
+        self.spent_seconds += float(trial.wall_time or 0.0)
+
+    def left(self) -> int | None:
+        """Epochs not spent nor reserved (None without an epoch budget)."""
+        return None if self.epochs is None else self.epochs - self.spent_epochs - self.reserved
+
+    @property
+    def stopped(self) -> bool:
+        return (self.exhausted or (self.epochs is not None and self.spent_epochs >= self.epochs)
+                or (self.hours is not None and self.spent_seconds >= self.hours * 3600))
+
+
+def split(config: dict) -> tuple[dict, dict | None]:
+    """A submitted config -> (the config, its fidelity entry or None)."""
+    if FIDELITY not in config:
+        return config, None
+    return {k: v for k, v in config.items() if k != FIDELITY}, config[FIDELITY]
+
+
+class Rungs:
+    """Rung keys, where each rung continues from, and the checkpoints on disk (see the module)."""
+
+    def __init__(self, checkpoints: str | Path | None, max_epochs: int):
+        self.dir = Path(checkpoints).resolve() if checkpoints else None
+        self.max_epochs = int(max_epochs)
+        self.known: dict[str, dict[int, Trial]] = {}  # config key -> rung epochs -> trial
+
+    @staticmethod
+    def key(base: str, epochs: int) -> str:
+        return f"{base}-e{int(epochs)}"
+
+    @staticmethod
+    def cap_key(base: str, max_epochs: int) -> str:
+        return f"{base}-m{int(max_epochs)}"
+
+    def path(self, key: str) -> Path | None:
+        return None if self.dir is None else self.dir / f"{key}.keras"
+
+    def start(self, base: str, epochs: int) -> tuple[int, str | None, dict | None]:
+        """(epochs done, checkpoint, history) to continue a rung of ``epochs`` from."""
+        for e in sorted((e for e in self.known.get(base, {}) if e < epochs), reverse=True):
+            t = self.known[base][e]
+            p = self.path(t.key)
+            if t.ok and t.status == "ok" and p is not None and p.exists():
+                return e, str(p), t.curve
+        return 0, None, None
+
+    def submission(self, config: dict, base: str, epochs: int | None, start=(0, None, None),
+                   cap: int | None = None) -> dict:
+        """What the executor gets: ``config`` plus a fidelity entry (none for a plain trial)."""
+        if epochs is None:
+            return config if cap is None else {**config, FIDELITY: {"max_epochs": int(cap)}}
+        done, resume, history = start
+        key = self.key(base, epochs)
+        save = self.path(key) if epochs < self.max_epochs else None
+        return {**config, FIDELITY: {"epochs": int(epochs), "from": done, "resume": resume, "history": history,
+                                     "save": str(save) if save else None, "rung_of": base}}
+
+    def note(self, base: str, trial: Trial) -> None:
+        """Record a finished (or served) rung; delete the config's lower checkpoints."""
+        rung = trial.metrics.get("rung")
+        if rung is None:
+            return
+        rungs = self.known.setdefault(base, {})
+        rungs[int(rung)] = trial
+        for e, t in rungs.items():
+            if e < int(rung):
+                self._remove(t.key)
+
+    def retire(self, base: str) -> None:
+        for t in self.known.get(base, {}).values():
+            self._remove(t.key)
+
+    def _remove(self, key: str) -> None:
+        p = self.path(key)
+        if p is not None:
+            p.unlink(missing_ok=True)
+
+
+def collapse_rungs(df):
+    """``trials.csv`` of a multi-fidelity study: one row per (study, config), its highest rung,
+    with ``epochs`` = epochs its model was trained in all, ``charged_epochs`` = epochs the study
+    paid for it (all rungs), ``rungs`` = ``"epochs:best_acc"`` of each rung, and the ``trial``
+    number of its first rung. Frames without rungs come back unchanged."""
+    import pandas as pd
+
+    if "rung" not in df.columns or not df["rung"].notna().any():
+        return df
+    cfg = df["rung_of"].where(df["rung"].notna(), df["key"])
+    rows = []
+    for _, g in df.assign(_cfg=cfg).groupby(["study_id", "_cfg"], sort=False, dropna=False):
+        g = g.sort_values("epochs", kind="stable")
+        top = g.iloc[-1].copy()
+        top["trial"] = g["trial"].min()
+        top["charged_epochs"] = int(g["new_epochs"].fillna(g["epochs"]).sum())
+        top["rungs"] = " ".join(f"{int(e)}:{a:.4f}" for e, a in zip(g["epochs"], g["best_acc"].astype(float)))
+        rows.append(top.drop(labels="_cfg"))
+    return pd.DataFrame(rows).sort_values(["trial"], kind="stable").reset_index(drop=True)

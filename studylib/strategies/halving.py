@@ -1,0 +1,122 @@
+"""Successive halving around a result-driven strategy: ``memetic-sh`` (the memetic GA's offspring
+and local-search neighbours are first trained at a low fidelity and promoted by halving).
+
+Rungs: ``min_epochs``, ``min_epochs * eta``, ``min_epochs * eta**2``, ... below ``max_epochs``,
+then ``max_epochs`` (the study's; e.g. 1, 3, 9 for min 1, eta 3, max 9). Every config the inner
+strategy asks starts at the lowest rung. When none of the proposals handed out is still pending,
+each config waiting at a rung is promoted to the next one if its validation accuracy is among the
+top ``ceil(n / eta)`` of the ``n`` scores observed at that rung so far in this study (the rule of
+asynchronous successive halving, applied to a whole generation at once: the first config ever
+is promoted). A config that is not promoted, or that reached ``max_epochs``, is told to the inner
+strategy with the best validation accuracy of its highest rung and retired (its checkpoint is
+deleted). So a poor child costs ``min_epochs``, and the GA's comparisons (survival, "first better
+neighbour") favour configs trained to the top rung. Defaults (eta 3, min_epochs 1) were chosen on
+the development runs of ``benchmarks/multifidelity.py`` (README).
+
+Randomness: the inner strategy's generator only (seeded with ``seed``); promotion is deterministic.
+"""
+from __future__ import annotations
+
+import math
+
+from ..space import Config, SearchSpace
+from .base import Proposal, Strategy
+
+
+def ladder(min_epochs: int, eta: float, max_epochs: int) -> list[int]:
+    """The rungs' epochs: ``min_epochs * eta**i`` below ``max_epochs``, then ``max_epochs``."""
+    if not (isinstance(min_epochs, int) and min_epochs > 0 and max_epochs >= 1 and eta > 1):
+        raise ValueError("halving: need min_epochs >= 1, eta > 1 and max_epochs >= 1")
+    out, e = [], min_epochs
+    while e < max_epochs:
+        out.append(int(e))
+        e = int(round(e * eta)) if round(e * eta) > e else e + 1
+    return out + [int(max_epochs)]
+
+
+class RungScores:
+    """Validation accuracies observed at each rung, and the promotion rule."""
+
+    def __init__(self, rungs: list[int], eta: float):
+        self.rungs, self.eta = rungs, eta
+        self.scores: dict[int, list[float]] = {r: [] for r in rungs}
+
+    def add(self, epochs: int, score: float) -> None:
+        self.scores.setdefault(epochs, []).append(float(score))
+
+    def promoted(self, epochs: int, score: float) -> bool:
+        seen = sorted(self.scores.get(epochs, []), reverse=True)
+        k = max(1, math.ceil(len(seen) / self.eta))
+        return bool(seen) and score >= seen[k - 1]
+
+    def next(self, epochs: int) -> int | None:
+        higher = [r for r in self.rungs if r > epochs]
+        return higher[0] if higher else None
+
+
+class SuccessiveHalving(Strategy):
+    """Options: ``inner`` (a registered single-fidelity strategy) [memetic], ``eta`` [3],
+    ``min_epochs`` [1], ``max_epochs`` (given by the study: its ``--max-epochs``); any other
+    option goes to the inner strategy."""
+
+    name = "sh"
+    multi_fidelity = True
+
+    def __init__(self, space: SearchSpace, seed: int | None = 0, *, max_epochs: int, inner: str = "memetic",
+                 eta: float = 3, min_epochs: int = 1, **inner_options):
+        super().__init__(space, seed)
+        from . import make_strategy
+        from ..loop import default_in_flight
+
+        self.inner = make_strategy(inner, space, seed=seed, **inner_options)
+        self.population_size = default_in_flight(self.inner)  # the loop's window
+        self.levels = RungScores(ladder(int(min_epochs), float(eta), int(max_epochs)), float(eta))
+        self.max_epochs = int(max_epochs)
+        self._queue: list[Proposal] = []
+        self._pending: list[Proposal] = []
+        self._waiting: list[tuple[Proposal, float]] = []
+        self._retired: list[Config] = []
+
+    def ask(self, n: int = 1) -> list[Proposal]:
+        out: list[Proposal] = []
+        while len(out) < n:
+            if not self._queue:
+                if self._pending or self._waiting:
+                    break
+                configs = self.inner.ask(n - len(out))
+                if not configs:
+                    break
+                self._queue.extend(Proposal(c, self.levels.rungs[0]) for c in configs)
+            p = self._queue.pop(0)
+            self._pending.append(p)
+            out.append(p)
+        return out
+
+    def tell(self, proposal: Proposal, score: float) -> None:
+        if not isinstance(proposal, Proposal):  # a bare config (served by an older study): full fidelity
+            proposal = Proposal(proposal, self.max_epochs)
+        if proposal in self._pending:
+            self._pending.remove(proposal)
+        self.levels.add(proposal.epochs, score)
+        self._waiting.append((proposal, float(score)))
+        if not self._pending:
+            self._decide()
+
+    def _decide(self) -> None:
+        waiting, self._waiting = self._waiting, []
+        for p, score in waiting:
+            nxt = self.levels.next(p.epochs)
+            if nxt is not None and self.levels.promoted(p.epochs, score):
+                self._queue.append(Proposal(p.config, nxt))
+                continue
+            self.inner.tell(p.config, score)
+            if nxt is not None:
+                self._retired.append(p.config)
+
+    def retired(self) -> list[Config]:
+        out, self._retired = self._retired, []
+        return out
+
+    @property
+    def finished(self) -> bool:
+        return self.inner.finished and not self._queue and not self._pending and not self._waiting
