@@ -5,7 +5,9 @@ rung continued from a checkpoint of ``e`` epochs pays only its epochs beyond ``e
 time; a trial served from the ledger is charged what it recorded. Under an epoch budget the loop
 starts a trial only when the epochs it may train fit in what is left (running trials reserve
 theirs): a full-training trial is given ``max_epochs = min(max_epochs, left)`` (its key says so), a
-rung is shortened to ``from + left`` epochs. So a study never trains more epochs than its budget.
+rung that does not fit ends the study (its epochs stay unspent). A re-run (after a kill, or
+with a larger budget) first charges the trials the study already has, so the study as a whole
+never trains more epochs than its budget.
 An hours budget is checked before each trial starts (a trial running when it runs out finishes).
 
 **Rungs** (:class:`Rungs`). A multi-fidelity strategy asks for ``Proposal(config, epochs)``;
@@ -18,7 +20,7 @@ So at most one checkpoint per config that its strategy may still promote is kept
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .trial import Trial
@@ -42,8 +44,22 @@ class Spend:
     spent_seconds: float = 0.0
     reserved: int = 0        # epochs that running trials may still train
     exhausted: bool = False  # a trial found nothing left
+    charged: set = field(default_factory=set)  # keys charged (each once)
+    capped: dict = field(default_factory=dict)  # config key -> its capped trial's key, from earlier runs
+
+    def preload(self, trials) -> None:
+        """Charge the trials the study already has (a re-run, e.g. with a larger budget): the
+        replay then serves them free, and a trial an earlier run capped stays that trial."""
+        for t in trials:
+            self.charge(t)
+            base, _, cap = t.key.rpartition("-m")
+            if base and cap.isdigit():
+                self.capped[base] = t
 
     def charge(self, trial: Trial) -> None:
+        if trial.key in self.charged:
+            return
+        self.charged.add(trial.key)
         self.spent_epochs += charged_epochs(trial)
         self.spent_seconds += float(trial.wall_time or 0.0)
 

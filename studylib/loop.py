@@ -120,23 +120,22 @@ def run_loop(strategy: Strategy, objective, executor, ledger, study_id: str, *, 
         start = (0, None, None) if epochs is None else rungs.start(e.base, epochs)
         need = objective.max_epochs if epochs is None else epochs - start[0]
         k, cap, cached = pid, None, ledger.get(pid)
-        if spend is not None:
+        if spend is not None and epochs is None and cached is None and e.base in spend.capped:
+            cached = spend.capped[e.base]  # an earlier run gave it the epochs then left
+            k = cached.key
+        if spend is not None and (cached is None or cached.key not in spend.charged):
+            left = spend.left()
             if spend.stopped:
                 e.dropped = True
                 return True
-            left = spend.left()
             if left is not None and (charged_epochs(cached) if cached is not None else need) > left:
                 if running:
                     return False
-                if left <= 0:
+                if left <= 0 or epochs is not None:  # a rung is not shortened
                     spend.exhausted, e.dropped = True, True
                     return True
                 need = left  # the last trial gets what is left
-                if epochs is None:
-                    k, cap = rungs.cap_key(e.base, left), left
-                else:
-                    epochs = start[0] + left
-                    k = rungs.key(e.base, epochs)
+                k, cap = rungs.cap_key(e.base, left), left
                 cached = ledger.get(k)
         asked[pid] = e.key = k
         ledger.add_to_study(study_id, k)
@@ -187,6 +186,8 @@ def run_loop(strategy: Strategy, objective, executor, ledger, study_id: str, *, 
         return ((max_idle is not None and idle > max_idle)
                 or (max_repeats is not None and counts.repeats > max_repeats))
 
+    if spend is not None and hasattr(ledger, "study_keys"):
+        spend.preload(t for t in map(ledger.get, ledger.study_keys(study_id)) if t is not None)
     idle = 0
     if ignores_results(strategy) and spend is None:
         while True:

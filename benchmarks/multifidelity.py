@@ -1,0 +1,154 @@
+"""Real-training evidence for multi-fidelity search (issue 11, item 5).
+
+    nice .venv/bin/python benchmarks/multifidelity.py [--budget 20] [--max-epochs 3] [--seeds 0 1 2]
+    nice .venv/bin/python benchmarks/multifidelity.py --summary-only   # tables + figure from the ledgers
+
+Fashion-MNIST (10,000 train / 2,000 validation / 2,000 test subset), the round-1 space; random
+(full training with early stopping), memetic (full), memetic-sh, tpe-hb and asha, each given the
+same ``--budget`` of epochs (``--budget-epochs``), for each seed. Every study keeps its ledger in
+``OUT/<strategy>/`` (default ``reports/multifidelity``): the script is resumable, re-running it
+serves what is done and trains the rest; re-running with a larger ``--budget`` *continues* the
+studies (the budget is not part of a study's identity). Runs are seed-major, so seed 0 of every
+strategy finishes first.
+
+Writes ``benchmarks/results/multifidelity.csv`` (one row per trial or rung, in the order trained:
+epochs and seconds spent so far, best validation accuracy so far), ``multifidelity_summary.csv``
+(per strategy: final best, epochs to reach random's final best of the same seed, and that over
+random's epochs; medians over the seeds done) and ``multifidelity.png`` (best validation accuracy
+against epochs spent and against wall time). Promotion and the reported best use validation
+accuracy only.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+STRATEGIES = ("random", "memetic", "memetic-sh", "tpe-hb", "asha")
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def run(args) -> None:
+    from studylib.study import search
+
+    for seed in args.seeds:
+        for strategy in args.strategies:
+            r = search("round1", Path(args.out) / strategy, strategy=strategy, seed=seed, dataset="fashion_mnist",
+                       data_dir=args.data_dir, train_size=args.train_size, val_size=args.val_size,
+                       test_size=args.val_size, max_epochs=args.max_epochs, patience=args.patience,
+                       budget_epochs=args.budget, executor="inline", progress=False)
+            print(f"seed {seed} {strategy:<11} {r.trained} trained, {r.served} served, "
+                  f"best {r.frame.best_acc.max():.4f}", flush=True)
+
+
+def traces(out: Path, strategies, budget: int | None) -> pd.DataFrame:
+    """One row per trial/rung of every study under ``out``, in the order they were trained."""
+    from studylib.fidelity import charged_epochs
+    from studylib.ledger import Ledger
+
+    rows = []
+    for strategy in strategies:
+        db = out / strategy / "ledger.sqlite"
+        if not db.exists():
+            continue
+        with Ledger(db) as ledger:
+            for study in ledger.studies():
+                spec = study["spec"]
+                sid = study["study_id"]
+                spent = wall = 0.0
+                best = -math.inf
+                for n, key in enumerate(ledger.study_keys(sid), 1):
+                    t = ledger.get(key)
+                    if t is None:
+                        continue
+                    spent += charged_epochs(t)
+                    wall += t.wall_time
+                    acc = t.metrics.get("best_acc")
+                    if t.ok and acc is not None and math.isfinite(acc):
+                        best = max(best, float(acc))
+                    rows.append({"strategy": strategy, "seed": spec["seed"], "n": n, "key": key,
+                                 "epochs": t.epochs, "rung": t.metrics.get("rung"), "new_epochs": charged_epochs(t),
+                                 "best_acc": acc, "epochs_spent": spent, "seconds_spent": round(wall, 2),
+                                 "best_so_far": best})
+    return pd.DataFrame(rows)
+
+
+def summary(df: pd.DataFrame) -> pd.DataFrame:
+    """Per strategy and seed: final best, epochs spent, epochs to reach random's final best."""
+    out = []
+    for (strategy, seed), g in df.groupby(["strategy", "seed"], sort=False):
+        ref = df[(df.strategy == "random") & (df.seed == seed)]
+        target = ref.best_so_far.max() if len(ref) else math.nan
+        hit = g[g.best_so_far >= target - 1e-12]
+        to_target = float(hit.epochs_spent.iloc[0]) if len(hit) else math.nan
+        out.append({"strategy": strategy, "seed": seed, "final_best": g.best_so_far.max(),
+                    "epochs_spent": g.epochs_spent.max(), "seconds_spent": g.seconds_spent.max(),
+                    "random_final_best": target, "epochs_to_random_best": to_target,
+                    "ratio_to_random_epochs": to_target / ref.epochs_spent.max() if len(ref) else math.nan})
+    per_seed = pd.DataFrame(out)
+    med = per_seed.groupby("strategy", sort=False).median(numeric_only=True).drop(columns="seed")
+    med["seeds"] = per_seed.groupby("strategy", sort=False).size()
+    med["seeds_reaching_random_best"] = per_seed.groupby("strategy", sort=False).epochs_to_random_best.count()
+    return per_seed, med.reset_index()
+
+
+def figure(df: pd.DataFrame, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for i, (strategy, g) in enumerate(df.groupby("strategy", sort=False)):
+        color = f"C{i}"
+        for j, (seed, s) in enumerate(g.groupby("seed")):
+            label = strategy if j == 0 else None
+            axes[0].step(s.epochs_spent, s.best_so_far, where="post", color=color, alpha=0.8, label=label)
+            axes[1].step(s.seconds_spent / 60, s.best_so_far, where="post", color=color, alpha=0.8)
+    axes[0].set_xlabel("epochs spent")
+    axes[1].set_xlabel("training wall time (min)")
+    axes[0].set_ylabel("best validation accuracy so far")
+    axes[0].legend(fontsize=8)
+    fig.suptitle("Fashion-MNIST 10k/2k, round-1 space: equal epoch budget (one line per seed)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", default=str(ROOT / "reports" / "multifidelity"))
+    p.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
+    p.add_argument("--budget", type=int, default=20, help="epochs per study (default 20)")
+    p.add_argument("--max-epochs", type=int, default=3, help="top rung / full-training cap (default 3)")
+    p.add_argument("--patience", type=int, default=2)
+    p.add_argument("--train-size", type=int, default=10_000)
+    p.add_argument("--val-size", type=int, default=2_000)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--strategies", nargs="+", default=list(STRATEGIES))
+    p.add_argument("--summary-only", action="store_true", help="only read the ledgers and write the results")
+    args = p.parse_args(argv)
+    if not args.summary_only:
+        run(args)
+    df = traces(Path(args.out), args.strategies, args.budget)
+    if df.empty:
+        print("no studies yet")
+        return 0
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    df.to_csv(RESULTS / "multifidelity.csv", index=False)
+    per_seed, med = summary(df)
+    per_seed.to_csv(RESULTS / "multifidelity_seeds.csv", index=False)
+    med.to_csv(RESULTS / "multifidelity_summary.csv", index=False)
+    figure(df, RESULTS / "multifidelity.png")
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(med.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,179 @@
+"""Multi-fidelity studies on real (tiny) training: epoch budgets, rungs continued from checkpoints,
+bounded checkpoints, one trials.csv row per config, resume after kill -9, and the new CLI flags."""
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from studylib.data import load_dataset
+from studylib.fidelity import charged_epochs
+from studylib.ledger import Ledger
+from studylib.resumable import train_rung
+from studylib.space import SearchSpace, make_dimension
+from studylib.strategies import Proposal, make_strategy
+from studylib.strategies.halving import ladder
+from studylib.study import search
+
+from test_resume import kill_after, ledger_rows
+
+CLI = [sys.executable, "-m", "studylib.cli"]
+TINY = dict(dataset="synthetic", max_epochs=3, patience=2)
+
+
+def study_trials(out):
+    with Ledger(out / "ledger.sqlite") as ledger:
+        (study,) = ledger.studies()
+        return [ledger.get(k) for k in ledger.study_keys(study["study_id"])]
+
+
+def test_random_search_never_exceeds_the_epoch_budget(tmp_path):
+    r = search("round1", tmp_path / "r", executor="inline", progress=False, strategy="random", seed=1,
+               budget_epochs=7, **TINY)
+    trials = study_trials(tmp_path / "r")
+    spent = [charged_epochs(t) for t in trials]
+    assert sum(spent) == 7 and all(1 <= e <= 3 for e in spent)
+    # the last trial was given only the epochs left: its key says so (max_epochs capped)
+    capped = [t for t in trials if "-m" in t.key]
+    assert all(t.key.endswith(f"-m{t.epochs}") for t in capped) and len(capped) <= 1
+    # re-running with a larger budget continues the same study (served, then new trials)
+    r2 = search("round1", tmp_path / "r", executor="inline", progress=False, strategy="random", seed=1,
+                budget_epochs=12, **TINY)
+    assert r2.study_id == r.study_id and r2.served == len(trials)
+    assert sum(charged_epochs(t) for t in study_trials(tmp_path / "r")) == 12
+
+
+@pytest.mark.parametrize("strategy", ["memetic-sh", "asha", "tpe-hb"])
+def test_multi_fidelity_study_charges_only_new_epochs_and_bounds_checkpoints(tmp_path, strategy):
+    out = tmp_path / strategy
+    search("round1", out, executor="inline", progress=False, strategy=strategy, seed=0, budget_epochs=16,
+           strategy_options={"population_size": 4} if strategy == "memetic-sh" else None, **TINY)
+    trials = study_trials(out)
+    spent = sum(charged_epochs(t) for t in trials)
+    assert 16 - 2 < spent <= 16  # never over; a rung that does not fit (at most 2 new epochs) ends it
+    continued = [t for t in trials if t.metrics["resumed_from"]]
+    assert continued, "no rung was continued from a checkpoint"
+    for t in continued:
+        assert t.metrics["new_epochs"] == t.epochs - t.metrics["resumed_from"]
+        assert len(t.curve["loss"]) == t.epochs
+    # checkpoints: only below max_epochs, at most one per config, none for configs at the top rung
+    ckpts = sorted(p.name for p in (out / "checkpoints").glob("*.keras"))
+    by_config = [n.rsplit("-e", 1)[0] for n in ckpts]
+    assert len(by_config) == len(set(by_config))
+    assert not any(n.endswith("-e3.keras") for n in ckpts)
+    top = {t.metrics["rung_of"] for t in trials if t.metrics["rung"] == 3}
+    assert not top & set(by_config)
+    # trials.csv: one row per config with its total epochs; rungs.csv: every rung
+    rows = pd.read_csv(out / "trials.csv")
+    rungs = pd.read_csv(out / "rungs.csv")
+    assert len(rungs) == len(trials) and rows.rung_of.is_unique
+    assert len(rows) == len({t.metrics["rung_of"] for t in trials})
+    assert rows.charged_epochs.sum() == 16
+    assert (rows.epochs == rows.rungs.map(lambda s: max(int(x.split(":")[0]) for x in s.split()))).all()
+
+
+def test_a_continued_rung_equals_training_straight(tmp_path):
+    out = tmp_path / "asha"
+    search("round1", out, executor="inline", progress=False, strategy="asha", seed=2, budget_epochs=10, **TINY)
+    t = next(t for t in study_trials(out) if t.metrics["resumed_from"])
+    straight = train_rung(t.config, load_dataset("synthetic"), seed=2, epochs=t.epochs)
+    assert t.curve["val_loss"] == pytest.approx(straight.history["val_loss"], rel=1e-5)
+    assert t.metrics["best_acc"] == straight.best_acc
+
+
+SCRIPT = [*CLI, "search", "round1", "--dataset", "synthetic", "--max-epochs", "3", "--patience", "2",
+          "--strategy", "memetic-sh", "--budget-epochs", "14", "--seed", "4", "--executor", "inline",
+          "--no-progress"]
+
+
+def test_killed_multi_fidelity_study_resumes_to_the_uninterrupted_state(tmp_path):
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([*SCRIPT, "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    kill_after(proc, out / "ledger.sqlite", 12)  # into the second rung
+    before = ledger_rows(out / "ledger.sqlite")
+    r = subprocess.run([*SCRIPT, "--out", str(out)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    after = ledger_rows(out / "ledger.sqlite")
+    assert all(after[k] == v for k, v in before.items())  # finished rungs untouched
+    ref = tmp_path / "ref"
+    r = subprocess.run([*SCRIPT, "--out", str(ref)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    a, b = study_trials(out), study_trials(ref)
+    assert [t.key for t in a] == [t.key for t in b]
+    assert [t.metrics["best_acc"] for t in a] == pytest.approx([t.metrics["best_acc"] for t in b], abs=1e-6)
+    assert sum(charged_epochs(t) for t in a) <= 14
+    assert sorted(os.listdir(out / "checkpoints")) == sorted(os.listdir(ref / "checkpoints"))
+    cols = ["key", "epochs", "charged_epochs", "rungs", "best_acc"]
+    pd.testing.assert_frame_equal(pd.read_csv(out / "trials.csv")[cols], pd.read_csv(ref / "trials.csv")[cols])
+
+
+BAD = {
+    "zero epochs": (["--budget-epochs", "0"], "--budget-epochs"),
+    "negative epochs": (["--budget-epochs", "-3"], "--budget-epochs"),
+    "fractional epochs": (["--budget-epochs", "1.5"], "--budget-epochs"),
+    "text epochs": (["--budget-epochs", "many"], "--budget-epochs"),
+    "zero hours": (["--budget-hours", "0"], "--budget-hours"),
+    "negative hours": (["--budget-hours", "-1"], "--budget-hours"),
+    "infinite hours": (["--budget-hours", "inf"], "--budget-hours"),
+    "nan hours": (["--budget-hours", "nan"], "--budget-hours"),
+    "text hours": (["--budget-hours", "soon"], "--budget-hours"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_budget_flags_are_one_line_exit_2_and_write_nothing(tmp_path, case):
+    args, flag = BAD[case]
+    r = subprocess.run([*CLI, "search", "round1", "--dataset", "synthetic", "--out", str(tmp_path / "o"), *args],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("studylib: error:") and flag in lines[0], r.stderr
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("kwargs", [{"budget_epochs": 0}, {"budget_epochs": 2.5}, {"budget_epochs": True},
+                                    {"budget_hours": -1.0}, {"budget_hours": float("nan")}, {"budget_hours": "1"}])
+def test_bad_budgets_through_the_api_raise_before_writing(tmp_path, kwargs):
+    from studylib.errors import StudyError
+
+    with pytest.raises(StudyError, match="budget-"):
+        search("round1", tmp_path / "o", executor="inline", progress=False, **TINY, **kwargs)
+    assert not (tmp_path / "o").exists()
+
+
+SPACE = SearchSpace(name="s", dimensions=(make_dimension("a", [1, 2, 3, 4, 5, 6]), make_dimension("b", [1, 2, 3])))
+
+
+def test_ladder_and_successive_halving_promote_the_top_third():
+    assert ladder(1, 3, 9) == [1, 3, 9] and ladder(1, 3, 4) == [1, 3, 4] and ladder(2, 2, 2) == [2]
+    s = make_strategy("memetic-sh", SPACE, seed=0, max_epochs=9, population_size=6)
+    first = s.ask(6)
+    assert len(first) == 6 and all(isinstance(p, Proposal) and p.epochs == 1 for p in first)
+    assert s.ask(1) == []  # the rung is decided when all of it is told
+    for p in first:
+        s.tell(p, SPACE.encode(p.config)[0] / 10)
+    promoted = s.ask(6)
+    assert [p.epochs for p in promoted] == [3, 3]  # ceil(6 / 3)
+    best = sorted(first, key=lambda p: SPACE.encode(p.config)[0])[-2:]
+    assert sorted(SPACE.key(p.config) for p in promoted) == sorted(SPACE.key(p.config) for p in best)
+    assert len(s.retired()) == 4 and s.retired() == []
+
+
+@pytest.mark.parametrize("name", ["asha", "tpe-hb"])
+def test_optuna_pruned_strategies_report_each_rung(name):
+    s = make_strategy(name, SPACE, seed=3, max_epochs=9)
+    seen_rungs, retired = set(), 0
+    for _ in range(200):
+        asked = s.ask(1)
+        if not asked:
+            break
+        (p,) = asked
+        seen_rungs.add(p.epochs)
+        s.tell(p, SPACE.encode(p.config)[0] / 10 + p.epochs / 100)
+        retired += len(s.retired())
+    assert seen_rungs == {1, 3, 9} and retired > 0 and s.finished
+    steps = [t.intermediate_values for t in s.study.trials if t.intermediate_values]
+    assert all(set(v) <= {1, 3, 9} for v in steps)
+    again = make_strategy(name, SPACE, seed=3, max_epochs=9)
+    assert SPACE.key(again.ask(1)[0].config) == SPACE.key(make_strategy(name, SPACE, seed=3, max_epochs=9).ask(1)[0].config)
