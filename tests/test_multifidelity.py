@@ -28,9 +28,10 @@ def study_trials(out):
         return [ledger.get(k) for k in ledger.study_keys(study["study_id"])]
 
 
-def test_random_search_never_exceeds_the_epoch_budget(tmp_path):
-    r = search("round1", tmp_path / "r", executor="inline", progress=False, strategy="random", seed=1,
+def test_random_search_never_exceeds_the_epoch_budget(tmp_path, capfd):
+    r = search("round1", tmp_path / "r", executor="inline", progress=True, strategy="random", seed=1,
                budget_epochs=7, **TINY)
+    assert "7/7 [" in capfd.readouterr().err  # the bar counts epochs spent of the budget
     trials = study_trials(tmp_path / "r")
     spent = [charged_epochs(t) for t in trials]
     assert sum(spent) == 7 and all(1 <= e <= 3 for e in spent)
