@@ -1,6 +1,6 @@
 # Two commands do all set-up on a fresh machine:
 #   make study   -> installs into .venv, runs the three paper rounds (digits, smoke) and prints index.html
-#   make test    -> installs into .venv (+ test data and a headless browser) and runs the test suite
+#   make test    -> installs into .venv (+ test data, a headless browser and its driver) and runs the test suite
 #   make test-jax   the model, training and study tests again under KERAS_BACKEND=jax (CPU)
 # Keras' backend is an extra: EXTRAS=jax,test (or torch,test) installs studylib without TensorFlow.
 PYTHON ?= python3
@@ -20,12 +20,17 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Real data and a real browser for the tests: Debian's Fashion-MNIST and Chromium (needs root/apt).
+# Real data and a real browser for the tests: Debian's Fashion-MNIST, Chromium and its WebDriver
+# (needs root/apt). Installs only the packages that are missing, quietly (apt's output goes to
+# .venv/apt.log), and says which in one line.
+SYSTEM_PACKAGES := dataset-fashion-mnist chromium chromium-driver
 system-deps:
-	@if [ ! -d /usr/share/datasets/fashion-mnist ] || ! command -v chromium >/dev/null; then \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-	    dataset-fashion-mnist chromium; \
-	  else echo "install Debian packages dataset-fashion-mnist chromium (needs root)"; fi; fi
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then echo "installing Debian packages:" $$missing "(log: $(VENV)/apt.log)"; \
+	    mkdir -p $(VENV); { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; } \
+	      >$(VENV)/apt.log 2>&1 || { tail -n 20 $(VENV)/apt.log; exit 1; }; \
+	  else echo "install Debian packages" $$missing "(needs root)"; fi; fi
 
 study: $(STAMP)
 	$(BIN)/studylib run all --dataset digits --profile smoke

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/worker_memory.py [--trials 100] [--recycle-after 25] [--dataset digits]
 
 Runs ``--trials`` smoke-profile trials (random round-1 configs, 2 epochs, 1000/300/300 images) one
-after another in one :class:`studylib.executor.TrialProcess` (what the ``serial`` executor and each
+after another in one :class:`studylib.executors.TrialProcess` (what the ``serial`` executor and each
 Dask worker use), first never recycled, then recycled every ``--recycle-after`` trials, and prints
 the child's RSS after each tenth trial, its growth from trial 1 to the last, the peak, and the wall
 time (recycling costs one process start: Keras import + data load).
@@ -16,19 +16,21 @@ import time
 import numpy as np
 
 from studylib.data import load_dataset
-from studylib.executor import DataSource, TrialProcess
+from studylib.executors import TrialProcess
+from studylib.objective import DataSource, TrainingObjective
 from studylib.space import load_space
 from studylib.training import Budget
 
 
 def run(label: str, source: DataSource, configs: list[dict], budget: Budget, recycle_after: int | None) -> dict:
-    proc = TrialProcess(source, recycle_after=recycle_after, max_memory_mb=None)
+    proc = TrialProcess(TrainingObjective(None, budget, 0, source=source), recycle_after=recycle_after,
+                        max_memory_mb=None)
     rss, failed = [], 0
     start = time.perf_counter()
     try:
         for i, config in enumerate(configs):
-            result = proc.run(f"bench-{i}", config, 0, budget)
-            failed += result["status"] == "failed"
+            trial = proc.run(f"bench-{i}", config)
+            failed += trial.status == "failed"
             rss.append(proc.last_rss_mb)
             if (i + 1) % 10 == 0 or i == 0:
                 print(f"  {label:<22} trial {i + 1:>4}: RSS {rss[-1]:7.1f} MiB  (process starts so far: "

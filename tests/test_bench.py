@@ -4,13 +4,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from studylib import bench
+from studylib import bench, tables
 from studylib.errors import StudyError
-from studylib.space import SearchSpace
+from studylib.space import SearchSpace, make_dimension
 from studylib.strategies.base import Strategy
 
-SPACE = SearchSpace(name="hand", dimensions=(bench.make_dimension("x", [1, 2, 3]),
-                                            bench.make_dimension("op", ["a", "b"])))
+SPACE = SearchSpace(name="hand", dimensions=(make_dimension("x", [1, 2, 3]),
+                                            make_dimension("op", ["a", "b"])))
 # index = x_index * 2 + op_index
 SEEDS = {
     (0, 0): [1.0],
@@ -85,10 +85,10 @@ def test_protocol_minimised_metric():
 
 
 def test_seed_draws_are_shared_by_strategies_of_one_run_seed():
-    a = bench.noise_rng("nb201-cifar10", 3).integers(1000, size=5)
-    assert (a == bench.noise_rng("nb201-cifar10", 3).integers(1000, size=5)).all()
-    assert (a != bench.noise_rng("nb201-cifar10", 4).integers(1000, size=5)).any()
-    assert (a != bench.noise_rng("hpolib-naval", 3).integers(1000, size=5)).any()
+    a = tables.noise_rng("nb201-cifar10", 3).integers(1000, size=5)
+    assert (a == tables.noise_rng("nb201-cifar10", 3).integers(1000, size=5)).all()
+    assert (a != tables.noise_rng("nb201-cifar10", 4).integers(1000, size=5)).any()
+    assert (a != tables.noise_rng("hpolib-naval", 3).integers(1000, size=5)).any()
 
 
 def test_every_shipped_table_loads_and_runs():

@@ -13,12 +13,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from _html import embedded_pngs
+
 from studylib.errors import StudyError
 from studylib.report import compare
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO / "notebooks" / "round4.ipynb"
-IMG = '<img src="data:image/png;base64,'
+#: the notebook's default strategies (the fair baselines), which ``studylib run compare`` runs
+ROUND4 = re.search(r'^strategies: .*?= "([^"]+)"', "".join(json.loads(NOTEBOOK.read_text())["cells"][1]["source"]),
+                   re.M).group(1).split(",")
 PARAMETERS = ("dataset", "profile", "strategies", "trials", "seed", "repeats", "max_epochs", "train_size",
               "data_dir", "bench_tables", "bench_seeds", "bench_budget", "out_dir")
 
@@ -79,15 +83,42 @@ def test_final_table_has_mean_and_std_per_strategy():
     assert "Table V." in html and "85.00 ± 7.07" in html
 
 
+def bold_rows(styler) -> set[int]:
+    """Row numbers the Styler's CSS puts in bold."""
+    css = styler.to_html()
+    return {int(r) for r in re.findall(r"_row(\d+)_col\d+(?:, #T_\w+)* \{\s*font-weight: bold", css)}
+
+
+def test_table_v_bolds_the_best_strategy_not_the_proposal():
+    frame = hand_frame()
+    assert bold_rows(compare.final_table(frame, styled=True)) == {0}  # memetic: 85.00 vs 61.00
+    swapped = frame.assign(strategy=frame.strategy.map({"memetic": "random", "random": "memetic"}))
+    table = compare.final_table(swapped)
+    assert list(table.index) == ["memetic", "random"] and compare.best_strategies(table) == ["random"]
+    styled = compare.final_table(swapped, styled=True)
+    assert bold_rows(styled) == {1} and "bold: the best (random search)" in styled.to_html()
+
+
+def legend_outside_every_axes(fig) -> bool:
+    """The figure's legend(s) cover no data area (drawn, then compared in display pixels)."""
+    fig.canvas.draw()
+    legends = [ax.get_legend() for ax in fig.axes if ax.get_legend()] + list(fig.legends)
+    assert legends
+    return not any(leg.get_window_extent().overlaps(ax.get_window_extent()) for leg in legends
+                   for ax in fig.axes if ax.get_visible() and ax.axison)
+
+
 def test_figures_are_titled_like_a_paper():
     fig = compare.fig_best_so_far(hand_frame(), context="hand-made trials")
     assert fig._suptitle.get_text().replace("\n", " ").startswith("Fig. 10. Best Validation Accuracy vs Trials")
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert labels == [compare.label("memetic"), compare.label("random")]
+    assert legend_outside_every_axes(fig)  # never over a curve or its band
 
 
 def test_bench_part_on_a_hand_made_table(tmp_path):
-    from studylib.bench import Table, make_dimension
+    from studylib.space import make_dimension
+    from studylib.tables import Table
     from studylib.space import SearchSpace
 
     space = SearchSpace(name="toy", dimensions=(make_dimension("a", range(6)), make_dimension("b", range(6))))
@@ -103,6 +134,28 @@ def test_bench_part_on_a_hand_made_table(tmp_path):
     assert "Table VI." in compare.bench_table(bench, styled=True).to_html()
     fig = compare.fig_bench_regret(bench)
     assert fig._suptitle.get_text().startswith("Fig. 11.")
+    assert legend_outside_every_axes(fig)
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [compare.label("memetic"), compare.label("random")]
+
+
+def test_one_regret_figure_for_bench_and_the_report(tmp_path):
+    """``studylib.report.regret``: the figure of ``bench.csv`` curves, saved by ``plot_regret``."""
+    from studylib.report.regret import plot_regret, regret_figure
+
+    rows = [{"table": t, "strategy": s, "seed": sd, "evaluation": e, "regret": max(0, 20 - 3 * e - sd) / 20}
+            for t in ("t1", "t2") for s in ("random", "memetic") for sd in range(3) for e in range(1, 8)]
+    curves = pd.DataFrame(rows)
+    fig = regret_figure(curves, ["memetic", "random"])
+    panels = [ax for ax in fig.axes if ax.axison]
+    assert [ax.get_title() for ax in panels] == ["t1", "t2"] and all(ax.get_yscale() == "log" for ax in panels)
+    (median,) = [ln for ln in panels[0].get_lines() if ln.get_label() == compare.label("random")]
+    assert list(median.get_xdata()) == list(range(1, 8))
+    floor = 0.05 / 2  # half the smallest positive regret ((20 - 18 - 1) / 20): a zero regret is drawn there
+    expected = [max((20 - 3 * e - 1) / 20, floor) for e in range(1, 8)]  # the median is seed 1's
+    assert np.allclose(median.get_ydata(), expected) and median.get_ydata()[-1] == floor
+    assert "3 seeds x 7 evaluations" in fig.get_supxlabel()
+    path = plot_regret(curves, tmp_path / "sub" / "bench_regret.png")
+    assert path.read_bytes().startswith(b"\x89PNG")
 
 
 def test_settings_and_bad_input():
@@ -169,21 +222,24 @@ def test_run_compare_publishes_the_comparison(published):
     assert "Table V. Best Validation Accuracy" in page
     assert "Table VI. Median Regret" in page
     assert "Fairness protocol" in page
-    assert page.count(IMG) >= 2  # Fig. 10 and Fig. 11, embedded
-    for s in compare.STRATEGIES:
+    assert len(embedded_pngs(page)) >= 2  # Fig. 10 and Fig. 11, embedded
+    assert {"memetic", "ga", "random", "tpe", "regevo", "local"} <= set(ROUND4)  # the fair baselines
+    for s in ROUND4:
         assert compare.label(s) in page
     assert re.search(r"\d+\.\d\d ± \d+\.\d\d", page)
     assert "Traceback" not in page
     # every strategy x seed study in its own folder; every trial in trials.csv
-    for s in compare.STRATEGIES:
+    for s in ROUND4:
         for seed in (0, 1):
             assert (out / "compare" / s / f"seed-{seed}" / "ledger.sqlite").exists()
     trials = pd.read_csv(out / "compare" / "trials.csv")
-    assert len(trials) == len(compare.STRATEGIES) * 2 * 2
+    assert len(trials) == len(ROUND4) * 2 * 2
     assert trials.groupby(["strategy", "seed"]).size().eq(2).all()
     summary = json.loads((out / "compare" / "summary.json").read_text())
-    assert summary["seeds"] == [0, 1] and summary["rows"] == 16
-    assert set(summary["by_strategy"]) == set(compare.STRATEGIES)
-    assert summary["best_acc"] == summary["by_strategy"]["memetic"]["best_acc"]
+    assert summary["seeds"] == [0, 1] and summary["rows"] == len(ROUND4) * 2 * 2
+    assert set(summary["by_strategy"]) == set(ROUND4)
+    best = max(v["best_acc"] for v in summary["by_strategy"].values())
+    assert summary["best_acc"] == best and summary["best_strategy"]
+    assert all(summary["by_strategy"][s]["best_acc"] == best for s in summary["best_strategy"])
     index = (out / "index.html").read_text()
-    assert "compare.html" in index and "best validation accuracy" in index
+    assert "compare.html" in index and f"by {' and '.join(summary['best_strategy'])}" in index

@@ -1,5 +1,7 @@
 """Studies on a Dask LocalCluster of 2 worker processes: the same configs (and results) as a
-serial run, rows from both workers, and a worker killed mid-trial is survived."""
+serial run, rows from both workers, and a worker killed mid-trial is survived; and, with no Dask,
+proposals that do not depend on an executor's capacity or completion order. ``dask[distributed]``
+is a dependency of studylib (pyproject.toml): nothing here is skipped."""
 import os
 import signal
 import subprocess
@@ -10,10 +12,8 @@ import time
 import pandas as pd
 import pytest
 
-pytest.importorskip("distributed")
-
-from studylib.executor import DaskExecutor  # noqa: E402
-from studylib.study import search  # noqa: E402
+from studylib.executors import DaskExecutor
+from studylib.study import search
 
 CLI = [sys.executable, "-m", "studylib.cli"]
 DATA = dict(dataset="digits", train_size=200, max_epochs=1)
@@ -54,15 +54,17 @@ def test_workers_option_starts_a_local_cluster_and_ships_arrays_without_a_data_s
     from studylib.data import load_dataset
     from studylib.training import Budget
 
+    from studylib.objective import TrainingObjective
+
     ex = DaskExecutor(workers=2, progress=False)
-    ex.start(load_dataset("synthetic"))  # no DataSource: the arrays are scattered to the workers
+    ex.start(TrainingObjective(load_dataset("synthetic"), Budget(1, 4), 0))  # no DataSource: arrays are scattered
     try:
         assert ex.capacity == 2 and ex.cluster is not None
         assert all(n == 1 for n in ex.client.nthreads().values())
         config = {"filters1": 4, "ksize1": 3, "hidden1": 8, "hidden2": 8, "learning_rate": 0.01, "batch_size": 64}
-        ex.submit("k", config, 0, Budget(1, 4))
-        [(key, result)] = ex.wait()
-        assert key == "k" and result["status"] == "ok"
+        ex.submit("k", config)
+        [trial] = ex.wait()
+        assert trial.key == "k" and trial.status == "ok"
     finally:
         ex.shutdown()
     assert ex.cluster is None and ex.client is None
@@ -83,7 +85,7 @@ def test_result_driven_strategy_gives_the_same_study_on_dask(tmp_path, client):
 
 def _training():
     """On a worker: keys of the trials its trial processes are training now."""
-    from studylib.executor import _LOCAL_PROCESSES
+    from studylib.executors.dask import _LOCAL_PROCESSES
 
     return [p.running for p in _LOCAL_PROCESSES.values() if p.running]
 
@@ -127,26 +129,28 @@ class ReversedExecutor:
 
     def __init__(self, capacity):
         self.capacity = capacity
+        self.retried = []
 
-    def start(self, data):
+    def start(self, objective):
         self.queue = []
 
-    def submit(self, key, config, seed, budget):
-        self.queue.append(key)
+    def submit(self, key, config):
+        self.queue.append((key, config))
 
     def wait(self):
-        key = self.queue.pop()
+        from studylib.trial import Trial
+
+        key, config = self.queue.pop()
         acc = int(key[:6], 16) / 0xFFFFFF
-        return [(key, {"best_acc": acc, "best_loss": 1.0, "best_train_acc": acc, "best_train_loss": 1.0,
-                       "epochs": 1, "best_epoch": 1, "test_acc": acc, "test_loss": 1.0, "params": 1,
-                       "wall_time": 0.0, "status": "ok", "error": "", "history": {}})]
+        return [Trial(key, config, metrics={"best_acc": acc, "test_acc": acc}, epochs=1)]
 
     def shutdown(self):
         pass
 
 
 @pytest.mark.parametrize("strategy,options", [("ga", {"population_size": 4}), ("memetic", {"population_size": 4}),
-                                              ("tpe", {"n_startup_trials": 3}), ("random", {})])
+                                              ("tpe", {"n_startup_trials": 3}), ("random", {}),
+                                              ("regevo", {"population_size": 4, "sample_size": 2}), ("local", {})])
 def test_proposals_do_not_depend_on_capacity_or_completion_order(tmp_path, strategy, options):
     runs = [search("round1", tmp_path / str(cap), executor=ReversedExecutor(cap), progress=False, strategy=strategy,
                    strategy_options=options, in_flight=3 if strategy == "tpe" else None, trials=14, seed=4,

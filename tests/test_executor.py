@@ -9,7 +9,8 @@ import pytest
 
 from studylib.data import load_dataset
 from studylib.errors import StudyError
-from studylib.executor import DataSource, InlineExecutor, SerialExecutor, TrialProcess, make_executor
+from studylib.executors import Executor, InlineExecutor, SerialExecutor, TrialProcess, make_executor
+from studylib.objective import DataSource, TableObjective, TrainingObjective
 from studylib.training import Budget
 
 CONFIG = {"filters1": 4, "ksize1": 3, "hidden1": 8, "hidden2": 8, "learning_rate": 0.01, "batch_size": 64}
@@ -18,14 +19,14 @@ CONFIG = {"filters1": 4, "ksize1": 3, "hidden1": 8, "hidden2": 8, "learning_rate
 def test_serial_executor_reuses_its_process_survives_a_kill_and_recycles():
     data = load_dataset("synthetic")
     ex = SerialExecutor(progress=False, recycle_after=2)
-    ex.start(data, source=DataSource("synthetic", {}, data.fingerprint))
+    ex.start(TrainingObjective(data, Budget(12, 12), 0, source=DataSource("synthetic", {}, data.fingerprint)))
     try:
         # epoch events come through the pipe while the trial trains in the child
         epochs = []
-        first = ex.process.run("k0", CONFIG, 0, Budget(3, 4), on_epoch=lambda e, logs: epochs.append((e, logs)))
-        assert first["status"] == "ok" and first["pid"] != os.getpid()
-        assert [e for e, _ in epochs] == [1, 2, 3]
-        assert first["history"]["val_accuracy"] == [logs["val_accuracy"] for _, logs in epochs]
+        first = ex.process.run("k0", CONFIG, on_epoch=lambda e, logs: epochs.append((e, logs)))
+        assert first.status == "ok" and first.pid != os.getpid() and first.key == "k0" and first.epochs == 12
+        assert [e for e, _ in epochs] == list(range(1, 13))
+        assert first.curve["val_accuracy"] == [logs["val_accuracy"] for _, logs in epochs]
         assert ex.process.last_rss_mb > 50
 
         # a long trial whose process is SIGKILLed while it trains is run again in a fresh process
@@ -41,30 +42,30 @@ def test_serial_executor_reuses_its_process_survives_a_kill_and_recycles():
 
         t = threading.Thread(target=killer)
         t.start()
-        ex.submit("long", CONFIG, 0, Budget(12, 12))
-        [(key, result)] = ex.wait()
+        ex.submit("long", CONFIG)
+        [result] = ex.wait()
         t.join()
-        assert key == "long" and result["status"] == "ok" and result["epochs"] == 12
-        assert killed == [first["pid"]] and result["pid"] != first["pid"]
+        assert result.key == "long" and result.status == "ok" and result.epochs == 12
+        assert killed == [first.pid] and result.pid != first.pid
         assert len(ex.retried) == 1 and "killed by SIGKILL" in ex.retried[0][1]
 
         # the same process serves the next trial (data loaded once), then is retired: 2 trials each
-        ex.submit("k1", dict(CONFIG, filters1=8), 0, Budget(1, 4))
-        [(key, again)] = ex.wait()
-        assert again["status"] == "ok" and again["pid"] == result["pid"]
+        ex.submit("k1", dict(CONFIG, filters1=8))
+        [again] = ex.wait()
+        assert again.status == "ok" and again.pid == result.pid
         assert ex.process.proc is None and ex.process.recycled == 1 and ex.process.started == 2
     finally:
         ex.shutdown()
 
 
 def test_a_worker_with_other_data_refuses_to_train():
-    wrong = TrialProcess(DataSource("synthetic", {}, "0" * 16))
+    wrong = TrialProcess(TrainingObjective(None, Budget(1, 4), 0, source=DataSource("synthetic", {}, "0" * 16)))
     with pytest.raises(StudyError, match="differs from the study's"):
-        wrong.run("k", CONFIG, 0, Budget(1, 4))
+        wrong.run("k", CONFIG)
 
 
 def test_make_executor_validates_options():
-    assert isinstance(make_executor(), SerialExecutor)
+    assert isinstance(make_executor(), SerialExecutor) and isinstance(make_executor(), Executor)
     assert isinstance(make_executor("inline"), InlineExecutor)
     assert type(make_executor(workers=2)).__name__ == "DaskExecutor"  # --workers implies dask
     for kwargs, match in [({"kind": "threads"}, "unknown executor"),
@@ -76,3 +77,32 @@ def test_make_executor_validates_options():
                           ({"workers": 2, "scheduler": "tcp://x:1"}, "not both")]:
         with pytest.raises(StudyError, match=match):
             make_executor(**kwargs)
+
+
+def test_executors_run_a_table_objective_too():
+    """An executor runs any objective: here a benchmark table, in this process and in a child
+    process; both evaluate the same seed draws in the same order."""
+    import numpy as np
+
+    from studylib.space import SearchSpace, make_dimension
+    from studylib.tables import Table
+
+    space = SearchSpace(name="t", dimensions=(make_dimension("x", [1, 2, 3]),))
+    table = Table("t", space, np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]), np.array([2, 2, 2]))
+    configs = [space.config_at(i % 3) for i in range(8)]
+    runs = []
+    for ex in (InlineExecutor(progress=False), SerialExecutor(progress=False)):
+        objective = TableObjective(table, seed=4)
+        ex.start(objective)
+        try:
+            values = []
+            for i, c in enumerate(configs):
+                ex.submit(objective.key(c) + f"#{i}", c)
+                [trial] = ex.wait()
+                assert trial.key.endswith(f"#{i}") and trial.metrics["index"] == i % 3
+                values.append(trial.metrics["value"])
+        finally:
+            ex.shutdown()
+        runs.append(values)
+    assert runs[0] == runs[1] and len(set(runs[0])) > 3
+    assert all(v in table.values[i % 3] for i, v in enumerate(runs[0]))

@@ -1,9 +1,10 @@
-"""End to end in a real browser (headless Chromium over the DevTools protocol, tests/_browser.py):
-``studylib explore`` serves the explorer with Voilà and a filter changed in the page updates it;
-the reports ``studylib run`` publishes open with every figure loaded.
+"""End to end in a real browser (headless Chromium through selenium and Debian's chromedriver,
+tests/_selenium.py): ``studylib explore`` serves the explorer with Voilà and a filter changed in
+the page updates it; the reports ``studylib run`` publishes open with every figure loaded. No
+page requests anything from another host (a report opened offline is complete).
 
-Needs Debian's ``chromium`` (``make test`` installs it as root). Without it these tests fail
-with a message saying so: they are never skipped.
+Needs Debian's ``chromium`` and ``chromium-driver`` (``make test`` installs them as root).
+Without them these tests fail with a message saying so: they are never skipped.
 """
 import os
 import signal
@@ -12,18 +13,22 @@ import subprocess
 import sys
 
 import pytest
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
 
-from _browser import Browser, fake_ledger, wait_http
+from _ledgers import fake_ledger
+from _selenium import chrome, console_errors, external, requested_urls, screenshot, too_wide, wait_for, wait_http
 
 COUNT = "(document.querySelector('.studylib-count') || {}).innerText || ''"
 PLOT = "document.querySelector('img.studylib-plot')"
+WIDTH = 1400
 
 
 @pytest.fixture(scope="module")
 def browser():
-    b = Browser(width=1400, height=1000)
-    yield b
-    b.close()
+    driver = chrome(width=WIDTH, height=1000)
+    yield driver
+    driver.quit()
 
 
 def free_port() -> int:
@@ -34,8 +39,10 @@ def free_port() -> int:
 
 @pytest.fixture
 def explorer(tmp_path):
-    """``studylib explore DIR --port P --no-browser`` on a made-up 8-trial ledger; yields (url, proc, log)."""
+    """``studylib explore DIR --port P --no-browser`` on two made-up 8-trial ledgers (one with every
+    hyperparameter of round 2: a table as wide as a real one); yields (url, proc, log)."""
     fake_ledger(tmp_path / "reports" / "round1")
+    fake_ledger(tmp_path / "reports" / "round2", space="round2", wide=True)
     port = free_port()
     log_path = tmp_path / "explore.log"
     log = open(log_path, "w")
@@ -56,46 +63,61 @@ def explorer(tmp_path):
         log.close()
 
 
-def wait_plot_changed(browser, old_src: str) -> str:
-    return browser.wait_for(f"(p => p && p.src !== {old_src!r} && p.complete && p.naturalWidth > 0 && p.src)({PLOT})",
-                            timeout=60, what="the figure to be redrawn")
+def click_text(driver, selector: str, text: str) -> None:
+    """A user's click on the element matching ``selector`` whose text is ``text``."""
+    matches = [e for e in driver.find_elements(By.CSS_SELECTOR, selector) if e.text.strip() == text]
+    assert matches, f"nothing in the page matches {selector!r} with text {text!r}"
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", matches[0])
+    ActionChains(driver).move_to_element(matches[0]).click().perform()  # the mouse, not WebDriver's toggle
+
+
+def wait_plot_changed(driver, old_src: str) -> str:
+    return wait_for(driver, f"(p => p && p.src !== {old_src!r} && p.complete && p.naturalWidth > 0 && p.src)({PLOT})",
+                    timeout=60, what="the figure to be redrawn")
 
 
 def test_explorer_web_app_updates_when_a_filter_changes(browser, explorer, tmp_path):
     url, proc, log_path = explorer
-    first_line = log_path.read_text().splitlines()[0]
-    assert url in first_line and "1 ledger" in first_line
+    lines = log_path.read_text().splitlines()
+    assert url in lines[0] and "2 ledgers" in lines[0]
+    assert len(lines) == 2 and "server log:" in lines[1], lines  # the server's own lines go to that log
 
-    browser.goto(url, timeout=60)
+    requested_urls(browser)  # drop what earlier pages requested
+    browser.get(url)
     try:
-        assert browser.wait_for(COUNT, timeout=150, what="the explorer to render").startswith("8 of 8 trials")
-    except Exception:
-        browser.screenshot(tmp_path / "explorer-failed.png")
-        raise AssertionError(f"explorer page did not render; page errors {browser.errors()}; server log:\n"
+        assert wait_for(browser, COUNT, timeout=150, what="the explorer to render").startswith("16 of 16 trials")
+    except AssertionError:
+        screenshot(browser, tmp_path / "explorer-failed.png")
+        raise AssertionError(f"explorer page did not render; console {console_errors(browser)}; server log:\n"
                              f"{log_path.read_text()[-3000:]}") from None
-    src = browser.wait_for(f"(p => p && p.complete && p.naturalWidth > 0 && p.src)({PLOT})", timeout=30,
-                           what="the figure to load")
+    src = wait_for(browser, f"(p => p && p.complete && p.naturalWidth > 0 && p.src)({PLOT})", timeout=30,
+                   what="the figure to load")
     rows = "document.querySelectorAll('.studylib-table table')[0].tBodies[0].rows.length"
-    assert browser.evaluate(rows) == 8
+    assert browser.execute_script(f"return {rows};") == 10  # the top 10
 
     # a user's click on "ok" in the status list (a plain click picks that value only)
-    browser.click_text(".studylib-filter-status option", "ok")
-    browser.wait_for(f"{COUNT}.startsWith('6 of 8 trials')", timeout=30, what="the count to read 6 of 8")
+    click_text(browser, ".studylib-filter-status option", "ok")
+    wait_for(browser, f"{COUNT}.startsWith('12 of 16 trials')", timeout=30, what="the count to read 12 of 16")
     src = wait_plot_changed(browser, src)
-    browser.wait_for(f"{rows} === 6", timeout=30, what="the table to show 6 rows")
+    wait_for(browser, f"{rows} === 10", timeout=30, what="the table to show 10 rows")
 
     # a learning rate: the figure, the table and the count follow
-    browser.click_text(".studylib-filter-learning_rate option", "0.01")  # 0.01 only
-    browser.wait_for(f"{COUNT}.startsWith('2 of 8 trials')", timeout=30, what="the count to read 2 of 8")
+    click_text(browser, ".studylib-filter-learning_rate option", "0.01")  # 0.01 only
+    wait_for(browser, f"{COUNT}.startsWith('4 of 16 trials')", timeout=30, what="the count to read 4 of 16")
     src = wait_plot_changed(browser, src)
+    wait_for(browser, f"{rows} === 4", timeout=30, what="the table to show 4 rows")
 
     # the plot kind
-    browser.click_text(".widget-toggle-buttons button", "box")
+    click_text(browser, ".widget-toggle-buttons button", "box")
     wait_plot_changed(browser, src)
-    assert browser.evaluate("Array.from(document.querySelectorAll('.widget-toggle-buttons button.mod-active'))"
-                            ".map(b => b.innerText.trim())").count("box") == 1
-    assert not [e for e in browser.errors() if "Uncaught" in e or "Error" in e], browser.errors()
-    browser.screenshot(tmp_path / "explorer.png")
+    active = browser.execute_script("return Array.from(document.querySelectorAll('.widget-toggle-buttons "
+                                    "button.mod-active')).map(b => b.innerText.trim());")
+    assert active.count("box") == 1
+    assert not [e for e in console_errors(browser) if "Uncaught" in e or "Error" in e], console_errors(browser)
+    urls = requested_urls(browser)
+    assert any(u.startswith(url) for u in urls) and external(urls) == []  # nothing fetched from the internet
+    assert too_wide(browser) == []  # everything fits a 1,400 px window
+    screenshot(browser, tmp_path / "explorer.png")
 
     # SIGTERM to `studylib explore` stops the server (and its kernels) too
     proc.send_signal(signal.SIGTERM)
@@ -107,31 +129,48 @@ def test_explorer_web_app_updates_when_a_filter_changes(browser, explorer, tmp_p
 
 @pytest.fixture(scope="module")
 def published(tmp_path_factory):
+    """``studylib run all`` and ``studylib run compare`` (tiny settings) into one folder."""
     out = tmp_path_factory.mktemp("published") / "reports"
-    r = subprocess.run([sys.executable, "-m", "studylib.cli", "run", "round1", "--dataset", "digits", "--profile",
-                        "smoke", "--trials", "2", "--max-epochs", "1", "--out", str(out), "--no-progress"],
-                       capture_output=True, text=True, timeout=500)
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    tiny = ["--dataset", "digits", "--profile", "smoke", "--trials", "2", "--max-epochs", "1", "--out", str(out),
+            "--no-progress"]
+    for argv in (["all"], ["compare", "--repeats", "2", "--train-size", "300", "-p", "bench_seeds=3",
+                           "-p", "bench_budget=20"]):
+        r = subprocess.run([sys.executable, "-m", "studylib.cli", "run", *argv, *tiny], capture_output=True,
+                           text=True, timeout=600)
+        assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     return out
 
 
-def test_published_reports_open_with_every_figure(browser, published):
-    browser.goto((published / "index.html").as_uri())
-    links = browser.evaluate("Array.from(document.querySelectorAll('a')).map(a => a.getAttribute('href'))")
-    assert "round1.html" in links
-    for link in links:  # every link of the index points at a file that is there
-        assert (published / link).is_file(), link
+def test_published_reports_open_offline_with_every_figure_within_the_page(browser, published, tmp_path):
+    requested_urls(browser)
+    browser.get((published / "index.html").as_uri())
+    hrefs = browser.execute_script("return Array.from(document.querySelectorAll('a')).map(a => a.getAttribute('href'));")
+    for link in hrefs:
+        assert (published / link).is_file(), link  # every link of the index points at a file that is there
+    reports = [h for h in hrefs if h.endswith(".html")]
+    assert reports == ["round1.html", "round2.html", "round3.html", "compare.html"]
+    assert external(requested_urls(browser)) == [] and too_wide(browser) == []
 
-    browser.click_selector("a[href='round1.html']")  # as a reader would
-    browser.wait_for("location.href.endsWith('/round1.html') && document.readyState === 'complete'", timeout=60,
-                     what="round1.html to open")
-    images = browser.images()
-    assert images, "the round report has no figure"
-    broken = [i for i in images if not (i["complete"] and i["width"] > 0 and i["height"] > 0)]
-    assert not broken, broken
-    assert browser.evaluate("document.body.innerText").count("Fig. 3") >= 1
+    browser.find_element(By.CSS_SELECTOR, "a[href='round1.html']").click()  # as a reader would
+    wait_for(browser, "location.href.endsWith('/round1.html') && document.readyState === 'complete'", timeout=60,
+             what="round1.html to open")
+    assert browser.find_element(By.TAG_NAME, "body").text.count("Fig. 3") >= 1
+    for report in reports:
+        if not browser.current_url.endswith("/" + report):
+            browser.get((published / report).as_uri())
+        images = browser.execute_script("""return Array.from(document.images).map(img =>
+            ({src: img.src.slice(0, 40), complete: img.complete, width: img.naturalWidth,
+              shown: Math.round(img.getBoundingClientRect().width)}));""")
+        assert images, f"{report} has no figure"
+        assert [i for i in images if not (i["complete"] and i["width"] > 0)] == [], report
+        urls = requested_urls(browser)
+        assert any(u.endswith("/" + report) for u in urls)
+        assert external(urls) == [], report  # no CDN: require.js, MathJax... left out
+        assert too_wide(browser) == [], report  # appendix tables included: all within 1,400 px
+        screenshot(browser, tmp_path / report.replace(".html", ".png"))
 
-    # the explorer opens the same folder: the round's ledger is found in its subfolder
-    from studylib.widgets import find_ledgers
+    # the explorer opens the same folder: every round's ledgers are found in their subfolders
+    from studylib.explorer import find_ledgers
 
-    assert [p.parent.name for p in find_ledgers(published)] == ["round1"]
+    found = {p.parent.relative_to(published).parts[0] for p in find_ledgers(published)}
+    assert found == {"round1", "round2", "round3", "compare"}

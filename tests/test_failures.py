@@ -73,5 +73,5 @@ def test_trial_past_the_timeout_is_killed_and_recorded_failed(tmp_path):
     frame = pd.read_csv(tmp_path / "t" / "trials.csv").set_index("batch_size")
     assert frame.loc[1, "status"] == "failed" and "timed out after 10 s" in frame.loc[1, "error"]
     assert 10 <= frame.loc[1, "wall_time"] < 60
-    assert frame.loc[512, "status"] == "ok" and frame.loc[512, "no_epochs"] == 10
+    assert frame.loc[512, "status"] == "ok" and frame.loc[512, "epochs"] == 10
     assert frame.loc[512, "trial"] == 1 and frame.loc[1, "trial"] == 2

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from studylib import ga
-from studylib.bench import make_dimension
-from studylib.space import SearchSpace
+from _scripted_rng import ScriptedRng
+from studylib.space import SearchSpace, make_dimension
+from studylib.strategies import operators as ga
 
 A = (0, 1, 2, 3, 4, 0, 1)
 B = (4, 3, 2, 1, 0, 4, 3)
@@ -47,14 +47,14 @@ def test_elitism_keeps_the_best():
     pop = [(0,), (1,), (2,), (3,)]
     fit = [0.5, 2.0, 1.0, 3.0]
     assert ga.select_best(pop, fit, 2) == [(3,), (1,)]
-    assert ga.elite(pop, fit, 2) == ([(3,), (1,)], [3.0, 2.0])
+    assert ga.survive_best(pop, fit, 2) == ([(3,), (1,)], [3.0, 2.0])
     offspring = [(4,), (5,), (6,), (7,)]
     off_fit = [0.1, 0.2, 0.3, 0.4]  # all worse than the parents' best two
-    nxt, nfit = ga.merge_elitist(pop, fit, offspring, off_fit, 2)
+    nxt, nfit = ga.survive_elitist(pop, fit, offspring, off_fit, n_elite=2)
     assert len(nxt) == 4 and nxt[:2] == [(3,), (1,)] and nfit[:2] == [3.0, 2.0]
     assert set(nxt[2:]) == {(7,), (6,)}  # the best offspring fill the rest
     # an elite that is also an offspring is not duplicated
-    nxt, _ = ga.merge_elitist(pop, fit, [(3,), (5,), (6,), (7,)], [3.0, 0.2, 0.3, 0.4], 1)
+    nxt, _ = ga.survive_elitist(pop, fit, [(3,), (5,), (6,), (7,)], [3.0, 0.2, 0.3, 0.4], n_elite=1)
     assert nxt.count((3,)) == 1 and len(nxt) == 4
 
 
@@ -133,3 +133,91 @@ def test_neighbours_match_the_search_space():
         assert mine == theirs
     g = ga.random_genome(rng=rng(1), cardinalities=space.cardinalities)
     assert g == ga.random_genome(rng=rng(1), cardinalities=space.cardinalities)
+
+
+# -- each operator with its random draws fixed --------------------------------------------------
+def test_tournament_with_fixed_draws():
+    r = ScriptedRng(integers=[[0, 1, 3], [4, 4, 1], [2, 0, 2]])
+    assert ga.select_tournament(["a", "b", "c", "d", "e"], [3, 1, 5, 3, 4], 3, rng=r, tournsize=3) == ["a", "e", "c"]
+    assert r.done() and r.calls[0][1] == {"low": 5, "high": None, "size": 3}
+    # equal fitness: the contestant drawn first wins
+    r = ScriptedRng(integers=[[3, 0]])
+    assert ga.select_tournament(["a", "b", "c", "d"], [1, 0, 0, 1], 1, rng=r, tournsize=2) == ["d"]
+
+
+def test_rank_selection_with_fixed_draws():
+    r = ScriptedRng(choice=[[2, 0]])
+    assert ga.select_rank(["a", "b", "c"], [1.0, 30.0, 2.0], 2, rng=r, pressure=1.5) == ["c", "a"]
+    # ranks a=0, c=1, b=2 -> weights 0.5, 1.0, 1.5 in population order a, b, c = 0.5, 1.5, 1.0
+    assert r.calls[0][1]["p"] == pytest.approx([0.5 / 3, 1.5 / 3, 1.0 / 3])
+    with pytest.raises(ValueError):
+        ga.select_rank(["a"], [1.0], 1, rng=r, pressure=2.5)
+
+
+def test_survival_plus_keeps_the_best_distinct_of_parents_and_children():
+    parents, pf = [(0,), (1,), (2,)], [1.0, 5.0, 3.0]
+    children, cf = [(3,), (1,), (4,)], [4.0, 0.5, 2.0]  # (1,) again: it keeps the parent's 5.0
+    assert ga.survive_plus(parents, pf, children, cf, mu=3) == ([(1,), (3,), (2,)], [5.0, 4.0, 3.0])
+    assert ga.survive_plus([], [], children, cf, mu=5) == ([(3,), (4,), (1,)], [4.0, 2.0, 0.5])
+    # generational: the children replace the parents but for the elite
+    assert ga.survive_elitist(parents, pf, children, cf, n_elite=0) == (children, cf)
+    assert ga.survive_elitist(parents, pf, children, cf, n_elite=1) == ([(1,), (3,), (4,)], [5.0, 4.0, 2.0])
+
+
+def test_uniform_crossover_with_fixed_draws():
+    r = ScriptedRng(random=[[0.1, 0.7, 0.4, 0.5, 0.9, 0.0, 0.6]])
+    c1, c2 = ga.crossover_uniform(A, B, rng=r, indpb=0.5)
+    # genes 0, 2 and 5 (draws below 0.5) are swapped
+    assert c1 == (4, 1, 2, 3, 4, 4, 1) and c2 == (0, 3, 2, 1, 0, 0, 3)
+
+
+def test_point_crossovers_with_fixed_draws():
+    r = ScriptedRng(integers=[3])
+    assert ga.crossover_one_point(A, B, rng=r) == (A[:3] + B[3:], B[:3] + A[3:])
+    assert r.calls[0][1] == {"low": 1, "high": 7, "size": None}
+    r = ScriptedRng(choice=[[5, 2]])
+    assert ga.crossover_two_point(A, B, rng=r) == (A[:2] + B[2:5] + A[5:], B[:2] + A[2:5] + B[5:])
+    assert list(r.calls[0][1]["a"]) == [1, 2, 3, 4, 5, 6] and r.calls[0][1]["replace"] is False
+
+
+def test_reset_mutation_with_fixed_draws():
+    r = ScriptedRng(random=[[0.05, 0.9, 0.2, 0.5]], integers=[2, 0])
+    # genes 0 and 2 are hit; gene 0 (value 1 of 4): draw 2 -> skip the current value -> 3;
+    # gene 2 (value 0 of 3): draw 0 -> 1
+    assert ga.mutate_reset((1, 1, 0, 2), rng=r, cardinalities=[4, 4, 3, 3], indpb=0.3) == (3, 1, 1, 2)
+    assert r.done() and [c[1]["low"] for c in r.calls[1:]] == [3, 2]
+
+
+def test_step_mutation_with_fixed_draws():
+    r = ScriptedRng(random=[[0.0, 0.0, 0.0, 0.9], 0.7], integers=[1])
+    # gene 0 at the top end moves down, gene 1 (inner, draw 0.7 >= 0.5) moves down,
+    # gene 2 is categorical: value 0 with draw 1 -> 2; gene 3 is not hit
+    out = ga.mutate_step((4, 2, 0, 1), rng=r, cardinalities=[5, 5, 3, 3], ordinal=[True, True, False, True],
+                         indpb=0.5)
+    assert out == (3, 1, 2, 1) and r.done()
+
+
+def test_mutate_genes_with_fixed_draws():
+    r = ScriptedRng(choice=[[2, 0]], random=[0.3, 0.8], integers=[0])
+    # genes 2 then 0: gene 2 steps (0.3 < step_prob) from 4 to 3 (top end), gene 0 resets 1 -> 0
+    out = ga.mutate_genes((1, 1, 4, 0), rng=r, cardinalities=[3, 3, 5, 1], ordinal=[True] * 4, n_genes=2)
+    assert out == (0, 1, 3, 0) and r.done()
+    assert list(r.calls[0][1]["a"]) == [0, 1, 2]  # the one-valued gene is never chosen
+    # without kinds every chosen gene takes a uniformly drawn other value
+    r = ScriptedRng(choice=[[1]], integers=[1])
+    assert ga.mutate_genes((0, 1), rng=r, cardinalities=[2, 3], n_genes=1) == (0, 2)
+
+
+def test_weighted_mutation_with_fixed_draws():
+    weights = [np.array([1.0, 2.0, 4.0]), np.array([5.0]), np.array([1.0, 1.0, 3.0, 0.0])]
+    r = ScriptedRng(choice=[[2], 2])
+    out = ga.mutate_weighted((0, 0, 1), rng=r, weights=weights, n_genes=1, power=2.0)
+    assert out == (0, 0, 2)
+    assert list(r.calls[0][1]["a"]) == [0, 2]
+    # the current value gets weight 0, the others weight ** power
+    assert r.calls[1][1]["p"] == pytest.approx([1 / 10, 0.0, 9 / 10, 0.0])
+
+
+def test_random_genome_with_fixed_draws():
+    r = ScriptedRng(integers=[2, 0, 1])
+    assert ga.random_genome(rng=r, cardinalities=[3, 1, 2]) == (2, 0, 1)

@@ -3,13 +3,20 @@ import math
 import pandas as pd
 import pytest
 
-from studylib.ledger import Ledger, paper_csv_frame, trial_key
+from studylib.ledger import Ledger, paper_csv_frame
+from studylib.objective import trial_key
 from studylib.space import SearchSpace
 from studylib.study import search
+from studylib.trial import Trial
 
-RESULT = {"best_acc": 0.5, "best_loss": 1.2, "best_train_acc": 0.6, "best_train_loss": 1.0, "epochs": 3,
-          "best_epoch": 2, "test_acc": 0.48, "test_loss": 1.3, "params": 123, "wall_time": 1.5, "status": "ok",
-          "error": "", "history": {"val_accuracy": [0.4, 0.5, 0.45]}}
+METRICS = {"best_acc": 0.5, "best_loss": 1.2, "best_train_acc": 0.6, "best_train_loss": 1.0, "best_epoch": 2,
+           "test_acc": 0.48, "test_loss": 1.3, "params": 123}
+
+
+def trial(key, config, seed=0, **changes):
+    return Trial(**{"key": key, "config": config, "metrics": METRICS, "curve": {"val_accuracy": [0.4, 0.5, 0.45]},
+                    "epochs": 3, "wall_time": 1.5, "seed": seed, "dataset": "digits", "budget": {"max_epochs": 2},
+                    **changes})
 
 
 def test_record_is_durable_and_keyed(tmp_path):
@@ -19,15 +26,30 @@ def test_record_is_durable_and_keyed(tmp_path):
     assert key == trial_key(dict(reversed(list(config.items()))), "datahash", {"patience": 4, "max_epochs": 2}, 0)
     assert key != trial_key(config, "datahash", {"max_epochs": 2, "patience": 4}, 1)
     assert key != trial_key(config, "otherdata", {"max_epochs": 2, "patience": 4}, 0)
+    assert key != trial_key(config, "datahash", {"max_epochs": 2, "patience": 4}, 0, code="studylib 0.1.0 src x")
     ledger = Ledger(path)
-    ledger.record(key, config, 0, "digits", {"max_epochs": 2}, RESULT)
-    ledger.record(key, config, 0, "digits", {"max_epochs": 2}, dict(RESULT, best_acc=0.9))  # kept once
+    first = trial(key, config, host="h", pid=7)
+    ledger.record(first)
+    ledger.record(trial(key, config, metrics=dict(METRICS, best_acc=0.9)))  # kept once
     # no close(): a second connection (another process after a crash) sees the committed row
     row = Ledger(path).get(key)
-    assert row["best_acc"] == 0.5 and row["config"] == config and row["history"]["val_accuracy"][1] == 0.5
+    assert row == first  # a Trial round-trips through its ledger row
+    assert row.metrics["best_acc"] == 0.5 and row.config == config and row.curve["val_accuracy"][1] == 0.5
     nan = Ledger(path)
-    nan.record("k2", config, 1, "digits", {}, dict(RESULT, best_loss=float("nan"), status="diverged"))
-    assert math.isnan(nan.get("k2")["best_loss"])
+    nan.record(trial("k2", config, 1, metrics=dict(METRICS, best_loss=float("nan")), status="diverged"))
+    assert math.isnan(nan.get("k2").metrics["best_loss"]) and nan.get("k2").status == "diverged"
+    # metrics outside the paper's fields (a benchmark table's value) travel in the row too
+    nan.record(Trial("k3", {"x": 1}, metrics={"value": 0.25, "index": 4}, dataset="hand"))
+    assert nan.get("k3").metrics["value"] == 0.25 and nan.get("k3").metrics["index"] == 4
+
+
+def test_trial_round_trips_through_a_csv_row(tmp_path):
+    t = trial("k", {"filters1": 8, "learning_rate": 0.001}, host="h", pid=3)
+    pd.DataFrame([t.to_csv_row()]).to_csv(tmp_path / "t.csv", index=False)
+    row = pd.read_csv(tmp_path / "t.csv").iloc[0].to_dict()
+    back = Trial.from_csv_row(row, ["filters1", "learning_rate"], budget=t.budget)
+    assert back == Trial(**{**t.__dict__, "curve": {}})  # the curve is not a CSV column
+    assert back.cost == {"epochs": 3, "wall_time": 1.5}
 
 
 def test_corrupt_ledger_is_a_clear_error(tmp_path):

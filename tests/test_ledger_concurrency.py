@@ -14,6 +14,7 @@ CLI = [sys.executable, "-m", "studylib.cli"]
 WRITER = """
 import json, sys, time
 from studylib.ledger import Ledger
+from studylib.trial import Trial
 path, name, start = sys.argv[1], sys.argv[2], float(sys.argv[3])
 while time.time() < start:  # both writers begin together, on a ledger that does not exist yet
     time.sleep(0.001)
@@ -21,11 +22,10 @@ ledger = Ledger(path)
 keys = [f"k{i:03d}" for i in range(120)]
 if name == "b":
     keys.reverse()
-result = {"best_acc": 0.5, "status": "ok", "history": {}}
 numbers = {}
 for i, key in enumerate(keys):
     numbers[key] = ledger.add_to_study("shared-study", key)
-    ledger.record(key, {"i": i, "writer": name}, 0, "synthetic", {}, result)
+    ledger.record(Trial(key, {"i": i, "writer": name}, metrics={"best_acc": 0.5}, dataset="synthetic"))
     ledger.add_to_study(f"study-{name}", key)
 print(json.dumps(numbers))
 """

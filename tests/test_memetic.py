@@ -1,11 +1,11 @@
 import zlib
 
+import numpy as np
 import pytest
 
-from studylib import ga as ops
-from studylib.bench import make_dimension
-from studylib.space import SearchSpace
-from studylib.strategies import make_strategy
+from studylib.strategies import operators as ops
+from studylib.space import SearchSpace, make_dimension
+from studylib.strategies import ABLATIONS, REGISTRY, make_strategy
 from studylib.strategies.memetic import MemeticGA
 
 SPACE = SearchSpace(name="synthetic", dimensions=(
@@ -58,7 +58,7 @@ def test_local_search_respects_its_budget_share(share, batch):
     m = make_strategy("memetic", SPACE, seed=1, local_share=share)
 
     def bound(s):
-        assert not s._pending
+        assert not s.archive.pending
         assert s.local_evals <= share * s.evals + 1e-9
 
     drive(m, 150, batch=batch, check=bound)
@@ -97,7 +97,7 @@ def _first_local_step(lamarckian):
     (probe,) = m.ask(1)  # generation done: the climb starts from the best individual
     g = SPACE.encode(probe)
     assert g in ops.neighbours(best, cardinalities=SPACE.cardinalities, ordinal=[d.ordinal for d in SPACE.dimensions])
-    assert m._local_pending == {g}
+    assert m.climber.pending == {g}
     m.tell(probe, 9.0)  # an improvement
     assert m.local_evals == 1 and m.moves == [(best, g, 5.0, 9.0)]
     return m, best, g
@@ -134,3 +134,151 @@ def test_cached_and_unasked_tells_are_tolerated_and_logged():
         MemeticGA(SPACE, local_share=1.0)
     with pytest.raises(TypeError):
         MemeticGA(SPACE, colour="red")
+
+
+# -- every option, through the strategy -----------------------------------------------------------
+def _spy_climbs(m):
+    """Record (generation, centre, in population?) for every climb the strategy starts."""
+    starts = []
+    original = m.climber.start
+
+    def start(cands):
+        c = original(cands)
+        if c is not None:
+            starts.append((m.evolution.gen, c, c in m.population))
+        return c
+
+    m.climber.start = start
+    return starts
+
+
+def test_restart_options_decide_where_and_how_often_climbs_start():
+    found = {}
+    for restart in ("evaluated", "population", "none"):
+        m = make_strategy("memetic", SPACE, seed=4, restart=restart)
+        starts = _spy_climbs(m)
+        drive(m, 250)
+        per_gen = {}
+        for gen, _, _ in starts:
+            per_gen[gen] = per_gen.get(gen, 0) + 1
+        found[restart] = (starts, per_gen)
+        assert max(per_gen.values()) <= (1 if restart == "none" else m.n_local)
+    assert all(inside for _, _, inside in found["population"][0] + found["none"][0])
+    assert not all(inside for _, _, inside in found["evaluated"][0])  # restarts outside the population
+    assert max(found["population"][1].values()) > 1  # restarts within a generation
+    with pytest.raises(ValueError):
+        MemeticGA(SPACE, restart="anywhere")
+
+
+def test_population_size_is_the_default_window_of_a_study():
+    assert make_strategy("memetic", SPACE).population_size == 10
+    m = make_strategy("memetic", SPACE, seed=0, population_size=6)
+    assert m.population_size == 6 and len(m.ask(20)) == 6  # one generation, then it waits
+
+
+def test_n_local_and_offspring_bound_each_generation():
+    m = make_strategy("memetic", SPACE, seed=6, n_local=2, offspring=4)
+    starts = _spy_climbs(m)
+    sizes = []
+    original = m.evolution.breed
+    m.evolution.breed = lambda k, weights=None: sizes.append(k) or original(k, weights)
+    drive(m, 150)
+    assert sizes and set(sizes) == {4}
+    per_gen = [sum(1 for g, _, _ in starts if g == gen) for gen in range(m.evolution.gen)]
+    assert max(per_gen) == 2
+
+
+def test_adaptive_share_stays_within_min_share_and_local_share():
+    for min_share in (0.2, 0.5):
+        m = make_strategy("memetic", SPACE, seed=2, adaptive=True, local_share=0.8, min_share=min_share)
+        values = []
+
+        def check(s):
+            values.append(s.share.value)
+            assert s.local_evals <= s.share.high * s.evals + 1e-9
+
+        drive(m, 200, check=check)
+        assert min(values) >= min_share and max(values) <= 0.8
+        assert len(set(values)) > 3  # the share really moves
+    fixed = make_strategy("memetic", SPACE, seed=2, min_share=0.2)
+    drive(fixed, 50)
+    assert fixed.share.value == 0.8
+
+
+def test_guided_mutation_passes_the_density_ratios_to_breeding():
+    seen = {}
+    for guided_mutation in (False, True):
+        m = make_strategy("memetic", SPACE, seed=1, guided_mutation=guided_mutation, guide_power=2.0)
+        weights = []
+        original = m.evolution.breed
+        m.evolution.breed = lambda k, w=None: weights.append(w) or original(k, w)
+        seen[guided_mutation] = drive(m, 80)
+        if guided_mutation:
+            assert weights and all(w is not None for w in weights)
+        else:
+            assert weights and all(w is None for w in weights)
+    assert seen[True] != seen[False]
+
+
+def test_guide_power_and_guided_reach_the_neighbour_order():
+    m = make_strategy("memetic", SPACE, seed=0, guide_power=3.0, guide_top=0.5)
+    assert (m.order.power, m.order.top, m.order.guided) == (3.0, 0.5, True)
+    runs = {p: drive(make_strategy("memetic", SPACE, seed=0, guide_power=p), 120) for p in (1.0, 3.0)}
+    assert runs[1.0] != runs[3.0]
+    assert make_strategy("memetic", SPACE, seed=0, guided=False).order.guided is False
+
+
+def test_init_option_picks_the_start_design():
+    for init in ("lhs", "random"):
+        m = make_strategy("memetic", SPACE, seed=5, init=init)
+        first = [SPACE.encode(c) for c in m.ask(10)]
+        assert len(set(first)) == 10
+        balanced = all(set(np.bincount([g[i] for g in first], minlength=c)) <= {10 // c, -(-10 // c)}
+                       for i, c in enumerate(SPACE.cardinalities))
+        assert balanced == (init == "lhs")
+
+
+def test_survival_plus_never_loses_ground_generational_replaces_the_parents():
+    def generations(survival, seed):
+        """The population after each of the first 8 generations (GA core alone)."""
+        m = make_strategy("memetic", SPACE, seed=seed, survival=survival, n_elite=1, local_share=0.0)
+        pops = []
+        while m.evolution.gen < 8:
+            for c in m.ask(1):
+                m.tell(c, score(c))
+            if m.evolution.gen > len(pops):
+                pops.append(dict(zip(m.population, m.fitness)))
+        return pops
+
+    worse = 0
+    for seed in range(3):
+        plus, gen = generations("plus", seed), generations("generational", seed)
+        for a, b in zip(plus, plus[1:]):
+            assert min(b.values()) >= min(a.values())  # (mu + lambda): the worst never gets worse
+        for a, b in zip(gen, gen[1:]):
+            assert len(set(a) & set(b)) <= 1  # only the elite carries over
+        worse += any(min(b.values()) < min(a.values()) for a, b in zip(gen, gen[1:]))
+    assert worse >= 1
+
+
+@pytest.mark.parametrize("variant", sorted(ABLATIONS))
+def test_every_ablation_variant_is_registered_and_switches_one_part_off(variant):
+    name = f"memetic-{variant}"
+    assert name in REGISTRY
+    m = make_strategy(name, SPACE, seed=0)
+    for key, value in ABLATIONS[variant].items():
+        assert {"init": lambda: m.evolution.init, "survival": lambda: m.evolution.survival,
+                "local_share": lambda: m.share.high, "guided": lambda: m.order.guided,
+                "restart": lambda: m.restart}[key]() == value
+    p = drive(m, 120)
+    assert len(p) == len(set(p)) and m.evals >= 120
+    assert (m.local_evals == 0) == (variant == "no-local")
+    # explicit options win over the variant's
+    assert make_strategy("memetic-no-local", SPACE, seed=0, local_share=0.3).share.high == 0.3
+
+
+def test_pattern_option_reaches_the_climber_and_changes_the_climbs():
+    assert make_strategy("memetic", SPACE, seed=0).climber.pattern is True
+    off = make_strategy("memetic", SPACE, seed=0, pattern=False)
+    assert off.climber.pattern is False
+    assert drive(off, 150) != drive(make_strategy("memetic", SPACE, seed=0), 150)

@@ -12,25 +12,17 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from _html import embedded_pngs, fetched_urls
+
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
 ROUNDS = ("round1", "round2", "round3")
 PARAMETERS = ("dataset", "profile", "strategy", "trials", "seed", "repeats", "max_epochs", "patience",
               "train_size", "data_dir", "out_dir")
 TRIALS = 3
-#: the paper's appendix columns each trials.csv must carry
-PAPER_COLUMNS = {
-    "round1": ["batch_size", "best_acc", "best_loss", "filters_1", "filters_2", "full_hidd_1", "full_hidd_2",
-               "ksize_1", "ksize_2", "learning_rate", "no_epochs"],
-    "round2": ["activation", "batch_size", "best_acc", "best_loss", "best_train_acc", "best_train_loss",
-               "filters1", "filters2", "filters3", "full_hidd1", "full_hidd2", "ksize1", "ksize2", "ksize3",
-               "learning_rate", "momentum", "optimizer", "border_crop"],
-    "round3": ["activation", "batch_size", "best_acc", "best_loss", "best_train_acc", "best_train_loss",
-               "filters1", "filters2", "filters3", "full_hidd1", "full_hidd2", "ksize1", "ksize2", "ksize3",
-               "learning_rate", "momentum", "dropout"],
-}
+#: results every trials.csv carries besides the round's hyperparameters (under their space names)
+RESULT_COLUMNS = ["best_acc", "best_loss", "best_train_acc", "best_train_loss", "epochs", "test_acc", "status"]
 FIGURES = {"round1": 1, "round2": 6, "round3": 1}  # Fig. 3 | Figs. 4-9 | Table IV as bars
-IMG = '<img src="data:image/png;base64,'
 
 
 @pytest.fixture(scope="module")
@@ -90,11 +82,14 @@ def test_run_all_prints_the_index_last_and_writes_every_report(published):
     assert proc.stdout.strip().splitlines()[-1] == str(out / "index.html")
     for name in ROUNDS:
         for path in (out / f"{name}.ipynb", out / f"{name}.html", out / name / "trials.csv",
-                     out / name / "ledger.sqlite", out / name / "summary.json", out / name / "study.json"):
+                     out / name / "ledger.sqlite", out / name / "summary.json"):
             assert path.exists(), path
+        assert list((out / name / "studies").glob("*.json")), name
         assert re.search(rf"^{name}: best validation accuracy .* · {TRIALS} trials · digits", proc.stdout, re.M)
-    # TensorFlow's and ipykernel's own chatter goes to the round's kernel.log, not the terminal
+    # TensorFlow's and ipykernel's own chatter goes to the round's kernel.log, not the terminal;
+    # a clean run deletes that log
     assert "oneDNN" not in proc.stderr
+    assert not [p for name in ROUNDS for p in (out / name).glob("kernel.log")]
 
 
 @pytest.mark.parametrize("name", ROUNDS)
@@ -120,10 +115,12 @@ def test_html_report_stands_alone(published, name):
     html = _html_text(out / f"{name}.html")
     number = ROUNDS.index(name) + 1
     assert f"Appendix {number}" in html
-    assert html.count(IMG) >= FIGURES[name]
+    assert len(embedded_pngs(html)) >= FIGURES[name]
     assert "best_acc" in html and "<table" in html
-    for text in ("What produced this report", "data hash", "Git commit", "Libraries", "Wall time", "smoke"):
+    for text in ("What produced this report", "data hash", "Git commit", "Libraries", "Training time",
+                 "This run", "smoke"):
         assert text in html, text
+    assert all(u.startswith("data:") for u in fetched_urls(html))  # no script or stylesheet from anywhere
     assert "report.run_round(" not in html  # code cells hidden
     assert "oneDNN" not in html and "Traceback" not in html
 
@@ -139,13 +136,21 @@ def test_round_figures_and_table_iv(published):
 
 
 @pytest.mark.parametrize("name", ROUNDS)
-def test_trials_csv_has_the_papers_columns_one_row_per_trial(published, name):
+def test_trials_csv_has_one_name_per_hyperparameter_one_row_per_trial(published, name):
+    from studylib.space import load_space
+
     out, _ = published
     df = pd.read_csv(out / name / "trials.csv")
     assert len(df) == TRIALS
     assert sorted(df["trial"]) == list(range(1, TRIALS + 1))
-    missing = [c for c in PAPER_COLUMNS[name] if c not in df.columns]
-    assert not missing
+    space = load_space(name)
+    missing = [c for c in [*space.names, *RESULT_COLUMNS] if c not in df.columns]
+    assert not missing  # the space's names, as in the ledger and the explorer, in every round
+    paper_only = {p for p in space.paper_names().values() if p not in space.names}
+    assert not paper_only & set(df.columns)  # the paper's spellings only in the report's appendix table
+    page = re.sub(r"<wbr\s*/?>", "", _html_text(out / f"{name}.html"))  # (where a header may wrap)
+    headers = {h.strip() for h in re.findall(r"<th[^>]*>([^<]*)</th>", page)}
+    assert paper_only <= headers  # ... where they are shown
     assert df["best_acc"].between(0, 1).all() and (df["dataset"] == "digits").all()
     assert df["study_id"].str.startswith(name).all()  # each round has its own ledger
 

@@ -3,7 +3,7 @@ import logging
 import optuna
 import pytest
 
-from studylib.bench import make_dimension
+from studylib.space import make_dimension
 from studylib.space import SearchSpace
 from studylib.strategies import make_strategy
 from studylib.strategies.optuna_samplers import TPE, OptunaGA
@@ -28,7 +28,11 @@ def complete(study):
 def test_ask_tell_roundtrip_with_values_and_index_distributions(name):
     s = make_strategy(name, SPACE, seed=0)
     assert isinstance(s, TPE if name == "tpe" else OptunaGA)
-    assert all(isinstance(d, optuna.distributions.CategoricalDistribution) for d in s._dists.values())
+    # ordinal dimensions as integer indices, categorical ones as categories over indices
+    lr, act, units = (s._dists[n] for n in s._names)
+    assert isinstance(lr, optuna.distributions.IntDistribution) and (lr.low, lr.high, lr.step) == (0, 3, 1)
+    assert isinstance(act, optuna.distributions.CategoricalDistribution) and act.choices == (0, 1, 2)
+    assert isinstance(units, optuna.distributions.IntDistribution) and units.high == 2
     seen = set()
     for _ in range(15):
         (c,) = s.ask(1)
@@ -95,3 +99,38 @@ def test_exhausts_a_tiny_space():
             seen[tiny.key(c)] = seen.get(tiny.key(c), 0) + 1
             s.tell(c, float(tiny.encode(c)[1]))
     assert len(seen) == tiny.size and s.finished and s.ask(1) == []
+
+
+@pytest.mark.parametrize("name", ["tpe", "optuna-ga"])
+def test_the_dimension_kind_picks_the_distribution(name):
+    space = SearchSpace(name="kinds", dimensions=(make_dimension("n", [1, 2, 3], kind="categorical"),
+                                                  make_dimension("s", ["lo", "mid", "hi"], kind="ordinal"),
+                                                  make_dimension("one", [7])))
+    s = make_strategy(name, space, seed=3)
+    n, st, one = (s._dists[k] for k in s._names)
+    assert isinstance(n, optuna.distributions.CategoricalDistribution)
+    assert isinstance(st, optuna.distributions.IntDistribution) and (st.low, st.high) == (0, 2)
+    assert isinstance(one, optuna.distributions.IntDistribution) and one.single()
+    seen = set()
+    while not s.finished:
+        for c in s.ask(1):
+            seen.add(space.key(c))
+            s.tell(c, float(space.encode(c)[1]))
+    assert len(seen) == space.size == 9
+
+
+def test_ordinal_integers_help_tpe_on_a_smooth_ordinal_problem():
+    """On a one-dimensional bowl over 40 ordered values, TPE that sees the order (integers) finds
+    the optimum in fewer evaluations than TPE that sees 40 unordered categories (same seeds)."""
+    def first_hit(kind, seed):
+        space = SearchSpace(name="bowl", dimensions=(make_dimension("x", list(range(40)), kind=kind),))
+        s = make_strategy("tpe", space, seed=seed)
+        for k in range(1, 41):
+            (c,) = s.ask(1)
+            if c["x"] == 27:
+                return k
+            s.tell(c, -abs(c["x"] - 27))
+        return 41
+    ordinal = sorted(first_hit("ordinal", seed) for seed in range(8))
+    categorical = sorted(first_hit("categorical", seed) for seed in range(8))
+    assert ordinal[4] < categorical[4]

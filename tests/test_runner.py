@@ -12,6 +12,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from studylib import cli, paths, runner
 from studylib.errors import StudyError
+from studylib.report import publish
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -144,6 +145,7 @@ def test_failing_cell_exits_nonzero_with_one_line_and_keeps_the_partial_notebook
     texts = json.dumps(nb["cells"])
     assert "before the failure" in texts and "ValueError" in texts
     assert not (out / "compare.html").exists()
+    assert (out / "compare" / "kernel.log").exists()  # kept after a failure
     index = (out / "index.html").read_text()
     assert "FAILED" in index and "compare.ipynb" in index
     # the compare notebook got its out_dir: OUT/compare
@@ -158,17 +160,55 @@ def test_index_lists_every_report_with_its_summary(tmp_path):
     (tmp_path / "round1").mkdir()
     (tmp_path / "round1" / "summary.json").write_text(json.dumps(
         {"best_acc": 0.8188, "test_acc": 0.8133, "rows": 6, "dataset": "digits", "data_hash": "daeec2de6180b9aa",
-         "profile": "smoke", "strategy": "random", "seeds": [0], "wall_time": 23.4}))
+         "profile": "smoke", "strategy": "random", "seeds": [0], "wall_time": 1.2, "train_time": 23.4}))
     (tmp_path / "compare.html").write_text("<html></html>")  # another notebook's report, no summary
-    index = runner.write_index(tmp_path).read_text()
+    index = publish.write_index(tmp_path).read_text()
     assert ("best validation accuracy 81.88% (test 81.33%) · 6 trials · digits (data daeec2de) · profile smoke"
             in index)
+    assert "training 23 s · this run 1 s" in index  # a re-run keeps the trials' training time
     assert "href='round1.html'" in index and "href='compare.html'" in index
     assert index.index("round1.html") < index.index("compare.html")
+    assert "round1: the paper's random search; compare: the memetic GA" in index
+    (tmp_path / "compare.html").unlink()
+    assert "compare" not in publish.write_index(tmp_path).read_text()  # the intro names only what is there
 
 
 def test_summary_line_with_several_seeds():
-    line = runner.summary_line({"best_acc": 0.5, "best_acc_std": 0.1, "test_acc": 0.4, "test_acc_std": 0.05,
+    line = publish.summary_line({"best_acc": 0.5, "best_acc_std": 0.1, "test_acc": 0.4, "test_acc_std": 0.05,
                                 "rows": 12, "dataset": "digits", "seeds": [0, 1, 2]})
     assert line.startswith("best validation accuracy 50.00% ± 10.00 (test 40.00% ± 5.00) · 12 trials")
     assert "seeds 0-2" in line
+
+
+def test_summary_line_of_a_comparison_names_the_best_strategy_and_lists_each():
+    line = publish.summary_line({"best_acc": 0.8136, "test_acc": 0.80, "best_strategy": ["ga", "random"],
+                                "by_strategy": {"ga": {"best_acc": 0.8136}, "memetic": {"best_acc": 0.7944},
+                                                "random": {"best_acc": 0.8136}},
+                                "strategy": "ga, memetic, random", "rows": 12, "seeds": [0]})
+    assert line.startswith("best validation accuracy 81.36% (test 80.00%) by ga and random · "
+                           "per strategy: ga 81.36%, memetic 79.44%, random 81.36% · 12 trials")
+    assert "strategy ga, memetic" not in line
+
+
+# -- the published HTML ------------------------------------------------------------------------
+
+def test_render_html_embeds_figures_hides_code_and_stderr_and_fetches_nothing(tmp_path):
+    import base64
+
+    from nbformat.v4 import new_output
+
+    from _html import embedded_pngs, fetched_urls
+
+    png = base64.b64encode(bytes.fromhex("89504e470d0a1a0a") + b"made-up image").decode()
+    nb = new_notebook(metadata={"kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"}})
+    cell = new_code_cell("secret_code_line = 1")
+    cell.outputs = [new_output("display_data", data={"image/png": png, "text/plain": "<Figure>"}),
+                    new_output("stream", name="stderr", text="TensorFlow chatter\n"),
+                    new_output("stream", name="stdout", text="a printed line\n")]
+    nb.cells = [new_markdown_cell("# Round *x*"), cell]
+    nbformat.write(nb, str(tmp_path / "x.ipynb"))
+    page = publish.render_html(tmp_path / "x.ipynb", tmp_path / "x.html", title="x").read_text(encoding="utf-8")
+    assert embedded_pngs(page) == [f"data:image/png;base64,{png}"]
+    assert "a printed line" in page and "TensorFlow chatter" not in page and "secret_code_line" not in page
+    assert "<title>x</title>" in page
+    assert fetched_urls(page) == [f"data:image/png;base64,{png}"]  # no script or stylesheet from a CDN

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from studylib.errors import StudyError
-from studylib.space import Dimension, SearchSpace, load_space
+from studylib.space import Dimension, SearchSpace, load_space, make_dimension
 
 
 def test_round_counts_match_the_paper():
@@ -123,3 +123,49 @@ def test_unreadable_space_files(tmp_path):
         load_space(tmp_path)  # a folder
     with pytest.raises(StudyError, match="unknown round 'round7'"):
         load_space("round7")
+
+
+def test_dimension_kinds_default_from_values_and_can_be_set():
+    assert make_dimension("x", [1, 2.5]).kind == "ordinal"
+    assert make_dimension("s", ["a", "b"]).kind == "categorical"
+    assert make_dimension("b", [True, False]).kind == "categorical"
+    assert make_dimension("mixed", [1, "a"]).kind == "categorical"
+    assert not make_dimension("x", [1, 2], kind="categorical").ordinal
+    assert make_dimension("size", ["s", "m", "l"], kind="ordinal").ordinal
+    with pytest.raises(StudyError, match="'x': kind must be ordinal or categorical, not 'nominal'"):
+        make_dimension("x", [1, 2], kind="nominal")
+    # the paper's spaces: strings categorical, numbers ordinal, from the values alone
+    space = load_space("round2")
+    assert {d.name for d in space.dimensions if not d.ordinal} == {"activation", "optimizer"}
+
+
+def test_kind_in_space_files_steers_neighbours_and_the_fingerprint(tmp_path):
+    data = json.loads(json.dumps(GOOD))
+    plain = load_space(_write(tmp_path, data))
+    assert plain["learning_rate"].kind == "ordinal"
+    data["dimensions"][0]["values"] = [8, 16, 32]
+    data["dimensions"][0]["kind"] = "categorical"
+    data["dimensions"][4]["kind"] = "ordinal"  # the default, written out
+    space = load_space(_write(tmp_path, data, "kinds.yaml"))
+    assert space["filters1"].kind == "categorical" and space["learning_rate"].ordinal
+    config = space.config_at(0)  # filters1=8: categorical, so 16 and 32 are both one step away
+    assert sorted(n["filters1"] for n in space.neighbours(config) if n["filters1"] != 8) == [16, 32]
+    # kinds round-trip, and the fingerprint covers them (defaults included, deterministically)
+    again = SearchSpace.from_dict(json.loads(json.dumps(space.to_dict())))
+    assert again == space and again.fingerprint() == space.fingerprint()
+    assert space.to_dict()["dimensions"][4]["kind"] == "ordinal"
+    data["dimensions"][0]["kind"] = "ordinal"
+    ordinal = load_space(_write(tmp_path, data, "ordinal.yaml"))
+    assert ordinal.fingerprint() != space.fingerprint()
+    assert [n["filters1"] for n in ordinal.neighbours(config) if n["filters1"] != 8] == [16]
+
+
+@pytest.mark.parametrize("kind", ["nominal", 3, ["ordinal"]])
+def test_bad_kind_in_a_space_file_is_one_line_naming_the_dimension(tmp_path, kind):
+    data = json.loads(json.dumps(GOOD))
+    data["dimensions"][4]["kind"] = kind
+    path = _write(tmp_path, data)
+    with pytest.raises(StudyError) as e:
+        load_space(path)
+    msg = str(e.value)
+    assert msg.startswith(f"{path}: 'learning_rate': kind must be ordinal or categorical") and "\n" not in msg

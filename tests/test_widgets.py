@@ -11,11 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from _browser import fake_ledger
+from _ledgers import fake_ledger
 from studylib import cli
 from studylib.errors import StudyError
 from studylib.ledger import Ledger
-from studylib.widgets import Explorer, find_ledgers, importance
+from studylib.explorer import Explorer, find_ledgers, importance
+from studylib.trial import Trial
 
 
 def count(e: Explorer) -> tuple[int, int]:
@@ -37,29 +38,29 @@ def ledger(tmp_path):
 def test_filters_change_the_counts_and_every_view(ledger):
     e = Explorer(ledger.parent)
     assert count(e) == (8, 8) and len(e.filtered) == 8
-    assert set(e.filters) == {"learning_rate", "batch_size", "filters1"}
+    assert set(e.filter.values) == {"learning_rate", "batch_size", "filters1"}
     png = bytes(e.plot.value)
     assert png.startswith(b"\x89PNG")
 
-    e.status_filter.value = ("ok",)
+    e.filter.status.value = ("ok",)
     assert count(e) == (6, 8)
     assert set(e.filtered.status) == {"ok"}
     assert bytes(e.plot.value) != png
     assert "6 of 8 trials" in e.figure._suptitle.get_text()
 
-    e.filters["learning_rate"].value = (0.001,)
+    e.filter.values["learning_rate"].value = (0.001,)
     assert count(e) == (4, 8)
     assert set(e.filtered.learning_rate) == {0.001}
     assert len(e.table_frame) == 4 and set(e.table_frame.learning_rate) == {0.001}
     assert xticks(e) == ["0.001"]
 
-    e.filters["batch_size"].value = (64,)
+    e.filter.values["batch_size"].value = (64,)
     assert count(e) == (2, 8)
-    e.reset_button.click()
+    e.filter.reset_button.click()
     assert count(e) == (8, 8)
-    assert e.status_filter.value == ("ok", "diverged", "failed")
+    assert e.filter.status.value == ("ok", "diverged", "failed")
 
-    e.filters["filters1"].value = ()  # nothing picked: nothing shown, and the views say so
+    e.filter.values["filters1"].value = ()  # nothing picked: nothing shown, and the views say so
     assert count(e) == (0, 8)
     assert len(e.table_frame) == 0 and "no trials" in e.table.value
 
@@ -134,7 +135,7 @@ def test_importance_ranks_the_hyperparameter_that_matters(ledger):
     e.importance_by.value = "spread"
     assert list(e.importance_frame.spread) == sorted(e.importance_frame.spread, reverse=True)
 
-    e.filters["learning_rate"].value = (0.01,)  # one value left: it can no longer explain anything
+    e.filter.values["learning_rate"].value = (0.01,)  # one value left: it can no longer explain anything
     assert "learning_rate" not in set(e.importance_frame.hyperparameter)
 
 
@@ -155,9 +156,9 @@ def test_several_ledgers_found_recursively_and_added(tmp_path):
     e = Explorer(tmp_path / "reports")
     assert [lbl for lbl, _ in e.ledger_select.options] == ["round1", "round2/seed-1"]
     assert count(e) == (12, 12)
-    assert len(e.studies) == 2 and "strategy" in e.filters
+    assert len(e.studies) == 2 and "strategy" in e.filter.values
 
-    e.filters["strategy"].value = ("ga",)
+    e.filter.values["strategy"].value = ("ga",)
     assert count(e) == (4, 12)
     e.kind.value = "best-so-far"
     e.hue.value = "strategy"
@@ -174,17 +175,42 @@ def test_several_ledgers_found_recursively_and_added(tmp_path):
     assert "no such file or folder" in e.source_message.value and count(e) == (3, 3)
 
 
+def test_several_studies_in_one_ledger_are_told_apart(tmp_path):
+    """One --out folder, three studies (two strategies, two seeds): every view reads the ledger."""
+    fake_ledger(tmp_path / "out", n=8, seed=0, strategy="random")
+    fake_ledger(tmp_path / "out", n=4, seed=1, strategy="random")
+    fake_ledger(tmp_path / "out", n=3, seed=0, strategy="ga")
+    e = Explorer(tmp_path / "out")
+    assert count(e) == (15, 15) and len(e.ledgers) == 1
+    assert [s["trials"] for s in e.studies] == [8, 4, 3]
+    assert set(e.filter.values) >= {"strategy", "seed"}
+    e.filter.values["strategy"].value = ("ga",)
+    assert count(e) == (3, 15) and set(e.filtered.study) == {"round1-ga-s0-fake"}
+    e.filter.reset_button.click()
+    e.kind.value = "best-so-far"
+    e.hue.value = "study"
+    lines = [ln for ln in e.figure.axes[0].get_lines() if len(ln.get_xdata()) > 1]
+    assert sorted(len(ln.get_xdata()) for ln in lines) == [3, 4, 8]  # one curve per study
+    assert len(e.run.study.options) == 3
+
+
 def test_reload_shows_new_trials_and_keeps_filters(ledger):
     e = Explorer(ledger)
-    e.filters["learning_rate"].value = (0.001,)
+    e.filter.values["learning_rate"].value = (0.001,)
     assert count(e) == (4, 8)
     with Ledger(ledger) as led:
-        led.record("new", {"learning_rate": 0.001, "batch_size": 32, "filters1": 64}, 0, "digits", {},
-                   {"best_acc": 0.9, "status": "ok"})
+        led.record(Trial("new", {"learning_rate": 0.001, "batch_size": 32, "filters1": 64},
+                         metrics={"best_acc": 0.9}, dataset="digits"))
     e.reload_button.click()
     assert count(e) == (5, 9)
-    assert 64 in e.filters["filters1"].value  # a filter that showed everything shows the new value too
+    assert 64 in e.filter.values["filters1"].value  # a filter that showed everything shows the new value too
     assert e.table_frame.best_acc.iloc[0] == pytest.approx(0.9)
+    # what the page shows (the widgets' synced ``index``) follows the values kept across the reload
+    f1, lr = e.filter.values["filters1"], e.filter.values["learning_rate"]
+    assert [f1.options[i][1] for i in f1.index] == [16, 32, 64] and [lr.options[i][1] for i in lr.index] == [0.001]
+    e.reload_button.click()  # and once more: the filters keep working
+    lr.value = (0.01,)
+    assert lr.index == (1,) and count(e) == (4, 9)
 
 
 def test_bad_sources_raise_one_line_errors(tmp_path):
@@ -281,42 +307,45 @@ def test_run_more_extends_the_study_with_a_live_progress_bar(real_study):
     assert count(e) == (2, 2)
     (study,) = e.studies
     seen = []
-    e.progress.observe(lambda ch: seen.append(ch["new"]), "value")
-    e.run_trials.value = 2
-    e.run_button.click()
-    assert e.last_error is None, e.last_error
-    assert seen[:2] == [1, 2] and e.progress.value == e.progress.max == 2 and e.progress.bar_style == "success"
-    assert "2 trained" in e.run_message.value
+    e.run.progress.observe(lambda ch: seen.append(ch["new"]), "value")
+    e.run.trials.value = 2
+    e.run.button.click()
+    assert e.run.last_error is None, e.run.last_error
+    assert seen[:2] == [1, 2] and e.run.progress.value == e.run.progress.max == 2 and e.run.progress.bar_style == "success"
+    assert "2 trained" in e.run.message.value
     assert count(e) == (4, 4)  # refreshed
     assert len(e.table_frame) == 4 and len(e.studies) == 1
     with Ledger(real_study / "ledger.sqlite") as led:
         assert len(led.frame()) == 4
         assert len(led.study_keys(study["study_id"])) == 4  # the same study, continued
     assert len(pd.read_csv(real_study / "trials.csv")) == 4
-    assert "(4 trials)" in e.run_study.options[e.run_study.value][0]
+    assert "(4 trials)" in e.run.study.options[e.run.study.value][0]
 
 
 def test_run_more_with_another_seed_starts_a_study_beside_it(real_study):
-    before = json.loads((real_study / "study.json").read_text())["study_id"]
     e = Explorer(real_study, executor="inline")  # (the test above trains in the default child process)
-    n = count(e)[1]
-    e.run_seed.value = 7
-    e.run_trials.value = 1
-    e.run_button.click()
-    assert e.last_error is None, e.last_error
-    assert len(e.studies) == 2 and count(e)[1] == n + 1
-    new = e.last_result.study_id
+    (before,) = [s["study_id"] for s in e.studies]
+    n, had = count(e)[1], e.studies[0]["trials"]
+    e.run.seed.value = 7
+    e.run.trials.value = 1
+    e.run.button.click()
+    assert e.run.last_error is None, e.run.last_error
+    new = e.run.last_result.study_id
     assert new != before and "-s7-" in new
-    assert json.loads((real_study / "study.json").read_text())["study_id"] == before  # left as it was
-    assert len(pd.read_csv(real_study / f"trials-{new}.csv")) == 1
+    assert [s["study_id"] for s in e.studies] == [before, new] and count(e)[1] == n + 1
+    assert e.run.study.options[e.run.study.value][0].startswith(new)  # the new study is picked
+    with Ledger(real_study / "ledger.sqlite") as led:  # both studies kept, each with its own trials
+        assert len(led.study_keys(before)) == had and len(led.study_keys(new)) == 1
+    csv = pd.read_csv(real_study / "trials.csv")  # every study of the folder, grouped, with its id
+    assert list(csv.study_id) == [before] * had + [new]
 
 
 def test_run_more_reports_what_it_cannot_do(tmp_path):
     ledger = fake_ledger(tmp_path / "custom", space="my-space")
     e = Explorer(ledger)
-    e.run_button.click()
-    assert "not a built-in round" in e.run_message.value and e.last_error
-    assert e.progress.bar_style == "danger" and not e.run_button.disabled
+    e.run.button.click()
+    assert "not a built-in round" in e.run.message.value and e.run.last_error
+    assert e.run.progress.bar_style == "danger" and not e.run.button.disabled
     assert count(e) == (8, 8)
 
 
@@ -331,7 +360,7 @@ def test_run_more_continues_a_study_on_a_user_space_file(tmp_path):
         {"name": "learning_rate", "values": [0.01, 0.003]}, {"name": "batch_size", "values": [64]}]})
     search(space, tmp_path, progress=False, executor="inline", trials=1, dataset="synthetic", max_epochs=1)
     e = Explorer(tmp_path, executor="inline")
-    e.run_trials.value = 1
-    e.run_button.click()
-    assert e.last_error is None, e.last_error
+    e.run.trials.value = 1
+    e.run.button.click()
+    assert e.run.last_error is None, e.run.last_error
     assert len(pd.read_csv(tmp_path / "trials.csv")) == 2

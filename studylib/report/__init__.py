@@ -8,7 +8,10 @@ round is reported the same way:
 * ``fig*`` functions draw the paper's figures with seaborn from a ledger DataFrame (or a
   ``RoundRun``) and return a :class:`matplotlib.figure.Figure` titled with the paper's caption;
 * :func:`appendix_table` / :func:`table_iv` rebuild the paper's Appendix 1-3 and Table IV;
-* :func:`provenance_block` / :func:`results_block` state what produced the report.
+* :func:`provenance_block` / :func:`results_block` state what produced the report;
+* :mod:`.compare` -- round 4 (run, numbers, figures); :mod:`.regret` -- the one regret-vs-
+  evaluations figure (``studylib bench`` and Fig. 11); :mod:`.styles` -- strategy names and
+  colours; :mod:`.publish` -- the HTML reports (nothing fetched from a CDN) and ``index.html``.
 
 Functions taking ``data`` accept either a DataFrame as returned by ``Ledger.frame`` /
 ``StudyResult.frame`` (hyperparameters by their studylib names, ``best_acc``, ``test_acc``,

@@ -1,8 +1,9 @@
 """Run a paper round for a report, and say what produced it.
 
-A round's folder (``out_dir``) holds its ledger (``ledger.sqlite``), ``trials.csv`` (the paper's
-columns, one row per trial), the ``study.json`` that :func:`studylib.study.run_study` writes and
-``summary.json`` (:func:`write_summary`; what ``studylib run`` lists in ``index.html``). With
+A round's folder (``out_dir``) holds its ledger (``ledger.sqlite``: trials, studies and their
+provenance), ``trials.csv`` (one row per trial, the ledger's column names: one name per
+hyperparameter in every round; the paper's spellings appear only in the displayed appendix
+tables) and ``summary.json`` (:func:`write_summary`; what ``studylib run`` lists in ``index.html``). With
 several seeds (``repeats > 1``) each seed's study has its own sub-folder ``seed-<s>/`` and the
 round's ``trials.csv`` holds every seed's trials (``seed`` column).
 """
@@ -21,11 +22,11 @@ import pandas as pd
 
 from .. import paths, profiles
 from ..errors import StudyError
-from ..ledger import paper_csv_frame, write_csv_atomic
+from ..ledger import write_csv_atomic
 from ..space import SearchSpace, load_space
 
 SUMMARY_JSON = "summary.json"
-#: Libraries named in a report's provenance block (all are in study.json).
+#: Libraries named in a report's provenance block (all are in the ledger's provenance).
 SHOWN_LIBRARIES = ("studylib", "keras", "tensorflow-cpu", "tensorflow", "jax", "torch", "numpy", "pandas",
                    "scikit-learn", "seaborn", "matplotlib", "papermill")
 
@@ -48,7 +49,7 @@ class RoundRun:
     out_dir: Path
     results: list = field(repr=False)          # StudyResult per seed
     data: dict = field(repr=False)             # Dataset.describe()
-    provenance: dict = field(repr=False)       # what run_study recorded in study.json
+    provenance: dict = field(repr=False)       # what run_study recorded in the ledger
     wall_time: float = 0.0
 
     @property
@@ -188,15 +189,26 @@ def run_round(round_name: str | SearchSpace, *, dataset: str = "digits", profile
     spec, data = prepared[0]
     settings = profiles.resolve(profile, space.name, trials=trials, max_epochs=max_epochs, patience=patience,
                                 train_size=train_size)
-    study_json = results[0].out_dir / "study.json"
-    prov = json.loads(study_json.read_text()).get("provenance", {}) if study_json.exists() else {}
+    prov = study_provenance(results[0])
     run = RoundRun(round=space.name, space=space, profile=profile, strategy=strategy, seeds=seeds,
                    settings=settings, out_dir=out, results=results, data=data.describe(), provenance=prov)
     if len(seeds) > 1:
-        write_csv_atomic(paper_csv_frame(run.frame, space.paper_names()), out / paths.TRIALS_CSV)
+        write_csv_atomic(run.frame, out / paths.TRIALS_CSV)  # the ledger's names, like every trials.csv
     run.wall_time = time.perf_counter() - start
     write_summary(out, run.summary())
     return run
+
+
+def study_provenance(result) -> dict:
+    """What the ledger recorded about the study of ``result`` (a ``StudyResult``): library
+    versions, git commit, machine, data... (``{}`` when the ledger has no such study)."""
+    from ..ledger import Ledger
+
+    path = Path(result.out_dir) / paths.LEDGER_NAME
+    if not path.exists():
+        return {}
+    with Ledger(path) as led:
+        return next((s["provenance"] for s in led.studies() if s["study_id"] == result.study_id), {})
 
 
 def write_summary(out_dir: str | Path, summary: dict[str, Any]) -> Path:
@@ -257,6 +269,14 @@ def _fmt_time(seconds: float | None) -> str:
     return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
+def time_rows(train_time: float | None, wall_time: float, trained: int, served: int) -> list[tuple[str, str]]:
+    """The trials' own training time (kept in the ledger: a re-run does not lose it) and this
+    run's wall time, apart."""
+    return [("Training time", f"{_fmt_time(train_time)}: the trials' own training, as the ledger recorded it"),
+            ("This run", f"{_fmt_time(wall_time)} wall time ({trained} trials trained now, {served} served "
+                         "from the ledger)")]
+
+
 def code_rows(prov: dict) -> list[tuple[str, str]]:
     """Provenance rows shared by every report: git commit, libraries, interpreter, machine."""
     libs = prov.get("libraries", {})
@@ -287,10 +307,9 @@ def provenance_block(run: RoundRun) -> Block:
         ("Strategy", run.strategy),
         ("Seeds", ", ".join(map(str, run.seeds))),
         ("Trials", counts),
-        ("Wall time", f"{_fmt_time(s['wall_time'])} for this run (training time of the trials: "
-                      f"{_fmt_time(s['train_time'])})"),
+        *time_rows(s["train_time"], s["wall_time"], s["trained"], s["served"]),
         *code_rows(prov),
-        ("Trials stored in", f"{run.out_dir} (ledger.sqlite, trials.csv, study.json, summary.json)"),
+        ("Trials stored in", f"{run.out_dir} (ledger.sqlite, trials.csv, studies/<study_id>.json, summary.json)"),
         ("Study ids", ", ".join(s["study_ids"])),
         ("Finished", s["finished_at"]),
     ]

@@ -1,6 +1,7 @@
 """The paper's tables rebuilt from a ledger DataFrame: Appendix 1-3 and Table IV."""
 from __future__ import annotations
 
+import html
 import math
 
 import pandas as pd
@@ -89,7 +90,9 @@ def appendix_table(data, space: SearchSpace | str | None = None, *, extra: tuple
         fixed = f"; fixed in this round: {', '.join(consts)}" if consts else ""
     caption = (f"{title}: trials sorted by best_acc (best validation accuracy), the paper's columns"
                + (f", then ours ({', '.join(ours)})" if ours else "") + fixed)
-    return table.style.set_caption(caption).format(precision=4, na_rep="-")
+    # headers may wrap after an underscore (<wbr>): ~20 columns fit a 1,400 px page
+    return (table.style.set_caption(caption).format(precision=4, na_rep="-")
+            .format_index(lambda c: html.escape(str(c)).replace("_", "_<wbr>"), axis=1))
 
 
 def group_summary(data, column: str) -> pd.DataFrame:
@@ -135,5 +138,8 @@ def table_iv(data, *, styled: bool = False):
     def bold_ours(row):
         return ["font-weight: bold" if "OUR" in str(row["Network"]) else "" for _ in row]
 
-    return (table.style.set_caption(caption).format({"Accuracy (%)": "{:.2f}", "± std": "{:.2f}"}, na_rep="")
+    if table["± std"].isna().all():  # one seed: no spread to show
+        table = table.drop(columns=["± std"])
+    return (table.style.set_caption(caption).format({"Accuracy (%)": "{:.2f}", "± std": "{:.2f}"}, na_rep="",
+                                                    subset=[c for c in ("Accuracy (%)", "± std") if c in table])
             .apply(bold_ours, axis=1).hide(axis="index"))

@@ -1,4 +1,8 @@
-"""Search strategies behind one ask/tell interface; ``make_strategy`` picks one by name."""
+"""Search strategies behind one ask/tell interface; ``make_strategy`` picks one by name.
+
+``ABLATIONS`` names variants of the memetic GA that switch off one part each; they are registered
+as ``memetic-<variant>`` (e.g. ``studylib bench --strategies memetic,memetic-no-local``).
+"""
 from __future__ import annotations
 
 import importlib
@@ -7,14 +11,26 @@ from ..errors import StudyError
 from ..space import SearchSpace
 from .base import Strategy
 
+#: memetic GA variants, each with one part switched off (options passed to ``MemeticGA``)
+ABLATIONS = {
+    "random-init": {"init": "random"},  # start design: uniform draws instead of Latin hypercube
+    "generational": {"survival": "generational"},  # survival: children replace parents (2 elite)
+    "no-local": {"local_share": 0.0},  # no local search: the GA core alone
+    "no-guidance": {"guided": False},  # neighbours tried in uniform random order
+    "no-restart": {"restart": "none"},  # one climb per generation, no restart after an optimum
+}
+
 # name -> "module:Class" (imported lazily so optional heavy dependencies load only when used)
 REGISTRY = {
     "random": "studylib.strategies.random_search:RandomSearch",
     "grid": "studylib.strategies.grid:GridSearch",
     "ga": "studylib.strategies.ga:GeneticAlgorithm",
     "memetic": "studylib.strategies.memetic:MemeticGA",
+    "regevo": "studylib.strategies.regevo:RegularizedEvolution",
+    "local": "studylib.strategies.local_search:LocalSearch",
     "tpe": "studylib.strategies.optuna_samplers:TPE",
     "optuna-ga": "studylib.strategies.optuna_samplers:OptunaGA",
+    **{f"memetic-{v}": "studylib.strategies.memetic:MemeticGA" for v in ABLATIONS},
 }
 
 
@@ -23,10 +39,13 @@ def available() -> list[str]:
 
 
 def make_strategy(name: str, space: SearchSpace, seed: int | None = 0, **options) -> Strategy:
+    """A registered strategy; a ``memetic-<variant>`` name adds the variant's options (explicit
+    ``options`` win)."""
     if name not in REGISTRY:
         raise StudyError(f"unknown strategy {name!r} (choose from: {', '.join(REGISTRY)})")
     module, cls = REGISTRY[name].split(":")
-    return getattr(importlib.import_module(module), cls)(space, seed=seed, **options)
+    variant = ABLATIONS.get(name.removeprefix("memetic-"), {}) if name.startswith("memetic-") else {}
+    return getattr(importlib.import_module(module), cls)(space, seed=seed, **{**variant, **options})
 
 
-__all__ = ["Strategy", "available", "make_strategy", "REGISTRY"]
+__all__ = ["Strategy", "available", "make_strategy", "REGISTRY", "ABLATIONS"]

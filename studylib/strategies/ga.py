@@ -12,14 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import ga as ops
 from ..space import Config, SearchSpace
-from .base import Strategy
+from . import operators as ops
+from .archive import ArchiveStrategy, generation_row
+from .operators import Genome
 
-Genome = tuple[int, ...]
 
-
-class GeneticAlgorithm(Strategy):
+class GeneticAlgorithm(ArchiveStrategy):
     """Generational GA: tournament (or rank) selection, crossover, per-gene mutation, elitism.
 
     Options: ``population_size`` (20), ``crossover`` (``uniform``, ``one_point``, ``two_point``),
@@ -54,16 +53,13 @@ class GeneticAlgorithm(Strategy):
         self.tournsize = int(tournsize)
 
         self.cardinalities = list(space.cardinalities)
-        self.ordinal = [d.ordinal for d in space.dimensions]
-        self.known: dict[Genome, float] = {}  # every genome told so far -> its score
-        self.evals = 0  # distinct genomes told
+        self._pending = self.archive.pending  # asked, not told
         self.population: list[Genome] = []  # current (evaluated) parents
         self.fitness: list[float] = []
         self.gen = 0
         self.log: list[dict] = []
         self._batch: list[Genome] = []  # the generation being evaluated (with duplicates)
         self._queue: list[Genome] = []  # its new genomes not yet asked
-        self._pending: set[Genome] = set()  # asked, not told
 
     # -- the interface ----------------------------------------------------------------------
     def ask(self, n: int = 1) -> list[Config]:
@@ -88,87 +84,35 @@ class GeneticAlgorithm(Strategy):
         return out
 
     def tell(self, config: Config, score: float) -> None:
-        g = self.space.encode(config)
-        self._pending.discard(g)
-        self._record(g, float(score))
-
-    @property
-    def finished(self) -> bool:
-        return len(self.known) >= self.space.size and not self._pending
-
-    # -- bookkeeping --------------------------------------------------------------------------
-    def _record(self, g: Genome, score: float) -> None:
-        if g not in self.known:
-            self.evals += 1
-            self.known[g] = score
-            self._on_new(g, score)
-
-    def _on_new(self, g: Genome, score: float) -> None:
-        """Hook for subclasses: a genome was evaluated for the first time."""
+        self.archive.record(self.space.encode(config), float(score))
 
     def _untried(self, g: Genome) -> bool:
-        return g not in self.known and g not in self._pending
+        return self.archive.untried(g)
 
-    def _random_new(self, tries: int = 200) -> Genome | None:
-        """A uniformly drawn genome not evaluated nor pending; once random draws keep hitting
-        known genomes (a nearly exhausted space), the first untried one from a random start of the
-        grid order. ``None`` when every genome is known."""
-        for _ in range(tries):
-            g = ops.random_genome(rng=self.rng, cardinalities=self.cardinalities)
-            if self._untried(g):
-                return g
-        size = self.space.size
-        start = int(self.rng.integers(size))
-        for k in range(size):
-            idx = (start + k) % size
-            genome = []
-            for c in reversed(self.cardinalities):
-                idx, r = divmod(idx, c)
-                genome.append(r)
-            g = tuple(genome[::-1])
-            if self._untried(g):
-                return g
-        return None
+    def _random_new(self) -> Genome | None:
+        return self.archive.random_new(self.rng)
 
+    # -- generations ---------------------------------------------------------------------------
     def _complete_generation(self) -> None:
         batch = [g for g in self._batch if g in self.known]
         fit = [self.known[g] for g in batch]
         if self.population:
-            self.population, self.fitness = ops.merge_elitist(
-                self.population, self.fitness, batch, fit, self.n_elite)
+            self.population, self.fitness = ops.survive_elitist(
+                self.population, self.fitness, batch, fit, n_elite=self.n_elite)
         else:
             # the first generation (possibly fewer than population_size on a tiny space)
-            self.population, self.fitness = ops.elite(batch, fit, self.population_size)
+            self.population, self.fitness = ops.survive_best(batch, fit, self.population_size)
         self._batch = []
         self._log_generation()
 
     def _log_generation(self) -> None:
         if self.fitness:
-            self.log.append({
-                "gen": self.gen,
-                "evals": self.evals,
-                "best": max(self.known.values()),
-                "mean": sum(self.fitness) / len(self.fitness),
-            })
+            self.log.append(generation_row(self.gen, self.archive, self.fitness))
         self.gen += 1
 
     # -- breeding ------------------------------------------------------------------------------
     def _initial_batch(self) -> list[Genome]:
-        out: list[Genome] = []
-        seen: set[Genome] = set()
-        for _ in range(self.population_size):
-            g = self._random_new()
-            if g is None:
-                break
-            for _ in range(50):
-                if g not in seen:
-                    break
-                g = self._random_new() or g
-            if g in seen:
-                break
-            seen.add(g)
-            out.append(g)
-        return out
+        return self.archive.random_batch(self.rng, self.population_size)
 
     def _select(self, k: int) -> list[Genome]:
         if self.selection == "rank":

@@ -1,130 +1,137 @@
 """Memetic GA: a genetic algorithm hybridised with first-improvement hill climbing (the proposal).
 
-Each generation has two phases:
+It is composed of three parts, each usable and tested alone:
 
-* **global** -- a GA generation: tournament-selected parents, uniform crossover, and a mutation of
-  one or two genes (one-step or uniform moves); only genomes never evaluated are proposed, and
-  survival is (mu + lambda): the best ``population_size`` distinct genomes of parents and children;
-* **local** -- first-improvement hill climbing: the untried one-step neighbours of the centre are
-  evaluated one at a time in (weighted) random order; the first better one becomes the new centre
-  and, with Lamarckian write-back (the default), replaces the climbing individual in the
-  population (Baldwinian, ``lamarckian=False``: the individual keeps its genome and takes the
-  better fitness). After a successful step along an ordinal dimension the next step in the same
-  direction is tried first (``pattern``). A centre whose neighbours are all tried is a local
-  optimum and the climb restarts from the best evaluated config whose neighbourhood is not
-  exhausted (``restart="evaluated"``; ``"population"`` restricts restarts to the population), up
-  to ``n_local`` climbs per generation.
+* a GA core (:class:`~studylib.strategies.evolution.Evolution`): start design, breeding of
+  untried children, survival;
+* a local-search component (:class:`~studylib.strategies.local_search.HillClimber`);
+* a neighbour-order policy (:class:`~studylib.strategies.guidance.NeighbourOrder`).
 
-How the evaluations are split:
+Each generation has two phases. **Global**: a GA generation; only genomes never evaluated are
+proposed. **Local**: hill climbing from the best population member (or, ``restart="evaluated"``,
+the best evaluated genome) whose neighbourhood is not exhausted; the first better neighbour becomes
+the new centre and, with Lamarckian write-back, replaces the climbing individual in the population
+(Baldwinian: the individual keeps its genome and takes the better fitness). A climb that reaches a
+local optimum is followed by a new one (a restart), up to ``n_local`` climbs per generation.
 
-* the local search gets a bounded share: a local proposal is made only while
-  ``local + 1 <= local_share * (all + 1)`` (counting pending proposals), so whenever nothing is
-  pending ``local_evals <= local_share * evals``; ``local_evals`` counts local-search evaluations;
-* the share is an upper bound, not a quota: a generation's local phase ends early once its climbs
-  are used up or every candidate centre is exhausted, handing the budget back to the GA, which
-  supplies fresh starting points from other regions;
-* neighbours are tried in random order, but (``guided=True``) weighted by a TPE-like density
-  ratio: a move to a value that is common among the best ``guide_top`` of all evaluated configs and
-  rare among the rest is tried earlier;
-* the initial population is Latin-hypercube-like (every value of every dimension spread evenly);
-* no genome is ever proposed twice (a set of tried genomes), so no ask is wasted on the cache;
-* optionally (``adaptive=True``) the share moves within ``[min_share, local_share]`` according to
-  which phase found the recent improvements of the best score.
+The local search gets a bounded share of the evaluations: a local proposal is made only while
+``local + 1 <= share * (all + 1)`` (pending proposals counted), so whenever nothing is pending
+``local_evals <= local_share * evals``. The share is an upper bound, not a quota: the local phase
+ends early once its climbs are used up or every candidate centre is exhausted. With ``adaptive``,
+the share moves within ``[min_share, local_share]`` towards the phase that found the recent
+improvements of the best score.
 
-Scores are single noisy draws; every comparison uses the observed value. All randomness comes
-from ``self.rng``. ``moves`` lists the accepted local moves, ``log`` one row per generation.
+Scores are single noisy draws; every comparison uses the observed value. All randomness comes from
+``self.rng``, shared by the parts in a fixed call order. ``moves`` lists the accepted local moves,
+``log`` has one row per generation.
 """
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from .. import ga as ops
 from ..space import Config, SearchSpace
-from .ga import Genome, GeneticAlgorithm
+from .archive import ArchiveStrategy
+from .evolution import Evolution
+from .guidance import NeighbourOrder
+from .local_search import HillClimber
+from .operators import Genome
+
+RESTARTS = ("evaluated", "population", "none")
 
 
-class MemeticGA(GeneticAlgorithm):
-    """GA + hill climbing.
+class LocalShare:
+    """The share of evaluations the local search may use: fixed at ``local_share`` or, with
+    ``adaptive``, between ``min_share`` and ``local_share`` by which phase improved the best lately
+    (credits decay by 0.8 at each improvement)."""
 
-    Options: ``population_size`` (10), ``local_share`` (upper bound on the share of evaluations
-    spent on local search, 0.8), ``lamarckian`` (write improved genomes back into the population,
-    True; False = Baldwinian: the individual keeps its genome but takes the improved fitness),
-    ``n_local`` (climbs started per generation, 6), ``restart`` (``evaluated`` or
-    ``population``: where a new climb starts), ``pattern`` (True),
-    ``offspring`` (children per generation, default ``population_size``), ``crossover_rate``
-    (0.7), ``two_gene_prob`` (chance a mutation changes two genes instead of one, 0.5),
-    ``guided`` (density-ratio-weighted neighbour order, True), ``guide_top`` (0.25),
-    ``guide_power`` (1.0), ``guided_mutation`` (use the same weights for mutated values, False),
-    ``init`` (``lhs`` or ``random``), ``adaptive`` (False), ``min_share`` (0.3); plus the GA's
-    ``selection``, ``tournsize``, ``crossover`` and ``n_elite``. Survival is (mu + lambda).
+    def __init__(self, local_share: float, min_share: float = 0.3, adaptive: bool = False):
+        if not 0.0 <= local_share < 1.0:
+            raise ValueError("memetic: local_share must be in [0, 1)")
+        self.high, self.low, self.adaptive = float(local_share), min(float(min_share), local_share), bool(adaptive)
+        self.credit = {"local": 1.0, "global": 1.0}
+        self.best = float("-inf")
+
+    @property
+    def value(self) -> float:
+        if not self.adaptive:
+            return self.high
+        frac = self.credit["local"] / (self.credit["local"] + self.credit["global"])
+        return self.low + (self.high - self.low) * frac
+
+    def allows(self, local_used: int, all_used: int) -> bool:
+        return local_used + 1 <= self.value * (all_used + 1)
+
+    def observe(self, score: float, local: bool) -> None:
+        """A new genome's score: credit its phase when it improves the best."""
+        if score > self.best:
+            if self.best > float("-inf"):
+                for k in self.credit:
+                    self.credit[k] *= 0.8
+                self.credit["local" if local else "global"] += 1.0
+            self.best = score
+
+
+class MemeticGA(ArchiveStrategy):
+    """GA + hill climbing. Options (defaults in brackets; each part can be switched off alone,
+    see ``studylib.strategies.ABLATIONS``):
+
+    * start design: ``init`` (``lhs`` Latin-hypercube-like, or ``random``) [lhs];
+    * GA core: ``population_size`` [10], ``offspring`` (children per generation) [population_size],
+      ``selection`` (``tournament``/``rank``) [tournament], ``tournsize`` [3], ``crossover``
+      (``uniform``/``one_point``/``two_point``) [uniform], ``crossover_rate`` [0.7],
+      ``two_gene_prob`` (chance a mutation changes two genes instead of one) [0.5];
+    * survival: ``survival`` (``plus`` = (mu + lambda), or ``generational`` with ``n_elite``
+      best parents kept) [plus], ``n_elite`` [2];
+    * local search: ``local_share`` (upper bound on its share of evaluations; 0 switches it off)
+      [0.8], ``n_local`` (climbs per generation) [6], ``lamarckian`` (write improved genomes
+      back; False = Baldwinian) [True], ``pattern`` (after an improving ordinal step try the next
+      one the same way first) [True], ``adaptive`` [False] and ``min_share`` [0.3];
+    * restarts: ``restart`` (where a new climb starts after a local optimum: ``evaluated`` = the
+      best evaluated genome with untried neighbours, ``population`` = the best such population
+      member, ``none`` = no restart: one climb per generation, from the population) [evaluated];
+    * neighbour guidance: ``guided`` (density-ratio-weighted neighbour order, False = uniform)
+      [True], ``guide_top`` [0.25], ``guide_power`` [1.0], ``guided_mutation`` (mutations draw
+      values by the same weights) [False].
     """
 
     name = "memetic"
 
     def __init__(self, space: SearchSpace, seed: int | None = 0, *, population_size: int = 10,
-                 local_share: float = 0.8, lamarckian: bool = True, n_local: int = 6,
-                 offspring: int | None = None, adaptive: bool = False, min_share: float = 0.3,
-                 two_gene_prob: float = 0.5, crossover_rate: float = 0.7, n_elite: int = 2,
-                 tournsize: int = 3, guided: bool = True, guide_top: float = 0.25,
-                 guide_power: float = 1.0, guided_mutation: bool = False, init: str = "lhs",
-                 pattern: bool = True, restart: str = "evaluated", **options: Any):
-        super().__init__(space, seed, population_size=population_size, crossover_rate=crossover_rate,
-                         n_elite=n_elite, tournsize=tournsize, **options)
-        if not 0.0 <= local_share < 1.0:
-            raise ValueError(f"{self.name}: local_share must be in [0, 1)")
-        self.local_share = float(local_share)
-        self.min_share = min(float(min_share), self.local_share)
-        self.adaptive = bool(adaptive)
-        self.lamarckian = bool(lamarckian)
-        self.n_local = int(n_local)
+                 offspring: int | None = None, init: str = "lhs", survival: str = "plus",
+                 selection: str = "tournament", tournsize: int = 3, crossover: str = "uniform",
+                 crossover_rate: float = 0.7, two_gene_prob: float = 0.5, n_elite: int = 2,
+                 local_share: float = 0.8, n_local: int = 6, lamarckian: bool = True, pattern: bool = True,
+                 adaptive: bool = False, min_share: float = 0.3, restart: str = "evaluated",
+                 guided: bool = True, guide_top: float = 0.25, guide_power: float = 1.0,
+                 guided_mutation: bool = False, **options: Any):
+        super().__init__(space, seed, **options)
+        if restart not in RESTARTS:
+            raise ValueError(f"memetic: restart must be one of {', '.join(RESTARTS)}")
+        self.evolution = Evolution(self.archive, self.rng, ordinal=self.ordinal, population_size=population_size,
+                                   init=init, survival=survival, selection=selection, tournsize=tournsize,
+                                   crossover=crossover, crossover_rate=crossover_rate,
+                                   two_gene_prob=two_gene_prob, n_elite=n_elite)
+        self.order = NeighbourOrder(self.rng, guided=guided, top=guide_top, power=guide_power)
+        self.climber = HillClimber(self.archive, self.rng, self.order, ordinal=self.ordinal, pattern=pattern)
+        self.share = LocalShare(local_share, min_share, adaptive)
+        self.population_size = self.evolution.size  # also the study loop's default window
         self.offspring = int(offspring) if offspring else self.population_size
-        self.two_gene_prob = float(two_gene_prob)
-        self.guided = bool(guided)
-        self.guide_top = float(guide_top)
-        self.guide_power = float(guide_power)
+        self.n_local, self.lamarckian, self.restart = int(n_local), bool(lamarckian), restart
         self.guided_mutation = bool(guided_mutation)
-        if init not in ("lhs", "random"):
-            raise ValueError(f"{self.name}: init must be lhs or random")
-        self.init = init
-        self._mut_weights: list | None = None
-        self.pattern = bool(pattern)
-        if restart not in ("population", "evaluated"):
-            raise ValueError(f"{self.name}: restart must be population or evaluated")
-        self.restart = restart
-        self._next_first: Genome | None = None  # pattern move: continue in the improving direction
-
-        #: accepted local moves, ``(from genome, to genome, from score, to score)``
-        self.moves: list[tuple[Genome, Genome, float, float]] = []
-        self.local_evals = 0  # evaluations proposed by the local search and told
-        self.local_moves = 0  # accepted improving moves
-        self.optima: set[Genome] = set()  # genomes whose neighbourhood is exhausted
-        self._phase = "global"  # the first generation is the random initial population
-        self._center: Genome | None = None  # current hill-climbing centre
-        self._center_slot: int | None = None  # population index of the climbing individual
-        self._slot_genome: Genome | None = None  # the genome that individual has there
+        self._phase = "global"  # the first generation is the initial population
+        self._batch: list[Genome] = []  # the generation being evaluated
+        self._queue: list[Genome] = []  # its genomes not yet asked
         self._climbs = 0  # climbs started in this local phase
-        self._untried_nb: dict[Genome, list[Genome]] = {}  # centre -> shuffled neighbours left
-        self._local_pending: set[Genome] = set()
-        self._from: dict[Genome, Genome] = {}  # local proposal -> the centre it came from
-        self._credit = {"local": 1.0, "global": 1.0}  # recent improvements of the best, by phase
-        self._best = float("-inf")
+        self._slot: int | None = None  # population index of the climbing individual
+        self._slot_genome: Genome | None = None  # the genome it has there
 
-    # -- share control -----------------------------------------------------------------------------
-    @property
-    def share(self) -> float:
-        """The local-search share currently allowed (at most ``local_share``)."""
-        if not self.adaptive:
-            return self.local_share
-        lo, hi = self.min_share, self.local_share
-        frac = self._credit["local"] / (self._credit["local"] + self._credit["global"])
-        return lo + (hi - lo) * frac
-
-    def _local_allowed(self) -> bool:
-        used = self.local_evals + len(self._local_pending)
-        told_or_pending = self.evals + len(self._pending)
-        return used + 1 <= self.share * (told_or_pending + 1)
+    # -- what tests and reports read -------------------------------------------------------------
+    local_evals = property(lambda self: self.climber.evals)
+    moves = property(lambda self: self.climber.moves)
+    local_moves = property(lambda self: len(self.climber.moves))
+    population = property(lambda self: self.evolution.population)
+    fitness = property(lambda self: self.evolution.fitness)
+    log = property(lambda self: self.evolution.log)
 
     # -- the interface -----------------------------------------------------------------------------
     def ask(self, n: int = 1) -> list[Config]:
@@ -135,27 +142,27 @@ class MemeticGA(GeneticAlgorithm):
             if self._phase == "local":
                 g = self._local_proposal()
                 if g is not None:
-                    self._local_pending.add(g)
-                    self._pending.add(g)
+                    self.climber.propose(g)
                     out.append(self.space.decode(g))
                     continue
-                if self._local_pending:
+                if self.climber.pending:
                     break  # wait for the climb's results before deciding
                 self._phase = "global"
                 self._queue = self._next_batch()
                 continue
-            # global phase
             if self._queue:
                 g = self._queue.pop(0)
-                if self._untried(g):
-                    self._pending.add(g)
+                if self.archive.untried(g):
+                    self.archive.pending.add(g)
                     out.append(self.space.decode(g))
                 continue
-            if self._pending:
+            if self.archive.pending:
                 break  # wait for the rest of this generation
             if self._batch:
-                self._complete_generation()
-                self._start_local_phase()
+                self.evolution.survive(self._batch)
+                self._batch = []
+                self._phase, self._climbs, self._slot, self._slot_genome = "local", 0, None, None
+                self.climber.centre = None
                 continue
             self._queue = self._next_batch()
             if not self._queue and not self._batch:
@@ -165,233 +172,67 @@ class MemeticGA(GeneticAlgorithm):
     def tell(self, config: Config, score: float) -> None:
         g = self.space.encode(config)
         score = float(score)
-        is_new = g not in self.known
-        local = g in self._local_pending
-        self._pending.discard(g)
-        self._local_pending.discard(g)
-        self._record(g, score)
+        local = g in self.climber.pending
+        is_new = self.archive.record(g, score)
         if is_new:
-            if score > self._best:
-                if self._best > float("-inf"):
-                    self._decay_credit()
-                    self._credit["local" if local else "global"] += 1.0
-                self._best = score
+            self.share.observe(score, local)
         if local:
-            if is_new:
-                self.local_evals += 1
-            self._local_result(g, score)
+            move = self.climber.result(g, score, is_new)
+            if move is not None:
+                self._write_back(*move, score)
 
-    # -- local search ------------------------------------------------------------------------------
-    def _start_local_phase(self) -> None:
-        self._phase = "local"
-        self._climbs = 0
-        self._center = None
-        self._center_slot = None
-        self._slot_genome = None
+    # -- global phase ------------------------------------------------------------------------------
+    def _next_batch(self) -> list[Genome]:
+        if not self.evolution.population:
+            self._batch = self.evolution.initial()
+        else:
+            weights = (self.order.mutation_weights(self.archive.known, self.archive.cardinalities)
+                       if self.guided_mutation else None)
+            self._batch = self.evolution.breed(self.offspring, weights)
+        return [g for g in self._batch if self.archive.untried(g)]
 
-    def _decay_credit(self) -> None:
-        for k in self._credit:
-            self._credit[k] *= 0.8
-
-    def _neighbours_left(self, c: Genome) -> list[Genome]:
-        left = self._untried_nb.get(c)
-        if left is None:
-            left = ops.neighbours(c, cardinalities=self.cardinalities, ordinal=self.ordinal)
-            order = self.rng.permutation(len(left))
-            left = [left[i] for i in order]
-            self._untried_nb[c] = left
-        left[:] = [g for g in left if self._untried(g)]
-        return left
-
-    def _value_weights(self) -> list:
-        """Per dimension and value: (share among the top ``guide_top`` of evaluated genomes + prior)
-        / (share among the rest + prior), a TPE-like density ratio of where good configs lie."""
-        genomes = list(self.known)
-        scores = np.fromiter(self.known.values(), float, len(genomes))
-        n_top = max(2, int(np.ceil(self.guide_top * len(genomes))))
-        order = np.argsort(-scores, kind="stable")
-        top = np.zeros(len(genomes), bool)
-        top[order[:n_top]] = True
-        G = np.asarray(genomes)
-        out = []
-        for i, c in enumerate(self.cardinalities):
-            lt = np.bincount(G[top, i], minlength=c) + 1.0
-            lb = np.bincount(G[~top, i], minlength=c) + 1.0
-            out.append((lt / lt.sum()) / (lb / lb.sum()))
-        return out
-
-    def _choose(self, c: Genome, left: list[Genome]) -> int:
-        """Which untried neighbour to try next: uniformly at random, or (``guided``) at random with
-        probability growing with the density ratio of the changed value."""
-        if not self.guided or len(left) == 1 or len(self.known) < 4:
-            return int(self.rng.integers(len(left)))
-        w = self._value_weights()
-        weights = np.empty(len(left))
-        for k, g in enumerate(left):
-            i = next(j for j in range(len(g)) if g[j] != c[j])
-            weights[k] = w[i][g[i]] ** self.guide_power
-        return int(self.rng.choice(len(left), p=weights / weights.sum()))
-
-    def _pick_center(self) -> bool:
-        """The best population member whose neighbourhood is not exhausted (a new climb)."""
-        if self._climbs >= self.n_local:
-            return False
-        order = sorted(range(len(self.population)), key=lambda i: -self.fitness[i])
-        cands = [(self.population[i], i) for i in order]
-        if self.restart == "evaluated":
-            slots = {g: i for g, i in cands}
-            ranked = sorted(self.known, key=lambda g: -self.known[g])
-            cands = [(g, slots.get(g)) for g in ranked if g not in self.optima]
-        for c, i in cands:
-            if c in self.optima:
-                continue
-            if not self._neighbours_left(c):
-                if not any(self._from.get(p) == c for p in self._local_pending):
-                    self.optima.add(c)
-                continue
-            self._center, self._center_slot, self._slot_genome = c, i, c
-            self._climbs += 1
-            return True
-        return False
-
+    # -- local phase -------------------------------------------------------------------------------
     def _local_proposal(self) -> Genome | None:
-        if not self._local_allowed():
+        used = self.climber.evals + len(self.climber.pending)
+        if not self.share.allows(used, self.archive.evals + len(self.archive.pending)):
             return None
         for _ in range(self.n_local + 2):
-            if self._center is None:
-                if self._local_pending or not self._pick_center():
-                    return None
-            left = self._neighbours_left(self._center)
-            if left:
-                nf = self._next_first
-                self._next_first = None
-                k = left.index(nf) if nf is not None and nf in left else self._choose(self._center, left)
-                g = left.pop(k)
-                self._from[g] = self._center
+            if self.climber.centre is None and (self.climber.pending or not self._new_climb()):
+                return None
+            g = self.climber.step()
+            if g is not None or self.climber.centre is not None:
                 return g
-            if self._local_pending:
-                return None  # wait: a pending neighbour may still improve
-            self.optima.add(self._center)  # exhausted without improvement: a local optimum
-            self._center = None
         return None
 
-    def _local_result(self, g: Genome, score: float) -> None:
-        c = self._from.pop(g, None)
-        if c is None or c != self._center:
-            return
-        if score > self.known[c]:  # first improvement: move there
-            self.local_moves += 1
-            self.moves.append((c, g, self.known[c], score))
-            slot = self._center_slot
-            if slot is None and self.lamarckian and self.population:
-                # a climb from outside the population: the improvement replaces the worst member
-                worst = min(range(len(self.population)), key=lambda i: self.fitness[i])
-                if score > self.fitness[worst] and g not in self.population:
-                    self.population[worst], self.fitness[worst] = g, score
-                    self._center_slot, self._slot_genome = worst, g
-                    slot = None
-            if (slot is not None and slot < len(self.population)
-                    and self.population[slot] == self._slot_genome):
-                if self.lamarckian:  # write the improved genome back
-                    self.population[slot] = g
-                    self._slot_genome = g
-                self.fitness[slot] = max(self.fitness[slot], score)
-            self._center = g
-            if self.pattern:  # an ordinal step that paid off: try one more step the same way
-                i = next(j for j in range(len(g)) if g[j] != c[j])
-                if self.ordinal[i]:
-                    step = g[i] + (g[i] - c[i])
-                    if 0 <= step < self.cardinalities[i]:
-                        self._next_first = g[:i] + (step,) + g[i + 1:]
-        elif not self._neighbours_left(c) and not any(self._from.get(p) == c for p in self._local_pending):
-            self.optima.add(c)
-            self._center = None
-
-    # -- global search -----------------------------------------------------------------------------
-    def _complete_generation(self) -> None:
-        """(mu + lambda) survival: the best ``population_size`` distinct genomes of parents and
-        children (strong exploitation; the climbers' write-backs are parents)."""
-        pool: dict[Genome, float] = {}
-        for g, f in zip(self.population, self.fitness):
-            pool[g] = max(f, pool.get(g, float("-inf")))
-        for g in self._batch:
-            if g in self.known and g not in pool:
-                pool[g] = self.known[g]
-        ranked = sorted(pool.items(), key=lambda gf: -gf[1])[: self.population_size]
-        self.population = [g for g, _ in ranked]
-        self.fitness = [f for _, f in ranked]
-        self._batch = []
-        self._log_generation()
-
-    def _mutate(self, g: Genome) -> Genome:
-        k = 2 if self.rng.random() < self.two_gene_prob else 1
-        w = self._mut_weights
-        if w is not None:
-            g = list(g)
-            free = [i for i, c in enumerate(self.cardinalities) if c > 1]
-            for i in self.rng.choice(free, size=min(k, len(free)), replace=False):
-                i = int(i)
-                p = np.array(w[i], dtype=float) ** self.guide_power
-                p[g[i]] = 0.0
-                g[i] = int(self.rng.choice(len(p), p=p / p.sum()))
-            return tuple(g)
-        return ops.mutate_genes(g, rng=self.rng, cardinalities=self.cardinalities, ordinal=self.ordinal,
-                                n_genes=k, step_prob=0.5)
-
-    def _child(self) -> Genome:
-        a, b = self._select(2)
-        if self.rng.random() < self.crossover_rate:
-            a, _ = ops.CROSSOVERS[self.crossover](a, b, rng=self.rng)
-            if a in self.known or a in self._pending:
-                a = self._mutate(a)
+    def _new_climb(self) -> bool:
+        """Start a climb from the best candidate centre whose neighbourhood is not exhausted."""
+        if self._climbs >= (1 if self.restart == "none" else self.n_local):
+            return False
+        pop, fit = self.evolution.population, self.evolution.fitness
+        slots = {pop[i]: i for i in sorted(range(len(pop)), key=lambda i: -fit[i])}
+        if self.restart == "evaluated":
+            known = self.archive.known
+            cands = [g for g in sorted(known, key=lambda g: -known[g]) if g not in self.climber.optima]
         else:
-            a = self._mutate(a)
-        return a
+            cands = list(slots)
+        c = self.climber.start(cands)
+        if c is None:
+            return False
+        self._slot, self._slot_genome = slots.get(c), c
+        self._climbs += 1
+        return True
 
-    def _offspring(self, k: int) -> list[Genome]:
-        self._mut_weights = (self._value_weights() if self.guided_mutation and len(self.known) >= 4
-                             else None)
-        out: list[Genome] = []
-        seen: set[Genome] = set()
-        for _ in range(k):
-            child = None
-            for _ in range(30):
-                c = self._child()
-                if self._untried(c) and c not in seen:
-                    child = c
-                    break
-            if child is None:
-                child = self._random_new()
-            if child is None:
-                break
-            seen.add(child)
-            out.append(child)
-        return out
-
-    def _initial_batch(self) -> list[Genome]:
-        """Latin-hypercube-like start: every dimension's values are spread evenly over the initial
-        population (each value appears ``P/cardinality`` times, rounded), in random pairings."""
-        if self.init == "random":
-            return super()._initial_batch()
-        P = self.population_size
-        cols = []
-        for c in self.cardinalities:
-            reps = -(-P // c)
-            col = [v for _ in range(reps) for v in self.rng.permutation(c).tolist()][:P]
-            cols.append([col[i] for i in self.rng.permutation(P)])
-        out: list[Genome] = []
-        for j in range(P):
-            g = tuple(int(col[j]) for col in cols)
-            if not self._untried(g) or g in out:
-                g = self._random_new()
-                if g is None or g in out:
-                    continue
-            out.append(g)
-        return out
-
-    def _next_batch(self) -> list[Genome]:
-        if not self.population:
-            self._batch = self._initial_batch()
-        else:
-            self._batch = self._offspring(self.offspring)
-        return [g for g in self._batch if self._untried(g)]
+    def _write_back(self, c: Genome, g: Genome, score: float) -> None:
+        """An accepted move ``c -> g``: update the climbing individual in the population."""
+        pop, fit = self.evolution.population, self.evolution.fitness
+        slot = self._slot
+        if slot is None and self.lamarckian:
+            # a climb from outside the population: the improvement replaces the worst member
+            worst = self.evolution.replace_worst(g, score)
+            if worst is not None:
+                self._slot, self._slot_genome = worst, g
+        elif slot is not None and slot < len(pop) and pop[slot] == self._slot_genome:
+            if self.lamarckian:  # write the improved genome back
+                pop[slot] = g
+                self._slot_genome = g
+            fit[slot] = max(fit[slot], score)

@@ -1,7 +1,10 @@
 """Optuna baselines behind the ask/tell interface: TPE and NSGA-II used as a single-objective GA.
 
-Every dimension becomes a ``CategoricalDistribution`` over its value *indices* (so floats and
-strings round-trip exactly); the sampler is seeded from the strategy's seed. Optuna's ask-and-tell
+Each dimension is sampled as its value *index* (so floats and strings round-trip exactly), as the
+samplers' authors recommend for its kind: an ordinal dimension as an integer
+(``IntDistribution(0, n - 1)``, so the sampler sees that neighbouring values are close), a
+categorical one as a ``CategoricalDistribution`` over the indices. The sampler is seeded from the
+strategy's seed. Optuna's ask-and-tell
 API drives it: ``ask`` opens trials with ``study.ask(distributions)``, ``tell`` closes the matching
 one with ``study.tell``. A score for a config optuna did not ask (served from a cache, or told
 twice) is added as a finished trial with ``study.add_trial``, so the sampler still learns from it.
@@ -31,6 +34,13 @@ def _optuna():
     return optuna
 
 
+def _distribution(optuna, dim):
+    """An ordinal dimension's index as an integer, a categorical one's as a category."""
+    if dim.ordinal:
+        return optuna.distributions.IntDistribution(0, len(dim) - 1)
+    return optuna.distributions.CategoricalDistribution(list(range(len(dim))))
+
+
 class OptunaStrategy(Strategy):
     """Shared adapter; subclasses build the sampler in :meth:`_make_sampler`."""
 
@@ -44,10 +54,7 @@ class OptunaStrategy(Strategy):
         self._optuna = optuna
         self.max_retries = int(max_retries)
         self._names = [f"p{i}" for i in range(len(space.dimensions))]  # safe parameter names
-        self._dists = {
-            n: optuna.distributions.CategoricalDistribution(list(range(len(d))))
-            for n, d in zip(self._names, space.dimensions)
-        }
+        self._dists = {n: _distribution(optuna, d) for n, d in zip(self._names, space.dimensions)}
         sampler_seed = None if seed is None else int(seed)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -1,7 +1,8 @@
 """Genetic-algorithm operators as plain functions (DEAP style, but functional and seeded).
 
-Families: selection (``select_*``), crossover (``crossover_*``), mutation (``mutate_*``) and
-elitism (``elite``, ``merge_elitist``). The individual comes first, the parameters are keywords,
+Families: selection (``select_*``), survival (``survive_*``: who forms the next population),
+crossover (``crossover_*``), mutation (``mutate_*``), and genome helpers (``random_genome``,
+``neighbours``). The individual comes first, the parameters are keywords,
 and the random generator is always passed explicitly as ``rng`` (a ``numpy.random.Generator``), so
 the same generator state gives the same result.
 
@@ -64,20 +65,20 @@ def select_rank(population: Sequence, fitnesses: Sequence[float], k: int, *,
 
 def select_best(population: Sequence, fitnesses: Sequence[float], k: int) -> list:
     """The ``k`` fittest, best first (ties keep population order). Deterministic."""
-    order = sorted(range(len(population)), key=lambda i: -fitnesses[i])
-    return [population[i] for i in order[:k]]
+    return survive_best(population, fitnesses, k)[0]
 
 
-# -- elitism -----------------------------------------------------------------------------------
-def elite(population: Sequence, fitnesses: Sequence[float], k: int) -> tuple[list, list]:
-    """The ``k`` fittest individuals and their fitnesses, best first."""
+# -- survival ----------------------------------------------------------------------------------
+def survive_best(population: Sequence, fitnesses: Sequence[float], k: int) -> tuple[list, list]:
+    """The ``k`` fittest individuals and their fitnesses, best first (ties keep order)."""
     order = sorted(range(len(population)), key=lambda i: -fitnesses[i])[:k]
     return [population[i] for i in order], [fitnesses[i] for i in order]
 
 
-def merge_elitist(parents: Sequence, parent_fitnesses: Sequence[float], offspring: Sequence,
-                  offspring_fitnesses: Sequence[float], n_elite: int) -> tuple[list, list]:
-    """Next generation: the ``n_elite`` best parents replace the worst offspring.
+def survive_elitist(parents: Sequence, parent_fitnesses: Sequence[float], offspring: Sequence,
+                    offspring_fitnesses: Sequence[float], *, n_elite: int) -> tuple[list, list]:
+    """Generational survival: the offspring replace the parents, except that the ``n_elite`` best
+    parents replace the worst offspring.
 
     The population size stays ``len(offspring)``; no genome appears twice among the carried-over
     elite and the offspring it keeps, so the best parent always survives.
@@ -85,12 +86,26 @@ def merge_elitist(parents: Sequence, parent_fitnesses: Sequence[float], offsprin
     size = len(offspring)
     if n_elite <= 0:
         return list(offspring), list(offspring_fitnesses)
-    keep_p, keep_pf = elite(parents, parent_fitnesses, min(n_elite, size))
+    keep_p, keep_pf = survive_best(parents, parent_fitnesses, min(n_elite, size))
     seen = {_as_genome(g) for g in keep_p}
     rest = [(g, f) for g, f in zip(offspring, offspring_fitnesses) if _as_genome(g) not in seen]
     rest.sort(key=lambda gf: -gf[1])
     rest = rest[: max(size - len(keep_p), 0)]
     return keep_p + [g for g, _ in rest], keep_pf + [f for _, f in rest]
+
+
+def survive_plus(parents: Sequence, parent_fitnesses: Sequence[float], offspring: Sequence,
+                 offspring_fitnesses: Sequence[float], *, mu: int) -> tuple[list, list]:
+    """(mu + lambda) survival: the ``mu`` best distinct genomes of parents and offspring, best
+    first. A genome present twice keeps its best fitness (parents first on ties)."""
+    pool: dict = {}
+    for g, f in zip(parents, parent_fitnesses):
+        pool[g] = max(f, pool.get(g, float("-inf")))
+    for g, f in zip(offspring, offspring_fitnesses):
+        if g not in pool:
+            pool[g] = f
+    ranked = sorted(pool.items(), key=lambda gf: -gf[1])[:mu]
+    return [g for g, _ in ranked], [f for _, f in ranked]
 
 
 # -- crossover ---------------------------------------------------------------------------------
@@ -185,6 +200,21 @@ def mutate_genes(genome, *, rng: np.random.Generator, cardinalities: Sequence[in
     return tuple(g)
 
 
+def mutate_weighted(genome, *, rng: np.random.Generator, weights: Sequence[Sequence[float]],
+                    n_genes: int = 1, power: float = 1.0) -> Genome:
+    """Mutate exactly ``n_genes`` distinct genes (those with more than one value); gene ``i`` takes
+    another value ``v`` with probability proportional to ``weights[i][v] ** power``."""
+    g = list(_as_genome(genome))
+    free = [i for i, w in enumerate(weights) if len(w) > 1]
+    for i in rng.choice(free, size=min(n_genes, len(free)), replace=False):
+        i = int(i)
+        p = np.array(weights[i], dtype=float) ** power
+        p[g[i]] = 0.0
+        g[i] = int(rng.choice(len(p), p=p / p.sum()))
+    return tuple(g)
+
+
+# -- genome helpers ----------------------------------------------------------------------------
 def random_genome(*, rng: np.random.Generator, cardinalities: Sequence[int]) -> Genome:
     return tuple(int(rng.integers(c)) for c in cardinalities)
 
@@ -205,8 +235,8 @@ CROSSOVERS = {"uniform": crossover_uniform, "one_point": crossover_one_point, "t
 
 __all__ = [
     "select_tournament", "select_rank", "select_best",
-    "elite", "merge_elitist",
+    "survive_best", "survive_elitist", "survive_plus",
     "crossover_uniform", "crossover_one_point", "crossover_two_point",
-    "mutate_reset", "mutate_step", "mutate_genes",
+    "mutate_reset", "mutate_step", "mutate_genes", "mutate_weighted",
     "random_genome", "neighbours", "CROSSOVERS",
 ]

@@ -1,7 +1,8 @@
 """``studylib explore [DIR ...]``: the interactive explorer (``notebooks/explore.ipynb``) as a web app.
 
 Serves the explorer notebook with Voilà on ``http://127.0.0.1:PORT/`` (code hidden, widgets
-live, one kernel per browser tab) and prints that URL; ``--lab`` opens the same notebook in
+live, one kernel per browser tab, Voilà's ``studylib`` template: nothing fetched from a CDN) and
+prints that URL; the server's own log goes to a file. ``--lab`` opens the same notebook in
 JupyterLab instead (when it is installed). ``DIR`` is a ledger file or a folder searched
 recursively for ``ledger.sqlite`` (a ``studylib run`` report folder, a ``studylib search
 --out`` folder); default ``reports/``. The sources reach the notebook's kernel through
@@ -22,8 +23,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import paths
-from .errors import StudyError
+from .. import paths
+from ..errors import StudyError
 
 NOTEBOOK = "explore.ipynb"
 HOST = "127.0.0.1"
@@ -61,7 +62,7 @@ def notebook_path() -> Path:
 
 def resolve_sources(sources: list[str]) -> tuple[list[str], list[Path]]:
     """Absolute sources and the ledgers they hold; :class:`StudyError` for a bad one."""
-    from .widgets import find_ledgers  # ipywidgets, pandas: not for `studylib --help`
+    from .ledgers import find_ledgers  # pandas: not for `studylib --help`
 
     given = sources or [str(paths.REPORTS_DIR)]
     ledgers: list[Path] = []
@@ -106,7 +107,8 @@ def command(nb: Path, port: int, *, lab: bool, no_browser: bool, token: str = ""
             cmd.append("--ServerApp.allow_root=True")
     else:
         cmd = [sys.executable, "-m", "voila", str(nb), f"--Voila.ip={HOST}", f"--port={port}",
-               "--Voila.port_retries=0", "--strip_sources=True", "--show_tracebacks=True", "--theme=light"]
+               "--Voila.port_retries=0", "--strip_sources=True", "--show_tracebacks=True", "--theme=light",
+               "--template=studylib"]  # studylib/jupyter/voila/templates/studylib: no CDN
     return cmd + (["--no-browser"] if no_browser else [])
 
 
@@ -124,7 +126,7 @@ def main(args) -> int:
         raise StudyError("the explorer needs Voila, which is not installed (pip install voila)")
     port = args.port or free_port()
     _check_port(port)
-    from .widgets import ENV_SOURCES
+    from .ledgers import ENV_SOURCES
 
     token = secrets.token_hex(16) if args.lab else ""
     url = f"http://{HOST}:{port}/" + (f"lab/tree/{nb.name}?token={token}" if args.lab else "")
@@ -133,11 +135,16 @@ def main(args) -> int:
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with tempfile.TemporaryDirectory(prefix="studylib-explore-") as tmp:
         _kernelspec(Path(tmp))
-        env["JUPYTER_PATH"] = os.pathsep.join([tmp, *filter(None, [os.environ.get("JUPYTER_PATH")])])
+        env["JUPYTER_PATH"] = os.pathsep.join([tmp, str(paths.JUPYTER_DIR),
+                                               *filter(None, [os.environ.get("JUPYTER_PATH")])])
         n = len(ledgers)
         print(f"studylib explorer on {n} ledger{'s' if n != 1 else ''} ({', '.join(sources)}): {url}", flush=True)
-        print("(Ctrl-C to stop)", flush=True)
-        proc = subprocess.Popen(command(nb, port, lab=args.lab, no_browser=args.no_browser, token=token), env=env)
+        # the server's and kernels' own log lines (start-up, TCP warnings) go to a file, not the terminal
+        log_path = Path(tempfile.gettempdir()) / f"studylib-explore-{port}.log"
+        print(f"(Ctrl-C to stop; server log: {log_path})", flush=True)
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(command(nb, port, lab=args.lab, no_browser=args.no_browser, token=token),
+                                    env=env, stdout=log, stderr=subprocess.STDOUT)
 
         def stop(signum, frame):
             raise KeyboardInterrupt
@@ -147,7 +154,11 @@ def main(args) -> int:
         except ValueError:  # not the main thread
             previous = None
         try:
-            return proc.wait()
+            code = proc.wait()
+            if code:  # the server could not start or died: its last lines say why
+                tail = log_path.read_text(errors="replace").splitlines()[-15:]
+                sys.stderr.write("\n".join(["the explorer's server stopped with code %d:" % code, *tail]) + "\n")
+            return code
         except KeyboardInterrupt:
             proc.terminate()  # the server shuts its kernels down
             try:

@@ -1,0 +1,122 @@
+"""The explorer's numbers: filtering trials, which hyperparameters matter, best-so-far curves.
+
+Pure functions of DataFrames (no widgets, no figures); deterministic (no randomness).
+"""
+from __future__ import annotations
+
+from typing import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from ..ledger import RESULT_FIELDS
+
+KINDS = ("strip", "box", "scatter", "best-so-far")
+STATUSES = ("ok", "diverged", "failed")
+#: What the y axis (and the importance view) can show; True where higher is better.
+METRICS = {"best_acc": True, "test_acc": True, "best_train_acc": True, "best_loss": False,
+           "test_loss": False, "best_train_loss": False}
+METRIC_LABELS = {"best_acc": "best_acc (best validation accuracy)", "test_acc": "test_acc (test accuracy)"}
+#: Columns of a ledger frame that are not hyperparameters.
+NOT_HYPERPARAMETERS = {"trial", "seed", "dataset", "host", "pid", "key", "study_id", *RESULT_FIELDS}
+#: Columns the explorer adds: which ledger, study and strategy a trial belongs to.
+ADDED = ("ledger", "study", "strategy")
+#: Result columns the x axis may show besides hyperparameters (numeric: scatter them).
+X_EXTRAS = ("status", "strategy", "ledger", "seed", "epochs", "params", "wall_time")
+TABLE_RESULTS = ("best_acc", "test_acc", "best_loss", "best_train_acc", "epochs", "params", "status")
+#: Study-level columns a best-so-far curve can be grouped (coloured) by.
+STUDY_LEVEL = ("study", "strategy", "ledger", "seed", "dataset")
+
+
+def plain(v):
+    """numpy scalars -> Python values (widgets and JSON want those)."""
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def label(v) -> str:
+    """A value as the filters and tables print it (0.01, not 0.0100)."""
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def sorted_values(series: pd.Series) -> list:
+    vals = [plain(v) for v in series.dropna().unique()]
+    try:
+        return sorted(vals)
+    except TypeError:
+        return sorted(vals, key=str)
+
+
+def is_numeric(series: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+
+
+def finite(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The rows of ``frame`` with a finite ``metric`` (none when the column is missing)."""
+    if metric not in frame or not len(frame):
+        return frame.iloc[0:0]
+    return frame[np.isfinite(pd.to_numeric(frame[metric], errors="coerce"))]
+
+
+def filter_columns(trials: pd.DataFrame, hyperparameters: Iterable[str]) -> list[str]:
+    """Columns worth a filter: hyperparameters, then strategy/seed/dataset/ledger, with 2+ values."""
+    cols = [c for c in hyperparameters if c in trials and trials[c].nunique() > 1]
+    cols += [c for c in ("strategy", "seed", "dataset", "ledger") if c in trials
+             and trials[c].replace("", np.nan).nunique() > 1]
+    return cols
+
+
+def mask(trials: pd.DataFrame, statuses: Iterable[str], picked: Mapping[str, Iterable]) -> pd.Series:
+    """Trials whose status is in ``statuses`` and whose value of each column in ``picked`` is
+    one of the picked values."""
+    if not len(trials):
+        return pd.Series([], dtype=bool)
+    m = trials["status"].isin(list(statuses))
+    for c, values in picked.items():
+        m &= trials[c].isin(list(values))
+    return m
+
+
+def importance(frame: pd.DataFrame, columns: Iterable[str], metric: str = "best_acc") -> pd.DataFrame:
+    """How much ``metric`` varies with each hyperparameter, over the trials of ``frame``.
+
+    ``eta_sq`` (η²): the share of the metric's variance explained by the hyperparameter's values
+    alone (between-group sum of squares / total); ``spread``: best group mean minus worst group
+    mean. Both ignore the other hyperparameters (with few random trials they mix effects); only
+    columns with at least two values among trials with a finite metric are listed.
+    """
+    higher = METRICS.get(metric, True)
+    ok = finite(frame, metric)
+    rows = []
+    for c in columns:
+        if c not in ok or ok[c].nunique(dropna=True) < 2:
+            continue
+        sub = ok[ok[c].notna()]
+        y = sub[metric].astype(float)
+        total = float(((y - y.mean()) ** 2).sum())
+        g = y.groupby(sub[c].map(label)).agg(["mean", "count"])
+        between = float((g["count"] * (g["mean"] - y.mean()) ** 2).sum())
+        best = g["mean"].idxmax() if higher else g["mean"].idxmin()
+        rows.append({"hyperparameter": c, "levels": len(g), "trials": int(g["count"].sum()),
+                     "eta_sq": between / total if total > 0 else 0.0,
+                     "spread": float(g["mean"].max() - g["mean"].min()),
+                     "best_value": best, "best_mean": float(g["mean"][best])})
+    out = pd.DataFrame(rows, columns=["hyperparameter", "levels", "trials", "eta_sq", "spread", "best_value",
+                                      "best_mean"])
+    return out.sort_values(["eta_sq", "spread"], ascending=False, kind="stable").reset_index(drop=True)
+
+
+def best_so_far(runs: pd.DataFrame, shown: pd.DataFrame, metric: str, group: str) -> pd.DataFrame:
+    """Best-so-far ``metric`` of each study, over its trials in proposal order (``number``),
+    keeping only trials in ``shown`` (matched by ledger and key). Adds ``_best`` (the running
+    best; NaN before the first finite value) and ``_group`` (the study's ``group`` value, as text)."""
+    keys = set(zip(shown["ledger"], shown["key"])) if len(shown) else set()
+    if len(runs):
+        runs = runs[[(lg, k) in keys for lg, k in zip(runs["ledger"], runs["key"])]]
+    higher = METRICS.get(metric, True)
+    lines = []
+    for _, g in runs.groupby("study", sort=False) if len(runs) else []:
+        g = g.sort_values("number")
+        vals = pd.to_numeric(g[metric], errors="coerce").astype(float).fillna(-np.inf if higher else np.inf)
+        best = (vals.cummax() if higher else vals.cummin()).replace([np.inf, -np.inf], np.nan)
+        lines.append(g.assign(_best=best.values, _group=g[group].map(label)))
+    return pd.concat(lines, ignore_index=True) if lines else pd.DataFrame(columns=["number", "_best", "_group"])

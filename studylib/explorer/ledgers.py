@@ -1,0 +1,141 @@
+"""Finding ledgers and reading them into the explorer's tables (no widgets here).
+
+Sources are ledger files or folders searched recursively for ``ledger.sqlite`` (a ``studylib
+run`` report folder holds one per round; a ``studylib search --out`` folder holds one for every
+study run into it). Everything is read from the ledgers (``Ledger.studies()``,
+``Ledger.frame(study_id)``), never from ``trials.csv``: a folder may hold any number of studies.
+"""
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+
+from .. import paths
+from ..errors import StudyError
+from ..ledger import Ledger
+from .analysis import ADDED, METRICS, NOT_HYPERPARAMETERS
+
+#: Environment variable ``studylib explore`` passes its sources in (``os.pathsep``-separated).
+ENV_SOURCES = "STUDYLIB_EXPLORE"
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def default_sources() -> list[str]:
+    """``$STUDYLIB_EXPLORE`` (set by ``studylib explore``), else ``reports/``."""
+    env = os.environ.get(ENV_SOURCES, "").strip()
+    return [s for s in env.split(os.pathsep) if s] if env else [str(paths.REPORTS_DIR)]
+
+
+def _is_sqlite(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(16) == SQLITE_MAGIC
+    except OSError:
+        return False
+
+
+def find_ledgers(source: str | Path) -> list[Path]:
+    """The ledgers in ``source``: the file itself, or every ``ledger.sqlite`` under a folder.
+    Raises :class:`StudyError` (one line) when there is none or one is not a ledger."""
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise StudyError(f"no such file or folder: {path}")
+    if path.is_dir():
+        found = sorted(p for p in path.rglob(paths.LEDGER_NAME) if p.is_file())
+        if not found:
+            raise StudyError(f"no {paths.LEDGER_NAME} in {path} (run `studylib search` or `studylib run` "
+                             "into it first)")
+    else:
+        found = [path]
+    for p in found:
+        check_ledger(p)
+    return [p.resolve() for p in found]
+
+
+def check_ledger(path: Path) -> int:
+    """Number of trials in the ledger ``path``; :class:`StudyError` when it is not one."""
+    if not _is_sqlite(path):
+        raise StudyError(f"{path} is not a studylib ledger (not an SQLite file)")
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        try:
+            return conn.execute("SELECT COUNT(*) FROM trials").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error as e:
+        raise StudyError(f"{path} is not a studylib ledger ({e})") from None
+
+
+def ledger_labels(ledgers: Sequence[Path]) -> dict[Path, str]:
+    """Short names for ledgers: their folder relative to the folders' common parent."""
+    parents = [p.parent for p in ledgers]
+    if len(parents) == 1:
+        return {ledgers[0]: parents[0].name or str(parents[0])}
+    root = Path(os.path.commonpath([str(p) for p in parents]))
+    out = {}
+    for p, parent in zip(ledgers, parents):
+        rel = parent.relative_to(root).as_posix()
+        out[p] = rel if rel != "." else (parent.name or str(parent))
+    return out
+
+
+@dataclass
+class TrialData:
+    """What the explorer shows, read from ledgers.
+
+    ``trials``: one row per trial and ledger (``Ledger.frame()`` plus ``ledger``, ``study``,
+    ``strategy`` -- the first study that proposed it -- and ``order``, finishing order in its
+    ledger). ``runs``: one row per (study, trial) in proposal order (``number``), for best-so-far
+    curves. ``studies``: each study of ``Ledger.studies()`` with its ``ledger`` path, ``label``
+    and number of ``trials``. ``hyperparameters``: the configuration columns, in ledger order.
+    """
+
+    ledgers: list[Path] = field(default_factory=list)
+    trials: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["key", "status", *METRICS, *ADDED]))
+    runs: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        columns=["key", "number", "status", *METRICS, *ADDED]))
+    studies: list[dict] = field(default_factory=list)
+    hyperparameters: list[str] = field(default_factory=list)
+
+
+def load_ledgers(ledgers: Sequence[Path]) -> TrialData:
+    """Read ``ledgers`` (see :class:`TrialData`)."""
+    ledgers = list(ledgers)
+    labels = ledger_labels(ledgers) if ledgers else {}
+    data = TrialData(ledgers=ledgers)
+    trials, runs = [], []
+    for path in ledgers:
+        with Ledger(path) as led:
+            frame = led.frame()
+            per_study = [(s, led.frame(s["study_id"])) for s in led.studies()]
+        for c in frame.columns:
+            if c not in NOT_HYPERPARAMETERS and c not in data.hyperparameters:
+                data.hyperparameters.append(c)
+        label = labels[path]
+        first: dict[str, tuple[str, str]] = {}
+        for s, f in per_study:
+            sid, strategy = s["study_id"], s["spec"].get("strategy", "")
+            study_label = sid if len(ledgers) == 1 else f"{label}/{sid}"
+            data.studies.append({**s, "ledger": path, "ledger_label": label, "label": study_label,
+                                 "trials": len(f)})
+            for k in f["key"] if len(f) else []:
+                first.setdefault(k, (study_label, strategy))
+            if len(f):
+                runs.append(f.rename(columns={"trial": "number"}).assign(
+                    ledger=label, study=study_label, strategy=strategy))
+        if len(frame):
+            trials.append(frame.drop(columns=["study_id"]).assign(
+                ledger=label,
+                study=[first.get(k, ("", ""))[0] for k in frame["key"]],
+                strategy=[first.get(k, ("", ""))[1] for k in frame["key"]],
+                order=range(1, len(frame) + 1)))
+    if trials:
+        data.trials = pd.concat(trials, ignore_index=True)
+    if runs:
+        data.runs = pd.concat(runs, ignore_index=True)
+    return data

@@ -1,0 +1,100 @@
+"""Running more trials of a study recorded in a ledger (the explorer's "run more" button).
+
+Randomness: the strategy's and the training's, from the study's seed (or the one given).
+"""
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable
+
+from ..errors import StudyError
+from ..ledger import Ledger
+
+
+def study_space(study: dict):
+    """The search space of ``study`` (an item of ``Ledger.studies()``): a built-in round, or the
+    definition the ledger recorded for a user's space file; checked against the study's hash."""
+    from ..space import BUILTIN, SearchSpace, load_space
+
+    spec, prov, sid = study["spec"], study.get("provenance") or {}, study["study_id"]
+    if spec.get("space") in BUILTIN:
+        space = load_space(spec["space"])
+    elif prov.get("space_definition"):
+        space = SearchSpace.from_dict(prov["space_definition"], origin=f"study {sid}")
+    else:
+        raise StudyError(f"study {sid} uses the search space {spec.get('space')!r}, which is not "
+                         "a built-in round: its definition is not recorded in the ledger")
+    if spec.get("space_hash") and space.fingerprint() != spec["space_hash"]:
+        raise StudyError(f"the search space {space.name} changed since study {sid} ran "
+                         f"(hash {space.fingerprint()} != {spec['space_hash']})")
+    return space
+
+
+def continue_study(ledger: str | Path, study: dict, more: int, *, strategy: str | None = None,
+                   seed: int | None = None, on_trial: Callable[[], None] | None = None, epoch_bars: bool = False,
+                   executor: str | None = None):
+    """Run ``more`` new trials into the folder of ``ledger`` for ``study`` (an item of
+    ``Ledger.studies()``): same space, dataset (checked by its hash), budget and data sizes;
+    ``strategy``/``seed`` default to the study's. The same strategy and seed continue that study;
+    others start (or continue) their own study in the same folder, beside it. ``on_trial()`` is
+    called after each finished trial; ``epoch_bars`` shows tqdm.auto epoch bars; ``executor``
+    names where trials run (default: the library's, a child process; ``"inline"``: this
+    process). Returns the ``StudyResult``."""
+    from ..executors import make_executor
+    from ..study import prepare, run_study
+
+    if not isinstance(more, int) or isinstance(more, bool) or more <= 0:
+        raise StudyError(f"the number of new trials must be a positive integer, got {more!r}")
+    spec, prov, sid = study["spec"], study.get("provenance") or {}, study["study_id"]
+    space = study_space(study)
+    data_opts = prov.get("data") or {}
+    if data_opts.get("split_seed", 0) not in (0, None):
+        raise StudyError(f"study {sid} used split seed {data_opts['split_seed']}; only 0 is supported")
+    budget = spec.get("budget") or {}
+    same_strategy = strategy in (None, spec.get("strategy"))
+    strategy = strategy or spec.get("strategy", "random")
+    seed = spec.get("seed", 0) if seed is None else int(seed)
+    # "paper" leaves every data size unset; the recorded sizes (None: the whole split) override it
+    sizes = {k: data_opts.get(k) for k in ("train_size", "val_size", "test_size")}
+    extra = {"in_flight": spec["in_flight"]} if same_strategy and spec.get("in_flight") else {}
+    new_spec, data = prepare(space, strategy=strategy, trials=1, seed=seed, dataset=spec["dataset"],
+                             profile="paper", max_epochs=budget.get("max_epochs"), patience=budget.get("patience"),
+                             strategy_options=spec.get("strategy_options") if same_strategy else None,
+                             **sizes, **extra)
+    if spec.get("data_hash") and data.fingerprint != spec["data_hash"]:
+        raise StudyError(f"cannot rebuild the data of study {sid}: {spec['dataset']} hashes to "
+                         f"{data.fingerprint} here, the study used {spec['data_hash']} (other data files?)")
+    with Ledger(ledger) as led:
+        new_spec.trials = len(led.study_keys(new_spec.study_id(data.fingerprint))) + more
+    return run_study(new_spec, data, Path(ledger).parent, executor=make_executor(executor, progress=epoch_bars),
+                     progress=False, on_trial=(lambda _trial: on_trial()) if on_trial else None)
+
+
+@contextmanager
+def stderr_to(path: Path):
+    """Point file descriptor 2 at ``path`` (appending) for the block: child processes started in
+    it (the trial processes) write their stderr there, not into the notebook or the page."""
+    try:
+        sys.stderr.flush()
+    except (AttributeError, ValueError):
+        pass
+    saved = os.dup(2)
+    try:
+        with open(path, "ab") as f:
+            os.dup2(f.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def in_kernel() -> bool:
+    """True inside a Jupyter kernel (a notebook, Voilà)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    return getattr(get_ipython(), "kernel", None) is not None

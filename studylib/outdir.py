@@ -1,0 +1,98 @@
+"""A study's output folder: checked before anything is written, locked per study, and exported.
+
+One folder may hold many studies (other seeds, strategies, ...): they share ``ledger.sqlite``;
+``trials.csv`` holds every study's trials, grouped by study, with a ``study_id`` column (the
+paper's column names); ``studies/<study_id>.json`` records each study's spec and provenance.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import tempfile
+import time
+from pathlib import Path
+
+from . import paths
+from .errors import StudyError
+from .ledger import Ledger, write_csv_atomic
+
+STUDIES_DIR = "studies"
+
+
+def check_out_dir(out: Path) -> None:
+    """Fail early (before any training, leaving nothing behind) if ``out`` cannot hold results."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise StudyError(f"output path {out} exists and is not a folder")
+    parent = out
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise StudyError(f"cannot create output folder {out}: {parent} is not a folder")
+    try:
+        os.rmdir(tempfile.mkdtemp(dir=parent, prefix=".studylib-probe-"))
+    except OSError as e:
+        raise StudyError(f"output folder {out} is not writable ({e.strerror})") from None
+
+
+def study_record_path(out: str | Path, study_id: str) -> Path:
+    """Where the study ``study_id`` of folder ``out`` records its spec and provenance."""
+    return Path(out) / STUDIES_DIR / f"{study_id}.json"
+
+
+def read_study_record(out: str | Path, study_id: str) -> dict:
+    """The study's record (``{}`` if it has none)."""
+    path = study_record_path(out, study_id)
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def write_study_record(out: Path, study_id: str, record: dict) -> None:
+    path = study_record_path(out, study_id)
+    path.parent.mkdir(exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps({"study_id": study_id, **record}, indent=2, default=str))
+    os.replace(tmp, path)
+
+
+def export_trials(ledger: Ledger, path: Path) -> None:
+    """Write every study of ``ledger`` to ``path`` (``trials.csv``) with the ledger's column names:
+    one name per hyperparameter in every round (the paper's spellings only in displayed tables)."""
+    write_csv_atomic(ledger.folder_frame(), path)
+
+
+class StudyLock:
+    """One process at a time per study and output folder: an exclusive ``flock`` on
+    ``OUT/.<study_id>.lock``, released by the kernel when the process ends (``kill -9`` too)."""
+
+    def __init__(self, out: Path, study_id: str):
+        self.path = Path(out) / f".{study_id}.lock"
+        self.study_id = study_id
+        self.fd = None
+
+    def acquire(self) -> "StudyLock":
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no lock
+            return self
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise StudyError(f"study {self.study_id} is already running in {self.path.parent} ({holder}); "
+                             "wait for it to finish or stop it, then re-run to continue") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}".encode())
+        self.fd = fd
+        return self
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # drops the flock
+            self.fd = None
+
+
+def ledger_path(out: Path) -> Path:
+    return Path(out) / paths.LEDGER_NAME

@@ -1,0 +1,258 @@
+"""The comparison's figures and tables as a reader sees them: Fig. 10 (best-so-far curves),
+Table V (bold: the best strategy), Fig. 11 and Table VI (tabular benchmarks), the fairness
+protocol and the provenance block. Numbers come from :mod:`.numbers`."""
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+import numpy as np
+
+from ... import paths
+from ..figures import _finish, _new_figure
+from ..regret import regret_figure
+from ..rounds import Block, _fmt_time, code_rows, time_rows
+from ..styles import PROPOSAL, SHORT, color, label, line_style
+from . import numbers
+from .numbers import best_strategies, coinciding, curve_bands, _frame, _strategy_order
+from .run import INITIAL_DESIGN, BenchRun, CompareRun, bench_context
+
+TABLE_FINAL = "Table V. Best Validation Accuracy and its Test Accuracy at Equal Budget"
+TABLE_BENCH = "Table VI. Median Regret on Tabular Benchmarks at Equal Evaluations"
+FIG_CURVES = "Fig. 10. Best Validation Accuracy vs Trials at Equal Budget"
+FIG_BENCH = "Fig. 11. Regret vs Evaluations on Tabular Benchmarks"
+
+
+def _title_with(title: str, order: Sequence[str]) -> str:
+    names = [SHORT.get(s, s) for s in ([PROPOSAL] if PROPOSAL in order else []) + [s for s in order
+                                                                                   if s != PROPOSAL]]
+    if not names:
+        return title
+    return f"{title}: " + (names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}")
+
+
+def fig_best_so_far(data, *, context: str | None = None, title: str | None = None):
+    """Fig. 10: best validation accuracy so far vs trial number, one line per strategy (median
+    across seeds, step-wise) and a band from the worst to the best seed."""
+    frame = _frame(data)
+    order = _strategy_order(frame, data)
+    title = title or _title_with(FIG_CURVES, order)
+    bands = curve_bands(frame)
+    n_seeds = frame["seed"].nunique() if "seed" in frame and len(frame) else 1
+    if context is None and isinstance(data, CompareRun):
+        context = data.context
+    fig, (ax,) = _new_figure(width=8.0, height=4.8)
+    drawn = 0
+    for i, s in enumerate(order):
+        b = bands[bands["strategy"] == s].sort_values("trial")
+        if not len(b) or b["median"].isna().all():
+            continue
+        c = color(s, i)
+        # step-wise, held for half a trial past the last one so its value is drawn too
+        x = np.append(b["trial"].to_numpy(dtype=float), b["trial"].iloc[-1] + 0.5)
+        ext = b.iloc[list(range(len(b))) + [len(b) - 1]]
+        ax.step(x, ext["median"], where="post", color=c, label=label(s), marker="o", ms=4,
+                markevery=list(range(len(b))), **line_style(s))
+        if n_seeds > 1:
+            ax.fill_between(x, ext["low"], ext["high"], step="post", color=c, alpha=0.15, lw=0)
+        drawn += 1
+    if not drawn:
+        ax.text(0.5, 0.5, "no finished trials", transform=ax.transAxes, ha="center", color="0.4")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("trial (distinct configurations trained, in proposal order)")
+    ax.set_ylabel("best best_acc so far (validation)")
+    if drawn:
+        spread = f"median over {n_seeds} seeds\nband: worst to best seed" if n_seeds > 1 else "one seed"
+        # outside the axes, so it never covers a curve or its band
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small", frameon=False, title=spread,
+                  title_fontsize="small")
+    return _finish(fig, title, context, len(frame))
+
+
+
+def final_table(data, *, styled: bool = False):
+    """Table V (:func:`.numbers.final_table`); ``styled=True``: a captioned Styler of the
+    percent texts with the best strategy's row (highest mean best_acc) in bold."""
+    table = numbers.final_table(data)
+    if not styled:
+        return table
+    shown = table[["method", "seeds", "trials per seed", "best_acc (val, %) mean ± std",
+                   "test_acc of that trial (%) mean ± std"]]
+    frame = _frame(data)
+    dataset = (data.data.get("dataset") if isinstance(data, CompareRun)
+               else str(frame["dataset"].iloc[0]) if "dataset" in frame and len(frame) else None)
+    best = best_strategies(table)
+    caption = (f"{TABLE_FINAL}" + (f" ({dataset})" if dataset else "")
+               + ": per seed, the trial with the best validation accuracy; mean ± sample std over seeds"
+               + (f"; bold: the best ({', '.join(label(b) for b in best)})" if best else ""))
+
+    def bold(row):
+        return ["font-weight: bold" if row.name in best else "" for _ in row]
+
+    return shown.style.set_caption(caption).apply(bold, axis=1)
+
+
+# -- the tabular benchmark -------------------------------------------------------------------------
+
+def _skipped(what: str) -> Block:
+    return Block(what, notes=["The tabular benchmark was not run (bench_tables is empty)."])
+
+
+def fig_bench_regret(bench: BenchRun | None, *, title: str = FIG_BENCH):
+    """Fig. 11: :func:`studylib.report.regret.regret_figure` of the benchmark's curves."""
+    if bench is None:
+        return _skipped(title)
+    return regret_figure(bench.curves, bench.strategies, title=title, context=bench_context(bench))
+
+
+def bench_table(bench: BenchRun | None, *, styled: bool = False):
+    """Table VI (:func:`.numbers.bench_summary`); ``styled=True``: a captioned Styler with, per
+    table, the strategy of lowest median regret at the budget in bold."""
+    if bench is None:
+        return _skipped(TABLE_BENCH)
+    s = numbers.bench_summary(bench)
+    if not styled:
+        return s
+    fmt = {c: "{:.3g}" for c in s.columns if c.startswith("median regret")}
+    fmt.update({c: "{:.2g}" for c in s.columns if c.startswith("Wilcoxon")})
+    fmt["evals to reach random's final median"] = lambda v: (f">{bench.budget}" if np.isinf(v) else f"{v:g}")
+    caption = (f"{TABLE_BENCH}: {len(bench.seeds)} seeds x {bench.budget} evaluations"
+               + ("; with fewer than 6 seeds no Wilcoxon p can fall below 0.05" if len(bench.seeds) < 6 else ""))
+
+    final = [c for c in s.columns if c.startswith("median regret")][-1]
+    best = {(t, st) for t, g in s[final].groupby(level="table") for (_, st), v in g.items()
+            if np.isclose(v, g.min(), rtol=0, atol=1e-12)}
+
+    def bold(row):
+        return ["font-weight: bold" if row.name in best else "" for _ in row]
+
+    return s.style.set_caption(caption).format(fmt, na_rep="-").apply(bold, axis=1)
+
+
+# -- protocol, provenance, summary ------------------------------------------------------------------
+
+class Markdown:
+    """Markdown for a notebook output (``text/markdown`` and, rendered, ``text/html``)."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def _repr_markdown_(self) -> str:
+        return self.text
+
+    def _repr_html_(self) -> str:
+        try:
+            import mistune
+
+            return mistune.html(self.text)
+        except Exception:  # pragma: no cover - mistune ships with nbconvert
+            import html
+
+            return f"<pre>{html.escape(self.text)}</pre>"
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def _initial_design_note(run: CompareRun) -> str | None:
+    slow = []
+    opts = run.settings.get("strategy_options", {}) or {}
+    for s in run.strategies:
+        if s in INITIAL_DESIGN:
+            key, default = INITIAL_DESIGN[s]
+            size = int((opts.get(s) or {}).get(key, default))
+            if run.settings["trials"] <= size:
+                slow.append(f"{s} ({key} {size})")
+    if not slow:
+        return None
+    return (f"**Read this run as a test of the pipeline, not of the strategies:** with "
+            f"{run.settings['trials']} trials per study, {', '.join(slow)} never get past their initial "
+            "design (random or space-filling proposals), so differences here are noise. "
+            "The `paper` profile (or `trials` of a few hundred on small data) is the real comparison.")
+
+
+def protocol(run: CompareRun) -> Markdown:
+    """The fairness protocol of this comparison, with this run's numbers."""
+    st = run.settings
+    d = run.data
+    seeds = ", ".join(map(str, run.seeds))
+    lines = [
+        "**Fairness protocol.**",
+        "",
+        f"* **Equal budget:** every strategy gets the same number of *distinct* trials — "
+        f"{st['trials']} configurations of the {run.space.name} space ({run.space.size:,} combinations) "
+        f"per study. A configuration a strategy proposes again is answered from its own ledger and "
+        "**not charged**. The budget counts trained configurations, not wall-clock time "
+        f"(this run trained {run.trained} and served {run.served} finished in an earlier run of the same "
+        "studies).",
+        f"* **Same data:** one split for all — {d.get('dataset')} ({d.get('n_train')} train / "
+        f"{d.get('n_val')} validation / {d.get('n_test')} test), data hash `{str(d.get('data_hash'))[:12]}`.",
+        f"* **Same training budget:** every trial trains the same CNN code for at most {st['max_epochs']} "
+        f"epochs with early-stopping patience {st['patience']} on validation accuracy.",
+        f"* **Same seeds:** seeds {seeds}; seed *s* drives both the strategy and the training of its trials "
+        "(weight initialisation, shuffling), for every strategy. Each strategy × seed study has its own "
+        f"folder and ledger (`{run.out_dir.name}/<strategy>/seed-<s>/`), so no strategy reuses "
+        "another's results.",
+        "* **Selection on validation, test reported only:** strategies are told `best_acc` (the best "
+        "validation accuracy of a trial); each study's result is its trial with the highest `best_acc`, "
+        "and that trial's `test_acc` is reported — never used to choose.",
+        "* **Default settings:** each strategy runs with its own defaults, the same for every seed "
+        "(GA: population 20; memetic GA: population 10, at most 80% of evaluations on local search; "
+        "TPE: 10 random start-up trials)"
+        + (f"; changed here: {st['strategy_options']}." if st.get("strategy_options") else "."),
+    ]
+    if run.bench is not None:
+        b = run.bench
+        lines.append(
+            f"* **Tabular benchmark:** the same rules on precomputed tables ({', '.join(b.tables)}): "
+            f"{b.budget} charged evaluations, {len(b.seeds)} seeds; an evaluation returns one training "
+            "seed of the config drawn at random (the same draws for every strategy of a run seed), a "
+            "repeat is served from the cache and not charged; regret = best mean in the table − mean "
+            "of the best *observed* config.")
+    note = _initial_design_note(run)
+    if note:
+        lines += ["", note]
+    for a, b in coinciding(run):
+        lines += ["", f"**{label(a)} and {label(b)} proposed exactly the same configurations** in the same order "
+                      "for every seed (a GA's first generation is a uniform random sample, drawn with the same "
+                      "seed): their rows in Table V and their curves in Fig. 10 are equal by construction."]
+    return Markdown("\n".join(lines))
+
+
+def compare_provenance(run: CompareRun) -> Block:
+    """What produced this report (as :func:`studylib.report.provenance_block` for a round)."""
+    prov, d, st = run.provenance, run.data, run.settings
+    frame = run.frame
+    status = frame["status"].value_counts().to_dict() if "status" in frame else {}
+    train_time = float(frame["wall_time"].sum()) if "wall_time" in frame else None
+    shape = "x".join(str(s) for s in d.get("input_shape", []))
+    rows = [
+        ("Comparison", f"{', '.join(label(s) for s in run.strategies)} at equal budget"),
+        ("Space", f"{run.space.name} — {run.space.description} ({run.space.size:,} combinations, space hash "
+                  f"{run.space.fingerprint()})"),
+        ("Dataset", f"{d.get('dataset')} ({d.get('n_train')} train / {d.get('n_val')} val / {d.get('n_test')} "
+                    f"test, {shape}, {d.get('n_classes')} classes); source {d.get('source')}; data hash "
+                    f"{d.get('data_hash')}"),
+        ("Profile", f"{run.profile} (max_epochs {st['max_epochs']}, early-stopping patience {st['patience']})"),
+        ("Seeds", ", ".join(map(str, run.seeds))),
+        ("Trials", f"{st['trials']} per study x {len(run.strategies)} strategies x {len(run.seeds)} seeds = "
+                   f"{len(frame)} ({run.trained} trained now, {run.served} served from the ledgers; "
+                   f"{status.get('failed', 0)} failed, {status.get('diverged', 0)} diverged)"),
+        ("Executor", run.executor),
+    ]
+    if run.bench is not None:
+        b = run.bench
+        rows.append(("Tabular benchmark", f"{', '.join(b.tables)}; {len(b.seeds)} seeds x {b.budget} evaluations "
+                                          f"({_fmt_time(b.wall_time)}; {b.out_dir})"))
+    rows += [
+        *time_rows(train_time, run.wall_time, run.trained, run.served),
+        *code_rows(prov),
+        ("Trials stored in", f"{run.out_dir}/<strategy>/seed-<s>/ (ledger.sqlite, trials.csv, studies/<study_id>.json); "
+                             f"all trials: {run.out_dir / paths.TRIALS_CSV}"),
+        ("Study ids", ", ".join(r.study_id for r in run.results.values())),
+        ("Finished", time.strftime("%Y-%m-%dT%H:%M:%S%z")),
+    ]
+    return Block("What produced this report", rows)
+

@@ -1,0 +1,258 @@
+"""Running the comparison: settings, one study per strategy x seed, the tabular benchmark.
+
+Randomness: seed *s* drives each strategy and the training of its trials; the benchmark's noisy
+draws come from its run seeds (see :mod:`studylib.bench`).
+"""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from ... import paths, profiles
+from ...errors import StudyError
+from ..regret import plot_regret
+from ..rounds import default_out_dir, study_provenance, write_summary
+
+SPACE = "round3"
+#: the fair baselines (as the round-4 notebook runs them): evolutionary, local, Bayesian and random
+STRATEGIES = ("memetic", "ga", "random", "tpe", "regevo", "local")
+BENCH_TABLES = ("nb201-cifar10", "hpolib-naval")
+#: What ``None`` means for the comparison's own settings, per profile (the CNN budget per study
+#: otherwise comes from :mod:`studylib.profiles`: epochs, patience, data sizes).
+DEFAULTS = {
+    "smoke": {"trials": 6, "repeats": 2, "bench_seeds": 5, "bench_budget": 60},
+    "paper": {"trials": 50, "repeats": 5, "bench_seeds": 30, "bench_budget": 200},
+}
+#: Initial design of each strategy with its default options (proposals before it uses any result).
+INITIAL_DESIGN = {"ga": ("population_size", 20), "memetic": ("population_size", 10),
+                  "optuna-ga": ("population_size", 20), "tpe": ("n_startup_trials", 10),
+                  "regevo": ("population_size", 20)}
+
+# -- settings ---------------------------------------------------------------------------------------
+
+def resolve_strategies(spec: str | Sequence[str] | None) -> list[str]:
+    """``"ga, memetic"`` or ``["ga", "memetic"]`` -> names (checked, duplicates dropped);
+    ``None`` or ``""``: :data:`STRATEGIES`."""
+    from ...strategies import REGISTRY
+
+    if spec is None:
+        return list(STRATEGIES)
+    names = spec.split(",") if isinstance(spec, str) else [str(s) for s in spec]
+    names = [n.strip() for n in names if n.strip()]
+    if not names:
+        return list(STRATEGIES)
+    for n in names:
+        if n not in REGISTRY:
+            raise StudyError(f"unknown strategy {n!r} (choose from: {', '.join(REGISTRY)})")
+    return list(dict.fromkeys(names))
+
+
+def resolve_tables(spec: str | Sequence[str] | None) -> list[str]:
+    """Benchmark tables: a comma string or list; ``""``, ``"none"`` or ``None``: no benchmark."""
+    from ...bench import resolve_tables as bench_tables
+
+    if spec is None:
+        return []
+    if isinstance(spec, str) and spec.strip().lower() in ("", "none", "no", "off"):
+        return []
+    names = spec.split(",") if isinstance(spec, str) else [str(s) for s in spec]
+    names = [n.strip() for n in names if n.strip()]
+    return bench_tables(names) if names else []
+
+
+def _positive(name: str, v) -> int:
+    if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v <= 0:
+        raise StudyError(f"{name.replace('_', '-')} must be a positive integer, got {v!r}")
+    return int(v)
+
+
+def settings(profile: str = "smoke", *, trials: int | None = None, repeats: int | None = None,
+             bench_seeds: int | None = None, bench_budget: int | None = None) -> dict:
+    """The comparison's settings: the profile's defaults (:data:`DEFAULTS`) with every given value
+    applied (``repeats`` = seeds per strategy)."""
+    if profile not in profiles.PROFILES:
+        raise StudyError(f"unknown profile {profile!r} (choose from: {', '.join(profiles.PROFILES)})")
+    base = dict(DEFAULTS.get(profile, DEFAULTS["paper"]))
+    for k, v in (("trials", trials), ("bench_seeds", bench_seeds), ("bench_budget", bench_budget)):
+        if v is not None:
+            base[k] = _positive(k, v)
+    if repeats is not None:
+        base["repeats"] = _positive("repeats", repeats)
+    return base
+
+
+# -- running -----------------------------------------------------------------------------------
+
+@dataclass
+class BenchRun:
+    """The tabular benchmark's curves (``table, strategy, seed, evaluation, regret``) and summary."""
+
+    tables: list[str]
+    strategies: list[str]
+    seeds: list[int]
+    budget: int
+    curves: pd.DataFrame = field(repr=False)
+    summary: pd.DataFrame = field(repr=False)
+    out_dir: Path | None = None
+    wall_time: float = 0.0
+
+
+@dataclass
+class CompareRun:
+    """Every strategy x seed study of one comparison, and what produced them."""
+
+    space: object                               # SearchSpace
+    profile: str
+    strategies: list[str]
+    seeds: list[int]
+    settings: dict                              # trials, max_epochs, patience, data sizes, bench_*
+    out_dir: Path
+    results: dict = field(repr=False)           # (strategy, seed) -> StudyResult
+    data: dict = field(repr=False)              # Dataset.describe()
+    provenance: dict = field(repr=False)
+    executor: str = "serial"
+    bench: BenchRun | None = field(default=None, repr=False)
+    wall_time: float = 0.0
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """Every trial of every study, with ``strategy`` and ``seed`` columns."""
+        frames = [r.frame.assign(strategy=s, seed=seed) for (s, seed), r in self.results.items() if len(r.frame)]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    @property
+    def context(self) -> str:
+        seeds = f"seed {self.seeds[0]}" if len(self.seeds) == 1 else f"{len(self.seeds)} seeds"
+        return (f"this run: {self.data.get('dataset')}, {self.space.name} space, "
+                f"{self.settings['trials']} distinct trials per study, {seeds}, "
+                f"at most {self.settings['max_epochs']} epochs per trial, profile {self.profile}")
+
+    @property
+    def trained(self) -> int:
+        return int(sum(r.trained for r in self.results.values()))
+
+    @property
+    def served(self) -> int:
+        return int(sum(r.served for r in self.results.values()))
+
+
+def bench_context(bench: BenchRun) -> str:
+    """The line under the benchmark figure: what its curves are."""
+    return (f"this run: {len(bench.seeds)} seeds x {bench.budget} evaluations per strategy and table; "
+            "regret = best mean in the table - mean of the best observed config")
+
+
+def _note(msg: str) -> None:
+    sys.stderr.write(f"compare: {msg}\n")  # kept in the executed notebook, left out of the HTML
+    sys.stderr.flush()
+
+
+def run_compare(*, dataset: str = "digits", profile: str = "smoke", strategies=None, trials: int | None = None,
+                seed: int = 0, repeats: int | None = None, max_epochs: int | None = None,
+                patience: int | None = None, train_size: int | None = None, data_dir: str | None = None,
+                out_dir: str | Path | None = None, executor: str | None = None,
+                bench_tables=BENCH_TABLES, bench_seeds: int | None = None, bench_budget: int | None = None,
+                strategy_options: dict | None = None, progress: bool = False) -> CompareRun:
+    """Run (or continue) the comparison: for each seed ``seed .. seed + n - 1`` and each strategy,
+    a study of ``trials`` distinct configs of the round-3 space into
+    ``out_dir/<strategy>/seed-<s>/``, and the tabular benchmark into ``out_dir/bench/`` (unless
+    ``bench_tables`` is empty). Writes ``out_dir/trials.csv`` (every trial, ``strategy`` and
+    ``seed`` columns) and ``out_dir/summary.json``.
+
+    Every input is validated (and the data loaded) before anything is written or trained. The
+    benchmark runs first, before any CNN is trained: its worker processes are forked, which must
+    happen before TensorFlow starts threads in this process.
+
+    ``executor``: where trials train (``inline``: this process, no start-up cost per study;
+    ``serial``: a child process per study; ``dask``); ``None``: ``inline`` for the smoke
+    profile, ``serial`` otherwise. Results do not depend on it (same seeds, same proposals).
+    ``strategy_options``: ``{strategy: {option: value}}``, the same for every seed.
+    """
+    from ...executors import EXECUTORS
+    from ...space import load_space
+    from ...study import check_out_dir, prepare, run_study
+
+    start = time.perf_counter()
+    names = resolve_strategies(strategies)
+    tables = resolve_tables(bench_tables)
+    conf = settings(profile, trials=trials, repeats=repeats, bench_seeds=bench_seeds, bench_budget=bench_budget)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise StudyError(f"seed must be a non-negative integer, got {seed!r}")
+    kind = executor or ("inline" if profile == "smoke" else "serial")
+    if kind not in EXECUTORS:
+        raise StudyError(f"unknown executor {kind!r} (choose from: {', '.join(EXECUTORS)})")
+    space = load_space(SPACE)
+    seeds = [seed + i for i in range(conf["repeats"])]
+    out = Path(out_dir) if out_dir else default_out_dir(dataset, profile) / "compare"
+    options = dict(trials=conf["trials"], dataset=dataset, profile=profile, max_epochs=max_epochs,
+                   patience=patience, train_size=train_size, data_dir=data_dir)
+    strategy_options = strategy_options or {}
+    plans = {(s, sd): prepare(space, strategy=s, seed=sd, strategy_options=strategy_options.get(s), **options)
+             for sd in seeds for s in names}  # validates every study first
+    check_out_dir(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    bench = None
+    if tables:
+        bench = run_bench_curves(tables, names, conf["bench_seeds"], conf["bench_budget"], out / "bench",
+                                 options=strategy_options)
+
+    results = {}
+    for (s, sd), (spec, data) in plans.items():  # seed by seed: every strategy of a seed, then the next
+        t0 = time.perf_counter()
+        res = run_study(spec, data, out / s / f"seed-{sd}", executor=kind, progress=progress)
+        results[(s, sd)] = res
+        best = res.best
+        _note(f"{s} seed {sd}: {len(res.frame)} trials ({res.trained} trained, {res.served} served), best_acc "
+              f"{'-' if best is None else f'{best.best_acc:.4f}'} ({time.perf_counter() - t0:.0f} s)")
+
+    spec, data = next(iter(plans.values()))
+    resolved = profiles.resolve(profile, SPACE, trials=conf["trials"], max_epochs=max_epochs, patience=patience,
+                                train_size=train_size)
+    prov = study_provenance(next(iter(results.values())))
+    run = CompareRun(space=space, profile=profile, strategies=names, seeds=seeds,
+                     settings={**resolved, **conf, "strategy_options": strategy_options}, out_dir=out,
+                     results=results, data=data.describe(), provenance=prov, executor=kind, bench=bench)
+    from ...ledger import write_csv_atomic
+
+    frame = run.frame  # the ledger's column names (the paper's spellings only in displayed tables)
+    if len(frame):
+        lead = ["strategy", "seed"]
+        write_csv_atomic(frame[lead + [c for c in frame.columns if c not in lead]], out / paths.TRIALS_CSV)
+    run.wall_time = time.perf_counter() - start
+    from .numbers import compare_summary
+
+    write_summary(out, compare_summary(run))
+    return run
+
+
+def run_bench_curves(tables, strategies, seeds, budget: int, out_dir: str | Path | None = None,
+                     workers: int | None = None, options: dict | None = None) -> BenchRun:
+    """:func:`studylib.bench.run_bench` on ``tables`` for ``strategies`` (``seeds``: a count or a
+    list), keeping its per-evaluation curves; writes ``bench.csv``, ``bench_summary.csv`` and
+    this report's figure ``bench_regret.png`` into ``out_dir``. ``workers`` defaults to 2, or 1
+    once TensorFlow is loaded in this process (forking it could hang)."""
+    from ... import bench as B
+
+    start = time.perf_counter()
+    out = Path(out_dir) if out_dir else B.default_out_dir()
+    if workers is None:
+        workers = 1 if "tensorflow" in sys.modules else 2
+    summary = B.run_bench(list(tables), list(strategies), seeds, budget, out, workers=workers, progress=False,
+                          options=options or None, plot=False)
+    curves = pd.read_csv(out / "bench.csv")
+    seed_list = list(range(int(seeds))) if isinstance(seeds, (int, np.integer)) else [int(s) for s in seeds]
+    run = BenchRun(tables=[t if isinstance(t, str) else t.name for t in tables], strategies=list(strategies),
+                   seeds=seed_list, budget=int(budget), curves=curves, summary=summary, out_dir=out,
+                   wall_time=time.perf_counter() - start)
+    plot_regret(run.curves, out / "bench_regret.png", run.strategies, context=bench_context(run))
+    _note(f"benchmark: {len(run.tables)} table(s) x {len(run.strategies)} strategies x {len(seed_list)} seeds "
+          f"x {budget} evaluations ({run.wall_time:.0f} s)")
+    return run
+

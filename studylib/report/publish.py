@@ -1,0 +1,161 @@
+"""Publishing executed notebooks: stand-alone HTML reports and the ``index.html`` that lists them.
+
+A report is the executed notebook without code, stderr or anything fetched from the internet
+(figures embedded as base64 PNG); the index gives one line per report from its ``summary.json``.
+"""
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+from .. import paths
+
+INDEX_HTML = "index.html"
+#: The paper's rounds, listed first (in this order) in an index; other reports follow by name.
+PAPER_ROUNDS = ("round1", "round2", "round3")
+
+
+def round_order(name: str):
+    """Sort key of reports: the paper's rounds in order, then the others by name."""
+    return (0, PAPER_ROUNDS.index(name)) if name in PAPER_ROUNDS else (1, name)
+
+
+def one_line(text: str) -> str:
+    """The first non-empty line of ``text`` without terminal colour codes."""
+    text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", str(text or "")).strip()
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[0] if lines else ""
+
+
+def render_html(ipynb: Path, target: Path, title: str) -> Path:
+    """The executed notebook as one stand-alone HTML file: code cells hidden, images embedded as
+    base64 PNG, stderr streams (TensorFlow's start-up chatter, warnings) left out, nothing loaded
+    from the internet (template ``studylib/jupyter/nbconvert/templates/studylib``)."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(str(ipynb), as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.get("outputs", [])
+                            if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
+                            embed_images=True, template_name="studylib",
+                            extra_template_basedirs=[str(paths.JUPYTER_DIR / "nbconvert" / "templates")])
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text(body, encoding="utf-8")
+    os.replace(tmp, target)
+    return target
+
+
+# -- index -------------------------------------------------------------------------------------
+
+def _pct(v, sd=None, n_seeds=1) -> str:
+    if v is None:
+        return "-"
+    return f"{100 * v:.2f}%" + (f" ± {100 * sd:.2f}" if sd is not None and n_seeds > 1 else "")
+
+
+def summary_line(summary: dict | None) -> str:
+    """``best validation accuracy 81.88% (test 81.33%) · 6 trials · digits (data daeec2de) · ...``;
+    a comparison's (``by_strategy``) names its best strategy and lists every strategy's value."""
+    if not summary:
+        return "no summary.json"
+    seeds = summary.get("seeds") or []
+    n = len(seeds) or 1
+    best = summary.get("best_strategy") or []
+    parts = [f"best validation accuracy {_pct(summary.get('best_acc'), summary.get('best_acc_std'), n)}"
+             + (f" (test {_pct(summary.get('test_acc'), summary.get('test_acc_std'), n)})"
+                if summary.get("test_acc") is not None else "")
+             + (f" by {' and '.join(best)}" if best else "")]
+    by = summary.get("by_strategy") or {}
+    if by:
+        parts.append("per strategy: " + ", ".join(f"{s} {_pct(v.get('best_acc'))}" for s, v in by.items()))
+    trials = summary.get("rows", summary.get("trials"))
+    if trials is not None:
+        parts.append(f"{trials} trials")
+    if summary.get("dataset"):
+        h = summary.get("data_hash")
+        parts.append(f"{summary['dataset']}" + (f" (data {str(h)[:8]})" if h else ""))
+    for key in ("profile", "strategy"):
+        if summary.get(key) and not (key == "strategy" and by):
+            parts.append(f"{key} {summary[key]}")
+    if seeds:
+        parts.append(f"seed {seeds[0]}" if n == 1 else f"seeds {seeds[0]}-{seeds[-1]}")
+    if summary.get("train_time") is not None:
+        parts.append(f"training {summary['train_time']:.0f} s")
+    if summary.get("wall_time") is not None:
+        parts.append(f"this run {summary['wall_time']:.0f} s")
+    return " · ".join(parts)
+
+
+def write_index(out: Path) -> Path:
+    """``out/index.html``: every report in ``out`` (executed notebooks, HTML reports), one line each."""
+    from .rounds import read_summary
+
+    names = {p.stem for p in out.glob("*.ipynb")} | {p.stem for p in out.glob("*.html") if p.name != INDEX_HTML}
+    items = []
+    for name in sorted(names, key=round_order):
+        ipynb, report = out / f"{name}.ipynb", out / f"{name}.html"
+        failed = _notebook_failed(ipynb)
+        e = html.escape
+        if failed is not None:
+            line = f"FAILED: {e(failed)} — <a href='{e(ipynb.name)}'>partial notebook</a>"
+            items.append(f"<li><b>{e(name)}</b> — {line}</li>")
+        elif report.exists():
+            items.append(f"<li><a href='{e(report.name)}'><b>{e(name)}</b></a> — "
+                         f"{e(summary_line(read_summary(out / name)))}"
+                         + (f" — <a href='{e(ipynb.name)}'>notebook</a>" if ipynb.exists() else "")
+                         + (f" — <a href='{e(name)}/trials.csv'>trials.csv</a>"
+                            if (out / name / paths.TRIALS_CSV).exists() else "") + "</li>")
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>studylib reports — "
+            f"{html.escape(out.name)}</title><style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}"
+            "li{margin:.5em 0}</style></head><body>"
+            f"<h1>studylib reports: {html.escape(out.name)}</h1>"
+            "<p>Reproductions of Aszemi &amp; Dominic (2019), hyperparameter search for small CNNs, one "
+            f"report per round ({_kinds(names)}). Accuracy is the best validation accuracy of the best "
+            "trial, and the test accuracy of that trial.</p>"
+            f"<ul>{''.join(items) or '<li>no reports yet</li>'}</ul>"
+            f"<p><small>updated {html.escape(stamp)} in {html.escape(str(out))}</small></p></body></html>")
+    target = out / INDEX_HTML
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text(page, encoding="utf-8")
+    os.replace(tmp, target)
+    return target
+
+
+def _kinds(names) -> str:
+    """What the reports in the index are, naming only those that are there."""
+    parts = []
+    rounds = [n for n in PAPER_ROUNDS if n in names]
+    if rounds:
+        parts.append(f"{', '.join(rounds)}: the paper's random search")
+    if "compare" in names:
+        parts.append("compare: the memetic GA against GA, random and TPE at equal budget")
+    others = sorted(set(names) - set(PAPER_ROUNDS) - {"compare"})
+    if others:
+        parts.append(f"{', '.join(others)}: other notebooks")
+    return "; ".join(parts) or "none yet"
+
+
+def _notebook_failed(ipynb: Path) -> str | None:
+    """The error of a notebook papermill marked as failed, else None."""
+    if not ipynb.exists():
+        return None
+    try:
+        nb = json.loads(ipynb.read_text())
+    except (OSError, ValueError):
+        return "unreadable notebook"
+    if not nb.get("metadata", {}).get("papermill", {}).get("exception"):
+        return None
+    for cell in nb.get("cells", []):
+        for o in cell.get("outputs", []) if cell.get("cell_type") == "code" else []:
+            if o.get("output_type") == "error":
+                return f"{o.get('ename')}: {one_line(o.get('evalue'))}"
+    return "a cell failed"

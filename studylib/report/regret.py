@@ -1,0 +1,73 @@
+"""The regret-vs-evaluations figure of tabular benchmarks, for ``studylib bench`` and the
+comparison report (Fig. 11) alike.
+
+``curves`` is a DataFrame with one row per (table, strategy, seed, evaluation) and its ``regret``
+(best mean in the table minus the mean of the best config observed so far), as ``bench.csv``.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .styles import color, label, line_style
+
+TITLE = "Regret vs Evaluations on Tabular Benchmarks"
+
+
+def regret_figure(curves: pd.DataFrame, strategies: Sequence[str] | None = None, *, title: str = TITLE,
+                  context: str | None = None):
+    """One panel per table: per strategy, the median regret over seeds (line) and its
+    interquartile range (band) against charged evaluations, log scale (zero regret drawn at half
+    the smallest positive one). ``strategies`` orders the legend (default: as in ``curves``).
+    The legend sits right of the panels, outside the data. Returns the figure (closed in pyplot)."""
+    from .figures import _finish
+
+    import matplotlib.pyplot as plt
+
+    tables = list(dict.fromkeys(curves["table"]))
+    present = set(curves["strategy"])
+    order = [s for s in (strategies or dict.fromkeys(curves["strategy"])) if s in present]
+    ncols = max(1, min(len(tables), 3))
+    nrows = max(1, math.ceil(len(tables) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.8 * ncols + 2.2, 3.9 * nrows + 0.6), squeeze=False,
+                             layout="constrained")
+    for ax, table in zip(axes.flat, tables):
+        sub = curves[curves["table"] == table]
+        positive = sub["regret"][sub["regret"] > 0]
+        floor = float(positive.min()) / 2 if len(positive) else 1e-6
+        for i, s in enumerate(order):
+            m = sub[sub["strategy"] == s].pivot(index="seed", columns="evaluation", values="regret")
+            if not len(m):
+                continue
+            x = m.columns.to_numpy()
+            q25, q50, q75 = (np.quantile(m.to_numpy(), q, axis=0) for q in (0.25, 0.5, 0.75))
+            c = color(s, i)
+            ax.plot(x, np.maximum(q50, floor), color=c, label=label(s), **line_style(s))
+            ax.fill_between(x, np.maximum(q25, floor), np.maximum(q75, floor), color=c, alpha=0.15, lw=0)
+        ax.set_yscale("log")
+        ax.set_title(table)
+        ax.set_xlabel("evaluations (distinct configs)")
+        ax.set_ylabel("regret (median, IQR)")
+    for ax in list(axes.flat)[len(tables):]:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="outside right upper", fontsize="small", frameon=False)
+    if context is None:
+        context = (f"{curves['seed'].nunique()} seeds x {int(curves['evaluation'].max())} evaluations per "
+                   "strategy and table")
+    return _finish(fig, title, context, len(curves))
+
+
+def plot_regret(curves: pd.DataFrame, path: str | Path, strategies: Sequence[str] | None = None, *,
+                title: str = TITLE, context: str | None = None) -> Path:
+    """:func:`regret_figure` saved as a PNG at ``path`` (folders created)."""
+    fig = regret_figure(curves, strategies, title=title, context=context)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    return path

@@ -1,0 +1,102 @@
+"""One output folder, several studies: every study keeps its trials (trials.csv has them all, with
+a study_id column, and each study has its own studies/<study_id>.json); a change of the trainer's
+code stops a resumed study (exit 2) unless --allow-code-change, which the ledger records."""
+import sqlite3
+
+import pandas as pd
+import pytest
+
+from studylib import cli, study
+from studylib.ledger import Ledger
+from studylib.objective import trainer_fingerprint
+from studylib.outdir import read_study_record
+
+ARGS = ["search", "round1", "--dataset", "synthetic", "--max-epochs", "1", "--executor", "inline", "--no-progress"]
+
+
+def search(out, *extra):
+    return cli.main([*ARGS, "--out", str(out), *map(str, extra)])
+
+
+def test_two_studies_in_one_folder_each_keep_their_results(tmp_path, capsys):
+    assert search(tmp_path, "--trials", "3", "--seed", "1") == 0
+    assert search(tmp_path, "--trials", "2", "--seed", "2") == 0
+    capsys.readouterr()
+    csv = pd.read_csv(tmp_path / "trials.csv")
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        ids = [s["study_id"] for s in ledger.studies()]
+    assert len(ids) == 2 and "-s1-" in ids[0] and "-s2-" in ids[1]
+    # rows grouped by study, in the order the studies started, each numbered from 1
+    assert list(csv.study_id) == [ids[0]] * 3 + [ids[1]] * 2
+    assert list(csv.trial) == [1, 2, 3, 1, 2] and list(csv.seed) == [1, 1, 1, 2, 2]
+    # a notebook or report that ran one study filters by its id
+    again = study.search("round1", tmp_path, executor="inline", progress=False, dataset="synthetic", max_epochs=1,
+                         trials=3, seed=1)
+    assert again.trained == 0 and again.study_id == ids[0]
+    mine = csv[csv.study_id == again.study_id]
+    assert list(mine.key) == list(again.frame.key) and mine.best_acc.tolist() == again.frame.best_acc.tolist()
+    # each study has its own record; no single study.json is overwritten
+    assert not (tmp_path / "study.json").exists()
+    for sid, seed, trials in ((ids[0], 1, 3), (ids[1], 2, 2)):
+        rec = read_study_record(tmp_path, sid)
+        assert rec["study_id"] == sid and rec["seed"] == seed and rec["trials"] == trials
+        assert rec["trainer"] == trainer_fingerprint() and rec["provenance"]["data"]["dataset"] == "synthetic"
+
+
+def test_a_code_change_stops_a_resumed_study_unless_allowed(tmp_path, capsys, monkeypatch):
+    assert search(tmp_path, "--trials", "2", "--seed", "3") == 0
+    before = pd.read_csv(tmp_path / "trials.csv")
+    old = trainer_fingerprint()
+    new = old.replace("src ", "src changed-")
+    monkeypatch.setattr(study, "trainer_fingerprint", lambda: new)
+    capsys.readouterr()
+
+    assert search(tmp_path, "--trials", "3", "--seed", "3") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("studylib: error: study ")
+    assert old in err[0] and new in err[0] and "--allow-code-change" in err[0] and "new --out" in err[0]
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "trials.csv"), before)  # nothing trained or written
+
+    # allowed: the old trials are served (the study keeps its keys), one more is trained, the change recorded
+    assert search(tmp_path, "--trials", "3", "--seed", "3", "--allow-code-change") == 0
+    assert "3 trials (1 trained, 2 from the ledger)" in capsys.readouterr().out
+    after = pd.read_csv(tmp_path / "trials.csv")
+    assert list(after.key[:2]) == list(before.key) and len(after) == 3
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        [s] = ledger.studies()
+    assert s["fingerprint"] == old and [c["to"] for c in s["code_changes"]] == [new]
+    rec = read_study_record(tmp_path, s["study_id"])
+    assert rec["trainer"] == new and rec["trial_keys_trainer"] == old
+    # the accepted code continues without the flag; another study never reuses the old code's trials
+    assert search(tmp_path, "--trials", "3", "--seed", "3") == 0
+    fresh = study.search("round1", tmp_path / "other", executor="inline", progress=False, dataset="synthetic",
+                         max_epochs=1, trials=2, seed=3)
+    assert fresh.trained == 2 and set(fresh.frame.key).isdisjoint(before.key)
+
+
+def test_a_ledger_from_before_fingerprints_needs_the_flag(tmp_path, capsys):
+    assert search(tmp_path, "--trials", "1", "--seed", "4") == 0
+    con = sqlite3.connect(tmp_path / "ledger.sqlite")
+    con.execute("UPDATE studies SET fingerprint = NULL")
+    con.commit()
+    con.close()
+    capsys.readouterr()
+    assert search(tmp_path, "--trials", "1", "--seed", "4") == 2
+    assert "unknown (before fingerprints)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["model.py", "training.py"])
+def test_the_fingerprint_hashes_the_trainer_source(name, tmp_path, monkeypatch):
+    import studylib.objective as objective
+
+    real_fingerprint = trainer_fingerprint()
+    fake = tmp_path / "studylib"
+    fake.mkdir()
+    real = objective.__file__.rsplit("/", 1)[0]
+    for f in ("model.py", "training.py"):
+        (fake / f).write_text(open(f"{real}/{f}").read())
+    monkeypatch.setattr(objective, "__file__", str(fake / "objective.py"))
+    same = trainer_fingerprint()
+    assert same == real_fingerprint  # the same source files: the same fingerprint
+    (fake / name).write_text((fake / name).read_text() + "\n# changed\n")
+    assert trainer_fingerprint() != same
