@@ -41,6 +41,7 @@ def test_search_writes_trials_csv(tmp_path):
     assert {"filters1", "ksize1", "hidden1", "learning_rate", "best_acc", "epochs"} <= set(df.columns)
     assert not {"filters_1", "full_hidd_1", "no_epochs"} & set(df.columns)  # the paper's spellings: reports only
     assert "wrote" in r.stdout
+    assert sorted(p.name for p in out.iterdir()) == ["ledger.sqlite", "studies", "trials.csv"]  # no .lock, no -wal
 
 
 def _corrupt_cifar(tmp_path):
