@@ -9,8 +9,6 @@ import subprocess
 import sys
 import tempfile
 
-import pytest
-
 from studylib import cli, paths, progress
 from studylib.trial import Trial
 
