@@ -95,11 +95,12 @@ class StudyProgress:
             self.bar.close()
 
 
-def epoch(epoch_index: int, logs: dict, max_epochs: int) -> None:
-    """One finished epoch of the running trial, to the progress file (if any)."""
+def epoch(number: int, logs: dict, max_epochs: int) -> None:
+    """Epoch ``number`` (1-based, as ``training.evaluate`` reports it) of the running trial has
+    finished: one line to the progress file (if any)."""
     c = _current
     acc = (logs or {}).get("val_accuracy", float("nan"))
-    _append("epoch", f"{c['label']}  trial {c['trial']}/{c['total']}  epoch {epoch_index + 1}/{max_epochs}  "
+    _append("epoch", f"{c['label']}  trial {c['trial']}/{c['total']}  epoch {number}/{max_epochs}  "
                      f"val_acc {acc:.3f}")
 
 

@@ -56,10 +56,10 @@ def test_follower_prints_trials_and_shows_epochs_only_at_a_terminal(tmp_path, mo
     feed = tmp_path / "feed"
     monkeypatch.setenv(progress.ENV, str(feed))
     p = progress.StudyProgress("r s0", 2, show=False)
-    progress.epoch(0, {"val_accuracy": 0.3}, 4)
-    progress.epoch(1, {"val_accuracy": 0.5}, 4)
+    progress.epoch(1, {"val_accuracy": 0.3}, 4)
+    progress.epoch(2, {"val_accuracy": 0.5}, 4)
     p.finished(_trial(0.5))
-    progress.epoch(0, {"val_accuracy": 0.2}, 4)
+    progress.epoch(1, {"val_accuracy": 0.2}, 4)
     with open(feed, "ab") as f:
         f.write(b"trial\tunfinished li")  # a line still being written is not printed
     for tty in (True, False):
@@ -109,3 +109,17 @@ def test_run_shows_each_trial_while_the_notebook_executes(tmp_path, monkeypatch,
     assert not ESCAPES.search(out + err)
     assert list(feeds.iterdir()) == []  # the progress file is gone
     assert not list((tmp_path / "out").glob("**/kernel.log"))
+
+
+def test_a_study_writes_its_epochs_and_trials_to_the_progress_file(tmp_path, monkeypatch):
+    from studylib.study import search
+
+    feed = tmp_path / "feed"
+    monkeypatch.setenv(progress.ENV, str(feed))
+    search("round1", tmp_path / "out", dataset="synthetic", trials=2, max_epochs=2, executor="serial", progress=False)
+    kinds = [line.split("\t") for line in feed.read_text().splitlines()]
+    assert [k for k, _ in kinds] == ["epoch", "epoch", "trial"] * 2
+    epochs = [re.fullmatch(r"round1 random s0  trial (\d)/2  epoch (\d)/2  val_acc \d\.\d{3}", text)
+              for k, text in kinds if k == "epoch"]
+    assert [(m[1], m[2]) for m in epochs] == [("1", "1"), ("1", "2"), ("2", "1"), ("2", "2")]
+    assert [TRIAL_LINE.match(text)["i"] for k, text in kinds if k == "trial"] == ["1", "2"]
