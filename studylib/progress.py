@@ -58,7 +58,8 @@ def trial_line(label: str, done: int, total: int, trial, best: float, served: bo
         return f"{head}  failed: {(trial.error or 'unknown error').splitlines()[0][:80]}  ({trial.wall_time:.0f} s)"
     acc = trial.metrics.get("best_acc", float("nan"))
     where = "from the ledger" if served else f"{trial.wall_time:.0f} s"
-    return f"{head}  best_acc {acc:.3f}  ({where})  best so far {best:.3f}"
+    so_far = f"{best:.3f}" if math.isfinite(best) else "-"
+    return f"{head}  best_acc {acc:.3f}  ({where})  best so far {so_far}"
 
 
 class StudyProgress:

@@ -47,6 +47,8 @@ def test_plain_lines_in_a_log_with_the_best_so_far(monkeypatch):
                          "round1 random s0  trial 2/3  best_acc 0.412  (12 s)  best so far 0.655"]
     assert lines[2] == "round1 random s0  trial 3/3  failed: ResourceExhaustedError: OOM  (3 s)"
     assert not ESCAPES.search(out.getvalue())
+    assert progress.trial_line("r", 1, 2, _trial(float("nan")), float("-inf")).endswith(
+        "best_acc nan  (12 s)  best so far -")  # a diverged first trial: no best yet
     quiet = _Stream(tty=False)
     progress.StudyProgress("x", 1, show=False, stream=quiet).finished(_trial(0.5))
     assert quiet.getvalue() == ""
