@@ -30,7 +30,7 @@ import numpy as np
 
 from .errors import StudyError
 from .paths import REPORTS_DIR
-from .tables import TABLES, Table, load_table, resolve_tables
+from .tables import TABLES, Table, load_table, resolve_tables, table_listing
 
 __all__ = ["DEFAULT_STRATEGIES", "TABLES", "Table", "add_arguments", "evals_to_reach", "format_summary",
            "load_table", "main", "resolve_strategies", "resolve_tables",
@@ -276,7 +276,8 @@ def add_arguments(parser) -> None:
     """Flags of ``studylib bench``."""
     parser.add_argument("--table", default=None,
                         help="table name(s), comma separated, or 'all' (see --list)")
-    parser.add_argument("--list", action="store_true", help="print the table names and exit")
+    parser.add_argument("--list", action="store_true",
+                        help="print the tables (size, metric, direction, source) and exit")
     parser.add_argument("--strategies", default=",".join(DEFAULT_STRATEGIES),
                         help=f"comma-separated strategies (default {','.join(DEFAULT_STRATEGIES)})")
     parser.add_argument("--seeds", type=int, default=30, help="runs per strategy and table (seeds 0..K-1)")
@@ -288,7 +289,7 @@ def add_arguments(parser) -> None:
 
 def main(args) -> int:
     if getattr(args, "list", False):
-        sys.stdout.write("\n".join(TABLES) + "\n")  # one write: fine behind `| head`
+        sys.stdout.write(table_listing())  # one write: fine behind `| head`
         return 0
     if not getattr(args, "table", None):
         raise StudyError("bench needs --table NAME[,NAME..] or all (or --list)")
