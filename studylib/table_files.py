@@ -132,7 +132,7 @@ def table_from_frame(frame, name: str, metric: str, maximize: bool, source: str 
         if dup.any():
             row = _row(dup)
             raise StudyError(f"{where}: config and seed repeated in data row {row} "
-                             f"(seed {frame[SEED].iloc[row - 1]!r}; one row per config and seed)")
+                             f"(seed {frame[SEED].iloc[row - 1]}; one row per config and seed)")
     else:
         order = np.argsort(index, kind="stable")
     return _build(name, space, index[order], values[order], maximize, metric)
