@@ -16,7 +16,8 @@ with an in-memory ledger, the inline executor and one proposal at a time (window
 
 ``run_bench`` writes ``bench.csv`` (table, strategy, seed, evaluation, regret), a regret-curve
 figure ``bench_regret.png`` and returns the summary table. A hand-made :class:`Table` can be
-passed instead of a name (tests do). Tables live in :mod:`studylib.tables`.
+passed instead of a name (tests and table files do: :mod:`studylib.table_files`). Tables live in
+:mod:`studylib.tables`.
 """
 from __future__ import annotations
 
