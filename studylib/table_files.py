@@ -39,7 +39,7 @@ def read_frame(path) -> "pd.DataFrame":  # noqa: F821
 
     path = Path(path)
     if not path.is_file():
-        raise StudyError(f"table file {path} does not exist")
+        raise StudyError(f"table file {path} " + ("is not a file" if path.exists() else "does not exist"))
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
@@ -127,8 +127,12 @@ def table_from_frame(frame, name: str, metric: str, maximize: bool, source: str 
     if SEED in reserved and SEED in columns:
         if frame[SEED].isna().any():
             raise StudyError(f"{where}: column 'seed' has empty cells (first in data row {_row(frame[SEED].isna())})")
-        order = np.lexsort((frame[SEED].to_numpy(), index))
-        dup = pd.DataFrame({"i": index, "s": frame[SEED].to_numpy()}).duplicated()
+        try:
+            seed_code = pd.factorize(frame[SEED], sort=True)[0]
+        except TypeError:  # mixed types: seeds in order of first appearance
+            seed_code = pd.factorize(frame[SEED])[0]
+        order = np.lexsort((seed_code, index))
+        dup = pd.DataFrame({"i": index, "s": seed_code}).duplicated()
         if dup.any():
             row = _row(dup)
             raise StudyError(f"{where}: config and seed repeated in data row {row} "

@@ -168,6 +168,12 @@ def write_bad(tmp_path, case):
         rng = np.random.default_rng(0)
         pd.DataFrame({f"x{i}": rng.permutation(40) for i in range(5)} | {"acc": np.ones(40)}).to_csv(p, index=False)
         return p, flags, f"102,400,000 combinations (x0 40 x x1 40 x x2 40 x x3 40 x x4 40) is over the {MAX_CONFIGS:,} limit"
+    if case == "no hyperparameter columns":
+        grid_frame()[["seed", "acc"]].to_csv(p, index=False)
+        return p, flags, "no hyperparameter columns"
+    if case == "a folder":
+        (tmp_path / "d.csv").mkdir()
+        return tmp_path / "d.csv", flags, "d.csv is not a file"
     if case == "metric for a built-in table":
         return "nb201-cifar10", flags, "--metric and --direction are for table files"
     if case == "file shadows a built-in table":
@@ -178,7 +184,7 @@ def write_bad(tmp_path, case):
 
 BAD = ["missing combination", "non-numeric metric", "NaN metric", "unknown metric", "no metric", "no direction",
        "bad direction", "absent file", "empty file", "header only", "unreadable parquet", "repeated seed",
-       "empty hyperparameter", "too many combinations", "metric for a built-in table",
+       "empty hyperparameter", "too many combinations", "no hyperparameter columns", "a folder", "metric for a built-in table",
        "file shadows a built-in table"]
 
 
