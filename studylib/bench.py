@@ -16,7 +16,8 @@ with an in-memory ledger, the inline executor and one proposal at a time (window
 
 ``run_bench`` writes ``bench.csv`` (table, strategy, seed, evaluation, regret), a regret-curve
 figure ``bench_regret.png`` and returns the summary table. A hand-made :class:`Table` can be
-passed instead of a name (tests do). Tables live in :mod:`studylib.tables`.
+passed instead of a name (tests and table files do: :mod:`studylib.table_files`). Tables live in
+:mod:`studylib.tables`.
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ import numpy as np
 
 from .errors import StudyError
 from .paths import REPORTS_DIR
-from .tables import TABLES, Table, load_table, resolve_tables
+from .tables import TABLES, Table, load_table, resolve_tables, table_listing
 
 __all__ = ["DEFAULT_STRATEGIES", "TABLES", "Table", "add_arguments", "evals_to_reach", "format_summary",
            "load_table", "main", "resolve_strategies", "resolve_tables",
@@ -114,9 +115,19 @@ def _regrets(table: Table, scores: list[float], indices: list[int]) -> list[floa
     return out
 
 
+_GIVEN_TABLES: dict = {}  # Table objects of run_bench, handed to workers once (not once per job)
+
+
+def _set_given_tables(given: dict) -> None:
+    global _GIVEN_TABLES
+    _GIVEN_TABLES = given
+
+
 def _job(args):
     table, strategy, seed, budget, options = args
-    if isinstance(table, str):
+    if isinstance(table, int):
+        table = _GIVEN_TABLES[table]
+    elif isinstance(table, str):
         table = load_table(table)
     return run_one(table, strategy, seed, budget, options)
 
@@ -147,20 +158,26 @@ def run_bench(tables, strategies, seeds, budget: int, out_dir=None, workers: int
     options = options or {}
     out_dir = Path(out_dir) if out_dir is not None else default_out_dir()
 
-    jobs = [(t, s, seed, budget, options.get(s)) for t in tlist for s in slist for seed in seed_list]
+    names = [t if isinstance(t, str) else t.name for t in tlist]
+    if len(set(names)) < len(names):
+        raise StudyError(f"two tables named {next(n for n in names if names.count(n) > 1)!r}")
+    given = {i: t for i, t in enumerate(tlist) if isinstance(t, Table)}
+    jobs = [(i if i in given else t, s, seed, budget, options.get(s))
+            for i, t in enumerate(tlist) for s in slist for seed in seed_list]
     # slow strategies first so the pool ends evenly
     order = sorted(range(len(jobs)), key=lambda i: jobs[i][1] not in ("tpe", "optuna-ga"))
     results = []
     t0 = time.perf_counter()
     workers = max(1, int(workers))
     if workers == 1 or len(jobs) == 1:
+        _set_given_tables(given)
         iterator = (_job(jobs[i]) for i in order)
         pool = None
     else:
         import multiprocessing as mp
 
         ctx = mp.get_context("fork") if sys.platform != "win32" else mp.get_context()
-        pool = ctx.Pool(workers)
+        pool = ctx.Pool(workers, initializer=_set_given_tables, initargs=(given,))
         iterator = pool.imap_unordered(_job, [jobs[i] for i in order], chunksize=1)
     try:
         for k, r in enumerate(iterator, 1):
@@ -178,7 +195,7 @@ def run_bench(tables, strategies, seeds, budget: int, out_dir=None, workers: int
         for e, v in enumerate(reg, 1):
             rows.append((r["table"], r["strategy"], r["seed"], e, v))
     df = pd.DataFrame(rows, columns=["table", "strategy", "seed", "evaluation", "regret"])
-    table_order = {(t if isinstance(t, str) else t.name): i for i, t in enumerate(tlist)}
+    table_order = {n: i for i, n in enumerate(names)}
     strat_order = {s: i for i, s in enumerate(slist)}
     df = df.sort_values(["table", "strategy", "seed", "evaluation"],
                         key=lambda c: c.map(table_order) if c.name == "table"
@@ -275,8 +292,12 @@ def format_summary(summary, budget: int) -> str:
 def add_arguments(parser) -> None:
     """Flags of ``studylib bench``."""
     parser.add_argument("--table", default=None,
-                        help="table name(s), comma separated, or 'all' (see --list)")
-    parser.add_argument("--list", action="store_true", help="print the table names and exit")
+                        help="table name(s), comma separated, or 'all' (see --list), or FILE.csv / FILE.parquet "
+                             "(one row per config and seed; see --metric, --direction)")
+    parser.add_argument("--metric", default=None, help="a table file's column to optimise")
+    parser.add_argument("--direction", default=None, help="a table file's direction: maximize or minimize")
+    parser.add_argument("--list", action="store_true",
+                        help="print the tables (size, metric, direction, source) and exit")
     parser.add_argument("--strategies", default=",".join(DEFAULT_STRATEGIES),
                         help=f"comma-separated strategies (default {','.join(DEFAULT_STRATEGIES)})")
     parser.add_argument("--seeds", type=int, default=30, help="runs per strategy and table (seeds 0..K-1)")
@@ -288,11 +309,12 @@ def add_arguments(parser) -> None:
 
 def main(args) -> int:
     if getattr(args, "list", False):
-        sys.stdout.write("\n".join(TABLES) + "\n")  # one write: fine behind `| head`
+        sys.stdout.write(table_listing())  # one write: fine behind `| head`
         return 0
     if not getattr(args, "table", None):
         raise StudyError("bench needs --table NAME[,NAME..] or all (or --list)")
-    tables = resolve_tables(args.table)
+    from .table_files import resolve_table_spec
+
     strategies = resolve_strategies(args.strategies)
     if args.seeds is None or args.seeds < 1:
         raise StudyError("--seeds must be at least 1")
@@ -303,6 +325,7 @@ def main(args) -> int:
         raise StudyError("--workers must be at least 1")
     out = Path(args.out) if getattr(args, "out", None) else default_out_dir()
     quiet = getattr(args, "quiet", False)
+    tables = resolve_table_spec(args.table, getattr(args, "metric", None), getattr(args, "direction", None))
     summary = run_bench(tables, strategies, args.seeds, args.budget, out, workers=workers, progress=not quiet)
     if quiet:  # no progress lines, but the summary is the command's result
         print(format_summary(summary, args.budget), end="")

@@ -1,4 +1,4 @@
-"""The ``studylib`` command. Bad input: one line on stderr and exit code 2, nothing written."""
+"""The studylib command. Bad input: one line on stderr and exit code 2, nothing written."""
 from __future__ import annotations
 
 import argparse
@@ -101,9 +101,19 @@ def cmd_search(args) -> int:
     print(f"{len(result.frame)} trials ({result.trained} trained, {result.served} from the ledger{extra}) "
           f"in {result.wall_time:.1f}s")
     if best is not None:
-        print(f"best validation accuracy: {best.best_acc:.4f} (test {best.test_acc:.4f})")
+        print(best_text(best, result.frame, args.round))
     print(f"wrote {result.csv_path}")
     return 0
+
+
+def best_text(best, frame, space) -> str:
+    """The winning trial: its number and configuration, then its validation and test accuracy."""
+    from .space import load_space
+
+    names = [d.name for d in load_space(space).dimensions if d.name in frame.columns]
+    config = "  ".join(f"{n}={best[n]}" for n in names)
+    return (f"best: trial {best.trial}  {config}\n"
+            f"best validation accuracy: {best.best_acc:.4f} (test {best.test_acc:.4f})")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -48,8 +48,11 @@ def add_study_arguments(p: argparse.ArgumentParser, *, default_out: str | None =
     p.add_argument("--max-epochs", type=positive_int, help="override the profile's epoch budget")
     p.add_argument("--patience", type=positive_int, help="override the early-stopping patience (paper: 4)")
     p.add_argument("--train-size", type=positive_int, help="train on a subset of this many images")
-    p.add_argument("--out", default=default_out, help="output folder (ledger, trials.csv, reports)")
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--out", default=default_out,
+                   help="output folder (ledger, trials.csv, reports) (default: "
+                        f"{default_out or 'reports/<dataset>-<profile>, plus a tag per other non-default setting'})")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress: bars at a terminal, one line per finished trial in a log")
     if not execution:
         return
     p.add_argument("--budget-epochs", type=positive_int, metavar="N",

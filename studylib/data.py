@@ -151,6 +151,16 @@ def _find_idx(folder: Path, stem: str) -> Path | None:
 
 # -- per-dataset loaders (full train/test, before splitting) ---------------------------------
 
+def download_failure(e: BaseException, width: int = 200) -> str:
+    """Why a Keras download failed, on one line: the exception's type and message (Keras wraps a
+    network error as ``Exception('URL fetch failure on URL: None -- [Errno -3] Temporary failure in
+    name resolution')``)."""
+    text = " ".join(str(e).split()) or "no message"
+    if len(text) > width:
+        text = text[:width - 3] + "..."
+    return f"Keras download failed: {e.__class__.__name__}: {text}"
+
+
 def _load_cifar10(data_dir: Path, download: bool):
     tried = [data_dir / "cifar-10-batches-py", data_dir / "cifar-10-python.tar.gz"]
     for p in tried:
@@ -163,7 +173,7 @@ def _load_cifar10(data_dir: Path, download: bool):
             (xt, yt), (xs, ys) = keras.datasets.cifar10.load_data()
             return xt, yt.reshape(-1).astype(np.int64), xs, ys.reshape(-1).astype(np.int64), "keras.datasets.cifar10"
         except Exception as e:
-            reason = f"Keras download failed: {e.__class__.__name__}"
+            reason = download_failure(e)
     else:
         reason = "download disabled"
     raise StudyError(f"CIFAR-10 not found (tried {tried[0]} and {tried[1]}; {reason}); "
@@ -185,7 +195,7 @@ def _load_fashion(data_dir: Path, download: bool):
             (xt, yt), (xs, ys) = keras.datasets.fashion_mnist.load_data()
             return xt[..., None], yt.astype(np.int64), xs[..., None], ys.astype(np.int64), "keras.datasets.fashion_mnist"
         except Exception as e:
-            reason = f"Keras download failed: {e.__class__.__name__}"
+            reason = download_failure(e)
     else:
         reason = "download disabled"
     raise StudyError(f"Fashion-MNIST not found (tried {', '.join(map(str, folders))}; {reason}); "

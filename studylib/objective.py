@@ -67,6 +67,7 @@ def trainer_fingerprint() -> str:
     from pathlib import Path
 
     from . import __version__
+    from .backend import require_backend
 
     here = Path(__file__).resolve().parent
     src = hashlib.sha256(b"".join((here / f).read_bytes() for f in ("model.py", "training.py"))).hexdigest()[:10]
@@ -74,7 +75,7 @@ def trainer_fingerprint() -> str:
         keras = metadata.version("keras")
     except metadata.PackageNotFoundError:
         keras = "none"
-    return f"studylib {__version__} src {src} keras {keras} {os.environ.get('KERAS_BACKEND', 'tensorflow')}"
+    return f"studylib {__version__} src {src} keras {keras} {require_backend()}"
 
 
 @dataclass(frozen=True)

@@ -73,7 +73,11 @@ def export_trials(ledger: Ledger, path: Path) -> None:
 
 class StudyLock:
     """One process at a time per study and output folder: an exclusive ``flock`` on
-    ``OUT/.<study_id>.lock``, released by the kernel when the process ends (``kill -9`` too)."""
+    ``OUT/.<study_id>.lock``, released by the kernel when the process ends (``kill -9`` too).
+
+    :meth:`release` deletes the file while still holding the lock, so a clean exit leaves no
+    hidden file; an acquirer that opened the file before it was deleted gets the lock on a
+    deleted inode, sees that the path no longer names its file, and starts again."""
 
     def __init__(self, out: Path, study_id: str):
         self.path = Path(out) / f".{study_id}.lock"
@@ -85,21 +89,35 @@ class StudyLock:
             import fcntl
         except ImportError:  # not POSIX: no lock
             return self
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
-            os.close(fd)
-            raise StudyError(f"study {self.study_id} is already running in {self.path.parent} ({holder}); "
-                             "wait for it to finish or stop it, then re-run to continue") from None
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
+                os.close(fd)
+                raise StudyError(f"study {self.study_id} is already running in {self.path.parent} ({holder}); "
+                                 "wait for it to finish or stop it, then re-run to continue") from None
+            if self._names(fd):
+                break
+            os.close(fd)  # locked a file its holder deleted on release: take the new one
         os.ftruncate(fd, 0)
         os.write(fd, f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}".encode())
         self.fd = fd
         return self
 
+    def _names(self, fd: int) -> bool:
+        """True if ``self.path`` still names the file open as ``fd``."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return False
+        own = os.fstat(fd)
+        return (st.st_dev, st.st_ino) == (own.st_dev, own.st_ino)
+
     def release(self) -> None:
         if self.fd is not None:
+            self.path.unlink(missing_ok=True)  # while holding the lock: no one else owns the path now
             os.close(self.fd)  # drops the flock
             self.fd = None
 

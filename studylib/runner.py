@@ -26,6 +26,7 @@ Heavy imports (papermill, nbconvert, keras) stay inside functions: ``studylib --
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import time
@@ -196,14 +197,17 @@ def _validate(args, rounds: list[tuple[str, Path]]) -> None:
 
 # -- execution ---------------------------------------------------------------------------------
 
-def kernel_manager_class(log_path: Path | None = None):
+def kernel_manager_class(log_path: Path | None = None, progress_path: Path | None = None):
     """A KernelManager that starts ipykernel with *this* interpreter (``sys.executable``), so a
     notebook always runs in the environment ``studylib`` is installed in — whatever the
     ``python3`` kernelspec on this machine points to (or whether there is one at all). The
     kernel process's own stdout/stderr (TensorFlow's C++ start-up lines, ipykernel's warnings;
-    not the cells' output, which goes into the notebook) go to ``log_path``."""
+    not the cells' output, which goes into the notebook) go to ``log_path``; its studies append
+    their progress lines to ``progress_path`` (:mod:`studylib.progress`)."""
     from jupyter_client.kernelspec import KernelSpec
     from jupyter_client.manager import AsyncKernelManager
+
+    from .progress import ENV
 
     class StudylibKernelManager(AsyncKernelManager):
         @property
@@ -216,6 +220,8 @@ def kernel_manager_class(log_path: Path | None = None):
             return self._kernel_spec
 
         async def _async_launch_kernel(self, kernel_cmd, **kw):
+            if progress_path is not None:
+                kw["env"] = {**(kw.get("env") or os.environ), ENV: str(progress_path)}
             if log_path is None:
                 return await super()._async_launch_kernel(kernel_cmd, **kw)
             with open(log_path, "ab") as log:
@@ -228,7 +234,12 @@ def kernel_manager_class(log_path: Path | None = None):
 
 def execute(name: str, nb: Path, out: Path, params: dict, *, progress: bool = True) -> float:
     """Run ``nb`` into ``out/<name>.ipynb``; raises :class:`RoundFailed` when a cell fails. The
-    kernel process's own output goes to ``out/<name>/kernel.log``, kept only when the run failed."""
+    kernel process's own output goes to ``out/<name>/kernel.log``, kept only when the run failed.
+    With ``progress``, each finished trial (and, at a terminal, the running trial's epochs) is
+    printed while the notebook runs (:class:`studylib.progress.Follower`); papermill's own cell
+    bar stays off (it would fight the status line, and is escape-code clutter in a log)."""
+    import tempfile
+
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -239,10 +250,13 @@ def execute(name: str, nb: Path, out: Path, params: dict, *, progress: bool = Tr
     log.parent.mkdir(parents=True, exist_ok=True)
     log.write_bytes(b"")
     start = time.perf_counter()
+    fd, feed = tempfile.mkstemp(prefix=f"studylib-{name}-", suffix=".progress")
+    os.close(fd)
     try:
-        papermill.execute_notebook(str(nb), str(target), parameters=params, kernel_name=KERNEL_NAME,
-                                   language="python", progress_bar=progress, cwd=str(out),
-                                   kernel_manager_class=kernel_manager_class(log))
+        with _follow(feed, progress):
+            papermill.execute_notebook(str(nb), str(target), parameters=params, kernel_name=KERNEL_NAME,
+                                       language="python", progress_bar=False, cwd=str(out),
+                                       kernel_manager_class=kernel_manager_class(log, Path(feed)))
     except PapermillExecutionError as e:
         where = f"cell {e.exec_count}" if e.exec_count else f"cell #{e.cell_index}"
         source = _failed_source(target)
@@ -252,8 +266,18 @@ def execute(name: str, nb: Path, out: Path, params: dict, *, progress: bool = Tr
     except Exception as e:  # kernel died, could not start...
         raise RoundFailed(f"round {name} failed: {e.__class__.__name__}: {one_line(str(e))} "
                           f"(partial notebook: {target}; kernel log: {log})") from None
+    finally:
+        Path(feed).unlink(missing_ok=True)
     log.unlink(missing_ok=True)  # a clean run leaves nothing but its results
     return time.perf_counter() - start
+
+
+def _follow(feed: str, progress: bool):
+    from contextlib import nullcontext
+
+    from .progress import Follower
+
+    return Follower(feed) if progress else nullcontext()
 
 
 def _failed_source(ipynb: Path, width: int = 60) -> str:

@@ -29,11 +29,12 @@ from . import paths, profiles, provenance
 from .data import Dataset, load_dataset
 from .errors import StudyError
 from .executors import Executor, make_executor
-from .fidelity import Rungs, Spend, charged_epochs
+from .fidelity import Rungs, Spend
 from .ledger import Ledger
 from .loop import default_in_flight, ignores_results, run_loop
 from .objective import DataSource, TrainingObjective, trainer_fingerprint
 from .outdir import StudyLock, check_out_dir, export_trials, write_study_record
+from .progress import StudyProgress
 from .space import SearchSpace, load_space
 from .strategies import make_strategy
 from .trial import Trial
@@ -245,19 +246,13 @@ def _loop(spec, out, study_id, objective, executor, ledger, key_code, progress, 
     budgeted = spec.budget_epochs is not None or spec.budget_hours is not None
     spend = Spend(spec.budget_epochs, spec.budget_hours) if budgeted else None
     rungs = Rungs(out / CHECKPOINTS, spec.budget.max_epochs)
-    if spend is not None and spec.budget_epochs is not None:
-        bar = _bar(spec.budget_epochs, progress, f"{spec.space.name}/{spec.strategy}", unit="ep")
-    else:
-        bar = _bar(spec.trials, progress, f"{spec.space.name}/{spec.strategy}")
-
-    def advance(trial: Trial) -> None:
-        bar.update(charged_epochs(trial) if spend is not None and spec.budget_epochs is not None else 1)
+    bar = StudyProgress(f"{spec.space.name} {spec.strategy} s{spec.seed}", spec.trials, progress,
+                        budget_epochs=spec.budget_epochs)
     failed = 0
 
     def trained(trial: Trial) -> None:
         nonlocal failed
-        advance(trial)
-        bar.set_postfix(best=_best_text(ledger, study_id))
+        bar.finished(trial)
         export_trials(ledger, out / csv_name)
         if on_trial is not None:
             on_trial(trial)
@@ -276,39 +271,14 @@ def _loop(spec, out, study_id, objective, executor, ledger, key_code, progress, 
     try:
         counts = run_loop(strategy, objective, executor, ledger, study_id, trials=spec.trials,
                           space_size=spec.space.size, window=window, key=lambda c: objective.key(c, key_code),
-                          on_trial=trained, on_served=advance, spend=spend, rungs=rungs)
+                          on_trial=trained, on_served=lambda t: bar.finished(t, served=True), spend=spend,
+                          rungs=rungs)
     finally:
         bar.close()
         frame = ledger.frame(study_id)
         export_trials(ledger, out / csv_name)
     return StudyResult(study_id, out, frame, out / csv_name, counts.evaluated, counts.served,
                        time.perf_counter() - start, failed=failed, retried=len(executor.retried))
-
-
-def _best_text(ledger: Ledger, study_id: str) -> str:
-    row = ledger.conn.execute("SELECT MAX(t.best_acc) FROM study_trials s JOIN trials t ON s.key = t.key "
-                              "WHERE s.study_id = ?", (study_id,)).fetchone()
-    return f"{row[0]:.4f}" if row and row[0] is not None else "-"
-
-
-class _NoBar:
-    def update(self, *a, **k):
-        pass
-
-    def set_postfix(self, *a, **k):
-        pass
-
-    def close(self):
-        pass
-
-
-def _bar(total: int, progress: bool, desc: str, unit: str = "trial"):
-    """The study's bar: trials done of ``--trials``, or epochs spent of ``--budget-epochs``."""
-    if not progress:
-        return _NoBar()
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit=unit, position=0)
 
 
 def search(round_or_space: str | SearchSpace, out_dir: str | Path | None = None, *, progress: bool = True,

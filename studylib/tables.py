@@ -148,6 +148,21 @@ def load_table(name: str) -> Table:
     return table
 
 
+def table_listing() -> str:
+    """``studylib bench --list``: one row per table with its size (configs x seeds), metric,
+    direction and source (the benchmark family, its dataset and the package version)."""
+    rows = [("table", "configs", "seeds", "metric", "direction", "source")]
+    for name in TABLES:
+        t = load_table(name)
+        family = t.space.description.split(" (")[0]
+        rows.append((name, f"{t.space.size:,}", str(t.values.shape[1]), t.metric,
+                     "maximize" if t.maximize else "minimize", f"{family}, {t.space.source}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    right = {1, 2}
+    return "".join("  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+                   + "\n" for r in rows)
+
+
 def resolve_tables(spec: str | Iterable[str]) -> list[str]:
     names = spec.split(",") if isinstance(spec, str) else list(spec)
     names = [n.strip() for n in names if n.strip()]

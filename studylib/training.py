@@ -13,7 +13,8 @@ initialisation, dropout and the epoch shuffles.
 Per-trial fixed costs are kept to what a plain ``fit`` with ``EarlyStopping`` pays
 (``benchmarks/trial_overhead.py``): Keras' state is cleared without a forced full garbage
 collection (0.3-0.5 s per trial with TensorFlow loaded; Python's own collector still runs), and the
-best epoch's weights are copied only when a later epoch could still be worse.
+best epoch's weights are copied only when a later epoch could still be worse, and the test set is
+scored in batches of the trial's batch size.
 """
 from __future__ import annotations
 
@@ -130,7 +131,9 @@ def evaluate(config: dict[str, Any], data: Dataset, budget: Budget, seed: int,
         best_loss, best_acc = (_finite(v) for v in model.evaluate(data.x_val, data.y_val, verbose=0))
         best_acc = _nan_safe_accuracy(model, data.x_val, data.y_val) if not math.isfinite(best_acc) else best_acc
         train_acc, train_loss = float("nan"), float("nan")
-    test_loss, test_acc = (_finite(v) for v in model.evaluate(data.x_test, data.y_test, verbose=0))
+    # the validation passes' batch size: fewer steps than Keras' default 32, same traced shapes
+    batch = int(config["batch_size"])
+    test_loss, test_acc = (_finite(v) for v in model.evaluate(data.x_test, data.y_test, batch_size=batch, verbose=0))
     if tracker.diverged and not math.isfinite(test_acc):
         test_acc = _nan_safe_accuracy(model, data.x_test, data.y_test)
     history = {k: [_finite(v) for v in vals] for k, vals in hist.history.items()}

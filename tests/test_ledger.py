@@ -80,7 +80,7 @@ def test_repeats_are_served_not_retrained_and_studies_continue(tmp_path):
     pd.testing.assert_frame_equal(more.frame.iloc[:3], first.frame)
     csv = pd.read_csv(tmp_path / "trials.csv")
     assert len(csv) == 4
-    for col in ("trial", "best_acc", "best_loss", "best_train_acc", "best_train_loss", "no_epochs",
+    for col in ("trial", "best_acc", "best_loss", "best_train_acc", "best_train_loss", "epochs",
                 "filters1", "learning_rate", "test_acc", "status"):
         assert col in csv.columns
 

@@ -31,7 +31,7 @@ def study_trials(out):
 def test_random_search_never_exceeds_the_epoch_budget(tmp_path, capfd):
     r = search("round1", tmp_path / "r", executor="inline", progress=True, strategy="random", seed=1,
                budget_epochs=7, **TINY)
-    assert "7/7 [" in capfd.readouterr().err  # the bar counts epochs spent of the budget
+    assert "epochs 7/7" in capfd.readouterr().err  # progress counts epochs spent of the budget
     trials = study_trials(tmp_path / "r")
     spent = [charged_epochs(t) for t in trials]
     assert sum(spent) == 7 and all(1 <= e <= 3 for e in spent)

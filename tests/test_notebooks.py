@@ -32,7 +32,7 @@ def published(tmp_path_factory):
     env = {**os.environ, "STUDYLIB_REPORTS": str(out.parent)}
     proc = subprocess.run(
         [sys.executable, "-m", "studylib.cli", "run", "all", "--dataset", "digits", "--profile", "smoke",
-         "--trials", str(TRIALS), "--max-epochs", "1", "--out", str(out), "--no-progress"],
+         "--trials", str(TRIALS), "--max-epochs", "1", "--out", str(out)],
         capture_output=True, text=True, timeout=900, cwd=REPO, env=env)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     return out, proc
@@ -90,6 +90,13 @@ def test_run_all_prints_the_index_last_and_writes_every_report(published):
     # a clean run deletes that log
     assert "oneDNN" not in proc.stderr
     assert not [p for name in ROUNDS for p in (out / name).glob("kernel.log")]
+    assert not list(out.glob("**/.*.lock"))  # study locks go with a clean exit
+    # each trial is reported while its notebook runs, as plain lines (output is not a terminal)
+    for name in ROUNDS:
+        lines = re.findall(rf"^{name} random s0  trial (\d+)/{TRIALS}  best_acc ", proc.stdout, re.M)
+        assert lines == [str(i) for i in range(1, TRIALS + 1)], name
+        assert proc.stdout.index(f"{name}: executing") < proc.stdout.index(f"{name} random s0  trial 1/")
+    assert "\x1b" not in proc.stdout + proc.stderr and "\r" not in proc.stdout + proc.stderr
 
 
 @pytest.mark.parametrize("name", ROUNDS)

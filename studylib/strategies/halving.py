@@ -10,8 +10,9 @@ asynchronous successive halving, applied to a whole generation at once: the firs
 is promoted). A config that is not promoted, or that reached ``max_epochs``, is told to the inner
 strategy with the best validation accuracy of its highest rung and retired (its checkpoint is
 deleted). So a poor child costs ``min_epochs``, and the GA's comparisons (survival, "first better
-neighbour") favour configs trained to the top rung. Defaults (eta 3, min_epochs 1) were chosen on
-the development runs of ``benchmarks/multifidelity.py`` (README).
+neighbour") favour configs trained to the top rung. Defaults (eta 3, min_epochs 1) are the usual
+Hyperband/ASHA ones; they are NOT yet tuned on development data (the first
+``benchmarks/multifidelity.py`` run used them; see the README for its numbers).
 
 Randomness: the inner strategy's generator only (seeded with ``seed``); promotion is deterministic.
 """

@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..rounds import best_by_seed
 from ..styles import label
-from .run import STRATEGIES, BenchRun, CompareRun
+from .records import STRATEGIES, BenchRun, CompareRun
 
 def _frame(data) -> pd.DataFrame:
     frame = data.frame if isinstance(data, CompareRun) else data

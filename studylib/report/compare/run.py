@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -18,11 +17,9 @@ from ... import paths, profiles
 from ...errors import StudyError
 from ..regret import plot_regret
 from ..rounds import default_out_dir, study_provenance, write_summary
+from .numbers import compare_summary
+from .records import BENCH_TABLES, SPACE, STRATEGIES, BenchRun, CompareRun
 
-SPACE = "round3"
-#: the fair baselines (as the round-4 notebook runs them): evolutionary, local, Bayesian and random
-STRATEGIES = ("memetic", "ga", "random", "tpe", "regevo", "local")
-BENCH_TABLES = ("nb201-cifar10", "hpolib-naval")
 #: What ``None`` means for the comparison's own settings, per profile (the CNN budget per study
 #: otherwise comes from :mod:`studylib.profiles`: epochs, patience, data sizes).
 DEFAULTS = {
@@ -88,59 +85,6 @@ def settings(profile: str = "smoke", *, trials: int | None = None, repeats: int 
 
 
 # -- running -----------------------------------------------------------------------------------
-
-@dataclass
-class BenchRun:
-    """The tabular benchmark's curves (``table, strategy, seed, evaluation, regret``) and summary."""
-
-    tables: list[str]
-    strategies: list[str]
-    seeds: list[int]
-    budget: int
-    curves: pd.DataFrame = field(repr=False)
-    summary: pd.DataFrame = field(repr=False)
-    out_dir: Path | None = None
-    wall_time: float = 0.0
-
-
-@dataclass
-class CompareRun:
-    """Every strategy x seed study of one comparison, and what produced them."""
-
-    space: object                               # SearchSpace
-    profile: str
-    strategies: list[str]
-    seeds: list[int]
-    settings: dict                              # trials, max_epochs, patience, data sizes, bench_*
-    out_dir: Path
-    results: dict = field(repr=False)           # (strategy, seed) -> StudyResult
-    data: dict = field(repr=False)              # Dataset.describe()
-    provenance: dict = field(repr=False)
-    executor: str = "serial"
-    bench: BenchRun | None = field(default=None, repr=False)
-    wall_time: float = 0.0
-
-    @property
-    def frame(self) -> pd.DataFrame:
-        """Every trial of every study, with ``strategy`` and ``seed`` columns."""
-        frames = [r.frame.assign(strategy=s, seed=seed) for (s, seed), r in self.results.items() if len(r.frame)]
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-    @property
-    def context(self) -> str:
-        seeds = f"seed {self.seeds[0]}" if len(self.seeds) == 1 else f"{len(self.seeds)} seeds"
-        return (f"this run: {self.data.get('dataset')}, {self.space.name} space, "
-                f"{self.settings['trials']} distinct trials per study, {seeds}, "
-                f"at most {self.settings['max_epochs']} epochs per trial, profile {self.profile}")
-
-    @property
-    def trained(self) -> int:
-        return int(sum(r.trained for r in self.results.values()))
-
-    @property
-    def served(self) -> int:
-        return int(sum(r.served for r in self.results.values()))
-
 
 def bench_context(bench: BenchRun) -> str:
     """The line under the benchmark figure: what its curves are."""
@@ -226,8 +170,6 @@ def run_compare(*, dataset: str = "digits", profile: str = "smoke", strategies=N
         lead = ["strategy", "seed"]
         write_csv_atomic(frame[lead + [c for c in frame.columns if c not in lead]], out / paths.TRIALS_CSV)
     run.wall_time = time.perf_counter() - start
-    from .numbers import compare_summary
-
     write_summary(out, compare_summary(run))
     return run
 

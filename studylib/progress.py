@@ -1,0 +1,170 @@
+"""Progress of a running study, for a person at a terminal or reading a log.
+
+A study reports each finished trial (and the running trial's epochs) through :class:`StudyProgress`:
+
+* at a terminal (``stderr.isatty()``) or in a notebook: tqdm bars, as before;
+* to a file or CI log: one plain line per finished trial, e.g.
+  ``round1 random s0  trial 3/29  best_acc 0.412  (12 s)  best so far 0.655`` (no escape codes,
+  no epoch lines);
+* to the *progress file* named by the environment variable ``STUDYLIB_PROGRESS`` (``studylib
+  run`` sets it for the notebook's kernel): the same trial lines and one line per epoch, appended
+  whatever ``progress`` says. :class:`Follower` reads that file in a thread of the runner while
+  papermill executes and prints the lines (the epochs as one self-overwriting status line at a
+  terminal, not at all in a log).
+
+Only the study's own process writes the file (a serial trial's epochs come back through its
+pipe), one short ``write`` per line. No randomness.
+"""
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import sys
+import threading
+from pathlib import Path
+
+ENV = "STUDYLIB_PROGRESS"
+#: The running study, for epoch lines (set by :class:`StudyProgress`, read by :func:`epoch`).
+_current = {"label": "", "trial": 0, "total": 0}
+
+
+def interactive(stream) -> bool:
+    """A terminal or a notebook kernel: where tqdm bars render (anything else gets plain lines)."""
+    try:
+        tty = stream.isatty()
+    except (AttributeError, ValueError):
+        tty = False
+    return tty or "ipykernel" in sys.modules
+
+
+def _append(kind: str, text: str) -> None:
+    path = os.environ.get(ENV)
+    if not path:
+        return
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, f"{kind}\t{text}\n".encode())
+        finally:
+            os.close(fd)
+    except OSError:  # progress is a courtesy: never fail a study over it
+        pass
+
+
+def trial_line(label: str, done: int, total: int, trial, best: float, served: bool = False,
+               epochs: tuple[int, int] | None = None) -> str:
+    """One finished trial; ``epochs``: (spent, budget) under an epoch budget."""
+    head = f"{label}  trial {done}/{total}" if epochs is None else f"{label}  trial {done}  epochs {epochs[0]}/{epochs[1]}"
+    if not trial.ok:
+        return f"{head}  failed: {(trial.error or 'unknown error').splitlines()[0][:80]}  ({trial.wall_time:.0f} s)"
+    acc = trial.metrics.get("best_acc", float("nan"))
+    where = "from the ledger" if served else f"{trial.wall_time:.0f} s"
+    so_far = f"{best:.3f}" if math.isfinite(best) else "-"
+    return f"{head}  best_acc {acc:.3f}  ({where})  best so far {so_far}"
+
+
+class StudyProgress:
+    """Reports a study's finished trials: a tqdm bar where one renders, plain lines on ``stream``
+    otherwise (only with ``show``), and always to the progress file when ``STUDYLIB_PROGRESS`` is set.
+    With ``budget_epochs`` the bar counts epochs spent (charged) of that budget instead of trials."""
+
+    def __init__(self, label: str, total: int, show: bool = True, stream=None, budget_epochs: int | None = None):
+        self.label, self.total, self.stream = label, total, stream or sys.stderr
+        self.done, self.best, self.bar = 0, -math.inf, None
+        self.budget, self.spent = budget_epochs, 0
+        self.plain = show and not interactive(self.stream)
+        if show and not self.plain:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=budget_epochs or total, desc=label, unit="ep" if budget_epochs else "trial",
+                            position=0)
+        _current.update(label=label, trial=1, total=total)
+
+    def finished(self, trial, served: bool = False) -> None:
+        self.done += 1
+        _current["trial"] = self.done + 1
+        acc = trial.metrics.get("best_acc") if trial.ok else None
+        if acc is not None and not math.isnan(acc):
+            self.best = max(self.best, acc)
+        step = 1
+        if self.budget:
+            from .fidelity import charged_epochs
+
+            step = charged_epochs(trial)
+            self.spent += step
+        line = trial_line(self.label, self.done, self.total, trial, self.best, served,
+                          (self.spent, self.budget) if self.budget else None)
+        _append("trial", line)
+        if self.bar is not None:
+            self.bar.update(step)
+            self.bar.set_postfix(best=f"{self.best:.4f}" if self.best > -math.inf else "-")
+        elif self.plain:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def epoch(number: int, logs: dict, max_epochs: int) -> None:
+    """Epoch ``number`` (1-based, as ``training.evaluate`` reports it) of the running trial has
+    finished: one line to the progress file (if any)."""
+    c = _current
+    acc = (logs or {}).get("val_accuracy", float("nan"))
+    _append("epoch", f"{c['label']}  trial {c['trial']}/{c['total']}  epoch {number}/{max_epochs}  "
+                     f"val_acc {acc:.3f}")
+
+
+class Follower:
+    """Prints the lines a kernel appends to a progress file while it runs (a thread polling every
+    ``interval`` s): trial lines as they are; epoch lines as one status line rewritten in place
+    at a terminal (``tty``), dropped otherwise. Use as a context manager."""
+
+    def __init__(self, path: str | Path, stream=None, tty: bool | None = None, interval: float = 0.5):
+        self.path, self.stream, self.interval = Path(path), stream or sys.stdout, interval
+        self.tty = self.stream.isatty() if tty is None else tty
+        self._offset, self._rest, self._status = 0, b"", False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="studylib-progress", daemon=True)
+
+    def __enter__(self) -> "Follower":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._drain()
+        self._clear()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._drain()
+
+    def _drain(self) -> None:
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self._offset)
+                data = f.read()
+        except OSError:
+            return
+        self._offset += len(data)
+        *lines, self._rest = (self._rest + data).split(b"\n")
+        for raw in lines:
+            kind, _, text = raw.decode(errors="replace").partition("\t")
+            if kind == "trial":
+                self._clear()
+                self.stream.write(text + "\n")
+            elif kind == "epoch" and self.tty:
+                width = shutil.get_terminal_size((100, 20)).columns - 1
+                self.stream.write("\r" + text[:width] + "\x1b[K")
+                self._status = True
+        self.stream.flush()
+
+    def _clear(self) -> None:
+        if self._status:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+            self._status = False

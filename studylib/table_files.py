@@ -1,0 +1,199 @@
+"""Bring your own table: a CSV or parquet file as a :class:`~studylib.tables.Table`.
+
+The file has one row per (config, seed). The ``metric`` column holds the value; an optional
+``seed`` column names the seed (rows of one config are its seeds, in ``seed`` order, or in file
+order without the column); every other column is a hyperparameter. Number columns become ordinal
+dimensions (values ascending), string and boolean columns categorical ones (values in order of
+first appearance), both through :func:`studylib.space.make_dimension`. Every combination of the
+columns' values must be present. The table is named after the file's stem, which also seeds its
+draws (:func:`studylib.tables.noise_rng`), so a file named like a built-in table and holding its
+values benchmarks exactly like it.
+
+No randomness here. Every problem with a file is a one-line :class:`StudyError`.
+:func:`table_from_frame` is the part that does not care where the rows came from (e.g. a later
+per-epoch format can group its rows and call it).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .errors import StudyError
+from .space import SearchSpace, make_dimension
+from .tables import Table
+
+SUFFIXES = (".csv", ".parquet")
+SEED = "seed"
+MAX_CONFIGS = 10_000_000  # a larger space is refused (its value matrix alone would be gigabytes)
+
+
+def is_table_file(name: str) -> bool:
+    """Whether a ``--table`` item names a file (by its suffix) rather than a built-in table."""
+    return Path(name.strip()).suffix.lower() in SUFFIXES
+
+
+def read_frame(path) -> "pd.DataFrame":  # noqa: F821
+    """The rows of a CSV or parquet file; absent, unreadable or empty files are a StudyError."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise StudyError(f"table file {path} " + ("is not a file" if path.exists() else "does not exist"))
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            frame = pd.read_csv(path)
+        elif suffix == ".parquet":
+            frame = pd.read_parquet(path)
+        else:
+            raise StudyError(f"table file {path}: use a .csv or .parquet file")
+    except StudyError:
+        raise
+    except ImportError as e:  # pandas' parquet engine (pyarrow) missing
+        raise StudyError(f"cannot read {path}: {str(e).splitlines()[0]}") from None
+    except pd.errors.EmptyDataError:
+        raise StudyError(f"table file {path} is empty") from None
+    except Exception as e:  # noqa: BLE001 - any parser/OS error is the file's problem
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise StudyError(f"cannot read table file {path}: {first}") from None
+    if frame.empty:
+        raise StudyError(f"table file {path} has no rows")
+    return frame
+
+
+def load_table_file(path, metric: str | None, direction: str | None) -> Table:
+    """The :class:`Table` of a file; ``direction`` is ``maximize`` or ``minimize``."""
+    if not metric:
+        raise StudyError(f"table file {path} needs --metric COLUMN (the value to optimise)")
+    if direction not in ("maximize", "minimize"):
+        raise StudyError(f"table file {path} needs --direction maximize or minimize"
+                         + (f", not {direction!r}" if direction else ""))
+    frame = read_frame(path)
+    return table_from_frame(frame, Path(path).stem, metric, direction == "maximize", source=str(path))
+
+
+def table_from_frame(frame, name: str, metric: str, maximize: bool, source: str = "",
+                     reserved: tuple[str, ...] = (SEED,)) -> Table:
+    """A Table from rows of (hyperparameters..., [seed], metric): every column but ``metric`` and
+    ``reserved`` is a hyperparameter; rows of one config are its seeds (in ``seed`` order when
+    that column exists, else in row order). Checks: metric present, numeric, finite; hyperparameter
+    values present; no repeated (config, seed); every combination present; space size limit."""
+    import pandas as pd
+
+    where = source or name
+    columns = [str(c) for c in frame.columns]
+    frame = frame.set_axis(columns, axis=1)
+    if metric not in columns:
+        raise StudyError(f"{where}: no column {metric!r} for --metric (columns: {', '.join(columns)})")
+    if metric in reserved:
+        raise StudyError(f"{where}: --metric cannot be the {metric!r} column")
+    values = _metric_values(frame[metric], metric, where)
+    hp = [c for c in columns if c != metric and c not in reserved]
+    if not hp:
+        raise StudyError(f"{where}: no hyperparameter columns (every column but {metric!r} and 'seed' is one)")
+    dims, codes = [], []
+    for c in hp:
+        col = frame[c]
+        if col.isna().any():
+            raise StudyError(f"{where}: column {c!r} has {int(col.isna().sum())} empty cells "
+                             f"(first in data row {_row(col.isna())})")
+        if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+            uniques = np.sort(col.unique())
+            code = np.searchsorted(uniques, col.to_numpy())
+            dims.append(make_dimension(c, uniques.tolist(), kind="ordinal"))
+        else:
+            code, uniques = pd.factorize(col, sort=False)
+            dims.append(make_dimension(c, [v.item() if hasattr(v, "item") else v for v in uniques],
+                                       kind="categorical"))
+        codes.append(np.asarray(code, dtype=np.int64))
+    space = SearchSpace(name=name, dimensions=tuple(dims),
+                        description=f"{Path(where).name} ({metric}, {'maximize' if maximize else 'minimize'})",
+                        source=source)
+    if space.size > MAX_CONFIGS:
+        sizes = " x ".join(f"{d.name} {len(d)}" for d in dims)
+        raise StudyError(f"{where}: {space.size:,} combinations ({sizes}) is over the {MAX_CONFIGS:,} limit "
+                         "(is a non-hyperparameter column left in the file?)")
+    index = np.zeros(len(frame), dtype=np.int64)
+    for d, code in zip(dims, codes):
+        index = index * len(d) + code
+    present = np.zeros(space.size, dtype=bool)
+    present[index] = True
+    if not present.all():
+        missing = int((~present).sum())
+        example = space.config_at(int(np.argmin(present)))
+        raise StudyError(f"{where}: {missing:,} of {space.size:,} combinations missing, e.g. "
+                         + ", ".join(f"{k}={v!r}" for k, v in example.items()))
+    if SEED in reserved and SEED in columns:
+        if frame[SEED].isna().any():
+            raise StudyError(f"{where}: column 'seed' has empty cells (first in data row {_row(frame[SEED].isna())})")
+        try:
+            seed_code = pd.factorize(frame[SEED], sort=True)[0]
+        except TypeError:  # mixed types: seeds in order of first appearance
+            seed_code = pd.factorize(frame[SEED])[0]
+        order = np.lexsort((seed_code, index))
+        dup = pd.DataFrame({"i": index, "s": seed_code}).duplicated()
+        if dup.any():
+            row = _row(dup)
+            raise StudyError(f"{where}: config and seed repeated in data row {row} "
+                             f"(seed {frame[SEED].iloc[row - 1]}; one row per config and seed)")
+    else:
+        order = np.argsort(index, kind="stable")
+    return _build(name, space, index[order], values[order], maximize, metric)
+
+
+def _build(name, space, index, values, maximize, metric) -> Table:
+    """Table from rows sorted by config index (a config's seeds in order)."""
+    counts = np.bincount(index, minlength=space.size)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    column = np.arange(len(index)) - starts[index]
+    matrix = np.full((space.size, int(counts.max())), np.nan)
+    matrix[index, column] = values
+    return Table(name=name, space=space, values=matrix, counts=counts, maximize=maximize, metric=metric)
+
+
+def _metric_values(col, metric: str, where: str) -> np.ndarray:
+    import pandas as pd
+
+    if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+        bad = pd.to_numeric(col, errors="coerce").isna() & col.notna()
+        example = f" (data row {_row(bad)}: {col[bad].iloc[0]!r})" if bad.any() else ""
+        raise StudyError(f"{where}: metric column {metric!r} is not numeric{example}")
+    values = col.to_numpy(dtype=float)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        raise StudyError(f"{where}: metric {metric!r} is empty, NaN or infinite in {int(bad.sum())} rows "
+                         f"(first in data row {_row(bad)})")
+    return values
+
+
+def _row(mask) -> int:
+    """The 1-based data row of the first True (a CSV's header is not counted)."""
+    return int(np.argmax(np.asarray(mask))) + 1
+
+
+def resolve_table_spec(spec: str, metric: str | None = None, direction: str | None = None) -> list:
+    """``--table``: comma-separated built-in names (or ``all``) and files, in order; files are read
+    (and checked) now. Returns names and :class:`Table` objects; two different tables of one name
+    (e.g. ``a/x.csv`` and ``b/x.csv``, or ``nb201-cifar10.csv`` next to ``nb201-cifar10``) are refused."""
+    from .tables import resolve_tables
+
+    items = [n.strip() for n in (spec or "").split(",") if n.strip()]
+    if (metric or direction) and not any(is_table_file(n) for n in items):
+        raise StudyError("--metric and --direction are for table files (FILE.csv or FILE.parquet); "
+                         "built-in tables have their own")
+    out, seen = [], {}
+    for item in items:
+        if is_table_file(item):
+            found = [(Path(item).stem, str(Path(item).resolve()), None)]
+        else:
+            found = [(n, n, n) for n in resolve_tables(item)]
+        for name, key, table in found:
+            if seen.get(name, key) != key:
+                raise StudyError(f"two tables named {name!r} ({seen[name]} and {key}): rename a file")
+            if name not in seen:
+                seen[name] = key
+                out.append(table if table is not None else load_table_file(item, metric, direction))
+    if not out:
+        resolve_tables(items)  # the usual "no table given" error
+    return out

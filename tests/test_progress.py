@@ -1,0 +1,127 @@
+"""Progress while a study runs: a line per finished trial in a log (no escape codes), the epochs of
+the running trial at a terminal, and the same lines from inside a notebook that ``studylib run``
+executes (the kernel appends them to a progress file the runner follows)."""
+from __future__ import annotations
+
+import io
+import re
+import subprocess
+import sys
+import tempfile
+
+from studylib import cli, paths, progress
+from studylib.trial import Trial
+
+from test_runner import write_notebook
+
+ESCAPES = re.compile(r"\x1b|\r")
+TRIAL_LINE = re.compile(r"^(?P<label>.+?)  trial (?P<i>\d+)/(?P<n>\d+)  best_acc (?P<acc>\d\.\d{3})  "
+                        r"\((?:\d+ s|from the ledger)\)  best so far (?P<best>\d\.\d{3})$")
+
+
+class _Stream(io.StringIO):
+    def __init__(self, tty: bool):
+        super().__init__()
+        self._tty = tty
+
+    def isatty(self):
+        return self._tty
+
+
+def _trial(acc, ok=True):
+    if not ok:
+        return Trial.failed("k", {}, "ResourceExhaustedError: OOM\nmore", wall_time=3.2)
+    return Trial("k", {}, metrics={"best_acc": acc}, wall_time=12.4)
+
+
+def test_plain_lines_in_a_log_with_the_best_so_far(monkeypatch):
+    monkeypatch.delenv(progress.ENV, raising=False)
+    monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
+    out = _Stream(tty=False)
+    p = progress.StudyProgress("round1 random s0", 3, show=True, stream=out)
+    for t in (_trial(0.655), _trial(0.412), _trial(None, ok=False)):
+        p.finished(t)
+    p.close()
+    lines = out.getvalue().splitlines()
+    assert lines[:2] == ["round1 random s0  trial 1/3  best_acc 0.655  (12 s)  best so far 0.655",
+                         "round1 random s0  trial 2/3  best_acc 0.412  (12 s)  best so far 0.655"]
+    assert lines[2] == "round1 random s0  trial 3/3  failed: ResourceExhaustedError: OOM  (3 s)"
+    assert not ESCAPES.search(out.getvalue())
+    assert progress.trial_line("r", 1, 2, _trial(float("nan")), float("-inf")).endswith(
+        "best_acc nan  (12 s)  best so far -")  # a diverged first trial: no best yet
+    quiet = _Stream(tty=False)
+    progress.StudyProgress("x", 1, show=False, stream=quiet).finished(_trial(0.5))
+    assert quiet.getvalue() == ""
+
+
+def test_follower_prints_trials_and_shows_epochs_only_at_a_terminal(tmp_path, monkeypatch):
+    feed = tmp_path / "feed"
+    monkeypatch.setenv(progress.ENV, str(feed))
+    p = progress.StudyProgress("r s0", 2, show=False)
+    progress.epoch(1, {"val_accuracy": 0.3}, 4)
+    progress.epoch(2, {"val_accuracy": 0.5}, 4)
+    p.finished(_trial(0.5))
+    progress.epoch(1, {"val_accuracy": 0.2}, 4)
+    with open(feed, "ab") as f:
+        f.write(b"trial\tunfinished li")  # a line still being written is not printed
+    for tty in (True, False):
+        out = _Stream(tty)
+        with progress.Follower(feed, stream=out, interval=0.01):
+            pass
+        text = out.getvalue()
+        assert "r s0  trial 1/2  best_acc 0.500  (12 s)  best so far 0.500\n" in text
+        assert "unfinished" not in text
+        if tty:
+            assert "\rr s0  trial 1/2  epoch 2/4  val_acc 0.500\x1b[K" in text
+            assert "\rr s0  trial 2/2  epoch 1/4  val_acc 0.200\x1b[K" in text
+            assert text.endswith("\r\x1b[K")  # the status line is cleared at the end
+        else:
+            assert text == "r s0  trial 1/2  best_acc 0.500  (12 s)  best so far 0.500\n"
+
+
+def test_search_prints_a_plain_line_per_trial_when_stderr_is_a_file(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "studylib.cli", "search", "round1", "--dataset", "synthetic",
+                        "--trials", "3", "--max-epochs", "1", "--out", str(tmp_path / "s")],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    lines = [m for m in map(TRIAL_LINE.match, r.stderr.splitlines()) if m]
+    assert [(m["label"], m["i"], m["n"]) for m in lines] == [("round1 random s0", str(i), "3") for i in (1, 2, 3)]
+    assert lines[-1]["best"] == f"{max(float(m['acc']) for m in lines):.3f}"
+    assert not ESCAPES.search(r.stderr + r.stdout)
+
+
+def test_run_shows_each_trial_while_the_notebook_executes(tmp_path, monkeypatch, capsys):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    write_notebook(folder / "tiny.ipynb", [
+        "from studylib.study import search\n"
+        "r = search('round1', out_dir, dataset=dataset, trials=2, max_epochs=2, executor='serial', progress=False)\n"
+        "print(len(r.frame))"])
+    monkeypatch.setattr(paths, "NOTEBOOKS_DIR", folder)
+    monkeypatch.delenv(progress.ENV, raising=False)
+    feeds = tmp_path / "tmp"
+    feeds.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(feeds))
+    rc = cli.main(["run", "tiny", "--dataset", "synthetic", "--out", str(tmp_path / "out")])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    lines = [m for m in map(TRIAL_LINE.match, out.splitlines()) if m]
+    assert [(m["label"], m["i"], m["n"]) for m in lines] == [("round1 random s0", "1", "2"), ("round1 random s0", "2", "2")]
+    assert out.index("tiny: executing") < out.index("trial 1/2") < out.index("trial 2/2") < out.index("done in")
+    assert not ESCAPES.search(out + err)
+    assert list(feeds.iterdir()) == []  # the progress file is gone
+    assert not list((tmp_path / "out").glob("**/kernel.log"))
+
+
+def test_a_study_writes_its_epochs_and_trials_to_the_progress_file(tmp_path, monkeypatch):
+    from studylib.study import search
+
+    feed = tmp_path / "feed"
+    monkeypatch.setenv(progress.ENV, str(feed))
+    search("round1", tmp_path / "out", dataset="synthetic", trials=2, max_epochs=2, executor="serial", progress=False)
+    kinds = [line.split("\t") for line in feed.read_text().splitlines()]
+    assert [k for k, _ in kinds] == ["epoch", "epoch", "trial"] * 2
+    epochs = [re.fullmatch(r"round1 random s0  trial (\d)/2  epoch (\d)/2  val_acc \d\.\d{3}", text)
+              for k, text in kinds if k == "epoch"]
+    assert [(m[1], m[2]) for m in epochs] == [("1", "1"), ("1", "2"), ("2", "1"), ("2", "2")]
+    assert [TRIAL_LINE.match(text)["i"] for k, text in kinds if k == "trial"] == ["1", "2"]
