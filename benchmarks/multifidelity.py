@@ -14,7 +14,8 @@ strategy finishes first.
 Writes ``benchmarks/results/multifidelity.csv`` (one row per trial or rung, in the order trained:
 epochs and seconds spent so far, best validation accuracy so far), ``multifidelity_summary.csv``
 (per strategy: final best, epochs to reach random's final best of the same seed, and that over
-random's epochs; medians over the seeds done) and ``multifidelity.png`` (best validation accuracy
+random's epochs; medians over the seeds done, a seed that never reached it counting as infinite;
+per seed in ``multifidelity_seeds.csv``) and ``multifidelity.png`` (best validation accuracy
 against epochs spent and against wall time). Promotion and the reported best use validation
 accuracy only.
 """
@@ -92,7 +93,9 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
                     "random_final_best": target, "epochs_to_random_best": to_target,
                     "ratio_to_random_epochs": to_target / ref.epochs_spent.max() if len(ref) else math.nan})
     per_seed = pd.DataFrame(out)
-    med = per_seed.groupby("strategy", sort=False).median(numeric_only=True).drop(columns="seed")
+    # a seed that never reached random's best counts as infinitely many epochs in the median
+    filled = per_seed.fillna({"epochs_to_random_best": math.inf, "ratio_to_random_epochs": math.inf})
+    med = filled.groupby("strategy", sort=False).median(numeric_only=True).drop(columns="seed")
     med["seeds"] = per_seed.groupby("strategy", sort=False).size()
     med["seeds_reaching_random_best"] = per_seed.groupby("strategy", sort=False).epochs_to_random_best.count()
     return per_seed, med.reset_index()

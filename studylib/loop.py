@@ -97,13 +97,13 @@ def run_loop(strategy: Strategy, objective, executor, ledger, study_id: str, *, 
             e = _Entry("", item, base=key(config))
             entries.append(e)
             pid = e.base if epochs is None else rungs.key(e.base, epochs)
+            e.key = asked.get(pid) or pid
+            if e.key in running:
+                running[e.key].append(e)
+                continue
             if pid in asked or (e.base not in seen and len(seen) >= trials):
                 counts.repeats += 1
-                e.key = asked.get(pid) or pid
-                if e.key in running:
-                    running[e.key].append(e)
-                    continue
-                e.trial = ledger.get(e.key) if pid in asked else None
+                e.trial = ledger.get(e.key)  # a known result is told, as for any repeat
                 e.dropped = e.trial is None
                 continue
             seen.add(e.base)

@@ -178,3 +178,13 @@ def test_optuna_pruned_strategies_report_each_rung(name):
     assert all(set(v) <= {1, 3, 9} for v in steps)
     again = make_strategy(name, SPACE, seed=3, max_epochs=9)
     assert SPACE.key(again.ask(1)[0].config) == SPACE.key(make_strategy(name, SPACE, seed=3, max_epochs=9).ask(1)[0].config)
+
+
+def test_rungs_run_in_the_serial_trial_process_too(tmp_path):
+    """The default executor (a child process) gets the rung through the submitted config."""
+    search("round1", tmp_path / "s", progress=False, strategy="asha", seed=2, budget_epochs=10, **TINY)
+    inline = tmp_path / "i"
+    search("round1", inline, executor="inline", progress=False, strategy="asha", seed=2, budget_epochs=10, **TINY)
+    a, b = study_trials(tmp_path / "s"), study_trials(inline)
+    assert [t.key for t in a] == [t.key for t in b] and any(t.metrics["resumed_from"] for t in a)
+    assert [t.metrics["best_acc"] for t in a] == pytest.approx([t.metrics["best_acc"] for t in b], abs=1e-6)
