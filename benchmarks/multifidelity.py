@@ -114,6 +114,8 @@ def figure(df: pd.DataFrame, path: Path) -> None:
             label = strategy if j == 0 else None
             axes[0].step(s.epochs_spent, s.best_so_far, where="post", color=color, alpha=0.8, label=label)
             axes[1].step(s.seconds_spent / 60, s.best_so_far, where="post", color=color, alpha=0.8)
+    low = df.best_so_far[df.best_so_far > -math.inf].quantile(0.05)
+    axes[0].set_ylim(max(0.0, low - 0.02), None)  # a first trial at chance level would flatten the rest
     axes[0].set_xlabel("epochs spent")
     axes[1].set_xlabel("training wall time (min)")
     axes[0].set_ylabel("best validation accuracy so far")
