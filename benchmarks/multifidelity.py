@@ -43,7 +43,8 @@ def run(args) -> None:
             r = search("round1", Path(args.out) / strategy, strategy=strategy, seed=seed, dataset="fashion_mnist",
                        data_dir=args.data_dir, train_size=args.train_size, val_size=args.val_size,
                        test_size=args.val_size, max_epochs=args.max_epochs, patience=args.patience,
-                       budget_epochs=args.budget, executor="inline", progress=False)
+                       budget_epochs=args.budget, executor="inline", progress=False,
+                       allow_code_change=args.allow_code_change)
             print(f"seed {seed} {strategy:<11} {r.trained} trained, {r.served} served, "
                   f"best {r.frame.best_acc.max():.4f}", flush=True)
 
@@ -136,6 +137,8 @@ def main(argv=None) -> int:
     p.add_argument("--val-size", type=int, default=2_000)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--strategies", nargs="+", default=list(STRATEGIES))
+    p.add_argument("--allow-code-change", action="store_true",
+                   help="continue studies whose trainer code changed since they started (recorded in the ledgers)")
     p.add_argument("--summary-only", action="store_true", help="only read the ledgers and write the results")
     args = p.parse_args(argv)
     if not args.summary_only:
