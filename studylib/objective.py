@@ -60,8 +60,12 @@ def trial_key(config: dict, dataset_hash: str, budget: dict, seed: int, code: st
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
+#: The source files whose code decides a trial's result (hashed into the trainer fingerprint).
+TRAINER_SOURCES = ("model.py", "training.py", "resumable.py")
+
+
 def trainer_fingerprint() -> str:
-    """What trains a CNN, in one line: studylib's version, a hash of ``model.py`` + ``training.py``,
+    """What trains a CNN, in one line: studylib's version, a hash of :data:`TRAINER_SOURCES`,
     and the Keras version and backend. A change of any of them changes trial results."""
     from importlib import metadata
     from pathlib import Path
@@ -70,7 +74,7 @@ def trainer_fingerprint() -> str:
     from .backend import require_backend
 
     here = Path(__file__).resolve().parent
-    src = hashlib.sha256(b"".join((here / f).read_bytes() for f in ("model.py", "training.py"))).hexdigest()[:10]
+    src = hashlib.sha256(b"".join((here / f).read_bytes() for f in TRAINER_SOURCES)).hexdigest()[:10]
     try:
         keras = metadata.version("keras")
     except metadata.PackageNotFoundError:

@@ -85,7 +85,7 @@ def test_a_ledger_from_before_fingerprints_needs_the_flag(tmp_path, capsys):
     assert "unknown (before fingerprints)" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("name", ["model.py", "training.py"])
+@pytest.mark.parametrize("name", ["model.py", "training.py", "resumable.py"])
 def test_the_fingerprint_hashes_the_trainer_source(name, tmp_path, monkeypatch):
     import studylib.objective as objective
 
@@ -93,7 +93,7 @@ def test_the_fingerprint_hashes_the_trainer_source(name, tmp_path, monkeypatch):
     fake = tmp_path / "studylib"
     fake.mkdir()
     real = objective.__file__.rsplit("/", 1)[0]
-    for f in ("model.py", "training.py"):
+    for f in objective.TRAINER_SOURCES:
         (fake / f).write_text(open(f"{real}/{f}").read())
     monkeypatch.setattr(objective, "__file__", str(fake / "objective.py"))
     same = trainer_fingerprint()
