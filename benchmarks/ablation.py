@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from chunks import RESULTS, load_long, parser, run_all, selected, summarize, work_dir, write_summary
+from chunks import RESULTS, command_line, load_long, run_all, save_figure, summarize, write_summary
 from studylib import bench
 from studylib.strategies import ABLATIONS
 
@@ -46,17 +46,12 @@ def plot(summary, path) -> None:
         ax.tick_params(axis="x", rotation=30)
     fig.suptitle("Memetic GA ablation: median regret over 30 seeds relative to random search at 200", x=0.01, ha="left")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    print(f"wrote {path}")
+    save_figure(fig, path)
 
 
 def main() -> None:
-    args = parser(__doc__.splitlines()[0]).parse_args()
-    tables = bench.resolve_tables(args.tables)
-    variants = selected(args.strategies, VARIANTS)
+    args, tables, variants, work = command_line(__doc__, VARIANTS)
     strategies = [bench.REFERENCE, *variants]
-    work = work_dir(args.seeds, args.budget)
     if not args.summarize_only:
         run_all(tables, strategies, args.seeds, args.budget, args.workers)
     summary = summarize(load_long(work, tables, strategies), args.budget)

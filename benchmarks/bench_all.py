@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import math
 
-from chunks import ALL_STRATEGIES, RESULTS, load_long, parser, run_all, selected, summarize, work_dir, write_summary
+from chunks import (ALL_STRATEGIES, RESULTS, command_line, load_long, run_all, save_figure, summarize,
+                    write_summary)
 from studylib import bench
 
 
@@ -57,16 +58,11 @@ def plot(long, path, title: str) -> None:
                fontsize=11, frameon=False)
     fig.suptitle(title, y=0.995, fontsize=11, x=0.01, ha="left")
     fig.tight_layout(rect=(0, 0, 1, 0.93))
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    print(f"wrote {path}")
+    save_figure(fig, path)
 
 
 def main() -> None:
-    args = parser(__doc__.splitlines()[0]).parse_args()
-    tables = bench.resolve_tables(args.tables)
-    strategies = selected(args.strategies, ALL_STRATEGIES)
-    work = work_dir(args.seeds, args.budget)
+    args, tables, strategies, work = command_line(__doc__, ALL_STRATEGIES)
     if not args.summarize_only:
         # cheap strategies first, Optuna's last: partial results are usable early
         order = sorted(strategies, key=lambda s: s in ("tpe", "optuna-ga"))

@@ -141,3 +141,19 @@ def median_curves(long: pd.DataFrame, table: str) -> dict[str, np.ndarray]:
     sub = long[long.table == table]
     return {s: g.pivot(index="seed", columns="evaluation", values="regret").median(axis=0).to_numpy()
             for s, g in sub.groupby("strategy", sort=False)}
+
+
+def save_figure(fig, path: Path) -> None:
+    """Write ``fig`` to ``path`` as a PNG and close it."""
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    print(f"wrote {path}")
+
+
+def command_line(doc: str, default_strategies):
+    """Parse the script's flags: ``(args, tables, strategies, chunk folder)``."""
+    args = parser(doc.splitlines()[0]).parse_args()
+    return (args, bench.resolve_tables(args.tables), selected(args.strategies, default_strategies),
+            work_dir(args.seeds, args.budget))
