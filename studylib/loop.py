@@ -27,22 +27,8 @@ from typing import Callable
 
 from .fidelity import Rungs, Spend, charged_epochs
 from .strategies import Proposal, Strategy
+from .strategies.base import default_in_flight, ignores_results  # noqa: F401 (the loop's window rules)
 from .trial import Trial
-
-
-def ignores_results(strategy: Strategy) -> bool:
-    """True if ``strategy`` keeps ``Strategy.tell`` (a no-op): its proposals cannot depend on results."""
-    return type(strategy).tell is Strategy.tell
-
-
-def default_in_flight(strategy: Strategy) -> int:
-    """The window a result-driven strategy gets by default: its ``in_flight`` or
-    ``population_size`` attribute (a GA's generation runs in parallel), else 1."""
-    for attr in ("in_flight", "population_size"):
-        v = getattr(strategy, attr, None)
-        if isinstance(v, int) and not isinstance(v, bool) and v > 0:
-            return v
-    return 1
 
 
 @dataclass(eq=False)

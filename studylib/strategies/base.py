@@ -54,3 +54,18 @@ class Strategy:
     @property
     def finished(self) -> bool:
         return False
+
+
+def ignores_results(strategy: Strategy) -> bool:
+    """True if ``strategy`` keeps ``Strategy.tell`` (a no-op): its proposals cannot depend on results."""
+    return type(strategy).tell is Strategy.tell
+
+
+def default_in_flight(strategy: Strategy) -> int:
+    """The window a result-driven strategy gets by default: its ``in_flight`` or
+    ``population_size`` attribute (a GA's generation runs in parallel), else 1."""
+    for attr in ("in_flight", "population_size"):
+        v = getattr(strategy, attr, None)
+        if isinstance(v, int) and not isinstance(v, bool) and v > 0:
+            return v
+    return 1

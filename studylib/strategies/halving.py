@@ -67,7 +67,7 @@ class SuccessiveHalving(Strategy):
                  eta: float = 3, min_epochs: int = 1, **inner_options):
         super().__init__(space, seed)
         from . import make_strategy
-        from ..loop import default_in_flight
+        from .base import default_in_flight
 
         self.inner = make_strategy(inner, space, seed=seed, **inner_options)
         self.population_size = default_in_flight(self.inner)  # the loop's window
