@@ -15,7 +15,8 @@ def fake_ledger(folder: Path, n: int = 8, *, seed: int = 0, strategy: str = "ran
                 wide: bool = False) -> Path:
     """``folder/ledger.sqlite`` with ``n`` (<= 8) made-up trials in one study: learning rate 0.001
     gives 0.80-0.83, 0.01 gives 0.14-0.17; trial 7 (1-based) diverged, trial 8 failed (no
-    accuracy). ``wide``: with the other hyperparameters of :data:`WIDE` too. Several calls on one
+    accuracy); each but the failed one has a 2-epoch curve (validation ``acc - 0.05``, ``acc``;
+    training 0.1 lower). ``wide``: with the other hyperparameters of :data:`WIDE` too. Several calls on one
     folder add studies (other seeds/strategies) to one ledger. Returns the ledger's path."""
     from studylib.ledger import Ledger
     from studylib.trial import Trial
@@ -42,7 +43,9 @@ def fake_ledger(folder: Path, n: int = 8, *, seed: int = 0, strategy: str = "ran
             config = {"learning_rate": lr, "batch_size": bs, "filters1": f1}
             if wide:
                 config.update({k: v[(i + j) % 2] for j, (k, v) in enumerate(WIDE.items())})
-            led.record(Trial(key, config, status=status, metrics=metrics, epochs=2, wall_time=1.0 + i,
+            # per-epoch logs: validation acc - 0.05 then acc, training 0.1 below; none for the failed one
+            curve = {} if status == "failed" else {"val_accuracy": [acc - 0.05, acc], "accuracy": [acc - 0.15, acc - 0.1]}
+            led.record(Trial(key, config, status=status, metrics=metrics, curve=curve, epochs=2, wall_time=1.0 + i,
                              error="boom" if status == "failed" else "", seed=seed, dataset="digits", budget=budget))
             led.add_to_study(study_id, key)
     return path

@@ -116,6 +116,41 @@ def test_figures_are_titled_like_a_paper():
     assert legend_outside_every_axes(fig)  # never over a curve or its band
 
 
+def costed_frame() -> pd.DataFrame:
+    """hand_frame with known costs: trial t trains 2t epochs in t*1.5 + seed seconds."""
+    frame = hand_frame()
+    return frame.assign(epochs=2 * frame.trial, wall_time=1.5 * frame.trial + frame.seed)
+
+
+def test_best_so_far_against_epochs_and_wall_time():
+    bsf = compare.best_so_far_by_cost(costed_frame(), "epochs").sort_values(["strategy", "seed", "trial"])
+    mem1 = bsf[(bsf.strategy == "memetic") & (bsf.seed == 1)]
+    assert mem1["cost"].tolist() == [2, 6, 12, 20]
+    assert mem1["best_so_far"].tolist() == [0.55, 0.65, 0.90, 0.90]
+    rnd1 = bsf[(bsf.strategy == "random") & (bsf.seed == 1)]
+    assert rnd1["cost"].tolist() == [2, 6, 12, 20]  # the failed trial 3 is charged too
+    assert rnd1["best_so_far"].tolist() == [0.62, 0.62, 0.62, 0.62]  # 0.64 was the failed one
+    bands = compare.cost_bands(costed_frame(), "wall_time")
+    mem = bands[bands.strategy == "memetic"].set_index("cost")
+    # seed 0 spends 1.5, 4.5, 9, 15 s; seed 1 spends 2.5, 6.5, 12, 19 s
+    assert mem.index.tolist() == [1.5, 2.5, 4.5, 6.5, 9.0, 12.0, 15.0, 19.0]
+    assert mem.loc[1.5, ["median", "seeds"]].tolist() == [0.50, 1]
+    assert mem.loc[15.0, ["median", "low", "high", "seeds"]].tolist() == pytest.approx([0.85, 0.80, 0.90, 2])
+    assert mem.loc[19.0, ["median", "seeds"]].tolist() == [0.90, 1]  # seed 0 never spent 19 s
+    with pytest.raises(ValueError, match="cost must be one of"):
+        compare.best_so_far_by_cost(costed_frame(), "gpu_hours")
+
+
+def test_best_so_far_by_cost_figure_has_three_labelled_panels():
+    fig = compare.fig_best_so_far_by_cost(costed_frame().rename(columns={"epochs": "no_epochs"}),
+                                          context="hand-made trials")
+    assert fig._suptitle.get_text().replace("\n", " ").startswith(compare.FIG_COSTS)
+    xlabels = [ax.get_xlabel() for ax in fig.axes[:3]]
+    assert xlabels[0].startswith("trial") and xlabels[1:] == list(compare.COSTS.values())
+    assert all(len(ax.get_lines()) == 2 for ax in fig.axes[:3])
+    assert legend_outside_every_axes(fig)
+
+
 def test_bench_part_on_a_hand_made_table(tmp_path):
     from studylib.space import make_dimension
     from studylib.tables import Table
@@ -222,7 +257,8 @@ def test_run_compare_publishes_the_comparison(published):
     assert "Table V. Best Validation Accuracy" in page
     assert "Table VI. Median Regret" in page
     assert "Fairness protocol" in page
-    assert len(embedded_pngs(page)) >= 2  # Fig. 10 and Fig. 11, embedded
+    assert len(embedded_pngs(page)) >= 3  # Fig. 10, Fig. 10b and Fig. 11, embedded
+    assert "Fig. 10b" in page and "Traceback" not in page
     assert {"memetic", "ga", "random", "tpe", "regevo", "local"} <= set(ROUND4)  # the fair baselines
     for s in ROUND4:
         assert compare.label(s) in page

@@ -101,6 +101,31 @@ def test_figure_follows_axis_hue_and_kind(ledger):
     assert np.all(np.diff(ys[np.isfinite(ys)]) >= 0)  # best so far never goes down
 
 
+def test_learning_curves_view_highlights_the_best_trial(ledger):
+    from studylib.explorer.analysis import learning_curves
+
+    e = Explorer(ledger)
+    data = learning_curves(e.data.curves, e.filtered)
+    assert len(data) == 7 * 2  # 2 epochs of each trial but the failed one
+    assert set(data[data._best].key) == {"round1-random-0-3"}  # best_acc 0.83
+    e.kind.value = "curves"
+    ax = e.figure.axes[0]
+    assert ax.get_xlabel() == "epoch" and ax.get_ylabel() == "accuracy per epoch"
+    lines = [ln for ln in ax.get_lines() if len(ln.get_xdata())]
+    assert len(lines) == 7 * 2  # validation and training per trial
+    thick = [ln for ln in lines if ln.get_linewidth() > 2]
+    assert [list(ln.get_xdata()) for ln in thick] == [[1, 2], [1, 2]]
+    assert [list(ln.get_ydata()) for ln in thick] == [pytest.approx([0.78, 0.83]), pytest.approx([0.68, 0.73])]
+    assert "best best_acc: validation" in [t.get_text() for t in ax.get_legend().get_texts()]
+
+    e.filter.values["learning_rate"].value = (0.01,)  # the filters apply: 3 curves, the best 0.16
+    lines = [ln for ln in e.figure.axes[0].get_lines() if len(ln.get_xdata())]
+    assert len(lines) == 3 * 2
+    assert [list(ln.get_ydata()) for ln in lines if ln.get_linewidth() > 2][0] == pytest.approx([0.11, 0.16])
+    e.filter.values["learning_rate"].value = ()
+    assert "no per-epoch curves" in e.figure.axes[0].texts[0].get_text()
+
+
 def test_table_sorts_and_keeps_top_k(ledger):
     e = Explorer(ledger)
     t = e.table_frame
@@ -300,6 +325,17 @@ def real_study(tmp_path_factory):
     search("round1", out, progress=False, strategy="random", trials=2, seed=0, dataset="synthetic", max_epochs=1,
            executor="inline")
     return out
+
+
+def test_learning_curves_of_a_real_study(real_study):
+    e = Explorer(real_study)
+    curves = e.data.curves
+    assert len(curves) == 2 and list(curves.epoch) == [1, 1]  # 2 trials x 1 epoch, from the ledger
+    assert curves["accuracy"].notna().all()  # training accuracy is recorded too
+    best = e.data.trials.set_index("key")["best_acc"]
+    assert curves.set_index("key")["val_accuracy"].to_dict() == pytest.approx(best.to_dict())
+    e.kind.value = "curves"
+    assert len([ln for ln in e.figure.axes[0].get_lines() if len(ln.get_xdata())]) == 2 * 2
 
 
 def test_run_more_extends_the_study_with_a_live_progress_bar(real_study):

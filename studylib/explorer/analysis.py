@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..ledger import RESULT_FIELDS
 
-KINDS = ("strip", "box", "scatter", "best-so-far")
+KINDS = ("strip", "box", "scatter", "best-so-far", "curves")
 STATUSES = ("ok", "diverged", "failed")
 #: What the y axis (and the importance view) can show; True where higher is better.
 METRICS = {"best_acc": True, "test_acc": True, "best_train_acc": True, "best_loss": False,
@@ -120,3 +120,24 @@ def best_so_far(runs: pd.DataFrame, shown: pd.DataFrame, metric: str, group: str
         best = (vals.cummax() if higher else vals.cummin()).replace([np.inf, -np.inf], np.nan)
         lines.append(g.assign(_best=best.values, _group=g[group].map(label)))
     return pd.concat(lines, ignore_index=True) if lines else pd.DataFrame(columns=["number", "_best", "_group"])
+
+
+def learning_curves(curves: pd.DataFrame, shown: pd.DataFrame, metric: str = "best_acc") -> pd.DataFrame:
+    """The per-epoch curves (``key, epoch, val_accuracy, accuracy``, as
+    :func:`~studylib.explorer.ledgers.read_curves`) of the ``shown`` trials (matched by ledger and
+    key), with each trial's ``study`` and ``_best`` (True for the trial with the best ``metric``
+    among those shown that have a curve; ties: the first)."""
+    cols = ["ledger", "key", "study", "epoch", "val_accuracy", "accuracy", "_best"]
+    if not len(curves) or not len(shown):
+        return pd.DataFrame(columns=cols)
+    trials = shown[["ledger", "key", "study", metric]].drop_duplicates(["ledger", "key"])
+    out = curves.merge(trials, on=["ledger", "key"], how="inner")
+    if not len(out):
+        return pd.DataFrame(columns=cols)
+    per_trial = out.drop_duplicates(["ledger", "key"]).set_index(["ledger", "key"])[metric]
+    values = pd.to_numeric(per_trial, errors="coerce")
+    best = None
+    if values.notna().any():
+        best = values.idxmax() if METRICS.get(metric, True) else values.idxmin()
+    out["_best"] = [(lg, k) == best for lg, k in zip(out["ledger"], out["key"])]
+    return out.sort_values(["ledger", "key", "epoch"], kind="stable").reset_index(drop=True)[cols]

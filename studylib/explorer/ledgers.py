@@ -7,6 +7,7 @@ study run into it). Everything is read from the ledgers (``Ledger.studies()``,
 """
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from dataclasses import dataclass, field
@@ -93,6 +94,7 @@ class TrialData:
     ledger). ``runs``: one row per (study, trial) in proposal order (``number``), for best-so-far
     curves. ``studies``: each study of ``Ledger.studies()`` with its ``ledger`` path, ``label``
     and number of ``trials``. ``hyperparameters``: the configuration columns, in ledger order.
+    ``curves``: the per-epoch logs, one row per (ledger, key, epoch), see :func:`read_curves`.
     """
 
     ledgers: list[Path] = field(default_factory=list)
@@ -101,6 +103,28 @@ class TrialData:
         columns=["key", "number", "status", *METRICS, *ADDED]))
     studies: list[dict] = field(default_factory=list)
     hyperparameters: list[str] = field(default_factory=list)
+    curves: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["ledger", *CURVE_COLUMNS]))
+
+
+#: Columns of :func:`read_curves` (``accuracy``: training accuracy, NaN where not recorded).
+CURVE_COLUMNS = ("key", "epoch", "val_accuracy", "accuracy")
+
+
+def read_curves(led: Ledger) -> pd.DataFrame:
+    """Every trial's per-epoch ``val_accuracy`` (and training ``accuracy``) in ``led``: one row
+    per (key, epoch), epochs numbered from 1; trials without a recorded curve have no rows."""
+    rows = []
+    for key, history in led.conn.execute("SELECT key, history FROM trials").fetchall():
+        logs = json.loads(history) if history else {}
+        val = logs.get("val_accuracy") or []
+        train = logs.get("accuracy") or []
+        for i, v in enumerate(val):
+            rows.append((key, i + 1, _float(v), _float(train[i]) if i < len(train) else float("nan")))
+    return pd.DataFrame(rows, columns=list(CURVE_COLUMNS))
+
+
+def _float(v) -> float:
+    return float("nan") if v is None else float(v)
 
 
 def load_ledgers(ledgers: Sequence[Path]) -> TrialData:
@@ -108,11 +132,12 @@ def load_ledgers(ledgers: Sequence[Path]) -> TrialData:
     ledgers = list(ledgers)
     labels = ledger_labels(ledgers) if ledgers else {}
     data = TrialData(ledgers=ledgers)
-    trials, runs = [], []
+    trials, runs, curves = [], [], []
     for path in ledgers:
         with Ledger(path) as led:
             frame = led.frame()
             per_study = [(s, led.frame(s["study_id"])) for s in led.studies()]
+            curves.append(read_curves(led).assign(ledger=labels[path]))
         for c in frame.columns:
             if c not in NOT_HYPERPARAMETERS and c not in data.hyperparameters:
                 data.hyperparameters.append(c)
@@ -138,4 +163,6 @@ def load_ledgers(ledgers: Sequence[Path]) -> TrialData:
         data.trials = pd.concat(trials, ignore_index=True)
     if runs:
         data.runs = pd.concat(runs, ignore_index=True)
+    if curves:
+        data.curves = pd.concat(curves, ignore_index=True)
     return data

@@ -12,7 +12,8 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from .analysis import METRIC_LABELS, STUDY_LEVEL, best_so_far, finite, is_numeric, label, sorted_values
+from .analysis import (METRIC_LABELS, STUDY_LEVEL, best_so_far, finite, is_numeric, label, learning_curves,
+                       sorted_values)
 
 CSS = """<style>
 .studylib-explorer .studylib-table table{border-collapse:collapse;font-size:11px}
@@ -42,12 +43,16 @@ def _empty(ax, text: str) -> None:
 
 
 def trial_figure(shown: pd.DataFrame, total: int, *, y: str, x: str | None, hue: str | None, kind: str,
-                 runs: pd.DataFrame):
-    """The main figure: ``y`` against ``x`` (strip, box or scatter, coloured by ``hue``), or each
-    study's best-so-far ``y`` (``kind="best-so-far"``, from ``runs``), over the ``shown`` trials."""
+                 runs: pd.DataFrame, curves: pd.DataFrame | None = None):
+    """The main figure: ``y`` against ``x`` (strip, box or scatter, coloured by ``hue``), each
+    study's best-so-far ``y`` (``kind="best-so-far"``, from ``runs``), or the trials' learning
+    curves (``kind="curves"``, from ``curves``; the best ``y`` highlighted), over the ``shown`` trials."""
     fig, ax = _figure()
     ok = finite(shown, y)
-    if kind == "best-so-far":
+    if kind == "curves":
+        _learning_curves(ax, learning_curves(curves if curves is not None else pd.DataFrame(), shown, y), y)
+        title = "learning curves"
+    elif kind == "best-so-far":
         from matplotlib.ticker import MaxNLocator
 
         _best_so_far(ax, runs, shown, y, hue)
@@ -62,7 +67,8 @@ def trial_figure(shown: pd.DataFrame, total: int, *, y: str, x: str | None, hue:
         _categorical(ax, ok, x, y, hue, kind)
         ax.set_xlabel(x)
         title = f"{y} by {x}" + (f", coloured by {hue}" if hue else "")
-    ax.set_ylabel(METRIC_LABELS.get(y, y))
+    if kind != "curves":
+        ax.set_ylabel(METRIC_LABELS.get(y, y))
     fig.suptitle(f"{title} — {len(shown)} of {total} trials", fontsize="medium")
     if ax.get_legend() is not None:
         import seaborn as sns
@@ -114,6 +120,29 @@ def _best_so_far(ax, runs, shown, y, hue) -> None:
                  units="study", estimator=None, drawstyle="steps-post", marker="o", markersize=4, ax=ax)
     if ax.get_legend() is not None:
         ax.get_legend().set_title(group)
+
+
+def _learning_curves(ax, data: pd.DataFrame, y: str) -> None:
+    """One validation-accuracy line per trial (training accuracy dashed, where recorded); the
+    trial with the best ``y`` drawn thick and in colour."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("accuracy per epoch")
+    if not len(data):
+        _empty(ax, "no per-epoch curves recorded for these trials")
+        return
+    for best in (False, True):  # the best one last, on top
+        for (_, key), g in data[data["_best"] == best].groupby(["ledger", "key"], sort=False):
+            style = dict(color="#d62728", lw=2.4, zorder=3) if best else dict(color="0.55", lw=0.9, alpha=0.6)
+            ax.plot(g["epoch"], g["val_accuracy"], marker="o" if best else None, ms=4,
+                    label=f"best {y}: validation" if best else None, **style)
+            if g["accuracy"].notna().any():
+                ax.plot(g["epoch"], g["accuracy"], ls="--", label=f"best {y}: training" if best else None,
+                        **{**style, "alpha": 0.9 if best else 0.3})
+    ax.plot([], [], color="0.55", lw=0.9, label="other trials: validation (training dashed)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False, fontsize="small")
 
 
 def importance_figure(imp: pd.DataFrame, y: str, by: str):

@@ -38,7 +38,7 @@ class Explorer:
 
     Data: ``ledger_select`` (which of the found ledgers; ``path_input`` + ``add_button`` add
     more), ``filter`` (a :class:`FilterPanel`). Figure: ``y``, ``x``, ``hue``, ``kind``
-    (strip/box/scatter/best-so-far) -> ``plot`` (PNG ``Image``) and ``figure``. Table:
+    (strip/box/scatter/best-so-far/curves: per-epoch learning curves) -> ``plot`` (PNG ``Image``) and ``figure``. Table:
     ``sort_by``, ``descending``, ``top_k`` -> ``table`` (HTML) and ``table_frame``. Importance:
     ``importance_by`` (eta_sq/spread) -> ``importance_plot`` and ``importance_frame``. More trials:
     ``run`` (a :class:`RunPanel`); the views reload when it is done.
@@ -214,7 +214,8 @@ class Explorer:
 
     def draw_figure(self) -> None:
         self.figure = trial_figure(self.filtered, len(self.data.trials), y=self.y.value, x=self.x.value,
-                                   hue=self.hue.value or None, kind=self.kind.value, runs=self.data.runs)
+                                   hue=self.hue.value or None, kind=self.kind.value, runs=self.data.runs,
+                                   curves=self.data.curves)
         self.plot.value = png(self.figure)
 
     def draw_table(self) -> None:

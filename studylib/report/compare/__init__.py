@@ -9,7 +9,7 @@ random search (the paper's method) and TPE (Bayesian optimisation) at an EQUAL b
   ``out_dir/<strategy>/seed-<s>/``, plus the tabular benchmark (:func:`run_bench_curves`);
 * :mod:`.numbers` -- the computation: :func:`best_so_far`, :func:`curve_bands`, Table V's and
   Table VI's numbers, :func:`coinciding`, :func:`compare_summary` (``summary.json``);
-* :mod:`.figures` -- the rendering: :func:`fig_best_so_far` (Fig. 10), :func:`final_table`
+* :mod:`.figures` -- the rendering: :func:`fig_best_so_far` (Fig. 10), :func:`fig_best_so_far_by_cost` (vs trials, epochs, time), :func:`final_table`
   (Table V, ``styled=True``), :func:`fig_bench_regret` (Fig. 11), :func:`bench_table` (Table VI),
   :func:`protocol`, :func:`compare_provenance`.
 
@@ -18,16 +18,16 @@ Everything is importable from here (``from studylib.report import compare``), as
 from __future__ import annotations
 
 from ..styles import PROPOSAL, label
-from .figures import (FIG_BENCH, FIG_CURVES, TABLE_BENCH, TABLE_FINAL, Markdown, bench_table, compare_provenance,
-                      fig_best_so_far, fig_bench_regret, final_table, protocol)
-from .numbers import best_so_far, best_strategies, bench_summary, coinciding, compare_summary, curve_bands
+from .figures import (FIG_BENCH, FIG_COSTS, FIG_CURVES, TABLE_BENCH, TABLE_FINAL, Markdown, bench_table, compare_provenance,
+                      fig_best_so_far, fig_best_so_far_by_cost, fig_bench_regret, final_table, protocol)
+from .numbers import COSTS, best_so_far, best_so_far_by_cost, best_strategies, bench_summary, coinciding, compare_summary, cost_bands, curve_bands
 from .run import (BENCH_TABLES, DEFAULTS, INITIAL_DESIGN, SPACE, STRATEGIES, BenchRun, CompareRun,
                   resolve_strategies, resolve_tables, run_bench_curves, run_compare, settings)
 
 __all__ = [
-    "BENCH_TABLES", "DEFAULTS", "FIG_BENCH", "FIG_CURVES", "INITIAL_DESIGN", "PROPOSAL", "SPACE", "STRATEGIES",
+    "BENCH_TABLES", "COSTS", "DEFAULTS", "FIG_BENCH", "FIG_COSTS", "FIG_CURVES", "INITIAL_DESIGN", "PROPOSAL", "SPACE", "STRATEGIES",
     "TABLE_BENCH", "TABLE_FINAL", "BenchRun", "CompareRun", "Markdown", "bench_summary", "bench_table",
-    "best_so_far", "best_strategies", "coinciding", "compare_provenance", "compare_summary", "curve_bands",
-    "fig_best_so_far", "fig_bench_regret", "final_table", "label", "protocol", "resolve_strategies",
+    "best_so_far", "best_so_far_by_cost", "best_strategies", "coinciding", "compare_provenance", "compare_summary", "cost_bands", "curve_bands",
+    "fig_best_so_far", "fig_best_so_far_by_cost", "fig_bench_regret", "final_table", "label", "protocol", "resolve_strategies",
     "resolve_tables", "run_bench_curves", "run_compare", "settings",
 ]

@@ -14,12 +14,13 @@ from ..regret import regret_figure
 from ..rounds import Block, _fmt_time, code_rows, time_rows
 from ..styles import PROPOSAL, SHORT, color, label, line_style
 from . import numbers
-from .numbers import best_strategies, coinciding, curve_bands, _frame, _strategy_order
+from .numbers import best_strategies, coinciding, cost_bands, curve_bands, _frame, _strategy_order
 from .run import INITIAL_DESIGN, BenchRun, CompareRun, bench_context
 
 TABLE_FINAL = "Table V. Best Validation Accuracy and its Test Accuracy at Equal Budget"
 TABLE_BENCH = "Table VI. Median Regret on Tabular Benchmarks at Equal Evaluations"
 FIG_CURVES = "Fig. 10. Best Validation Accuracy vs Trials at Equal Budget"
+FIG_COSTS = "Fig. 10b. Best Validation Accuracy vs Trials, Epochs and Training Time"
 FIG_BENCH = "Fig. 11. Regret vs Evaluations on Tabular Benchmarks"
 
 
@@ -29,6 +30,25 @@ def _title_with(title: str, order: Sequence[str]) -> str:
     if not names:
         return title
     return f"{title}: " + (names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}")
+
+
+def _draw_bands(ax, bands, x: str, order, n_seeds: int, tail: float) -> int:
+    """Step-wise median line and worst-to-best band per strategy against column ``x``; each line
+    is held ``tail`` past its last point so its value is drawn too. Returns how many were drawn."""
+    drawn = 0
+    for i, s in enumerate(order):
+        b = bands[bands["strategy"] == s].sort_values(x)
+        if not len(b) or b["median"].isna().all():
+            continue
+        c = color(s, i)
+        xs = np.append(b[x].to_numpy(dtype=float), b[x].iloc[-1] + tail)
+        ext = b.iloc[list(range(len(b))) + [len(b) - 1]]
+        ax.step(xs, ext["median"], where="post", color=c, label=label(s), marker="o", ms=4,
+                markevery=list(range(len(b))), **line_style(s))
+        if n_seeds > 1:
+            ax.fill_between(xs, ext["low"], ext["high"], step="post", color=c, alpha=0.15, lw=0)
+        drawn += 1
+    return drawn
 
 
 def fig_best_so_far(data, *, context: str | None = None, title: str | None = None):
@@ -42,20 +62,7 @@ def fig_best_so_far(data, *, context: str | None = None, title: str | None = Non
     if context is None and isinstance(data, CompareRun):
         context = data.context
     fig, (ax,) = _new_figure(width=8.0, height=4.8)
-    drawn = 0
-    for i, s in enumerate(order):
-        b = bands[bands["strategy"] == s].sort_values("trial")
-        if not len(b) or b["median"].isna().all():
-            continue
-        c = color(s, i)
-        # step-wise, held for half a trial past the last one so its value is drawn too
-        x = np.append(b["trial"].to_numpy(dtype=float), b["trial"].iloc[-1] + 0.5)
-        ext = b.iloc[list(range(len(b))) + [len(b) - 1]]
-        ax.step(x, ext["median"], where="post", color=c, label=label(s), marker="o", ms=4,
-                markevery=list(range(len(b))), **line_style(s))
-        if n_seeds > 1:
-            ax.fill_between(x, ext["low"], ext["high"], step="post", color=c, alpha=0.15, lw=0)
-        drawn += 1
+    drawn = _draw_bands(ax, bands, "trial", order, n_seeds, tail=0.5)
     if not drawn:
         ax.text(0.5, 0.5, "no finished trials", transform=ax.transAxes, ha="center", color="0.4")
     from matplotlib.ticker import MaxNLocator
@@ -70,6 +77,34 @@ def fig_best_so_far(data, *, context: str | None = None, title: str | None = Non
                   title_fontsize="small")
     return _finish(fig, title, context, len(frame))
 
+
+
+def fig_best_so_far_by_cost(data, *, context: str | None = None, title: str | None = None):
+    """Fig. 10 against three costs, side by side: best validation accuracy so far vs trials, vs
+    cumulative epochs trained and vs cumulative training time (median over seeds and the
+    worst-to-best band; against a cost, only seeds that had spent that much count)."""
+    frame = _frame(data)
+    order = _strategy_order(frame, data)
+    title = title or _title_with(FIG_COSTS, order)
+    n_seeds = frame["seed"].nunique() if "seed" in frame and len(frame) else 1
+    if context is None and isinstance(data, CompareRun):
+        context = data.context
+    fig, axes = _new_figure(ncols=3, width=13.0, height=4.6)
+    panels = [("trial", curve_bands(frame), "trial (distinct configurations, in proposal order)")]
+    panels += [("cost", cost_bands(frame, c), numbers.COSTS[c]) for c in numbers.COSTS]
+    drawn = 0
+    for ax, (x, bands, xlabel) in zip(axes, panels):
+        span = float(bands[x].max()) if len(bands) else 1.0
+        drawn = max(drawn, _draw_bands(ax, bands, x, order, n_seeds, tail=0.5 if x == "trial" else 0.02 * span))
+        ax.set_xlabel(xlabel)
+    axes[0].set_ylabel("best best_acc so far (validation)")
+    if not drawn:
+        axes[1].text(0.5, 0.5, "no finished trials", transform=axes[1].transAxes, ha="center", color="0.4")
+    else:
+        spread = f"median over {n_seeds} seeds\nband: worst to best seed" if n_seeds > 1 else "one seed"
+        axes[-1].legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small", frameon=False, title=spread,
+                        title_fontsize="small")
+    return _finish(fig, title, context, len(frame))
 
 
 def final_table(data, *, styled: bool = False):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -69,6 +70,57 @@ def curve_bands(data) -> pd.DataFrame:
     g = bsf.groupby(["strategy", "trial"], sort=False)["best_so_far"]
     out = pd.DataFrame({"median": g.median(), "low": g.min(), "high": g.max(), "seeds": g.count()}).reset_index()
     return out
+
+
+#: the costs a best-so-far curve can be drawn against: column of the trials -> axis name
+COSTS = {"epochs": "cumulative epochs trained", "wall_time": "cumulative training time (s)"}
+
+
+def best_so_far_by_cost(data, cost: str) -> pd.DataFrame:
+    """Per strategy and seed, one row per trial in proposal order: ``cost`` (the trials' ``epochs``
+    -- or ``no_epochs`` -- or ``wall_time`` summed up to and including that trial; failed trials
+    are charged too) and ``best_so_far``, as :func:`best_so_far`."""
+    if cost not in COSTS:
+        raise ValueError(f"cost must be one of {', '.join(COSTS)}, not {cost!r}")
+    frame = _frame(data)
+    column = "no_epochs" if cost == "epochs" and "epochs" not in frame and "no_epochs" in frame else cost
+    if len(frame) and column not in frame:
+        raise KeyError(f"the trials have no column {cost}")
+    bsf = best_so_far(frame)
+    if not len(bsf):
+        return pd.DataFrame(columns=["strategy", "seed", "trial", "cost", "best_so_far"])
+    f = frame.assign(seed=frame["seed"] if "seed" in frame else 0)
+    if "trial" not in f:
+        f["trial"] = f.groupby(["strategy", "seed"], sort=False).cumcount() + 1
+    spent = pd.to_numeric(f[column], errors="coerce").fillna(0.0)
+    costs = f.assign(_c=spent)[["strategy", "seed", "trial", "_c"]]
+    out = bsf.merge(costs, on=["strategy", "seed", "trial"], how="left", sort=False)
+    out["cost"] = out.groupby(["strategy", "seed"], sort=False)["_c"].cumsum()
+    return out[["strategy", "seed", "trial", "cost", "best_so_far"]]
+
+
+def cost_bands(data, cost: str) -> pd.DataFrame:
+    """Per strategy, at every cost where some seed finished a trial: ``median``, ``low`` and
+    ``high`` (min and max) over the seeds that had spent at least that much of the best-so-far
+    accuracy each had by then (a step function of cost), and ``seeds`` (how many)."""
+    bsf = best_so_far_by_cost(data, cost)
+    rows = []
+    for s, g in bsf.groupby("strategy", sort=False):
+        grid = np.unique(g["cost"].to_numpy(dtype=float))
+        per_seed = []
+        for _, h in g.groupby("seed", sort=False):
+            c, v = h["cost"].to_numpy(dtype=float), h["best_so_far"].to_numpy(dtype=float)
+            idx = np.searchsorted(c, grid, side="right") - 1
+            per_seed.append(np.where((idx >= 0) & (grid <= c[-1]), v[np.clip(idx, 0, None)], np.nan))
+        m = np.vstack(per_seed)
+        with warnings.catch_warnings():  # an all-NaN column (no seed finished a trial yet) stays NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            rows.append(pd.DataFrame({"strategy": s, "cost": grid, "median": np.nanmedian(m, axis=0),
+                                      "low": np.nanmin(m, axis=0), "high": np.nanmax(m, axis=0),
+                                      "seeds": np.isfinite(m).sum(axis=0)}))
+    if not rows:
+        return pd.DataFrame(columns=["strategy", "cost", "median", "low", "high", "seeds"])
+    return pd.concat(rows, ignore_index=True)
 
 
 
