@@ -47,16 +47,19 @@ def default_out_dir() -> Path:
     return REPORTS_DIR / "bench"
 
 
-def resolve_strategies(spec: str | Iterable[str]) -> list[str]:
-    from .strategies import REGISTRY
+def resolve_strategies(spec: str | Iterable[str], multi_fidelity: bool = False) -> list[str]:
+    """Strategy names; ``multi_fidelity`` (``--fidelity epoch``) also allows memetic-sh, tpe-hb, asha."""
+    from .strategies import MULTI_FIDELITY, REGISTRY
 
+    known = {**REGISTRY, **MULTI_FIDELITY} if multi_fidelity else REGISTRY
     names = spec.split(",") if isinstance(spec, str) else list(spec)
     names = [n.strip() for n in names if n.strip()]
     if not names:
         raise StudyError("no strategy given (use --strategies NAME[,NAME..])")
     for n in names:
-        if n not in REGISTRY:
-            raise StudyError(f"unknown strategy {n!r} (choose from: {', '.join(REGISTRY)})")
+        if n not in known:
+            extra = "; memetic-sh, tpe-hb and asha need --fidelity epoch" if n in MULTI_FIDELITY else ""
+            raise StudyError(f"unknown strategy {n!r} (choose from: {', '.join(known)}{extra})")
     return list(dict.fromkeys(names))
 
 
@@ -296,6 +299,9 @@ def add_arguments(parser) -> None:
                              "(one row per config and seed; see --metric, --direction)")
     parser.add_argument("--metric", default=None, help="a table file's column to optimise")
     parser.add_argument("--direction", default=None, help="a table file's direction: maximize or minimize")
+    parser.add_argument("--fidelity", default=None, choices=("epoch",),
+                        help="epoch: the table file has one row per (config, seed, epoch); --budget counts epochs "
+                             "and multi-fidelity strategies (memetic-sh, tpe-hb, asha) may run (studylib.curve_bench)")
     parser.add_argument("--list", action="store_true",
                         help="print the tables (size, metric, direction, source) and exit")
     parser.add_argument("--strategies", default=",".join(DEFAULT_STRATEGIES),
@@ -313,9 +319,10 @@ def main(args) -> int:
         return 0
     if not getattr(args, "table", None):
         raise StudyError("bench needs --table NAME[,NAME..] or all (or --list)")
-    from .table_files import resolve_table_spec
+    from .table_files import is_table_file, resolve_table_spec
 
-    strategies = resolve_strategies(args.strategies)
+    fidelity = getattr(args, "fidelity", None)
+    strategies = resolve_strategies(args.strategies, multi_fidelity=fidelity == "epoch")
     if args.seeds is None or args.seeds < 1:
         raise StudyError("--seeds must be at least 1")
     if args.budget is None or args.budget < 1:
@@ -325,6 +332,18 @@ def main(args) -> int:
         raise StudyError("--workers must be at least 1")
     out = Path(args.out) if getattr(args, "out", None) else default_out_dir()
     quiet = getattr(args, "quiet", False)
+    if fidelity == "epoch":
+        from .curve_bench import load_curve_file, run_curves
+
+        files = [t.strip() for t in args.table.split(",") if t.strip()]
+        if not all(is_table_file(f) for f in files):
+            raise StudyError("--fidelity epoch needs table files (FILE.csv or FILE.parquet, one row per config, "
+                             "seed and epoch), not built-in tables")
+        curves = [load_curve_file(f, getattr(args, "metric", None), getattr(args, "direction", None)) for f in files]
+        if len({c.name for c in curves}) < len(curves):
+            raise StudyError("two table files of one name: rename a file")
+        run_curves(curves, strategies, args.seeds, args.budget, out, workers=workers, progress=True)
+        return 0
     tables = resolve_table_spec(args.table, getattr(args, "metric", None), getattr(args, "direction", None))
     summary = run_bench(tables, strategies, args.seeds, args.budget, out, workers=workers, progress=not quiet)
     if quiet:  # no progress lines, but the summary is the command's result
