@@ -1,8 +1,9 @@
 """Learning-curve tables: ``studylib bench --table FILE.csv --fidelity epoch``, budgets in epochs.
 
-The file has one row per (config, seed, epoch): hyperparameter columns, an optional ``seed``
-column, ``epoch`` (1..E, every epoch of every (config, seed) present) and the ``--metric``
-column (``studylib export-table`` writes such files from a study folder). Protocol:
+The file has one row per (config, seed, epoch): hyperparameter columns and an optional ``seed``
+column, then ``epoch`` (1..E, every epoch of every (config, seed) present), then per-epoch
+values, one of them the ``--metric`` (the others are ignored); ``studylib export-table`` writes
+such files from a study folder. Protocol:
 
 * a config's seed is drawn once, at its first evaluation, from ``tables.noise_rng(table, run
   seed)``; every later rung of that config reads the same seed's curve;
@@ -68,6 +69,12 @@ def curve_table_from_frame(frame, name: str, metric: str, maximize: bool, source
     if epoch.isna().any() or (epoch != epoch.round()).any() or (epoch < 1).any():
         raise StudyError(f"{where}: column 'epoch' must hold whole numbers >= 1")
     frame = frame.assign(**{EPOCH: epoch.astype(int)})
+    values = list(frame.columns[list(frame.columns).index(EPOCH) + 1:])
+    if metric in values:  # the other per-epoch values are not hyperparameters
+        frame = frame.drop(columns=[c for c in values if c != metric])
+    elif metric in frame.columns:
+        raise StudyError(f"{where}: the --metric column {metric!r} must come after 'epoch' (columns left of "
+                         "'epoch' are hyperparameters and seed, those right of it per-epoch values)")
     if metric not in frame.columns or metric in (SEED, EPOCH):
         return table_from_frame(frame, name, metric, maximize, source, reserved=(SEED, EPOCH))  # its error
     group = [c for c in frame.columns if c not in (metric, EPOCH)]

@@ -104,6 +104,7 @@ def test_bench_cli_writes_a_cost_column(tmp_path, capsys):
     ("missing epoch", "lack epochs 1..9, e.g. a=1, b='x', seed=10: missing epoch 5"),
     ("no epoch column", "needs an 'epoch' column"),
     ("bad epoch", "column 'epoch' must hold whole numbers >= 1"),
+    ("metric before epoch", "the --metric column 'val_accuracy' must come after 'epoch'"),
     ("built-in", "--fidelity epoch needs table files"),
     ("no fidelity", "need --fidelity epoch"),
 ])
@@ -116,6 +117,8 @@ def test_bad_inputs_are_one_line_exit_2_nothing_written(tmp_path, capsys, case, 
         data = data.drop(columns="epoch")
     elif case == "bad epoch":
         data.loc[3, "epoch"] = 0
+    elif case == "metric before epoch":
+        data = data[["a", "b", "seed", "val_accuracy", "epoch"]]
     elif case == "built-in":
         table = "hpobench-car"
     else:

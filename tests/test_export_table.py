@@ -66,3 +66,23 @@ def test_bad_inputs_are_one_line_and_write_nothing(study, tmp_path, capsys, case
     err = capsys.readouterr().err
     assert err.startswith("studylib: error: ") and err.count("\n") == 1
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
+
+
+def test_an_exported_grid_study_benchmarks_round_trip(study, tmp_path, capsys):
+    """export-table then bench --fidelity epoch: regrets come from the study's own final-epoch values."""
+    _, out = study
+    table = tmp_path / "tiny-curves.csv"
+    assert cli.main(["export-table", str(out), "--out", str(table)]) == 0
+    rc = cli.main(["bench", "--table", str(table), "--fidelity", "epoch", "--metric", "val_loss",
+                   "--direction", "minimize", "--strategies", "random,asha", "--seeds", "2", "--budget", "5",
+                   "--workers", "1", "--out", str(tmp_path / "b")])
+    assert rc == 0, capsys.readouterr().err
+    bench = pd.read_csv(tmp_path / "b" / "bench.csv")
+    final = pd.read_csv(table).query("epoch == 2").set_index(["filters1", "learning_rate"]).val_loss
+    random = bench[bench.strategy == "random"]
+    assert random.groupby("seed").cost.max().tolist() == [5, 5]  # 2 + 2 + a last trial capped to 1 epoch
+    assert set(random.cost) == {2, 4, 5}
+    # regrets are differences of the study's final losses (one seed per config: exact values)
+    gaps = {round(v - final.min(), 9) for v in final}
+    assert {round(v, 9) for v in bench.regret} <= gaps
+    assert (bench.groupby(["strategy", "seed"]).cost.max() <= 5).all()
