@@ -342,7 +342,17 @@ def main(args) -> int:
         curves = [load_curve_file(f, getattr(args, "metric", None), getattr(args, "direction", None)) for f in files]
         if len({c.name for c in curves}) < len(curves):
             raise StudyError("two table files of one name: rename a file")
-        run_curves(curves, strategies, args.seeds, args.budget, out, workers=workers, progress=True)
+        t0 = time.perf_counter()
+        df, grid = run_curves(curves, strategies, args.seeds, args.budget, workers=workers)
+        out.mkdir(parents=True, exist_ok=True)
+        df.to_csv(out / "bench.csv", index=False)  # one row per charged trial, with its cost
+        summary = summarize(grid, args.budget)  # on the epoch grid: regret after c epochs
+        summary.to_csv(out / "bench_summary.csv", index=False)
+        from .report.regret import plot_regret
+
+        plot_regret(grid, out / "bench_regret.png")
+        print(format_summary(summary, args.budget) + "(--fidelity epoch: regret@N and evals->rand count epochs)")
+        print(f"wrote {out / 'bench.csv'}, {out / 'bench_regret.png'} ({time.perf_counter() - t0:.0f}s)")
         return 0
     tables = resolve_table_spec(args.table, getattr(args, "metric", None), getattr(args, "direction", None))
     summary = run_bench(tables, strategies, args.seeds, args.budget, out, workers=workers, progress=not quiet)

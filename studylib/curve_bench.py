@@ -17,7 +17,8 @@ such files from a study folder. Protocol:
   (epochs) reached so far; regret = best mean at the final epoch - the incumbent's mean at the
   final epoch (sign-adjusted for minimised metrics, so regret >= 0).
 
-``bench.csv`` gets one row per charged trial with ``cost`` (cumulative epochs); the summary reads
+``bench.csv`` gets one row per charged trial with ``cost`` (cumulative epochs); the summary (written by
+``studylib.bench``) reads
 a run's regret after ``c`` epochs as that of its last trial finished within ``c`` epochs (before
 its first trial: that trial's). No randomness beyond the seed draws.
 """
@@ -227,22 +228,19 @@ def _job(args):
     return run_curve(_TABLES[i], strategy, seed, budget, options)
 
 
-def run_curves(tables: list[CurveTable], strategies: list[str], seeds: int, budget: int, out_dir,
-               workers: int = 2, progress: bool = True, options: dict | None = None, plot: bool = True):
-    """Every (table, strategy, seed) with ``budget`` epochs: writes ``bench.csv`` (one row per
-    charged trial: ``evaluation``, ``cost``, ``regret``), ``bench_summary.csv`` (on the epoch
-    grid: ``regret@c`` after ``c`` epochs) and ``bench_regret.png``; returns the summary."""
+def run_curves(tables: list[CurveTable], strategies: list[str], seeds: int, budget: int, workers: int = 2,
+               options: dict | None = None):
+    """Every (table, strategy, seed) with ``budget`` epochs. Returns ``bench.csv``'s frame (one row
+    per charged trial: ``evaluation``, ``cost``, ``regret``) and the same runs on the epoch grid
+    (:func:`on_epoch_grid`, what the summary and figure read)."""
     import multiprocessing as mp
 
     import pandas as pd
-
-    from .bench import format_summary, summarize
 
     global _TABLES
     _TABLES = list(tables)
     jobs = [(i, s, seed, int(budget), (options or {}).get(s)) for i in range(len(tables))
             for s in strategies for seed in range(int(seeds))]
-    t0 = time.perf_counter()
     if workers <= 1 or len(jobs) == 1:
         results = [_job(j) for j in jobs]
     else:
@@ -251,17 +249,4 @@ def run_curves(tables: list[CurveTable], strategies: list[str], seeds: int, budg
     rows = [(r["table"], r["strategy"], r["seed"], e, int(c), float(v))
             for r in results for e, (c, v) in enumerate(zip(r["cost"], r["regret"]), 1)]
     df = pd.DataFrame(rows, columns=["table", "strategy", "seed", "evaluation", "cost", "regret"])
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out_dir / "bench.csv", index=False)
-    grid = on_epoch_grid(df, int(budget))
-    summary = summarize(grid, int(budget))
-    summary.to_csv(out_dir / "bench_summary.csv", index=False)
-    if plot:
-        from .report.regret import plot_regret
-
-        plot_regret(grid, out_dir / "bench_regret.png")
-    if progress:
-        print(format_summary(summary, int(budget)) + f"(regret@N and evals->rand are in epochs)")
-        print(f"wrote {out_dir / 'bench.csv'} ({time.perf_counter() - t0:.0f}s)")
-    return summary
+    return df, on_epoch_grid(df, int(budget))
