@@ -14,6 +14,11 @@ Every run is a study of :mod:`studylib.loop` (the same ask -> serve or charge ->
 ledger -> tell loop as ``studylib search``) on a :class:`~studylib.objective.TableObjective`,
 with an in-memory ledger, the inline executor and one proposal at a time (window 1).
 
+``--fidelity epoch`` (:mod:`studylib.curve_bench`): a table of learning curves, one row per
+(config, seed, epoch); ``--budget`` counts epochs, ``bench.csv`` adds ``cost`` (cumulative
+epochs), multi-fidelity strategies run on it, and regret = best final-epoch mean - the final-epoch
+mean of the incumbent, the best observed config at the highest fidelity reached so far.
+
 ``run_bench`` writes ``bench.csv`` (table, strategy, seed, evaluation, regret), a regret-curve
 figure ``bench_regret.png`` and returns the summary table. A hand-made :class:`Table` can be
 passed instead of a name (tests and table files do: :mod:`studylib.table_files`). Tables live in

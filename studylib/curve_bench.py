@@ -17,10 +17,10 @@ such files from a study folder. Protocol:
   (epochs) reached so far; regret = best mean at the final epoch - the incumbent's mean at the
   final epoch (sign-adjusted for minimised metrics, so regret >= 0).
 
-``bench.csv`` gets one row per charged trial with ``cost`` (cumulative epochs); the summary (written by
-``studylib.bench``) reads
-a run's regret after ``c`` epochs as that of its last trial finished within ``c`` epochs (before
-its first trial: that trial's). No randomness beyond the seed draws.
+``bench.csv`` gets one row per charged trial with ``cost`` (cumulative epochs); the summary
+(written by ``studylib.bench``) reads a run's regret after ``c`` epochs as that of its last trial
+finished within ``c`` epochs (before its first trial: that trial's). No randomness beyond the
+seed draws.
 """
 from __future__ import annotations
 
