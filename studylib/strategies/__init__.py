@@ -33,7 +33,7 @@ REGISTRY = {
     **{f"memetic-{v}": "studylib.strategies.memetic:MemeticGA" for v in ABLATIONS},
 }
 #: multi-fidelity strategies: ``ask`` returns ``Proposal(config, epochs)`` and the constructor
-#: needs ``max_epochs`` (a CNN study passes its own); not for the tabular benchmark (yet)
+#: needs ``max_epochs`` (a CNN study passes its own; ``bench --fidelity epoch`` its table's epochs)
 MULTI_FIDELITY = {
     "memetic-sh": "studylib.strategies.halving:SuccessiveHalving",
     "tpe-hb": "studylib.strategies.optuna_pruned:TPEHyperband",

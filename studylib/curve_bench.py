@@ -1,0 +1,252 @@
+"""Learning-curve tables: ``studylib bench --table FILE.csv --fidelity epoch``, budgets in epochs.
+
+The file has one row per (config, seed, epoch): hyperparameter columns and an optional ``seed``
+column, then ``epoch`` (1..E, every epoch of every (config, seed) present), then per-epoch
+values, one of them the ``--metric`` (the others are ignored); ``studylib export-table`` writes
+such files from a study folder. Protocol:
+
+* a config's seed is drawn once, at its first evaluation, from ``tables.noise_rng(table, run
+  seed)``; every later rung of that config reads the same seed's curve;
+* a multi-fidelity strategy (memetic-sh, tpe-hb, asha) asks for ``Proposal(config, e)``: the
+  value is the curve's value at epoch ``e``; continuing a config from rung ``e`` to ``e'`` costs
+  ``e' - e`` epochs. A full-fidelity strategy (random, memetic, ...) is charged E epochs and reads
+  epoch E. The budget counts epochs (:class:`~studylib.fidelity.Spend`, the same study loop as
+  ``studylib search``): a run never trains more than ``--budget`` epochs; the last plain trial may
+  be capped to the epochs left (it then reads that epoch);
+* after each charged trial the *incumbent* is the best observed config at the highest fidelity
+  (epochs) reached so far; regret = best mean at the final epoch - the incumbent's mean at the
+  final epoch (sign-adjusted for minimised metrics, so regret >= 0).
+
+``bench.csv`` gets one row per charged trial with ``cost`` (cumulative epochs); the summary
+(written by ``studylib.bench``) reads a run's regret after ``c`` epochs as that of its last trial
+finished within ``c`` epochs (before its first trial: that trial's). No randomness beyond the
+seed draws.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import StudyError
+from .fidelity import Rungs, split
+from .tables import Table, noise_rng
+from .trial import Trial
+
+EPOCH = "epoch"
+
+
+@dataclass(frozen=True)
+class CurveTable:
+    """Learning curves: ``values[config, seed, epoch - 1]``; ``final`` is the Table of epoch E."""
+
+    name: str
+    values: np.ndarray
+    final: Table
+
+    @property
+    def space(self):
+        return self.final.space
+
+    @property
+    def epochs(self) -> int:
+        return int(self.values.shape[2])
+
+
+def curve_table_from_frame(frame, name: str, metric: str, maximize: bool, source: str = "") -> CurveTable:
+    """A CurveTable from rows of (hyperparameters..., [seed], epoch, metric); every (config, seed)
+    must have every epoch 1..E once (else a one-line StudyError)."""
+    import pandas as pd
+
+    from .table_files import SEED, table_from_frame
+
+    where = source or name
+    frame = frame.set_axis([str(c) for c in frame.columns], axis=1)
+    if EPOCH not in frame.columns:
+        raise StudyError(f"{where}: --fidelity epoch needs an 'epoch' column")
+    epoch = pd.to_numeric(frame[EPOCH], errors="coerce")
+    if epoch.isna().any() or (epoch != epoch.round()).any() or (epoch < 1).any():
+        raise StudyError(f"{where}: column 'epoch' must hold whole numbers >= 1")
+    frame = frame.assign(**{EPOCH: epoch.astype(int)})
+    values = list(frame.columns[list(frame.columns).index(EPOCH) + 1:])
+    if metric in values:  # the other per-epoch values are not hyperparameters
+        frame = frame.drop(columns=[c for c in values if c != metric])
+    elif metric in frame.columns:
+        raise StudyError(f"{where}: the --metric column {metric!r} must come after 'epoch' (columns left of "
+                         "'epoch' are hyperparameters and seed, those right of it per-epoch values)")
+    if metric not in frame.columns or metric in (SEED, EPOCH):
+        return table_from_frame(frame, name, metric, maximize, source, reserved=(SEED, EPOCH))  # its error
+    group = [c for c in frame.columns if c not in (metric, EPOCH)]
+    top = int(frame[EPOCH].max())
+    stats = frame.groupby(group, sort=False, dropna=False)[EPOCH].agg(["count", "nunique"])
+    bad = stats[(stats["count"] != top) | (stats["nunique"] != top)]
+    if len(bad):
+        first = bad.index[0] if isinstance(bad.index[0], tuple) else (bad.index[0],)
+        label = ", ".join(f"{c}={getattr(v, 'item', lambda: v)()!r}" for c, v in zip(group, first))
+        have = sorted(frame.loc[(frame[group] == pd.Series(first, index=group)).all(axis=1), EPOCH])
+        missing = sorted(set(range(1, top + 1)) - set(have))
+        what = f"missing epoch {missing[0]}" if missing else "an epoch repeated"
+        raise StudyError(f"{where}: {len(bad)} curve(s) lack epochs 1..{top}, e.g. {label}: {what}")
+    gid = frame.groupby(group, sort=False, dropna=False).ngroup().to_numpy()
+    frame = frame.iloc[np.lexsort((frame[EPOCH].to_numpy(), gid))]  # each epoch: the same row order
+    tables = [table_from_frame(frame[frame[EPOCH] == e].drop(columns=EPOCH), name, metric, maximize, source)
+              for e in range(1, top + 1)]
+    return CurveTable(name, np.stack([t.values for t in tables], axis=2), tables[-1])
+
+
+class CurveObjective:
+    """The :class:`~studylib.objective.Objective` of a CurveTable (see the module doc)."""
+
+    def __init__(self, table: CurveTable, seed: int = 0):
+        self.table = table
+        self.seed = int(seed)
+        self.name = table.name
+        self.max_epochs = table.epochs
+        self.rng = noise_rng(table.name, seed)
+        self.drawn: dict[int, int] = {}  # config index -> its seed column
+
+    def key(self, config: dict, code: str | None = None) -> str:
+        return f"{self.name}/{self.seed}/{self.table.space.index_of(config)}"
+
+    def for_worker(self) -> "CurveObjective":
+        return self
+
+    def prepare(self) -> "CurveObjective":
+        return self
+
+    def evaluate(self, key: str, config: dict, on_epoch=None) -> Trial:
+        config, fid = split(config)
+        idx = self.table.space.index_of(config)
+        if idx not in self.drawn:
+            self.drawn[idx] = int(self.rng.integers(self.table.final.counts[idx]))
+        metrics = {"index": idx}
+        if fid is None:
+            epochs, done = self.max_epochs, 0
+        elif "epochs" in fid:
+            epochs, done = int(fid["epochs"]), int(fid.get("from") or 0)
+            metrics.update(rung=epochs, resumed_from=done, rung_of=fid.get("rung_of", ""))
+        else:  # the last plain trial, capped to the epochs left
+            epochs, done = int(fid["max_epochs"]), 0
+        metrics.update(value=float(self.table.values[idx, self.drawn[idx], epochs - 1]), new_epochs=epochs - done)
+        return Trial(key, config, metrics=metrics, epochs=epochs, seed=self.seed, dataset=self.name)
+
+    def trial_fields(self) -> dict:
+        return {"seed": self.seed, "dataset": self.name}
+
+    def score(self, trial: Trial) -> float:
+        return self.table.final.sign * trial.metrics["value"]
+
+
+class TableRungs(Rungs):
+    """Rungs without checkpoints: a rung continues from the config's highest lower rung."""
+
+    def __init__(self, max_epochs: int):
+        super().__init__(None, max_epochs)
+
+    def start(self, base: str, epochs: int):
+        lower = [e for e, t in self.known.get(base, {}).items() if e < epochs and t.ok]
+        return (max(lower), None, None) if lower else (0, None, None)
+
+
+def run_curve(table: CurveTable, strategy: str, seed: int, budget: int, options: dict | None = None) -> dict:
+    """One run of ``strategy`` on ``table`` with ``budget`` epochs. Returns ``regret`` and ``cost``
+    (cumulative epochs) after each charged trial, the ``trials`` themselves, ``charged``, ``free``
+    and ``seconds``."""
+    from .executors import InlineExecutor
+    from .fidelity import Spend, charged_epochs
+    from .ledger import MemoryLedger
+    from .loop import run_loop
+    from .strategies import MULTI_FIDELITY, make_strategy
+
+    options = dict(options or {})
+    if strategy in MULTI_FIDELITY:
+        options.setdefault("max_epochs", table.epochs)
+    strat = make_strategy(strategy, table.space, seed=seed, **options)
+    t0 = time.perf_counter()
+    objective, executor, ledger = CurveObjective(table, seed), InlineExecutor(progress=False), MemoryLedger()
+    executor.start(objective)
+    study = f"{table.name}-{strategy}-s{seed}"
+    spend = Spend(epochs=int(budget))
+    counts = run_loop(strat, objective, executor, ledger, study, trials=table.space.size, space_size=table.space.size,
+                      window=1, max_idle=None, max_repeats=50 * budget + 1000, spend=spend,
+                      rungs=TableRungs(table.epochs))
+    executor.shutdown()
+    trials = ledger.study_trials(study)
+    return {"table": table.name, "strategy": strategy, "seed": int(seed),
+            "regret": np.asarray(curve_regrets(table, trials, objective.score), dtype=float),
+            "cost": np.cumsum([charged_epochs(t) for t in trials]).astype(int),
+            "trials": trials, "charged": counts.evaluated, "free": counts.repeats,
+            "seconds": time.perf_counter() - t0}
+
+
+def curve_regrets(table: CurveTable, trials: list[Trial], score) -> list[float]:
+    """Regret after each trial: the incumbent is the best observed config at the highest
+    fidelity (epochs) reached so far; its regret comes from the final epoch's means."""
+    out, top, best, incumbent = [], 0, -np.inf, -1
+    for t in trials:
+        if t.epochs > top:
+            top, best = t.epochs, -np.inf
+        if t.epochs == top and score(t) > best:
+            best, incumbent = score(t), t.metrics["index"]
+        out.append(table.final.regret(incumbent))
+    return out
+
+
+def on_epoch_grid(df, budget: int):
+    """``bench.csv`` rows (one per trial, with ``cost``) -> one row per epoch spent 1..budget whose
+    ``evaluation`` is the epochs and ``regret`` that of the last trial finished within them."""
+    import pandas as pd
+
+    parts = []
+    for (table, strategy, seed), run in df.groupby(["table", "strategy", "seed"], sort=False):
+        at = np.searchsorted(run["cost"].to_numpy(), np.arange(1, budget + 1), side="right") - 1
+        regret = run["regret"].to_numpy()[np.maximum(at, 0)]
+        parts.append(pd.DataFrame({"table": table, "strategy": strategy, "seed": seed,
+                                   "evaluation": np.arange(1, budget + 1), "regret": regret}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def load_curve_file(path, metric: str | None, direction: str | None) -> CurveTable:
+    """The CurveTable of a ``--table`` file (``--fidelity epoch``)."""
+    from .table_files import read_frame
+
+    if not metric:
+        raise StudyError(f"table file {path} needs --metric COLUMN (the value to optimise)")
+    if direction not in ("maximize", "minimize"):
+        raise StudyError(f"table file {path} needs --direction maximize or minimize"
+                         + (f", not {direction!r}" if direction else ""))
+    return curve_table_from_frame(read_frame(path), Path(path).stem, metric, direction == "maximize", str(path))
+
+
+_TABLES: list = []  # the run's CurveTables, inherited by forked workers
+
+
+def _job(args):
+    i, strategy, seed, budget, options = args
+    return run_curve(_TABLES[i], strategy, seed, budget, options)
+
+
+def run_curves(tables: list[CurveTable], strategies: list[str], seeds: int, budget: int, workers: int = 2,
+               options: dict | None = None):
+    """Every (table, strategy, seed) with ``budget`` epochs. Returns ``bench.csv``'s frame (one row
+    per charged trial: ``evaluation``, ``cost``, ``regret``) and the same runs on the epoch grid
+    (:func:`on_epoch_grid`, what the summary and figure read)."""
+    import multiprocessing as mp
+
+    import pandas as pd
+
+    global _TABLES
+    _TABLES = list(tables)
+    jobs = [(i, s, seed, int(budget), (options or {}).get(s)) for i in range(len(tables))
+            for s in strategies for seed in range(int(seeds))]
+    if workers <= 1 or len(jobs) == 1:
+        results = [_job(j) for j in jobs]
+    else:
+        with mp.get_context("fork").Pool(workers) as pool:
+            results = pool.map(_job, jobs, chunksize=1)
+    rows = [(r["table"], r["strategy"], r["seed"], e, int(c), float(v))
+            for r in results for e, (c, v) in enumerate(zip(r["cost"], r["regret"]), 1)]
+    df = pd.DataFrame(rows, columns=["table", "strategy", "seed", "evaluation", "cost", "regret"])
+    return df, on_epoch_grid(df, int(budget))

@@ -1,0 +1,107 @@
+"""``studylib export-table OUT --out FILE.csv``: a study folder's learning curves as a benchmark table.
+
+Writes one row per (config, seed, epoch) of every finished trial in ``OUT/ledger.sqlite``: the
+hyperparameter columns (by their studylib names), ``seed``, ``epoch`` (1-based) and one column per
+recorded per-epoch metric (``val_accuracy``, ``val_loss``, ``accuracy``, ``loss``). A config
+trained for one seed under several budgets (rungs of a multi-fidelity study, another
+``--max-epochs``) contributes its longest history. Failed trials are left out. The file reads
+back with ``studylib bench --table FILE.csv --fidelity epoch --metric val_accuracy --direction
+maximize`` (a finished grid study becomes a learning-curve benchmark).
+
+No randomness here. Bad input (no ledger in OUT, nothing to export, an unwritable ``--out``): one
+line, exit 2, nothing written.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+from .errors import StudyError
+
+EPOCH = "epoch"
+SEED = "seed"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("study", metavar="OUT", help="a study folder (holding ledger.sqlite)")
+    parser.add_argument("--out", required=True, metavar="FILE.csv", help="the table file to write")
+
+
+def main(args) -> int:
+    frame = learning_curves(args.study)
+    write_table(frame, args.out)
+    curves = int((frame[EPOCH] == 1).sum())
+    print(f"wrote {args.out}: {len(frame)} rows ({curves} learning curves, one per config and seed)")
+    return 0
+
+
+def learning_curves(study) -> "pd.DataFrame":  # noqa: F821
+    """The per-epoch rows of every finished trial in ``study``'s ledger (see the module doc)."""
+    import pandas as pd
+
+    from . import paths
+
+    path = Path(study) / paths.LEDGER_NAME
+    if not path.is_file():
+        raise StudyError(f"no ledger in {study} (expected {path}; is it a study folder?)")
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            rows = conn.execute("SELECT config, seed, history FROM trials WHERE status = 'ok' "
+                                "ORDER BY finished_at").fetchall()
+        finally:
+            conn.close()
+    except sqlite3.Error as e:
+        raise StudyError(f"cannot read {path}: {e}") from None
+    longest: dict[tuple[str, int], dict] = {}
+    for config, seed, history in rows:
+        curve = json.loads(history or "{}")
+        n = max((len(v) for v in curve.values()), default=0)
+        key = (config, int(seed))
+        if n and n > _length(longest.get(key)):
+            longest[key] = curve
+    if not longest:
+        raise StudyError(f"{path} has no finished trial with a per-epoch history")
+    records = []
+    for (config, seed), curve in longest.items():
+        hp = json.loads(config)
+        for e in range(_length(curve)):
+            records.append({**hp, SEED: seed, EPOCH: e + 1,
+                            **{m: (v[e] if e < len(v) else None) for m, v in sorted(curve.items())}})
+    frame = pd.DataFrame.from_records(records)
+    names = list(json.loads(next(iter(longest))[0]))
+    metrics = sorted({m for c in longest.values() for m in c}, key=_metric_order)
+    frame = frame[names + [SEED, EPOCH] + metrics]
+    return frame.sort_values(names + [SEED, EPOCH], kind="stable").reset_index(drop=True)
+
+
+def _length(curve: dict | None) -> int:
+    return max((len(v) for v in (curve or {}).values()), default=0)
+
+
+def _metric_order(name: str):
+    """Validation metrics first (``val_accuracy`` leads), then the rest alphabetically."""
+    return (not name.startswith("val_"), name != "val_accuracy", name)
+
+
+def write_table(frame, out) -> None:
+    """Write ``frame`` to ``out`` (.csv) through a temporary file in the same folder."""
+    out = Path(out)
+    if out.suffix.lower() != ".csv":
+        raise StudyError(f"--out {out}: use a .csv file name")
+    if out.is_dir():
+        raise StudyError(f"--out {out} is a folder")
+    folder = out.parent if str(out.parent) else Path(".")
+    if not folder.is_dir():
+        raise StudyError(f"--out {out}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise StudyError(f"--out {out}: not writable")
+    tmp = out.with_name(out.name + ".tmp")
+    try:
+        frame.to_csv(tmp, index=False)
+        os.replace(tmp, out)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise StudyError(f"cannot write {out}: {e.strerror or e}") from None

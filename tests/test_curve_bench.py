@@ -1,0 +1,134 @@
+"""Learning-curve tables (studylib bench --fidelity epoch): epoch budgets, rungs, the cost column, regret."""
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from studylib import cli
+from studylib.curve_bench import curve_table_from_frame, run_curve
+
+EPOCHS = 9
+
+
+def curves(rng, seeds=2):
+    """12 configs x ``seeds`` seeds x 9 epochs of rising, noisy accuracy; configs differ in their ceiling."""
+    rows = []
+    for a, b in itertools.product([1, 2, 3, 4], ["x", "y", "z"]):
+        ceiling = rng.uniform(0.5, 0.95)
+        for s in range(seeds):
+            for e in range(1, EPOCHS + 1):
+                rows.append({"a": a, "b": b, "seed": 10 + s, "epoch": e,
+                             "val_accuracy": ceiling * (1 - np.exp(-e / 3)) + rng.normal(0, 0.01)})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def frame():
+    return curves(np.random.default_rng(0))
+
+
+@pytest.fixture(scope="module")
+def table(frame):
+    shuffled = frame.iloc[np.random.default_rng(1).permutation(len(frame))]  # row order must not matter
+    return curve_table_from_frame(shuffled, "curves", "val_accuracy", True)
+
+
+def value(frame, config, seed_rank, epoch):
+    seeds = sorted(frame.seed.unique())
+    row = frame[(frame.a == config["a"]) & (frame.b == config["b"]) & (frame.seed == seeds[seed_rank])
+                & (frame.epoch == epoch)]
+    return float(row.val_accuracy.iloc[0])
+
+
+@pytest.mark.parametrize("strategy", ["random", "memetic", "memetic-sh", "tpe-hb", "asha"])
+@pytest.mark.parametrize("budget", [20, 41])
+def test_epochs_are_charged_exactly_and_never_over_budget(frame, table, strategy, budget):
+    r = run_curve(table, strategy, seed=3, budget=budget)
+    trials = r["trials"]
+    assert trials and r["cost"][-1] <= budget
+    reached: dict[int, int] = {}
+    drawn: dict[int, float] = {}
+    for t, cost_before, cost in zip(trials, [0, *r["cost"][:-1]], r["cost"]):
+        idx, e = t.metrics["index"], t.epochs
+        before = reached.get(idx, 0)
+        assert e > before
+        if "rung" in t.metrics:  # continuing a config from its last rung costs only the new epochs
+            assert cost - cost_before == e - before
+        else:  # full fidelity: all epochs, or (the last trial) the epochs left
+            assert e == EPOCHS or (t is trials[-1] and e == budget - cost_before)
+            assert cost - cost_before == e
+        reached[idx] = e
+        # the value read is the table's at that epoch, for one seed per config for all its rungs
+        ranks = [k for k in range(2) if value(frame, t.config, k, e) == pytest.approx(t.metrics["value"], abs=1e-12)]
+        assert len(ranks) == 1
+        assert drawn.setdefault(idx, ranks[0]) == ranks[0]
+    if strategy in ("random", "memetic"):
+        assert all("rung" not in t.metrics for t in trials)
+    else:
+        assert min(t.epochs for t in trials) < EPOCHS  # they do use low fidelities
+
+
+def test_regret_is_the_incumbent_at_the_highest_fidelity_reached(frame, table):
+    finals = frame[frame.epoch == EPOCHS].groupby(["a", "b"]).val_accuracy.mean()
+    r = run_curve(table, "asha", seed=0, budget=60)
+    top, best, incumbent = 0, -np.inf, None
+    for t, regret in zip(r["trials"], r["regret"]):
+        if t.epochs > top:
+            top, best = t.epochs, -np.inf
+        if t.epochs == top and t.metrics["value"] > best:
+            best, incumbent = t.metrics["value"], (t.config["a"], t.config["b"])
+        assert regret == pytest.approx(finals.max() - finals[incumbent], abs=1e-12)
+    assert top == EPOCHS
+
+
+def test_bench_cli_writes_a_cost_column(tmp_path, capsys):
+    path = tmp_path / "curves.csv"
+    curves(np.random.default_rng(2)).to_csv(path, index=False)
+    rc = cli.main(["bench", "--table", str(path), "--fidelity", "epoch", "--metric", "val_accuracy",
+                   "--direction", "maximize", "--strategies", "random,memetic-sh", "--seeds", "2",
+                   "--budget", "30", "--workers", "1", "--out", str(tmp_path / "b")])
+    assert rc == 0, capsys.readouterr().err
+    df = pd.read_csv(tmp_path / "b" / "bench.csv")
+    assert list(df.columns) == ["table", "strategy", "seed", "evaluation", "cost", "regret"]
+    for _, run in df.groupby(["strategy", "seed"]):
+        assert run.evaluation.tolist() == list(range(1, len(run) + 1))
+        assert (np.diff(run.cost) > 0).all() and run.cost.max() <= 30
+    random = df[df.strategy == "random"]
+    assert set(random.groupby("seed").cost.max()) == {30}  # 3 full trials of 9 epochs, then 3 epochs
+    summary = pd.read_csv(tmp_path / "b" / "bench_summary.csv")
+    assert "regret@30" in summary.columns
+
+
+@pytest.mark.parametrize("case,message", [
+    ("missing epoch", "lack epochs 1..9, e.g. a=1, b='x', seed=10: missing epoch 5"),
+    ("no epoch column", "needs an 'epoch' column"),
+    ("bad epoch", "column 'epoch' must hold whole numbers >= 1"),
+    ("metric before epoch", "the --metric column 'val_accuracy' must come after 'epoch'"),
+    ("built-in", "--fidelity epoch needs table files"),
+    ("no fidelity", "need --fidelity epoch"),
+])
+def test_bad_inputs_are_one_line_exit_2_nothing_written(tmp_path, capsys, case, message):
+    data = curves(np.random.default_rng(4))
+    table, fidelity, strategies = str(tmp_path / "c.csv"), ["--fidelity", "epoch"], "random"
+    if case == "missing epoch":
+        data = data.drop(data.index[4])
+    elif case == "no epoch column":
+        data = data.drop(columns="epoch")
+    elif case == "bad epoch":
+        data.loc[3, "epoch"] = 0
+    elif case == "metric before epoch":
+        data = data[["a", "b", "seed", "val_accuracy", "epoch"]]
+    elif case == "built-in":
+        table = "hpobench-car"
+    else:
+        fidelity, strategies = [], "memetic-sh"
+    data.to_csv(tmp_path / "c.csv", index=False)
+    argv = ["bench", "--table", table, *fidelity, "--strategies", strategies, "--budget", "20", "--seeds", "1",
+            "--workers", "1", "--out", str(tmp_path / "out")]
+    if case != "built-in":
+        argv += ["--metric", "val_accuracy", "--direction", "maximize"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()

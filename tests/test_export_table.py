@@ -1,0 +1,88 @@
+"""studylib export-table: a real tiny grid study's learning curves as one row per (config, seed, epoch)."""
+import json
+import sqlite3
+
+import pandas as pd
+import pytest
+import yaml
+
+from studylib import cli
+
+SPACE = {"name": "tiny", "dimensions": [
+    {"name": "filters1", "values": [8, 16]}, {"name": "ksize1", "values": [3]},
+    {"name": "hidden1", "values": [16]}, {"name": "hidden2", "values": [16]},
+    {"name": "learning_rate", "values": [0.001, 0.01]}, {"name": "batch_size", "values": [32]}]}
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """A finished grid study of the 4-config space: 2 epochs each on the synthetic data."""
+    root = tmp_path_factory.mktemp("study")
+    space = root / "tiny.yaml"
+    space.write_text(yaml.safe_dump(SPACE))
+    out = root / "out"
+    rc = cli.main(["search", str(space), "--strategy", "grid", "--trials", "4", "--dataset", "synthetic",
+                   "--max-epochs", "2", "--patience", "5", "--executor", "inline", "--no-progress",
+                   "--out", str(out)])
+    assert rc == 0
+    return space, out
+
+
+def test_export_writes_every_epoch_of_every_trial(study, tmp_path, capsys):
+    _, out = study
+    target = tmp_path / "curves.csv"
+    assert cli.main(["export-table", str(out), "--out", str(target)]) == 0
+    assert "8 rows (4 learning curves" in capsys.readouterr().out
+    frame = pd.read_csv(target)
+    assert list(frame.columns[-6:]) == ["seed", "epoch", "val_accuracy", "val_loss", "accuracy", "loss"]
+    assert len(frame) == 8 and sorted(frame["epoch"].unique()) == [1, 2]
+    assert len(frame.drop_duplicates(["filters1", "learning_rate"])) == 4
+    with sqlite3.connect(out / "ledger.sqlite") as conn:
+        rows = conn.execute("SELECT config, seed, history FROM trials").fetchall()
+    assert len(rows) == 4
+    for config, seed, history in rows:  # each ledger curve, value for value
+        config, history = json.loads(config), json.loads(history)
+        mine = frame[(frame.filters1 == config["filters1"]) & (frame.learning_rate == config["learning_rate"])
+                     & (frame.seed == seed)].sort_values("epoch")
+        for metric in ("val_accuracy", "val_loss", "accuracy", "loss"):
+            assert mine[metric].tolist() == pytest.approx(history[metric], rel=1e-12)
+
+
+@pytest.mark.parametrize("case", ["no ledger", "missing folder", "not csv", "is a folder"])
+def test_bad_inputs_are_one_line_and_write_nothing(study, tmp_path, capsys, case):
+    _, out = study
+    source, target = str(out), tmp_path / "t.csv"
+    if case == "no ledger":
+        source = str(tmp_path)
+    elif case == "missing folder":
+        target = tmp_path / "nope" / "t.csv"
+    elif case == "not csv":
+        target = tmp_path / "t.txt"
+    else:
+        target = tmp_path / "dir.csv"
+        target.mkdir()
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    assert cli.main(["export-table", source, "--out", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("studylib: error: ") and err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
+
+
+def test_an_exported_grid_study_benchmarks_round_trip(study, tmp_path, capsys):
+    """export-table then bench --fidelity epoch: regrets come from the study's own final-epoch values."""
+    _, out = study
+    table = tmp_path / "tiny-curves.csv"
+    assert cli.main(["export-table", str(out), "--out", str(table)]) == 0
+    rc = cli.main(["bench", "--table", str(table), "--fidelity", "epoch", "--metric", "val_loss",
+                   "--direction", "minimize", "--strategies", "random,asha", "--seeds", "2", "--budget", "5",
+                   "--workers", "1", "--out", str(tmp_path / "b")])
+    assert rc == 0, capsys.readouterr().err
+    bench = pd.read_csv(tmp_path / "b" / "bench.csv")
+    final = pd.read_csv(table).query("epoch == 2").set_index(["filters1", "learning_rate"]).val_loss
+    random = bench[bench.strategy == "random"]
+    assert random.groupby("seed").cost.max().tolist() == [5, 5]  # 2 + 2 + a last trial capped to 1 epoch
+    assert set(random.cost) == {2, 4, 5}
+    # regrets are differences of the study's final losses (one seed per config: exact values)
+    gaps = {round(v - final.min(), 9) for v in final}
+    assert {round(v, 9) for v in bench.regret} <= gaps
+    assert (bench.groupby(["strategy", "seed"]).cost.max() <= 5).all()
