@@ -32,7 +32,8 @@ import numpy as np
 
 from .errors import StudyError
 from .fidelity import Rungs, split
-from .tables import Table, noise_rng
+from .objective import TableObjective
+from .tables import Table
 from .trial import Trial
 
 EPOCH = "epoch"
@@ -96,25 +97,14 @@ def curve_table_from_frame(frame, name: str, metric: str, maximize: bool, source
     return CurveTable(name, np.stack([t.values for t in tables], axis=2), tables[-1])
 
 
-class CurveObjective:
-    """The :class:`~studylib.objective.Objective` of a CurveTable (see the module doc)."""
+class CurveObjective(TableObjective):
+    """The :class:`~studylib.objective.Objective` of a CurveTable (see the module doc): a
+    :class:`TableObjective` (same keys and noise draws) that reads a config's value at a rung."""
 
     def __init__(self, table: CurveTable, seed: int = 0):
-        self.table = table
-        self.seed = int(seed)
-        self.name = table.name
+        super().__init__(table, seed)
         self.max_epochs = table.epochs
-        self.rng = noise_rng(table.name, seed)
         self.drawn: dict[int, int] = {}  # config index -> its seed column
-
-    def key(self, config: dict, code: str | None = None) -> str:
-        return f"{self.name}/{self.seed}/{self.table.space.index_of(config)}"
-
-    def for_worker(self) -> "CurveObjective":
-        return self
-
-    def prepare(self) -> "CurveObjective":
-        return self
 
     def evaluate(self, key: str, config: dict, on_epoch=None) -> Trial:
         config, fid = split(config)
