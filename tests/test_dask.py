@@ -1,5 +1,6 @@
 """Studies on a Dask LocalCluster of 2 worker processes: the same configs (and results) as a
-serial run, rows from both workers, and a worker killed mid-trial is survived; and, with no Dask,
+serial run, rows from both workers, multi-fidelity rungs continued across workers, and a worker
+killed mid-trial is survived; and, with no Dask,
 proposals that do not depend on an executor's capacity or completion order. ``dask[distributed]``
 is a dependency of studylib (pyproject.toml): nothing here is skipped."""
 import os
@@ -81,6 +82,23 @@ def test_result_driven_strategy_gives_the_same_study_on_dask(tmp_path, client):
     assert list(dask_run.frame.key) == list(ref.frame.key)
     assert dask_run.frame.best_acc.tolist() == pytest.approx(ref.frame.best_acc.tolist(), abs=1e-6)
     assert dask_run.frame.pid.nunique() == 2
+
+
+@pytest.mark.parametrize("strategy", ["memetic-sh", "asha"])
+def test_multi_fidelity_study_on_dask_matches_the_inline_one(tmp_path, client, strategy):
+    """Rungs continue from checkpoints written by whichever worker trained the lower rung."""
+    from test_multifidelity import TINY, study_trials
+
+    opts = dict(strategy=strategy, seed=3, budget_epochs=14, dataset="digits", train_size=200, in_flight=2,
+                max_epochs=TINY["max_epochs"], patience=TINY["patience"],
+                strategy_options={"population_size": 4} if strategy == "memetic-sh" else None)
+    search("round1", tmp_path / "dask", executor=DaskExecutor(client=client, progress=False), progress=False, **opts)
+    search("round1", tmp_path / "ref", executor="inline", progress=False, **opts)
+    a, b = study_trials(tmp_path / "dask"), study_trials(tmp_path / "ref")
+    assert [t.key for t in a] == [t.key for t in b]
+    assert any(t.metrics["resumed_from"] for t in a), "no rung was continued"
+    assert [t.metrics["best_acc"] for t in a] == pytest.approx([t.metrics["best_acc"] for t in b], abs=1e-6)
+    assert len({t.pid for t in a}) == 2
 
 
 def _training():
