@@ -1,6 +1,6 @@
 """Real-training evidence for multi-fidelity search (issue 11, item 5).
 
-    nice .venv/bin/python benchmarks/multifidelity.py [--budget 30] [--max-epochs 3] [--seeds 0 1 2]
+    nice .venv/bin/python benchmarks/multifidelity.py [--budget 60] [--max-epochs 9] [--seeds 0 1 2]
     nice .venv/bin/python benchmarks/multifidelity.py --summary-only   # tables + figure from the ledgers
 
 Fashion-MNIST (10,000 train / 2,000 validation / 2,000 test subset), the round-1 space; random
@@ -130,8 +130,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default=str(ROOT / "reports" / "multifidelity"))
     p.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
-    p.add_argument("--budget", type=int, default=30, help="epochs per study (default 30)")
-    p.add_argument("--max-epochs", type=int, default=3, help="top rung / full-training cap (default 3)")
+    p.add_argument("--budget", type=int, default=60, help="epochs per study (default 60)")
+    p.add_argument("--max-epochs", type=int, default=9, help="top rung / full-training cap (default 9: rungs 1, 3, 9)")
     p.add_argument("--patience", type=int, default=2)
     p.add_argument("--train-size", type=int, default=10_000)
     p.add_argument("--val-size", type=int, default=2_000)

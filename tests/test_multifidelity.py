@@ -161,6 +161,12 @@ def test_ladder_and_successive_halving_promote_the_top_third():
     assert len(s.retired()) == 4 and s.retired() == []
 
 
+@pytest.mark.parametrize("max_epochs,rungs", [(27, [3, 9, 27]), (9, [1, 3, 9]), (3, [1, 3]), (100, [12, 36, 100])])
+def test_memetic_sh_defaults_to_three_rungs(max_epochs, rungs):
+    assert make_strategy("memetic-sh", SPACE, seed=0, max_epochs=max_epochs).levels.rungs == rungs
+    assert make_strategy("memetic-sh", SPACE, seed=0, max_epochs=max_epochs, min_epochs=1).levels.rungs[0] == 1
+
+
 @pytest.mark.parametrize("name", ["asha", "tpe-hb"])
 def test_optuna_pruned_strategies_report_each_rung(name):
     s = make_strategy(name, SPACE, seed=3, max_epochs=9)

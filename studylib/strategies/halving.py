@@ -10,9 +10,13 @@ asynchronous successive halving, applied to a whole generation at once: the firs
 is promoted). A config that is not promoted, or that reached ``max_epochs``, is told to the inner
 strategy with the best validation accuracy of its highest rung and retired (its checkpoint is
 deleted). So a poor child costs ``min_epochs``, and the GA's comparisons (survival, "first better
-neighbour") favour configs trained to the top rung. Defaults (eta 3, min_epochs 1) are the usual
-Hyperband/ASHA ones; they are NOT yet tuned on development data (the first
-``benchmarks/multifidelity.py`` run used them; see the README for its numbers).
+neighbour") favour configs trained to the top rung.
+
+Defaults: eta 3 and three rungs, i.e. ``min_epochs = ceil(max_epochs / eta**2)`` (rungs 3, 9, 27
+for 27 epochs; 1, 3, 9 for 9; 12, 36, 100 for 100). Chosen on the development learning-curve
+table only (``benchmarks/curve_compare.py --select``: ``curves-a``, digits, at 27 and 9 epochs)
+among eta 2/3/4, min_epochs 1 or 3, three rungs and population 5/10/20
+(``benchmarks/results/curve_selection.csv``).
 
 Randomness: the inner strategy's generator only (seeded with ``seed``); promotion is deterministic.
 """
@@ -33,6 +37,11 @@ def ladder(min_epochs: int, eta: float, max_epochs: int) -> list[int]:
         out.append(int(e))
         e = int(round(e * eta)) if round(e * eta) > e else e + 1
     return out + [int(max_epochs)]
+
+
+def three_rungs(max_epochs: int, eta: float) -> int:
+    """memetic-sh's default ``min_epochs``: rungs ``max/eta**2``, ``max/eta``, ``max`` (at least 1)."""
+    return max(1, math.ceil(float(max_epochs) / float(eta) ** 2))
 
 
 class RungScores:
@@ -57,20 +66,22 @@ class RungScores:
 
 class SuccessiveHalving(Strategy):
     """Options: ``inner`` (a registered single-fidelity strategy) [memetic], ``eta`` [3],
-    ``min_epochs`` [1], ``max_epochs`` (given by the study: its ``--max-epochs``); any other
-    option goes to the inner strategy."""
+    ``min_epochs`` [three rungs: ``ceil(max_epochs / eta**2)``], ``max_epochs`` (given by
+    the study: its ``--max-epochs``); any other option goes to the inner strategy."""
 
     name = "sh"
     multi_fidelity = True
 
     def __init__(self, space: SearchSpace, seed: int | None = 0, *, max_epochs: int, inner: str = "memetic",
-                 eta: float = 3, min_epochs: int = 1, **inner_options):
+                 eta: float = 3, min_epochs: int | None = None, **inner_options):
         super().__init__(space, seed)
         from . import make_strategy
         from .base import default_in_flight
 
         self.inner = make_strategy(inner, space, seed=seed, **inner_options)
         self.population_size = default_in_flight(self.inner)  # the loop's window
+        if min_epochs is None:
+            min_epochs = three_rungs(max_epochs, eta)
         self.levels = RungScores(ladder(int(min_epochs), float(eta), int(max_epochs)), float(eta))
         self.max_epochs = int(max_epochs)
         self._queue: list[Proposal] = []

@@ -1,0 +1,204 @@
+"""memetic-sh against random, memetic, tpe-hb and asha on learning-curve tables (issue 11).
+
+    nice .venv/bin/python benchmarks/curve_compare.py --select    # choose memetic-sh's defaults (curves-a)
+    nice .venv/bin/python benchmarks/curve_compare.py             # compare at the defaults (all tables)
+
+Tables come from ``benchmarks/curve_tables.py`` (``reports/curve-tables/<name>.csv``); every run
+is ``studylib.curve_bench.run_curve`` (the study loop, budget in epochs, 27-epoch curves).
+
+The budget is 20 full trainings' epochs (540 for 27-epoch curves); regret is read at 1/9, 1/3 and
+all of it.
+
+* ``--select``: the memetic-sh candidates of ``CANDIDATES`` on the development table ``curves-a``
+  only (its 27-epoch curves and the same curves cut at 9 epochs, so that a default does not fit
+  one ``--max-epochs``), selection seeds 1000-1099. Rule: the smallest median ``ratio`` (below),
+  averaged over the two, wins; ties go to the smaller mean of the median regrets. Writes
+  ``results/curve_selection.csv``.
+* default: every strategy at its defaults on every table, seeds 0-99. Writes
+  ``results/curve_compare.csv`` (per table and strategy: median regret at the three points,
+  Wilcoxon p of memetic-sh against it there, paired over seeds, the seeds where memetic-sh's
+  regret is lower / higher, and the ratio) and
+  ``results/curve_compare.png`` (median regret against epochs spent).
+
+``ratio`` (per seed, then the median over seeds): the epochs a strategy spends until its regret
+is at most random search's final regret (random with full training, same seed and budget),
+divided by the budget; a seed that never gets there counts as infinite. The issue's goal is a
+median ratio <= 1/3. Randomness: the run seeds only.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+RESULTS = ROOT / "benchmarks" / "results"
+FULL_TRAININGS = 20  # the budget: 20 full trainings' epochs (540 for 27-epoch curves)
+STRATEGIES = {  # label -> (strategy, options); the pruners' own defaults, and with memetic-sh's rungs
+    "random": ("random", None), "memetic": ("memetic", None), "memetic-sh": ("memetic-sh", None),
+    "tpe-hb": ("tpe-hb", None), "asha": ("asha", None),
+    "tpe-hb-3rungs": ("tpe-hb", {"min_epochs": lambda epochs: math.ceil(epochs / 9)}),
+    "asha-3rungs": ("asha", {"min_epochs": lambda epochs: math.ceil(epochs / 9)}),
+}
+CANDIDATES = {  # memetic-sh options tried on the development table; a callable gets the table's epochs
+    "eta3-min1": dict(eta=3, min_epochs=1),
+    "eta2-min1": dict(eta=2, min_epochs=1),
+    "eta4-min1": dict(eta=4, min_epochs=1),
+    "eta3-min3": dict(eta=3, min_epochs=3),
+    "eta3-3rungs": dict(eta=3, min_epochs=lambda epochs: math.ceil(epochs / 9)),  # max/9, max/3, max
+    "eta3-min1-pop20": dict(eta=3, min_epochs=1, population_size=20),
+    "eta3-min1-pop5": dict(eta=3, min_epochs=1, population_size=5),
+}
+DEV_EPOCHS = (27, 9)  # the development table, and its curves cut at 9 epochs
+
+
+def load(name: str, tables_dir: Path, epochs: int | None = None):
+    """Table ``name``; with ``epochs``, its curves cut there (named ``name@epochs``)."""
+    from studylib.curve_bench import curve_table_from_frame
+    from studylib.table_files import read_frame
+
+    frame = read_frame(tables_dir / f"{name}.csv")
+    if epochs:
+        frame, name = frame[frame.epoch <= epochs], f"{name}@{epochs}"
+    return curve_table_from_frame(frame, name, "val_accuracy", True)
+
+
+def budget_of(table) -> int:
+    return FULL_TRAININGS * table.epochs
+
+
+def checkpoints(budget: int) -> tuple[int, int, int]:
+    return budget // 9, budget // 3, budget
+
+
+_JOBS: list = []
+
+
+def _one(i):
+    from studylib.curve_bench import run_curve
+
+    table, label, strategy, seed, options = _JOBS[i]
+    options = {k: (v(table.epochs) if callable(v) else v) for k, v in (options or {}).items()}
+    return label, run_curve(table, strategy, seed, budget_of(table), options)
+
+
+def run_all(jobs, workers: int) -> pd.DataFrame:
+    """Regret after every epoch 1..budget of every job (that of the last trial finished within
+    it): rows of table, strategy (label), seed, epochs, regret."""
+    from studylib.curve_bench import on_epoch_grid
+
+    import multiprocessing as mp
+
+    global _JOBS
+    _JOBS = jobs
+    with mp.get_context("fork").Pool(workers) as pool:
+        results = pool.map(_one, range(len(jobs)), chunksize=1)
+    grids = []
+    for table in {j[0].name: j[0] for j in jobs}.values():
+        rows = [(r["table"], label, r["seed"], int(c), float(v)) for label, r in results if r["table"] == table.name
+                for c, v in zip(r["cost"], r["regret"])]
+        df = pd.DataFrame(rows, columns=["table", "strategy", "seed", "cost", "regret"])
+        grids.append(on_epoch_grid(df, budget_of(table)).rename(columns={"evaluation": "epochs"}))
+    return pd.concat(grids, ignore_index=True)
+
+
+def ratios(grid: pd.DataFrame, reference: pd.DataFrame) -> pd.Series:
+    """Per seed: epochs until regret <= the reference's final regret (same seed), / the budget."""
+    budget = int(reference.epochs.max())
+    target = reference[reference.epochs == budget].set_index("seed").regret
+    out = {}
+    for seed, g in grid.groupby("seed"):
+        hit = g[g.regret <= target.get(seed, -math.inf) + 1e-12]
+        out[seed] = hit.epochs.min() / budget if len(hit) else math.inf
+    return pd.Series(out)
+
+
+def summarize(grid: pd.DataFrame, reference: pd.DataFrame, proposal: str | None) -> pd.DataFrame:
+    from scipy.stats import wilcoxon
+
+    rows = []
+    for (table, strategy), g in grid.groupby(["table", "strategy"], sort=False):
+        row = {"table": table, "strategy": strategy, "seeds": g.seed.nunique()}
+        ref = reference[reference.table == table]
+        for i, c in enumerate(checkpoints(int(g.epochs.max()))):
+            at = g[g.epochs == c].set_index("seed").regret
+            row[f"regret@{'1/9 1/3 1'.split()[i]}"] = float(at.median())
+            if proposal and strategy != proposal:
+                p_at = grid[(grid.table == table) & (grid.strategy == proposal) & (grid.epochs == c)]
+                a = p_at.set_index("seed").regret.reindex(at.index)
+                d = (a - at).to_numpy()
+                row[f"p@{'1/9 1/3 1'.split()[i]}"] = float(wilcoxon(a, at).pvalue) if np.any(d != 0) else 1.0
+                row[f"sh_better/worse@{'1/9 1/3 1'.split()[i]}"] = f"{int((d < 0).sum())}/{int((d > 0).sum())}"
+        r = ratios(g, ref)
+        row["ratio"] = float(np.median(r.to_numpy()))
+        row["seeds_reaching"] = int(np.isfinite(r).sum())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def figure(grid: pd.DataFrame, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tables = list(dict.fromkeys(grid.table))
+    fig, axes = plt.subplots(1, len(tables), figsize=(5.5 * len(tables), 4), squeeze=False)
+    for ax, table in zip(axes[0], tables):
+        for i, (strategy, g) in enumerate(grid[grid.table == table].groupby("strategy", sort=False)):
+            med = g.groupby("epochs").regret.median()
+            ax.step(med.index, med.to_numpy(), where="post", color=f"C{i}", label=strategy)
+        ax.set_yscale("symlog", linthresh=1e-3)
+        ax.set_title(f"{table} (median over seeds)")
+        ax.set_xlabel("epochs spent")
+        ax.set_ylabel("regret (final-epoch validation accuracy)")
+        ax.legend(fontsize=8, loc="upper right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--select", action="store_true", help="choose memetic-sh's defaults on curves-a")
+    p.add_argument("--tables", nargs="+", default=["curves-a", "curves-b"])
+    p.add_argument("--tables-dir", default=str(ROOT / "reports" / "curve-tables"))
+    p.add_argument("--seeds", type=int, default=100)
+    p.add_argument("--workers", type=int, default=2)
+    args = p.parse_args(argv)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    tables_dir = Path(args.tables_dir)
+    if args.select:
+        tables = [load("curves-a", tables_dir, None if e == 27 else e) for e in DEV_EPOCHS]
+        seeds = range(1000, 1000 + args.seeds)
+        jobs = [(t, "random", "random", s, None) for t in tables for s in seeds]
+        jobs += [(t, label, "memetic-sh", s, opts) for t in tables for label, opts in CANDIDATES.items() for s in seeds]
+        grid = run_all(jobs, args.workers)
+        out = summarize(grid[grid.strategy != "random"], grid[grid.strategy == "random"], None)
+        out = out.assign(mean_regret=out.filter(like="regret@").mean(axis=1))
+        both = out.groupby("strategy", sort=False)[["ratio", "mean_regret"]].mean()
+        out = out.join(both.add_prefix("dev_mean_"), on="strategy")
+        out = out.sort_values(["dev_mean_ratio", "dev_mean_mean_regret", "table"], kind="stable")
+        out.to_csv(RESULTS / "curve_selection.csv", index=False)
+        with pd.option_context("display.width", 200, "display.max_columns", 20):
+            print(out.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        return 0
+    tables = [load(t, tables_dir) for t in args.tables]
+    jobs = [(t, label, s, seed, opts) for t in tables for label, (s, opts) in STRATEGIES.items()
+            for seed in range(args.seeds)]
+    grid = run_all(jobs, args.workers)
+    out = summarize(grid, grid[grid.strategy == "random"], "memetic-sh")
+    out.to_csv(RESULTS / "curve_compare.csv", index=False)
+    figure(grid, RESULTS / "curve_compare.png")
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(out.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
