@@ -40,18 +40,24 @@ sys.path.insert(0, str(ROOT))
 
 RESULTS = ROOT / "benchmarks" / "results"
 FULL_TRAININGS = 20  # the budget: 20 full trainings' epochs (540 for 27-epoch curves)
+def _three_rungs(epochs: int) -> int:
+    from studylib.strategies.halving import three_rungs
+
+    return three_rungs(epochs, 3)
+
+
 STRATEGIES = {  # label -> (strategy, options); the pruners' own defaults, and with memetic-sh's rungs
     "random": ("random", None), "memetic": ("memetic", None), "memetic-sh": ("memetic-sh", None),
     "tpe-hb": ("tpe-hb", None), "asha": ("asha", None),
-    "tpe-hb-3rungs": ("tpe-hb", {"min_epochs": lambda epochs: math.ceil(epochs / 9)}),
-    "asha-3rungs": ("asha", {"min_epochs": lambda epochs: math.ceil(epochs / 9)}),
+    "tpe-hb-3rungs": ("tpe-hb", {"min_epochs": _three_rungs}),
+    "asha-3rungs": ("asha", {"min_epochs": _three_rungs}),
 }
 CANDIDATES = {  # memetic-sh options tried on the development table; a callable gets the table's epochs
     "eta3-min1": dict(eta=3, min_epochs=1),
     "eta2-min1": dict(eta=2, min_epochs=1),
     "eta4-min1": dict(eta=4, min_epochs=1),
     "eta3-min3": dict(eta=3, min_epochs=3),
-    "eta3-3rungs": dict(eta=3, min_epochs=lambda epochs: math.ceil(epochs / 9)),  # max/9, max/3, max
+    "eta3-3rungs": dict(eta=3, min_epochs=_three_rungs),  # max/9, max/3, max (rounded up)
     "eta3-min1-pop20": dict(eta=3, min_epochs=1, population_size=20),
     "eta3-min1-pop5": dict(eta=3, min_epochs=1, population_size=5),
 }

@@ -4,11 +4,13 @@ Writes one row per (config, seed, epoch) of every finished trial in ``OUT/ledger
 hyperparameter columns (by their studylib names), ``seed``, ``epoch`` (1-based) and one column per
 recorded per-epoch metric (``val_accuracy``, ``val_loss``, ``accuracy``, ``loss``). A config
 trained for one seed under several budgets (rungs of a multi-fidelity study, another
-``--max-epochs``) contributes its longest history. Failed trials are left out. The file reads
+``--max-epochs``) contributes its longest history. Failed trials are left out. ``--study ID``
+(repeatable) keeps only those studies' trials (a folder may hold several studies). The file reads
 back with ``studylib bench --table FILE.csv --fidelity epoch --metric val_accuracy --direction
 maximize`` (a finished grid study becomes a learning-curve benchmark).
 
-No randomness here. Bad input (no ledger in OUT, nothing to export, an unwritable ``--out``): one
+No randomness here. Bad input (no ledger in OUT, an unknown ``--study``, nothing to export, an
+unwritable ``--out``): one
 line, exit 2, nothing written.
 """
 from __future__ import annotations
@@ -27,18 +29,22 @@ SEED = "seed"
 def add_arguments(parser) -> None:
     parser.add_argument("study", metavar="OUT", help="a study folder (holding ledger.sqlite)")
     parser.add_argument("--out", required=True, metavar="FILE.csv", help="the table file to write")
+    parser.add_argument("--study", action="append", default=None, metavar="ID", dest="studies",
+                        help="export only this study's trials (a study_id of OUT/trials.csv; repeatable; "
+                             "default: every study in OUT)")
 
 
 def main(args) -> int:
-    frame = learning_curves(args.study)
+    frame = learning_curves(args.study, studies=args.studies)
     write_table(frame, args.out)
     curves = int((frame[EPOCH] == 1).sum())
     print(f"wrote {args.out}: {len(frame)} rows ({curves} learning curves, one per config and seed)")
     return 0
 
 
-def learning_curves(study) -> "pd.DataFrame":  # noqa: F821
-    """The per-epoch rows of every finished trial in ``study``'s ledger (see the module doc)."""
+def learning_curves(study, studies: list[str] | None = None) -> "pd.DataFrame":  # noqa: F821
+    """The per-epoch rows of every finished trial in ``study``'s ledger (see the module doc), or
+    only of the trials of the studies named in ``studies``."""
     import pandas as pd
 
     from . import paths
@@ -49,8 +55,16 @@ def learning_curves(study) -> "pd.DataFrame":  # noqa: F821
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
-            rows = conn.execute("SELECT config, seed, history FROM trials WHERE status = 'ok' "
-                                "ORDER BY finished_at").fetchall()
+            query = "SELECT config, seed, history FROM trials WHERE status = 'ok'"
+            if studies:
+                known = {r[0] for r in conn.execute("SELECT study_id FROM studies")}
+                unknown = [s for s in studies if s not in known]
+                if unknown:
+                    listed = ", ".join(sorted(known)[:5]) + (", ..." if len(known) > 5 else "")
+                    raise StudyError(f"--study {unknown[0]}: no such study in {path} (it has: {listed or 'none'})")
+                marks = ",".join("?" * len(studies))
+                query += f" AND key IN (SELECT key FROM study_trials WHERE study_id IN ({marks}))"
+            rows = conn.execute(query + " ORDER BY finished_at", list(studies or [])).fetchall()
         finally:
             conn.close()
     except sqlite3.Error as e:

@@ -68,6 +68,27 @@ def test_bad_inputs_are_one_line_and_write_nothing(study, tmp_path, capsys, case
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
 
 
+def test_study_option_exports_only_that_study(study, tmp_path, capsys):
+    import shutil
+
+    _, src = study
+    out = tmp_path / "two"
+    shutil.copytree(src, out)
+    (grid_id,) = set(pd.read_csv(out / "trials.csv").study_id)
+    assert cli.main(["search", "round1", "--strategy", "random", "--trials", "1", "--seed", "3", "--dataset",
+                     "synthetic", "--max-epochs", "3", "--patience", "5", "--executor", "inline", "--no-progress",
+                     "--out", str(out)]) == 0
+    both, only = tmp_path / "both.csv", tmp_path / "only.csv"
+    assert cli.main(["export-table", str(out), "--out", str(both)]) == 0
+    assert cli.main(["export-table", str(out), "--out", str(only), "--study", grid_id]) == 0
+    assert len(pd.read_csv(both)) == 8 + 3 and len(pd.read_csv(only)) == 8
+    capsys.readouterr()
+    assert cli.main(["export-table", str(out), "--out", str(tmp_path / "x.csv"), "--study", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--study nope: no such study" in err and grid_id in err
+    assert not (tmp_path / "x.csv").exists()
+
+
 def test_an_exported_grid_study_benchmarks_round_trip(study, tmp_path, capsys):
     """export-table then bench --fidelity epoch: regrets come from the study's own final-epoch values."""
     _, out = study
