@@ -49,8 +49,9 @@ def run(args) -> None:
                   f"best {r.frame.best_acc.max():.4f}", flush=True)
 
 
-def traces(out: Path, strategies, budget: int | None) -> pd.DataFrame:
-    """One row per trial/rung of every study under ``out``, in the order they were trained."""
+def traces(out: Path, strategies, budget: int | None, max_epochs: int | None = None) -> pd.DataFrame:
+    """One row per trial/rung of every study under ``out`` (of ``max_epochs`` if given), in the
+    order they were trained."""
     from studylib.fidelity import charged_epochs
     from studylib.ledger import Ledger
 
@@ -62,6 +63,8 @@ def traces(out: Path, strategies, budget: int | None) -> pd.DataFrame:
         with Ledger(db) as ledger:
             for study in ledger.studies():
                 spec = study["spec"]
+                if max_epochs is not None and spec["budget"]["max_epochs"] != max_epochs:
+                    continue  # a study of another --max-epochs in the same ledger
                 sid = study["study_id"]
                 spent = wall = 0.0
                 best = -math.inf
@@ -143,7 +146,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if not args.summary_only:
         run(args)
-    df = traces(Path(args.out), args.strategies, args.budget)
+    df = traces(Path(args.out), args.strategies, args.budget, args.max_epochs)
     if df.empty:
         print("no studies yet")
         return 0

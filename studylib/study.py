@@ -36,7 +36,7 @@ from .objective import DataSource, TrainingObjective, trainer_fingerprint
 from .outdir import StudyLock, check_out_dir, export_trials, write_study_record
 from .progress import StudyProgress
 from .space import SearchSpace, load_space
-from .strategies import make_strategy
+from .strategies import make_strategy, strategy_class
 from .trial import Trial
 from .training import Budget
 
@@ -71,6 +71,9 @@ class StudySpec:
                  "data_hash": data_hash, "budget": self.budget.to_dict()}
         if self.in_flight is not None:  # only a non-default window changes the proposals
             ident["in_flight"] = self.in_flight
+        resolved = strategy_class(self.strategy).identity_defaults(self.budget.max_epochs, self.strategy_options)
+        if resolved:
+            ident["strategy_defaults"] = resolved
         return ident
 
     def study_id(self, data_hash: str) -> str:

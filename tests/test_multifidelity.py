@@ -167,6 +167,22 @@ def test_memetic_sh_defaults_to_three_rungs(max_epochs, rungs):
     assert make_strategy("memetic-sh", SPACE, seed=0, max_epochs=max_epochs, min_epochs=1).levels.rungs[0] == 1
 
 
+def test_a_changed_default_changes_the_study_identity_only_where_it_changes_the_rungs():
+    """Studies begun when min_epochs defaulted to 1 keep their ids where the rungs are unchanged
+    (max_epochs <= 9) and are not continued with other rungs where they would change."""
+    from studylib.study import StudySpec
+    from studylib.training import Budget
+
+    def ident(max_epochs, **options):
+        spec = StudySpec(SPACE, strategy="memetic-sh", budget=Budget(max_epochs, 2), strategy_options=options)
+        return spec.identity("h")
+
+    assert "strategy_defaults" not in ident(9) and "strategy_defaults" not in ident(27, min_epochs=3)
+    assert ident(27)["strategy_defaults"] == {"min_epochs": 3}
+    assert StudySpec(SPACE, strategy="memetic-sh", budget=Budget(27, 2)).study_id("h") != \
+        StudySpec(SPACE, strategy="memetic-sh", budget=Budget(27, 2), strategy_options={"min_epochs": 1}).study_id("h")
+
+
 @pytest.mark.parametrize("name", ["asha", "tpe-hb"])
 def test_optuna_pruned_strategies_report_each_rung(name):
     s = make_strategy(name, SPACE, seed=3, max_epochs=9)

@@ -48,13 +48,19 @@ def available() -> list[str]:
 def make_strategy(name: str, space: SearchSpace, seed: int | None = 0, **options) -> Strategy:
     """A registered strategy; a ``memetic-<variant>`` name adds the variant's options (explicit
     ``options`` win)."""
-    if name not in REGISTRY and name not in MULTI_FIDELITY:
-        raise StudyError(f"unknown strategy {name!r} (choose from: {', '.join(available())})")
-    module, cls = {**REGISTRY, **MULTI_FIDELITY}[name].split(":")
+    klass = strategy_class(name)
     variant = ABLATIONS.get(name.removeprefix("memetic-"), {}) if name.startswith("memetic-") else {}
     if name in MULTI_FIDELITY:
         variant = {}
-    return getattr(importlib.import_module(module), cls)(space, seed=seed, **{**variant, **options})
+    return klass(space, seed=seed, **{**variant, **options})
 
 
-__all__ = ["Proposal", "Strategy", "available", "make_strategy", "REGISTRY", "MULTI_FIDELITY", "ABLATIONS"]
+def strategy_class(name: str) -> type[Strategy]:
+    """The class behind a registered name (no instance: nothing is seeded or built)."""
+    if name not in REGISTRY and name not in MULTI_FIDELITY:
+        raise StudyError(f"unknown strategy {name!r} (choose from: {', '.join(available())})")
+    module, cls = {**REGISTRY, **MULTI_FIDELITY}[name].split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+__all__ = ["Proposal", "Strategy", "available", "make_strategy", "strategy_class", "REGISTRY", "MULTI_FIDELITY", "ABLATIONS"]

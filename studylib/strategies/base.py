@@ -38,6 +38,12 @@ class Strategy:
         self.seed = seed
         self.rng = np.random.default_rng(seed)
 
+    @classmethod
+    def identity_defaults(cls, max_epochs: int, options: dict) -> dict:
+        """Resolved defaults that a study's identity must include beside the given ``options``
+        (a default that changed, so that an older study is not continued with new behaviour)."""
+        return {}
+
     def ask(self, n: int = 1) -> list[Config]:
         """Up to ``n`` configs to evaluate next. ``[]`` means: nothing until more results are told
         (or, with nothing pending, that the strategy is finished)."""

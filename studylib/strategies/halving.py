@@ -89,6 +89,15 @@ class SuccessiveHalving(Strategy):
         self._waiting: list[tuple[Proposal, float]] = []
         self._retired: list[Config] = []
 
+    @classmethod
+    def identity_defaults(cls, max_epochs: int, options: dict) -> dict:
+        """The default ``min_epochs`` where it differs from the first default (1): studies that
+        began under it keep their identity and their rungs."""
+        if options.get("min_epochs") is not None:
+            return {}
+        m = three_rungs(max_epochs, options.get("eta", 3))
+        return {"min_epochs": m} if m != 1 else {}
+
     def ask(self, n: int = 1) -> list[Proposal]:
         out: list[Proposal] = []
         while len(out) < n:
