@@ -77,7 +77,8 @@ def learning_curves(study, studies: list[str] | None = None) -> "pd.DataFrame": 
         if n and n > _length(longest.get(key)):
             longest[key] = curve
     if not longest:
-        raise StudyError(f"{path} has no finished trial with a per-epoch history")
+        which = f" in --study {', '.join(studies)}" if studies else ""
+        raise StudyError(f"{path} has no finished trial with a per-epoch history{which}")
     records = []
     for (config, seed), curve in longest.items():
         hp = json.loads(config)
