@@ -76,7 +76,8 @@ def add_study_arguments(p: argparse.ArgumentParser, *, default_out: str | None =
     g.add_argument("--trial-timeout", type=positive_float, metavar="SECONDS",
                    help="record a trial still running after SECONDS as failed and go on")
     g.add_argument("--max-failures", type=nonneg_int, metavar="N",
-                   help="stop (exit code 3) once more than N trials failed in this run (default: never)")
+                   help="stop (exit code 3) once more than N trials failed in this run (default: never; with "
+                        "--budget-epochs/--budget-hours, after 10 failures in a row, as failures spend no budget)")
     g.add_argument("--allow-code-change", action="store_true",
                    help="continue a study although studylib, model.py/training.py or Keras changed since it "
                         "started (recorded in the ledger); without it such a study stops (exit 2)")

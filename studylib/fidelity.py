@@ -46,12 +46,14 @@ class Spend:
     exhausted: bool = False  # a trial found nothing left
     charged: set = field(default_factory=set)  # keys charged (each once)
     capped: dict = field(default_factory=dict)  # config key -> its capped trial's key, from earlier runs
+    unserved: set = field(default_factory=set)  # preloaded keys the replay has not served yet
 
     def preload(self, trials) -> None:
         """Charge the trials the study already has (a re-run, e.g. with a larger budget): the
         replay then serves them free, and a trial an earlier run capped stays that trial."""
         for t in trials:
             self.charge(t)
+            self.unserved.add(t.key)
             base, _, cap = t.key.rpartition("-m")
             if base and cap.isdigit():
                 self.capped[base] = t
@@ -69,8 +71,15 @@ class Spend:
 
     @property
     def stopped(self) -> bool:
+        """Nothing new may be trained."""
         return (self.exhausted or (self.epochs is not None and self.spent_epochs >= self.epochs)
                 or (self.hours is not None and self.spent_seconds >= self.hours * 3600))
+
+    @property
+    def done(self) -> bool:
+        """Nothing new may be trained and nothing already paid for is left to replay (a re-run of
+        a spent study still serves its trials; the first proposal it would train ends it)."""
+        return self.stopped and (self.exhausted or not self.unserved)
 
 
 def split(config: dict) -> tuple[dict, dict | None]:

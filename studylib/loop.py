@@ -112,7 +112,7 @@ def run_loop(strategy: Strategy, objective, executor, ledger, study_id: str, *, 
         if spend is not None and (cached is None or cached.key not in spend.charged):
             left = spend.left()
             if spend.stopped:
-                e.dropped = True
+                spend.exhausted, e.dropped = True, True
                 return True
             if left is not None and (charged_epochs(cached) if cached is not None else need) > left:
                 if running:
@@ -129,6 +129,7 @@ def run_loop(strategy: Strategy, objective, executor, ledger, study_id: str, *, 
             counts.served += 1
             if spend is not None:
                 spend.charge(cached)
+                spend.unserved.discard(cached.key)
             rungs.note(e.base, cached)
             e.trial = cached
             if on_served is not None:
@@ -200,7 +201,7 @@ def run_loop(strategy: Strategy, objective, executor, ledger, study_id: str, *, 
 
     def refill() -> None:
         k = min(window - len(queue), trials - len(seen))
-        if k > 0 and not (spend is not None and spend.stopped):
+        if k > 0 and not (spend is not None and spend.done):
             queue.extend(propose(k))
 
     refill()
@@ -216,7 +217,7 @@ def run_loop(strategy: Strategy, objective, executor, ledger, study_id: str, *, 
             continue
         if not queue:
             if (len(seen) >= trials or strategy.finished or len(seen) >= space_size or stalled(idle)
-                    or (spend is not None and spend.stopped)):
+                    or (spend is not None and spend.done)):
                 return counts
             idle = idle + 1 if len(seen) == last else 0
             last = len(seen)

@@ -42,6 +42,7 @@ from .training import Budget
 
 CHECKPOINTS = "checkpoints"  # OUT/checkpoints/<rung key>.keras (multi-fidelity rungs; see fidelity.py)
 EXIT_TOO_MANY_FAILURES = 3  # the CLI's exit code when --max-failures stops a study
+FAILED_IN_A_ROW = 10  # a budgeted study without --max-failures stops after this many failures in a row
 
 
 class TooManyFailures(StudyError):
@@ -251,14 +252,19 @@ def _loop(spec, out, study_id, objective, executor, ledger, key_code, progress, 
     rungs = Rungs(out / CHECKPOINTS, spec.budget.max_epochs)
     bar = StudyProgress(f"{spec.space.name} {spec.strategy} s{spec.seed}", spec.trials, progress,
                         budget_epochs=spec.budget_epochs)
-    failed = 0
+    failed = in_a_row = 0
 
     def trained(trial: Trial) -> None:
-        nonlocal failed
+        nonlocal failed, in_a_row
         bar.finished(trial)
         export_trials(ledger, out / csv_name)
         if on_trial is not None:
             on_trial(trial)
+        in_a_row = 0 if trial.ok else in_a_row + 1
+        if budgeted and max_failures is None and in_a_row >= FAILED_IN_A_ROW:
+            raise TooManyFailures(
+                f"stopped: {in_a_row} trials in a row failed, and failed trials spend none of the budget "
+                f"(last: {trial.error or 'unknown error'}); give --max-failures N to decide yourself")
         if not trial.ok:
             failed += 1
             if max_failures is not None and failed > max_failures:

@@ -64,6 +64,20 @@ def test_failing_trials_are_recorded_and_skipped_and_max_failures_stops(tmp_path
     assert (frame[frame.status != "failed"].best_acc > 0).all()
 
 
+def test_a_budgeted_study_whose_trials_all_fail_stops(tmp_path):
+    """Failed trials spend no epochs, so a budget alone would never stop such a study."""
+    space = tmp_path / "allfail.yaml"
+    space.write_text(CROP_SPACE.replace("values: [4, 8]", "values: [2, 3, 4, 5, 6, 7]").replace("values: [8]}",
+                     "values: [6, 8]}").replace("values: [0, 4]", "values: [4]"))
+    r = subprocess.run([*CLI, "search", str(space), "--dataset", "synthetic", "--strategy", "random",
+                        "--budget-epochs", "5", "--max-epochs", "1", "--executor", "inline", "--out",
+                        str(tmp_path / "out"), "--no-progress"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 3, (r.stdout, r.stderr)
+    assert r.stderr.strip().splitlines()[-1].startswith("studylib: error: stopped: 10 trials in a row failed")
+    frame = pd.read_csv(tmp_path / "out" / "trials.csv")
+    assert len(frame) == 10 and (frame.status == "failed").all()
+
+
 def test_trial_past_the_timeout_is_killed_and_recorded_failed(tmp_path):
     space = tmp_path / "slow.yaml"
     space.write_text(SLOW_SPACE)

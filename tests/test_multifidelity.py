@@ -43,6 +43,12 @@ def test_random_search_never_exceeds_the_epoch_budget(tmp_path, capfd):
                 budget_epochs=12, **TINY)
     assert r2.study_id == r.study_id and r2.served == len(trials)
     assert sum(charged_epochs(t) for t in study_trials(tmp_path / "r")) == 12
+    # re-running the spent study serves all of it and trains nothing
+    n = len(study_trials(tmp_path / "r"))
+    r3 = search("round1", tmp_path / "r", executor="inline", progress=False, strategy="random", seed=1,
+                budget_epochs=12, **TINY)
+    assert (r3.trained, r3.served, len(r3.frame)) == (0, n, n)
+    assert len(study_trials(tmp_path / "r")) == n
 
 
 @pytest.mark.parametrize("strategy", ["memetic-sh", "asha", "tpe-hb"])
