@@ -177,6 +177,11 @@ def figure(grid: pd.DataFrame, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+def show(frame: pd.DataFrame) -> None:
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(frame.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--select", action="store_true", help="choose memetic-sh's defaults on curves-a")
@@ -199,8 +204,7 @@ def main(argv=None) -> int:
         out = out.join(both.add_prefix("dev_mean_"), on="strategy")
         out = out.sort_values(["dev_mean_ratio", "dev_mean_mean_regret", "table"], kind="stable")
         out.to_csv(RESULTS / "curve_selection.csv", index=False)
-        with pd.option_context("display.width", 200, "display.max_columns", 20):
-            print(out.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        show(out)
         return 0
     tables = [load(t, tables_dir) for t in args.tables]
     jobs = [(t, label, s, seed, opts) for t in tables for label, (s, opts) in STRATEGIES.items()
@@ -209,8 +213,7 @@ def main(argv=None) -> int:
     out = summarize(grid, grid[grid.strategy == "random"], "memetic-sh")
     out.to_csv(RESULTS / "curve_compare.csv", index=False)
     figure(grid, RESULTS / "curve_compare.png")
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(out.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    show(out)
     return 0
 
 

@@ -148,12 +148,9 @@ def run_curve(table: CurveTable, strategy: str, seed: int, budget: int, options:
     from .fidelity import Spend, charged_epochs
     from .ledger import MemoryLedger
     from .loop import run_loop
-    from .strategies import MULTI_FIDELITY, make_strategy
+    from .strategies import make_strategy, strategy_kwargs
 
-    options = dict(options or {})
-    if strategy in MULTI_FIDELITY:
-        options.setdefault("max_epochs", table.epochs)
-    strat = make_strategy(strategy, table.space, seed=seed, **options)
+    strat = make_strategy(strategy, table.space, seed=seed, **strategy_kwargs(strategy, table.epochs, options))
     t0 = time.perf_counter()
     objective, executor, ledger = CurveObjective(table, seed), InlineExecutor(progress=False), MemoryLedger()
     executor.start(objective)
@@ -200,14 +197,10 @@ def on_epoch_grid(df, budget: int):
 
 def load_curve_file(path, metric: str | None, direction: str | None) -> CurveTable:
     """The CurveTable of a ``--table`` file (``--fidelity epoch``)."""
-    from .table_files import read_frame
+    from .table_files import maximizes, read_frame
 
-    if not metric:
-        raise StudyError(f"table file {path} needs --metric COLUMN (the value to optimise)")
-    if direction not in ("maximize", "minimize"):
-        raise StudyError(f"table file {path} needs --direction maximize or minimize"
-                         + (f", not {direction!r}" if direction else ""))
-    return curve_table_from_frame(read_frame(path), Path(path).stem, metric, direction == "maximize", str(path))
+    maximize = maximizes(path, metric, direction)
+    return curve_table_from_frame(read_frame(path), Path(path).stem, metric, maximize, str(path))
 
 
 _TABLES: list = []  # the run's CurveTables, inherited by forked workers

@@ -40,6 +40,7 @@ class _Entry:
     trial: Trial | None = None
     dropped: bool = False  # over the trial cap or the budget: never evaluated nor told
     base: str = ""         # the config's key (a rung's or capped trial's key adds a suffix)
+    pid: str = ""          # the proposal's key: ``base``, or the rung's key
     reserved: int = 0      # epochs reserved from the budget while it runs
 
 
@@ -82,7 +83,7 @@ def run_loop(strategy: Strategy, objective, executor, ledger, study_id: str, *, 
             config, epochs = _unpack(item)
             e = _Entry("", item, base=key(config))
             entries.append(e)
-            pid = e.base if epochs is None else rungs.key(e.base, epochs)
+            pid = e.pid = e.base if epochs is None else rungs.key(e.base, epochs)
             e.key = asked.get(pid) or pid
             if e.key in running:
                 running[e.key].append(e)
@@ -144,9 +145,7 @@ def run_loop(strategy: Strategy, objective, executor, ledger, study_id: str, *, 
 
     def drain() -> None:
         while deferred and (not running or len(running) < executor.capacity):
-            e = deferred[0]
-            config, epochs = _unpack(e.config)
-            if not dispatch(e, e.base if epochs is None else rungs.key(e.base, epochs)):
+            if not dispatch(deferred[0], deferred[0].pid):
                 return
             deferred.popleft()
 

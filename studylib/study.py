@@ -36,7 +36,7 @@ from .objective import DataSource, TrainingObjective, trainer_fingerprint
 from .outdir import StudyLock, check_out_dir, export_trials, write_study_record
 from .progress import StudyProgress
 from .space import SearchSpace, load_space
-from .strategies import make_strategy, strategy_class
+from .strategies import make_strategy, strategy_class, strategy_kwargs
 from .trial import Trial
 from .training import Budget
 
@@ -141,13 +141,6 @@ def prepare(round_or_space: str | SearchSpace, *, strategy: str = "random", tria
                      strategy_options=dict(strategy_options or {}), data_dir=data_dir, in_flight=in_flight,
                      budget_epochs=budget_epochs, budget_hours=budget_hours)
     return spec, data
-
-
-def strategy_kwargs(name: str, max_epochs: int, options: dict | None) -> dict:
-    """A strategy's options; a multi-fidelity one also gets the study's ``max_epochs`` (its top rung)."""
-    from .strategies import MULTI_FIDELITY
-
-    return {"max_epochs": max_epochs, **(options or {})} if name in MULTI_FIDELITY else dict(options or {})
 
 
 def data_source(spec: StudySpec, data: Dataset) -> DataSource | None:

@@ -62,15 +62,21 @@ def read_frame(path) -> "pd.DataFrame":  # noqa: F821
     return frame
 
 
-def load_table_file(path, metric: str | None, direction: str | None) -> Table:
-    """The :class:`Table` of a file; ``direction`` is ``maximize`` or ``minimize``."""
+def maximizes(path, metric: str | None, direction: str | None) -> bool:
+    """Whether a table file's ``--metric`` is maximised; a missing metric or a ``--direction``
+    other than maximize/minimize is a StudyError."""
     if not metric:
         raise StudyError(f"table file {path} needs --metric COLUMN (the value to optimise)")
     if direction not in ("maximize", "minimize"):
         raise StudyError(f"table file {path} needs --direction maximize or minimize"
                          + (f", not {direction!r}" if direction else ""))
-    frame = read_frame(path)
-    return table_from_frame(frame, Path(path).stem, metric, direction == "maximize", source=str(path))
+    return direction == "maximize"
+
+
+def load_table_file(path, metric: str | None, direction: str | None) -> Table:
+    """The :class:`Table` of a file; ``direction`` is ``maximize`` or ``minimize``."""
+    maximize = maximizes(path, metric, direction)
+    return table_from_frame(read_frame(path), Path(path).stem, metric, maximize, source=str(path))
 
 
 def table_from_frame(frame, name: str, metric: str, maximize: bool, source: str = "",

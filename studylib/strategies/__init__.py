@@ -49,10 +49,15 @@ def make_strategy(name: str, space: SearchSpace, seed: int | None = 0, **options
     """A registered strategy; a ``memetic-<variant>`` name adds the variant's options (explicit
     ``options`` win)."""
     klass = strategy_class(name)
-    variant = ABLATIONS.get(name.removeprefix("memetic-"), {}) if name.startswith("memetic-") else {}
-    if name in MULTI_FIDELITY:
-        variant = {}
+    ablation = name.startswith("memetic-") and name in REGISTRY
+    variant = ABLATIONS.get(name.removeprefix("memetic-"), {}) if ablation else {}
     return klass(space, seed=seed, **{**variant, **options})
+
+
+def strategy_kwargs(name: str, max_epochs: int, options: dict | None) -> dict:
+    """A strategy's options; a multi-fidelity one also gets ``max_epochs`` (its top rung: a study's
+    ``--max-epochs``, a learning-curve table's epochs) unless the options give it."""
+    return {"max_epochs": max_epochs, **(options or {})} if name in MULTI_FIDELITY else dict(options or {})
 
 
 def strategy_class(name: str) -> type[Strategy]:
@@ -63,4 +68,4 @@ def strategy_class(name: str) -> type[Strategy]:
     return getattr(importlib.import_module(module), cls)
 
 
-__all__ = ["Proposal", "Strategy", "available", "make_strategy", "strategy_class", "REGISTRY", "MULTI_FIDELITY", "ABLATIONS"]
+__all__ = ["Proposal", "Strategy", "available", "make_strategy", "strategy_class", "strategy_kwargs", "REGISTRY", "MULTI_FIDELITY", "ABLATIONS"]

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 
 from ..space import Config, SearchSpace
-from .base import Proposal, Strategy
+from .base import Proposal, Strategy, default_in_flight
 
 
 def ladder(min_epochs: int, eta: float, max_epochs: int) -> list[int]:
@@ -76,7 +76,6 @@ class SuccessiveHalving(Strategy):
                  eta: float = 3, min_epochs: int | None = None, **inner_options):
         super().__init__(space, seed)
         from . import make_strategy
-        from .base import default_in_flight
 
         self.inner = make_strategy(inner, space, seed=seed, **inner_options)
         self.population_size = default_in_flight(self.inner)  # the loop's window
