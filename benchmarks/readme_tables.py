@@ -1,8 +1,8 @@
-"""Print the README's benchmark tables (markdown) from the committed summaries, so every number in
-the README comes from ``benchmarks/results/bench.csv`` and ``ablation.csv``.
+"""Print the benchmark tables of docs/benchmarks.md (markdown) from the committed summaries, so every
+number there comes from ``benchmarks/results/bench.csv`` and ``ablation.csv``.
 
     .venv/bin/python benchmarks/readme_tables.py              # print
-    .venv/bin/python benchmarks/readme_tables.py --write      # replace the block in README.md
+    .venv/bin/python benchmarks/readme_tables.py --write      # replace the block in docs/benchmarks.md
 
 The block sits between ``<!-- bench-tables:start -->`` and ``<!-- bench-tables:end -->``.
 Nothing random happens here.
@@ -130,16 +130,16 @@ def render() -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--write", action="store_true", help="replace the block in README.md")
+    ap.add_argument("--write", action="store_true", help="replace the block in docs/benchmarks.md")
     args = ap.parse_args()
     text = render()
     if not args.write:
         print(text, end="")
         return
-    readme = ROOT / "README.md"
+    readme = ROOT / "docs" / "benchmarks.md"
     old = readme.read_text()
     if START not in old or END not in old:
-        raise SystemExit(f"README.md has no {START} ... {END} block")
+        raise SystemExit(f"{readme} has no {START} ... {END} block")
     head, rest = old.split(START, 1)
     _, tail = rest.split(END, 1)
     readme.write_text(f"{head}{START}\n{text}{END}{tail}")

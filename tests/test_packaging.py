@@ -51,3 +51,28 @@ def test_ci_runs_the_readme_test_commands():
 def test_layout_the_user_asked_for():
     for name in ("README.md", "environment.yml", "notebooks", "studylib", "data", "reports", "tests"):
         assert (ROOT / name).exists(), name
+
+
+def test_readme_is_short_and_every_page_it_links_exists():
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 220
+    pages = re.findall(r"\]\((docs/[^)#]+)", readme)
+    assert {"docs/benchmarks.md", "docs/multifidelity.md", "docs/scaling.md", "docs/cli.md",
+            "docs/architecture.md"} <= set(pages)
+    for page in pages:
+        assert (ROOT / page).exists(), page
+    for page in (ROOT / "docs").glob("*.md"):  # relative links between pages and to results resolve
+        for target in re.findall(r"\]\(([^)]+)\)", page.read_text()):
+            if "://" not in target:
+                assert (page.parent / target.split("#")[0]).exists(), (page.name, target)
+
+
+def test_benchmark_tables_in_the_docs_are_the_committed_results():
+    """docs/benchmarks.md's tables are what benchmarks/readme_tables.py renders from the CSVs."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("readme_tables", ROOT / "benchmarks" / "readme_tables.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    text = (ROOT / "docs" / "benchmarks.md").read_text()
+    block = text.split(module.START, 1)[1].split(module.END, 1)[0]
+    assert block == "\n" + module.render()
