@@ -85,38 +85,29 @@ def checkpoints(budget: int) -> tuple[int, int, int]:
     return budget // 9, budget // 3, budget
 
 
-_JOBS: list = []
-
-
 def _one(i):
     from studylib.curve_bench import run_curve
+    from studylib.parallel import shared
 
-    table, label, strategy, seed, options = _JOBS[i]
+    table, label, strategy, seed, options = shared()[i]
     options = {k: (v(table.epochs) if callable(v) else v) for k, v in (options or {}).items()}
     return label, run_curve(table, strategy, seed, budget_of(table), options)
 
 
 def run_all(jobs, workers: int) -> pd.DataFrame:
     """Regret after every epoch 1..budget of every job (that of the last trial finished within
-    it): rows of table, strategy (label), seed, epochs, regret."""
+    it; NaN before the first trial is paid for, the rule of ``studylib bench --fidelity epoch``):
+    rows of table, strategy (label), seed, epochs, regret."""
     from studylib.curve_bench import on_epoch_grid
+    from studylib.parallel import run_jobs
 
-    import multiprocessing as mp
-
-    global _JOBS
-    _JOBS = jobs
-    with mp.get_context("fork").Pool(workers) as pool:
-        results = pool.map(_one, range(len(jobs)), chunksize=1)
+    results = run_jobs(_one, range(len(jobs)), workers, shared=jobs)
     grids = []
     for table in {j[0].name: j[0] for j in jobs}.values():
         rows = [(r["table"], label, r["seed"], int(c), float(v)) for label, r in results if r["table"] == table.name
                 for c, v in zip(r["cost"], r["regret"])]
         df = pd.DataFrame(rows, columns=["table", "strategy", "seed", "cost", "regret"])
-        grid = on_epoch_grid(df, budget_of(table)).rename(columns={"evaluation": "epochs"})
-        first = df.groupby(["strategy", "seed"]).cost.min().rename("first")
-        grid = grid.join(first, on=["strategy", "seed"])
-        grid.loc[grid.epochs < grid["first"], "regret"] = np.nan  # nothing paid for yet: no incumbent
-        grids.append(grid.drop(columns="first"))
+        grids.append(on_epoch_grid(df, budget_of(table)).rename(columns={"evaluation": "epochs"}))
     return pd.concat(grids, ignore_index=True)
 
 
@@ -134,18 +125,21 @@ def ratios(grid: pd.DataFrame, reference: pd.DataFrame) -> pd.Series:
 def summarize(grid: pd.DataFrame, reference: pd.DataFrame, proposal: str | None) -> pd.DataFrame:
     from scipy.stats import wilcoxon
 
+    from studylib.numbers import median_over_runs
+
     rows = []
     for (table, strategy), g in grid.groupby(["table", "strategy"], sort=False):
         row = {"table": table, "strategy": strategy, "seeds": g.seed.nunique()}
         ref = reference[reference.table == table]
         for i, c in enumerate(checkpoints(int(g.epochs.max()))):
             at = g[g.epochs == c].set_index("seed").regret
-            row[f"regret@{'1/9 1/3 1'.split()[i]}"] = float(at.median())
+            row[f"regret@{'1/9 1/3 1'.split()[i]}"] = float(median_over_runs(at.to_numpy()))
             if proposal and strategy != proposal:
                 p_at = grid[(grid.table == table) & (grid.strategy == proposal) & (grid.epochs == c)]
                 a = p_at.set_index("seed").regret.reindex(at.index)
                 d = (a - at).to_numpy()
-                row[f"p@{'1/9 1/3 1'.split()[i]}"] = float(wilcoxon(a, at).pvalue) if np.any(d != 0) else 1.0
+                p = math.nan if np.isnan(d).any() else float(wilcoxon(a, at).pvalue) if np.any(d != 0) else 1.0
+                row[f"p@{'1/9 1/3 1'.split()[i]}"] = p  # NaN: a seed has no regret there yet
                 row[f"sh_better/worse@{'1/9 1/3 1'.split()[i]}"] = f"{int((d < 0).sum())}/{int((d > 0).sum())}"
         r = ratios(g, ref).to_numpy()
         row["ratio"] = float(np.median(r))

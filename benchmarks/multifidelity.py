@@ -52,6 +52,7 @@ def run(args) -> None:
 def traces(out: Path, strategies, budget: int | None, max_epochs: int | None = None) -> pd.DataFrame:
     """One row per trial/rung of every study under ``out`` (of ``max_epochs`` if given), in the
     order they were trained."""
+    from studylib import numbers
     from studylib.fidelity import charged_epochs
     from studylib.ledger import Ledger
 
@@ -66,22 +67,19 @@ def traces(out: Path, strategies, budget: int | None, max_epochs: int | None = N
                 if max_epochs is not None and spec["budget"]["max_epochs"] != max_epochs:
                     continue  # a study of another --max-epochs in the same ledger
                 sid = study["study_id"]
-                spent = wall = 0.0
-                best = -math.inf
                 for n, key in enumerate(ledger.study_keys(sid), 1):
                     t = ledger.get(key)
                     if t is None:
                         continue
-                    spent += charged_epochs(t)
-                    wall += t.wall_time
-                    acc = t.metrics.get("best_acc")
-                    if t.ok and acc is not None and math.isfinite(acc):
-                        best = max(best, float(acc))
                     rows.append({"strategy": strategy, "seed": spec["seed"], "n": n, "key": key,
                                  "epochs": t.epochs, "rung": t.metrics.get("rung"), "new_epochs": charged_epochs(t),
-                                 "best_acc": acc, "epochs_spent": spent, "seconds_spent": round(wall, 2),
-                                 "best_so_far": best})
-    return pd.DataFrame(rows)
+                                 "best_acc": t.metrics.get("best_acc"), "status": t.status, "wall": t.wall_time})
+    if not rows:
+        return pd.DataFrame(rows)
+    df = numbers.best_so_far(pd.DataFrame(rows), "best_acc", by=("strategy", "seed"), order="n", cost="new_epochs")
+    df = df.assign(epochs_spent=df.spent, seconds_spent=df.groupby(["strategy", "seed"], sort=False).wall.cumsum().round(2))
+    return df[["strategy", "seed", "n", "key", "epochs", "rung", "new_epochs", "best_acc", "epochs_spent",
+               "seconds_spent", "best_so_far"]]
 
 
 def summary(df: pd.DataFrame) -> pd.DataFrame:
@@ -118,7 +116,7 @@ def figure(df: pd.DataFrame, path: Path) -> None:
             label = strategy if j == 0 else None
             axes[0].step(s.epochs_spent, s.best_so_far, where="post", color=color, alpha=0.8, label=label)
             axes[1].step(s.seconds_spent / 60, s.best_so_far, where="post", color=color, alpha=0.8)
-    low = df.best_so_far[df.best_so_far > -math.inf].quantile(0.05)
+    low = df.best_so_far.dropna().quantile(0.05)
     axes[0].set_ylim(max(0.0, low - 0.02), None)  # a first trial at chance level would flatten the rest
     axes[0].set_xlabel("epochs spent")
     axes[1].set_xlabel("training wall time (min)")

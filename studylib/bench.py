@@ -26,7 +26,6 @@ passed instead of a name (tests and table files do: :mod:`studylib.table_files`)
 """
 from __future__ import annotations
 
-import math
 import sys
 import time
 from pathlib import Path
@@ -35,6 +34,7 @@ from typing import Iterable
 import numpy as np
 
 from .errors import StudyError
+from .numbers import incumbent_regrets, median_over_runs
 from .paths import REPORTS_DIR
 from .tables import TABLES, Table, load_table, resolve_tables, table_listing
 
@@ -99,8 +99,8 @@ def run_one(table: Table, strategy, seed: int, budget: int, options: dict | None
     counts = run_loop(strat, objective, executor, ledger, study, trials=budget, space_size=space.size, window=1,
                       max_idle=None, max_repeats=max_free_asks if max_free_asks is not None else 50 * budget + 1000)
     executor.shutdown()
-    regrets = _regrets(table, [objective.score(t) for t in ledger.study_trials(study)],
-                       [t.metrics["index"] for t in ledger.study_trials(study)])
+    regrets = incumbent_regrets(((0, objective.score(t), t.metrics["index"]) for t in ledger.study_trials(study)),
+                                table.regret)
     n_charged = len(regrets)
     if regrets and n_charged < budget:
         regrets += [regrets[-1]] * (budget - n_charged)
@@ -112,29 +112,14 @@ def run_one(table: Table, strategy, seed: int, budget: int, options: dict | None
     return out
 
 
-def _regrets(table: Table, scores: list[float], indices: list[int]) -> list[float]:
-    """Regret after each evaluation: the incumbent is the best *observed* score so far, its regret
-    comes from the table's means."""
-    out, best, incumbent = [], -math.inf, -1
-    for score, idx in zip(scores, indices):
-        if score > best:
-            best, incumbent = score, idx
-        out.append(table.regret(incumbent))
-    return out
-
-
-_GIVEN_TABLES: dict = {}  # Table objects of run_bench, handed to workers once (not once per job)
-
-
-def _set_given_tables(given: dict) -> None:
-    global _GIVEN_TABLES
-    _GIVEN_TABLES = given
-
-
 def _job(args):
+    """One run of :func:`run_bench` (in a worker): a table given as an object comes by its index
+    in the shared ``{index: Table}`` (sent to each worker once), a name is loaded."""
+    from .parallel import shared
+
     table, strategy, seed, budget, options = args
     if isinstance(table, int):
-        table = _GIVEN_TABLES[table]
+        table = shared()[table]
     elif isinstance(table, str):
         table = load_table(table)
     return run_one(table, strategy, seed, budget, options)
@@ -174,28 +159,11 @@ def run_bench(tables, strategies, seeds, budget: int, out_dir=None, workers: int
             for i, t in enumerate(tlist) for s in slist for seed in seed_list]
     # slow strategies first so the pool ends evenly
     order = sorted(range(len(jobs)), key=lambda i: jobs[i][1] not in ("tpe", "optuna-ga"))
-    results = []
-    t0 = time.perf_counter()
-    workers = max(1, int(workers))
-    if workers == 1 or len(jobs) == 1:
-        _set_given_tables(given)
-        iterator = (_job(jobs[i]) for i in order)
-        pool = None
-    else:
-        import multiprocessing as mp
+    from .parallel import run_jobs
+    from .progress import RunCounter
 
-        ctx = mp.get_context("fork") if sys.platform != "win32" else mp.get_context()
-        pool = ctx.Pool(workers, initializer=_set_given_tables, initargs=(given,))
-        iterator = pool.imap_unordered(_job, [jobs[i] for i in order], chunksize=1)
-    try:
-        for k, r in enumerate(iterator, 1):
-            results.append(r)
-            if progress and (k % max(1, len(jobs) // 20) == 0 or k == len(jobs)):
-                print(f"  {k}/{len(jobs)} runs  ({time.perf_counter() - t0:.0f}s)", file=sys.stderr, flush=True)
-    finally:
-        if pool is not None:
-            pool.close()
-            pool.join()
+    t0 = time.perf_counter()
+    results = run_jobs(_job, [jobs[i] for i in order], workers, shared=given, done=RunCounter(progress))
 
     rows = []
     for r in results:
@@ -252,12 +220,12 @@ def summarize(df, budget: int):
         mats = {s: _regret_matrix(df, table, s) for s in strategies}
         target = None
         if REFERENCE in mats:
-            target = float(np.median(mats[REFERENCE][budget].to_numpy()))
+            target = float(median_over_runs(mats[REFERENCE][budget].to_numpy()))
         for s in strategies:
             m = mats[s]
             row = {"table": table, "strategy": s, "runs": len(m)}
             for c in checkpoints:
-                row[f"regret@{c}"] = float(np.median(m[c].to_numpy()))
+                row[f"regret@{c}"] = float(median_over_runs(m[c].to_numpy()))  # NaN: a run has none yet
             p = np.nan
             if PROPOSAL in mats and s != PROPOSAL:
                 a, b = mats[PROPOSAL][budget], m[budget]
@@ -290,7 +258,7 @@ def format_summary(summary, budget: int) -> str:
             p = r[f"p_vs_{PROPOSAL}"]
             e = r["evals_to_random"]
             es = "-" if np.isnan(e) else (f">{budget}" if np.isinf(e) else f"{e:g}")
-            lines.append(f"{r.strategy:<11}" + "".join(f"{r[c]:>12.4g}" for c in cols)
+            lines.append(f"{r.strategy:<11}" + "".join(f"{'-' if np.isnan(r[c]) else format(r[c], '.4g'):>12}" for c in cols)
                          + f"{('-' if np.isnan(p) else f'{p:.2g}'):>14}{es:>12}")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"

@@ -19,8 +19,8 @@ such files from a study folder. Protocol:
 
 ``bench.csv`` gets one row per charged trial with ``cost`` (cumulative epochs); the summary
 (written by ``studylib.bench``) reads a run's regret after ``c`` epochs as that of its last trial
-finished within ``c`` epochs (before its first trial: that trial's). No randomness beyond the
-seed draws.
+finished within ``c`` epochs; before its first trial is paid for it has none (NaN, so a median
+over seeds there is NaN too: :mod:`studylib.numbers`). No randomness beyond the seed draws.
 """
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ import numpy as np
 
 from .errors import StudyError
 from .fidelity import Rungs, split
+from .numbers import incumbent_regrets, on_grid
 from .objective import TableObjective
 from .tables import Table
 from .trial import Trial
@@ -171,25 +172,18 @@ def run_curve(table: CurveTable, strategy: str, seed: int, budget: int, options:
 def curve_regrets(table: CurveTable, trials: list[Trial], score) -> list[float]:
     """Regret after each trial: the incumbent is the best observed config at the highest
     fidelity (epochs) reached so far; its regret comes from the final epoch's means."""
-    out, top, best, incumbent = [], 0, -np.inf, -1
-    for t in trials:
-        if t.epochs > top:
-            top, best = t.epochs, -np.inf
-        if t.epochs == top and score(t) > best:
-            best, incumbent = score(t), t.metrics["index"]
-        out.append(table.final.regret(incumbent))
-    return out
+    return incumbent_regrets(((t.epochs, score(t), t.metrics["index"]) for t in trials), table.final.regret)
 
 
 def on_epoch_grid(df, budget: int):
     """``bench.csv`` rows (one per trial, with ``cost``) -> one row per epoch spent 1..budget whose
-    ``evaluation`` is the epochs and ``regret`` that of the last trial finished within them."""
+    ``evaluation`` is the epochs and ``regret`` that of the last trial finished within them; NaN
+    before the run's first trial is paid for (:func:`studylib.numbers.on_grid`: no look-ahead)."""
     import pandas as pd
 
     parts = []
     for (table, strategy, seed), run in df.groupby(["table", "strategy", "seed"], sort=False):
-        at = np.searchsorted(run["cost"].to_numpy(), np.arange(1, budget + 1), side="right") - 1
-        regret = run["regret"].to_numpy()[np.maximum(at, 0)]
+        regret = on_grid(run["cost"].to_numpy(), run["regret"].to_numpy(), np.arange(1, budget + 1))
         parts.append(pd.DataFrame({"table": table, "strategy": strategy, "seed": seed,
                                    "evaluation": np.arange(1, budget + 1), "regret": regret}))
     return pd.concat(parts, ignore_index=True)
@@ -203,32 +197,26 @@ def load_curve_file(path, metric: str | None, direction: str | None) -> CurveTab
     return curve_table_from_frame(read_frame(path), Path(path).stem, metric, maximize, str(path))
 
 
-_TABLES: list = []  # the run's CurveTables, inherited by forked workers
-
-
 def _job(args):
+    from .parallel import shared
+
     i, strategy, seed, budget, options = args
-    return run_curve(_TABLES[i], strategy, seed, budget, options)
+    return run_curve(shared()[i], strategy, seed, budget, options)
 
 
 def run_curves(tables: list[CurveTable], strategies: list[str], seeds: int, budget: int, workers: int = 2,
-               options: dict | None = None):
+               options: dict | None = None, progress: bool = False):
     """Every (table, strategy, seed) with ``budget`` epochs. Returns ``bench.csv``'s frame (one row
     per charged trial: ``evaluation``, ``cost``, ``regret``) and the same runs on the epoch grid
     (:func:`on_epoch_grid`, what the summary and figure read)."""
-    import multiprocessing as mp
-
     import pandas as pd
 
-    global _TABLES
-    _TABLES = list(tables)
+    from .parallel import run_jobs
+    from .progress import RunCounter
+
     jobs = [(i, s, seed, int(budget), (options or {}).get(s)) for i in range(len(tables))
             for s in strategies for seed in range(int(seeds))]
-    if workers <= 1 or len(jobs) == 1:
-        results = [_job(j) for j in jobs]
-    else:
-        with mp.get_context("fork").Pool(workers) as pool:
-            results = pool.map(_job, jobs, chunksize=1)
+    results = run_jobs(_job, jobs, workers, shared=list(tables), done=RunCounter(progress))
     rows = [(r["table"], r["strategy"], r["seed"], e, int(c), float(v))
             for r in results for e, (c, v) in enumerate(zip(r["cost"], r["regret"]), 1)]
     df = pd.DataFrame(rows, columns=["table", "strategy", "seed", "evaluation", "cost", "regret"])

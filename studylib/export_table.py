@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 from pathlib import Path
 
 from .errors import StudyError
@@ -52,28 +51,14 @@ def learning_curves(study, studies: list[str] | None = None) -> "pd.DataFrame": 
     path = Path(study) / paths.LEDGER_NAME
     if not path.is_file():
         raise StudyError(f"no ledger in {study} (expected {path}; is it a study folder?)")
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            query = "SELECT config, seed, history FROM trials WHERE status = 'ok'"
-            if studies:
-                known = {r[0] for r in conn.execute("SELECT study_id FROM studies")}
-                unknown = [s for s in studies if s not in known]
-                if unknown:
-                    listed = ", ".join(sorted(known)[:5]) + (", ..." if len(known) > 5 else "")
-                    raise StudyError(f"--study {unknown[0]}: no such study in {path} (it has: {listed or 'none'})")
-                marks = ",".join("?" * len(studies))
-                query += f" AND key IN (SELECT key FROM study_trials WHERE study_id IN ({marks}))"
-            rows = conn.execute(query + " ORDER BY finished_at", list(studies or [])).fetchall()
-        finally:
-            conn.close()
-    except sqlite3.Error as e:
-        raise StudyError(f"cannot read {path}: {e}") from None
+    from .ledger import Ledger
+
+    with Ledger(path, read_only=True) as ledger:
+        rows = ledger.histories(studies, ok_only=True)
     longest: dict[tuple[str, int], dict] = {}
-    for config, seed, history in rows:
-        curve = json.loads(history or "{}")
+    for _, config, seed, curve in rows:
         n = max((len(v) for v in curve.values()), default=0)
-        key = (config, int(seed))
+        key = (json.dumps(config, sort_keys=True), seed)
         if n and n > _length(longest.get(key)):
             longest[key] = curve
     if not longest:

@@ -66,9 +66,14 @@ class CodeChanged(StudyError):
 class Ledger:
     """A SQLite trial ledger. Safe for several processes: writers wait on SQLite's lock."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, read_only: bool = False):
+        """Open (and create) the ledger ``path``; ``read_only``: open an existing one without
+        writing anything (no schema, no journal change), as readers of other studies' ledgers do."""
         self.path = Path(path)
         try:
+            if read_only:
+                self.conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=LOCK_TIMEOUT)
+                return
             self.conn = sqlite3.connect(self.path, timeout=LOCK_TIMEOUT, isolation_level=None)
             self._set_up()
         except sqlite3.DatabaseError as e:
@@ -144,6 +149,35 @@ class Ledger:
                  json.dumps(row["history"]), row["host"] or socket.gethostname(), row["pid"] or os.getpid(),
                  time.time(), json.dumps(row["extra"]) if row["extra"] else None),
             )
+
+    def count(self) -> int:
+        """How many trials the ledger holds (:class:`StudyError` when the file is not a ledger)."""
+        try:
+            return self.conn.execute("SELECT COUNT(*) FROM trials").fetchone()[0]
+        except sqlite3.Error as e:
+            raise StudyError(f"{self.path} is not a studylib ledger ({e})") from None
+
+    def histories(self, studies: Iterable[str] | None = None, ok_only: bool = False) -> list[tuple]:
+        """``(key, config, seed, history)`` of every trial (only those of ``studies``; only
+        finished ones with ``ok_only``), in the order they finished; ``config`` and ``history``
+        (per-epoch metrics) decoded. An unknown study or an unreadable file: :class:`StudyError`."""
+        studies = list(studies or [])
+        query = "SELECT key, config, seed, history FROM trials WHERE 1"
+        if ok_only:
+            query += " AND status = 'ok'"
+        try:
+            if studies:
+                known = {r[0] for r in self.conn.execute("SELECT study_id FROM studies")}
+                unknown = [s for s in studies if s not in known]
+                if unknown:
+                    listed = ", ".join(sorted(known)[:5]) + (", ..." if len(known) > 5 else "")
+                    raise StudyError(f"--study {unknown[0]}: no such study in {self.path} (it has: {listed or 'none'})")
+                marks = ",".join("?" * len(studies))
+                query += f" AND key IN (SELECT key FROM study_trials WHERE study_id IN ({marks}))"
+            rows = self.conn.execute(query + " ORDER BY finished_at", studies).fetchall()
+        except sqlite3.Error as e:
+            raise StudyError(f"cannot read {self.path}: {e}") from None
+        return [(k, json.loads(c), int(s), json.loads(h or "{}")) for k, c, s, h in rows]
 
     def delete(self, key: str) -> None:
         with self.conn:

@@ -1,6 +1,8 @@
 """Progress of a running study, for a person at a terminal or reading a log.
 
-A study reports each finished trial (and the running trial's epochs) through :class:`StudyProgress`:
+Every progress output of studylib is here: a study reports each finished trial through
+:class:`StudyProgress` and the running trial's epochs through :class:`EpochBar`; a benchmark of
+many runs counts them with :class:`RunCounter` (``  40/200 runs  (12s)`` on stderr, about 20 lines).
 
 * at a terminal (``stderr.isatty()``) or in a notebook: tqdm bars, as before;
 * to a file or CI log: one plain line per finished trial, e.g.
@@ -22,6 +24,7 @@ import os
 import shutil
 import sys
 import threading
+import time
 from pathlib import Path
 
 ENV = "STUDYLIB_PROGRESS"
@@ -106,6 +109,40 @@ class StudyProgress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+class EpochBar:
+    """A tqdm bar of one trial's epochs where bars render (or nothing, without ``progress`` or
+    epochs, or in a log); each epoch also goes to the progress file."""
+
+    def __init__(self, progress: bool, total: int):
+        self.bar, self.total = None, total
+        if progress and total and interactive(sys.stderr):
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc="  epochs", unit="ep", leave=False, position=1)
+
+    def __call__(self, number, logs):
+        epoch(number, logs, self.total)
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(val_acc=f"{logs.get('val_accuracy', float('nan')):.3f}")
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+class RunCounter:
+    """``done(k, n)`` after each of ``n`` benchmark runs: a line ``  k/n runs  (12s)`` on
+    ``stream`` at every twentieth of them and at the last (nothing when not ``show``)."""
+
+    def __init__(self, show: bool = True, stream=None):
+        self.show, self.stream, self.t0 = show, stream or sys.stderr, time.perf_counter()
+
+    def __call__(self, k: int, n: int) -> None:
+        if self.show and (k % max(1, n // 20) == 0 or k == n):
+            print(f"  {k}/{n} runs  ({time.perf_counter() - self.t0:.0f}s)", file=self.stream, flush=True)
 
 
 def epoch(number: int, logs: dict, max_epochs: int) -> None:

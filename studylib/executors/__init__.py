@@ -16,7 +16,8 @@ in a fresh process or on another Dask worker, at most ``max_retries`` times; the
 from __future__ import annotations
 
 from ..errors import StudyError
-from .base import EpochBar, Executor
+from ..progress import EpochBar
+from .base import Executor
 from .dask import DaskExecutor
 from .inline import InlineExecutor
 from .process import TrialProcess, WorkerDied, failed_trial

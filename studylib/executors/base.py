@@ -1,10 +1,8 @@
-"""The :class:`Executor` protocol every executor implements, and the epoch progress bar."""
+"""The :class:`Executor` protocol every executor implements (the epoch bar is :class:`studylib.progress.EpochBar`)."""
 from __future__ import annotations
 
-import sys
 from typing import Protocol, runtime_checkable
 
-from ..progress import epoch as progress_epoch, interactive
 from ..trial import Trial
 
 
@@ -28,25 +26,3 @@ class Executor(Protocol):
     def wait(self) -> list[Trial]: ...
 
     def shutdown(self) -> None: ...
-
-
-class EpochBar:
-    """A tqdm bar of one trial's epochs where bars render (or nothing, without ``progress`` or
-    epochs, or in a log); each epoch also goes to the progress file (:mod:`studylib.progress`)."""
-
-    def __init__(self, progress: bool, total: int):
-        self.bar, self.total = None, total
-        if progress and total and interactive(sys.stderr):
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=total, desc="  epochs", unit="ep", leave=False, position=1)
-
-    def __call__(self, epoch, logs):
-        progress_epoch(epoch, logs, self.total)
-        if self.bar is not None:
-            self.bar.update(1)
-            self.bar.set_postfix(val_acc=f"{logs.get('val_accuracy', float('nan')):.3f}")
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()

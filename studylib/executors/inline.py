@@ -3,7 +3,7 @@ debugging, the tabular benchmark): no isolation, no timeout."""
 from __future__ import annotations
 
 from ..trial import Trial
-from .base import EpochBar
+from ..progress import EpochBar
 
 
 class InlineExecutor:

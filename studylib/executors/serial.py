@@ -4,7 +4,7 @@ many models cannot take the study down. Epoch progress comes back through the pi
 from __future__ import annotations
 
 from ..trial import Trial
-from .base import EpochBar
+from ..progress import EpochBar
 from .process import TrialProcess, WorkerDied, failed_trial
 
 DEFAULT_MAX_RETRIES = 2

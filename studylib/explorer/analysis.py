@@ -9,6 +9,7 @@ from typing import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from .. import numbers
 from ..ledger import RESULT_FIELDS
 
 KINDS = ("strip", "box", "scatter", "best-so-far", "curves")
@@ -112,14 +113,10 @@ def best_so_far(runs: pd.DataFrame, shown: pd.DataFrame, metric: str, group: str
     keys = set(zip(shown["ledger"], shown["key"])) if len(shown) else set()
     if len(runs):
         runs = runs[[(lg, k) in keys for lg, k in zip(runs["ledger"], runs["key"])]]
-    higher = METRICS.get(metric, True)
-    lines = []
-    for _, g in runs.groupby("study", sort=False) if len(runs) else []:
-        g = g.sort_values("number")
-        vals = pd.to_numeric(g[metric], errors="coerce").astype(float).fillna(-np.inf if higher else np.inf)
-        best = (vals.cummax() if higher else vals.cummin()).replace([np.inf, -np.inf], np.nan)
-        lines.append(g.assign(_best=best.values, _group=g[group].map(label)))
-    return pd.concat(lines, ignore_index=True) if lines else pd.DataFrame(columns=["number", "_best", "_group"])
+    if not len(runs):
+        return pd.DataFrame(columns=["number", "_best", "_group"])
+    out = numbers.best_so_far(runs, metric, by=("study",), order="number", maximize=METRICS.get(metric, True))
+    return out.rename(columns={"best_so_far": "_best"}).assign(_group=lambda f: f[group].map(label))
 
 
 def learning_curves(curves: pd.DataFrame, shown: pd.DataFrame, metric: str = "best_acc") -> pd.DataFrame:

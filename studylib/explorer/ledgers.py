@@ -7,9 +7,7 @@ study run into it). Everything is read from the ledgers (``Ledger.studies()``,
 """
 from __future__ import annotations
 
-import json
 import os
-import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -62,14 +60,8 @@ def check_ledger(path: Path) -> int:
     """Number of trials in the ledger ``path``; :class:`StudyError` when it is not one."""
     if not _is_sqlite(path):
         raise StudyError(f"{path} is not a studylib ledger (not an SQLite file)")
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
-        try:
-            return conn.execute("SELECT COUNT(*) FROM trials").fetchone()[0]
-        finally:
-            conn.close()
-    except sqlite3.Error as e:
-        raise StudyError(f"{path} is not a studylib ledger ({e})") from None
+    with Ledger(path, read_only=True) as led:
+        return led.count()
 
 
 def ledger_labels(ledgers: Sequence[Path]) -> dict[Path, str]:
@@ -114,8 +106,7 @@ def read_curves(led: Ledger) -> pd.DataFrame:
     """Every trial's per-epoch ``val_accuracy`` (and training ``accuracy``) in ``led``: one row
     per (key, epoch), epochs numbered from 1; trials without a recorded curve have no rows."""
     rows = []
-    for key, history in led.conn.execute("SELECT key, history FROM trials").fetchall():
-        logs = json.loads(history) if history else {}
+    for key, _, _, logs in led.histories():
         val = logs.get("val_accuracy") or []
         train = logs.get("accuracy") or []
         for i, v in enumerate(val):

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from .. import paths
+from ..numbers import format_mean_spread
 
 INDEX_HTML = "index.html"
 #: The paper's rounds, listed first (in this order) in an index; other reports follow by name.
@@ -56,9 +57,7 @@ def render_html(ipynb: Path, target: Path, title: str) -> Path:
 # -- index -------------------------------------------------------------------------------------
 
 def _pct(v, sd=None, n_seeds=1) -> str:
-    if v is None:
-        return "-"
-    return f"{100 * v:.2f}%" + (f" ± {100 * sd:.2f}" if sd is not None and n_seeds > 1 else "")
+    return format_mean_spread(v, sd if n_seeds > 1 else None, scale=100, digits=2, suffix="%")
 
 
 def summary_line(summary: dict | None) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from .. import paths, profiles
+from .. import numbers, paths, profiles
 from ..errors import StudyError
 from ..ledger import write_csv_atomic
 from ..space import SearchSpace, load_space
@@ -116,12 +116,14 @@ class RoundRun:
 
 
 def _mean_std(best: pd.DataFrame, col: str) -> dict:
-    vals = [float(v) for v in best.get(col, []) if v is not None and math.isfinite(float(v))]
-    if not vals:
-        return {col: None, f"{col}_std": None}
-    mean = sum(vals) / len(vals)
-    std = (sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)) ** 0.5 if len(vals) > 1 else 0.0
-    return {col: round(mean, 6), f"{col}_std": round(std, 6)}
+    """``{col: mean, col_std: sample std}`` for ``summary.json`` (:func:`studylib.numbers.mean_spread`;
+    None where undefined: no value, or one seed's spread)."""
+    mean, std = numbers.mean_spread(best.get(col, []))
+
+    def num(v):
+        return round(v, 6) if math.isfinite(v) else None
+
+    return {col: num(mean), f"{col}_std": num(std)}
 
 
 def best_by_seed(frame: pd.DataFrame) -> pd.DataFrame:
@@ -153,8 +155,8 @@ def seed_summary(data) -> pd.DataFrame:
         a, t = _mean_std(best, "best_acc"), _mean_std(best, "test_acc")
         out = out.astype({"best_acc (val)": object, "test_acc of that trial": object})
         out.loc[len(out)] = {"seed": "mean ± std", "trials": int(out["trials"].sum()),
-                             "best_acc (val)": f"{a['best_acc']:.4f} ± {a['best_acc_std']:.4f}",
-                             "test_acc of that trial": f"{t['test_acc']:.4f} ± {t['test_acc_std']:.4f}"}
+                             "best_acc (val)": numbers.format_mean_spread(a["best_acc"], a["best_acc_std"]),
+                             "test_acc of that trial": numbers.format_mean_spread(t["test_acc"], t["test_acc_std"])}
     return out.set_index("seed")
 
 
@@ -322,10 +324,7 @@ def results_block(run: RoundRun, paper_best: float | None = None) -> Block:
     s = run.summary()
 
     def fmt(key):
-        v, sd = s.get(key), s.get(f"{key}_std")
-        if v is None:
-            return "-"
-        return f"{100 * v:.2f}%" + (f" ± {100 * sd:.2f}" if len(run.seeds) > 1 else "")
+        return numbers.format_mean_spread(s.get(key), s.get(f"{key}_std"), scale=100, digits=2, suffix="%")
 
     spread = f" (mean ± std over {len(run.seeds)} seeds)" if len(run.seeds) > 1 else ""
     rows = [("Best validation accuracy (best_acc)" + spread, fmt("best_acc")),

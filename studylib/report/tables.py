@@ -6,6 +6,7 @@ import math
 
 import pandas as pd
 
+from .. import numbers
 from ..ledger import paper_csv_frame
 from ..space import BUILTIN, KNOWN, SearchSpace, load_space
 
@@ -121,8 +122,7 @@ def table_iv(data, *, styled: bool = False):
     rows = [{"Network": n, "Accuracy (%)": a, "± std": math.nan,
              "Dataset": "CIFAR-10 (the paper's best_acc: its validation split)" if "the paper" in n
              else "CIFAR-10 test set", "Source": "the paper's Table IV"} for n, a in PAPER_TABLE_IV]
-    mean = sum(vals) / len(vals) if vals else math.nan
-    std = (sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)) ** 0.5 if len(vals) > 1 else math.nan
+    mean, std = numbers.mean_spread(vals)
     how = "test accuracy of the best-by-validation trial" + (f", mean ± std over {len(vals)} seeds"
                                                               if len(vals) > 1 else "")
     dataset_text = f"{'CIFAR-10' if name == 'cifar10' else name} test set — {dataset}"

@@ -15,6 +15,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from ... import numbers
 from ..rounds import best_by_seed
 from ..styles import label
 from .records import STRATEGIES, BenchRun, CompareRun
@@ -40,25 +41,9 @@ def _strategy_order(frame: pd.DataFrame, data=None) -> list[str]:
 def best_so_far(data) -> pd.DataFrame:
     """One row per trial: ``strategy, seed, trial, best_acc, best_so_far`` — the best validation
     accuracy among trials ``1..trial`` of that strategy and seed (failed trials never improve it;
-    NaN before the first finished trial). Trials are numbered 1.. in proposal order; a frame
-    without ``trial`` is taken to be in that order."""
-    frame = _frame(data)
-    rows = []
-    f = frame.copy()
-    if "seed" not in f:
-        f["seed"] = 0
-    for (s, sd), g in f.groupby(["strategy", "seed"], sort=False):
-        g = g.sort_values("trial", kind="stable") if "trial" in g else g
-        trial = g["trial"].to_numpy() if "trial" in g else np.arange(1, len(g) + 1)
-        acc = pd.to_numeric(g["best_acc"], errors="coerce")
-        if "status" in g:
-            acc = acc.where(g["status"] != "failed")
-        run = acc.fillna(-np.inf).cummax().replace(-np.inf, np.nan)
-        rows.append(pd.DataFrame({"strategy": s, "seed": sd, "trial": trial.astype(int),
-                                  "best_acc": acc.to_numpy(), "best_so_far": run.to_numpy()}))
-    if not rows:
-        return pd.DataFrame(columns=["strategy", "seed", "trial", "best_acc", "best_so_far"])
-    return pd.concat(rows, ignore_index=True)
+    NaN before the first finished trial: :func:`studylib.numbers.best_so_far`). Trials are
+    numbered 1.. in proposal order; a frame without ``trial`` is taken to be in that order."""
+    return best_so_far_by_cost(data, None)
 
 
 def curve_bands(data) -> pd.DataFrame:
@@ -76,27 +61,28 @@ def curve_bands(data) -> pd.DataFrame:
 COSTS = {"epochs": "cumulative epochs trained", "wall_time": "cumulative training time (s)"}
 
 
-def best_so_far_by_cost(data, cost: str) -> pd.DataFrame:
+def best_so_far_by_cost(data, cost: str | None) -> pd.DataFrame:
     """Per strategy and seed, one row per trial in proposal order: ``cost`` (the trials' ``epochs``
     -- or ``no_epochs`` -- or ``wall_time`` summed up to and including that trial; failed trials
-    are charged too) and ``best_so_far``, as :func:`best_so_far`."""
-    if cost not in COSTS:
+    are charged too) and ``best_so_far``, as :func:`best_so_far` (``cost=None``: ``best_acc``
+    instead of a cost)."""
+    if cost is not None and cost not in COSTS:
         raise ValueError(f"cost must be one of {', '.join(COSTS)}, not {cost!r}")
     frame = _frame(data)
     column = "no_epochs" if cost == "epochs" and "epochs" not in frame and "no_epochs" in frame else cost
-    if len(frame) and column not in frame:
+    if cost and len(frame) and column not in frame:
         raise KeyError(f"the trials have no column {cost}")
-    bsf = best_so_far(frame)
-    if not len(bsf):
-        return pd.DataFrame(columns=["strategy", "seed", "trial", "cost", "best_so_far"])
+    columns = ["strategy", "seed", "trial", "best_acc" if cost is None else "cost", "best_so_far"]
+    if not len(frame):
+        return pd.DataFrame(columns=columns)
     f = frame.assign(seed=frame["seed"] if "seed" in frame else 0)
     if "trial" not in f:
         f["trial"] = f.groupby(["strategy", "seed"], sort=False).cumcount() + 1
-    spent = pd.to_numeric(f[column], errors="coerce").fillna(0.0)
-    costs = f.assign(_c=spent)[["strategy", "seed", "trial", "_c"]]
-    out = bsf.merge(costs, on=["strategy", "seed", "trial"], how="left", sort=False)
-    out["cost"] = out.groupby(["strategy", "seed"], sort=False)["_c"].cumsum()
-    return out[["strategy", "seed", "trial", "cost", "best_so_far"]]
+    f = f.assign(trial=f["trial"].astype(int), best_acc=pd.to_numeric(f["best_acc"], errors="coerce"))
+    if "status" in f:
+        f["best_acc"] = f["best_acc"].where(f["status"] != "failed")
+    out = numbers.best_so_far(f, "best_acc", by=("strategy", "seed"), order="trial", cost=column)
+    return out.rename(columns={"spent": "cost"})[columns].reset_index(drop=True)
 
 
 def cost_bands(data, cost: str) -> pd.DataFrame:
@@ -124,19 +110,8 @@ def cost_bands(data, cost: str) -> pd.DataFrame:
 
 
 
-def _mean_std(values) -> tuple[float, float]:
-    vals = [float(v) for v in values if v is not None and math.isfinite(float(v))]
-    if not vals:
-        return math.nan, math.nan
-    mean = sum(vals) / len(vals)
-    std = (sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)) ** 0.5 if len(vals) > 1 else math.nan
-    return mean, std
-
-
 def _pm(mean: float, std: float) -> str:
-    if not math.isfinite(mean):
-        return "-"
-    return f"{100 * mean:.2f} ± {100 * std:.2f}" if math.isfinite(std) else f"{100 * mean:.2f} (1 seed)"
+    return numbers.format_mean_spread(mean, std, scale=100, digits=2, one=" (1 seed)")
 
 
 def final_table(data) -> pd.DataFrame:
@@ -152,8 +127,8 @@ def final_table(data) -> pd.DataFrame:
     for s in order:
         sub = frame[frame["strategy"] == s]
         best = best_by_seed(sub)
-        am, asd = _mean_std(best["best_acc"]) if len(best) else (math.nan, math.nan)
-        tm, tsd = _mean_std(best["test_acc"]) if len(best) and "test_acc" in best else (math.nan, math.nan)
+        am, asd = numbers.mean_spread(best["best_acc"]) if len(best) else (math.nan, math.nan)
+        tm, tsd = numbers.mean_spread(best["test_acc"]) if len(best) and "test_acc" in best else (math.nan, math.nan)
         per_seed = sub.groupby("seed").size() if "seed" in sub and len(sub) else pd.Series(dtype=int)
         trials = (str(int(per_seed.iloc[0])) if per_seed.nunique() == 1
                   else f"{int(per_seed.min())}-{int(per_seed.max())}") if len(per_seed) else "0"

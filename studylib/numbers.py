@@ -1,0 +1,110 @@
+"""The numbers every report and benchmark shares, one rule each (no randomness here).
+
+* **Regret of the incumbent** (:func:`incumbent_regrets`): after each trial the incumbent is the
+  best *observed* score at the highest fidelity (epochs) reached so far -- on a plain table every
+  trial has the same fidelity, so it is simply the best observed config; its regret comes from
+  the table's means (``regret(index)``).
+* **On a cost grid** (:func:`on_grid`): the value after ``c`` spent is that of the last trial
+  finished within ``c``; before a run's first paid trial there is none (NaN): nothing is read
+  from a trial not yet paid for (no look-ahead).
+* **Median over runs** (:func:`median_over_runs`): NaN where some run has no value yet (an
+  undefined point is not the median of the runs that happen to have one).
+* **Best so far** (:func:`running_best`, :func:`best_so_far`): the running best of the finite
+  values in proposal order (a failed trial or a NaN never improves it), NaN before the first
+  finite value; optionally beside the cost spent so far (every trial is charged, failed or not).
+* **Mean ± spread** (:func:`mean_spread`, :func:`format_mean_spread`): mean and sample standard
+  deviation (``ddof=1``) of the finite values; the spread is NaN (``None`` in JSON, shown as
+  "(1 seed)") with fewer than two values -- one seed has no spread, not a spread of 0.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+__all__ = ["best_so_far", "format_mean_spread", "incumbent_regrets", "mean_spread", "median_over_runs",
+           "on_grid", "running_best"]
+
+
+def incumbent_regrets(trials: Iterable[tuple[float, float, int]], regret: Callable[[int], float]) -> list[float]:
+    """``trials``: ``(fidelity, score, index)`` per charged trial in order (higher score is
+    better). Returns ``regret(incumbent index)`` after each trial (see the module doc)."""
+    out, top, best, incumbent = [], -math.inf, -math.inf, -1
+    for fidelity, score, index in trials:
+        if fidelity > top:
+            top, best = fidelity, -math.inf
+        if fidelity == top and score > best:
+            best, incumbent = score, index
+        out.append(regret(incumbent))
+    return out
+
+
+def on_grid(cost: Sequence[float], values: Sequence[float], grid: Sequence[float]) -> np.ndarray:
+    """``values[i]`` is known once ``cost[i]`` (cumulative, ascending) is spent; the value at each
+    point of ``grid`` is that of the last trial within it, NaN before the first."""
+    cost, values = np.asarray(cost, dtype=float), np.asarray(values, dtype=float)
+    at = np.searchsorted(cost, np.asarray(grid, dtype=float), side="right") - 1
+    out = values[np.maximum(at, 0)] if len(values) else np.full(len(at), np.nan)
+    return np.where(at >= 0, out, np.nan)
+
+
+def median_over_runs(values, axis: int = 0):
+    """The median over runs (``axis``), NaN where any run has no value (NaN) yet."""
+    return np.median(np.asarray(values, dtype=float), axis=axis)
+
+
+def running_best(values: Sequence[float], maximize: bool = True) -> np.ndarray:
+    """The best finite value among ``values[:i+1]`` for each ``i``; NaN before the first."""
+    v = np.asarray(values, dtype=float)
+    worst = -np.inf if maximize else np.inf
+    v = np.where(np.isfinite(v), v, worst)
+    best = np.maximum.accumulate(v) if maximize else np.minimum.accumulate(v)
+    return np.where(np.isfinite(best), best, np.nan)
+
+
+def best_so_far(frame, value: str, by: Sequence[str], order: str | None = None, maximize: bool = True,
+                cost: str | None = None, ok: str | None = "status"):
+    """``frame`` with ``best_so_far`` (the running best of ``value`` within each group ``by``,
+    rows taken in ``order``; a row whose ``ok`` column says ``failed`` never improves it) and,
+    with ``cost``, ``spent`` (that column summed up to and including the row, NaN counted as 0).
+    Groups keep their first-appearance order; rows within a group are sorted by ``order``."""
+    import pandas as pd
+
+    parts = []
+    for _, g in frame.groupby(list(by), sort=False) if len(frame) else []:
+        g = g.sort_values(order, kind="stable") if order else g
+        v = pd.to_numeric(g[value], errors="coerce").astype(float)
+        if ok and ok in g:
+            v = v.where(g[ok] != "failed")
+        g = g.assign(best_so_far=running_best(v.to_numpy(), maximize))
+        if cost:
+            g = g.assign(spent=pd.to_numeric(g[cost], errors="coerce").fillna(0.0).cumsum().to_numpy())
+        parts.append(g)
+    if not parts:
+        return frame.iloc[0:0].assign(best_so_far=pd.Series(dtype=float),
+                                      **({"spent": pd.Series(dtype=float)} if cost else {}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def mean_spread(values: Iterable) -> tuple[float, float]:
+    """Mean and sample standard deviation of the finite values (NaN, NaN without any; spread NaN
+    with one)."""
+    vals = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    if not vals:
+        return math.nan, math.nan
+    mean = sum(vals) / len(vals)
+    spread = (sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)) ** 0.5 if len(vals) > 1 else math.nan
+    return mean, spread
+
+
+def format_mean_spread(mean: float | None, spread: float | None, scale: float = 1.0, digits: int = 4,
+                       suffix: str = "", one: str = "") -> str:
+    """``"0.7000 ± 0.1414"``; ``"-"`` without a mean; the mean alone (plus ``one``, e.g.
+    ``" (1 seed)"``) without a spread."""
+    if mean is None or not math.isfinite(mean):
+        return "-"
+    text = f"{scale * mean:.{digits}f}{suffix}"
+    if spread is None or not math.isfinite(spread):
+        return text + one
+    return f"{text} ± {scale * spread:.{digits}f}"
