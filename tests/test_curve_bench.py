@@ -132,3 +132,31 @@ def test_bad_inputs_are_one_line_exit_2_nothing_written(tmp_path, capsys, case, 
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_no_regret_before_the_first_paid_trial_in_bench_and_curve_compare_alike(table):
+    """One early-regret rule: ``bench --fidelity epoch`` and benchmarks/curve_compare.py read a
+    run's regret after c epochs from the trials paid within c, and have none (NaN) before."""
+    import importlib.util
+    from pathlib import Path
+
+    from studylib.curve_bench import run_curves
+
+    budget = 20 * EPOCHS  # curve_compare's budget: 20 full trainings
+    _, grid = run_curves([table], ["random", "memetic-sh"], seeds=2, budget=budget, workers=1)
+    random = grid[grid.strategy == "random"]
+    assert random[random.evaluation < EPOCHS].regret.isna().all()  # its first trial costs 9 epochs
+    assert random[random.evaluation >= EPOCHS].regret.notna().all()
+    sh = grid[grid.strategy == "memetic-sh"]
+    assert sh[sh.evaluation == 1].regret.notna().all()  # its first rung is paid after 1 epoch
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "curve_compare.py"
+    spec = importlib.util.spec_from_file_location("curve_compare", path)
+    cc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cc)
+    jobs = [(table, s, s, seed, None) for s in ("random", "memetic-sh") for seed in range(2)]
+    theirs = cc.run_all(jobs, workers=1).rename(columns={"epochs": "evaluation"})
+    key = ["strategy", "seed", "evaluation"]
+    ours = grid.sort_values(key).reset_index(drop=True)
+    theirs = theirs.sort_values(key).reset_index(drop=True)
+    pd.testing.assert_frame_equal(ours[key + ["regret"]], theirs[key + ["regret"]], check_dtype=False)
