@@ -33,6 +33,7 @@ from typing import Iterable
 
 import numpy as np
 
+from .cliargs import add_deprecated, add_no_progress, add_seeds, nonneg_int, positive_int
 from .errors import StudyError
 from .numbers import incumbent_regrets, median_over_runs
 from .paths import REPORTS_DIR
@@ -43,6 +44,7 @@ __all__ = ["DEFAULT_STRATEGIES", "TABLES", "Table", "add_arguments", "evals_to_r
            "run_bench", "run_one", "summarize"]
 
 DEFAULT_STRATEGIES = ("random", "ga", "memetic", "tpe", "optuna-ga")
+DEFAULT_BUDGET = 200  # charged evaluations (or epochs, --fidelity epoch) per run
 CHECKPOINTS = (50, 100, 200)
 REFERENCE = "random"  # evaluations-to-reach is measured against this strategy's final median
 PROPOSAL = "memetic"  # the Wilcoxon tests compare this strategy against every other
@@ -145,9 +147,11 @@ def run_bench(tables, strategies, seeds, budget: int, out_dir=None, workers: int
     seed_list = list(range(int(seeds))) if isinstance(seeds, (int, np.integer)) else [int(s) for s in seeds]
     budget = int(budget)
     if budget < 1:
-        raise StudyError("--budget must be at least 1")
+        raise StudyError("--trials must be at least 1")
     if not seed_list:
         raise StudyError("--seeds must be at least 1")
+    if int(workers) < 1:
+        raise StudyError("--workers must be at least 1")
     options = options or {}
     out_dir = Path(out_dir) if out_dir is not None else default_out_dir()
 
@@ -279,11 +283,34 @@ def add_arguments(parser) -> None:
                         help="print the tables (size, metric, direction, source) and exit")
     parser.add_argument("--strategies", default=",".join(DEFAULT_STRATEGIES),
                         help=f"comma-separated strategies (default {','.join(DEFAULT_STRATEGIES)})")
-    parser.add_argument("--seeds", type=int, default=30, help="runs per strategy and table (seeds 0..K-1)")
-    parser.add_argument("--budget", type=int, default=200, help="charged evaluations per run")
+    parser.add_argument("--seed", type=nonneg_int, default=0, help="the first run seed (default: 0)")
+    add_seeds(parser, 30, "runs per strategy and table")
+    parser.add_argument("--trials", type=positive_int, default=None, metavar="N",
+                        help=f"distinct configurations charged per run (default {DEFAULT_BUDGET}; a repeat is free)")
+    parser.add_argument("--budget-epochs", type=positive_int, default=None, metavar="N",
+                        help=f"--fidelity epoch: epochs charged per run (default {DEFAULT_BUDGET})")
+    add_deprecated(parser, "--budget", "--trials (or --budget-epochs with --fidelity epoch)", dest="budget",
+                   type=positive_int)
     parser.add_argument("--out", default=None, help=f"output folder (default {default_out_dir()})")
-    parser.add_argument("--workers", type=int, default=2, help="parallel processes (default 2)")
-    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.add_argument("--workers", type=positive_int, default=2, metavar="N",
+                        help="N worker processes run benchmark runs at once (default 2)")
+    add_no_progress(parser, "the summary is still printed")
+    add_deprecated(parser, "--quiet", "--no-progress", dest="no_progress", flag=True)
+
+
+def budget_of(args) -> int:
+    """The per-run budget of ``studylib bench``: ``--trials`` (plain tables) or ``--budget-epochs``
+    (``--fidelity epoch``), the deprecated ``--budget`` for either; a flag of the other mode: error."""
+    epoch = getattr(args, "fidelity", None) == "epoch"
+    trials, epochs = getattr(args, "trials", None), getattr(args, "budget_epochs", None)
+    if epoch and trials is not None:
+        raise StudyError("--trials counts configurations of a plain table; with --fidelity epoch give --budget-epochs")
+    if not epoch and epochs is not None:
+        raise StudyError("--budget-epochs needs --fidelity epoch (a table of learning curves); "
+                         "a plain table's budget is --trials")
+    given = epochs if epoch else trials
+    budget = given if given is not None else getattr(args, "budget", None)
+    return DEFAULT_BUDGET if budget is None else int(budget)
 
 
 def main(args) -> int:
@@ -296,15 +323,10 @@ def main(args) -> int:
 
     fidelity = getattr(args, "fidelity", None)
     strategies = resolve_strategies(args.strategies, multi_fidelity=fidelity == "epoch")
-    if args.seeds is None or args.seeds < 1:
-        raise StudyError("--seeds must be at least 1")
-    if args.budget is None or args.budget < 1:
-        raise StudyError("--budget must be at least 1")
-    workers = getattr(args, "workers", 2) or 2
-    if workers < 1:
-        raise StudyError("--workers must be at least 1")
+    budget = budget_of(args)
+    seeds = list(range(args.seed, args.seed + args.seeds))
     out = Path(args.out) if getattr(args, "out", None) else default_out_dir()
-    quiet = getattr(args, "quiet", False)
+    quiet = args.no_progress
     if fidelity == "epoch":
         from .curve_bench import load_curve_file, run_curves
 
@@ -316,21 +338,21 @@ def main(args) -> int:
         if len({c.name for c in curves}) < len(curves):
             raise StudyError("two table files of one name: rename a file")
         t0 = time.perf_counter()
-        df, grid = run_curves(curves, strategies, args.seeds, args.budget, workers=workers)
+        df, grid = run_curves(curves, strategies, seeds, budget, workers=args.workers, progress=not quiet)
         out.mkdir(parents=True, exist_ok=True)
         df.to_csv(out / "bench.csv", index=False)  # one row per charged trial, with its cost
-        summary = summarize(grid, args.budget)  # on the epoch grid: regret after c epochs
+        summary = summarize(grid, budget)  # on the epoch grid: regret after c epochs
         summary.to_csv(out / "bench_summary.csv", index=False)
         from .report.regret import plot_regret
 
         plot_regret(grid, out / "bench_regret.png")
-        print(format_summary(summary, args.budget) + "(--fidelity epoch: regret@N and evals->rand count epochs)")
+        print(format_summary(summary, budget) + "(--fidelity epoch: regret@N and evals->rand count epochs)")
         print(f"wrote {out / 'bench.csv'}, {out / 'bench_regret.png'} ({time.perf_counter() - t0:.0f}s)")
         return 0
     tables = resolve_table_spec(args.table, getattr(args, "metric", None), getattr(args, "direction", None))
-    summary = run_bench(tables, strategies, args.seeds, args.budget, out, workers=workers, progress=not quiet)
+    summary = run_bench(tables, strategies, seeds, budget, out, workers=args.workers, progress=not quiet)
     if quiet:  # no progress lines, but the summary is the command's result
-        print(format_summary(summary, args.budget), end="")
+        print(format_summary(summary, budget), end="")
     return 0
 
 

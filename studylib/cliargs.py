@@ -1,11 +1,22 @@
-"""Command-line options shared by ``studylib search`` and ``studylib run`` (and their number types).
+"""Command-line options shared by the subcommands (and their number types), one meaning each:
 
-Its own module so that :mod:`studylib.cli` and the command plugins (:mod:`studylib.runner`) both
-import it without importing each other.
+* ``--seed S``: the (first) seed; ``--seeds N``: how many seeds, S..S+N-1 (``run``, ``bench``);
+* ``--workers N``: N worker processes run trials (``search``: a local Dask cluster) or benchmark
+  runs (``bench``) at once;
+* ``--trials N``: distinct configurations evaluated (charged) per study or benchmark run;
+  ``--budget-epochs N``: epochs trained (charged) per study or learning-curve benchmark run;
+* ``--no-progress``: no progress output (results are still printed);
+* ``--out DIR``: the output folder.
+
+Every bad value exits with code 2 and one line. Its own module so that :mod:`studylib.cli` and the
+command plugins (:mod:`studylib.runner`, :mod:`studylib.bench`) import it without importing each
+other. Old spellings (``--repeats``, ``--quiet``, ``--budget``, export-table's ``--out``) still
+work, with a one-line deprecation warning on stderr.
 """
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def _number(kind, minimum: float, strict: bool, what: str):
@@ -26,6 +37,35 @@ positive_int = _number(int, 0, True, "a positive integer")
 nonneg_int = _number(int, 0, False, "a non-negative integer")
 positive_float = _number(float, 0, True, "a positive number")
 nonneg_float = _number(float, 0, False, "a non-negative number")
+
+
+class _Deprecated(argparse.Action):
+    """An old spelling of ``new``: warns on stderr, then stores like it (a flag when ``nargs=0``)."""
+
+    def __init__(self, option_strings, dest, new: str = "", **kwargs):
+        self.new = new
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        sys.stderr.write(f"studylib: warning: {option_string} is deprecated, use {self.new}\n")
+        setattr(namespace, self.dest, True if self.nargs == 0 else values)
+
+
+def add_deprecated(p: argparse.ArgumentParser, old: str, new: str, dest: str, flag: bool = False,
+                   type=None) -> None:
+    """``old`` as a hidden, warning alias of ``new`` (same ``dest``, no default of its own)."""
+    p.add_argument(old, dest=dest, action=_Deprecated, new=new, nargs=0 if flag else None, type=type,
+                   default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+
+def add_no_progress(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--no-progress", action="store_true", help=f"no progress output ({what})")
+
+
+def add_seeds(p: argparse.ArgumentParser, default: int | None, what: str, dest: str = "seeds") -> None:
+    """``--seeds N``: seeds S..S+N-1 where S is ``--seed``."""
+    p.add_argument("--seeds", type=positive_int, default=default, metavar="N", dest=dest,
+                   help=f"{what}: seeds SEED..SEED+N-1" + (f" (default: {default})" if default else ""))
 
 
 def add_study_arguments(p: argparse.ArgumentParser, *, default_out: str | None = None,
@@ -51,8 +91,7 @@ def add_study_arguments(p: argparse.ArgumentParser, *, default_out: str | None =
     p.add_argument("--out", default=default_out,
                    help="output folder (ledger, trials.csv, reports) (default: "
                         f"{default_out or 'reports/<dataset>-<profile>, plus a tag per other non-default setting'})")
-    p.add_argument("--no-progress", action="store_true",
-                   help="no progress: bars at a terminal, one line per finished trial in a log")
+    add_no_progress(p, "bars at a terminal, one line per finished trial in a log")
     if not execution:
         return
     p.add_argument("--budget-epochs", type=positive_int, metavar="N",
@@ -66,7 +105,8 @@ def add_study_arguments(p: argparse.ArgumentParser, *, default_out: str | None =
                    help="serial: one trial at a time in a reused child process (default); dask: on a Dask "
                         "cluster (--workers or --scheduler); inline: in this process")
     g.add_argument("--workers", type=positive_int, metavar="N",
-                   help="start a local Dask cluster of N single-thread worker processes (implies --executor dask)")
+                   help="N worker processes run trials at once: a local Dask cluster of N single-thread "
+                        "workers (implies --executor dask)")
     g.add_argument("--scheduler", metavar="ADDRESS",
                    help="join an existing Dask cluster: tcp://host:8786 or a scheduler file (implies dask)")
     g.add_argument("--in-flight", type=positive_int, metavar="N",

@@ -204,18 +204,20 @@ def _job(args):
     return run_curve(shared()[i], strategy, seed, budget, options)
 
 
-def run_curves(tables: list[CurveTable], strategies: list[str], seeds: int, budget: int, workers: int = 2,
+def run_curves(tables: list[CurveTable], strategies: list[str], seeds, budget: int, workers: int = 2,
                options: dict | None = None, progress: bool = False):
-    """Every (table, strategy, seed) with ``budget`` epochs. Returns ``bench.csv``'s frame (one row
-    per charged trial: ``evaluation``, ``cost``, ``regret``) and the same runs on the epoch grid
-    (:func:`on_epoch_grid`, what the summary and figure read)."""
+    """Every (table, strategy, seed) with ``budget`` epochs (``seeds``: a count K, seeds 0..K-1, or
+    a list). Returns ``bench.csv``'s frame (one row per charged trial: ``evaluation``, ``cost``,
+    ``regret``) and the same runs on the epoch grid (:func:`on_epoch_grid`, what the summary and
+    figure read)."""
     import pandas as pd
 
     from .parallel import run_jobs
     from .progress import RunCounter
 
+    seed_list = range(int(seeds)) if isinstance(seeds, (int, np.integer)) else [int(s) for s in seeds]
     jobs = [(i, s, seed, int(budget), (options or {}).get(s)) for i in range(len(tables))
-            for s in strategies for seed in range(int(seeds))]
+            for s in strategies for seed in seed_list]
     results = run_jobs(_job, jobs, workers, shared=list(tables), done=RunCounter(progress))
     rows = [(r["table"], r["strategy"], r["seed"], e, int(c), float(v))
             for r in results for e, (c, v) in enumerate(zip(r["cost"], r["regret"]), 1)]

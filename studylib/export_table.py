@@ -1,6 +1,6 @@
-"""``studylib export-table OUT --out FILE.csv``: a study folder's learning curves as a benchmark table.
+"""``studylib export-table FOLDER --table FILE.csv``: a study folder's learning curves as a benchmark table.
 
-Writes one row per (config, seed, epoch) of every finished trial in ``OUT/ledger.sqlite``: the
+Writes one row per (config, seed, epoch) of every finished trial in ``FOLDER/ledger.sqlite``: the
 hyperparameter columns (by their studylib names), ``seed``, ``epoch`` (1-based) and one column per
 recorded per-epoch metric (``val_accuracy``, ``val_loss``, ``accuracy``, ``loss``). A config
 trained for one seed under several budgets (rungs of a multi-fidelity study, another
@@ -9,8 +9,8 @@ trained for one seed under several budgets (rungs of a multi-fidelity study, ano
 back with ``studylib bench --table FILE.csv --fidelity epoch --metric val_accuracy --direction
 maximize`` (a finished grid study becomes a learning-curve benchmark).
 
-No randomness here. Bad input (no ledger in OUT, an unknown ``--study``, nothing to export, an
-unwritable ``--out``): one
+No randomness here. Bad input (no ledger in FOLDER, an unknown ``--study``, nothing to export, an
+unwritable ``--table``): one
 line, exit 2, nothing written.
 """
 from __future__ import annotations
@@ -26,31 +26,38 @@ SEED = "seed"
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("study", metavar="OUT", help="a study folder (holding ledger.sqlite)")
-    parser.add_argument("--out", required=True, metavar="FILE.csv", help="the table file to write")
+    from .cliargs import add_deprecated
+
+    parser.add_argument("folder", metavar="FOLDER",
+                        help="a study folder: the --out of studylib search (it holds ledger.sqlite)")
+    parser.add_argument("--table", metavar="FILE.csv", help="the table file to write (what studylib bench "
+                                                           "--table FILE.csv --fidelity epoch reads)")
+    add_deprecated(parser, "--out", "--table", dest="table")
     parser.add_argument("--study", action="append", default=None, metavar="ID", dest="studies",
                         help="export only this study's trials (a study_id of OUT/trials.csv; repeatable; "
-                             "default: every study in OUT)")
+                             "default: every study in FOLDER)")
 
 
 def main(args) -> int:
-    frame = learning_curves(args.study, studies=args.studies)
-    write_table(frame, args.out)
+    if not getattr(args, "table", None):
+        raise StudyError("export-table needs --table FILE.csv (the table file to write)")
+    frame = learning_curves(args.folder, studies=args.studies)
+    write_table(frame, args.table)
     curves = int((frame[EPOCH] == 1).sum())
-    print(f"wrote {args.out}: {len(frame)} rows ({curves} learning curves, one per config and seed)")
+    print(f"wrote {args.table}: {len(frame)} rows ({curves} learning curves, one per config and seed)")
     return 0
 
 
-def learning_curves(study, studies: list[str] | None = None) -> "pd.DataFrame":  # noqa: F821
-    """The per-epoch rows of every finished trial in ``study``'s ledger (see the module doc), or
+def learning_curves(folder, studies: list[str] | None = None) -> "pd.DataFrame":  # noqa: F821
+    """The per-epoch rows of every finished trial in ``folder``'s ledger (see the module doc), or
     only of the trials of the studies named in ``studies``."""
     import pandas as pd
 
     from . import paths
 
-    path = Path(study) / paths.LEDGER_NAME
+    path = Path(folder) / paths.LEDGER_NAME
     if not path.is_file():
-        raise StudyError(f"no ledger in {study} (expected {path}; is it a study folder?)")
+        raise StudyError(f"no ledger in {folder} (expected {path}; is it a study folder?)")
     from .ledger import Ledger
 
     with Ledger(path, read_only=True) as ledger:
@@ -90,14 +97,14 @@ def write_table(frame, out) -> None:
     """Write ``frame`` to ``out`` (.csv) through a temporary file in the same folder."""
     out = Path(out)
     if out.suffix.lower() != ".csv":
-        raise StudyError(f"--out {out}: use a .csv file name")
+        raise StudyError(f"--table {out}: use a .csv file name")
     if out.is_dir():
-        raise StudyError(f"--out {out} is a folder")
+        raise StudyError(f"--table {out} is a folder")
     folder = out.parent if str(out.parent) else Path(".")
     if not folder.is_dir():
-        raise StudyError(f"--out {out}: folder {folder} does not exist")
+        raise StudyError(f"--table {out}: folder {folder} does not exist")
     if not os.access(folder, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
-        raise StudyError(f"--out {out}: not writable")
+        raise StudyError(f"--table {out}: not writable")
     tmp = out.with_name(out.name + ".tmp")
     try:
         frame.to_csv(tmp, index=False)

@@ -48,15 +48,16 @@ PARAMETERS = {"dataset": "digits", "profile": "smoke", "strategy": "random", "tr
 
 
 def add_arguments(p) -> None:
-    from .cliargs import add_study_arguments, positive_int
+    from .cliargs import add_deprecated, add_seeds, add_study_arguments, positive_int
 
     p.add_argument("round", metavar="ROUND",
                    help="round1, round2, round3, all (the three), compare, or any notebooks/<name>.ipynb "
                         "whose parameters cell declares out_dir")
     # where trials run is not a notebook parameter: the notebooks use the default executor
     add_study_arguments(p, default_out=None, execution=False)
-    p.add_argument("--repeats", type=positive_int, default=None,
-                   help="run each study with seeds SEED..SEED+N-1 and report mean ± std (default: the notebook's)")
+    add_seeds(p, None, "run each study once per seed and report mean ± std (default: the notebook's)",
+              dest="repeats")
+    add_deprecated(p, "--repeats", "--seeds", dest="repeats", type=positive_int)
     p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                    help="set any other parameter the notebook declares (VALUE read as YAML), e.g. "
                         "-p bench_seeds=30 -p strategies=random,memetic")
@@ -151,7 +152,8 @@ def _parameters(args, name: str, nb: Path, out: Path) -> dict:
             if v is not None or PARAMETERS[k] is not None:
                 params[k] = v
         elif v != PARAMETERS[k]:
-            raise StudyError(f"notebook {nb.name} (round {name}) has no parameter {k!r}; "
+            flag = "--seeds" if k == "repeats" else "--" + k.replace("_", "-")
+            raise StudyError(f"notebook {nb.name} (round {name}) has no parameter {k!r} ({flag}); "
                              f"it takes: {', '.join(declared) or 'nothing'}")
     for item in getattr(args, "param", None) or []:
         key, value = _key_value(item)

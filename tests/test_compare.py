@@ -244,7 +244,7 @@ def published(tmp_path_factory):
     env = {**os.environ, "STUDYLIB_REPORTS": str(out.parent)}
     proc = subprocess.run(
         [sys.executable, "-m", "studylib.cli", "run", "compare", "--dataset", "digits", "--profile", "smoke",
-         "--trials", "2", "--max-epochs", "1", "--train-size", "300", "--repeats", "2", "-p", "bench_seeds=3", "-p", "bench_budget=20",
+         "--trials", "2", "--max-epochs", "1", "--train-size", "300", "--seeds", "2", "-p", "bench_seeds=3", "-p", "bench_budget=20",
          "--out", str(out), "--no-progress"],
         capture_output=True, text=True, timeout=600, cwd=REPO, env=env)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]

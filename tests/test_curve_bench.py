@@ -87,7 +87,7 @@ def test_bench_cli_writes_a_cost_column(tmp_path, capsys):
     curves(np.random.default_rng(2)).to_csv(path, index=False)
     rc = cli.main(["bench", "--table", str(path), "--fidelity", "epoch", "--metric", "val_accuracy",
                    "--direction", "maximize", "--strategies", "random,memetic-sh", "--seeds", "2",
-                   "--budget", "30", "--workers", "1", "--out", str(tmp_path / "b")])
+                   "--budget-epochs", "30", "--workers", "1", "--out", str(tmp_path / "b")])
     assert rc == 0, capsys.readouterr().err
     df = pd.read_csv(tmp_path / "b" / "bench.csv")
     assert list(df.columns) == ["table", "strategy", "seed", "evaluation", "cost", "regret"]
@@ -124,7 +124,7 @@ def test_bad_inputs_are_one_line_exit_2_nothing_written(tmp_path, capsys, case, 
     else:
         fidelity, strategies = [], "memetic-sh"
     data.to_csv(tmp_path / "c.csv", index=False)
-    argv = ["bench", "--table", table, *fidelity, "--strategies", strategies, "--budget", "20", "--seeds", "1",
+    argv = ["bench", "--table", table, *fidelity, "--strategies", strategies, "--seeds", "1",
             "--workers", "1", "--out", str(tmp_path / "out")]
     if case != "built-in":
         argv += ["--metric", "val_accuracy", "--direction", "maximize"]

@@ -133,7 +133,7 @@ def published(tmp_path_factory):
     out = tmp_path_factory.mktemp("published") / "reports"
     tiny = ["--dataset", "digits", "--profile", "smoke", "--trials", "2", "--max-epochs", "1", "--out", str(out),
             "--no-progress"]
-    for argv in (["all"], ["compare", "--repeats", "2", "--train-size", "300", "-p", "bench_seeds=3",
+    for argv in (["all"], ["compare", "--seeds", "2", "--train-size", "300", "-p", "bench_seeds=3",
                            "-p", "bench_budget=20"]):
         r = subprocess.run([sys.executable, "-m", "studylib.cli", "run", *argv, *tiny], capture_output=True,
                            text=True, timeout=600)

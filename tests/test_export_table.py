@@ -31,7 +31,7 @@ def study(tmp_path_factory):
 def test_export_writes_every_epoch_of_every_trial(study, tmp_path, capsys):
     _, out = study
     target = tmp_path / "curves.csv"
-    assert cli.main(["export-table", str(out), "--out", str(target)]) == 0
+    assert cli.main(["export-table", str(out), "--table", str(target)]) == 0
     assert "8 rows (4 learning curves" in capsys.readouterr().out
     frame = pd.read_csv(target)
     assert list(frame.columns[-6:]) == ["seed", "epoch", "val_accuracy", "val_loss", "accuracy", "loss"]
@@ -62,7 +62,7 @@ def test_bad_inputs_are_one_line_and_write_nothing(study, tmp_path, capsys, case
         target = tmp_path / "dir.csv"
         target.mkdir()
     before = sorted(p.name for p in tmp_path.rglob("*"))
-    assert cli.main(["export-table", source, "--out", str(target)]) == 2
+    assert cli.main(["export-table", source, "--table", str(target)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("studylib: error: ") and err.count("\n") == 1
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
@@ -79,11 +79,11 @@ def test_study_option_exports_only_that_study(study, tmp_path, capsys):
                      "synthetic", "--max-epochs", "3", "--patience", "5", "--executor", "inline", "--no-progress",
                      "--out", str(out)]) == 0
     both, only = tmp_path / "both.csv", tmp_path / "only.csv"
-    assert cli.main(["export-table", str(out), "--out", str(both)]) == 0
-    assert cli.main(["export-table", str(out), "--out", str(only), "--study", grid_id]) == 0
+    assert cli.main(["export-table", str(out), "--table", str(both)]) == 0
+    assert cli.main(["export-table", str(out), "--table", str(only), "--study", grid_id]) == 0
     assert len(pd.read_csv(both)) == 8 + 3 and len(pd.read_csv(only)) == 8
     capsys.readouterr()
-    assert cli.main(["export-table", str(out), "--out", str(tmp_path / "x.csv"), "--study", "nope"]) == 2
+    assert cli.main(["export-table", str(out), "--table", str(tmp_path / "x.csv"), "--study", "nope"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--study nope: no such study" in err and grid_id in err
     assert not (tmp_path / "x.csv").exists()
@@ -93,9 +93,9 @@ def test_an_exported_grid_study_benchmarks_round_trip(study, tmp_path, capsys):
     """export-table then bench --fidelity epoch: regrets come from the study's own final-epoch values."""
     _, out = study
     table = tmp_path / "tiny-curves.csv"
-    assert cli.main(["export-table", str(out), "--out", str(table)]) == 0
+    assert cli.main(["export-table", str(out), "--table", str(table)]) == 0
     rc = cli.main(["bench", "--table", str(table), "--fidelity", "epoch", "--metric", "val_loss",
-                   "--direction", "minimize", "--strategies", "random,asha", "--seeds", "2", "--budget", "5",
+                   "--direction", "minimize", "--strategies", "random,asha", "--seeds", "2", "--budget-epochs", "5",
                    "--workers", "1", "--out", str(tmp_path / "b")])
     assert rc == 0, capsys.readouterr().err
     bench = pd.read_csv(tmp_path / "b" / "bench.csv")

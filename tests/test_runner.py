@@ -81,7 +81,7 @@ def test_default_out_dir_names_the_settings(monkeypatch, tmp_path):
     args = cli.build_parser().parse_args(["run", "round1"])
     assert runner.default_out(args) == tmp_path / "digits-smoke"
     args = cli.build_parser().parse_args(["run", "round1", "--dataset", "fashion_mnist", "--train-size", "10000",
-                                          "--seed", "3", "--repeats", "2"])
+                                          "--seed", "3", "--seeds", "2"])
     assert runner.default_out(args) == tmp_path / "fashion_mnist-smoke-train10000-s3-x2"
 
 
@@ -105,7 +105,7 @@ def test_help_does_not_import_heavy_libraries():
 @pytest.mark.parametrize("argv, message", [
     (["run", "round9"], "unknown round 'round9'"),
     (["run", "round1", "--data-dir", "/no/such/folder"], "data directory not found"),
-    (["run", "compare", "--repeats", "2"], "has no parameter 'repeats'"),
+    (["run", "compare", "--seeds", "2"], "has no parameter 'repeats'"),
     (["run", "round1", "--trials", "0"], "--trials"),
     (["run", "round1", "--strategy", "nope"], "--strategy"),
     (["run", "../etc/passwd"], "unknown round"),

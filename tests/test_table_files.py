@@ -97,8 +97,8 @@ def test_cli_runs_a_file_and_names_it_by_its_stem(tmp_path, capsys):
     grid_frame().to_csv(path, index=False)
     out = tmp_path / "out"
     rc, stdout, err = run_cli(["--table", str(path), "--metric", "acc", "--direction", "maximize",
-                               "--strategies", "random,memetic", "--seeds", "3", "--budget", "8",
-                               "--out", str(out), "--quiet", "--workers", "2"], capsys)
+                               "--strategies", "random,memetic", "--seeds", "3", "--trials", "8",
+                               "--out", str(out), "--no-progress", "--workers", "2"], capsys)
     assert rc == 0, err
     df = pd.read_csv(out / "bench.csv")
     assert set(df.table) == {"my_grid"} and len(df) == 2 * 3 * 8 and (df.regret >= 0).all()
@@ -192,7 +192,7 @@ BAD = ["missing combination", "non-numeric metric", "NaN metric", "unknown metri
 def test_bad_input_is_one_line_exit_2_nothing_written(tmp_path, capsys, case):
     path, flags, message = write_bad(tmp_path, case)
     out = tmp_path / "out"
-    rc, stdout, err = run_cli(["--table", str(path), *flags, "--seeds", "1", "--budget", "5",
+    rc, stdout, err = run_cli(["--table", str(path), *flags, "--seeds", "1", "--trials", "5",
                                "--out", str(out)], capsys)
     assert rc == 2
     assert err.count("\n") == 1 and err.startswith("studylib: error: ") and "Traceback" not in err

@@ -1,0 +1,104 @@
+"""One meaning per flag across subcommands, every bad value exits 2 with one line (nothing
+written), and the old spellings still work with a one-line deprecation warning."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from studylib import cli
+
+
+def call(argv, capsys):
+    try:
+        rc = cli.main([str(a) for a in argv])
+    except SystemExit as e:  # argparse's type errors exit from parse_args
+        rc = e.code
+    cap = capsys.readouterr()
+    return rc, cap.out, [line for line in cap.err.splitlines() if line.strip()]
+
+
+BENCH = ["bench", "--table", "hpobench-car", "--strategies", "random"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (BENCH + ["--workers", "0"], "argument --workers: expected a positive integer, got '0'"),
+    (BENCH + ["--workers", "two"], "argument --workers: expected a positive integer, got 'two'"),
+    (BENCH + ["--seeds", "0"], "argument --seeds: expected a positive integer, got '0'"),
+    (BENCH + ["--seed", "-1"], "argument --seed: expected a non-negative integer, got '-1'"),
+    (BENCH + ["--trials", "0"], "argument --trials: expected a positive integer, got '0'"),
+    (BENCH + ["--budget-epochs", "0"], "argument --budget-epochs: expected a positive integer, got '0'"),
+    (BENCH + ["--budget-epochs", "9"], "--budget-epochs needs --fidelity epoch"),
+    (BENCH + ["--budget", "0"], "argument --budget: expected a positive integer, got '0'"),
+    (["search", "round1", "--workers", "0"], "argument --workers: expected a positive integer, got '0'"),
+    (["search", "round1", "--seed", "x"], "argument --seed: expected a non-negative integer, got 'x'"),
+    (["search", "round1", "--trials", "-3"], "argument --trials: expected a positive integer, got '-3'"),
+    (["search", "round1", "--budget-epochs", "0"], "argument --budget-epochs: expected a positive integer"),
+    (["run", "round1", "--seeds", "0"], "argument --seeds: expected a positive integer, got '0'"),
+    (["run", "round1", "--repeats", "0"], "argument --repeats: expected a positive integer, got '0'"),
+    (["explore", "--port", "0"], "argument --port: expected a port number (1-65535), got '0'"),
+    (["export-table", "somewhere"], "export-table needs --table FILE.csv"),
+])
+def test_every_bad_value_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
+    out = tmp_path / "out"
+    if argv[0] in ("bench", "search", "run"):
+        argv = argv + ["--out", out]
+    rc, _, err = call(argv, capsys)
+    assert rc == 2
+    assert len(err) == 1 and err[0].startswith("studylib: error:") and message in err[0], err
+    assert not out.exists()
+
+
+def test_the_same_flag_means_the_same_in_every_subcommand(capsys):
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command").choices
+
+    def option(command, flag):
+        return next(a for a in sub[command]._actions if flag in a.option_strings)
+
+    for flag in ("--workers", "--seeds", "--trials", "--budget-epochs"):  # one type: a positive integer
+        types = {option(c, flag).type for c in sub if any(flag in a.option_strings for a in sub[c]._actions)}
+        assert len(types) == 1, flag
+    assert "N worker processes run" in option("search", "--workers").help
+    assert "N worker processes run" in option("bench", "--workers").help
+    for command in ("run", "bench"):
+        assert "seeds SEED..SEED+N-1" in option(command, "--seeds").help
+    for command in ("search", "run", "bench"):
+        assert option(command, "--no-progress")
+    assert [a.metavar for a in sub["export-table"]._actions if not a.option_strings] == ["FOLDER"]
+
+
+def test_bench_seed_and_seeds_choose_the_run_seeds(tmp_path, capsys):
+    rc, _, err = call(BENCH + ["--seed", 5, "--seeds", 2, "--trials", 10, "--workers", 1, "--no-progress",
+                               "--out", tmp_path], capsys)
+    assert rc == 0 and not err
+    df = pd.read_csv(tmp_path / "bench.csv")
+    assert sorted(df.seed.unique()) == [5, 6] and df.evaluation.max() == 10
+
+
+def test_old_spellings_warn_once_and_still_work(tmp_path, capsys):
+    rc, out, err = call(BENCH + ["--seeds", 1, "--budget", 7, "--quiet", "--workers", 1, "--out", tmp_path / "a"],
+                        capsys)
+    assert rc == 0
+    assert err == ["studylib: warning: --budget is deprecated, use --trials (or --budget-epochs with --fidelity epoch)",
+                   "studylib: warning: --quiet is deprecated, use --no-progress"]
+    assert pd.read_csv(tmp_path / "a" / "bench.csv").evaluation.max() == 7
+    assert "runs" not in out and "random" in out  # quiet: no progress lines, the summary is printed
+
+
+def test_export_table_takes_a_folder_and_writes_table(tmp_path, capsys):
+    from studylib.ledger import Ledger
+    from studylib.trial import Trial
+
+    folder = tmp_path / "study"
+    folder.mkdir()
+    with Ledger(folder / "ledger.sqlite") as led:
+        led.record(Trial("k1", {"a": 1}, metrics={"best_acc": 0.5}, epochs=2, seed=0, dataset="d",
+                         curve={"val_accuracy": [0.4, 0.5]}))
+    target = tmp_path / "t.csv"
+    rc, out, err = call(["export-table", folder, "--table", target], capsys)
+    assert rc == 0 and not err and out.startswith(f"wrote {target}: 2 rows")
+    rc, _, err = call(["export-table", folder, "--out", tmp_path / "old.csv"], capsys)
+    assert rc == 0 and err == ["studylib: warning: --out is deprecated, use --table"]
+    assert pd.read_csv(tmp_path / "old.csv").equals(pd.read_csv(target))
+    assert np.allclose(pd.read_csv(target).val_accuracy, [0.4, 0.5])
