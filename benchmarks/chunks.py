@@ -3,8 +3,9 @@
 Each chunk is one ``studylib.bench.run_bench`` call (the same protocol and numbers as
 ``studylib bench``) for one table and one strategy over all seeds. Its per-seed regret curves are
 kept as ``<work>/<table>__<strategy>.csv`` (one row per seed, one column per evaluation) under a
-git-ignored folder (``reports/bench-chunks/s<seeds>-b<budget>/``), so a re-run skips finished
-chunks. Only summaries (``summarize``) and figures are meant for git. Randomness: none here; every
+git-ignored folder (``reports/bench-chunks/s<seeds>-b<budget>/``), with the code that made it in
+``<table>__<strategy>.provenance.json`` (``studylib.provenance``), so a re-run skips finished
+chunks of the same strategy and protocol code and runs a chunk of other code again (one line). Only summaries (``summarize``) and figures are meant for git. Randomness: none here; every
 run is seeded by (table, strategy, seed) inside ``studylib.bench``.
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from studylib import bench
+from studylib import bench, provenance
 from studylib.paths import REPORTS_DIR
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -36,8 +37,12 @@ def chunk_path(work: Path, table: str, strategy: str) -> Path:
 def run_chunk(table: str, strategy: str, seeds: int, budget: int, workers: int, work: Path) -> float:
     """Run one chunk unless its file exists; return the seconds it took (0 when skipped)."""
     path = chunk_path(work, table, strategy)
+    stamp = provenance.code_stamp(table=table, strategy=strategy, seeds=seeds, budget=budget)
     if path.exists():
-        return 0.0
+        why = provenance.stale_reason(path, stamp)
+        if why is None:
+            return 0.0
+        print(f"chunk {path.name}: {why}; running it again", file=sys.stderr)
     bench.load_table(table)  # loaded once here; forked workers inherit the cache
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -49,6 +54,7 @@ def run_chunk(table: str, strategy: str, seeds: int, budget: int, workers: int, 
     work.mkdir(parents=True, exist_ok=True)
     tmp_path = path.with_suffix(".tmp")
     wide.to_csv(tmp_path)
+    provenance.write_stamp(path, stamp)  # the code that made it: a chunk of other code is not reused
     tmp_path.rename(path)  # a chunk file exists only once complete
     with open(work / "timings.csv", "a") as fh:
         fh.write(f"{table},{strategy},{seconds:.1f}\n")
@@ -58,7 +64,9 @@ def run_chunk(table: str, strategy: str, seeds: int, budget: int, workers: int, 
 def run_all(tables, strategies, seeds: int, budget: int, workers: int) -> Path:
     """Every missing chunk, strategy by strategy (so cheap strategies finish first if ordered so)."""
     work = work_dir(seeds, budget)
-    todo = [(t, s) for s in strategies for t in tables if not chunk_path(work, t, s).exists()]
+    now = provenance.code_stamp()
+    todo = [(t, s) for s in strategies for t in tables
+            if not chunk_path(work, t, s).exists() or provenance.stale_reason(chunk_path(work, t, s), now)]
     print(f"{len(todo)} of {len(tables) * len(strategies)} chunks to run in {work}", file=sys.stderr)
     t0 = time.perf_counter()
     for k, (t, s) in enumerate(todo, 1):
@@ -70,12 +78,15 @@ def run_all(tables, strategies, seeds: int, budget: int, workers: int) -> Path:
 
 def load_long(work: Path, tables, strategies) -> pd.DataFrame:
     """The finished chunks as one long frame (table, strategy, seed, evaluation, regret)."""
-    frames = []
+    frames, now = [], provenance.code_stamp()
     for t in tables:
         for s in strategies:
             path = chunk_path(work, t, s)
             if not path.exists():
                 continue
+            why = provenance.stale_reason(path, now)
+            if why:
+                raise SystemExit(f"error: chunk {path}: {why}; run without --summarize-only to recompute it")
             wide = pd.read_csv(path, index_col="seed")
             long = wide.stack().rename("regret").reset_index()
             long.columns = ["seed", "evaluation", "regret"]
@@ -112,6 +123,7 @@ def summarize(long: pd.DataFrame, budget: int, wilcoxon: bool = True) -> pd.Data
 def write_summary(summary: pd.DataFrame, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     summary.to_csv(path, index=False, float_format="%.6g")
+    provenance.write_stamp(path, provenance.code_stamp())  # load_long refuses chunks of other code
     print(f"wrote {path}", file=sys.stderr)
 
 

@@ -25,7 +25,9 @@ is at most random search's final regret (random with full training, same seed an
 divided by the budget; a seed that never gets there counts as infinite; ``ratio_ci95`` is a
 bootstrap interval of the median (2,000 resamples of the seeds, generator seeded 0). Before a run's
 first trial is paid for it has no regret. The issue's goal is a median ratio <= 1/3. Randomness:
-the run seeds and the bootstrap's fixed seed.
+the run seeds and the bootstrap's fixed seed. Each CSV gets a ``.provenance.json`` beside it: the
+git commit, the strategy and protocol fingerprints (``studylib.provenance.code_stamp``), seeds
+and table hashes.
 """
 from __future__ import annotations
 
@@ -75,6 +77,13 @@ def load(name: str, tables_dir: Path, epochs: int | None = None):
     if epochs:
         frame, name = frame[frame.epoch <= epochs], f"{name}@{epochs}"
     return curve_table_from_frame(frame, name, "val_accuracy", True)
+
+
+def table_hashes(tables_dir: Path) -> dict:
+    """SHA-256 (12 hex digits) of each learning-curve table file read, for the results' record."""
+    import hashlib
+
+    return {p.stem: hashlib.sha256(p.read_bytes()).hexdigest()[:12] for p in sorted(tables_dir.glob("*.csv"))}
 
 
 def budget_of(table) -> int:
@@ -184,8 +193,12 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", type=int, default=100)
     p.add_argument("--workers", type=int, default=2)
     args = p.parse_args(argv)
+    from studylib import provenance
+
     RESULTS.mkdir(parents=True, exist_ok=True)
     tables_dir = Path(args.tables_dir)
+    stamp = provenance.code_stamp(tables=args.tables if not args.select else ["curves-a"], seeds=args.seeds,
+                                  select=args.select, table_hashes=table_hashes(tables_dir))
     if args.select:
         tables = [load("curves-a", tables_dir, None if e == 27 else e) for e in DEV_EPOCHS]
         seeds = range(1000, 1000 + args.seeds)
@@ -198,6 +211,7 @@ def main(argv=None) -> int:
         out = out.join(both.add_prefix("dev_mean_"), on="strategy")
         out = out.sort_values(["dev_mean_ratio", "dev_mean_mean_regret", "table"], kind="stable")
         out.to_csv(RESULTS / "curve_selection.csv", index=False)
+        provenance.write_stamp(RESULTS / "curve_selection.csv", stamp)
         show(out)
         return 0
     tables = [load(t, tables_dir) for t in args.tables]
@@ -207,6 +221,7 @@ def main(argv=None) -> int:
     out = summarize(grid, grid[grid.strategy == "random"], "memetic-sh")
     out.to_csv(RESULTS / "curve_compare.csv", index=False)
     figure(grid, RESULTS / "curve_compare.png")
+    provenance.write_stamp(RESULTS / "curve_compare.csv", stamp)
     show(out)
     return 0
 

@@ -8,7 +8,8 @@ that the reporting seeds 0-29 are not tuned on; the candidates are then re-run o
 check. Rule: a candidate replaces the default only if, on BOTH development tables, none of its
 median regrets at 50/100/200 is worse than the default's and at least one is lower with a paired
 Wilcoxon p < 0.05 over the seeds (the same seeds share the evaluation noise).
-Writes ``benchmarks/results/default_selection.csv``; randomness only inside ``studylib.bench``.
+Writes ``benchmarks/results/default_selection.csv`` (and the code that made it beside it,
+``default_selection.provenance.json``); randomness only inside ``studylib.bench``.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import wilcoxon
 
-from studylib import bench
+from studylib import bench, provenance
 
 DEV_TABLES = ("nb201-cifar10", "hpolib-naval")
 CANDIDATES = {
@@ -92,6 +93,8 @@ def main() -> None:
                       file=sys.stderr, flush=True)
     df = pd.DataFrame(rows)
     df.to_csv(args.out, index=False, float_format="%.6g")
+    provenance.write_stamp(args.out, provenance.code_stamp(tables=list(DEV_TABLES), budget=args.budget,
+                                                           seeds=["100-129", "0-29"]))
     sel = df[df.seeds == "100-129"]
     print("\ncandidates that meet the rule on both development tables (selection seeds 100-129):")
     winners = []

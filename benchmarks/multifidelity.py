@@ -16,8 +16,9 @@ epochs and seconds spent so far, best validation accuracy so far), ``multifideli
 (per strategy: final best, epochs to reach random's final best of the same seed, and that over
 random's epochs; medians over the seeds done, a seed that never reached it counting as infinite;
 per seed in ``multifidelity_seeds.csv``) and ``multifidelity.png`` (best validation accuracy
-against epochs spent and against wall time). Promotion and the reported best use validation
-accuracy only.
+against epochs spent and against wall time); beside each CSV a ``.provenance.json``: the code that
+summarised it (git commit, strategy and protocol fingerprints) and, per study read, the commit and
+trainer fingerprint it ran with. Promotion and the reported best use validation accuracy only.
 """
 from __future__ import annotations
 
@@ -82,6 +83,21 @@ def traces(out: Path, strategies, budget: int | None, max_epochs: int | None = N
                "seconds_spent", "best_so_far"]]
 
 
+def study_provenance(out: Path, strategies) -> dict:
+    """Per study read: the git commit and trainer fingerprint it was run with (from its ledger)."""
+    from studylib.ledger import Ledger
+
+    found = {}
+    for strategy in strategies:
+        db = out / strategy / "ledger.sqlite"
+        if db.exists():
+            with Ledger(db, read_only=True) as ledger:
+                for s in ledger.studies():
+                    found[s["study_id"]] = {"git_commit": s["provenance"].get("git_commit"),
+                                            "trainer": s["fingerprint"], "code_changes": len(s["code_changes"])}
+    return found
+
+
 def summary(df: pd.DataFrame) -> pd.DataFrame:
     """Per strategy and seed: final best, epochs spent, epochs to reach random's final best."""
     out = []
@@ -142,6 +158,8 @@ def main(argv=None) -> int:
                    help="continue studies whose trainer code changed since they started (recorded in the ledgers)")
     p.add_argument("--summary-only", action="store_true", help="only read the ledgers and write the results")
     args = p.parse_args(argv)
+    from studylib import provenance
+
     if not args.summary_only:
         run(args)
     df = traces(Path(args.out), args.strategies, args.budget, args.max_epochs)
@@ -153,6 +171,10 @@ def main(argv=None) -> int:
     per_seed, med = summary(df)
     per_seed.to_csv(RESULTS / "multifidelity_seeds.csv", index=False)
     med.to_csv(RESULTS / "multifidelity_summary.csv", index=False)
+    stamp = provenance.code_stamp(budget=args.budget, max_epochs=args.max_epochs, seeds=args.seeds,
+                                  studies=study_provenance(Path(args.out), args.strategies))
+    for name in ("multifidelity.csv", "multifidelity_seeds.csv", "multifidelity_summary.csv"):
+        provenance.write_stamp(RESULTS / name, stamp)
     figure(df, RESULTS / "multifidelity.png")
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(med.to_string(index=False, float_format=lambda v: f"{v:.4g}"))

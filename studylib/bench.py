@@ -19,8 +19,10 @@ with an in-memory ledger, the inline executor and one proposal at a time (window
 epochs), multi-fidelity strategies run on it, and regret = best final-epoch mean - the final-epoch
 mean of the incumbent, the best observed config at the highest fidelity reached so far.
 
-``run_bench`` writes ``bench.csv`` (table, strategy, seed, evaluation, regret), a regret-curve
-figure ``bench_regret.png`` and returns the summary table. A hand-made :class:`Table` can be
+``run_bench`` writes ``bench.csv`` (table, strategy, seed, evaluation, regret), beside it
+``bench.provenance.json`` (git commit, strategy and protocol fingerprints, settings:
+:func:`studylib.provenance.code_stamp`), a regret-curve figure ``bench_regret.png`` and returns
+the summary table. A hand-made :class:`Table` can be
 passed instead of a name (tests and table files do: :mod:`studylib.table_files`). Tables live in
 :mod:`studylib.tables`.
 """
@@ -37,6 +39,7 @@ from .cliargs import add_deprecated, add_no_progress, add_seeds, nonneg_int, pos
 from .errors import StudyError
 from .numbers import incumbent_regrets, median_over_runs
 from .paths import REPORTS_DIR
+from .provenance import code_stamp, write_stamp
 from .tables import TABLES, Table, load_table, resolve_tables, table_listing
 
 __all__ = ["DEFAULT_STRATEGIES", "TABLES", "Table", "add_arguments", "evals_to_reach", "format_summary",
@@ -182,6 +185,7 @@ def run_bench(tables, strategies, seeds, budget: int, out_dir=None, workers: int
                         else c.map(strat_order) if c.name == "strategy" else c).reset_index(drop=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     df.to_csv(out_dir / "bench.csv", index=False)
+    write_stamp(out_dir / "bench.csv", code_stamp(tables=names, strategies=slist, seeds=seed_list, budget=budget))
     summary = summarize(df, budget)
     summary.to_csv(out_dir / "bench_summary.csv", index=False)
     if plot:
@@ -341,6 +345,8 @@ def main(args) -> int:
         df, grid = run_curves(curves, strategies, seeds, budget, workers=args.workers, progress=not quiet)
         out.mkdir(parents=True, exist_ok=True)
         df.to_csv(out / "bench.csv", index=False)  # one row per charged trial, with its cost
+        write_stamp(out / "bench.csv", code_stamp(tables=[c.name for c in curves], strategies=strategies,
+                                                  seeds=seeds, budget_epochs=budget))
         summary = summarize(grid, budget)  # on the epoch grid: regret after c epochs
         summary.to_csv(out / "bench_summary.csv", index=False)
         from .report.regret import plot_regret

@@ -49,3 +49,85 @@ def collect(**extra) -> dict:
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         **extra,
     }
+
+
+# -- results tied to the code that made them ---------------------------------------------------------
+#: Modules whose change can change a benchmark's numbers, besides the strategies (``strategies/``).
+PROTOCOL_FILES = ("bench.py", "curve_bench.py", "fidelity.py", "loop.py", "numbers.py", "objective.py",
+                  "space.py", "table_files.py", "tables.py", "trial.py")
+#: What must match for a cached result (a benchmark chunk) to be reused.
+CODE_KEYS = ("strategy_code", "protocol_code")
+
+
+def source_hash(files) -> str:
+    """12 hex digits of SHA-256 over the files' names (relative to the package) and bytes."""
+    import hashlib
+
+    from .paths import PACKAGE_DIR
+
+    h = hashlib.sha256()
+    for path in sorted(files):
+        h.update(str(path.relative_to(PACKAGE_DIR)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:12]
+
+
+def strategy_fingerprint() -> str:
+    """The strategies' code: every module of ``studylib/strategies/`` (they import each other)."""
+    from .paths import PACKAGE_DIR
+
+    return source_hash((PACKAGE_DIR / "strategies").glob("*.py"))
+
+
+def protocol_fingerprint() -> str:
+    """The benchmark protocol's code: :data:`PROTOCOL_FILES` (the loop, tables, regret, ...)."""
+    from .paths import PACKAGE_DIR
+
+    return source_hash(PACKAGE_DIR / f for f in PROTOCOL_FILES)
+
+
+def code_stamp(**settings) -> dict:
+    """What made a result: the git commit, the strategy and protocol fingerprints, ``settings``."""
+    return {"git_commit": git_commit(), "strategy_code": strategy_fingerprint(),
+            "protocol_code": protocol_fingerprint(), **settings}
+
+
+def stamp_path(result) -> "Path":  # noqa: F821
+    """The sidecar of a result file: ``x.csv`` -> ``x.provenance.json`` beside it."""
+    from pathlib import Path
+
+    result = Path(result)
+    return result.with_name(result.stem + ".provenance.json")
+
+
+def write_stamp(result, stamp: dict) -> "Path":  # noqa: F821
+    """Record ``stamp`` (a :func:`code_stamp`) beside the result file ``result``; returns the sidecar."""
+    import json
+    import os
+
+    path = stamp_path(result)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps({**stamp, "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, indent=1,
+                              sort_keys=True) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def read_stamp(result) -> dict | None:
+    import json
+
+    try:
+        return json.loads(stamp_path(result).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def stale_reason(result, stamp: dict, keys=CODE_KEYS) -> str | None:
+    """None when the result file's recorded stamp matches ``stamp`` on ``keys`` (it may be
+    reused), else why not, in a few words (no record; which code differs, recorded vs now)."""
+    recorded = read_stamp(result)
+    if recorded is None:
+        return "no record of the code that made it"
+    diff = [f"{k} {recorded.get(k)} (now {stamp.get(k)})" for k in keys if recorded.get(k) != stamp.get(k)]
+    if diff:
+        return f"made by other code (commit {recorded.get('git_commit', '?')}): " + ", ".join(diff)
+    return None

@@ -1,0 +1,78 @@
+"""Results tied to the code that made them: every results CSV gets a provenance record (git commit,
+strategy and protocol fingerprints); a benchmark chunk of other code is not reused silently."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from studylib import cli, paths, provenance
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def load_chunks():
+    spec = importlib.util.spec_from_file_location("chunks", REPO / "benchmarks" / "chunks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_fingerprints_follow_the_code_they_name(tmp_path, monkeypatch):
+    copy = tmp_path / "studylib"
+    shutil.copytree(paths.PACKAGE_DIR, copy, ignore=shutil.ignore_patterns("__pycache__", "*.ipynb"))
+    monkeypatch.setattr(paths, "PACKAGE_DIR", copy)
+    strategies, protocol = provenance.strategy_fingerprint(), provenance.protocol_fingerprint()
+    assert len(strategies) == len(protocol) == 12 and strategies != protocol
+    with open(copy / "strategies" / "memetic.py", "a") as f:
+        f.write("\n# a change\n")
+    assert provenance.strategy_fingerprint() != strategies and provenance.protocol_fingerprint() == protocol
+    with open(copy / "loop.py", "a") as f:
+        f.write("\n# a change\n")
+    assert provenance.protocol_fingerprint() != protocol
+    before = provenance.strategy_fingerprint(), provenance.protocol_fingerprint()
+    (copy / "report" / "styles.py").write_text("# not part of either\n")
+    assert (provenance.strategy_fingerprint(), provenance.protocol_fingerprint()) == before
+
+
+def test_bench_writes_the_code_beside_its_csv(tmp_path, capsys):
+    rc = cli.main(["bench", "--table", "hpobench-car", "--strategies", "random", "--seeds", "2", "--trials", "5",
+                   "--workers", "1", "--no-progress", "--out", str(tmp_path)])
+    assert rc == 0, capsys.readouterr().err
+    stamp = json.loads((tmp_path / "bench.provenance.json").read_text())
+    assert stamp["git_commit"] == provenance.git_commit() and stamp["git_commit"] != "unknown"
+    assert stamp["strategy_code"] == provenance.strategy_fingerprint()
+    assert stamp["protocol_code"] == provenance.protocol_fingerprint()
+    assert (stamp["tables"], stamp["strategies"], stamp["seeds"], stamp["budget"]) == (["hpobench-car"], ["random"],
+                                                                                      [0, 1], 5)
+
+
+def test_a_chunk_of_other_code_is_run_again_with_one_line(tmp_path, capsys):
+    chunks = load_chunks()
+    args = ("hpobench-car", "random", 2, 6, 1, tmp_path)
+    assert chunks.run_chunk(*args) > 0
+    path = chunks.chunk_path(tmp_path, "hpobench-car", "random")
+    first = pd.read_csv(path)
+    assert chunks.run_chunk(*args) == 0.0  # same code: reused
+    assert "chunk" not in capsys.readouterr().err
+
+    sidecar = provenance.stamp_path(path)
+    stamp = json.loads(sidecar.read_text())
+    sidecar.write_text(json.dumps({**stamp, "strategy_code": "000000000000", "git_commit": "abc1234"}))
+    with pytest.raises(SystemExit, match="made by other code .commit abc1234.: strategy_code 000000000000"):
+        chunks.load_long(tmp_path, ["hpobench-car"], ["random"])  # --summarize-only: refused
+    assert chunks.run_chunk(*args) > 0
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"chunk {path.name}: made by other code (commit abc1234): strategy_code 000000000000 "
+                   f"(now {provenance.strategy_fingerprint()}); running it again"]
+    assert json.loads(sidecar.read_text())["strategy_code"] == provenance.strategy_fingerprint()
+    pd.testing.assert_frame_equal(pd.read_csv(path), first)  # same code, same seeds: same numbers
+
+    sidecar.unlink()  # a chunk from before records were kept
+    assert chunks.run_chunk(*args) > 0
+    assert "no record of the code that made it; running it again" in capsys.readouterr().err
+    assert len(chunks.load_long(tmp_path, ["hpobench-car"], ["random"])) == 2 * 6
