@@ -137,8 +137,7 @@ def test_bad_inputs_are_one_line_exit_2_nothing_written(tmp_path, capsys, case, 
 def test_no_regret_before_the_first_paid_trial_in_bench_and_curve_compare_alike(table):
     """One early-regret rule: ``bench --fidelity epoch`` and benchmarks/curve_compare.py read a
     run's regret after c epochs from the trials paid within c, and have none (NaN) before."""
-    import importlib.util
-    from pathlib import Path
+    from _scripts import load_script
 
     from studylib.curve_bench import run_curves
 
@@ -150,10 +149,7 @@ def test_no_regret_before_the_first_paid_trial_in_bench_and_curve_compare_alike(
     sh = grid[grid.strategy == "memetic-sh"]
     assert sh[sh.evaluation == 1].regret.notna().all()  # its first rung is paid after 1 epoch
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "curve_compare.py"
-    spec = importlib.util.spec_from_file_location("curve_compare", path)
-    cc = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cc)
+    cc = load_script("curve_compare")
     jobs = [(table, s, s, seed, None) for s in ("random", "memetic-sh") for seed in range(2)]
     theirs = cc.run_all(jobs, workers=1).rename(columns={"epochs": "evaluation"})
     key = ["strategy", "seed", "evaluation"]

@@ -69,10 +69,9 @@ def test_readme_is_short_and_every_page_it_links_exists():
 
 def test_benchmark_tables_in_the_docs_are_the_committed_results():
     """docs/benchmarks.md's tables are what benchmarks/readme_tables.py renders from the CSVs."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("readme_tables", ROOT / "benchmarks" / "readme_tables.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    from _scripts import load_script
+
+    module = load_script("readme_tables")
     text = (ROOT / "docs" / "benchmarks.md").read_text()
     block = text.split(module.START, 1)[1].split(module.END, 1)[0]
     assert block == "\n" + module.render()

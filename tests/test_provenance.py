@@ -2,25 +2,15 @@
 strategy and protocol fingerprints); a benchmark chunk of other code is not reused silently."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from _scripts import load_script
+
 from studylib import cli, paths, provenance
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def load_chunks():
-    spec = importlib.util.spec_from_file_location("chunks", REPO / "benchmarks" / "chunks.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def test_fingerprints_follow_the_code_they_name(tmp_path, monkeypatch):
     copy = tmp_path / "studylib"
@@ -52,7 +42,7 @@ def test_bench_writes_the_code_beside_its_csv(tmp_path, capsys):
 
 
 def test_a_chunk_of_other_code_is_run_again_with_one_line(tmp_path, capsys):
-    chunks = load_chunks()
+    chunks = load_script("chunks")
     args = ("hpobench-car", "random", 2, 6, 1, tmp_path)
     assert chunks.run_chunk(*args) > 0
     path = chunks.chunk_path(tmp_path, "hpobench-car", "random")
