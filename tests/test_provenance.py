@@ -66,3 +66,27 @@ def test_a_chunk_of_other_code_is_run_again_with_one_line(tmp_path, capsys):
     assert chunks.run_chunk(*args) > 0
     assert "no record of the code that made it; running it again" in capsys.readouterr().err
     assert len(chunks.load_long(tmp_path, ["hpobench-car"], ["random"])) == 2 * 6
+
+
+def test_multifidelity_traces_and_their_record_come_from_the_ledgers(tmp_path):
+    """benchmarks/multifidelity.py reads best so far and epochs spent with studylib.numbers, and
+    records which commit and trainer each study it read ran with."""
+    import numpy as np
+
+    from studylib.study import search
+
+    mf = load_script("multifidelity")
+    tiny = dict(dataset="synthetic", executor="inline", progress=False, max_epochs=3, patience=3)
+    search("round1", tmp_path / "random", strategy="random", trials=3, **tiny)
+    search("round1", tmp_path / "memetic-sh", strategy="memetic-sh", budget_epochs=6, **tiny)
+    df = mf.traces(tmp_path, ["random", "memetic-sh"], None, max_epochs=3)
+    assert set(df.strategy) == {"random", "memetic-sh"}
+    for _, g in df.groupby("strategy"):
+        acc = g.best_acc.astype(float).to_numpy()
+        assert np.allclose(g.best_so_far, np.maximum.accumulate(acc))
+        assert g.epochs_spent.tolist() == np.cumsum(g.new_epochs).tolist()
+    assert df[df.strategy == "memetic-sh"].epochs_spent.max() <= 6
+    studies = mf.study_provenance(tmp_path, ["random", "memetic-sh"])
+    assert len(studies) == 2
+    assert {s["git_commit"] for s in studies.values()} == {provenance.git_commit()}
+    assert all(s["trainer"] and s["code_changes"] == 0 for s in studies.values())
