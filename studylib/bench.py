@@ -15,7 +15,7 @@ ledger -> tell loop as ``studylib search``) on a :class:`~studylib.objective.Tab
 with an in-memory ledger, the inline executor and one proposal at a time (window 1).
 
 ``--fidelity epoch`` (:mod:`studylib.curve_bench`): a table of learning curves, one row per
-(config, seed, epoch); ``--budget`` counts epochs, ``bench.csv`` adds ``cost`` (cumulative
+(config, seed, epoch); ``--budget-epochs`` counts epochs, ``bench.csv`` adds ``cost`` (cumulative
 epochs), multi-fidelity strategies run on it, and regret = best final-epoch mean - the final-epoch
 mean of the incumbent, the best observed config at the highest fidelity reached so far.
 
@@ -281,7 +281,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--metric", default=None, help="a table file's column to optimise")
     parser.add_argument("--direction", default=None, help="a table file's direction: maximize or minimize")
     parser.add_argument("--fidelity", default=None, choices=("epoch",),
-                        help="epoch: the table file has one row per (config, seed, epoch); --budget counts epochs "
+                        help="epoch: the table file has one row per (config, seed, epoch); --budget-epochs counts epochs "
                              "and multi-fidelity strategies (memetic-sh, tpe-hb, asha) may run (studylib.curve_bench)")
     parser.add_argument("--list", action="store_true",
                         help="print the tables (size, metric, direction, source) and exit")

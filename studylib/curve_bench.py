@@ -11,7 +11,7 @@ such files from a study folder. Protocol:
   value is the curve's value at epoch ``e``; continuing a config from rung ``e`` to ``e'`` costs
   ``e' - e`` epochs. A full-fidelity strategy (random, memetic, ...) is charged E epochs and reads
   epoch E. The budget counts epochs (:class:`~studylib.fidelity.Spend`, the same study loop as
-  ``studylib search``): a run never trains more than ``--budget`` epochs; the last plain trial may
+  ``studylib search``): a run never trains more than ``--budget-epochs``; the last plain trial may
   be capped to the epochs left (it then reads that epoch);
 * after each charged trial the *incumbent* is the best observed config at the highest fidelity
   (epochs) reached so far; regret = best mean at the final epoch - the incumbent's mean at the
