@@ -68,6 +68,7 @@ class Spend:
     charged: set = field(default_factory=set)  # keys charged (each once)
     capped: dict = field(default_factory=dict)  # config key -> its capped trial's key, from earlier runs
     unserved: set = field(default_factory=set)  # preloaded keys the replay has not served yet
+    preloaded: dict = field(default_factory=dict)  # preloaded key -> its charged epochs
 
     def preload(self, trials, config_key) -> None:
         """Charge the trials the study already has (a re-run, e.g. with a larger budget): the
@@ -76,6 +77,7 @@ class Spend:
         for t in trials:
             self.charge(t)
             self.unserved.add(t.key)
+            self.preloaded[t.key] = charged_epochs(t)
             base = config_key(t.config)
             if t.metrics.get("rung") is None and t.key != base:
                 self.capped[base] = t
@@ -90,6 +92,20 @@ class Spend:
     def left(self) -> int | None:
         """Epochs not spent nor reserved (None without an epoch budget)."""
         return None if self.epochs is None else self.epochs - self.spent_epochs - self.reserved
+
+    def fits(self) -> float | None:
+        """Epochs that may still be trained as the replay sees it (a preloaded trial counts once
+        served, so a resumed study asks what the uninterrupted one asked): the epoch budget left
+        and, under an hours budget, the hours left at the seconds per epoch so far (None: no limit
+        known yet)."""
+        out = self.left()
+        if out is not None:
+            out += sum(self.preloaded[k] for k in self.unserved)
+        if self.hours is not None and self.spent_epochs > 0:
+            per_epoch = self.spent_seconds / self.spent_epochs
+            hours = (self.hours * 3600 - self.spent_seconds) / per_epoch - self.reserved if per_epoch > 0 else None
+            out = hours if out is None or hours is None else min(out, hours)
+        return out
 
     @property
     def stopped(self) -> bool:

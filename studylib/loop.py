@@ -31,7 +31,10 @@ whatever runs the trials and whether a result was evaluated now or served:
 
 The loop stops when ``trials`` distinct configs are done, when the space is exhausted, when the
 strategy is finished or asks for nothing with nothing pending, or when it only re-proposes known
-configs (``max_idle`` asks in a row, or ``max_repeats`` in all).
+configs (``max_idle`` asks in a row, or ``max_repeats`` in all). A multi-fidelity strategy is told
+the cap instead (``Strategy.limit``: at most ``trials`` distinct configs, and under a budget no new
+config whose expected promotions do not fit): each config is carried as far as halving promotes
+it, so a study does not end with promotions owed.
 """
 from __future__ import annotations
 
@@ -107,6 +110,9 @@ class Scheduler:
     def propose(self, n: int) -> list[Entry]:
         """Ask for ``n`` proposals; each becomes an entry that is started, served, or dropped."""
         entries = []
+        if self.strategy.multi_fidelity:  # new configs up to the cap, promotions always
+            self.strategy.limit(max(0, min(self.trials, self.space_size) - len(self.seen)),
+                                None if self.spend is None else self.spend.fits())
         for item in self.strategy.ask(n):
             config, epochs = (item.config, int(item.epochs)) if isinstance(item, Proposal) else (item, None)
             wanted = TrialId(self.key(config), epochs)
@@ -243,8 +249,13 @@ class Scheduler:
                                  else default_in_flight(self.strategy))
         queue: deque[Entry] = deque()
 
+        promotes = self.strategy.multi_fidelity  # the cap limits its new configs, not its promotions
+
+        def capped() -> bool:
+            return not promotes and (len(self.seen) >= self.trials or len(self.seen) >= self.space_size)
+
         def refill() -> None:
-            k = min(window - len(queue), self.trials - len(self.seen))
+            k = window - len(queue) if promotes else min(window - len(queue), self.trials - len(self.seen))
             if k > 0 and not (spend is not None and spend.done):
                 queue.extend(self.propose(k))
 
@@ -260,8 +271,8 @@ class Scheduler:
                 refill()
                 continue
             if not queue:
-                if (len(self.seen) >= self.trials or self.strategy.finished or len(self.seen) >= self.space_size
-                        or self.stalled(idle) or (spend is not None and spend.done)):
+                if (capped() or self.strategy.finished or self.stalled(idle)
+                        or (spend is not None and spend.done)):
                     return counts
                 idle = idle + 1 if len(self.seen) == last else 0
                 last = len(self.seen)

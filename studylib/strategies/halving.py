@@ -44,6 +44,34 @@ def three_rungs(max_epochs: int, eta: float) -> int:
     return max(1, math.ceil(float(max_epochs) / float(eta) ** 2))
 
 
+def owed_epochs(at: list[int], rungs: list[int], eta: float, seen: dict[int, int] | None = None) -> float:
+    """Epochs the promotions of configs whose result at rung ``at[i]`` is not decided yet may cost.
+    Of ``n`` such configs at a rung, ``ceil(n / eta)`` go on to the next; with ``seen`` (decided
+    scores per rung) at most ``min(n, ceil((seen + n) / eta))``, the most the rule can promote."""
+    counts = {r: sum(1 for a in at if a == r) for r in rungs}
+    owed = 0.0
+    for r, nxt in zip(rungs, rungs[1:]):
+        top = counts[r] if seen is None else counts[r] + seen.get(r, 0)
+        up = min(counts[r], math.ceil(top / eta)) if counts[r] else 0
+        owed += up * (nxt - r)
+        counts[nxt] += up
+    return owed
+
+
+def new_allowed(n: int, owed_now: list[int], rungs: list[int], eta: float, new_left: int | None,
+                epochs_left: float | None, certain: float = 0.0, seen: dict[int, int] | None = None) -> int:
+    """How many of ``n`` new configs (starting at ``rungs[0]``) may start: at most ``new_left``,
+    and only as many as fit in ``epochs_left`` with the promotions already decided (``certain``
+    epochs) and every promotion expected for them and for the undecided configs at rungs
+    ``owed_now``. No new config at all once the owed promotions fill the budget."""
+    m = n if new_left is None else max(0, min(n, int(new_left)))
+    if epochs_left is None:
+        return m
+    while m > 0 and certain + m * rungs[0] + owed_epochs(owed_now + [rungs[0]] * m, rungs, eta, seen) > epochs_left:
+        m -= 1
+    return m
+
+
 class RungScores:
     """Validation accuracies observed at each rung, and the promotion rule."""
 
@@ -103,13 +131,34 @@ class SuccessiveHalving(Strategy):
             if not self._queue:
                 if self._pending or self._waiting:
                     break
-                configs = self.inner.ask(n - len(out))
+                at, certain = self._owed()
+                k = new_allowed(n - len(out), at, self.levels.rungs, self.levels.eta, self.new_left,
+                                self.epochs_left, certain, self._decided())
+                configs = self.inner.ask(k) if k > 0 else []
                 if not configs:
                     break
+                if self.new_left is not None:
+                    self.new_left -= len(configs)
+                if self.epochs_left is not None:
+                    self.epochs_left -= len(configs) * self.levels.rungs[0]
                 self._queue.extend(Proposal(c, self.levels.rungs[0]) for c in configs)
             p = self._queue.pop(0)
             self._pending.append(p)
             out.append(p)
+        return out
+
+    def _owed(self) -> tuple[list[int], float]:
+        """(the rungs of configs whose promotion is undecided, the epochs of promotions decided but
+        not asked yet: the budget has not reserved them)."""
+        below = {nxt: r for r, nxt in zip(self.levels.rungs, self.levels.rungs[1:])}
+        at = [p.epochs for p in self._pending] + [p.epochs for p, _ in self._waiting] + [p.epochs for p in self._queue]
+        return at, float(sum(p.epochs - below[p.epochs] for p in self._queue))
+
+    def _decided(self) -> dict[int, int]:
+        """Scores per rung whose promotion is decided (told and not waiting)."""
+        out = {r: len(v) for r, v in self.levels.scores.items()}
+        for p, _ in self._waiting:
+            out[p.epochs] -= 1
         return out
 
     def tell(self, proposal: Proposal, score: float) -> None:
@@ -139,4 +188,5 @@ class SuccessiveHalving(Strategy):
 
     @property
     def finished(self) -> bool:
-        return self.inner.finished and not self._queue and not self._pending and not self._waiting
+        idle = not self._queue and not self._pending and not self._waiting
+        return idle and (self.inner.finished or self.new_left == 0)
