@@ -155,8 +155,10 @@ class Rungs:
         done, resume, history = start
         key = TrialId(base, epochs).key
         save = self.path(key) if epochs < self.max_epochs else None
+        lower = self.known.get(base, {}).get(done) if resume else None
+        earlier = None if lower is None else {k: lower.metrics.get(k) for k in ("best_epoch", "test_acc", "test_loss")}
         return {**config, FIDELITY: {"epochs": int(epochs), "from": done, "resume": resume, "history": history,
-                                     "save": str(save) if save else None, "rung_of": base}}
+                                     "earlier": earlier, "save": str(save) if save else None, "rung_of": base}}
 
     def note(self, base: str, trial: Trial) -> None:
         """Record a finished (or served) rung; delete the config's lower checkpoints."""
