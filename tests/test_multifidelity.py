@@ -184,8 +184,10 @@ def test_a_changed_default_changes_the_study_identity_only_where_it_changes_the_
         spec = StudySpec(SPACE, strategy="memetic-sh", budget=Budget(max_epochs, 2), strategy_options=options)
         return spec.identity("h")
 
-    assert "strategy_defaults" not in ident(9) and "strategy_defaults" not in ident(27, min_epochs=3)
-    assert ident(27)["strategy_defaults"] == {"min_epochs": 3}
+    same = {"compare": "rung"}  # a changed default of every memetic-sh study (one fidelity per comparison)
+    assert ident(9)["strategy_defaults"] == same and ident(27, min_epochs=3)["strategy_defaults"] == same
+    assert "strategy_defaults" not in ident(9, compare="score")
+    assert ident(27)["strategy_defaults"] == {"compare": "rung", "min_epochs": 3}
     assert StudySpec(SPACE, strategy="memetic-sh", budget=Budget(27, 2)).study_id("h") != \
         StudySpec(SPACE, strategy="memetic-sh", budget=Budget(27, 2), strategy_options={"min_epochs": 1}).study_id("h")
 
@@ -217,3 +219,37 @@ def test_rungs_run_in_the_serial_trial_process_too(tmp_path):
     a, b = study_trials(tmp_path / "s"), study_trials(inline)
     assert [t.key for t in a] == [t.key for t in b] and any(t.metrics["resumed_from"] for t in a)
     assert [t.metrics["best_acc"] for t in a] == pytest.approx([t.metrics["best_acc"] for t in b], abs=1e-6)
+
+
+def test_memetic_sh_tells_its_ga_rung_first_so_no_comparison_mixes_fidelities():
+    """One fidelity per comparison: a config retired at rung 1 with a high 1-epoch score ranks below
+    every config that reached a higher rung; within a rung the scores decide."""
+    told = {}
+    s = make_strategy("memetic-sh", SPACE, seed=0, max_epochs=9, population_size=6)
+    s.inner.tell = lambda config, value: told.__setitem__(SPACE.key(config), value)
+    score = {1: lambda p: 0.5 + SPACE.encode(p.config)[0] / 20, 3: lambda p: 0.3 + SPACE.encode(p.config)[1] / 50,
+             9: lambda p: 0.2}
+    top = {}
+    for _ in range(10):
+        asked = s.ask(6)
+        if not asked:
+            break
+        for p in asked:
+            top[SPACE.key(p.config)] = p.epochs
+            s.tell(p, score[p.epochs](p))
+    assert set(top.values()) == {1, 3, 9} and set(told) == set(top)
+    for a in told:
+        for b in told:
+            if top[a] < top[b]:
+                assert told[a] < told[b]  # a 1-epoch 0.8 is not compared with a 9-epoch 0.2
+    first = sorted((k for k in told if top[k] == 1), key=told.get)
+    assert [told[k] for k in first] == sorted(told[k] for k in first)
+    raw = make_strategy("memetic-sh", SPACE, seed=0, max_epochs=9, population_size=6, compare="score")
+    got = []
+    raw.inner.tell = lambda config, value: got.append(value)
+    first = raw.ask(6)
+    for p in first:
+        raw.tell(p, SPACE.encode(p.config)[0] / 10)
+    assert sorted(got) == sorted(SPACE.encode(p.config)[0] / 10 for p in first)[:4]  # the raw 1-epoch scores
+    with pytest.raises(ValueError, match="compare"):
+        make_strategy("memetic-sh", SPACE, seed=0, max_epochs=9, compare="epochs")

@@ -9,8 +9,9 @@ top ``ceil(n / eta)`` of the ``n`` scores observed at that rung so far in this s
 asynchronous successive halving, applied to a whole generation at once: the first config ever
 is promoted). A config that is not promoted, or that reached ``max_epochs``, is told to the inner
 strategy with the best validation accuracy of its highest rung and retired (its checkpoint is
-deleted). So a poor child costs ``min_epochs``, and the GA's comparisons (survival, "first better
-neighbour") favour configs trained to the top rung.
+deleted). So a poor child costs ``min_epochs``. One fidelity per comparison: the inner GA is told
+:func:`rung_fitness` (rung first, then the score at that rung), so its survival, tournaments and
+"first better neighbour" never weigh a 1-epoch score against a 9-epoch one.
 
 Defaults: eta 3 and three rungs, i.e. ``min_epochs = ceil(max_epochs / eta**2)`` (rungs 3, 9, 27
 for 27 epochs; 1, 3, 9 for 9; 12, 36, 100 for 100). Chosen on the development learning-curve
@@ -26,6 +27,8 @@ import math
 
 from ..space import Config, SearchSpace
 from .base import Proposal, Strategy, default_in_flight
+
+COMPARE = ("rung", "score")  # what the inner GA compares: (rung, score) pairs, or scores of any rung
 
 
 def ladder(min_epochs: int, eta: float, max_epochs: int) -> list[int]:
@@ -72,6 +75,14 @@ def new_allowed(n: int, owed_now: list[int], rungs: list[int], eta: float, new_l
     return m
 
 
+def rung_fitness(level: int, score: float) -> float:
+    """What the inner strategy is told for a config whose highest rung is ``rungs[level]``: ordered
+    by rung first, then by the score at that rung (``level + atan(score) / pi + 1/2``, inside
+    ``(level, level + 1)``). So the GA's survival, tournaments and hill climbing compare scores only
+    when measured at the same rung; a config that got further ranks above one retired below it."""
+    return float(level) + math.atan(float(score)) / math.pi + 0.5
+
+
 class RungScores:
     """Validation accuracies observed at each rung, and the promotion rule."""
 
@@ -94,15 +105,20 @@ class RungScores:
 
 class SuccessiveHalving(Strategy):
     """Options: ``inner`` (a registered single-fidelity strategy) [memetic], ``eta`` [3],
-    ``min_epochs`` [three rungs: ``ceil(max_epochs / eta**2)``], ``max_epochs`` (given by
-    the study: its ``--max-epochs``); any other option goes to the inner strategy."""
+    ``min_epochs`` [three rungs: ``ceil(max_epochs / eta**2)``], ``compare`` [rung: the inner
+    strategy is told :func:`rung_fitness`; ``score``: the best validation accuracy of whatever
+    rung a config reached], ``max_epochs`` (given by the study: its ``--max-epochs``); any other
+    option goes to the inner strategy."""
 
     name = "sh"
     multi_fidelity = True
 
     def __init__(self, space: SearchSpace, seed: int | None = 0, *, max_epochs: int, inner: str = "memetic",
-                 eta: float = 3, min_epochs: int | None = None, **inner_options):
+                 eta: float = 3, min_epochs: int | None = None, compare: str = "rung", **inner_options):
         super().__init__(space, seed)
+        if compare not in COMPARE:
+            raise ValueError(f"memetic-sh: compare must be one of {', '.join(COMPARE)}")
+        self.compare = compare
         from . import make_strategy
 
         self.inner = make_strategy(inner, space, seed=seed, **inner_options)
@@ -120,10 +136,11 @@ class SuccessiveHalving(Strategy):
     def identity_defaults(cls, max_epochs: int, options: dict) -> dict:
         """The default ``min_epochs`` where it differs from the first default (1): studies that
         began under it keep their identity and their rungs."""
+        out = {} if options.get("compare") is not None else {"compare": "rung"}
         if options.get("min_epochs") is not None:
-            return {}
+            return out
         m = three_rungs(max_epochs, options.get("eta", 3))
-        return {"min_epochs": m} if m != 1 else {}
+        return {**out, "min_epochs": m} if m != 1 else out
 
     def ask(self, n: int = 1) -> list[Proposal]:
         out: list[Proposal] = []
@@ -178,7 +195,8 @@ class SuccessiveHalving(Strategy):
             if nxt is not None and self.levels.promoted(p.epochs, score):
                 self._queue.append(Proposal(p.config, nxt))
                 continue
-            self.inner.tell(p.config, score)
+            level = sum(1 for r in self.levels.rungs if r < p.epochs)
+            self.inner.tell(p.config, rung_fitness(level, score) if self.compare == "rung" else score)
             if nxt is not None:
                 self._retired.append(p.config)
 
