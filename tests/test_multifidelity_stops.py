@@ -82,3 +82,35 @@ def test_an_hours_budget_and_its_combinations(table, name):
     assert len(configs(trials)) == 3 and owed(s) == []
     s, trials = study(table, name, 10, Spend(epochs=25))
     assert len(configs(trials)) < 10 and owed(s) == [] and sum(charged_epochs(t) for t in trials) <= 25
+
+
+def test_asynchronous_promotion_promotes_as_soon_as_a_result_is_in_the_top_third():
+    from test_multifidelity import SPACE
+
+    sync = make_strategy("memetic-sh", SPACE, seed=0, max_epochs=9, population_size=6)
+    asy = make_strategy("memetic-sh", SPACE, seed=0, max_epochs=9, population_size=6, promote="async")
+    a, b = sync.ask(6), asy.ask(6)
+    assert a == b  # same proposals until results come in
+    sync.tell(a[0], 0.9)
+    asy.tell(b[0], 0.9)
+    assert sync.ask(1) == []  # waits for the generation
+    assert asy.ask(1) == [type(b[0])(b[0].config, 3)]  # the first result tops its rung: promoted now
+    asy.tell(b[1], 0.1)  # 0.1 is not in the top ceil(2/3) = 1 of {0.9, 0.1}: retired at once
+    assert asy.retired() == [b[1].config]
+    with pytest.raises(ValueError, match="promote"):
+        make_strategy("memetic-sh", SPACE, seed=0, max_epochs=9, promote="later")
+
+
+@pytest.mark.parametrize("spend", [None, 30])
+def test_asynchronous_memetic_sh_owes_nothing_and_repeats_itself(table, spend):
+    runs = []
+    for _ in range(2):
+        s = make_strategy("memetic-sh", table.space, seed=4, max_epochs=EPOCHS, population_size=4, promote="async")
+        objective, ledger, executor = Timed(table, 4), MemoryLedger(), InlineExecutor(progress=False)
+        executor.start(objective)
+        run_loop(s, objective, executor, ledger, "s", trials=6, space_size=table.space.size,
+                 spend=None if spend is None else Spend(epochs=spend), rungs=TableRungs(table.epochs))
+        trials = ledger.study_trials("s")
+        assert owed(s) == [] and len(configs(trials)) == 6 and any(t.epochs == EPOCHS for t in trials)
+        runs.append([t.key for t in trials])
+    assert runs[0] == runs[1]

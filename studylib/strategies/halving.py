@@ -13,6 +13,13 @@ deleted). So a poor child costs ``min_epochs``. One fidelity per comparison: the
 :func:`rung_fitness` (rung first, then the score at that rung), so its survival, tournaments and
 "first better neighbour" never weigh a 1-epoch score against a 9-epoch one.
 
+``promote="async"`` (asynchronous successive halving): each result is decided as it is told (in
+proposal order, so the same for every executor): promoted at once if it is in the top 1/eta of what
+its rung has seen so far, else told to the inner strategy and retired; new configs are asked
+whenever the inner strategy has any, so a worker never waits for a generation while promotions
+are pending. (Retired configs are not reconsidered.) The default stays ``generation`` until
+chosen on the development tables (``benchmarks/curve_compare.py --select``).
+
 Defaults: eta 3 and three rungs, i.e. ``min_epochs = ceil(max_epochs / eta**2)`` (rungs 3, 9, 27
 for 27 epochs; 1, 3, 9 for 9; 12, 36, 100 for 100). Chosen on the development learning-curve
 table only (``benchmarks/curve_compare.py --select``: ``curves-a``, digits, at 27 and 9 epochs)
@@ -29,6 +36,7 @@ from ..space import Config, SearchSpace
 from .base import Proposal, Strategy, default_in_flight
 
 COMPARE = ("rung", "score")  # what the inner GA compares: (rung, score) pairs, or scores of any rung
+PROMOTE = ("generation", "async")  # when promotions are decided: a whole generation told, or each result
 
 
 def ladder(min_epochs: int, eta: float, max_epochs: int) -> list[int]:
@@ -107,15 +115,20 @@ class SuccessiveHalving(Strategy):
     """Options: ``inner`` (a registered single-fidelity strategy) [memetic], ``eta`` [3],
     ``min_epochs`` [three rungs: ``ceil(max_epochs / eta**2)``], ``compare`` [rung: the inner
     strategy is told :func:`rung_fitness`; ``score``: the best validation accuracy of whatever
-    rung a config reached], ``max_epochs`` (given by the study: its ``--max-epochs``); any other
+    rung a config reached], ``promote`` [generation; ``async``: ASHA's rule as each result is
+    told, see the module], ``max_epochs`` (given by the study: its ``--max-epochs``); any other
     option goes to the inner strategy."""
 
     name = "sh"
     multi_fidelity = True
 
     def __init__(self, space: SearchSpace, seed: int | None = 0, *, max_epochs: int, inner: str = "memetic",
-                 eta: float = 3, min_epochs: int | None = None, compare: str = "rung", **inner_options):
+                 eta: float = 3, min_epochs: int | None = None, compare: str = "rung",
+                 promote: str = "generation", **inner_options):
         super().__init__(space, seed)
+        if promote not in PROMOTE:
+            raise ValueError(f"memetic-sh: promote must be one of {', '.join(PROMOTE)}")
+        self.promote = promote
         if compare not in COMPARE:
             raise ValueError(f"memetic-sh: compare must be one of {', '.join(COMPARE)}")
         self.compare = compare
@@ -146,7 +159,7 @@ class SuccessiveHalving(Strategy):
         out: list[Proposal] = []
         while len(out) < n:
             if not self._queue:
-                if self._pending or self._waiting:
+                if self.promote == "generation" and (self._pending or self._waiting):
                     break
                 at, certain = self._owed()
                 k = new_allowed(n - len(out), at, self.levels.rungs, self.levels.eta, self.new_left,
@@ -185,7 +198,7 @@ class SuccessiveHalving(Strategy):
             self._pending.remove(proposal)
         self.levels.add(proposal.epochs, score)
         self._waiting.append((proposal, float(score)))
-        if not self._pending:
+        if not self._pending or self.promote == "async":
             self._decide()
 
     def _decide(self) -> None:
