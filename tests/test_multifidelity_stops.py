@@ -111,6 +111,7 @@ def test_asynchronous_memetic_sh_owes_nothing_and_repeats_itself(table, spend):
         run_loop(s, objective, executor, ledger, "s", trials=6, space_size=table.space.size,
                  spend=None if spend is None else Spend(epochs=spend), rungs=TableRungs(table.epochs))
         trials = ledger.study_trials("s")
-        assert owed(s) == [] and len(configs(trials)) == 6 and any(t.epochs == EPOCHS for t in trials)
+        n = len(configs(trials))
+        assert owed(s) == [] and (n == 6 if spend is None else n <= 6) and any(t.epochs == EPOCHS for t in trials)
         runs.append([t.key for t in trials])
     assert runs[0] == runs[1]
