@@ -253,3 +253,13 @@ def test_memetic_sh_tells_its_ga_rung_first_so_no_comparison_mixes_fidelities():
     assert sorted(got) == sorted(SPACE.encode(p.config)[0] / 10 for p in first)[:4]  # the raw 1-epoch scores
     with pytest.raises(ValueError, match="compare"):
         make_strategy("memetic-sh", SPACE, seed=0, max_epochs=9, compare="epochs")
+
+
+def test_memetic_sh_identity_includes_its_inner_strategys_changed_defaults(monkeypatch):
+    from studylib.strategies import strategy_class
+
+    inner = strategy_class("memetic")
+    monkeypatch.setattr(inner, "identity_defaults", classmethod(lambda cls, m, o: {} if "x" in o else {"x": 1}))
+    sh = strategy_class("memetic-sh")
+    assert sh.identity_defaults(9, {}) == {"x": 1, "compare": "rung"}
+    assert sh.identity_defaults(9, {"x": 2, "compare": "score"}) == {}

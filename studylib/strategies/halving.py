@@ -147,9 +147,13 @@ class SuccessiveHalving(Strategy):
 
     @classmethod
     def identity_defaults(cls, max_epochs: int, options: dict) -> dict:
-        """The default ``min_epochs`` where it differs from the first default (1): studies that
-        began under it keep their identity and their rungs."""
-        out = {} if options.get("compare") is not None else {"compare": "rung"}
+        """The inner strategy's changed defaults, ``compare`` (rung since it was added) and the
+        default ``min_epochs`` where it differs from the first default (1): studies that began
+        under it keep their identity and their rungs."""
+        from . import strategy_class
+
+        inner = strategy_class(options.get("inner", "memetic")).identity_defaults(max_epochs, options)
+        out = {**inner, **({} if options.get("compare") is not None else {"compare": "rung"})}
         if options.get("min_epochs") is not None:
             return out
         m = three_rungs(max_epochs, options.get("eta", 3))
