@@ -7,8 +7,8 @@ dropout seed generators' state) that a later rung of the same config continues f
 ``e'`` epochs straight (same seed; deterministic on CPU; ``tests/test_multifidelity.py``).
 
 Randomness and reporting are full training's (``training.train_epochs`` and ``training.score``):
-``keras.utils.set_random_seed(epoch_seed(seed, epoch))`` before each epoch's ``fit``, and dropout's
-``seed_generator`` (whose state a ``.keras`` file does not keep) reset to ``[epoch_seed, 0]``.
+each epoch's order is drawn from ``epoch_seed(seed, epoch)`` and dropout's ``seed_generator``
+(whose state a ``.keras`` file does not keep) reset to ``[epoch_seed, 0]``.
 
 Only Keras 3 public API is used (any backend). A rung reports as full training for ``epochs``
 epochs without early stopping: ``best_acc`` is the best validation accuracy over all epochs so far

@@ -11,10 +11,11 @@ One trainer for full trials and rungs: :func:`train_epochs` runs the epochs (one
 and :func:`score` reports them; ``resumable.train_rung`` uses both, so a rung reports exactly
 what full training for as many epochs (no early stopping) reports.
 
-Randomness: ``keras.utils.set_random_seed(seed)`` before building the model (initial weights),
-then ``set_random_seed(epoch_seed(seed, epoch))`` and the dropout layers' seed generators reset
-before each epoch, so an epoch's shuffle and dropout depend only on (seed, epoch), never on how
-many ``fit`` calls came before (a rung continued from a checkpoint trains as straight training).
+Randomness: ``keras.utils.set_random_seed(seed)`` before building the model (initial weights);
+each epoch trains on the order ``numpy.random.default_rng(epoch_seed(seed, epoch)).permutation``
+and resets the dropout layers' seed generators to ``epoch_seed``, so an epoch's shuffle and
+dropout depend only on (seed, epoch), never on how many ``fit`` calls came before (a rung
+continued from a checkpoint trains as straight training).
 
 Per-trial fixed costs are kept to what a plain ``fit`` with ``EarlyStopping`` pays
 (``benchmarks/trial_overhead.py``): Keras' state is cleared without a forced full garbage
@@ -112,15 +113,16 @@ def train_epochs(model, config: dict, data: Dataset, seed: int, run: Run, epochs
     """Train ``model`` from epoch ``run.epochs`` up to ``epochs`` (fewer: ``patience`` epochs
     without a better validation accuracy, or a NaN loss), one ``fit`` per epoch seeded by
     :func:`epoch_seed` (shuffle and dropout depend only on the seed and the epoch)."""
-    import keras
-
     accs = [a for a in run.history.get("val_accuracy", []) if math.isfinite(a)]
     best, wait = (max(accs) if accs else -1.0), 0
     for epoch in range(run.epochs, epochs):
-        keras.utils.set_random_seed(epoch_seed(seed, epoch))
+        # the epoch's order from its own generator: a global set_random_seed per epoch makes
+        # TensorFlow retrace (0.3-0.5 s an epoch on digits), a permutation costs a copy
+        order = np.random.default_rng(epoch_seed(seed, epoch)).permutation(len(data.y_train))
         _reseed_layers(model, epoch_seed(seed, epoch))
-        h = model.fit(data.x_train, data.y_train, batch_size=int(config["batch_size"]), epochs=epoch + 1,
-                      initial_epoch=epoch, validation_data=(data.x_val, data.y_val), verbose=0, shuffle=True)
+        h = model.fit(data.x_train[order], data.y_train[order], batch_size=int(config["batch_size"]),
+                      epochs=epoch + 1, initial_epoch=epoch, validation_data=(data.x_val, data.y_val), verbose=0,
+                      shuffle=False)
         logs = {k: _finite(v[-1]) for k, v in h.history.items()}
         for k, v in logs.items():
             run.history.setdefault(k, []).append(v)
