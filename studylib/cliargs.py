@@ -78,7 +78,10 @@ def add_study_arguments(p: argparse.ArgumentParser, *, default_out: str | None =
 
     p.add_argument("--strategy", default="random", choices=available(), metavar="NAME",
                    help=f"search strategy: {', '.join(available())} (default: random)")
-    p.add_argument("--trials", type=positive_int, help="distinct configurations to evaluate (default: profile's)")
+    p.add_argument("--trials", type=positive_int,
+                   help="distinct configurations to evaluate (default: profile's); with a multi-fidelity "
+                        "strategy (memetic-sh, tpe-hb, asha) N configs, each carried as far as halving promotes "
+                        "it (the study ends with no promotion owed)")
     p.add_argument("--seed", type=nonneg_int, default=0, help="seed of the strategy and of training (default: 0)")
     p.add_argument("--dataset", default="digits", choices=DATASETS, metavar="NAME",
                    help=f"one of {', '.join(DATASETS)} (default: digits, offline)")
@@ -96,9 +99,11 @@ def add_study_arguments(p: argparse.ArgumentParser, *, default_out: str | None =
         return
     p.add_argument("--budget-epochs", type=positive_int, metavar="N",
                    help="stop once N epochs are trained across all trials (a trial gets at most the epochs "
-                        "left; a continued rung pays only its new epochs)")
+                        "left; a continued rung pays only its new epochs; a multi-fidelity strategy starts no "
+                        "new config unless it fits with the promotions it and the others may still get)")
     p.add_argument("--budget-hours", type=positive_float, metavar="H",
-                   help="stop once H hours of training are spent (checked before each trial starts)")
+                   help="stop once H hours of training are spent (checked before each trial starts; a "
+                        "multi-fidelity strategy counts the hours left in epochs at the time per epoch so far)")
     g = p.add_argument_group("execution (where trials run; a killed study continues when the same command "
                              "is run again)")
     g.add_argument("--executor", choices=("serial", "dask", "inline"), default=None,

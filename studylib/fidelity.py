@@ -11,7 +11,7 @@ never trains more epochs than its budget.
 An hours budget is checked before each trial starts (a trial running when it runs out finishes).
 
 **Rungs** (:class:`Rungs`). A multi-fidelity strategy asks for ``Proposal(config, epochs)``;
-the rung's ledger key is ``<config key>-e<epochs>``. It continues from the config's highest lower
+the rung is ``TrialId(config key, epochs)`` (ledger key ``<config key>-e<epochs>``). It continues from the config's highest lower
 rung whose checkpoint (``OUT/checkpoints/<rung key>.keras``) still exists, else trains from
 scratch. Disk use is bounded: a rung at the study's ``max_epochs`` saves no checkpoint (it cannot
 be promoted); when a config's higher rung is recorded its lower checkpoints are deleted; when the
@@ -26,6 +26,27 @@ from pathlib import Path
 from .trial import Trial
 
 FIDELITY = "_fidelity"  # the entry of a submitted config that carries its rung or epoch cap
+
+
+@dataclass(frozen=True)
+class TrialId:
+    """What one evaluation is: a config (its key), trained either in full, to exactly ``epochs``
+    (a rung), or to at most ``cap`` epochs (a plain trial given only the epochs a budget had left).
+    ``key`` is its ledger key (``<config>``, ``<config>-e<epochs>``, ``<config>-m<cap>``); the
+    loop and :class:`Rungs` carry the fields and never read them back from a key."""
+
+    config: str
+    epochs: int | None = None
+    cap: int | None = None
+
+    @property
+    def key(self) -> str:
+        if self.epochs is not None:
+            return f"{self.config}-e{int(self.epochs)}"
+        return self.config if self.cap is None else f"{self.config}-m{int(self.cap)}"
+
+    def capped(self, cap: int) -> "TrialId":
+        return TrialId(self.config, cap=int(cap))
 
 
 def charged_epochs(trial: Trial) -> int:
@@ -47,15 +68,18 @@ class Spend:
     charged: set = field(default_factory=set)  # keys charged (each once)
     capped: dict = field(default_factory=dict)  # config key -> its capped trial's key, from earlier runs
     unserved: set = field(default_factory=set)  # preloaded keys the replay has not served yet
+    preloaded: dict = field(default_factory=dict)  # preloaded key -> its charged epochs
 
-    def preload(self, trials) -> None:
+    def preload(self, trials, config_key) -> None:
         """Charge the trials the study already has (a re-run, e.g. with a larger budget): the
-        replay then serves them free, and a trial an earlier run capped stays that trial."""
+        replay then serves them free, and a trial an earlier run capped stays that trial (a plain
+        trial, not a rung, whose key is not its config's key ``config_key(trial.config)``)."""
         for t in trials:
             self.charge(t)
             self.unserved.add(t.key)
-            base, _, cap = t.key.rpartition("-m")
-            if base and cap.isdigit():
+            self.preloaded[t.key] = charged_epochs(t)
+            base = config_key(t.config)
+            if t.metrics.get("rung") is None and t.key != base:
                 self.capped[base] = t
 
     def charge(self, trial: Trial) -> None:
@@ -68,6 +92,20 @@ class Spend:
     def left(self) -> int | None:
         """Epochs not spent nor reserved (None without an epoch budget)."""
         return None if self.epochs is None else self.epochs - self.spent_epochs - self.reserved
+
+    def fits(self) -> float | None:
+        """Epochs that may still be trained as the replay sees it (a preloaded trial counts once
+        served, so a resumed study asks what the uninterrupted one asked): the epoch budget left
+        and, under an hours budget, the hours left at the seconds per epoch so far (None: no limit
+        known yet)."""
+        out = self.left()
+        if out is not None:
+            out += sum(self.preloaded[k] for k in self.unserved)
+        if self.hours is not None and self.spent_epochs > 0:
+            per_epoch = self.spent_seconds / self.spent_epochs
+            hours = (self.hours * 3600 - self.spent_seconds) / per_epoch - self.reserved if per_epoch > 0 else None
+            out = hours if out is None or hours is None else min(out, hours)
+        return out
 
     @property
     def stopped(self) -> bool:
@@ -97,14 +135,6 @@ class Rungs:
         self.max_epochs = int(max_epochs)
         self.known: dict[str, dict[int, Trial]] = {}  # config key -> rung epochs -> trial
 
-    @staticmethod
-    def key(base: str, epochs: int) -> str:
-        return f"{base}-e{int(epochs)}"
-
-    @staticmethod
-    def cap_key(base: str, max_epochs: int) -> str:
-        return f"{base}-m{int(max_epochs)}"
-
     def path(self, key: str) -> Path | None:
         return None if self.dir is None else self.dir / f"{key}.keras"
 
@@ -123,10 +153,12 @@ class Rungs:
         if epochs is None:
             return config if cap is None else {**config, FIDELITY: {"max_epochs": int(cap)}}
         done, resume, history = start
-        key = self.key(base, epochs)
+        key = TrialId(base, epochs).key
         save = self.path(key) if epochs < self.max_epochs else None
+        lower = self.known.get(base, {}).get(done) if resume else None
+        earlier = None if lower is None else {k: lower.metrics.get(k) for k in ("best_epoch", "test_acc", "test_loss")}
         return {**config, FIDELITY: {"epochs": int(epochs), "from": done, "resume": resume, "history": history,
-                                     "save": str(save) if save else None, "rung_of": base}}
+                                     "earlier": earlier, "save": str(save) if save else None, "rung_of": base}}
 
     def note(self, base: str, trial: Trial) -> None:
         """Record a finished (or served) rung; delete the config's lower checkpoints."""

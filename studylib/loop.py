@@ -2,6 +2,20 @@
 executor, record the finished trial, tell the strategy. ``studylib search`` (a CNN objective,
 SQLite ledger) and ``studylib bench`` (a table objective, in-memory ledger) both run it.
 
+A :class:`Scheduler` keeps one :class:`Entry` per proposal; each entry is in one named state:
+
+* ``PROPOSED``: asked of the strategy, not started (under a budget it may wait for the executor
+  to have room and the budget to cover it);
+* ``RUNNING``: submitted to the executor (or waiting for the same trial another entry runs);
+* ``SERVED``: answered from the ledger (a repeat, or a trial another study evaluated);
+* ``FINISHED``: its trial came back from the executor and is recorded;
+* ``TOLD``: its result was told to the strategy (the entry is done);
+* ``DROPPED``: over the trial cap or the budget: never evaluated nor told.
+
+What an entry asks for is a frozen :class:`~studylib.fidelity.TrialId` (config key, rung epochs,
+epoch cap; its ``key`` is the ledger key); under an epoch budget the trial answering a plain
+proposal may be a capped one (``TrialId(config, cap=epochs left)``).
+
 ``trials`` caps the *distinct* configs the study charges or serves: a config the study already
 proposed is answered from the ledger and not counted again, and one another study evaluated under
 the same key is served without evaluating it.
@@ -17,31 +31,56 @@ whatever runs the trials and whether a result was evaluated now or served:
 
 The loop stops when ``trials`` distinct configs are done, when the space is exhausted, when the
 strategy is finished or asks for nothing with nothing pending, or when it only re-proposes known
-configs (``max_idle`` asks in a row, or ``max_repeats`` in all).
+configs (``max_idle`` asks in a row, or ``max_repeats`` in all). A multi-fidelity strategy is told
+the cap instead (``Strategy.limit``: at most ``trials`` distinct configs, and under a budget no new
+config whose expected promotions do not fit): each config is carried as far as halving promotes
+it, so a study does not end with promotions owed.
 """
 from __future__ import annotations
 
+import enum
 from collections import deque
 from dataclasses import dataclass
 from typing import Callable
 
-from .fidelity import Rungs, Spend, charged_epochs
+from .fidelity import Rungs, Spend, TrialId, charged_epochs
 from .strategies import Proposal, Strategy
 from .strategies.base import default_in_flight, ignores_results  # noqa: F401 (the loop's window rules)
 from .trial import Trial
 
 
-@dataclass(eq=False)
-class _Entry:
-    """One proposal (a config or a :class:`Proposal`): its key, config key and (once known) trial."""
+class State(enum.Enum):
+    PROPOSED = "proposed"
+    RUNNING = "running"
+    SERVED = "served"
+    FINISHED = "finished"
+    TOLD = "told"
+    DROPPED = "dropped"
 
+
+READY = (State.SERVED, State.FINISHED, State.DROPPED)  # may leave the window (told, or skipped)
+
+
+@dataclass(eq=False)
+class Entry:
+    """One proposal (a config or a :class:`Proposal`): what it asks for (``wanted``), the ledger
+    key of the trial that answers it (``key``: ``wanted.key``, or a capped trial's), its state and
+    (once known) its trial."""
+
+    item: dict | Proposal
+    wanted: TrialId
     key: str
-    config: dict | Proposal
+    state: State = State.PROPOSED
     trial: Trial | None = None
-    dropped: bool = False  # over the trial cap or the budget: never evaluated nor told
-    base: str = ""         # the config's key (a rung's or capped trial's key adds a suffix)
-    pid: str = ""          # the proposal's key: ``base``, or the rung's key
-    reserved: int = 0      # epochs reserved from the budget while it runs
+    reserved: int = 0  # epochs reserved from the budget while it runs
+
+    @property
+    def config(self) -> dict:
+        return self.item.config if isinstance(self.item, Proposal) else self.item
+
+    @property
+    def epochs(self) -> int | None:
+        return int(self.item.epochs) if isinstance(self.item, Proposal) else None
 
 
 @dataclass
@@ -51,8 +90,202 @@ class LoopCounts:
     repeats: int = 0    # proposals of configs the study already had
 
 
-def _unpack(item) -> tuple[dict, int | None]:
-    return (item.config, int(item.epochs)) if isinstance(item, Proposal) else (item, None)
+class Scheduler:
+    """The state of one run of the loop (see the module); :func:`run_loop` builds and runs it."""
+
+    def __init__(self, strategy: Strategy, objective, executor, ledger, study_id: str, *, trials: int,
+                 space_size: int, window: int | None, key: Callable[[dict], str], on_trial, on_served,
+                 max_idle: int | None, max_repeats: int | None, spend: Spend | None, rungs: Rungs):
+        self.strategy, self.objective, self.executor, self.ledger = strategy, objective, executor, ledger
+        self.study_id, self.trials, self.space_size, self.window = study_id, trials, space_size, window
+        self.key, self.on_trial, self.on_served = key, on_trial, on_served
+        self.max_idle, self.max_repeats, self.spend, self.rungs = max_idle, max_repeats, spend, rungs
+        self.counts = LoopCounts()
+        self.seen: set[str] = set()                      # configs (their keys) this study has proposed
+        self.asked: dict[TrialId, str | None] = {}       # proposal -> the key answering it (None: not started)
+        self.running: dict[str, list[Entry]] = {}        # key being evaluated -> the entries waiting for it
+        self.waiting: deque[Entry] = deque()             # under a budget: PROPOSED, waiting for the executor
+
+    # -- one entry through its states ------------------------------------------------------
+    def propose(self, n: int) -> list[Entry]:
+        """Ask for ``n`` proposals; each becomes an entry that is started, served, or dropped."""
+        entries = []
+        if self.strategy.multi_fidelity:  # new configs up to the cap, promotions always
+            self.strategy.limit(max(0, min(self.trials, self.space_size) - len(self.seen)),
+                                None if self.spend is None else self.spend.fits())
+        for item in self.strategy.ask(n):
+            config, epochs = (item.config, int(item.epochs)) if isinstance(item, Proposal) else (item, None)
+            wanted = TrialId(self.key(config), epochs)
+            e = Entry(item, wanted, self.asked.get(wanted) or wanted.key)
+            entries.append(e)
+            if e.key in self.running:
+                self.running[e.key].append(e)
+                e.state = State.RUNNING
+                continue
+            if wanted in self.asked or (wanted.config not in self.seen and len(self.seen) >= self.trials):
+                self.counts.repeats += 1
+                e.trial = self.ledger.get(e.key)  # a known result is told, as for any repeat
+                e.state = State.DROPPED if e.trial is None else State.SERVED
+                continue
+            self.seen.add(wanted.config)
+            self.asked[wanted] = None
+            if self.spend is None:
+                self.dispatch(e)
+            elif self.waiting or len(self.running) >= self.executor.capacity or not self.dispatch(e):
+                self.waiting.append(e)
+        return entries
+
+    def dispatch(self, e: Entry) -> bool:
+        """Serve or submit ``e``; False: it must wait for running trials to free budget."""
+        spend, rungs, epochs = self.spend, self.rungs, e.epochs
+        start = (0, None, None) if epochs is None else rungs.start(e.wanted.config, epochs)
+        need = self.objective.max_epochs if epochs is None else epochs - start[0]
+        k, cap, cached = e.wanted.key, None, self.ledger.get(e.wanted.key)
+        if spend is not None and epochs is None and cached is None and e.wanted.config in spend.capped:
+            cached = spend.capped[e.wanted.config]  # an earlier run gave it the epochs then left
+            k = cached.key
+        if spend is not None and (cached is None or cached.key not in spend.charged):
+            left = spend.left()
+            if spend.stopped:
+                spend.exhausted, e.state = True, State.DROPPED
+                return True
+            if left is not None and (charged_epochs(cached) if cached is not None else need) > left:
+                if self.running:
+                    return False
+                if left <= 0 or epochs is not None:  # a rung is not shortened
+                    spend.exhausted, e.state = True, State.DROPPED
+                    return True
+                need = left  # the last trial gets what is left
+                k, cap = e.wanted.capped(left).key, left
+                cached = self.ledger.get(k)
+        self.asked[e.wanted] = e.key = k
+        self.ledger.add_to_study(self.study_id, k)
+        if cached is not None:
+            self.serve(e, cached)
+            return True
+        self.running[k] = [e]
+        e.state = State.RUNNING
+        if spend is not None:
+            e.reserved = need
+            spend.reserved += need
+        self.executor.submit(k, rungs.submission(e.config, e.wanted.config, epochs, start, cap))
+        return True
+
+    def serve(self, e: Entry, cached: Trial) -> None:
+        self.counts.served += 1
+        if self.spend is not None:
+            self.spend.charge(cached)
+            self.spend.unserved.discard(cached.key)
+        self.rungs.note(e.wanted.config, cached)
+        e.trial, e.state = cached, State.SERVED
+        if self.on_served is not None:
+            self.on_served(cached)
+
+    def drain(self) -> None:
+        """Start waiting entries while the executor has room (and the budget covers them)."""
+        while self.waiting and (not self.running or len(self.running) < self.executor.capacity):
+            if not self.dispatch(self.waiting[0]):
+                return
+            self.waiting.popleft()
+
+    def finish(self, trial: Trial) -> list[Entry]:
+        entries = self.running.pop(trial.key)
+        self.ledger.record(trial)
+        self.counts.evaluated += 1
+        if self.spend is not None:
+            self.spend.reserved -= entries[0].reserved
+            self.spend.charge(trial)
+        self.rungs.note(entries[0].wanted.config, trial)
+        for e in entries:
+            e.trial, e.state = trial, State.FINISHED
+        if self.on_trial is not None:
+            self.on_trial(trial)
+        return entries
+
+    def tell(self, e: Entry) -> None:
+        self.strategy.tell(e.item, self.objective.score(e.trial))
+        e.state = State.TOLD
+        for config in self.strategy.retired():
+            self.rungs.retire(self.key(config))
+
+    def stalled(self, idle: int) -> bool:
+        return ((self.max_idle is not None and idle > self.max_idle)
+                or (self.max_repeats is not None and self.counts.repeats > self.max_repeats))
+
+    # -- the two ways of running -----------------------------------------------------------
+    def run(self) -> LoopCounts:
+        spend, ledger = self.spend, self.ledger
+        if spend is not None and hasattr(ledger, "study_keys"):
+            spend.preload((t for t in map(ledger.get, ledger.study_keys(self.study_id)) if t is not None), self.key)
+        if ignores_results(self.strategy) and spend is None:
+            return self.run_as_workers_free()
+        return self.run_windowed()
+
+    def run_as_workers_free(self) -> LoopCounts:
+        """A strategy that ignores results: one ask per free worker, each result told as it comes."""
+        idle = 0
+        while True:
+            while len(self.running) < self.executor.capacity and len(self.seen) < self.trials:
+                if self.strategy.finished or len(self.seen) >= self.space_size or self.stalled(idle):
+                    break
+                before = len(self.seen)
+                entries = self.propose(1)
+                if not entries and not self.running:
+                    break  # nothing asked, nothing pending: the strategy is done
+                for e in entries:
+                    if e.trial is not None:
+                        self.tell(e)
+                idle = 0 if len(self.seen) > before else idle + 1
+            if not self.running:
+                return self.counts
+            for trial in self.executor.wait():
+                for e in self.finish(trial):
+                    self.tell(e)
+
+    def run_windowed(self) -> LoopCounts:
+        """Up to ``window`` entries not yet told, told in proposal order."""
+        spend, counts = self.spend, self.counts
+        window = self.window or (self.executor.capacity if ignores_results(self.strategy)
+                                 else default_in_flight(self.strategy))
+        queue: deque[Entry] = deque()
+
+        promotes = self.strategy.multi_fidelity  # the cap limits its new configs, not its promotions
+
+        def capped() -> bool:
+            return not promotes and (len(self.seen) >= self.trials or len(self.seen) >= self.space_size)
+
+        def refill() -> None:
+            k = window - len(queue) if promotes else min(window - len(queue), self.trials - len(self.seen))
+            if k > 0 and not (spend is not None and spend.done):
+                queue.extend(self.propose(k))
+
+        refill()
+        idle, last = 0, -1
+        while True:
+            if queue and queue[0].state in READY:
+                e = queue.popleft()
+                if e.state is not State.DROPPED:
+                    self.tell(e)
+                if self.max_repeats is not None and counts.repeats > self.max_repeats:
+                    return counts
+                refill()
+                continue
+            if not queue:
+                if (capped() or self.strategy.finished or self.stalled(idle)
+                        or (spend is not None and spend.done)):
+                    return counts
+                idle = idle + 1 if len(self.seen) == last else 0
+                last = len(self.seen)
+                refill()
+                if not queue and not self.running:
+                    return counts  # nothing asked, nothing pending: the strategy is done
+                continue
+            if not self.running and self.waiting:
+                self.drain()  # a proposal waits while nothing runs: start it (or drop it: budget spent)
+                continue
+            for trial in self.executor.wait():
+                self.finish(trial)
+            self.drain()
 
 
 def run_loop(strategy: Strategy, objective, executor, ledger, study_id: str, *, trials: int, space_size: int,
@@ -68,165 +301,7 @@ def run_loop(strategy: Strategy, objective, executor, ledger, study_id: str, *, 
     each distinct trial served from the ledger. ``spend``: an epoch / hours budget
     (:class:`~studylib.fidelity.Spend`; trials then start only as the executor has room, each given
     at most the epochs left). ``rungs``: checkpoints of a multi-fidelity strategy's rungs."""
-    key = key or objective.key
-    score = objective.score
-    rungs = rungs or Rungs(None, objective.max_epochs)
-    counts = LoopCounts()
-    seen: set[str] = set()                 # configs (their keys) this study has proposed
-    asked: dict[str, str | None] = {}      # proposal (config or rung) -> the key it runs under
-    running: dict[str, list[_Entry]] = {}  # key being evaluated -> the proposals waiting for it
-    deferred: deque[_Entry] = deque()      # under a budget: proposals waiting for the executor
-
-    def propose(n: int) -> list[_Entry]:
-        entries = []
-        for item in strategy.ask(n):
-            config, epochs = _unpack(item)
-            e = _Entry("", item, base=key(config))
-            entries.append(e)
-            pid = e.pid = e.base if epochs is None else rungs.key(e.base, epochs)
-            e.key = asked.get(pid) or pid
-            if e.key in running:
-                running[e.key].append(e)
-                continue
-            if pid in asked or (e.base not in seen and len(seen) >= trials):
-                counts.repeats += 1
-                e.trial = ledger.get(e.key)  # a known result is told, as for any repeat
-                e.dropped = e.trial is None
-                continue
-            seen.add(e.base)
-            asked[pid] = None
-            if spend is not None and (deferred or len(running) >= executor.capacity or not dispatch(e, pid)):
-                deferred.append(e)
-            elif spend is None:
-                dispatch(e, pid)
-        return entries
-
-    def dispatch(e: _Entry, pid: str) -> bool:
-        """Serve or submit ``e``; False: it must wait for running trials to free budget."""
-        config, epochs = _unpack(e.config)
-        start = (0, None, None) if epochs is None else rungs.start(e.base, epochs)
-        need = objective.max_epochs if epochs is None else epochs - start[0]
-        k, cap, cached = pid, None, ledger.get(pid)
-        if spend is not None and epochs is None and cached is None and e.base in spend.capped:
-            cached = spend.capped[e.base]  # an earlier run gave it the epochs then left
-            k = cached.key
-        if spend is not None and (cached is None or cached.key not in spend.charged):
-            left = spend.left()
-            if spend.stopped:
-                spend.exhausted, e.dropped = True, True
-                return True
-            if left is not None and (charged_epochs(cached) if cached is not None else need) > left:
-                if running:
-                    return False
-                if left <= 0 or epochs is not None:  # a rung is not shortened
-                    spend.exhausted, e.dropped = True, True
-                    return True
-                need = left  # the last trial gets what is left
-                k, cap = rungs.cap_key(e.base, left), left
-                cached = ledger.get(k)
-        asked[pid] = e.key = k
-        ledger.add_to_study(study_id, k)
-        if cached is not None:
-            counts.served += 1
-            if spend is not None:
-                spend.charge(cached)
-                spend.unserved.discard(cached.key)
-            rungs.note(e.base, cached)
-            e.trial = cached
-            if on_served is not None:
-                on_served(cached)
-            return True
-        running[k] = [e]
-        if spend is not None:
-            e.reserved = need
-            spend.reserved += need
-        executor.submit(k, rungs.submission(config, e.base, epochs, start, cap))
-        return True
-
-    def drain() -> None:
-        while deferred and (not running or len(running) < executor.capacity):
-            if not dispatch(deferred[0], deferred[0].pid):
-                return
-            deferred.popleft()
-
-    def finish(trial: Trial) -> list[_Entry]:
-        entries = running.pop(trial.key)
-        ledger.record(trial)
-        counts.evaluated += 1
-        if spend is not None:
-            spend.reserved -= entries[0].reserved
-            spend.charge(trial)
-        rungs.note(entries[0].base, trial)
-        for e in entries:
-            e.trial = trial
-        if on_trial is not None:
-            on_trial(trial)
-        return entries
-
-    def tell(e: _Entry) -> None:
-        strategy.tell(e.config, score(e.trial))
-        for config in strategy.retired():
-            rungs.retire(key(config))
-
-    def stalled(idle: int) -> bool:
-        return ((max_idle is not None and idle > max_idle)
-                or (max_repeats is not None and counts.repeats > max_repeats))
-
-    if spend is not None and hasattr(ledger, "study_keys"):
-        spend.preload(t for t in map(ledger.get, ledger.study_keys(study_id)) if t is not None)
-    idle = 0
-    if ignores_results(strategy) and spend is None:
-        while True:
-            while len(running) < executor.capacity and len(seen) < trials:
-                if strategy.finished or len(seen) >= space_size or stalled(idle):
-                    break
-                before = len(seen)
-                entries = propose(1)
-                if not entries and not running:
-                    break  # nothing asked, nothing pending: the strategy is done
-                for e in entries:
-                    if e.trial is not None:
-                        tell(e)
-                idle = 0 if len(seen) > before else idle + 1
-            if not running:
-                return counts
-            for trial in executor.wait():
-                for e in finish(trial):
-                    tell(e)
-
-    if not window:
-        window = executor.capacity if ignores_results(strategy) else default_in_flight(strategy)
-    queue: deque[_Entry] = deque()  # proposals not yet told, in proposal order
-
-    def refill() -> None:
-        k = min(window - len(queue), trials - len(seen))
-        if k > 0 and not (spend is not None and spend.done):
-            queue.extend(propose(k))
-
-    refill()
-    last = -1
-    while True:
-        if queue and (queue[0].trial is not None or queue[0].dropped):
-            e = queue.popleft()
-            if not e.dropped:
-                tell(e)
-            if max_repeats is not None and counts.repeats > max_repeats:
-                return counts
-            refill()
-            continue
-        if not queue:
-            if (len(seen) >= trials or strategy.finished or len(seen) >= space_size or stalled(idle)
-                    or (spend is not None and spend.done)):
-                return counts
-            idle = idle + 1 if len(seen) == last else 0
-            last = len(seen)
-            refill()
-            if not queue and not running:
-                return counts  # nothing asked, nothing pending: the strategy is done
-            continue
-        if not running and deferred:
-            drain()  # a proposal waits while nothing runs: start it (or drop it: budget spent)
-            continue
-        for trial in executor.wait():
-            finish(trial)
-        drain()
+    return Scheduler(strategy, objective, executor, ledger, study_id, trials=trials, space_size=space_size,
+                     window=window, key=key or objective.key, on_trial=on_trial, on_served=on_served,
+                     max_idle=max_idle, max_repeats=max_repeats, spend=spend,
+                     rungs=rungs or Rungs(None, objective.max_epochs)).run()

@@ -171,7 +171,8 @@ class TrainingObjective:
         if resume and not os.path.exists(resume):  # deleted meanwhile: train from scratch
             resume = None
         r = train_rung(config, self.data, self.seed, int(fid["epochs"]), resume=resume,
-                       history=fid.get("history") if resume else None, save=fid.get("save"), on_epoch=on_epoch)
+                       history=fid.get("history") if resume else None, save=fid.get("save"), on_epoch=on_epoch,
+                       earlier=fid.get("earlier"))
         done = int(fid.get("from") or 0) if resume else 0
         metrics = dict(_metrics(r), rung=int(fid["epochs"]), new_epochs=r.epochs - done, resumed_from=done,
                        rung_of=fid.get("rung_of", ""))

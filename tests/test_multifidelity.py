@@ -58,7 +58,8 @@ def test_multi_fidelity_study_charges_only_new_epochs_and_bounds_checkpoints(tmp
            strategy_options={"population_size": 4} if strategy == "memetic-sh" else None, **TINY)
     trials = study_trials(out)
     spent = sum(charged_epochs(t) for t in trials)
-    assert 16 - 2 < spent <= 16  # never over; a rung that does not fit (at most 2 new epochs) ends it
+    # never over; no new config starts unless it fits with its promotions (at most 1 + 2 epochs)
+    assert 16 - 3 < spent <= 16
     continued = [t for t in trials if t.metrics["resumed_from"]]
     assert continued, "no rung was continued from a checkpoint"
     for t in continued:
@@ -76,7 +77,7 @@ def test_multi_fidelity_study_charges_only_new_epochs_and_bounds_checkpoints(tmp
     rungs = pd.read_csv(out / "rungs.csv")
     assert len(rungs) == len(trials) and rows.rung_of.is_unique
     assert len(rows) == len({t.metrics["rung_of"] for t in trials})
-    assert rows.charged_epochs.sum() == 16
+    assert rows.charged_epochs.sum() == spent
     assert (rows.epochs == rows.rungs.map(lambda s: max(int(x.split(":")[0]) for x in s.split()))).all()
 
 
@@ -97,7 +98,7 @@ SCRIPT = [*CLI, "search", "round1", "--dataset", "synthetic", "--max-epochs", "3
 def test_killed_multi_fidelity_study_resumes_to_the_uninterrupted_state(tmp_path):
     out = tmp_path / "killed"
     proc = subprocess.Popen([*SCRIPT, "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    kill_after(proc, out / "ledger.sqlite", 12)  # into the second rung
+    kill_after(proc, out / "ledger.sqlite", 9)  # into the second rung (8 first-rung trials, then 3 promotions)
     before = ledger_rows(out / "ledger.sqlite")
     r = subprocess.run([*SCRIPT, "--out", str(out)], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
@@ -183,8 +184,10 @@ def test_a_changed_default_changes_the_study_identity_only_where_it_changes_the_
         spec = StudySpec(SPACE, strategy="memetic-sh", budget=Budget(max_epochs, 2), strategy_options=options)
         return spec.identity("h")
 
-    assert "strategy_defaults" not in ident(9) and "strategy_defaults" not in ident(27, min_epochs=3)
-    assert ident(27)["strategy_defaults"] == {"min_epochs": 3}
+    same = {"compare": "rung"}  # a changed default of every memetic-sh study (one fidelity per comparison)
+    assert ident(9)["strategy_defaults"] == same and ident(27, min_epochs=3)["strategy_defaults"] == same
+    assert "strategy_defaults" not in ident(9, compare="score")
+    assert ident(27)["strategy_defaults"] == {"compare": "rung", "min_epochs": 3}
     assert StudySpec(SPACE, strategy="memetic-sh", budget=Budget(27, 2)).study_id("h") != \
         StudySpec(SPACE, strategy="memetic-sh", budget=Budget(27, 2), strategy_options={"min_epochs": 1}).study_id("h")
 
@@ -216,3 +219,47 @@ def test_rungs_run_in_the_serial_trial_process_too(tmp_path):
     a, b = study_trials(tmp_path / "s"), study_trials(inline)
     assert [t.key for t in a] == [t.key for t in b] and any(t.metrics["resumed_from"] for t in a)
     assert [t.metrics["best_acc"] for t in a] == pytest.approx([t.metrics["best_acc"] for t in b], abs=1e-6)
+
+
+def test_memetic_sh_tells_its_ga_rung_first_so_no_comparison_mixes_fidelities():
+    """One fidelity per comparison: a config retired at rung 1 with a high 1-epoch score ranks below
+    every config that reached a higher rung; within a rung the scores decide."""
+    told = {}
+    s = make_strategy("memetic-sh", SPACE, seed=0, max_epochs=9, population_size=6)
+    s.inner.tell = lambda config, value: told.__setitem__(SPACE.key(config), value)
+    score = {1: lambda p: 0.5 + SPACE.encode(p.config)[0] / 20, 3: lambda p: 0.3 + SPACE.encode(p.config)[1] / 50,
+             9: lambda p: 0.2}
+    top = {}
+    for _ in range(10):
+        asked = s.ask(6)
+        if not asked:
+            break
+        for p in asked:
+            top[SPACE.key(p.config)] = p.epochs
+            s.tell(p, score[p.epochs](p))
+    assert set(top.values()) == {1, 3, 9} and set(told) == set(top)
+    for a in told:
+        for b in told:
+            if top[a] < top[b]:
+                assert told[a] < told[b]  # a 1-epoch 0.8 is not compared with a 9-epoch 0.2
+    first = sorted((k for k in told if top[k] == 1), key=told.get)
+    assert [told[k] for k in first] == sorted(told[k] for k in first)
+    raw = make_strategy("memetic-sh", SPACE, seed=0, max_epochs=9, population_size=6, compare="score")
+    got = []
+    raw.inner.tell = lambda config, value: got.append(value)
+    first = raw.ask(6)
+    for p in first:
+        raw.tell(p, SPACE.encode(p.config)[0] / 10)
+    assert sorted(got) == sorted(SPACE.encode(p.config)[0] / 10 for p in first)[:4]  # the raw 1-epoch scores
+    with pytest.raises(ValueError, match="compare"):
+        make_strategy("memetic-sh", SPACE, seed=0, max_epochs=9, compare="epochs")
+
+
+def test_memetic_sh_identity_includes_its_inner_strategys_changed_defaults(monkeypatch):
+    from studylib.strategies import strategy_class
+
+    inner = strategy_class("memetic")
+    monkeypatch.setattr(inner, "identity_defaults", classmethod(lambda cls, m, o: {} if "x" in o else {"x": 1}))
+    sh = strategy_class("memetic-sh")
+    assert sh.identity_defaults(9, {}) == {"x": 1, "compare": "rung"}
+    assert sh.identity_defaults(9, {"x": 2, "compare": "score"}) == {}

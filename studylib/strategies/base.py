@@ -30,6 +30,8 @@ class Strategy:
 
     name = "base"
     multi_fidelity = False
+    new_left: int | None = None       # see :meth:`limit`
+    epochs_left: float | None = None
 
     def __init__(self, space: SearchSpace, seed: int | None = 0, **options):
         if options:
@@ -51,6 +53,13 @@ class Strategy:
 
     def tell(self, config: Config, score: float) -> None:
         """Report the score of a config previously asked (or served from the ledger)."""
+
+    def limit(self, new: int | None, epochs: float | None = None) -> None:
+        """What the loop allows the next ``ask`` (multi-fidelity strategies honour it): at most
+        ``new`` configs not proposed before (None: any), and none whose rungs, with the promotions
+        still owed to configs already proposed, would not fit in ``epochs`` (the budget left, None:
+        unlimited). Promotions of configs already proposed are always asked for."""
+        self.new_left, self.epochs_left = new, epochs
 
     def retired(self) -> list[Config]:
         """Configs (of proposals told so far) that will never be asked at a higher rung; each

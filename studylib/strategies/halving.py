@@ -9,8 +9,16 @@ top ``ceil(n / eta)`` of the ``n`` scores observed at that rung so far in this s
 asynchronous successive halving, applied to a whole generation at once: the first config ever
 is promoted). A config that is not promoted, or that reached ``max_epochs``, is told to the inner
 strategy with the best validation accuracy of its highest rung and retired (its checkpoint is
-deleted). So a poor child costs ``min_epochs``, and the GA's comparisons (survival, "first better
-neighbour") favour configs trained to the top rung.
+deleted). So a poor child costs ``min_epochs``. One fidelity per comparison: the inner GA is told
+:func:`rung_fitness` (rung first, then the score at that rung), so its survival, tournaments and
+"first better neighbour" never weigh a 1-epoch score against a 9-epoch one.
+
+``promote="async"`` (asynchronous successive halving): each result is decided as it is told (in
+proposal order, so the same for every executor): promoted at once if it is in the top 1/eta of what
+its rung has seen so far, else told to the inner strategy and retired; new configs are asked
+whenever the inner strategy has any, so a worker never waits for a generation while promotions
+are pending. (Retired configs are not reconsidered.) The default stays ``generation`` until
+chosen on the development tables (``benchmarks/curve_compare.py --select``).
 
 Defaults: eta 3 and three rungs, i.e. ``min_epochs = ceil(max_epochs / eta**2)`` (rungs 3, 9, 27
 for 27 epochs; 1, 3, 9 for 9; 12, 36, 100 for 100). Chosen on the development learning-curve
@@ -27,6 +35,9 @@ import math
 from ..space import Config, SearchSpace
 from .base import Proposal, Strategy, default_in_flight
 
+COMPARE = ("rung", "score")  # what the inner GA compares: (rung, score) pairs, or scores of any rung
+PROMOTE = ("generation", "async")  # when promotions are decided: a whole generation told, or each result
+
 
 def ladder(min_epochs: int, eta: float, max_epochs: int) -> list[int]:
     """The rungs' epochs: ``min_epochs * eta**i`` below ``max_epochs``, then ``max_epochs``."""
@@ -42,6 +53,42 @@ def ladder(min_epochs: int, eta: float, max_epochs: int) -> list[int]:
 def three_rungs(max_epochs: int, eta: float) -> int:
     """memetic-sh's default ``min_epochs``: rungs ``max/eta**2``, ``max/eta``, ``max`` (at least 1)."""
     return max(1, math.ceil(float(max_epochs) / float(eta) ** 2))
+
+
+def owed_epochs(at: list[int], rungs: list[int], eta: float, seen: dict[int, int] | None = None) -> float:
+    """Epochs the promotions of configs whose result at rung ``at[i]`` is not decided yet may cost.
+    Of ``n`` such configs at a rung, ``ceil(n / eta)`` go on to the next; with ``seen`` (decided
+    scores per rung) at most ``min(n, ceil((seen + n) / eta))``, the most the rule can promote."""
+    counts = {r: sum(1 for a in at if a == r) for r in rungs}
+    owed = 0.0
+    for r, nxt in zip(rungs, rungs[1:]):
+        top = counts[r] if seen is None else counts[r] + seen.get(r, 0)
+        up = min(counts[r], math.ceil(top / eta)) if counts[r] else 0
+        owed += up * (nxt - r)
+        counts[nxt] += up
+    return owed
+
+
+def new_allowed(n: int, owed_now: list[int], rungs: list[int], eta: float, new_left: int | None,
+                epochs_left: float | None, certain: float = 0.0, seen: dict[int, int] | None = None) -> int:
+    """How many of ``n`` new configs (starting at ``rungs[0]``) may start: at most ``new_left``,
+    and only as many as fit in ``epochs_left`` with the promotions already decided (``certain``
+    epochs) and every promotion expected for them and for the undecided configs at rungs
+    ``owed_now``. No new config at all once the owed promotions fill the budget."""
+    m = n if new_left is None else max(0, min(n, int(new_left)))
+    if epochs_left is None:
+        return m
+    while m > 0 and certain + m * rungs[0] + owed_epochs(owed_now + [rungs[0]] * m, rungs, eta, seen) > epochs_left:
+        m -= 1
+    return m
+
+
+def rung_fitness(level: int, score: float) -> float:
+    """What the inner strategy is told for a config whose highest rung is ``rungs[level]``: ordered
+    by rung first, then by the score at that rung (``level + atan(score) / pi + 1/2``, inside
+    ``(level, level + 1)``). So the GA's survival, tournaments and hill climbing compare scores only
+    when measured at the same rung; a config that got further ranks above one retired below it."""
+    return float(level) + math.atan(float(score)) / math.pi + 0.5
 
 
 class RungScores:
@@ -66,15 +113,25 @@ class RungScores:
 
 class SuccessiveHalving(Strategy):
     """Options: ``inner`` (a registered single-fidelity strategy) [memetic], ``eta`` [3],
-    ``min_epochs`` [three rungs: ``ceil(max_epochs / eta**2)``], ``max_epochs`` (given by
-    the study: its ``--max-epochs``); any other option goes to the inner strategy."""
+    ``min_epochs`` [three rungs: ``ceil(max_epochs / eta**2)``], ``compare`` [rung: the inner
+    strategy is told :func:`rung_fitness`; ``score``: the best validation accuracy of whatever
+    rung a config reached], ``promote`` [generation; ``async``: ASHA's rule as each result is
+    told, see the module], ``max_epochs`` (given by the study: its ``--max-epochs``); any other
+    option goes to the inner strategy."""
 
     name = "sh"
     multi_fidelity = True
 
     def __init__(self, space: SearchSpace, seed: int | None = 0, *, max_epochs: int, inner: str = "memetic",
-                 eta: float = 3, min_epochs: int | None = None, **inner_options):
+                 eta: float = 3, min_epochs: int | None = None, compare: str = "rung",
+                 promote: str = "generation", **inner_options):
         super().__init__(space, seed)
+        if promote not in PROMOTE:
+            raise ValueError(f"memetic-sh: promote must be one of {', '.join(PROMOTE)}")
+        self.promote = promote
+        if compare not in COMPARE:
+            raise ValueError(f"memetic-sh: compare must be one of {', '.join(COMPARE)}")
+        self.compare = compare
         from . import make_strategy
 
         self.inner = make_strategy(inner, space, seed=seed, **inner_options)
@@ -90,26 +147,52 @@ class SuccessiveHalving(Strategy):
 
     @classmethod
     def identity_defaults(cls, max_epochs: int, options: dict) -> dict:
-        """The default ``min_epochs`` where it differs from the first default (1): studies that
-        began under it keep their identity and their rungs."""
+        """The inner strategy's changed defaults, ``compare`` (rung since it was added) and the
+        default ``min_epochs`` where it differs from the first default (1): studies that began
+        under it keep their identity and their rungs."""
+        from . import strategy_class
+
+        inner = strategy_class(options.get("inner", "memetic")).identity_defaults(max_epochs, options)
+        out = {**inner, **({} if options.get("compare") is not None else {"compare": "rung"})}
         if options.get("min_epochs") is not None:
-            return {}
+            return out
         m = three_rungs(max_epochs, options.get("eta", 3))
-        return {"min_epochs": m} if m != 1 else {}
+        return {**out, "min_epochs": m} if m != 1 else out
 
     def ask(self, n: int = 1) -> list[Proposal]:
         out: list[Proposal] = []
         while len(out) < n:
             if not self._queue:
-                if self._pending or self._waiting:
+                if self.promote == "generation" and (self._pending or self._waiting):
                     break
-                configs = self.inner.ask(n - len(out))
+                at, certain = self._owed()
+                k = new_allowed(n - len(out), at, self.levels.rungs, self.levels.eta, self.new_left,
+                                self.epochs_left, certain, self._decided())
+                configs = self.inner.ask(k) if k > 0 else []
                 if not configs:
                     break
+                if self.new_left is not None:
+                    self.new_left -= len(configs)
+                if self.epochs_left is not None:
+                    self.epochs_left -= len(configs) * self.levels.rungs[0]
                 self._queue.extend(Proposal(c, self.levels.rungs[0]) for c in configs)
             p = self._queue.pop(0)
             self._pending.append(p)
             out.append(p)
+        return out
+
+    def _owed(self) -> tuple[list[int], float]:
+        """(the rungs of configs whose promotion is undecided, the epochs of promotions decided but
+        not asked yet: the budget has not reserved them)."""
+        below = {nxt: r for r, nxt in zip(self.levels.rungs, self.levels.rungs[1:])}
+        at = [p.epochs for p in self._pending] + [p.epochs for p, _ in self._waiting] + [p.epochs for p in self._queue]
+        return at, float(sum(p.epochs - below[p.epochs] for p in self._queue))
+
+    def _decided(self) -> dict[int, int]:
+        """Scores per rung whose promotion is decided (told and not waiting)."""
+        out = {r: len(v) for r, v in self.levels.scores.items()}
+        for p, _ in self._waiting:
+            out[p.epochs] -= 1
         return out
 
     def tell(self, proposal: Proposal, score: float) -> None:
@@ -119,7 +202,7 @@ class SuccessiveHalving(Strategy):
             self._pending.remove(proposal)
         self.levels.add(proposal.epochs, score)
         self._waiting.append((proposal, float(score)))
-        if not self._pending:
+        if not self._pending or self.promote == "async":
             self._decide()
 
     def _decide(self) -> None:
@@ -129,7 +212,8 @@ class SuccessiveHalving(Strategy):
             if nxt is not None and self.levels.promoted(p.epochs, score):
                 self._queue.append(Proposal(p.config, nxt))
                 continue
-            self.inner.tell(p.config, score)
+            level = sum(1 for r in self.levels.rungs if r < p.epochs)
+            self.inner.tell(p.config, rung_fitness(level, score) if self.compare == "rung" else score)
             if nxt is not None:
                 self._retired.append(p.config)
 
@@ -139,4 +223,5 @@ class SuccessiveHalving(Strategy):
 
     @property
     def finished(self) -> bool:
-        return self.inner.finished and not self._queue and not self._pending and not self._waiting
+        idle = not self._queue and not self._pending and not self._waiting
+        return idle and (self.inner.finished or self.new_left == 0)

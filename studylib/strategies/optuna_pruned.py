@@ -16,7 +16,7 @@ import warnings
 
 from ..space import Config, SearchSpace
 from .base import Proposal
-from .halving import ladder
+from .halving import ladder, new_allowed
 from .optuna_samplers import OptunaStrategy
 
 
@@ -37,6 +37,7 @@ class PrunedOptuna(OptunaStrategy):
                                                    pruner=self._make_pruner(), study_name=f"studylib-{self.name}")
         self._queue: list[Proposal] = []
         self._retired: list[Config] = []
+        self._at: dict[str, int] = {}  # open config -> the rung last asked
 
     def _make_pruner(self):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -45,7 +46,14 @@ class PrunedOptuna(OptunaStrategy):
         out = self._queue[:n]
         del self._queue[:n]
         if len(out) < n:
-            out += [Proposal(c, self.rungs[0]) for c in super().ask(n - len(out))]
+            k = new_allowed(n - len(out), list(self._at.values()), self.rungs, self.eta, self.new_left,
+                            self.epochs_left)
+            new = [Proposal(c, self.rungs[0]) for c in super().ask(k)] if k > 0 else []
+            if self.new_left is not None:
+                self.new_left -= len(new)
+            out += new
+        for p in out:
+            self._at[self.space.key(p.config)] = p.epochs
         return out
 
     def tell(self, proposal: Proposal, score: float) -> None:
@@ -58,6 +66,7 @@ class PrunedOptuna(OptunaStrategy):
         if higher and not trial.should_prune():
             self._queue.append(Proposal(proposal.config, higher[0]))
             return
+        self._at.pop(self.space.key(proposal.config), None)
         if higher:  # pruned
             self._retired.append(proposal.config)
             self._open[g].pop(0)

@@ -1,0 +1,117 @@
+"""Multi-fidelity studies under every stop rule (--trials, --budget-epochs, --budget-hours, and
+together): N distinct configs, each carried as far as halving promotes it; a study never ends with
+promotions owed (also the last generation's)."""
+import dataclasses
+
+import numpy as np
+import pytest
+
+from studylib.curve_bench import CurveObjective, TableRungs, curve_table_from_frame
+from studylib.executors import InlineExecutor
+from studylib.fidelity import Spend, charged_epochs
+from studylib.ledger import MemoryLedger
+from studylib.loop import run_loop
+from studylib.strategies import make_strategy
+
+from test_curve_bench import EPOCHS, curves
+
+
+@pytest.fixture(scope="module")
+def table():
+    return curve_table_from_frame(curves(np.random.default_rng(5)), "curves", "val_accuracy", True)
+
+
+class Timed(CurveObjective):
+    """A curve objective whose trials take one (pretend) second per epoch trained."""
+
+    def evaluate(self, key, config, on_epoch=None):
+        t = super().evaluate(key, config, on_epoch)
+        return dataclasses.replace(t, wall_time=float(t.metrics["new_epochs"]))
+
+
+def owed(strategy) -> list:
+    """What the strategy still wants trained once it may start no new config."""
+    if strategy.name == "sh":
+        return strategy._queue + strategy._pending + [p for p, _ in strategy._waiting]
+    return strategy._queue + list(strategy._at)
+
+
+def study(table, name, trials, spend=None, seed=0):
+    options = {"population_size": 4} if name == "memetic-sh" else {}
+    s = make_strategy(name, table.space, seed=seed, max_epochs=EPOCHS, **options)
+    objective, ledger = Timed(table, seed), MemoryLedger()
+    executor = InlineExecutor(progress=False)
+    executor.start(objective)
+    run_loop(s, objective, executor, ledger, "s", trials=trials, space_size=table.space.size, spend=spend,
+             rungs=TableRungs(table.epochs))
+    return s, ledger.study_trials("s")
+
+
+def configs(trials):
+    return {t.metrics["index"] for t in trials}
+
+
+@pytest.mark.parametrize("name", ["memetic-sh", "asha", "tpe-hb"])
+@pytest.mark.parametrize("n", [1, 5, 6])
+def test_trials_means_distinct_configs_each_promoted_as_far_as_halving_carries_it(table, name, n):
+    s, trials = study(table, name, n)
+    assert len(configs(trials)) == n
+    assert owed(s) == [] and s.ask(10) == []  # nothing owed, nothing new
+    if name != "tpe-hb":  # one bracket: the best config at the first rung is always promoted to the top
+        first = [t for t in trials if t.metrics["rung"] == min(t.metrics["rung"] for t in trials)]
+        best = max(first, key=lambda t: t.metrics["value"])
+        assert any(t.metrics["index"] == best.metrics["index"] and t.epochs == EPOCHS for t in trials)
+
+
+@pytest.mark.parametrize("name", ["memetic-sh", "asha", "tpe-hb"])
+@pytest.mark.parametrize("budget", [20, 45])
+def test_an_epoch_budget_stops_new_configs_while_their_promotions_still_fit(table, name, budget):
+    s, trials = study(table, name, table.space.size, Spend(epochs=budget))
+    assert sum(charged_epochs(t) for t in trials) <= budget
+    assert owed(s) == []
+    assert any(t.epochs == EPOCHS for t in trials)  # somebody reached the top rung
+
+
+@pytest.mark.parametrize("name", ["memetic-sh", "asha"])
+def test_an_hours_budget_and_its_combinations(table, name):
+    s, trials = study(table, name, table.space.size, Spend(hours=30 / 3600))  # 30 pretend seconds
+    assert owed(s) == [] and any(t.epochs == EPOCHS for t in trials)
+    assert sum(t.wall_time for t in trials) <= 30
+    # trials and epochs together: whichever binds first; nothing owed either way
+    s, trials = study(table, name, 3, Spend(epochs=200, hours=1.0))
+    assert len(configs(trials)) == 3 and owed(s) == []
+    s, trials = study(table, name, 10, Spend(epochs=25))
+    assert len(configs(trials)) < 10 and owed(s) == [] and sum(charged_epochs(t) for t in trials) <= 25
+
+
+def test_asynchronous_promotion_promotes_as_soon_as_a_result_is_in_the_top_third():
+    from test_multifidelity import SPACE
+
+    sync = make_strategy("memetic-sh", SPACE, seed=0, max_epochs=9, population_size=6)
+    asy = make_strategy("memetic-sh", SPACE, seed=0, max_epochs=9, population_size=6, promote="async")
+    a, b = sync.ask(6), asy.ask(6)
+    assert a == b  # same proposals until results come in
+    sync.tell(a[0], 0.9)
+    asy.tell(b[0], 0.9)
+    assert sync.ask(1) == []  # waits for the generation
+    assert asy.ask(1) == [type(b[0])(b[0].config, 3)]  # the first result tops its rung: promoted now
+    asy.tell(b[1], 0.1)  # 0.1 is not in the top ceil(2/3) = 1 of {0.9, 0.1}: retired at once
+    assert asy.retired() == [b[1].config]
+    with pytest.raises(ValueError, match="promote"):
+        make_strategy("memetic-sh", SPACE, seed=0, max_epochs=9, promote="later")
+
+
+@pytest.mark.parametrize("spend", [None, 30])
+def test_asynchronous_memetic_sh_owes_nothing_and_repeats_itself(table, spend):
+    runs = []
+    for _ in range(2):
+        s = make_strategy("memetic-sh", table.space, seed=4, max_epochs=EPOCHS, population_size=4, promote="async")
+        objective, ledger, executor = Timed(table, 4), MemoryLedger(), InlineExecutor(progress=False)
+        executor.start(objective)
+        run_loop(s, objective, executor, ledger, "s", trials=6, space_size=table.space.size,
+                 spend=None if spend is None else Spend(epochs=spend), rungs=TableRungs(table.epochs))
+        trials = ledger.study_trials("s")
+        n = len(configs(trials))
+        assert owed(s) == [] and (n == 6 if spend is None else n <= 6) and any(t.epochs == EPOCHS for t in trials)
+        runs.append([t.key for t in trials])
+    assert runs[0] == runs[1]
