@@ -14,7 +14,7 @@ drawn from the ``rng`` given at each :meth:`Surrogate.fit`, so the same seed giv
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -29,12 +29,12 @@ class Surrogate:
     ``min_points`` distinct finite scores the model is not :attr:`ready` and ranks keep the given
     order (so a caller can always call :meth:`pick`).
 
-    Options: ``n_trees`` [16], ``min_samples_leaf`` [1], ``max_features`` (share of the encoded
+    Options: ``n_trees`` [8], ``min_samples_leaf`` [1], ``max_features`` (share of the encoded
     columns each split considers) [1.0], ``kappa`` (weight of the trees' spread) [0.0],
     ``min_points`` [10].
     """
 
-    def __init__(self, space: SearchSpace, rng: np.random.Generator, *, n_trees: int = 16,
+    def __init__(self, space: SearchSpace, rng: np.random.Generator, *, n_trees: int = 8,
                  min_samples_leaf: int = 1, max_features: float = 1.0, kappa: float = 0.0,
                  min_points: int = 10):
         if n_trees < 1 or min_samples_leaf < 1 or min_points < 2:
@@ -54,6 +54,7 @@ class Surrogate:
         self.n_columns = col
         self._model = None
         self.fits = 0  # how many times a model was fitted
+        self._fitted_on = 0  # items in the last fit (update)
 
     @property
     def ready(self) -> bool:
@@ -95,6 +96,15 @@ class Surrogate:
         self.fits += 1
         return self
 
+    def update(self, known: Mapping[Item, float], every: int = 1) -> bool:
+        """Refit on ``known`` (item -> score, e.g. an archive's) when it holds at least ``every``
+        items more than at the last fit (or the model is not ready yet); True when it refitted."""
+        if len(known) < self.min_points or (self.ready and len(known) - self._fitted_on < max(int(every), 1)):
+            return False
+        self.fit(list(known), list(known.values()))
+        self._fitted_on = len(known)
+        return self.ready
+
     def predict(self, items: Sequence[Item]) -> np.ndarray:
         """Predicted score (plus ``kappa`` times the trees' standard deviation) of each item; zeros
         while the model is not ready."""
@@ -102,10 +112,10 @@ class Surrogate:
             return np.zeros(0)
         if self._model is None:
             return np.zeros(len(items))
-        X = self.encode(items)
+        X = self.encode(items)  # float32, as the trees want it: no per-call validation needed
+        per_tree = np.stack([t.predict(X, check_input=False) for t in self._model.estimators_])
         if self.kappa == 0.0:
-            return self._model.predict(X)
-        per_tree = np.stack([t.predict(X) for t in self._model.estimators_])
+            return per_tree.mean(axis=0)
         return per_tree.mean(axis=0) + self.kappa * per_tree.std(axis=0)
 
     def rank(self, items: Sequence[Item]) -> list[int]:
