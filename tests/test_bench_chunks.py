@@ -1,18 +1,13 @@
 """Benchmark chunks are tied to the code that made them: a commit and a fingerprint of the
 strategy and protocol code; a chunk made by other code is re-run, never reused silently."""
-import importlib.util
 import json
 import shutil
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from _scripts import load_script
 
 
 def load_chunks():
-    spec = importlib.util.spec_from_file_location("chunks", ROOT / "benchmarks" / "chunks.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("chunks")
 
 
 def test_fingerprint_follows_the_strategy_its_options_and_its_code(tmp_path, monkeypatch):

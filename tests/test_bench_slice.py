@@ -1,23 +1,13 @@
 """A small deterministic slice of the benchmark matches the committed numbers exactly, so a silent
 change of protocol or strategy fails here (regenerate with ``benchmarks/bench_slice.py`` only for an
 intended change)."""
-import importlib.util
-from pathlib import Path
-
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("bench_slice", ROOT / "benchmarks" / "bench_slice.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from _scripts import ROOT, load_script
 
 
 def test_bench_slice_matches_committed_numbers_exactly():
-    script = load_script()
+    script = load_script("bench_slice")
     committed = pd.read_csv(ROOT / "benchmarks" / "results" / "bench_slice.csv")
     # the committed file covers the whole slice: every table x strategy x seed, every evaluation
     assert len(committed) == len(script.TABLES) * len(script.STRATEGIES) * script.SEEDS
