@@ -314,3 +314,15 @@ def test_model_sends_evaluations_to_better_configs():
     without = [mean_score("memetic-no-model", s) for s in range(10)]
     assert np.mean(with_model) > np.mean(without) + 0.5
     assert sum(a > b for a, b in zip(with_model, without)) >= 8
+
+
+def test_the_model_default_is_part_of_a_memetic_study_identity():
+    """Studies begun before the model existed are not continued with it."""
+    from studylib.study import StudySpec
+    from studylib.training import Budget
+
+    def ident(**options):
+        return StudySpec(SPACE, strategy="memetic", budget=Budget(3, 2), strategy_options=options).identity("h")
+
+    assert ident()["strategy_defaults"] == {"model": True}
+    assert "strategy_defaults" not in ident(model=False) and "strategy_defaults" not in ident(model=True)

@@ -142,6 +142,12 @@ class MemeticGA(ArchiveStrategy):
         self._slot: int | None = None  # population index of the climbing individual
         self._slot_genome: Genome | None = None  # the genome it has there
 
+    @classmethod
+    def identity_defaults(cls, max_epochs: int, options: dict) -> dict:
+        """The model pre-screening, on by default since it was added: a study begun without it
+        is not continued with it (its identity changes unless ``model`` is given)."""
+        return {} if "model" in options else {"model": True}
+
     # -- what tests and reports read -------------------------------------------------------------
     local_evals = property(lambda self: self.climber.evals)
     moves = property(lambda self: self.climber.moves)
