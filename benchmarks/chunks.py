@@ -96,17 +96,18 @@ def stamp_path(work: Path, table: str, strategy: str) -> Path:
     return work / f"{table}__{strategy}.json"
 
 
-def chunk_is_current(work: Path, table: str, strategy: str, stamp: dict | None = None) -> bool:
-    """The chunk exists and was made by code with today's fingerprint."""
+def chunk_is_current(work: Path, table: str, strategy: str, stamp: dict | None = None, say: bool = True) -> bool:
+    """The chunk exists and was made by code with today's fingerprint (``say``: tell when not)."""
     path, side = chunk_path(work, table, strategy), stamp_path(work, table, strategy)
     if not path.exists():
         return False
     stamp = stamp or code_stamp(strategy)
     made = json.loads(side.read_text()) if side.exists() else {}
     if made.get("fingerprint") != stamp["fingerprint"]:
-        print(f"  {path.name}: made by other code (fingerprint {made.get('fingerprint', 'none')}, "
-              f"commit {made.get('commit', 'unknown')}; today {stamp['fingerprint']}): not reused",
-              file=sys.stderr)
+        if say:
+            print(f"  {path.name}: made by other code (fingerprint {made.get('fingerprint', 'none')}, "
+                  f"commit {made.get('commit', 'unknown')}; today {stamp['fingerprint']}): not reused",
+                  file=sys.stderr)
         return False
     return True
 
@@ -124,7 +125,7 @@ def run_chunk(table: str, strategy: str, seeds: int, budget: int, workers: int, 
     took (0 when skipped)."""
     path = chunk_path(work, table, strategy)
     stamp = code_stamp(strategy)
-    if chunk_is_current(work, table, strategy, stamp):
+    if chunk_is_current(work, table, strategy, stamp, say=False):  # run_all has said it
         return 0.0
     bench.load_table(table)  # loaded once here; forked workers inherit the cache
     t0 = time.perf_counter()

@@ -8,7 +8,8 @@ that the reporting seeds 0-29 are not tuned on; the candidates are then re-run o
 check. Rule: a candidate replaces the default only if, on BOTH development tables, none of its
 median regrets at 50/100/200 is worse than the default's and at least one is lower with a paired
 Wilcoxon p < 0.05 over the seeds (the same seeds share the evaluation noise).
-Writes ``benchmarks/results/default_selection.csv``; randomness only inside ``studylib.bench``.
+Writes ``benchmarks/results/default_selection.csv`` (each row with the commit and fingerprint of
+the code that made it, ``chunks.code_stamp``); randomness only inside ``studylib.bench``.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import wilcoxon
 
+from chunks import code_stamp
 from studylib import bench
 
 DEV_TABLES = ("nb201-cifar10", "hpolib-naval")
@@ -85,7 +87,8 @@ def main() -> None:
                 m = curves(table, strategy, seeds, args.budget, args.workers, opts)
                 if name == "default":
                     base = m
-                rows.append(rows_for(name, m, base if opts is not None else None, table, seed_label, opts or {}))
+                rows.append({**rows_for(name, m, base if opts is not None else None, table, seed_label, opts or {}),
+                             **code_stamp(strategy, opts)})
                 r = rows[-1]
                 print(f"{seed_label} {table:<14} {name:<22} " + " ".join(f"{r[f'median@{c}']:.4g}" for c in bench.CHECKPOINTS)
                       + "  p " + " ".join(f"{r[f'p@{c}_vs_default']:.2g}" for c in bench.CHECKPOINTS),
