@@ -3,6 +3,7 @@ the README comes from ``benchmarks/results/bench.csv`` and ``ablation.csv``.
 
     .venv/bin/python benchmarks/readme_tables.py              # print
     .venv/bin/python benchmarks/readme_tables.py --write      # replace the block in README.md
+    .venv/bin/python benchmarks/readme_tables.py --write --into docs/benchmarks.md
 
 The block sits between ``<!-- bench-tables:start -->`` and ``<!-- bench-tables:end -->``.
 Nothing random happens here.
@@ -137,16 +138,18 @@ def render() -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--write", action="store_true", help="replace the block in README.md")
+    ap.add_argument("--write", action="store_true", help="replace the block in the --into file")
+    ap.add_argument("--into", default="README.md", help="markdown file with the block, relative to the "
+                    "repository root (default README.md)")
     args = ap.parse_args()
     text = render()
     if not args.write:
         print(text, end="")
         return
-    readme = ROOT / "README.md"
-    old = readme.read_text()
+    readme = ROOT / args.into
+    old = readme.read_text() if readme.exists() else ""
     if START not in old or END not in old:
-        raise SystemExit(f"README.md has no {START} ... {END} block")
+        raise SystemExit(f"error: {args.into} has no {START} ... {END} block")
     head, rest = old.split(START, 1)
     _, tail = rest.split(END, 1)
     readme.write_text(f"{head}{START}\n{text}{END}{tail}")
