@@ -101,7 +101,9 @@ class MemeticGA(ArchiveStrategy):
       values by the same weights) [False];
     * model pre-screening: ``model`` [True], ``screen`` (candidates generated per one evaluated)
       [4], ``model_min`` (genomes known before the model is used) [20], ``refit`` (new results
-      between refits) [10], ``kappa`` (optimism: weight of the trees' spread) [0.0], ``model_trees`` [8].
+      between refits) [10], ``kappa`` (optimism: weight of the trees' spread) [0.0], ``model_trees`` [8],
+      ``explore`` (share of each generation's children bred without screening) [0.0],
+      ``screen_local`` (screen the climbs' neighbours too; False = offspring only) [True].
     """
 
     name = "memetic"
@@ -114,7 +116,8 @@ class MemeticGA(ArchiveStrategy):
                  adaptive: bool = False, min_share: float = 0.3, restart: str = "evaluated",
                  guided: bool = True, guide_top: float = 0.25, guide_power: float = 1.0,
                  guided_mutation: bool = False, model: bool = True, screen: int = 4, model_min: int = 20,
-                 refit: int = 10, kappa: float = 0.0, model_trees: int = 8, **options: Any):
+                 refit: int = 10, kappa: float = 0.0, model_trees: int = 8, explore: float = 0.0,
+                 screen_local: bool = True, **options: Any):
         super().__init__(space, seed, **options)
         if restart not in RESTARTS:
             raise ValueError(f"memetic: restart must be one of {', '.join(RESTARTS)}")
@@ -124,11 +127,13 @@ class MemeticGA(ArchiveStrategy):
                                    two_gene_prob=two_gene_prob, n_elite=n_elite)
         if screen < 1 or refit < 1:
             raise ValueError("memetic: screen and refit must be at least 1")
-        self.screen, self.refit = int(screen), int(refit)
+        if not 0.0 <= explore < 1.0:
+            raise ValueError("memetic: explore must be in [0, 1)")
+        self.screen, self.refit, self.explore = int(screen), int(refit), float(explore)
         self.model = (Surrogate(space, self.rng.spawn(1)[0], n_trees=model_trees, kappa=kappa,
                                 min_points=max(int(model_min), 2)) if model and self.screen > 1 else None)
         self.order = NeighbourOrder(self.rng, guided=guided, top=guide_top, power=guide_power, model=self.model,
-                                    screen=self.screen)
+                                    screen=self.screen if screen_local else 1)
         self.climber = HillClimber(self.archive, self.rng, self.order, ordinal=self.ordinal, pattern=pattern)
         self.share = LocalShare(local_share, min_share, adaptive)
         self.population_size = self.evolution.size  # also the study loop's default window
@@ -214,8 +219,11 @@ class MemeticGA(ArchiveStrategy):
             weights = (self.order.mutation_weights(self.archive.known, self.archive.cardinalities)
                        if self.guided_mutation else None)
             if self.model is not None and self.model.ready:
-                self._batch = self.model.pick(self.evolution.breed(self.offspring * self.screen, weights),
-                                              self.offspring)
+                free = int(round(self.explore * self.offspring))  # children kept unscreened
+                screened = self.offspring - free
+                self._batch = self.model.pick(self.evolution.breed(screened * self.screen, weights), screened)
+                if free:
+                    self._batch += [g for g in self.evolution.breed(free, weights) if g not in self._batch]
             else:
                 self._batch = self.evolution.breed(self.offspring, weights)
         return [g for g in self._batch if self.archive.untried(g)]
