@@ -326,3 +326,24 @@ def test_the_model_default_is_part_of_a_memetic_study_identity():
 
     assert ident()["strategy_defaults"] == {"model": True}
     assert "strategy_defaults" not in ident(model=False) and "strategy_defaults" not in ident(model=True)
+
+
+def test_explore_keeps_a_share_of_offspring_unscreened_and_screen_local_spares_the_climbs():
+    """``explore=0.5``: a generation of 4 children breeds 2 x screen to pick 2 and 2 unscreened;
+    ``screen_local=False``: the model ranks no neighbours (every rank is a pick's)."""
+    m = make_strategy("memetic", SPACE, seed=6, offspring=4, screen=3, model_min=60, refit=5, explore=0.5,
+                      screen_local=False)
+    bred, picks, ranked = [], [], []
+    breed, pick, rank = m.evolution.breed, m.model.pick, m.model.rank
+    m.evolution.breed = lambda k, weights=None: bred.append(k) or breed(k, weights)
+    m.model.pick = lambda items, k: picks.append(k) or pick(items, k)
+    m.model.rank = lambda items: ranked.append(len(items)) or rank(items)
+    drive(m, 150)
+    assert picks and set(picks) == {2} and set(bred) == {4, 6, 2}
+    assert len(ranked) == len(picks)  # no neighbour was screened
+    assert m.order.screen == 1
+    with pytest.raises(ValueError, match="explore"):
+        make_strategy("memetic", SPACE, seed=0, explore=1.0)
+    # the defaults (explore 0, screen_local) are the round-1 model: all children screened
+    d = make_strategy("memetic", SPACE, seed=6, offspring=4, screen=3, model_min=60, refit=5)
+    assert d.explore == 0.0 and d.order.screen == 3
