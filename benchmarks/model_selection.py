@@ -11,6 +11,8 @@ development table and checkpoint (50/100/200) the candidates are ranked by media
 share the mean rank); the candidate with the lowest mean rank over the six becomes the default,
 ties going to the cheaper one (the earlier in ``CANDIDATES``). ``memetic-no-model`` runs as the
 reference (never a candidate) with a paired Wilcoxon p of each candidate against it.
+``--round late`` runs round 2 by the same rule: the round-1 default against three less greedy
+variants fixed a priori (``LATE``), written to ``model_selection_late.csv``.
 Writes ``benchmarks/results/model_selection.csv`` (with commit and fingerprint columns);
 randomness only inside ``studylib.bench``.
 """
