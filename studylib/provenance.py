@@ -55,8 +55,6 @@ def collect(**extra) -> dict:
 #: Modules whose change can change a benchmark's numbers, besides the strategies (``strategies/``).
 PROTOCOL_FILES = ("bench.py", "curve_bench.py", "fidelity.py", "loop.py", "numbers.py", "objective.py",
                   "space.py", "table_files.py", "tables.py", "trial.py")
-#: What must match for a cached result (a benchmark chunk) to be reused.
-CODE_KEYS = ("strategy_code", "protocol_code")
 
 
 def source_hash(files) -> str:
@@ -110,24 +108,3 @@ def write_stamp(result, stamp: dict) -> "Path":  # noqa: F821
                               sort_keys=True) + "\n")
     os.replace(tmp, path)
     return path
-
-
-def read_stamp(result) -> dict | None:
-    import json
-
-    try:
-        return json.loads(stamp_path(result).read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def stale_reason(result, stamp: dict, keys=CODE_KEYS) -> str | None:
-    """None when the result file's recorded stamp matches ``stamp`` on ``keys`` (it may be
-    reused), else why not, in a few words (no record; which code differs, recorded vs now)."""
-    recorded = read_stamp(result)
-    if recorded is None:
-        return "no record of the code that made it"
-    diff = [f"{k} {recorded.get(k)} (now {stamp.get(k)})" for k in keys if recorded.get(k) != stamp.get(k)]
-    if diff:
-        return f"made by other code (commit {recorded.get('git_commit', '?')}): " + ", ".join(diff)
-    return None

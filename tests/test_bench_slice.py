@@ -1,13 +1,9 @@
 """A small deterministic slice of the benchmark matches the committed numbers exactly, so a silent
 change of protocol or strategy fails here (regenerate with ``benchmarks/bench_slice.py`` only for an
 intended change)."""
-from pathlib import Path
-
 import pandas as pd
 
-from _scripts import load_script
-
-ROOT = Path(__file__).resolve().parents[1]
+from _scripts import ROOT, load_script
 
 
 def test_bench_slice_matches_committed_numbers_exactly():

@@ -177,7 +177,7 @@ def test_population_size_is_the_default_window_of_a_study():
 
 
 def test_n_local_and_offspring_bound_each_generation():
-    m = make_strategy("memetic", SPACE, seed=6, n_local=2, offspring=4)
+    m = make_strategy("memetic-no-model", SPACE, seed=6, n_local=2, offspring=4)
     starts = _spy_climbs(m)
     sizes = []
     original = m.evolution.breed
@@ -269,7 +269,7 @@ def test_every_ablation_variant_is_registered_and_switches_one_part_off(variant)
     for key, value in ABLATIONS[variant].items():
         assert {"init": lambda: m.evolution.init, "survival": lambda: m.evolution.survival,
                 "local_share": lambda: m.share.high, "guided": lambda: m.order.guided,
-                "restart": lambda: m.restart}[key]() == value
+                "restart": lambda: m.restart, "model": lambda: m.model is not None}[key]() == value
     p = drive(m, 120)
     assert len(p) == len(set(p)) and m.evals >= 120
     assert (m.local_evals == 0) == (variant == "no-local")
@@ -282,3 +282,68 @@ def test_pattern_option_reaches_the_climber_and_changes_the_climbs():
     off = make_strategy("memetic", SPACE, seed=0, pattern=False)
     assert off.climber.pattern is False
     assert drive(off, 150) != drive(make_strategy("memetic", SPACE, seed=0), 150)
+
+
+def test_model_prescreens_offspring_and_neighbours():
+    """Once ``model_min`` genomes are known, a generation breeds ``screen`` x ``offspring`` children
+    and keeps the ``offspring`` the model ranks best; a climb ranks ``screen`` drawn neighbours."""
+    m = make_strategy("memetic", SPACE, seed=6, offspring=4, screen=3, model_min=60, refit=5)
+    bred, picks, ranked = [], [], []
+    breed, pick, rank = m.evolution.breed, m.model.pick, m.model.rank
+    m.evolution.breed = lambda k, weights=None: bred.append(k) or breed(k, weights)
+    m.model.pick = lambda items, k: picks.append((list(items), k, pick(items, k))) or picks[-1][2]
+    m.model.rank = lambda items: ranked.append(len(items)) or rank(items)
+    drive(m, 150)
+    assert m.model.fits >= (150 - 60) // 5 - 1
+    assert set(bred) == {4, 12} and picks and ranked
+    for items, k, out in picks:
+        assert k == 4 and len(items) <= 12 and len(out) == min(4, len(items))
+        assert set(out) <= set(items)
+    screened = len(ranked) - len(picks)  # pick ranks too; every other rank is a neighbour screen
+    assert screened > 5 and sorted(ranked)[:screened] == sorted(n for n in ranked if n <= 3)
+
+
+def test_model_sends_evaluations_to_better_configs():
+    """Real behaviour, the same seeds for both: once the model is fitted, the configs the GA and
+    the climber evaluate (the 31st to 80th) score better on the bowl than without the model."""
+    def mean_score(name, seed):
+        m = make_strategy(name, SPACE, seed=seed)
+        drive(m, 80)
+        return np.mean(list(m.known.values())[30:80])
+    with_model = [mean_score("memetic", s) for s in range(10)]
+    without = [mean_score("memetic-no-model", s) for s in range(10)]
+    assert np.mean(with_model) > np.mean(without) + 0.5
+    assert sum(a > b for a, b in zip(with_model, without)) >= 8
+
+
+def test_the_model_default_is_part_of_a_memetic_study_identity():
+    """Studies begun before the model existed are not continued with it."""
+    from studylib.study import StudySpec
+    from studylib.training import Budget
+
+    def ident(**options):
+        return StudySpec(SPACE, strategy="memetic", budget=Budget(3, 2), strategy_options=options).identity("h")
+
+    assert ident()["strategy_defaults"] == {"model": True}
+    assert "strategy_defaults" not in ident(model=False) and "strategy_defaults" not in ident(model=True)
+
+
+def test_explore_keeps_a_share_of_offspring_unscreened_and_screen_local_spares_the_climbs():
+    """``explore=0.5``: a generation of 4 children breeds 2 x screen to pick 2 and 2 unscreened;
+    ``screen_local=False``: the model ranks no neighbours (every rank is a pick's)."""
+    m = make_strategy("memetic", SPACE, seed=6, offspring=4, screen=3, model_min=60, refit=5, explore=0.5,
+                      screen_local=False)
+    bred, picks, ranked = [], [], []
+    breed, pick, rank = m.evolution.breed, m.model.pick, m.model.rank
+    m.evolution.breed = lambda k, weights=None: bred.append(k) or breed(k, weights)
+    m.model.pick = lambda items, k: picks.append(k) or pick(items, k)
+    m.model.rank = lambda items: ranked.append(len(items)) or rank(items)
+    drive(m, 150)
+    assert picks and set(picks) == {2} and set(bred) == {4, 6, 2}
+    assert len(ranked) == len(picks)  # no neighbour was screened
+    assert m.order.screen == 1
+    with pytest.raises(ValueError, match="explore"):
+        make_strategy("memetic", SPACE, seed=0, explore=1.0)
+    # the defaults (explore 0, screen_local) are the round-1 model: all children screened
+    d = make_strategy("memetic", SPACE, seed=6, offspring=4, screen=3, model_min=60, refit=5)
+    assert d.explore == 0.0 and d.order.screen == 3

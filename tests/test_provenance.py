@@ -1,12 +1,10 @@
 """Results tied to the code that made them: every results CSV gets a provenance record (git commit,
-strategy and protocol fingerprints); a benchmark chunk of other code is not reused silently."""
+strategy and protocol fingerprints). Benchmark chunks: tests/test_bench_chunks.py."""
 from __future__ import annotations
 
 import json
 import shutil
 
-import pandas as pd
-import pytest
 
 from _scripts import load_script
 
@@ -39,33 +37,6 @@ def test_bench_writes_the_code_beside_its_csv(tmp_path, capsys):
     assert stamp["protocol_code"] == provenance.protocol_fingerprint()
     assert (stamp["tables"], stamp["strategies"], stamp["seeds"], stamp["budget"]) == (["hpobench-car"], ["random"],
                                                                                       [0, 1], 5)
-
-
-def test_a_chunk_of_other_code_is_run_again_with_one_line(tmp_path, capsys):
-    chunks = load_script("chunks")
-    args = ("hpobench-car", "random", 2, 6, 1, tmp_path)
-    assert chunks.run_chunk(*args) > 0
-    path = chunks.chunk_path(tmp_path, "hpobench-car", "random")
-    first = pd.read_csv(path)
-    assert chunks.run_chunk(*args) == 0.0  # same code: reused
-    assert "chunk" not in capsys.readouterr().err
-
-    sidecar = provenance.stamp_path(path)
-    stamp = json.loads(sidecar.read_text())
-    sidecar.write_text(json.dumps({**stamp, "strategy_code": "000000000000", "git_commit": "abc1234"}))
-    with pytest.raises(SystemExit, match="made by other code .commit abc1234.: strategy_code 000000000000"):
-        chunks.load_long(tmp_path, ["hpobench-car"], ["random"])  # --summarize-only: refused
-    assert chunks.run_chunk(*args) > 0
-    err = capsys.readouterr().err.splitlines()
-    assert err == [f"chunk {path.name}: made by other code (commit abc1234): strategy_code 000000000000 "
-                   f"(now {provenance.strategy_fingerprint()}); running it again"]
-    assert json.loads(sidecar.read_text())["strategy_code"] == provenance.strategy_fingerprint()
-    pd.testing.assert_frame_equal(pd.read_csv(path), first)  # same code, same seeds: same numbers
-
-    sidecar.unlink()  # a chunk from before records were kept
-    assert chunks.run_chunk(*args) > 0
-    assert "no record of the code that made it; running it again" in capsys.readouterr().err
-    assert len(chunks.load_long(tmp_path, ["hpobench-car"], ["random"])) == 2 * 6
 
 
 def test_multifidelity_traces_and_their_record_come_from_the_ledgers(tmp_path):

@@ -18,6 +18,7 @@ ABLATIONS = {
     "no-local": {"local_share": 0.0},  # no local search: the GA core alone
     "no-guidance": {"guided": False},  # neighbours tried in uniform random order
     "no-restart": {"restart": "none"},  # one climb per generation, no restart after an optimum
+    "no-model": {"model": False},  # no surrogate pre-screening of offspring and neighbours
 }
 
 # name -> "module:Class" (imported lazily so optional heavy dependencies load only when used)

@@ -6,6 +6,11 @@ them have been told. Offspring whose genome was evaluated before take the known 
 never proposed again (a repeat costs nothing); if a whole generation brings nothing new, random
 immigrants replace the duplicates so the search keeps moving.
 
+The population, its start design (uniform draws), survival (generational with ``n_elite``) and
+the log are the memetic GA's core (:class:`~studylib.strategies.evolution.Evolution`); this module
+adds only the plain GA's breeding: parent pairs, crossover, per-gene mutation of both children.
+All randomness comes from ``self.rng``.
+
 ``strategy.log`` holds one tidy row per completed generation: ``gen, evals, best, mean``.
 """
 from __future__ import annotations
@@ -14,7 +19,8 @@ from typing import Any
 
 from ..space import Config, SearchSpace
 from . import operators as ops
-from .archive import ArchiveStrategy, generation_row
+from .archive import ArchiveStrategy
+from .evolution import Evolution
 from .operators import Genome
 
 
@@ -42,24 +48,24 @@ class GeneticAlgorithm(ArchiveStrategy):
             raise ValueError(f"{self.name}: mutation must be reset or step")
         if selection not in ("tournament", "rank"):
             raise ValueError(f"{self.name}: selection must be tournament or rank")
-        self.population_size = int(population_size)
-        self.crossover = crossover
+        self.evolution = Evolution(self.archive, self.rng, ordinal=self.ordinal, population_size=population_size,
+                                   init="random", survival="generational", selection=selection,
+                                   tournsize=tournsize, crossover=crossover, crossover_rate=crossover_rate,
+                                   n_elite=n_elite)
+        self.population_size = self.evolution.size
         self.crossover_rate = float(crossover_rate)
         self.mutation = mutation
         n = len(space.dimensions)
         self.mutation_rate = float(mutation_rate) if mutation_rate is not None else 1.0 / max(n, 1)
-        self.n_elite = int(n_elite)
-        self.selection = selection
-        self.tournsize = int(tournsize)
-
         self.cardinalities = list(space.cardinalities)
         self._pending = self.archive.pending  # asked, not told
-        self.population: list[Genome] = []  # current (evaluated) parents
-        self.fitness: list[float] = []
-        self.gen = 0
-        self.log: list[dict] = []
         self._batch: list[Genome] = []  # the generation being evaluated (with duplicates)
         self._queue: list[Genome] = []  # its new genomes not yet asked
+
+    population = property(lambda self: self.evolution.population, doc="current (evaluated) parents")
+    fitness = property(lambda self: self.evolution.fitness)
+    gen = property(lambda self: self.evolution.gen)
+    log = property(lambda self: self.evolution.log)
 
     # -- the interface ----------------------------------------------------------------------
     def ask(self, n: int = 1) -> list[Config]:
@@ -94,32 +100,10 @@ class GeneticAlgorithm(ArchiveStrategy):
 
     # -- generations ---------------------------------------------------------------------------
     def _complete_generation(self) -> None:
-        batch = [g for g in self._batch if g in self.known]
-        fit = [self.known[g] for g in batch]
-        if self.population:
-            self.population, self.fitness = ops.survive_elitist(
-                self.population, self.fitness, batch, fit, n_elite=self.n_elite)
-        else:
-            # the first generation (possibly fewer than population_size on a tiny space)
-            self.population, self.fitness = ops.survive_best(batch, fit, self.population_size)
+        self.evolution.survive(self._batch)  # the first generation: its best (fewer on a tiny space)
         self._batch = []
-        self._log_generation()
-
-    def _log_generation(self) -> None:
-        if self.fitness:
-            self.log.append(generation_row(self.gen, self.archive, self.fitness))
-        self.gen += 1
 
     # -- breeding ------------------------------------------------------------------------------
-    def _initial_batch(self) -> list[Genome]:
-        return self.archive.random_batch(self.rng, self.population_size)
-
-    def _select(self, k: int) -> list[Genome]:
-        if self.selection == "rank":
-            return ops.select_rank(self.population, self.fitness, k, rng=self.rng)
-        return ops.select_tournament(self.population, self.fitness, k, rng=self.rng,
-                                     tournsize=self.tournsize)
-
     def _mutate(self, g: Genome) -> Genome:
         if self.mutation == "step":
             return ops.mutate_step(g, rng=self.rng, cardinalities=self.cardinalities,
@@ -127,9 +111,15 @@ class GeneticAlgorithm(ArchiveStrategy):
         return ops.mutate_reset(g, rng=self.rng, cardinalities=self.cardinalities,
                                 indpb=self.mutation_rate)
 
+    def _select(self, k: int) -> list[Genome]:
+        evo = self.evolution
+        if evo.selection == "rank":
+            return ops.select_rank(evo.population, evo.fitness, k, rng=self.rng)
+        return ops.select_tournament(evo.population, evo.fitness, k, rng=self.rng, tournsize=evo.tournsize)
+
     def _offspring(self, k: int) -> list[Genome]:
         parents = self._select(k + (k % 2))
-        cx = ops.CROSSOVERS[self.crossover]
+        cx = ops.CROSSOVERS[self.evolution.crossover]
         out: list[Genome] = []
         for a, b in zip(parents[0::2], parents[1::2]):
             if self.rng.random() < self.crossover_rate:
@@ -141,7 +131,7 @@ class GeneticAlgorithm(ArchiveStrategy):
     def _next_batch(self) -> list[Genome]:
         """The next generation's genomes; returns the genomes still to be asked."""
         if not self.population:
-            self._batch = self._initial_batch()
+            self._batch = self.evolution.initial()
         else:
             self._batch = self._offspring(self.population_size)
             new = {g for g in self._batch if self._untried(g)}

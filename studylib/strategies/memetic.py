@@ -5,7 +5,12 @@ It is composed of three parts, each usable and tested alone:
 * a GA core (:class:`~studylib.strategies.evolution.Evolution`): start design, breeding of
   untried children, survival;
 * a local-search component (:class:`~studylib.strategies.local_search.HillClimber`);
-* a neighbour-order policy (:class:`~studylib.strategies.guidance.NeighbourOrder`).
+* a neighbour-order policy (:class:`~studylib.strategies.guidance.NeighbourOrder`);
+* a model of the results so far (:class:`~studylib.strategies.surrogate.Surrogate`) that
+  pre-screens candidates: once ``model_min`` genomes are known, a generation breeds ``screen``
+  times as many untried children as it evaluates and keeps the ones the model ranks best, and a
+  climb draws ``screen`` untried neighbours (in the guided order) and tries the best-ranked first.
+  The model is refitted on every genome told whenever ``refit`` new ones have come in.
 
 Each generation has two phases. **Global**: a GA generation; only genomes never evaluated are
 proposed. **Local**: hill climbing from the best population member (or, ``restart="evaluated"``,
@@ -22,7 +27,8 @@ the share moves within ``[min_share, local_share]`` towards the phase that found
 improvements of the best score.
 
 Scores are single noisy draws; every comparison uses the observed value. All randomness comes from
-``self.rng``, shared by the parts in a fixed call order. ``moves`` lists the accepted local moves,
+``self.rng``, shared by the parts in a fixed call order, and from the model's own generator,
+spawned from ``self.rng`` (spawning does not advance it). ``moves`` lists the accepted local moves,
 ``log`` has one row per generation.
 """
 from __future__ import annotations
@@ -35,6 +41,7 @@ from .evolution import Evolution
 from .guidance import NeighbourOrder
 from .local_search import HillClimber
 from .operators import Genome
+from .surrogate import Surrogate
 
 RESTARTS = ("evaluated", "population", "none")
 
@@ -91,7 +98,12 @@ class MemeticGA(ArchiveStrategy):
       member, ``none`` = no restart: one climb per generation, from the population) [evaluated];
     * neighbour guidance: ``guided`` (density-ratio-weighted neighbour order, False = uniform)
       [True], ``guide_top`` [0.25], ``guide_power`` [1.0], ``guided_mutation`` (mutations draw
-      values by the same weights) [False].
+      values by the same weights) [False];
+    * model pre-screening: ``model`` [True], ``screen`` (candidates generated per one evaluated)
+      [4], ``model_min`` (genomes known before the model is used) [20], ``refit`` (new results
+      between refits) [10], ``kappa`` (optimism: weight of the trees' spread) [0.0], ``model_trees`` [8],
+      ``explore`` (share of each generation's children bred without screening) [0.0],
+      ``screen_local`` (screen the climbs' neighbours too; False = offspring only) [True].
     """
 
     name = "memetic"
@@ -103,7 +115,9 @@ class MemeticGA(ArchiveStrategy):
                  local_share: float = 0.8, n_local: int = 6, lamarckian: bool = True, pattern: bool = True,
                  adaptive: bool = False, min_share: float = 0.3, restart: str = "evaluated",
                  guided: bool = True, guide_top: float = 0.25, guide_power: float = 1.0,
-                 guided_mutation: bool = False, **options: Any):
+                 guided_mutation: bool = False, model: bool = True, screen: int = 4, model_min: int = 20,
+                 refit: int = 10, kappa: float = 0.0, model_trees: int = 8, explore: float = 0.0,
+                 screen_local: bool = True, **options: Any):
         super().__init__(space, seed, **options)
         if restart not in RESTARTS:
             raise ValueError(f"memetic: restart must be one of {', '.join(RESTARTS)}")
@@ -111,7 +125,15 @@ class MemeticGA(ArchiveStrategy):
                                    init=init, survival=survival, selection=selection, tournsize=tournsize,
                                    crossover=crossover, crossover_rate=crossover_rate,
                                    two_gene_prob=two_gene_prob, n_elite=n_elite)
-        self.order = NeighbourOrder(self.rng, guided=guided, top=guide_top, power=guide_power)
+        if screen < 1 or refit < 1:
+            raise ValueError("memetic: screen and refit must be at least 1")
+        if not 0.0 <= explore < 1.0:
+            raise ValueError("memetic: explore must be in [0, 1)")
+        self.screen, self.refit, self.explore = int(screen), int(refit), float(explore)
+        self.model = (Surrogate(space, self.rng.spawn(1)[0], n_trees=model_trees, kappa=kappa,
+                                min_points=max(int(model_min), 2)) if model and self.screen > 1 else None)
+        self.order = NeighbourOrder(self.rng, guided=guided, top=guide_top, power=guide_power, model=self.model,
+                                    screen=self.screen if screen_local else 1)
         self.climber = HillClimber(self.archive, self.rng, self.order, ordinal=self.ordinal, pattern=pattern)
         self.share = LocalShare(local_share, min_share, adaptive)
         self.population_size = self.evolution.size  # also the study loop's default window
@@ -125,6 +147,12 @@ class MemeticGA(ArchiveStrategy):
         self._slot: int | None = None  # population index of the climbing individual
         self._slot_genome: Genome | None = None  # the genome it has there
 
+    @classmethod
+    def identity_defaults(cls, max_epochs: int, options: dict) -> dict:
+        """The model pre-screening, on by default since it was added: a study begun without it
+        is not continued with it (its identity changes unless ``model`` is given)."""
+        return {} if "model" in options else {"model": True}
+
     # -- what tests and reports read -------------------------------------------------------------
     local_evals = property(lambda self: self.climber.evals)
     moves = property(lambda self: self.climber.moves)
@@ -137,6 +165,8 @@ class MemeticGA(ArchiveStrategy):
     def ask(self, n: int = 1) -> list[Config]:
         out: list[Config] = []
         guard = 0
+        if self.model is not None:
+            self.model.update(self.archive.known, self.refit)
         while len(out) < n and not self.finished and guard < 1000:
             guard += 1
             if self._phase == "local":
@@ -188,7 +218,14 @@ class MemeticGA(ArchiveStrategy):
         else:
             weights = (self.order.mutation_weights(self.archive.known, self.archive.cardinalities)
                        if self.guided_mutation else None)
-            self._batch = self.evolution.breed(self.offspring, weights)
+            if self.model is not None and self.model.ready:
+                free = int(round(self.explore * self.offspring))  # children kept unscreened
+                screened = self.offspring - free
+                self._batch = self.model.pick(self.evolution.breed(screened * self.screen, weights), screened)
+                if free:
+                    self._batch += [g for g in self.evolution.breed(free, weights) if g not in self._batch]
+            else:
+                self._batch = self.evolution.breed(self.offspring, weights)
         return [g for g in self._batch if self.archive.untried(g)]
 
     # -- local phase -------------------------------------------------------------------------------

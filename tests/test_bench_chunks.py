@@ -1,0 +1,62 @@
+"""Benchmark chunks are tied to the code that made them: a commit and a fingerprint of the
+strategy and protocol code; a chunk made by other code is re-run, never reused silently."""
+import json
+import shutil
+
+from _scripts import load_script
+
+
+def load_chunks():
+    return load_script("chunks")
+
+
+def test_fingerprint_follows_the_strategy_its_options_and_its_code(tmp_path, monkeypatch):
+    chunks = load_chunks()
+    a, b = chunks.code_stamp("ga"), chunks.code_stamp("ga")
+    assert a == b and a["commit"] and len(a["fingerprint"]) == 16
+    assert chunks.code_stamp("random")["fingerprint"] != a["fingerprint"]
+    assert chunks.code_stamp("ga", {"population_size": 8})["fingerprint"] != a["fingerprint"]
+    memetic = chunks.code_stamp("memetic")["fingerprint"]
+    # a copy of the package with one edited strategy module: only the strategies using it change
+    pkg = tmp_path / "studylib"
+    shutil.copytree(chunks.PACKAGE, pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(chunks, "PACKAGE", pkg)
+    assert chunks.code_stamp("ga") == a
+    with open(pkg / "strategies" / "ga.py", "a") as fh:
+        fh.write("\n# an edit\n")
+    assert chunks.code_stamp("ga")["fingerprint"] != a["fingerprint"]
+    assert chunks.code_stamp("memetic")["fingerprint"] == memetic  # memetic does not import ga.py
+    with open(pkg / "strategies" / "surrogate.py", "a") as fh:
+        fh.write("\n# an edit\n")
+    assert chunks.code_stamp("memetic")["fingerprint"] != memetic  # ... but imports the surrogate
+    random = chunks.code_stamp("random")["fingerprint"]
+    with open(pkg / "loop.py", "a") as fh:
+        fh.write("\n# an edit\n")  # the protocol: every strategy changes
+    assert chunks.code_stamp("random")["fingerprint"] != random
+
+
+def test_a_chunk_from_other_code_is_rerun_not_reused(tmp_path, capsys):
+    chunks = load_chunks()
+    work = tmp_path / "work"
+    assert chunks.run_chunk("hpobench-car", "random", 2, 10, 1, work) > 0
+    side = json.loads((work / "hpobench-car__random.json").read_text())
+    assert side["fingerprint"] == chunks.code_stamp("random")["fingerprint"] and side["seeds"] == 2
+    assert chunks.run_chunk("hpobench-car", "random", 2, 10, 1, work) == 0.0  # current: reused
+    long = chunks.load_long(work, ["hpobench-car"], ["random"])
+    assert set(long.fingerprint) == {side["fingerprint"]} and set(long.commit) == {side["commit"]}
+    summary = chunks.summarize(long, 10, wilcoxon=False)
+    assert list(summary[["commit", "fingerprint"]].iloc[0]) == [side["commit"], side["fingerprint"]]
+    # made by other code: left out of summaries with a message, and re-run
+    (work / "hpobench-car__random.json").write_text(json.dumps({**side, "fingerprint": "0" * 16}))
+    capsys.readouterr()
+    try:
+        chunks.load_long(work, ["hpobench-car"], ["random"])
+        raise AssertionError("a stale chunk was summarized")
+    except SystemExit:
+        pass
+    assert "made by other code" in capsys.readouterr().err
+    assert chunks.run_chunk("hpobench-car", "random", 2, 10, 1, work) > 0
+    assert json.loads((work / "hpobench-car__random.json").read_text())["fingerprint"] == side["fingerprint"]
+    # a chunk without its stamp (older code) is not reused either
+    (work / "hpobench-car__random.json").unlink()
+    assert chunks.run_chunk("hpobench-car", "random", 2, 10, 1, work) > 0
