@@ -165,6 +165,9 @@ def run_bench(tables, strategies, seeds, budget: int, out_dir=None, workers: int
         raise StudyError("--seeds must be at least 1")
     options = options or {}
     out_dir = Path(out_dir) if out_dir is not None else default_out_dir()
+    from .outdir import check_out_dir
+
+    check_out_dir(out_dir)  # before any run
 
     names = [t if isinstance(t, str) else t.name for t in tlist]
     if len(set(names)) < len(names):
@@ -336,6 +339,9 @@ def main(args) -> int:
     if workers < 1:
         raise StudyError("--workers must be at least 1")
     out = Path(args.out) if getattr(args, "out", None) else default_out_dir()
+    from .outdir import check_out_dir
+
+    check_out_dir(out)  # before any table is read or run
     quiet = getattr(args, "quiet", False)
     if fidelity == "epoch":
         from .curve_bench import load_curve_file, run_curves

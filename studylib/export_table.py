@@ -35,6 +35,9 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
+    from .outdir import check_out_file
+
+    check_out_file(args.out, ".csv")  # before reading the ledger
     frame = learning_curves(args.study, studies=args.studies)
     write_table(frame, args.out)
     curves = int((frame[EPOCH] == 1).sum())
@@ -103,16 +106,10 @@ def _metric_order(name: str):
 
 def write_table(frame, out) -> None:
     """Write ``frame`` to ``out`` (.csv) through a temporary file in the same folder."""
+    from .outdir import check_out_file
+
     out = Path(out)
-    if out.suffix.lower() != ".csv":
-        raise StudyError(f"--out {out}: use a .csv file name")
-    if out.is_dir():
-        raise StudyError(f"--out {out} is a folder")
-    folder = out.parent if str(out.parent) else Path(".")
-    if not folder.is_dir():
-        raise StudyError(f"--out {out}: folder {folder} does not exist")
-    if not os.access(folder, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
-        raise StudyError(f"--out {out}: not writable")
+    check_out_file(out, ".csv")
     tmp = out.with_name(out.name + ".tmp")
     try:
         frame.to_csv(tmp, index=False)

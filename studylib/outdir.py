@@ -37,6 +37,27 @@ def check_out_dir(out: Path) -> None:
         raise StudyError(f"output folder {out} is not writable ({e.strerror})") from None
 
 
+def check_out_file(out: Path, suffix: str | None = None) -> None:
+    """Fail early (before any work) if the file ``out`` cannot be written: a folder, a missing or
+    read-only parent, a read-only file, or (with ``suffix``, e.g. ``".csv"``) another file type."""
+    out = Path(out)
+    if suffix and out.suffix.lower() != suffix:
+        raise StudyError(f"--out {out}: use a {suffix} file name")
+    if out.is_dir():
+        raise StudyError(f"--out {out} is a folder")
+    folder = out.parent if str(out.parent) else Path(".")
+    if not folder.is_dir():
+        raise StudyError(f"--out {out}: folder {folder} does not exist")
+    if out.exists() and not os.access(out, os.W_OK):
+        raise StudyError(f"--out {out}: not writable")
+    try:  # a probe file: os.access says yes to root even where the file system says no (/proc)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".studylib-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise StudyError(f"--out {out}: not writable ({e.strerror})") from None
+
+
 def study_record_path(out: str | Path, study_id: str) -> Path:
     """Where the study ``study_id`` of folder ``out`` records its spec and provenance."""
     return Path(out) / STUDIES_DIR / f"{study_id}.json"

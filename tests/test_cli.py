@@ -75,7 +75,9 @@ BAD = {
     "unknown profile": (["search", "round1", "--profile", "huge"], "--profile"),
     "unknown flag": (["search", "round1", "--colour", "red"], "unrecognized arguments"),
     "missing space file": (["search", "{tmp}/nope.yaml"], "space file not found"),
-    "bad yaml": (["search", "{tmp}/bad.yaml"], "not valid YAML"),
+    "bad yaml": (["search", "{tmp}/bad.yaml"],
+                 "not valid YAML: line 1, column 22: expected ',' or ']', but got '<stream end>' "
+                 "(while parsing a flow sequence at line 1, column 13)"),
     "bad space": (["space", "{tmp}/wrong.yaml"], "unknown hyperparameter 'colour'"),
     "missing data dir": (["search", "round1", "--dataset", "cifar10", "--data-dir", "{tmp}/nodata"],
                          "data directory not found"),
@@ -84,6 +86,14 @@ BAD = {
     "out is a file": (["search", "round1", "--dataset", "synthetic", "--out", "{tmp}/afile/sub"], "is not a folder"),
     "out unwritable": (["search", "round1", "--dataset", "synthetic", "--out", "/proc/studylib-out"],
                        "not writable"),
+    # every command that writes checks its output before any work
+    "bench out is a file": (["bench", "--table", "hpobench-car", "--seeds", "1", "--budget", "3", "--out",
+                             "{tmp}/afile"], "exists and is not a folder"),
+    "bench out unwritable": (["bench", "--table", "hpobench-car", "--seeds", "1", "--budget", "3", "--out",
+                              "/proc/studylib-bench"], "not writable"),
+    "export-table out unwritable": (["export-table", "{tmp}", "--out", "/proc/studylib.csv"], "not writable"),
+    "run out is a file": (["run", "round1", "--dataset", "synthetic", "--out", "{tmp}/afile"],
+                          "exists and is not a folder"),
 }
 
 

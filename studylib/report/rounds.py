@@ -180,8 +180,8 @@ def run_round(round_name: str | SearchSpace, *, dataset: str = "digits", profile
     seeds = [int(seed) + i for i in range(repeats)] if isinstance(seed, int) and seed >= 0 else [seed]
     options = dict(strategy=strategy, trials=trials, dataset=dataset, profile=profile, max_epochs=max_epochs,
                    patience=patience, train_size=train_size, data_dir=data_dir)
+    check_out_dir(out)  # before the data is loaded
     prepared = [prepare(space, seed=s, **options) for s in seeds]  # validates everything first
-    check_out_dir(out)
     results = []
     for s, (spec, data) in zip(seeds, prepared):
         folder = out if len(seeds) == 1 else out / f"seed-{s}"
