@@ -82,15 +82,17 @@ def export_trials(ledger: Ledger, path: Path) -> None:
     one name per hyperparameter in every round (the paper's spellings only in displayed tables).
 
     Multi-fidelity studies: ``trials.csv`` keeps one row per config (its highest rung, see
-    :func:`studylib.fidelity.collapse_rungs`) and ``rungs.csv`` beside it lists every rung.
-    A folder without a finished trial gets no ``trials.csv``."""
+    :func:`studylib.fidelity.collapse_rungs`) and ``rungs.csv`` beside it lists every rung
+    (``config_trial``: its config's number in ``trials.csv``). A folder without a finished trial gets no ``trials.csv``."""
     from .fidelity import collapse_rungs
 
     frame = ledger.folder_frame()
     if frame.empty:  # interrupted before the first trial finished: no file (not one holding a newline)
         return
     collapsed = collapse_rungs(frame)
-    if collapsed is not frame:
+    if collapsed is not frame:  # each rung also names its config by its trials.csv number
+        config = frame["rung_of"].where(frame["rung"].notna(), frame["key"])
+        frame = frame.assign(config_trial=frame.groupby([frame["study_id"], config])["trial"].transform("min"))
         write_csv_atomic(frame, Path(path).with_name(RUNGS_CSV))
     write_csv_atomic(collapsed, path)
 

@@ -96,8 +96,16 @@ class StudyResult:
 
     @property
     def best(self) -> pd.Series:
+        """The trial of highest validation accuracy. A multi-fidelity study's best rung carries
+        the number its config has in ``trials.csv`` (that of its first rung, ``config_trial`` in
+        ``rungs.csv``), so every output names a config by one number."""
         ok = self.frame[self.frame.status != "failed"]
-        return ok.loc[ok.best_acc.idxmax()] if len(ok) else None
+        if not len(ok):
+            return None
+        best = ok.loc[ok.best_acc.idxmax()].copy()
+        if "rung_of" in ok.columns and pd.notna(best.get("rung")) and best["rung_of"]:
+            best["trial"] = self.frame.loc[self.frame["rung_of"] == best["rung_of"], "trial"].min()
+        return best
 
 
 def prepare(round_or_space: str | SearchSpace, *, strategy: str = "random", trials: int | None = None,
