@@ -173,6 +173,12 @@ def run_bench(tables, strategies, seeds, budget: int, out_dir=None, workers: int
     if len(set(names)) < len(names):
         raise StudyError(f"two tables named {next(n for n in names if names.count(n) > 1)!r}")
     given = {i: t for i, t in enumerate(tlist) if isinstance(t, Table)}
+    for t in given.values():
+        if t.space.size < budget:  # every built-in table has more configs than any sensible budget
+            n = t.space.size
+            sys.stderr.write(f"studylib: note: table {t.name} has {n} configs, fewer than --budget {budget}: a run "
+                             f"ends once all {n} are evaluated, and regret@{budget} reports its regret after "
+                             f"evaluation {n} (the curve is held flat)\n")
     jobs = [(i if i in given else t, s, seed, budget, options.get(s))
             for i, t in enumerate(tlist) for s in slist for seed in seed_list]
     # slow strategies first so the pool ends evenly
