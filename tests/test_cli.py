@@ -116,3 +116,14 @@ def test_bad_input_is_one_line_exit_2_and_leaves_nothing(tmp_path, case):
     assert message in lines[0]
     assert "Traceback" not in r.stderr
     assert sorted(os.listdir(tmp_path)) == before  # nothing half-written
+
+
+def test_commands_print_no_tensorflow_log_noise(tmp_path):
+    # a user's environment: none of TensorFlow's variables set (pytest's own process has set them)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}
+    r = subprocess.run([*STUDYLIB, "search", "round1", "--dataset", "synthetic", "--trials", "1", "--max-epochs",
+                        "1", "--out", str(tmp_path / "s"), "--no-progress"],  # training in a trial process
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    for noise in ("absl::InitializeLog", "oneDNN", "port.cc"):
+        assert noise not in r.stderr + r.stdout
