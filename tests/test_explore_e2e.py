@@ -17,7 +17,8 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 
 from _ledgers import fake_ledger
-from _selenium import chrome, console_errors, external, requested_urls, screenshot, too_wide, wait_for, wait_http
+from _selenium import (broken_headers, chrome, console_errors, external, requested_urls, screenshot, scrolling_boxes,
+                       too_wide, wait_for, wait_http)
 
 COUNT = "(document.querySelector('.studylib-count') || {}).innerText || ''"
 PLOT = "document.querySelector('img.studylib-plot')"
@@ -94,6 +95,12 @@ def test_explorer_web_app_updates_when_a_filter_changes(browser, explorer, tmp_p
                    what="the figure to load")
     rows = "document.querySelectorAll('.studylib-table table')[0].tBodies[0].rows.length"
     assert browser.execute_script(f"return {rows};") == 10  # the top 10
+    assert broken_headers(browser) == []  # batch_/size at most, never batc/h_siz/e
+    # the sidebar scrolls with the page, no box in it has a scrollbar of its own, the seed box shows whole
+    assert not (boxes := scrolling_boxes(browser, ".studylib-sidebar")), "\n".join(boxes)
+    seed, side = (browser.execute_script(f"return document.querySelector('{c}').getBoundingClientRect().right;")
+                  for c in (".studylib-seed input", ".studylib-sidebar"))
+    assert seed <= side
 
     # a user's click on "ok" in the status list (a plain click picks that value only)
     click_text(browser, ".studylib-filter-status option", "ok")
