@@ -181,3 +181,44 @@ def test_published_reports_open_offline_with_every_figure_within_the_page(browse
 
     found = {p.parent.relative_to(published).parts[0] for p in find_ledgers(published)}
     assert found == {"round1", "round2", "round3", "compare"}
+
+
+def _appendix_report(tmp_path, seeds: int = 3, trials: int = 30):
+    """Round 2's Appendix 2 as a published report holds it (values drawn from the round's space,
+    accuracies with four decimals), rendered through the report template."""
+    import nbformat
+    import numpy as np
+    import pandas as pd
+
+    from studylib.report.publish import render_html
+    from studylib.report.tables import appendix_table
+    from studylib.space import load_space
+
+    space, rng = load_space("round2"), np.random.default_rng(0)
+    rows = []
+    for i in range(trials * seeds):
+        config = {d.name: d.values[rng.integers(len(d.values))] for d in space.dimensions}
+        acc = float(rng.uniform(0.1, 0.99))
+        rows.append({"trial": i % trials + 1, **config, "best_acc": acc, "best_loss": 2.2 - acc, "test_acc": acc - 0.01,
+                     "best_train_acc": acc + 0.01, "best_train_loss": 2.1 - acc, "epochs": int(rng.integers(5, 120)),
+                     "seed": i // trials, "status": "ok", "study_id": f"round2-random-s{i // trials}"})
+    styled = appendix_table(pd.DataFrame(rows), "round2", styled=True)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("appendix", outputs=[
+        nbformat.v4.new_output("display_data", data={"text/html": styled.to_html()})])])
+    ipynb = tmp_path / "round2.ipynb"
+    nbformat.write(nb, str(ipynb))
+    return render_html(ipynb, tmp_path / "round2.html", title="round2")
+
+
+def test_round2_appendix_fits_1400px_with_test_acc_visible(browser, tmp_path):
+    browser.get(_appendix_report(tmp_path).as_uri())
+    wait_for(browser, "document.readyState === 'complete'", timeout=60, what="the report to load")
+    assert too_wide(browser) == []  # no column beyond the window
+    assert broken_headers(browser, "table thead th") == []
+    scrolled = browser.execute_script("""return Array.from(document.querySelectorAll('*')).filter(e =>
+        e.scrollWidth > e.clientWidth + 1 && ['auto', 'scroll'].includes(getComputedStyle(e).overflowX))
+        .map(e => `${e.tagName}.${e.className} ${e.scrollWidth} in ${e.clientWidth}`);""")
+    assert scrolled == []  # no horizontal scrollbar hides a column
+    headers = browser.execute_script("return Array.from(document.querySelectorAll('table thead th'))"
+                                     ".map(th => th.textContent.trim());")
+    assert "test_acc" in headers and "border_crop" in headers and "seed" in headers

@@ -61,6 +61,14 @@ def _pct(v, sd=None, n_seeds=1) -> str:
     return f"{100 * v:.2f}%" + (f" ± {100 * sd:.2f}" if sd is not None and n_seeds > 1 else "")
 
 
+def dataset_caveat(dataset: str | None) -> str | None:
+    """What every report on another dataset than the paper's says (None for CIFAR-10)."""
+    if not dataset or dataset == "cifar10":
+        return None
+    return (f"These numbers are on {dataset}, not CIFAR-10: compare trends (which settings fail, which help), "
+            "not the accuracy itself, with the paper.")
+
+
 def summary_line(summary: dict | None) -> str:
     """``best validation accuracy 81.88% (test 81.33%) · 6 trials · digits (data daeec2de) · ...``;
     a comparison's (``by_strategy``) names its best strategy and lists every strategy's value."""
@@ -99,8 +107,9 @@ def write_index(out: Path) -> Path:
     from .rounds import read_summary
 
     names = {p.stem for p in out.glob("*.ipynb")} | {p.stem for p in out.glob("*.html") if p.name != INDEX_HTML}
-    items = []
+    items, datasets = [], []
     for name in sorted(names, key=round_order):
+        datasets.append((read_summary(out / name) or {}).get("dataset"))
         ipynb, report = out / f"{name}.ipynb", out / f"{name}.html"
         failed = _notebook_failed(ipynb)
         e = html.escape
@@ -121,6 +130,8 @@ def write_index(out: Path) -> Path:
             "<p>Reproductions of Aszemi &amp; Dominic (2019), hyperparameter search for small CNNs, one "
             f"report per round ({_kinds(names)}). Accuracy is the best validation accuracy of the best "
             "trial, and the test accuracy of that trial.</p>"
+            + "".join(f"<p class='caveat'><b>{html.escape(c)}</b></p>"
+                      for c in dict.fromkeys(filter(None, map(dataset_caveat, datasets)))) +
             f"<ul>{''.join(items) or '<li>no reports yet</li>'}</ul>"
             f"<p><small>updated {html.escape(stamp)} in {html.escape(str(out))}</small></p></body></html>")
     target = out / INDEX_HTML

@@ -333,10 +333,9 @@ def results_block(run: RoundRun, paper_best: float | None = None) -> Block:
             ("Dataset", run.dataset_label)]
     if paper_best is not None:
         rows.append(("Paper's best_acc (CIFAR-10)", f"{100 * paper_best:.2f}%"))
-    notes = []
-    if run.data.get("dataset") != "cifar10":
-        notes.append(f"These numbers are on {run.data.get('dataset')}, not CIFAR-10: compare trends "
-                     "(which settings fail, which help), not the accuracy itself, with the paper.")
+    from .publish import dataset_caveat
+
+    notes = [c for c in [dataset_caveat(run.data.get("dataset"))] if c]
     return Block("Result of this run", rows, notes)
 
 
