@@ -269,6 +269,7 @@ def published(tmp_path_factory):
     return out, proc
 
 
+@pytest.mark.slow
 def test_run_compare_publishes_the_comparison(published):
     out, proc = published
     page = (out / "compare.html").read_text(encoding="utf-8")

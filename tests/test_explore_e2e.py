@@ -148,6 +148,7 @@ def published(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_published_reports_open_offline_with_every_figure_within_the_page(browser, published, tmp_path):
     requested_urls(browser)
     browser.get((published / "index.html").as_uri())

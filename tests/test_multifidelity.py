@@ -51,7 +51,8 @@ def test_random_search_never_exceeds_the_epoch_budget(tmp_path, capfd):
     assert len(study_trials(tmp_path / "r")) == n
 
 
-@pytest.mark.parametrize("strategy", ["memetic-sh", "asha", "tpe-hb"])
+@pytest.mark.parametrize("strategy", ["memetic-sh", pytest.param("asha", marks=pytest.mark.slow),
+                                      pytest.param("tpe-hb", marks=pytest.mark.slow)])
 def test_multi_fidelity_study_charges_only_new_epochs_and_bounds_checkpoints(tmp_path, strategy):
     out = tmp_path / strategy
     search("round1", out, executor="inline", progress=False, strategy=strategy, seed=0, budget_epochs=16,
@@ -94,6 +95,7 @@ def test_the_best_rung_is_named_by_its_configs_trials_csv_number():
     assert StudyResult("s", None, frame.drop(columns=["rung", "rung_of"]), None, 4, 0, 0.0).best.trial == 4
 
 
+@pytest.mark.slow
 def test_a_continued_rung_equals_training_straight(tmp_path):
     out = tmp_path / "asha"
     search("round1", out, executor="inline", progress=False, strategy="asha", seed=2, budget_epochs=10, **TINY)
@@ -108,6 +110,7 @@ SCRIPT = [*CLI, "search", "round1", "--dataset", "synthetic", "--max-epochs", "3
           "--no-progress"]
 
 
+@pytest.mark.slow
 def test_killed_multi_fidelity_study_resumes_to_the_uninterrupted_state(tmp_path):
     out = tmp_path / "killed"
     proc = subprocess.Popen([*SCRIPT, "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -222,6 +225,7 @@ def test_optuna_pruned_strategies_report_each_rung(name):
     assert SPACE.key(again.ask(1)[0].config) == SPACE.key(make_strategy(name, SPACE, seed=3, max_epochs=9).ask(1)[0].config)
 
 
+@pytest.mark.slow
 def test_rungs_run_in_the_serial_trial_process_too(tmp_path):
     """The default executor (a child process) gets the rung through the submitted config."""
     search("round1", tmp_path / "s", progress=False, strategy="asha", seed=2, budget_epochs=10, **TINY)
