@@ -83,7 +83,8 @@ def export_trials(ledger: Ledger, path: Path) -> None:
 
     Multi-fidelity studies: ``trials.csv`` keeps one row per config (its highest rung, see
     :func:`studylib.fidelity.collapse_rungs`) and ``rungs.csv`` beside it lists every rung
-    (``config_trial``: its config's number in ``trials.csv``). A folder without a finished trial gets no ``trials.csv``."""
+    (``config_trial``: its config's number in ``trials.csv``). A folder without a finished trial
+    gets no ``trials.csv``."""
     from .fidelity import collapse_rungs
 
     frame = ledger.folder_frame()

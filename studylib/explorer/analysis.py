@@ -9,8 +9,6 @@ from typing import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from ..ledger import RESULT_FIELDS
-
 KINDS = ("strip", "box", "scatter", "best-so-far", "curves")
 STATUSES = ("ok", "diverged", "failed")
 #: What the y axis, the sort, the importance view and "best" can use; True where higher is better.
@@ -19,8 +17,6 @@ METRICS = {"best_acc": True, "best_train_acc": True, "best_loss": False, "best_t
 #: Reported, never chosen on.
 TEST_METRICS = ("test_acc", "test_loss")
 METRIC_LABELS = {"best_acc": "best_acc (best validation accuracy)"}
-#: Columns of a ledger frame that are not hyperparameters (those are the keys of a trial's config).
-NOT_HYPERPARAMETERS = {"trial", "seed", "dataset", "host", "pid", "key", "study_id", *RESULT_FIELDS}
 #: Columns the explorer adds: which ledger, study, strategy and space ("round") a trial belongs to.
 ADDED = ("ledger", "study", "strategy", "round")
 #: Result columns the x axis may show besides hyperparameters (numeric: scatter them).

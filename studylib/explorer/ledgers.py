@@ -98,8 +98,8 @@ class TrialData:
     """
 
     ledgers: list[Path] = field(default_factory=list)
-    trials: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["key", "status", *METRICS, *TEST_METRICS,
-                                                                                 *ADDED]))
+    trials: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        columns=["key", "status", *METRICS, *TEST_METRICS, *ADDED]))
     runs: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
         columns=["key", "number", "status", *METRICS, *TEST_METRICS, *ADDED]))
     studies: list[dict] = field(default_factory=list)
