@@ -61,14 +61,6 @@ def _pct(v, sd=None, n_seeds=1) -> str:
     return f"{100 * v:.2f}%" + (f" ± {100 * sd:.2f}" if sd is not None and n_seeds > 1 else "")
 
 
-def dataset_caveat(dataset: str | None) -> str | None:
-    """What every report on another dataset than the paper's says (None for CIFAR-10)."""
-    if not dataset or dataset == "cifar10":
-        return None
-    return (f"These numbers are on {dataset}, not CIFAR-10: compare trends (which settings fail, which help), "
-            "not the accuracy itself, with the paper.")
-
-
 def summary_line(summary: dict | None) -> str:
     """``best validation accuracy 81.88% (test 81.33%) · 6 trials · digits (data daeec2de) · ...``;
     a comparison's (``by_strategy``) names its best strategy and lists every strategy's value."""
@@ -104,7 +96,7 @@ def summary_line(summary: dict | None) -> str:
 
 def write_index(out: Path) -> Path:
     """``out/index.html``: every report in ``out`` (executed notebooks, HTML reports), one line each."""
-    from .rounds import read_summary
+    from .rounds import dataset_caveat, read_summary
 
     names = {p.stem for p in out.glob("*.ipynb")} | {p.stem for p in out.glob("*.html") if p.name != INDEX_HTML}
     items, datasets = [], []

@@ -224,6 +224,14 @@ def write_summary(out_dir: str | Path, summary: dict[str, Any]) -> Path:
     return path
 
 
+def dataset_caveat(dataset: str | None) -> str | None:
+    """What every report on another dataset than the paper's says (None for CIFAR-10)."""
+    if not dataset or dataset == "cifar10":
+        return None
+    return (f"These numbers are on {dataset}, not CIFAR-10: compare trends (which settings fail, which help), "
+            "not the accuracy itself, with the paper.")
+
+
 def read_summary(out_dir: str | Path) -> dict | None:
     try:
         return json.loads((Path(out_dir) / SUMMARY_JSON).read_text())
@@ -333,8 +341,6 @@ def results_block(run: RoundRun, paper_best: float | None = None) -> Block:
             ("Dataset", run.dataset_label)]
     if paper_best is not None:
         rows.append(("Paper's best_acc (CIFAR-10)", f"{100 * paper_best:.2f}%"))
-    from .publish import dataset_caveat
-
     notes = [c for c in [dataset_caveat(run.data.get("dataset"))] if c]
     return Block("Result of this run", rows, notes)
 
