@@ -1,6 +1,8 @@
 # Two commands do all set-up on a fresh machine:
 #   make study   -> installs into .venv, runs the three paper rounds (digits, smoke) and prints index.html
 #   make test    -> installs into .venv (+ test data, a headless browser and its driver) and runs the test suite
+#                   without the slow end-to-end tests (pytest -m "not slow")
+#   make test-slow  the slow end-to-end tests (pytest -m slow: rounds, notebooks, reports, multi-process studies)
 #   make test-jax   the model, training and study tests again under KERAS_BACKEND=jax (CPU)
 # Keras' backend is an extra: EXTRAS=jax,test (or torch,test) installs studylib without TensorFlow.
 PYTHON ?= python3
@@ -10,7 +12,7 @@ STAMP  := $(VENV)/.installed
 EXTRAS ?= tensorflow,test
 JAX_TESTS := tests/test_model.py tests/test_training.py tests/test_backend.py tests/test_resume.py
 
-.PHONY: study test test-jax install system-deps
+.PHONY: study test test-slow test-jax install system-deps
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,7 +38,10 @@ study: $(STAMP)
 	$(BIN)/studylib run all --dataset digits --profile smoke
 
 test: $(STAMP) system-deps
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not slow"
+
+test-slow: $(STAMP) system-deps
+	$(BIN)/python -m pytest -q -m slow
 
 test-jax: $(STAMP)
 	$(BIN)/python -m pip install -q -e ".[jax,test]"

@@ -157,11 +157,20 @@ def run_bench(tables, strategies, seeds, budget: int, out_dir=None, workers: int
         raise StudyError("--workers must be at least 1")
     options = options or {}
     out_dir = Path(out_dir) if out_dir is not None else default_out_dir()
+    from .outdir import check_out_dir
+
+    check_out_dir(out_dir)  # before any run
 
     names = [t if isinstance(t, str) else t.name for t in tlist]
     if len(set(names)) < len(names):
         raise StudyError(f"two tables named {next(n for n in names if names.count(n) > 1)!r}")
     given = {i: t for i, t in enumerate(tlist) if isinstance(t, Table)}
+    for t in given.values():
+        if t.space.size < budget:  # every built-in table has more configs than any sensible budget
+            n = t.space.size
+            sys.stderr.write(f"studylib: note: table {t.name} has {n} configs, fewer than --trials {budget}: a run "
+                             f"ends once all {n} are evaluated, and regret@{budget} reports its regret after "
+                             f"evaluation {n} (the curve is held flat)\n")
     jobs = [(i if i in given else t, s, seed, budget, options.get(s))
             for i, t in enumerate(tlist) for s in slist for seed in seed_list]
     # slow strategies first so the pool ends evenly
@@ -330,6 +339,9 @@ def main(args) -> int:
     budget = budget_of(args)
     seeds = list(range(args.seed, args.seed + args.seeds))
     out = Path(args.out) if getattr(args, "out", None) else default_out_dir()
+    from .outdir import check_out_dir
+
+    check_out_dir(out)  # before any table is read or run
     quiet = args.no_progress
     if fidelity == "epoch":
         from .curve_bench import load_curve_file, run_curves

@@ -161,19 +161,54 @@ def download_failure(e: BaseException, width: int = 200) -> str:
     return f"Keras download failed: {e.__class__.__name__}: {text}"
 
 
+KERAS_ORIGINS = {"cifar10": ("cifar-10", "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"),
+                 "fashion_mnist": ("fashion-mnist", "https://storage.googleapis.com/tensorflow/tf-keras-datasets/")}
+
+
+def offline(dataset: str, timeout: float = 5.0) -> str | None:
+    """Why Keras cannot download ``dataset`` (its host does not answer), or None if it may: Keras
+    prints "Downloading data from ..." before it finds out, so a missing network is one line of
+    ours instead. Not checked behind a proxy or when Keras' cache already holds the dataset."""
+    import os
+    import socket
+    from urllib.parse import urlsplit
+
+    stem, url = KERAS_ORIGINS[dataset]
+    cache = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets"
+    if any(k.lower().endswith("_proxy") and v for k, v in os.environ.items()) or \
+            (cache.is_dir() and any(p.name.startswith(stem) for p in cache.iterdir())):
+        return None
+    host = urlsplit(url)
+    try:
+        socket.create_connection((host.hostname, host.port or 443), timeout=timeout).close()
+    except OSError as e:
+        return f"no network: {host.hostname} unreachable ({e.strerror or e.__class__.__name__})"
+    return None
+
+
+def _keras_download(dataset: str, load):
+    """``load()`` (a Keras dataset loader) unless the network is missing; (data, None) or (None, why)."""
+    why = offline(dataset)
+    if why:
+        return None, why
+    try:
+        return load(), None
+    except Exception as e:
+        return None, download_failure(e)
+
+
 def _load_cifar10(data_dir: Path, download: bool):
     tried = [data_dir / "cifar-10-batches-py", data_dir / "cifar-10-python.tar.gz"]
     for p in tried:
         if p.exists():
             return (*read_cifar10(p), str(p))
     if download:
-        try:
-            import keras
+        import keras
 
-            (xt, yt), (xs, ys) = keras.datasets.cifar10.load_data()
+        data, reason = _keras_download("cifar10", keras.datasets.cifar10.load_data)
+        if data is not None:
+            (xt, yt), (xs, ys) = data
             return xt, yt.reshape(-1).astype(np.int64), xs, ys.reshape(-1).astype(np.int64), "keras.datasets.cifar10"
-        except Exception as e:
-            reason = download_failure(e)
     else:
         reason = "download disabled"
     raise StudyError(f"CIFAR-10 not found (tried {tried[0]} and {tried[1]}; {reason}); "
@@ -189,13 +224,12 @@ def _load_fashion(data_dir: Path, download: bool):
             return (arrs["x_train"][..., None], arrs["y_train"].astype(np.int64),
                     arrs["x_test"][..., None], arrs["y_test"].astype(np.int64), str(folder))
     if download:
-        try:
-            import keras
+        import keras
 
-            (xt, yt), (xs, ys) = keras.datasets.fashion_mnist.load_data()
+        data, reason = _keras_download("fashion_mnist", keras.datasets.fashion_mnist.load_data)
+        if data is not None:
+            (xt, yt), (xs, ys) = data
             return xt[..., None], yt.astype(np.int64), xs[..., None], ys.astype(np.int64), "keras.datasets.fashion_mnist"
-        except Exception as e:
-            reason = download_failure(e)
     else:
         reason = "download disabled"
     raise StudyError(f"Fashion-MNIST not found (tried {', '.join(map(str, folders))}; {reason}); "

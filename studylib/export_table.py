@@ -41,6 +41,9 @@ def add_arguments(parser) -> None:
 def main(args) -> int:
     if not getattr(args, "table", None):
         raise StudyError("export-table needs --table FILE.csv (the table file to write)")
+    from .outdir import check_out_file
+
+    check_out_file(args.table, ".csv", flag="--table")  # before reading the ledger
     frame = learning_curves(args.folder, studies=args.studies)
     write_table(frame, args.table)
     curves = int((frame[EPOCH] == 1).sum())
@@ -95,16 +98,10 @@ def _metric_order(name: str):
 
 def write_table(frame, out) -> None:
     """Write ``frame`` to ``out`` (.csv) through a temporary file in the same folder."""
+    from .outdir import check_out_file
+
     out = Path(out)
-    if out.suffix.lower() != ".csv":
-        raise StudyError(f"--table {out}: use a .csv file name")
-    if out.is_dir():
-        raise StudyError(f"--table {out} is a folder")
-    folder = out.parent if str(out.parent) else Path(".")
-    if not folder.is_dir():
-        raise StudyError(f"--table {out}: folder {folder} does not exist")
-    if not os.access(folder, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
-        raise StudyError(f"--table {out}: not writable")
+    check_out_file(out, ".csv", flag="--table")
     tmp = out.with_name(out.name + ".tmp")
     try:
         frame.to_csv(tmp, index=False)

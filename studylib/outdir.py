@@ -37,6 +37,27 @@ def check_out_dir(out: Path) -> None:
         raise StudyError(f"output folder {out} is not writable ({e.strerror})") from None
 
 
+def check_out_file(out: Path, suffix: str | None = None, flag: str = "--out") -> None:
+    """Fail early (before any work) if the file ``out`` cannot be written: a folder, a missing or
+    read-only parent, a read-only file, or (with ``suffix``, e.g. ``".csv"``) another file type."""
+    out = Path(out)
+    if suffix and out.suffix.lower() != suffix:
+        raise StudyError(f"{flag} {out}: use a {suffix} file name")
+    if out.is_dir():
+        raise StudyError(f"{flag} {out} is a folder")
+    folder = out.parent if str(out.parent) else Path(".")
+    if not folder.is_dir():
+        raise StudyError(f"{flag} {out}: folder {folder} does not exist")
+    if out.exists() and not os.access(out, os.W_OK):
+        raise StudyError(f"{flag} {out}: not writable")
+    try:  # a probe file: os.access says yes to root even where the file system says no (/proc)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".studylib-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise StudyError(f"{flag} {out}: not writable ({e.strerror})") from None
+
+
 def study_record_path(out: str | Path, study_id: str) -> Path:
     """Where the study ``study_id`` of folder ``out`` records its spec and provenance."""
     return Path(out) / STUDIES_DIR / f"{study_id}.json"
@@ -61,12 +82,18 @@ def export_trials(ledger: Ledger, path: Path) -> None:
     one name per hyperparameter in every round (the paper's spellings only in displayed tables).
 
     Multi-fidelity studies: ``trials.csv`` keeps one row per config (its highest rung, see
-    :func:`studylib.fidelity.collapse_rungs`) and ``rungs.csv`` beside it lists every rung."""
+    :func:`studylib.fidelity.collapse_rungs`) and ``rungs.csv`` beside it lists every rung
+    (``config_trial``: its config's number in ``trials.csv``). A folder without a finished trial
+    gets no ``trials.csv``."""
     from .fidelity import collapse_rungs
 
     frame = ledger.folder_frame()
+    if frame.empty:  # interrupted before the first trial finished: no file (not one holding a newline)
+        return
     collapsed = collapse_rungs(frame)
-    if collapsed is not frame:
+    if collapsed is not frame:  # each rung also names its config by its trials.csv number
+        config = frame["rung_of"].where(frame["rung"].notna(), frame["key"])
+        frame = frame.assign(config_trial=frame.groupby([frame["study_id"], config])["trial"].transform("min"))
         write_csv_atomic(frame, Path(path).with_name(RUNGS_CSV))
     write_csv_atomic(collapsed, path)
 

@@ -287,6 +287,22 @@ def _parse_space(data: Any, origin: str) -> SearchSpace:
 BUILTIN = ("round1", "round2", "round3")
 
 
+def _yaml_problem(e: "yaml.YAMLError") -> str:
+    """PyYAML's error on one line, with its line and column (1-based, as PyYAML prints them)."""
+    def at(mark) -> str:
+        return f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+
+    problem, mark = getattr(e, "problem", None), getattr(e, "problem_mark", None)
+    if not problem:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
+        return first
+    text = f"{at(mark)}: {problem}" if mark is not None else problem
+    context, cmark = getattr(e, "context", None), getattr(e, "context_mark", None)
+    if context:
+        text += f" ({context}" + (f" at {at(cmark)})" if cmark is not None else ")")
+    return text
+
+
 def load_space(name_or_path: str | Path) -> SearchSpace:
     """A built-in round (``round1``..``round3``) or a YAML/JSON space file."""
     text_name = str(name_or_path)
@@ -304,7 +320,9 @@ def load_space(name_or_path: str | Path) -> SearchSpace:
         raise StudyError(f"cannot read space file {path}: {e.__class__.__name__}") from None
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as e:
+    except yaml.YAMLError as e:
+        raise StudyError(f"{path}: not valid YAML: {_yaml_problem(e)}") from None
+    except ValueError as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
-        raise StudyError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'} ({first})") from None
+        raise StudyError(f"{path}: not valid JSON ({first})") from None
     return _parse_space(data, str(path))

@@ -96,8 +96,16 @@ class StudyResult:
 
     @property
     def best(self) -> pd.Series:
+        """The trial of highest validation accuracy. A multi-fidelity study's best rung carries
+        the number its config has in ``trials.csv`` (that of its first rung, ``config_trial`` in
+        ``rungs.csv``), so every output names a config by one number."""
         ok = self.frame[self.frame.status != "failed"]
-        return ok.loc[ok.best_acc.idxmax()] if len(ok) else None
+        if not len(ok):
+            return None
+        best = ok.loc[ok.best_acc.idxmax()].copy()
+        if "rung_of" in ok.columns and pd.notna(best.get("rung")) and best["rung_of"]:
+            best["trial"] = self.frame.loc[self.frame["rung_of"] == best["rung_of"], "trial"].min()
+        return best
 
 
 def prepare(round_or_space: str | SearchSpace, *, strategy: str = "random", trials: int | None = None,
@@ -293,6 +301,7 @@ def search(round_or_space: str | SearchSpace, out_dir: str | Path | None = None,
     ``options`` go to :func:`prepare`; the rest to :func:`run_study`. Every option is checked
     before anything is written or trained."""
     _check_max_failures(max_failures)
+    check_out_dir(Path(out_dir) if out_dir else paths.REPORTS_DIR / "search")  # before the data is loaded
     executor = build_executor(executor, progress=progress, workers=workers, scheduler=scheduler,
                               trial_timeout=trial_timeout, max_retries=max_retries, recycle_after=recycle_after,
                               max_worker_memory=max_worker_memory)

@@ -93,6 +93,38 @@ def too_wide(driver) -> list[str]:
     """)
 
 
+def broken_headers(driver, selector: str = ".studylib-table th") -> list[str]:
+    """Visible table headers narrower than their longest word (a word: text between spaces, or up
+    to an underscore, where a header may wrap): such a header breaks mid-word (``batc/h_siz/e``)."""
+    return driver.execute_script("""
+        const ctx = document.createElement('canvas').getContext('2d');
+        return Array.from(document.querySelectorAll(arguments[0])).filter(th => th.offsetParent !== null)
+            .filter(th => {
+                const st = getComputedStyle(th);
+                ctx.font = `${st.fontStyle} ${st.fontWeight} ${st.fontSize} ${st.fontFamily}`;
+                const inner = th.clientWidth - parseFloat(st.paddingLeft) - parseFloat(st.paddingRight);
+                const words = th.textContent.trim().split(/\s+/).flatMap(w => w.split(/(?<=_)/));
+                return Math.max(...words.map(w => ctx.measureText(w).width)) > inner + 0.5;
+            }).map(th => th.textContent.trim());
+    """, selector)
+
+
+def scrolling_boxes(driver, selector: str) -> list[str]:
+    """Elements inside ``selector`` (lists excepted) that scroll their content: a scrollbar of
+    their own, hiding part of what they hold."""
+    return driver.execute_script("""
+        const root = document.querySelector(arguments[0]);
+        if (!root) return ['(no ' + arguments[0] + ')'];
+        return [root, ...root.querySelectorAll('*')].filter(e => !['SELECT', 'OPTION'].includes(e.tagName))
+            .filter(e => {
+                const st = getComputedStyle(e), scrolls = v => v === 'auto' || v === 'scroll';
+                return (scrolls(st.overflowX) && e.scrollWidth > e.clientWidth + 1)
+                    || (scrolls(st.overflowY) && e.scrollHeight > e.clientHeight + 1);
+            }).map(e => `${e.tagName.toLowerCase()}.${e.className} ${e.scrollWidth}x${e.scrollHeight} in `
+                        + `${e.clientWidth}x${e.clientHeight}`);
+    """, selector)
+
+
 def screenshot(driver, path: str | Path) -> Path:
     """A full-page PNG (the window stretched to the page's height)."""
     w, h = driver.execute_script("return [document.documentElement.scrollWidth, "

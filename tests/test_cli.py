@@ -75,7 +75,9 @@ BAD = {
     "unknown profile": (["search", "round1", "--profile", "huge"], "--profile"),
     "unknown flag": (["search", "round1", "--colour", "red"], "unrecognized arguments"),
     "missing space file": (["search", "{tmp}/nope.yaml"], "space file not found"),
-    "bad yaml": (["search", "{tmp}/bad.yaml"], "not valid YAML"),
+    "bad yaml": (["search", "{tmp}/bad.yaml"],
+                 "not valid YAML: line 1, column 22: expected ',' or ']', but got '<stream end>' "
+                 "(while parsing a flow sequence at line 1, column 13)"),
     "bad space": (["space", "{tmp}/wrong.yaml"], "unknown hyperparameter 'colour'"),
     "missing data dir": (["search", "round1", "--dataset", "cifar10", "--data-dir", "{tmp}/nodata"],
                          "data directory not found"),
@@ -84,6 +86,14 @@ BAD = {
     "out is a file": (["search", "round1", "--dataset", "synthetic", "--out", "{tmp}/afile/sub"], "is not a folder"),
     "out unwritable": (["search", "round1", "--dataset", "synthetic", "--out", "/proc/studylib-out"],
                        "not writable"),
+    # every command that writes checks its output before any work
+    "bench out is a file": (["bench", "--table", "hpobench-car", "--seeds", "1", "--trials", "3", "--out",
+                             "{tmp}/afile"], "exists and is not a folder"),
+    "bench out unwritable": (["bench", "--table", "hpobench-car", "--seeds", "1", "--trials", "3", "--out",
+                              "/proc/studylib-bench"], "not writable"),
+    "export-table out unwritable": (["export-table", "{tmp}", "--table", "/proc/studylib.csv"], "not writable"),
+    "run out is a file": (["run", "round1", "--dataset", "synthetic", "--out", "{tmp}/afile"],
+                          "exists and is not a folder"),
 }
 
 
@@ -106,3 +116,14 @@ def test_bad_input_is_one_line_exit_2_and_leaves_nothing(tmp_path, case):
     assert message in lines[0]
     assert "Traceback" not in r.stderr
     assert sorted(os.listdir(tmp_path)) == before  # nothing half-written
+
+
+def test_commands_print_no_tensorflow_log_noise(tmp_path):
+    # a user's environment: none of TensorFlow's variables set (pytest's own process has set them)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}
+    r = subprocess.run([*STUDYLIB, "search", "round1", "--dataset", "synthetic", "--trials", "1", "--max-epochs",
+                        "1", "--out", str(tmp_path / "s"), "--no-progress"],  # training in a trial process
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    for noise in ("absl::InitializeLog", "oneDNN", "port.cc"):
+        assert noise not in r.stderr + r.stdout

@@ -170,7 +170,8 @@ def test_bench_part_on_a_hand_made_table(tmp_path):
     fig = compare.fig_bench_regret(bench)
     assert fig._suptitle.get_text().startswith("Fig. 11.")
     assert legend_outside_every_axes(fig)
-    assert [t.get_text() for t in fig.legends[0].get_texts()] == [compare.label("memetic"), compare.label("random")]
+    (legend,) = [ax.get_legend() for ax in fig.axes if ax.get_legend()] + list(fig.legends)
+    assert [t.get_text() for t in legend.get_texts()] == [compare.label("memetic"), compare.label("random")]
 
 
 def test_one_regret_figure_for_bench_and_the_report(tmp_path):
@@ -191,6 +192,23 @@ def test_one_regret_figure_for_bench_and_the_report(tmp_path):
     assert "3 seeds x 7 evaluations" in fig.get_supxlabel()
     path = plot_regret(curves, tmp_path / "sub" / "bench_regret.png")
     assert path.read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize("tables", [1, 2, 3, 4])
+def test_the_regret_legend_never_covers_the_title(tables):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from studylib.report.regret import regret_figure
+
+    rows = [{"table": f"t{t}", "strategy": s, "seed": sd, "evaluation": e, "regret": 1 / e + sd / 100}
+            for t in range(tables) for s in ("random", "ga", "memetic", "tpe", "optuna-ga") for sd in range(3)
+            for e in range(1, 21)]
+    fig = regret_figure(pd.DataFrame(rows))
+    FigureCanvasAgg(fig).draw()
+    (legend,) = [ax.get_legend() for ax in fig.axes if ax.get_legend()] + list(fig.legends)
+    box, title = legend.get_window_extent(), fig._suptitle.get_window_extent()
+    assert not box.overlaps(title), (box, title)
+    assert legend_outside_every_axes(fig)
 
 
 def test_settings_and_bad_input():
@@ -251,6 +269,7 @@ def published(tmp_path_factory):
     return out, proc
 
 
+@pytest.mark.slow
 def test_run_compare_publishes_the_comparison(published):
     out, proc = published
     page = (out / "compare.html").read_text(encoding="utf-8")

@@ -35,6 +35,7 @@ def client():
     cluster.close()
 
 
+@pytest.mark.slow
 def test_cli_study_on_a_dask_cluster_matches_the_serial_one_and_uses_both_workers(tmp_path, client):
     out = tmp_path / "dask"
     r = subprocess.run([*CLI, "search", "round1", "--dataset", "digits", "--train-size", "200", "--max-epochs", "1",
@@ -74,6 +75,7 @@ def test_workers_option_starts_a_local_cluster_and_ships_arrays_without_a_data_s
 TPE = dict(strategy="tpe", strategy_options={"n_startup_trials": 2}, in_flight=3, trials=6, seed=2)
 
 
+@pytest.mark.slow
 def test_result_driven_strategy_gives_the_same_study_on_dask(tmp_path, client):
     """TPE asks depend on told results: a window of 3, told in proposal order, whatever finishes first."""
     dask_run = search("round1", tmp_path / "dask", executor=DaskExecutor(client=client, progress=False),
@@ -84,6 +86,7 @@ def test_result_driven_strategy_gives_the_same_study_on_dask(tmp_path, client):
     assert dask_run.frame.pid.nunique() == 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["memetic-sh", "asha"])
 def test_multi_fidelity_study_on_dask_matches_the_inline_one(tmp_path, client, strategy):
     """Rungs continue from checkpoints written by whichever worker trained the lower rung."""
@@ -108,6 +111,7 @@ def _training():
     return [p.running for p in _LOCAL_PROCESSES.values() if p.running]
 
 
+@pytest.mark.slow
 def test_worker_killed_mid_trial_is_survived(tmp_path, client):
     import psutil
 

@@ -1,3 +1,4 @@
+import os
 import gzip
 import io
 import pickle
@@ -7,6 +8,7 @@ import tarfile
 import numpy as np
 import pytest
 
+from studylib import data
 from studylib.data import load_dataset, read_cifar10, read_idx
 from studylib.errors import StudyError
 
@@ -142,9 +144,32 @@ def test_a_failed_cifar_download_says_why(tmp_path, monkeypatch):
                         "[Errno -3] Temporary failure\n in name resolution")
 
     monkeypatch.setattr(keras.datasets.cifar10, "load_data", offline)
+    monkeypatch.setattr(data, "offline", lambda dataset: None)  # the host answers; the download fails
     with pytest.raises(StudyError) as e:
         load_dataset("cifar10", data_dir=str(tmp_path))
     message = str(e.value)
     assert "Keras download failed: Exception: URL fetch failure on https://www.cs.toronto.edu/" in message
     assert "Temporary failure in name resolution" in message and "\n" not in message
     assert message.endswith("put cifar-10-python.tar.gz into data/")
+
+
+@pytest.mark.parametrize("name", ["cifar10", "fashion_mnist"])
+def test_without_a_network_a_missing_dataset_is_one_line_and_keras_prints_nothing(tmp_path, monkeypatch, capfd,
+                                                                                  name):
+    import socket
+
+    def no_network(*args, **kwargs):
+        raise OSError(-3, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))  # an empty Keras cache
+    for proxy in [k for k in os.environ if k.lower().endswith("_proxy")]:
+        monkeypatch.delenv(proxy)
+    monkeypatch.setattr(data.paths, "FASHION_MNIST_SYSTEM_DIR", tmp_path / "none")
+    capfd.readouterr()
+    with pytest.raises(StudyError) as e:
+        load_dataset(name, data_dir=str(tmp_path))
+    out, err = capfd.readouterr()
+    assert (out, err) == ("", "")  # no "Downloading data from ..." before the error
+    assert "no network: " in str(e.value) and "unreachable (Temporary failure in name resolution)" in str(e.value)
+    assert "\n" not in str(e.value)

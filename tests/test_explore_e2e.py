@@ -17,7 +17,8 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 
 from _ledgers import fake_ledger
-from _selenium import chrome, console_errors, external, requested_urls, screenshot, too_wide, wait_for, wait_http
+from _selenium import (broken_headers, chrome, console_errors, external, requested_urls, screenshot, scrolling_boxes,
+                       too_wide, wait_for, wait_http)
 
 COUNT = "(document.querySelector('.studylib-count') || {}).innerText || ''"
 PLOT = "document.querySelector('img.studylib-plot')"
@@ -94,6 +95,12 @@ def test_explorer_web_app_updates_when_a_filter_changes(browser, explorer, tmp_p
                    what="the figure to load")
     rows = "document.querySelectorAll('.studylib-table table')[0].tBodies[0].rows.length"
     assert browser.execute_script(f"return {rows};") == 10  # the top 10
+    assert broken_headers(browser) == []  # batch_/size at most, never batc/h_siz/e
+    # the sidebar scrolls with the page, no box in it has a scrollbar of its own, the seed box shows whole
+    assert not (boxes := scrolling_boxes(browser, ".studylib-sidebar")), "\n".join(boxes)
+    seed, side = (browser.execute_script(f"return document.querySelector('{c}').getBoundingClientRect().right;")
+                  for c in (".studylib-seed input", ".studylib-sidebar"))
+    assert seed <= side
 
     # a user's click on "ok" in the status list (a plain click picks that value only)
     click_text(browser, ".studylib-filter-status option", "ok")
@@ -141,6 +148,7 @@ def published(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_published_reports_open_offline_with_every_figure_within_the_page(browser, published, tmp_path):
     requested_urls(browser)
     browser.get((published / "index.html").as_uri())
@@ -174,3 +182,44 @@ def test_published_reports_open_offline_with_every_figure_within_the_page(browse
 
     found = {p.parent.relative_to(published).parts[0] for p in find_ledgers(published)}
     assert found == {"round1", "round2", "round3", "compare"}
+
+
+def _appendix_report(tmp_path, seeds: int = 3, trials: int = 30):
+    """Round 2's Appendix 2 as a published report holds it (values drawn from the round's space,
+    accuracies with four decimals), rendered through the report template."""
+    import nbformat
+    import numpy as np
+    import pandas as pd
+
+    from studylib.report.publish import render_html
+    from studylib.report.tables import appendix_table
+    from studylib.space import load_space
+
+    space, rng = load_space("round2"), np.random.default_rng(0)
+    rows = []
+    for i in range(trials * seeds):
+        config = {d.name: d.values[rng.integers(len(d.values))] for d in space.dimensions}
+        acc = float(rng.uniform(0.1, 0.99))
+        rows.append({"trial": i % trials + 1, **config, "best_acc": acc, "best_loss": 2.2 - acc, "test_acc": acc - 0.01,
+                     "best_train_acc": acc + 0.01, "best_train_loss": 2.1 - acc, "epochs": int(rng.integers(5, 120)),
+                     "seed": i // trials, "status": "ok", "study_id": f"round2-random-s{i // trials}"})
+    styled = appendix_table(pd.DataFrame(rows), "round2", styled=True)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("appendix", outputs=[
+        nbformat.v4.new_output("display_data", data={"text/html": styled.to_html()})])])
+    ipynb = tmp_path / "round2.ipynb"
+    nbformat.write(nb, str(ipynb))
+    return render_html(ipynb, tmp_path / "round2.html", title="round2")
+
+
+def test_round2_appendix_fits_1400px_with_test_acc_visible(browser, tmp_path):
+    browser.get(_appendix_report(tmp_path).as_uri())
+    wait_for(browser, "document.readyState === 'complete'", timeout=60, what="the report to load")
+    assert too_wide(browser) == []  # no column beyond the window
+    assert broken_headers(browser, "table thead th") == []
+    scrolled = browser.execute_script("""return Array.from(document.querySelectorAll('*')).filter(e =>
+        e.scrollWidth > e.clientWidth + 1 && ['auto', 'scroll'].includes(getComputedStyle(e).overflowX))
+        .map(e => `${e.tagName}.${e.className} ${e.scrollWidth} in ${e.clientWidth}`);""")
+    assert scrolled == []  # no horizontal scrollbar hides a column
+    headers = browser.execute_script("return Array.from(document.querySelectorAll('table thead th'))"
+                                     ".map(th => th.textContent.trim());")
+    assert "test_acc" in headers and "border_crop" in headers and "seed" in headers

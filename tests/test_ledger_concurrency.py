@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from studylib.ledger import Ledger
 
 CLI = [sys.executable, "-m", "studylib.cli"]
@@ -82,6 +84,7 @@ def study_args(out, seed):
             "--seed", str(seed), "--out", str(out), "--no-progress"]
 
 
+@pytest.mark.slow
 def test_two_studies_share_a_ledger_and_the_same_study_twice_is_refused(tmp_path):
     out = tmp_path / "shared"
     first = subprocess.Popen(study_args(out, 1), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -8,13 +8,13 @@ import pandas as pd
 import pytest
 
 from studylib.data import load_dataset
-from studylib.fidelity import charged_epochs
+from studylib.fidelity import charged_epochs, collapse_rungs
 from studylib.ledger import Ledger
 from studylib.resumable import train_rung
 from studylib.space import SearchSpace, make_dimension
 from studylib.strategies import Proposal, make_strategy
 from studylib.strategies.halving import ladder
-from studylib.study import search
+from studylib.study import StudyResult, search
 
 from test_resume import kill_after, ledger_rows
 
@@ -51,7 +51,8 @@ def test_random_search_never_exceeds_the_epoch_budget(tmp_path, capfd):
     assert len(study_trials(tmp_path / "r")) == n
 
 
-@pytest.mark.parametrize("strategy", ["memetic-sh", "asha", "tpe-hb"])
+@pytest.mark.parametrize("strategy", ["memetic-sh", pytest.param("asha", marks=pytest.mark.slow),
+                                      pytest.param("tpe-hb", marks=pytest.mark.slow)])
 def test_multi_fidelity_study_charges_only_new_epochs_and_bounds_checkpoints(tmp_path, strategy):
     out = tmp_path / strategy
     search("round1", out, executor="inline", progress=False, strategy=strategy, seed=0, budget_epochs=16,
@@ -79,8 +80,23 @@ def test_multi_fidelity_study_charges_only_new_epochs_and_bounds_checkpoints(tmp
     assert len(rows) == len({t.metrics["rung_of"] for t in trials})
     assert rows.charged_epochs.sum() == spent
     assert (rows.epochs == rows.rungs.map(lambda s: max(int(x.split(":")[0]) for x in s.split()))).all()
+    # one number per config: rungs.csv's config_trial is the config's trials.csv number
+    assert (rungs.config_trial == rungs.rung_of.map(rows.set_index("rung_of").trial)).all()
 
 
+def test_the_best_rung_is_named_by_its_configs_trials_csv_number():
+    # config a: rungs 1 and 4 (its top rung is the best); config b: rungs 2 and 3
+    frame = pd.DataFrame({"trial": [1, 2, 3, 4], "key": ["a-e1", "b-e1", "b-e3", "a-e3"],
+                          "rung_of": ["a", "b", "b", "a"], "rung": [1, 1, 3, 3], "status": "ok",
+                          "best_acc": [0.5, 0.6, 0.7, 0.9], "study_id": "s", "epochs": [1, 1, 3, 3],
+                          "new_epochs": [1, 1, 2, 2]})
+    result = StudyResult("s", None, frame, None, 4, 0, 0.0)
+    assert result.best.trial == 1 and result.best.best_acc == 0.9  # trials.csv: config a is trial 1
+    assert collapse_rungs(frame).set_index("rung_of").trial["a"] == 1
+    assert StudyResult("s", None, frame.drop(columns=["rung", "rung_of"]), None, 4, 0, 0.0).best.trial == 4
+
+
+@pytest.mark.slow
 def test_a_continued_rung_equals_training_straight(tmp_path):
     out = tmp_path / "asha"
     search("round1", out, executor="inline", progress=False, strategy="asha", seed=2, budget_epochs=10, **TINY)
@@ -95,6 +111,7 @@ SCRIPT = [*CLI, "search", "round1", "--dataset", "synthetic", "--max-epochs", "3
           "--no-progress"]
 
 
+@pytest.mark.slow
 def test_killed_multi_fidelity_study_resumes_to_the_uninterrupted_state(tmp_path):
     out = tmp_path / "killed"
     proc = subprocess.Popen([*SCRIPT, "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -211,6 +228,7 @@ def test_optuna_pruned_strategies_report_each_rung(name):
     assert SPACE.key(again.ask(1)[0].config) == SPACE.key(make_strategy(name, SPACE, seed=3, max_epochs=9).ask(1)[0].config)
 
 
+@pytest.mark.slow
 def test_rungs_run_in_the_serial_trial_process_too(tmp_path):
     """The default executor (a child process) gets the rung through the submitted config."""
     search("round1", tmp_path / "s", progress=False, strategy="asha", seed=2, budget_epochs=10, **TINY)

@@ -77,6 +77,7 @@ def test_papermill_help_notebook_lists_the_parameters(name):
 
 # -- the executed round notebooks ------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_run_all_prints_the_index_last_and_writes_every_report(published):
     out, proc = published
     assert proc.stdout.strip().splitlines()[-1] == str(out / "index.html")
@@ -99,6 +100,7 @@ def test_run_all_prints_the_index_last_and_writes_every_report(published):
     assert "\x1b" not in proc.stdout + proc.stderr and "\r" not in proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ROUNDS)
 def test_executed_notebook_has_no_error_and_ran_in_this_environment(published, name):
     out, _ = published
@@ -116,6 +118,7 @@ def test_executed_notebook_has_no_error_and_ran_in_this_environment(published, n
     assert str(Path(sys.executable).parent) in text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ROUNDS)
 def test_html_report_stands_alone(published, name):
     out, _ = published
@@ -132,6 +135,7 @@ def test_html_report_stands_alone(published, name):
     assert "oneDNN" not in html and "Traceback" not in html
 
 
+@pytest.mark.slow
 def test_round_figures_and_table_iv(published):
     out, _ = published
     r1, r2, r3 = (_html_text(out / f"{n}.html") for n in ROUNDS)
@@ -142,6 +146,7 @@ def test_round_figures_and_table_iv(published):
     assert "digits test set" in r3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ROUNDS)
 def test_trials_csv_has_one_name_per_hyperparameter_one_row_per_trial(published, name):
     from studylib.space import load_space
@@ -162,6 +167,7 @@ def test_trials_csv_has_one_name_per_hyperparameter_one_row_per_trial(published,
     assert df["study_id"].str.startswith(name).all()  # each round has its own ledger
 
 
+@pytest.mark.slow
 def test_index_links_every_report_with_a_summary(published):
     out, _ = published
     index = _html_text(out / "index.html")

@@ -45,7 +45,16 @@ def test_ci_runs_the_readme_test_commands():
     readme = (ROOT / "README.md").read_text()
     ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
     assert "make test" in readme and "make test-jax" in readme and "make study" in readme
-    assert ci[-2:] == ["make test", "make test-jax"]
+    assert ci[-3:] == ["make test", "make test-slow", "make test-jax"]  # CI runs every test
+
+
+def test_make_test_leaves_out_only_the_slow_tests_and_make_test_slow_runs_them():
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r'^test: .*\n\t\$\(BIN\)/python -m pytest -q -m "not slow"$', makefile, re.M)
+    assert re.search(r"^test-slow: .*\n\t\$\(BIN\)/python -m pytest -q -m slow$", makefile, re.M)
+    pytest_ini = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    assert "--strict-markers" in pytest_ini["addopts"]  # a mistyped marker fails instead of running fast
+    assert any(m.startswith("slow:") for m in pytest_ini["markers"])
 
 
 def test_layout_the_user_asked_for():

@@ -9,6 +9,8 @@ import subprocess
 import sys
 import tempfile
 
+import pytest
+
 from studylib import cli, paths, progress
 from studylib.trial import Trial
 
@@ -90,6 +92,7 @@ def test_search_prints_a_plain_line_per_trial_when_stderr_is_a_file(tmp_path):
     assert not ESCAPES.search(r.stderr + r.stdout)
 
 
+@pytest.mark.slow
 def test_run_shows_each_trial_while_the_notebook_executes(tmp_path, monkeypatch, capsys):
     folder = tmp_path / "notebooks"
     folder.mkdir()

@@ -53,6 +53,7 @@ def gone(pid, timeout=10) -> bool:
     return False
 
 
+@pytest.mark.slow
 def test_cli_study_killed_with_sigkill_resumes_to_the_uninterrupted_result(tmp_path):
     out = tmp_path / "study"
     db = out / "ledger.sqlite"
@@ -91,6 +92,7 @@ search("round1", sys.argv[1], progress=False, strategy="ga", strategy_options={"
 GA = dict(strategy="ga", strategy_options={"population_size": 2}, trials=5, seed=5, **DATA)
 
 
+@pytest.mark.slow
 def test_result_driven_strategy_resumes_mid_generation(tmp_path):
     """The GA (a window of 2 proposals, told in order) killed in its second generation, resumed
     here with the inline executor: the same study as an uninterrupted run."""

@@ -115,7 +115,7 @@ def test_bad_space_files_give_precise_errors(tmp_path, mutate, message):
 
 
 def test_unreadable_space_files(tmp_path):
-    with pytest.raises(StudyError, match="not valid YAML"):
+    with pytest.raises(StudyError, match="not valid YAML: line 1, column 22: expected"):
         load_space(_write(tmp_path, "dimensions: [unclosed"))
     with pytest.raises(StudyError, match="space file not found"):
         load_space(tmp_path / "nope.yaml")

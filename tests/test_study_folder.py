@@ -100,3 +100,31 @@ def test_the_fingerprint_hashes_the_trainer_source(name, tmp_path, monkeypatch):
     assert same == real_fingerprint  # the same source files: the same fingerprint
     (fake / name).write_text((fake / name).read_text() + "\n# changed\n")
     assert trainer_fingerprint() != same
+
+
+class _InterruptedExecutor:
+    """An executor that is stopped (Ctrl-C) before its first trial finishes."""
+    capacity, retried = 1, []
+
+    def start(self, objective):
+        pass
+
+    def submit(self, key, config):
+        pass
+
+    def wait(self):
+        raise KeyboardInterrupt
+
+    def shutdown(self):
+        pass
+
+
+def test_ctrl_c_before_the_first_trial_leaves_no_empty_trials_csv(tmp_path):
+    out = tmp_path / "s"
+    with pytest.raises(KeyboardInterrupt):
+        study.search("round1", out, executor=_InterruptedExecutor(), progress=False, dataset="synthetic",
+                     trials=2, max_epochs=1)
+    assert (out / "ledger.sqlite").exists() and not (out / "trials.csv").exists()
+    # a re-run continues and writes a readable trials.csv
+    study.search("round1", out, executor="inline", progress=False, dataset="synthetic", trials=2, max_epochs=1)
+    assert len(pd.read_csv(out / "trials.csv")) == 2

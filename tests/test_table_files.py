@@ -106,6 +106,21 @@ def test_cli_runs_a_file_and_names_it_by_its_stem(tmp_path, capsys):
     summary = pd.read_csv(out / "bench_summary.csv")
     assert list(summary.strategy) == ["random", "memetic"] and "== my_grid" in stdout
     assert (out / "bench_regret.png").stat().st_size > 1000
+    assert "fewer than --trials" not in err
+
+
+def test_a_budget_above_the_tables_size_is_said_in_one_line(tmp_path, capsys):
+    path = tmp_path / "my_grid.csv"
+    grid_frame().to_csv(path, index=False)
+    rc, stdout, err = run_cli(["--table", str(path), "--metric", "acc", "--direction", "maximize",
+                               "--strategies", "random", "--seeds", "2", "--trials", "20",
+                               "--out", str(tmp_path / "out"), "--no-progress", "--workers", "1"], capsys)
+    assert rc == 0, err
+    notes = [line for line in err.splitlines() if "fewer than --trials" in line]
+    assert notes == ["studylib: note: table my_grid has 12 configs, fewer than --trials 20: a run ends once all 12 "
+                     "are evaluated, and regret@20 reports its regret after evaluation 12 (the curve is held flat)"]
+    df = pd.read_csv(tmp_path / "out" / "bench.csv")
+    assert (df[df.evaluation == 20].regret.to_numpy() == df[df.evaluation == 12].regret.to_numpy()).all()
 
 
 def test_table_list_mixes_builtin_names_and_files(tmp_path):

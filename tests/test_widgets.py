@@ -16,6 +16,7 @@ from studylib import cli
 from studylib.errors import StudyError
 from studylib.ledger import Ledger
 from studylib.explorer import Explorer, find_ledgers, importance
+from studylib.explorer.views import importance_figure
 from studylib.trial import Trial
 
 
@@ -89,8 +90,8 @@ def test_figure_follows_axis_hue_and_kind(ledger):
     e.x.value = "params"
     assert e.figure.axes[0].get_xlabel() == "params"
 
-    e.y.value = "test_acc"
-    assert e.figure.axes[0].get_ylabel().startswith("test_acc")
+    e.y.value = "best_train_acc"
+    assert e.figure.axes[0].get_ylabel().startswith("best_train_acc")
 
     e.kind.value = "best-so-far"
     ax = e.figure.axes[0]
@@ -131,12 +132,12 @@ def test_table_sorts_and_keeps_top_k(ledger):
     t = e.table_frame
     assert list(t.best_acc.head(4)) == sorted(t.best_acc.head(4), reverse=True)
     assert t.best_acc.iloc[0] == pytest.approx(0.83)
-    assert "best_acc ▼" in e.table.value
+    assert "best_acc ▼" in e.table.value.replace("<wbr>", "")
 
     e.descending.value = False
     assert e.table_frame.best_acc.iloc[0] == pytest.approx(0.14)
     assert pd.isna(e.table_frame.best_acc.iloc[-1])  # no accuracy (failed) last either way
-    assert "best_acc ▲" in e.table.value
+    assert "best_acc ▲" in e.table.value.replace("<wbr>", "")
 
     e.sort_by.value = "filters1"
     assert list(e.table_frame.filters1) == sorted(e.table_frame.filters1)
@@ -155,13 +156,66 @@ def test_importance_ranks_the_hyperparameter_that_matters(ledger):
     assert imp.hyperparameter.iloc[0] == "learning_rate"
     assert imp.eta_sq.iloc[0] > 0.95
     assert set(imp.hyperparameter) == {"learning_rate", "batch_size", "filters1"}
-    assert "learning_rate" in e.importance_table.value and bytes(e.importance_plot.value).startswith(b"\x89PNG")
+    assert "learning_rate" in e.importance_table.value.replace("<wbr>", "") and bytes(e.importance_plot.value).startswith(b"\x89PNG")
 
     e.importance_by.value = "spread"
     assert list(e.importance_frame.spread) == sorted(e.importance_frame.spread, reverse=True)
 
     e.filter.values["learning_rate"].value = (0.01,)  # one value left: it can no longer explain anything
     assert "learning_rate" not in set(e.importance_frame.hyperparameter)
+
+
+def test_test_accuracy_is_reported_never_chosen_on(ledger):
+    e = Explorer(ledger, metric="test_acc")
+    assert e.y.value == "best_acc"  # the y axis drives the sort, the importance and the "best" curve
+    assert not {"test_acc", "test_loss"} & set(e.y.options)
+    assert not {"test_acc", "test_loss"} & {o[1] if isinstance(o, tuple) else o for o in e.sort_by.options}
+    assert "test_acc" in e.table_frame.columns  # shown beside the validation accuracy it was chosen on
+    e.kind.value = "curves"
+    assert all("test" not in t.get_text() for t in e.figure.axes[0].get_legend().get_texts())
+
+
+def _multi_fidelity_ledger(folder):
+    """A memetic-sh-like ledger: bookkeeping metrics (rung, rung_of, new_epochs, resumed_from) that
+    track best_acc closely, and one hyperparameter that matters less."""
+    path = fake_ledger(folder, n=2)
+    with Ledger(path) as led:
+        led.open_study("round1-memetic-sh-s0-fake", {"space": "round1", "strategy": "memetic-sh", "seed": 0},
+                       {"data": {}})
+        for i in range(12):
+            rung = (1, 3, 9)[i % 3]
+            config = {"learning_rate": (0.001, 0.01)[i % 2], "batch_size": 32, "filters1": 16}
+            key = f"mf-{i}"
+            led.record(Trial(key, config, metrics={"best_acc": 0.1 * rung / 9 + 0.8 + 0.001 * (i % 2),
+                                                   "test_acc": 0.5, "rung": rung, "rung_of": f"c{i // 3}",
+                                                   "new_epochs": rung, "resumed_from": rung // 3},
+                             epochs=rung, seed=0, dataset="digits"))
+            led.add_to_study("round1-memetic-sh-s0-fake", key)
+    return path
+
+
+def test_bookkeeping_columns_are_not_hyperparameters(tmp_path):
+    e = Explorer(_multi_fidelity_ledger(tmp_path / "mf"))
+    assert sorted(e.data.hyperparameters) == ["batch_size", "filters1", "learning_rate"]
+    assert set(e.importance_frame.hyperparameter) <= {"learning_rate", "batch_size", "filters1"}
+    assert not {"rung", "rung_of", "new_epochs", "resumed_from"} & set(e.filter.values)
+    assert not {"rung", "rung_of", "new_epochs", "resumed_from"} & set(e.table_frame.columns)
+
+
+def test_importance_is_per_round_never_pooled(tmp_path):
+    fake_ledger(tmp_path / "reports" / "round1")
+    fake_ledger(tmp_path / "reports" / "round2", space="round2", wide=True)
+    e = Explorer(tmp_path / "reports")
+    imp = e.importance_frame
+    assert list(dict.fromkeys(imp["round"])) == ["round1", "round2"]
+    r1, r2 = imp[imp["round"] == "round1"], imp[imp["round"] == "round2"]
+    assert "border_crop" in set(r2.hyperparameter) and "border_crop" not in set(r1.hyperparameter)
+    assert list(r1.eta_sq) == sorted(r1.eta_sq, reverse=True) and r1.trials.max() == 7  # round 1's trials only
+    alone = importance(e.filtered[e.filtered["round"] == "round1"], ["learning_rate"], "best_acc")
+    assert r1.set_index("hyperparameter").eta_sq["learning_rate"] == pytest.approx(alone.eta_sq[0])
+    assert "round" in e.importance_table.value
+    legend = e.importance_plot and importance_figure(imp, "best_acc", "eta_sq").axes[0].get_legend()
+    assert sorted(t.get_text() for t in legend.get_texts()) == ["round1", "round2"]
 
 
 def test_importance_numbers():

@@ -10,18 +10,17 @@ import numpy as np
 import pandas as pd
 
 from .. import numbers
-from ..ledger import RESULT_FIELDS
 
 KINDS = ("strip", "box", "scatter", "best-so-far", "curves")
 STATUSES = ("ok", "diverged", "failed")
-#: What the y axis (and the importance view) can show; True where higher is better.
-METRICS = {"best_acc": True, "test_acc": True, "best_train_acc": True, "best_loss": False,
-           "test_loss": False, "best_train_loss": False}
-METRIC_LABELS = {"best_acc": "best_acc (best validation accuracy)", "test_acc": "test_acc (test accuracy)"}
-#: Columns of a ledger frame that are not hyperparameters.
-NOT_HYPERPARAMETERS = {"trial", "seed", "dataset", "host", "pid", "key", "study_id", *RESULT_FIELDS}
-#: Columns the explorer adds: which ledger, study and strategy a trial belongs to.
-ADDED = ("ledger", "study", "strategy")
+#: What the y axis, the sort, the importance view and "best" can use; True where higher is better.
+#: Validation and training only: the test set is never used to choose (it is a reported column).
+METRICS = {"best_acc": True, "best_train_acc": True, "best_loss": False, "best_train_loss": False}
+#: Reported, never chosen on.
+TEST_METRICS = ("test_acc", "test_loss")
+METRIC_LABELS = {"best_acc": "best_acc (best validation accuracy)"}
+#: Columns the explorer adds: which ledger, study, strategy and space ("round") a trial belongs to.
+ADDED = ("ledger", "study", "strategy", "round")
 #: Result columns the x axis may show besides hyperparameters (numeric: scatter them).
 X_EXTRAS = ("status", "strategy", "ledger", "seed", "epochs", "params", "wall_time")
 TABLE_RESULTS = ("best_acc", "test_acc", "best_loss", "best_train_acc", "epochs", "params", "status")
@@ -104,6 +103,17 @@ def importance(frame: pd.DataFrame, columns: Iterable[str], metric: str = "best_
     out = pd.DataFrame(rows, columns=["hyperparameter", "levels", "trials", "eta_sq", "spread", "best_value",
                                       "best_mean"])
     return out.sort_values(["eta_sq", "spread"], ascending=False, kind="stable").reset_index(drop=True)
+
+
+def importance_by_round(frame: pd.DataFrame, columns: Iterable[str], metric: str = "best_acc") -> pd.DataFrame:
+    """:func:`importance` within each round (search space, the ``round`` column), never pooled
+    across rounds: their spaces differ (``border_crop`` exists only in round 2) and so do their
+    accuracies. A ``round`` column leads; rounds in order of appearance, each sorted by η²."""
+    rounds = frame["round"].fillna("") if "round" in frame else pd.Series("", index=frame.index)
+    parts = [importance(frame[rounds == r], columns, metric).assign(round=r) for r in dict.fromkeys(rounds)]
+    parts = [p for p in parts if len(p)]
+    cols = ["round", "hyperparameter", "levels", "trials", "eta_sq", "spread", "best_value", "best_mean"]
+    return pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
 
 
 def best_so_far(runs: pd.DataFrame, shown: pd.DataFrame, metric: str, group: str) -> pd.DataFrame:

@@ -17,7 +17,7 @@ import pandas as pd
 from .. import paths
 from ..errors import StudyError
 from ..ledger import Ledger
-from .analysis import ADDED, METRICS, NOT_HYPERPARAMETERS
+from .analysis import ADDED, METRICS, TEST_METRICS
 
 #: Environment variable ``studylib explore`` passes its sources in (``os.pathsep``-separated).
 ENV_SOURCES = "STUDYLIB_EXPLORE"
@@ -90,9 +90,10 @@ class TrialData:
     """
 
     ledgers: list[Path] = field(default_factory=list)
-    trials: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["key", "status", *METRICS, *ADDED]))
+    trials: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        columns=["key", "status", *METRICS, *TEST_METRICS, *ADDED]))
     runs: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
-        columns=["key", "number", "status", *METRICS, *ADDED]))
+        columns=["key", "number", "status", *METRICS, *TEST_METRICS, *ADDED]))
     studies: list[dict] = field(default_factory=list)
     hyperparameters: list[str] = field(default_factory=list)
     curves: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["ledger", *CURVE_COLUMNS]))
@@ -118,6 +119,18 @@ def _float(v) -> float:
     return float("nan") if v is None else float(v)
 
 
+def config_names(path: Path) -> list[str]:
+    """The hyperparameters of the ledger at ``path``: the keys of its trials' configs, in order."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        names: dict[str, None] = {}
+        for (config,) in conn.execute("SELECT DISTINCT config FROM trials"):
+            names.update(dict.fromkeys(k for k in json.loads(config) if not k.startswith("_")))
+        return list(names)
+    finally:
+        conn.close()
+
+
 def load_ledgers(ledgers: Sequence[Path]) -> TrialData:
     """Read ``ledgers`` (see :class:`TrialData`)."""
     ledgers = list(ledgers)
@@ -129,26 +142,27 @@ def load_ledgers(ledgers: Sequence[Path]) -> TrialData:
             frame = led.frame()
             per_study = [(s, led.frame(s["study_id"])) for s in led.studies()]
             curves.append(read_curves(led).assign(ledger=labels[path]))
-        for c in frame.columns:
-            if c not in NOT_HYPERPARAMETERS and c not in data.hyperparameters:
+        for c in config_names(path):  # not the bookkeeping columns (rung_of, new_epochs, ...)
+            if c in frame.columns and c not in data.hyperparameters:
                 data.hyperparameters.append(c)
         label = labels[path]
         first: dict[str, tuple[str, str]] = {}
         for s, f in per_study:
-            sid, strategy = s["study_id"], s["spec"].get("strategy", "")
+            sid, strategy, space = s["study_id"], s["spec"].get("strategy", ""), s["spec"].get("space", "")
             study_label = sid if len(ledgers) == 1 else f"{label}/{sid}"
             data.studies.append({**s, "ledger": path, "ledger_label": label, "label": study_label,
                                  "trials": len(f)})
             for k in f["key"] if len(f) else []:
-                first.setdefault(k, (study_label, strategy))
+                first.setdefault(k, (study_label, strategy, space))
             if len(f):
                 runs.append(f.rename(columns={"trial": "number"}).assign(
-                    ledger=label, study=study_label, strategy=strategy))
+                    ledger=label, study=study_label, strategy=strategy, round=space))
         if len(frame):
             trials.append(frame.drop(columns=["study_id"]).assign(
                 ledger=label,
-                study=[first.get(k, ("", ""))[0] for k in frame["key"]],
-                strategy=[first.get(k, ("", ""))[1] for k in frame["key"]],
+                study=[first.get(k, ("", "", ""))[0] for k in frame["key"]],
+                strategy=[first.get(k, ("", "", ""))[1] for k in frame["key"]],
+                round=[first.get(k, ("", "", ""))[2] for k in frame["key"]],
                 order=range(1, len(frame) + 1)))
     if trials:
         data.trials = pd.concat(trials, ignore_index=True)

@@ -24,10 +24,10 @@ class FilterPanel:
     def __init__(self, on_change: Callable[[], None]):
         self.on_change = on_change
         self.status = W.SelectMultiple(options=list(STATUSES), value=STATUSES, rows=3, description="status",
-                                       layout=W.Layout(width="100%")).add_class("studylib-filter-status")
+                                       layout=W.Layout(width="auto")).add_class("studylib-filter-status")
         self.status.observe(lambda _: self.on_change(), "value")
         self.values: dict[str, W.SelectMultiple] = {}
-        self.box = W.VBox([self.status], layout=W.Layout(width="100%"))
+        self.box = W.VBox([self.status], layout=W.Layout(width="auto"))
         self.reset_button = W.Button(description="Show all trials", layout=W.Layout(width="150px"))
         self.reset_button.on_click(lambda _: self.reset())
 
@@ -43,7 +43,7 @@ class FilterPanel:
             restricted = picked is not None and not picked >= had
             w = self.values.get(c)
             if w is None:  # (observed once: the widget's own handlers of ``value`` must stay)
-                w = W.SelectMultiple(description=c, layout=W.Layout(width="100%"),
+                w = W.SelectMultiple(description=c, layout=W.Layout(width="auto"),
                                      style={"description_width": "110px"}).add_class(f"studylib-filter-{c}")
                 w.observe(lambda _: self.on_change(), "value")
             w.options = [(label(v), v) for v in vals]
@@ -84,12 +84,14 @@ class RunPanel:
         self.last_error: str | None = None
         #: where the trial processes' own output (TensorFlow's start-up lines) goes during a run
         self.trial_log = Path(tempfile.gettempdir()) / f"studylib-explore-{os.getpid()}.log"
-        self.study = W.Dropdown(options=[], description="study", layout=W.Layout(width="100%"))
+        self.study = W.Dropdown(options=[], description="study", layout=W.Layout(width="auto"))
         self.strategy = W.Dropdown(options=available(), value="random", description="strategy",
                                    layout=W.Layout(width="220px"))
-        self.trials = W.BoundedIntText(value=2, min=1, max=10_000, description="new trials",
-                                       layout=W.Layout(width="180px"))
-        self.seed = W.BoundedIntText(value=0, min=0, max=2**31 - 1, description="seed", layout=W.Layout(width="180px"))
+        narrow = {"description_width": "70px"}  # both fit the sidebar's width side by side
+        self.trials = W.BoundedIntText(value=2, min=1, max=10_000, description="new trials", style=narrow,
+                                       layout=W.Layout(width="150px")).add_class("studylib-trials")
+        self.seed = W.BoundedIntText(value=0, min=0, max=2**31 - 1, description="seed", style=narrow,
+                                     layout=W.Layout(width="150px")).add_class("studylib-seed")
         self.button = W.Button(description="Run more trials", button_style="primary",
                                layout=W.Layout(width="180px")).add_class("studylib-run")
         self.progress = W.IntProgress(value=0, min=0, max=1, layout=W.Layout(width="260px")).add_class(

@@ -17,10 +17,11 @@ from .analysis import (METRIC_LABELS, STUDY_LEVEL, best_so_far, finite, is_numer
 
 CSS = """<style>
 .studylib-explorer .studylib-table table{border-collapse:collapse;font-size:11px}
-.studylib-explorer .studylib-table th,.studylib-explorer .studylib-table td{padding:2px 3px;text-align:right;
+.studylib-explorer .studylib-table th,.studylib-explorer .studylib-table td{padding:2px 2px;text-align:right;
   border-bottom:1px solid #ddd;white-space:nowrap}
 .studylib-explorer .studylib-table th{background:#f3f5f7;position:sticky;top:0;white-space:normal;
-  overflow-wrap:anywhere;min-width:3em}
+  overflow-wrap:normal;word-break:normal;hyphens:none;font-size:10px;font-weight:normal;color:#333;line-height:1.25;
+  vertical-align:bottom}
 .studylib-explorer .studylib-table td.wrap{white-space:normal;overflow-wrap:anywhere}
 .studylib-explorer .studylib-table tr.bad td{color:#b22}
 .studylib-explorer .studylib-count{font-size:14px}
@@ -146,11 +147,16 @@ def _learning_curves(ax, data: pd.DataFrame, y: str) -> None:
 
 
 def importance_figure(imp: pd.DataFrame, y: str, by: str):
-    """Horizontal bars of ``imp[by]`` (``eta_sq`` or ``spread``) per hyperparameter."""
+    """Horizontal bars of ``imp[by]`` (``eta_sq`` or ``spread``) per hyperparameter (and per
+    round, coloured, when ``imp`` holds several)."""
     import seaborn as sns
 
     fig, ax = _figure(height=0.6 + 0.32 * max(len(imp), 2))
-    if len(imp):
+    rounds = list(dict.fromkeys(imp["round"])) if "round" in imp else []
+    if len(imp) and len(rounds) > 1:  # one bar per round and hyperparameter: never pooled
+        sns.barplot(data=imp, y="hyperparameter", x=by, hue="round", hue_order=rounds, ax=ax, orient="h")
+        sns.move_legend(ax, "lower right", frameon=False, fontsize="small", title_fontsize="small")
+    elif len(imp):
         sns.barplot(data=imp, y="hyperparameter", x=by, ax=ax, color="#4c72b0", orient="h")
         ax.set_xlabel({"eta_sq": f"η² of {y} (share of its variance explained)",
                        "spread": f"spread of {y} (best − worst mean over the values)"}[by])
@@ -177,12 +183,17 @@ def fmt(v) -> str:
     return html.escape(str(v))
 
 
+def _breakable(name) -> str:
+    """A column name that may wrap after its underscores only (``batch_<wbr>size``), never mid-word."""
+    return html.escape(str(name)).replace("_", "_<wbr>")
+
+
 def html_table(df: pd.DataFrame, *, highlight: str | None = None, descending: bool = True,
                index_name: str = "#", values: Iterable[str] = ()) -> str:
     """``df`` as an HTML table; columns in ``values`` (hyperparameters) print as their values do
     in the filters (0.01, not 0.0100); rows whose ``status`` is not ok are marked ``bad``."""
     values = set(values)
-    head = "".join(f"<th>{html.escape(str(c))}{(' ▼' if descending else ' ▲') if c == highlight else ''}</th>"
+    head = "".join(f"<th>{_breakable(c)}{(' ▼' if descending else ' ▲') if c == highlight else ''}</th>"
                    for c in df.columns)
     rows = []
     for idx, r in df.iterrows():

@@ -21,7 +21,7 @@ import ipywidgets as W
 import pandas as pd
 
 from ..errors import StudyError
-from .analysis import KINDS, METRICS, TABLE_RESULTS, X_EXTRAS, importance
+from .analysis import KINDS, METRICS, TABLE_RESULTS, X_EXTRAS, importance_by_round
 from .ledgers import TrialData, default_sources, find_ledgers, ledger_labels, load_ledgers
 from .panels import FilterPanel, RunPanel
 from .views import CSS, html_table, importance_figure, png, trial_figure
@@ -56,7 +56,7 @@ class Explorer:
         self.path_input = W.Text(placeholder="ledger.sqlite or a folder of reports", layout=W.Layout(flex="1"),
                                  continuous_update=False)  # Enter (or leaving the box) adds the path
         self.add_button = W.Button(description="Add", tooltip="add the ledgers found there", layout=W.Layout(width="60px"))
-        self.ledger_select = W.SelectMultiple(options=[], rows=3, layout=W.Layout(width="100%")).add_class(
+        self.ledger_select = W.SelectMultiple(options=[], rows=3, layout=W.Layout(width="auto")).add_class(
             "studylib-ledgers")
         self.source_message = W.HTML()
         self.reload_button = W.Button(description="Reload", tooltip="read the ledgers again",
@@ -95,7 +95,7 @@ class Explorer:
                                                    "values)</small>"),
                        self.filter.box, W.HBox([self.filter.reset_button, self.reload_button])], layout=W.Layout(**BOX))
         side = W.VBox([data, self.run.widget(BOX)], layout=W.Layout(width="340px", min_width="300px",
-                                                                    margin="0 12px 0 0"))
+                                                                    margin="0 12px 0 0")).add_class("studylib-sidebar")
         figure = W.VBox([W.HBox([self.y, self.x, self.hue]), self.kind, self.plot], layout=W.Layout(**BOX))
         table = W.VBox([W.HTML("<b>Top trials</b>"), W.HBox([self.sort_by, self.descending, self.top_k]),
                         W.Box([self.table], layout=W.Layout(overflow="auto", max_height="420px"))],
@@ -237,11 +237,16 @@ class Explorer:
         if self._quiet:
             return
         y, by = self.y.value, self.importance_by.value
-        imp = importance(self.filtered, [c for c in self.data.hyperparameters if c in self.filtered], y)
-        self.importance_frame = imp.sort_values(by, ascending=False, kind="stable").reset_index(drop=True)
+        imp = importance_by_round(self.filtered, [c for c in self.data.hyperparameters if c in self.filtered], y)
+        order = {r: i for i, r in enumerate(dict.fromkeys(imp["round"]))}  # each round apart, by `by` within
+        self.importance_frame = imp.sort_values(["round", by], ascending=[True, False], kind="stable",
+                                                key=lambda c: c.map(order) if c.name == "round" else c
+                                                ).reset_index(drop=True)
         self.importance_plot.value = png(importance_figure(self.importance_frame, y, by))
         shown = self.importance_frame.rename(columns={"eta_sq": "η²", "best_value": "best value",
                                                       "best_mean": f"its mean {y}"})
+        if shown["round"].nunique() < 2:
+            shown = shown.drop(columns="round")
         self.importance_table.value = html_table(shown.set_index("hyperparameter"), index_name="hyperparameter") \
             if len(shown) else ""
 

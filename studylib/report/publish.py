@@ -95,11 +95,12 @@ def summary_line(summary: dict | None) -> str:
 
 def write_index(out: Path) -> Path:
     """``out/index.html``: every report in ``out`` (executed notebooks, HTML reports), one line each."""
-    from .rounds import read_summary
+    from .rounds import dataset_caveat, read_summary
 
     names = {p.stem for p in out.glob("*.ipynb")} | {p.stem for p in out.glob("*.html") if p.name != INDEX_HTML}
-    items = []
+    items, datasets = [], []
     for name in sorted(names, key=round_order):
+        datasets.append((read_summary(out / name) or {}).get("dataset"))
         ipynb, report = out / f"{name}.ipynb", out / f"{name}.html"
         failed = _notebook_failed(ipynb)
         e = html.escape
@@ -120,6 +121,8 @@ def write_index(out: Path) -> Path:
             "<p>Reproductions of Aszemi &amp; Dominic (2019), hyperparameter search for small CNNs, one "
             f"report per round ({_kinds(names)}). Accuracy is the best validation accuracy of the best "
             "trial, and the test accuracy of that trial.</p>"
+            + "".join(f"<p class='caveat'><b>{html.escape(c)}</b></p>"
+                      for c in dict.fromkeys(filter(None, map(dataset_caveat, datasets)))) +
             f"<ul>{''.join(items) or '<li>no reports yet</li>'}</ul>"
             f"<p><small>updated {html.escape(stamp)} in {html.escape(str(out))}</small></p></body></html>")
     target = out / INDEX_HTML

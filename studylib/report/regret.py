@@ -23,7 +23,7 @@ def regret_figure(curves: pd.DataFrame, strategies: Sequence[str] | None = None,
     """One panel per table: per strategy, the median regret over seeds (line) and its
     interquartile range (band) against charged evaluations, log scale (zero regret drawn at half
     the smallest positive one). ``strategies`` orders the legend (default: as in ``curves``).
-    The legend sits right of the panels, outside the data. Returns the figure (closed in pyplot)."""
+    The legend sits right of the panels, outside the data and below the title. Returns the figure (closed in pyplot)."""
     from .figures import _finish
 
     import matplotlib.pyplot as plt
@@ -55,8 +55,9 @@ def regret_figure(curves: pd.DataFrame, strategies: Sequence[str] | None = None,
     for ax in list(axes.flat)[len(tables):]:
         ax.axis("off")
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    if handles:
-        fig.legend(handles, labels, loc="outside right upper", fontsize="small", frameon=False)
+    if handles:  # beside the first row's last panel: below the title, whatever the figure's width
+        axes[0, -1].legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1), fontsize="small",
+                           frameon=False)
     if context is None:
         context = (f"{curves['seed'].nunique()} seeds x {int(curves['evaluation'].max())} evaluations per "
                    "strategy and table")

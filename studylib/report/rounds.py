@@ -182,8 +182,8 @@ def run_round(round_name: str | SearchSpace, *, dataset: str = "digits", profile
     seeds = [int(seed) + i for i in range(repeats)] if isinstance(seed, int) and seed >= 0 else [seed]
     options = dict(strategy=strategy, trials=trials, dataset=dataset, profile=profile, max_epochs=max_epochs,
                    patience=patience, train_size=train_size, data_dir=data_dir)
+    check_out_dir(out)  # before the data is loaded
     prepared = [prepare(space, seed=s, **options) for s in seeds]  # validates everything first
-    check_out_dir(out)
     results = []
     for s, (spec, data) in zip(seeds, prepared):
         folder = out if len(seeds) == 1 else out / f"seed-{s}"
@@ -224,6 +224,14 @@ def write_summary(out_dir: str | Path, summary: dict[str, Any]) -> Path:
     tmp.write_text(json.dumps(summary, indent=2, default=str))
     tmp.replace(path)
     return path
+
+
+def dataset_caveat(dataset: str | None) -> str | None:
+    """What every report on another dataset than the paper's says (None for CIFAR-10)."""
+    if not dataset or dataset == "cifar10":
+        return None
+    return (f"These numbers are on {dataset}, not CIFAR-10: compare trends (which settings fail, which help), "
+            "not the accuracy itself, with the paper.")
 
 
 def read_summary(out_dir: str | Path) -> dict | None:
@@ -332,10 +340,7 @@ def results_block(run: RoundRun, paper_best: float | None = None) -> Block:
             ("Dataset", run.dataset_label)]
     if paper_best is not None:
         rows.append(("Paper's best_acc (CIFAR-10)", f"{100 * paper_best:.2f}%"))
-    notes = []
-    if run.data.get("dataset") != "cifar10":
-        notes.append(f"These numbers are on {run.data.get('dataset')}, not CIFAR-10: compare trends "
-                     "(which settings fail, which help), not the accuracy itself, with the paper.")
+    notes = [c for c in [dataset_caveat(run.data.get("dataset"))] if c]
     return Block("Result of this run", rows, notes)
 
 

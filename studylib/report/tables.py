@@ -92,7 +92,9 @@ def appendix_table(data, space: SearchSpace | str | None = None, *, extra: tuple
     caption = (f"{title}: trials sorted by best_acc (best validation accuracy), the paper's columns"
                + (f", then ours ({', '.join(ours)})" if ours else "") + fixed)
     # headers may wrap after an underscore (<wbr>): ~20 columns fit a 1,400 px page
+    values = [c for c in table.columns if c in set(paper_names.values()) | set(moved)]  # hyperparameters: 0.001
     return (table.style.set_caption(caption).format(precision=4, na_rep="-")
+            .format(lambda v: f"{v:g}" if isinstance(v, float) else v, subset=values, na_rep="-")
             .format_index(lambda c: html.escape(str(c)).replace("_", "_<wbr>"), axis=1))
 
 

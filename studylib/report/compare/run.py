@@ -137,9 +137,9 @@ def run_compare(*, dataset: str = "digits", profile: str = "smoke", strategies=N
     options = dict(trials=conf["trials"], dataset=dataset, profile=profile, max_epochs=max_epochs,
                    patience=patience, train_size=train_size, data_dir=data_dir)
     strategy_options = strategy_options or {}
+    check_out_dir(out)  # before the data is loaded
     plans = {(s, sd): prepare(space, strategy=s, seed=sd, strategy_options=strategy_options.get(s), **options)
              for sd in seeds for s in names}  # validates every study first
-    check_out_dir(out)
     out.mkdir(parents=True, exist_ok=True)
 
     bench = None
