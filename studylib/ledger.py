@@ -157,6 +157,14 @@ class Ledger:
         except sqlite3.Error as e:
             raise StudyError(f"{self.path} is not a studylib ledger ({e})") from None
 
+    def config_names(self) -> list[str]:
+        """The hyperparameters of this ledger: the keys of its trials' configs, in the order first
+        met (keys starting with ``_`` are the loop's own)."""
+        names: dict[str, None] = {}
+        for (config,) in self.conn.execute("SELECT DISTINCT config FROM trials"):
+            names.update(dict.fromkeys(k for k in json.loads(config) if not k.startswith("_")))
+        return list(names)
+
     def histories(self, studies: Iterable[str] | None = None, ok_only: bool = False) -> list[tuple]:
         """``(key, config, seed, history)`` of every trial (only those of ``studies``; only
         finished ones with ``ok_only``), in the order they finished; ``config`` and ``history``

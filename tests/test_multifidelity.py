@@ -201,10 +201,12 @@ def test_a_changed_default_changes_the_study_identity_only_where_it_changes_the_
         spec = StudySpec(SPACE, strategy="memetic-sh", budget=Budget(max_epochs, 2), strategy_options=options)
         return spec.identity("h")
 
-    same = {"compare": "rung"}  # a changed default of every memetic-sh study (one fidelity per comparison)
+    # changed defaults of every memetic-sh study: one fidelity per comparison, the inner GA's model
+    same = {"compare": "rung", "model": True}
     assert ident(9)["strategy_defaults"] == same and ident(27, min_epochs=3)["strategy_defaults"] == same
-    assert "strategy_defaults" not in ident(9, compare="score")
-    assert ident(27)["strategy_defaults"] == {"compare": "rung", "min_epochs": 3}
+    assert ident(9, compare="score")["strategy_defaults"] == {"model": True}
+    assert "strategy_defaults" not in ident(9, compare="score", model=False)
+    assert ident(27)["strategy_defaults"] == {**same, "min_epochs": 3}
     assert StudySpec(SPACE, strategy="memetic-sh", budget=Budget(27, 2)).study_id("h") != \
         StudySpec(SPACE, strategy="memetic-sh", budget=Budget(27, 2), strategy_options={"min_epochs": 1}).study_id("h")
 

@@ -119,18 +119,6 @@ def _float(v) -> float:
     return float("nan") if v is None else float(v)
 
 
-def config_names(path: Path) -> list[str]:
-    """The hyperparameters of the ledger at ``path``: the keys of its trials' configs, in order."""
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        names: dict[str, None] = {}
-        for (config,) in conn.execute("SELECT DISTINCT config FROM trials"):
-            names.update(dict.fromkeys(k for k in json.loads(config) if not k.startswith("_")))
-        return list(names)
-    finally:
-        conn.close()
-
-
 def load_ledgers(ledgers: Sequence[Path]) -> TrialData:
     """Read ``ledgers`` (see :class:`TrialData`)."""
     ledgers = list(ledgers)
@@ -142,7 +130,8 @@ def load_ledgers(ledgers: Sequence[Path]) -> TrialData:
             frame = led.frame()
             per_study = [(s, led.frame(s["study_id"])) for s in led.studies()]
             curves.append(read_curves(led).assign(ledger=labels[path]))
-        for c in config_names(path):  # not the bookkeeping columns (rung_of, new_epochs, ...)
+            names = led.config_names()
+        for c in names:  # not the bookkeeping columns (rung_of, new_epochs, ...)
             if c in frame.columns and c not in data.hyperparameters:
                 data.hyperparameters.append(c)
         label = labels[path]
