@@ -162,14 +162,16 @@ def run_all(tables, strategies, seeds: int, budget: int, workers: int) -> Path:
 
 
 def load_long(work: Path, tables, strategies) -> pd.DataFrame:
-    """The finished chunks made by today's code as one long frame (table, strategy, seed,
-    evaluation, regret, commit, fingerprint); a chunk made by other code is left out with a message."""
-    frames = []
+    """The chunks of ``tables`` x ``strategies`` as one long frame (table, strategy, seed,
+    evaluation, regret, commit, fingerprint). Every one must exist and be made by today's code:
+    otherwise it stops with one line (a summary never leaves a chunk out)."""
+    frames, unusable = [], []
     for s in strategies:
         stamp = code_stamp(s)
         for t in tables:
             path = chunk_path(work, t, s)
             if not chunk_is_current(work, t, s, stamp):
+                unusable.append(f"{t}__{s}")
                 continue
             made = json.loads(stamp_path(work, t, s).read_text())
             wide = pd.read_csv(path, index_col="seed")
@@ -180,8 +182,10 @@ def load_long(work: Path, tables, strategies) -> pd.DataFrame:
             long.insert(0, "table", t)
             long["commit"], long["fingerprint"] = made["commit"], made["fingerprint"]
             frames.append(long)
-    if not frames:
-        raise SystemExit(f"no finished chunks in {work}")
+    if unusable:
+        raise SystemExit(f"error: {len(unusable)} chunk(s) in {work} missing or made by other code "
+                         f"({', '.join(unusable[:3])}{', ...' if len(unusable) > 3 else ''}); "
+                         "run without --summarize-only to (re)compute them")
     return pd.concat(frames, ignore_index=True)
 
 

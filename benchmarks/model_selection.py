@@ -22,7 +22,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from chunks import code_stamp

@@ -60,7 +60,7 @@ def goal(df) -> tuple[list[str], int, list[str], int, float]:
         worst = max(worst, mine / best if best > 0 else (1.0 if mine == 0 else math.inf))
         top50 = s.loc[PROPOSAL, "median@50"] <= s.loc[[r for r in RIVALS if r in s.index], "median@50"].min()
         best50 += top50
-        verdict = "yes" if ok else f"no (+{fmt(mine - best)}, {mine / best:.2g}×)" if best > 0 else f"no (+{fmt(mine)})"
+        verdict = "yes" if ok else f"no (+{fmt(mine - best)}, {mine / best:.2f}×)" if best > 0 else f"no (+{fmt(mine)})"
         reach = s.loc[PROPOSAL, "evals_to_random"]
         needs = table.startswith(REACH_TABLES)
         within = ("yes" if reach <= REACH_LIMIT else f"no (+{fmt(reach - REACH_LIMIT)})") if needs else "(not required)"
@@ -111,7 +111,7 @@ def render() -> str:
     glines, met, missing, best50, worst = goal(df)
     n = df.table.nunique()
     out = [f"Goal check (from `benchmarks/results/bench.csv`): memetic's median regret at 200 is at most "
-           f"the best rival's on **{met} of {n}** tables (goal: 10) and at most **{worst:.2g}×** it on "
+           f"the best rival's on **{met} of {n}** tables (goal: 10) and at most **{worst:.2f}×** it on "
            f"every table (goal: 1.2×); it is best (or tied) at 50 on **{best50} of {n}** (goal: 7); it reaches random's 200-evaluation "
            f"median within {REACH_LIMIT} evaluations on "
            f"**{sum(t.startswith(REACH_TABLES) for t in df.table.unique()) - len(missing)} of "

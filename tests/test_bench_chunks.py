@@ -3,6 +3,8 @@ strategy and protocol code; a chunk made by other code is re-run, never reused s
 import json
 import shutil
 
+import pytest
+
 from _scripts import load_script
 
 
@@ -46,6 +48,9 @@ def test_a_chunk_from_other_code_is_rerun_not_reused(tmp_path, capsys):
     assert set(long.fingerprint) == {side["fingerprint"]} and set(long.commit) == {side["commit"]}
     summary = chunks.summarize(long, 10, wilcoxon=False)
     assert list(summary[["commit", "fingerprint"]].iloc[0]) == [side["commit"], side["fingerprint"]]
+    # a summary never leaves a chunk out: one missing among current ones stops it
+    with pytest.raises(SystemExit, match=r"1 chunk\(s\) .* missing or made by other code \(hpobench-car__ga\)"):
+        chunks.load_long(work, ["hpobench-car"], ["random", "ga"])
     # made by other code: left out of summaries with a message, and re-run
     (work / "hpobench-car__random.json").write_text(json.dumps({**side, "fingerprint": "0" * 16}))
     capsys.readouterr()
