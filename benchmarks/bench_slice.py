@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from studylib import bench
+from studylib import bench, provenance
 
 TABLES = ("nb201-cifar10", "hpolib-naval")
 STRATEGIES = ("random", "ga", "memetic", "tpe", "optuna-ga", "regevo", "local")
@@ -37,4 +37,6 @@ def run_slice(tables=TABLES, strategies=STRATEGIES, seeds=SEEDS, budget=BUDGET, 
 
 if __name__ == "__main__":
     run_slice().to_csv(PATH, index=False)
-    print(f"wrote {PATH}", file=sys.stderr)
+    provenance.write_stamp(PATH, provenance.code_stamp(tables=list(TABLES), strategies=list(STRATEGIES),
+                                                       seeds=SEEDS, budget=BUDGET))
+    print(f"wrote {PATH} and the code that made it beside it", file=sys.stderr)
