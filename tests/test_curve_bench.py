@@ -41,7 +41,7 @@ def value(frame, config, seed_rank, epoch):
     return float(row.val_accuracy.iloc[0])
 
 
-@pytest.mark.parametrize("strategy", ["random", "memetic", "memetic-sh", "tpe-hb", "asha"])
+@pytest.mark.parametrize("strategy", ["random", "memetic", "memetic-sh", "tpe-hb", "asha", "dehb"])
 @pytest.mark.parametrize("budget", [20, 41])
 def test_epochs_are_charged_exactly_and_never_over_budget(frame, table, strategy, budget):
     r = run_curve(table, strategy, seed=3, budget=budget)

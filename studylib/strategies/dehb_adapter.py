@@ -16,7 +16,8 @@ it (a new bracket whenever every open one waits for results). Once the trial cap
 hand out only configs already proposed: no new bracket is opened, and a job of an open bracket
 that would be a new config is skipped (its bracket is told it completed, without a result, so the
 bracket goes on to its promotions). Under an epoch budget a job that is not a promotion (a new
-config, or any config at its bracket's first rung) is skipped unless its epochs and the promotions
+config, a config at its bracket's first rung, or above a rung of its bracket that handed out no
+job) is skipped unless its epochs and the promotions
 its open brackets still owe fit in what is left (after one is skipped, that
 ``ask`` opens no new bracket). So a study ends with no
 promotion owed (:meth:`owed`).
@@ -111,6 +112,7 @@ class DEHBStrategy(Strategy):
         self._proposed: dict[str, int] = {}  # config key -> the highest rung asked
         self._keep: dict[str, Config] = {}  # told configs DEHB may still promote (checkpoints kept)
         self._gone: set[str] = set()  # retired configs (their checkpoints deleted)
+        self._handed: dict[int, set[float]] = {}  # bracket -> fidelities at which it handed out a job
         self._retired: list[Config] = []
 
     def _epochs(self, fidelity: float) -> int:
@@ -121,15 +123,20 @@ class DEHBStrategy(Strategy):
         """An open bracket has a job to hand out now (not waiting for its previous rung)."""
         return any(b.is_pending() and not b.previous_rung_waits() for b in self.dehb.active_brackets)
 
-    def _promotions_owed(self) -> float:
-        """Epochs the open brackets' unallocated jobs above their first rung may still cost (each
-        a promotion: the epochs beyond the rung below)."""
+    def _promotions_owed(self, job: dict) -> float:
+        """Epochs the open brackets' unallocated promotions may still cost if ``job`` is handed
+        out: each job above a rung that has handed out (or may still hand out) a config costs the
+        epochs beyond the rung below."""
         total = 0.0
         if not self._promoting():
             return total
         for b in self.dehb.active_brackets:
+            handed = self._handed.get(b.bracket_id, set())
+            if b.bracket_id == job["bracket_id"]:
+                handed = handed | {job["fidelity"]}
             for lower, f in zip(b.fidelities, b.fidelities[1:]):
-                total += b.sh_bracket[f] * (self._epochs(f) - self._epochs(lower))
+                if lower in handed or b.sh_bracket[lower] > 0:
+                    total += b.sh_bracket[f] * (self._epochs(f) - self._epochs(lower))
         return total
 
     def _promoting(self) -> bool:
@@ -137,10 +144,13 @@ class DEHBStrategy(Strategy):
         that a job above its bracket's first rung is a DE mutant, not a promotion."""
         return self.dehb.iteration_counter < self.dehb.max_SH_iter
 
-    def _starts(self, job: dict) -> bool:
-        """The job is at its bracket's first rung (a start, not a promotion)."""
-        return any(b.bracket_id == job["bracket_id"] and job["fidelity"] == b.fidelities[0]
-                   for b in self.dehb.active_brackets)
+    def _below(self, job: dict) -> float | None:
+        """The fidelity below the job's in its bracket (None at the bracket's first rung)."""
+        for b in self.dehb.active_brackets:
+            if b.bracket_id == job["bracket_id"]:
+                i = list(b.fidelities).index(job["fidelity"])
+                return b.fidelities[i - 1] if i > 0 else None
+        return None
 
     def _skip(self, job: dict) -> None:
         """Drop a job DEHB handed out: its bracket counts it as done (with no result)."""
@@ -168,9 +178,9 @@ class DEHBStrategy(Strategy):
                 new = key not in self._proposed
                 kept = not new and key not in self._gone  # its lower rung's checkpoint is kept
                 cost = max(0, epochs - self._proposed[key]) if kept else epochs
-                promotion = promoting and not new and not self._starts(job)
+                promotion = promoting and not new and self._below(job) in self._handed.get(job["bracket_id"], ())
                 if (new and capped) or (not promotion and budget is not None
-                                        and cost + self._promotions_owed() > budget):
+                                        and cost + self._promotions_owed(job) > budget):
                     self._skip(job)
                     refused = True
                     continue
@@ -179,6 +189,7 @@ class DEHBStrategy(Strategy):
                 if budget is not None:
                     budget -= cost
                 self._proposed[key] = max(epochs, self._proposed.get(key, 0))
+                self._handed.setdefault(job["bracket_id"], set()).add(job["fidelity"])
                 p = Proposal(config, epochs)
                 self._jobs[id(p)] = (p, job)
                 out.append(p)
@@ -194,6 +205,8 @@ class DEHBStrategy(Strategy):
             warnings.simplefilter("ignore")
             self.dehb.tell(held[1], {"fitness": -float(score), "cost": float(proposal.epochs)})
             self.dehb._clean_inactive_brackets()
+        active = {b.bracket_id for b in self.dehb.active_brackets}
+        self._handed = {k: v for k, v in self._handed.items() if k in active}
         if proposal.epochs < self.max_epochs:
             self._keep[self.space.key(proposal.config)] = proposal.config
         self._retire_if_done()
