@@ -71,8 +71,12 @@ def to_config(space: SearchSpace, cs_config) -> Config:
 
 def build_dehb(cs, min_epochs: int, max_epochs: int, eta: float, seed: int, options: dict):
     """DEHB on ``cs`` with one worker (the study's executor runs the trials), quietly (see the module)."""
-    from dehb import DEHB
-    from loguru import logger
+    try:
+        from dehb import DEHB
+        from loguru import logger
+    except ImportError as e:
+        raise StudyError(f"the dehb strategy needs the package dehb 0.1.2 ({e}); install it with "
+                         "`pip install --no-deps dehb==0.1.2` (make install does)") from None
 
     logger.disable("dehb")
     folder = tempfile.mkdtemp(prefix="studylib-dehb-")
