@@ -107,10 +107,11 @@ def test_dehb_writes_and_prints_nothing(tmp_path, monkeypatch, capfd):
 def test_a_real_dehb_study_through_the_cli_promotes_from_its_checkpoint(tmp_path):
     """digits, rungs 1 and 3, three configs: the best at 1 epoch continues to 3 from its checkpoint."""
     out = tmp_path / "study"
-    r = subprocess.run([*CLI, "search", "round1", "--strategy", "dehb", "--dataset", "digits", "--trials", "3",
-                        "--max-epochs", "3", "--patience", "3", "--seed", "1", "--out", str(out), "--no-progress"],
-                       capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    command = [*CLI, "search", "round1", "--strategy", "dehb", "--dataset", "digits", "--trials", "3",
+               "--max-epochs", "3", "--patience", "3", "--seed", "1", "--out", str(out), "--no-progress"]
+    r = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
+    assert "4 trials (4 trained, 0 from the ledger)" in r.stdout
     assert not re.search(r"\| (DEBUG|INFO|WARNING|ERROR) +\|", r.stdout + r.stderr)  # no loguru lines
     assert not (tmp_path / "dehb.log").exists() and sorted(os.listdir(tmp_path)) == ["study"]
     with Ledger(out / "ledger.sqlite") as ledger:
@@ -126,6 +127,8 @@ def test_a_real_dehb_study_through_the_cli_promotes_from_its_checkpoint(tmp_path
     assert list((out / "checkpoints").glob("*.keras")) == []  # every config retired once nothing is owed
     rows = pd.read_csv(out / "trials.csv")
     assert len(rows) == 3 and rows.charged_epochs.sum() == 5
+    again = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path)  # same proposals
+    assert again.returncode == 0 and "4 trials (0 trained, 4 from the ledger)" in again.stdout, again.stderr
 
 
 def test_dehb_with_too_few_epochs_is_one_line_exit_2(tmp_path):
