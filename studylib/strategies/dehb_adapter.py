@@ -113,7 +113,7 @@ class DEHBStrategy(Strategy):
                                options)
         self.rungs = {f: self._epochs(f) for f in self.dehb.fidelities}
         self._jobs: dict[int, tuple[Proposal, dict]] = {}  # id(proposal) -> (proposal, DEHB's job)
-        self._proposed: dict[str, int] = {}  # config key -> the highest rung asked
+        self._proposed: dict[str, set[int]] = {}  # config key -> the rungs asked
         self._keep: dict[str, Config] = {}  # told configs DEHB may still promote (checkpoints kept)
         self._gone: set[str] = set()  # retired configs (their checkpoints deleted)
         self._handed: dict[int, set[float]] = {}  # bracket -> fidelities at which it handed out a job
@@ -156,6 +156,15 @@ class DEHBStrategy(Strategy):
                 return b.fidelities[i - 1] if i > 0 else None
         return None
 
+    def _cost(self, key: str, epochs: int) -> int:
+        """Epochs a rung of ``key`` may train: none if asked before (served), the epochs beyond its
+        highest lower rung while that checkpoint is kept, else all."""
+        asked = self._proposed.get(key, set())
+        if epochs in asked:
+            return 0
+        lower = [e for e in asked if e < epochs]
+        return epochs - max(lower) if lower and key not in self._gone else epochs
+
     def _skip(self, job: dict) -> None:
         """Drop a job DEHB handed out: its bracket counts it as done (with no result)."""
         for b in self.dehb.active_brackets:
@@ -180,8 +189,7 @@ class DEHBStrategy(Strategy):
                 config = to_config(self.space, job["config"])
                 key, epochs = self.space.key(config), self._epochs(job["fidelity"])
                 new = key not in self._proposed
-                kept = not new and key not in self._gone  # its lower rung's checkpoint is kept
-                cost = max(0, epochs - self._proposed[key]) if kept else epochs
+                cost = self._cost(key, epochs)
                 promotion = promoting and not new and self._below(job) in self._handed.get(job["bracket_id"], ())
                 if (new and capped) or (not promotion and budget is not None
                                         and cost + self._promotions_owed(job) > budget):
@@ -192,7 +200,7 @@ class DEHBStrategy(Strategy):
                     self.new_left -= 1
                 if budget is not None:
                     budget -= cost
-                self._proposed[key] = max(epochs, self._proposed.get(key, 0))
+                self._proposed.setdefault(key, set()).add(epochs)
                 self._handed.setdefault(job["bracket_id"], set()).add(job["fidelity"])
                 p = Proposal(config, epochs)
                 self._jobs[id(p)] = (p, job)
@@ -219,9 +227,10 @@ class DEHBStrategy(Strategy):
         """Retire the kept configs once DEHB will promote none (see the module)."""
         capped_done = self.new_left == 0 and not self._jobs and not self._eligible()
         if not self._promoting() or capped_done:
-            self._retired += self._keep.values()
-            self._gone.update(self._keep)
-            self._keep = {}
+            asked = {self.space.key(p.config) for p, _ in self._jobs.values()}  # may still continue
+            for key in [k for k in self._keep if k not in asked]:
+                self._retired.append(self._keep.pop(key))
+                self._gone.add(key)
 
     def owed(self) -> list[int]:
         """The open brackets whose next job, ready to hand out, is a promotion (a job at a
