@@ -10,6 +10,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 EXTRAS ?= tensorflow,test
+# dehb (the `dehb` strategy) declares numpy<2, a packaging pin only: installed without its dependencies
+# (loguru and ConfigSpace come from pyproject.toml; see docs/multifidelity.md)
+DEHB   := dehb==0.1.2
 JAX_TESTS := tests/test_model.py tests/test_training.py tests/test_backend.py tests/test_resume.py
 
 .PHONY: study test test-slow test-jax install system-deps
@@ -18,6 +21,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
+	$(BIN)/python -m pip install -q --no-deps "$(DEHB)"
 	touch $(STAMP)
 
 install: $(STAMP)

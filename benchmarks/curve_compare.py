@@ -1,4 +1,4 @@
-"""memetic-sh against random, memetic, tpe-hb and asha on learning-curve tables (issue 11).
+"""memetic-sh against random, memetic, tpe-hb, asha and dehb on learning-curve tables (issues 11, 17).
 
     nice .venv/bin/python benchmarks/curve_compare.py --select    # choose memetic-sh's defaults (curves-a)
     nice .venv/bin/python benchmarks/curve_compare.py             # compare at the defaults (all tables)
@@ -50,9 +50,9 @@ def _three_rungs(epochs: int) -> int:
     return three_rungs(epochs, 3)
 
 
-STRATEGIES = {  # label -> (strategy, options); the pruners' own defaults, and with memetic-sh's rungs
+STRATEGIES = {  # label -> (strategy, options); the pruners' (and DEHB's) own defaults, and with memetic-sh's rungs
     "random": ("random", None), "memetic": ("memetic", None), "memetic-sh": ("memetic-sh", None),
-    "tpe-hb": ("tpe-hb", None), "asha": ("asha", None),
+    "tpe-hb": ("tpe-hb", None), "asha": ("asha", None), "dehb": ("dehb", None),
     "tpe-hb-3rungs": ("tpe-hb", {"min_epochs": _three_rungs}),
     "asha-3rungs": ("asha", {"min_epochs": _three_rungs}),
 }

@@ -4,7 +4,7 @@
     nice .venv/bin/python benchmarks/multifidelity.py --summary-only   # tables + figure from the ledgers
 
 Fashion-MNIST (10,000 train / 2,000 validation / 2,000 test subset), the round-1 space; random
-(full training with early stopping), memetic (full), memetic-sh, tpe-hb and asha, each given the
+(full training with early stopping), memetic (full), memetic-sh, tpe-hb, asha and dehb, each given the
 same ``--budget`` of epochs (``--budget-epochs``), for each seed. Every study keeps its ledger in
 ``OUT/<strategy>/`` (default ``reports/multifidelity``): the script is resumable, re-running it
 serves what is done and trains the rest; re-running with a larger ``--budget`` *continues* the
@@ -32,7 +32,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-STRATEGIES = ("random", "memetic", "memetic-sh", "tpe-hb", "asha")
+STRATEGIES = ("random", "memetic", "memetic-sh", "tpe-hb", "asha", "dehb")
 RESULTS = ROOT / "benchmarks" / "results"
 
 

@@ -58,7 +58,7 @@ def default_out_dir() -> Path:
 
 
 def resolve_strategies(spec: str | Iterable[str], multi_fidelity: bool = False) -> list[str]:
-    """Strategy names; ``multi_fidelity`` (``--fidelity epoch``) also allows memetic-sh, tpe-hb, asha."""
+    """Strategy names; ``multi_fidelity`` (``--fidelity epoch``) also allows memetic-sh, tpe-hb, asha, dehb."""
     from .strategies import MULTI_FIDELITY, REGISTRY
 
     known = {**REGISTRY, **MULTI_FIDELITY} if multi_fidelity else REGISTRY
@@ -68,7 +68,7 @@ def resolve_strategies(spec: str | Iterable[str], multi_fidelity: bool = False) 
         raise StudyError("no strategy given (use --strategies NAME[,NAME..])")
     for n in names:
         if n not in known:
-            extra = "; memetic-sh, tpe-hb and asha need --fidelity epoch" if n in MULTI_FIDELITY else ""
+            extra = "; memetic-sh, tpe-hb, asha and dehb need --fidelity epoch" if n in MULTI_FIDELITY else ""
             raise StudyError(f"unknown strategy {n!r} (choose from: {', '.join(known)}{extra})")
     return list(dict.fromkeys(names))
 
@@ -291,7 +291,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--direction", default=None, help="a table file's direction: maximize or minimize")
     parser.add_argument("--fidelity", default=None, choices=("epoch",),
                         help="epoch: the table file has one row per (config, seed, epoch); --budget-epochs counts epochs "
-                             "and multi-fidelity strategies (memetic-sh, tpe-hb, asha) may run (studylib.curve_bench)")
+                             "and multi-fidelity strategies (memetic-sh, tpe-hb, asha, dehb) may run (studylib.curve_bench)")
     parser.add_argument("--list", action="store_true",
                         help="print the tables (size, metric, direction, source) and exit")
     parser.add_argument("--strategies", default=",".join(DEFAULT_STRATEGIES),

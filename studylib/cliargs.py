@@ -80,7 +80,7 @@ def add_study_arguments(p: argparse.ArgumentParser, *, default_out: str | None =
                    help=f"search strategy: {', '.join(available())} (default: random)")
     p.add_argument("--trials", type=positive_int,
                    help="distinct configurations to evaluate (default: profile's); with a multi-fidelity "
-                        "strategy (memetic-sh, tpe-hb, asha) N configs, each carried as far as halving promotes "
+                        "strategy (memetic-sh, tpe-hb, asha, dehb) N configs, each carried as far as halving promotes "
                         "it (the study ends with no promotion owed)")
     p.add_argument("--seed", type=nonneg_int, default=0, help="seed of the strategy and of training (default: 0)")
     p.add_argument("--dataset", default="digits", choices=DATASETS, metavar="NAME",

@@ -7,7 +7,7 @@ such files from a study folder. Protocol:
 
 * a config's seed is drawn once, at its first evaluation, from ``tables.noise_rng(table, run
   seed)``; every later rung of that config reads the same seed's curve;
-* a multi-fidelity strategy (memetic-sh, tpe-hb, asha) asks for ``Proposal(config, e)``: the
+* a multi-fidelity strategy (memetic-sh, tpe-hb, asha, dehb) asks for ``Proposal(config, e)``: the
   value is the curve's value at epoch ``e``; continuing a config from rung ``e`` to ``e'`` costs
   ``e' - e`` epochs. A full-fidelity strategy (random, memetic, ...) is charged E epochs and reads
   epoch E. The budget counts epochs (:class:`~studylib.fidelity.Spend`, the same study loop as

@@ -41,7 +41,7 @@ def value(frame, config, seed_rank, epoch):
     return float(row.val_accuracy.iloc[0])
 
 
-@pytest.mark.parametrize("strategy", ["random", "memetic", "memetic-sh", "tpe-hb", "asha"])
+@pytest.mark.parametrize("strategy", ["random", "memetic", "memetic-sh", "tpe-hb", "asha", "dehb"])
 @pytest.mark.parametrize("budget", [20, 41])
 def test_epochs_are_charged_exactly_and_never_over_budget(frame, table, strategy, budget):
     r = run_curve(table, strategy, seed=3, budget=budget)
@@ -86,10 +86,11 @@ def test_bench_cli_writes_a_cost_column(tmp_path, capsys):
     path = tmp_path / "curves.csv"
     curves(np.random.default_rng(2)).to_csv(path, index=False)
     rc = cli.main(["bench", "--table", str(path), "--fidelity", "epoch", "--metric", "val_accuracy",
-                   "--direction", "maximize", "--strategies", "random,memetic-sh", "--seeds", "2",
+                   "--direction", "maximize", "--strategies", "random,memetic-sh,dehb", "--seeds", "2",
                    "--budget-epochs", "30", "--workers", "1", "--out", str(tmp_path / "b")])
     assert rc == 0, capsys.readouterr().err
     df = pd.read_csv(tmp_path / "b" / "bench.csv")
+    assert set(df.strategy) == {"random", "memetic-sh", "dehb"}
     assert list(df.columns) == ["table", "strategy", "seed", "evaluation", "cost", "regret"]
     for _, run in df.groupby(["strategy", "seed"]):
         assert run.evaluation.tolist() == list(range(1, len(run) + 1))

@@ -87,7 +87,7 @@ def test_result_driven_strategy_gives_the_same_study_on_dask(tmp_path, client):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("strategy", ["memetic-sh", "asha"])
+@pytest.mark.parametrize("strategy", ["memetic-sh", "asha", "dehb"])
 def test_multi_fidelity_study_on_dask_matches_the_inline_one(tmp_path, client, strategy):
     """Rungs continue from checkpoints written by whichever worker trained the lower rung."""
     from test_multifidelity import TINY, study_trials

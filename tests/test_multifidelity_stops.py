@@ -33,6 +33,8 @@ def owed(strategy) -> list:
     """What the strategy still wants trained once it may start no new config."""
     if strategy.name == "sh":
         return strategy._queue + strategy._pending + [p for p, _ in strategy._waiting]
+    if strategy.name == "dehb":
+        return strategy.owed() + list(strategy._jobs)
     return strategy._queue + list(strategy._at)
 
 
@@ -51,19 +53,19 @@ def configs(trials):
     return {t.metrics["index"] for t in trials}
 
 
-@pytest.mark.parametrize("name", ["memetic-sh", "asha", "tpe-hb"])
+@pytest.mark.parametrize("name", ["memetic-sh", "asha", "tpe-hb", "dehb"])
 @pytest.mark.parametrize("n", [1, 5, 6])
 def test_trials_means_distinct_configs_each_promoted_as_far_as_halving_carries_it(table, name, n):
     s, trials = study(table, name, n)
     assert len(configs(trials)) == n
     assert owed(s) == [] and s.ask(10) == []  # nothing owed, nothing new
-    if name != "tpe-hb":  # one bracket: the best config at the first rung is always promoted to the top
+    if name not in ("tpe-hb", "dehb"):  # one bracket: the best config at the first rung is always promoted to the top
         first = [t for t in trials if t.metrics["rung"] == min(t.metrics["rung"] for t in trials)]
         best = max(first, key=lambda t: t.metrics["value"])
         assert any(t.metrics["index"] == best.metrics["index"] and t.epochs == EPOCHS for t in trials)
 
 
-@pytest.mark.parametrize("name", ["memetic-sh", "asha", "tpe-hb"])
+@pytest.mark.parametrize("name", ["memetic-sh", "asha", "tpe-hb", "dehb"])
 @pytest.mark.parametrize("budget", [20, 45])
 def test_an_epoch_budget_stops_new_configs_while_their_promotions_still_fit(table, name, budget):
     s, trials = study(table, name, table.space.size, Spend(epochs=budget))
@@ -72,7 +74,7 @@ def test_an_epoch_budget_stops_new_configs_while_their_promotions_still_fit(tabl
     assert any(t.epochs == EPOCHS for t in trials)  # somebody reached the top rung
 
 
-@pytest.mark.parametrize("name", ["memetic-sh", "asha"])
+@pytest.mark.parametrize("name", ["memetic-sh", "asha", "dehb"])
 def test_an_hours_budget_and_its_combinations(table, name):
     s, trials = study(table, name, table.space.size, Spend(hours=30 / 3600))  # 30 pretend seconds
     assert owed(s) == [] and any(t.epochs == EPOCHS for t in trials)

@@ -41,6 +41,21 @@ def test_each_keras_backend_is_an_extra_and_tensorflow_the_default():
     assert 'pip install -e ".[tensorflow,test]"' in readme and 'pip install -e ".[jax]"' in readme
 
 
+def test_dehb_is_installed_without_its_numpy_pin_by_make_install_and_named_for_conda():
+    """dehb 0.1.2 declares numpy<2: listing it as a dependency would make pip downgrade numpy, so
+    `make install` installs it with --no-deps; its own dependencies are ordinary ones."""
+    from importlib.metadata import version
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    names = {_name(r) for r in project["dependencies"]}
+    assert "dehb" not in names and {"loguru", "configspace"} <= names
+    makefile = (ROOT / "Makefile").read_text()
+    pin = re.search(r"^DEHB\s+:= (dehb==[\d.]+)$", makefile, re.M).group(1)
+    assert re.search(r'^\t\$\(BIN\)/python -m pip install -q --no-deps "\$\(DEHB\)"$', makefile, re.M)
+    assert f"pip install --no-deps {pin}" in (ROOT / "environment.yml").read_text()
+    assert version("dehb") == pin.split("==")[1]  # the version the dehb strategy is tested with
+
+
 def test_ci_runs_the_readme_test_commands():
     readme = (ROOT / "README.md").read_text()
     ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]

@@ -39,6 +39,7 @@ MULTI_FIDELITY = {
     "memetic-sh": "studylib.strategies.halving:SuccessiveHalving",
     "tpe-hb": "studylib.strategies.optuna_pruned:TPEHyperband",
     "asha": "studylib.strategies.optuna_pruned:ASHA",
+    "dehb": "studylib.strategies.dehb_adapter:DEHBStrategy",
 }
 
 
