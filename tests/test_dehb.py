@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from studylib.curve_bench import curve_table_from_frame, run_curve
+from studylib.fidelity import Spend, charged_epochs
 from studylib.ledger import Ledger
 from studylib.space import SearchSpace, make_dimension
 from studylib.strategies import MULTI_FIDELITY, make_strategy
@@ -137,3 +138,16 @@ def test_dehb_with_too_few_epochs_is_one_line_exit_2(tmp_path):
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 2 and len(lines) == 1 and "min-epochs < max-epochs" in lines[0], r.stderr
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("budget", [5, 9, 10, 12])
+def test_a_budget_below_dehbs_first_bracket_ends_cleanly_with_nothing_owed(table, budget):
+    """Bracket 0 (9 configs at 1 epoch, 3 at 3, 1 at 9) costs 13 epochs if every promotion is
+    paid: a smaller budget starts fewer configs (a promotion of one config twice is a free repeat),
+    and a rung whose every job was skipped is not promoted from (DEHB would fail on it)."""
+    from test_multifidelity_stops import owed, study
+
+    for seed in range(3):
+        s, trials = study(table, "dehb", table.space.size, Spend(epochs=budget), seed=seed)
+        assert sum(charged_epochs(t) for t in trials) <= budget and owed(s) == []
+        assert (budget >= EPOCHS) == any(t.epochs == EPOCHS for t in trials)  # one config carried to the top

@@ -40,6 +40,8 @@ import shutil
 import tempfile
 import warnings
 
+import numpy as np
+
 from ..errors import StudyError
 from ..space import Config, SearchSpace
 from .base import Proposal, Strategy
@@ -127,20 +129,30 @@ class DEHBStrategy(Strategy):
         """An open bracket has a job to hand out now (not waiting for its previous rung)."""
         return any(b.is_pending() and not b.previous_rung_waits() for b in self.dehb.active_brackets)
 
-    def _promotions_owed(self, job: dict) -> float:
-        """Epochs the open brackets' unallocated promotions may still cost if ``job`` is handed
-        out: each job above a rung that has handed out (or may still hand out) a config costs the
-        epochs beyond the rung below."""
+    def _promotions_owed(self, job: dict, key: str, epochs: int) -> float:
+        """Epochs the open brackets' unallocated promotions may still cost if ``job`` (``key`` at
+        ``epochs``) is handed out: each job above a rung that has handed out (or may still hand
+        out) a config costs the epochs beyond the rung below, and a rung's jobs cost anything only
+        for configs asked at the rung below and not at theirs (DEHB promotes configs it has results
+        for at the rung below; another is a repeat, served free)."""
         total = 0.0
         if not self._promoting():
             return total
+        asked = {e: {k for k, r in self._proposed.items() if e in r} for e in self.rungs.values()}
+        asked[epochs] = asked.get(epochs, set()) | {key}
         for b in self.dehb.active_brackets:
             handed = self._handed.get(b.bracket_id, set())
             if b.bracket_id == job["bracket_id"]:
                 handed = handed | {job["fidelity"]}
-            for lower, f in zip(b.fidelities, b.fidelities[1:]):
+            e = [self._epochs(f) for f in b.fidelities]
+            for i, (lower, f) in enumerate(zip(b.fidelities, b.fidelities[1:]), 1):
+                paid = 0
+                if i == 1:
+                    avail = len(asked[e[0]] - asked[e[1]])  # configs the first promotion may pick
                 if lower in handed or b.sh_bracket[lower] > 0:
-                    total += b.sh_bracket[f] * (self._epochs(f) - self._epochs(lower))
+                    paid = min(b.sh_bracket[f], avail)
+                    total += paid * (e[i] - e[i - 1])
+                avail = paid + len(asked[e[i]] - (asked[e[i + 1]] if i + 1 < len(e) else set()))
         return total
 
     def _promoting(self) -> bool:
@@ -165,6 +177,25 @@ class DEHBStrategy(Strategy):
         lower = [e for e in asked if e < epochs]
         return epochs - max(lower) if lower and key not in self._gone else epochs
 
+    def _drop_promotion_from_nothing(self) -> bool:
+        """DEHB's next job would promote a config from a rung with no result (every job there
+        skipped): DEHB itself fails on that (an empty population), so the job is dropped here,
+        without asking DEHB (its bracket counts it as done)."""
+        if not self._promoting():
+            return False
+        bracket_id = self.dehb._get_next_bracket(only_id=True)
+        b = next((b for b in self.dehb.active_brackets if b.bracket_id == bracket_id), None)
+        f = None if b is None else b.get_next_job_fidelity()
+        if f is None or f == b.fidelities[0]:
+            return False  # a bracket's first rung starts configs: nothing to promote
+        lower = b.fidelities[list(b.fidelities).index(f) - 1]
+        waiting = self.dehb.de[f].promotion_pop
+        if np.isfinite(self.dehb.de[lower].fitness).any() or (waiting is not None and len(waiting)):
+            return False
+        b.register_job(f)
+        b.complete_job(f)
+        return True
+
     def _skip(self, job: dict) -> None:
         """Drop a job DEHB handed out: its bracket counts it as done (with no result)."""
         for b in self.dehb.active_brackets:
@@ -184,6 +215,9 @@ class DEHBStrategy(Strategy):
                     break  # a new bracket would bring only new configs
                 if not opens and not self._eligible():
                     break
+                if self._drop_promotion_from_nothing():
+                    refused = True
+                    continue
                 promoting = self._promoting()
                 job = self.dehb.ask()
                 config = to_config(self.space, job["config"])
@@ -192,7 +226,7 @@ class DEHBStrategy(Strategy):
                 cost = self._cost(key, epochs)
                 promotion = promoting and not new and self._below(job) in self._handed.get(job["bracket_id"], ())
                 if (new and capped) or (not promotion and budget is not None
-                                        and cost + self._promotions_owed(job) > budget):
+                                        and cost + self._promotions_owed(job, key, epochs) > budget):
                     self._skip(job)
                     refused = True
                     continue
