@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from studylib.curve_bench import curve_table_from_frame, run_curve
+from studylib.curve_bench import TableRungs, curve_table_from_frame, run_curve
 from studylib.fidelity import Spend, charged_epochs
 from studylib.ledger import Ledger
 from studylib.space import SearchSpace, make_dimension
@@ -151,3 +151,24 @@ def test_a_budget_below_dehbs_first_bracket_ends_cleanly_with_nothing_owed(table
         s, trials = study(table, "dehb", table.space.size, Spend(epochs=budget), seed=seed)
         assert sum(charged_epochs(t) for t in trials) <= budget and owed(s) == []
         assert (budget >= EPOCHS) == any(t.epochs == EPOCHS for t in trials)  # one config carried to the top
+
+
+def test_a_trial_dehb_asks_twice_in_one_window_is_told_to_both_jobs(table):
+    """In a window of 3 under a budget DEHB may promote one config twice while the first job still
+    waits for the executor: the second job shares its trial and is told its result, so no bracket
+    waits forever (before, the loop dropped the second job and the last promotion was never asked)."""
+    from test_multifidelity_stops import Timed
+
+    from studylib.executors import InlineExecutor
+    from studylib.ledger import MemoryLedger
+    from studylib.loop import run_loop
+
+    for seed in range(4):
+        s = make_strategy("dehb", table.space, seed=seed, max_epochs=EPOCHS)
+        objective, ledger, executor = Timed(table, seed), MemoryLedger(), InlineExecutor(progress=False)
+        executor.start(objective)
+        run_loop(s, objective, executor, ledger, "s", trials=2, space_size=table.space.size, window=3,
+                 spend=Spend(epochs=14), rungs=TableRungs(table.epochs))
+        trials = ledger.study_trials("s")
+        assert s._jobs == {} and s.owed() == [] and sum(charged_epochs(t) for t in trials) <= 14
+        assert any(t.epochs == EPOCHS for t in trials)

@@ -9,7 +9,8 @@ ledger keys match those of every other strategy. Fidelity = epochs: DEHB's fidel
 to whole epochs (1, 3, 9 for 9 epochs). DEHB minimises: it is told ``fitness = -score`` (the
 validation accuracy) and ``cost = epochs``. A job whose config was proposed before at a lower rung
 is a promotion (the loop continues it from that rung's checkpoint); a config new at a high rung
-(a DE mutant) trains from scratch.
+(a DE mutant) trains from scratch. A job for a trial already outstanding (DEHB may promote one
+config twice in a window of several) is not handed out again: it is told the same result.
 
 Stop rules (:meth:`Strategy.limit`): while new configs are allowed DEHB runs as its authors wrote
 it (a new bracket whenever every open one waits for results). Once the trial cap is reached it may
@@ -120,6 +121,7 @@ class DEHBStrategy(Strategy):
         self._gone: set[str] = set()  # retired configs (their checkpoints deleted)
         self._handed: dict[int, set[float]] = {}  # bracket -> fidelities at which it handed out a job
         self._retired: list[Config] = []
+        self._twins: dict[int, list[dict]] = {}  # id(proposal) -> DEHB's later jobs for the same trial
 
     def _epochs(self, fidelity: float) -> int:
         return self.max_epochs if fidelity >= self.dehb.fidelities[-1] else max(1, int(round(float(fidelity))))
@@ -223,6 +225,11 @@ class DEHBStrategy(Strategy):
                 config = to_config(self.space, job["config"])
                 key, epochs = self.space.key(config), self._epochs(job["fidelity"])
                 new = key not in self._proposed
+                twin = next((q for q, _ in self._jobs.values() if q.config == config and q.epochs == epochs), None)
+                if twin is not None:  # the same trial is outstanding: told its result too (see tell)
+                    self._twins.setdefault(id(twin), []).append(job)
+                    self._handed.setdefault(job["bracket_id"], set()).add(job["fidelity"])
+                    continue
                 cost = self._cost(key, epochs)
                 promotion = promoting and not new and self._below(job) in self._handed.get(job["bracket_id"], ())
                 if (new and capped) or (not promotion and budget is not None
@@ -249,7 +256,8 @@ class DEHBStrategy(Strategy):
             return
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            self.dehb.tell(held[1], {"fitness": -float(score), "cost": float(proposal.epochs)})
+            for job in [held[1], *self._twins.pop(id(proposal), [])]:
+                self.dehb.tell(job, {"fitness": -float(score), "cost": float(proposal.epochs)})
             self.dehb._clean_inactive_brackets()
         active = {b.bracket_id for b in self.dehb.active_brackets}
         self._handed = {k: v for k, v in self._handed.items() if k in active}
