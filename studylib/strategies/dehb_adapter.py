@@ -19,9 +19,10 @@ that would be a new config is skipped (its bracket is told it completed, without
 bracket goes on to its promotions). Under an epoch budget a job that is not a promotion (a new
 config, a config at its bracket's first rung, or above a rung of its bracket that handed out no
 job) is skipped unless its epochs and the promotions
-its open brackets still owe fit in what is left (after one is skipped, that
-``ask`` opens no new bracket). So a study ends with no
-promotion owed (:meth:`owed`).
+its open brackets still owe fit in what is left (a rung's promotions are paid only for configs
+asked at the rung below and not at theirs; after one job is skipped, that ``ask`` opens no new
+bracket). A promotion from a rung whose every job was skipped is skipped too (DEHB's own code
+fails on an empty rung). So a study ends with no promotion owed (:meth:`owed`).
 
 Checkpoints: DEHB promotes (the same config to a higher rung) only in its first ``len(rungs)``
 brackets; once it starts the next bracket every config is retired (checkpoint deleted), as is
