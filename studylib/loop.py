@@ -34,7 +34,9 @@ strategy is finished or asks for nothing with nothing pending, or when it only r
 configs (``max_idle`` asks in a row, or ``max_repeats`` in all). A multi-fidelity strategy is told
 the cap instead (``Strategy.limit``: at most ``trials`` distinct configs, and under a budget no new
 config whose expected promotions do not fit): each config is carried as far as halving promotes
-it, so a study does not end with promotions owed.
+it, so a study does not end with promotions owed. The budget it is told leaves out the epochs of
+proposals waiting for the executor, as it does those of running ones, so it does not depend on the
+executor's capacity.
 """
 from __future__ import annotations
 
@@ -111,8 +113,7 @@ class Scheduler:
         """Ask for ``n`` proposals; each becomes an entry that is started, served, or dropped."""
         entries = []
         if self.strategy.multi_fidelity:  # new configs up to the cap, promotions always
-            self.strategy.limit(max(0, min(self.trials, self.space_size) - len(self.seen)),
-                                None if self.spend is None else self.spend.fits())
+            self.strategy.limit(max(0, min(self.trials, self.space_size) - len(self.seen)), self.fits())
         for item in self.strategy.ask(n):
             config, epochs = (item.config, int(item.epochs)) if isinstance(item, Proposal) else (item, None)
             wanted = TrialId(self.key(config), epochs)
@@ -134,6 +135,18 @@ class Scheduler:
             elif self.waiting or len(self.running) >= self.executor.capacity or not self.dispatch(e):
                 self.waiting.append(e)
         return entries
+
+    def fits(self) -> float | None:
+        """What the budget still fits (:meth:`Spend.fits`) less the epochs of proposals waiting for
+        the executor: the same whatever the executor's capacity (a running trial is reserved, a
+        waiting one would not be)."""
+        fits = None if self.spend is None else self.spend.fits()
+        if fits is None:
+            return None
+        for e in self.waiting:
+            epochs = e.epochs
+            fits -= self.objective.max_epochs if epochs is None else epochs - self.rungs.start(e.wanted.config, epochs)[0]
+        return fits
 
     def dispatch(self, e: Entry) -> bool:
         """Serve or submit ``e``; False: it must wait for running trials to free budget."""
