@@ -37,6 +37,6 @@ def run_slice(tables=TABLES, strategies=STRATEGIES, seeds=SEEDS, budget=BUDGET, 
 
 if __name__ == "__main__":
     run_slice().to_csv(PATH, index=False)
-    provenance.write_stamp(PATH, provenance.code_stamp(tables=list(TABLES), strategies=list(STRATEGIES),
+    provenance.write_stamp(PATH, provenance.code_stamp(STRATEGIES, tables=list(TABLES),
                                                        seeds=SEEDS, budget=BUDGET))
     print(f"wrote {PATH} and the code that made it beside it", file=sys.stderr)

@@ -93,7 +93,8 @@ def main() -> None:
                       file=sys.stderr, flush=True)
     df = pd.DataFrame(rows)
     df.to_csv(args.out, index=False, float_format="%.6g")
-    provenance.write_stamp(args.out, provenance.code_stamp(tables=list(DEV_TABLES), budget=args.budget,
+    runs = {**{n: ("memetic", o) for n, o in CANDIDATES.items()}, **{r: (r, None) for r in REFERENCES}}
+    provenance.write_stamp(args.out, provenance.code_stamp(runs, tables=list(DEV_TABLES), budget=args.budget,
                                                            seeds=["100-129", "0-29"]))
     sel = df[df.seeds == "100-129"]
     print("\ncandidates that meet the rule on both development tables (selection seeds 100-129):")
