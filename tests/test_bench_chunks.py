@@ -7,6 +7,8 @@ import pytest
 
 from _scripts import load_script
 
+from studylib import provenance
+
 
 def load_chunks():
     return load_script("chunks")
@@ -21,8 +23,8 @@ def test_fingerprint_follows_the_strategy_its_options_and_its_code(tmp_path, mon
     memetic = chunks.code_stamp("memetic")["fingerprint"]
     # a copy of the package with one edited strategy module: only the strategies using it change
     pkg = tmp_path / "studylib"
-    shutil.copytree(chunks.PACKAGE, pkg, ignore=shutil.ignore_patterns("__pycache__"))
-    monkeypatch.setattr(chunks, "PACKAGE", pkg)
+    shutil.copytree(provenance.PACKAGE, pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(provenance, "PACKAGE", pkg)
     assert chunks.code_stamp("ga") == a
     with open(pkg / "strategies" / "ga.py", "a") as fh:
         fh.write("\n# an edit\n")

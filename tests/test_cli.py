@@ -86,6 +86,9 @@ BAD = {
     "out is a file": (["search", "round1", "--dataset", "synthetic", "--out", "{tmp}/afile/sub"], "is not a folder"),
     "out unwritable": (["search", "round1", "--dataset", "synthetic", "--out", "/proc/studylib-out"],
                        "not writable"),
+    # found after the output folder was made: the folders this call made are taken back
+    "unknown scheduler": (["search", "round1", "--dataset", "synthetic", "--scheduler", "BAD", "--out",
+                           "{tmp}/new/sub"], "cannot connect to the Dask scheduler at BAD"),
     # every command that writes checks its output before any work
     "bench out is a file": (["bench", "--table", "hpobench-car", "--seeds", "1", "--trials", "3", "--out",
                              "{tmp}/afile"], "exists and is not a folder"),
@@ -116,6 +119,15 @@ def test_bad_input_is_one_line_exit_2_and_leaves_nothing(tmp_path, case):
     assert message in lines[0]
     assert "Traceback" not in r.stderr
     assert sorted(os.listdir(tmp_path)) == before  # nothing half-written
+
+
+def test_a_bad_value_never_removes_a_folder_that_existed(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "held").mkdir()
+    for out in (tmp_path / "empty", tmp_path / "held" / "new"):
+        r = run("search", "round1", "--dataset", "synthetic", "--scheduler", "BAD", "--out", out)
+        assert r.returncode == 2 and "Dask scheduler" in r.stderr, r.stderr
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["empty", "held"]
 
 
 def test_commands_print_no_tensorflow_log_noise(tmp_path):

@@ -84,6 +84,18 @@ def test_multi_fidelity_study_charges_only_new_epochs_and_bounds_checkpoints(tmp
     assert (rungs.config_trial == rungs.rung_of.map(rows.set_index("rung_of").trial)).all()
 
 
+def test_search_counts_a_multi_fidelity_studys_configs_not_its_rung_trials(tmp_path, capsys):
+    from studylib import cli
+
+    out = tmp_path / "sh"
+    assert cli.main(["search", "round1", "--strategy", "memetic-sh", "--budget-epochs", "8", "--dataset", "synthetic",
+                     "--max-epochs", "3", "--patience", "2", "--executor", "inline", "--no-progress",
+                     "--out", str(out)]) == 0
+    configs, rungs = len(pd.read_csv(out / "trials.csv")), len(pd.read_csv(out / "rungs.csv"))
+    assert configs < rungs  # some config was promoted
+    assert f"{configs} configs in {rungs} rung trials ({rungs} trained, 0 from the ledger) in " in capsys.readouterr().out
+
+
 def test_the_best_rung_is_named_by_its_configs_trials_csv_number():
     # config a: rungs 1 and 4 (its top rung is the best); config b: rungs 2 and 3
     frame = pd.DataFrame({"trial": [1, 2, 3, 4], "key": ["a-e1", "b-e1", "b-e3", "a-e3"],

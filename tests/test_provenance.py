@@ -1,5 +1,6 @@
 """Results tied to the code that made them: every results CSV gets a provenance record (git commit,
-strategy and protocol fingerprints). Benchmark chunks: tests/test_bench_chunks.py."""
+the protocol's fingerprint and one per strategy, ``provenance.fingerprint``). Benchmark chunks:
+tests/test_bench_chunks.py."""
 from __future__ import annotations
 
 import json
@@ -13,18 +14,35 @@ from studylib import cli, paths, provenance
 def test_fingerprints_follow_the_code_they_name(tmp_path, monkeypatch):
     copy = tmp_path / "studylib"
     shutil.copytree(paths.PACKAGE_DIR, copy, ignore=shutil.ignore_patterns("__pycache__", "*.ipynb"))
-    monkeypatch.setattr(paths, "PACKAGE_DIR", copy)
-    strategies, protocol = provenance.strategy_fingerprint(), provenance.protocol_fingerprint()
-    assert len(strategies) == len(protocol) == 12 and strategies != protocol
+    monkeypatch.setattr(provenance, "PACKAGE", copy)
+    memetic, random, protocol = provenance.fingerprint("memetic"), provenance.fingerprint("random"), provenance.fingerprint()
+    assert len({memetic, random, protocol}) == 3 and len(protocol) == 16
     with open(copy / "strategies" / "memetic.py", "a") as f:
         f.write("\n# a change\n")
-    assert provenance.strategy_fingerprint() != strategies and provenance.protocol_fingerprint() == protocol
+    assert provenance.fingerprint("memetic") != memetic
+    assert (provenance.fingerprint("random"), provenance.fingerprint()) == (random, protocol)
     with open(copy / "loop.py", "a") as f:
         f.write("\n# a change\n")
-    assert provenance.protocol_fingerprint() != protocol
-    before = provenance.strategy_fingerprint(), provenance.protocol_fingerprint()
-    (copy / "report" / "styles.py").write_text("# not part of either\n")
-    assert (provenance.strategy_fingerprint(), provenance.protocol_fingerprint()) == before
+    now = provenance.fingerprint("random"), provenance.fingerprint()
+    assert now[0] != random and now[1] != protocol
+    # not part of any: the command line, and the module that records (it computes no numbers)
+    for name in ("cli.py", "provenance.py"):
+        with open(copy / name, "a") as f:
+            f.write("\n# a change\n")
+    assert (provenance.fingerprint("random"), provenance.fingerprint()) == now
+
+
+def test_a_stamp_names_each_candidate_by_its_strategy_and_options():
+    def three_rungs(epochs):  # an option JSON cannot write: named, not an address
+        return epochs // 9
+
+    runs = {"screen=2": ("memetic", {"screen": 2}), "3rungs": ("memetic-sh", {"min_epochs": three_rungs})}
+    stamp = provenance.code_stamp(runs, budget=5)
+    assert stamp["strategies"] == ["screen=2", "3rungs"] and stamp["budget"] == 5
+    assert stamp["strategy_code"]["screen=2"] == provenance.fingerprint("memetic", {"screen": 2})
+    assert stamp["strategy_code"]["screen=2"] != provenance.fingerprint("memetic")
+    assert stamp["strategy_code"]["3rungs"] != provenance.fingerprint("memetic-sh")
+    assert provenance.code_stamp(runs, budget=5) == stamp
 
 
 def test_bench_writes_the_code_beside_its_csv(tmp_path, capsys):
@@ -33,8 +51,8 @@ def test_bench_writes_the_code_beside_its_csv(tmp_path, capsys):
     assert rc == 0, capsys.readouterr().err
     stamp = json.loads((tmp_path / "bench.provenance.json").read_text())
     assert stamp["git_commit"] == provenance.git_commit() and stamp["git_commit"] != "unknown"
-    assert stamp["strategy_code"] == provenance.strategy_fingerprint()
-    assert stamp["protocol_code"] == provenance.protocol_fingerprint()
+    assert stamp["strategy_code"] == {"random": provenance.fingerprint("random")}
+    assert stamp["protocol_code"] == provenance.fingerprint()
     assert (stamp["tables"], stamp["strategies"], stamp["seeds"], stamp["budget"]) == (["hpobench-car"], ["random"],
                                                                                       [0, 1], 5)
 
