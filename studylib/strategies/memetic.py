@@ -110,7 +110,7 @@ class MemeticGA(ArchiveStrategy):
       ``explore`` (share of each generation's children bred without screening) [0.0],
       ``screen_local`` (screen the climbs' neighbours too; False = offspring only) [True],
       ``model_leaf`` (the trees' ``min_samples_leaf``) [1], ``check`` (self-check window; 0 = off)
-      [0], ``check_min`` (the skill at or below which screening pauses) [0.0].
+      [20], ``check_min`` (the skill at or below which screening pauses) [0.0].
     """
 
     name = "memetic"
@@ -124,7 +124,7 @@ class MemeticGA(ArchiveStrategy):
                  guided: bool = True, guide_top: float = 0.25, guide_power: float = 1.0,
                  guided_mutation: bool = False, model: bool = True, screen: int = 4, model_min: int = 20,
                  refit: int = 10, kappa: float = 0.0, model_trees: int = 8, explore: float = 0.0,
-                 screen_local: bool = True, model_leaf: int = 1, check: int = 0, check_min: float = 0.0,
+                 screen_local: bool = True, model_leaf: int = 1, check: int = 20, check_min: float = 0.0,
                  **options: Any):
         super().__init__(space, seed, **options)
         if restart not in RESTARTS:
@@ -160,9 +160,13 @@ class MemeticGA(ArchiveStrategy):
 
     @classmethod
     def identity_defaults(cls, max_epochs: int, options: dict) -> dict:
-        """The model pre-screening, on by default since it was added: a study begun without it
-        is not continued with it (its identity changes unless ``model`` is given)."""
-        return {} if "model" in options else {"model": True}
+        """The model pre-screening (on by default since it was added) and its self-check (``check``
+        20 since round 3 of ``model_selection.py``): a study begun without them is not continued
+        with them (its identity changes unless ``model``, resp. ``check``, is given)."""
+        out = {} if "model" in options else {"model": True}
+        if "check" not in options and options.get("model", True):
+            out["check"] = 20
+        return out
 
     # -- what tests and reports read -------------------------------------------------------------
     local_evals = property(lambda self: self.climber.evals)
