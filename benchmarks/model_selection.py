@@ -12,7 +12,10 @@ share the mean rank); the candidate with the lowest mean rank over the six becom
 ties going to the cheaper one (the earlier in ``CANDIDATES``). ``memetic-no-model`` runs as the
 reference (never a candidate) with a paired Wilcoxon p of each candidate against it.
 ``--round late`` runs round 2 by the same rule: the round-1 default against three less greedy
-variants fixed a priori (``LATE``), written to ``model_selection_late.csv``.
+variants fixed a priori (``LATE``), written to ``model_selection_late.csv``. ``--round skill``:
+round 3, the default against an online self-check of the model and a smoother model (``SKILL``),
+written to ``model_selection_skill.csv``; a candidate replaces the default only if it has a
+strictly lower mean rank (the default is listed first, so ties keep it).
 Writes ``benchmarks/results/model_selection.csv`` (with commit and fingerprint columns);
 randomness only inside ``studylib.bench``.
 """
@@ -47,7 +50,21 @@ LATE = {
     "screen=4 offspring-only": {"screen": 4, "kappa": 0.0, "screen_local": False},
     "screen=4 explore=0.5 offspring-only": {"screen": 4, "kappa": 0.0, "explore": 0.5, "screen_local": False},
 }
-ROUNDS = {"screen": CANDIDATES, "late": LATE}
+#: round 3 (issue 20 again, an online self-check and a noise-smoothing model), fixed a priori before
+#: it was run: the default first (so a tie keeps it); ``check=20``: screening pauses while the
+#: Spearman skill of the model's predictions on the last 20 evaluations is <= 0 (no better than
+#: chance); ``check=20 significant``: ... <= 0.378, the one-sided 5% critical value of Spearman's
+#: rho for n = 20 (t approximation), i.e. screen only while the skill is significant; ``leaf=3``:
+#: trees with at least 3 points per leaf (predictions average over noisy single-seed draws instead
+#: of interpolating them); ``leaf=3 check=20``: both. Same rule, same seeds, same tables.
+SKILL = {
+    "screen=4": {"screen": 4, "kappa": 0.0},
+    "screen=4 check=20": {"screen": 4, "kappa": 0.0, "check": 20, "check_min": 0.0},
+    "screen=4 check=20 significant": {"screen": 4, "kappa": 0.0, "check": 20, "check_min": 0.378},
+    "screen=4 leaf=3": {"screen": 4, "kappa": 0.0, "model_leaf": 3},
+    "screen=4 leaf=3 check=20": {"screen": 4, "kappa": 0.0, "model_leaf": 3, "check": 20, "check_min": 0.0},
+}
+ROUNDS = {"screen": CANDIDATES, "late": LATE, "skill": SKILL}
 REFERENCE = "memetic-no-model"
 SEEDS = list(range(100, 130))
 
@@ -69,7 +86,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--budget", type=int, default=200)
     ap.add_argument("--round", choices=list(ROUNDS), default="screen",
-                    help="screen: round 1 (model_selection.csv); late: round 2 (model_selection_late.csv)")
+                    help="screen: round 1 (model_selection.csv); late: round 2 (model_selection_late.csv); "
+                         "skill: round 3 (model_selection_skill.csv)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     candidates = ROUNDS[args.round]

@@ -1,6 +1,6 @@
 """What the memetic GA's model costs per proposal: time spent in the strategy's ``ask`` and
 ``tell`` per charged evaluation, over a whole 200-evaluation run and over its last 50 (where the
-model is fitted on ~200 results), with and without the model (TPE for scale).
+model is fitted on ~200 results), with and without the model and its self-check (TPE for scale).
 
     .venv/bin/python benchmarks/surrogate_cost.py [--tables nb201-cifar10,hpolib-naval] [--seeds 5]
 
@@ -17,7 +17,7 @@ import numpy as np
 from studylib import bench
 from studylib.strategies import make_strategy
 
-STRATEGIES = ("memetic", "memetic-no-model", "tpe")
+STRATEGIES = ("memetic", "memetic-no-check", "memetic-no-model", "tpe")
 
 
 def timed(name: str, clock: list):

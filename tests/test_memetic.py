@@ -269,7 +269,8 @@ def test_every_ablation_variant_is_registered_and_switches_one_part_off(variant)
     for key, value in ABLATIONS[variant].items():
         assert {"init": lambda: m.evolution.init, "survival": lambda: m.evolution.survival,
                 "local_share": lambda: m.share.high, "guided": lambda: m.order.guided,
-                "restart": lambda: m.restart, "model": lambda: m.model is not None}[key]() == value
+                "restart": lambda: m.restart, "model": lambda: m.model is not None,
+                "check": lambda: 0 if m.check is None else m.check.window}[key]() == value
     p = drive(m, 120)
     assert len(p) == len(set(p)) and m.evals >= 120
     assert (m.local_evals == 0) == (variant == "no-local")
@@ -317,15 +318,16 @@ def test_model_sends_evaluations_to_better_configs():
 
 
 def test_the_model_default_is_part_of_a_memetic_study_identity():
-    """Studies begun before the model existed are not continued with it."""
+    """Studies begun before the model (or its self-check) existed are not continued with it."""
     from studylib.study import StudySpec
     from studylib.training import Budget
 
     def ident(**options):
         return StudySpec(SPACE, strategy="memetic", budget=Budget(3, 2), strategy_options=options).identity("h")
 
-    assert ident()["strategy_defaults"] == {"model": True}
-    assert "strategy_defaults" not in ident(model=False) and "strategy_defaults" not in ident(model=True)
+    assert ident()["strategy_defaults"] == {"model": True, "check": 20}
+    assert ident(model=True)["strategy_defaults"] == {"check": 20}  # nor continued with the self-check
+    assert "strategy_defaults" not in ident(model=False) and "strategy_defaults" not in ident(model=True, check=0)
 
 
 def test_explore_keeps_a_share_of_offspring_unscreened_and_screen_local_spares_the_climbs():
@@ -347,3 +349,28 @@ def test_explore_keeps_a_share_of_offspring_unscreened_and_screen_local_spares_t
     # the defaults (explore 0, screen_local) are the round-1 model: all children screened
     d = make_strategy("memetic", SPACE, seed=6, offspring=4, screen=3, model_min=60, refit=5)
     assert d.explore == 0.0 and d.order.screen == 3
+
+
+def test_self_check_pauses_screening_while_the_model_has_no_skill():
+    """``check``: every proposal's prediction is kept; on the bowl the model ranks well and keeps
+    screening, while with an unreachable ``check_min`` screening stops once ``check`` evaluations
+    were predicted: later generations breed only ``offspring`` children and nothing is ranked."""
+    good = make_strategy("memetic", SPACE, seed=6, offspring=4, screen=3, model_min=30, refit=5)
+    assert good.check.window == 20 and good.check.min_skill == 0.0  # the round-3 default
+    drive(good, 150)
+    assert good.check.skill > 0.3 and good.paused_asks < 10
+
+    m = make_strategy("memetic", SPACE, seed=6, offspring=4, screen=3, model_min=30, refit=5, check=10,
+                      check_min=1.0)
+    log = []
+    breed, rank = m.evolution.breed, m.model.rank
+    m.evolution.breed = lambda k, weights=None: log.append(("breed", k, len(m.check.pairs))) or breed(k, weights)
+    m.model.rank = lambda items: log.append(("rank", len(items), len(m.check.pairs))) or rank(items)
+    drive(m, 150)
+    assert m.check.window == 10 and len(m.check.pairs) == 10 and m.paused_asks > 50
+    assert any(e[0] == "rank" for e in log)  # it screened before the window was full ...
+    assert all(e[2] < 10 for e in log if e[0] == "rank")  # ... and never after
+    assert all(e[1] == 4 for e in log if e[0] == "breed" and e[2] >= 10)
+    assert m.order.model is None
+    assert make_strategy("memetic", SPACE, seed=0, check=0).check is None
+    assert make_strategy("memetic-no-model", SPACE, seed=0).check is None

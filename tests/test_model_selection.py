@@ -26,3 +26,17 @@ def test_round_two_rule_ranks_only_its_candidates_and_ties_go_to_the_default(mon
     better[("t1", names[2])] = (0.5, 0.5, 0.5)
     winner, rank = ms.choose(table(better), ms.LATE)
     assert winner == names[2] and rank[names[2]] < rank["screen=4"]
+
+
+def test_round_three_lists_the_default_first_and_a_tie_keeps_it(monkeypatch):
+    """Round 3 (``--round skill``): the self-check candidates, fixed in the script, the round-1
+    default first so that only a strictly lower mean rank replaces it."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    ms = load_script("model_selection")
+    names = list(ms.SKILL)
+    assert ms.ROUNDS["skill"] is ms.SKILL and names[0] == "screen=4" and ms.SKILL[names[0]] == ms.CANDIDATES["screen=4"]
+    assert {o.get("check", 0) for o in ms.SKILL.values()} == {0, 20}
+    tie = {(t, n): (1.0, 2.0, 3.0) for t in ("t1", "t2") for n in names}
+    assert ms.choose(table(tie), ms.SKILL)[0] == "screen=4"
+    tie[("t2", "screen=4 check=20")] = (0.9, 2.0, 3.0)
+    assert ms.choose(table(tie), ms.SKILL)[0] == "screen=4 check=20"

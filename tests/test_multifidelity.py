@@ -218,6 +218,12 @@ def test_a_changed_default_changes_the_study_identity_only_where_it_changes_the_
     assert ident(9)["strategy_defaults"] == same and ident(27, min_epochs=3)["strategy_defaults"] == same
     assert ident(9, compare="score")["strategy_defaults"] == {"model": True}
     assert "strategy_defaults" not in ident(9, compare="score", model=False)
+    from studylib.strategies.halving import SuccessiveHalving
+
+    # the inner GA keeps screening without the self-check (chosen for single-fidelity tables only)
+    assert "check" not in ident(9)["strategy_defaults"] and ident(9, check=20)["strategy_defaults"] == same
+    assert SuccessiveHalving(SPACE, 0, max_epochs=9).inner.check is None
+    assert SuccessiveHalving(SPACE, 0, max_epochs=9, check=20).inner.check.window == 20
     assert ident(27)["strategy_defaults"] == {**same, "min_epochs": 3}
     assert StudySpec(SPACE, strategy="memetic-sh", budget=Budget(27, 2)).study_id("h") != \
         StudySpec(SPACE, strategy="memetic-sh", budget=Budget(27, 2), strategy_options={"min_epochs": 1}).study_id("h")

@@ -70,3 +70,30 @@ def test_unready_model_keeps_the_given_order_and_bad_scores_count_as_worst():
 def test_bad_options_are_refused(bad):
     with pytest.raises(ValueError):
         Surrogate(SPACE, rng=np.random.default_rng(0), **bad)
+
+
+def test_skill_check_measures_rank_correlation_on_the_last_window_of_evaluations():
+    """Spearman of predicted vs observed over the last ``window`` told pairs; trusted until the
+    window is full, then only while the skill exceeds ``min_skill``."""
+    from studylib.strategies.surrogate import SkillCheck
+
+    c = SkillCheck(window=5, min_skill=0.0)
+    genomes = all_genomes()
+    for g in genomes[:4]:  # a good model: predicted = true score
+        c.predicted(g, score(g))
+        c.observed(g, score(g))
+    assert c.trusted and np.isnan(c.skill)  # fewer than window pairs: trusted, skill unknown
+    c.observed(genomes[10], 1.0)  # never predicted: ignored
+    assert len(c.pairs) == 4
+    c.predicted(genomes[4], score(genomes[4])), c.observed(genomes[4], score(genomes[4]))
+    assert c.skill == pytest.approx(1.0) and c.trusted
+    ranked = sorted(genomes[20:40], key=score)
+    for k, g in enumerate(ranked[:5]):  # now a model that ranks backwards: the window forgets the good pairs
+        c.predicted(g, -k), c.observed(g, score(g))
+    assert len(c.pairs) == 5 and c.skill < -0.9 and not c.trusted  # (two observed scores tie)
+    for g in ranked[5:10]:  # a constant prediction is no skill
+        c.predicted(g, 0.0), c.observed(g, score(g))
+    assert c.skill == 0.0 and not c.trusted
+    assert SkillCheck(window=5, min_skill=-0.5).min_skill == -0.5
+    with pytest.raises(ValueError, match="window"):
+        SkillCheck(window=2)

@@ -19,6 +19,7 @@ ABLATIONS = {
     "no-guidance": {"guided": False},  # neighbours tried in uniform random order
     "no-restart": {"restart": "none"},  # one climb per generation, no restart after an optimum
     "no-model": {"model": False},  # no surrogate pre-screening of offspring and neighbours
+    "no-check": {"check": 0},  # the model screens always, without its online self-check
 }
 
 # name -> "module:Class" (imported lazily so optional heavy dependencies load only when used)

@@ -37,6 +37,16 @@ from .base import Proposal, Strategy, default_in_flight
 
 COMPARE = ("rung", "score")  # what the inner GA compares: (rung, score) pairs, or scores of any rung
 PROMOTE = ("generation", "async")  # when promotions are decided: a whole generation told, or each result
+#: options the inner strategy keeps under memetic-sh whatever its own defaults: the memetic GA's
+#: self-check (``check``) was chosen on single-fidelity tables (``model_selection.py`` round 3),
+#: not for rung-ordered scores, so memetic-sh's inner GA (any memetic variant) screens without it
+#: unless ``check`` is given
+INNER_FIXED = {"memetic": {"check": 0}}
+
+
+def inner_fixed(inner: str) -> dict:
+    """``INNER_FIXED``'s options for the inner strategy ``inner`` (a ``memetic-<variant>`` too)."""
+    return INNER_FIXED.get(inner.split("-")[0], {})
 
 
 def ladder(min_epochs: int, eta: float, max_epochs: int) -> list[int]:
@@ -134,7 +144,7 @@ class SuccessiveHalving(Strategy):
         self.compare = compare
         from . import make_strategy
 
-        self.inner = make_strategy(inner, space, seed=seed, **inner_options)
+        self.inner = make_strategy(inner, space, seed=seed, **{**inner_fixed(inner), **inner_options})
         self.population_size = default_in_flight(self.inner)  # the loop's window
         if min_epochs is None:
             min_epochs = three_rungs(max_epochs, eta)
@@ -152,7 +162,8 @@ class SuccessiveHalving(Strategy):
         under it keep their identity and their rungs."""
         from . import strategy_class
 
-        inner = strategy_class(options.get("inner", "memetic")).identity_defaults(max_epochs, options)
+        name = options.get("inner", "memetic")
+        inner = strategy_class(name).identity_defaults(max_epochs, {**inner_fixed(name), **options})
         out = {**inner, **({} if options.get("compare") is not None else {"compare": "rung"})}
         if options.get("min_epochs") is not None:
             return out

@@ -10,7 +10,12 @@ It is composed of three parts, each usable and tested alone:
   pre-screens candidates: once ``model_min`` genomes are known, a generation breeds ``screen``
   times as many untried children as it evaluates and keeps the ones the model ranks best, and a
   climb draws ``screen`` untried neighbours (in the guided order) and tries the best-ranked first.
-  The model is refitted on every genome told whenever ``refit`` new ones have come in.
+  The model is refitted on every genome told whenever ``refit`` new ones have come in. With
+  ``check`` > 0 the model checks itself online (:class:`~studylib.strategies.surrogate.SkillCheck`):
+  every proposal's predicted score is kept and, once ``check`` proposals are evaluated, screening
+  (of offspring and neighbours) pauses while the Spearman correlation of predicted vs observed
+  over the last ``check`` evaluations is at most ``check_min``; the GA then breeds and climbs as
+  without a model, and screening resumes once the skill recovers.
 
 Each generation has two phases. **Global**: a GA generation; only genomes never evaluated are
 proposed. **Local**: hill climbing from the best population member (or, ``restart="evaluated"``,
@@ -41,7 +46,7 @@ from .evolution import Evolution
 from .guidance import NeighbourOrder
 from .local_search import HillClimber
 from .operators import Genome
-from .surrogate import Surrogate
+from .surrogate import SkillCheck, Surrogate
 
 RESTARTS = ("evaluated", "population", "none")
 
@@ -103,7 +108,9 @@ class MemeticGA(ArchiveStrategy):
       [4], ``model_min`` (genomes known before the model is used) [20], ``refit`` (new results
       between refits) [10], ``kappa`` (optimism: weight of the trees' spread) [0.0], ``model_trees`` [8],
       ``explore`` (share of each generation's children bred without screening) [0.0],
-      ``screen_local`` (screen the climbs' neighbours too; False = offspring only) [True].
+      ``screen_local`` (screen the climbs' neighbours too; False = offspring only) [True],
+      ``model_leaf`` (the trees' ``min_samples_leaf``) [1], ``check`` (self-check window; 0 = off)
+      [20], ``check_min`` (the skill at or below which screening pauses) [0.0].
     """
 
     name = "memetic"
@@ -117,7 +124,8 @@ class MemeticGA(ArchiveStrategy):
                  guided: bool = True, guide_top: float = 0.25, guide_power: float = 1.0,
                  guided_mutation: bool = False, model: bool = True, screen: int = 4, model_min: int = 20,
                  refit: int = 10, kappa: float = 0.0, model_trees: int = 8, explore: float = 0.0,
-                 screen_local: bool = True, **options: Any):
+                 screen_local: bool = True, model_leaf: int = 1, check: int = 20, check_min: float = 0.0,
+                 **options: Any):
         super().__init__(space, seed, **options)
         if restart not in RESTARTS:
             raise ValueError(f"memetic: restart must be one of {', '.join(RESTARTS)}")
@@ -131,7 +139,10 @@ class MemeticGA(ArchiveStrategy):
             raise ValueError("memetic: explore must be in [0, 1)")
         self.screen, self.refit, self.explore = int(screen), int(refit), float(explore)
         self.model = (Surrogate(space, self.rng.spawn(1)[0], n_trees=model_trees, kappa=kappa,
-                                min_points=max(int(model_min), 2)) if model and self.screen > 1 else None)
+                                min_samples_leaf=model_leaf, min_points=max(int(model_min), 2))
+                      if model and self.screen > 1 else None)
+        self.check = SkillCheck(check, check_min) if self.model is not None and check else None
+        self.paused_asks = 0  # asks made while the self-check paused screening
         self.order = NeighbourOrder(self.rng, guided=guided, top=guide_top, power=guide_power, model=self.model,
                                     screen=self.screen if screen_local else 1)
         self.climber = HillClimber(self.archive, self.rng, self.order, ordinal=self.ordinal, pattern=pattern)
@@ -149,9 +160,13 @@ class MemeticGA(ArchiveStrategy):
 
     @classmethod
     def identity_defaults(cls, max_epochs: int, options: dict) -> dict:
-        """The model pre-screening, on by default since it was added: a study begun without it
-        is not continued with it (its identity changes unless ``model`` is given)."""
-        return {} if "model" in options else {"model": True}
+        """The model pre-screening (on by default since it was added) and its self-check (``check``
+        20 since round 3 of ``model_selection.py``): a study begun without them is not continued
+        with them (its identity changes unless ``model``, resp. ``check``, is given)."""
+        out = {} if "model" in options else {"model": True}
+        if "check" not in options and options.get("model", True):
+            out["check"] = 20
+        return out
 
     # -- what tests and reports read -------------------------------------------------------------
     local_evals = property(lambda self: self.climber.evals)
@@ -167,6 +182,9 @@ class MemeticGA(ArchiveStrategy):
         guard = 0
         if self.model is not None:
             self.model.update(self.archive.known, self.refit)
+            screening = self._screening()
+            self.order.model = self.model if screening else None
+            self.paused_asks += self.model.ready and not screening
         while len(out) < n and not self.finished and guard < 1000:
             guard += 1
             if self._phase == "local":
@@ -197,13 +215,23 @@ class MemeticGA(ArchiveStrategy):
             self._queue = self._next_batch()
             if not self._queue and not self._batch:
                 break
+        if self.check is not None and self.model.ready and out:
+            genomes = [self.space.encode(c) for c in out]
+            for g, p in zip(genomes, self.model.predict(genomes)):
+                self.check.predicted(g, p)
         return out
+
+    def _screening(self) -> bool:
+        """Screen with the model now: it is fitted and (with ``check``) passes its self-check."""
+        return self.model is not None and self.model.ready and (self.check is None or self.check.trusted)
 
     def tell(self, config: Config, score: float) -> None:
         g = self.space.encode(config)
         score = float(score)
         local = g in self.climber.pending
         is_new = self.archive.record(g, score)
+        if self.check is not None:
+            self.check.observed(g, score)
         if is_new:
             self.share.observe(score, local)
         if local:
@@ -218,7 +246,7 @@ class MemeticGA(ArchiveStrategy):
         else:
             weights = (self.order.mutation_weights(self.archive.known, self.archive.cardinalities)
                        if self.guided_mutation else None)
-            if self.model is not None and self.model.ready:
+            if self._screening():
                 free = int(round(self.explore * self.offspring))  # children kept unscreened
                 screened = self.offspring - free
                 self._batch = self.model.pick(self.evolution.breed(screened * self.screen, weights), screened)

@@ -8,6 +8,10 @@ told so far and their scores (maximised) and ranks candidates by the predicted s
 plus ``kappa`` times the spread of the trees' predictions (an optimism bonus for configs the trees
 disagree on). See ``docs/surrogate.md`` for why this model.
 
+:class:`SkillCheck` is the model's online self-check: the Spearman correlation between the score
+predicted for each proposal (before it was evaluated) and the score observed, over the last
+``window`` evaluations; a caller screens only while it is :attr:`SkillCheck.trusted`.
+
 Items are configs (dicts, as ``SearchSpace.decode`` gives) or genomes (tuples of value indices,
 as ``SearchSpace.encode`` gives); both may be mixed. Randomness: only the trees' ``random_state``,
 drawn from the ``rng`` given at each :meth:`Surrogate.fit`, so the same seed gives the same ranks.
@@ -125,3 +129,43 @@ class Surrogate:
     def pick(self, items: Sequence[Item], k: int) -> list[Item]:
         """The ``k`` best-ranked items, best first."""
         return [items[i] for i in self.rank(items)[: max(int(k), 0)]]
+
+
+class SkillCheck:
+    """``SkillCheck(window=20, min_skill=0.0)``: call :meth:`predicted` when an item is proposed
+    (with the model's prediction for it) and :meth:`observed` when its score comes in. :attr:`skill`
+    is the Spearman correlation of predicted vs observed over the last ``window`` observed pairs
+    (NaN before ``window`` pairs; a constant side counts as 0); :attr:`trusted` while there are
+    fewer than ``window`` pairs or the skill exceeds ``min_skill``. Deterministic (no randomness)."""
+
+    def __init__(self, window: int = 20, min_skill: float = 0.0):
+        if window < 3:
+            raise ValueError("surrogate: the self-check window must be at least 3")
+        self.window, self.min_skill = int(window), float(min_skill)
+        self._pending: dict = {}
+        self.pairs: list[tuple[float, float]] = []  # (predicted, observed), the last ``window``
+
+    def predicted(self, item: Item, value: float) -> None:
+        self._pending[item] = float(value)
+
+    def observed(self, item: Item, score: float) -> None:
+        if item in self._pending:
+            self.pairs.append((self._pending.pop(item), float(score)))
+            del self.pairs[: -self.window]
+
+    @property
+    def skill(self) -> float:
+        if len(self.pairs) < self.window:
+            return float("nan")
+        from scipy.stats import rankdata
+
+        p, y = np.asarray(self.pairs, dtype=float).T
+        y = np.where(np.isfinite(y), y, np.nanmin(np.where(np.isfinite(y), y, np.nan)) if np.isfinite(y).any() else 0.0)
+        rp, ry = rankdata(p), rankdata(y)
+        if rp.std() == 0 or ry.std() == 0:
+            return 0.0
+        return float(np.corrcoef(rp, ry)[0, 1])
+
+    @property
+    def trusted(self) -> bool:
+        return len(self.pairs) < self.window or self.skill > self.min_skill
