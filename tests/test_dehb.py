@@ -112,7 +112,7 @@ def test_a_real_dehb_study_through_the_cli_promotes_from_its_checkpoint(tmp_path
                "--max-epochs", "3", "--patience", "3", "--seed", "1", "--out", str(out), "--no-progress"]
     r = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert "4 trials (4 trained, 0 from the ledger)" in r.stdout
+    assert "3 configs in 4 rung trials (4 trained, 0 from the ledger)" in r.stdout, r.stdout
     assert not re.search(r"\| (DEBUG|INFO|WARNING|ERROR) +\|", r.stdout + r.stderr)  # no loguru lines
     assert not (tmp_path / "dehb.log").exists() and sorted(os.listdir(tmp_path)) == ["study"]
     with Ledger(out / "ledger.sqlite") as ledger:
@@ -129,7 +129,7 @@ def test_a_real_dehb_study_through_the_cli_promotes_from_its_checkpoint(tmp_path
     rows = pd.read_csv(out / "trials.csv")
     assert len(rows) == 3 and rows.charged_epochs.sum() == 5
     again = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path)  # same proposals
-    assert again.returncode == 0 and "4 trials (0 trained, 4 from the ledger)" in again.stdout, again.stderr
+    assert again.returncode == 0 and "3 configs in 4 rung trials (0 trained, 4 from the ledger)" in again.stdout, again.stderr
 
 
 def test_dehb_with_too_few_epochs_is_one_line_exit_2(tmp_path):
