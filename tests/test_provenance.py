@@ -17,9 +17,12 @@ def test_fingerprints_follow_the_code_they_name(tmp_path, monkeypatch):
     monkeypatch.setattr(provenance, "PACKAGE", copy)
     memetic, random, protocol = provenance.fingerprint("memetic"), provenance.fingerprint("random"), provenance.fingerprint()
     assert len({memetic, random, protocol}) == 3 and len(protocol) == 16
+    sh, sh_tpe = provenance.fingerprint("memetic-sh"), provenance.fingerprint("memetic-sh", {"inner": "tpe"})
     with open(copy / "strategies" / "memetic.py", "a") as f:
         f.write("\n# a change\n")
     assert provenance.fingerprint("memetic") != memetic
+    # memetic-sh builds its inner GA by name (no import names memetic.py): it is part of it all the same
+    assert provenance.fingerprint("memetic-sh") != sh and provenance.fingerprint("memetic-sh", {"inner": "tpe"}) == sh_tpe
     assert (provenance.fingerprint("random"), provenance.fingerprint()) == (random, protocol)
     with open(copy / "loop.py", "a") as f:
         f.write("\n# a change\n")
