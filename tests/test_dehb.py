@@ -69,6 +69,8 @@ def test_rungs_are_whole_epochs_and_dehb_is_told_minus_the_score_and_the_epochs(
         make_strategy("dehb", SPACE, seed=0, max_epochs=1)
     with pytest.raises(TypeError, match="unknown options"):
         make_strategy("dehb", SPACE, seed=0, max_epochs=9, population_size=4)
+    with pytest.raises(Exception, match="round to the same whole epochs"):  # 9 * 1.2**-k: 4, 4, 3, 2, ...
+        make_strategy("dehb", SPACE, seed=0, max_epochs=9, eta=1.2)
 
 
 @pytest.mark.parametrize("name", sorted(MULTI_FIDELITY))

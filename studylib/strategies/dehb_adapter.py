@@ -116,6 +116,9 @@ class DEHBStrategy(Strategy):
         self.dehb = build_dehb(config_space(space, dehb_seed), self.min_epochs, self.max_epochs, eta, dehb_seed,
                                options)
         self.rungs = {f: self._epochs(f) for f in self.dehb.fidelities}
+        if len(set(self.rungs.values())) < len(self.rungs):
+            raise StudyError(f"dehb: eta {eta} gives rungs that round to the same whole epochs "
+                             f"({sorted(self.rungs.values())}); use a larger eta or more epochs")
         self._jobs: dict[int, tuple[Proposal, dict]] = {}  # id(proposal) -> (proposal, DEHB's job)
         self._proposed: dict[str, set[int]] = {}  # config key -> the rungs asked
         self._keep: dict[str, Config] = {}  # told configs DEHB may still promote (checkpoints kept)
