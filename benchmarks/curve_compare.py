@@ -9,11 +9,12 @@ is ``studylib.curve_bench.run_curve`` (the study loop, budget in epochs, 27-epoc
 The budget is 20 full trainings' epochs (540 for 27-epoch curves); regret is read at 1/9, 1/3 and
 all of it.
 
-* ``--select``: the memetic-sh candidates of ``CANDIDATES`` on the development table ``curves-a``
+* ``--select [--round N]``: the memetic-sh candidates of round N (1: ``CANDIDATES``, 2:
+  ``CANDIDATES_ROUND2``, the default) on the development table ``curves-a``
   only (its 27-epoch curves and the same curves cut at 9 epochs, so that a default does not fit
   one ``--max-epochs``), selection seeds 1000-1099. Rule: the smallest median ``ratio`` (below),
   averaged over the two, wins; ties go to the smaller mean of the median regrets. Writes
-  ``results/curve_selection.csv``.
+  ``results/curve_selection.csv`` (round 1) or ``results/curve_selection_round2.csv``.
 * default: every strategy at its defaults on every table, seeds 0-99. Writes
   ``results/curve_compare.csv`` (per table and strategy: median regret at the three points,
   Wilcoxon p of memetic-sh against it there, paired over seeds, the seeds where memetic-sh's
@@ -69,6 +70,17 @@ CANDIDATES = {  # memetic-sh options tried on the development table; a callable 
     "eta3-3rungs-async": dict(eta=3, min_epochs=_three_rungs, promote="async"),
     "eta3-min1-async": dict(eta=3, min_epochs=1, promote="async"),
 }
+#: round 2 (issue 17, fixed before it was run): ASHA's rule in full (``reconsider``: a config not
+#: promoted is paused and promoted later by the rule, or with the budget left when no new config
+#: may start) with the round-1 default and the round-1 winner, against both without it
+CANDIDATES_ROUND2 = {
+    "eta3-3rungs": dict(eta=3, min_epochs=_three_rungs),
+    "eta2-min1": dict(eta=2, min_epochs=1),
+    "eta3-3rungs-reconsider": dict(eta=3, min_epochs=_three_rungs, reconsider=True),
+    "eta2-min1-reconsider": dict(eta=2, min_epochs=1, reconsider=True),
+    "eta3-min1-reconsider": dict(eta=3, min_epochs=1, reconsider=True),
+}
+ROUNDS = {1: (CANDIDATES, "curve_selection.csv"), 2: (CANDIDATES_ROUND2, "curve_selection_round2.csv")}
 DEV_EPOCHS = (27, 9)  # the development table, and its curves cut at 9 epochs
 
 
@@ -192,6 +204,8 @@ def show(frame: pd.DataFrame) -> None:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--select", action="store_true", help="choose memetic-sh's defaults on curves-a")
+    p.add_argument("--round", type=int, default=max(ROUNDS), choices=sorted(ROUNDS),
+                   help="--select: which round's candidates (each writes its own CSV)")
     p.add_argument("--tables", nargs="+", default=["curves-a", "curves-b"])
     p.add_argument("--tables-dir", default=str(ROOT / "reports" / "curve-tables"))
     p.add_argument("--seeds", type=int, default=100)
@@ -201,7 +215,8 @@ def main(argv=None) -> int:
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     tables_dir = Path(args.tables_dir)
-    runs = {"random": ("random", None), **{k: ("memetic-sh", o) for k, o in CANDIDATES.items()}} if args.select \
+    candidates, selection_csv = ROUNDS[args.round]
+    runs = {"random": ("random", None), **{k: ("memetic-sh", o) for k, o in candidates.items()}} if args.select \
         else STRATEGIES
     stamp = provenance.code_stamp(runs, tables=args.tables if not args.select else ["curves-a"], seeds=args.seeds,
                                   select=args.select, table_hashes=table_hashes(tables_dir))
@@ -209,15 +224,15 @@ def main(argv=None) -> int:
         tables = [load("curves-a", tables_dir, None if e == 27 else e) for e in DEV_EPOCHS]
         seeds = range(1000, 1000 + args.seeds)
         jobs = [(t, "random", "random", s, None) for t in tables for s in seeds]
-        jobs += [(t, label, "memetic-sh", s, opts) for t in tables for label, opts in CANDIDATES.items() for s in seeds]
+        jobs += [(t, label, "memetic-sh", s, opts) for t in tables for label, opts in candidates.items() for s in seeds]
         grid = run_all(jobs, args.workers)
         out = summarize(grid[grid.strategy != "random"], grid[grid.strategy == "random"], None)
         out = out.assign(mean_regret=out.filter(like="regret@").mean(axis=1))
         both = out.groupby("strategy", sort=False)[["ratio", "mean_regret"]].mean()
         out = out.join(both.add_prefix("dev_mean_"), on="strategy")
         out = out.sort_values(["dev_mean_ratio", "dev_mean_mean_regret", "table"], kind="stable")
-        out.to_csv(RESULTS / "curve_selection.csv", index=False)
-        provenance.write_stamp(RESULTS / "curve_selection.csv", stamp)
+        out.to_csv(RESULTS / selection_csv, index=False)
+        provenance.write_stamp(RESULTS / selection_csv, stamp)
         show(out)
         return 0
     tables = [load(t, tables_dir) for t in args.tables]

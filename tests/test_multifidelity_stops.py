@@ -153,3 +153,70 @@ def test_a_window_under_a_budget_proposes_the_same_whatever_the_executors_capaci
             assert name == "tpe-hb" or owed(s) == []  # tpe-hb in a window of 3 may end owing one (not checked here)
             runs.append(sorted(t.key for t in trials))
         assert runs[0] == runs[1]
+
+
+def reconsidering(table, seed, trials, spend=None, reconsider=True):
+    s = make_strategy("memetic-sh", table.space, seed=seed, max_epochs=EPOCHS, population_size=4,
+                      reconsider=reconsider)
+    objective, ledger, executor = Timed(table, seed), MemoryLedger(), InlineExecutor(progress=False)
+    executor.start(objective)
+    retired = []
+    s.retired = (lambda f: lambda: retired.extend(f()) or [])(s.retired)
+    run_loop(s, objective, executor, ledger, "s", trials=trials, space_size=table.space.size, spend=spend,
+             rungs=TableRungs(table.epochs))
+    return s, ledger.study_trials("s"), retired
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7])  # 1 and 7: today's default misses one (next test)
+def test_reconsidering_promotes_every_config_the_rule_admits_once_its_rung_has_seen_more(table, seed):
+    """ASHA in full: at the end, each rung's top ceil(n / eta) of its n scores went on, also configs
+    decided (not promoted) before later, lower scores raised the rung's quota; none is retired."""
+    import math
+
+    s, trials, retired = reconsidering(table, seed, 9)
+    assert len(configs(trials)) == 9 and owed(s) == [] and retired == []
+    reached = {}
+    for t in trials:
+        reached[t.metrics["index"]] = max(reached.get(t.metrics["index"], 0), t.epochs)
+    for r in s.levels.rungs[:-1]:
+        at = sorted(((t.metrics["value"], t.metrics["index"]) for t in trials if t.epochs == r), reverse=True)
+        top = at[: math.ceil(len(at) / s.levels.eta)]
+        assert all(reached[i] > r for _, i in top)
+    again = reconsidering(table, seed, 9)[1]
+    assert [t.key for t in again] == [t.key for t in trials]  # same seed, same trials
+
+
+def test_without_reconsidering_a_config_decided_early_is_retired_for_good(table):
+    """The same check fails for today's default on some seed: a decision is final there."""
+    import math
+
+    missed = 0
+    for seed in (1, 7):
+        s, trials, retired = reconsidering(table, seed, 9, reconsider=False)
+        reached = {}
+        for t in trials:
+            reached[t.metrics["index"]] = max(reached.get(t.metrics["index"], 0), t.epochs)
+        at = sorted(((t.metrics["value"], t.metrics["index"]) for t in trials if t.epochs == 1), reverse=True)
+        missed += sum(reached[i] == 1 for _, i in at[: math.ceil(len(at) / 3)])
+        assert retired
+    assert missed > 0
+
+
+@pytest.mark.parametrize("budget", [40, 60, 90])
+def test_reconsidering_spends_the_budget_left_on_the_best_paused_configs(table, budget):
+    """When no new config may start (the 12-config space is used up, or a new config's rungs do not
+    fit), the epochs left go to paused configs, highest rung first, each only if its promotion
+    fits: the study ends owing nothing and with less left than any paused config's promotion."""
+    s, trials, _ = reconsidering(table, 0, table.space.size, Spend(epochs=budget))
+    spent = sum(charged_epochs(t) for t in trials)
+    assert spent <= budget and owed(s) == []
+    assert all(s.levels.next(p.epochs) - p.epochs > budget - spent for p, _ in s._paused)
+    plain, plain_trials, _ = reconsidering(table, 0, table.space.size, Spend(epochs=budget), reconsider=False)
+    assert spent >= sum(charged_epochs(t) for t in plain_trials)
+    if budget == 90:  # 12 configs x 1 epoch plus the rule's promotions leave epochs that only a pause can use
+        assert spent > sum(charged_epochs(t) for t in plain_trials)
+
+
+def test_without_a_budget_only_the_rule_promotes_a_paused_config(table):
+    s, trials, _ = reconsidering(table, 0, table.space.size)
+    assert s._paused and s.finished and s.ask(5) == []  # --trials alone: paused configs stay paused

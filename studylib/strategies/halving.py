@@ -17,8 +17,18 @@ deleted). So a poor child costs ``min_epochs``. One fidelity per comparison: the
 proposal order, so the same for every executor): promoted at once if it is in the top 1/eta of what
 its rung has seen so far, else told to the inner strategy and retired; new configs are asked
 whenever the inner strategy has any, so a worker never waits for a generation while promotions
-are pending. (Retired configs are not reconsidered.) The default stays ``generation`` until
-chosen on the development tables (``benchmarks/curve_compare.py --select``).
+are pending. The default stays ``generation`` until chosen on the development tables
+(``benchmarks/curve_compare.py --select``).
+
+``reconsider=True`` (ASHA's rule in full): a config that is not promoted is *paused* at its rung
+instead of retired (it keeps its checkpoint; it is told to the inner strategy once, as before).
+Before any new config is asked, every paused config that the rule now promotes (the top
+``ceil(n / eta)`` grows with the ``n`` scores its rung has seen) is promoted, if its promotion
+fits the budget. And when no new config may start (the inner strategy has none, the space or
+``--trials`` is used up, or a new config's rungs would not fit), the epochs left go to the best
+paused configs, highest rung first, each promotion only if it fits: a study with a budget does
+not stop with epochs unspent while a paused config could still use them. Without a budget
+(``--trials`` alone) only the rule promotes.
 
 Defaults: eta 3 and three rungs, i.e. ``min_epochs = ceil(max_epochs / eta**2)`` (rungs 3, 9, 27
 for 27 epochs; 1, 3, 9 for 9; 12, 36, 100 for 100). Chosen on the development learning-curve
@@ -126,15 +136,17 @@ class SuccessiveHalving(Strategy):
     ``min_epochs`` [three rungs: ``ceil(max_epochs / eta**2)``], ``compare`` [rung: the inner
     strategy is told :func:`rung_fitness`; ``score``: the best validation accuracy of whatever
     rung a config reached], ``promote`` [generation; ``async``: ASHA's rule as each result is
-    told, see the module], ``max_epochs`` (given by the study: its ``--max-epochs``); any other
-    option goes to the inner strategy."""
+    told, see the module], ``reconsider`` [False; True: configs not promoted are paused, not
+    retired, and promoted later by the rule or with the budget left, see the module],
+    ``max_epochs`` (given by the study: its ``--max-epochs``); any other option goes to the inner
+    strategy."""
 
     name = "sh"
     multi_fidelity = True
 
     def __init__(self, space: SearchSpace, seed: int | None = 0, *, max_epochs: int, inner: str = "memetic",
                  eta: float = 3, min_epochs: int | None = None, compare: str = "rung",
-                 promote: str = "generation", **inner_options):
+                 promote: str = "generation", reconsider: bool = False, **inner_options):
         super().__init__(space, seed)
         if promote not in PROMOTE:
             raise ValueError(f"memetic-sh: promote must be one of {', '.join(PROMOTE)}")
@@ -154,6 +166,9 @@ class SuccessiveHalving(Strategy):
         self._pending: list[Proposal] = []
         self._waiting: list[tuple[Proposal, float]] = []
         self._retired: list[Config] = []
+        self.reconsider = bool(reconsider)
+        self._paused: list[tuple[Proposal, float]] = []  # not promoted, still candidates (reconsider)
+        self._told: set[str] = set()  # keys of configs told to the inner strategy (each once)
 
     @classmethod
     def identity_defaults(cls, max_epochs: int, options: dict) -> dict:
@@ -176,11 +191,15 @@ class SuccessiveHalving(Strategy):
             if not self._queue:
                 if self.promote == "generation" and (self._pending or self._waiting):
                     break
+                if self._unpause(by_rule=True):
+                    continue
                 at, certain = self._owed()
                 k = new_allowed(n - len(out), at, self.levels.rungs, self.levels.eta, self.new_left,
                                 self.epochs_left, certain, self._decided())
                 configs = self.inner.ask(k) if k > 0 else []
                 if not configs:
+                    if not (self._pending or self._waiting) and self._unpause(by_rule=False):
+                        continue
                     break
                 if self.new_left is not None:
                     self.new_left -= len(configs)
@@ -198,6 +217,37 @@ class SuccessiveHalving(Strategy):
         below = {nxt: r for r, nxt in zip(self.levels.rungs, self.levels.rungs[1:])}
         at = [p.epochs for p in self._pending] + [p.epochs for p, _ in self._waiting] + [p.epochs for p in self._queue]
         return at, float(sum(p.epochs - below[p.epochs] for p in self._queue))
+
+    def _fits(self, p: Proposal, reserve: bool) -> bool:
+        """Whether promoting paused ``p`` fits the budget with the promotions the undecided configs
+        may still be owed (and, ``reserve``, those ``p`` itself may be owed next)."""
+        if self.epochs_left is None:
+            return True
+        nxt = self.levels.next(p.epochs)
+        at, certain = self._owed()
+        rungs, eta = self.levels.rungs, self.levels.eta
+        owed = owed_epochs(at + [nxt] if reserve else at, rungs, eta, self._decided())
+        return certain + (nxt - p.epochs) + owed <= self.epochs_left
+
+    def _unpause(self, by_rule: bool) -> bool:
+        """Queue the paused configs that the promotion rule now promotes (``by_rule``), or else
+        the best one, highest rung first, whose promotion fits the budget (only under a budget);
+        True when any was queued."""
+        if not self._paused or (not by_rule and self.epochs_left is None):
+            return False
+        order = sorted(range(len(self._paused)), key=lambda i: (-self._paused[i][0].epochs, -self._paused[i][1], i))
+        queued = []
+        for i in order:
+            p, score = self._paused[i]
+            if by_rule and not self.levels.promoted(p.epochs, score):
+                continue
+            if self._fits(p, reserve=by_rule):
+                queued.append(i)
+                self._queue.append(Proposal(p.config, self.levels.next(p.epochs)))
+                if not by_rule:
+                    break
+        self._paused = [x for i, x in enumerate(self._paused) if i not in set(queued)]
+        return bool(queued)
 
     def _decided(self) -> dict[int, int]:
         """Scores per rung whose promotion is decided (told and not waiting)."""
@@ -221,12 +271,21 @@ class SuccessiveHalving(Strategy):
         for p, score in waiting:
             nxt = self.levels.next(p.epochs)
             if nxt is not None and self.levels.promoted(p.epochs, score):
-                self._queue.append(Proposal(p.config, nxt))
+                if self.reconsider:  # promoted by the next ask, if it fits the budget then
+                    self._paused.append((p, float(score)))
+                else:
+                    self._queue.append(Proposal(p.config, nxt))
                 continue
             level = sum(1 for r in self.levels.rungs if r < p.epochs)
-            self.inner.tell(p.config, rung_fitness(level, score) if self.compare == "rung" else score)
+            key = self.space.key(p.config)
+            if not (self.reconsider and key in self._told):  # a paused config promoted later was told already
+                self._told.add(key)
+                self.inner.tell(p.config, rung_fitness(level, score) if self.compare == "rung" else score)
             if nxt is not None:
-                self._retired.append(p.config)
+                if self.reconsider:
+                    self._paused.append((p, float(score)))
+                else:
+                    self._retired.append(p.config)
 
     def retired(self) -> list[Config]:
         out, self._retired = self._retired, []
@@ -235,4 +294,6 @@ class SuccessiveHalving(Strategy):
     @property
     def finished(self) -> bool:
         idle = not self._queue and not self._pending and not self._waiting
-        return idle and (self.inner.finished or self.new_left == 0)
+        paused = self.reconsider and any(
+            self.levels.promoted(p.epochs, score) or self.epochs_left is not None for p, score in self._paused)
+        return idle and not paused and (self.inner.finished or self.new_left == 0)
