@@ -101,6 +101,26 @@ def study_provenance(out: Path, strategies) -> dict:
     return found
 
 
+def reuse_committed(df: pd.DataFrame, studies: dict, strategies) -> tuple[pd.DataFrame, dict]:
+    """``df`` and ``studies`` with the committed rows and study records of ``strategies`` added
+    (the trainer fingerprint of each reused study stays in its record)."""
+    import json
+
+    old = pd.read_csv(RESULTS / "multifidelity.csv")
+    old = old[old.strategy.isin(strategies)]
+    if old.empty:
+        return df, studies
+    records = json.loads((RESULTS / "multifidelity.provenance.json").read_text()).get("studies", {})
+    kept = {k: v for k, v in records.items() if any(k.startswith(f"round1-{s}-s") for s in strategies)}
+    print("reused from the committed results:", ", ".join(dict.fromkeys(old.strategy)))
+    frames = [f for f in (df, old) if not f.empty]
+    order = {s: i for i, s in enumerate(STRATEGIES)}
+    out = pd.concat(frames, ignore_index=True)
+    out = out.sort_values(["strategy", "seed", "n"], key=lambda c: c.map(order) if c.name == "strategy" else c,
+                          kind="stable").reset_index(drop=True)
+    return out, {**studies, **kept}
+
+
 def summary(df: pd.DataFrame) -> pd.DataFrame:
     """Per strategy and seed: final best, epochs spent, epochs to reach random's final best."""
     out = []
@@ -160,6 +180,9 @@ def main(argv=None) -> int:
     p.add_argument("--allow-code-change", action="store_true",
                    help="continue studies whose trainer code changed since they started (recorded in the ledgers)")
     p.add_argument("--summary-only", action="store_true", help="only read the ledgers and write the results")
+    p.add_argument("--reuse-committed", action="store_true",
+                   help="strategies with no ledger under --out: take their rows (and study records) from the "
+                        "committed results (a partial re-run after a change to some strategies only)")
     args = p.parse_args(argv)
     from studylib import provenance
 
@@ -168,6 +191,9 @@ def main(argv=None) -> int:
     if not args.summary_only:
         run(args)
     df = traces(Path(args.out), args.strategies, args.budget, args.max_epochs)
+    studies = study_provenance(Path(args.out), args.strategies)
+    if args.reuse_committed:
+        df, studies = reuse_committed(df, studies, [s for s in args.strategies if s not in set(df.get("strategy", ()))])
     if df.empty:
         print("no studies yet")
         return 0
@@ -176,7 +202,7 @@ def main(argv=None) -> int:
     per_seed, med = summary(df)
     per_seed.to_csv(RESULTS / "multifidelity_seeds.csv", index=False)
     med.to_csv(RESULTS / "multifidelity_summary.csv", index=False)
-    stamp["studies"] = study_provenance(Path(args.out), args.strategies)
+    stamp["studies"] = studies
     for name in ("multifidelity.csv", "multifidelity_seeds.csv", "multifidelity_summary.csv"):
         provenance.write_stamp(RESULTS / name, stamp)
     figure(df, RESULTS / "multifidelity.png",
