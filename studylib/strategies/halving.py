@@ -207,6 +207,8 @@ class SuccessiveHalving(Strategy):
                     self.epochs_left -= len(configs) * self.levels.rungs[0]
                 self._queue.extend(Proposal(c, self.levels.rungs[0]) for c in configs)
             p = self._queue.pop(0)
+            if self.epochs_left is not None and p.epochs != self.levels.rungs[0]:  # a promotion: now asked
+                self.epochs_left -= p.epochs - self.levels.rungs[self.levels.rungs.index(p.epochs) - 1]
             self._pending.append(p)
             out.append(p)
         return out
@@ -270,11 +272,9 @@ class SuccessiveHalving(Strategy):
         waiting, self._waiting = self._waiting, []
         for p, score in waiting:
             nxt = self.levels.next(p.epochs)
-            if nxt is not None and self.levels.promoted(p.epochs, score):
-                if self.reconsider:  # promoted by the next ask, if it fits the budget then
-                    self._paused.append((p, float(score)))
-                else:
-                    self._queue.append(Proposal(p.config, nxt))
+            if nxt is not None and self.levels.promoted(p.epochs, score) and (
+                    not self.reconsider or self._fits(p, reserve=True)):
+                self._queue.append(Proposal(p.config, nxt))
                 continue
             level = sum(1 for r in self.levels.rungs if r < p.epochs)
             key = self.space.key(p.config)
