@@ -220,3 +220,27 @@ def test_reconsidering_spends_the_budget_left_on_the_best_paused_configs(table, 
 def test_without_a_budget_only_the_rule_promotes_a_paused_config(table):
     s, trials, _ = reconsidering(table, 0, table.space.size)
     assert s._paused and s.finished and s.ask(5) == []  # --trials alone: paused configs stay paused
+
+
+def test_reconsidering_answers_an_inner_strategy_that_asks_a_config_again(table):
+    """regevo mutates into configs it tried before: each ask is told back once (its population
+    moves on and the study ends), and a repeat neither scores its rung twice nor pauses twice."""
+    s = make_strategy("memetic-sh", table.space, seed=0, max_epochs=EPOCHS, population_size=4, inner="regevo",
+                      sample_size=2, reconsider=True)
+    asked, told = {}, {}
+    inner_ask, inner_tell = s.inner.ask, s.inner.tell
+    s.inner.ask = lambda n=1: [asked.__setitem__(table.space.key(c), asked.get(table.space.key(c), 0) + 1) or c
+                               for c in inner_ask(n)]
+    s.inner.tell = lambda c, v: (told.__setitem__(table.space.key(c), told.get(table.space.key(c), 0) + 1),
+                                 inner_tell(c, v))
+    objective, ledger, executor = Timed(table, 0), MemoryLedger(), InlineExecutor(progress=False)
+    executor.start(objective)
+    run_loop(s, objective, executor, ledger, "s", trials=table.space.size, space_size=table.space.size,
+             spend=Spend(epochs=70), max_repeats=500, rungs=TableRungs(table.epochs))
+    assert sum(asked.values()) > len(asked)  # it did ask configs again
+    assert told == asked and owed(s) == []
+    assert sum(charged_epochs(t) for t in ledger.study_trials("s")) <= 70
+    keys = [table.space.key(p.config) for p, _ in s._paused]
+    assert len(keys) == len(set(keys))
+    assert all(len(v) == len(configs([t for t in ledger.study_trials("s") if t.epochs == r]))
+               for r, v in s.levels.scores.items())

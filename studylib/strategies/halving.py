@@ -168,7 +168,8 @@ class SuccessiveHalving(Strategy):
         self._retired: list[Config] = []
         self.reconsider = bool(reconsider)
         self._paused: list[tuple[Proposal, float]] = []  # not promoted, still candidates (reconsider)
-        self._told: set[str] = set()  # keys of configs told to the inner strategy (each once)
+        self._asked: dict[str, int] = {}  # reconsider: inner asks of a config not yet told back
+        self._scored: dict[str, int] = {}  # reconsider: the highest rung a config was scored at
 
     @classmethod
     def identity_defaults(cls, max_epochs: int, options: dict) -> dict:
@@ -201,6 +202,10 @@ class SuccessiveHalving(Strategy):
                     if not (self._pending or self._waiting) and self._unpause(by_rule=False):
                         continue
                     break
+                if self.reconsider:
+                    for c in configs:
+                        key = self.space.key(c)
+                        self._asked[key] = self._asked.get(key, 0) + 1
                 if self.new_left is not None:
                     self.new_left -= len(configs)
                 if self.epochs_left is not None:
@@ -248,7 +253,8 @@ class SuccessiveHalving(Strategy):
                 self._queue.append(Proposal(p.config, self.levels.next(p.epochs)))
                 if not by_rule:
                     break
-        self._paused = [x for i, x in enumerate(self._paused) if i not in set(queued)]
+        done = set(queued)
+        self._paused = [x for i, x in enumerate(self._paused) if i not in done]
         return bool(queued)
 
     def _decided(self) -> dict[int, int]:
@@ -263,8 +269,14 @@ class SuccessiveHalving(Strategy):
             proposal = Proposal(proposal, self.max_epochs)
         if proposal in self._pending:
             self._pending.remove(proposal)
-        self.levels.add(proposal.epochs, score)
-        self._waiting.append((proposal, float(score)))
+        key = self.space.key(proposal.config)
+        if self.reconsider and self._scored.get(key, 0) >= proposal.epochs:
+            self._tell_inner(proposal, score)  # a repeat (the inner strategy asked it again): answered, nothing else
+        else:
+            if self.reconsider:
+                self._scored[key] = proposal.epochs
+            self.levels.add(proposal.epochs, score)
+            self._waiting.append((proposal, float(score)))
         if not self._pending or self.promote == "async":
             self._decide()
 
@@ -276,16 +288,23 @@ class SuccessiveHalving(Strategy):
                     not self.reconsider or self._fits(p, reserve=True)):
                 self._queue.append(Proposal(p.config, nxt))
                 continue
-            level = sum(1 for r in self.levels.rungs if r < p.epochs)
-            key = self.space.key(p.config)
-            if not (self.reconsider and key in self._told):  # a paused config promoted later was told already
-                self._told.add(key)
-                self.inner.tell(p.config, rung_fitness(level, score) if self.compare == "rung" else score)
+            self._tell_inner(p, score)
             if nxt is not None:
                 if self.reconsider:
                     self._paused.append((p, float(score)))
                 else:
                     self._retired.append(p.config)
+
+    def _tell_inner(self, p: Proposal, score: float) -> None:
+        """Tell the inner strategy how ``p``'s config ended (with ``reconsider``: once per time it
+        asked the config, so a paused config promoted later is not told again)."""
+        if self.reconsider:
+            key = self.space.key(p.config)
+            if not self._asked.get(key):
+                return
+            self._asked[key] -= 1
+        level = sum(1 for r in self.levels.rungs if r < p.epochs)
+        self.inner.tell(p.config, rung_fitness(level, score) if self.compare == "rung" else score)
 
     def retired(self) -> list[Config]:
         out, self._retired = self._retired, []
