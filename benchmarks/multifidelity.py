@@ -101,24 +101,33 @@ def study_provenance(out: Path, strategies) -> dict:
     return found
 
 
-def reuse_committed(df: pd.DataFrame, studies: dict, strategies) -> tuple[pd.DataFrame, dict]:
+def reuse_committed(df: pd.DataFrame, studies: dict, strategies, args) -> tuple[pd.DataFrame, dict, dict]:
     """``df`` and ``studies`` with the committed rows and study records of ``strategies`` added
-    (the trainer fingerprint of each reused study stays in its record)."""
+    (the trainer fingerprint of each reused study stays in its record), and the committed
+    ``strategy_code`` of those strategies. Refuses committed results of other settings."""
     import json
+    import re
 
+    stamp = json.loads((RESULTS / "multifidelity.provenance.json").read_text())
+    settings = {"budget": args.budget, "max_epochs": args.max_epochs, "seeds": list(args.seeds)}
+    differ = {k: stamp.get(k) for k, v in settings.items() if stamp.get(k) != v}
+    if differ:
+        raise SystemExit(f"--reuse-committed: the committed results were made with {differ}, not {settings}")
     old = pd.read_csv(RESULTS / "multifidelity.csv")
     old = old[old.strategy.isin(strategies)]
     if old.empty:
-        return df, studies
-    records = json.loads((RESULTS / "multifidelity.provenance.json").read_text()).get("studies", {})
-    kept = {k: v for k, v in records.items() if any(k.startswith(f"round1-{s}-s") for s in strategies)}
+        return df, studies, {}
+    records = stamp.get("studies", {})
+    kept = {k: v for k, v in records.items()
+            if any(re.match(rf"round1-{re.escape(s)}-s\d+-", k) for s in strategies)}
+    codes = {s: c for s, c in stamp.get("strategy_code", {}).items() if s in set(old.strategy)}
     print("reused from the committed results:", ", ".join(dict.fromkeys(old.strategy)))
     frames = [f for f in (df, old) if not f.empty]
     order = {s: i for i, s in enumerate(STRATEGIES)}
     out = pd.concat(frames, ignore_index=True)
     out = out.sort_values(["strategy", "seed", "n"], key=lambda c: c.map(order) if c.name == "strategy" else c,
                           kind="stable").reset_index(drop=True)
-    return out, {**studies, **kept}
+    return out, {**studies, **kept}, codes
 
 
 def summary(df: pd.DataFrame) -> pd.DataFrame:
@@ -193,7 +202,9 @@ def main(argv=None) -> int:
     df = traces(Path(args.out), args.strategies, args.budget, args.max_epochs)
     studies = study_provenance(Path(args.out), args.strategies)
     if args.reuse_committed:
-        df, studies = reuse_committed(df, studies, [s for s in args.strategies if s not in set(df.get("strategy", ()))])
+        df, studies, codes = reuse_committed(df, studies, [s for s in args.strategies
+                                                           if s not in set(df.get("strategy", ()))], args)
+        stamp["strategy_code"].update(codes)  # a reused strategy's rows were made by its committed code
     if df.empty:
         print("no studies yet")
         return 0
