@@ -10,11 +10,11 @@ The budget is 20 full trainings' epochs (540 for 27-epoch curves); regret is rea
 all of it.
 
 * ``--select [--round N]``: the memetic-sh candidates of round N (1: ``CANDIDATES``, 2:
-  ``CANDIDATES_ROUND2``, the default) on the development table ``curves-a``
+  ``CANDIDATES_ROUND2``, 3: ``CANDIDATES_ROUND3``, the default) on the development table ``curves-a``
   only (its 27-epoch curves and the same curves cut at 9 epochs, so that a default does not fit
   one ``--max-epochs``), selection seeds 1000-1099. Rule: the smallest median ``ratio`` (below),
   averaged over the two, wins; ties go to the smaller mean of the median regrets. Writes
-  ``results/curve_selection.csv`` (round 1) or ``results/curve_selection_round2.csv``.
+  ``results/curve_selection.csv`` (round 1) or ``results/curve_selection_roundN.csv``.
 * default: every strategy at its defaults on every table, seeds 0-99. Writes
   ``results/curve_compare.csv`` (per table and strategy: median regret at the three points,
   Wilcoxon p of memetic-sh against it there, paired over seeds, the seeds where memetic-sh's
@@ -81,7 +81,21 @@ CANDIDATES_ROUND2 = {
     "eta2-min1-reconsider": dict(eta=2, min_epochs=1, reconsider=True),
     "eta3-min1-reconsider": dict(eta=3, min_epochs=1, reconsider=True),
 }
-ROUNDS = {1: (CANDIDATES, "curve_selection.csv"), 2: (CANDIDATES_ROUND2, "curve_selection_round2.csv")}
+#: round 3 (issue 17, fixed before it was run on the selection seeds; a first look at the idea used
+#: curves-a with seeds 5000-5039 only): a quorum (a rung decides nothing before it has seen
+#: ``quorum`` scores; 3 = eta, so the 1/eta cut leaves one out; 9 = eta**2, a synchronous bracket's
+#: first rung), with today's rungs and with DEHB's (min_epochs 1), and with ``reconsider``
+CANDIDATES_ROUND3 = {
+    "eta3-3rungs": dict(eta=3, min_epochs=_three_rungs),
+    "eta3-3rungs-q3": dict(eta=3, min_epochs=_three_rungs, quorum=3),
+    "eta3-3rungs-q9": dict(eta=3, min_epochs=_three_rungs, quorum=9),
+    "eta3-min1-q3": dict(eta=3, min_epochs=1, quorum=3),
+    "eta3-min1-q9": dict(eta=3, min_epochs=1, quorum=9),
+    "eta3-3rungs-q9-reconsider": dict(eta=3, min_epochs=_three_rungs, quorum=9, reconsider=True),
+    "eta3-min1-q9-reconsider": dict(eta=3, min_epochs=1, quorum=9, reconsider=True),
+}
+ROUNDS = {1: (CANDIDATES, "curve_selection.csv"), 2: (CANDIDATES_ROUND2, "curve_selection_round2.csv"),
+          3: (CANDIDATES_ROUND3, "curve_selection_round3.csv")}
 DEV_EPOCHS = (27, 9)  # the development table, and its curves cut at 9 epochs
 
 

@@ -32,20 +32,23 @@ class Timed(CurveObjective):
 def owed(strategy) -> list:
     """What the strategy still wants trained once it may start no new config."""
     if strategy.name == "sh":
-        return strategy._queue + strategy._pending + [p for p, _ in strategy._waiting]
+        return strategy._queue + strategy._pending + [p for p, _ in strategy._waiting + strategy._held]
     if strategy.name == "dehb":
         return strategy.owed() + list(strategy._jobs)
     return strategy._queue + list(strategy._at)
 
 
-def study(table, name, trials, spend=None, seed=0):
-    options = {"population_size": 4} if name == "memetic-sh" else {}
-    s = make_strategy(name, table.space, seed=seed, max_epochs=EPOCHS, **options)
+#: memetic-sh's options in these tests (a small population), by the name a test gives
+SH = {"memetic-sh": {"population_size": 4}, "memetic-sh quorum=3": {"population_size": 4, "quorum": 3}}
+
+
+def study(table, name, trials, spend=None, seed=0, window=None):
+    s = make_strategy(name.split()[0], table.space, seed=seed, max_epochs=EPOCHS, **SH.get(name, {}))
     objective, ledger = Timed(table, seed), MemoryLedger()
     executor = InlineExecutor(progress=False)
     executor.start(objective)
     run_loop(s, objective, executor, ledger, "s", trials=trials, space_size=table.space.size, spend=spend,
-             rungs=TableRungs(table.epochs))
+             window=window, rungs=TableRungs(table.epochs))
     return s, ledger.study_trials("s")
 
 
@@ -53,7 +56,7 @@ def configs(trials):
     return {t.metrics["index"] for t in trials}
 
 
-@pytest.mark.parametrize("name", ["memetic-sh", "asha", "tpe-hb", "dehb"])
+@pytest.mark.parametrize("name", ["memetic-sh", "memetic-sh quorum=3", "asha", "tpe-hb", "dehb"])
 @pytest.mark.parametrize("n", [1, 5, 6])
 def test_trials_means_distinct_configs_each_promoted_as_far_as_halving_carries_it(table, name, n):
     s, trials = study(table, name, n)
@@ -65,7 +68,7 @@ def test_trials_means_distinct_configs_each_promoted_as_far_as_halving_carries_i
         assert any(t.metrics["index"] == best.metrics["index"] and t.epochs == EPOCHS for t in trials)
 
 
-@pytest.mark.parametrize("name", ["memetic-sh", "asha", "tpe-hb", "dehb"])
+@pytest.mark.parametrize("name", ["memetic-sh", "memetic-sh quorum=3", "asha", "tpe-hb", "dehb"])
 @pytest.mark.parametrize("budget", [20, 45])
 def test_an_epoch_budget_stops_new_configs_while_their_promotions_still_fit(table, name, budget):
     s, trials = study(table, name, table.space.size, Spend(epochs=budget))
@@ -74,7 +77,7 @@ def test_an_epoch_budget_stops_new_configs_while_their_promotions_still_fit(tabl
     assert any(t.epochs == EPOCHS for t in trials)  # somebody reached the top rung
 
 
-@pytest.mark.parametrize("name", ["memetic-sh", "asha", "dehb"])
+@pytest.mark.parametrize("name", ["memetic-sh", "memetic-sh quorum=3", "asha", "dehb"])
 def test_an_hours_budget_and_its_combinations(table, name):
     s, trials = study(table, name, table.space.size, Spend(hours=30 / 3600))  # 30 pretend seconds
     assert owed(s) == [] and any(t.epochs == EPOCHS for t in trials)
@@ -101,6 +104,43 @@ def test_asynchronous_promotion_promotes_as_soon_as_a_result_is_in_the_top_third
     assert asy.retired() == [b[1].config]
     with pytest.raises(ValueError, match="promote"):
         make_strategy("memetic-sh", SPACE, seed=0, max_epochs=9, promote="later")
+
+
+def test_a_quorum_holds_a_rungs_decisions_until_it_has_seen_enough_scores():
+    """quorum=3: a result is neither promoted nor retired while its rung has seen fewer than 3
+    scores; the third decides all three by the rule (top ceil(3/3) = 1 goes on)."""
+    from test_multifidelity import SPACE
+
+    plain = make_strategy("memetic-sh", SPACE, seed=0, max_epochs=9, population_size=6, promote="async")
+    held = make_strategy("memetic-sh", SPACE, seed=0, max_epochs=9, population_size=6, promote="async", quorum=3)
+    a, b = plain.ask(6), held.ask(6)
+    assert a == b
+    plain.tell(a[0], 0.9)
+    held.tell(b[0], 0.9)
+    assert plain.ask(1) == [type(a[0])(a[0].config, 3)]  # no quorum: one score decides, the first goes on
+    assert held.ask(1) == [] and held.retired() == []  # held: undecided
+    held.tell(b[1], 0.5)
+    assert held.ask(1) == [] and held.retired() == []
+    held.tell(b[2], 0.7)
+    assert held.ask(1) == [type(b[0])(b[0].config, 3)]
+    assert held.retired() == [b[1].config, b[2].config]
+    for bad in (0, 1.5, "3"):
+        with pytest.raises(ValueError, match="quorum"):
+            make_strategy("memetic-sh", SPACE, seed=0, max_epochs=9, quorum=bad)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_with_a_quorum_the_first_config_does_not_go_straight_to_the_top(table, seed):
+    """One trial at a time (as ``studylib bench`` runs): without a quorum the first config ever is
+    promoted rung after rung on its own score; with one, the lowest rung sees 3 configs before
+    anything goes on (same seed, same trials again)."""
+    plain = study(table, "memetic-sh", 6, seed=seed, window=1)[1]
+    assert [t.epochs for t in plain[:3]] == [1, 3, 9]
+    s, trials = study(table, "memetic-sh quorum=3", 6, seed=seed, window=1)
+    assert [t.epochs for t in trials[:3]] == [1, 1, 1]
+    assert owed(s) == [] and len(configs(trials)) == 6 and any(t.epochs == EPOCHS for t in trials)
+    again = study(table, "memetic-sh quorum=3", 6, seed=seed, window=1)[1]
+    assert [t.key for t in again] == [t.key for t in trials]
 
 
 @pytest.mark.parametrize("spend", [None, 30])

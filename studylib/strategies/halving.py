@@ -30,6 +30,13 @@ paused configs, highest rung first, each promotion only if it fits: a study with
 not stop with epochs unspent while a paused config could still use them. Without a budget
 (``--trials`` alone) only the rule promotes.
 
+``quorum=k`` (the default is 1: no quorum): a rung decides nothing until it has seen ``k`` scores.
+A result that comes in before waits there, undecided (the inner strategy is not told yet, and
+new configs are still asked), and is decided with the others by the rule once the rung has seen
+``k`` scores, or as soon as nothing else can come (no new config may start and nothing is in
+flight). Without it the rule's first decisions promote on one or two scores (the first config
+ever goes straight to ``max_epochs``).
+
 Defaults: eta 3 and three rungs, i.e. ``min_epochs = ceil(max_epochs / eta**2)`` (rungs 3, 9, 27
 for 27 epochs; 1, 3, 9 for 9; 12, 36, 100 for 100). Chosen on the development learning-curve
 table only (``benchmarks/curve_compare.py --select``: ``curves-a``, digits, at 27 and 9 epochs)
@@ -138,6 +145,7 @@ class SuccessiveHalving(Strategy):
     rung a config reached], ``promote`` [generation; ``async``: ASHA's rule as each result is
     told, see the module], ``reconsider`` [False; True: configs not promoted are paused, not
     retired, and promoted later by the rule or with the budget left, see the module],
+    ``quorum`` [1; k: a rung decides nothing before it has seen k scores, see the module],
     ``max_epochs`` (given by the study: its ``--max-epochs``); any other option goes to the inner
     strategy."""
 
@@ -146,7 +154,7 @@ class SuccessiveHalving(Strategy):
 
     def __init__(self, space: SearchSpace, seed: int | None = 0, *, max_epochs: int, inner: str = "memetic",
                  eta: float = 3, min_epochs: int | None = None, compare: str = "rung",
-                 promote: str = "generation", reconsider: bool = False, **inner_options):
+                 promote: str = "generation", reconsider: bool = False, quorum: int = 1, **inner_options):
         super().__init__(space, seed)
         if promote not in PROMOTE:
             raise ValueError(f"memetic-sh: promote must be one of {', '.join(PROMOTE)}")
@@ -154,6 +162,9 @@ class SuccessiveHalving(Strategy):
         if compare not in COMPARE:
             raise ValueError(f"memetic-sh: compare must be one of {', '.join(COMPARE)}")
         self.compare = compare
+        if not (isinstance(quorum, int) and quorum >= 1):
+            raise ValueError("memetic-sh: quorum must be a whole number >= 1")
+        self.quorum = quorum
         from . import make_strategy
 
         self.inner = make_strategy(inner, space, seed=seed, **{**inner_fixed(inner), **inner_options})
@@ -170,6 +181,7 @@ class SuccessiveHalving(Strategy):
         self._paused: list[tuple[Proposal, float]] = []  # not promoted, still candidates (reconsider)
         self._asked: dict[str, int] = {}  # reconsider: inner asks of a config not yet told back
         self._scored: dict[str, int] = {}  # reconsider: the highest rung a config was scored at
+        self._held: list[tuple[Proposal, float]] = []  # scored at a rung short of its quorum: undecided
 
     @classmethod
     def identity_defaults(cls, max_epochs: int, options: dict) -> dict:
@@ -199,7 +211,7 @@ class SuccessiveHalving(Strategy):
                                 self.epochs_left, certain, self._decided())
                 configs = self.inner.ask(k) if k > 0 else []
                 if not configs:
-                    if not (self._pending or self._waiting) and self._unpause(by_rule=False):
+                    if not (self._pending or self._waiting) and (self._release() or self._unpause(by_rule=False)):
                         continue
                     break
                 if self.reconsider:
@@ -222,7 +234,8 @@ class SuccessiveHalving(Strategy):
         """(the rungs of configs whose promotion is undecided, the epochs of promotions decided but
         not asked yet: the budget has not reserved them)."""
         below = {nxt: r for r, nxt in zip(self.levels.rungs, self.levels.rungs[1:])}
-        at = [p.epochs for p in self._pending] + [p.epochs for p, _ in self._waiting] + [p.epochs for p in self._queue]
+        at = ([p.epochs for p in self._pending] + [p.epochs for p, _ in self._waiting + self._held]
+              + [p.epochs for p in self._queue])
         return at, float(sum(p.epochs - below[p.epochs] for p in self._queue))
 
     def _fits(self, p: Proposal, reserve: bool) -> bool:
@@ -260,7 +273,7 @@ class SuccessiveHalving(Strategy):
     def _decided(self) -> dict[int, int]:
         """Scores per rung whose promotion is decided (told and not waiting)."""
         out = {r: len(v) for r, v in self.levels.scores.items()}
-        for p, _ in self._waiting:
+        for p, _ in self._waiting + self._held:
             out[p.epochs] -= 1
         return out
 
@@ -280,10 +293,26 @@ class SuccessiveHalving(Strategy):
         if not self._pending or self.promote == "async":
             self._decide()
 
-    def _decide(self) -> None:
+    def _release(self) -> bool:
+        """Nothing else can come: decide the configs held short of their rung's quorum (True if any)."""
+        if not self._held:
+            return False
+        self._waiting, self._held = self._held + self._waiting, []
+        self._decide(quorum=1)
+        return True
+
+    def _decide(self, quorum: int | None = None) -> None:
+        quorum = self.quorum if quorum is None else quorum
         waiting, self._waiting = self._waiting, []
+        if self._held:  # those whose rung has reached its quorum are decided first, in the order they came
+            ready = [x for x in self._held if len(self.levels.scores[x[0].epochs]) >= quorum]
+            self._held = [x for x in self._held if len(self.levels.scores[x[0].epochs]) < quorum]
+            waiting = ready + waiting
         for p, score in waiting:
             nxt = self.levels.next(p.epochs)
+            if nxt is not None and len(self.levels.scores[p.epochs]) < quorum:
+                self._held.append((p, score))
+                continue
             if nxt is not None and self.levels.promoted(p.epochs, score) and (
                     not self.reconsider or self._fits(p, reserve=True)):
                 self._queue.append(Proposal(p.config, nxt))
@@ -312,7 +341,7 @@ class SuccessiveHalving(Strategy):
 
     @property
     def finished(self) -> bool:
-        idle = not self._queue and not self._pending and not self._waiting
+        idle = not self._queue and not self._pending and not self._waiting and not self._held
         paused = self.reconsider and any(
             self.levels.promoted(p.epochs, score) or self.epochs_left is not None for p, score in self._paused)
         return idle and not paused and (self.inner.finished or self.new_left == 0)
