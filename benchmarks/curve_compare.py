@@ -57,6 +57,7 @@ STRATEGIES = {  # label -> (strategy, options); the pruners' (and DEHB's) own de
     "tpe-hb-3rungs": ("tpe-hb", {"min_epochs": _three_rungs}),
     "asha-3rungs": ("asha", {"min_epochs": _three_rungs}),
     "memetic-sh-reconsider": ("memetic-sh", {"reconsider": True}),  # not the default (round 2): shown beside it
+    "memetic-sh-quorum1": ("memetic-sh", {"quorum": 1}),  # the default before round 3 (no quorum)
 }
 CANDIDATES = {  # memetic-sh options tried on the development table; a callable gets the table's epochs
     "eta3-min1": dict(eta=3, min_epochs=1),

@@ -39,7 +39,9 @@ def owed(strategy) -> list:
 
 
 #: memetic-sh's options in these tests (a small population), by the name a test gives
-SH = {"memetic-sh": {"population_size": 4}, "memetic-sh quorum=3": {"population_size": 4, "quorum": 3}}
+SH = {"memetic-sh": {"population_size": 4}, "memetic-sh quorum=1": {"population_size": 4, "quorum": 1},
+      "memetic-sh quorum=3": {"population_size": 4, "quorum": 3}}
+MF = ["memetic-sh", "memetic-sh quorum=1", "memetic-sh quorum=3"]
 
 
 def study(table, name, trials, spend=None, seed=0, window=None):
@@ -56,7 +58,7 @@ def configs(trials):
     return {t.metrics["index"] for t in trials}
 
 
-@pytest.mark.parametrize("name", ["memetic-sh", "memetic-sh quorum=3", "asha", "tpe-hb", "dehb"])
+@pytest.mark.parametrize("name", MF + ["asha", "tpe-hb", "dehb"])
 @pytest.mark.parametrize("n", [1, 5, 6])
 def test_trials_means_distinct_configs_each_promoted_as_far_as_halving_carries_it(table, name, n):
     s, trials = study(table, name, n)
@@ -68,7 +70,7 @@ def test_trials_means_distinct_configs_each_promoted_as_far_as_halving_carries_i
         assert any(t.metrics["index"] == best.metrics["index"] and t.epochs == EPOCHS for t in trials)
 
 
-@pytest.mark.parametrize("name", ["memetic-sh", "memetic-sh quorum=3", "asha", "tpe-hb", "dehb"])
+@pytest.mark.parametrize("name", MF + ["asha", "tpe-hb", "dehb"])
 @pytest.mark.parametrize("budget", [20, 45])
 def test_an_epoch_budget_stops_new_configs_while_their_promotions_still_fit(table, name, budget):
     s, trials = study(table, name, table.space.size, Spend(epochs=budget))
@@ -77,7 +79,7 @@ def test_an_epoch_budget_stops_new_configs_while_their_promotions_still_fit(tabl
     assert any(t.epochs == EPOCHS for t in trials)  # somebody reached the top rung
 
 
-@pytest.mark.parametrize("name", ["memetic-sh", "memetic-sh quorum=3", "asha", "dehb"])
+@pytest.mark.parametrize("name", MF + ["asha", "dehb"])
 def test_an_hours_budget_and_its_combinations(table, name):
     s, trials = study(table, name, table.space.size, Spend(hours=30 / 3600))  # 30 pretend seconds
     assert owed(s) == [] and any(t.epochs == EPOCHS for t in trials)
@@ -92,8 +94,8 @@ def test_an_hours_budget_and_its_combinations(table, name):
 def test_asynchronous_promotion_promotes_as_soon_as_a_result_is_in_the_top_third():
     from test_multifidelity import SPACE
 
-    sync = make_strategy("memetic-sh", SPACE, seed=0, max_epochs=9, population_size=6)
-    asy = make_strategy("memetic-sh", SPACE, seed=0, max_epochs=9, population_size=6, promote="async")
+    sync = make_strategy("memetic-sh", SPACE, seed=0, max_epochs=9, population_size=6, quorum=1)
+    asy = make_strategy("memetic-sh", SPACE, seed=0, max_epochs=9, population_size=6, promote="async", quorum=1)
     a, b = sync.ask(6), asy.ask(6)
     assert a == b  # same proposals until results come in
     sync.tell(a[0], 0.9)
@@ -111,7 +113,7 @@ def test_a_quorum_holds_a_rungs_decisions_until_it_has_seen_enough_scores():
     scores; the third decides all three by the rule (top ceil(3/3) = 1 goes on)."""
     from test_multifidelity import SPACE
 
-    plain = make_strategy("memetic-sh", SPACE, seed=0, max_epochs=9, population_size=6, promote="async")
+    plain = make_strategy("memetic-sh", SPACE, seed=0, max_epochs=9, population_size=6, promote="async", quorum=1)
     held = make_strategy("memetic-sh", SPACE, seed=0, max_epochs=9, population_size=6, promote="async", quorum=3)
     a, b = plain.ask(6), held.ask(6)
     assert a == b
@@ -131,16 +133,19 @@ def test_a_quorum_holds_a_rungs_decisions_until_it_has_seen_enough_scores():
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_with_a_quorum_the_first_config_does_not_go_straight_to_the_top(table, seed):
-    """One trial at a time (as ``studylib bench`` runs): without a quorum the first config ever is
-    promoted rung after rung on its own score; with one, the lowest rung sees 3 configs before
-    anything goes on (same seed, same trials again)."""
-    plain = study(table, "memetic-sh", 6, seed=seed, window=1)[1]
+    """One trial at a time (as ``studylib bench`` runs): without a quorum (1) the first config ever
+    is promoted rung after rung on its own score; with one, the lowest rung sees 3 configs before
+    anything goes on, with the default (9) the whole first generation of 4 (same seed, same trials
+    again)."""
+    plain = study(table, "memetic-sh quorum=1", 6, seed=seed, window=1)[1]
     assert [t.epochs for t in plain[:3]] == [1, 3, 9]
     s, trials = study(table, "memetic-sh quorum=3", 6, seed=seed, window=1)
     assert [t.epochs for t in trials[:3]] == [1, 1, 1]
     assert owed(s) == [] and len(configs(trials)) == 6 and any(t.epochs == EPOCHS for t in trials)
     again = study(table, "memetic-sh quorum=3", 6, seed=seed, window=1)[1]
     assert [t.key for t in again] == [t.key for t in trials]
+    s, trials = study(table, "memetic-sh", 6, seed=seed, window=1)
+    assert s.quorum == 9 and [t.epochs for t in trials[:4]] == [1, 1, 1, 1] and owed(s) == []
 
 
 @pytest.mark.parametrize("spend", [None, 30])
