@@ -57,7 +57,9 @@ STRATEGIES = {  # label -> (strategy, options); the pruners' (and DEHB's) own de
     "tpe-hb-3rungs": ("tpe-hb", {"min_epochs": _three_rungs}),
     "asha-3rungs": ("asha", {"min_epochs": _three_rungs}),
     "memetic-sh-reconsider": ("memetic-sh", {"reconsider": True}),  # not the default (round 2): shown beside it
-    "memetic-sh-quorum1": ("memetic-sh", {"quorum": 1}),  # the default before round 3 (no quorum)
+    # round 3's winner on the development table (not adopted: it stalls on the check table), and with reconsider
+    "memetic-sh-quorum9": ("memetic-sh", {"quorum": 9}),
+    "memetic-sh-quorum9-reconsider": ("memetic-sh", {"quorum": 9, "reconsider": True}),
 }
 CANDIDATES = {  # memetic-sh options tried on the development table; a callable gets the table's epochs
     "eta3-min1": dict(eta=3, min_epochs=1),

@@ -213,14 +213,11 @@ def test_a_changed_default_changes_the_study_identity_only_where_it_changes_the_
         spec = StudySpec(SPACE, strategy="memetic-sh", budget=Budget(max_epochs, 2), strategy_options=options)
         return spec.identity("h")
 
-    # changed defaults of every memetic-sh study: one fidelity per comparison, the inner GA's model,
-    # the quorum (eta**2 since round 3 of the selection; a study begun without it is not continued)
-    same = {"compare": "rung", "model": True, "quorum": 9}
+    # changed defaults of every memetic-sh study: one fidelity per comparison, the inner GA's model
+    same = {"compare": "rung", "model": True}
     assert ident(9)["strategy_defaults"] == same and ident(27, min_epochs=3)["strategy_defaults"] == same
-    assert ident(9, compare="score")["strategy_defaults"] == {"model": True, "quorum": 9}
-    assert ident(9, eta=2)["strategy_defaults"] == {**same, "quorum": 4}
-    assert ident(9, quorum=1)["strategy_defaults"] == {"compare": "rung", "model": True}
-    assert "strategy_defaults" not in ident(9, compare="score", model=False, quorum=9)
+    assert ident(9, compare="score")["strategy_defaults"] == {"model": True}
+    assert "strategy_defaults" not in ident(9, compare="score", model=False)
     from studylib.strategies.halving import SuccessiveHalving
 
     # the inner GA keeps screening without the self-check (chosen for single-fidelity tables only)

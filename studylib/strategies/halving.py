@@ -30,23 +30,24 @@ paused configs, highest rung first, each promotion only if it fits: a study with
 not stop with epochs unspent while a paused config could still use them. Without a budget
 (``--trials`` alone) only the rule promotes.
 
-``quorum=k`` (default ``eta**2``, rounded: 9 for eta 3): a rung decides nothing until it has seen
-``k`` scores. A result that comes in before waits there, undecided (the inner strategy is not told
+``quorum=k`` (default 1: no quorum): a rung decides nothing until it has seen ``k`` scores. A result that comes in before waits there, undecided (the inner strategy is not told
 yet, and new configs are still asked), and is decided with the others by the rule once the rung
 has seen ``k`` scores, or whenever the inner strategy proposes nothing while nothing is in flight
 (then on the scores the rung has). The memetic GA proposes nothing while it waits for results,
 the held ones too: at the end of each generation (so a generation short of the quorum is decided
 as a whole) and after each hill-climbing step (so the quorum holds back mainly the global phase's
 decisions). ``quorum=1`` is the rule alone, whose first decisions promote on one or two scores:
-the first config ever goes straight to ``max_epochs``.
+the first config ever goes straight to ``max_epochs``. Round 3 of the selection ranked quorum 9
+first on the development table, but on the check table it stalls (final regret 0.01 against
+0.002), so the default stays 1 (``docs/multifidelity.md``).
 
 Defaults: eta 3, three rungs, i.e. ``min_epochs = ceil(max_epochs / eta**2)`` (rungs 3, 9, 27
-for 27 epochs; 1, 3, 9 for 9; 12, 36, 100 for 100) and ``quorum = eta**2``. Chosen on the
-development learning-curve table only (``benchmarks/curve_compare.py --select``: ``curves-a``,
-digits, at 27 and 9 epochs): eta and the rungs in round 1 (eta 2/3/4, min_epochs 1 or 3, three
-rungs, population 5/10/20; ``benchmarks/results/curve_selection.csv``), kept in round 2 (against
-``reconsider``; ``curve_selection_round2.csv``), the quorum in round 3 (1, 3 or 9, with three rungs
-or ``min_epochs`` 1, with and without ``reconsider``; ``curve_selection_round3.csv``).
+for 27 epochs; 1, 3, 9 for 9; 12, 36, 100 for 100), no quorum. Chosen on the development
+learning-curve table only (``benchmarks/curve_compare.py --select``: ``curves-a``, digits, at 27
+and 9 epochs): eta and the rungs in round 1 (eta 2/3/4, min_epochs 1 or 3, three rungs,
+population 5/10/20; ``benchmarks/results/curve_selection.csv``), kept in round 2 (against
+``reconsider``; ``curve_selection_round2.csv``) and in round 3 (the quorum;
+``curve_selection_round3.csv``: its winner was not adopted, see above).
 
 Randomness: the inner strategy's generator only (seeded with ``seed``); promotion is deterministic.
 """
@@ -85,11 +86,6 @@ def ladder(min_epochs: int, eta: float, max_epochs: int) -> list[int]:
 def three_rungs(max_epochs: int, eta: float) -> int:
     """memetic-sh's default ``min_epochs``: rungs ``max/eta**2``, ``max/eta``, ``max`` (at least 1)."""
     return max(1, math.ceil(float(max_epochs) / float(eta) ** 2))
-
-
-def default_quorum(eta: float) -> int:
-    """memetic-sh's default ``quorum``: ``eta**2`` rounded (9 for eta 3), a three-rung bracket's first rung."""
-    return max(1, int(round(float(eta) ** 2)))
 
 
 def owed_epochs(at: list[int], rungs: list[int], eta: float, seen: dict[int, int] | None = None) -> float:
@@ -155,8 +151,8 @@ class SuccessiveHalving(Strategy):
     rung a config reached], ``promote`` [generation; ``async``: ASHA's rule as each result is
     told, see the module], ``reconsider`` [False; True: configs not promoted are paused, not
     retired, and promoted later by the rule or with the budget left, see the module],
-    ``quorum`` [``eta**2``; k: a rung decides nothing before it has seen k scores, 1: no quorum,
-    see the module],
+    ``quorum`` [1: no quorum; k: a rung decides nothing before it has seen k scores, see the
+    module],
     ``max_epochs`` (given by the study: its ``--max-epochs``); any other option goes to the inner
     strategy."""
 
@@ -165,8 +161,7 @@ class SuccessiveHalving(Strategy):
 
     def __init__(self, space: SearchSpace, seed: int | None = 0, *, max_epochs: int, inner: str = "memetic",
                  eta: float = 3, min_epochs: int | None = None, compare: str = "rung",
-                 promote: str = "generation", reconsider: bool = False, quorum: int | None = None,
-                 **inner_options):
+                 promote: str = "generation", reconsider: bool = False, quorum: int = 1, **inner_options):
         super().__init__(space, seed)
         if promote not in PROMOTE:
             raise ValueError(f"memetic-sh: promote must be one of {', '.join(PROMOTE)}")
@@ -174,7 +169,6 @@ class SuccessiveHalving(Strategy):
         if compare not in COMPARE:
             raise ValueError(f"memetic-sh: compare must be one of {', '.join(COMPARE)}")
         self.compare = compare
-        quorum = default_quorum(eta) if quorum is None else quorum
         if not (isinstance(quorum, int) and not isinstance(quorum, bool) and quorum >= 1):
             raise ValueError("memetic-sh: quorum must be a whole number >= 1")
         self.quorum = quorum
@@ -198,17 +192,14 @@ class SuccessiveHalving(Strategy):
 
     @classmethod
     def identity_defaults(cls, max_epochs: int, options: dict) -> dict:
-        """The inner strategy's changed defaults, ``compare`` (rung since it was added), the
-        default ``quorum`` (since round 3; before it, 1) and the default ``min_epochs`` where it
-        differs from the first default (1): studies that began under an earlier default keep their
-        identity and their rules."""
+        """The inner strategy's changed defaults, ``compare`` (rung since it was added) and the
+        default ``min_epochs`` where it differs from the first default (1): studies that began
+        under it keep their identity and their rungs."""
         from . import strategy_class
 
         name = options.get("inner", "memetic")
         inner = strategy_class(name).identity_defaults(max_epochs, {**inner_fixed(name), **options})
         out = {**inner, **({} if options.get("compare") is not None else {"compare": "rung"})}
-        if options.get("quorum") is None:
-            out["quorum"] = default_quorum(options.get("eta", 3))
         if options.get("min_epochs") is not None:
             return out
         m = three_rungs(max_epochs, options.get("eta", 3))
