@@ -105,22 +105,21 @@ class CurveObjective(TableObjective):
     def __init__(self, table: CurveTable, seed: int = 0):
         super().__init__(table, seed)
         self.max_epochs = table.epochs
-        self.drawn: dict[int, int] = {}  # config index -> its seed column
 
     def evaluate(self, key: str, config: dict, on_epoch=None) -> Trial:
         config, fid = split(config)
         idx = self.table.space.index_of(config)
-        if idx not in self.drawn:
-            self.drawn[idx] = int(self.rng.integers(self.table.final.counts[idx]))
-        metrics = {"index": idx}
-        if fid is None:
+        run = int((fid or {}).get("run", 0))
+        column = self.column(idx, run, self.table.final.counts[idx])  # every rung of a run: one seed
+        metrics = {"index": idx} | ({"run": run} if run else {})
+        if fid is None or set(fid) == {"run"}:
             epochs, done = self.max_epochs, 0
         elif "epochs" in fid:
             epochs, done = int(fid["epochs"]), int(fid.get("from") or 0)
             metrics.update(rung=epochs, resumed_from=done, rung_of=fid.get("rung_of", ""))
         else:  # the last plain trial, capped to the epochs left
             epochs, done = int(fid["max_epochs"]), 0
-        metrics.update(value=float(self.table.values[idx, self.drawn[idx], epochs - 1]), new_epochs=epochs - done)
+        metrics.update(value=float(self.table.values[idx, column, epochs - 1]), new_epochs=epochs - done)
         return Trial(key, config, metrics=metrics, epochs=epochs, seed=self.seed, dataset=self.name)
 
     def trial_fields(self) -> dict:

@@ -31,22 +31,26 @@ FIDELITY = "_fidelity"  # the entry of a submitted config that carries its rung 
 @dataclass(frozen=True)
 class TrialId:
     """What one evaluation is: a config (its key), trained either in full, to exactly ``epochs``
-    (a rung), or to at most ``cap`` epochs (a plain trial given only the epochs a budget had left).
-    ``key`` is its ledger key (``<config>``, ``<config>-e<epochs>``, ``<config>-m<cap>``); the
-    loop and :class:`Rungs` carry the fields and never read them back from a key."""
+    (a rung), or to at most ``cap`` epochs (a plain trial given only the epochs a budget had left);
+    ``run`` > 0 is a replicate (:class:`~studylib.strategies.Replicate`) with a seed of its own.
+    ``key`` is its ledger key (``<config>``, ``<config>-e<epochs>``, ``<config>-m<cap>``,
+    ``<config>-r<run>``); the loop and :class:`Rungs` carry the fields and never read them back
+    from a key."""
 
     config: str
     epochs: int | None = None
     cap: int | None = None
+    run: int = 0
 
     @property
     def key(self) -> str:
         if self.epochs is not None:
             return f"{self.config}-e{int(self.epochs)}"
-        return self.config if self.cap is None else f"{self.config}-m{int(self.cap)}"
+        base = self.config if not self.run else f"{self.config}-r{int(self.run)}"
+        return base if self.cap is None else f"{base}-m{int(self.cap)}"
 
     def capped(self, cap: int) -> "TrialId":
-        return TrialId(self.config, cap=int(cap))
+        return TrialId(self.config, cap=int(cap), run=self.run)
 
 
 def charged_epochs(trial: Trial) -> int:
@@ -79,7 +83,7 @@ class Spend:
             self.unserved.add(t.key)
             self.preloaded[t.key] = charged_epochs(t)
             base = config_key(t.config)
-            if t.metrics.get("rung") is None and t.key != base:
+            if t.metrics.get("rung") is None and not t.metrics.get("run") and t.key != base:
                 self.capped[base] = t
 
     def charge(self, trial: Trial) -> None:
@@ -148,10 +152,11 @@ class Rungs:
         return 0, None, None
 
     def submission(self, config: dict, base: str, epochs: int | None, start=(0, None, None),
-                   cap: int | None = None) -> dict:
-        """What the executor gets: ``config`` plus a fidelity entry (none for a plain trial)."""
+                   cap: int | None = None, run: int = 0) -> dict:
+        """What the executor gets: ``config`` plus a fidelity entry (none for a plain first run)."""
         if epochs is None:
-            return config if cap is None else {**config, FIDELITY: {"max_epochs": int(cap)}}
+            fid = ({"max_epochs": int(cap)} if cap is not None else {}) | ({"run": int(run)} if run else {})
+            return {**config, FIDELITY: fid} if fid else config
         done, resume, history = start
         key = TrialId(base, epochs).key
         save = self.path(key) if epochs < self.max_epochs else None

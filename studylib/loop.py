@@ -13,12 +13,14 @@ A :class:`Scheduler` keeps one :class:`Entry` per proposal; each entry is in one
 * ``DROPPED``: over the trial cap or the budget: never evaluated nor told.
 
 What an entry asks for is a frozen :class:`~studylib.fidelity.TrialId` (config key, rung epochs,
-epoch cap; its ``key`` is the ledger key); under an epoch budget the trial answering a plain
+epoch cap, run; its ``key`` is the ledger key); under an epoch budget the trial answering a plain
 proposal may be a capped one (``TrialId(config, cap=epochs left)``).
 
-``trials`` caps the *distinct* configs the study charges or serves: a config the study already
+``trials`` caps the *distinct* trials the study charges or serves: a config the study already
 proposed is answered from the ledger and not counted again, and one another study evaluated under
-the same key is served without evaluating it.
+the same key is served without evaluating it. A :class:`~studylib.strategies.Replicate` (run ``n``
+of a config, with a seed of its own: ledger key ``<config>-r<n>``) is a trial of its own and
+counts towards ``trials``.
 
 Determinism across executors: the strategy sees the same sequence of ``ask``/``tell`` calls
 whatever runs the trials and whether a result was evaluated now or served:
@@ -46,7 +48,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .fidelity import Rungs, Spend, TrialId, charged_epochs
-from .strategies import Proposal, Strategy
+from .strategies import Proposal, Replicate, Strategy
 from .strategies.base import default_in_flight, ignores_results  # noqa: F401 (the loop's window rules)
 from .trial import Trial
 
@@ -78,11 +80,21 @@ class Entry:
 
     @property
     def config(self) -> dict:
-        return self.item.config if isinstance(self.item, Proposal) else self.item
+        return self.item.config if isinstance(self.item, (Proposal, Replicate)) else self.item
 
     @property
     def epochs(self) -> int | None:
         return int(self.item.epochs) if isinstance(self.item, Proposal) else None
+
+
+def wanted_of(item, key: Callable[[dict], str]) -> TrialId:
+    """What a proposal asks for: a plain config, a rung (:class:`Proposal`) or a run of a config
+    (:class:`Replicate`)."""
+    if isinstance(item, Proposal):
+        return TrialId(key(item.config), int(item.epochs))
+    if isinstance(item, Replicate):
+        return TrialId(key(item.config), run=int(item.run))
+    return TrialId(key(item))
 
 
 @dataclass
@@ -104,9 +116,15 @@ class Scheduler:
         self.max_idle, self.max_repeats, self.spend, self.rungs = max_idle, max_repeats, spend, rungs
         self.counts = LoopCounts()
         self.seen: set[str] = set()                      # configs (their keys) this study has proposed
+        self.replicas: set[str] = set()                  # replicates (their keys) this study has proposed
         self.asked: dict[TrialId, str | None] = {}       # proposal -> the key answering it (None: not started)
         self.running: dict[str, list[Entry]] = {}        # key being evaluated -> the entries waiting for it
         self.waiting: deque[Entry] = deque()             # under a budget: PROPOSED, waiting for the executor
+
+    @property
+    def distinct(self) -> int:
+        """What counts towards ``trials``: the configs proposed and their replicates."""
+        return len(self.seen) + len(self.replicas)
 
     # -- one entry through its states ------------------------------------------------------
     def propose(self, n: int) -> list[Entry]:
@@ -115,20 +133,23 @@ class Scheduler:
         if self.strategy.multi_fidelity:  # new configs up to the cap, promotions always
             self.strategy.limit(max(0, min(self.trials, self.space_size) - len(self.seen)), self.fits())
         for item in self.strategy.ask(n):
-            config, epochs = (item.config, int(item.epochs)) if isinstance(item, Proposal) else (item, None)
-            wanted = TrialId(self.key(config), epochs)
+            wanted = wanted_of(item, self.key)
             e = Entry(item, wanted, self.asked.get(wanted) or wanted.key)
             entries.append(e)
             if e.key in self.running:
                 self.running[e.key].append(e)
                 e.state = State.RUNNING
                 continue
-            if wanted in self.asked or (wanted.config not in self.seen and len(self.seen) >= self.trials):
+            new = wanted.key not in self.replicas if wanted.run else wanted.config not in self.seen
+            if wanted in self.asked or (new and self.distinct >= self.trials):
                 self.counts.repeats += 1
                 e.trial = self.ledger.get(e.key)  # a known result is told, as for any repeat
                 e.state = State.DROPPED if e.trial is None else State.SERVED
                 continue
-            self.seen.add(wanted.config)
+            if wanted.run:
+                self.replicas.add(wanted.key)
+            else:
+                self.seen.add(wanted.config)
             self.asked[wanted] = None
             if self.spend is None:
                 self.dispatch(e)
@@ -154,7 +175,8 @@ class Scheduler:
         start = (0, None, None) if epochs is None else rungs.start(e.wanted.config, epochs)
         need = self.objective.max_epochs if epochs is None else epochs - start[0]
         k, cap, cached = e.wanted.key, None, self.ledger.get(e.wanted.key)
-        if spend is not None and epochs is None and cached is None and e.wanted.config in spend.capped:
+        if (spend is not None and epochs is None and not e.wanted.run and cached is None
+                and e.wanted.config in spend.capped):
             cached = spend.capped[e.wanted.config]  # an earlier run gave it the epochs then left
             k = cached.key
         if spend is not None and (cached is None or cached.key not in spend.charged):
@@ -181,7 +203,7 @@ class Scheduler:
         if spend is not None:
             e.reserved = need
             spend.reserved += need
-        self.executor.submit(k, rungs.submission(e.config, e.wanted.config, epochs, start, cap))
+        self.executor.submit(k, rungs.submission(e.config, e.wanted.config, epochs, start, cap, e.wanted.run))
         return True
 
     def serve(self, e: Entry, cached: Trial) -> None:
@@ -238,17 +260,17 @@ class Scheduler:
         """A strategy that ignores results: one ask per free worker, each result told as it comes."""
         idle = 0
         while True:
-            while len(self.running) < self.executor.capacity and len(self.seen) < self.trials:
+            while len(self.running) < self.executor.capacity and self.distinct < self.trials:
                 if self.strategy.finished or len(self.seen) >= self.space_size or self.stalled(idle):
                     break
-                before = len(self.seen)
+                before = self.distinct
                 entries = self.propose(1)
                 if not entries and not self.running:
                     break  # nothing asked, nothing pending: the strategy is done
                 for e in entries:
                     if e.trial is not None:
                         self.tell(e)
-                idle = 0 if len(self.seen) > before else idle + 1
+                idle = 0 if self.distinct > before else idle + 1
             if not self.running:
                 return self.counts
             for trial in self.executor.wait():
@@ -265,10 +287,10 @@ class Scheduler:
         promotes = self.strategy.multi_fidelity  # the cap limits its new configs, not its promotions
 
         def capped() -> bool:
-            return not promotes and (len(self.seen) >= self.trials or len(self.seen) >= self.space_size)
+            return not promotes and (self.distinct >= self.trials or len(self.seen) >= self.space_size)
 
         def refill() -> None:
-            k = window - len(queue) if promotes else min(window - len(queue), self.trials - len(self.seen))
+            k = window - len(queue) if promotes else min(window - len(queue), self.trials - self.distinct)
             if k > 0 and not (spend is not None and spend.done):
                 queue.extend(self.propose(k))
 
@@ -287,8 +309,8 @@ class Scheduler:
                 if (capped() or self.strategy.finished or self.stalled(idle)
                         or (spend is not None and spend.done)):
                     return counts
-                idle = idle + 1 if len(self.seen) == last else 0
-                last = len(self.seen)
+                idle = idle + 1 if self.distinct == last else 0
+                last = self.distinct
                 refill()
                 if not queue and not self.running:
                     return counts  # nothing asked, nothing pending: the strategy is done

@@ -1,9 +1,11 @@
 """The numbers every report and benchmark shares, one rule each (no randomness here).
 
 * **Regret of the incumbent** (:func:`incumbent_regrets`): after each trial the incumbent is the
-  best *observed* score at the highest fidelity (epochs) reached so far -- on a plain table every
-  trial has the same fidelity, so it is simply the best observed config; its regret comes from
-  the table's means (``regret(index)``).
+  config with the best *observed* score at the highest fidelity (epochs) reached so far -- on a
+  plain table every trial has the same fidelity, so it is simply the best observed config; a
+  config observed more than once there (replicates, run with seeds of their own) scores the mean
+  of its observations; ties go to the config observed first. Its regret comes from the table's
+  means (``regret(index)``).
 * **On a cost grid** (:func:`on_grid`): the value after ``c`` spent is that of the last trial
   finished within ``c``; before a run's first paid trial there is none (NaN): nothing is read
   from a trial not yet paid for (no look-ahead).
@@ -31,11 +33,23 @@ def incumbent_regrets(trials: Iterable[tuple[float, float, int]], regret: Callab
     """``trials``: ``(fidelity, score, index)`` per charged trial in order (higher score is
     better). Returns ``regret(incumbent index)`` after each trial (see the module doc)."""
     out, top, best, incumbent = [], -math.inf, -math.inf, -1
+    runs: dict[int, list[float]] = {}  # index -> its scores at the top fidelity
+
+    def mean(i: int) -> float:
+        m = sum(runs[i]) / len(runs[i])
+        return m if math.isfinite(m) else -math.inf
+
     for fidelity, score, index in trials:
         if fidelity > top:
-            top, best = fidelity, -math.inf
-        if fidelity == top and score > best:
-            best, incumbent = score, index
+            top, best, runs = fidelity, -math.inf, {}
+        if fidelity == top:
+            runs.setdefault(index, []).append(score)
+            if len(runs[index]) == 1:
+                if score > best:
+                    best, incumbent = score, index
+            else:  # a replicate moves a mean: the best mean now, ties to the config observed first
+                incumbent = max(runs, key=mean)
+                best = mean(incumbent)
         out.append(regret(incumbent))
     return out
 

@@ -11,8 +11,9 @@ Both objectives answer the same :class:`Objective` protocol, so the study loop
   worker calls once (e.g. loads the dataset) before its first trial.
 
 Randomness: :class:`TrainingObjective` seeds Keras with the study seed for every trial
-(:func:`studylib.training.evaluate`); :class:`TableObjective` draws one of a config's recorded
-seeds from ``tables.noise_rng(table, seed)``, one draw per evaluation, in evaluation order.
+(:func:`studylib.training.evaluate`), the seed plus ``n`` for run ``n`` of a replicated config;
+:class:`TableObjective` draws one of a config's recorded seeds from ``tables.noise_rng(table,
+seed)``, one draw per evaluation, in evaluation order (a replicate: one its earlier runs did not use).
 """
 from __future__ import annotations
 
@@ -150,16 +151,18 @@ class TrainingObjective:
 
         start = time.perf_counter()
         config, fid = split(config)
-        where = dict(self.trial_fields(), host=socket.gethostname(), pid=os.getpid())
+        fid = fid or {}
+        run = int(fid.get("run", 0))  # a replicate trains with a seed of its own
+        where = dict(self.trial_fields(), host=socket.gethostname(), pid=os.getpid(), seed=self.seed + run)
         try:
-            if fid is not None and "epochs" in fid:
+            if "epochs" in fid:
                 return self._rung(key, config, fid, where, on_epoch)
-            budget = self.budget if fid is None else replace(self.budget, max_epochs=int(fid["max_epochs"]))
-            r = evaluate(config, self.data, budget, self.seed, on_epoch=on_epoch)
+            budget = replace(self.budget, max_epochs=int(fid["max_epochs"])) if "max_epochs" in fid else self.budget
+            r = evaluate(config, self.data, budget, self.seed + run, on_epoch=on_epoch)
         except Exception as e:  # an invalid combination, out of memory...
             last = traceback.format_exception_only(type(e), e)[-1].strip()
             return Trial.failed(key, config, last, time.perf_counter() - start, **where)
-        metrics = _metrics(r)
+        metrics = _metrics(r) | ({"run": run} if run else {})
         return Trial(key, config, status=r.status, metrics=metrics, curve=r.history, epochs=r.epochs,
                      wall_time=r.wall_time, error=r.error, **where)
 
@@ -193,7 +196,8 @@ class TrainingObjective:
 class TableObjective:
     """Look a config up in a tabular benchmark: the value of ONE of its recorded seeds, drawn from
     ``noise_rng(table, seed)`` at each evaluation (so evaluation order matters: the study loop
-    evaluates in proposal order). Scores are ``sign * value`` (higher is better)."""
+    evaluates in proposal order); a replicate (run ``n`` > 0) draws a seed the config's earlier
+    runs did not use, as a new training seed would. Scores are ``sign * value`` (higher is better)."""
 
     def __init__(self, table, seed: int = 0):
         from .tables import noise_rng
@@ -203,6 +207,7 @@ class TableObjective:
         self.name = table.name
         self.max_epochs = 0
         self.rng = noise_rng(table.name, seed)
+        self.used: dict[int, dict[int, int]] = {}  # config index -> run -> the seed column it drew
 
     def key(self, config: dict, code: str | None = None) -> str:
         return f"{self.name}/{self.seed}/{self.table.space.index_of(config)}"
@@ -214,10 +219,25 @@ class TableObjective:
         return self
 
     def evaluate(self, key: str, config: dict, on_epoch: Callable | None = None) -> Trial:
+        from .fidelity import split
+
         t = self.table
+        config, fid = split(config)
         idx = t.space.index_of(config)
-        value = float(t.values[idx, int(self.rng.integers(t.counts[idx]))])
-        return Trial(key, config, metrics={"value": value, "index": idx}, seed=self.seed, dataset=self.name)
+        run = int((fid or {}).get("run", 0))
+        column = self.column(idx, run, t.counts[idx])
+        metrics = {"value": float(t.values[idx, column]), "index": idx} | ({"run": run} if run else {})
+        return Trial(key, config, metrics=metrics, seed=self.seed, dataset=self.name)
+
+    def column(self, idx: int, run: int, count: int) -> int:
+        """The recorded seed that answers run ``run`` of config ``idx`` (drawn once, then kept):
+        run 0 any of its ``count`` seeds, a later run one its earlier runs did not use (any once
+        all are used)."""
+        used = self.used.setdefault(idx, {})
+        if run not in used:
+            left = [c for c in range(count) if c not in used.values()] if run else []
+            used[run] = left[int(self.rng.integers(len(left)))] if left else int(self.rng.integers(count))
+        return used[run]
 
     def trial_fields(self) -> dict:
         return {"seed": self.seed, "dataset": self.name}

@@ -19,7 +19,8 @@ class Archive:
     def __init__(self, cardinalities: Sequence[int]):
         self.cardinalities = list(cardinalities)
         self.size = math.prod(self.cardinalities)
-        self.known: dict[Genome, float] = {}  # every genome told so far -> its (first) score
+        self.known: dict[Genome, float] = {}  # every genome told so far -> its score (its first, or
+        # the mean of its runs where the strategy replicates it)
         self.pending: set[Genome] = set()  # asked, not told
 
     @property

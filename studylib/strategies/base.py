@@ -23,6 +23,17 @@ class Proposal:
     epochs: int
 
 
+@dataclass(frozen=True)
+class Replicate:
+    """Evaluate ``config`` once more, as its run number ``run`` (1, 2, ...; run 0 is its first
+    evaluation), with a training seed of its own: what a strategy's ``ask`` returns to measure a
+    config's noise. The loop charges it like a new trial (it counts towards ``--trials``) and tells
+    the strategy this same object; the study's score of the config is then the mean of its runs."""
+
+    config: Config
+    run: int
+
+
 class Strategy:
     """``multi_fidelity``: ``ask`` returns :class:`Proposal` s (the study then passes the
     constructor ``max_epochs``); ``retired()`` lists configs that will never be promoted again

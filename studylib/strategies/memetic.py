@@ -42,6 +42,7 @@ from typing import Any
 
 from ..space import Config, SearchSpace
 from .archive import ArchiveStrategy
+from .base import Replicate
 from .evolution import Evolution
 from .guidance import NeighbourOrder
 from .local_search import HillClimber
@@ -110,7 +111,10 @@ class MemeticGA(ArchiveStrategy):
       ``explore`` (share of each generation's children bred without screening) [0.0],
       ``screen_local`` (screen the climbs' neighbours too; False = offspring only) [True],
       ``model_leaf`` (the trees' ``min_samples_leaf``) [1], ``check`` (self-check window; 0 = off)
-      [20], ``check_min`` (the skill at or below which screening pauses) [0.0].
+      [20], ``check_min`` (the skill at or below which screening pauses) [0.0];
+    * replicates: ``replicates`` (runs, each with a seed of its own, that the best config by mean
+      score gets before it is trusted; 1 = off) [1], ``replicate_share`` (upper bound on the share
+      of evaluations that are replicates) [0.1].
     """
 
     name = "memetic"
@@ -125,7 +129,7 @@ class MemeticGA(ArchiveStrategy):
                  guided_mutation: bool = False, model: bool = True, screen: int = 4, model_min: int = 20,
                  refit: int = 10, kappa: float = 0.0, model_trees: int = 8, explore: float = 0.0,
                  screen_local: bool = True, model_leaf: int = 1, check: int = 20, check_min: float = 0.0,
-                 **options: Any):
+                 replicates: int = 1, replicate_share: float = 0.1, **options: Any):
         super().__init__(space, seed, **options)
         if restart not in RESTARTS:
             raise ValueError(f"memetic: restart must be one of {', '.join(RESTARTS)}")
@@ -157,6 +161,12 @@ class MemeticGA(ArchiveStrategy):
         self._climbs = 0  # climbs started in this local phase
         self._slot: int | None = None  # population index of the climbing individual
         self._slot_genome: Genome | None = None  # the genome it has there
+        if replicates < 1 or not 0.0 <= replicate_share < 1.0:
+            raise ValueError("memetic: replicates must be at least 1 and replicate_share in [0, 1)")
+        self.replicates, self.replicate_share = int(replicates), float(replicate_share)
+        self.runs: dict[Genome, list[float]] = {}  # replicated genomes -> the score of each run
+        self.replicated = 0  # replicate results told
+        self._replica: Genome | None = None  # the replicate asked, not told
 
     @classmethod
     def identity_defaults(cls, max_epochs: int, options: dict) -> dict:
@@ -187,6 +197,10 @@ class MemeticGA(ArchiveStrategy):
             self.paused_asks += self.model.ready and not screening
         while len(out) < n and not self.finished and guard < 1000:
             guard += 1
+            replicate = self._replicate()
+            if replicate is not None:
+                out.append(replicate)
+                continue
             if self._phase == "local":
                 g = self._local_proposal()
                 if g is not None:
@@ -216,7 +230,7 @@ class MemeticGA(ArchiveStrategy):
             if not self._queue and not self._batch:
                 break
         if self.check is not None and self.model.ready and out:
-            genomes = [self.space.encode(c) for c in out]
+            genomes = [self.space.encode(c) for c in out if not isinstance(c, Replicate)]
             for g, p in zip(genomes, self.model.predict(genomes)):
                 self.check.predicted(g, p)
         return out
@@ -225,7 +239,9 @@ class MemeticGA(ArchiveStrategy):
         """Screen with the model now: it is fitted and (with ``check``) passes its self-check."""
         return self.model is not None and self.model.ready and (self.check is None or self.check.trusted)
 
-    def tell(self, config: Config, score: float) -> None:
+    def tell(self, config: Config | Replicate, score: float) -> None:
+        if isinstance(config, Replicate):
+            return self._replicated(self.space.encode(config.config), float(score))
         g = self.space.encode(config)
         score = float(score)
         local = g in self.climber.pending
@@ -238,6 +254,37 @@ class MemeticGA(ArchiveStrategy):
             move = self.climber.result(g, score, is_new)
             if move is not None:
                 self._write_back(*move, score)
+
+    # -- replicates ------------------------------------------------------------------------------
+    def _replicate(self) -> Replicate | None:
+        """One more run of the best genome by mean score while it has fewer than ``replicates``
+        runs, none is in flight, and replicates stay within ``replicate_share`` of the evaluations."""
+        known = self.archive.known
+        if self.replicates < 2 or self._replica is not None or not known:
+            return None
+        if self.replicated + 1 > self.replicate_share * (self.archive.evals + len(self.archive.pending)
+                                                         + self.replicated + 1):
+            return None
+        best = max(known, key=known.get)
+        done = len(self.runs.get(best, ())) or 1
+        if done >= self.replicates:
+            return None
+        self._replica = best
+        return Replicate(self.space.decode(best), done)
+
+    def _replicated(self, g: Genome, score: float) -> None:
+        """A replicate's score: the genome's score becomes the mean of its runs, in the archive
+        and in the population."""
+        self._replica = None
+        self.replicated += 1
+        runs = self.runs.setdefault(g, [self.archive.known[g]])
+        runs.append(score)
+        mean = sum(runs) / len(runs)
+        self.archive.known[g] = mean
+        pop, fit = self.evolution.population, self.evolution.fitness
+        for i, member in enumerate(pop):
+            if member == g:
+                fit[i] = mean
 
     # -- global phase ------------------------------------------------------------------------------
     def _next_batch(self) -> list[Genome]:

@@ -1,0 +1,114 @@
+"""Replicates: run ``n`` of a config with a seed of its own, charged like a trial; the incumbent
+scores the mean of its runs; the memetic GA's ``replicates`` option."""
+import numpy as np
+
+from studylib import bench
+from studylib.executors import InlineExecutor
+from studylib.ledger import MemoryLedger
+from studylib.loop import run_loop
+from studylib.numbers import incumbent_regrets
+from studylib.objective import TableObjective, TrainingObjective
+from studylib.space import SearchSpace, make_dimension
+from studylib.strategies import Replicate, make_strategy
+from studylib.strategies.base import Strategy
+from studylib.tables import load_table
+from studylib.training import Budget
+
+SPACE = SearchSpace(name="rep", dimensions=(make_dimension("x", [1, 2, 3]), make_dimension("op", ["a", "b"])))
+SEEDS = {(0, 0): [1.0, 2.0, 3.0], (0, 1): [2.0], (1, 0): [5.0, 5.5], (1, 1): [6.0, 2.0, 1.0],
+         (2, 0): [3.0], (2, 1): [4.0, 4.0, 4.0]}
+
+
+def table():
+    return bench.Table.from_dict("rep", SPACE, SEEDS)
+
+
+def test_runs_of_a_config_draw_seeds_its_earlier_runs_did_not_use():
+    t = table()
+    for seed in range(20):
+        obj = TableObjective(t, seed)
+        plain = TableObjective(t, seed)
+        c = SPACE.decode((0, 0))
+        first = obj.evaluate("k", c).metrics["value"]
+        assert first == plain.evaluate("k", c).metrics["value"]  # run 0 draws as before
+        runs = [first] + [obj.evaluate("k", {**c, "_fidelity": {"run": r}}).metrics["value"] for r in (1, 2)]
+        assert sorted(runs) == [1.0, 2.0, 3.0]  # three runs: the three recorded seeds
+        assert obj.evaluate("k", {**c, "_fidelity": {"run": 3}}).metrics["run"] == 3
+
+
+class Scripted(Strategy):
+    """Asks a fixed list of items (configs or Replicates) one at a time and keeps what it is told."""
+    name = "scripted"
+
+    def __init__(self, space, seed=0, items=()):
+        super().__init__(space, seed)
+        self.items, self.told = list(items), []
+
+    def ask(self, n=1):
+        out, self.items = self.items[:n], self.items[n:]
+        return out
+
+    def tell(self, item, score):
+        self.told.append((item, score))
+
+
+def run(strategy, t, seed=0, trials=120):
+    """A study of ``strategy`` on table ``t``, one trial at a time: (counts, its trials, the objective)."""
+    obj, ex, ledger = TableObjective(t, seed), InlineExecutor(progress=False), MemoryLedger()
+    ex.start(obj)
+    counts = run_loop(strategy, obj, ex, ledger, "s", trials=trials, space_size=t.space.size, window=1,
+                      max_idle=None)
+    ex.shutdown()
+    return counts, ledger.study_trials("s"), obj
+
+
+def test_a_replicate_is_charged_counted_in_the_trial_cap_and_told_back():
+    t = table()
+    a, b, c = SPACE.decode((0, 0)), SPACE.decode((1, 1)), SPACE.decode((2, 1))
+    s = Scripted(SPACE, items=[a, Replicate(a, 1), Replicate(a, 1), b, c])
+    counts, trials, obj = run(s, t, trials=3)
+    assert (counts.evaluated, counts.repeats) == (3, 1)  # the repeated replicate is served from the ledger
+    assert [tr.key for tr in trials] == [obj.key(a), obj.key(a) + "-r1", obj.key(b)]
+    assert s.items == [c]  # a, its replicate and b fill the cap of 3
+    assert trials[1].metrics["run"] == 1 and trials[0].metrics["value"] != trials[1].metrics["value"]
+    assert isinstance(s.told[1][0], Replicate) and s.told[1][1] == trials[1].metrics["value"]
+    assert s.told[2] == (Replicate(a, 1), trials[1].metrics["value"])
+
+
+def test_the_incumbent_scores_the_mean_of_its_runs():
+    regret = {1: 0.1, 2: 0.2, 3: 0.3}.get
+    # config 1 draws 0.9, then 0.5 (mean 0.7 < config 2's 0.8): config 2 takes over
+    assert incumbent_regrets([(0, 0.9, 1), (0, 0.8, 2), (0, 0.5, 1)], regret) == [0.1, 0.1, 0.2]
+    # without replicates: the best observed, ties to the first
+    assert incumbent_regrets([(0, 0.5, 3), (0, 0.5, 1), (0, 0.7, 2)], regret) == [0.3, 0.3, 0.2]
+    # a higher fidelity starts over; its runs are averaged among themselves only
+    assert incumbent_regrets([(1, 0.9, 1), (3, 0.4, 3), (3, 0.6, 2), (3, 0.9, 3)], regret) == [0.1, 0.3, 0.2, 0.3]
+
+
+def test_memetic_replicates_the_best_by_mean_within_its_share():
+    t = load_table("hpolib-naval")
+    for seed in (0, 1):
+        s = make_strategy("memetic", t.space, seed=seed, replicates=3, replicate_share=0.1)
+        counts, trials, _ = run(s, t, seed)
+        runs = [tr for tr in trials if tr.metrics.get("run")]
+        assert 0 < len(runs) == s.replicated <= 0.1 * len(trials) + 1
+        assert counts.evaluated == len(trials) == 120
+        for g, scores in s.runs.items():
+            assert len(scores) <= 3 and s.archive.known[g] == sum(scores) / len(scores)
+        again = make_strategy("memetic", t.space, seed=seed, replicates=3, replicate_share=0.1)
+        assert [tr.key for tr in run(again, t, seed)[1]] == [tr.key for tr in trials]
+    default = run(make_strategy("memetic", t.space, seed=0), t, 0)[1]
+    off = run(make_strategy("memetic", t.space, seed=0, replicates=1), t, 0)[1]
+    assert [tr.key for tr in off] == [tr.key for tr in default] and not any("-r" in tr.key for tr in off)
+
+
+def test_a_cnn_replicate_trains_with_a_seed_of_its_own():
+    from studylib.data import load_dataset
+    from studylib.space import load_space
+
+    data = load_dataset("synthetic")
+    obj = TrainingObjective(data, Budget(1, 1), 5)
+    config = load_space("round1").decode((0,) * len(load_space("round1").dimensions))
+    first = obj.evaluate("k", config)
+    rep = obj.evaluate("k-r1", {**config, "_fidelity": {"run": 1}})
+    assert (first.seed, rep.seed, rep.metrics["run"]) == (5, 6, 1) and "run" not in first.metrics
