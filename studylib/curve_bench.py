@@ -110,7 +110,7 @@ class CurveObjective(TableObjective):
         config, fid = split(config)
         idx = self.table.space.index_of(config)
         run = int((fid or {}).get("run", 0))
-        column = self.column(idx, run, self.table.final.counts[idx])  # every rung of a run: one seed
+        column = self.column(idx, run, self.table.final.counts[idx], keep=True)  # a run's rungs: one seed
         metrics = {"index": idx} | ({"run": run} if run else {})
         if fid is None or set(fid) == {"run"}:
             epochs, done = self.max_epochs, 0

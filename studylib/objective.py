@@ -152,8 +152,8 @@ class TrainingObjective:
         start = time.perf_counter()
         config, fid = split(config)
         fid = fid or {}
-        run = int(fid.get("run", 0))  # a replicate trains with a seed of its own
-        where = dict(self.trial_fields(), host=socket.gethostname(), pid=os.getpid(), seed=self.seed + run)
+        run = int(fid.get("run", 0))  # a replicate trains with a seed of its own: the study's + run
+        where = dict(self.trial_fields(), host=socket.gethostname(), pid=os.getpid())
         try:
             if "epochs" in fid:
                 return self._rung(key, config, fid, where, on_epoch)
@@ -229,12 +229,12 @@ class TableObjective:
         metrics = {"value": float(t.values[idx, column]), "index": idx} | ({"run": run} if run else {})
         return Trial(key, config, metrics=metrics, seed=self.seed, dataset=self.name)
 
-    def column(self, idx: int, run: int, count: int) -> int:
-        """The recorded seed that answers run ``run`` of config ``idx`` (drawn once, then kept):
-        run 0 any of its ``count`` seeds, a later run one its earlier runs did not use (any once
-        all are used)."""
+    def column(self, idx: int, run: int, count: int, keep: bool = False) -> int:
+        """The recorded seed that answers run ``run`` of config ``idx``, drawn at each evaluation
+        (``keep``: once per run, then kept): run 0 any of its ``count`` seeds, a later run one
+        the config's other runs did not use (any once all are used)."""
         used = self.used.setdefault(idx, {})
-        if run not in used:
+        if not (keep and run in used):
             left = [c for c in range(count) if c not in used.values()] if run else []
             used[run] = left[int(self.rng.integers(len(left)))] if left else int(self.rng.integers(count))
         return used[run]

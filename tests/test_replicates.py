@@ -98,8 +98,12 @@ def test_memetic_replicates_the_best_by_mean_within_its_share():
         again = make_strategy("memetic", t.space, seed=seed, replicates=3, replicate_share=0.1)
         assert [tr.key for tr in run(again, t, seed)[1]] == [tr.key for tr in trials]
     default = run(make_strategy("memetic", t.space, seed=0), t, 0)[1]
-    off = run(make_strategy("memetic", t.space, seed=0, replicates=1), t, 0)[1]
-    assert [tr.key for tr in off] == [tr.key for tr in default] and not any("-r" in tr.key for tr in off)
+    assert [tr.key for tr in default] == [tr.key for tr in run(
+        make_strategy("memetic", t.space, seed=0, replicates=3, replicate_share=0.1), t, 0)[1]]
+    off = run(make_strategy("memetic-no-replicates", t.space, seed=0), t, 0)[1]
+    assert [tr.key for tr in off] == [tr.key for tr in run(
+        make_strategy("memetic", t.space, seed=0, replicates=1), t, 0)[1]]
+    assert not any("-r" in tr.key for tr in off) and any("-r" in tr.key for tr in default)
 
 
 def test_a_cnn_replicate_trains_with_a_seed_of_its_own():
@@ -111,4 +115,6 @@ def test_a_cnn_replicate_trains_with_a_seed_of_its_own():
     config = load_space("round1").decode((0,) * len(load_space("round1").dimensions))
     first = obj.evaluate("k", config)
     rep = obj.evaluate("k-r1", {**config, "_fidelity": {"run": 1}})
-    assert (first.seed, rep.seed, rep.metrics["run"]) == (5, 6, 1) and "run" not in first.metrics
+    assert (first.seed, rep.seed, rep.metrics["run"]) == (5, 5, 1) and "run" not in first.metrics
+    assert rep.curve != first.curve  # trained with seed 6, not 5
+    assert obj.evaluate("k", config).curve == first.curve

@@ -20,6 +20,7 @@ ABLATIONS = {
     "no-restart": {"restart": "none"},  # one climb per generation, no restart after an optimum
     "no-model": {"model": False},  # no surrogate pre-screening of offspring and neighbours
     "no-check": {"check": 0},  # the model screens always, without its online self-check
+    "no-replicates": {"replicates": 1},  # the best config is trusted on one run (no replicates)
 }
 
 # name -> "module:Class" (imported lazily so optional heavy dependencies load only when used)

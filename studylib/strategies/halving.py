@@ -63,8 +63,8 @@ PROMOTE = ("generation", "async")  # when promotions are decided: a whole genera
 #: options the inner strategy keeps under memetic-sh whatever its own defaults: the memetic GA's
 #: self-check (``check``) was chosen on single-fidelity tables (``model_selection.py`` round 3),
 #: not for rung-ordered scores, so memetic-sh's inner GA (any memetic variant) screens without it
-#: unless ``check`` is given
-INNER_FIXED = {"memetic": {"check": 0}}
+#: unless ``check`` is given; it does not replicate (``replicates``, round 4): a rung is no run
+INNER_FIXED = {"memetic": {"check": 0, "replicates": 1}}
 
 
 def inner_fixed(inner: str) -> dict:

@@ -113,7 +113,7 @@ class MemeticGA(ArchiveStrategy):
       ``model_leaf`` (the trees' ``min_samples_leaf``) [1], ``check`` (self-check window; 0 = off)
       [20], ``check_min`` (the skill at or below which screening pauses) [0.0];
     * replicates: ``replicates`` (runs, each with a seed of its own, that the best config by mean
-      score gets before it is trusted; 1 = off) [1], ``replicate_share`` (upper bound on the share
+      score gets before it is trusted; 1 = off) [3], ``replicate_share`` (upper bound on the share
       of evaluations that are replicates) [0.1].
     """
 
@@ -129,7 +129,7 @@ class MemeticGA(ArchiveStrategy):
                  guided_mutation: bool = False, model: bool = True, screen: int = 4, model_min: int = 20,
                  refit: int = 10, kappa: float = 0.0, model_trees: int = 8, explore: float = 0.0,
                  screen_local: bool = True, model_leaf: int = 1, check: int = 20, check_min: float = 0.0,
-                 replicates: int = 1, replicate_share: float = 0.1, **options: Any):
+                 replicates: int = 3, replicate_share: float = 0.1, **options: Any):
         super().__init__(space, seed, **options)
         if restart not in RESTARTS:
             raise ValueError(f"memetic: restart must be one of {', '.join(RESTARTS)}")
@@ -170,12 +170,15 @@ class MemeticGA(ArchiveStrategy):
 
     @classmethod
     def identity_defaults(cls, max_epochs: int, options: dict) -> dict:
-        """The model pre-screening (on by default since it was added) and its self-check (``check``
-        20 since round 3 of ``model_selection.py``): a study begun without them is not continued
-        with them (its identity changes unless ``model``, resp. ``check``, is given)."""
+        """The model pre-screening (on by default since it was added), its self-check (``check``
+        20 since round 3 of ``model_selection.py``) and the replicates (``replicates`` 3 since round
+        4): a study begun without them is not continued with them (its identity changes unless
+        ``model``, ``check``, resp. ``replicates``, is given)."""
         out = {} if "model" in options else {"model": True}
         if "check" not in options and options.get("model", True):
             out["check"] = 20
+        if "replicates" not in options:
+            out["replicates"] = 3
         return out
 
     # -- what tests and reports read -------------------------------------------------------------
