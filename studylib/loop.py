@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .fidelity import Rungs, Spend, TrialId, charged_epochs
-from .strategies import Proposal, Replicate, Strategy
+from .strategies import Proposal, Replicate, Strategy, config_of
 from .strategies.base import default_in_flight, ignores_results  # noqa: F401 (the loop's window rules)
 from .trial import Trial
 
@@ -80,7 +80,7 @@ class Entry:
 
     @property
     def config(self) -> dict:
-        return self.item.config if isinstance(self.item, (Proposal, Replicate)) else self.item
+        return config_of(self.item)
 
     @property
     def epochs(self) -> int | None:

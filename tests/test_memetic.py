@@ -5,7 +5,7 @@ import pytest
 
 from studylib.strategies import operators as ops
 from studylib.space import SearchSpace, make_dimension
-from studylib.strategies import ABLATIONS, REGISTRY, make_strategy
+from studylib.strategies import ABLATIONS, REGISTRY, Replicate, config_of, make_strategy
 from studylib.strategies.memetic import MemeticGA
 
 SPACE = SearchSpace(name="synthetic", dimensions=(
@@ -33,8 +33,8 @@ def drive(strategy, evaluations, batch=1, check=None):
         configs = strategy.ask(batch)
         assert configs, "the memetic GA stalled"
         for c in configs:
-            proposals.append(SPACE.key(c))
-            strategy.tell(c, score(c))
+            proposals.append(SPACE.key(config_of(c)) + (f"-r{c.run}" if isinstance(c, Replicate) else ""))
+            strategy.tell(c, score(config_of(c)))
         if check:
             check(strategy)
     return proposals
@@ -78,8 +78,9 @@ def test_never_proposes_a_known_config_and_covers_a_tiny_space():
         configs = m.ask(2)
         assert configs
         for c in configs:
-            seen.append(tiny.key(c))
-            m.tell(c, float(sum(tiny.encode(c))))
+            if not isinstance(c, Replicate):  # a replicate measures a known config again, on purpose
+                seen.append(tiny.key(c))
+            m.tell(c, float(sum(tiny.encode(config_of(c)))))
     assert len(seen) == len(set(seen)) == tiny.size
     assert m.ask(1) == []
     p = drive(make_strategy("memetic", SPACE, seed=5), 300)
@@ -245,7 +246,7 @@ def test_survival_plus_never_loses_ground_generational_replaces_the_parents():
         pops = []
         while m.evolution.gen < 8:
             for c in m.ask(1):
-                m.tell(c, score(c))
+                m.tell(c, score(config_of(c)))
             if m.evolution.gen > len(pops):
                 pops.append(dict(zip(m.population, m.fitness)))
         return pops
@@ -270,7 +271,8 @@ def test_every_ablation_variant_is_registered_and_switches_one_part_off(variant)
         assert {"init": lambda: m.evolution.init, "survival": lambda: m.evolution.survival,
                 "local_share": lambda: m.share.high, "guided": lambda: m.order.guided,
                 "restart": lambda: m.restart, "model": lambda: m.model is not None,
-                "check": lambda: 0 if m.check is None else m.check.window}[key]() == value
+                "check": lambda: 0 if m.check is None else m.check.window,
+                "replicates": lambda: m.replicates}[key]() == value
     p = drive(m, 120)
     assert len(p) == len(set(p)) and m.evals >= 120
     assert (m.local_evals == 0) == (variant == "no-local")
@@ -318,16 +320,19 @@ def test_model_sends_evaluations_to_better_configs():
 
 
 def test_the_model_default_is_part_of_a_memetic_study_identity():
-    """Studies begun before the model (or its self-check) existed are not continued with it."""
+    """Studies begun before the model (or its self-check, or replicates) existed are not continued
+    with it."""
     from studylib.study import StudySpec
     from studylib.training import Budget
 
     def ident(**options):
         return StudySpec(SPACE, strategy="memetic", budget=Budget(3, 2), strategy_options=options).identity("h")
 
-    assert ident()["strategy_defaults"] == {"model": True, "check": 20}
-    assert ident(model=True)["strategy_defaults"] == {"check": 20}  # nor continued with the self-check
-    assert "strategy_defaults" not in ident(model=False) and "strategy_defaults" not in ident(model=True, check=0)
+    assert ident()["strategy_defaults"] == {"model": True, "check": 20, "replicates": 3}
+    assert ident(model=True)["strategy_defaults"] == {"check": 20, "replicates": 3}  # nor with the self-check
+    assert ident(model=True, check=20)["strategy_defaults"] == {"replicates": 3}  # nor with replicates
+    assert "strategy_defaults" not in ident(model=False, replicates=1)
+    assert "strategy_defaults" not in ident(model=True, check=0, replicates=3)
 
 
 def test_explore_keeps_a_share_of_offspring_unscreened_and_screen_local_spares_the_climbs():

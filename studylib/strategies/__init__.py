@@ -9,7 +9,7 @@ import importlib
 
 from ..errors import StudyError
 from ..space import SearchSpace
-from .base import Proposal, Replicate, Strategy
+from .base import Proposal, Replicate, Strategy, config_of
 
 #: memetic GA variants, each with one part switched off (options passed to ``MemeticGA``)
 ABLATIONS = {
@@ -72,4 +72,4 @@ def strategy_class(name: str) -> type[Strategy]:
     return getattr(importlib.import_module(module), cls)
 
 
-__all__ = ["Proposal", "Replicate", "Strategy", "available", "make_strategy", "strategy_class", "strategy_kwargs", "REGISTRY", "MULTI_FIDELITY", "ABLATIONS"]
+__all__ = ["Proposal", "Replicate", "Strategy", "config_of", "available", "make_strategy", "strategy_class", "strategy_kwargs", "REGISTRY", "MULTI_FIDELITY", "ABLATIONS"]

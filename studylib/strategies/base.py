@@ -34,6 +34,11 @@ class Replicate:
     run: int
 
 
+def config_of(item: Config | Proposal | Replicate) -> Config:
+    """The config a proposal is about (a bare config, a rung's or a replicate's)."""
+    return item.config if isinstance(item, (Proposal, Replicate)) else item
+
+
 class Strategy:
     """``multi_fidelity``: ``ask`` returns :class:`Proposal` s (the study then passes the
     constructor ``max_epochs``); ``retired()`` lists configs that will never be promoted again
