@@ -70,20 +70,20 @@ class Spend:
     reserved: int = 0        # epochs that running trials may still train
     exhausted: bool = False  # a trial found nothing left
     charged: set = field(default_factory=set)  # keys charged (each once)
-    capped: dict = field(default_factory=dict)  # config key -> its capped trial's key, from earlier runs
+    capped: dict = field(default_factory=dict)  # uncapped key (config, or its replicate) -> its capped trial, from earlier runs
     unserved: set = field(default_factory=set)  # preloaded keys the replay has not served yet
     preloaded: dict = field(default_factory=dict)  # preloaded key -> its charged epochs
 
     def preload(self, trials, config_key) -> None:
         """Charge the trials the study already has (a re-run, e.g. with a larger budget): the
         replay then serves them free, and a trial an earlier run capped stays that trial (a plain
-        trial, not a rung, whose key is not its config's key ``config_key(trial.config)``)."""
+        trial, not a rung, whose key is not the key its config, or its replicate, has uncapped)."""
         for t in trials:
             self.charge(t)
             self.unserved.add(t.key)
             self.preloaded[t.key] = charged_epochs(t)
-            base = config_key(t.config)
-            if t.metrics.get("rung") is None and not t.metrics.get("run") and t.key != base:
+            base = TrialId(config_key(t.config), run=int(t.metrics.get("run") or 0)).key
+            if t.metrics.get("rung") is None and t.key != base:
                 self.capped[base] = t
 
     def charge(self, trial: Trial) -> None:

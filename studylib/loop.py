@@ -175,9 +175,8 @@ class Scheduler:
         start = (0, None, None) if epochs is None else rungs.start(e.wanted.config, epochs)
         need = self.objective.max_epochs if epochs is None else epochs - start[0]
         k, cap, cached = e.wanted.key, None, self.ledger.get(e.wanted.key)
-        if (spend is not None and epochs is None and not e.wanted.run and cached is None
-                and e.wanted.config in spend.capped):
-            cached = spend.capped[e.wanted.config]  # an earlier run gave it the epochs then left
+        if spend is not None and epochs is None and cached is None and e.wanted.key in spend.capped:
+            cached = spend.capped[e.wanted.key]  # an earlier run gave it the epochs then left
             k = cached.key
         if spend is not None and (cached is None or cached.key not in spend.charged):
             left = spend.left()

@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
@@ -35,9 +36,11 @@ def incumbent_regrets(trials: Iterable[tuple[float, float, int]], regret: Callab
     out, top, best, incumbent = [], -math.inf, -math.inf, -1
     runs: dict[int, list[float]] = {}  # index -> its scores at the top fidelity
 
-    def mean(i: int) -> float:
-        m = sum(runs[i]) / len(runs[i])
-        return m if math.isfinite(m) else -math.inf
+    def mean(i: int):
+        """Exact (a fraction), so that equal means tie; -inf once a run is not finite."""
+        if not all(math.isfinite(v) for v in runs[i]):
+            return -math.inf
+        return sum(map(Fraction, runs[i])) / len(runs[i])
 
     for fidelity, score, index in trials:
         if fidelity > top:
@@ -48,8 +51,9 @@ def incumbent_regrets(trials: Iterable[tuple[float, float, int]], regret: Callab
                 if score > best:
                     best, incumbent = score, index
             else:  # a replicate moves a mean: the best mean now, ties to the config observed first
-                incumbent = max(runs, key=mean)
-                best = mean(incumbent)
+                leader = max(runs, key=mean)
+                if mean(leader) > -math.inf:
+                    incumbent, best = leader, mean(leader)
         out.append(regret(incumbent))
     return out
 

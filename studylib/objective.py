@@ -11,7 +11,8 @@ Both objectives answer the same :class:`Objective` protocol, so the study loop
   worker calls once (e.g. loads the dataset) before its first trial.
 
 Randomness: :class:`TrainingObjective` seeds Keras with the study seed for every trial
-(:func:`studylib.training.evaluate`), the seed plus ``n`` for run ``n`` of a replicated config;
+(:func:`studylib.training.evaluate`), the seed plus ``n * REPLICATE_SEED_STRIDE`` for run ``n``
+of a replicated config;
 :class:`TableObjective` draws one of a config's recorded seeds from ``tables.noise_rng(table,
 seed)``, one draw per evaluation, in evaluation order (a replicate: one its earlier runs did not use).
 """
@@ -50,6 +51,9 @@ class Objective(Protocol):
     def for_worker(self) -> "Objective": ...
 
     def prepare(self) -> "Objective": ...
+
+
+REPLICATE_SEED_STRIDE = 100_003  # run n of a config trains with the study's seed + n * this
 
 
 def trial_key(config: dict, dataset_hash: str, budget: dict, seed: int, code: str | None = None) -> str:
@@ -152,16 +156,19 @@ class TrainingObjective:
         start = time.perf_counter()
         config, fid = split(config)
         fid = fid or {}
-        run = int(fid.get("run", 0))  # a replicate trains with a seed of its own: the study's + run
+        run = int(fid.get("run", 0))
+        seed = self.seed + REPLICATE_SEED_STRIDE * run  # a replicate's seed is no other study's
         where = dict(self.trial_fields(), host=socket.gethostname(), pid=os.getpid())
         try:
             if "epochs" in fid:
                 return self._rung(key, config, fid, where, on_epoch)
             budget = replace(self.budget, max_epochs=int(fid["max_epochs"])) if "max_epochs" in fid else self.budget
-            r = evaluate(config, self.data, budget, self.seed + run, on_epoch=on_epoch)
+            r = evaluate(config, self.data, budget, seed, on_epoch=on_epoch)
         except Exception as e:  # an invalid combination, out of memory...
             last = traceback.format_exception_only(type(e), e)[-1].strip()
-            return Trial.failed(key, config, last, time.perf_counter() - start, **where)
+            failed = Trial.failed(key, config, last, time.perf_counter() - start, **where)
+            failed.metrics.update({"run": run} if run else {})
+            return failed
         metrics = _metrics(r) | ({"run": run} if run else {})
         return Trial(key, config, status=r.status, metrics=metrics, curve=r.history, epochs=r.epochs,
                      wall_time=r.wall_time, error=r.error, **where)

@@ -81,7 +81,11 @@ def test_the_incumbent_scores_the_mean_of_its_runs():
     assert incumbent_regrets([(0, 0.9, 1), (0, 0.8, 2), (0, 0.5, 1)], regret) == [0.1, 0.1, 0.2]
     # without replicates: the best observed, ties to the first
     assert incumbent_regrets([(0, 0.5, 3), (0, 0.5, 1), (0, 0.7, 2)], regret) == [0.3, 0.3, 0.2]
+    # equal means tie exactly (no rounding of 0.1 + 0.1 + 0.1); a non-finite run never wins
+    assert incumbent_regrets([(0, 0.1, 1), (0, 0.1, 2), (0, 0.1, 2), (0, 0.1, 2)], regret) == [0.1] * 4
+    assert incumbent_regrets([(1, 5.0, 1), (2, float("nan"), 2), (2, float("nan"), 2)], regret) == [0.1] * 3
     # a higher fidelity starts over; its runs are averaged among themselves only
+
     assert incumbent_regrets([(1, 0.9, 1), (3, 0.4, 3), (3, 0.6, 2), (3, 0.9, 3)], regret) == [0.1, 0.3, 0.2, 0.3]
 
 
@@ -116,5 +120,42 @@ def test_a_cnn_replicate_trains_with_a_seed_of_its_own():
     first = obj.evaluate("k", config)
     rep = obj.evaluate("k-r1", {**config, "_fidelity": {"run": 1}})
     assert (first.seed, rep.seed, rep.metrics["run"]) == (5, 5, 1) and "run" not in first.metrics
-    assert rep.curve != first.curve  # trained with seed 6, not 5
+    assert rep.curve != first.curve  # trained with another seed
     assert obj.evaluate("k", config).curve == first.curve
+
+
+def test_a_capped_replicate_is_served_back_when_a_budgeted_study_resumes(tmp_path):
+    """Run 1 gives a replicate the 2 epochs left; a re-run with a larger budget serves that capped
+    trial (as for a plain config) instead of training the replicate again."""
+    from studylib.curve_bench import CurveObjective, CurveTable, TableRungs
+    from studylib.fidelity import Spend
+    from studylib.ledger import Ledger
+    from studylib.tables import Table
+
+    space = SearchSpace(name="c", dimensions=(make_dimension("x", [1, 2, 3]),))
+    values = np.random.default_rng(0).random((3, 3, 4)).cumsum(axis=2)
+    curves = CurveTable("c", values, Table("c", space, values[:, :, -1], np.array([3, 3, 3])))
+    a, b = space.decode((0,)), space.decode((1,))
+
+    def study(budget):
+        ledger, obj, ex = Ledger(tmp_path / "l.db"), CurveObjective(curves, 0), InlineExecutor(progress=False)
+        ex.start(obj)
+        spend = Spend(epochs=budget)
+        counts = run_loop(Scripted(space, items=[a, Replicate(a, 1), b]), obj, ex, ledger, "st", trials=10,
+                          space_size=3, window=1, max_idle=None, spend=spend, rungs=TableRungs(4))
+        ex.shutdown()
+        keys = [k.split("/")[-1] for k in ledger.study_keys("st")]
+        ledger.close()
+        return counts, keys, spend
+
+    assert study(6)[1] == ["0", "0-r1-m2"]
+    counts, keys, spend = study(12)
+    assert keys == ["0", "0-r1-m2", "1"] and counts.evaluated == 1 and counts.served == 2
+    assert spend.spent_epochs == 10 and not spend.unserved
+
+
+def test_memetic_sh_refuses_a_replicating_inner_strategy():
+    import pytest
+
+    with pytest.raises(ValueError, match="cannot replicate"):
+        make_strategy("memetic-sh", SPACE, seed=0, max_epochs=9, replicates=3)
