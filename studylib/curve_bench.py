@@ -111,7 +111,7 @@ class CurveObjective(TableObjective):
         idx = self.table.space.index_of(config)
         run = int((fid or {}).get("run", 0))
         column = self.column(idx, run, self.table.final.counts[idx], keep=True)  # a run's rungs: one seed
-        metrics = {"index": idx} | ({"run": run} if run else {})
+        metrics = {"index": idx} | ({"run": run, "run_of": fid.get("run_of", "")} if run else {})
         if fid is None or set(fid) == {"run"}:
             epochs, done = self.max_epochs, 0
         elif "epochs" in fid:

@@ -155,7 +155,7 @@ class Rungs:
                    cap: int | None = None, run: int = 0) -> dict:
         """What the executor gets: ``config`` plus a fidelity entry (none for a plain first run)."""
         if epochs is None:
-            fid = ({"max_epochs": int(cap)} if cap is not None else {}) | ({"run": int(run)} if run else {})
+            fid = ({"max_epochs": int(cap)} if cap is not None else {}) | ({"run": int(run), "run_of": base} if run else {})
             return {**config, FIDELITY: fid} if fid else config
         done, resume, history = start
         key = TrialId(base, epochs).key

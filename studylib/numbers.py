@@ -14,6 +14,10 @@
 * **Best so far** (:func:`running_best`, :func:`best_so_far`): the running best of the finite
   values in proposal order (a failed trial or a NaN never improves it), NaN before the first
   finite value; optionally beside the cost spent so far (every trial is charged, failed or not).
+* **Runs of one config** (:func:`runs_averaged`): a config measured more than once (replicates:
+  rows with ``run`` > 0 whose ``run_of`` is the key of the config's first run) counts once, as
+  its first run's row with ``best_acc`` and ``test_acc`` the means over its runs that did not
+  fail and ``runs`` their count; the best config is the one with the best mean.
 * **Mean ± spread** (:func:`mean_spread`, :func:`format_mean_spread`): mean and sample standard
   deviation (``ddof=1``) of the finite values; the spread is NaN (``None`` in JSON, shown as
   "(1 seed)") with fewer than two values -- one seed has no spread, not a spread of 0.
@@ -27,7 +31,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 __all__ = ["best_so_far", "format_mean_spread", "incumbent_regrets", "mean_spread", "median_over_runs",
-           "on_grid", "running_best"]
+           "on_grid", "running_best", "runs_averaged"]
 
 
 def incumbent_regrets(trials: Iterable[tuple[float, float, int]], regret: Callable[[int], float]) -> list[float]:
@@ -126,3 +130,20 @@ def format_mean_spread(mean: float | None, spread: float | None, scale: float = 
     if spread is None or not math.isfinite(spread):
         return text + one
     return f"{text} ± {scale * spread:.{digits}f}"
+
+
+def runs_averaged(frame, values: Sequence[str] = ("best_acc", "test_acc")):
+    """``frame`` (trials, one row each) with each config's replicates folded into its first run
+    (see the module doc); a frame without replicates comes back as it is."""
+    if frame is None or "run" not in frame or not (frame["run"].fillna(0) > 0).any():
+        return frame
+    replicate = frame["run"].fillna(0) > 0
+    base = frame["run_of"].where(replicate, frame["key"])
+    by = [base] if "study_id" not in frame else [frame["study_id"].fillna(""), base]
+    ok = frame["status"] != "failed" if "status" in frame else np.ones(len(frame), bool)
+    cols = [c for c in values if c in frame]
+    means = frame[cols].where(ok).groupby(by).transform("mean")
+    runs = frame[cols[:1]].where(ok).groupby(by).transform("count").iloc[:, 0] if cols else 1
+    out = frame.assign(**{c: means[c] for c in cols}, runs=runs)
+    return out[~replicate].reset_index(drop=True)
+

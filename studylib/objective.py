@@ -167,9 +167,9 @@ class TrainingObjective:
         except Exception as e:  # an invalid combination, out of memory...
             last = traceback.format_exception_only(type(e), e)[-1].strip()
             failed = Trial.failed(key, config, last, time.perf_counter() - start, **where)
-            failed.metrics.update({"run": run} if run else {})
+            failed.metrics.update({"run": run, "run_of": fid.get("run_of", "")} if run else {})
             return failed
-        metrics = _metrics(r) | ({"run": run} if run else {})
+        metrics = _metrics(r) | ({"run": run, "run_of": fid.get("run_of", "")} if run else {})
         return Trial(key, config, status=r.status, metrics=metrics, curve=r.history, epochs=r.epochs,
                      wall_time=r.wall_time, error=r.error, **where)
 
@@ -231,9 +231,11 @@ class TableObjective:
         t = self.table
         config, fid = split(config)
         idx = t.space.index_of(config)
-        run = int((fid or {}).get("run", 0))
+        fid = fid or {}
+        run = int(fid.get("run", 0))
         column = self.column(idx, run, t.counts[idx])
-        metrics = {"value": float(t.values[idx, column]), "index": idx} | ({"run": run} if run else {})
+        metrics = {"value": float(t.values[idx, column]), "index": idx} | (
+            {"run": run, "run_of": fid.get("run_of", "")} if run else {})
         return Trial(key, config, metrics=metrics, seed=self.seed, dataset=self.name)
 
     def column(self, idx: int, run: int, count: int, keep: bool = False) -> int:

@@ -32,6 +32,7 @@ from .executors import Executor, make_executor
 from .fidelity import Rungs, Spend
 from .ledger import Ledger
 from .loop import default_in_flight, ignores_results, run_loop
+from .numbers import runs_averaged
 from .objective import DataSource, TrainingObjective, trainer_fingerprint
 from .outdir import StudyLock, check_out_dir, export_trials, write_study_record
 from .progress import StudyProgress
@@ -96,10 +97,12 @@ class StudyResult:
 
     @property
     def best(self) -> pd.Series:
-        """The trial of highest validation accuracy. A multi-fidelity study's best rung carries
-        the number its config has in ``trials.csv`` (that of its first rung, ``config_trial`` in
-        ``rungs.csv``), so every output names a config by one number."""
-        ok = self.frame[self.frame.status != "failed"]
+        """The trial of highest validation accuracy (a replicated config: its first run, with the
+        means over its runs, :func:`studylib.numbers.runs_averaged`). A multi-fidelity study's
+        best rung carries the number its config has in ``trials.csv`` (that of its first rung,
+        ``config_trial`` in ``rungs.csv``), so every output names a config by one number."""
+        frame = runs_averaged(self.frame)
+        ok = frame[frame.status != "failed"]
         if not len(ok):
             return None
         best = ok.loc[ok.best_acc.idxmax()].copy()

@@ -1,6 +1,7 @@
 """Replicates: run ``n`` of a config with a seed of its own, charged like a trial; the incumbent
 scores the mean of its runs; the memetic GA's ``replicates`` option."""
 import numpy as np
+import pytest
 
 from studylib import bench
 from studylib.executors import InlineExecutor
@@ -159,3 +160,24 @@ def test_memetic_sh_refuses_a_replicating_inner_strategy():
 
     with pytest.raises(ValueError, match="cannot replicate"):
         make_strategy("memetic-sh", SPACE, seed=0, max_epochs=9, replicates=3)
+
+
+def test_reports_count_a_replicated_config_once_by_its_mean():
+    """A lucky replicate does not make its config the best: the best config is the best mean."""
+    import pandas as pd
+
+    from studylib.numbers import runs_averaged
+    from studylib.report.rounds import best_by_seed
+
+    frame = pd.DataFrame({
+        "trial": [1, 2, 3, 4], "key": ["a", "b", "a-r1", "a-r2"], "seed": 0, "status": "ok",
+        "best_acc": [0.80, 0.85, 0.95, 0.71], "test_acc": [0.78, 0.84, 0.90, 0.72],
+        "run": [None, None, 1, 2], "run_of": [None, None, "a", "a"]})
+    folded = runs_averaged(frame)
+    assert list(folded.key) == ["a", "b"] and list(folded.runs) == [3, 1]
+    assert folded.best_acc.tolist() == pytest.approx([(0.80 + 0.95 + 0.71) / 3, 0.85])
+    assert best_by_seed(frame).key.tolist() == ["b"]  # 0.85 beats a's mean 0.82, not its 0.95 run
+    failed = frame.assign(status=["ok", "ok", "failed", "ok"])
+    assert runs_averaged(failed).best_acc[0] == pytest.approx((0.80 + 0.71) / 2)
+    plain = frame[frame.run.isna()].drop(columns=["run", "run_of"])
+    assert runs_averaged(plain) is plain

@@ -128,7 +128,9 @@ def _mean_std(best: pd.DataFrame, col: str) -> dict:
 
 def best_by_seed(frame: pd.DataFrame) -> pd.DataFrame:
     """Per seed, the trial with the best validation accuracy (``best_acc``) among trials that did
-    not fail: model selection never looks at ``test_acc``."""
+    not fail: model selection never looks at ``test_acc``. A replicated config counts once, with
+    its mean over its runs (:func:`studylib.numbers.runs_averaged`)."""
+    frame = numbers.runs_averaged(frame)
     if frame is None or not len(frame) or "best_acc" not in frame:
         return pd.DataFrame(columns=["seed", "best_acc", "test_acc"])
     ok = frame[(frame.get("status", "ok") != "failed") & frame["best_acc"].notna()]

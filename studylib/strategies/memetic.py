@@ -261,12 +261,12 @@ class MemeticGA(ArchiveStrategy):
     # -- replicates ------------------------------------------------------------------------------
     def _replicate(self) -> Replicate | None:
         """One more run of the best genome by mean score while it has fewer than ``replicates``
-        runs, none is in flight, and replicates stay within ``replicate_share`` of the evaluations."""
+        runs, none is in flight, and replicates stay within ``replicate_share`` of the results told
+        (so, with many trials in flight, nothing is replicated before results are in)."""
         known = self.archive.known
         if self.replicates < 2 or self._replica is not None or not known:
             return None
-        if self.replicated + 1 > self.replicate_share * (self.archive.evals + len(self.archive.pending)
-                                                         + self.replicated + 1):
+        if self.replicated + 1 > self.replicate_share * (self.archive.evals + self.replicated):
             return None
         best = max(known, key=known.get)
         done = len(self.runs.get(best, ())) or 1
