@@ -25,7 +25,13 @@ from pathlib import Path
 
 from .trial import Trial
 
-FIDELITY = "_fidelity"  # the entry of a submitted config that carries its rung or epoch cap
+FIDELITY = "_fidelity"  # the entry of a submitted config that carries its rung, epoch cap or run
+REPLICATE_SEED_STRIDE = 100_003  # run n of a config trains with the study's seed + n * this
+
+
+def training_seed(seed: int, run: int = 0) -> int:
+    """The seed run ``run`` of a config trains with in a study of seed ``seed``: no other study's."""
+    return int(seed) + REPLICATE_SEED_STRIDE * int(run or 0)
 
 
 @dataclass(frozen=True)

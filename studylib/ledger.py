@@ -168,9 +168,13 @@ class Ledger:
     def histories(self, studies: Iterable[str] | None = None, ok_only: bool = False) -> list[tuple]:
         """``(key, config, seed, history)`` of every trial (only those of ``studies``; only
         finished ones with ``ok_only``), in the order they finished; ``config`` and ``history``
-        (per-epoch metrics) decoded. An unknown study or an unreadable file: :class:`StudyError`."""
+        (per-epoch metrics) decoded; ``seed`` the one it trained with (a replicate's:
+        :func:`~studylib.fidelity.training_seed`). An unknown study or an unreadable file:
+        :class:`StudyError`."""
+        from .fidelity import training_seed
+
         studies = list(studies or [])
-        query = "SELECT key, config, seed, history FROM trials WHERE 1"
+        query = "SELECT key, config, seed, history, extra FROM trials WHERE 1"
         if ok_only:
             query += " AND status = 'ok'"
         try:
@@ -185,7 +189,8 @@ class Ledger:
             rows = self.conn.execute(query + " ORDER BY finished_at", studies).fetchall()
         except sqlite3.Error as e:
             raise StudyError(f"cannot read {self.path}: {e}") from None
-        return [(k, json.loads(c), int(s), json.loads(h or "{}")) for k, c, s, h in rows]
+        return [(k, json.loads(c), training_seed(s, json.loads(x or "{}").get("run")), json.loads(h or "{}"))
+                for k, c, s, h, x in rows]
 
     def delete(self, key: str) -> None:
         with self.conn:

@@ -11,8 +11,8 @@ Both objectives answer the same :class:`Objective` protocol, so the study loop
   worker calls once (e.g. loads the dataset) before its first trial.
 
 Randomness: :class:`TrainingObjective` seeds Keras with the study seed for every trial
-(:func:`studylib.training.evaluate`), the seed plus ``n * REPLICATE_SEED_STRIDE`` for run ``n``
-of a replicated config;
+(:func:`studylib.training.evaluate`), :func:`studylib.fidelity.training_seed` for run ``n`` of a
+replicated config;
 :class:`TableObjective` draws one of a config's recorded seeds from ``tables.noise_rng(table,
 seed)``, one draw per evaluation, in evaluation order (a replicate: one its earlier runs did not use).
 """
@@ -51,9 +51,6 @@ class Objective(Protocol):
     def for_worker(self) -> "Objective": ...
 
     def prepare(self) -> "Objective": ...
-
-
-REPLICATE_SEED_STRIDE = 100_003  # run n of a config trains with the study's seed + n * this
 
 
 def trial_key(config: dict, dataset_hash: str, budget: dict, seed: int, code: str | None = None) -> str:
@@ -150,14 +147,14 @@ class TrainingObjective:
 
     def evaluate(self, key: str, config: dict, on_epoch: Callable | None = None) -> Trial:
         """Train ``config`` (``training.evaluate``) and return its Trial; an exception is a failed trial."""
-        from .fidelity import split
+        from .fidelity import split, training_seed
         from .training import evaluate
 
         start = time.perf_counter()
         config, fid = split(config)
         fid = fid or {}
         run = int(fid.get("run", 0))
-        seed = self.seed + REPLICATE_SEED_STRIDE * run  # a replicate's seed is no other study's
+        seed = training_seed(self.seed, run)
         where = dict(self.trial_fields(), host=socket.gethostname(), pid=os.getpid())
         try:
             if "epochs" in fid:

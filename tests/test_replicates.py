@@ -181,3 +181,19 @@ def test_reports_count_a_replicated_config_once_by_its_mean():
     assert runs_averaged(failed).best_acc[0] == pytest.approx((0.80 + 0.71) / 2)
     plain = frame[frame.run.isna()].drop(columns=["run", "run_of"])
     assert runs_averaged(plain) is plain
+
+
+def test_export_table_keeps_a_replicate_curve_under_the_seed_it_trained_with(tmp_path):
+    from studylib.export_table import learning_curves
+    from studylib.fidelity import training_seed
+    from studylib.ledger import Ledger
+    from studylib.trial import Trial
+
+    curve = {"val_accuracy": [0.4, 0.5], "accuracy": [0.3, 0.6]}
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        ledger.record(Trial("k", {"x": 1}, curve=curve, epochs=2, seed=3, metrics={"best_acc": 0.5}))
+        ledger.record(Trial("k-r1", {"x": 1}, curve={"val_accuracy": [0.6, 0.7], "accuracy": [0.5, 0.8]},
+                            epochs=2, seed=3, metrics={"best_acc": 0.7, "run": 1, "run_of": "k"}))
+    frame = learning_curves(tmp_path)
+    assert sorted(frame.seed.unique()) == [3, training_seed(3, 1)] and len(frame) == 4
+    assert frame[frame.seed == 3].val_accuracy.tolist() == [0.4, 0.5]
