@@ -114,7 +114,7 @@ class MemeticGA(ArchiveStrategy):
       [20], ``check_min`` (the skill at or below which screening pauses) [0.0];
     * replicates: ``replicates`` (runs, each with a seed of its own, that the best config by mean
       score gets before it is trusted; 1 = off) [3], ``replicate_share`` (upper bound on the share
-      of evaluations that are replicates) [0.1].
+      of evaluations that are replicates) [0.2].
     """
 
     name = "memetic"
@@ -129,7 +129,7 @@ class MemeticGA(ArchiveStrategy):
                  guided_mutation: bool = False, model: bool = True, screen: int = 4, model_min: int = 20,
                  refit: int = 10, kappa: float = 0.0, model_trees: int = 8, explore: float = 0.0,
                  screen_local: bool = True, model_leaf: int = 1, check: int = 20, check_min: float = 0.0,
-                 replicates: int = 3, replicate_share: float = 0.1, **options: Any):
+                 replicates: int = 3, replicate_share: float = 0.2, **options: Any):
         super().__init__(space, seed, **options)
         if restart not in RESTARTS:
             raise ValueError(f"memetic: restart must be one of {', '.join(RESTARTS)}")
