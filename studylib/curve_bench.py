@@ -112,7 +112,7 @@ class CurveObjective(TableObjective):
         run = int((fid or {}).get("run", 0))
         column = self.column(idx, run, self.table.final.counts[idx], keep=True)  # a run's rungs: one seed
         metrics = {"index": idx} | ({"run": run, "run_of": fid.get("run_of", "")} if run else {})
-        if fid is None or set(fid) == {"run"}:
+        if fid is None or not {"epochs", "max_epochs"} & set(fid):  # a full run (a replicate's too)
             epochs, done = self.max_epochs, 0
         elif "epochs" in fid:
             epochs, done = int(fid["epochs"]), int(fid.get("from") or 0)

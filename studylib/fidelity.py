@@ -30,7 +30,8 @@ REPLICATE_SEED_STRIDE = 100_003  # run n of a config trains with the study's see
 
 
 def training_seed(seed: int, run: int = 0) -> int:
-    """The seed run ``run`` of a config trains with in a study of seed ``seed``: no other study's."""
+    """The seed run ``run`` of a config trains with in a study of seed ``seed`` (a study seed below
+    the stride is no other run's)."""
     return int(seed) + REPLICATE_SEED_STRIDE * int(run or 0)
 
 
@@ -158,10 +159,12 @@ class Rungs:
         return 0, None, None
 
     def submission(self, config: dict, base: str, epochs: int | None, start=(0, None, None),
-                   cap: int | None = None, run: int = 0) -> dict:
-        """What the executor gets: ``config`` plus a fidelity entry (none for a plain first run)."""
+                   cap: int | None = None, run: int = 0, run_of: str | None = None) -> dict:
+        """What the executor gets: ``config`` plus a fidelity entry (none for a plain first run;
+        a replicate names the key of its config's first run, ``run_of``, ``base`` by default)."""
         if epochs is None:
-            fid = ({"max_epochs": int(cap)} if cap is not None else {}) | ({"run": int(run), "run_of": base} if run else {})
+            fid = ({"max_epochs": int(cap)} if cap is not None else {}) | (
+                {"run": int(run), "run_of": run_of or base} if run else {})
             return {**config, FIDELITY: fid} if fid else config
         done, resume, history = start
         key = TrialId(base, epochs).key

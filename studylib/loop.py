@@ -31,14 +31,14 @@ whatever runs the trials and whether a result was evaluated now or served:
   proposal order (results that finish early are held back), each tell followed by an ask for as
   many configs as the window has room for.
 
-The loop stops when ``trials`` distinct configs are done, when the space is exhausted, when the
-strategy is finished or asks for nothing with nothing pending, or when it only re-proposes known
-configs (``max_idle`` asks in a row, or ``max_repeats`` in all). A multi-fidelity strategy is told
-the cap instead (``Strategy.limit``: at most ``trials`` distinct configs, and under a budget no new
-config whose expected promotions do not fit): each config is carried as far as halving promotes
-it, so a study does not end with promotions owed. The budget it is told leaves out the epochs of
-proposals waiting for the executor, as it does those of running ones, so it does not depend on the
-executor's capacity.
+The loop stops when ``trials`` distinct trials (configs and replicates) are done, when the space is
+exhausted, when the strategy is finished or asks for nothing with nothing pending, or when it only
+re-proposes known configs (``max_idle`` asks in a row, or ``max_repeats`` in all). A multi-fidelity
+strategy is told the cap instead (``Strategy.limit``: at most ``trials`` distinct configs, and
+under a budget no new config whose expected promotions do not fit): each config is carried as far
+as halving promotes it, so a study does not end with promotions owed. The budget it is told leaves
+out the epochs of proposals waiting for the executor, as it does those of running ones, so it does
+not depend on the executor's capacity.
 """
 from __future__ import annotations
 
@@ -202,7 +202,8 @@ class Scheduler:
         if spend is not None:
             e.reserved = need
             spend.reserved += need
-        self.executor.submit(k, rungs.submission(e.config, e.wanted.config, epochs, start, cap, e.wanted.run))
+        first = self.asked.get(TrialId(e.wanted.config)) if e.wanted.run else None  # its first run's key
+        self.executor.submit(k, rungs.submission(e.config, e.wanted.config, epochs, start, cap, e.wanted.run, first))
         return True
 
     def serve(self, e: Entry, cached: Trial) -> None:

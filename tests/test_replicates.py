@@ -125,9 +125,9 @@ def test_a_cnn_replicate_trains_with_a_seed_of_its_own():
     assert obj.evaluate("k", config).curve == first.curve
 
 
-def test_a_capped_replicate_is_served_back_when_a_budgeted_study_resumes(tmp_path):
-    """Run 1 gives a replicate the 2 epochs left; a re-run with a larger budget serves that capped
-    trial (as for a plain config) instead of training the replicate again."""
+def curve_study(tmp_path, items, budget):
+    """A budgeted study of scripted ``items`` on a 3-config, 4-epoch learning-curve table (SQLite
+    ledger in ``tmp_path``): (counts, its keys' last parts, the spend, its trials frame)."""
     from studylib.curve_bench import CurveObjective, CurveTable, TableRungs
     from studylib.fidelity import Spend
     from studylib.ledger import Ledger
@@ -136,23 +136,42 @@ def test_a_capped_replicate_is_served_back_when_a_budgeted_study_resumes(tmp_pat
     space = SearchSpace(name="c", dimensions=(make_dimension("x", [1, 2, 3]),))
     values = np.random.default_rng(0).random((3, 3, 4)).cumsum(axis=2)
     curves = CurveTable("c", values, Table("c", space, values[:, :, -1], np.array([3, 3, 3])))
-    a, b = space.decode((0,)), space.decode((1,))
+    ledger, obj, ex = Ledger(tmp_path / "l.db"), CurveObjective(curves, 0), InlineExecutor(progress=False)
+    ex.start(obj)
+    spend = Spend(epochs=budget)
+    counts = run_loop(Scripted(space, items=[space.decode(g) if isinstance(g, tuple) else g for g in items]),
+                      obj, ex, ledger, "st", trials=10, space_size=3, window=1, max_idle=None, spend=spend,
+                      rungs=TableRungs(4))
+    ex.shutdown()
+    keys, frame = [k.split("/")[-1] for k in ledger.study_keys("st")], ledger.frame("st")
+    ledger.close()
+    return counts, keys, spend, frame
 
-    def study(budget):
-        ledger, obj, ex = Ledger(tmp_path / "l.db"), CurveObjective(curves, 0), InlineExecutor(progress=False)
-        ex.start(obj)
-        spend = Spend(epochs=budget)
-        counts = run_loop(Scripted(space, items=[a, Replicate(a, 1), b]), obj, ex, ledger, "st", trials=10,
-                          space_size=3, window=1, max_idle=None, spend=spend, rungs=TableRungs(4))
-        ex.shutdown()
-        keys = [k.split("/")[-1] for k in ledger.study_keys("st")]
-        ledger.close()
-        return counts, keys, spend
 
-    assert study(6)[1] == ["0", "0-r1-m2"]
-    counts, keys, spend = study(12)
+def test_a_capped_replicate_is_served_back_when_a_budgeted_study_resumes(tmp_path):
+    """Run 1 gives a replicate the 2 epochs left; a re-run with a larger budget serves that capped
+    trial (as for a plain config) instead of training the replicate again."""
+    a = {"x": 1}
+    items = [(0,), Replicate(a, 1), (1,)]
+    assert curve_study(tmp_path, items, 6)[1] == ["0", "0-r1-m2"]
+    counts, keys, spend, _ = curve_study(tmp_path, items, 12)
     assert keys == ["0", "0-r1-m2", "1"] and counts.evaluated == 1 and counts.served == 2
     assert spend.spent_epochs == 10 and not spend.unserved
+
+
+def test_a_replicate_of_a_capped_first_run_names_that_run_and_trains_in_full(tmp_path):
+    from studylib.numbers import runs_averaged
+
+    b = {"x": 2}
+    items = [(0,), b, Replicate(b, 1)]
+    assert curve_study(tmp_path, items, 6)[1] == ["0", "1-m2"]
+    counts, keys, spend, frame = curve_study(tmp_path, items, 12)
+    assert keys == ["0", "1-m2", "1-r1"] and spend.spent_epochs == 10
+    rep = frame[frame.key.str.endswith("1-r1")].iloc[0]
+    assert rep["run_of"].endswith("/1-m2") and rep["epochs"] == 4
+    folded = runs_averaged(frame.assign(best_acc=[0.5, 0.25, 0.75]))
+    assert folded.key.str.endswith("1-m2").sum() == 1 and folded.runs.tolist() == [1, 2]
+    assert folded.best_acc.tolist() == [0.5, 0.5]
 
 
 def test_memetic_sh_refuses_a_replicating_inner_strategy():

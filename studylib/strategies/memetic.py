@@ -31,7 +31,9 @@ ends early once its climbs are used up or every candidate centre is exhausted. W
 the share moves within ``[min_share, local_share]`` towards the phase that found the recent
 improvements of the best score.
 
-Scores are single noisy draws; every comparison uses the observed value. All randomness comes from
+Scores are noisy draws; every comparison uses the observed value, for a replicated genome the mean
+of its runs (``replicates``: the best genome by mean is run again, with a seed of its own, until it
+has that many runs, while replicates stay within ``replicate_share`` of the results told). All randomness comes from
 ``self.rng``, shared by the parts in a fixed call order, and from the model's own generator,
 spawned from ``self.rng`` (spawning does not advance it). ``moves`` lists the accepted local moves,
 ``log`` has one row per generation.
