@@ -88,7 +88,7 @@ def test_never_proposes_a_known_config_and_covers_a_tiny_space():
 
 
 def _first_local_step(lamarckian):
-    m = MemeticGA(SPACE, seed=2, population_size=4, lamarckian=lamarckian)
+    m = MemeticGA(SPACE, seed=2, population_size=4, lamarckian=lamarckian, replicates=1)  # the climb alone
     init = m.ask(4)
     assert len(init) == 4 and m.local_evals == 0
     scores = [1.0, 5.0, 2.0, 3.0]
