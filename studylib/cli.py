@@ -141,13 +141,16 @@ def remove_if_empty(folder: Path | None) -> None:
 
 
 def best_text(best, frame, space) -> str:
-    """The winning trial: its number and configuration, then its validation and test accuracy."""
+    """The winning trial: its number and configuration, then its validation and test accuracy (a
+    replicated config's: the means over its runs, said so)."""
     from .space import load_space
 
     names = [d.name for d in load_space(space).dimensions if d.name in frame.columns]
     config = "  ".join(f"{n}={best[n]}" for n in names)
+    runs = best.get("runs")
+    mean = f" (mean of {int(runs)} runs)" if runs is not None and runs == runs and int(runs) > 1 else ""
     return (f"best: trial {best.trial}  {config}\n"
-            f"best validation accuracy: {best.best_acc:.4f} (test {best.test_acc:.4f})")
+            f"best validation accuracy{mean}: {best.best_acc:.4f} (test {best.test_acc:.4f})")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -216,3 +216,18 @@ def test_export_table_keeps_a_replicate_curve_under_the_seed_it_trained_with(tmp
     frame = learning_curves(tmp_path)
     assert sorted(frame.seed.unique()) == [3, training_seed(3, 1)] and len(frame) == 4
     assert frame[frame.seed == 3].val_accuracy.tolist() == [0.4, 0.5]
+
+
+def test_the_cli_says_when_the_best_is_a_mean_of_runs():
+    import pandas as pd
+
+    from studylib.cli import best_text
+    from studylib.numbers import runs_averaged
+
+    frame = pd.DataFrame({"trial": [1, 2, 3], "key": ["a", "b", "a-r1"], "seed": 0, "status": "ok",
+                          "best_acc": [0.9, 0.5, 0.8], "test_acc": [0.7, 0.5, 0.9],
+                          "run": [None, None, 1], "run_of": [None, None, "a"]})
+    folded = runs_averaged(frame)
+    assert best_text(folded.iloc[0], frame, "round1").endswith(
+        "best validation accuracy (mean of 2 runs): 0.8500 (test 0.8000)")
+    assert best_text(folded.iloc[1], frame, "round1").endswith("best validation accuracy: 0.5000 (test 0.5000)")
