@@ -14,7 +14,7 @@ table a config that is truly worse can win that draw. For every table and strate
 and writes medians per table and strategy to ``benchmarks/results/incumbent_noise.csv`` with the
 paired Wilcoxon p of memetic vs each strategy on ``best_evaluated`` (``p_best_vs_memetic``).
 Per-run rows stay in ``reports/incumbent-chunks/`` (git-ignored), one file per (table, strategy);
-a re-run skips the finished ones made by the same code. Randomness: none here; each run is seeded
+a re-run skips the finished ones made by code of the same fingerprint (``chunks.chunk_is_current``). Randomness: none here; each run is seeded
 by (table, strategy, seed) inside ``studylib.bench`` exactly as in ``bench_all.py``.
 """
 from __future__ import annotations
@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import wilcoxon
 
-from chunks import ALL_STRATEGIES, RESULTS, code_stamp
+from chunks import ALL_STRATEGIES, RESULTS, chunk_is_current, chunk_path, code_stamp, stamp_path
 from studylib import bench, provenance
 from studylib.parallel import run_jobs
 from studylib.paths import REPORTS_DIR
@@ -85,15 +85,14 @@ def main() -> None:
     frames = []
     for table in TABLES:
         for strategy in ALL_STRATEGIES:
-            path, side = WORK / f"{table}__{strategy}.csv", WORK / f"{table}__{strategy}.json"
-            made_by = code_stamp(strategy)
-            if path.exists() and side.exists() and json.loads(side.read_text()) == made_by:
+            path = chunk_path(WORK, table, strategy)
+            if chunk_is_current(WORK, table, strategy):
                 frames.append(pd.read_csv(path))
                 continue
             rows = run_jobs(one_run, [(table, strategy, s, args.budget) for s in range(args.seeds)], args.workers)
             df = pd.DataFrame(rows)
             df.to_csv(path, index=False)
-            side.write_text(json.dumps(made_by))
+            stamp_path(WORK, table, strategy).write_text(json.dumps(code_stamp(strategy)))
             frames.append(df)
             print(f"{table:<28} {strategy:<10} incumbent {df.incumbent.median():.4g}  "
                   f"best evaluated {df.best_evaluated.median():.4g}", file=sys.stderr, flush=True)
