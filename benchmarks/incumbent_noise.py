@@ -14,8 +14,9 @@ table a config that is truly worse can win that draw. For every table and strate
 and writes medians per table and strategy to ``benchmarks/results/incumbent_noise.csv`` with the
 paired Wilcoxon p of memetic vs each strategy on ``best_evaluated`` (``p_best_vs_memetic``).
 Per-run rows stay in ``reports/incumbent-chunks/`` (git-ignored), one file per (table, strategy);
-a re-run skips the finished ones made by code of the same fingerprint (``chunks.chunk_is_current``). Randomness: none here; each run is seeded
-by (table, strategy, seed) inside ``studylib.bench`` exactly as in ``bench_all.py``.
+a re-run skips the finished ones made by code of the same fingerprint (``chunks.chunk_is_current``).
+Randomness: none here; each run is seeded by (table, strategy, seed) inside ``studylib.bench``
+exactly as in ``bench_all.py``.
 """
 from __future__ import annotations
 
