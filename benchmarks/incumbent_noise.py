@@ -1,0 +1,119 @@
+"""How much of the regret at 200 is the search, and how much the noise of the incumbent's one draw.
+
+    nice .venv/bin/python benchmarks/incumbent_noise.py --workers 2      # resumable; ~40 min on 2 cores
+
+The benchmark protocol (``studylib.bench``) names as incumbent the config with the best *observed*
+value, one seed's draw, and charges it the regret of its *mean* over the table's seeds. On a noisy
+table a config that is truly worse can win that draw. For every table and strategy of
+``bench.csv`` (same runs: seeds 0-29, 200 evaluations) this script records per run
+
+* ``incumbent``: the regret of the protocol's incumbent at 200 (the number ``bench.csv`` reports);
+* ``best_evaluated``: the lowest regret among all configs the run evaluated (what the search found);
+* ``drawn_above``: how many evaluated configs drew a better value than that best-evaluated config.
+
+and writes medians per table and strategy to ``benchmarks/results/incumbent_noise.csv`` with the
+paired Wilcoxon p of memetic vs each strategy on ``best_evaluated`` (``p_best_vs_memetic``).
+Per-run rows stay in ``reports/incumbent-chunks/`` (git-ignored), one file per (table, strategy);
+a re-run skips the finished ones made by code of the same fingerprint (``chunks.chunk_is_current``).
+Randomness: none here; each run is seeded by (table, strategy, seed) inside ``studylib.bench``
+exactly as in ``bench_all.py``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+import pandas as pd
+from scipy.stats import wilcoxon
+
+from chunks import ALL_STRATEGIES, RESULTS, chunk_is_current, chunk_path, code_stamp, stamp_path
+from studylib import bench, provenance
+from studylib.parallel import run_jobs
+from studylib.paths import REPORTS_DIR
+from studylib.strategies import make_strategy
+from studylib.tables import TABLES, load_table
+
+WORK = REPORTS_DIR / "incumbent-chunks"
+
+
+def recording(name: str):
+    """A factory for strategy ``name`` whose instances keep every ``(config, score)`` they are
+    told; ``tell`` is wrapped on the instance, so the loop schedules the strategy as usual."""
+    made: list = []
+
+    def make(space, seed=0, **options):
+        s = make_strategy(name, space, seed=seed, **options)
+        s.told, tell = [], s.tell
+
+        def told(config, score):
+            s.told.append((config, score))
+            tell(config, score)
+
+        s.tell = told
+        made.append(s)
+        return s
+
+    return make, made
+
+
+def one_run(job) -> dict:
+    """One ``bench.run_one`` (the protocol of ``bench.csv``) and what its evaluated configs were."""
+    table_name, strategy, seed, budget = job
+    table = load_table(table_name)
+    make, made = recording(strategy)
+    r = bench.run_one(table, make, seed, budget)
+    first: dict[int, float] = {}  # a repeat is told its first value again: one value per config
+    for config, score in made[0].told:
+        first.setdefault(table.space.index_of(config), float(score))
+    best = min(first, key=table.regret)
+    return {"table": table_name, "strategy": strategy, "seed": seed, "incumbent": float(r["regret"][-1]),
+            "best_evaluated": table.regret(best), "configs": len(first),
+            "drawn_above": sum(v > first[best] for v in first.values())}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--seeds", type=int, default=30)
+    ap.add_argument("--budget", type=int, default=200)
+    ap.add_argument("--out", default=str(RESULTS / "incumbent_noise.csv"))
+    args = ap.parse_args()
+    WORK.mkdir(parents=True, exist_ok=True)
+    stamp = provenance.code_stamp(list(ALL_STRATEGIES), tables=list(TABLES), budget=args.budget,
+                                  seeds=f"0-{args.seeds - 1}")
+    frames = []
+    for table in TABLES:
+        for strategy in ALL_STRATEGIES:
+            path = chunk_path(WORK, table, strategy)
+            if chunk_is_current(WORK, table, strategy):
+                frames.append(pd.read_csv(path))
+                continue
+            rows = run_jobs(one_run, [(table, strategy, s, args.budget) for s in range(args.seeds)], args.workers)
+            df = pd.DataFrame(rows)
+            df.to_csv(path, index=False)
+            stamp_path(WORK, table, strategy).write_text(json.dumps(code_stamp(strategy)))
+            frames.append(df)
+            print(f"{table:<28} {strategy:<10} incumbent {df.incumbent.median():.4g}  "
+                  f"best evaluated {df.best_evaluated.median():.4g}", file=sys.stderr, flush=True)
+    long = pd.concat(frames, ignore_index=True)
+    out = []
+    for (table, strategy), g in long.groupby(["table", "strategy"], sort=False):
+        m = long[(long.table == table) & (long.strategy == bench.PROPOSAL)].set_index("seed").best_evaluated
+        x = g.set_index("seed").best_evaluated.loc[m.index]
+        p = np.nan if strategy == bench.PROPOSAL else (float(wilcoxon(x, m).pvalue) if np.any(x != m) else 1.0)
+        out.append({"table": table, "strategy": strategy, "runs": len(g),
+                    "median_incumbent": g.incumbent.median(), "median_best_evaluated": g.best_evaluated.median(),
+                    "mean_incumbent": g.incumbent.mean(), "mean_best_evaluated": g.best_evaluated.mean(),
+                    "median_drawn_above": g.drawn_above.median(),
+                    "incumbent_is_best_share": float((g.incumbent <= g.best_evaluated).mean()),
+                    "p_best_vs_memetic": p})
+    df = pd.DataFrame(out)
+    df.to_csv(args.out, index=False, float_format="%.6g")
+    provenance.write_stamp(args.out, stamp)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
