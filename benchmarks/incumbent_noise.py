@@ -3,13 +3,15 @@
     nice .venv/bin/python benchmarks/incumbent_noise.py --workers 2      # resumable; ~40 min on 2 cores
 
 The benchmark protocol (``studylib.bench``) names as incumbent the config with the best *observed*
-value, one seed's draw, and charges it the regret of its *mean* over the table's seeds. On a noisy
-table a config that is truly worse can win that draw. For every table and strategy of
+value (one seed's draw; the mean of its draws when a strategy replicated it) and charges it the regret
+of its *mean* over the table's seeds. On a noisy table a config that is truly worse can win that draw. For every table and strategy of
 ``bench.csv`` (same runs: seeds 0-29, 200 evaluations) this script records per run
 
 * ``incumbent``: the regret of the protocol's incumbent at 200 (the number ``bench.csv`` reports);
 * ``best_evaluated``: the lowest regret among all configs the run evaluated (what the search found);
-* ``drawn_above``: how many evaluated configs drew a better value than that best-evaluated config.
+* ``drawn_above``: how many evaluated configs drew a better value than that best-evaluated config
+  (a replicated config by the mean of its runs, as the incumbent rule compares it);
+* ``replicates``: the evaluations that were runs 1, 2, ... of a config already evaluated.
 
 and writes medians per table and strategy to ``benchmarks/results/incumbent_noise.csv`` with the
 paired Wilcoxon p of memetic vs each strategy on ``best_evaluated`` (``p_best_vs_memetic``).
@@ -32,7 +34,7 @@ from chunks import ALL_STRATEGIES, RESULTS, chunk_is_current, chunk_path, code_s
 from studylib import bench, provenance
 from studylib.parallel import run_jobs
 from studylib.paths import REPORTS_DIR
-from studylib.strategies import make_strategy
+from studylib.strategies import Replicate, config_of, make_strategy
 from studylib.tables import TABLES, load_table
 
 WORK = REPORTS_DIR / "incumbent-chunks"
@@ -64,13 +66,18 @@ def one_run(job) -> dict:
     table = load_table(table_name)
     make, made = recording(strategy)
     r = bench.run_one(table, make, seed, budget)
-    first: dict[int, float] = {}  # a repeat is told its first value again: one value per config
-    for config, score in made[0].told:
-        first.setdefault(table.space.index_of(config), float(score))
-    best = min(first, key=table.regret)
+    first: dict[tuple[int, int], float] = {}  # (config, run) -> value; a repeat is told its first value again
+    for item, score in made[0].told:
+        run = item.run if isinstance(item, Replicate) else 0
+        first.setdefault((table.space.index_of(config_of(item)), run), float(score))
+    runs: dict[int, list[float]] = {}
+    for (index, _), value in first.items():
+        runs.setdefault(index, []).append(value)
+    mean = {i: sum(v) / len(v) for i, v in runs.items()}  # what the incumbent rule compares
+    best = min(mean, key=table.regret)
     return {"table": table_name, "strategy": strategy, "seed": seed, "incumbent": float(r["regret"][-1]),
-            "best_evaluated": table.regret(best), "configs": len(first),
-            "drawn_above": sum(v > first[best] for v in first.values())}
+            "best_evaluated": table.regret(best), "configs": len(mean), "replicates": len(first) - len(mean),
+            "drawn_above": sum(v > mean[best] for v in mean.values())}
 
 
 def main() -> None:
@@ -106,7 +113,7 @@ def main() -> None:
         out.append({"table": table, "strategy": strategy, "runs": len(g),
                     "median_incumbent": g.incumbent.median(), "median_best_evaluated": g.best_evaluated.median(),
                     "mean_incumbent": g.incumbent.mean(), "mean_best_evaluated": g.best_evaluated.mean(),
-                    "median_drawn_above": g.drawn_above.median(),
+                    "median_drawn_above": g.drawn_above.median(), "median_replicates": g.replicates.median(),
                     "incumbent_is_best_share": float((g.incumbent <= g.best_evaluated).mean()),
                     "p_best_vs_memetic": p})
     df = pd.DataFrame(out)
