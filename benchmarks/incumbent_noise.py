@@ -1,6 +1,6 @@
 """How much of the regret at 200 is the search, and how much the noise of the incumbent's one draw.
 
-    nice .venv/bin/python benchmarks/incumbent_noise.py --workers 2      # resumable; ~40 min on 2 cores
+    nice .venv/bin/python benchmarks/incumbent_noise.py --workers 2      # resumable; ~16 min on 2 idle cores
 
 The benchmark protocol (``studylib.bench``) names as incumbent the config with the best *observed*
 value (one seed's draw; the mean of its draws when a strategy replicated it) and charges it the regret
