@@ -67,9 +67,9 @@ SKILL = {
     "screen=4 leaf=3 check=20": {"screen": 4, "kappa": 0.0, "model_leaf": 3, "check": 20, "check_min": 0.0},
 }
 #: round 4 (issue 20, the incumbent's noise), fixed a priori before it was run through the study
-#: loop: the previous default (no replicates) first, so a tie keeps it, then ``replicates`` (runs the best config by mean
-#: gets before it is trusted) 2 or 3 and ``replicate_share`` (upper bound on the share of
-#: evaluations that are replicates) 0.05, 0.1 or 0.2. A prototype outside the loop had been tried
+#: loop: the previous default (no replicates) first, so a tie keeps it, then ``replicates`` (runs
+#: the best config by mean gets before it is trusted) 2 or 3 and ``replicate_share`` (upper bound
+#: on the share of evaluations that are replicates) 0.05, 0.1 or 0.2. A prototype outside the loop had been tried
 #: on the development tables and, for a look only, on nb201-imagenet and hpobench-phoneme (seeds
 #: 100-129); see docs/surrogate.md.
 REPLICATES = {

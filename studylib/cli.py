@@ -147,8 +147,8 @@ def best_text(best, frame, space) -> str:
 
     names = [d.name for d in load_space(space).dimensions if d.name in frame.columns]
     config = "  ".join(f"{n}={best[n]}" for n in names)
-    runs = best.get("runs")
-    mean = f" (mean of {int(runs)} runs)" if runs is not None and runs == runs and int(runs) > 1 else ""
+    runs = best.get("runs")  # NaN or absent: a config run once
+    mean = f" (mean of {int(runs)} runs)" if (runs or 0) > 1 else ""
     return (f"best: trial {best.trial}  {config}\n"
             f"best validation accuracy{mean}: {best.best_acc:.4f} (test {best.test_acc:.4f})")
 

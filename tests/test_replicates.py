@@ -175,8 +175,6 @@ def test_a_replicate_of_a_capped_first_run_names_that_run_and_trains_in_full(tmp
 
 
 def test_memetic_sh_refuses_a_replicating_inner_strategy():
-    import pytest
-
     with pytest.raises(ValueError, match="cannot replicate"):
         make_strategy("memetic-sh", SPACE, seed=0, max_epochs=9, replicates=3)
 
