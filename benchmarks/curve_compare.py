@@ -56,10 +56,11 @@ STRATEGIES = {  # label -> (strategy, options); the pruners' (and DEHB's) own de
     "tpe-hb": ("tpe-hb", None), "asha": ("asha", None), "dehb": ("dehb", None),
     "tpe-hb-3rungs": ("tpe-hb", {"min_epochs": _three_rungs}),
     "asha-3rungs": ("asha", {"min_epochs": _three_rungs}),
-    "memetic-sh-reconsider": ("memetic-sh", {"reconsider": True}),  # not the default (round 2): shown beside it
-    # round 3's winner on the development table (not adopted: it stalls on the check table), and with reconsider
-    "memetic-sh-quorum9": ("memetic-sh", {"quorum": 9}),
-    "memetic-sh-quorum9-reconsider": ("memetic-sh", {"quorum": 9, "reconsider": True}),
+    # memetic-sh's default is round 3's second (quorum 9, reconsider); beside it: the default before
+    # (quorum 1, retiring), reconsider alone (round 2), and round 3's first (vetoed: it stalls on the check table)
+    "memetic-sh-previous": ("memetic-sh", {"quorum": 1, "reconsider": False}),
+    "memetic-sh-reconsider": ("memetic-sh", {"quorum": 1, "reconsider": True}),
+    "memetic-sh-quorum9": ("memetic-sh", {"quorum": 9, "reconsider": False}),
 }
 CANDIDATES = {  # memetic-sh options tried on the development table; a callable gets the table's epochs
     "eta3-min1": dict(eta=3, min_epochs=1),
@@ -97,8 +98,12 @@ CANDIDATES_ROUND3 = {
     "eta3-3rungs-q9-reconsider": dict(eta=3, min_epochs=_three_rungs, quorum=9, reconsider=True),
     "eta3-min1-q9-reconsider": dict(eta=3, min_epochs=1, quorum=9, reconsider=True),
 }
-ROUNDS = {1: (CANDIDATES, "curve_selection.csv"), 2: (CANDIDATES_ROUND2, "curve_selection_round2.csv"),
-          3: (CANDIDATES_ROUND3, "curve_selection_round3.csv")}
+#: the defaults the rounds ran under, where a candidate does not name them (quorum and reconsider
+#: became the default after round 3), so a round re-run today runs what it ran then
+ROUND_DEFAULTS = {"quorum": 1, "reconsider": False}
+ROUNDS = {n: ({k: {**ROUND_DEFAULTS, **o} for k, o in c.items()}, f) for n, (c, f) in {
+    1: (CANDIDATES, "curve_selection.csv"), 2: (CANDIDATES_ROUND2, "curve_selection_round2.csv"),
+    3: (CANDIDATES_ROUND3, "curve_selection_round3.csv")}.items()}
 DEV_EPOCHS = (27, 9)  # the development table, and its curves cut at 9 epochs
 
 

@@ -184,7 +184,7 @@ SPACE = SearchSpace(name="s", dimensions=(make_dimension("a", [1, 2, 3, 4, 5, 6]
 
 def test_ladder_and_successive_halving_promote_the_top_third():
     assert ladder(1, 3, 9) == [1, 3, 9] and ladder(1, 3, 4) == [1, 3, 4] and ladder(2, 2, 2) == [2]
-    s = make_strategy("memetic-sh", SPACE, seed=0, max_epochs=9, population_size=6)
+    s = make_strategy("memetic-sh", SPACE, seed=0, max_epochs=9, population_size=6, quorum=1, reconsider=False)
     first = s.ask(6)
     assert len(first) == 6 and all(isinstance(p, Proposal) and p.epochs == 1 for p in first)
     assert s.ask(1) == []  # the rung is decided when all of it is told
@@ -214,10 +214,14 @@ def test_a_changed_default_changes_the_study_identity_only_where_it_changes_the_
         return spec.identity("h")
 
     # changed defaults of every memetic-sh study: one fidelity per comparison, the inner GA's model
-    same = {"compare": "rung", "model": True}
+    # and, since round 3's veto was applied to the default, a quorum of eta**2 and reconsidering
+    same = {"compare": "rung", "model": True, "quorum": 9, "reconsider": True}
     assert ident(9)["strategy_defaults"] == same and ident(27, min_epochs=3)["strategy_defaults"] == same
-    assert ident(9, compare="score")["strategy_defaults"] == {"model": True}
-    assert "strategy_defaults" not in ident(9, compare="score", model=False)
+    assert ident(9, compare="score")["strategy_defaults"] == {"model": True, "quorum": 9, "reconsider": True}
+    assert ident(9, eta=2)["strategy_defaults"]["quorum"] == 4
+    assert "strategy_defaults" not in ident(9, compare="score", model=False, quorum=9, reconsider=True)
+    # a study begun under the previous defaults (quorum 1, retiring) is not continued with the new ones
+    assert ident(9, quorum=1, reconsider=False)["strategy_defaults"] == {"compare": "rung", "model": True}
     from studylib.strategies.halving import SuccessiveHalving
 
     # the inner GA keeps screening without the self-check (chosen for single-fidelity tables only)
@@ -282,7 +286,7 @@ def test_memetic_sh_tells_its_ga_rung_first_so_no_comparison_mixes_fidelities():
                 assert told[a] < told[b]  # a 1-epoch 0.8 is not compared with a 9-epoch 0.2
     first = sorted((k for k in told if top[k] == 1), key=told.get)
     assert [told[k] for k in first] == sorted(told[k] for k in first)
-    raw = make_strategy("memetic-sh", SPACE, seed=0, max_epochs=9, population_size=6, compare="score")
+    raw = make_strategy("memetic-sh", SPACE, seed=0, max_epochs=9, population_size=6, compare="score", quorum=1)
     got = []
     raw.inner.tell = lambda config, value: got.append(value)
     first = raw.ask(6)
@@ -299,5 +303,5 @@ def test_memetic_sh_identity_includes_its_inner_strategys_changed_defaults(monke
     inner = strategy_class("memetic")
     monkeypatch.setattr(inner, "identity_defaults", classmethod(lambda cls, m, o: {} if "x" in o else {"x": 1}))
     sh = strategy_class("memetic-sh")
-    assert sh.identity_defaults(9, {}) == {"x": 1, "compare": "rung"}
-    assert sh.identity_defaults(9, {"x": 2, "compare": "score"}) == {}
+    assert sh.identity_defaults(9, {}) == {"x": 1, "compare": "rung", "quorum": 9, "reconsider": True}
+    assert sh.identity_defaults(9, {"x": 2, "compare": "score", "quorum": 1, "reconsider": False}) == {}

@@ -38,9 +38,10 @@ def owed(strategy) -> list:
     return strategy._queue + list(strategy._at)
 
 
-#: memetic-sh's options in these tests (a small population), by the name a test gives
+#: memetic-sh's options in these tests (a small population), by the name a test gives: the
+#: defaults (quorum 9, reconsider), quorum 3, and the defaults before round 3's veto was applied
 SH = {"memetic-sh": {"population_size": 4}, "memetic-sh quorum=3": {"population_size": 4, "quorum": 3},
-      "memetic-sh quorum=9": {"population_size": 4, "quorum": 9}}
+      "memetic-sh quorum=1": {"population_size": 4, "quorum": 1, "reconsider": False}}
 MF = list(SH)
 
 
@@ -94,8 +95,9 @@ def test_an_hours_budget_and_its_combinations(table, name):
 def test_asynchronous_promotion_promotes_as_soon_as_a_result_is_in_the_top_third():
     from test_multifidelity import SPACE
 
-    sync = make_strategy("memetic-sh", SPACE, seed=0, max_epochs=9, population_size=6, quorum=1)
-    asy = make_strategy("memetic-sh", SPACE, seed=0, max_epochs=9, population_size=6, promote="async", quorum=1)
+    sync = make_strategy("memetic-sh", SPACE, seed=0, max_epochs=9, population_size=6, quorum=1, reconsider=False)
+    asy = make_strategy("memetic-sh", SPACE, seed=0, max_epochs=9, population_size=6, promote="async", quorum=1,
+                        reconsider=False)
     a, b = sync.ask(6), asy.ask(6)
     assert a == b  # same proposals until results come in
     sync.tell(a[0], 0.9)
@@ -113,8 +115,10 @@ def test_a_quorum_holds_a_rungs_decisions_until_it_has_seen_enough_scores():
     scores; the third decides all three by the rule (top ceil(3/3) = 1 goes on)."""
     from test_multifidelity import SPACE
 
-    plain = make_strategy("memetic-sh", SPACE, seed=0, max_epochs=9, population_size=6, promote="async", quorum=1)
-    held = make_strategy("memetic-sh", SPACE, seed=0, max_epochs=9, population_size=6, promote="async", quorum=3)
+    plain = make_strategy("memetic-sh", SPACE, seed=0, max_epochs=9, population_size=6, promote="async", quorum=1,
+                          reconsider=False)
+    held = make_strategy("memetic-sh", SPACE, seed=0, max_epochs=9, population_size=6, promote="async", quorum=3,
+                         reconsider=False)
     a, b = plain.ask(6), held.ask(6)
     assert a == b
     plain.tell(a[0], 0.9)
@@ -133,18 +137,18 @@ def test_a_quorum_holds_a_rungs_decisions_until_it_has_seen_enough_scores():
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_with_a_quorum_the_first_config_does_not_go_straight_to_the_top(table, seed):
-    """One trial at a time (as ``studylib bench`` runs): without a quorum (the default) the first
-    config ever is promoted rung after rung on its own score; with one, the lowest rung sees 3
-    configs before anything goes on, with quorum 9 the whole first generation of 4 (same seed, same
-    trials again)."""
-    plain = study(table, "memetic-sh", 6, seed=seed, window=1)[1]
+    """One trial at a time (as ``studylib bench`` runs): without a quorum (the default before round
+    3's veto was applied) the first config ever is promoted rung after rung on its own score; with
+    one, the lowest rung sees 3 configs before anything goes on, with quorum 9 (the default) the
+    whole first generation of 4 (same seed, same trials again)."""
+    plain = study(table, "memetic-sh quorum=1", 6, seed=seed, window=1)[1]
     assert [t.epochs for t in plain[:3]] == [1, 3, 9]
     s, trials = study(table, "memetic-sh quorum=3", 6, seed=seed, window=1)
     assert [t.epochs for t in trials[:3]] == [1, 1, 1]
     assert owed(s) == [] and len(configs(trials)) == 6 and any(t.epochs == EPOCHS for t in trials)
     again = study(table, "memetic-sh quorum=3", 6, seed=seed, window=1)[1]
     assert [t.key for t in again] == [t.key for t in trials]
-    s, trials = study(table, "memetic-sh quorum=9", 6, seed=seed, window=1)
+    s, trials = study(table, "memetic-sh", 6, seed=seed, window=1)
     assert [t.epochs for t in trials[:4]] == [1, 1, 1, 1] and owed(s) == []
 
 

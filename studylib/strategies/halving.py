@@ -6,10 +6,11 @@ then ``max_epochs`` (the study's; e.g. 1, 3, 9 for min 1, eta 3, max 9). Every c
 strategy asks starts at the lowest rung. When none of the proposals handed out is still pending,
 each config waiting at a rung is promoted to the next one if its validation accuracy is among the
 top ``ceil(n / eta)`` of the ``n`` scores observed at that rung so far in this study (the rule of
-asynchronous successive halving, applied to a whole generation at once: the first config ever
-is promoted). A config that is not promoted, or that reached ``max_epochs``, is told to the inner
+asynchronous successive halving, applied to a whole generation at once: without a quorum, below,
+the first config ever is promoted). A config that is not promoted, or that reached ``max_epochs``, is told to the inner
 strategy with the best validation accuracy of its highest rung and retired (its checkpoint is
-deleted). So a poor child costs ``min_epochs``. One fidelity per comparison: the inner GA is told
+deleted; under ``reconsider``, the default, a config not promoted is paused instead, below). So a
+poor child costs ``min_epochs``. One fidelity per comparison: the inner GA is told
 :func:`rung_fitness` (rung first, then the score at that rung), so its survival, tournaments and
 "first better neighbour" never weigh a 1-epoch score against a 9-epoch one.
 
@@ -20,34 +21,36 @@ whenever the inner strategy has any, so a worker never waits for a generation wh
 are pending. The default stays ``generation`` until chosen on the development tables
 (``benchmarks/curve_compare.py --select``).
 
-``reconsider=True`` (ASHA's rule in full): a config that is not promoted is *paused* at its rung
-instead of retired (it keeps its checkpoint; it is told to the inner strategy once, as before).
-Before any new config is asked, every paused config that the rule now promotes (the top
-``ceil(n / eta)`` grows with the ``n`` scores its rung has seen) is promoted, if its promotion
-fits the budget. And when no new config may start (the inner strategy has none, the space or
+``reconsider=True`` (ASHA's rule in full; the default): a config that is not promoted is *paused*
+at its rung instead of retired (it keeps its checkpoint; it is told to the inner strategy once, as
+before). Before any new config is asked, every paused config that the rule now promotes (the top
+``ceil(n / eta)`` grows with the ``n`` scores its rung has seen) is promoted, if its promotion fits
+the budget. And when no new config may start (the inner strategy has none, the space or
 ``--trials`` is used up, or a new config's rungs would not fit), the epochs left go to the best
-paused configs, highest rung first, each promotion only if it fits: a study with a budget does
-not stop with epochs unspent while a paused config could still use them. Without a budget
-(``--trials`` alone) only the rule promotes.
+paused configs, highest rung first, each promotion only if it fits: a study with a budget does not
+stop with epochs unspent while a paused config could still use them. Without a budget (``--trials``
+alone) only the rule promotes.
 
-``quorum=k`` (default 1: no quorum): a rung decides nothing until it has seen ``k`` scores. A result that comes in before waits there, undecided (the inner strategy is not told
-yet, and new configs are still asked), and is decided with the others by the rule once the rung
-has seen ``k`` scores, or whenever the inner strategy proposes nothing while nothing is in flight
-(then on the scores the rung has). The memetic GA proposes nothing while it waits for results,
-the held ones too: at the end of each generation (so a generation short of the quorum is decided
-as a whole) and after each hill-climbing step (so the quorum holds back mainly the global phase's
-decisions). ``quorum=1`` is the rule alone, whose first decisions promote on one or two scores:
-the first config ever goes straight to ``max_epochs``. Round 3 of the selection ranked quorum 9
-first on the development table, but on the check table it stalls (final regret 0.01 against
-0.002), so the default stays 1 (``docs/multifidelity.md``).
+``quorum=k`` (default ``ceil(eta**2)``, 9 for eta 3; 1: no quorum): a rung decides nothing until it
+has seen ``k`` scores. A result that comes in before waits there, undecided (the inner strategy is
+not told yet, and new configs are still asked), and is decided with the others by the rule once the
+rung has seen ``k`` scores, or whenever the inner strategy proposes nothing while nothing is in
+flight (then on the scores the rung has). The memetic GA proposes nothing while it waits for
+results, the held ones too: at the end of each generation (so a generation short of the quorum is
+decided as a whole) and after each hill-climbing step (so the quorum holds back mainly the global
+phase's decisions). ``quorum=1`` is the rule alone, whose first decisions promote on one or two
+scores: the first config ever goes straight to ``max_epochs``.
 
 Defaults: eta 3, three rungs, i.e. ``min_epochs = ceil(max_epochs / eta**2)`` (rungs 3, 9, 27
-for 27 epochs; 1, 3, 9 for 9; 12, 36, 100 for 100), no quorum. Chosen on the development
-learning-curve table only (``benchmarks/curve_compare.py --select``: ``curves-a``, digits, at 27
-and 9 epochs): eta and the rungs in round 1 (eta 2/3/4, min_epochs 1 or 3, three rungs,
+for 27 epochs; 1, 3, 9 for 9; 12, 36, 100 for 100), quorum 9, ``reconsider``. Chosen on the
+development learning-curve table (``benchmarks/curve_compare.py --select``: ``curves-a``, digits,
+at 27 and 9 epochs): eta and the rungs in round 1 (eta 2/3/4, min_epochs 1 or 3, three rungs,
 population 5/10/20; ``benchmarks/results/curve_selection.csv``), kept in round 2 (against
-``reconsider``; ``curve_selection_round2.csv``) and in round 3 (the quorum;
-``curve_selection_round3.csv``: its winner was not adopted, see above).
+``reconsider``; ``curve_selection_round2.csv``); quorum and ``reconsider`` by round 3
+(``curve_selection_round3.csv``), whose rule ranked quorum 9 first and quorum 9 with ``reconsider``
+second (the previous default, quorum 1 without it, last). A candidate whose median ratio on the
+check table is infinite (fewer than half its seeds reach random's final regret) is vetoed: that
+removes the first, so the second is the default (``docs/multifidelity.md``).
 
 Randomness: the inner strategy's generator only (seeded with ``seed``); promotion is deterministic.
 """
@@ -116,6 +119,12 @@ def new_allowed(n: int, owed_now: list[int], rungs: list[int], eta: float, new_l
     return m
 
 
+def default_quorum(eta: float) -> int:
+    """memetic-sh's default ``quorum``: ``ceil(eta**2)`` scores, a three-rung bracket's first rung
+    (9 for eta 3)."""
+    return max(1, math.ceil(float(eta) ** 2))
+
+
 def rung_fitness(level: int, score: float) -> float:
     """What the inner strategy is told for a config whose highest rung is ``rungs[level]``: ordered
     by rung first, then by the score at that rung (``level + atan(score) / pi + 1/2``, inside
@@ -149,10 +158,10 @@ class SuccessiveHalving(Strategy):
     ``min_epochs`` [three rungs: ``ceil(max_epochs / eta**2)``], ``compare`` [rung: the inner
     strategy is told :func:`rung_fitness`; ``score``: the best validation accuracy of whatever
     rung a config reached], ``promote`` [generation; ``async``: ASHA's rule as each result is
-    told, see the module], ``reconsider`` [False; True: configs not promoted are paused, not
-    retired, and promoted later by the rule or with the budget left, see the module],
-    ``quorum`` [1: no quorum; k: a rung decides nothing before it has seen k scores, see the
-    module],
+    told, see the module], ``reconsider`` [True: configs not promoted are paused, not retired, and
+    promoted later by the rule or with the budget left, see the module; False: retired],
+    ``quorum`` [``ceil(eta**2)``; k: a rung decides nothing before it has seen k scores, 1: no
+    quorum, see the module],
     ``max_epochs`` (given by the study: its ``--max-epochs``); any other option goes to the inner
     strategy."""
 
@@ -161,7 +170,7 @@ class SuccessiveHalving(Strategy):
 
     def __init__(self, space: SearchSpace, seed: int | None = 0, *, max_epochs: int, inner: str = "memetic",
                  eta: float = 3, min_epochs: int | None = None, compare: str = "rung",
-                 promote: str = "generation", reconsider: bool = False, quorum: int = 1, **inner_options):
+                 promote: str = "generation", reconsider: bool = True, quorum: int | None = None, **inner_options):
         super().__init__(space, seed)
         if promote not in PROMOTE:
             raise ValueError(f"memetic-sh: promote must be one of {', '.join(PROMOTE)}")
@@ -169,6 +178,8 @@ class SuccessiveHalving(Strategy):
         if compare not in COMPARE:
             raise ValueError(f"memetic-sh: compare must be one of {', '.join(COMPARE)}")
         self.compare = compare
+        if quorum is None:
+            quorum = default_quorum(eta)
         if not (isinstance(quorum, int) and not isinstance(quorum, bool) and quorum >= 1):
             raise ValueError("memetic-sh: quorum must be a whole number >= 1")
         self.quorum = quorum
@@ -202,6 +213,10 @@ class SuccessiveHalving(Strategy):
         name = options.get("inner", "memetic")
         inner = strategy_class(name).identity_defaults(max_epochs, {**inner_fixed(name), **options})
         out = {**inner, **({} if options.get("compare") is not None else {"compare": "rung"})}
+        if options.get("quorum") is None:  # 1 until round 3's veto was applied to the default (issue 17)
+            out["quorum"] = default_quorum(options.get("eta", 3))
+        if "reconsider" not in options:  # False until then
+            out["reconsider"] = True
         if options.get("min_epochs") is not None:
             return out
         m = three_rungs(max_epochs, options.get("eta", 3))
