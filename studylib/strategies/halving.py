@@ -15,8 +15,9 @@ poor child costs ``min_epochs``. One fidelity per comparison: the inner GA is to
 "first better neighbour" never weigh a 1-epoch score against a 9-epoch one.
 
 ``promote="async"`` (asynchronous successive halving): each result is decided as it is told (in
-proposal order, so the same for every executor): promoted at once if it is in the top 1/eta of what
-its rung has seen so far, else told to the inner strategy and retired; new configs are asked
+proposal order, so the same for every executor; once its rung has its quorum, below): promoted at
+once if it is in the top 1/eta of what its rung has seen so far, else told to the inner strategy
+and retired (paused under ``reconsider``); new configs are asked
 whenever the inner strategy has any, so a worker never waits for a generation while promotions
 are pending. The default stays ``generation`` until chosen on the development tables
 (``benchmarks/curve_compare.py --select``).
@@ -49,7 +50,7 @@ population 5/10/20; ``benchmarks/results/curve_selection.csv``), kept in round 2
 ``reconsider``; ``curve_selection_round2.csv``); quorum and ``reconsider`` by round 3
 (``curve_selection_round3.csv``), whose rule ranked quorum 9 first and quorum 9 with ``reconsider``
 second (the previous default, quorum 1 without it, last). A candidate whose median ratio on the
-check table is infinite (fewer than half its seeds reach random's final regret) is vetoed: that
+check table is infinite (at most half its seeds reach random's final regret) is vetoed: that
 removes the first, so the second is the default (``docs/multifidelity.md``).
 
 Randomness: the inner strategy's generator only (seeded with ``seed``); promotion is deterministic.
@@ -170,7 +171,8 @@ class SuccessiveHalving(Strategy):
 
     def __init__(self, space: SearchSpace, seed: int | None = 0, *, max_epochs: int, inner: str = "memetic",
                  eta: float = 3, min_epochs: int | None = None, compare: str = "rung",
-                 promote: str = "generation", reconsider: bool = True, quorum: int | None = None, **inner_options):
+                 promote: str = "generation", reconsider: bool | None = None, quorum: int | None = None,
+                 **inner_options):
         super().__init__(space, seed)
         if promote not in PROMOTE:
             raise ValueError(f"memetic-sh: promote must be one of {', '.join(PROMOTE)}")
@@ -197,7 +199,7 @@ class SuccessiveHalving(Strategy):
         self._pending: list[Proposal] = []
         self._waiting: list[tuple[Proposal, float]] = []
         self._retired: list[Config] = []
-        self.reconsider = bool(reconsider)
+        self.reconsider = True if reconsider is None else bool(reconsider)
         self._paused: list[tuple[Proposal, float]] = []  # not promoted, still candidates (reconsider)
         self._asked: dict[str, int] = {}  # reconsider: inner asks of a config not yet told back
         self._scored: dict[str, int] = {}  # reconsider: the highest rung a config was scored at
@@ -205,17 +207,18 @@ class SuccessiveHalving(Strategy):
 
     @classmethod
     def identity_defaults(cls, max_epochs: int, options: dict) -> dict:
-        """The inner strategy's changed defaults, ``compare`` (rung since it was added) and the
-        default ``min_epochs`` where it differs from the first default (1): studies that began
-        under it keep their identity and their rungs."""
+        """The inner strategy's changed defaults, ``compare`` (rung since it was added), ``quorum``
+        and ``reconsider`` (``ceil(eta**2)`` and True since issue 17's round-3 decision) and the
+        default ``min_epochs`` where it differs from the first default (1): a study that began
+        under other defaults is not continued with these."""
         from . import strategy_class
 
         name = options.get("inner", "memetic")
         inner = strategy_class(name).identity_defaults(max_epochs, {**inner_fixed(name), **options})
         out = {**inner, **({} if options.get("compare") is not None else {"compare": "rung"})}
-        if options.get("quorum") is None:  # 1 until round 3's veto was applied to the default (issue 17)
+        if options.get("quorum") is None:
             out["quorum"] = default_quorum(options.get("eta", 3))
-        if "reconsider" not in options:  # False until then
+        if options.get("reconsider") is None:
             out["reconsider"] = True
         if options.get("min_epochs") is not None:
             return out
