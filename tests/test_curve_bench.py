@@ -157,3 +157,18 @@ def test_no_regret_before_the_first_paid_trial_in_bench_and_curve_compare_alike(
     ours = grid.sort_values(key).reset_index(drop=True)
     theirs = theirs.sort_values(key).reset_index(drop=True)
     pd.testing.assert_frame_equal(ours[key + ["regret"]], theirs[key + ["regret"]], check_dtype=False)
+
+
+def test_curve_compare_selection_rounds_run_under_the_defaults_they_ran_with():
+    """quorum and reconsider became memetic-sh's defaults after round 3: a round re-run today gives
+    every candidate that does not name them the values it had then (quorum 1, retiring)."""
+    from _scripts import load_script
+
+    cc = load_script("curve_compare")
+    for n, (candidates, _) in cc.ROUNDS.items():
+        raw = {1: cc.CANDIDATES, 2: cc.CANDIDATES_ROUND2, 3: cc.CANDIDATES_ROUND3}[n]
+        assert list(candidates) == list(raw)
+        for label, options in candidates.items():
+            assert options["quorum"] == raw[label].get("quorum", 1)
+            assert options["reconsider"] == raw[label].get("reconsider", False)
+    assert cc.ROUNDS[3][0]["eta3-3rungs-q9-reconsider"]["reconsider"] is True

@@ -12,7 +12,7 @@ from studylib.fidelity import charged_epochs, collapse_rungs
 from studylib.ledger import Ledger
 from studylib.resumable import train_rung
 from studylib.space import SearchSpace, make_dimension
-from studylib.strategies import Proposal, make_strategy
+from studylib.strategies import Proposal, make_strategy, strategy_class
 from studylib.strategies.halving import ladder
 from studylib.study import StudyResult, search
 
@@ -197,15 +197,28 @@ def test_ladder_and_successive_halving_promote_the_top_third():
     assert len(s.retired()) == 4 and s.retired() == []
 
 
+@pytest.mark.parametrize("options", [{}, {"eta": 2}, {"eta": 4}, {"quorum": None, "reconsider": None},
+                                     {"quorum": 1}, {"reconsider": False}])
+def test_memetic_sh_defaults_quorum_eta_squared_and_reconsider_as_its_identity_says(options):
+    s = make_strategy("memetic-sh", SPACE, seed=0, max_epochs=27, **options)
+    ident = strategy_class("memetic-sh").identity_defaults(27, options)
+    quorum = options.get("quorum") or {2: 4, 3: 9, 4: 16}[options.get("eta", 3)]
+    reconsider = options.get("reconsider", True) is not False
+    assert (s.quorum, s.reconsider) == (quorum, reconsider)
+    assert ident.get("quorum", options.get("quorum")) == s.quorum
+    assert ident.get("reconsider", options.get("reconsider")) == s.reconsider
+
+
 @pytest.mark.parametrize("max_epochs,rungs", [(27, [3, 9, 27]), (9, [1, 3, 9]), (3, [1, 3]), (100, [12, 36, 100])])
 def test_memetic_sh_defaults_to_three_rungs(max_epochs, rungs):
     assert make_strategy("memetic-sh", SPACE, seed=0, max_epochs=max_epochs).levels.rungs == rungs
     assert make_strategy("memetic-sh", SPACE, seed=0, max_epochs=max_epochs, min_epochs=1).levels.rungs[0] == 1
 
 
-def test_a_changed_default_changes_the_study_identity_only_where_it_changes_the_rungs():
-    """Studies begun when min_epochs defaulted to 1 keep their ids where the rungs are unchanged
-    (max_epochs <= 9) and are not continued with other rungs where they would change."""
+def test_a_changed_default_changes_the_study_identity():
+    """A study begun under other defaults is not continued with today's: min_epochs (changed only
+    where the rungs change, max_epochs > 9), quorum and reconsider (changed for every study that
+    names neither)."""
     from studylib.study import StudySpec
     from studylib.training import Budget
 
@@ -220,8 +233,10 @@ def test_a_changed_default_changes_the_study_identity_only_where_it_changes_the_
     assert ident(9, compare="score")["strategy_defaults"] == {"model": True, "quorum": 9, "reconsider": True}
     assert ident(9, eta=2)["strategy_defaults"]["quorum"] == 4
     assert "strategy_defaults" not in ident(9, compare="score", model=False, quorum=9, reconsider=True)
-    # a study begun under the previous defaults (quorum 1, retiring) is not continued with the new ones
-    assert ident(9, quorum=1, reconsider=False)["strategy_defaults"] == {"compare": "rung", "model": True}
+    # a study begun under the previous defaults (quorum 1, retiring; no options) had these, so its id differs
+    assert ident(9)["strategy_defaults"] != {"compare": "rung", "model": True}
+    assert ident(9, quorum=1)["strategy_defaults"]["reconsider"] is True
+    assert ident(9, reconsider=False)["strategy_defaults"]["quorum"] == 9
     from studylib.strategies.halving import SuccessiveHalving
 
     # the inner GA keeps screening without the self-check (chosen for single-fidelity tables only)
@@ -265,9 +280,10 @@ def test_rungs_run_in_the_serial_trial_process_too(tmp_path):
 
 def test_memetic_sh_tells_its_ga_rung_first_so_no_comparison_mixes_fidelities():
     """One fidelity per comparison: a config retired at rung 1 with a high 1-epoch score ranks below
-    every config that reached a higher rung; within a rung the scores decide."""
+    every config that reached a higher rung; within a rung the scores decide. (Retiring: under
+    ``reconsider`` a paused config promoted later keeps the fitness it was told when it paused.)"""
     told = {}
-    s = make_strategy("memetic-sh", SPACE, seed=0, max_epochs=9, population_size=6)
+    s = make_strategy("memetic-sh", SPACE, seed=0, max_epochs=9, population_size=6, reconsider=False)
     s.inner.tell = lambda config, value: told.__setitem__(SPACE.key(config), value)
     score = {1: lambda p: 0.5 + SPACE.encode(p.config)[0] / 20, 3: lambda p: 0.3 + SPACE.encode(p.config)[1] / 50,
              9: lambda p: 0.2}
