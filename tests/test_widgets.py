@@ -430,6 +430,27 @@ def test_run_more_with_another_seed_starts_a_study_beside_it(real_study):
     assert list(csv.study_id) == [before] * had + [new]
 
 
+def test_run_more_refuses_to_continue_a_study_whose_strategy_defaults_changed(tmp_path, monkeypatch):
+    """A study begun under other defaults of its strategy has another identity now: the same seed
+    would start a second study, so Run more says why and trains nothing; another seed still runs."""
+    from studylib.strategies import strategy_class
+    from studylib.study import search
+
+    search("round1", tmp_path, progress=False, strategy="random", trials=1, seed=0, dataset="synthetic", max_epochs=1,
+           executor="inline")
+    monkeypatch.setattr(strategy_class("random"), "identity_defaults", classmethod(lambda cls, m, o: {"spread": 2}))
+    e = Explorer(tmp_path, executor="inline")
+    e.run.trials.value = 1
+    e.run.button.click()
+    assert "random&#x27;s defaults (spread) changed since it ran" in e.run.message.value and e.run.last_error
+    assert "\n" not in e.run.message.value.strip() and e.run.progress.bar_style == "danger"
+    assert count(e) == (1, 1) and len(e.studies) == 1
+    e.run.seed.value = 3
+    e.run.button.click()
+    assert e.run.last_error is None, e.run.last_error
+    assert len(e.studies) == 2 and count(e) == (2, 2)
+
+
 def test_run_more_reports_what_it_cannot_do(tmp_path):
     ledger = fake_ledger(tmp_path / "custom", space="my-space")
     e = Explorer(ledger)

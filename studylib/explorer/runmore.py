@@ -38,7 +38,8 @@ def continue_study(ledger: str | Path, study: dict, more: int, *, strategy: str 
                    executor: str | None = None):
     """Run ``more`` new trials into the folder of ``ledger`` for ``study`` (an item of
     ``Ledger.studies()``): same space, dataset (checked by its hash), budget and data sizes;
-    ``strategy``/``seed`` default to the study's. The same strategy and seed continue that study;
+    ``strategy``/``seed`` default to the study's. The same strategy and seed continue that study
+    (:class:`StudyError` if this version runs the strategy with other defaults, so it cannot);
     others start (or continue) their own study in the same folder, beside it. ``on_trial()`` is
     called after each finished trial; ``epoch_bars`` shows tqdm.auto epoch bars; ``executor``
     names where trials run (default: the library's, a child process; ``"inline"``: this
@@ -67,6 +68,13 @@ def continue_study(ledger: str | Path, study: dict, more: int, *, strategy: str 
     if spec.get("data_hash") and data.fingerprint != spec["data_hash"]:
         raise StudyError(f"cannot rebuild the data of study {sid}: {spec['dataset']} hashes to "
                          f"{data.fingerprint} here, the study used {spec['data_hash']} (other data files?)")
+    if same_strategy and seed == spec.get("seed", 0) and new_spec.study_id(data.fingerprint) != sid:
+        old = spec.get("strategy_defaults") or {}
+        new = new_spec.identity(data.fingerprint).get("strategy_defaults") or {}
+        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        what = f"{strategy}'s defaults ({', '.join(changed)})" if changed else "its settings"
+        raise StudyError(f"study {sid} cannot be continued: {what} changed since it ran, so the same seed would "
+                         f"start another study; choose another seed to start one beside it")
     with Ledger(ledger) as led:
         new_spec.trials = len(led.study_keys(new_spec.study_id(data.fingerprint))) + more
     return run_study(new_spec, data, Path(ledger).parent, executor=make_executor(executor, progress=epoch_bars),
