@@ -101,9 +101,16 @@ CANDIDATES_ROUND3 = {
 #: the defaults the rounds ran under, where a candidate does not name them (quorum and reconsider
 #: became the default after round 3), so a round re-run today runs what it ran then
 ROUND_DEFAULTS = {"quorum": 1, "reconsider": False}
-ROUNDS = {n: ({k: {**ROUND_DEFAULTS, **o} for k, o in c.items()}, f) for n, (c, f) in {
-    1: (CANDIDATES, "curve_selection.csv"), 2: (CANDIDATES_ROUND2, "curve_selection_round2.csv"),
-    3: (CANDIDATES_ROUND3, "curve_selection_round3.csv")}.items()}
+
+
+def _as_run(candidates: dict) -> dict:
+    """``candidates`` with the defaults of their round filled in."""
+    return {label: {**ROUND_DEFAULTS, **options} for label, options in candidates.items()}
+
+
+ROUNDS = {1: (_as_run(CANDIDATES), "curve_selection.csv"),
+          2: (_as_run(CANDIDATES_ROUND2), "curve_selection_round2.csv"),
+          3: (_as_run(CANDIDATES_ROUND3), "curve_selection_round3.csv")}
 DEV_EPOCHS = (27, 9)  # the development table, and its curves cut at 9 epochs
 
 

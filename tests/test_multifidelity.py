@@ -314,8 +314,6 @@ def test_memetic_sh_tells_its_ga_rung_first_so_no_comparison_mixes_fidelities():
 
 
 def test_memetic_sh_identity_includes_its_inner_strategys_changed_defaults(monkeypatch):
-    from studylib.strategies import strategy_class
-
     inner = strategy_class("memetic")
     monkeypatch.setattr(inner, "identity_defaults", classmethod(lambda cls, m, o: {} if "x" in o else {"x": 1}))
     sh = strategy_class("memetic-sh")

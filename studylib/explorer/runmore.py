@@ -68,7 +68,8 @@ def continue_study(ledger: str | Path, study: dict, more: int, *, strategy: str 
     if spec.get("data_hash") and data.fingerprint != spec["data_hash"]:
         raise StudyError(f"cannot rebuild the data of study {sid}: {spec['dataset']} hashes to "
                          f"{data.fingerprint} here, the study used {spec['data_hash']} (other data files?)")
-    if same_strategy and seed == spec.get("seed", 0) and new_spec.study_id(data.fingerprint) != sid:
+    new_id = new_spec.study_id(data.fingerprint)
+    if same_strategy and seed == spec.get("seed", 0) and new_id != sid:
         old = spec.get("strategy_defaults") or {}
         new = new_spec.identity(data.fingerprint).get("strategy_defaults") or {}
         changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
@@ -76,7 +77,7 @@ def continue_study(ledger: str | Path, study: dict, more: int, *, strategy: str 
         raise StudyError(f"study {sid} cannot be continued: {what} changed since it ran, so the same seed would "
                          f"start another study; choose another seed to start one beside it")
     with Ledger(ledger) as led:
-        new_spec.trials = len(led.study_keys(new_spec.study_id(data.fingerprint))) + more
+        new_spec.trials = len(led.study_keys(new_id)) + more
     return run_study(new_spec, data, Path(ledger).parent, executor=make_executor(executor, progress=epoch_bars),
                      progress=False, on_trial=(lambda _trial: on_trial()) if on_trial else None)
 
