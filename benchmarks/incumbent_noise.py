@@ -3,15 +3,16 @@
     nice .venv/bin/python benchmarks/incumbent_noise.py --workers 2      # resumable; ~16 min on 2 idle cores
 
 The benchmark protocol (``studylib.bench``) names as incumbent the config with the best *observed*
-value (one seed's draw; the mean of its draws when a strategy replicated it) and charges it the
-regret of its *mean* over the table's seeds. On a noisy table a config that is truly worse can win
+value (one seed's draw; once a strategy replicated a config, the mean of each config's draws less
+one standard error: ``studylib.numbers.incumbent_regrets``) and charges it the regret of its
+*mean* over the table's seeds. On a noisy table a config that is truly worse can win
 that draw. For every table and strategy of ``bench.csv`` (same runs: seeds 0-29, 200 evaluations)
 this script records per run
 
 * ``incumbent``: the regret of the protocol's incumbent at 200 (the number ``bench.csv`` reports);
 * ``best_evaluated``: the lowest regret among all configs the run evaluated (what the search found);
 * ``drawn_above``: how many evaluated configs drew a better value than that best-evaluated config
-  (a replicated config by the mean of its runs, as the incumbent rule compares it);
+  (a replicated config by the mean of its runs);
 * ``replicates``: the evaluations that were runs 1, 2, ... of a config already evaluated.
 
 and writes medians per table and strategy to ``benchmarks/results/incumbent_noise.csv`` with the

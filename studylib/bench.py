@@ -6,9 +6,10 @@ protocol (fixed):
 * an evaluation returns the value of ONE randomly drawn seed of the config; the draws come from a
   generator seeded per (table, run seed), so all strategies of one run seed share the stream;
 * a config evaluated before is served from the cache (same value) and not charged;
-* after ``n`` charged evaluations the incumbent is the config with the best *observed* value and
-  its regret is ``best mean over seeds in the table - incumbent's mean over seeds`` (sign-adjusted
-  for minimised metrics, so regret >= 0).
+* after ``n`` charged evaluations the incumbent is the config with the best *observed* value (once
+  a strategy has replicated a config: the best mean less one standard error,
+  :func:`studylib.numbers.incumbent_regrets`) and its regret is ``best mean over seeds in the
+  table - incumbent's mean over seeds`` (sign-adjusted for minimised metrics, so regret >= 0).
 
 Every run is a study of :mod:`studylib.loop` (the same ask -> serve or charge -> executor ->
 ledger -> tell loop as ``studylib search``) on a :class:`~studylib.objective.TableObjective`,

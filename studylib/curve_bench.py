@@ -14,8 +14,9 @@ such files from a study folder. Protocol:
   ``studylib search``): a run never trains more than ``--budget-epochs``; the last plain trial may
   be capped to the epochs left (it then reads that epoch);
 * after each charged trial the *incumbent* is the best observed config at the highest fidelity
-  (epochs) reached so far; regret = best mean at the final epoch - the incumbent's mean at the
-  final epoch (sign-adjusted for minimised metrics, so regret >= 0).
+  (epochs) reached so far (replicated configs: :func:`studylib.numbers.incumbent_regrets`);
+  regret = best mean at the final epoch - the incumbent's mean at the final epoch (sign-adjusted
+  for minimised metrics, so regret >= 0).
 
 ``bench.csv`` gets one row per charged trial with ``cost`` (cumulative epochs); the summary
 (written by ``studylib.bench``) reads a run's regret after ``c`` epochs as that of its last trial

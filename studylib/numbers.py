@@ -2,10 +2,14 @@
 
 * **Regret of the incumbent** (:func:`incumbent_regrets`): after each trial the incumbent is the
   config with the best *observed* score at the highest fidelity (epochs) reached so far -- on a
-  plain table every trial has the same fidelity, so it is simply the best observed config; a
-  config observed more than once there (replicates, run with seeds of their own) scores the mean
-  of its observations; ties go to the config observed first. Its regret comes from the table's
-  means (``regret(index)``).
+  plain table every trial has the same fidelity, so it is simply the best observed config; ties go
+  to the config observed first. A config observed more than once there (replicates, run with
+  seeds of their own) scores the mean of its ``n`` observations, and once any config has been,
+  every config is compared by its mean less one standard error, ``sigma / sqrt(n)``: a single
+  lucky draw is not ranked as if it were as sure as a mean of three. ``sigma`` is the median
+  over the replicated configs of the sample standard deviation of their observations (a median,
+  so that one wild pair does not swamp it). Without replicates this is the best observed config,
+  exactly. Its regret comes from the table's means (``regret(index)``).
 * **On a cost grid** (:func:`on_grid`): the value after ``c`` spent is that of the last trial
   finished within ``c``; before a run's first paid trial there is none (NaN): nothing is read
   from a trial not yet paid for (no look-ahead).
@@ -25,6 +29,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 from fractions import Fraction
 from typing import Callable, Iterable, Sequence
 
@@ -38,7 +43,8 @@ def incumbent_regrets(trials: Iterable[tuple[float, float, int]], regret: Callab
     """``trials``: ``(fidelity, score, index)`` per charged trial in order (higher score is
     better). Returns ``regret(incumbent index)`` after each trial (see the module doc)."""
     out, top, best, incumbent = [], -math.inf, -math.inf, -1
-    runs: dict[int, list[float]] = {}  # index -> its scores at the top fidelity
+    runs: dict[int, list[float]] = {}  # index -> its scores at the top fidelity, in order observed
+    spread = 0.0  # sigma; 0 (plain means) until some replicated config has a spread
 
     def mean(i: int):
         """Exact (a fraction), so that equal means tie; -inf once a run is not finite."""
@@ -46,20 +52,33 @@ def incumbent_regrets(trials: Iterable[tuple[float, float, int]], regret: Callab
             return -math.inf
         return sum(map(Fraction, runs[i])) / len(runs[i])
 
+    def key(i: int):
+        """The mean less one standard error (the mean itself while sigma is 0)."""
+        m = mean(i)
+        return m if spread == 0.0 or m == -math.inf else float(m) - spread / math.sqrt(len(runs[i]))
+
     for fidelity, score, index in trials:
         if fidelity > top:
-            top, best, runs = fidelity, -math.inf, {}
+            top, best, runs, spread = fidelity, -math.inf, {}, 0.0
         if fidelity == top:
             runs.setdefault(index, []).append(score)
             if len(runs[index]) == 1:
-                if score > best:
-                    best, incumbent = score, index
-            else:  # a replicate moves a mean: the best mean now, ties to the config observed first
-                leader = max(runs, key=mean)
-                if mean(leader) > -math.inf:
-                    incumbent, best = leader, mean(leader)
+                value = score if spread == 0.0 else key(index)
+                if value > best:
+                    best, incumbent = value, index
+            else:  # a replicate moves a mean and sigma: the best now, ties to the config observed first
+                spread = _replicate_spread(runs)
+                leader = max(runs, key=key)
+                if key(leader) > -math.inf:
+                    incumbent, best = leader, key(leader)
         out.append(regret(incumbent))
     return out
+
+
+def _replicate_spread(runs: dict[int, list[float]]) -> float:
+    """The median sample standard deviation over the configs with two or more finite runs."""
+    sds = [statistics.stdev(v) for v in runs.values() if len(v) > 1 and all(map(math.isfinite, v))]
+    return float(statistics.median(sds)) if sds else 0.0
 
 
 def on_grid(cost: Sequence[float], values: Sequence[float], grid: Sequence[float]) -> np.ndarray:
@@ -146,4 +165,3 @@ def runs_averaged(frame, values: Sequence[str] = ("best_acc", "test_acc")):
     runs = frame[cols[:1]].where(ok).groupby(by).transform("count").iloc[:, 0] if cols else 1
     out = frame.assign(**{c: means[c] for c in cols}, runs=runs)
     return out[~replicate].reset_index(drop=True)
-

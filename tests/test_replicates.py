@@ -90,6 +90,19 @@ def test_the_incumbent_scores_the_mean_of_its_runs():
     assert incumbent_regrets([(1, 0.9, 1), (3, 0.4, 3), (3, 0.6, 2), (3, 0.9, 3)], regret) == [0.1, 0.3, 0.2, 0.3]
 
 
+def test_once_a_config_is_replicated_every_config_is_ranked_by_its_mean_less_one_standard_error():
+    regret = {1: 0.3, 2: 0.2, 3: 0.1, 4: 0.4}.get
+    # config 2 draws 0.9, 0.8, 0.85 (mean 0.85, sd 0.05); config 1 one lucky 0.86 > 0.85: ranked by
+    # 0.86 - 0.05 = 0.81 against 0.85 - 0.05 / sqrt(3) = 0.821, config 2 stays (by means alone config
+    # 1 would take over at trial 3). A single draw clearly better still wins: config 3's 0.875 - 0.05.
+    trials = [(0, 0.9, 2), (0, 0.86, 1), (0, 0.8, 2), (0, 0.85, 2), (0, 0.875, 3), (0, 0.86, 4)]
+    assert incumbent_regrets(trials, regret) == [0.2, 0.2, 0.2, 0.2, 0.1, 0.1]
+    # sigma is the median spread of the replicated configs: config 4's wild pair (sd 0.42) does not
+    # swamp configs 1 and 2 (sd 0.007), so config 3's single 0.9 is 0.893 against config 2's 0.860
+    trials = [(0, 0.85, 1), (0, 0.86, 1), (0, 0.86, 2), (0, 0.87, 2), (0, 0.9, 4), (0, 0.3, 4), (0, 0.9, 3)]
+    assert incumbent_regrets(trials, regret)[-1] == 0.1
+
+
 def test_memetic_replicates_the_best_by_mean_within_its_share():
     t = load_table("hpolib-naval")
     for seed in (0, 1):
