@@ -137,9 +137,8 @@ def main() -> None:
     df.to_csv(args.out, index=False, float_format="%.6g")
     provenance.write_stamp(args.out, stamp)
     sel = df[df.seeds == "100-129"]
-    vetoed = {r.candidate for r in sel.itertuples()
-              if any(getattr(r, f"p@{c}_vs_mean") < 0.05 and getattr(r, f"higher@{c}") > getattr(r, f"lower@{c}")
-                     for c in CHECKPOINTS)}
+    vetoed = {r["candidate"] for _, r in sel.iterrows()
+              if any(r[f"p@{c}_vs_mean"] < 0.05 and r[f"higher@{c}"] > r[f"lower@{c}"] for c in CHECKPOINTS)}
     left = [c for c in ("pooled", "median") if c not in vetoed]
     print(f"\nvetoed on the development tables (seeds 100-129): {', '.join(sorted(vetoed)) or 'none'}")
     print(f"chosen: {left[0] if left else 'mean'} (studylib.numbers implements {PROTOCOL_RULE!r})")
