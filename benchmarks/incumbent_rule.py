@@ -60,7 +60,7 @@ def spread_median(runs: dict) -> float:
 
 
 CANDIDATES = {"mean": lambda runs: 0.0, "pooled": spread_pooled, "median": spread_median}
-PROTOCOL_RULE = "median"  # the candidate studylib.numbers.incumbent_regrets implements
+PROTOCOL_RULE = "pooled"  # the candidate studylib.numbers.incumbent_regrets implements
 
 
 def regrets(trials, regret, spread) -> list[float]:

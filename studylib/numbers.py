@@ -6,9 +6,9 @@
   to the config observed first. A config observed more than once there (replicates, run with
   seeds of their own) scores the mean of its ``n`` observations, and once any config has been,
   every config is compared by its mean less one standard error, ``sigma / sqrt(n)``: a single
-  lucky draw is not ranked as if it were as sure as a mean of three. ``sigma`` is the median
-  over the replicated configs of the sample standard deviation of their observations (a median,
-  so that one wild pair does not swamp it). Without replicates this is the best observed config,
+  lucky draw is not ranked as if it were as sure as a mean of three. ``sigma`` is the pooled
+  within-config standard deviation of the replicated configs (``benchmarks/incumbent_rule.py``
+  chose it on the development tables). Without replicates this is the best observed config,
   exactly. Its regret comes from the table's means (``regret(index)``).
 * **On a cost grid** (:func:`on_grid`): the value after ``c`` spent is that of the last trial
   finished within ``c``; before a run's first paid trial there is none (NaN): nothing is read
@@ -76,9 +76,10 @@ def incumbent_regrets(trials: Iterable[tuple[float, float, int]], regret: Callab
 
 
 def _replicate_spread(runs: dict[int, list[float]]) -> float:
-    """The median sample standard deviation over the configs with two or more finite runs."""
-    sds = [statistics.stdev(v) for v in runs.values() if len(v) > 1 and all(map(math.isfinite, v))]
-    return float(statistics.median(sds)) if sds else 0.0
+    """The pooled sample standard deviation within the configs with two or more finite runs."""
+    groups = [v for v in runs.values() if len(v) > 1 and all(map(math.isfinite, v))]
+    dof = sum(len(v) - 1 for v in groups)
+    return math.sqrt(sum(sum((x - statistics.fmean(v)) ** 2 for x in v) for v in groups) / dof) if dof else 0.0
 
 
 def on_grid(cost: Sequence[float], values: Sequence[float], grid: Sequence[float]) -> np.ndarray:

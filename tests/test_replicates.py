@@ -97,10 +97,11 @@ def test_once_a_config_is_replicated_every_config_is_ranked_by_its_mean_less_one
     # 1 would take over at trial 3). A single draw clearly better still wins: config 3's 0.875 - 0.05.
     trials = [(0, 0.9, 2), (0, 0.86, 1), (0, 0.8, 2), (0, 0.85, 2), (0, 0.875, 3), (0, 0.86, 4)]
     assert incumbent_regrets(trials, regret) == [0.2, 0.2, 0.2, 0.2, 0.1, 0.1]
-    # sigma is the median spread of the replicated configs: config 4's wild pair (sd 0.42) does not
-    # swamp configs 1 and 2 (sd 0.007), so config 3's single 0.9 is 0.893 against config 2's 0.860
+    # sigma pools the spread of all replicated configs: config 4's wild pair (0.9, 0.3) makes it 0.245,
+    # so config 3's single 0.9 (0.655) no longer beats config 2's 0.86, 0.87 (0.865 - 0.173 = 0.692)
     trials = [(0, 0.85, 1), (0, 0.86, 1), (0, 0.86, 2), (0, 0.87, 2), (0, 0.9, 4), (0, 0.3, 4), (0, 0.9, 3)]
-    assert incumbent_regrets(trials, regret)[-1] == 0.1
+    assert incumbent_regrets(trials, regret)[-1] == 0.2
+    assert incumbent_regrets(trials[:4] + trials[6:], regret)[-1] == 0.1  # without config 4: sigma 0.007
 
 
 def test_memetic_replicates_the_best_by_mean_within_its_share():
