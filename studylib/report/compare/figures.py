@@ -245,7 +245,8 @@ def protocol(run: CompareRun) -> Markdown:
             f"{b.budget} charged evaluations, {len(b.seeds)} seeds; an evaluation returns one training "
             "seed of the config drawn at random (the same draws for every strategy of a run seed), a "
             "repeat is served from the cache and not charged; regret = best mean in the table − mean "
-            "of the best *observed* config.")
+            "of the incumbent: the best *observed* config (once a config is replicated, the best mean "
+            "less one standard error).")
     note = _initial_design_note(run)
     if note:
         lines += ["", note]

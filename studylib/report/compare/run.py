@@ -89,7 +89,8 @@ def settings(profile: str = "smoke", *, trials: int | None = None, repeats: int 
 def bench_context(bench: BenchRun) -> str:
     """The line under the benchmark figure: what its curves are."""
     return (f"this run: {len(bench.seeds)} seeds x {bench.budget} evaluations per strategy and table; "
-            "regret = best mean in the table - mean of the best observed config")
+            "regret = best mean in the table - mean of the incumbent (best observed; replicated: "
+            "mean less one standard error)")
 
 
 def _note(msg: str) -> None:
