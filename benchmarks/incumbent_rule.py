@@ -51,7 +51,7 @@ CHECKPOINTS = (50, 100, 200)
 def spread_pooled(runs: dict) -> float:
     reps = [v for v in runs.values() if len(v) > 1 and all(map(math.isfinite, v))]
     dof = sum(len(v) - 1 for v in reps)
-    return math.sqrt(sum(sum((x - statistics.fmean(v)) ** 2 for x in v) for v in reps) / dof) if dof else 0.0
+    return math.sqrt(sum((len(v) - 1) * statistics.variance(v) for v in reps) / dof) if dof else 0.0
 
 
 def spread_median(runs: dict) -> float:
@@ -65,6 +65,8 @@ PROTOCOL_RULE = "pooled"  # the candidate studylib.numbers.incumbent_regrets imp
 
 def regrets(trials, regret, spread) -> list[float]:
     """``numbers.incumbent_regrets`` on one fidelity with ``sigma = spread(runs)``."""
+    if len({f for f, _, _ in trials}) > 1:
+        raise ValueError("incumbent_rule: one fidelity only (plain tables)")
     out, best, incumbent, runs, sigma = [], -math.inf, -1, {}, 0.0
 
     def key(i):
@@ -77,14 +79,14 @@ def regrets(trials, regret, spread) -> list[float]:
     for _, score, index in trials:
         runs.setdefault(index, []).append(score)
         if len(runs[index]) == 1:
-            value = score if sigma == 0.0 else key(index)
-            if value > best:
-                best, incumbent = value, index
+            if key(index) > best:
+                best, incumbent = key(index), index
         else:
             sigma = spread(runs)
             leader = max(runs, key=key)
-            if key(leader) > -math.inf:
-                incumbent, best = leader, key(leader)
+            best = key(leader)
+            if best > -math.inf:
+                incumbent = leader
         out.append(regret(incumbent))
     return out
 
@@ -141,8 +143,11 @@ def main() -> None:
               if any(r[f"p@{c}_vs_mean"] < 0.05 and r[f"higher@{c}"] > r[f"lower@{c}"] for c in CHECKPOINTS)}
     left = [c for c in ("pooled", "median") if c not in vetoed]
     print(f"\nvetoed on the development tables (seeds 100-129): {', '.join(sorted(vetoed)) or 'none'}")
-    print(f"chosen: {left[0] if left else 'mean'} (studylib.numbers implements {PROTOCOL_RULE!r})")
+    chosen = left[0] if left else "mean"
+    print(f"chosen: {chosen} (studylib.numbers implements {PROTOCOL_RULE!r})")
     print(f"wrote {args.out}")
+    if chosen != PROTOCOL_RULE:
+        raise SystemExit(f"the rule chooses {chosen!r} but studylib.numbers implements {PROTOCOL_RULE!r}")
 
 
 if __name__ == "__main__":

@@ -7,9 +7,11 @@
   seeds of their own) scores the mean of its ``n`` observations, and once any config has been,
   every config is compared by its mean less one standard error, ``sigma / sqrt(n)``: a single
   lucky draw is not ranked as if it were as sure as a mean of three. ``sigma`` is the pooled
-  within-config standard deviation of the replicated configs (``benchmarks/incumbent_rule.py``
-  chose it on the development tables). Without replicates this is the best observed config,
-  exactly. Its regret comes from the table's means (``regret(index)``).
+  within-config standard deviation of the replicated configs whose runs are all finite
+  (``benchmarks/incumbent_rule.py`` chose it on the development tables); while it is 0 (equal
+  runs), plain means. A config with a non-finite run never wins; if no config at the top
+  fidelity can, the incumbent stays as it was. Without replicates this is the best observed
+  config, exactly. Its regret comes from the table's means (``regret(index)``).
 * **On a cost grid** (:func:`on_grid`): the value after ``c`` spent is that of the last trial
   finished within ``c``; before a run's first paid trial there is none (NaN): nothing is read
   from a trial not yet paid for (no look-ahead).
@@ -63,14 +65,14 @@ def incumbent_regrets(trials: Iterable[tuple[float, float, int]], regret: Callab
         if fidelity == top:
             runs.setdefault(index, []).append(score)
             if len(runs[index]) == 1:
-                value = score if spread == 0.0 else key(index)
-                if value > best:
-                    best, incumbent = value, index
+                if key(index) > best:
+                    best, incumbent = key(index), index
             else:  # a replicate moves a mean and sigma: the best now, ties to the config observed first
                 spread = _replicate_spread(runs)
                 leader = max(runs, key=key)
-                if key(leader) > -math.inf:
-                    incumbent, best = leader, key(leader)
+                best = key(leader)
+                if best > -math.inf:  # else (every run here failed) the incumbent stays until one does not
+                    incumbent = leader
         out.append(regret(incumbent))
     return out
 
@@ -78,8 +80,8 @@ def incumbent_regrets(trials: Iterable[tuple[float, float, int]], regret: Callab
 def _replicate_spread(runs: dict[int, list[float]]) -> float:
     """The pooled sample standard deviation within the configs with two or more finite runs."""
     groups = [v for v in runs.values() if len(v) > 1 and all(map(math.isfinite, v))]
-    dof = sum(len(v) - 1 for v in groups)
-    return math.sqrt(sum(sum((x - statistics.fmean(v)) ** 2 for x in v) for v in groups) / dof) if dof else 0.0
+    dof = sum(len(v) - 1 for v in groups)  # statistics.variance is exact: equal runs give 0.0
+    return math.sqrt(sum((len(v) - 1) * statistics.variance(v) for v in groups) / dof) if dof else 0.0
 
 
 def on_grid(cost: Sequence[float], values: Sequence[float], grid: Sequence[float]) -> np.ndarray:

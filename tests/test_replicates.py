@@ -103,6 +103,13 @@ def test_once_a_config_is_replicated_every_config_is_ranked_by_its_mean_less_one
     assert incumbent_regrets(trials, regret)[-1] == 0.2
     assert incumbent_regrets(trials[:4] + trials[6:], regret)[-1] == 0.1  # without config 4: sigma 0.007
 
+    # runs that are all equal give sigma 0: plain means, ties to the config observed first
+    assert incumbent_regrets([(0, 0.1, 3), (0, 0.1, 2), (0, 0.1, 2), (0, 0.1, 2), (0, 0.1, 1)], regret) == [0.1] * 5
+    # a failed run: that config never wins again, and the next finite draw takes over
+    nan, inf = float("nan"), float("inf")
+    assert incumbent_regrets([(0, 0.9, 1), (0, nan, 1), (0, 0.8, 2)], regret) == [0.3, 0.3, 0.2]
+    assert incumbent_regrets([(0, 0.5, 1), (0, inf, 2), (0, 0.6, 1), (0, 0.1, 3)], regret) == [0.3] * 4
+
 
 def test_memetic_replicates_the_best_by_mean_within_its_share():
     t = load_table("hpolib-naval")
