@@ -75,7 +75,7 @@ def one_run(job) -> dict:
     runs: dict[int, list[float]] = {}
     for (index, _), value in first.items():
         runs.setdefault(index, []).append(value)
-    mean = {i: sum(v) / len(v) for i, v in runs.items()}  # what the incumbent rule compares
+    mean = {i: sum(v) / len(v) for i, v in runs.items()}  # each config by the mean of its runs
     best = min(mean, key=table.regret)
     return {"table": table_name, "strategy": strategy, "seed": seed, "incumbent": float(r["regret"][-1]),
             "best_evaluated": table.regret(best), "configs": len(mean), "replicates": len(first) - len(mean),
