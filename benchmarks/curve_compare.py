@@ -98,6 +98,19 @@ CANDIDATES_ROUND3 = {
     "eta3-3rungs-q9-reconsider": dict(eta=3, min_epochs=_three_rungs, quorum=9, reconsider=True),
     "eta3-min1-q9-reconsider": dict(eta=3, min_epochs=1, quorum=9, reconsider=True),
 }
+#: round 4 (issues 17 and 20, fixed before it was run on the selection seeds; a first look used
+#: curves-a with seeds 5000-5039 only): the model guides promotion (``promote_model``: a config's
+#: claim is its rung score plus the gain to the next rung that the surrogate predicts; min 10 or 5
+#: pairs), and the promotions a decision makes are trained best claim first (``best_first``), on
+#: today's default (three rungs, quorum 9, ``reconsider``)
+TODAY = dict(eta=3, min_epochs=_three_rungs, quorum=9, reconsider=True)
+CANDIDATES_ROUND4 = {
+    "eta3-3rungs-q9-reconsider": dict(TODAY),
+    "best-first": dict(TODAY, best_first=True),
+    "model": dict(TODAY, promote_model=True),
+    "model-best-first": dict(TODAY, promote_model=True, best_first=True),
+    "model-min5-best-first": dict(TODAY, promote_model=True, promote_model_min=5, best_first=True),
+}
 #: the defaults the rounds ran under, where a candidate does not name them (quorum and reconsider
 #: became the default after round 3), so a round re-run today runs what it ran then
 ROUND_DEFAULTS = {"quorum": 1, "reconsider": False}
@@ -110,7 +123,13 @@ def _as_run(candidates: dict) -> dict:
 
 ROUNDS = {1: (_as_run(CANDIDATES), "curve_selection.csv"),
           2: (_as_run(CANDIDATES_ROUND2), "curve_selection_round2.csv"),
-          3: (_as_run(CANDIDATES_ROUND3), "curve_selection_round3.csv")}
+          3: (_as_run(CANDIDATES_ROUND3), "curve_selection_round3.csv"),
+          4: (_as_run(CANDIDATES_ROUND4), "curve_selection_round4.csv")}
+#: from round 4 the selection also runs the check table (same seeds) for round 3's written veto:
+#: a candidate whose median ratio there is infinite (at most half its seeds reach random's final
+#: regret) is out; the first by the rule of those left is chosen (a tie keeps the default)
+CHECKED_FROM = 4
+CHECK_TABLE = "curves-b"
 DEV_EPOCHS = (27, 9)  # the development table, and its curves cut at 9 epochs
 
 
@@ -248,18 +267,29 @@ def main(argv=None) -> int:
     candidates, selection_csv = ROUNDS[args.round]
     runs = {"random": ("random", None), **{k: ("memetic-sh", o) for k, o in candidates.items()}} if args.select \
         else STRATEGIES
-    stamp = provenance.code_stamp(runs, tables=args.tables if not args.select else ["curves-a"], seeds=args.seeds,
+    stamp = provenance.code_stamp(runs, tables=args.tables if not args.select else
+                                  ["curves-a"] + ([CHECK_TABLE] if args.round >= CHECKED_FROM else []), seeds=args.seeds,
                                   select=args.select, table_hashes=table_hashes(tables_dir))
     if args.select:
         tables = [load("curves-a", tables_dir, None if e == 27 else e) for e in DEV_EPOCHS]
+        check = [load(CHECK_TABLE, tables_dir)] if args.round >= CHECKED_FROM else []
         seeds = range(1000, 1000 + args.seeds)
-        jobs = [(t, "random", "random", s, None) for t in tables for s in seeds]
-        jobs += [(t, label, "memetic-sh", s, opts) for t in tables for label, opts in candidates.items() for s in seeds]
+        jobs = [(t, "random", "random", s, None) for t in tables + check for s in seeds]
+        jobs += [(t, label, "memetic-sh", s, opts) for t in tables + check for label, opts in candidates.items()
+                 for s in seeds]
         grid = run_all(jobs, args.workers)
         out = summarize(grid[grid.strategy != "random"], grid[grid.strategy == "random"], None)
         out = out.assign(mean_regret=out.filter(like="regret@").mean(axis=1))
-        both = out.groupby("strategy", sort=False)[["ratio", "mean_regret"]].mean()
+        dev = out[out.table != CHECK_TABLE] if check else out
+        both = dev.groupby("strategy", sort=False)[["ratio", "mean_regret"]].mean()
         out = out.join(both.add_prefix("dev_mean_"), on="strategy")
+        if check:
+            vetoed = set(out[(out.table == CHECK_TABLE) & ~np.isfinite(out.ratio)].strategy)
+            out["vetoed"] = out.strategy.isin(vetoed)
+            order = both[~both.index.isin(vetoed)].reset_index()
+            order["default"] = order.strategy != next(iter(candidates))  # a tie keeps the default
+            order = order.sort_values(["ratio", "mean_regret", "default"], kind="stable")
+            print("chosen:", order.strategy.iloc[0] if len(order) else "none (all vetoed)")
         out = out.sort_values(["dev_mean_ratio", "dev_mean_mean_regret", "table"], kind="stable")
         out.to_csv(RESULTS / selection_csv, index=False)
         provenance.write_stamp(RESULTS / selection_csv, stamp)

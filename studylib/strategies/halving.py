@@ -42,6 +42,14 @@ decided as a whole) and after each hill-climbing step (so the quorum holds back 
 phase's decisions). ``quorum=1`` is the rule alone, whose first decisions promote on one or two
 scores: the first config ever goes straight to ``max_epochs``.
 
+``promote_model=True`` (the model guides promotion; issues 17 and 20): the rule ranks a config at
+rung ``r`` by its *claim*, its score there plus the gain to the next rung that the one model
+module's :class:`~studylib.strategies.surrogate.Surrogate` predicts for it, fitted on the configs
+measured at both rungs (:class:`RungScores`); before ``promote_model_min`` [10] such pairs it is
+the score. Paused configs are reconsidered, and the budget left given, by claim too.
+``best_first=True``: the promotions one decision makes are trained best claim (or score) first,
+not in the order their results came.
+
 Defaults: eta 3, three rungs, i.e. ``min_epochs = ceil(max_epochs / eta**2)`` (rungs 3, 9, 27
 for 27 epochs; 1, 3, 9 for 9; 12, 36, 100 for 100), quorum 9, ``reconsider``. Chosen on the
 development learning-curve table (``benchmarks/curve_compare.py --select``: ``curves-a``, digits,
@@ -53,11 +61,14 @@ second (the previous default, quorum 1 without it, last). A candidate whose medi
 check table is infinite (at most half its seeds reach random's final regret) is vetoed: that
 removes the first, so the second is the default (``docs/multifidelity.md``).
 
-Randomness: the inner strategy's generator only (seeded with ``seed``); promotion is deterministic.
+Randomness: the inner strategy's generator (seeded with ``seed``); promotion is deterministic but for
+``promote_model``'s trees, seeded from ``seed``, the rung and the number of pairs.
 """
 from __future__ import annotations
 
 import math
+
+import numpy as np
 
 from ..space import Config, SearchSpace
 from .base import Proposal, Strategy, default_in_flight
@@ -135,19 +146,83 @@ def rung_fitness(level: int, score: float) -> float:
 
 
 class RungScores:
-    """Validation accuracies observed at each rung, and the promotion rule."""
+    """Validation accuracies observed at each rung, and the promotion rule.
 
-    def __init__(self, rungs: list[int], eta: float):
+    With a ``space`` (``guided``) a config's claim to promotion from rung ``r`` is its score there
+    plus the gain to the next rung that a :class:`~studylib.strategies.surrogate.Surrogate` predicts
+    for it, fitted on the configs measured at both rungs (``next score - score``); before
+    ``model_min`` such pairs (and for a non-finite score) the claim is the score alone, the plain
+    rule. Randomness: each fit's trees are seeded from ``(seed, rung, pairs)``, so a claim does not
+    depend on when it was asked for."""
+
+    def __init__(self, rungs: list[int], eta: float, space: SearchSpace | None = None, *,
+                 seed: int | None = 0, model_min: int = 10):
         self.rungs, self.eta = rungs, eta
         self.scores: dict[int, list[float]] = {r: [] for r in rungs}
+        self.space, self.seed, self.model_min = space, seed, int(model_min)
+        self._at: dict[int, list[tuple[Config, float]]] = {r: [] for r in rungs}  # guided: (config, score)
+        self._by_key: dict[str, dict[int, float]] = {}  # guided: config key -> rung -> score
+        self._claims: dict[int, tuple[int, dict[str, float], list[float]]] = {}  # rung -> (version, by key, sorted)
+        self._version = 0
 
-    def add(self, epochs: int, score: float) -> None:
+    @property
+    def guided(self) -> bool:
+        return self.space is not None
+
+    def add(self, epochs: int, score: float, config: Config | None = None) -> None:
         self.scores.setdefault(epochs, []).append(float(score))
+        if self.guided and config is not None:
+            self._at.setdefault(epochs, []).append((config, float(score)))
+            self._by_key.setdefault(self.space.key(config), {})[epochs] = float(score)
+            self._version += 1
 
-    def promoted(self, epochs: int, score: float) -> bool:
-        seen = sorted(self.scores.get(epochs, []), reverse=True)
+    def _pairs(self, epochs: int) -> tuple[list[Config], list[float]]:
+        """Configs measured at ``epochs`` and at the next rung (finite scores), and their gains."""
+        nxt = self.next(epochs)
+        configs, gains = [], []
+        for config, score in self._at.get(epochs, []):
+            later = self._by_key[self.space.key(config)].get(nxt)
+            if later is not None and math.isfinite(score) and math.isfinite(later):
+                configs.append(config)
+                gains.append(later - score)
+        return configs, gains
+
+    def claims(self, epochs: int) -> tuple[dict[str, float], list[float]]:
+        """(config key -> claim, every claim at the rung best first) for the configs at ``epochs``."""
+        cached = self._claims.get(epochs)
+        if cached is not None and cached[0] == self._version:
+            return cached[1], cached[2]
+        at = self._at.get(epochs, [])
+        configs, gains = self._pairs(epochs) if self.next(epochs) is not None else ([], [])
+        gain = np.zeros(len(at))
+        if len(gains) >= self.model_min and at:
+            from .surrogate import Surrogate
+
+            rng = np.random.default_rng(None if self.seed is None else [int(self.seed), int(epochs), len(gains)])
+            model = Surrogate(self.space, rng, min_points=max(2, self.model_min)).fit(configs, gains)
+            gain = model.predict([c for c, _ in at])
+        values = [s + float(g) if math.isfinite(s) else s for (_, s), g in zip(at, gain)]
+        by_key = {self.space.key(c): v for (c, _), v in zip(at, values)}
+        ranked = sorted(values, reverse=True)
+        self._claims[epochs] = (self._version, by_key, ranked)
+        return by_key, ranked
+
+    def claim(self, epochs: int, config: Config, score: float) -> float:
+        """``config``'s claim to promotion from ``epochs`` (its ``score`` there when not guided)."""
+        if not self.guided:
+            return float(score)
+        return self.claims(epochs)[0].get(self.space.key(config), float(score))
+
+    def promoted(self, epochs: int, score: float, config: Config | None = None) -> bool:
+        """Whether ``config`` (with ``score`` at rung ``epochs``) is among the top ``ceil(n / eta)``
+        of the ``n`` configs the rung has seen, by score (guided: by claim)."""
+        if self.guided and config is not None:
+            _, seen = self.claims(epochs)
+            value = self.claim(epochs, config, score)
+        else:
+            seen, value = sorted(self.scores.get(epochs, []), reverse=True), score
         k = max(1, math.ceil(len(seen) / self.eta))
-        return bool(seen) and score >= seen[k - 1]
+        return bool(seen) and value >= seen[k - 1]
 
     def next(self, epochs: int) -> int | None:
         higher = [r for r in self.rungs if r > epochs]
@@ -162,7 +237,8 @@ class SuccessiveHalving(Strategy):
     told, see the module], ``reconsider`` [True: configs not promoted are paused, not retired, and
     promoted later by the rule or with the budget left, see the module; False: retired],
     ``quorum`` [``ceil(eta**2)``; k: a rung decides nothing before it has seen k scores, 1: no
-    quorum, see the module],
+    quorum, see the module], ``promote_model`` [False] with ``promote_model_min`` [10] and
+    ``best_first`` [False] (see the module),
     ``max_epochs`` (given by the study: its ``--max-epochs``); any other option goes to the inner
     strategy."""
 
@@ -172,6 +248,7 @@ class SuccessiveHalving(Strategy):
     def __init__(self, space: SearchSpace, seed: int | None = 0, *, max_epochs: int, inner: str = "memetic",
                  eta: float = 3, min_epochs: int | None = None, compare: str = "rung",
                  promote: str = "generation", reconsider: bool | None = None, quorum: int | None = None,
+                 promote_model: bool = False, promote_model_min: int = 10, best_first: bool = False,
                  **inner_options):
         super().__init__(space, seed)
         if promote not in PROMOTE:
@@ -193,13 +270,17 @@ class SuccessiveHalving(Strategy):
         self.population_size = default_in_flight(self.inner)  # the loop's window
         if min_epochs is None:
             min_epochs = three_rungs(max_epochs, eta)
-        self.levels = RungScores(ladder(int(min_epochs), float(eta), int(max_epochs)), float(eta))
+        if not (isinstance(promote_model_min, int) and not isinstance(promote_model_min, bool) and promote_model_min >= 2):
+            raise ValueError("memetic-sh: promote_model_min must be a whole number >= 2")
+        self.levels = RungScores(ladder(int(min_epochs), float(eta), int(max_epochs)), float(eta),
+                                 space if promote_model else None, seed=seed, model_min=promote_model_min)
         self.max_epochs = int(max_epochs)
         self._queue: list[Proposal] = []
         self._pending: list[Proposal] = []
         self._waiting: list[tuple[Proposal, float]] = []
         self._retired: list[Config] = []
         self.reconsider = True if reconsider is None else bool(reconsider)
+        self.best_first = bool(best_first)
         self._paused: list[tuple[Proposal, float]] = []  # not promoted, still candidates (reconsider)
         self._asked: dict[str, int] = {}  # reconsider: inner asks of a config not yet told back
         self._scored: dict[str, int] = {}  # reconsider: the highest rung a config was scored at
@@ -282,11 +363,12 @@ class SuccessiveHalving(Strategy):
         True when any was queued."""
         if not self._paused or (not by_rule and self.epochs_left is None):
             return False
-        order = sorted(range(len(self._paused)), key=lambda i: (-self._paused[i][0].epochs, -self._paused[i][1], i))
+        claim = [self.levels.claim(p.epochs, p.config, score) for p, score in self._paused]
+        order = sorted(range(len(self._paused)), key=lambda i: (-self._paused[i][0].epochs, -claim[i], i))
         queued = []
         for i in order:
             p, score = self._paused[i]
-            if by_rule and not self.levels.promoted(p.epochs, score):
+            if by_rule and not self.levels.promoted(p.epochs, score, p.config):
                 continue
             if self._fits(p, reserve=by_rule):
                 queued.append(i)
@@ -315,7 +397,7 @@ class SuccessiveHalving(Strategy):
         else:
             if self.reconsider:
                 self._scored[key] = proposal.epochs
-            self.levels.add(proposal.epochs, score)
+            self.levels.add(proposal.epochs, score, proposal.config)
             self._waiting.append((proposal, float(score)))
         if not self._pending or self.promote == "async":
             self._decide()
@@ -335,6 +417,7 @@ class SuccessiveHalving(Strategy):
             ready = [x for x in self._held if len(self.levels.scores[x[0].epochs]) >= quorum]
             self._held = [x for x in self._held if len(self.levels.scores[x[0].epochs]) < quorum]
             waiting = ready + waiting
+        up: list[tuple[Proposal, float]] = []
         for p, score in waiting:
             nxt = self.levels.next(p.epochs)
             if nxt is not None and len(self.levels.scores[p.epochs]) < quorum and (
@@ -342,9 +425,9 @@ class SuccessiveHalving(Strategy):
                 # (a paused config's promotion that no longer fits would end the study held)
                 self._held.append((p, score))
                 continue
-            if nxt is not None and self.levels.promoted(p.epochs, score) and (
+            if nxt is not None and self.levels.promoted(p.epochs, score, p.config) and (
                     not self.reconsider or self._fits(p, reserve=True)):
-                self._queue.append(Proposal(p.config, nxt))
+                up.append((p, score))
                 continue
             self._tell_inner(p, score)
             if nxt is not None:
@@ -352,6 +435,9 @@ class SuccessiveHalving(Strategy):
                     self._paused.append((p, float(score)))
                 else:
                     self._retired.append(p.config)
+        if self.best_first:  # the promotions with the best claims are trained first
+            up.sort(key=lambda x: (-x[0].epochs, -self.levels.claim(x[0].epochs, x[0].config, x[1])))
+        self._queue.extend(Proposal(p.config, self.levels.next(p.epochs)) for p, _ in up)
 
     def _tell_inner(self, p: Proposal, score: float) -> None:
         """Tell the inner strategy how ``p``'s config ended (with ``reconsider``: once per time it
@@ -372,5 +458,5 @@ class SuccessiveHalving(Strategy):
     def finished(self) -> bool:
         idle = not self._queue and not self._pending and not self._waiting and not self._held
         paused = self.reconsider and any(
-            self.levels.promoted(p.epochs, score) or self.epochs_left is not None for p, score in self._paused)
+            self.levels.promoted(p.epochs, score, p.config) or self.epochs_left is not None for p, score in self._paused)
         return idle and not paused and (self.inner.finished or self.new_left == 0)
