@@ -10,10 +10,12 @@ The budget is 20 full trainings' epochs (540 for 27-epoch curves); regret is rea
 all of it.
 
 * ``--select [--round N]``: the memetic-sh candidates of round N (1: ``CANDIDATES``, 2:
-  ``CANDIDATES_ROUND2``, 3: ``CANDIDATES_ROUND3``, the default) on the development table ``curves-a``
-  only (its 27-epoch curves and the same curves cut at 9 epochs, so that a default does not fit
-  one ``--max-epochs``), selection seeds 1000-1099. Rule: the smallest median ``ratio`` (below),
-  averaged over the two, wins; ties go to the smaller mean of the median regrets. Writes
+  ``CANDIDATES_ROUND2``, 3: ``CANDIDATES_ROUND3``, 4: ``CANDIDATES_ROUND4``, the default) on the
+  development table ``curves-a`` (its 27-epoch curves and the same curves cut at 9 epochs, so that
+  a default does not fit one ``--max-epochs``), selection seeds 1000-1099. Rule: the smallest median
+  ``ratio`` (below), averaged over the two, wins; ties go to the smaller mean of the median regrets,
+  then to the default. From round 4 the check table ``curves-b`` is run too, only for round 3's
+  veto (a candidate whose median ratio there is infinite is out); it prints the choice. Writes
   ``results/curve_selection.csv`` (round 1) or ``results/curve_selection_roundN.csv``.
 * default: every strategy at its defaults on every table, seeds 0-99. Writes
   ``results/curve_compare.csv`` (per table and strategy: median regret at the three points,
@@ -61,6 +63,8 @@ STRATEGIES = {  # label -> (strategy, options); the pruners' (and DEHB's) own de
     "memetic-sh-previous": ("memetic-sh", {"quorum": 1, "reconsider": False}),
     "memetic-sh-reconsider": ("memetic-sh", {"quorum": 1, "reconsider": True}),
     "memetic-sh-quorum9": ("memetic-sh", {"quorum": 9, "reconsider": False}),
+    # round 4 (not chosen): the model guides promotion (the default's options otherwise)
+    "memetic-sh-model": ("memetic-sh", {"promote_model": True}),
 }
 CANDIDATES = {  # memetic-sh options tried on the development table; a callable gets the table's epochs
     "eta3-min1": dict(eta=3, min_epochs=1),

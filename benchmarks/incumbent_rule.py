@@ -48,10 +48,7 @@ SEEDS = {"100-129": range(100, 130), "0-29": range(30)}
 CHECKPOINTS = (50, 100, 200)
 
 
-def spread_pooled(runs: dict) -> float:
-    reps = [v for v in runs.values() if len(v) > 1 and all(map(math.isfinite, v))]
-    dof = sum(len(v) - 1 for v in reps)
-    return math.sqrt(sum((len(v) - 1) * statistics.variance(v) for v in reps) / dof) if dof else 0.0
+spread_pooled = numbers._replicate_spread  # the protocol's own sigma, not a copy of it
 
 
 def spread_median(runs: dict) -> float:
