@@ -48,6 +48,10 @@ def test_a_claim_is_the_score_plus_the_gain_the_model_predicts_once_it_has_enoug
     failed = SPACE.decode((4, 2))
     levels.add(1, float("-inf"), failed)
     assert levels.claim(1, failed, float("-inf")) == float("-inf")
+    # a new pair (a config measured at rung 3 too) changes the claims at rung 1
+    before = dict(levels.claims(1)[0])
+    levels.add(3, 0.3, late)  # late turned out to lose at rung 3
+    assert levels.claims(1)[0][SPACE.key(late)] < before[SPACE.key(late)]
     # the claims do not depend on when they are asked: the trees are seeded by (seed, rung, pairs)
     again = RungScores([1, 3, 9], 3, SPACE, seed=0, model_min=4)
     for c, s in levels._at[1]:
@@ -58,24 +62,46 @@ def test_a_claim_is_the_score_plus_the_gain_the_model_predicts_once_it_has_enoug
 
 
 def test_best_first_trains_the_best_promotion_first():
+    """Results come in worst first: by default the promotions keep that order; best_first trains
+    the same promotions best first."""
     told = {}
     for best_first in (False, True):
         s = make_strategy("memetic-sh", SPACE, seed=0, max_epochs=9, population_size=6, quorum=1, reconsider=False,
                           best_first=best_first)
-        first = s.ask(6)
+        first = sorted(s.ask(6), key=score_of)
         for p in first:
-            s.tell(p, SPACE.encode(p.config)[0] / 10 + SPACE.encode(p.config)[1] / 100)
+            s.tell(p, score_of(p))
         up = s.ask(6)
-        scores = [SPACE.encode(p.config)[0] / 10 + SPACE.encode(p.config)[1] / 100 for p in up]
-        told[best_first] = [SPACE.key(p.config) for p in up]
-        if best_first:
-            assert scores == sorted(scores, reverse=True)
-    assert sorted(told[True]) == sorted(told[False])  # the same promotions, maybe in another order
+        told[best_first] = [score_of(p) for p in up]
+    assert told[True] == sorted(told[True], reverse=True) and told[False] == sorted(told[False])
+    assert told[True] == told[False][::-1] and len(told[True]) == 2
 
 
-def guided_study(table, trials, epochs):  # noqa: F811
-    s = make_strategy("memetic-sh", table.space, seed=0, max_epochs=EPOCHS, population_size=4, promote_model=True,
-                      promote_model_min=3, best_first=True)
+def score_of(p):
+    a, b = SPACE.encode(p.config)
+    return a / 10 + b / 100
+
+
+def test_a_decision_counts_the_promotions_it_already_queued_against_the_budget():
+    """The budget shrinks between ask and tell (as under --budget-hours): the promotions one
+    decision queues, with those they may earn next, still fit what is left."""
+    from studylib.strategies.halving import owed_epochs
+
+    for budget in range(10, 40, 2):
+        for options in ({}, {"promote_model": True, "best_first": True}):
+            s = make_strategy("memetic-sh", SPACE, seed=0, max_epochs=9, population_size=9, **options)
+            s.limit(None, 1000)
+            asked = s.ask(9)
+            s.limit(0, budget)
+            for i, p in enumerate(asked):
+                s.tell(p, i / 10)
+            at, certain = s._owed()
+            assert s._queue and certain + owed_epochs(at, s.levels.rungs, s.levels.eta, s._decided()) <= budget
+
+
+def guided_study(table, trials, epochs, promote_model=True):  # noqa: F811
+    s = make_strategy("memetic-sh", table.space, seed=0, max_epochs=EPOCHS, population_size=4,
+                      promote_model=promote_model, promote_model_min=3, best_first=True)
     objective, ledger, executor = Timed(table, 0), MemoryLedger(), InlineExecutor(progress=False)
     executor.start(objective)
     spend = None if epochs is None else Spend(epochs=epochs)  # a Spend counts down: one per study
@@ -96,7 +122,11 @@ def test_a_guided_study_owes_nothing_at_its_end_and_repeats_under_its_seed(table
         assert len(configs(trials)) == 12
     else:
         assert sum(charged_epochs(t) for t in trials) <= 45
-    # the model was used: some claim at the first rung differs from its score
+    # the model was used: some claim at the first rung differs from its score, and the study
+    # promoted otherwise than the plain rule does
     by_key, _ = s.levels.claims(s.levels.rungs[0])
     scores = {s.space.key(c): score for c, score in s.levels._at[s.levels.rungs[0]]}
     assert any(abs(by_key[k] - scores[k]) > 1e-9 for k in by_key)
+    plain = guided_study(table, trials_cap, spend, promote_model=False)[1]
+    assert {(t.key, t.epochs) for t in trials if t.epochs > s.levels.rungs[0]} != {
+        (t.key, t.epochs) for t in plain if t.epochs > s.levels.rungs[0]}

@@ -159,11 +159,12 @@ class RungScores:
                  seed: int | None = 0, model_min: int = 10):
         self.rungs, self.eta = rungs, eta
         self.scores: dict[int, list[float]] = {r: [] for r in rungs}
-        self.space, self.seed, self.model_min = space, seed, int(model_min)
+        self.space, self.model_min = space, int(model_min)
+        self.seed = np.random.SeedSequence().entropy if seed is None else int(seed)  # fixed for the whole study
         self._at: dict[int, list[tuple[Config, float]]] = {r: [] for r in rungs}  # guided: (config, score)
         self._by_key: dict[str, dict[int, float]] = {}  # guided: config key -> rung -> score
         self._claims: dict[int, tuple[int, dict[str, float], list[float]]] = {}  # rung -> (version, by key, sorted)
-        self._version = 0
+        self._version: dict[int, int] = {}  # rung -> changes to its configs or to its pairs with the next rung
 
     @property
     def guided(self) -> bool:
@@ -174,7 +175,9 @@ class RungScores:
         if self.guided and config is not None:
             self._at.setdefault(epochs, []).append((config, float(score)))
             self._by_key.setdefault(self.space.key(config), {})[epochs] = float(score)
-            self._version += 1
+            below = [r for r in self.rungs if r < epochs]
+            for r in [epochs] + below[-1:]:  # this rung's claims, and the rung below's pairs
+                self._version[r] = self._version.get(r, 0) + 1
 
     def _pairs(self, epochs: int) -> tuple[list[Config], list[float]]:
         """Configs measured at ``epochs`` and at the next rung (finite scores), and their gains."""
@@ -190,7 +193,7 @@ class RungScores:
     def claims(self, epochs: int) -> tuple[dict[str, float], list[float]]:
         """(config key -> claim, every claim at the rung best first) for the configs at ``epochs``."""
         cached = self._claims.get(epochs)
-        if cached is not None and cached[0] == self._version:
+        if cached is not None and cached[0] == self._version.get(epochs, 0):
             return cached[1], cached[2]
         at = self._at.get(epochs, [])
         configs, gains = self._pairs(epochs) if self.next(epochs) is not None else ([], [])
@@ -198,13 +201,13 @@ class RungScores:
         if len(gains) >= self.model_min and at:
             from .surrogate import Surrogate
 
-            rng = np.random.default_rng(None if self.seed is None else [int(self.seed), int(epochs), len(gains)])
+            rng = np.random.default_rng([self.seed, int(epochs), len(gains)])
             model = Surrogate(self.space, rng, min_points=max(2, self.model_min)).fit(configs, gains)
             gain = model.predict([c for c, _ in at])
         values = [s + float(g) if math.isfinite(s) else s for (_, s), g in zip(at, gain)]
         by_key = {self.space.key(c): v for (c, _), v in zip(at, values)}
         ranked = sorted(values, reverse=True)
-        self._claims[epochs] = (self._version, by_key, ranked)
+        self._claims[epochs] = (self._version.get(epochs, 0), by_key, ranked)
         return by_key, ranked
 
     def claim(self, epochs: int, config: Config, score: float) -> float:
@@ -417,7 +420,7 @@ class SuccessiveHalving(Strategy):
             ready = [x for x in self._held if len(self.levels.scores[x[0].epochs]) >= quorum]
             self._held = [x for x in self._held if len(self.levels.scores[x[0].epochs]) < quorum]
             waiting = ready + waiting
-        up: list[tuple[Proposal, float]] = []
+        start, up = len(self._queue), []  # up: the claim of each promotion this decision queues
         for p, score in waiting:
             nxt = self.levels.next(p.epochs)
             if nxt is not None and len(self.levels.scores[p.epochs]) < quorum and (
@@ -427,7 +430,8 @@ class SuccessiveHalving(Strategy):
                 continue
             if nxt is not None and self.levels.promoted(p.epochs, score, p.config) and (
                     not self.reconsider or self._fits(p, reserve=True)):
-                up.append((p, score))
+                self._queue.append(Proposal(p.config, nxt))  # queued at once: the next _fits counts it
+                up.append(self.levels.claim(p.epochs, p.config, score))
                 continue
             self._tell_inner(p, score)
             if nxt is not None:
@@ -435,9 +439,9 @@ class SuccessiveHalving(Strategy):
                     self._paused.append((p, float(score)))
                 else:
                     self._retired.append(p.config)
-        if self.best_first:  # the promotions with the best claims are trained first
-            up.sort(key=lambda x: (-x[0].epochs, -self.levels.claim(x[0].epochs, x[0].config, x[1])))
-        self._queue.extend(Proposal(p.config, self.levels.next(p.epochs)) for p, _ in up)
+        if self.best_first:  # this decision's promotions, best claim (or score) first
+            order = sorted(range(len(up)), key=lambda i: (-self._queue[start + i].epochs, -up[i]))
+            self._queue[start:] = [self._queue[start + i] for i in order]
 
     def _tell_inner(self, p: Proposal, score: float) -> None:
         """Tell the inner strategy how ``p``'s config ended (with ``reconsider``: once per time it
