@@ -16,7 +16,7 @@ import warnings
 
 from ..space import Config, SearchSpace
 from .base import Proposal
-from .halving import ladder, new_allowed
+from .rungs import ladder, new_allowed
 from .optuna_samplers import OptunaStrategy
 
 
