@@ -10,7 +10,8 @@ The budget is 20 full trainings' epochs (540 for 27-epoch curves); regret is rea
 all of it.
 
 * ``--select [--round N]``: the memetic-sh candidates of round N (1: ``CANDIDATES``, 2:
-  ``CANDIDATES_ROUND2``, 3: ``CANDIDATES_ROUND3``, 4: ``CANDIDATES_ROUND4``, the default) on the
+  ``CANDIDATES_ROUND2``, 3: ``CANDIDATES_ROUND3``, 4: ``CANDIDATES_ROUND4``, 5: ``CANDIDATES_ROUND5``,
+  the default) on the
   development table ``curves-a`` (its 27-epoch curves and the same curves cut at 9 epochs, so that
   a default does not fit one ``--max-epochs``), selection seeds 1000-1099. Rule: the smallest median
   ``ratio`` (below), averaged over the two, wins; ties go to the smaller mean of the median regrets,
@@ -115,6 +116,16 @@ CANDIDATES_ROUND4 = {
     "model-best-first": dict(TODAY, promote_model=True, best_first=True),
     "model-min5-best-first": dict(TODAY, promote_model=True, promote_model_min=5, best_first=True),
 }
+#: round 5 (issue 17, fixed before it was run on the selection seeds; a first look used curves-a and
+#: its 9-epoch cut with seeds 5000-5199 only): the inner GA's start design and population under
+#: memetic-sh: uniform random first population (``init="random"``) instead of the Latin-hypercube-like
+#: one, a population of 20 instead of 10, and both, on today's default
+CANDIDATES_ROUND5 = {
+    "eta3-3rungs-q9-reconsider": dict(TODAY),
+    "random-init": dict(TODAY, init="random"),
+    "pop20": dict(TODAY, population_size=20),
+    "pop20-random-init": dict(TODAY, population_size=20, init="random"),
+}
 #: the defaults the rounds ran under, where a candidate does not name them (quorum and reconsider
 #: became the default after round 3), so a round re-run today runs what it ran then
 ROUND_DEFAULTS = {"quorum": 1, "reconsider": False}
@@ -128,7 +139,8 @@ def _as_run(candidates: dict) -> dict:
 ROUNDS = {1: (_as_run(CANDIDATES), "curve_selection.csv"),
           2: (_as_run(CANDIDATES_ROUND2), "curve_selection_round2.csv"),
           3: (_as_run(CANDIDATES_ROUND3), "curve_selection_round3.csv"),
-          4: (_as_run(CANDIDATES_ROUND4), "curve_selection_round4.csv")}
+          4: (_as_run(CANDIDATES_ROUND4), "curve_selection_round4.csv"),
+          5: (_as_run(CANDIDATES_ROUND5), "curve_selection_round5.csv")}
 #: from round 4 the selection also runs the check table (same seeds) for round 3's written veto:
 #: a candidate whose median ratio there is infinite (at most half its seeds reach random's final
 #: regret) is out; the first by the rule of those left is chosen (a tie keeps the default)
