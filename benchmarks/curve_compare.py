@@ -59,16 +59,13 @@ STRATEGIES = {  # label -> (strategy, options); the pruners' (and DEHB's) own de
     "tpe-hb": ("tpe-hb", None), "asha": ("asha", None), "dehb": ("dehb", None),
     "tpe-hb-3rungs": ("tpe-hb", {"min_epochs": _three_rungs}),
     "asha-3rungs": ("asha", {"min_epochs": _three_rungs}),
-    # memetic-sh's default is round 5's choice (a random first population) on round 3's second
-    # (quorum 9, reconsider); beside it, each with the Latin-hypercube-like start it had then: the
-    # default before round 5, the default before round 3 (quorum 1, retiring), reconsider alone
-    # (round 2), round 3's first (vetoed: it stalls on the check table) and round 4's model-guided
-    # promotion (not chosen)
-    "memetic-sh-lhs": ("memetic-sh", {"init": "lhs"}),
-    "memetic-sh-previous": ("memetic-sh", {"quorum": 1, "reconsider": False, "init": "lhs"}),
-    "memetic-sh-reconsider": ("memetic-sh", {"quorum": 1, "reconsider": True, "init": "lhs"}),
-    "memetic-sh-quorum9": ("memetic-sh", {"quorum": 9, "reconsider": False, "init": "lhs"}),
-    "memetic-sh-model": ("memetic-sh", {"promote_model": True, "init": "lhs"}),
+    # memetic-sh's default is round 3's second (quorum 9, reconsider); beside it: the default before
+    # (quorum 1, retiring), reconsider alone (round 2), and round 3's first (vetoed: it stalls on the check table)
+    "memetic-sh-previous": ("memetic-sh", {"quorum": 1, "reconsider": False}),
+    "memetic-sh-reconsider": ("memetic-sh", {"quorum": 1, "reconsider": True}),
+    "memetic-sh-quorum9": ("memetic-sh", {"quorum": 9, "reconsider": False}),
+    # round 4 (not chosen): the model guides promotion (the default's options otherwise)
+    "memetic-sh-model": ("memetic-sh", {"promote_model": True}),
 }
 CANDIDATES = {  # memetic-sh options tried on the development table; a callable gets the table's epochs
     "eta3-min1": dict(eta=3, min_epochs=1),
@@ -130,9 +127,8 @@ CANDIDATES_ROUND5 = {
     "pop20-random-init": dict(TODAY, population_size=20, init="random"),
 }
 #: the defaults the rounds ran under, where a candidate does not name them (quorum and reconsider
-#: became the default after round 3, the inner GA's random start after round 5), so a round re-run
-#: today runs what it ran then
-ROUND_DEFAULTS = {"quorum": 1, "reconsider": False, "init": "lhs"}
+#: became the default after round 3), so a round re-run today runs what it ran then
+ROUND_DEFAULTS = {"quorum": 1, "reconsider": False}
 
 
 def _as_run(candidates: dict) -> dict:

@@ -184,8 +184,7 @@ SPACE = SearchSpace(name="s", dimensions=(make_dimension("a", [1, 2, 3, 4, 5, 6]
 
 def test_ladder_and_successive_halving_promote_the_top_third():
     assert ladder(1, 3, 9) == [1, 3, 9] and ladder(1, 3, 4) == [1, 3, 4] and ladder(2, 2, 2) == [2]
-    s = make_strategy("memetic-sh", SPACE, seed=0, max_epochs=9, population_size=6, quorum=1, reconsider=False,
-                      init="lhs")  # six distinct values of a: no tie at the cut
+    s = make_strategy("memetic-sh", SPACE, seed=0, max_epochs=9, population_size=6, quorum=1, reconsider=False)
     first = s.ask(6)
     assert len(first) == 6 and all(isinstance(p, Proposal) and p.epochs == 1 for p in first)
     assert s.ask(1) == []  # the rung is decided when all of it is told
@@ -228,16 +227,12 @@ def test_a_changed_default_changes_the_study_identity():
         return spec.identity("h")
 
     # changed defaults of every memetic-sh study: one fidelity per comparison, the inner GA's model
-    # and, since round 3's veto was applied to the default, a quorum of eta**2 and reconsidering;
-    # since round 5 the inner GA's random start
-    same = {"compare": "rung", "model": True, "quorum": 9, "reconsider": True, "init": "random"}
+    # and, since round 3's veto was applied to the default, a quorum of eta**2 and reconsidering
+    same = {"compare": "rung", "model": True, "quorum": 9, "reconsider": True}
     assert ident(9)["strategy_defaults"] == same and ident(27, min_epochs=3)["strategy_defaults"] == same
-    assert ident(9, compare="score")["strategy_defaults"] == {"model": True, "quorum": 9, "reconsider": True,
-                                                             "init": "random"}
+    assert ident(9, compare="score")["strategy_defaults"] == {"model": True, "quorum": 9, "reconsider": True}
     assert ident(9, eta=2)["strategy_defaults"]["quorum"] == 4
-    assert "strategy_defaults" not in ident(9, compare="score", model=False, quorum=9, reconsider=True, init="random")
-    # a study begun before round 5 (the Latin-hypercube-like start) has another id
-    assert ident(9)["strategy_defaults"] != {k: v for k, v in same.items() if k != "init"}
+    assert "strategy_defaults" not in ident(9, compare="score", model=False, quorum=9, reconsider=True)
     # a study begun under the previous defaults (quorum 1, retiring; no options) had these, so its id differs
     assert ident(9)["strategy_defaults"] != {"compare": "rung", "model": True}
     assert ident(9, quorum=1)["strategy_defaults"]["reconsider"] is True
@@ -322,17 +317,5 @@ def test_memetic_sh_identity_includes_its_inner_strategys_changed_defaults(monke
     inner = strategy_class("memetic")
     monkeypatch.setattr(inner, "identity_defaults", classmethod(lambda cls, m, o: {} if "x" in o else {"x": 1}))
     sh = strategy_class("memetic-sh")
-    assert sh.identity_defaults(9, {}) == {"x": 1, "init": "random", "compare": "rung", "quorum": 9, "reconsider": True}
-    assert sh.identity_defaults(9, {"x": 2, "init": "lhs", "compare": "score", "quorum": 1, "reconsider": False}) == {}
-
-
-@pytest.mark.parametrize("options,init", [({}, "random"), ({"init": "lhs"}, "lhs"), ({"inner": "memetic-no-model"}, "random")])
-def test_memetic_sh_starts_its_inner_ga_from_a_random_population_unless_told(options, init):
-    """Round 5: memetic-sh's inner GA draws its first population uniformly (the plain memetic GA
-    keeps its Latin-hypercube-like start); the first configs asked are the inner GA's first ones."""
-    s = make_strategy("memetic-sh", SPACE, seed=3, max_epochs=9, **options)
-    assert s.inner.evolution.init == init
-    assert strategy_class("memetic-sh").identity_defaults(9, options).get("init", options.get("init")) == init
-    twin = make_strategy(options.get("inner", "memetic"), SPACE, seed=3, check=0, replicates=1, init=init)
-    assert [p.config for p in s.ask(6)] == twin.ask(6)
-    assert make_strategy("memetic", SPACE, seed=3).evolution.init == "lhs"
+    assert sh.identity_defaults(9, {}) == {"x": 1, "compare": "rung", "quorum": 9, "reconsider": True}
+    assert sh.identity_defaults(9, {"x": 2, "compare": "score", "quorum": 1, "reconsider": False}) == {}

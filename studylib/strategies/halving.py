@@ -51,8 +51,7 @@ the score. Paused configs are reconsidered, and the budget left given, by claim 
 not in the order their results came.
 
 Defaults: eta 3, three rungs, i.e. ``min_epochs = ceil(max_epochs / eta**2)`` (rungs 3, 9, 27
-for 27 epochs; 1, 3, 9 for 9; 12, 36, 100 for 100), quorum 9, ``reconsider``, and the inner GA's
-first population drawn uniformly at random (``init="random"``, round 5). Chosen on the
+for 27 epochs; 1, 3, 9 for 9; 12, 36, 100 for 100), quorum 9, ``reconsider``. Chosen on the
 development learning-curve table (``benchmarks/curve_compare.py --select``: ``curves-a``, digits,
 at 27 and 9 epochs): eta and the rungs in round 1 (eta 2/3/4, min_epochs 1 or 3, three rungs,
 population 5/10/20; ``benchmarks/results/curve_selection.csv``), kept in round 2 (against
@@ -60,8 +59,7 @@ population 5/10/20; ``benchmarks/results/curve_selection.csv``), kept in round 2
 (``curve_selection_round3.csv``), whose rule ranked quorum 9 first and quorum 9 with ``reconsider``
 second (the previous default, quorum 1 without it, last). A candidate whose median ratio on the
 check table is infinite (at most half its seeds reach random's final regret) is vetoed: that
-removes the first, so the second is the default (``docs/multifidelity.md``). Round 5
-(``curve_selection_round5.csv``) ranked the random start first (mean ratio 0.069 against 0.210).
+removes the first, so the second is the default (``docs/multifidelity.md``).
 
 Randomness: the inner strategy's generator (seeded with ``seed``); promotion is deterministic but for
 ``promote_model``'s trees, seeded from ``seed``, the rung and the number of pairs.
@@ -77,12 +75,8 @@ PROMOTE = ("generation", "async")  # when promotions are decided: a whole genera
 #: options the inner strategy keeps under memetic-sh whatever its own defaults: the memetic GA's
 #: self-check (``check``) was chosen on single-fidelity tables (``model_selection.py`` round 3),
 #: not for rung-ordered scores, so memetic-sh's inner GA (any memetic variant) screens without it
-#: unless ``check`` is given; it does not replicate (``replicates``, round 4): a rung is no run; it
-#: starts from a uniform random population (``init``, ``curve_compare.py`` round 5), not the
-#: Latin-hypercube-like one chosen at full fidelity
-INNER_FIXED = {"memetic": {"check": 0, "replicates": 1, "init": "random"}}
-#: those of ``INNER_FIXED`` that came after memetic-sh studies existed: part of its identity
-INNER_FIXED_LATER = ("init",)
+#: unless ``check`` is given; it does not replicate (``replicates``, round 4): a rung is no run
+INNER_FIXED = {"memetic": {"check": 0, "replicates": 1}}
 
 
 def inner_fixed(inner: str) -> dict:
@@ -149,8 +143,7 @@ class SuccessiveHalving(Strategy):
 
     @classmethod
     def identity_defaults(cls, max_epochs: int, options: dict) -> dict:
-        """The inner strategy's changed defaults, its start design under memetic-sh (``init``
-        random since round 5), ``compare`` (rung since it was added), ``quorum``
+        """The inner strategy's changed defaults, ``compare`` (rung since it was added), ``quorum``
         and ``reconsider`` (``ceil(eta**2)`` and True since issue 17's round-3 decision) and the
         default ``min_epochs`` where it differs from the first default (1): a study that began
         under other defaults is not continued with these."""
@@ -159,7 +152,6 @@ class SuccessiveHalving(Strategy):
         name = options.get("inner", "memetic")
         inner = strategy_class(name).identity_defaults(max_epochs, {**inner_fixed(name), **options})
         out = {**inner, **({} if options.get("compare") is not None else {"compare": "rung"})}
-        out.update({k: v for k, v in inner_fixed(name).items() if k in INNER_FIXED_LATER and k not in options})
         if options.get("quorum") is None:
             out["quorum"] = default_quorum(options.get("eta", 3))
         if options.get("reconsider") is None:
