@@ -14,9 +14,10 @@ all of it.
   the default) on the
   development table ``curves-a`` (its 27-epoch curves and the same curves cut at 9 epochs, so that
   a default does not fit one ``--max-epochs``), selection seeds 1000-1099. Rule: the smallest median
-  ``ratio`` (below), averaged over the two, wins; ties go to the smaller mean of the median regrets,
-  then to the default. From round 4 the check table ``curves-b`` is run too, only for round 3's
-  veto (a candidate whose median ratio there is infinite is out); it prints the choice. Writes
+  ``ratio`` (below; from round 5 ``ratio_indep``), averaged over the two, wins; ties go to the
+  smaller mean of the median regrets, then to the default. From round 4 the check table
+  ``curves-b`` is run too, only for round 3's veto (a candidate whose median ratio there is
+  infinite is out); it prints the choice. Writes
   ``results/curve_selection.csv`` (round 1) or ``results/curve_selection_roundN.csv``.
 * default: every strategy at its defaults on every table, seeds 0-99. Writes
   ``results/curve_compare.csv`` (per table and strategy: median regret at the three points,
@@ -28,7 +29,15 @@ all of it.
 is at most random search's final regret (random with full training, same seed and budget),
 divided by the budget; a seed that never gets there counts as infinite; ``ratio_ci95`` is a
 bootstrap interval of the median (2,000 resamples of the seeds, generator seeded 0). Before a run's
-first trial is paid for it has no regret. The issue's goal is a median ratio <= 1/3. Randomness:
+first trial is paid for it has no regret. The issue's goal is a median ratio <= 1/3.
+
+``ratio_indep`` (with ``ratio_indep_ci95`` and ``seeds_reaching_indep``): the same against an
+*independent* random search, run seed ``seed + REFERENCE_OFFSET``. A run of seed ``s`` shares its
+generator's seed and its table noise stream with random search of seed ``s``, so a strategy whose
+first draws repeat random search's (a uniform random start made with the same calls does) starts
+with random search's configs and their noise, its winner included, and ``ratio`` rewards that copy.
+``ratio_indep`` shares nothing with the run (round 5 met this: ``docs/multifidelity.md``). From
+round ``INDEPENDENT_FROM`` (5) the selection rule and its veto read ``ratio_indep``. Randomness:
 the run seeds and the bootstrap's fixed seed. Each CSV gets a ``.provenance.json`` beside it: the
 git commit, the strategy and protocol fingerprints (``studylib.provenance.code_stamp``), seeds
 and table hashes.
@@ -145,6 +154,11 @@ ROUNDS = {1: (_as_run(CANDIDATES), "curve_selection.csv"),
 #: a candidate whose median ratio there is infinite (at most half its seeds reach random's final
 #: regret) is out; the first by the rule of those left is chosen (a tie keeps the default)
 CHECKED_FROM = 4
+#: the independent reference: random search of seed ``seed + REFERENCE_OFFSET`` (no seed a study
+#: here uses); from round ``INDEPENDENT_FROM`` the selection reads the ratio against it
+REFERENCE_OFFSET = 1_000_000
+INDEPENDENT_FROM = 5
+REFERENCE = "random-independent"  # its label in the grid (seeds mapped back to the run's)
 CHECK_TABLE = "curves-b"
 DEV_EPOCHS = (27, 9)  # the development table, and its curves cut at 9 epochs
 
@@ -212,7 +226,28 @@ def ratios(grid: pd.DataFrame, reference: pd.DataFrame) -> pd.Series:
     return pd.Series(out)
 
 
-def summarize(grid: pd.DataFrame, reference: pd.DataFrame, proposal: str | None) -> pd.DataFrame:
+def reference_jobs(tables, seeds) -> list:
+    """The independent reference's runs: random search of seed ``s + REFERENCE_OFFSET`` per seed."""
+    return [(t, REFERENCE, "random", s + REFERENCE_OFFSET, None) for t in tables for s in seeds]
+
+
+def split_reference(grid: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the grid without the independent reference, the reference with its seeds mapped back)."""
+    ref = grid[grid.strategy == REFERENCE]
+    return grid[grid.strategy != REFERENCE], ref.assign(seed=ref.seed - REFERENCE_OFFSET)
+
+
+def _ratio_columns(r: np.ndarray, suffix: str = "") -> dict:
+    boot = np.median(np.random.default_rng(0).choice(r, size=(2000, len(r))), axis=1)
+    return {f"ratio{suffix}": float(np.median(r)),
+            f"ratio{suffix}_ci95": "[{:.3g}, {:.3g}]".format(*np.quantile(boot, [0.025, 0.975], method="nearest")),
+            f"seeds_reaching{suffix}": int(np.isfinite(r).sum())}
+
+
+def summarize(grid: pd.DataFrame, reference: pd.DataFrame, proposal: str | None,
+              independent: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per table and strategy: median regrets, paired tests against ``proposal``, ``ratio`` against
+    ``reference`` (same seed) and, with ``independent`` (seeds mapped back), ``ratio_indep``."""
     from scipy.stats import wilcoxon
 
     from studylib.numbers import median_over_runs
@@ -231,11 +266,9 @@ def summarize(grid: pd.DataFrame, reference: pd.DataFrame, proposal: str | None)
                 p = math.nan if np.isnan(d).any() else float(wilcoxon(a, at).pvalue) if np.any(d != 0) else 1.0
                 row[f"p@{'1/9 1/3 1'.split()[i]}"] = p  # NaN: a seed has no regret there yet
                 row[f"sh_better/worse@{'1/9 1/3 1'.split()[i]}"] = f"{int((d < 0).sum())}/{int((d > 0).sum())}"
-        r = ratios(g, ref).to_numpy()
-        row["ratio"] = float(np.median(r))
-        boot = np.median(np.random.default_rng(0).choice(r, size=(2000, len(r))), axis=1)
-        row["ratio_ci95"] = "[{:.3g}, {:.3g}]".format(*np.quantile(boot, [0.025, 0.975], method="nearest"))
-        row["seeds_reaching"] = int(np.isfinite(r).sum())
+        row.update(_ratio_columns(ratios(g, ref).to_numpy()))
+        if independent is not None:
+            row.update(_ratio_columns(ratios(g, independent[independent.table == table]).to_numpy(), "_indep"))
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -293,14 +326,18 @@ def main(argv=None) -> int:
         jobs = [(t, "random", "random", s, None) for t in tables + check for s in seeds]
         jobs += [(t, label, "memetic-sh", s, opts) for t in tables + check for label, opts in candidates.items()
                  for s in seeds]
-        grid = run_all(jobs, args.workers)
-        out = summarize(grid[grid.strategy != "random"], grid[grid.strategy == "random"], None)
+        independent = args.round >= INDEPENDENT_FROM
+        jobs += reference_jobs(tables + check, seeds) if independent else []
+        grid, ref = split_reference(run_all(jobs, args.workers))
+        out = summarize(grid[grid.strategy != "random"], grid[grid.strategy == "random"], None,
+                        ref if independent else None)
+        rank = "ratio_indep" if independent else "ratio"  # what the rule reads
         out = out.assign(mean_regret=out.filter(like="regret@").mean(axis=1))
         dev = out[out.table != CHECK_TABLE] if check else out
-        both = dev.groupby("strategy", sort=False)[["ratio", "mean_regret"]].mean()
+        both = dev.groupby("strategy", sort=False)[[rank, "mean_regret"]].mean().rename(columns={rank: "ratio"})
         out = out.join(both.add_prefix("dev_mean_"), on="strategy")
         if check:
-            vetoed = set(out[(out.table == CHECK_TABLE) & ~np.isfinite(out.ratio)].strategy)
+            vetoed = set(out[(out.table == CHECK_TABLE) & ~np.isfinite(out[rank])].strategy)
             out["vetoed"] = out.strategy.isin(vetoed)
             order = both[~both.index.isin(vetoed)].reset_index()
             order["default"] = order.strategy != next(iter(candidates))  # a tie keeps the default
@@ -314,8 +351,8 @@ def main(argv=None) -> int:
     tables = [load(t, tables_dir) for t in args.tables]
     jobs = [(t, label, s, seed, opts) for t in tables for label, (s, opts) in STRATEGIES.items()
             for seed in range(args.seeds)]
-    grid = run_all(jobs, args.workers)
-    out = summarize(grid, grid[grid.strategy == "random"], "memetic-sh")
+    grid, ref = split_reference(run_all(jobs + reference_jobs(tables, range(args.seeds)), args.workers))
+    out = summarize(grid, grid[grid.strategy == "random"], "memetic-sh", ref)
     out.to_csv(RESULTS / "curve_compare.csv", index=False)
     figure(grid, RESULTS / "curve_compare.png")
     provenance.write_stamp(RESULTS / "curve_compare.csv", stamp)

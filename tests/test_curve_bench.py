@@ -175,3 +175,25 @@ def test_curve_compare_selection_rounds_run_under_the_defaults_they_ran_with():
     assert cc.ROUNDS[3][0]["eta3-3rungs-q9-reconsider"]["reconsider"] is True
     for n in (4, 5):
         assert all(o["quorum"] == 9 and o["reconsider"] is True for o in cc.ROUNDS[n][0].values())  # today's
+
+
+def test_curve_compare_independent_reference_shares_no_draws_with_the_run(table):
+    """``ratio_indep`` reads random search of another seed: a run that repeats random search's
+    draws (random search itself) reaches random's final regret of its own seed by construction
+    (its own last improvement), but not that of the independent reference."""
+    from _scripts import load_script
+
+    cc = load_script("curve_compare")
+    seeds = range(6)
+    jobs = [(table, "random", "random", s, None) for s in seeds] + cc.reference_jobs([table], seeds)
+    grid, ref = cc.split_reference(cc.run_all(jobs, workers=1))
+    assert set(grid.strategy) == {"random"} and sorted(ref.seed.unique()) == list(seeds)
+    own = grid[grid.epochs == grid.epochs.max()].set_index("seed").regret
+    other = ref[ref.epochs == ref.epochs.max()].set_index("seed").regret
+    assert not np.allclose(own.to_numpy(), other.to_numpy())  # other configs, other noise
+    row = cc.summarize(grid, grid, None, ref).iloc[0]
+    assert row.seeds_reaching == len(seeds)  # against itself every seed gets there
+    coupled, indep = cc.ratios(grid, grid), cc.ratios(grid, ref)
+    assert (coupled <= 1).all() and not coupled.equals(indep)
+    assert row.ratio == float(np.median(coupled)) and row.ratio_indep == float(np.median(indep))
+    assert row.seeds_reaching_indep == int(np.isfinite(indep).sum())
