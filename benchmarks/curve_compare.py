@@ -63,18 +63,22 @@ def _three_rungs(epochs: int) -> int:
     return three_rungs(epochs, 3)
 
 
+BEFORE_ROUND5 = {"population_size": 10, "init": "lhs"}  # memetic-sh's inner population before round 5
 STRATEGIES = {  # label -> (strategy, options); the pruners' (and DEHB's) own defaults, and with memetic-sh's rungs
     "random": ("random", None), "memetic": ("memetic", None), "memetic-sh": ("memetic-sh", None),
     "tpe-hb": ("tpe-hb", None), "asha": ("asha", None), "dehb": ("dehb", None),
     "tpe-hb-3rungs": ("tpe-hb", {"min_epochs": _three_rungs}),
     "asha-3rungs": ("asha", {"min_epochs": _three_rungs}),
-    # memetic-sh's default is round 3's second (quorum 9, reconsider); beside it: the default before
-    # (quorum 1, retiring), reconsider alone (round 2), and round 3's first (vetoed: it stalls on the check table)
-    "memetic-sh-previous": ("memetic-sh", {"quorum": 1, "reconsider": False}),
-    "memetic-sh-reconsider": ("memetic-sh", {"quorum": 1, "reconsider": True}),
-    "memetic-sh-quorum9": ("memetic-sh", {"quorum": 9, "reconsider": False}),
-    # round 4 (not chosen): the model guides promotion (the default's options otherwise)
-    "memetic-sh-model": ("memetic-sh", {"promote_model": True}),
+    # memetic-sh's default is round 5's choice (an inner population of 20, the first drawn at random)
+    # on round 3's second (quorum 9, reconsider); beside it, each with the population of 10 from the
+    # Latin-hypercube-like start it had then: the default before round 5, the default before round 3
+    # (quorum 1, retiring), reconsider alone (round 2), round 3's first (vetoed: it stalls on the
+    # check table) and round 4's model-guided promotion (not chosen)
+    "memetic-sh-round4": ("memetic-sh", dict(BEFORE_ROUND5)),
+    "memetic-sh-previous": ("memetic-sh", {"quorum": 1, "reconsider": False, **BEFORE_ROUND5}),
+    "memetic-sh-reconsider": ("memetic-sh", {"quorum": 1, "reconsider": True, **BEFORE_ROUND5}),
+    "memetic-sh-quorum9": ("memetic-sh", {"quorum": 9, "reconsider": False, **BEFORE_ROUND5}),
+    "memetic-sh-model": ("memetic-sh", {"promote_model": True, **BEFORE_ROUND5}),
 }
 CANDIDATES = {  # memetic-sh options tried on the development table; a callable gets the table's epochs
     "eta3-min1": dict(eta=3, min_epochs=1),
@@ -136,8 +140,9 @@ CANDIDATES_ROUND5 = {
     "pop20-random-init": dict(TODAY, population_size=20, init="random"),
 }
 #: the defaults the rounds ran under, where a candidate does not name them (quorum and reconsider
-#: became the default after round 3), so a round re-run today runs what it ran then
-ROUND_DEFAULTS = {"quorum": 1, "reconsider": False}
+#: became the default after round 3, the inner GA's random start after round 5), so a round re-run
+#: today runs what it ran then
+ROUND_DEFAULTS = {"quorum": 1, "reconsider": False, **BEFORE_ROUND5}
 
 
 def _as_run(candidates: dict) -> dict:

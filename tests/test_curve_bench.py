@@ -172,6 +172,8 @@ def test_curve_compare_selection_rounds_run_under_the_defaults_they_ran_with():
         for label, options in candidates.items():
             assert options["quorum"] == raw[label].get("quorum", 1)
             assert options["reconsider"] == raw[label].get("reconsider", False)
+            assert options["init"] == raw[label].get("init", "lhs")  # the population before round 5
+            assert options["population_size"] == raw[label].get("population_size", 10)
     assert cc.ROUNDS[3][0]["eta3-3rungs-q9-reconsider"]["reconsider"] is True
     for n in (4, 5):
         assert all(o["quorum"] == 9 and o["reconsider"] is True for o in cc.ROUNDS[n][0].values())  # today's

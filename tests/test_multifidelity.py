@@ -184,7 +184,8 @@ SPACE = SearchSpace(name="s", dimensions=(make_dimension("a", [1, 2, 3, 4, 5, 6]
 
 def test_ladder_and_successive_halving_promote_the_top_third():
     assert ladder(1, 3, 9) == [1, 3, 9] and ladder(1, 3, 4) == [1, 3, 4] and ladder(2, 2, 2) == [2]
-    s = make_strategy("memetic-sh", SPACE, seed=0, max_epochs=9, population_size=6, quorum=1, reconsider=False)
+    s = make_strategy("memetic-sh", SPACE, seed=0, max_epochs=9, population_size=6, quorum=1, reconsider=False,
+                      init="lhs")  # six distinct values of a: no tie at the cut
     first = s.ask(6)
     assert len(first) == 6 and all(isinstance(p, Proposal) and p.epochs == 1 for p in first)
     assert s.ask(1) == []  # the rung is decided when all of it is told
@@ -227,12 +228,18 @@ def test_a_changed_default_changes_the_study_identity():
         return spec.identity("h")
 
     # changed defaults of every memetic-sh study: one fidelity per comparison, the inner GA's model
-    # and, since round 3's veto was applied to the default, a quorum of eta**2 and reconsidering
-    same = {"compare": "rung", "model": True, "quorum": 9, "reconsider": True}
+    # and, since round 3's veto was applied to the default, a quorum of eta**2 and reconsidering;
+    # since round 5 the inner GA's random start
+    same = {"compare": "rung", "model": True, "quorum": 9, "reconsider": True, "init": "random",
+            "population_size": 20}
     assert ident(9)["strategy_defaults"] == same and ident(27, min_epochs=3)["strategy_defaults"] == same
-    assert ident(9, compare="score")["strategy_defaults"] == {"model": True, "quorum": 9, "reconsider": True}
+    assert ident(9, compare="score")["strategy_defaults"] == {"model": True, "quorum": 9, "reconsider": True,
+                                                             "init": "random", "population_size": 20}
     assert ident(9, eta=2)["strategy_defaults"]["quorum"] == 4
-    assert "strategy_defaults" not in ident(9, compare="score", model=False, quorum=9, reconsider=True)
+    assert "strategy_defaults" not in ident(9, compare="score", model=False, quorum=9, reconsider=True, init="random",
+                                            population_size=20)
+    # a study begun before round 5 (10 from the Latin-hypercube-like start) has another id
+    assert ident(9)["strategy_defaults"] != {k: v for k, v in same.items() if k not in ("init", "population_size")}
     # a study begun under the previous defaults (quorum 1, retiring; no options) had these, so its id differs
     assert ident(9)["strategy_defaults"] != {"compare": "rung", "model": True}
     assert ident(9, quorum=1)["strategy_defaults"]["reconsider"] is True
@@ -302,7 +309,8 @@ def test_memetic_sh_tells_its_ga_rung_first_so_no_comparison_mixes_fidelities():
                 assert told[a] < told[b]  # a 1-epoch 0.8 is not compared with a 9-epoch 0.2
     first = sorted((k for k in told if top[k] == 1), key=told.get)
     assert [told[k] for k in first] == sorted(told[k] for k in first)
-    raw = make_strategy("memetic-sh", SPACE, seed=0, max_epochs=9, population_size=6, compare="score", quorum=1)
+    raw = make_strategy("memetic-sh", SPACE, seed=0, max_epochs=9, population_size=6, compare="score", quorum=1,
+                        init="lhs")  # six distinct values of a
     got = []
     raw.inner.tell = lambda config, value: got.append(value)
     first = raw.ask(6)
@@ -317,5 +325,23 @@ def test_memetic_sh_identity_includes_its_inner_strategys_changed_defaults(monke
     inner = strategy_class("memetic")
     monkeypatch.setattr(inner, "identity_defaults", classmethod(lambda cls, m, o: {} if "x" in o else {"x": 1}))
     sh = strategy_class("memetic-sh")
-    assert sh.identity_defaults(9, {}) == {"x": 1, "compare": "rung", "quorum": 9, "reconsider": True}
-    assert sh.identity_defaults(9, {"x": 2, "compare": "score", "quorum": 1, "reconsider": False}) == {}
+    assert sh.identity_defaults(9, {}) == {"x": 1, "population_size": 20, "init": "random", "compare": "rung",
+                                           "quorum": 9, "reconsider": True}
+    assert sh.identity_defaults(9, {"x": 2, "population_size": 10, "init": "lhs", "compare": "score", "quorum": 1,
+                                    "reconsider": False}) == {}
+
+
+@pytest.mark.parametrize("options,init,size", [({}, "random", 20), ({"init": "lhs", "population_size": 10}, "lhs", 10),
+                                               ({"inner": "memetic-no-model"}, "random", 20)])
+def test_memetic_sh_inner_ga_has_a_random_population_of_20_unless_told(options, init, size):
+    """Round 5: memetic-sh's inner GA has a population of 20, the first drawn uniformly (the plain
+    memetic GA keeps 10 from its Latin-hypercube-like start); the first configs asked are the inner
+    GA's first ones, and the study's window is the population."""
+    s = make_strategy("memetic-sh", SPACE, seed=3, max_epochs=9, **options)
+    assert (s.inner.evolution.init, s.inner.evolution.size, s.population_size) == (init, size, size)
+    ident = strategy_class("memetic-sh").identity_defaults(9, options)
+    assert (ident.get("init", options.get("init")), ident.get("population_size", options.get("population_size"))) == (init, size)
+    twin = make_strategy(options.get("inner", "memetic"), SPACE, seed=3, check=0, replicates=1, init=init,
+                         population_size=size)
+    assert [p.config for p in s.ask(size)] == twin.ask(size)
+    assert make_strategy("memetic", SPACE, seed=3).evolution.init == "lhs"

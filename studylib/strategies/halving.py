@@ -51,7 +51,9 @@ the score. Paused configs are reconsidered, and the budget left given, by claim 
 not in the order their results came.
 
 Defaults: eta 3, three rungs, i.e. ``min_epochs = ceil(max_epochs / eta**2)`` (rungs 3, 9, 27
-for 27 epochs; 1, 3, 9 for 9; 12, 36, 100 for 100), quorum 9, ``reconsider``. Chosen on the
+for 27 epochs; 1, 3, 9 for 9; 12, 36, 100 for 100), quorum 9, ``reconsider``, and an inner GA
+population of 20 whose first is drawn uniformly at random (``population_size=20``,
+``init="random"``, round 5). Chosen on the
 development learning-curve table (``benchmarks/curve_compare.py --select``: ``curves-a``, digits,
 at 27 and 9 epochs): eta and the rungs in round 1 (eta 2/3/4, min_epochs 1 or 3, three rungs,
 population 5/10/20; ``benchmarks/results/curve_selection.csv``), kept in round 2 (against
@@ -59,7 +61,9 @@ population 5/10/20; ``benchmarks/results/curve_selection.csv``), kept in round 2
 (``curve_selection_round3.csv``), whose rule ranked quorum 9 first and quorum 9 with ``reconsider``
 second (the previous default, quorum 1 without it, last). A candidate whose median ratio on the
 check table is infinite (at most half its seeds reach random's final regret) is vetoed: that
-removes the first, so the second is the default (``docs/multifidelity.md``).
+removes the first, so the second is the default (``docs/multifidelity.md``). Round 5
+(``curve_selection_round5.csv``, the rule reading the ratio against an independent random search)
+ranked the population of 20 with the random start first (mean ratio 0.156 against 0.167).
 
 Randomness: the inner strategy's generator (seeded with ``seed``); promotion is deterministic but for
 ``promote_model``'s trees, seeded from ``seed``, the rung and the number of pairs.
@@ -75,8 +79,12 @@ PROMOTE = ("generation", "async")  # when promotions are decided: a whole genera
 #: options the inner strategy keeps under memetic-sh whatever its own defaults: the memetic GA's
 #: self-check (``check``) was chosen on single-fidelity tables (``model_selection.py`` round 3),
 #: not for rung-ordered scores, so memetic-sh's inner GA (any memetic variant) screens without it
-#: unless ``check`` is given; it does not replicate (``replicates``, round 4): a rung is no run
-INNER_FIXED = {"memetic": {"check": 0, "replicates": 1}}
+#: unless ``check`` is given; it does not replicate (``replicates``, round 4): a rung is no run; its
+#: population is 20 drawn uniformly at random (``population_size``, ``init``; ``curve_compare.py``
+#: round 5: a first rung of 20 random configs), not 10 from the Latin-hypercube-like start
+INNER_FIXED = {"memetic": {"check": 0, "replicates": 1, "population_size": 20, "init": "random"}}
+#: those of ``INNER_FIXED`` that came after memetic-sh studies existed: part of its identity
+INNER_FIXED_LATER = ("population_size", "init")
 
 
 def inner_fixed(inner: str) -> dict:
@@ -143,7 +151,8 @@ class SuccessiveHalving(Strategy):
 
     @classmethod
     def identity_defaults(cls, max_epochs: int, options: dict) -> dict:
-        """The inner strategy's changed defaults, ``compare`` (rung since it was added), ``quorum``
+        """The inner strategy's changed defaults, its population under memetic-sh (20, ``init``
+        random since round 5), ``compare`` (rung since it was added), ``quorum``
         and ``reconsider`` (``ceil(eta**2)`` and True since issue 17's round-3 decision) and the
         default ``min_epochs`` where it differs from the first default (1): a study that began
         under other defaults is not continued with these."""
@@ -152,6 +161,7 @@ class SuccessiveHalving(Strategy):
         name = options.get("inner", "memetic")
         inner = strategy_class(name).identity_defaults(max_epochs, {**inner_fixed(name), **options})
         out = {**inner, **({} if options.get("compare") is not None else {"compare": "rung"})}
+        out.update({k: v for k, v in inner_fixed(name).items() if k in INNER_FIXED_LATER and k not in options})
         if options.get("quorum") is None:
             out["quorum"] = default_quorum(options.get("eta", 3))
         if options.get("reconsider") is None:
