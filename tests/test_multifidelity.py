@@ -13,7 +13,7 @@ from studylib.ledger import Ledger
 from studylib.resumable import train_rung
 from studylib.space import SearchSpace, make_dimension
 from studylib.strategies import Proposal, make_strategy, strategy_class
-from studylib.strategies.halving import ladder
+from studylib.strategies.halving import inner_seed, ladder
 from studylib.study import StudyResult, search
 
 from test_resume import kill_after, ledger_rows
@@ -341,7 +341,22 @@ def test_memetic_sh_inner_ga_has_a_random_population_of_20_unless_told(options, 
     assert (s.inner.evolution.init, s.inner.evolution.size, s.population_size) == (init, size, size)
     ident = strategy_class("memetic-sh").identity_defaults(9, options)
     assert (ident.get("init", options.get("init")), ident.get("population_size", options.get("population_size"))) == (init, size)
-    twin = make_strategy(options.get("inner", "memetic"), SPACE, seed=3, check=0, replicates=1, init=init,
+    twin = make_strategy(options.get("inner", "memetic"), SPACE, seed=inner_seed(3), check=0, replicates=1, init=init,
                          population_size=size)
     assert [p.config for p in s.ask(size)] == twin.ask(size)
+
+
+def test_memetic_sh_does_not_replay_random_searchs_draws_of_the_same_seed():
+    """A uniform random start seeded like random search would ask random search's first configs
+    (the reference a study is read against); memetic-sh's inner GA has a stream of its own."""
+    space = SearchSpace(name="w", dimensions=tuple(make_dimension(n, list(range(6))) for n in "abcd"))
+    shared = 0
+    for seed in range(20):
+        sh = [space.key(p.config) for p in make_strategy("memetic-sh", space, seed=seed, max_epochs=9).ask(20)]
+        rnd = [space.key(c) for c in make_strategy("random", space, seed=seed).ask(20)]
+        same = [space.key(c) for c in make_strategy("memetic", space, seed=seed, init="random",
+                                                     population_size=20).ask(20)]
+        assert same[:10] == rnd[:10]  # what the plain GA's random start does: random search's draws, in order
+        shared += len(set(sh) & set(rnd))
+    assert shared <= 20  # 1,296 configs: about 6 shared by chance over 20 seeds, not 400
     assert make_strategy("memetic", SPACE, seed=3).evolution.init == "lhs"

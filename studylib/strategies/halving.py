@@ -65,10 +65,13 @@ removes the first, so the second is the default (``docs/multifidelity.md``). Rou
 (``curve_selection_round5.csv``, the rule reading the ratio against an independent random search)
 ranked the population of 20 with the random start first (mean ratio 0.156 against 0.167).
 
-Randomness: the inner strategy's generator (seeded with ``seed``); promotion is deterministic but for
+Randomness: the inner strategy's generator (seeded from ``seed`` by :func:`inner_seed`, a stream of
+its own, so that its draws are not random search's of the same seed); promotion is deterministic but for
 ``promote_model``'s trees, seeded from ``seed``, the rung and the number of pairs.
 """
 from __future__ import annotations
+
+import numpy as np
 
 from ..space import Config, SearchSpace
 from .base import Proposal, Strategy, default_in_flight
@@ -85,6 +88,16 @@ PROMOTE = ("generation", "async")  # when promotions are decided: a whole genera
 INNER_FIXED = {"memetic": {"check": 0, "replicates": 1, "population_size": 20, "init": "random"}}
 #: those of ``INNER_FIXED`` that came after memetic-sh studies existed: part of its identity
 INNER_FIXED_LATER = ("population_size", "init")
+INNER_STREAM = 17  # the inner strategy's stream of a study's seed (:func:`inner_seed`)
+
+
+def inner_seed(seed: int | None) -> int | None:
+    """The inner strategy's seed, derived from ``seed``: its draws are not those of another strategy
+    of the same seed (random search's, whose first configs a uniform random start would repeat,
+    with their noise, and so copy the reference a study is compared with)."""
+    if seed is None:
+        return None
+    return int(np.random.SeedSequence([int(seed), INNER_STREAM]).generate_state(1)[0])
 
 
 def inner_fixed(inner: str) -> dict:
@@ -129,7 +142,7 @@ class SuccessiveHalving(Strategy):
 
         if inner_options.get("replicates", 1) != 1:
             raise ValueError("memetic-sh: its inner strategy cannot replicate (a rung is not a run); drop replicates")
-        self.inner = make_strategy(inner, space, seed=seed, **{**inner_fixed(inner), **inner_options})
+        self.inner = make_strategy(inner, space, seed=inner_seed(seed), **{**inner_fixed(inner), **inner_options})
         self.population_size = default_in_flight(self.inner)  # the loop's window
         if min_epochs is None:
             min_epochs = three_rungs(max_epochs, eta)
