@@ -127,7 +127,7 @@ SCRIPT = [*CLI, "search", "round1", "--dataset", "synthetic", "--max-epochs", "3
 def test_killed_multi_fidelity_study_resumes_to_the_uninterrupted_state(tmp_path):
     out = tmp_path / "killed"
     proc = subprocess.Popen([*SCRIPT, "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    kill_after(proc, out / "ledger.sqlite", 9)  # into the second rung (8 first-rung trials, then 3 promotions)
+    kill_after(proc, out / "ledger.sqlite", 9)  # 9 trials in: mid-study, with promotions owed
     before = ledger_rows(out / "ledger.sqlite")
     r = subprocess.run([*SCRIPT, "--out", str(out)], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr

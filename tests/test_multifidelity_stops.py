@@ -220,7 +220,7 @@ def reconsidering(table, seed, trials, spend=None, reconsider=True):
     return s, ledger.study_trials("s"), retired
 
 
-@pytest.mark.parametrize("seed", [0, 1, 7])  # 1 and 7: the previous default misses one (next test)
+@pytest.mark.parametrize("seed", [1, 0, 13])  # 0 and 13: the previous default misses one (next test)
 def test_reconsidering_promotes_every_config_the_rule_admits_once_its_rung_has_seen_more(table, seed):
     """ASHA in full: at the end, each rung's top ceil(n / eta) of its n scores went on, also configs
     decided (not promoted) before later, lower scores raised the rung's quota; none is retired."""
@@ -245,7 +245,7 @@ def test_without_reconsidering_a_config_decided_early_is_retired_for_good(table)
     import math
 
     missed = 0
-    for seed in (1, 7):
+    for seed in (0, 13):
         s, trials, retired = reconsidering(table, seed, 9, reconsider=False)
         reached = {}
         for t in trials:
