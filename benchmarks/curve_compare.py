@@ -17,7 +17,8 @@ all of it.
   ``ratio`` (below; from round 5 ``ratio_indep``), averaged over the two, wins; ties go to the
   smaller mean of the median regrets, then to the default. From round 4 the check table
   ``curves-b`` is run too, only for round 3's veto (a candidate whose median ratio there is
-  infinite is out); it prints the choice. Writes
+  infinite is out); it prints the choice (``dev_mean_ratio`` in the CSV is the mean of the column
+  the rule reads: ``ratio_indep`` from round 5). Writes
   ``results/curve_selection.csv`` (round 1) or ``results/curve_selection_roundN.csv``.
 * default: every strategy at its defaults on every table, seeds 0-99. Writes
   ``results/curve_compare.csv`` (per table and strategy: median regret at the three points,
@@ -29,7 +30,7 @@ all of it.
 is at most random search's final regret (random with full training, same seed and budget),
 divided by the budget; a seed that never gets there counts as infinite; ``ratio_ci95`` is a
 bootstrap interval of the median (2,000 resamples of the seeds, generator seeded 0). Before a run's
-first trial is paid for it has no regret. The issue's goal is a median ratio <= 1/3.
+first trial is paid for it has no regret. Issue 17's goal is a median ratio <= 0.2.
 
 ``ratio_indep`` (with ``ratio_indep_ci95`` and ``seeds_reaching_indep``): the same against an
 *independent* random search, run seed ``seed + REFERENCE_OFFSET``. A run of seed ``s`` shares its
@@ -140,8 +141,9 @@ CANDIDATES_ROUND5 = {
     "pop20-random-init": dict(TODAY, population_size=20, init="random"),
 }
 #: the defaults the rounds ran under, where a candidate does not name them (quorum and reconsider
-#: became the default after round 3, the inner GA's random start after round 5), so a round re-run
-#: today runs what it ran then
+#: became the default after round 3, the inner GA's population of 20 from a random start after
+#: round 5), so a round re-run today has the options it had then; its trials differ by chance, as
+#: memetic-sh's inner GA draws from a stream of its own since round 5 (``halving.inner_seed``)
 ROUND_DEFAULTS = {"quorum": 1, "reconsider": False, **BEFORE_ROUND5}
 
 

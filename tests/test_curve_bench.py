@@ -159,7 +159,7 @@ def test_no_regret_before_the_first_paid_trial_in_bench_and_curve_compare_alike(
     pd.testing.assert_frame_equal(ours[key + ["regret"]], theirs[key + ["regret"]], check_dtype=False)
 
 
-def test_curve_compare_selection_rounds_run_under_the_defaults_they_ran_with():
+def test_curve_compare_selection_rounds_run_with_the_options_they_ran_with():
     """quorum and reconsider became memetic-sh's defaults after round 3: a round re-run today gives
     every candidate that does not name them the values it had then (quorum 1, retiring)."""
     from _scripts import load_script

@@ -231,15 +231,18 @@ def test_a_changed_default_changes_the_study_identity():
     # and, since round 3's veto was applied to the default, a quorum of eta**2 and reconsidering;
     # since round 5 the inner GA's random start
     same = {"compare": "rung", "model": True, "quorum": 9, "reconsider": True, "init": "random",
-            "population_size": 20}
+            "population_size": 20, "inner_stream": 17}
     assert ident(9)["strategy_defaults"] == same and ident(27, min_epochs=3)["strategy_defaults"] == same
     assert ident(9, compare="score")["strategy_defaults"] == {"model": True, "quorum": 9, "reconsider": True,
-                                                             "init": "random", "population_size": 20}
+                                                             "init": "random", "population_size": 20,
+                                                             "inner_stream": 17}
     assert ident(9, eta=2)["strategy_defaults"]["quorum"] == 4
-    assert "strategy_defaults" not in ident(9, compare="score", model=False, quorum=9, reconsider=True, init="random",
-                                            population_size=20)
-    # a study begun before round 5 (10 from the Latin-hypercube-like start) has another id
-    assert ident(9)["strategy_defaults"] != {k: v for k, v in same.items() if k not in ("init", "population_size")}
+    # every option given: only the inner stream (round 5), which changed every study's draws
+    assert ident(9, compare="score", model=False, quorum=9, reconsider=True, init="random",
+                 population_size=20)["strategy_defaults"] == {"inner_stream": 17}
+    # a study of another inner strategy, or with the earlier population given, is not continued either
+    for options in ({"inner": "random"}, {"population_size": 10, "init": "lhs"}):
+        assert ident(9, **options)["strategy_defaults"]["inner_stream"] == 17
     # a study begun under the previous defaults (quorum 1, retiring; no options) had these, so its id differs
     assert ident(9)["strategy_defaults"] != {"compare": "rung", "model": True}
     assert ident(9, quorum=1)["strategy_defaults"]["reconsider"] is True
@@ -326,9 +329,10 @@ def test_memetic_sh_identity_includes_its_inner_strategys_changed_defaults(monke
     monkeypatch.setattr(inner, "identity_defaults", classmethod(lambda cls, m, o: {} if "x" in o else {"x": 1}))
     sh = strategy_class("memetic-sh")
     assert sh.identity_defaults(9, {}) == {"x": 1, "population_size": 20, "init": "random", "compare": "rung",
-                                           "quorum": 9, "reconsider": True}
+                                           "quorum": 9, "reconsider": True, "inner_stream": 17}
     assert sh.identity_defaults(9, {"x": 2, "population_size": 10, "init": "lhs", "compare": "score", "quorum": 1,
-                                    "reconsider": False}) == {}
+                                    "reconsider": False}) == {"inner_stream": 17}  # the draws changed all the same
+    assert sh.identity_defaults(9, {"inner": "random"})["inner_stream"] == 17
 
 
 @pytest.mark.parametrize("options,init,size", [({}, "random", 20), ({"init": "lhs", "population_size": 10}, "lhs", 10),

@@ -165,7 +165,8 @@ class SuccessiveHalving(Strategy):
     @classmethod
     def identity_defaults(cls, max_epochs: int, options: dict) -> dict:
         """The inner strategy's changed defaults, its population under memetic-sh (20, ``init``
-        random since round 5), ``compare`` (rung since it was added), ``quorum``
+        random since round 5) and its stream (:func:`inner_seed`, since round 5, for every inner
+        strategy and options), ``compare`` (rung since it was added), ``quorum``
         and ``reconsider`` (``ceil(eta**2)`` and True since issue 17's round-3 decision) and the
         default ``min_epochs`` where it differs from the first default (1): a study that began
         under other defaults is not continued with these."""
@@ -175,6 +176,7 @@ class SuccessiveHalving(Strategy):
         inner = strategy_class(name).identity_defaults(max_epochs, {**inner_fixed(name), **options})
         out = {**inner, **({} if options.get("compare") is not None else {"compare": "rung"})}
         out.update({k: v for k, v in inner_fixed(name).items() if k in INNER_FIXED_LATER and k not in options})
+        out["inner_stream"] = INNER_STREAM  # every inner strategy's draws changed with it, whatever the options
         if options.get("quorum") is None:
             out["quorum"] = default_quorum(options.get("eta", 3))
         if options.get("reconsider") is None:
