@@ -344,10 +344,12 @@ def test_memetic_sh_inner_ga_has_a_random_population_of_20_unless_told(options, 
     s = make_strategy("memetic-sh", SPACE, seed=3, max_epochs=9, **options)
     assert (s.inner.evolution.init, s.inner.evolution.size, s.population_size) == (init, size, size)
     ident = strategy_class("memetic-sh").identity_defaults(9, options)
-    assert (ident.get("init", options.get("init")), ident.get("population_size", options.get("population_size"))) == (init, size)
-    twin = make_strategy(options.get("inner", "memetic"), SPACE, seed=inner_seed(3), check=0, replicates=1, init=init,
-                         population_size=size)
+    given = {k: ident.get(k, options.get(k)) for k in ("init", "population_size")}
+    assert given == {"init": init, "population_size": size}
+    twin = make_strategy(options.get("inner", "memetic"), SPACE, seed=inner_seed(3), check=0, replicates=1,
+                         init=init, population_size=size)
     assert [p.config for p in s.ask(size)] == twin.ask(size)
+    assert make_strategy("memetic", SPACE, seed=3).evolution.init == "lhs"
 
 
 def test_memetic_sh_does_not_replay_random_searchs_draws_of_the_same_seed():
@@ -363,4 +365,3 @@ def test_memetic_sh_does_not_replay_random_searchs_draws_of_the_same_seed():
         assert same[:10] == rnd[:10]  # what the plain GA's random start does: random search's draws, in order
         shared += len(set(sh) & set(rnd))
     assert shared <= 20  # 1,296 configs: about 6 shared by chance over 20 seeds, not 400
-    assert make_strategy("memetic", SPACE, seed=3).evolution.init == "lhs"

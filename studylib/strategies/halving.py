@@ -142,7 +142,8 @@ class SuccessiveHalving(Strategy):
 
         if inner_options.get("replicates", 1) != 1:
             raise ValueError("memetic-sh: its inner strategy cannot replicate (a rung is not a run); drop replicates")
-        self.inner = make_strategy(inner, space, seed=inner_seed(seed), **{**inner_fixed(inner), **inner_options})
+        self.inner = make_strategy(inner, space, seed=inner_seed(seed),
+                                   **{**inner_fixed(inner), **inner_options})
         self.population_size = default_in_flight(self.inner)  # the loop's window
         if min_epochs is None:
             min_epochs = three_rungs(max_epochs, eta)
