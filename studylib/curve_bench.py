@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import StudyError
-from .fidelity import Rungs, split
+from .fidelity import Rungs, run_fields, split
 from .numbers import incumbent_regrets, on_grid
 from .objective import TableObjective
 from .tables import Table
@@ -112,7 +112,7 @@ class CurveObjective(TableObjective):
         idx = self.table.space.index_of(config)
         run = int((fid or {}).get("run", 0))
         column = self.column(idx, run, self.table.final.counts[idx], keep=True)  # a run's rungs: one seed
-        metrics = {"index": idx} | ({"run": run, "run_of": fid.get("run_of", "")} if run else {})
+        metrics = {"index": idx} | run_fields(fid)
         if fid is None or not {"epochs", "max_epochs"} & set(fid):  # a full run (a replicate's too)
             epochs, done = self.max_epochs, 0
         elif "epochs" in fid:

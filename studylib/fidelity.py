@@ -138,6 +138,13 @@ def split(config: dict) -> tuple[dict, dict | None]:
     return {k: v for k, v in config.items() if k != FIDELITY}, config[FIDELITY]
 
 
+def run_fields(fid: dict | None) -> dict:
+    """What a replicate's trial records of its run (``run``, and ``run_of``: the key of its config's
+    first run); nothing for a first run."""
+    run = int((fid or {}).get("run", 0))
+    return {"run": run, "run_of": fid.get("run_of", "")} if run else {}
+
+
 class Rungs:
     """Rung keys, where each rung continues from, and the checkpoints on disk (see the module)."""
 

@@ -10,7 +10,8 @@
   within-config standard deviation of the replicated configs whose runs are all finite
   (``benchmarks/incumbent_rule.py`` chose it on the development tables); while it is 0 (equal
   runs), plain means. A config with a non-finite run never wins; if no config at the top
-  fidelity can, the incumbent stays as it was. Without replicates this is the best observed
+  fidelity can, the incumbent stays as it was (before the first finite score there is none: the
+  regret is NaN, as before the first trial). Without replicates this is the best observed
   config, exactly. Its regret comes from the table's means (``regret(index)``).
 * **On a cost grid** (:func:`on_grid`): the value after ``c`` spent is that of the last trial
   finished within ``c``; before a run's first paid trial there is none (NaN): nothing is read
@@ -73,7 +74,7 @@ def incumbent_regrets(trials: Iterable[tuple[float, float, int]], regret: Callab
                 best = key(leader)
                 if best > -math.inf:  # else (every run here failed) the incumbent stays until one does not
                     incumbent = leader
-        out.append(regret(incumbent))
+        out.append(regret(incumbent) if incumbent >= 0 else math.nan)  # no finite score yet: no incumbent
     return out
 
 

@@ -147,7 +147,7 @@ class TrainingObjective:
 
     def evaluate(self, key: str, config: dict, on_epoch: Callable | None = None) -> Trial:
         """Train ``config`` (``training.evaluate``) and return its Trial; an exception is a failed trial."""
-        from .fidelity import split, training_seed
+        from .fidelity import run_fields, split, training_seed
         from .training import evaluate
 
         start = time.perf_counter()
@@ -164,9 +164,9 @@ class TrainingObjective:
         except Exception as e:  # an invalid combination, out of memory...
             last = traceback.format_exception_only(type(e), e)[-1].strip()
             failed = Trial.failed(key, config, last, time.perf_counter() - start, **where)
-            failed.metrics.update({"run": run, "run_of": fid.get("run_of", "")} if run else {})
+            failed.metrics.update(run_fields(fid))
             return failed
-        metrics = _metrics(r) | ({"run": run, "run_of": fid.get("run_of", "")} if run else {})
+        metrics = _metrics(r) | run_fields(fid)
         return Trial(key, config, status=r.status, metrics=metrics, curve=r.history, epochs=r.epochs,
                      wall_time=r.wall_time, error=r.error, **where)
 
@@ -223,7 +223,7 @@ class TableObjective:
         return self
 
     def evaluate(self, key: str, config: dict, on_epoch: Callable | None = None) -> Trial:
-        from .fidelity import split
+        from .fidelity import run_fields, split
 
         t = self.table
         config, fid = split(config)
@@ -231,8 +231,7 @@ class TableObjective:
         fid = fid or {}
         run = int(fid.get("run", 0))
         column = self.column(idx, run, t.counts[idx])
-        metrics = {"value": float(t.values[idx, column]), "index": idx} | (
-            {"run": run, "run_of": fid.get("run_of", "")} if run else {})
+        metrics = {"value": float(t.values[idx, column]), "index": idx} | run_fields(fid)
         return Trial(key, config, metrics=metrics, seed=self.seed, dataset=self.name)
 
     def column(self, idx: int, run: int, count: int, keep: bool = False) -> int:

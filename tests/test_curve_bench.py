@@ -167,7 +167,7 @@ def test_curve_compare_selection_rounds_run_with_the_options_they_ran_with():
     cc = load_script("curve_compare")
     for n, (candidates, _) in cc.ROUNDS.items():
         raw = {1: cc.CANDIDATES, 2: cc.CANDIDATES_ROUND2, 3: cc.CANDIDATES_ROUND3, 4: cc.CANDIDATES_ROUND4,
-               5: cc.CANDIDATES_ROUND5}[n]
+               5: cc.CANDIDATES_ROUND5, 6: cc.CANDIDATES_ROUND6}[n]
         assert list(candidates) == list(raw)
         for label, options in candidates.items():
             assert options["quorum"] == raw[label].get("quorum", 1)
@@ -177,6 +177,8 @@ def test_curve_compare_selection_rounds_run_with_the_options_they_ran_with():
     assert cc.ROUNDS[3][0]["eta3-3rungs-q9-reconsider"]["reconsider"] is True
     for n in (4, 5):
         assert all(o["quorum"] == 9 and o["reconsider"] is True for o in cc.ROUNDS[n][0].values())  # today's
+    assert all(o["quorum"] == 9 and (o["population_size"], o["init"]) == (20, "random")
+               for o in cc.ROUNDS[6][0].values())  # round 5's population in every round-6 candidate
 
 
 def test_curve_compare_independent_reference_shares_no_draws_with_the_run(table):
@@ -199,3 +201,19 @@ def test_curve_compare_independent_reference_shares_no_draws_with_the_run(table)
     assert (coupled <= 1).all() and not coupled.equals(indep)
     assert row.ratio == float(np.median(coupled)) and row.ratio_indep == float(np.median(indep))
     assert row.seeds_reaching_indep == int(np.isfinite(indep).sum())
+
+
+def test_curve_compare_rule_from_round_6_reads_the_goal_first():
+    """Rounds 1-5 choose the smallest ratio; from round 6, of the candidates that meet the goal's
+    ratio, the smallest mean regret (then the ratio; a tie keeps the default; a vetoed candidate is
+    out; if none meets the goal, the earlier rule)."""
+    from _scripts import load_script
+
+    cc = load_script("curve_compare")
+    both = pd.DataFrame({"ratio": [0.18, 0.12, 0.25, 0.18], "mean_regret": [0.004, 0.006, 0.001, 0.004]},
+                        index=pd.Index(["default", "fast", "slow-low-regret", "same"], name="strategy"))
+    assert cc.choose(both, set(), "default") == "fast"
+    assert cc.choose(both, set(), "default", goal_first=True) == "default"  # ties "same"; 0.25 misses the goal
+    assert cc.choose(both, {"default"}, "default", goal_first=True) == "same"
+    assert cc.choose(both.assign(ratio=both.ratio + 0.5), set(), "default", goal_first=True) == "fast"
+    assert cc.choose(both, set(both.index), "default") is None

@@ -1,5 +1,7 @@
 """Replicates: run ``n`` of a config with a seed of its own, charged like a trial; the incumbent
 scores the mean of its runs; the memetic GA's ``replicates`` option."""
+import math
+
 import numpy as np
 import pytest
 
@@ -85,6 +87,9 @@ def test_the_incumbent_scores_the_mean_of_its_runs():
     # equal means tie exactly (no rounding of 0.1 + 0.1 + 0.1); a non-finite run never wins
     assert incumbent_regrets([(0, 0.1, 1), (0, 0.1, 2), (0, 0.1, 2), (0, 0.1, 2)], regret) == [0.1] * 4
     assert incumbent_regrets([(1, 5.0, 1), (2, float("nan"), 2), (2, float("nan"), 2)], regret) == [0.1] * 3
+    # before the first finite score there is no incumbent (not the table's last config): NaN
+    nan_first = incumbent_regrets([(0, float("nan"), 2), (0, -math.inf, 3), (0, 0.5, 1)], regret)
+    assert [math.isnan(v) for v in nan_first] == [True, True, False] and nan_first[2] == 0.1
     # a higher fidelity starts over; its runs are averaged among themselves only
 
     assert incumbent_regrets([(1, 0.9, 1), (3, 0.4, 3), (3, 0.6, 2), (3, 0.9, 3)], regret) == [0.1, 0.3, 0.2, 0.3]
