@@ -65,17 +65,22 @@ def _three_rungs(epochs: int) -> int:
     return three_rungs(epochs, 3)
 
 
-BEFORE_ROUND5 = {"population_size": 10, "init": "lhs"}  # memetic-sh's inner population before round 5
+BEFORE_ROUND6 = {"min_epochs": _three_rungs}  # memetic-sh's rungs before round 6 (three: max/9, max/3, max)
+BEFORE_ROUND5 = {"population_size": 10, "init": "lhs", **BEFORE_ROUND6}  # and its inner population before round 5
 STRATEGIES = {  # label -> (strategy, options); the pruners' (and DEHB's) own defaults, and with memetic-sh's rungs
     "random": ("random", None), "memetic": ("memetic", None), "memetic-sh": ("memetic-sh", None),
     "tpe-hb": ("tpe-hb", None), "asha": ("asha", None), "dehb": ("dehb", None),
     "tpe-hb-3rungs": ("tpe-hb", {"min_epochs": _three_rungs}),
     "asha-3rungs": ("asha", {"min_epochs": _three_rungs}),
-    # memetic-sh's default is round 5's choice (an inner population of 20, the first drawn at random)
-    # on round 3's second (quorum 9, reconsider); beside it, each with the population of 10 from the
+    # memetic-sh's default is round 6's choice (rungs from 1 epoch) with round 5's (an inner population
+    # of 20, the first drawn at random) on round 3's second (quorum 9, reconsider); beside it the
+    # default before round 6 (three rungs), the default without the model (its inner GA does not
+    # pre-screen: issue 20) and, each with three rungs and the population of 10 from the
     # Latin-hypercube-like start it had then: the default before round 5, the default before round 3
     # (quorum 1, retiring), reconsider alone (round 2), round 3's first (vetoed: it stalls on the
     # check table) and round 4's model-guided promotion (not chosen)
+    "memetic-sh-round5": ("memetic-sh", dict(BEFORE_ROUND6)),
+    "memetic-sh-no-model": ("memetic-sh", {"inner": "memetic-no-model"}),
     "memetic-sh-round4": ("memetic-sh", dict(BEFORE_ROUND5)),
     "memetic-sh-previous": ("memetic-sh", {"quorum": 1, "reconsider": False, **BEFORE_ROUND5}),
     "memetic-sh-reconsider": ("memetic-sh", {"quorum": 1, "reconsider": True, **BEFORE_ROUND5}),

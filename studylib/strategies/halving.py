@@ -50,10 +50,9 @@ the score. Paused configs are reconsidered, and the budget left given, by claim 
 ``best_first=True``: the promotions one decision makes are trained best claim (or score) first,
 not in the order their results came.
 
-Defaults: eta 3, three rungs, i.e. ``min_epochs = ceil(max_epochs / eta**2)`` (rungs 3, 9, 27
-for 27 epochs; 1, 3, 9 for 9; 12, 36, 100 for 100), quorum 9, ``reconsider``, and an inner GA
-population of 20 whose first is drawn uniformly at random (``population_size=20``,
-``init="random"``, round 5). Chosen on the
+Defaults: eta 3, ``min_epochs`` 1 (rungs 1, 3, 9, 27 for 27 epochs; 1, 3, 9 for 9; 1, 3, 9, 27,
+81, 100 for 100; round 6), quorum 9, ``reconsider``, and an inner GA population of 20 whose first
+is drawn uniformly at random (``population_size=20``, ``init="random"``, round 5). Chosen on the
 development learning-curve table (``benchmarks/curve_compare.py --select``: ``curves-a``, digits,
 at 27 and 9 epochs): eta and the rungs in round 1 (eta 2/3/4, min_epochs 1 or 3, three rungs,
 population 5/10/20; ``benchmarks/results/curve_selection.csv``), kept in round 2 (against
@@ -63,7 +62,10 @@ second (the previous default, quorum 1 without it, last). A candidate whose medi
 check table is infinite (at most half its seeds reach random's final regret) is vetoed: that
 removes the first, so the second is the default (``docs/multifidelity.md``). Round 5
 (``curve_selection_round5.csv``, the rule reading the ratio against an independent random search)
-ranked the population of 20 with the random start first (mean ratio 0.156 against 0.167).
+ranked the population of 20 with the random start first (mean ratio 0.156 against 0.167). Round 6
+(``curve_selection_round6.csv``, on regenerated tables, the rule reading the goal first) vetoed
+three rungs (min_epochs 3 at 27 epochs: fewer than half the check table's seeds reach random's
+final regret) and chose rungs from 1 epoch, the one candidate left.
 
 Randomness: the inner strategy's generator (seeded from ``seed`` by :func:`inner_seed`, a stream of
 its own, so that its draws are not random search's of the same seed); promotion is deterministic but for
@@ -88,6 +90,8 @@ PROMOTE = ("generation", "async")  # when promotions are decided: a whole genera
 INNER_FIXED = {"memetic": {"check": 0, "replicates": 1, "population_size": 20, "init": "random"}}
 #: those of ``INNER_FIXED`` that came after memetic-sh studies existed: part of its identity
 INNER_FIXED_LATER = ("population_size", "init")
+#: the lowest rung by default (round 6: rungs 1, 3, 9, 27 for 27 epochs; three rungs before)
+DEFAULT_MIN_EPOCHS = 1
 INNER_STREAM = 17  # the inner strategy's stream of a study's seed (:func:`inner_seed`)
 
 
@@ -107,7 +111,7 @@ def inner_fixed(inner: str) -> dict:
 
 class SuccessiveHalving(Strategy):
     """Options: ``inner`` (a registered single-fidelity strategy) [memetic], ``eta`` [3],
-    ``min_epochs`` [three rungs: ``ceil(max_epochs / eta**2)``], ``compare`` [rung: the inner
+    ``min_epochs`` [1; rounds 1-5: ``three_rungs(max_epochs, eta)``], ``compare`` [rung: the inner
     strategy is told :func:`rung_fitness`; ``score``: the best validation accuracy of whatever
     rung a config reached], ``promote`` [generation; ``async``: ASHA's rule as each result is
     told, see the module], ``reconsider`` [True: configs not promoted are paused, not retired, and
@@ -146,7 +150,7 @@ class SuccessiveHalving(Strategy):
                                    **{**inner_fixed(inner), **inner_options})
         self.population_size = default_in_flight(self.inner)  # the loop's window
         if min_epochs is None:
-            min_epochs = three_rungs(max_epochs, eta)
+            min_epochs = DEFAULT_MIN_EPOCHS
         if not (isinstance(promote_model_min, int) and not isinstance(promote_model_min, bool) and promote_model_min >= 2):
             raise ValueError("memetic-sh: promote_model_min must be a whole number >= 2")
         self.levels = RungScores(ladder(int(min_epochs), float(eta), int(max_epochs)), float(eta),
@@ -168,9 +172,9 @@ class SuccessiveHalving(Strategy):
         """The inner strategy's changed defaults, its population under memetic-sh (20, ``init``
         random since round 5) and its stream (:func:`inner_seed`, since round 5, for every inner
         strategy and options), ``compare`` (rung since it was added), ``quorum``
-        and ``reconsider`` (``ceil(eta**2)`` and True since issue 17's round-3 decision) and the
-        default ``min_epochs`` where it differs from the first default (1): a study that began
-        under other defaults is not continued with these."""
+        and ``reconsider`` (``ceil(eta**2)`` and True since issue 17's round-3 decision); the
+        default ``min_epochs`` is 1, the first default and round 6's (three rungs in between were
+        recorded where not 1): a study that began under other defaults is not continued with these."""
         from . import strategy_class
 
         name = options.get("inner", "memetic")
@@ -182,10 +186,9 @@ class SuccessiveHalving(Strategy):
             out["quorum"] = default_quorum(options.get("eta", 3))
         if options.get("reconsider") is None:
             out["reconsider"] = True
-        if options.get("min_epochs") is not None:
-            return out
-        m = three_rungs(max_epochs, options.get("eta", 3))
-        return {**out, "min_epochs": m} if m != 1 else out
+        # min_epochs: the default is 1 again (round 6), as before three rungs; studies begun under
+        # three rungs recorded their ``min_epochs`` where it was not 1, so they are not continued
+        return out
 
     def ask(self, n: int = 1) -> list[Proposal]:
         out: list[Proposal] = []
