@@ -210,16 +210,21 @@ def test_memetic_sh_defaults_quorum_eta_squared_and_reconsider_as_its_identity_s
     assert ident.get("reconsider", options.get("reconsider")) == s.reconsider
 
 
-@pytest.mark.parametrize("max_epochs,rungs", [(27, [3, 9, 27]), (9, [1, 3, 9]), (3, [1, 3]), (100, [12, 36, 100])])
-def test_memetic_sh_defaults_to_three_rungs(max_epochs, rungs):
+@pytest.mark.parametrize("max_epochs,rungs,three", [(27, [1, 3, 9, 27], [3, 9, 27]), (9, [1, 3, 9], [1, 3, 9]),
+                                                     (3, [1, 3], [1, 3]), (100, [1, 3, 9, 27, 81, 100], [12, 36, 100])])
+def test_memetic_sh_defaults_to_rungs_from_one_epoch(max_epochs, rungs, three):
+    """Round 6: rungs from 1 epoch; the three rungs of rounds 1-5 (max/9, max/3, max) when asked."""
+    from studylib.strategies.rungs import three_rungs
+
     assert make_strategy("memetic-sh", SPACE, seed=0, max_epochs=max_epochs).levels.rungs == rungs
-    assert make_strategy("memetic-sh", SPACE, seed=0, max_epochs=max_epochs, min_epochs=1).levels.rungs[0] == 1
+    m = three_rungs(max_epochs, 3)
+    assert make_strategy("memetic-sh", SPACE, seed=0, max_epochs=max_epochs, min_epochs=m).levels.rungs == three
 
 
 def test_a_changed_default_changes_the_study_identity():
-    """A study begun under other defaults is not continued with today's: min_epochs (changed only
-    where the rungs change, max_epochs > 9), quorum and reconsider (changed for every study that
-    names neither)."""
+    """A study begun under other defaults is not continued with today's: min_epochs (three rungs,
+    recorded where they did not start at 1 epoch, max_epochs > 9; 1 again since round 6), quorum and
+    reconsider (changed for every study that names neither)."""
     from studylib.study import StudySpec
     from studylib.training import Budget
 
@@ -253,7 +258,8 @@ def test_a_changed_default_changes_the_study_identity():
     assert "check" not in ident(9)["strategy_defaults"] and ident(9, check=20)["strategy_defaults"] == same
     assert SuccessiveHalving(SPACE, 0, max_epochs=9).inner.check is None
     assert SuccessiveHalving(SPACE, 0, max_epochs=9, check=20).inner.check.window == 20
-    assert ident(27)["strategy_defaults"] == {**same, "min_epochs": 3}
+    assert ident(27)["strategy_defaults"] == same  # rungs from 1 epoch (round 6): not what three rungs recorded
+    assert ident(27)["strategy_defaults"] != {**same, "min_epochs": 3}
     assert StudySpec(SPACE, strategy="memetic-sh", budget=Budget(27, 2)).study_id("h") != \
         StudySpec(SPACE, strategy="memetic-sh", budget=Budget(27, 2), strategy_options={"min_epochs": 1}).study_id("h")
 
