@@ -84,7 +84,7 @@ def regrets(trials, regret, spread) -> list[float]:
             best = key(leader)
             if best > -math.inf:
                 incumbent = leader
-        out.append(regret(incumbent))
+        out.append(regret(incumbent) if incumbent >= 0 else math.nan)
     return out
 
 
@@ -101,7 +101,7 @@ def one_run(job) -> dict:
         protocol = bench.run_one(table, "memetic", seed, budget)["regret"]
     curves = {name: regrets(seen, table.regret, spread) for name, spread in CANDIDATES.items()}
     if not np.array_equal(np.asarray(curves[PROTOCOL_RULE] + [curves[PROTOCOL_RULE][-1]] * (budget - len(seen))),
-                          protocol):
+                          protocol, equal_nan=True):
         raise SystemExit(f"{table_name} seed {seed}: the {PROTOCOL_RULE!r} row differs from the protocol's regrets")
     return {"table": table_name, "seed": seed, **curves}
 
