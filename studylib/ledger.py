@@ -16,6 +16,7 @@ import json
 import os
 import socket
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import Iterable
@@ -319,6 +320,12 @@ def paper_csv_frame(df: pd.DataFrame, paper_names: dict[str, str]) -> pd.DataFra
 
 
 def write_csv_atomic(df: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    df.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    """Write ``df`` to ``path`` through a temporary file of this writer's own (process and thread:
+    studies sharing a folder export its ``trials.csv`` at the same time), renamed into place."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        df.to_csv(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -3,7 +3,7 @@ import math
 import pandas as pd
 import pytest
 
-from studylib.ledger import Ledger, paper_csv_frame
+from studylib.ledger import Ledger, paper_csv_frame, write_csv_atomic
 from studylib.objective import trial_key
 from studylib.space import SearchSpace
 from studylib.study import search
@@ -89,3 +89,27 @@ def test_paper_column_names():
     df = pd.DataFrame([{"trial": 1, "filters1": 8, "hidden1": 60, "best_acc": 0.5, "epochs": 3, "test_acc": 0.4}])
     out = paper_csv_frame(df, {"filters1": "filters_1", "hidden1": "full_hidd_1"})
     assert list(out.columns) == ["trial", "best_acc", "filters_1", "full_hidd_1", "no_epochs", "test_acc"]
+
+
+def test_concurrent_csv_writers_never_rename_each_others_temporary_file(tmp_path):
+    """Studies sharing a folder export its trials.csv at the same time: each writer's temporary
+    file is its own (one shared name made a writer rename another's file away), none is left."""
+    import threading
+
+    path, df = tmp_path / "trials.csv", pd.DataFrame({"a": range(2000), "b": range(2000)})
+    errors = []
+
+    def write():
+        try:
+            for _ in range(30):
+                write_csv_atomic(df, path)
+        except OSError as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=write) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and [p.name for p in tmp_path.iterdir()] == ["trials.csv"]
+    pd.testing.assert_frame_equal(pd.read_csv(path), df)
