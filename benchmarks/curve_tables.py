@@ -9,6 +9,10 @@ stopping, exported with ``studylib export-table``.
 * ``curves-b`` (check only): Fashion-MNIST (3,000 train / 1,000 validation subset), the 36-config
   space ``benchmarks/spaces/curves-b.yaml`` (kernel size x second width x learning rate x batch
   size), seed 0, 27 epochs.
+* ``curves-c`` (check only, for the model: issue 20, item 4): digits, the 576-config space
+  ``benchmarks/spaces/curves-c.yaml`` (widths x kernel size x learning rate x batch size x
+  activation), seed 0, 9 epochs, two worker processes: a space far larger than memetic-sh can
+  start within the comparison's budget.
 
 Every grid is a study in ``OUT/<table>/`` (default ``reports/curve-tables``), so the script is
 resumable: a re-run serves the finished trials from the ledger and trains the rest. The tables are
@@ -31,6 +35,7 @@ TABLES = {
     "curves-a": dict(dataset="digits", seeds=(0, 1)),
     "curves-b": dict(dataset="fashion_mnist", seeds=(0,), data_dir=FASHION, train_size=3000, val_size=1000,
                      test_size=1000),
+    "curves-c": dict(dataset="digits", seeds=(0,), epochs=9, workers=2),
 }
 
 
@@ -42,9 +47,11 @@ def build(name: str, out: Path, allow_code_change: bool = False) -> Path:
 
     spec = dict(TABLES[name])
     space = load_space(ROOT / "benchmarks" / "spaces" / f"{name}.yaml")
+    epochs, workers = spec.pop("epochs", EPOCHS), spec.pop("workers", 1)
     for seed in spec.pop("seeds"):
-        r = search(space, out / name, strategy="grid", trials=space.size, seed=seed, max_epochs=EPOCHS,
-                   patience=EPOCHS, executor="inline", progress=False, allow_code_change=allow_code_change, **spec)
+        r = search(space, out / name, strategy="grid", trials=space.size, seed=seed, max_epochs=epochs,
+                   patience=epochs, executor="inline" if workers == 1 else "process", workers=workers,
+                   progress=False, allow_code_change=allow_code_change, **spec)
         print(f"{name} seed {seed}: {r.trained} trained, {r.served} served, best {r.frame.best_acc.max():.4f}",
               flush=True)
     path = out / f"{name}.csv"
