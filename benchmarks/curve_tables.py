@@ -11,7 +11,7 @@ stopping, exported with ``studylib export-table``.
   size), seed 0, 27 epochs.
 * ``curves-c`` (check only, for the model: issue 20, item 4): digits, the 576-config space
   ``benchmarks/spaces/curves-c.yaml`` (widths x kernel size x learning rate x batch size x
-  activation), seed 0, 9 epochs, two worker processes: a space far larger than memetic-sh can
+  activation), seed 0, 9 epochs, two Dask workers: a space far larger than memetic-sh can
   start within the comparison's budget.
 
 Every grid is a study in ``OUT/<table>/`` (default ``reports/curve-tables``), so the script is
@@ -50,7 +50,7 @@ def build(name: str, out: Path, allow_code_change: bool = False) -> Path:
     epochs, workers = spec.pop("epochs", EPOCHS), spec.pop("workers", 1)
     for seed in spec.pop("seeds"):
         r = search(space, out / name, strategy="grid", trials=space.size, seed=seed, max_epochs=epochs,
-                   patience=epochs, executor="inline" if workers == 1 else "process", workers=workers,
+                   patience=epochs, executor="inline" if workers == 1 else "dask", workers=None if workers == 1 else workers,
                    progress=False, allow_code_change=allow_code_change, **spec)
         print(f"{name} seed {seed}: {r.trained} trained, {r.served} served, best {r.frame.best_acc.max():.4f}",
               flush=True)
