@@ -22,10 +22,13 @@ all of it.
   the rule reads: ``ratio_indep`` from round 5). Writes
   ``results/curve_selection.csv`` (round 1) or ``results/curve_selection_roundN.csv``.
 * default: every strategy at its defaults on every table, seeds 0-99. Writes
-  ``results/curve_compare.csv`` (per table and strategy: median regret at the three points,
-  Wilcoxon p of memetic-sh against it there, paired over seeds, the seeds where memetic-sh's
-  regret is lower / higher, and the ratio) and
-  ``results/curve_compare.png`` (median regret against epochs spent).
+  ``results/curve_compare.csv`` (per table and strategy: median regret at the three points and
+  ``regret_area``, the median over seeds of a run's mean regret from 1/9 of the budget to all of
+  it; at each, Wilcoxon p of memetic-sh against it, paired over seeds, and the seeds where
+  memetic-sh's regret is lower / higher; and the ratio) and
+  ``results/curve_compare.png`` (median regret against epochs spent). ``--tables curves-c --csv
+  curve_compare_c.csv``: the same on the large-space table (``curve_tables.py``: where a model that
+  chooses which configs to start has room; issue 20, item 4).
 
 ``ratio`` (per seed, then the median over seeds): the epochs a strategy spends until its regret
 is at most random search's final regret (random with full training, same seed and budget),
@@ -75,12 +78,13 @@ STRATEGIES = {  # label -> (strategy, options); the pruners' (and DEHB's) own de
     # memetic-sh's default is round 6's choice (rungs from 1 epoch) with round 5's (an inner population
     # of 20, the first drawn at random) on round 3's second (quorum 9, reconsider); beside it the
     # default before round 6 (three rungs), the default without the model (its inner GA does not
-    # pre-screen: issue 20) and, each with three rungs and the population of 10 from the
+    # pre-screen: issue 20), the default with the model ranking promotions (issue 20) and, each with three rungs and the population of 10 from the
     # Latin-hypercube-like start it had then: the default before round 5, the default before round 3
     # (quorum 1, retiring), reconsider alone (round 2), round 3's first (vetoed: it stalls on the
     # check table) and round 4's model-guided promotion (not chosen)
     "memetic-sh-round5": ("memetic-sh", dict(BEFORE_ROUND6)),
     "memetic-sh-no-model": ("memetic-sh", {"inner": "memetic-no-model"}),
+    "memetic-sh-promote-model": ("memetic-sh", {"promote_model": True}),
     "memetic-sh-round4": ("memetic-sh", dict(BEFORE_ROUND5)),
     "memetic-sh-previous": ("memetic-sh", {"quorum": 1, "reconsider": False, **BEFORE_ROUND5}),
     "memetic-sh-reconsider": ("memetic-sh", {"quorum": 1, "reconsider": True, **BEFORE_ROUND5}),
@@ -257,6 +261,13 @@ def ratios(grid: pd.DataFrame, reference: pd.DataFrame) -> pd.Series:
     return pd.Series(out)
 
 
+def regret_area(grid: pd.DataFrame) -> pd.Series:
+    """Per seed: the mean regret over the epochs from 1/9 of the budget to all of it (the whole
+    span the three checkpoints sample; NaN if a run has no regret yet at 1/9)."""
+    first = checkpoints(int(grid.epochs.max()))[0]
+    return grid[grid.epochs >= first].groupby("seed").regret.agg(lambda r: r.mean(skipna=False))
+
+
 def reference_jobs(tables, seeds) -> list:
     """The independent reference's runs: random search of seed ``s + REFERENCE_OFFSET`` per seed."""
     return [(t, REFERENCE, "random", s + REFERENCE_OFFSET, None) for t in tables for s in seeds]
@@ -297,6 +308,13 @@ def summarize(grid: pd.DataFrame, reference: pd.DataFrame, proposal: str | None,
                 p = math.nan if np.isnan(d).any() else float(wilcoxon(a, at).pvalue) if np.any(d != 0) else 1.0
                 row[f"p@{'1/9 1/3 1'.split()[i]}"] = p  # NaN: a seed has no regret there yet
                 row[f"sh_better/worse@{'1/9 1/3 1'.split()[i]}"] = f"{int((d < 0).sum())}/{int((d > 0).sum())}"
+        area = regret_area(g)
+        row["regret_area"] = float(median_over_runs(area.to_numpy()))
+        if proposal and strategy != proposal:
+            a = regret_area(grid[(grid.table == table) & (grid.strategy == proposal)]).reindex(area.index)
+            d = (a - area).to_numpy()
+            row["p@area"] = math.nan if np.isnan(d).any() else float(wilcoxon(a, area).pvalue) if np.any(d != 0) else 1.0
+            row["sh_better/worse@area"] = f"{int((d < 0).sum())}/{int((d > 0).sum())}"
         row.update(_ratio_columns(ratios(g, ref).to_numpy()))
         if independent is not None:
             row.update(_ratio_columns(ratios(g, independent[independent.table == table]).to_numpy(), "_indep"))
@@ -354,6 +372,8 @@ def main(argv=None) -> int:
     p.add_argument("--tables-dir", default=str(ROOT / "reports" / "curve-tables"))
     p.add_argument("--seeds", type=int, default=100)
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--csv", default="curve_compare.csv",
+                   help="the comparison's CSV in benchmarks/results (its figure: the same name, .png)")
     args = p.parse_args(argv)
     from studylib import provenance
 
@@ -398,9 +418,10 @@ def main(argv=None) -> int:
             for seed in range(args.seeds)]
     grid, ref = split_reference(run_all(jobs + reference_jobs(tables, range(args.seeds)), args.workers))
     out = summarize(grid, grid[grid.strategy == "random"], "memetic-sh", ref)
-    out.to_csv(RESULTS / "curve_compare.csv", index=False)
-    figure(grid, RESULTS / "curve_compare.png")
-    provenance.write_stamp(RESULTS / "curve_compare.csv", stamp)
+    csv = RESULTS / args.csv
+    out.to_csv(csv, index=False)
+    figure(grid, csv.with_suffix(".png"))
+    provenance.write_stamp(csv, stamp)
     show(out)
     return 0
 

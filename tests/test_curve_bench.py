@@ -217,3 +217,30 @@ def test_curve_compare_rule_from_round_6_reads_the_goal_first():
     assert cc.choose(both, {"default"}, "default", goal_first=True) == "same"
     assert cc.choose(both.assign(ratio=both.ratio + 0.5), set(), "default", goal_first=True) == "fast"
     assert cc.choose(both, set(both.index), "default") is None
+
+
+def test_curve_compare_regret_area_is_a_runs_mean_regret_from_a_ninth_of_the_budget(table):
+    """``regret_area``: per seed the mean of the regret on the epoch grid from budget/9 to the
+    budget, its median over seeds in the summary, compared paired with the proposal's."""
+    from _scripts import load_script
+
+    cc = load_script("curve_compare")
+    jobs = [(table, s, s, seed, None) for s in ("random", "memetic-sh") for seed in range(4)]
+    grid = cc.run_all(jobs, workers=1)
+    budget = 20 * EPOCHS
+    sh = grid[grid.strategy == "memetic-sh"]
+    area = cc.regret_area(sh)
+    for seed in range(4):
+        run = sh[sh.seed == seed].set_index("epochs").regret
+        assert area[seed] == pytest.approx(run.loc[budget // 9: budget].mean())
+        assert area[seed] != pytest.approx(run.mean())  # the span starts at budget/9, not at epoch 1
+    out = cc.summarize(grid, grid[grid.strategy == "random"], "memetic-sh").set_index("strategy")
+    assert out.loc["memetic-sh", "regret_area"] == pytest.approx(float(np.median(area)))
+    rnd = cc.regret_area(grid[grid.strategy == "random"])
+    d = area - rnd
+    assert out.loc["random", "sh_better/worse@area"] == f"{int((d < 0).sum())}/{int((d > 0).sum())}"
+    late = sh.assign(regret=sh.regret.where((sh.seed != 0) | (sh.epochs > budget // 9)))
+    assert np.isnan(cc.regret_area(late)[0])  # seed 0 has no regret yet at budget/9: none
+    assert cc.regret_area(late).drop(0).equals(area.drop(0))
+    before = sh.assign(regret=sh.regret.where(sh.epochs >= budget // 9))
+    assert cc.regret_area(before).equals(area)  # what comes before the span does not count
