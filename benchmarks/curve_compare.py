@@ -4,10 +4,11 @@
     nice .venv/bin/python benchmarks/curve_compare.py             # compare at the defaults (all tables)
 
 Tables come from ``benchmarks/curve_tables.py`` (``reports/curve-tables/<name>.csv``); every run
-is ``studylib.curve_bench.run_curve`` (the study loop, budget in epochs, 27-epoch curves).
+is ``studylib.curve_bench.run_curve`` (the study loop, budget in epochs; curves-a and curves-b
+have 27-epoch curves, curves-c 9).
 
-The budget is 20 full trainings' epochs (540 for 27-epoch curves); regret is read at 1/9, 1/3 and
-all of it.
+The budget is 20 full trainings' epochs (540 for 27-epoch curves, 180 for 9); regret is read at
+1/9, 1/3 and all of it.
 
 * ``--select [--round N]``: the memetic-sh candidates of round N (1: ``CANDIDATES``, 2:
   ``CANDIDATES_ROUND2``, 3: ``CANDIDATES_ROUND3``, 4: ``CANDIDATES_ROUND4``, 5: ``CANDIDATES_ROUND5``, 6:
@@ -26,9 +27,10 @@ all of it.
   ``regret_area``, the median over seeds of a run's mean regret from 1/9 of the budget to all of
   it; at each, Wilcoxon p of memetic-sh against it, paired over seeds, and the seeds where
   memetic-sh's regret is lower / higher; and the ratio) and
-  ``results/curve_compare.png`` (median regret against epochs spent). ``--tables curves-c --csv
-  curve_compare_c.csv``: the same on the large-space table (``curve_tables.py``: where a model that
-  chooses which configs to start has room; issue 20, item 4).
+  ``results/curve_compare.png`` (median regret against epochs spent). ``--tables curves-c``: the
+  same on the larger held-out table, written to ``results/curve_compare_c.csv`` / ``.png``
+  (``curve_tables.py``: where a model that chooses which configs to start has room; issue 20,
+  item 4).
 
 ``ratio`` (per seed, then the median over seeds): the epochs a strategy spends until its regret
 is at most random search's final regret (random with full training, same seed and budget),
@@ -261,9 +263,18 @@ def ratios(grid: pd.DataFrame, reference: pd.DataFrame) -> pd.Series:
     return pd.Series(out)
 
 
+def compare_csv(tables: list[str]) -> str:
+    """The comparison's CSV name: ``curve_compare.csv`` for the two default tables, else named by
+    the tables (``curves-c`` -> ``curve_compare_c.csv``), so another table does not overwrite it."""
+    if list(tables) == ["curves-a", "curves-b"]:
+        return "curve_compare.csv"
+    return "curve_compare_" + "_".join(t.removeprefix("curves-") for t in tables) + ".csv"
+
+
 def regret_area(grid: pd.DataFrame) -> pd.Series:
-    """Per seed: the mean regret over the epochs from 1/9 of the budget to all of it (the whole
-    span the three checkpoints sample; NaN if a run has no regret yet at 1/9)."""
+    """Per seed: the run-mean regret, the mean regret over the epochs from 1/9 of the budget to all
+    of it (the span the three checkpoints sample; NaN if a run has no regret yet at 1/9).
+    ``grid``: one table and one strategy (rows are grouped by seed only)."""
     first = checkpoints(int(grid.epochs.max()))[0]
     return grid[grid.epochs >= first].groupby("seed").regret.agg(lambda r: r.mean(skipna=False))
 
@@ -288,7 +299,8 @@ def _ratio_columns(r: np.ndarray, suffix: str = "") -> dict:
 
 def summarize(grid: pd.DataFrame, reference: pd.DataFrame, proposal: str | None,
               independent: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Per table and strategy: median regrets, paired tests against ``proposal``, ``ratio`` against
+    """Per table and strategy: median regrets at the checkpoints and ``regret_area`` (the median of
+    :func:`regret_area`), paired tests of each against ``proposal``, ``ratio`` against
     ``reference`` (same seed) and, with ``independent`` (seeds mapped back), ``ratio_indep``."""
     from scipy.stats import wilcoxon
 
@@ -372,8 +384,10 @@ def main(argv=None) -> int:
     p.add_argument("--tables-dir", default=str(ROOT / "reports" / "curve-tables"))
     p.add_argument("--seeds", type=int, default=100)
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--csv", default="curve_compare.csv",
-                   help="the comparison's CSV in benchmarks/results (its figure: the same name, .png)")
+    p.add_argument("--csv", default=None,
+                   help="the comparison's CSV in benchmarks/results (its figure: the same name, .png); default "
+                        "curve_compare.csv for curves-a and curves-b, else curve_compare_<a_b_...>.csv "
+                        "(curves-c: curve_compare_c.csv); --select writes its round's CSV instead")
     args = p.parse_args(argv)
     from studylib import provenance
 
@@ -418,7 +432,7 @@ def main(argv=None) -> int:
             for seed in range(args.seeds)]
     grid, ref = split_reference(run_all(jobs + reference_jobs(tables, range(args.seeds)), args.workers))
     out = summarize(grid, grid[grid.strategy == "random"], "memetic-sh", ref)
-    csv = RESULTS / args.csv
+    csv = RESULTS / (args.csv or compare_csv(args.tables))
     out.to_csv(csv, index=False)
     figure(grid, csv.with_suffix(".png"))
     provenance.write_stamp(csv, stamp)

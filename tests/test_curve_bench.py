@@ -239,8 +239,29 @@ def test_curve_compare_regret_area_is_a_runs_mean_regret_from_a_ninth_of_the_bud
     rnd = cc.regret_area(grid[grid.strategy == "random"])
     d = area - rnd
     assert out.loc["random", "sh_better/worse@area"] == f"{int((d < 0).sum())}/{int((d > 0).sum())}"
+    from scipy.stats import wilcoxon
+
+    assert out.loc["random", "p@area"] == pytest.approx(wilcoxon(area, rnd).pvalue)
+    assert cc.compare_csv(["curves-a", "curves-b"]) == "curve_compare.csv"
+    assert cc.compare_csv(["curves-c"]) == "curve_compare_c.csv"  # another table: another file
     late = sh.assign(regret=sh.regret.where((sh.seed != 0) | (sh.epochs > budget // 9)))
     assert np.isnan(cc.regret_area(late)[0])  # seed 0 has no regret yet at budget/9: none
     assert cc.regret_area(late).drop(0).equals(area.drop(0))
     before = sh.assign(regret=sh.regret.where(sh.epochs >= budget // 9))
     assert cc.regret_area(before).equals(area)  # what comes before the span does not count
+
+
+def test_configs_started_counts_the_distinct_configs_a_run_trains(table):
+    """``benchmarks/configs_started.py``: per table and strategy, the distinct configs among each
+    run's trials (median, min, max over the seeds), at curve_compare's budget."""
+    from _scripts import load_script
+
+    script = load_script("configs_started")
+    out = script.started([table], seeds=range(3)).set_index("strategy")
+    assert list(out.index) == ["memetic-sh", "memetic-sh-no-model"]
+    counts = [len({t.metrics["index"] for t in run_curve(table, "memetic-sh", s, 20 * EPOCHS)["trials"]})
+              for s in range(3)]
+    row = out.loc["memetic-sh"]
+    assert (row.started_median, row.started_min, row.started_max) == (np.median(counts), min(counts), max(counts))
+    assert row.configs == table.space.size == 12 and row.budget_epochs == 20 * EPOCHS
+    assert row.started_max <= row.configs
