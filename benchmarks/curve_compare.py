@@ -349,23 +349,42 @@ def choose(both: pd.DataFrame, vetoed: set, default: str, goal_first: bool = Fal
     return order.strategy.iloc[0] if len(order) else None
 
 
-def figure(grid: pd.DataFrame, path: Path) -> None:
+RIVALS = ("random", "memetic", "tpe-hb", "asha", "dehb")  # the figure's first row: memetic-sh against these
+
+
+def figure(grid: pd.DataFrame, path: Path, proposal: str = "memetic-sh") -> None:
+    """Median regret against epochs spent, one column per table: the first row ``proposal``
+    against ``RIVALS``, the second against its own variants (and any other row), each line with
+    a colour of its own and the legends beside the panels."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     tables = list(dict.fromkeys(grid.table))
-    fig, axes = plt.subplots(1, len(tables), figsize=(5.5 * len(tables), 4), squeeze=False)
-    for ax, table in zip(axes[0], tables):
-        for i, (strategy, g) in enumerate(grid[grid.table == table].groupby("strategy", sort=False)):
-            med = g.groupby("epochs").regret.median()
-            ax.step(med.index, med.to_numpy(), where="post", color=f"C{i}", label=strategy)
-        ax.set_yscale("symlog", linthresh=1e-3)
-        ax.set_title(f"{table} (median over seeds)")
-        ax.set_xlabel("epochs spent")
-        ax.set_ylabel("regret (final-epoch validation accuracy)")
-        ax.legend(fontsize=8, loc="upper right")
+    labels = list(dict.fromkeys(grid.strategy))
+    rows = [[proposal] + [s for s in RIVALS if s in labels],
+            [proposal] + [s for s in labels if s != proposal and s not in RIVALS]]
+    rows = [r for r in rows if len(r) > 1]
+    colours = plt.get_cmap("tab20").colors
+    fig, axes = plt.subplots(len(rows), len(tables), figsize=(5.5 * len(tables) + 2.5, 3.8 * len(rows)),
+                             squeeze=False)
+    for r, members in enumerate(rows):
+        for c, table in enumerate(tables):
+            ax = axes[r][c]
+            for i, strategy in enumerate(members):
+                g = grid[(grid.table == table) & (grid.strategy == strategy)]
+                med = g.groupby("epochs").regret.median()
+                ax.step(med.index, med.to_numpy(), where="post", label=strategy, color="black" if i == 0 else
+                        colours[(2 * (i - 1)) % len(colours) if r == 0 else (i - 1) % len(colours)],
+                        linewidth=2.2 if i == 0 else 1.2)
+            ax.set_yscale("symlog", linthresh=1e-3)
+            ax.set_title(f"{table}: {'against the rivals' if r == 0 and members[1] in RIVALS else 'variants'} "
+                         "(median over seeds)", fontsize=10)
+            ax.set_xlabel("epochs spent")
+            if c == 0:
+                ax.set_ylabel("regret (final-epoch val. accuracy)")
+        axes[r][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
