@@ -1,7 +1,8 @@
 """memetic-sh against random, memetic, tpe-hb, asha and dehb on learning-curve tables (issues 11, 17).
 
     nice .venv/bin/python benchmarks/curve_compare.py --select    # choose memetic-sh's defaults (curves-a)
-    nice .venv/bin/python benchmarks/curve_compare.py             # compare at the defaults (all tables)
+    nice .venv/bin/python benchmarks/curve_compare.py             # compare at the defaults (curves-a, curves-b)
+    nice .venv/bin/python benchmarks/curve_compare.py --tables curves-c   # the larger held-out table
 
 Tables come from ``benchmarks/curve_tables.py`` (``reports/curve-tables/<name>.csv``); every run
 is ``studylib.curve_bench.run_curve`` (the study loop, budget in epochs; curves-a and curves-b
@@ -80,10 +81,11 @@ STRATEGIES = {  # label -> (strategy, options); the pruners' (and DEHB's) own de
     # memetic-sh's default is round 6's choice (rungs from 1 epoch) with round 5's (an inner population
     # of 20, the first drawn at random) on round 3's second (quorum 9, reconsider); beside it the
     # default before round 6 (three rungs), the default without the model (its inner GA does not
-    # pre-screen: issue 20), the default with the model ranking promotions (issue 20) and, each with three rungs and the population of 10 from the
-    # Latin-hypercube-like start it had then: the default before round 5, the default before round 3
-    # (quorum 1, retiring), reconsider alone (round 2), round 3's first (vetoed: it stalls on the
-    # check table) and round 4's model-guided promotion (not chosen)
+    # pre-screen: issue 20), the default with the model ranking promotions (issue 20) and, each
+    # with three rungs and the population of 10 from the Latin-hypercube-like start it had then:
+    # the default before round 5, the default before round 3 (quorum 1, retiring), reconsider
+    # alone (round 2), round 3's first (vetoed: it stalls on the check table) and round 4's
+    # model-guided promotion (not chosen)
     "memetic-sh-round5": ("memetic-sh", dict(BEFORE_ROUND6)),
     "memetic-sh-no-model": ("memetic-sh", {"inner": "memetic-no-model"}),
     "memetic-sh-promote-model": ("memetic-sh", {"promote_model": True}),
@@ -297,36 +299,39 @@ def _ratio_columns(r: np.ndarray, suffix: str = "") -> dict:
             f"seeds_reaching{suffix}": int(np.isfinite(r).sum())}
 
 
+def _paired(proposal: pd.Series, other: pd.Series, point: str) -> dict:
+    """``p@point`` (Wilcoxon signed-rank, paired by seed; NaN if a seed has no value, 1 if no seed
+    differs) and ``sh_better/worse@point`` (seeds where ``proposal``'s regret is lower / higher)."""
+    from scipy.stats import wilcoxon
+
+    a = proposal.reindex(other.index)
+    d = (a - other).to_numpy()
+    p = math.nan if np.isnan(d).any() else float(wilcoxon(a, other).pvalue) if np.any(d != 0) else 1.0
+    return {f"p@{point}": p, f"sh_better/worse@{point}": f"{int((d < 0).sum())}/{int((d > 0).sum())}"}
+
+
 def summarize(grid: pd.DataFrame, reference: pd.DataFrame, proposal: str | None,
               independent: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per table and strategy: median regrets at the checkpoints and ``regret_area`` (the median of
-    :func:`regret_area`), paired tests of each against ``proposal``, ``ratio`` against
-    ``reference`` (same seed) and, with ``independent`` (seeds mapped back), ``ratio_indep``."""
-    from scipy.stats import wilcoxon
-
+    :func:`regret_area`), paired tests of each against ``proposal`` (:func:`_paired`), ``ratio``
+    against ``reference`` (same seed) and, with ``independent`` (seeds mapped back), ``ratio_indep``."""
     from studylib.numbers import median_over_runs
 
     rows = []
     for (table, strategy), g in grid.groupby(["table", "strategy"], sort=False):
         row = {"table": table, "strategy": strategy, "seeds": g.seed.nunique()}
         ref = reference[reference.table == table]
-        for i, c in enumerate(checkpoints(int(g.epochs.max()))):
+        mine = grid[(grid.table == table) & (grid.strategy == proposal)]
+        paired = bool(proposal) and strategy != proposal
+        for point, c in zip(("1/9", "1/3", "1"), checkpoints(int(g.epochs.max()))):
             at = g[g.epochs == c].set_index("seed").regret
-            row[f"regret@{'1/9 1/3 1'.split()[i]}"] = float(median_over_runs(at.to_numpy()))
-            if proposal and strategy != proposal:
-                p_at = grid[(grid.table == table) & (grid.strategy == proposal) & (grid.epochs == c)]
-                a = p_at.set_index("seed").regret.reindex(at.index)
-                d = (a - at).to_numpy()
-                p = math.nan if np.isnan(d).any() else float(wilcoxon(a, at).pvalue) if np.any(d != 0) else 1.0
-                row[f"p@{'1/9 1/3 1'.split()[i]}"] = p  # NaN: a seed has no regret there yet
-                row[f"sh_better/worse@{'1/9 1/3 1'.split()[i]}"] = f"{int((d < 0).sum())}/{int((d > 0).sum())}"
+            row[f"regret@{point}"] = float(median_over_runs(at.to_numpy()))
+            if paired:  # p NaN: a seed has no regret there yet
+                row.update(_paired(mine[mine.epochs == c].set_index("seed").regret, at, point))
         area = regret_area(g)
         row["regret_area"] = float(median_over_runs(area.to_numpy()))
-        if proposal and strategy != proposal:
-            a = regret_area(grid[(grid.table == table) & (grid.strategy == proposal)]).reindex(area.index)
-            d = (a - area).to_numpy()
-            row["p@area"] = math.nan if np.isnan(d).any() else float(wilcoxon(a, area).pvalue) if np.any(d != 0) else 1.0
-            row["sh_better/worse@area"] = f"{int((d < 0).sum())}/{int((d > 0).sum())}"
+        if paired:
+            row.update(_paired(regret_area(mine), area, "area"))
         row.update(_ratio_columns(ratios(g, ref).to_numpy()))
         if independent is not None:
             row.update(_ratio_columns(ratios(g, independent[independent.table == table]).to_numpy(), "_indep"))
