@@ -16,7 +16,10 @@ such files from a study folder. Protocol:
 * after each charged trial the *incumbent* is the best observed config at the highest fidelity
   (epochs) reached so far (replicated configs: :func:`studylib.numbers.incumbent_regrets`);
   regret = best mean at the final epoch - the incumbent's mean at the final epoch (sign-adjusted
-  for minimised metrics, so regret >= 0).
+  for minimised metrics, so regret >= 0). Means within one part in a million (``TIE``) are one
+  value (:func:`studylib.tables.merge_ties`): curves are logged in float32 (Keras), so the same
+  accuracy averaged over two seeds can differ in the 8th digit (on ``curves-a`` the two best
+  configs by 3e-8), which would make a run that found the other one never reach regret 0.
 
 ``bench.csv`` gets one row per charged trial with ``cost`` (cumulative epochs); the summary
 (written by ``studylib.bench``) reads a run's regret after ``c`` epochs as that of its last trial
@@ -25,6 +28,7 @@ over seeds there is NaN too: :mod:`studylib.numbers`). No randomness beyond the 
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +43,7 @@ from .tables import Table
 from .trial import Trial
 
 EPOCH = "epoch"
+TIE = 1e-6  # relative: final means this close are one value (float32 logs)
 
 
 @dataclass(frozen=True)
@@ -96,7 +101,8 @@ def curve_table_from_frame(frame, name: str, metric: str, maximize: bool, source
     frame = frame.iloc[np.lexsort((frame[EPOCH].to_numpy(), gid))]  # each epoch: the same row order
     tables = [table_from_frame(frame[frame[EPOCH] == e].drop(columns=EPOCH), name, metric, maximize, source)
               for e in range(1, top + 1)]
-    return CurveTable(name, np.stack([t.values for t in tables], axis=2), tables[-1])
+    final = dataclasses.replace(tables[-1], tie=TIE)  # logged metrics: float32 (Keras)
+    return CurveTable(name, np.stack([t.values for t in tables], axis=2), final)
 
 
 class CurveObjective(TableObjective):

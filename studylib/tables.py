@@ -37,6 +37,8 @@ class Table:
 
     ``values[i, s]`` is seed ``s`` of config ``space.config_at(i)`` (NaN beyond ``counts[i]``).
     ``maximize`` gives the metric's direction; strategies always see ``sign * value``.
+    ``tie`` (relative): config means that agree to within it are one value (:func:`merge_ties`),
+    so equal results logged in float32 have equal regret; 0 (the built-in tables): exact.
     """
 
     name: str
@@ -45,6 +47,7 @@ class Table:
     counts: np.ndarray
     maximize: bool = True
     metric: str = "value"
+    tie: float = 0.0
     means: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self):
@@ -54,7 +57,7 @@ class Table:
             raise ValueError(f"table {self.name}: expected {self.space.size} rows")
         if (self.counts < 1).any() or (self.counts > self.values.shape[1]).any():
             raise ValueError(f"table {self.name}: every config needs 1..{self.values.shape[1]} seeds")
-        self.means = np.nanmean(self.values, axis=1)
+        self.means = merge_ties(np.nanmean(self.values, axis=1), self.tie)
 
     @property
     def sign(self) -> float:
@@ -88,6 +91,23 @@ class Table:
             values[i, : len(v)] = v
             counts[i] = len(v)
         return cls(name=name, space=space, values=values, counts=counts, maximize=maximize, metric=metric)
+
+
+def merge_ties(means: np.ndarray, tie: float) -> np.ndarray:
+    """``means`` with each run of values within ``tie * |value|`` of the run's smallest set to the
+    run's largest (``tie`` 0: unchanged). Float32 logs are why: the same accuracy averaged over two
+    seeds, (a + b) / 2 and (c + d) / 2 with a + b = c + d images right, can differ in the 8th digit."""
+    if tie <= 0:
+        return means
+    out = means.copy()
+    order = [i for i in np.argsort(means, kind="stable") if np.isfinite(means[i])]
+    start = 0
+    for j in range(1, len(order) + 1):
+        head = means[order[start]]
+        if j == len(order) or means[order[j]] - head > tie * max(abs(head), abs(means[order[j]])):
+            out[order[start:j]] = means[order[j - 1]]
+            start = j
+    return out
 
 
 def _bench_source(name: str):

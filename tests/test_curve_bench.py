@@ -82,6 +82,35 @@ def test_regret_is_the_incumbent_at_the_highest_fidelity_reached(frame, table):
     assert top == EPOCHS
 
 
+def test_merge_ties_joins_means_within_a_part_in_a_million_of_a_runs_smallest():
+    from studylib.tables import merge_ties
+
+    means = np.array([0.5, 1.0 + 0.6e-6, 1.0, 1.0 + 1.2e-6, 0.98, np.nan])
+    out = merge_ties(means, 1e-6)
+    # 1.0 and 1.0000006 are one value (the larger); 1.0000012 is more than 1e-6 above the run's
+    # smallest, so it starts a run of its own (no chaining); the rest are unchanged
+    assert out[[0, 4]].tolist() == [0.5, 0.98] and np.isnan(out[5])
+    assert out[1] == out[2] == 1.0 + 0.6e-6 and out[3] == 1.0 + 1.2e-6
+    assert merge_ties(means, 0.0) is means
+
+
+def test_float32_logged_curves_that_tie_in_images_right_have_equal_regret():
+    # 287 validation images, two seeds: config p gets 285 and 281 right, q 283 and 283 (the same
+    # mean accuracy); float32 logs make their means differ by 3e-8 (as curves-a's two best configs)
+    rows = []
+    for c, rights in {"p": (285, 281), "q": (283, 283), "r": (281, 281)}.items():
+        for s, k in enumerate(rights):
+            for e in (1, 2):
+                rows.append({"c": c, "seed": s, "epoch": e, "val_accuracy": float(np.float32(k / 287)) - (e == 1) * 0.1})
+    frame = pd.DataFrame(rows)
+    plain = frame[frame.epoch == 2].groupby("c").val_accuracy.mean()
+    assert plain["p"] != plain["q"] and abs(plain["p"] - plain["q"]) < 1e-7
+    t = curve_table_from_frame(frame, "f32", "val_accuracy", True)
+    i = {c: t.space.index_of({"c": c}) for c in "pqr"}
+    assert t.final.regret(i["p"]) == t.final.regret(i["q"]) == 0.0
+    assert t.final.regret(i["r"]) == pytest.approx(2 / 287)
+
+
 def test_bench_cli_writes_a_cost_column(tmp_path, capsys):
     path = tmp_path / "curves.csv"
     curves(np.random.default_rng(2)).to_csv(path, index=False)
