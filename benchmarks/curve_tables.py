@@ -49,8 +49,8 @@ def build(name: str, out: Path, allow_code_change: bool = False) -> Path:
     spec = dict(TABLES[name])
     space = load_space(ROOT / "benchmarks" / "spaces" / f"{name}.yaml")
     epochs, workers = spec.pop("epochs", EPOCHS), spec.pop("workers", 1)
+    executor = dict(executor="inline") if workers == 1 else dict(executor="dask", workers=workers)
     for seed in spec.pop("seeds"):
-        executor = dict(executor="inline") if workers == 1 else dict(executor="dask", workers=workers)
         r = search(space, out / name, strategy="grid", trials=space.size, seed=seed, max_epochs=epochs,
                    patience=epochs, progress=False, allow_code_change=allow_code_change, **executor, **spec)
         print(f"{name} seed {seed}: {r.trained} trained, {r.served} served, best {r.frame.best_acc.max():.4f}",
