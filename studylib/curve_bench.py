@@ -16,10 +16,11 @@ such files from a study folder. Protocol:
 * after each charged trial the *incumbent* is the best observed config at the highest fidelity
   (epochs) reached so far (replicated configs: :func:`studylib.numbers.incumbent_regrets`);
   regret = best mean at the final epoch - the incumbent's mean at the final epoch (sign-adjusted
-  for minimised metrics, so regret >= 0). Means within one part in a million (``TIE``) are one
-  value (:func:`studylib.tables.merge_ties`): curves are logged in float32 (Keras), so the same
-  accuracy averaged over two seeds can differ in the 8th digit (on ``curves-a`` the two best
-  configs by 3e-8), which would make a run that found the other one never reach regret 0.
+  for minimised metrics, so regret >= 0). Means within one part in a million (``TIE``) of a
+  run's smallest are one value (:func:`studylib.tables.merge_ties`): curves are logged in
+  float32 (Keras), so the same accuracy averaged over two seeds can differ in the 8th digit (on
+  ``curves-a`` the two best configs by 3e-8), and a run that found the one a reference did not
+  would never reach its regret.
 
 ``bench.csv`` gets one row per charged trial with ``cost`` (cumulative epochs); the summary
 (written by ``studylib.bench``) reads a run's regret after ``c`` epochs as that of its last trial

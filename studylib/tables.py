@@ -37,7 +37,7 @@ class Table:
 
     ``values[i, s]`` is seed ``s`` of config ``space.config_at(i)`` (NaN beyond ``counts[i]``).
     ``maximize`` gives the metric's direction; strategies always see ``sign * value``.
-    ``tie`` (relative): config means that agree to within it are one value (:func:`merge_ties`),
+    ``tie`` (relative): config means within it of a run's smallest are one value (:func:`merge_ties`),
     so equal results logged in float32 have equal regret; 0 (the built-in tables): exact.
     """
 
