@@ -294,3 +294,24 @@ def test_configs_started_counts_the_distinct_configs_a_run_trains(table):
     assert (row.started_median, row.started_min, row.started_max) == (np.median(counts), min(counts), max(counts))
     assert row.configs == table.space.size == 12 and row.budget_epochs == 20 * EPOCHS
     assert row.started_max <= row.configs
+
+
+def test_first_hits_counts_the_rung_of_each_runs_first_trial_at_randoms_final_regret(table):
+    """``benchmarks/first_hits.py``: per strategy, the seeds whose first trial with regret <= the
+    independent random search's final regret was at each rung, or never."""
+    from _scripts import load_script
+
+    cc, script = load_script("curve_compare"), load_script("first_hits")
+    out = script.hits(table, ["memetic-sh", "asha"], seeds=range(4)).set_index("strategy")
+    for strategy in ("memetic-sh", "asha"):
+        expected = []
+        for s in range(4):
+            target = run_curve(table, "random", s + cc.REFERENCE_OFFSET, 20 * EPOCHS)["regret"][-1]
+            run = run_curve(table, strategy, s, 20 * EPOCHS)
+            at = [t.epochs for t, r in zip(run["trials"], run["regret"]) if r <= target + 1e-12]
+            expected.append(at[0] if at else None)
+        row = out.loc[strategy]
+        counted = {int(c.rsplit("_", 1)[1]): row[c] for c in out.columns if c.startswith("hit_at_")}
+        assert {r: n for r, n in counted.items() if n} == {r: expected.count(r) for r in set(expected) if r}
+        assert row.never == expected.count(None) and row.seeds == 4
+    assert out.loc["memetic-sh", "first_rung_trials_median"] >= 1

@@ -1,0 +1,96 @@
+"""Where a run first reaches random search's final regret: the rung (epochs) of that trial, per
+learning-curve table and strategy (issue 17: why dehb's ratio on curves-a is lower than memetic-sh's).
+
+    nice .venv/bin/python benchmarks/first_hits.py --tables-dir reports/curve-tables
+
+Runs memetic-sh and dehb (``--strategies``) at their defaults on curves-a with ``curve_compare``'s
+budget and reporting seeds 0-99 against the same independent random search (seed ``s +
+REFERENCE_OFFSET``), and counts, per rung, the seeds whose first trial with regret <= that search's
+final regret was trained to that rung ("never": no such trial). Beside them: the median number of
+first-rung trials before the run's first trial at a higher rung (while the incumbent is the best
+first-rung score). Writes ``results/first_hits.csv`` with a ``.provenance.json``. Randomness: the
+run seeds only.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import curve_compare as cc  # noqa: E402
+
+STRATEGIES = ("memetic-sh", "dehb")
+
+
+def first_hit(run: dict, target: float) -> tuple[int | None, int | None]:
+    """(epochs spent, rung of the trial) when ``run``'s regret first gets to ``target``; Nones if never."""
+    for trial, cost, regret in zip(run["trials"], run["cost"], run["regret"]):
+        if regret <= target + 1e-12:
+            return int(cost), int(trial.epochs)
+    return None, None
+
+
+def first_rung_trials(run: dict) -> int:
+    """The trials at the run's lowest rung before its first trial at a higher one."""
+    low = min(t.epochs for t in run["trials"])
+    n = 0
+    for t in run["trials"]:
+        if t.epochs > low:
+            break
+        n += 1
+    return n
+
+
+def hits(table, strategies=STRATEGIES, seeds=range(100)) -> pd.DataFrame:
+    from studylib.curve_bench import run_curve
+
+    budget = cc.budget_of(table)
+    targets = {s: run_curve(table, "random", s + cc.REFERENCE_OFFSET, budget)["regret"][-1] for s in seeds}
+    rows = []
+    for strategy in strategies:
+        rungs, lead = [], []
+        for s in seeds:
+            run = run_curve(table, strategy, s, budget)
+            rungs.append(first_hit(run, targets[s])[1])
+            lead.append(first_rung_trials(run))
+        row = {"table": table.name, "strategy": strategy, "seeds": len(rungs),
+               "first_rung_trials_median": float(np.median(lead))}
+        for r in sorted({r for r in rungs if r is not None}):
+            row[f"hit_at_{r}"] = rungs.count(r)
+        row["never"] = rungs.count(None)
+        rows.append(row)
+    return pd.DataFrame(rows).fillna(0)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--tables-dir", default=str(ROOT / "reports" / "curve-tables"))
+    p.add_argument("--tables", nargs="+", default=["curves-a"])
+    p.add_argument("--strategies", nargs="+", default=list(STRATEGIES))
+    args = p.parse_args(argv)
+    from studylib import provenance
+
+    tables_dir = Path(args.tables_dir)
+    stamp = provenance.code_stamp({s: (s, None) for s in args.strategies}, tables=args.tables, seeds=list(range(100)),
+                                  table_hashes=cc.table_hashes(tables_dir))
+    out = pd.concat([hits(cc.load(t, tables_dir), args.strategies) for t in args.tables], ignore_index=True)
+    cols = [c for c in out.columns if c.startswith("hit_at_")]
+    out = out[[c for c in out.columns if c not in cols + ["never"]]
+              + sorted(cols, key=lambda c: int(c.rsplit("_", 1)[1])) + ["never"]]
+    for c in cols + ["never"]:
+        out[c] = out[c].astype(int)
+    out.to_csv(cc.RESULTS / "first_hits.csv", index=False)
+    provenance.write_stamp(cc.RESULTS / "first_hits.csv", stamp)
+    print(out.to_string(index=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
