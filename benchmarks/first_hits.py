@@ -53,20 +53,16 @@ def hits(table, strategies=STRATEGIES, seeds=range(100)) -> pd.DataFrame:
 
     budget = cc.budget_of(table)
     targets = {s: run_curve(table, "random", s + cc.REFERENCE_OFFSET, budget)["regret"][-1] for s in seeds}
-    rows = []
+    hit, lead = {}, {}  # strategy -> per seed: the rung of the first hit (None: never); first-rung trials
     for strategy in strategies:
-        rungs, lead = [], []
-        for s in seeds:
-            run = run_curve(table, strategy, s, budget)
-            rungs.append(first_hit(run, targets[s])[1])
-            lead.append(first_rung_trials(run))
-        row = {"table": table.name, "strategy": strategy, "seeds": len(rungs),
-               "first_rung_trials_median": float(np.median(lead))}
-        for r in sorted({r for r in rungs if r is not None}):
-            row[f"hit_at_{r}"] = rungs.count(r)
-        row["never"] = rungs.count(None)
-        rows.append(row)
-    return pd.DataFrame(rows).fillna(0)
+        runs = [run_curve(table, strategy, s, budget) for s in seeds]
+        hit[strategy] = [first_hit(run, targets[s])[1] for run, s in zip(runs, seeds)]
+        lead[strategy] = [first_rung_trials(run) for run in runs]
+    rungs = sorted({r for h in hit.values() for r in h if r is not None})
+    return pd.DataFrame([{"table": table.name, "strategy": strategy, "seeds": len(h),
+                          "first_rung_trials_median": float(np.median(lead[strategy])),
+                          **{f"hit_at_{r}": h.count(r) for r in rungs}, "never": h.count(None)}
+                         for strategy, h in hit.items()])
 
 
 def main(argv=None) -> int:
@@ -81,11 +77,8 @@ def main(argv=None) -> int:
     stamp = provenance.code_stamp({s: (s, None) for s in args.strategies}, tables=args.tables, seeds=list(range(100)),
                                   table_hashes=cc.table_hashes(tables_dir))
     out = pd.concat([hits(cc.load(t, tables_dir), args.strategies) for t in args.tables], ignore_index=True)
-    cols = [c for c in out.columns if c.startswith("hit_at_")]
-    out = out[[c for c in out.columns if c not in cols + ["never"]]
-              + sorted(cols, key=lambda c: int(c.rsplit("_", 1)[1])) + ["never"]]
-    for c in cols + ["never"]:
-        out[c] = out[c].astype(int)
+    counts = [c for c in out.columns if c.startswith("hit_at_") or c == "never"]  # tables of other rungs: 0
+    out[counts] = out[counts].fillna(0).astype(int)
     out.to_csv(cc.RESULTS / "first_hits.csv", index=False)
     provenance.write_stamp(cc.RESULTS / "first_hits.csv", stamp)
     print(out.to_string(index=False))
