@@ -14,6 +14,7 @@ run seeds only.
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 from pathlib import Path
 
@@ -29,23 +30,15 @@ import curve_compare as cc  # noqa: E402
 STRATEGIES = ("memetic-sh", "dehb")
 
 
-def first_hit(run: dict, target: float) -> tuple[int | None, int | None]:
-    """(epochs spent, rung of the trial) when ``run``'s regret first gets to ``target``; Nones if never."""
-    for trial, cost, regret in zip(run["trials"], run["cost"], run["regret"]):
-        if regret <= target + 1e-12:
-            return int(cost), int(trial.epochs)
-    return None, None
+def first_hit(run: dict, target: float) -> int | None:
+    """The rung (epochs) of ``run``'s first trial whose regret is at most ``target``; None if none."""
+    return next((int(t.epochs) for t, r in zip(run["trials"], run["regret"]) if r <= target + 1e-12), None)
 
 
 def first_rung_trials(run: dict) -> int:
     """The trials at the run's lowest rung before its first trial at a higher one."""
     low = min(t.epochs for t in run["trials"])
-    n = 0
-    for t in run["trials"]:
-        if t.epochs > low:
-            break
-        n += 1
-    return n
+    return sum(1 for _ in itertools.takewhile(lambda t: t.epochs == low, run["trials"]))
 
 
 def hits(table, strategies=STRATEGIES, seeds=range(100)) -> pd.DataFrame:
@@ -56,7 +49,7 @@ def hits(table, strategies=STRATEGIES, seeds=range(100)) -> pd.DataFrame:
     hit, lead = {}, {}  # strategy -> per seed: the rung of the first hit (None: never); first-rung trials
     for strategy in strategies:
         runs = [run_curve(table, strategy, s, budget) for s in seeds]
-        hit[strategy] = [first_hit(run, targets[s])[1] for run, s in zip(runs, seeds)]
+        hit[strategy] = [first_hit(run, targets[s]) for run, s in zip(runs, seeds)]
         lead[strategy] = [first_rung_trials(run) for run in runs]
     rungs = sorted({r for h in hit.values() for r in h if r is not None})
     return pd.DataFrame([{"table": table.name, "strategy": strategy, "seeds": len(h),
