@@ -53,7 +53,7 @@ def main(argv=None) -> int:
     tables_dir = Path(args.tables_dir)
     stamp = provenance.code_stamp({k: ("memetic-sh", o) for k, o in RUNS.items()}, tables=list(TABLES),
                                   seeds=list(SEEDS), table_hashes=cc.table_hashes(tables_dir))
-    tables = [cc.load(t.split("@")[0], tables_dir, int(t.split("@")[1]) if "@" in t else None) for t in TABLES]
+    tables = [cc.load(t, tables_dir) for t in TABLES]
     out = started(tables)
     out.to_csv(cc.RESULTS / "configs_started.csv", index=False)
     provenance.write_stamp(cc.RESULTS / "configs_started.csv", stamp)

@@ -203,10 +203,14 @@ DEV_EPOCHS = (27, 9)  # the development table, and its curves cut at 9 epochs
 
 
 def load(name: str, tables_dir: Path, epochs: int | None = None):
-    """Table ``name``; with ``epochs``, its curves cut there (named ``name@epochs``)."""
+    """Table ``name``; with ``epochs`` (or a name ``name@epochs``), its curves cut there (named
+    ``name@epochs``)."""
     from studylib.curve_bench import curve_table_from_frame
     from studylib.table_files import read_frame
 
+    if "@" in name:
+        name, cut = name.split("@")
+        epochs = epochs or int(cut)
     frame = read_frame(tables_dir / f"{name}.csv")
     if epochs:
         frame, name = frame[frame.epoch <= epochs], f"{name}@{epochs}"
