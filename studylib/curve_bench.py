@@ -148,32 +148,46 @@ class TableRungs(Rungs):
         return (max(lower), None, None) if lower else (0, None, None)
 
 
-def run_curve(table: CurveTable, strategy: str, seed: int, budget: int, options: dict | None = None) -> dict:
+def run_curve(table: CurveTable, strategy: str, seed: int, budget: int, options: dict | None = None,
+              workers: int = 1, window: int | None = None) -> dict:
     """One run of ``strategy`` on ``table`` with ``budget`` epochs. Returns ``regret`` and ``cost``
     (cumulative epochs) after each charged trial, the ``trials`` themselves, ``charged``, ``free``
-    and ``seconds``."""
-    from .executors import InlineExecutor
+    and ``seconds``. ``workers`` > 1: on that many simulated workers
+    (:class:`~studylib.executors.simulated.SimulatedWorkers`), each strategy with at least that many
+    proposals in flight (``window``: exactly that many); the trials are then in the order their
+    results came back, ``time`` is when (the simulated clock, in epochs) and ``utilization`` the
+    workers' busy share."""
+    from .executors import InlineExecutor, SimulatedWorkers
     from .fidelity import Spend, charged_epochs
     from .ledger import MemoryLedger
     from .loop import run_loop
     from .strategies import make_strategy, strategy_kwargs
+    from .strategies.base import default_in_flight
 
     strat = make_strategy(strategy, table.space, seed=seed, **strategy_kwargs(strategy, table.epochs, options))
     t0 = time.perf_counter()
-    objective, executor, ledger = CurveObjective(table, seed), InlineExecutor(progress=False), MemoryLedger()
+    executor = InlineExecutor(progress=False) if workers == 1 else SimulatedWorkers(workers)
+    objective, ledger = CurveObjective(table, seed), MemoryLedger()
     executor.start(objective)
     study = f"{table.name}-{strategy}-s{seed}"
     spend = Spend(epochs=int(budget))
+    if window is None:
+        window = 1 if workers == 1 else max(workers, default_in_flight(strat))
     counts = run_loop(strat, objective, executor, ledger, study, trials=table.space.size, space_size=table.space.size,
-                      window=1, max_idle=None, max_repeats=50 * budget + 1000, spend=spend,
+                      window=window, max_idle=None, max_repeats=50 * budget + 1000, spend=spend,
                       rungs=TableRungs(table.epochs))
     executor.shutdown()
     trials = ledger.study_trials(study)
+    out = {}
+    if workers > 1:
+        trials = sorted(trials, key=lambda t: executor.finished_at[t.key])  # stable: ties keep the ledger's order
+        out = {"time": np.asarray([executor.finished_at[t.key] for t in trials], dtype=float),
+               "utilization": executor.utilization()}
     return {"table": table.name, "strategy": strategy, "seed": int(seed),
             "regret": np.asarray(curve_regrets(table, trials, objective.score), dtype=float),
             "cost": np.cumsum([charged_epochs(t) for t in trials]).astype(int),
             "trials": trials, "charged": counts.evaluated, "free": counts.repeats,
-            "seconds": time.perf_counter() - t0}
+            "seconds": time.perf_counter() - t0, **out}
 
 
 def curve_regrets(table: CurveTable, trials: list[Trial], score) -> list[float]:

@@ -6,7 +6,8 @@ is the one place that builds them.
   process (:mod:`.process`);
 * ``dask`` (:mod:`.dask`): on a ``dask.distributed`` cluster, local (``workers``) or joined
   (``scheduler``);
-* ``inline`` (:mod:`.inline`): in this process, no isolation, no timeout.
+* ``inline`` (:mod:`.inline`): in this process, no isolation, no timeout;
+* simulated workers (:mod:`.simulated`, benchmarks only): a table's trials on a simulated clock.
 
 Failures: a trial that raises comes back as a ``failed`` Trial with its error message; one that
 runs longer than ``trial_timeout`` seconds is killed (its process is replaced) and comes back
@@ -21,6 +22,7 @@ from .base import Executor
 from .dask import DaskExecutor
 from .inline import InlineExecutor
 from .process import TrialProcess, WorkerDied, failed_trial
+from .simulated import SimulatedWorkers
 from .serial import DEFAULT_MAX_RETRIES, DEFAULT_MAX_WORKER_MEMORY, SerialExecutor
 
 EXECUTORS = ("serial", "dask", "inline")
@@ -62,4 +64,4 @@ def make_executor(kind: str | None = None, *, progress: bool = True, workers: in
 
 
 __all__ = ["EXECUTORS", "DEFAULT_MAX_RETRIES", "DEFAULT_MAX_WORKER_MEMORY", "DaskExecutor", "EpochBar", "Executor",
-           "InlineExecutor", "SerialExecutor", "TrialProcess", "WorkerDied", "failed_trial", "make_executor"]
+           "InlineExecutor", "SerialExecutor", "SimulatedWorkers", "TrialProcess", "WorkerDied", "failed_trial", "make_executor"]

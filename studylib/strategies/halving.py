@@ -50,6 +50,15 @@ the score. Paused configs are reconsidered, and the budget left given, by claim 
 ``best_first=True``: the promotions one decision makes are trained best claim (or score) first,
 not in the order their results came.
 
+``fill=True`` (with ``promote="async"``; for several workers, with the study's window, ``--in-flight``,
+set to their number): when the inner strategy has nothing to propose while results are pending (the
+memetic GA waits for a generation's results, or for each hill-climbing step), the best paused
+config whose promotion fits the budget is promoted now (highest rung first), the rule
+``reconsider`` applies to the budget left at the end. So a worker does not idle while a paused
+config could use it. Nothing changes with one proposal in flight (nothing is pending when the
+strategy is asked) or without a budget. ``benchmarks/parallel_workers.py`` measures it on simulated
+workers; not the default.
+
 Defaults: eta 3, ``min_epochs`` 1 (rungs 1, 3, 9, 27 for 27 epochs; 1, 3, 9 for 9; 1, 3, 9, 27,
 81, 100 for 100; round 6), quorum 9, ``reconsider``, and an inner GA population of 20 whose first
 is drawn uniformly at random (``population_size=20``, ``init="random"``, round 5). Chosen on the
@@ -118,7 +127,7 @@ class SuccessiveHalving(Strategy):
     promoted later by the rule or with the budget left, see the module; False: retired],
     ``quorum`` [``ceil(eta**2)``; k: a rung decides nothing before it has seen k scores, 1: no
     quorum, see the module], ``promote_model`` [False] with ``promote_model_min`` [10] and
-    ``best_first`` [False] (see the module),
+    ``best_first`` [False], ``fill`` [False; needs ``promote="async"``] (see the module),
     ``max_epochs`` (given by the study: its ``--max-epochs``); any other option goes to the inner
     strategy."""
 
@@ -129,7 +138,7 @@ class SuccessiveHalving(Strategy):
                  eta: float = 3, min_epochs: int | None = None, compare: str = "rung",
                  promote: str = "generation", reconsider: bool | None = None, quorum: int | None = None,
                  promote_model: bool = False, promote_model_min: int = 10, best_first: bool = False,
-                 **inner_options):
+                 fill: bool = False, **inner_options):
         super().__init__(space, seed)
         if promote not in PROMOTE:
             raise ValueError(f"memetic-sh: promote must be one of {', '.join(PROMOTE)}")
@@ -137,6 +146,9 @@ class SuccessiveHalving(Strategy):
         if compare not in COMPARE:
             raise ValueError(f"memetic-sh: compare must be one of {', '.join(COMPARE)}")
         self.compare = compare
+        if fill and promote != "async":
+            raise ValueError("memetic-sh: fill needs promote=async (a generation waits for all its results)")
+        self.fill = bool(fill)
         if quorum is None:
             quorum = default_quorum(eta)
         if not (isinstance(quorum, int) and not isinstance(quorum, bool) and quorum >= 1):
@@ -202,6 +214,8 @@ class SuccessiveHalving(Strategy):
                 k = new_allowed(n - len(out), at, self.levels.rungs, self.levels.eta, self.new_left,
                                 self.epochs_left, certain, self._decided())
                 configs = self.inner.ask(k) if k > 0 else []
+                if not configs and self.fill and (self._pending or self._waiting) and self._unpause(by_rule=False):
+                    continue  # a free slot while the inner strategy waits: the best paused config's promotion
                 if not configs:
                     if not (self._pending or self._waiting) and (self._release() or self._unpause(by_rule=False)):
                         continue

@@ -1,0 +1,114 @@
+"""Several trials in flight: each strategy on the learning-curve tables with ``--workers`` simulated
+workers (issue 17, item 2: does a worker idle while promotions are pending?).
+
+    nice .venv/bin/python benchmarks/parallel_workers.py --tables-dir reports/curve-tables
+
+Every strategy runs with ``curve_compare``'s budget (20 full trainings' epochs) on
+:class:`~studylib.executors.simulated.SimulatedWorkers`: a trial takes its epochs on a clock shared
+by the workers, and each strategy keeps at least that many proposals in flight (memetic-sh its
+population, 20; ``memetic-sh-fill``, ``promote="async", fill=True``, exactly that many). Time is in epochs of one worker; ``T`` = budget / workers, the time a run that
+never leaves a worker idle would take. Per table and strategy, medians over the seeds of:
+``utilization`` (epochs worked / (workers x the time of the last result)), ``finish`` (that time
+/ ``T``), the regret at ``T/9``, ``T/3`` and ``T`` (that of the last result back by then; NaN
+before the first) and ``time_ratio``: the time until regret <= the final regret of the
+independent random search of ``curve_compare`` (seed ``s + REFERENCE_OFFSET``, one worker: random
+search's trials do not depend on the workers), / ``T``, with the seeds reaching it. Writes
+``results/parallel_workers.csv`` with a ``.provenance.json``. Randomness: the run seeds only.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import curve_compare as cc  # noqa: E402
+
+#: label -> (strategy, options); the window is at least the workers (memetic-sh's: its population,
+#: 20), but exactly the workers for the labels in ``WINDOW_IS_WORKERS`` (``fill`` fills the window)
+STRATEGIES = {"memetic-sh": ("memetic-sh", None), "memetic-sh-async": ("memetic-sh", {"promote": "async"}),
+              "memetic-sh-fill": ("memetic-sh", {"promote": "async", "fill": True}),
+              "asha": ("asha", None), "tpe-hb": ("tpe-hb", None), "dehb": ("dehb", None), "random": ("random", None)}
+WINDOW_IS_WORKERS = ("memetic-sh-fill",)
+SEEDS = range(50)
+
+
+def regret_at(run: dict, t: float) -> float:
+    """The regret of the last result back by time ``t`` (NaN before the first)."""
+    i = int(np.searchsorted(run["time"], t, side="right")) - 1
+    return float(run["regret"][i]) if i >= 0 else math.nan
+
+
+def time_to(run: dict, target: float) -> float:
+    """When the run's regret first is <= ``target`` (inf: never)."""
+    hit = np.nonzero(run["regret"] <= target + 1e-12)[0]
+    return float(run["time"][hit[0]]) if len(hit) else math.inf
+
+
+def _one(i):
+    from studylib.curve_bench import run_curve
+    from studylib.parallel import shared
+
+    table, label, strategy, options, seed, workers = shared()[i]
+    window = workers if label in WINDOW_IS_WORKERS else None
+    run = run_curve(table, strategy, seed, cc.budget_of(table), options, workers=workers, window=window)
+    return table.name, label, seed, {k: run[k] for k in ("time", "regret", "utilization")}
+
+
+def summarize(runs: list, targets: dict, budget: dict, workers: int) -> pd.DataFrame:
+    import warnings
+
+    warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)  # no result yet at T/9 in any seed
+    rows = []
+    for (table, label), group in pd.DataFrame(runs, columns=["table", "label", "seed", "run"]).groupby(
+            ["table", "label"], sort=False):
+        T = budget[table] / workers
+        r = group.run.tolist()
+        ratio = np.array([time_to(x, targets[table, s]) / T for x, s in zip(r, group.seed)])
+        rows.append({"table": table, "strategy": label, "workers": workers, "seeds": len(r),
+                     "utilization": float(np.median([x["utilization"] for x in r])),
+                     "finish": float(np.median([x["time"][-1] / T for x in r])),
+                     **{f"regret_at_T/{k}": float(np.nanmedian([regret_at(x, T / k) for x in r])) for k in (9, 3, 1)},
+                     "time_ratio": float(np.median(ratio)), "seeds_reaching": int(np.isfinite(ratio).sum())})
+    return pd.DataFrame(rows)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--tables-dir", default=str(ROOT / "reports" / "curve-tables"))
+    p.add_argument("--tables", nargs="+", default=["curves-a", "curves-b"])
+    p.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=list(STRATEGIES))
+    p.add_argument("--workers", type=int, default=4, help="simulated workers [4]")
+    p.add_argument("--seeds", type=int, default=len(SEEDS), help="seeds 0..N-1 [50]")
+    p.add_argument("--jobs", type=int, default=2, help="processes running the runs [2]")
+    args = p.parse_args(argv)
+    from studylib import provenance
+    from studylib.curve_bench import run_curve
+    from studylib.parallel import run_jobs
+
+    tables_dir, seeds = Path(args.tables_dir), range(args.seeds)
+    tables = [cc.load(t, tables_dir) for t in args.tables]
+    stamp = provenance.code_stamp({k: STRATEGIES[k] for k in args.strategies}, tables=args.tables,
+                                  seeds=list(seeds), table_hashes=cc.table_hashes(tables_dir), workers=args.workers,
+                                  window_is_workers=list(WINDOW_IS_WORKERS))
+    targets = {(t.name, s): run_curve(t, "random", s + cc.REFERENCE_OFFSET, cc.budget_of(t))["regret"][-1]
+               for t in tables for s in seeds}
+    jobs = [(t, label, *STRATEGIES[label], s, args.workers) for t in tables for label in args.strategies for s in seeds]
+    runs = run_jobs(_one, range(len(jobs)), args.jobs, shared=jobs)
+    out = summarize(runs, targets, {t.name: cc.budget_of(t) for t in tables}, args.workers)
+    path = cc.RESULTS / "parallel_workers.csv"
+    out.to_csv(path, index=False, float_format="%.4g")
+    provenance.write_stamp(path, stamp)
+    print(out.to_string(index=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
