@@ -51,13 +51,15 @@ the score. Paused configs are reconsidered, and the budget left given, by claim 
 not in the order their results came.
 
 ``fill=True`` (with ``promote="async"``; for several workers, with the study's window, ``--in-flight``,
-set to their number): when the inner strategy has nothing to propose while results are pending (the
-memetic GA waits for a generation's results, or for each hill-climbing step), the best paused
-config whose promotion fits the budget is promoted now (highest rung first), the rule
-``reconsider`` applies to the budget left at the end. So a worker does not idle while a paused
-config could use it. Nothing changes with one proposal in flight (nothing is pending when the
-strategy is asked) or without a budget. ``benchmarks/parallel_workers.py`` measures it on simulated
-workers; not the default.
+set to their number): once no new config may start (its promotions would not fit the budget, the
+trial cap is reached, or the inner strategy is finished), a slot free while results are pending
+takes the best paused config's promotion that fits (highest rung first). Without it those
+promotions, which spend the epochs left under ``reconsider``, are made one at a time, each once
+nothing else is pending: several workers then wait on one trial at a time for the last part of the
+budget. Nothing changes with one proposal in flight (nothing is pending when the strategy is asked)
+or without a budget. Not the default: with a window larger than the workers (memetic-sh's default,
+its population of 20) it queues that many promotions at once, chosen before the results of the
+others, and ends worse on the check table (``docs/multifidelity.md``, *Several trials in flight*).
 
 Defaults: eta 3, ``min_epochs`` 1 (rungs 1, 3, 9, 27 for 27 epochs; 1, 3, 9 for 9; 1, 3, 9, 27,
 81, 100 for 100; round 6), quorum 9, ``reconsider``, and an inner GA population of 20 whose first
@@ -214,8 +216,9 @@ class SuccessiveHalving(Strategy):
                 k = new_allowed(n - len(out), at, self.levels.rungs, self.levels.eta, self.new_left,
                                 self.epochs_left, certain, self._decided())
                 configs = self.inner.ask(k) if k > 0 else []
-                if not configs and self.fill and (self._pending or self._waiting) and self._unpause(by_rule=False):
-                    continue  # a free slot while the inner strategy waits: the best paused config's promotion
+                if (not configs and self.fill and (k == 0 or self.inner.finished) and (self._pending or self._waiting)
+                        and self._unpause(by_rule=False)):
+                    continue  # no new config may start: a free slot takes the best paused config's promotion now
                 if not configs:
                     if not (self._pending or self._waiting) and (self._release() or self._unpause(by_rule=False)):
                         continue
