@@ -82,3 +82,31 @@ def test_fill_gives_the_epochs_left_to_paused_configs_on_every_free_worker(table
         plain.append(a["utilization"])
         filled.append(b["utilization"])
     assert np.mean(filled) > np.mean(plain) + 0.1
+
+
+def test_parallel_workers_summary_reads_each_run_on_its_clock(table):
+    """``benchmarks/parallel_workers.py``: regret at a time is that of the last result back by
+    then (NaN before the first), the time ratio counts from random search's final regret, and each
+    row is paired with the default memetic-sh seed by seed."""
+    from _scripts import load_script
+
+    script = load_script("parallel_workers")
+    run = {"time": np.array([2.0, 5.0, 9.0]), "regret": np.array([0.3, 0.1, 0.0])}
+    assert np.isnan(script.regret_at(run, 1.9)) and script.regret_at(run, 5.0) == 0.1
+    assert script.time_to(run, 0.1) == 5.0 and script.time_to(run, -1) == np.inf
+    budget, seeds = 60, range(3)
+    runs = []
+    for label in ("memetic-sh", "memetic-sh-fill"):
+        strategy, options = script.STRATEGIES[label]
+        window = 4 if label in script.WINDOW_IS_WORKERS else None
+        for s in seeds:
+            r = run_curve(table, strategy, s, budget, options, workers=4, window=window)
+            runs.append((table.name, label, s, {k: r[k] for k in ("time", "regret", "utilization")}))
+    targets = {(table.name, s): 0.05 for s in seeds}
+    out = script.summarize(runs, targets, {table.name: budget}, 4).set_index("strategy")
+    T = budget / 4
+    fill = [r for _, label, _, r in runs if label == "memetic-sh-fill"]
+    assert out.loc["memetic-sh-fill", "regret_end"] == np.median([r["regret"][-1] for r in fill])
+    assert out.loc["memetic-sh-fill", "finish"] == np.median([r["time"][-1] / T for r in fill])
+    assert out.loc["memetic-sh", "better_worse_end_than_memetic-sh"] == "0/0"
+    assert (out.seeds == 3).all() and (out.utilization <= 1).all()
