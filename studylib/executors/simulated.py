@@ -16,8 +16,8 @@ from ..trial import Trial
 
 
 class SimulatedWorkers:
-    """``workers`` simulated workers: ``now`` (the clock, in epochs), ``busy`` (epochs worked, all
-    workers together) and ``finished_at`` (trial key -> the time its result came back)."""
+    """``workers`` simulated workers: ``now`` (the clock, in epochs), ``busy`` (epochs of the trials
+    done, all workers together) and ``finished_at`` (trial key -> the time its result came back)."""
 
     def __init__(self, workers: int):
         if not (isinstance(workers, int) and not isinstance(workers, bool) and workers >= 1):
@@ -37,13 +37,12 @@ class SimulatedWorkers:
         if len(self._running) >= self.capacity:
             raise RuntimeError("simulated workers: a trial was submitted while every worker was busy")
         trial = self._objective.evaluate(key, config)
-        took = charged_epochs(trial)
-        self.busy += took
-        heapq.heappush(self._running, (self.now + took, self._submitted, trial))
+        heapq.heappush(self._running, (self.now + charged_epochs(trial), self._submitted, trial))
         self._submitted += 1
 
     def wait(self) -> list[Trial]:
         end, _, trial = heapq.heappop(self._running)
+        self.busy += charged_epochs(trial)  # counted once done: a run stopped early leaves none beyond now
         self.now = end
         self.finished_at[trial.key] = end
         return [trial]

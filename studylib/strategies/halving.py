@@ -51,15 +51,16 @@ the score. Paused configs are reconsidered, and the budget left given, by claim 
 not in the order their results came.
 
 ``fill=True`` (with ``promote="async"``; for several workers, with the study's window, ``--in-flight``,
-set to their number): once no new config may start (its promotions would not fit the budget, the
-trial cap is reached, or the inner strategy is finished), a slot free while results are pending
+set to their number): once no new config can start whatever the pending results bring (the space
+or the trial cap is used up, the inner strategy is finished, or the budget left after the
+promotions already decided has no room for a first rung), a slot free while results are pending
 takes the best paused config's promotion that fits (highest rung first). Without it those
 promotions, which spend the epochs left under ``reconsider``, are made one at a time, each once
-nothing else is pending: several workers then wait on one trial at a time for the last part of the
-budget. Nothing changes with one proposal in flight (nothing is pending when the strategy is asked)
-or without a budget. Not the default: with a window larger than the workers (memetic-sh's default,
-its population of 20) it queues that many promotions at once, chosen before the results of the
-others, and ends worse on the check table (``docs/multifidelity.md``, *Several trials in flight*).
+nothing else is pending: several workers then wait on one trial at a time. Nothing changes with
+one proposal in flight (nothing is pending when the strategy is asked) or without a budget, and no
+new config is displaced. Not the default: with a window larger than the workers (memetic-sh's
+default, its population of 20) it queues that many promotions at once, and in a pilot it ended
+worse on the check table (``docs/multifidelity.md``, *Several trials in flight*).
 
 Defaults: eta 3, ``min_epochs`` 1 (rungs 1, 3, 9, 27 for 27 epochs; 1, 3, 9 for 9; 1, 3, 9, 27,
 81, 100 for 100; round 6), quorum 9, ``reconsider``, and an inner GA population of 20 whose first
@@ -216,9 +217,9 @@ class SuccessiveHalving(Strategy):
                 k = new_allowed(n - len(out), at, self.levels.rungs, self.levels.eta, self.new_left,
                                 self.epochs_left, certain, self._decided())
                 configs = self.inner.ask(k) if k > 0 else []
-                if (not configs and self.fill and (k == 0 or self.inner.finished) and (self._pending or self._waiting)
+                if (not configs and self.fill and self._no_new_config_ever(certain) and (self._pending or self._waiting)
                         and self._unpause(by_rule=False)):
-                    continue  # no new config may start: a free slot takes the best paused config's promotion now
+                    continue  # a free slot takes the best paused config's promotion now
                 if not configs:
                     if not (self._pending or self._waiting) and (self._release() or self._unpause(by_rule=False)):
                         continue
@@ -238,6 +239,13 @@ class SuccessiveHalving(Strategy):
             self._pending.append(p)
             out.append(p)
         return out
+
+    def _no_new_config_ever(self, certain: float) -> bool:
+        """No new config can start from now on, whatever the pending results: the space or the
+        trial cap is used up, the inner strategy is finished, or the budget left after the
+        promotions already decided has no room for a config's first rung."""
+        return (self.new_left == 0 or self.inner.finished
+                or (self.epochs_left is not None and certain + self.levels.rungs[0] > self.epochs_left))
 
     def _owed(self) -> tuple[list[int], float]:
         """(the rungs of configs whose promotion is undecided, the epochs of promotions decided but
