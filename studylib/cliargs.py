@@ -51,6 +51,29 @@ class _Deprecated(argparse.Action):
         setattr(namespace, self.dest, True if self.nargs == 0 else values)
 
 
+def strategy_option(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` -> ``(key, value)``; the value is read as JSON where it is JSON (``3``,
+    ``0.5``, ``true``, ``null``, ``"a"``), else kept as the text (``async``)."""
+    import json
+
+    key, sep, value = text.partition("=")
+    key = key.strip().replace("-", "_")
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (e.g. promote=async), got {text!r}")
+    try:
+        return key, json.loads(value)
+    except ValueError:
+        return key, value
+
+
+def add_strategy_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--strategy-option", dest="strategy_options", action="append", type=strategy_option,
+                   metavar="KEY=VALUE",
+                   help="an option of the strategy (repeatable; e.g. for memetic-sh on 4 workers: "
+                        "--strategy-option promote=async --strategy-option fill=true --in-flight 4); a value "
+                        "is read as JSON where it is (3, 0.5, true), else as text; part of the study's identity")
+
+
 def add_deprecated(p: argparse.ArgumentParser, old: str, new: str, dest: str, flag: bool = False,
                    type=None) -> None:
     """``old`` as a hidden, warning alias of ``new`` (same ``dest``, no default of its own)."""

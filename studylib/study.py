@@ -141,8 +141,11 @@ def prepare(round_or_space: str | SearchSpace, *, strategy: str = "random", tria
         raise StudyError(f"budget-hours must be a positive number, got {budget_hours!r}")
     if trials is None and (budget_epochs or budget_hours):
         settings["trials"] = space.size  # the budget decides when to stop
-    probe = make_strategy(strategy, space, seed=seed, **strategy_kwargs(strategy, settings["max_epochs"],
-                                                                         strategy_options))
+    try:
+        probe = make_strategy(strategy, space, seed=seed, **strategy_kwargs(strategy, settings["max_epochs"],
+                                                                             strategy_options))
+    except (TypeError, ValueError) as e:  # an unknown option or a bad value (--strategy-option)
+        raise StudyError(f"strategy options {dict(strategy_options or {})}: {e}") from None
     if in_flight is not None and (ignores_results(probe) or in_flight == default_in_flight(probe)):
         in_flight = None  # no effect on the proposals: keep the study's identity unchanged
     data_options = {k: settings[k] for k in ("train_size", "val_size", "test_size")}

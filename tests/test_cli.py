@@ -73,6 +73,11 @@ BAD = {
     "text trials": (["search", "round1", "--trials", "many"], "expected a positive integer"),
     "negative seed": (["search", "round1", "--seed", "-1"], "non-negative"),
     "unknown profile": (["search", "round1", "--profile", "huge"], "--profile"),
+    "strategy option without =": (["search", "round1", "--strategy-option", "fill"], "expected KEY=VALUE"),
+    "unknown strategy option": (["search", "round1", "--dataset", "synthetic", "--strategy", "memetic-sh",
+                                 "--strategy-option", "colour=red"], "memetic: unknown options ['colour']"),
+    "bad strategy option value": (["search", "round1", "--dataset", "synthetic", "--strategy", "memetic-sh",
+                                   "--strategy-option", "quorum=0"], "quorum must be a whole number >= 1"),
     "unknown flag": (["search", "round1", "--colour", "red"], "unrecognized arguments"),
     "missing space file": (["search", "{tmp}/nope.yaml"], "space file not found"),
     "bad yaml": (["search", "{tmp}/bad.yaml"],
@@ -139,3 +144,13 @@ def test_commands_print_no_tensorflow_log_noise(tmp_path):
     assert r.returncode == 0, r.stderr
     for noise in ("absl::InitializeLog", "oneDNN", "port.cc"):
         assert noise not in r.stderr + r.stdout
+
+
+def test_strategy_options_from_the_command_line_are_json_where_they_can_be():
+    from studylib.cli import build_parser
+
+    args = build_parser().parse_args(["search", "round1", "--strategy", "memetic-sh", "--strategy-option",
+                                      "promote=async", "--strategy-option", "fill=true", "--strategy-option",
+                                      "quorum=3", "--strategy-option", "best-first=false"])
+    assert dict(args.strategy_options) == {"promote": "async", "fill": True, "quorum": 3, "best_first": False}
+    assert build_parser().parse_args(["search", "round1"]).strategy_options is None
