@@ -53,13 +53,17 @@ class _Deprecated(argparse.Action):
 
 def strategy_option(text: str) -> tuple[str, object]:
     """``KEY=VALUE`` -> ``(key, value)``; the value is read as JSON where it is JSON (``3``,
-    ``0.5``, ``true``, ``null``, ``"a"``), else kept as the text (``async``)."""
+    ``0.5``, ``true``, ``null``, ``"a"``; ``True``/``False``/``None`` in any case too), else kept
+    as the text (``async``). A ``-`` in KEY is read as ``_``."""
     import json
 
     key, sep, value = text.partition("=")
     key = key.strip().replace("-", "_")
     if not sep or not key.isidentifier():
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE (e.g. promote=async), got {text!r}")
+    words = {"true": True, "false": False, "null": None, "none": None}
+    if value.strip().lower() in words:  # True/False as Python writes them too (not the text "False")
+        return key, words[value.strip().lower()]
     try:
         return key, json.loads(value)
     except ValueError:

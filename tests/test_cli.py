@@ -151,6 +151,8 @@ def test_strategy_options_from_the_command_line_are_json_where_they_can_be():
 
     args = build_parser().parse_args(["search", "round1", "--strategy", "memetic-sh", "--strategy-option",
                                       "promote=async", "--strategy-option", "fill=true", "--strategy-option",
-                                      "quorum=3", "--strategy-option", "best-first=false"])
-    assert dict(args.strategy_options) == {"promote": "async", "fill": True, "quorum": 3, "best_first": False}
+                                      "quorum=3", "--strategy-option", "best-first=false", "--strategy-option",
+                                      "reconsider=False"])
+    assert dict(args.strategy_options) == {"promote": "async", "fill": True, "quorum": 3, "best_first": False,
+                                           "reconsider": False}
     assert build_parser().parse_args(["search", "round1"]).strategy_options is None
