@@ -58,7 +58,8 @@ takes the best paused config's promotion that fits (highest rung first). Without
 promotions, which spend the epochs left under ``reconsider``, are made one at a time, each once
 nothing else is pending: several workers then wait on one trial at a time. Nothing changes with
 one proposal in flight (nothing is pending when the strategy is asked) or without a budget, and no
-new config is displaced. Not the default: with a window larger than the workers (memetic-sh's
+new config is displaced while trials spend the epochs they reserve (a trial stopped early returns
+some). Not the default: with a window larger than the workers (memetic-sh's
 default, its population of 20) it queues that many promotions at once, and in a pilot it ended
 worse on the check table (``docs/multifidelity.md``, *Several trials in flight*).
 
