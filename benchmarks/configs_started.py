@@ -55,9 +55,7 @@ def main(argv=None) -> int:
                                   seeds=list(SEEDS), table_hashes=cc.table_hashes(tables_dir))
     tables = [cc.load(t, tables_dir) for t in TABLES]
     out = started(tables)
-    out.to_csv(cc.RESULTS / "configs_started.csv", index=False)
-    provenance.write_stamp(cc.RESULTS / "configs_started.csv", stamp)
-    print(out.to_string(index=False))
+    cc.write_result(out, "configs_started.csv", stamp)
     return 0
 
 

@@ -285,6 +285,23 @@ def regret_area(grid: pd.DataFrame) -> pd.Series:
     return grid[grid.epochs >= first].groupby("seed").regret.agg(lambda r: r.mean(skipna=False))
 
 
+def reference_regret(table, seed: int) -> float:
+    """The independent reference's final regret for run seed ``seed``: random search of seed
+    ``seed + REFERENCE_OFFSET`` with the table's budget, one trial at a time."""
+    from studylib.curve_bench import run_curve
+
+    return float(run_curve(table, "random", seed + REFERENCE_OFFSET, budget_of(table))["regret"][-1])
+
+
+def write_result(frame: pd.DataFrame, name: str, stamp: dict, **csv) -> None:
+    """``frame`` as ``results/<name>`` with its provenance sidecar, and printed."""
+    from studylib import provenance
+
+    frame.to_csv(RESULTS / name, index=False, **csv)
+    provenance.write_stamp(RESULTS / name, stamp)
+    print(frame.to_string(index=False))
+
+
 def reference_jobs(tables, seeds) -> list:
     """The independent reference's runs: random search of seed ``s + REFERENCE_OFFSET`` per seed."""
     return [(t, REFERENCE, "random", s + REFERENCE_OFFSET, None) for t in tables for s in seeds]

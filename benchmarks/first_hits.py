@@ -45,7 +45,7 @@ def hits(table, strategies=STRATEGIES, seeds=range(100)) -> pd.DataFrame:
     from studylib.curve_bench import run_curve
 
     budget = cc.budget_of(table)
-    targets = {s: run_curve(table, "random", s + cc.REFERENCE_OFFSET, budget)["regret"][-1] for s in seeds}
+    targets = {s: cc.reference_regret(table, s) for s in seeds}
     hit, lead = {}, {}  # strategy -> per seed: the rung of the first hit (None: never); first-rung trials
     for strategy in strategies:
         runs = [run_curve(table, strategy, s, budget) for s in seeds]
@@ -72,9 +72,7 @@ def main(argv=None) -> int:
     out = pd.concat([hits(cc.load(t, tables_dir), args.strategies) for t in args.tables], ignore_index=True)
     counts = [c for c in out.columns if c.startswith("hit_at_") or c == "never"]  # tables of other rungs: 0
     out[counts] = out[counts].fillna(0).astype(int)
-    out.to_csv(cc.RESULTS / "first_hits.csv", index=False)
-    provenance.write_stamp(cc.RESULTS / "first_hits.csv", stamp)
-    print(out.to_string(index=False))
+    cc.write_result(out, "first_hits.csv", stamp)
     return 0
 
 

@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import curve_compare as cc  # noqa: E402
+from studylib.numbers import on_grid  # noqa: E402
 
 #: label -> (strategy, options); the window (proposals in flight) is at least the workers
 #: (memetic-sh's: its population, 20), but exactly the workers for the labels in ``WINDOW_IS_WORKERS``
@@ -51,8 +52,7 @@ SEEDS = range(100)
 
 def regret_at(run: dict, t: float) -> float:
     """The regret of the last result back by time ``t`` (NaN before the first)."""
-    i = int(np.searchsorted(run["time"], t, side="right")) - 1
-    return float(run["regret"][i]) if i >= 0 else math.nan
+    return float(on_grid(run["time"], run["regret"], [t])[0])
 
 
 def time_to(run: dict, target: float) -> float:
@@ -108,7 +108,6 @@ def main(argv=None) -> int:
     p.add_argument("--jobs", type=int, default=2, help="processes running the runs [2]")
     args = p.parse_args(argv)
     from studylib import provenance
-    from studylib.curve_bench import run_curve
     from studylib.parallel import run_jobs
 
     tables_dir, seeds = Path(args.tables_dir), range(args.seeds)
@@ -116,15 +115,11 @@ def main(argv=None) -> int:
     stamp = provenance.code_stamp({k: STRATEGIES[k] for k in args.strategies}, tables=args.tables,
                                   seeds=list(seeds), table_hashes=cc.table_hashes(tables_dir), workers=args.workers,
                                   window_is_workers=list(WINDOW_IS_WORKERS))
-    targets = {(t.name, s): run_curve(t, "random", s + cc.REFERENCE_OFFSET, cc.budget_of(t))["regret"][-1]
-               for t in tables for s in seeds}
+    targets = {(t.name, s): cc.reference_regret(t, s) for t in tables for s in seeds}
     jobs = [(t, label, *STRATEGIES[label], s, args.workers) for t in tables for label in args.strategies for s in seeds]
     runs = run_jobs(_one, range(len(jobs)), args.jobs, shared=jobs)
     out = summarize(runs, targets, {t.name: cc.budget_of(t) for t in tables}, args.workers)
-    path = cc.RESULTS / "parallel_workers.csv"
-    out.to_csv(path, index=False, float_format="%.4g")
-    provenance.write_stamp(path, stamp)
-    print(out.to_string(index=False))
+    cc.write_result(out, "parallel_workers.csv", stamp, float_format="%.4g")
     return 0
 
 
