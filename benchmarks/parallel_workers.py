@@ -101,7 +101,7 @@ def summarize(runs: list, targets: dict, budget: dict, workers: int) -> pd.DataF
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--tables-dir", default=str(ROOT / "reports" / "curve-tables"))
-    p.add_argument("--tables", nargs="+", default=["curves-a", "curves-b"])
+    p.add_argument("--tables", nargs="+", default=["curves-a", "curves-b", "curves-c"])
     p.add_argument("--strategies", nargs="+", default=DEFAULT_LABELS, choices=list(STRATEGIES))
     p.add_argument("--workers", type=int, default=4, help="simulated workers [4]")
     p.add_argument("--seeds", type=int, default=len(SEEDS), help="seeds 0..N-1 [100]")

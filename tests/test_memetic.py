@@ -379,3 +379,22 @@ def test_self_check_pauses_screening_while_the_model_has_no_skill():
     assert m.order.model is None
     assert make_strategy("memetic", SPACE, seed=0, check=0).check is None
     assert make_strategy("memetic-no-model", SPACE, seed=0).check is None
+
+
+def test_skip_wait_starts_the_next_generation_while_the_climb_waits():
+    """A local share of 0.2 lets the first climb propose one neighbour, then the GA waits for it
+    (``ask`` gives nothing); ``skip_wait`` starts the next generation: four new children, none of
+    them the pending neighbour. The neighbour's result still moves the climb when it comes."""
+    m = MemeticGA(SPACE, seed=2, population_size=4, local_share=0.2, model=False, replicates=1)
+    assert not m.skip_wait()  # the global phase: nothing to skip
+    init = m.ask(4)
+    for c, s in zip(init, [1.0, 5.0, 2.0, 3.0]):
+        m.tell(c, s)
+    (probe,) = m.ask(4)
+    assert m.ask(1) == [] and m.climber.pending == {SPACE.encode(probe)}
+    assert m.skip_wait() and not m.skip_wait()  # once: the phase is global now
+    children = m.ask(4)
+    keys = {SPACE.key(c) for c in children}
+    assert len(children) == 4 and SPACE.key(probe) not in keys and not keys & {SPACE.key(c) for c in init}
+    m.tell(probe, 9.0)
+    assert m.moves and m.moves[0][1] == SPACE.encode(probe) and SPACE.encode(probe) in m.population

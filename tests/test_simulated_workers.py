@@ -1,5 +1,6 @@
 """Several trials in flight on simulated workers (benchmarks/parallel_workers.py), and memetic-sh's
-``fill``: once no new config can start, a free slot goes to the best paused config's promotion."""
+``fill``: once no new config can start, a free slot goes to the best paused config's promotion, and
+while the inner memetic GA's climb waits for results, to its next generation."""
 import itertools
 
 import numpy as np
@@ -71,25 +72,59 @@ def test_fill_changes_nothing_with_one_proposal_in_flight(table):
 def test_fill_gives_the_epochs_left_to_paused_configs_on_every_free_worker(table):
     """Four workers, four proposals in flight, a budget larger than the space's first rungs need:
     once every config has started, the budget left goes to the best paused configs; without
-    ``fill`` one at a time (the other workers idle), with it on every free worker. The same new
-    configs (none displaced), the same budget, the same trials again under the same seed, done
-    sooner. With a budget too small for the space (90 epochs) no new config can be ruled out
-    before the end, so ``fill`` changes nothing."""
+    ``fill`` one at a time (the other workers idle), with it on every free worker. The inner
+    strategy here is the plain GA, which has no climb to stop waiting for, so this is ``fill``'s
+    promotions alone: the same new configs (none displaced), the same budget, the same trials
+    again under the same seed, done sooner. With a budget too small for the space (90 epochs) no
+    new config can be ruled out before the end, so they change nothing."""
     plain, filled = [], []
+    ga = {"promote": "async", "inner": "ga"}
     for seed in range(4):
-        a = run_curve(table, "memetic-sh", seed, 150, {"promote": "async"}, workers=4, window=4)
-        b = run_curve(table, "memetic-sh", seed, 150, {"promote": "async", "fill": True}, workers=4, window=4)
-        again = run_curve(table, "memetic-sh", seed, 150, {"promote": "async", "fill": True}, workers=4, window=4)
+        a = run_curve(table, "memetic-sh", seed, 150, ga, workers=4, window=4)
+        b = run_curve(table, "memetic-sh", seed, 150, {**ga, "fill": True}, workers=4, window=4)
+        again = run_curve(table, "memetic-sh", seed, 150, {**ga, "fill": True}, workers=4, window=4)
         assert [t.key for t in again["trials"]] == [t.key for t in b["trials"]]
         first = [{t.metrics["index"] for t in r["trials"] if t.epochs == 1} for r in (a, b)]
         assert first[0] == first[1] and len(first[0]) == table.space.size
         assert b["cost"][-1] == a["cost"][-1] == 150 and b["time"][-1] < a["time"][-1]
         plain.append(a["utilization"])
         filled.append(b["utilization"])
-        small = [run_curve(table, "memetic-sh", seed, 90, {"promote": "async", **f}, workers=4, window=4)
+        small = [run_curve(table, "memetic-sh", seed, 90, {**ga, **f}, workers=4, window=4)
                  for f in ({}, {"fill": True})]
         assert [t.key for t in small[0]["trials"]] == [t.key for t in small[1]["trials"]]
     assert np.mean(filled) > np.mean(plain) + 0.1
+
+
+@pytest.fixture(scope="module")
+def larger():
+    """144 configs (the table above times a fourth dimension): the budget below starts about a
+    third of them, so new configs keep coming."""
+    rng = np.random.default_rng(5)
+    rows = []
+    for a, b, c, d in itertools.product([1, 2, 3, 4, 5, 6], ["x", "y", "z"], [0, 1], [0, 1, 2, 3]):
+        ceiling = rng.uniform(0.5, 0.95)
+        for e in range(1, EPOCHS + 1):
+            rows.append({"a": a, "b": b, "c": c, "d": d, "seed": 0, "epoch": e,
+                         "val_accuracy": ceiling * (1 - np.exp(-e / 3)) + rng.normal(0, 0.01)})
+    return curve_table_from_frame(pd.DataFrame(rows), "larger", "val_accuracy", True)
+
+
+def test_fill_starts_the_inner_gas_next_generation_while_its_climb_waits(larger):
+    """With the memetic GA inside, ``fill`` also keeps workers busy while new configs can still
+    start: a free slot takes the next generation's children instead of waiting for the climb's
+    results. The budget spent (to within a rung's epochs: a rung that no longer fits is not
+    started), the same trials again under the same seed, and the workers busier than without."""
+    plain, filled = [], []
+    for seed in range(4):
+        a = run_curve(larger, "memetic-sh", seed, 150, {"promote": "async"}, workers=4, window=4)
+        b = run_curve(larger, "memetic-sh", seed, 150, {"promote": "async", "fill": True}, workers=4, window=4)
+        again = run_curve(larger, "memetic-sh", seed, 150, {"promote": "async", "fill": True}, workers=4, window=4)
+        assert [t.key for t in again["trials"]] == [t.key for t in b["trials"]]
+        assert 147 <= b["cost"][-1] <= 150 and 147 <= a["cost"][-1] <= 150
+        assert len({t.metrics["index"] for t in b["trials"]}) < larger.space.size / 2
+        plain.append(a["utilization"])
+        filled.append(b["utilization"])
+    assert np.mean(filled) > np.mean(plain) + 0.05, (plain, filled)
 
 
 def test_parallel_workers_summary_reads_each_run_on_its_clock():

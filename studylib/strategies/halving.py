@@ -51,17 +51,21 @@ the score. Paused configs are reconsidered, and the budget left given, by claim 
 not in the order their results came.
 
 ``fill=True`` (with ``promote="async"``; for several workers, with the study's window, ``--in-flight``,
-set to their number): once no new config can start whatever the pending results bring (the space
-or the trial cap is used up, the inner strategy is finished, or the budget left after the
-promotions already decided has no room for a first rung), a slot free while results are pending
-takes the best paused config's promotion that fits (highest rung first). Without it those
-promotions, which spend the epochs left under ``reconsider``, are made one at a time, each once
-nothing else is pending: several workers then wait on one trial at a time. Nothing changes with
-one proposal in flight (nothing is pending when the strategy is asked) or without a budget, and no
-new config is displaced while trials spend the epochs they reserve (a trial stopped early returns
-some). Not the default: with a window larger than the workers (memetic-sh's
-default, its population of 20) it queues that many promotions at once, and in a pilot it ended
-worse on the check table (``docs/multifidelity.md``, *Several trials in flight*).
+set to their number) fills a slot that is free while results are pending, in two ways. (1) While
+the inner memetic GA proposes nothing only because its hill climb waits for results (its
+:meth:`~studylib.strategies.memetic.MemeticGA.skip_wait`), it starts its next generation now, and
+the climb's results still count when they come. (2) Once no new config can start whatever the
+pending results bring (the space or the trial cap is used up, the inner strategy is finished, or
+the budget left after the promotions already decided has no room for a first rung), the slot takes
+the best paused config's promotion that fits (highest rung first). Without it the climb's wait
+holds back new configs, and the promotions that spend the epochs left under ``reconsider`` are
+made one at a time, each once nothing else is pending: several workers then wait on one trial at
+a time. Nothing changes with one proposal in flight (nothing is pending when the strategy is
+asked). (1) changes which new configs start and when; (2) displaces no new config while trials
+spend the epochs they reserve (a trial stopped early returns some), and acts only under a budget.
+Not the default: with a window larger than the workers (memetic-sh's default, its population of
+20) it queues that many promotions at once, and in a pilot it ended worse on the check table
+(``docs/multifidelity.md``, *Several trials in flight*).
 
 Defaults: eta 3, ``min_epochs`` 1 (rungs 1, 3, 9, 27 for 27 epochs; 1, 3, 9 for 9; 1, 3, 9, 27,
 81, 100 for 100; round 6), quorum 9, ``reconsider``, and an inner GA population of 20 whose first
@@ -218,6 +222,8 @@ class SuccessiveHalving(Strategy):
                 k = new_allowed(n - len(out), at, self.levels.rungs, self.levels.eta, self.new_left,
                                 self.epochs_left, certain, self._decided())
                 configs = self.inner.ask(k) if k > 0 else []
+                if not configs and k > 0 and self.fill and self._pending and self._skip_wait():
+                    configs = self.inner.ask(k)  # the inner GA's next generation, not its climb's results
                 if (not configs and self.fill and self._no_new_config_ever(certain) and (self._pending or self._waiting)
                         and self._unpause(by_rule=False)):
                     continue  # a free slot takes the best paused config's promotion now
@@ -240,6 +246,12 @@ class SuccessiveHalving(Strategy):
             self._pending.append(p)
             out.append(p)
         return out
+
+    def _skip_wait(self) -> bool:
+        """``fill``: ask the inner strategy to stop waiting for its pending results, if it can (the
+        memetic GA: its climb's); True if it did."""
+        skip = getattr(self.inner, "skip_wait", None)
+        return bool(skip()) if skip is not None else False
 
     def _no_new_config_ever(self, certain: float) -> bool:
         """No new config can start from now on, whatever the pending results: the space or the

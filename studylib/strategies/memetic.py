@@ -31,6 +31,10 @@ ends early once its climbs are used up or every candidate centre is exhausted. W
 the share moves within ``[min_share, local_share]`` towards the phase that found the recent
 improvements of the best score.
 
+A caller whose workers would otherwise idle (memetic-sh's ``fill``) may call :meth:`MemeticGA.skip_wait`
+when the local phase proposes nothing only because its climb waits for results: the next
+generation starts then, and the climb's results still count when they come.
+
 Scores are noisy draws; every comparison uses the observed value, for a replicated genome the mean
 of its runs (``replicates``: the best genome by mean is run again, with a seed of its own, until it
 has that many runs, while replicates stay within ``replicate_share`` of the results told). All randomness comes from
@@ -239,6 +243,18 @@ class MemeticGA(ArchiveStrategy):
             for g, p in zip(genomes, self.model.predict(genomes)):
                 self.check.predicted(g, p)
         return out
+
+    def skip_wait(self) -> bool:
+        """Stop waiting for the climb: if the local phase proposes nothing only because its climb
+        waits for results, start the next generation now (True). The climb's results still count
+        when they come (a move writes back, as usual) until the generation after it starts new
+        climbs. For a caller whose workers would otherwise idle (memetic-sh's ``fill``); the next
+        ``ask`` proposes the generation's children."""
+        if self._phase != "local" or not self.climber.pending or self.finished:
+            return False
+        self._phase = "global"
+        self._queue = self._next_batch()
+        return True
 
     def _screening(self) -> bool:
         """Screen with the model now: it is fitted and (with ``check``) passes its self-check."""
