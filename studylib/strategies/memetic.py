@@ -245,11 +245,11 @@ class MemeticGA(ArchiveStrategy):
         return out
 
     def skip_wait(self) -> bool:
-        """Stop waiting for the climb: if the local phase proposes nothing only because its climb
-        waits for results, start the next generation now (True). The climb's results still count
-        when they come (a move writes back, as usual) until the generation after it starts new
-        climbs. For a caller whose workers would otherwise idle (memetic-sh's ``fill``); the next
-        ``ask`` proposes the generation's children."""
+        """Called when ``ask`` gave nothing: if the local phase waits for its climb's results, start
+        the next generation now (True); the next ``ask`` proposes its children. The climb's results
+        still count when they come (the archive and the model take them, and a move still writes
+        back into the population while the generation runs). For a caller whose workers would
+        otherwise idle (memetic-sh's ``fill``)."""
         if self._phase != "local" or not self.climber.pending or self.finished:
             return False
         self._phase = "global"
