@@ -252,6 +252,11 @@ def test_a_changed_default_changes_the_study_identity():
     assert ident(9)["strategy_defaults"] != {"compare": "rung", "model": True}
     assert ident(9, quorum=1)["strategy_defaults"]["reconsider"] is True
     assert ident(9, reconsider=False)["strategy_defaults"]["quorum"] == 9
+    # fill with the memetic GA inside gained part (1), the inner GA's skip_wait: a study begun
+    # before it is not continued with it; with another inner strategy fill did not change
+    assert ident(9, promote="async", fill=True)["strategy_defaults"]["fill_parts"] == 2
+    assert "fill_parts" not in ident(9, promote="async", fill=False)["strategy_defaults"]
+    assert "fill_parts" not in ident(9, promote="async", fill=True, inner="ga")["strategy_defaults"]
     from studylib.strategies.halving import SuccessiveHalving
 
     # the inner GA keeps screening without the self-check (chosen for single-fidelity tables only)
