@@ -257,6 +257,8 @@ def test_a_changed_default_changes_the_study_identity():
     assert ident(9, promote="async", fill=True)["strategy_defaults"]["fill_parts"] == 2
     assert "fill_parts" not in ident(9, promote="async", fill=False)["strategy_defaults"]
     assert "fill_parts" not in ident(9, promote="async", fill=True, inner="ga")["strategy_defaults"]
+    for inner in ("memetic", "memetic-no-model"):  # the memetic GA named, and a variant of it
+        assert ident(9, promote="async", fill=True, inner=inner)["strategy_defaults"]["fill_parts"] == 2
     from studylib.strategies.halving import SuccessiveHalving
 
     # the inner GA keeps screening without the self-check (chosen for single-fidelity tables only)

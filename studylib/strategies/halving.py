@@ -196,8 +196,8 @@ class SuccessiveHalving(Strategy):
         strategy and options), ``compare`` (rung since it was added), ``quorum``
         and ``reconsider`` (``ceil(eta**2)`` and True since issue 17's round-3 decision); the
         default ``min_epochs`` is 1, the first default and round 6's (three rungs in between were
-        recorded where not 1); ``fill`` with the memetic GA inside has had two parts since part (1)
-        was added: a study that began under other defaults is not continued with these."""
+        recorded where not 1); ``fill`` around an inner strategy with ``skip_wait`` (the memetic GA
+        and its variants) has had two parts since part (1) was added: a study that began under other defaults is not continued with these."""
         from . import strategy_class
 
         name = options.get("inner", "memetic")
@@ -211,7 +211,7 @@ class SuccessiveHalving(Strategy):
             out["reconsider"] = True
         # min_epochs: the default is 1 again (round 6), as before three rungs; studies begun under
         # three rungs recorded their ``min_epochs`` where it was not 1, so they are not continued
-        if options.get("fill") and name == "memetic":
+        if options.get("fill") and hasattr(strategy_class(name), "skip_wait"):
             out["fill_parts"] = 2  # fill's part (1), the inner GA's skip_wait, changed its proposals
         return out
 

@@ -34,7 +34,8 @@ improvements of the best score.
 A caller whose workers would otherwise idle (memetic-sh's ``fill``) may call :meth:`MemeticGA.skip_wait`
 when the local phase proposes nothing only because its climb waits for results: the local phase
 ends there and the next generation starts, and the climb's results still count when they come. A
-climb so cut short makes fewer moves, so the local search then takes well below ``local_share``.
+climb so cut short makes fewer moves, and the local search takes a smaller share of the evaluations
+than without it (``local_share`` is only an upper bound).
 
 Scores are noisy draws; every comparison uses the observed value, for a replicated genome the mean
 of its runs (``replicates``: the best genome by mean is run again, with a seed of its own, until it
@@ -250,8 +251,8 @@ class MemeticGA(ArchiveStrategy):
         the local phase and start the next generation now (True); the next ``ask`` proposes its
         children. The climb's results still count when they come (the archive and the model take
         them, and a move still writes back into the population while the generation runs), but the
-        climb proposes no more neighbours, so the local search's share of the evaluations falls
-        well below ``local_share``. For a caller whose workers would otherwise idle (memetic-sh's
+        climb proposes no more neighbours, so the local search takes a smaller share of the
+        evaluations than without it. For a caller whose workers would otherwise idle (memetic-sh's
         ``fill``)."""
         if self._phase != "local" or not self.climber.pending or self.finished:
             return False
