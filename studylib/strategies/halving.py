@@ -197,7 +197,8 @@ class SuccessiveHalving(Strategy):
         and ``reconsider`` (``ceil(eta**2)`` and True since issue 17's round-3 decision); the
         default ``min_epochs`` is 1, the first default and round 6's (three rungs in between were
         recorded where not 1); ``fill`` around an inner strategy with ``skip_wait`` (the memetic GA
-        and its variants) has had two parts since part (1) was added: a study that began under other defaults is not continued with these."""
+        and its variants) has had two parts since part (1) was added: a study that began under
+        other defaults is not continued with these."""
         from . import strategy_class
 
         name = options.get("inner", "memetic")
