@@ -252,13 +252,13 @@ def test_a_changed_default_changes_the_study_identity():
     assert ident(9)["strategy_defaults"] != {"compare": "rung", "model": True}
     assert ident(9, quorum=1)["strategy_defaults"]["reconsider"] is True
     assert ident(9, reconsider=False)["strategy_defaults"]["quorum"] == 9
-    # fill with the memetic GA inside gained part (1), the inner GA's skip_wait: a study begun
-    # before it is not continued with it; with another inner strategy fill did not change
-    assert ident(9, promote="async", fill=True)["strategy_defaults"]["fill_parts"] == 2
-    assert "fill_parts" not in ident(9, promote="async", fill=False)["strategy_defaults"]
-    assert "fill_parts" not in ident(9, promote="async", fill=True, inner="ga")["strategy_defaults"]
-    for inner in ("memetic", "memetic-no-model"):  # the memetic GA named, and a variant of it
-        assert ident(9, promote="async", fill=True, inner=inner)["strategy_defaults"]["fill_parts"] == 2
+    # fill gained part (1), the inner GA's skip_wait, and a floor on part (2)'s promotions: a study
+    # begun before is not continued with them, whatever the inner strategy
+    for inner in ("memetic", "memetic-no-model", "ga"):
+        assert ident(9, promote="async", fill=True, inner=inner)["strategy_defaults"]["fill_rule"] == 2
+    assert ident(9, promote="async", fill=True)["strategy_defaults"]["fill_rule"] == 2
+    assert "fill_rule" not in ident(9, promote="async", fill=False)["strategy_defaults"]
+    assert "fill_rule" not in ident(9, promote="async")["strategy_defaults"]
     from studylib.strategies.halving import SuccessiveHalving
 
     # the inner GA keeps screening without the self-check (chosen for single-fidelity tables only)

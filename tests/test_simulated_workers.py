@@ -100,6 +100,34 @@ def test_fill_gives_the_epochs_left_to_paused_configs_on_every_free_worker(table
     assert np.mean(filled) > np.mean(plain) + 0.1
 
 
+def test_fill_promotes_no_lower_than_the_promotions_in_flight(table, monkeypatch):
+    """``fill``'s promotions (a free slot while results are pending, once no new config can
+    start) go to no lower rung than the highest promotion in flight: a config paused at a lower
+    rung waits until those results are in (then, with nothing pending, it may go as before). The
+    floor acts in these runs (a lower-rung config was passed over) and the budget is still spent."""
+    from studylib.strategies.halving import SuccessiveHalving
+
+    calls = []
+    unpause = SuccessiveHalving._unpause
+
+    def spy(self, by_rule, floor=0):
+        targets = [self.levels.next(p.epochs) for p, _ in self._paused]
+        before = len(self._queue)
+        queued = unpause(self, by_rule, floor)
+        calls.append((by_rule, floor, targets, [q.epochs for q in self._queue[before:]]))
+        return queued
+
+    monkeypatch.setattr(SuccessiveHalving, "_unpause", spy)
+    for seed in range(4):
+        run = run_curve(table, "memetic-sh", seed, 150, {"promote": "async", "inner": "ga", "fill": True},
+                        workers=4, window=4)
+        assert run["cost"][-1] == 150
+    floored = [c for c in calls if not c[0] and c[1] > 0]
+    assert floored and all(e >= floor for _, floor, _, got in floored for e in got)
+    assert any(min(targets) < floor for _, floor, targets, _ in floored if targets)
+    assert any(not by_rule and floor == 0 and got for by_rule, floor, _, got in calls)
+
+
 @pytest.fixture(scope="module")
 def larger():
     """144 configs (the table above times a fourth dimension): the budget below starts about a

@@ -59,8 +59,10 @@ search then gets a much smaller share of the evaluations (about 0.2 against 0.4-
 learning-curve tables, window 4). (2) Once no new config can start whatever the
 pending results bring (the space or the trial cap is used up, the inner strategy is finished, or
 the budget left after the promotions already decided has no room for a first rung), the slot takes
-the best paused config's promotion that fits (highest rung first). Without it the climb's wait
-holds back new configs, and the promotions that spend the epochs left under ``reconsider`` are
+the best paused config's promotion that fits (highest rung first) and goes no lower than the
+highest promotion in flight (a lower one waits for those results: without this floor, lower rungs
+took epochs that the top rung lacked later). Without ``fill`` the climb's wait holds back new
+configs, and the promotions that spend the epochs left under ``reconsider`` are
 made one at a time, each once nothing else is pending: several workers then wait on one trial at
 a time. Nothing changes with one proposal in flight (nothing is pending when the strategy is
 asked). (1) changes which new configs start and when; (2) displaces no new config while trials
@@ -196,9 +198,8 @@ class SuccessiveHalving(Strategy):
         strategy and options), ``compare`` (rung since it was added), ``quorum``
         and ``reconsider`` (``ceil(eta**2)`` and True since issue 17's round-3 decision); the
         default ``min_epochs`` is 1, the first default and round 6's (three rungs in between were
-        recorded where not 1); ``fill`` around an inner strategy with ``skip_wait`` (the memetic GA
-        and its variants) has had two parts since part (1) was added: a study that began under
-        other defaults is not continued with these."""
+        recorded where not 1); ``fill`` (``fill_rule`` 2) has had part (1) and part (2)'s floor
+        since this release: a study that began under other defaults is not continued with these."""
         from . import strategy_class
 
         name = options.get("inner", "memetic")
@@ -212,8 +213,8 @@ class SuccessiveHalving(Strategy):
             out["reconsider"] = True
         # min_epochs: the default is 1 again (round 6), as before three rungs; studies begun under
         # three rungs recorded their ``min_epochs`` where it was not 1, so they are not continued
-        if options.get("fill") and hasattr(strategy_class(name), "skip_wait"):
-            out["fill_parts"] = 2  # fill's part (1), the inner GA's skip_wait, changed its proposals
+        if options.get("fill"):
+            out["fill_rule"] = 2  # part (1), the inner GA's skip_wait, and part (2)'s floor changed its proposals
         return out
 
     def ask(self, n: int = 1) -> list[Proposal]:
@@ -231,7 +232,7 @@ class SuccessiveHalving(Strategy):
                 if not configs and k > 0 and self.fill and self._pending and self._skip_wait():
                     configs = self.inner.ask(k)  # the inner GA's next generation, not its climb's results
                 if (not configs and self.fill and self._no_new_config_ever(certain) and (self._pending or self._waiting)
-                        and self._unpause(by_rule=False)):
+                        and self._unpause(by_rule=False, floor=self._top_promotion_in_flight())):
                     continue  # a free slot takes the best paused config's promotion now
                 if not configs:
                     if not (self._pending or self._waiting) and (self._release() or self._unpause(by_rule=False)):
@@ -285,10 +286,14 @@ class SuccessiveHalving(Strategy):
         owed = owed_epochs(at + [nxt] if reserve else at, rungs, eta, self._decided())
         return certain + (nxt - p.epochs) + owed <= self.epochs_left
 
-    def _unpause(self, by_rule: bool) -> bool:
+    def _top_promotion_in_flight(self) -> int:
+        """The highest rung a pending promotion goes to (0: none pending)."""
+        return max((p.epochs for p in self._pending if p.epochs != self.levels.rungs[0]), default=0)
+
+    def _unpause(self, by_rule: bool, floor: int = 0) -> bool:
         """Queue the paused configs that the promotion rule now promotes (``by_rule``), or else
-        the best one, highest rung first, whose promotion fits the budget (only under a budget);
-        True when any was queued."""
+        the best one, highest rung first, whose promotion fits the budget (only under a budget)
+        and goes to rung ``floor`` or higher; True when any was queued."""
         if not self._paused or (not by_rule and self.epochs_left is None):
             return False
         claim = [self.levels.claim(p.epochs, p.config, score) for p, score in self._paused]
@@ -296,7 +301,7 @@ class SuccessiveHalving(Strategy):
         queued = []
         for i in order:
             p, score = self._paused[i]
-            if by_rule and not self.levels.promoted(p.epochs, score, p.config):
+            if (by_rule and not self.levels.promoted(p.epochs, score, p.config)) or self.levels.next(p.epochs) < floor:
                 continue
             if self._fits(p, reserve=by_rule):
                 queued.append(i)
