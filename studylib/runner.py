@@ -144,8 +144,6 @@ def _parameters(args, name: str, nb: Path, out: Path) -> dict:
     declare but the user set is an error), ``out_dir`` pointing at ``OUT/<round>``."""
     declared = _declared(nb)
     values = {k: getattr(args, k, default) for k, default in PARAMETERS.items()}
-    if values["data_dir"]:
-        values["data_dir"] = str(Path(values["data_dir"]).resolve())
     params = {}
     for k, v in values.items():
         if k in declared:
@@ -161,6 +159,8 @@ def _parameters(args, name: str, nb: Path, out: Path) -> dict:
             raise StudyError(f"notebook {nb.name} (round {name}) has no settable parameter {key!r}; "
                              f"it takes: {', '.join(k for k in declared if k != 'out_dir')}")
         params[key] = value
+    if params.get("data_dir"):  # the notebook runs in OUT: a relative folder means this one
+        params["data_dir"] = str(Path(params["data_dir"]).resolve())
     if "out_dir" in declared:
         params["out_dir"] = str(out / name)
     return params
@@ -178,23 +178,31 @@ def _key_value(item: str):
         raise StudyError(f"-p {key.strip()}: cannot read value {text!r}") from None
 
 
-def _validate(args, rounds: list[tuple[str, Path]]) -> None:
-    """Everything a notebook would reject, checked here first (loads the data once)."""
+def _validate(plans: list[tuple[str, Path, dict]]) -> None:
+    """Everything a notebook would reject, checked here first with the values it will be given
+    (its flags and ``-p``): the rounds' and the comparison's own checks, which load the data."""
+    import inspect
+
     from . import profiles
     from .data import load_dataset
+    from .report import compare, rounds
     from .space import BUILTIN
-    from .study import prepare
 
-    for name, _ in rounds:
+    def call(fn, *args, params):
+        accepted = inspect.signature(fn).parameters
+        return fn(*args, **{k: v for k, v in params.items() if k in accepted})
+
+    for name, _, params in plans:
         if name in BUILTIN:
-            prepare(name, strategy=args.strategy, trials=args.trials, seed=args.seed, dataset=args.dataset,
-                    profile=args.profile, max_epochs=args.max_epochs, patience=args.patience,
-                    train_size=args.train_size, data_dir=args.data_dir)
+            call(rounds.plan_round, name, params=params)
+        elif name == "compare":
+            call(compare.plan_compare, params=params)
         else:
-            s = profiles.resolve(args.profile, name, trials=args.trials, max_epochs=args.max_epochs,
-                                 patience=args.patience, train_size=args.train_size)
-            load_dataset(args.dataset, train_size=s["train_size"], val_size=s["val_size"],
-                         test_size=s["test_size"], data_dir=args.data_dir)
+            v = {**PARAMETERS, **params}
+            s = profiles.resolve(v["profile"], name, trials=v["trials"], max_epochs=v["max_epochs"],
+                                 patience=v["patience"], train_size=v["train_size"])
+            load_dataset(v["dataset"], train_size=s["train_size"], val_size=s["val_size"],
+                         test_size=s["test_size"], data_dir=v["data_dir"])
 
 
 # -- execution ---------------------------------------------------------------------------------
@@ -313,7 +321,7 @@ def main(args) -> int:
 
     check_out_dir(out)
     plans = [(name, nb, _parameters(args, name, nb, out)) for name, nb in rounds]
-    _validate(args, rounds)
+    _validate(plans)
     out.mkdir(parents=True, exist_ok=True)
     progress = not args.no_progress
     from .report.publish import render_html, summary_line, write_index

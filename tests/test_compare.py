@@ -24,7 +24,7 @@ NOTEBOOK = REPO / "notebooks" / "round4.ipynb"
 ROUND4 = re.search(r'^strategies: .*?= "([^"]+)"', "".join(json.loads(NOTEBOOK.read_text())["cells"][1]["source"]),
                    re.M).group(1).split(",")
 PARAMETERS = ("dataset", "profile", "strategies", "trials", "seed", "repeats", "max_epochs", "train_size",
-              "data_dir", "bench_tables", "bench_seeds", "bench_budget", "out_dir")
+              "data_dir", "bench_tables", "bench_seeds", "bench_budget", "strategy_options", "out_dir")
 
 
 def hand_frame() -> pd.DataFrame:
@@ -225,6 +225,29 @@ def test_settings_and_bad_input():
         compare.settings("smoke", trials=0)
     with pytest.raises(StudyError, match="unknown table"):
         compare.run_compare(bench_tables="no-such-table", out_dir="/nonexistent/never-written")
+
+
+def test_strategy_options_reach_each_study_of_their_strategy_only(tmp_path):
+    out = tmp_path / "compare"
+    common = dict(dataset="synthetic", strategies="random,memetic", trials=2, repeats=2, bench_tables="", out_dir=out)
+    plan = compare.plan_compare(strategy_options={"memetic": {"population_size": 3}}, **common)
+    default = compare.plan_compare(**common)
+    assert sorted(plan.studies) == [("memetic", 0), ("memetic", 1), ("random", 0), ("random", 1)]
+    for (strategy, seed), (spec, _) in plan.studies.items():
+        before = default.studies[(strategy, seed)][0]
+        if strategy == "memetic":
+            assert spec.strategy_options == {"population_size": 3} and spec.study_id("h") != before.study_id("h")
+        else:
+            assert spec.strategy_options == {} and spec.study_id("h") == before.study_id("h")
+    assert not out.exists()  # planning writes nothing
+    for options, message in [(3, "must map a strategy to its options"),
+                             ({"memetic": 12}, "must map a strategy to its options"),
+                             ({"asha": {"eta": 2}}, "names asha, not among the strategies compared"),
+                             ({"memetic": {"population_size": 0}}, "population_size must be at least 2"),
+                             ({"memetic": {"bogus": 1}}, "unknown options")]:
+        with pytest.raises(StudyError, match=message):
+            compare.plan_compare(strategy_options=options, **common)
+    assert not out.exists()
 
 
 # -- the notebook ----------------------------------------------------------------------------------

@@ -121,6 +121,32 @@ def test_bad_input_one_line_exit_2_nothing_written(notebooks, tmp_path, capsys, 
     assert not out.exists()
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["run", "round1", "-p", "trials=-3"], "trials must be a positive integer, got -3"),
+    (["run", "round2", "-p", "max_epochs=x"], "max-epochs must be a positive integer, got 'x'"),
+    (["run", "round1", "-p", "repeats=0"], "repeats must be a positive integer, got 0"),
+    (["run", "compare", "-p", "strategies=nope"], "unknown strategy 'nope'"),
+    (["run", "compare", "-p", "bench_seeds=0"], "bench-seeds must be a positive integer"),
+    (["run", "compare", "-p", "strategy_options=3"], "strategy_options must map a strategy to its options"),
+    (["run", "compare", "-p", "strategy_options={memetic: {population_size: 0}}"], "population_size must be at least 2"),
+])
+def test_values_given_with_p_are_checked_before_any_notebook_runs(tmp_path, capsys, argv, message):
+    """The repository's notebooks: a bad ``-p`` value is the same one-line error, exit 2, as a bad
+    flag, and nothing is written (no partial notebook, no index)."""
+    out = tmp_path / "out"
+    rc, _, err = run_cli(argv + ["--out", str(out), "--no-progress"], capsys)
+    assert rc == 2
+    assert len(err) == 1 and message in err[0] and err[0].startswith("studylib: error:"), err
+    assert not out.exists()
+
+
+def test_a_relative_data_dir_given_with_p_means_the_callers_folder(notebooks, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = cli.build_parser().parse_args(["run", "round1", "-p", "data_dir=mydata"])
+    params = runner._parameters(args, "round1", notebooks / "round1.ipynb", tmp_path / "out")
+    assert params["data_dir"] == str(tmp_path / "mydata")  # the notebook runs in OUT, not here
+
+
 def test_output_folder_that_is_a_file(notebooks, tmp_path, capsys):
     target = tmp_path / "file"
     target.write_text("x")

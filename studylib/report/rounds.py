@@ -164,19 +164,15 @@ def seed_summary(data) -> pd.DataFrame:
 
 # -- running ----------------------------------------------------------------------------------
 
-def run_round(round_name: str | SearchSpace, *, dataset: str = "digits", profile: str = "smoke",
-              strategy: str = "random", trials: int | None = None, seed: int = 0, repeats: int = 1,
-              out_dir: str | Path | None = None, max_epochs: int | None = None, patience: int | None = None,
-              train_size: int | None = None, data_dir: str | None = None, progress: bool = False,
-              executor=None) -> RoundRun:
-    """Run (or continue) the round's study for seeds ``seed .. seed + repeats - 1`` into
-    ``out_dir`` (default ``reports/<dataset>-<profile>/<round>``) and write ``summary.json``.
+def plan_round(round_name: str | SearchSpace, *, dataset: str = "digits", profile: str = "smoke",
+               strategy: str = "random", trials: int | None = None, seed: int = 0, repeats: int = 1,
+               out_dir: str | Path | None = None, max_epochs: int | None = None, patience: int | None = None,
+               train_size: int | None = None, data_dir: str | None = None) -> tuple[SearchSpace, Path, list]:
+    """Every input of :func:`run_round` checked (for every seed) and the data loaded; raises
+    :class:`StudyError` (one line) before anything is written (``studylib run`` calls it first,
+    too). Returns the space, the output folder and ``[(seed, (spec, data)), ...]``."""
+    from ..study import check_out_dir, prepare
 
-    Every input is validated (for every seed) before anything is written or trained.
-    """
-    from ..study import check_out_dir, prepare, run_study
-
-    start = time.perf_counter()
     if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats <= 0:
         raise StudyError(f"repeats must be a positive integer, got {repeats!r}")
     space = round_name if isinstance(round_name, SearchSpace) else load_space(round_name)
@@ -185,7 +181,28 @@ def run_round(round_name: str | SearchSpace, *, dataset: str = "digits", profile
     options = dict(strategy=strategy, trials=trials, dataset=dataset, profile=profile, max_epochs=max_epochs,
                    patience=patience, train_size=train_size, data_dir=data_dir)
     check_out_dir(out)  # before the data is loaded
-    prepared = [prepare(space, seed=s, **options) for s in seeds]  # validates everything first
+    return space, out, [(s, prepare(space, seed=s, **options)) for s in seeds]
+
+
+def run_round(round_name: str | SearchSpace, *, dataset: str = "digits", profile: str = "smoke",
+              strategy: str = "random", trials: int | None = None, seed: int = 0, repeats: int = 1,
+              out_dir: str | Path | None = None, max_epochs: int | None = None, patience: int | None = None,
+              train_size: int | None = None, data_dir: str | None = None, progress: bool = False,
+              executor=None) -> RoundRun:
+    """Run (or continue) the round's study for seeds ``seed .. seed + repeats - 1`` into
+    ``out_dir`` (default ``reports/<dataset>-<profile>/<round>``) and write ``summary.json``.
+
+    Every input is validated (for every seed) before anything is written or trained (:func:`plan_round`).
+    """
+    from ..study import run_study
+
+    start = time.perf_counter()
+    space, out, planned = plan_round(round_name, dataset=dataset, profile=profile, strategy=strategy,
+                                     trials=trials, seed=seed, repeats=repeats, out_dir=out_dir,
+                                     max_epochs=max_epochs, patience=patience, train_size=train_size,
+                                     data_dir=data_dir)
+    seeds = [s for s, _ in planned]
+    prepared = [sd for _, sd in planned]
     results = []
     for s, (spec, data) in zip(seeds, prepared):
         folder = out if len(seeds) == 1 else out / f"seed-{s}"

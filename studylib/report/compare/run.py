@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -84,6 +85,22 @@ def settings(profile: str = "smoke", *, trials: int | None = None, repeats: int 
     return base
 
 
+@dataclass
+class ComparePlan:
+    """What :func:`run_compare` runs, every input checked: the space, strategies, benchmark
+    tables, settings (:func:`settings`), executor, seeds, output folder, options per strategy, and
+    each study's ``(spec, data)`` by ``(strategy, seed)``."""
+    space: object
+    names: list[str]
+    tables: list
+    conf: dict
+    executor: str
+    seeds: list[int]
+    out: Path
+    strategy_options: dict
+    studies: dict
+
+
 # -- running -----------------------------------------------------------------------------------
 
 def bench_context(bench: BenchRun) -> str:
@@ -98,6 +115,54 @@ def _note(msg: str) -> None:
     sys.stderr.flush()
 
 
+def plan_compare(*, dataset: str = "digits", profile: str = "smoke", strategies=None, trials: int | None = None,
+                 seed: int = 0, repeats: int | None = None, max_epochs: int | None = None,
+                 patience: int | None = None, train_size: int | None = None, data_dir: str | None = None,
+                 out_dir: str | Path | None = None, executor: str | None = None,
+                 bench_tables=BENCH_TABLES, bench_seeds: int | None = None, bench_budget: int | None = None,
+                 strategy_options: dict | None = None) -> ComparePlan:
+    """Every input of :func:`run_compare` checked and the data loaded; raises :class:`StudyError`
+    (one line) before anything is written (``studylib run compare`` calls it first, too)."""
+    from ...executors import EXECUTORS
+    from ...space import load_space
+    from ...study import check_out_dir, prepare
+
+    names = resolve_strategies(strategies)
+    tables = resolve_tables(bench_tables)
+    conf = settings(profile, trials=trials, repeats=repeats, bench_seeds=bench_seeds, bench_budget=bench_budget)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise StudyError(f"seed must be a non-negative integer, got {seed!r}")
+    kind = executor or ("inline" if profile == "smoke" else "serial")
+    if kind not in EXECUTORS:
+        raise StudyError(f"unknown executor {kind!r} (choose from: {', '.join(EXECUTORS)})")
+    strategy_options = check_strategy_options(strategy_options, names)
+    space = load_space(SPACE)
+    seeds = [seed + i for i in range(conf["repeats"])]
+    out = Path(out_dir) if out_dir else default_out_dir(dataset, profile) / "compare"
+    options = dict(trials=conf["trials"], dataset=dataset, profile=profile, max_epochs=max_epochs,
+                   patience=patience, train_size=train_size, data_dir=data_dir)
+    check_out_dir(out)  # before the data is loaded
+    plans = {(s, sd): prepare(space, strategy=s, seed=sd, strategy_options=strategy_options.get(s), **options)
+             for sd in seeds for s in names}  # validates every study first
+    return ComparePlan(space=space, names=names, tables=tables, conf=conf, executor=kind, seeds=seeds, out=out,
+                       strategy_options=strategy_options, studies=plans)
+
+
+def check_strategy_options(options, names: list[str]) -> dict:
+    """``{strategy: {option: value}}`` for strategies among ``names`` (``None``: ``{}``); the
+    options themselves are checked when each study is prepared."""
+    if options is None:
+        return {}
+    example = "e.g. {memetic: {population_size: 12}}"
+    if not isinstance(options, dict) or not all(isinstance(v, dict) for v in options.values()):
+        raise StudyError(f"strategy_options must map a strategy to its options ({example}), got {options!r}")
+    unknown = [s for s in options if s not in names]
+    if unknown:
+        raise StudyError(f"strategy_options names {', '.join(map(str, unknown))}, not among the strategies "
+                         f"compared ({', '.join(names)})")
+    return {s: dict(v) for s, v in options.items()}
+
+
 def run_compare(*, dataset: str = "digits", profile: str = "smoke", strategies=None, trials: int | None = None,
                 seed: int = 0, repeats: int | None = None, max_epochs: int | None = None,
                 patience: int | None = None, train_size: int | None = None, data_dir: str | None = None,
@@ -110,37 +175,25 @@ def run_compare(*, dataset: str = "digits", profile: str = "smoke", strategies=N
     ``bench_tables`` is empty). Writes ``out_dir/trials.csv`` (every trial, ``strategy`` and
     ``seed`` columns) and ``out_dir/summary.json``.
 
-    Every input is validated (and the data loaded) before anything is written or trained. The
-    benchmark runs first, before any CNN is trained: its worker processes are forked, which must
-    happen before TensorFlow starts threads in this process.
+    Every input is validated (and the data loaded) before anything is written or trained
+    (:func:`plan_compare`). The benchmark runs first, before any CNN is trained: its worker
+    processes are forked, which must happen before TensorFlow starts threads in this process.
 
     ``executor``: where trials train (``inline``: this process, no start-up cost per study;
     ``serial``: a child process per study; ``dask``); ``None``: ``inline`` for the smoke
     profile, ``serial`` otherwise. Results do not depend on it (same seeds, same proposals).
-    ``strategy_options``: ``{strategy: {option: value}}``, the same for every seed.
+    ``strategy_options``: ``{strategy: {option: value}}``, the same for every seed and for the
+    benchmark (each part of its study's identity).
     """
-    from ...executors import EXECUTORS
-    from ...space import load_space
-    from ...study import check_out_dir, prepare, run_study
+    from ...study import run_study
 
     start = time.perf_counter()
-    names = resolve_strategies(strategies)
-    tables = resolve_tables(bench_tables)
-    conf = settings(profile, trials=trials, repeats=repeats, bench_seeds=bench_seeds, bench_budget=bench_budget)
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise StudyError(f"seed must be a non-negative integer, got {seed!r}")
-    kind = executor or ("inline" if profile == "smoke" else "serial")
-    if kind not in EXECUTORS:
-        raise StudyError(f"unknown executor {kind!r} (choose from: {', '.join(EXECUTORS)})")
-    space = load_space(SPACE)
-    seeds = [seed + i for i in range(conf["repeats"])]
-    out = Path(out_dir) if out_dir else default_out_dir(dataset, profile) / "compare"
-    options = dict(trials=conf["trials"], dataset=dataset, profile=profile, max_epochs=max_epochs,
-                   patience=patience, train_size=train_size, data_dir=data_dir)
-    strategy_options = strategy_options or {}
-    check_out_dir(out)  # before the data is loaded
-    plans = {(s, sd): prepare(space, strategy=s, seed=sd, strategy_options=strategy_options.get(s), **options)
-             for sd in seeds for s in names}  # validates every study first
+    plan = plan_compare(dataset=dataset, profile=profile, strategies=strategies, trials=trials, seed=seed,
+                        repeats=repeats, max_epochs=max_epochs, patience=patience, train_size=train_size,
+                        data_dir=data_dir, out_dir=out_dir, executor=executor, bench_tables=bench_tables,
+                        bench_seeds=bench_seeds, bench_budget=bench_budget, strategy_options=strategy_options)
+    names, tables, conf, kind, seeds, out = plan.names, plan.tables, plan.conf, plan.executor, plan.seeds, plan.out
+    space, strategy_options, plans = plan.space, plan.strategy_options, plan.studies
     out.mkdir(parents=True, exist_ok=True)
 
     bench = None
