@@ -151,7 +151,7 @@ def add_study_arguments(p: argparse.ArgumentParser, *, default_out: str | None =
                    help="stop (exit code 3) once more than N trials failed in this run (default: never; with "
                         "--budget-epochs/--budget-hours, after 10 failures in a row, as failures spend no budget)")
     g.add_argument("--allow-code-change", action="store_true",
-                   help="continue a study although studylib, model.py/training.py or Keras changed since it "
+                   help="continue a study although studylib, model.py/training.py/resumable.py or Keras changed since it "
                         "started (recorded in the ledger); without it such a study stops (exit 2)")
     g.add_argument("--retry-failed", action="store_true",
                    help="train this study's failed trials again instead of serving them from the ledger")

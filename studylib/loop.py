@@ -26,7 +26,8 @@ Determinism across executors: the strategy sees the same sequence of ``ask``/``t
 whatever runs the trials and whether a result was evaluated now or served:
 
 * a strategy that ignores results (it does not override ``Strategy.tell``: random, grid) is asked
-  one config at a time, as workers free up; its proposals cannot depend on timing;
+  one config at a time, as workers free up (under a budget: in a window of the executor's
+  capacity); its proposals cannot depend on timing;
 * any other strategy runs in a fixed *window* of ``window`` proposals: each result is told in
   proposal order (results that finish early are held back), each tell followed by an ask for as
   many configs as the window has room for.

@@ -253,7 +253,8 @@ def _loop(spec, out, study_id, objective, executor, ledger, key_code, progress, 
           start) -> StudyResult:
     strategy = make_strategy(spec.strategy, spec.space, seed=spec.seed,
                              **strategy_kwargs(spec.strategy, spec.budget.max_epochs, spec.strategy_options))
-    window = spec.in_flight or default_in_flight(strategy)
+    # a strategy that ignores results has no window: it keeps every worker busy (the loop's default)
+    window = None if ignores_results(strategy) else spec.in_flight or default_in_flight(strategy)
     budgeted = spec.budget_epochs is not None or spec.budget_hours is not None
     spend = Spend(spec.budget_epochs, spec.budget_hours) if budgeted else None
     rungs = Rungs(out / CHECKPOINTS, spec.budget.max_epochs)
@@ -280,7 +281,7 @@ def _loop(spec, out, study_id, objective, executor, ledger, key_code, progress, 
                     f"(last: {trial.error or 'unknown error'}); finished trials are in "
                     f"{out / paths.LEDGER_NAME}, re-run the same command to continue")
 
-    if not ignores_results(strategy) and window < executor.capacity:
+    if window is not None and window < executor.capacity:
         sys.stderr.write(f"studylib: note: {spec.strategy} proposes {window} trial(s) ahead of its results "
                          f"(in-flight {window}), so at most {window} of {executor.capacity} workers are busy; "
                          "a larger --in-flight uses more (and changes the proposals)\n")

@@ -178,3 +178,27 @@ def test_proposals_do_not_depend_on_capacity_or_completion_order(tmp_path, strat
                    strategy_options=options, in_flight=3 if strategy == "tpe" else None, trials=14, seed=4,
                    dataset="synthetic") for cap in (1, 3, 8)]
     assert [list(r.frame.key) for r in runs[1:]] == [list(runs[0].frame.key)] * 2
+
+
+class Busy(ReversedExecutor):
+    """Also counts the most trials it ever held at once."""
+
+    most = 0
+
+    def submit(self, key, config):
+        super().submit(key, config)
+        self.most = max(self.most, len(self.queue))
+
+
+@pytest.mark.parametrize("strategy", ["random", "grid"])
+def test_under_a_budget_a_strategy_that_ignores_results_keeps_every_worker_busy(tmp_path, strategy):
+    """An epoch budget (each trial reserves the profile's 2 epochs) with room for 4 trials at once:
+    4 workers run 4 (before: 1, the window of a result-driven strategy), and the trials are the
+    same as on one worker."""
+    runs = {}
+    for cap in (1, 4):
+        ex = Busy(cap)
+        runs[cap] = search("round1", tmp_path / str(cap), executor=ex, progress=False, strategy=strategy,
+                           budget_epochs=10, seed=4, dataset="synthetic")
+        assert ex.most == cap
+    assert list(runs[4].frame.key) == list(runs[1].frame.key) and len(runs[1].frame) == 10

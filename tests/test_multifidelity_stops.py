@@ -80,7 +80,7 @@ def test_an_epoch_budget_stops_new_configs_while_their_promotions_still_fit(tabl
     assert any(t.epochs == EPOCHS for t in trials)  # somebody reached the top rung
 
 
-@pytest.mark.parametrize("name", MF + ["asha", "dehb"])
+@pytest.mark.parametrize("name", MF + ["asha", "tpe-hb", "dehb"])
 def test_an_hours_budget_and_its_combinations(table, name):
     s, trials = study(table, name, table.space.size, Spend(hours=30 / 3600))  # 30 pretend seconds
     assert owed(s) == [] and any(t.epochs == EPOCHS for t in trials)

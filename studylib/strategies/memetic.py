@@ -1,6 +1,6 @@
 """Memetic GA: a genetic algorithm hybridised with first-improvement hill climbing (the proposal).
 
-It is composed of three parts, each usable and tested alone:
+It is composed of four parts, each usable and tested alone:
 
 * a GA core (:class:`~studylib.strategies.evolution.Evolution`): start design, breeding of
   untried children, survival;
@@ -18,8 +18,8 @@ It is composed of three parts, each usable and tested alone:
   without a model, and screening resumes once the skill recovers.
 
 Each generation has two phases. **Global**: a GA generation; only genomes never evaluated are
-proposed. **Local**: hill climbing from the best population member (or, ``restart="evaluated"``,
-the best evaluated genome) whose neighbourhood is not exhausted; the first better neighbour becomes
+proposed. **Local**: hill climbing from the best evaluated genome (``restart="evaluated"``, the
+default; ``"population"``/``"none"``: the best population member) whose neighbourhood is not exhausted; the first better neighbour becomes
 the new centre and, with Lamarckian write-back, replaces the climbing individual in the population
 (Baldwinian: the individual keeps its genome and takes the better fitness). A climb that reaches a
 local optimum is followed by a new one (a restart), up to ``n_local`` climbs per generation.
