@@ -36,7 +36,7 @@ from typing import Iterable
 
 import numpy as np
 
-from .cliargs import add_deprecated, add_no_progress, add_seeds, nonneg_int, positive_int
+from .cliargs import add_deprecated, add_no_progress, add_seeds, nonneg_int, path, positive_int
 from .errors import StudyError
 from .numbers import incumbent_regrets, median_over_runs
 from .paths import REPORTS_DIR
@@ -306,7 +306,7 @@ def add_arguments(parser) -> None:
                         help=f"--fidelity epoch: epochs charged per run (default {DEFAULT_BUDGET})")
     add_deprecated(parser, "--budget", "--trials (or --budget-epochs with --fidelity epoch)", dest="budget",
                    type=positive_int)
-    parser.add_argument("--out", default=None, help=f"output folder (default {default_out_dir()})")
+    parser.add_argument("--out", default=None, type=path, help=f"output folder (default {default_out_dir()})")
     parser.add_argument("--workers", type=positive_int, default=2, metavar="N",
                         help="N worker processes run benchmark runs at once (default 2)")
     add_no_progress(parser, "the summary is still printed")

@@ -28,9 +28,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = _Parser(prog="studylib", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--version", action="version", version=f"studylib {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    sub.required = True
 
     p = sub.add_parser("space", help="print a search space and its number of combinations")
     p.add_argument("round", help="round1, round2, round3, or a path to a YAML/JSON space file")
@@ -112,6 +114,12 @@ def cmd_search(args) -> int:
     if best is not None:
         print(best_text(best, result.frame, args.round))
     print(f"wrote {result.csv_path}")
+    if best is None and len(result.frame):
+        last = result.frame["error"].dropna().astype(str)
+        last = last.iloc[-1].splitlines()[0][:200] if len(last) else "unknown error"
+        sys.stderr.write(f"studylib: error: every trial failed (last: {last}); see the error column of "
+                         f"{result.csv_path}\n")
+        return EXIT_TOO_MANY_FAILURES
     return 0
 
 
@@ -158,6 +166,9 @@ def best_text(best, frame, space) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command is None:  # bare ``studylib``: what it can do, not an error about COMMAND
+        parser.print_help()
+        return 2
     try:
         if args.command == "space":
             return cmd_space(args)

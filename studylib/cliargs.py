@@ -36,6 +36,13 @@ def _number(kind, minimum: float, strict: bool, what: str):
 positive_int = _number(int, 0, True, "a positive integer")
 nonneg_int = _number(int, 0, False, "a non-negative integer")
 positive_float = _number(float, 0, True, "a positive number")
+
+
+def path(text: str) -> str:
+    """An argparse type: a path, not empty (an empty ``--out ""`` would mean the default silently)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a path, got an empty string")
+    return text
 nonneg_float = _number(float, 0, False, "a non-negative number")
 
 
@@ -112,13 +119,13 @@ def add_study_arguments(p: argparse.ArgumentParser, *, default_out: str | None =
     p.add_argument("--seed", type=nonneg_int, default=0, help="seed of the strategy and of training (default: 0)")
     p.add_argument("--dataset", default="digits", choices=DATASETS, metavar="NAME",
                    help=f"one of {', '.join(DATASETS)} (default: digits, offline)")
-    p.add_argument("--data-dir", help="folder holding cifar-10-python.tar.gz / IDX files (default: data/)")
+    p.add_argument("--data-dir", type=path, help="folder holding cifar-10-python.tar.gz / IDX files (default: data/)")
     p.add_argument("--profile", default="smoke", choices=list(PROFILES), metavar="NAME",
                    help="smoke (tiny, 2 epochs) or paper (full protocol, up to 500 epochs) (default: smoke)")
     p.add_argument("--max-epochs", type=positive_int, help="override the profile's epoch budget")
     p.add_argument("--patience", type=positive_int, help="override the early-stopping patience (paper: 4)")
     p.add_argument("--train-size", type=positive_int, help="train on a subset of this many images")
-    p.add_argument("--out", default=default_out,
+    p.add_argument("--out", default=default_out, type=path,
                    help="output folder (ledger, trials.csv, reports) (default: "
                         f"{default_out or 'reports/<dataset>-<profile>, plus a tag per other non-default setting'})")
     add_no_progress(p, "bars at a terminal, one line per finished trial in a log")

@@ -75,7 +75,7 @@ def _unpickle(fileobj, where: str) -> dict:
         labels = np.asarray(d[b"labels"], dtype=np.int64)
     except Exception as e:  # corrupt or foreign file
         raise StudyError(f"corrupt CIFAR-10 batch {where} ({e.__class__.__name__}); "
-                         "re-download cifar-10-python.tar.gz into data/") from None
+                         "download cifar-10-python.tar.gz again") from None
     if data.ndim != 2 or data.shape[1] != 3072 or len(data) != len(labels):
         raise StudyError(f"corrupt CIFAR-10 batch {where}: expected N x 3072 pixels and N labels")
     return {"data": data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), "labels": labels}
@@ -94,7 +94,8 @@ def read_cifar10(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
         for name in CIFAR_TRAIN + [CIFAR_TEST]:
             f = path / name
             if not f.exists():
-                raise StudyError(f"CIFAR-10 folder {path} lacks {name}; re-extract cifar-10-python.tar.gz into data/")
+                raise StudyError(f"CIFAR-10 folder {path} lacks {name}; extract cifar-10-python.tar.gz into "
+                                 f"{path.parent} again")
             with open(f, "rb") as fh:
                 batches[name] = _unpickle(fh, str(f))
     else:
@@ -212,13 +213,17 @@ def _load_cifar10(data_dir: Path, download: bool):
     else:
         reason = "download disabled"
     raise StudyError(f"CIFAR-10 not found (tried {tried[0]} and {tried[1]}; {reason}); "
-                     "put cifar-10-python.tar.gz into data/")
+                     f"put cifar-10-python.tar.gz into {_shown(data_dir)}")
 
 
 def _load_fashion(data_dir: Path, download: bool):
     folders = [data_dir / "fashion-mnist", data_dir, paths.FASHION_MNIST_SYSTEM_DIR]
     for folder in folders:
         found = {k: _find_idx(folder, stem) for k, stem in FASHION_FILES.items()}
+        if any(found.values()) and not all(found.values()) and folder != paths.FASHION_MNIST_SYSTEM_DIR:
+            missing = ", ".join(FASHION_FILES[k] for k, p in found.items() if p is None)
+            raise StudyError(f"Fashion-MNIST folder {folder} is incomplete (missing {missing}); "
+                             "put all four IDX files there, or remove it to use another copy")
         if all(found.values()):
             arrs = {k: read_idx(p) for k, p in found.items()}
             return (arrs["x_train"][..., None], arrs["y_train"].astype(np.int64),
@@ -233,7 +238,12 @@ def _load_fashion(data_dir: Path, download: bool):
     else:
         reason = "download disabled"
     raise StudyError(f"Fashion-MNIST not found (tried {', '.join(map(str, folders))}; {reason}); "
-                     "install Debian's dataset-fashion-mnist or put the IDX files into data/fashion-mnist/")
+                     f"install Debian's dataset-fashion-mnist or put the IDX files into {_shown(data_dir / 'fashion-mnist')}/")
+
+
+def _shown(folder: Path) -> str:
+    """``folder`` as a message names it: ``data/`` for the default one, else its path."""
+    return "data/" if Path(folder) == paths.DATA_DIR else str(folder)
 
 
 def _load_digits():
@@ -295,6 +305,8 @@ def load_dataset(name: str, *, train_size: int | None = None, val_size: int | No
         if v is not None and (not isinstance(v, int) or v <= 0):
             raise StudyError(f"{label} must be a positive integer, got {v!r}")
     folder = Path(data_dir) if data_dir else paths.DATA_DIR
+    if data_dir and folder.exists() and not folder.is_dir():
+        raise StudyError(f"data directory {folder} is a file: give the folder that holds it")
     if data_dir and not folder.is_dir():
         raise StudyError(f"data directory not found: {folder}")
     if name == "cifar10":

@@ -55,10 +55,18 @@ def _append(kind: str, text: str) -> None:
         pass
 
 
-def trial_line(label: str, done: int, total: int, trial, best: float, served: bool = False,
-               epochs: tuple[int, int] | None = None) -> str:
-    """One finished trial; ``epochs``: (spent, budget) under an epoch budget."""
-    head = f"{label}  trial {done}/{total}" if epochs is None else f"{label}  trial {done}  epochs {epochs[0]}/{epochs[1]}"
+def trial_line(label: str, done: int, total: int | None, trial, best: float, served: bool = False,
+               epochs: tuple[int, int] | None = None, configs: int | None = None) -> str:
+    """One finished trial (``total``: None when only a budget bounds the study); ``epochs``:
+    (spent, budget) under an epoch budget; ``configs``: for a rung trial, the configs started so
+    far (``total`` then counts configs, ``done`` rung trials)."""
+    if configs is None:
+        head = f"{label}  trial {done}" + (f"/{total}" if total and epochs is None else "")
+    else:
+        head = (f"{label}  trial {done} at {trial.metrics.get('rung')} epochs  configs {configs}"
+                + (f"/{total}" if total and epochs is None else ""))
+    if epochs is not None:
+        head += f"  epochs {epochs[0]}/{epochs[1]}"
     if not trial.ok:
         return f"{head}  failed: {(trial.error or 'unknown error').splitlines()[0][:80]}  ({trial.wall_time:.0f} s)"
     acc = trial.metrics.get("best_acc", float("nan"))
@@ -70,11 +78,15 @@ def trial_line(label: str, done: int, total: int, trial, best: float, served: bo
 class StudyProgress:
     """Reports a study's finished trials: a tqdm bar where one renders, plain lines on ``stream``
     otherwise (only with ``show``), and always to the progress file when ``STUDYLIB_PROGRESS`` is set.
-    With ``budget_epochs`` the bar counts epochs spent (charged) of that budget instead of trials."""
+    With ``budget_epochs`` the bar counts epochs spent (charged) of that budget instead of trials;
+    ``total`` None: no count to reach (a budget alone bounds the study). A multi-fidelity study's
+    rung trials are counted as the configs they belong to (``total`` is a number of configs)."""
 
-    def __init__(self, label: str, total: int, show: bool = True, stream=None, budget_epochs: int | None = None):
+    def __init__(self, label: str, total: int | None, show: bool = True, stream=None,
+                 budget_epochs: int | None = None):
         self.label, self.total, self.stream = label, total, stream or sys.stderr
         self.done, self.best, self.bar = 0, -math.inf, None
+        self.configs: set[str] = set()  # the configs of the rung trials so far (their first rung's key)
         self.budget, self.spent = budget_epochs, 0
         self.plain = show and not interactive(self.stream)
         if show and not self.plain:
@@ -85,19 +97,23 @@ class StudyProgress:
         _current.update(label=label, trial=1, total=total)
 
     def finished(self, trial, served: bool = False) -> None:
+        rung = trial.metrics.get("rung") is not None
+        new = not rung or (trial.metrics.get("rung_of") or trial.key) not in self.configs
+        if rung:
+            self.configs.add(trial.metrics.get("rung_of") or trial.key)
         self.done += 1
-        _current["trial"] = self.done + 1
+        _current.update(trial=self.done + 1, total=None if rung else self.total)
         acc = trial.metrics.get("best_acc") if trial.ok else None
         if acc is not None and not math.isnan(acc):
             self.best = max(self.best, acc)
-        step = 1
+        step = 1 if new else 0
         if self.budget:
             from .fidelity import charged_epochs
 
             step = charged_epochs(trial)
             self.spent += step
         line = trial_line(self.label, self.done, self.total, trial, self.best, served,
-                          (self.spent, self.budget) if self.budget else None)
+                          (self.spent, self.budget) if self.budget else None, len(self.configs) if rung else None)
         _append("trial", line)
         if self.bar is not None:
             self.bar.update(step)
@@ -150,8 +166,8 @@ def epoch(number: int, logs: dict, max_epochs: int) -> None:
     finished: one line to the progress file (if any)."""
     c = _current
     acc = (logs or {}).get("val_accuracy", float("nan"))
-    _append("epoch", f"{c['label']}  trial {c['trial']}/{c['total']}  epoch {number}/{max_epochs}  "
-                     f"val_acc {acc:.3f}")
+    of = f"/{c['total']}" if c["total"] else ""
+    _append("epoch", f"{c['label']}  trial {c['trial']}{of}  epoch {number}/{max_epochs}  val_acc {acc:.3f}")
 
 
 class Follower:

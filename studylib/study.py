@@ -42,7 +42,7 @@ from .trial import Trial
 from .training import Budget
 
 CHECKPOINTS = "checkpoints"  # OUT/checkpoints/<rung key>.keras (multi-fidelity rungs; see fidelity.py)
-EXIT_TOO_MANY_FAILURES = 3  # the CLI's exit code when --max-failures stops a study
+EXIT_TOO_MANY_FAILURES = 3  # the CLI's exit code when failures stop a study, or every trial failed
 FAILED_IN_A_ROW = 10  # a budgeted study without --max-failures stops after this many failures in a row
 
 
@@ -101,6 +101,8 @@ class StudyResult:
         means over its runs, :func:`studylib.numbers.runs_averaged`). A multi-fidelity study's
         best rung carries the number its config has in ``trials.csv`` (that of its first rung,
         ``config_trial`` in ``rungs.csv``), so every output names a config by one number."""
+        if "status" not in self.frame.columns:  # no trial at all
+            return None
         frame = runs_averaged(self.frame)
         ok = frame[frame.status != "failed"]
         if not len(ok):
@@ -146,6 +148,10 @@ def prepare(round_or_space: str | SearchSpace, *, strategy: str = "random", tria
                                                                              strategy_options))
     except (TypeError, ValueError) as e:  # an unknown option or a bad value (--strategy-option)
         raise StudyError(f"strategy options {dict(strategy_options or {})}: {e}") from None
+    if probe.multi_fidelity and budget_epochs is not None and budget_epochs < settings["max_epochs"]:
+        raise StudyError(f"budget-epochs {budget_epochs} is below max-epochs {settings['max_epochs']}: {strategy} "
+                         f"starts a config only if the budget can carry it to its top rung ({settings['max_epochs']} "
+                         f"epochs in all); give at least {settings['max_epochs']}")
     if in_flight is not None and (ignores_results(probe) or in_flight == default_in_flight(probe)):
         in_flight = None  # no effect on the proposals: keep the study's identity unchanged
     data_options = {k: settings[k] for k in ("train_size", "val_size", "test_size")}
@@ -258,7 +264,9 @@ def _loop(spec, out, study_id, objective, executor, ledger, key_code, progress, 
     budgeted = spec.budget_epochs is not None or spec.budget_hours is not None
     spend = Spend(spec.budget_epochs, spec.budget_hours) if budgeted else None
     rungs = Rungs(out / CHECKPOINTS, spec.budget.max_epochs)
-    bar = StudyProgress(f"{spec.space.name} {spec.strategy} s{spec.seed}", spec.trials, progress,
+    open_ended = budgeted and spec.trials >= spec.space.size  # only the budget bounds it: no count to reach
+    total = None if open_ended else min(spec.trials, spec.space.size)
+    bar = StudyProgress(f"{spec.space.name} {spec.strategy} s{spec.seed}", total, progress,
                         budget_epochs=spec.budget_epochs)
     failed = in_a_row = 0
 
@@ -285,6 +293,9 @@ def _loop(spec, out, study_id, objective, executor, ledger, key_code, progress, 
         sys.stderr.write(f"studylib: note: {spec.strategy} proposes {window} trial(s) ahead of its results "
                          f"(in-flight {window}), so at most {window} of {executor.capacity} workers are busy; "
                          "a larger --in-flight uses more (and changes the proposals)\n")
+    if not open_ended and spec.trials > spec.space.size:
+        sys.stderr.write(f"studylib: note: the space has {spec.space.size} configs, fewer than --trials "
+                         f"{spec.trials}: the study ends after {spec.space.size}\n")
     try:
         counts = run_loop(strategy, objective, executor, ledger, study_id, trials=spec.trials,
                           space_size=spec.space.size, window=window, key=lambda c: objective.key(c, key_code),

@@ -102,6 +102,12 @@ BAD = {
     "export-table out unwritable": (["export-table", "{tmp}", "--table", "/proc/studylib.csv"], "not writable"),
     "run out is a file": (["run", "round1", "--dataset", "synthetic", "--out", "{tmp}/afile"],
                           "exists and is not a folder"),
+    "empty out": (["search", "round1", "--dataset", "synthetic", "--out", ""], "expected a path, got an empty string"),
+    "data dir is a file": (["search", "round1", "--dataset", "cifar10", "--data-dir", "{tmp}/afile"], "is a file"),
+    # a multi-fidelity study starts a config only if the budget carries it to the top rung
+    "budget below one config's rungs": (["search", "round1", "--dataset", "synthetic", "--strategy", "memetic-sh",
+                                         "--max-epochs", "9", "--budget-epochs", "4"],
+                                        "budget-epochs 4 is below max-epochs 9"),
 }
 
 
@@ -124,6 +130,28 @@ def test_bad_input_is_one_line_exit_2_and_leaves_nothing(tmp_path, case):
     assert message in lines[0]
     assert "Traceback" not in r.stderr
     assert sorted(os.listdir(tmp_path)) == before  # nothing half-written
+
+
+def test_a_study_whose_every_trial_failed_says_so_and_exits_3(tmp_path):
+    r = run("search", "round1", "--dataset", "synthetic", "--trials", "2", "--trial-timeout", "0.01",
+            "--no-progress", "--out", tmp_path / "out")
+    assert r.returncode == 3, (r.stdout, r.stderr)
+    assert "2 trials (2 trained, 0 from the ledger, 2 failed)" in r.stdout and "best:" not in r.stdout
+    (line,) = r.stderr.strip().splitlines()
+    assert line.startswith("studylib: error: every trial failed (last: timed out after 0.01 s") and "trials.csv" in line
+    assert (tmp_path / "out" / "trials.csv").exists()  # the failures are kept, with their errors
+
+
+def test_more_trials_than_the_space_holds_is_noted(tmp_path):
+    space = tmp_path / "tiny.yaml"
+    fixed = "".join(f"  - {{name: {n}, values: [{v}]}}\n" for n, v in
+                    [("ksize1", 3), ("hidden1", 8), ("hidden2", 8), ("learning_rate", 0.01), ("batch_size", 32)])
+    space.write_text("name: tiny\ndimensions:\n  - {name: filters1, values: [4, 8]}\n" + fixed)
+    r = run("search", space, "--dataset", "synthetic", "--trials", "5", "--no-progress", "--executor", "inline",
+            "--out", tmp_path / "out")
+    assert r.returncode == 0, r.stderr
+    assert "studylib: note: the space has 2 configs, fewer than --trials 5: the study ends after 2" in r.stderr
+    assert r.stdout.startswith("2 trials (2 trained")
 
 
 def test_a_bad_value_never_removes_a_folder_that_existed(tmp_path):

@@ -38,15 +38,23 @@ BENCH = ["bench", "--table", "hpobench-car", "--strategies", "random"]
     (["run", "round1", "--repeats", "0"], "argument --repeats: expected a positive integer, got '0'"),
     (["explore", "--port", "0"], "argument --port: expected a port number (1-65535), got '0'"),
     (["export-table", "somewhere"], "export-table needs --table FILE.csv"),
+    (["search", "round1", "--out", ""], "argument --out: expected a path, got an empty string"),
 ])
 def test_every_bad_value_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
     out = tmp_path / "out"
-    if argv[0] in ("bench", "search", "run"):
+    if argv[0] in ("bench", "search", "run") and "--out" not in argv:
         argv = argv + ["--out", out]
     rc, _, err = call(argv, capsys)
     assert rc == 2
     assert len(err) == 1 and err[0].startswith("studylib: error:") and message in err[0], err
     assert not out.exists()
+
+
+def test_version_and_a_bare_command(capsys):
+    rc, out, err = call(["--version"], capsys)
+    assert rc == 0 and out.strip().startswith("studylib ") and not err
+    rc, out, _ = call([], capsys)
+    assert rc == 2 and out.startswith("usage: studylib") and "search" in out  # the help, not just an error
 
 
 def test_the_same_flag_means_the_same_in_every_subcommand(capsys):

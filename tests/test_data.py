@@ -136,6 +136,21 @@ def test_bad_dataset_arguments():
         load_dataset("cifar10", data_dir="/nonexistent/dir")
 
 
+def test_a_data_dir_that_is_a_file_or_an_incomplete_fashion_mnist_folder(tmp_path):
+    archive = tmp_path / "cifar-10-python.tar.gz"
+    archive.write_bytes(b"not really")
+    with pytest.raises(StudyError, match="is a file: give the folder that holds it"):
+        load_dataset("cifar10", data_dir=str(archive))
+    folder = tmp_path / "fashion-mnist"
+    folder.mkdir()
+    (folder / "train-images-idx3-ubyte.gz").write_bytes(b"")
+    (folder / "t10k-images-idx3-ubyte").write_bytes(b"")
+    # another complete copy (Debian's) is not used silently in its place
+    with pytest.raises(StudyError, match=r"fashion-mnist is incomplete \(missing train-labels-idx1-ubyte, "
+                                         r"t10k-labels-idx1-ubyte\)"):
+        load_dataset("fashion_mnist", data_dir=str(tmp_path))
+
+
 def test_a_failed_cifar_download_says_why(tmp_path, monkeypatch):
     import keras
 
@@ -150,7 +165,7 @@ def test_a_failed_cifar_download_says_why(tmp_path, monkeypatch):
     message = str(e.value)
     assert "Keras download failed: Exception: URL fetch failure on https://www.cs.toronto.edu/" in message
     assert "Temporary failure in name resolution" in message and "\n" not in message
-    assert message.endswith("put cifar-10-python.tar.gz into data/")
+    assert message.endswith(f"put cifar-10-python.tar.gz into {tmp_path}")  # the folder given, not data/
 
 
 @pytest.mark.parametrize("name", ["cifar10", "fashion_mnist"])

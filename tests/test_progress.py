@@ -56,6 +56,26 @@ def test_plain_lines_in_a_log_with_the_best_so_far(monkeypatch):
     assert quiet.getvalue() == ""
 
 
+def test_rung_trials_count_configs_and_a_budget_alone_has_no_total(monkeypatch):
+    monkeypatch.delenv(progress.ENV, raising=False)
+    monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
+
+    def rung(key, epochs, acc):
+        return Trial(f"{key}-e{epochs}", {}, metrics={"best_acc": acc, "rung": epochs, "rung_of": key}, epochs=epochs)
+
+    out = _Stream(tty=False)
+    p = progress.StudyProgress("round1 asha s0", 2, show=True, stream=out)
+    for t in (rung("a", 1, 0.2), rung("b", 1, 0.3), rung("b", 3, 0.5), rung("b", 9, 0.7)):
+        p.finished(t)
+    lines = [ln.split("  best_acc")[0] for ln in out.getvalue().splitlines()]
+    assert lines == ["round1 asha s0  trial 1 at 1 epochs  configs 1/2", "round1 asha s0  trial 2 at 1 epochs  configs 2/2",
+                     "round1 asha s0  trial 3 at 3 epochs  configs 2/2", "round1 asha s0  trial 4 at 9 epochs  configs 2/2"]
+    out = _Stream(tty=False)
+    p = progress.StudyProgress("round1 random s0", None, show=True, stream=out)  # --budget-hours alone
+    p.finished(_trial(0.5))
+    assert out.getvalue().startswith("round1 random s0  trial 1  best_acc 0.500")
+
+
 def test_follower_prints_trials_and_shows_epochs_only_at_a_terminal(tmp_path, monkeypatch):
     feed = tmp_path / "feed"
     monkeypatch.setenv(progress.ENV, str(feed))
