@@ -270,7 +270,8 @@ def format_summary(summary, budget: int) -> str:
     lines = []
     head = f"{'strategy':<11}" + "".join(f"{c:>12}" for c in cols) + f"{'p vs ' + PROPOSAL:>14}{'evals->rand':>12}"
     for table, sub in summary.groupby("table", sort=False):
-        lines.append(f"== {table}  (median regret over {int(sub.runs.max())} seeds; "
+        runs = int(sub.runs.max())
+        lines.append(f"== {table}  (median regret over {runs} seed{'' if runs == 1 else 's'}; "
                      f"evals->rand: median evaluations to reach {REFERENCE}'s median regret at {budget})")
         lines.append(head)
         for _, r in sub.iterrows():

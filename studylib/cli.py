@@ -128,8 +128,11 @@ def count_text(frame) -> str:
     ``trials.csv``), with the rung trials they took said beside."""
     from .fidelity import collapse_rungs
 
+    def n(count: int, noun: str) -> str:
+        return f"{count} {noun}" + ("" if count == 1 else "s")
+
     configs = collapse_rungs(frame)
-    return f"{len(frame)} trials" if configs is frame else f"{len(configs)} configs in {len(frame)} rung trials"
+    return n(len(frame), "trial") if configs is frame else f"{n(len(configs), 'config')} in {n(len(frame), 'rung trial')}"
 
 
 def new_folder(out) -> Path | None:
