@@ -241,6 +241,11 @@ def _parse_space(data: Any, origin: str) -> SearchSpace:
     if not isinstance(data, dict):
         fail("expected a mapping with 'name' and 'dimensions'")
     dims = data.get("dimensions")
+    if dims is None:
+        known = sorted(set(data) & set(KNOWN))
+        hint = (f" (hyperparameters such as {', '.join(map(repr, known[:3]))} go in it as "
+                "{name: ..., values: [...]})") if known else ""
+        fail(f"expected a mapping with 'name' and 'dimensions', a list of hyperparameters{hint}")
     if not isinstance(dims, list) or not dims:
         fail("'dimensions' must be a non-empty list")
     seen = set()
@@ -268,9 +273,10 @@ def _parse_space(data: Any, origin: str) -> SearchSpace:
             fail(f"{name!r}: kind must be ordinal or categorical, not {kind!r}")
         out.append(Dimension(name=name, values=tuple(values), paper=str(d.get("paper", name)), kind=kind))
     names = {d.name for d in out}
-    for r in REQUIRED:
-        if r not in names:
-            fail(f"required hyperparameter {r!r} is missing")
+    missing = [r for r in REQUIRED if r not in names]
+    if missing:
+        fail(f"required hyperparameter{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))} "
+             f"{'are' if len(missing) > 1 else 'is'} missing")
     for i in (1, 2, 3):
         if (f"filters{i}" in names) != (f"ksize{i}" in names):
             fail(f"filters{i} and ksize{i} must be given together")

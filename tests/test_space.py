@@ -103,6 +103,11 @@ def test_user_space_file_loads(tmp_path):
     (lambda d: d["dimensions"].append({"name": "activation", "values": ["tanh"]}), "'activation': value 'tanh'"),
     (lambda d: d["dimensions"].append({"name": "filters2", "values": [8]}), "filters2 and ksize2 must be given"),
     (lambda d: d["dimensions"][4].update(values=[0.1, 0.1]), "'learning_rate': values repeat"),
+    (lambda d: [d["dimensions"].pop(i) for i in (5, 3, 2)], "required hyperparameters 'hidden1', 'hidden2', "
+                                                            "'batch_size' are missing"),  # all at once
+    (lambda d: d.update({"filters1": [8, 16], "ksize1": [3]}) or d.pop("dimensions"),  # a flat file
+     "expected a mapping with 'name' and 'dimensions', a list of hyperparameters (hyperparameters such as "
+     "'filters1', 'ksize1' go in it as {name: ..., values: [...]})"),
 ])
 def test_bad_space_files_give_precise_errors(tmp_path, mutate, message):
     data = json.loads(json.dumps(GOOD))
