@@ -71,11 +71,17 @@ def cmd_space(args) -> int:
 
 
 def cmd_search(args) -> int:
-    """Exit codes: 0 done, 2 bad input (nothing written), 3 stopped by --max-failures,
-    130 interrupted (Ctrl-C or SIGTERM; re-run the same command to continue)."""
+    """Exit codes: 0 done, 2 bad input (nothing written), 3 stopped by failures or every trial
+    failed, 130 interrupted (Ctrl-C or SIGTERM; re-run the same command to continue)."""
     import signal
 
+    from .space import load_space
     from .study import EXIT_TOO_MANY_FAILURES, TooManyFailures, search
+
+    size = load_space(args.round).size if args.trials else 0
+    if args.trials and args.trials > size:
+        sys.stderr.write(f"studylib: note: the space has {size} configs, fewer than --trials {args.trials}: "
+                         f"the study ends after {size}\n")
 
     def terminate(signum, frame):  # a batch system's SIGTERM: shut workers down like Ctrl-C
         raise KeyboardInterrupt

@@ -243,7 +243,10 @@ def _load_fashion(data_dir: Path, download: bool):
 
 def _shown(folder: Path) -> str:
     """``folder`` as a message names it: ``data/`` for the default one, else its path."""
-    return "data/" if Path(folder) == paths.DATA_DIR else str(folder)
+    folder = Path(folder)
+    if folder == paths.DATA_DIR or paths.DATA_DIR in folder.parents:
+        return "data/" + str(folder.relative_to(paths.DATA_DIR)).removeprefix(".")
+    return str(folder)
 
 
 def _load_digits():

@@ -145,6 +145,20 @@ def run_fields(fid: dict | None) -> dict:
     return {"run": run, "run_of": fid.get("run_of", "")} if run else {}
 
 
+def failed_fields(fid: dict | None) -> dict:
+    """What a failed trial records of what it was asked: its run (:func:`run_fields`) and, for a
+    rung, its config (``rung_of``; no ``rung``: it left no checkpoint to continue), so that it
+    counts with its config (:func:`config_column`)."""
+    fid = fid or {}
+    return run_fields(fid) | ({"rung_of": fid["rung_of"]} if fid.get("rung_of") else {})
+
+
+def config_column(df):
+    """The config each row of a multi-fidelity frame belongs to: a rung trial's ``rung_of`` (its
+    first rung's key), else its own key."""
+    return df["rung_of"].where(df["rung_of"].fillna("").astype(str) != "", df["key"])
+
+
 class Rungs:
     """Rung keys, where each rung continues from, and the checkpoints on disk (see the module)."""
 
@@ -211,7 +225,7 @@ def collapse_rungs(df):
 
     if "rung" not in df.columns or not df["rung"].notna().any():
         return df
-    cfg = df["rung_of"].where(df["rung"].notna(), df["key"])
+    cfg = config_column(df)
     rows = []
     for _, g in df.assign(_cfg=cfg).groupby(["study_id", "_cfg"], sort=False, dropna=False):
         g = g.sort_values("epochs", kind="stable")

@@ -147,7 +147,7 @@ class TrainingObjective:
 
     def evaluate(self, key: str, config: dict, on_epoch: Callable | None = None) -> Trial:
         """Train ``config`` (``training.evaluate``) and return its Trial; an exception is a failed trial."""
-        from .fidelity import run_fields, split, training_seed
+        from .fidelity import failed_fields, run_fields, split, training_seed
         from .training import evaluate
 
         start = time.perf_counter()
@@ -164,7 +164,7 @@ class TrainingObjective:
         except Exception as e:  # an invalid combination, out of memory...
             last = traceback.format_exception_only(type(e), e)[-1].strip()
             failed = Trial.failed(key, config, last, time.perf_counter() - start, **where)
-            failed.metrics.update(run_fields(fid))
+            failed.metrics.update(failed_fields(fid))
             return failed
         metrics = _metrics(r) | run_fields(fid)
         return Trial(key, config, status=r.status, metrics=metrics, curve=r.history, epochs=r.epochs,

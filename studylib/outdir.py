@@ -85,14 +85,14 @@ def export_trials(ledger: Ledger, path: Path) -> None:
     :func:`studylib.fidelity.collapse_rungs`) and ``rungs.csv`` beside it lists every rung
     (``config_trial``: its config's number in ``trials.csv``). A folder without a finished trial
     gets no ``trials.csv``."""
-    from .fidelity import collapse_rungs
+    from .fidelity import collapse_rungs, config_column
 
     frame = ledger.folder_frame()
     if frame.empty:  # interrupted before the first trial finished: no file (not one holding a newline)
         return
     collapsed = collapse_rungs(frame)
     if collapsed is not frame:  # each rung also names its config by its trials.csv number
-        config = frame["rung_of"].where(frame["rung"].notna(), frame["key"])
+        config = config_column(frame)
         frame = frame.assign(config_trial=frame.groupby([frame["study_id"], config])["trial"].transform("min"))
         write_csv_atomic(frame, Path(path).with_name(RUNGS_CSV))
     write_csv_atomic(collapsed, path)

@@ -63,8 +63,8 @@ def trial_line(label: str, done: int, total: int | None, trial, best: float, ser
     if configs is None:
         head = f"{label}  trial {done}" + (f"/{total}" if total and epochs is None else "")
     else:
-        head = (f"{label}  trial {done} at {trial.metrics.get('rung')} epochs  configs {configs}"
-                + (f"/{total}" if total and epochs is None else ""))
+        at = f" at {trial.metrics['rung']} epochs" if trial.metrics.get("rung") is not None else ""
+        head = f"{label}  trial {done}{at}  configs {configs}" + (f"/{total}" if total and epochs is None else "")
     if epochs is not None:
         head += f"  epochs {epochs[0]}/{epochs[1]}"
     if not trial.ok:
@@ -97,10 +97,11 @@ class StudyProgress:
         _current.update(label=label, trial=1, total=total)
 
     def finished(self, trial, served: bool = False) -> None:
-        rung = trial.metrics.get("rung") is not None
-        new = not rung or (trial.metrics.get("rung_of") or trial.key) not in self.configs
+        config = trial.metrics.get("rung_of") or (trial.key if trial.metrics.get("rung") is not None else None)
+        rung = config is not None  # a rung trial (a failed one names its config too)
+        new = not rung or config not in self.configs
         if rung:
-            self.configs.add(trial.metrics.get("rung_of") or trial.key)
+            self.configs.add(config)
         self.done += 1
         _current.update(trial=self.done + 1, total=None if rung else self.total)
         acc = trial.metrics.get("best_acc") if trial.ok else None

@@ -159,6 +159,8 @@ def _parameters(args, name: str, nb: Path, out: Path) -> dict:
             raise StudyError(f"notebook {nb.name} (round {name}) has no settable parameter {key!r}; "
                              f"it takes: {', '.join(k for k in declared if k != 'out_dir')}")
         params[key] = value
+    if params.get("data_dir") is not None and not isinstance(params["data_dir"], str):
+        raise StudyError(f"-p data_dir must be a folder, got {params['data_dir']!r}")
     if params.get("data_dir"):  # the notebook runs in OUT: a relative folder means this one
         params["data_dir"] = str(Path(params["data_dir"]).resolve())
     if "out_dir" in declared:
@@ -178,31 +180,38 @@ def _key_value(item: str):
         raise StudyError(f"-p {key.strip()}: cannot read value {text!r}") from None
 
 
-def _validate(plans: list[tuple[str, Path, dict]]) -> None:
-    """Everything a notebook would reject, checked here first with the values it will be given
-    (its flags and ``-p``): the rounds' and the comparison's own checks, which load the data."""
-    import inspect
-
-    from . import profiles
-    from .data import load_dataset
+def planner(name: str):
+    """The function that checks round ``name``'s inputs before its notebook runs
+    (:func:`~studylib.report.rounds.plan_round`, :func:`~studylib.report.compare.plan_compare`),
+    called with the notebook's parameters; None for another notebook."""
     from .report import compare, rounds
     from .space import BUILTIN
 
-    def call(fn, *args, params):
-        accepted = inspect.signature(fn).parameters
-        return fn(*args, **{k: v for k, v in params.items() if k in accepted})
+    if name in BUILTIN:
+        return lambda **params: rounds.plan_round(name, **params)
+    return compare.plan_compare if name == "compare" else None
+
+
+def _validate(plans: list[tuple[str, Path, dict]]) -> None:
+    """Everything a notebook would reject, checked here first with the values it will be given
+    (its flags and ``-p``): the rounds' and the comparison's own checks, which load the data. Of
+    another notebook, the profile and the data."""
+    from . import profiles
+    from .data import load_dataset
 
     for name, _, params in plans:
-        if name in BUILTIN:
-            call(rounds.plan_round, name, params=params)
-        elif name == "compare":
-            call(compare.plan_compare, params=params)
-        else:
-            v = {**PARAMETERS, **params}
-            s = profiles.resolve(v["profile"], name, trials=v["trials"], max_epochs=v["max_epochs"],
-                                 patience=v["patience"], train_size=v["train_size"])
-            load_dataset(v["dataset"], train_size=s["train_size"], val_size=s["val_size"],
-                         test_size=s["test_size"], data_dir=v["data_dir"])
+        plan = planner(name)
+        if plan is not None:
+            try:
+                plan(**params)
+            except (TypeError, ValueError, AttributeError) as e:  # a -p value of a type the round cannot use
+                raise StudyError(f"round {name}: a parameter's value has the wrong type ({e})") from None
+            continue
+        v = {**PARAMETERS, **params}
+        s = profiles.resolve(v["profile"], name, trials=v["trials"], max_epochs=v["max_epochs"],
+                             patience=v["patience"], train_size=v["train_size"])
+        load_dataset(v["dataset"], train_size=s["train_size"], val_size=s["val_size"],
+                     test_size=s["test_size"], data_dir=v["data_dir"])
 
 
 # -- execution ---------------------------------------------------------------------------------

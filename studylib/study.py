@@ -124,6 +124,8 @@ def prepare(round_or_space: str | SearchSpace, *, strategy: str = "random", tria
     ``in_flight``: how many proposals a result-driven strategy (GA, memetic, TPE) makes ahead of
     its results, i.e. how many of its trials can run in parallel. Default: the strategy's
     population size, else 1. It fixes the proposals: same value, same configs on any executor."""
+    if not isinstance(strategy, str):
+        raise StudyError(f"strategy must be a name, got {strategy!r}")
     space = round_or_space if isinstance(round_or_space, SearchSpace) else load_space(round_or_space)
     settings = profiles.resolve(profile, space.name, trials=trials, max_epochs=max_epochs, patience=patience,
                                 train_size=train_size, val_size=val_size, test_size=test_size)
@@ -148,10 +150,10 @@ def prepare(round_or_space: str | SearchSpace, *, strategy: str = "random", tria
                                                                              strategy_options))
     except (TypeError, ValueError) as e:  # an unknown option or a bad value (--strategy-option)
         raise StudyError(f"strategy options {dict(strategy_options or {})}: {e}") from None
-    if probe.multi_fidelity and budget_epochs is not None and budget_epochs < settings["max_epochs"]:
-        raise StudyError(f"budget-epochs {budget_epochs} is below max-epochs {settings['max_epochs']}: {strategy} "
-                         f"starts a config only if the budget can carry it to its top rung ({settings['max_epochs']} "
-                         f"epochs in all); give at least {settings['max_epochs']}")
+    top = getattr(probe, "max_epochs", settings["max_epochs"]) if probe.multi_fidelity else None
+    if top is not None and budget_epochs is not None and budget_epochs < top:
+        raise StudyError(f"budget-epochs {budget_epochs} is below {strategy}'s top rung ({top} epochs): it starts "
+                         f"a config only if the budget can carry it there ({top} epochs in all); give at least {top}")
     if in_flight is not None and (ignores_results(probe) or in_flight == default_in_flight(probe)):
         in_flight = None  # no effect on the proposals: keep the study's identity unchanged
     data_options = {k: settings[k] for k in ("train_size", "val_size", "test_size")}
@@ -293,9 +295,6 @@ def _loop(spec, out, study_id, objective, executor, ledger, key_code, progress, 
         sys.stderr.write(f"studylib: note: {spec.strategy} proposes {window} trial(s) ahead of its results "
                          f"(in-flight {window}), so at most {window} of {executor.capacity} workers are busy; "
                          "a larger --in-flight uses more (and changes the proposals)\n")
-    if not open_ended and spec.trials > spec.space.size:
-        sys.stderr.write(f"studylib: note: the space has {spec.space.size} configs, fewer than --trials "
-                         f"{spec.trials}: the study ends after {spec.space.size}\n")
     try:
         counts = run_loop(strategy, objective, executor, ledger, study_id, trials=spec.trials,
                           space_size=spec.space.size, window=window, key=lambda c: objective.key(c, key_code),

@@ -107,7 +107,7 @@ BAD = {
     # a multi-fidelity study starts a config only if the budget carries it to the top rung
     "budget below one config's rungs": (["search", "round1", "--dataset", "synthetic", "--strategy", "memetic-sh",
                                          "--max-epochs", "9", "--budget-epochs", "4"],
-                                        "budget-epochs 4 is below max-epochs 9"),
+                                        "budget-epochs 4 is below memetic-sh's top rung (9 epochs)"),
 }
 
 
@@ -152,6 +152,8 @@ def test_more_trials_than_the_space_holds_is_noted(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "studylib: note: the space has 2 configs, fewer than --trials 5: the study ends after 2" in r.stderr
     assert r.stdout.startswith("2 trials (2 trained")
+    r = run("search", space, "--dataset", "synthetic", "--no-progress", "--executor", "inline", "--out", tmp_path / "out")
+    assert r.returncode == 0 and "note" not in r.stderr  # the profile's count (6) was not asked for
 
 
 def test_a_bad_value_never_removes_a_folder_that_existed(tmp_path):

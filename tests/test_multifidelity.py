@@ -108,6 +108,25 @@ def test_the_best_rung_is_named_by_its_configs_trials_csv_number():
     assert StudyResult("s", None, frame.drop(columns=["rung", "rung_of"]), None, 4, 0, 0.0).best.trial == 4
 
 
+def test_a_failed_rung_counts_with_its_config_and_leaves_the_submission_out_of_its_config():
+    from studylib.executors.process import failed_trial
+    from studylib.fidelity import FIDELITY, config_column
+    from studylib.objective import TableObjective
+    from studylib.tables import load_table
+
+    table = load_table("hpobench-car")
+    objective = TableObjective(table, 0)
+    config = table.space.config_at(0)
+    t = failed_trial(objective, "a-e3", {**config, FIDELITY: {"epochs": 3, "from": 1, "rung_of": "a"}}, "killed")
+    assert t.config == config and t.metrics["rung_of"] == "a" and "rung" not in t.metrics  # no checkpoint to resume
+    # in trials.csv the promotion that failed is its config's, not a config of its own
+    frame = pd.DataFrame({"trial": [1, 2, 3], "key": ["a-e1", "b-e1", "a-e3"], "rung_of": ["a", "b", "a"],
+                          "rung": [1, 1, None], "status": ["ok", "ok", "failed"], "best_acc": [0.5, 0.6, None],
+                          "study_id": "s", "epochs": [1, 1, 0], "new_epochs": [1, 1, None]})
+    assert list(config_column(frame)) == ["a", "b", "a"]
+    assert len(collapse_rungs(frame)) == 2
+
+
 @pytest.mark.slow
 def test_a_continued_rung_equals_training_straight(tmp_path):
     out = tmp_path / "asha"

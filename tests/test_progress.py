@@ -65,11 +65,19 @@ def test_rung_trials_count_configs_and_a_budget_alone_has_no_total(monkeypatch):
 
     out = _Stream(tty=False)
     p = progress.StudyProgress("round1 asha s0", 2, show=True, stream=out)
-    for t in (rung("a", 1, 0.2), rung("b", 1, 0.3), rung("b", 3, 0.5), rung("b", 9, 0.7)):
+    failed = Trial.failed("a-e3", {}, "OOM")
+    failed.metrics["rung_of"] = "a"  # a failed promotion names its config (fidelity.failed_fields)
+    for t in (rung("a", 1, 0.2), rung("b", 1, 0.3), rung("b", 3, 0.5), rung("b", 9, 0.7), failed):
         p.finished(t)
     lines = [ln.split("  best_acc")[0] for ln in out.getvalue().splitlines()]
     assert lines == ["round1 asha s0  trial 1 at 1 epochs  configs 1/2", "round1 asha s0  trial 2 at 1 epochs  configs 2/2",
-                     "round1 asha s0  trial 3 at 3 epochs  configs 2/2", "round1 asha s0  trial 4 at 9 epochs  configs 2/2"]
+                     "round1 asha s0  trial 3 at 3 epochs  configs 2/2", "round1 asha s0  trial 4 at 9 epochs  configs 2/2",
+                     "round1 asha s0  trial 5  configs 2/2  failed: OOM  (0 s)"]
+    bar = progress.StudyProgress("round1 asha s0", 2, show=True, stream=_Stream(tty=True))
+    for t in (rung("a", 1, 0.2), rung("a", 3, 0.3), rung("b", 1, 0.3), failed):
+        bar.finished(t)
+    assert bar.bar.n == 2  # the bar counts configs, not rung trials
+    bar.close()
     out = _Stream(tty=False)
     p = progress.StudyProgress("round1 random s0", None, show=True, stream=out)  # --budget-hours alone
     p.finished(_trial(0.5))

@@ -129,6 +129,11 @@ def test_bad_input_one_line_exit_2_nothing_written(notebooks, tmp_path, capsys, 
     (["run", "compare", "-p", "bench_seeds=0"], "bench-seeds must be a positive integer"),
     (["run", "compare", "-p", "strategy_options=3"], "strategy_options must map a strategy to its options"),
     (["run", "compare", "-p", "strategy_options={memetic: {population_size: 0}}"], "population_size must be at least 2"),
+    # values of a type the round cannot use (YAML reads them as numbers, lists, booleans)
+    (["run", "round1", "-p", "data_dir=5"], "-p data_dir must be a folder, got 5"),
+    (["run", "compare", "-p", "strategies=5"], "strategies must be names separated by commas (or a list), got 5"),
+    (["run", "round1", "-p", "strategy=[a, b]"], "strategy must be a name, got ['a', 'b']"),
+    (["run", "round1", "-p", "profile=[a]"], "round round1: a parameter's value has the wrong type"),
 ])
 def test_values_given_with_p_are_checked_before_any_notebook_runs(tmp_path, capsys, argv, message):
     """The repository's notebooks: a bad ``-p`` value is the same one-line error, exit 2, as a bad
@@ -138,6 +143,26 @@ def test_values_given_with_p_are_checked_before_any_notebook_runs(tmp_path, caps
     assert rc == 2
     assert len(err) == 1 and message in err[0] and err[0].startswith("studylib: error:"), err
     assert not out.exists()
+
+
+def test_every_parameter_a_round_declares_is_checked_by_its_planner():
+    """``studylib run`` checks a notebook's parameters with its round's planner (``plan_round``,
+    ``plan_compare``): a parameter the planner does not take would go unchecked."""
+    import inspect
+
+    from studylib.report import compare, rounds
+
+    for name, nb in runner.available_rounds(REPO / "notebooks").items():
+        fn = compare.plan_compare if name == "compare" else rounds.plan_round
+        assert runner.planner(name) is not None, name
+        missing = set(runner._declared(nb)) - set(inspect.signature(fn).parameters)
+        assert not missing, (name, missing)
+
+
+def test_bench_tables_off_means_no_benchmark():
+    from studylib.report import compare
+
+    assert compare.resolve_tables(False) == [] and compare.resolve_tables("off") == []  # YAML: off -> False
 
 
 def test_a_relative_data_dir_given_with_p_means_the_callers_folder(notebooks, tmp_path, monkeypatch):

@@ -27,9 +27,15 @@ class WorkerDied(RuntimeError):
 
 def failed_trial(objective, key: str, config: dict, error: str, wall_time: float = 0.0, host: str | None = None,
                  pid: int | None = None) -> Trial:
-    """A trial of ``objective`` that could not run to its end (its process died, timed out...)."""
-    return Trial.failed(key, config, error, wall_time, host=host or socket.gethostname(), pid=pid or os.getpid(),
-                        **objective.trial_fields())
+    """A trial of ``objective`` that could not run to its end (its process died, timed out...); a
+    rung's names its config (:func:`~studylib.fidelity.failed_fields`)."""
+    from ..fidelity import failed_fields, split
+
+    config, fid = split(config)
+    trial = Trial.failed(key, config, error, wall_time, host=host or socket.gethostname(), pid=pid or os.getpid(),
+                         **objective.trial_fields())
+    trial.metrics.update(failed_fields(fid))
+    return trial
 
 
 def _describe_exit(code: int | None) -> str:

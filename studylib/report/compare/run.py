@@ -34,6 +34,15 @@ INITIAL_DESIGN = {"ga": ("population_size", 20), "memetic": ("population_size", 
 
 # -- settings ---------------------------------------------------------------------------------------
 
+def _names(spec, what: str) -> list[str]:
+    """A comma string or a list of names (anything else: one-line error)."""
+    if isinstance(spec, str):
+        return spec.split(",")
+    if isinstance(spec, (list, tuple)):
+        return [str(s) for s in spec]
+    raise StudyError(f"{what} must be names separated by commas (or a list), got {spec!r}")
+
+
 def resolve_strategies(spec: str | Sequence[str] | None) -> list[str]:
     """``"ga, memetic"`` or ``["ga", "memetic"]`` -> names (checked, duplicates dropped);
     ``None`` or ``""``: :data:`STRATEGIES`."""
@@ -41,7 +50,7 @@ def resolve_strategies(spec: str | Sequence[str] | None) -> list[str]:
 
     if spec is None:
         return list(STRATEGIES)
-    names = spec.split(",") if isinstance(spec, str) else [str(s) for s in spec]
+    names = _names(spec, "strategies")
     names = [n.strip() for n in names if n.strip()]
     if not names:
         return list(STRATEGIES)
@@ -52,14 +61,15 @@ def resolve_strategies(spec: str | Sequence[str] | None) -> list[str]:
 
 
 def resolve_tables(spec: str | Sequence[str] | None) -> list[str]:
-    """Benchmark tables: a comma string or list; ``""``, ``"none"`` or ``None``: no benchmark."""
+    """Benchmark tables: a comma string or list; ``""``, ``"none"``, ``"no"``, ``"off"``, ``False``
+    or ``None``: no benchmark."""
     from ...bench import resolve_tables as bench_tables
 
-    if spec is None:
+    if spec is None or spec is False:  # YAML reads -p bench_tables=off (or no) as False
         return []
     if isinstance(spec, str) and spec.strip().lower() in ("", "none", "no", "off"):
         return []
-    names = spec.split(",") if isinstance(spec, str) else [str(s) for s in spec]
+    names = _names(spec, "bench_tables")
     names = [n.strip() for n in names if n.strip()]
     return bench_tables(names) if names else []
 
