@@ -36,6 +36,7 @@ def _number(kind, minimum: float, strict: bool, what: str):
 positive_int = _number(int, 0, True, "a positive integer")
 nonneg_int = _number(int, 0, False, "a non-negative integer")
 positive_float = _number(float, 0, True, "a positive number")
+nonneg_float = _number(float, 0, False, "a non-negative number")
 
 
 def path(text: str) -> str:
@@ -43,7 +44,6 @@ def path(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError("expected a path, got an empty string")
     return text
-nonneg_float = _number(float, 0, False, "a non-negative number")
 
 
 class _Deprecated(argparse.Action):

@@ -2,7 +2,8 @@
 
 One folder may hold many studies (other seeds, strategies, ...): they share ``ledger.sqlite``;
 ``trials.csv`` holds every study's trials, grouped by study, with a ``study_id`` column (the
-ledger's column names; the paper's spellings only in the reports' tables); ``studies/<study_id>.json`` records each study's spec and provenance.
+ledger's column names; the paper's spellings only in the reports' tables);
+``studies/<study_id>.json`` records each study's spec and provenance.
 """
 from __future__ import annotations
 

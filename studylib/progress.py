@@ -80,10 +80,11 @@ class StudyProgress:
     otherwise (only with ``show``), and always to the progress file when ``STUDYLIB_PROGRESS`` is set.
     With ``budget_epochs`` the bar counts epochs spent (charged) of that budget instead of trials;
     ``total`` None: no count to reach (a budget alone bounds the study). A multi-fidelity study's
-    rung trials are counted as the configs they belong to (``total`` is a number of configs)."""
+    rung trials are counted as the configs they belong to (``rungs``: ``total`` is a number of
+    configs, so an epoch line names its trial without it)."""
 
     def __init__(self, label: str, total: int | None, show: bool = True, stream=None,
-                 budget_epochs: int | None = None):
+                 budget_epochs: int | None = None, rungs: bool = False):
         self.label, self.total, self.stream = label, total, stream or sys.stderr
         self.done, self.best, self.bar = 0, -math.inf, None
         self.configs: set[str] = set()  # the configs of the rung trials so far (their first rung's key)
@@ -94,7 +95,7 @@ class StudyProgress:
 
             self.bar = tqdm(total=budget_epochs or total, desc=label, unit="ep" if budget_epochs else "trial",
                             position=0)
-        _current.update(label=label, trial=1, total=total)
+        _current.update(label=label, trial=1, total=None if rungs else total)
 
     def finished(self, trial, served: bool = False) -> None:
         config = trial.metrics.get("rung_of") or (trial.key if trial.metrics.get("rung") is not None else None)

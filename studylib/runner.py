@@ -19,7 +19,8 @@ passed as papermill parameters, each only to notebooks that declare it.
 
 Bad input (unknown round, bad value, unusable folder): one line, exit 2, nothing written — all
 checked before any notebook runs. A failing cell: one line naming the round, cell and error,
-exit 1, the partial notebook kept.
+exit 1, the partial notebook kept. Ctrl-C: exit 130, the round's ledger kept (the same command
+continues it), its partial notebook, kernel log and earlier report removed.
 
 Heavy imports (papermill, nbconvert, keras) stay inside functions: ``studylib --help`` loads this.
 """
@@ -285,6 +286,10 @@ def execute(name: str, nb: Path, out: Path, params: dict, *, progress: bool = Tr
     except Exception as e:  # kernel died, could not start...
         raise RoundFailed(f"round {name} failed: {e.__class__.__name__}: {one_line(str(e))} "
                           f"(partial notebook: {target}; kernel log: {log})") from None
+    except KeyboardInterrupt:  # nothing failed: the ledger keeps the finished trials for a re-run
+        target.unlink(missing_ok=True)
+        log.unlink(missing_ok=True)
+        raise
     finally:
         Path(feed).unlink(missing_ok=True)
     log.unlink(missing_ok=True)  # a clean run leaves nothing but its results
@@ -340,12 +345,12 @@ def main(args) -> int:
         print(f"{name}: executing {_rel(nb)} ...", flush=True)
         try:
             took = execute(name, nb, out, params, progress=progress)
-        except RoundFailed as e:
-            stale = out / f"{name}.html"
-            if stale.exists():
-                stale.unlink()  # the report of an earlier run: its notebook was just overwritten
+        except (RoundFailed, KeyboardInterrupt) as e:
+            (out / f"{name}.html").unlink(missing_ok=True)  # an earlier run's: its notebook was overwritten
             write_index(out)
             sys.stdout.flush()
+            if isinstance(e, KeyboardInterrupt):
+                raise
             sys.stderr.write(f"studylib: error: {e}\n")
             return 1
         report = render_html(out / f"{name}.ipynb", out / f"{name}.html", title=f"{name} — {out.name}")

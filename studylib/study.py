@@ -87,7 +87,7 @@ class StudySpec:
 class StudyResult:
     study_id: str
     out_dir: Path
-    frame: pd.DataFrame
+    frame: pd.DataFrame  # the trials this run reached (the ledger holds more after a larger run)
     csv_path: Path
     trained: int
     served: int
@@ -269,11 +269,17 @@ def _loop(spec, out, study_id, objective, executor, ledger, key_code, progress, 
     open_ended = budgeted and spec.trials >= spec.space.size  # only the budget bounds it: no count to reach
     total = None if open_ended else min(spec.trials, spec.space.size)
     bar = StudyProgress(f"{spec.space.name} {spec.strategy} s{spec.seed}", total, progress,
-                        budget_epochs=spec.budget_epochs)
+                        budget_epochs=spec.budget_epochs, rungs=strategy.multi_fidelity)
     failed = in_a_row = 0
+    reached: set[str] = set()  # a study continued with a smaller --trials or budget reaches fewer
+
+    def served(trial: Trial) -> None:
+        reached.add(trial.key)
+        bar.finished(trial, served=True)
 
     def trained(trial: Trial) -> None:
         nonlocal failed, in_a_row
+        reached.add(trial.key)
         bar.finished(trial)
         export_trials(ledger, out / csv_name)
         if on_trial is not None:
@@ -298,12 +304,13 @@ def _loop(spec, out, study_id, objective, executor, ledger, key_code, progress, 
     try:
         counts = run_loop(strategy, objective, executor, ledger, study_id, trials=spec.trials,
                           space_size=spec.space.size, window=window, key=lambda c: objective.key(c, key_code),
-                          on_trial=trained, on_served=lambda t: bar.finished(t, served=True), spend=spend,
-                          rungs=rungs)
+                          on_trial=trained, on_served=served, spend=spend, rungs=rungs)
     finally:
         bar.close()
         frame = ledger.frame(study_id)
         export_trials(ledger, out / csv_name)
+    if len(frame):
+        frame = frame[frame.key.isin(reached)].reset_index(drop=True)
     return StudyResult(study_id, out, frame, out / csv_name, counts.evaluated, counts.served,
                        time.perf_counter() - start, failed=failed, retried=len(executor.retried))
 

@@ -144,6 +144,17 @@ def test_run_shows_each_trial_while_the_notebook_executes(tmp_path, monkeypatch,
     assert not list((tmp_path / "out").glob("**/kernel.log"))
 
 
+def test_epoch_lines_of_a_multi_fidelity_study_count_no_trials_against_its_configs(tmp_path, monkeypatch):
+    feed = tmp_path / "feed"
+    monkeypatch.setenv(progress.ENV, str(feed))
+    bar = progress.StudyProgress("round1 asha s0", 6, show=False, rungs=True)  # total: 6 configs
+    progress.epoch(1, {"val_accuracy": 0.3}, 1)
+    bar.finished(Trial("a-e1", {}, metrics={"best_acc": 0.3, "rung": 1, "rung_of": "a"}, epochs=1))
+    progress.epoch(1, {"val_accuracy": 0.4}, 1)
+    epochs = [text for kind, text in (line.split("\t") for line in feed.read_text().splitlines()) if kind == "epoch"]
+    assert epochs == ["round1 asha s0  trial 1  epoch 1/1  val_acc 0.300", "round1 asha s0  trial 2  epoch 1/1  val_acc 0.400"]
+
+
 def test_a_study_writes_its_epochs_and_trials_to_the_progress_file(tmp_path, monkeypatch):
     from studylib.study import search
 

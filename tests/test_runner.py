@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -201,6 +202,29 @@ def test_failing_cell_exits_nonzero_with_one_line_and_keeps_the_partial_notebook
     assert "FAILED" in index and "compare.ipynb" in index
     # the compare notebook got its out_dir: OUT/compare
     assert nb["metadata"]["papermill"]["parameters"]["out_dir"] == str(out / "compare")
+
+
+def test_ctrl_c_keeps_the_ledger_and_leaves_no_partial_or_stale_report(tmp_path):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    write_notebook(folder / "tiny.ipynb", [
+        "from pathlib import Path\nimport os, signal, time\n"
+        "Path(out_dir, 'ledger.sqlite').write_text('kept')\n"
+        "os.kill(os.getppid(), signal.SIGINT)  # Ctrl-C reaches the runner, whose child this kernel is\n"
+        "time.sleep(60)"])
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "tiny.html").write_text("an earlier run's report")
+    env = {**os.environ, "STUDYLIB_NOTEBOOKS": str(folder)}
+    r = subprocess.run([sys.executable, "-m", "studylib.cli", "run", "tiny", "--out", str(out), "--no-progress"],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 130, (r.stdout, r.stderr)
+    assert r.stderr.splitlines() == ["studylib: interrupted; finished trials are in the ledger, re-run the same "
+                                     "command to continue"]
+    assert (out / "tiny" / "ledger.sqlite").read_text() == "kept"
+    left = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
+    assert left == ["index.html", "tiny", "tiny/ledger.sqlite"]  # no notebook, report or kernel log
+    assert "tiny" not in (out / "index.html").read_text().split("<body")[-1]
 
 
 # -- index --------------------------------------------------------------------------------------

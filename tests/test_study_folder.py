@@ -128,3 +128,18 @@ def test_ctrl_c_before_the_first_trial_leaves_no_empty_trials_csv(tmp_path):
     # a re-run continues and writes a readable trials.csv
     study.search("round1", out, executor="inline", progress=False, dataset="synthetic", trials=2, max_epochs=1)
     assert len(pd.read_csv(out / "trials.csv")) == 2
+
+
+def test_a_study_continued_with_fewer_trials_answers_for_those_alone(tmp_path, capsys):
+    """The same command with a smaller --trials prints (and returns) what a new study of that
+    size would: its first trials, served from the ledger, and the best of them."""
+    kw = dict(executor="inline", progress=False, dataset="digits", train_size=200, max_epochs=1, seed=3)
+    full = study.search("round1", tmp_path, trials=4, **kw)
+    fewer = study.search("round1", tmp_path, trials=2, **kw)
+    assert (fewer.trained, fewer.served, fewer.study_id) == (0, 2, full.study_id)
+    assert list(fewer.frame.key) == list(full.frame.key[:2]) and list(fewer.frame.trial) == [1, 2]
+    assert fewer.best.key == full.frame[:2].loc[full.frame.best_acc[:2].idxmax(), "key"]
+    assert len(pd.read_csv(tmp_path / "trials.csv")) == 4  # the ledger keeps every trial
+    capsys.readouterr()
+    assert search(tmp_path, "--trials", "2", "--seed", "3", "--dataset", "digits", "--train-size", "200") == 0
+    assert capsys.readouterr().out.startswith("2 trials (0 trained, 2 from the ledger)")

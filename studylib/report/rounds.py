@@ -202,12 +202,9 @@ def run_round(round_name: str | SearchSpace, *, dataset: str = "digits", profile
                                      max_epochs=max_epochs, patience=patience, train_size=train_size,
                                      data_dir=data_dir)
     seeds = [s for s, _ in planned]
-    prepared = [sd for _, sd in planned]
-    results = []
-    for s, (spec, data) in zip(seeds, prepared):
-        folder = out if len(seeds) == 1 else out / f"seed-{s}"
-        results.append(run_study(spec, data, folder, progress=progress, executor=executor))
-    spec, data = prepared[0]
+    results = [run_study(spec, data, out if len(seeds) == 1 else out / f"seed-{s}", progress=progress,
+                         executor=executor) for s, (spec, data) in planned]
+    _, (_, data) = planned[0]  # the first seed's data describes the round
     settings = profiles.resolve(profile, space.name, trials=trials, max_epochs=max_epochs, patience=patience,
                                 train_size=train_size)
     prov = study_provenance(results[0])
