@@ -24,7 +24,10 @@
 * **Runs of one config** (:func:`runs_averaged`): a config measured more than once (replicates:
   rows with ``run`` > 0 whose ``run_of`` is the key of the config's first run) counts once, as
   its first run's row with ``best_acc`` and ``test_acc`` the means over its runs that did not
-  fail and ``runs`` their count; the best config is the one with the best mean.
+  fail and ``runs`` their count.
+* **A study's best config** (:func:`best_config`): the incumbent rule above, on the study's
+  trials that did not fail: the best observed config, or once a config is replicated the best
+  mean less one standard error. Reports and benchmarks name the best by the same rule.
 * **Mean ± spread** (:func:`mean_spread`, :func:`format_mean_spread`): mean and sample standard
   deviation (``ddof=1``) of the finite values; the spread is NaN (``None`` in JSON, shown as
   "(1 seed)") with fewer than two values -- one seed has no spread, not a spread of 0.
@@ -38,8 +41,8 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-__all__ = ["best_so_far", "format_mean_spread", "incumbent_regrets", "mean_spread", "median_over_runs",
-           "on_grid", "running_best", "runs_averaged"]
+__all__ = ["best_config", "best_so_far", "format_mean_spread", "incumbent_regrets", "mean_spread",
+           "median_over_runs", "on_grid", "running_best", "runs_averaged"]
 
 
 def incumbent_regrets(trials: Iterable[tuple[float, float, int]], regret: Callable[[int], float]) -> list[float]:
@@ -169,3 +172,30 @@ def runs_averaged(frame, values: Sequence[str] = ("best_acc", "test_acc")):
     runs = frame[cols[:1]].where(ok).groupby(by).transform("count").iloc[:, 0] if cols else 1
     out = frame.assign(**{c: means[c] for c in cols}, runs=runs)
     return out[~replicate].reset_index(drop=True)
+
+
+def best_config(frame, score: str = "best_acc"):
+    """The row of ``runs_averaged(frame)`` for the config :func:`incumbent_regrets` ends on (all
+    trials at one fidelity), or None when no trial has a finite ``score``. ``frame``: one study's
+    trials in proposal order; a failed trial counts for nothing (as in :func:`runs_averaged`)."""
+    import pandas as pd
+
+    if frame is None or not len(frame) or score not in frame:
+        return None
+    replicated = "run" in frame and (frame["run"].fillna(0) > 0).any()
+    if replicated:
+        base = frame["run_of"].where(frame["run"].fillna(0) > 0, frame["key"])
+    else:
+        base = pd.Series(range(len(frame)), index=frame.index)  # every row its own config
+    codes, labels = pd.factorize(base)
+    ok = (frame["status"] != "failed").to_numpy() if "status" in frame else np.ones(len(frame), bool)
+    scores = pd.to_numeric(frame[score], errors="coerce").to_numpy(dtype=float)
+    pairs = [(0, float(v), int(c)) for v, c, good in zip(scores, codes, ok) if good and math.isfinite(v)]
+    winner = incumbent_regrets(pairs, float)[-1] if pairs else math.nan
+    if math.isnan(winner):
+        return None
+    label = labels[int(winner)]
+    if not replicated:
+        return frame.iloc[label]
+    folded = runs_averaged(frame)
+    return folded[folded["key"] == label].iloc[0]

@@ -32,7 +32,7 @@ from .executors import Executor, make_executor
 from .fidelity import Rungs, Spend
 from .ledger import Ledger
 from .loop import default_in_flight, ignores_results, run_loop
-from .numbers import runs_averaged
+from .numbers import best_config
 from .objective import DataSource, TrainingObjective, trainer_fingerprint
 from .outdir import StudyLock, check_out_dir, export_trials, write_study_record
 from .progress import StudyProgress
@@ -96,19 +96,17 @@ class StudyResult:
     retried: int = 0    # trials run again because their process or worker died
 
     @property
-    def best(self) -> pd.Series:
-        """The trial of highest validation accuracy (a replicated config: its first run, with the
-        means over its runs, :func:`studylib.numbers.runs_averaged`). A multi-fidelity study's
-        best rung carries the number its config has in ``trials.csv`` (that of its first rung,
-        ``config_trial`` in ``rungs.csv``), so every output names a config by one number."""
-        if "status" not in self.frame.columns:  # no trial at all
+    def best(self) -> pd.Series | None:
+        """The best config by validation accuracy (:func:`studylib.numbers.best_config`: once a
+        config is replicated, the best mean less one standard error; its first run's row with the
+        means over its runs). A multi-fidelity study's best rung carries the number its config
+        has in ``trials.csv`` (that of its first rung, ``config_trial`` in ``rungs.csv``), so every
+        output names a config by one number. None: no trial succeeded."""
+        best = best_config(self.frame)
+        if best is None:
             return None
-        frame = runs_averaged(self.frame)
-        ok = frame[frame.status != "failed"]
-        if not len(ok):
-            return None
-        best = ok.loc[ok.best_acc.idxmax()].copy()
-        if "rung_of" in ok.columns and pd.notna(best.get("rung")) and best["rung_of"]:
+        best = best.copy()
+        if "rung_of" in self.frame.columns and pd.notna(best.get("rung")) and best["rung_of"]:
             best["trial"] = self.frame.loc[self.frame["rung_of"] == best["rung_of"], "trial"].min()
         return best
 

@@ -100,3 +100,36 @@ def test_the_pool_returns_results_in_job_order_and_counts_runs():
     assert run_jobs(_square_plus_shared, range(7), workers=1, shared=100) == got
     lines = out.getvalue().splitlines()
     assert len(lines) == 7 and lines[-1].startswith("  7/7 runs")
+
+
+def test_a_studys_best_config_is_the_benchmarks_incumbent():
+    """best_config == argmax over configs of (mean less sigma / sqrt(n)), sigma pooled over the
+    replicated configs (plain best run without replicates), ties to the config seen first;
+    failed runs count for nothing."""
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        n = int(rng.integers(1, 8))
+        rows = [{"key": f"c{i}", "run": None, "run_of": None} for i in range(n)]
+        for _ in range(int(rng.integers(0, 5))):
+            i = int(rng.integers(n))
+            rows.append({"key": f"c{i}-r{len(rows)}", "run": 1, "run_of": f"c{i}"})
+        frame = pd.DataFrame(rows).assign(
+            best_acc=rng.choice([0.5, 0.6, 0.7, 0.8], len(rows)), test_acc=0.0,
+            status=rng.choice(["ok", "ok", "ok", "failed"], len(rows)))
+        ok = frame[frame.status == "ok"]
+        runs = {}
+        for key, run_of, acc in zip(ok.key, ok.run_of, ok.best_acc):  # in the order observed
+            runs.setdefault(run_of if isinstance(run_of, str) else key, []).append(acc)
+        best = numbers.best_config(frame)
+        if not runs:
+            assert best is None
+            continue
+        groups = [v for v in runs.values() if len(v) > 1]
+        dof = sum(len(v) - 1 for v in groups)
+        sigma = math.sqrt(sum((len(v) - 1) * np.var(v, ddof=1) for v in groups) / dof) if dof else 0.0
+        order = list(runs)  # the order first observed
+        key = {k: np.mean(runs[k]) - (sigma / math.sqrt(len(runs[k])) if sigma > 1e-12 else 0) for k in order}
+        top = max(key.values())
+        expected = next(k for k in order if key[k] >= top - 1e-9)
+        assert best["key"] == expected, frame
+        assert best["best_acc"] == pytest.approx(np.mean(runs[expected]))

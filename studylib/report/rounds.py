@@ -127,19 +127,18 @@ def _mean_std(best: pd.DataFrame, col: str) -> dict:
 
 
 def best_by_seed(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per seed, the trial with the best validation accuracy (``best_acc``) among trials that did
-    not fail: model selection never looks at ``test_acc``. A replicated config counts once, with
-    its mean over its runs (:func:`studylib.numbers.runs_averaged`)."""
-    frame = numbers.runs_averaged(frame)
+    """Per seed (one study each), its best config by validation accuracy (``best_acc``) among
+    trials that did not fail: model selection never looks at ``test_acc``. A replicated config
+    counts once, with its means over its runs, ranked by the benchmark's rule
+    (:func:`studylib.numbers.best_config`)."""
+    empty = pd.DataFrame(columns=["seed", "best_acc", "test_acc"])
     if frame is None or not len(frame) or "best_acc" not in frame:
-        return pd.DataFrame(columns=["seed", "best_acc", "test_acc"])
-    ok = frame[(frame.get("status", "ok") != "failed") & frame["best_acc"].notna()]
-    if not len(ok):
-        return pd.DataFrame(columns=["seed", "best_acc", "test_acc"])
-    if "seed" not in ok:
-        ok = ok.assign(seed=0)
-    idx = ok.groupby("seed")["best_acc"].idxmax()
-    return ok.loc[idx.values].reset_index(drop=True)
+        return empty
+    if "seed" not in frame:
+        frame = frame.assign(seed=0)
+    rows = [numbers.best_config(f) for _, f in frame.groupby("seed")]
+    rows = [r for r in rows if r is not None]
+    return pd.DataFrame(rows).reset_index(drop=True) if rows else empty
 
 
 def seed_summary(data) -> pd.DataFrame:
