@@ -373,7 +373,8 @@ def main(args) -> int:
         from .report.regret import plot_regret
 
         plot_regret(grid, out / "bench_regret.png")
-        print(format_summary(summary, budget) + "(--fidelity epoch: regret@N and evals->rand count epochs)")
+        counted = "regret@N and evals->rand count" if summary["evals_to_random"].notna().any() else "regret@N counts"
+        print(format_summary(summary, budget) + f"(--fidelity epoch: {counted} epochs)")
         print(f"wrote {out / 'bench.csv'}, {out / 'bench_regret.png'} ({time.perf_counter() - t0:.0f}s)")
         return 0
     tables = resolve_table_spec(args.table, getattr(args, "metric", None), getattr(args, "direction", None))

@@ -176,26 +176,29 @@ def runs_averaged(frame, values: Sequence[str] = ("best_acc", "test_acc")):
 
 def best_config(frame, score: str = "best_acc"):
     """The row of ``runs_averaged(frame)`` for the config :func:`incumbent_regrets` ends on (all
-    trials at one fidelity), or None when no trial has a finite ``score``. ``frame``: one study's
-    trials in proposal order; a failed trial counts for nothing (as in :func:`runs_averaged`)."""
+    trials at one fidelity), or None when no trial has a finite ``score``. ``frame``: trials in
+    proposal order (of several studies: each config is its study's, as in :func:`runs_averaged`);
+    a failed trial counts for nothing, and a config whose first run failed is never named."""
     import pandas as pd
 
     if frame is None or not len(frame) or score not in frame:
         return None
-    replicated = "run" in frame and (frame["run"].fillna(0) > 0).any()
-    if replicated:
-        base = frame["run_of"].where(frame["run"].fillna(0) > 0, frame["key"])
+    replicate = (frame["run"].fillna(0) > 0).to_numpy() if "run" in frame else np.zeros(len(frame), bool)
+    if replicate.any():
+        base = frame["run_of"].where(replicate, frame["key"]).astype(str)
+        if "study_id" in frame:
+            base = frame["study_id"].fillna("").astype(str) + "/" + base
     else:
         base = pd.Series(range(len(frame)), index=frame.index)  # every row its own config
-    codes, labels = pd.factorize(base)
+    codes, _ = pd.factorize(base)
     ok = (frame["status"] != "failed").to_numpy() if "status" in frame else np.ones(len(frame), bool)
+    firsts = codes[~replicate]  # the configs in the order of runs_averaged's rows
+    named = set(firsts[ok[~replicate]])  # a config is named by its first run's row, which must not have failed
     scores = pd.to_numeric(frame[score], errors="coerce").to_numpy(dtype=float)
-    pairs = [(0, float(v), int(c)) for v, c, good in zip(scores, codes, ok) if good and math.isfinite(v)]
+    pairs = [(0, float(v), int(c)) for v, c, good in zip(scores, codes, ok)
+             if good and c in named and math.isfinite(v)]
     winner = incumbent_regrets(pairs, float)[-1] if pairs else math.nan
     if math.isnan(winner):
         return None
-    label = labels[int(winner)]
-    if not replicated:
-        return frame.iloc[label]
-    folded = runs_averaged(frame)
-    return folded[folded["key"] == label].iloc[0]
+    folded = runs_averaged(frame) if replicate.any() else frame
+    return folded.iloc[int(np.flatnonzero(firsts == int(winner))[0])]

@@ -269,7 +269,7 @@ def _loop(spec, out, study_id, objective, executor, ledger, key_code, progress, 
     bar = StudyProgress(f"{spec.space.name} {spec.strategy} s{spec.seed}", total, progress,
                         budget_epochs=spec.budget_epochs, rungs=strategy.multi_fidelity)
     failed = in_a_row = 0
-    reached: set[str] = set()  # a study continued with a smaller --trials or budget reaches fewer
+    reached: set[str] = set()  # a study continued with a smaller --trials reaches fewer
 
     def served(trial: Trial) -> None:
         reached.add(trial.key)

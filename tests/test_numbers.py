@@ -105,7 +105,7 @@ def test_the_pool_returns_results_in_job_order_and_counts_runs():
 def test_a_studys_best_config_is_the_benchmarks_incumbent():
     """best_config == argmax over configs of (mean less sigma / sqrt(n)), sigma pooled over the
     replicated configs (plain best run without replicates), ties to the config seen first;
-    failed runs count for nothing."""
+    failed runs count for nothing, and a config whose first run failed is never named."""
     rng = np.random.default_rng(7)
     for _ in range(200):
         n = int(rng.integers(1, 8))
@@ -116,10 +116,13 @@ def test_a_studys_best_config_is_the_benchmarks_incumbent():
         frame = pd.DataFrame(rows).assign(
             best_acc=rng.choice([0.5, 0.6, 0.7, 0.8], len(rows)), test_acc=0.0,
             status=rng.choice(["ok", "ok", "ok", "failed"], len(rows)))
+        named = set(frame.key[frame.run.isna() & (frame.status == "ok")])
         ok = frame[frame.status == "ok"]
         runs = {}
         for key, run_of, acc in zip(ok.key, ok.run_of, ok.best_acc):  # in the order observed
-            runs.setdefault(run_of if isinstance(run_of, str) else key, []).append(acc)
+            config = run_of if isinstance(run_of, str) else key
+            if config in named:
+                runs.setdefault(config, []).append(acc)
         best = numbers.best_config(frame)
         if not runs:
             assert best is None

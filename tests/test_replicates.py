@@ -210,7 +210,7 @@ def test_reports_count_a_replicated_config_once_by_the_benchmarks_rule():
     the best mean less one standard error, so one lucky run counts for less than a mean of three."""
     import pandas as pd
 
-    from studylib.numbers import runs_averaged
+    from studylib.numbers import best_config, runs_averaged
     from studylib.report.rounds import best_by_seed
 
     frame = pd.DataFrame({
@@ -227,6 +227,12 @@ def test_reports_count_a_replicated_config_once_by_the_benchmarks_rule():
     assert best_by_seed(frame[frame.run.isna()]).key.tolist() == ["b"]  # no replicate: the best run
     two = pd.concat([frame, frame.assign(seed=1, best_acc=[0.9, 0.1, 0.9, 0.9])])
     assert best_by_seed(two)[["seed", "key"]].values.tolist() == [[0, "a"], [1, "a"]]
+    # two studies in one frame (a folder's trials.csv): each config is its own study's
+    both = pd.concat([frame.assign(study_id="s1"), frame.assign(study_id="s2", best_acc=[0.9, 0.1, 0.9, 0.9])])
+    best = best_config(both)
+    assert (best.study_id, best.key, best.runs) == ("s2", "a", 3) and best.best_acc == pytest.approx(0.9)
+    # a config whose first run failed is not named, whatever its replicates scored
+    assert best_config(frame.assign(status=["failed", "ok", "ok", "ok"])).key == "b"
     failed = frame.assign(status=["ok", "ok", "failed", "ok"])
     assert runs_averaged(failed).best_acc[0] == pytest.approx((0.80 + 0.71) / 2)
     plain = frame[frame.run.isna()].drop(columns=["run", "run_of"])
