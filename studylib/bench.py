@@ -36,16 +36,14 @@ from typing import Iterable
 
 import numpy as np
 
-from .cliargs import add_deprecated, add_no_progress, add_seeds, nonneg_int, path, positive_int
 from .errors import StudyError
 from .numbers import incumbent_regrets, median_over_runs
 from .paths import REPORTS_DIR
 from .provenance import code_stamp, write_stamp
-from .tables import TABLES, Table, load_table, resolve_tables, table_listing
+from .tables import TABLES, Table, load_table, resolve_tables
 
-__all__ = ["DEFAULT_STRATEGIES", "TABLES", "Table", "add_arguments", "evals_to_reach", "format_summary",
-           "load_table", "main", "resolve_strategies", "resolve_tables",
-           "run_bench", "run_one", "summarize"]
+__all__ = ["DEFAULT_STRATEGIES", "TABLES", "Table", "evals_to_reach", "format_summary", "load_table",
+           "resolve_strategies", "resolve_tables", "run_bench", "run_one", "summarize"]
 
 DEFAULT_STRATEGIES = ("random", "ga", "memetic", "tpe", "optuna-ga")
 DEFAULT_BUDGET = 200  # charged evaluations (or epochs, --fidelity epoch) per run
@@ -288,109 +286,3 @@ def format_summary(summary, budget: int) -> str:
                          + (f"{es:>12}" if with_e else ""))
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
-
-
-# -- CLI ---------------------------------------------------------------------------------------------
-def add_arguments(parser) -> None:
-    """Flags of ``studylib bench``."""
-    parser.add_argument("--table", default=None,
-                        help="table name(s), comma separated, or 'all' (see --list), or FILE.csv / FILE.parquet "
-                             "(one row per config and seed; see --metric, --direction)")
-    parser.add_argument("--metric", default=None, help="a table file's column to optimise")
-    parser.add_argument("--direction", default=None, help="a table file's direction: maximize or minimize")
-    parser.add_argument("--fidelity", default=None, choices=("epoch",),
-                        help="epoch: the table file has one row per (config, seed, epoch); --budget-epochs counts epochs "
-                             "and multi-fidelity strategies (memetic-sh, tpe-hb, asha, dehb) may run (studylib.curve_bench)")
-    parser.add_argument("--list", action="store_true",
-                        help="print the tables (size, metric, direction, source) and exit")
-    parser.add_argument("--strategies", default=",".join(DEFAULT_STRATEGIES),
-                        help=f"comma-separated strategies (default {','.join(DEFAULT_STRATEGIES)})")
-    parser.add_argument("--seed", type=nonneg_int, default=0, help="the first run seed (default: 0)")
-    add_seeds(parser, 30, "runs per strategy and table")
-    parser.add_argument("--trials", type=positive_int, default=None, metavar="N",
-                        help=f"distinct configurations charged per run (default {DEFAULT_BUDGET}; a repeat is free)")
-    parser.add_argument("--budget-epochs", type=positive_int, default=None, metavar="N",
-                        help=f"--fidelity epoch: epochs charged per run (default {DEFAULT_BUDGET})")
-    add_deprecated(parser, "--budget", "--trials (or --budget-epochs with --fidelity epoch)", dest="budget",
-                   type=positive_int)
-    parser.add_argument("--out", default=None, type=path, help=f"output folder (default {default_out_dir()})")
-    parser.add_argument("--workers", type=positive_int, default=2, metavar="N",
-                        help="N worker processes run benchmark runs at once (default 2)")
-    add_no_progress(parser, "the summary is still printed")
-    add_deprecated(parser, "--quiet", "--no-progress", dest="no_progress", flag=True)
-
-
-def budget_of(args) -> int:
-    """The per-run budget of ``studylib bench``: ``--trials`` (plain tables) or ``--budget-epochs``
-    (``--fidelity epoch``), the deprecated ``--budget`` for either; a flag of the other mode: error."""
-    epoch = getattr(args, "fidelity", None) == "epoch"
-    trials, epochs = getattr(args, "trials", None), getattr(args, "budget_epochs", None)
-    if epoch and trials is not None:
-        raise StudyError("--trials counts configurations of a plain table; with --fidelity epoch give --budget-epochs")
-    if not epoch and epochs is not None:
-        raise StudyError("--budget-epochs needs --fidelity epoch (a table of learning curves); "
-                         "a plain table's budget is --trials")
-    given = epochs if epoch else trials
-    budget = given if given is not None else getattr(args, "budget", None)
-    return DEFAULT_BUDGET if budget is None else int(budget)
-
-
-def main(args) -> int:
-    if getattr(args, "list", False):
-        sys.stdout.write(table_listing())  # one write: fine behind `| head`
-        return 0
-    if not getattr(args, "table", None):
-        raise StudyError("bench needs --table NAME[,NAME..] or all (or --list)")
-    from .table_files import is_table_file, resolve_table_spec
-
-    fidelity = getattr(args, "fidelity", None)
-    strategies = resolve_strategies(args.strategies, multi_fidelity=fidelity == "epoch")
-    budget = budget_of(args)
-    seeds = list(range(args.seed, args.seed + args.seeds))
-    out = Path(args.out) if getattr(args, "out", None) else default_out_dir()
-    from .outdir import check_out_dir
-
-    check_out_dir(out)  # before any table is read or run
-    quiet = args.no_progress
-    if fidelity == "epoch":
-        from .curve_bench import load_curve_file, run_curves
-
-        files = [t.strip() for t in args.table.split(",") if t.strip()]
-        if not all(is_table_file(f) for f in files):
-            raise StudyError("--fidelity epoch needs table files (FILE.csv or FILE.parquet, one row per config, "
-                             "seed and epoch), not built-in tables")
-        curves = [load_curve_file(f, getattr(args, "metric", None), getattr(args, "direction", None)) for f in files]
-        if len({c.name for c in curves}) < len(curves):
-            raise StudyError("two table files of one name: rename a file")
-        t0 = time.perf_counter()
-        df, grid = run_curves(curves, strategies, seeds, budget, workers=args.workers, progress=not quiet)
-        out.mkdir(parents=True, exist_ok=True)
-        df.to_csv(out / "bench.csv", index=False)  # one row per charged trial, with its cost
-        write_stamp(out / "bench.csv", code_stamp(strategies, tables=[c.name for c in curves],
-                                                  seeds=seeds, budget_epochs=budget))
-        summary = summarize(grid, budget)  # on the epoch grid: regret after c epochs
-        summary.to_csv(out / "bench_summary.csv", index=False)
-        from .report.regret import plot_regret
-
-        plot_regret(grid, out / "bench_regret.png")
-        counted = "regret@N and evals->rand count" if summary["evals_to_random"].notna().any() else "regret@N counts"
-        print(format_summary(summary, budget) + f"(--fidelity epoch: {counted} epochs)")
-        print(f"wrote {out / 'bench.csv'}, {out / 'bench_regret.png'} ({time.perf_counter() - t0:.0f}s)")
-        return 0
-    tables = resolve_table_spec(args.table, getattr(args, "metric", None), getattr(args, "direction", None))
-    summary = run_bench(tables, strategies, seeds, budget, out, workers=args.workers, progress=not quiet)
-    if quiet:  # no progress lines, but the summary is the command's result
-        print(format_summary(summary, budget), end="")
-    return 0
-
-
-if __name__ == "__main__":  # python -m studylib.bench ...
-    import argparse
-
-    p = argparse.ArgumentParser(prog="studylib bench")
-    add_arguments(p)
-    try:
-        sys.exit(main(p.parse_args()))
-    except StudyError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)

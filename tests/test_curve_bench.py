@@ -137,6 +137,7 @@ def test_bench_cli_writes_a_cost_column(tmp_path, capsys):
     ("metric before epoch", "the --metric column 'val_accuracy' must come after 'epoch'"),
     ("built-in", "--fidelity epoch needs table files"),
     ("no fidelity", "need --fidelity epoch"),
+    ("budget below the top rung", "budget-epochs 8 is below asha's top rung on c (9 epochs, the table's last)"),
 ])
 def test_bad_inputs_are_one_line_exit_2_nothing_written(tmp_path, capsys, case, message):
     data = curves(np.random.default_rng(4))
@@ -151,6 +152,8 @@ def test_bad_inputs_are_one_line_exit_2_nothing_written(tmp_path, capsys, case, 
         data = data[["a", "b", "seed", "val_accuracy", "epoch"]]
     elif case == "built-in":
         table = "hpobench-car"
+    elif case == "budget below the top rung":  # random would run; asha could start no config
+        fidelity, strategies = [*fidelity, "--budget-epochs", "8"], "random,asha"
     else:
         fidelity, strategies = [], "memetic-sh"
     data.to_csv(tmp_path / "c.csv", index=False)

@@ -34,8 +34,8 @@ def test_fingerprints_follow_the_code_they_name(tmp_path, monkeypatch):
     modules = provenance.code_modules([f"studylib.{m}" for m in provenance.PROTOCOL])
     assert "studylib.executors.inline" in modules and "studylib.progress" not in modules
     assert not {"studylib.report.regret", "studylib.study", "studylib.cliargs"} & modules
-    for name in ("cli.py", "provenance.py", "cliargs.py", "outdir.py", "progress.py", "report/regret.py",
-                 "report/rounds.py", "study.py"):
+    for name in ("cli.py", "bench_cli.py", "provenance.py", "cliargs.py", "outdir.py", "progress.py",
+                 "report/regret.py", "report/rounds.py", "study.py"):
         with open(copy / name, "a") as f:
             f.write("\n# a change\n")
     assert (provenance.fingerprint("random"), provenance.fingerprint()) == now

@@ -1,0 +1,136 @@
+"""``studylib bench``: its flags and what it runs (:mod:`studylib.bench` on tables,
+:mod:`studylib.curve_bench` on learning-curve files with ``--fidelity epoch``).
+
+Every flag is checked before any table is read or run: a bad value is one line and exit code 2.
+Kept apart from the protocol so that the command line is no part of a result's code
+(:func:`studylib.provenance.fingerprint`)."""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from .bench import (DEFAULT_BUDGET, DEFAULT_STRATEGIES, default_out_dir, format_summary, resolve_strategies,
+                    run_bench, summarize)
+from .cliargs import add_deprecated, add_no_progress, add_seeds, nonneg_int, path, positive_int
+from .errors import StudyError
+from .provenance import code_stamp, write_stamp
+from .tables import table_listing
+
+
+def add_arguments(parser) -> None:
+    """Flags of ``studylib bench``."""
+    parser.add_argument("--table", default=None,
+                        help="table name(s), comma separated, or 'all' (see --list), or FILE.csv / FILE.parquet "
+                             "(one row per config and seed; see --metric, --direction)")
+    parser.add_argument("--metric", default=None, help="a table file's column to optimise")
+    parser.add_argument("--direction", default=None, help="a table file's direction: maximize or minimize")
+    parser.add_argument("--fidelity", default=None, choices=("epoch",),
+                        help="epoch: the table file has one row per (config, seed, epoch); --budget-epochs counts epochs "
+                             "and multi-fidelity strategies (memetic-sh, tpe-hb, asha, dehb) may run (studylib.curve_bench)")
+    parser.add_argument("--list", action="store_true",
+                        help="print the tables (size, metric, direction, source) and exit")
+    parser.add_argument("--strategies", default=",".join(DEFAULT_STRATEGIES),
+                        help=f"comma-separated strategies (default {','.join(DEFAULT_STRATEGIES)})")
+    parser.add_argument("--seed", type=nonneg_int, default=0, help="the first run seed (default: 0)")
+    add_seeds(parser, 30, "runs per strategy and table")
+    parser.add_argument("--trials", type=positive_int, default=None, metavar="N",
+                        help=f"distinct configurations charged per run (default {DEFAULT_BUDGET}; a repeat is free)")
+    parser.add_argument("--budget-epochs", type=positive_int, default=None, metavar="N",
+                        help=f"--fidelity epoch: epochs charged per run (default {DEFAULT_BUDGET})")
+    add_deprecated(parser, "--budget", "--trials (or --budget-epochs with --fidelity epoch)", dest="budget",
+                   type=positive_int)
+    parser.add_argument("--out", default=None, type=path, help=f"output folder (default {default_out_dir()})")
+    parser.add_argument("--workers", type=positive_int, default=2, metavar="N",
+                        help="N worker processes run benchmark runs at once (default 2)")
+    add_no_progress(parser, "the summary is still printed")
+    add_deprecated(parser, "--quiet", "--no-progress", dest="no_progress", flag=True)
+
+
+def budget_of(args) -> int:
+    """The per-run budget of ``studylib bench``: ``--trials`` (plain tables) or ``--budget-epochs``
+    (``--fidelity epoch``), the deprecated ``--budget`` for either; a flag of the other mode: error."""
+    epoch = getattr(args, "fidelity", None) == "epoch"
+    trials, epochs = getattr(args, "trials", None), getattr(args, "budget_epochs", None)
+    if epoch and trials is not None:
+        raise StudyError("--trials counts configurations of a plain table; with --fidelity epoch give --budget-epochs")
+    if not epoch and epochs is not None:
+        raise StudyError("--budget-epochs needs --fidelity epoch (a table of learning curves); "
+                         "a plain table's budget is --trials")
+    given = epochs if epoch else trials
+    budget = given if given is not None else getattr(args, "budget", None)
+    return DEFAULT_BUDGET if budget is None else int(budget)
+
+
+def check_top_rungs(curves, strategies, budget: int) -> None:
+    """A multi-fidelity strategy starts a config only if the budget can carry it to its top rung
+    (the table's last epoch): a smaller budget would train nothing (as ``studylib search``'s check)."""
+    from .strategies import MULTI_FIDELITY
+
+    for name in strategies:
+        for table in curves if name in MULTI_FIDELITY else ():
+            if budget < table.epochs:
+                raise StudyError(f"budget-epochs {budget} is below {name}'s top rung on {table.name} "
+                                 f"({table.epochs} epochs, the table's last): give at least {table.epochs}")
+
+
+def main(args) -> int:
+    if getattr(args, "list", False):
+        sys.stdout.write(table_listing())  # one write: fine behind `| head`
+        return 0
+    if not getattr(args, "table", None):
+        raise StudyError("bench needs --table NAME[,NAME..] or all (or --list)")
+    from .table_files import is_table_file, resolve_table_spec
+
+    fidelity = getattr(args, "fidelity", None)
+    strategies = resolve_strategies(args.strategies, multi_fidelity=fidelity == "epoch")
+    budget = budget_of(args)
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    out = Path(args.out) if getattr(args, "out", None) else default_out_dir()
+    from .outdir import check_out_dir
+
+    check_out_dir(out)  # before any table is read or run
+    quiet = args.no_progress
+    if fidelity == "epoch":
+        from .curve_bench import load_curve_file, run_curves
+
+        files = [t.strip() for t in args.table.split(",") if t.strip()]
+        if not all(is_table_file(f) for f in files):
+            raise StudyError("--fidelity epoch needs table files (FILE.csv or FILE.parquet, one row per config, "
+                             "seed and epoch), not built-in tables")
+        curves = [load_curve_file(f, getattr(args, "metric", None), getattr(args, "direction", None)) for f in files]
+        if len({c.name for c in curves}) < len(curves):
+            raise StudyError("two table files of one name: rename a file")
+        check_top_rungs(curves, strategies, budget)
+        t0 = time.perf_counter()
+        df, grid = run_curves(curves, strategies, seeds, budget, workers=args.workers, progress=not quiet)
+        out.mkdir(parents=True, exist_ok=True)
+        df.to_csv(out / "bench.csv", index=False)  # one row per charged trial, with its cost
+        write_stamp(out / "bench.csv", code_stamp(strategies, tables=[c.name for c in curves],
+                                                  seeds=seeds, budget_epochs=budget))
+        summary = summarize(grid, budget)  # on the epoch grid: regret after c epochs
+        summary.to_csv(out / "bench_summary.csv", index=False)
+        from .report.regret import plot_regret
+
+        plot_regret(grid, out / "bench_regret.png")
+        counted = "regret@N and evals->rand count" if summary["evals_to_random"].notna().any() else "regret@N counts"
+        print(format_summary(summary, budget) + f"(--fidelity epoch: {counted} epochs)")
+        print(f"wrote {out / 'bench.csv'}, {out / 'bench_regret.png'} ({time.perf_counter() - t0:.0f}s)")
+        return 0
+    tables = resolve_table_spec(args.table, getattr(args, "metric", None), getattr(args, "direction", None))
+    summary = run_bench(tables, strategies, seeds, budget, out, workers=args.workers, progress=not quiet)
+    if quiet:  # no progress lines, but the summary is the command's result
+        print(format_summary(summary, budget), end="")
+    return 0
+
+
+if __name__ == "__main__":  # python -m studylib.bench_cli ...
+    import argparse
+
+    p = argparse.ArgumentParser(prog="studylib bench")
+    add_arguments(p)
+    try:
+        sys.exit(main(p.parse_args()))
+    except StudyError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
