@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 from pathlib import Path
 
@@ -73,8 +74,6 @@ def cmd_space(args) -> int:
 def cmd_search(args) -> int:
     """Exit codes: 0 done, 2 bad input (nothing written), 3 stopped by failures or every trial
     failed, 130 interrupted (Ctrl-C or SIGTERM; re-run the same command to continue)."""
-    import signal
-
     from .space import load_space
     from .study import EXIT_TOO_MANY_FAILURES, TooManyFailures, search
 
@@ -83,13 +82,6 @@ def cmd_search(args) -> int:
         sys.stderr.write(f"studylib: note: the space has {size} configs, fewer than --trials {args.trials}: "
                          f"the study ends after {size}\n")
 
-    def terminate(signum, frame):  # a batch system's SIGTERM: shut workers down like Ctrl-C
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, terminate)
-    except ValueError:  # not the main thread
-        previous = None
     created = new_folder(args.out)
     try:
         result = search(args.round, args.out, progress=not args.no_progress, strategy=args.strategy,
@@ -109,9 +101,6 @@ def cmd_search(args) -> int:
     except StudyError:  # a bad value found after the output folder was made: take back what we made
         remove_if_empty(created)
         raise
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
     best = result.best
     extra = f", {result.failed} failed" if result.failed else ""
     extra += f", {result.retried} re-run after a worker died" if result.retried else ""
@@ -178,6 +167,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:  # bare ``studylib``: what it can do, not an error about COMMAND
         parser.print_help()
         return 2
+
+    def terminate(signum, frame):  # a batch system's SIGTERM: stop (and shut workers down) like Ctrl-C
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, terminate)
+    except ValueError:  # not the main thread
+        previous = None
     try:
         if args.command == "space":
             return cmd_space(args)
@@ -188,9 +185,13 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"studylib: error: {e}\n")
         return 2
     except KeyboardInterrupt:
-        sys.stderr.write("studylib: interrupted; finished trials are in the ledger, re-run the same command "
-                         "to continue\n")
+        resumable = args.command in ("search", "run")
+        sys.stderr.write("studylib: interrupted" + ("; finished trials are in the ledger, re-run the same command "
+                                                    "to continue\n" if resumable else "\n"))
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

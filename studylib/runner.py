@@ -144,6 +144,7 @@ def _parameters(args, name: str, nb: Path, out: Path) -> dict:
     """The papermill parameters for this notebook: the options it declares (an option it does not
     declare but the user set is an error), ``out_dir`` pointing at ``OUT/<round>``."""
     declared = _declared(nb)
+    settable = ", ".join(k for k in declared if k != "out_dir") or "nothing"
     values = {k: getattr(args, k, default) for k, default in PARAMETERS.items()}
     params = {}
     for k, v in values.items():
@@ -151,14 +152,15 @@ def _parameters(args, name: str, nb: Path, out: Path) -> dict:
             if v is not None or PARAMETERS[k] is not None:
                 params[k] = v
         elif v != PARAMETERS[k]:
-            flag = "--seeds" if k == "repeats" else "--" + k.replace("_", "-")
-            raise StudyError(f"notebook {nb.name} (round {name}) has no parameter {k!r} ({flag}); "
-                             f"it takes: {', '.join(declared) or 'nothing'}")
+            raise StudyError(f"notebook {nb.name} (round {name}) has no parameter {k!r} ({_flag(k)}); "
+                             f"it takes: {settable}")
     for item in getattr(args, "param", None) or []:
         key, value = _key_value(item)
         if key not in declared or key == "out_dir":
             raise StudyError(f"notebook {nb.name} (round {name}) has no settable parameter {key!r}; "
-                             f"it takes: {', '.join(k for k in declared if k != 'out_dir')}")
+                             f"it takes: {settable}")
+        if key in values and values[key] != PARAMETERS[key]:  # the flag was given too: which one counts?
+            raise StudyError(f"{key} given twice: {_flag(key)} {values[key]} and -p {item}; give one")
         params[key] = value
     if params.get("data_dir") is not None and not isinstance(params["data_dir"], str):
         raise StudyError(f"-p data_dir must be a folder, got {params['data_dir']!r}")
@@ -167,6 +169,10 @@ def _parameters(args, name: str, nb: Path, out: Path) -> dict:
     if "out_dir" in declared:
         params["out_dir"] = str(out / name)
     return params
+
+
+def _flag(parameter: str) -> str:
+    return "--seeds" if parameter == "repeats" else "--" + parameter.replace("_", "-")
 
 
 def _key_value(item: str):

@@ -113,6 +113,8 @@ def test_help_does_not_import_heavy_libraries():
     (["run", "round1", "-p", "colour=red"], "has no settable parameter 'colour'"),
     (["run", "round1", "-p", "out_dir=/tmp/x"], "has no settable parameter 'out_dir'"),
     (["run", "round1", "-p", "trials"], "-p expects KEY=VALUE"),
+    (["run", "round1", "--trials", "2", "-p", "trials=3"], "trials given twice: --trials 2 and -p trials=3; give one"),
+    (["run", "round1", "--seeds", "1", "-p", "repeats=2"], "repeats given twice: --seeds 1 and -p repeats=2"),
 ])
 def test_bad_input_one_line_exit_2_nothing_written(notebooks, tmp_path, capsys, argv, message):
     out = tmp_path / "out"
@@ -204,13 +206,14 @@ def test_failing_cell_exits_nonzero_with_one_line_and_keeps_the_partial_notebook
     assert nb["metadata"]["papermill"]["parameters"]["out_dir"] == str(out / "compare")
 
 
-def test_ctrl_c_keeps_the_ledger_and_leaves_no_partial_or_stale_report(tmp_path):
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])  # Ctrl-C, or a batch system's stop
+def test_ctrl_c_keeps_the_ledger_and_leaves_no_partial_or_stale_report(tmp_path, signal_name):
     folder = tmp_path / "notebooks"
     folder.mkdir()
     write_notebook(folder / "tiny.ipynb", [
         "from pathlib import Path\nimport os, signal, time\n"
         "Path(out_dir, 'ledger.sqlite').write_text('kept')\n"
-        "os.kill(os.getppid(), signal.SIGINT)  # Ctrl-C reaches the runner, whose child this kernel is\n"
+        f"os.kill(os.getppid(), signal.{signal_name})  # reaches the runner, whose child this kernel is\n"
         "time.sleep(60)"])
     out = tmp_path / "out"
     out.mkdir()

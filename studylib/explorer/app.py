@@ -166,6 +166,7 @@ def main(args) -> int:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+            log_path.unlink(missing_ok=True)  # a clean stop: nothing to read in it
             print("explorer stopped", flush=True)
             return 0
         finally:
