@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -220,7 +221,9 @@ def test_ctrl_c_keeps_the_ledger_and_leaves_no_partial_or_stale_report(tmp_path,
     (out / "tiny.html").write_text("an earlier run's report")
     env = {**os.environ, "STUDYLIB_NOTEBOOKS": str(folder)}
     r = subprocess.run([sys.executable, "-m", "studylib.cli", "run", "tiny", "--out", str(out), "--no-progress"],
-                       capture_output=True, text=True, env=env, timeout=120)
+                       capture_output=True, text=True, env=env, timeout=120,
+                       preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # a job in the background
+    # (make test under nohup, some CI runners) starts with SIGINT ignored; a terminal's does not
     assert r.returncode == 130, (r.stdout, r.stderr)
     assert r.stderr.splitlines() == ["studylib: interrupted; finished trials are in the ledger, re-run the same "
                                      "command to continue"]
