@@ -62,7 +62,7 @@ def budget_of(args) -> int:
     return DEFAULT_BUDGET if budget is None else int(budget)
 
 
-def check_top_rungs(curves, strategies, budget: int) -> None:
+def check_top_rungs(curves, strategies, budget: int, default: bool = False) -> None:
     """A multi-fidelity strategy starts a config only if the budget can carry it to its top rung
     (the table's last epoch): a smaller budget would train nothing (as ``studylib search``'s check)."""
     from .strategies import MULTI_FIDELITY
@@ -70,7 +70,8 @@ def check_top_rungs(curves, strategies, budget: int) -> None:
     for name in strategies:
         for table in curves if name in MULTI_FIDELITY else ():
             if budget < table.epochs:
-                raise StudyError(f"budget-epochs {budget} is below {name}'s top rung on {table.name} "
+                given = f"budget-epochs {budget}" + (" (the default)" if default else "")
+                raise StudyError(f"{given} is below {name}'s top rung on {table.name} "
                                  f"({table.epochs} epochs, the table's last): give at least {table.epochs}")
 
 
@@ -101,7 +102,7 @@ def main(args) -> int:
         curves = [load_curve_file(f, getattr(args, "metric", None), getattr(args, "direction", None)) for f in files]
         if len({c.name for c in curves}) < len(curves):
             raise StudyError("two table files of one name: rename a file")
-        check_top_rungs(curves, strategies, budget)
+        check_top_rungs(curves, strategies, budget, default=getattr(args, "budget_epochs", None) is None and getattr(args, "budget", None) is None)
         t0 = time.perf_counter()
         df, grid = run_curves(curves, strategies, seeds, budget, workers=args.workers, progress=not quiet)
         out.mkdir(parents=True, exist_ok=True)

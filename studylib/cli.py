@@ -171,8 +171,11 @@ def main(argv: list[str] | None = None) -> int:
     def terminate(signum, frame):  # a batch system's SIGTERM: stop (and shut workers down) like Ctrl-C
         raise KeyboardInterrupt
 
+    # the commands that leave a ledger to continue; not bench, whose forked pool workers would
+    # inherit the handler (the pool stops them with SIGTERM), nor explore, which has its own
+    resumable = args.command in ("search", "run")
     try:
-        previous = signal.signal(signal.SIGTERM, terminate)
+        previous = signal.signal(signal.SIGTERM, terminate) if resumable else None
     except ValueError:  # not the main thread
         previous = None
     try:
@@ -185,7 +188,6 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"studylib: error: {e}\n")
         return 2
     except KeyboardInterrupt:
-        resumable = args.command in ("search", "run")
         sys.stderr.write("studylib: interrupted" + ("; finished trials are in the ledger, re-run the same command "
                                                     "to continue\n" if resumable else "\n"))
         return 130

@@ -12,6 +12,15 @@ def run(*args, cwd=None):
     return subprocess.run([*STUDYLIB, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300)
 
 
+def test_bench_on_two_workers_prints_nothing_on_stderr(tmp_path):
+    """Its pool workers are forked and stopped with SIGTERM: they must not inherit a handler that
+    turns it into a KeyboardInterrupt traceback each."""
+    r = run("bench", "--table", "hpobench-car", "--strategies", "random", "--seeds", "4", "--trials", "5",
+            "--workers", "2", "--no-progress", "--out", tmp_path / "b")
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    assert "hpobench-car" in r.stdout
+
+
 def test_space_command_prints_values_and_count():
     r = run("space", "round3")
     assert r.returncode == 0

@@ -127,10 +127,11 @@ def test_explorer_web_app_updates_when_a_filter_changes(browser, explorer, tmp_p
     screenshot(browser, tmp_path / "explorer.png")
 
     # SIGTERM to `studylib explore` stops the server (and its kernels) too
+    server_log = log_path.read_text().splitlines()[1].split("server log: ")[1].rstrip(")")
+    assert os.path.exists(server_log)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0
     assert "explorer stopped" in log_path.read_text()
-    server_log = log_path.read_text().splitlines()[1].split("server log: ")[1].rstrip(")")
     assert not os.path.exists(server_log)  # a clean stop leaves no log behind
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1].strip("/"))), timeout=2).close()

@@ -163,10 +163,10 @@ def main(args) -> int:
             proc.terminate()  # the server shuts its kernels down
             try:
                 proc.wait(timeout=20)
+                log_path.unlink(missing_ok=True)  # a clean stop: nothing to read in it
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-            log_path.unlink(missing_ok=True)  # a clean stop: nothing to read in it
             print("explorer stopped", flush=True)
             return 0
         finally:
