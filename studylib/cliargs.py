@@ -161,7 +161,7 @@ def add_study_arguments(p: argparse.ArgumentParser, *, default_out: str | None =
                    help="continue a study although studylib, model.py/training.py/resumable.py or Keras changed since it "
                         "started (recorded in the ledger); without it such a study stops (exit 2)")
     g.add_argument("--retry-failed", action="store_true",
-                   help="train this study's failed trials again instead of serving them from the ledger")
+                   help="train the failed trials this run reaches again instead of serving them from the ledger")
     g.add_argument("--max-retries", type=nonneg_int, metavar="N",
                    help="times a trial whose process or Dask worker died is run again (default: 2)")
     g.add_argument("--recycle-after", type=positive_int, metavar="N",

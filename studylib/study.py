@@ -245,14 +245,33 @@ def _run_started(spec, data, out, study_id, objective, executor, progress, csv_n
                                            "budget_hours": spec.budget_hours, **identity, "trainer": code, **keys,
                                            "provenance": prov})
         if retry_failed:
-            for key in ledger.study_keys(study_id):
-                old = ledger.get(key)
-                if old is not None and not old.ok:
-                    ledger.delete(key)
+            failed = {k for k in ledger.study_keys(study_id) if (t := ledger.get(k)) is not None and not t.ok}
+            return _loop(spec, out, study_id, objective, executor, _Retrying(ledger, failed), key_code, progress,
+                         csv_name, max_failures, on_trial, start)
         return _loop(spec, out, study_id, objective, executor, ledger, key_code, progress, csv_name, max_failures,
                      on_trial, start)
     finally:
         ledger.close()
+
+
+class _Retrying:
+    """The ledger, in which this study's ``failed`` trials look missing until trained again: only
+    those the run reaches are replaced (a smaller ``--trials`` keeps the others as they were)."""
+
+    def __init__(self, ledger: Ledger, failed: set[str]):
+        self.ledger, self.failed = ledger, failed
+
+    def get(self, key: str) -> Trial | None:
+        return None if key in self.failed else self.ledger.get(key)
+
+    def record(self, trial: Trial) -> None:
+        if trial.key in self.failed:
+            self.failed.discard(trial.key)
+            self.ledger.delete(trial.key)
+        self.ledger.record(trial)
+
+    def __getattr__(self, name: str):
+        return getattr(self.ledger, name)
 
 
 def _loop(spec, out, study_id, objective, executor, ledger, key_code, progress, csv_name, max_failures, on_trial,

@@ -63,6 +63,17 @@ def test_failing_trials_are_recorded_and_skipped_and_max_failures_stops(tmp_path
     assert failed.error.str.contains("removes the whole 8x8 image").all()
     assert (frame[frame.status != "failed"].best_acc > 0).all()
 
+    # a smaller --trials retries only the failures it reaches; the later ones stay recorded
+    r = search(space, tmp_path / "stop", "--trials", "2", "--max-epochs", "1", "--retry-failed")
+    assert r.returncode == 0, r.stderr
+    assert "2 trials (1 trained, 1 from the ledger, 1 failed)" in r.stdout
+    again = pd.read_csv(tmp_path / "stop" / "trials.csv")
+    assert len(again) == 4 and (again.status == "failed").sum() == 2
+    assert list(frame.status.iloc[[1, 3]]) == ["failed", "failed"]
+    retried, kept = (again.set_index("key").loc[frame.key.iloc[i]] for i in (1, 3))
+    assert retried.pid != frame.pid.iloc[1]  # trained again in this run's worker
+    assert kept.status == "failed" and (kept.pid, kept.wall_time) == (frame.pid.iloc[3], frame.wall_time.iloc[3])
+
 
 def test_a_budgeted_study_whose_trials_all_fail_stops(tmp_path):
     """Failed trials spend no epochs, so a budget alone would never stop such a study."""
