@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import numbers
 import sys
 import time
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -143,6 +146,7 @@ def prepare(round_or_space: str | SearchSpace, *, strategy: str = "random", tria
         raise StudyError(f"budget-hours must be a positive number, got {budget_hours!r}")
     if trials is None and (budget_epochs or budget_hours):
         settings["trials"] = space.size  # the budget decides when to stop
+    check_option_types(strategy, strategy_options or {})
     try:
         probe = make_strategy(strategy, space, seed=seed, **strategy_kwargs(strategy, settings["max_epochs"],
                                                                              strategy_options))
@@ -161,6 +165,48 @@ def prepare(round_or_space: str | SearchSpace, *, strategy: str = "random", tria
                      strategy_options=dict(strategy_options or {}), data_dir=data_dir, in_flight=in_flight,
                      budget_epochs=budget_epochs, budget_hours=budget_hours)
     return spec, data
+
+
+def check_option_types(strategy: str, options: dict) -> None:
+    """Each strategy option has the type its strategy declares (a multi-fidelity strategy's
+    ``inner`` strategy's too): ``population_size=abc`` or ``2.5`` is one line, before any run."""
+    hints = _option_hints(strategy_class(strategy))
+    inner = options.get("inner", "memetic") if "inner" in hints else None
+    if isinstance(inner, str):
+        try:
+            hints = {**_option_hints(strategy_class(inner)), **hints}
+        except StudyError:
+            pass  # an unknown inner strategy: the strategy itself says so
+    for key, value in options.items():
+        kind = _kind(value, hints[key]) if key in hints else None
+        if kind is not None:
+            raise StudyError(f"strategy option {key}={value!r}: {strategy}'s {key} must be {kind}")
+
+
+def _option_hints(klass) -> dict:
+    try:
+        return typing.get_type_hints(klass.__init__)
+    except Exception:  # noqa: BLE001  an annotation that does not resolve: the strategy checks alone
+        return {}
+
+
+_KINDS = {bool: "true or false", int: "an integer", float: "a number", str: "a name", type(None): "null"}
+
+
+def _fits(value, kind) -> bool:
+    if kind is bool or kind is str:
+        return isinstance(value, kind)
+    if kind is int or kind is float:
+        return isinstance(value, numbers.Integral if kind is int else numbers.Real) and not isinstance(value, bool)
+    return value is None
+
+
+def _kind(value, hint) -> str | None:
+    """None when ``value`` fits ``hint`` (or the hint is not a plain type), else what it must be."""
+    allowed = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    if not all(a in _KINDS for a in allowed) or any(_fits(value, a) for a in allowed):
+        return None
+    return " or ".join(_KINDS[a] for a in allowed)
 
 
 def data_source(spec: StudySpec, data: Dataset) -> DataSource | None:
