@@ -164,6 +164,7 @@ def best_text(best, frame, space) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # what was given, not defaulted (run's -p check)
     if args.command is None:  # bare ``studylib``: what it can do, not an error about COMMAND
         parser.print_help()
         return 2

@@ -140,12 +140,31 @@ def _declared(nb: Path) -> dict:
     return papermill.inspect_notebook(str(nb))
 
 
+def _given(args) -> set[str] | None:
+    """The options ``studylib run``'s command line (``args.argv``) gave, at their default too;
+    None without it."""
+    argv = getattr(args, "argv", None)
+    if not argv or "run" not in argv:
+        return None
+    import argparse
+    import contextlib
+    import io
+
+    parser = argparse.ArgumentParser(add_help=False)
+    add_arguments(parser)
+    for action in parser._actions:
+        action.default = argparse.SUPPRESS
+    with contextlib.redirect_stderr(io.StringIO()):  # a deprecated flag's warning was printed once already
+        return set(vars(parser.parse_known_args(argv[argv.index("run") + 1:])[0]))
+
+
 def _parameters(args, name: str, nb: Path, out: Path) -> dict:
     """The papermill parameters for this notebook: the options it declares (an option it does not
     declare but the user set is an error), ``out_dir`` pointing at ``OUT/<round>``."""
     declared = _declared(nb)
     settable = ", ".join(k for k in declared if k != "out_dir") or "nothing"
     values = {k: getattr(args, k, default) for k, default in PARAMETERS.items()}
+    given = _given(args)  # a flag given too, even at its default: which one counts?
     params = {}
     for k, v in values.items():
         if k in declared:
@@ -159,7 +178,7 @@ def _parameters(args, name: str, nb: Path, out: Path) -> dict:
         if key not in declared or key == "out_dir":
             raise StudyError(f"notebook {nb.name} (round {name}) has no settable parameter {key!r}; "
                              f"it takes: {settable}")
-        if key in values and values[key] != PARAMETERS[key]:  # the flag was given too: which one counts?
+        if key in values and (key in given if given is not None else values[key] != PARAMETERS[key]):
             raise StudyError(f"{key} given twice: {_flag(key)} {values[key]} and -p {item}; give one")
         params[key] = value
     if params.get("data_dir") is not None and not isinstance(params["data_dir"], str):

@@ -116,6 +116,8 @@ def test_help_does_not_import_heavy_libraries():
     (["run", "round1", "-p", "trials"], "-p expects KEY=VALUE"),
     (["run", "round1", "--trials", "2", "-p", "trials=3"], "trials given twice: --trials 2 and -p trials=3; give one"),
     (["run", "round1", "--seeds", "1", "-p", "repeats=2"], "repeats given twice: --seeds 1 and -p repeats=2"),
+    (["run", "round1", "--seed", "0", "-p", "seed=3"], "seed given twice: --seed 0 and -p seed=3"),  # the default
+    (["run", "round1", "--dataset=digits", "-p", "dataset=synthetic"], "dataset given twice: --dataset digits"),
 ])
 def test_bad_input_one_line_exit_2_nothing_written(notebooks, tmp_path, capsys, argv, message):
     out = tmp_path / "out"
