@@ -13,6 +13,7 @@ from pathlib import Path
 from .bench import (DEFAULT_BUDGET, DEFAULT_STRATEGIES, default_out_dir, format_summary, resolve_strategies,
                     run_bench, summarize)
 from .cliargs import add_deprecated, add_no_progress, add_seeds, nonneg_int, path, positive_int
+from . import paths
 from .errors import StudyError
 from .provenance import code_stamp, write_stamp
 from .tables import table_listing
@@ -75,6 +76,18 @@ def check_top_rungs(curves, strategies, budget: int, default: bool = False) -> N
                                  f"({table.epochs} epochs, the table's last): give at least {table.epochs}")
 
 
+def check_not_a_study(spec: str) -> None:
+    """A study folder or its ledger is not a table: say how to make one of it."""
+    for item in (n.strip() for n in spec.split(",")):
+        path = Path(item)
+        ledger = path.is_file() and path.suffix.lower() in (".sqlite", ".db")
+        if item and (ledger or (path / paths.LEDGER_NAME).is_file()):
+            folder = path if path.is_dir() else path.parent
+            raise StudyError(f"--table {item}: a study's {'ledger' if ledger else 'folder'}, not a table; "
+                             f"make one with `studylib export-table {folder} --table FILE.csv`, then "
+                             "bench --table FILE.csv --fidelity epoch")
+
+
 def main(args) -> int:
     if getattr(args, "list", False):
         sys.stdout.write(table_listing())  # one write: fine behind `| head`
@@ -83,6 +96,7 @@ def main(args) -> int:
         raise StudyError("bench needs --table NAME[,NAME..] or all (or --list)")
     from .table_files import is_table_file, resolve_table_spec
 
+    check_not_a_study(args.table)
     fidelity = getattr(args, "fidelity", None)
     strategies = resolve_strategies(args.strategies, multi_fidelity=fidelity == "epoch")
     budget = budget_of(args)

@@ -114,6 +114,9 @@ BAD = {
     # every command that writes checks its output before any work
     "bench out is a file": (["bench", "--table", "hpobench-car", "--seeds", "1", "--trials", "3", "--out",
                              "{tmp}/afile"], "exists and is not a folder"),
+    "bench on a ledger": (["bench", "--table", "{tmp}/study/ledger.sqlite", "--metric", "best_acc"],
+                          "a study's ledger, not a table; make one with `studylib export-table {tmp}/study"),
+    "bench on a study folder": (["bench", "--table", "hpobench-car,{tmp}/study"], "a study's folder, not a table"),
     "bench out unwritable": (["bench", "--table", "hpobench-car", "--seeds", "1", "--trials", "3", "--out",
                               "/proc/studylib-bench"], "not writable"),
     "export-table out unwritable": (["export-table", "{tmp}", "--table", "/proc/studylib.csv"], "not writable"),
@@ -133,8 +136,11 @@ def test_bad_input_is_one_line_exit_2_and_leaves_nothing(tmp_path, case):
     (tmp_path / "bad.yaml").write_text("dimensions: [unclosed")
     (tmp_path / "wrong.yaml").write_text("dimensions:\n  - {name: colour, values: [1]}\n")
     (tmp_path / "afile").write_text("x")
+    (tmp_path / "study").mkdir()
+    (tmp_path / "study" / "ledger.sqlite").write_bytes(b"")
     _corrupt_cifar(tmp_path)
     args, message = BAD[case]
+    message = message.replace("{tmp}", str(tmp_path))
     out = tmp_path / "out"
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     if "--out" not in args and args[0] == "search":
