@@ -77,14 +77,14 @@ def cmd_search(args) -> int:
     from .space import load_space
     from .study import EXIT_TOO_MANY_FAILURES, TooManyFailures, search
 
-    size = load_space(args.round).size if args.trials else 0
-    if args.trials and args.trials > size:
-        sys.stderr.write(f"studylib: note: the space has {size} configs, fewer than --trials {args.trials}: "
-                         f"the study ends after {size}\n")
+    space = load_space(args.round)
+    if args.trials and args.trials > space.size:
+        sys.stderr.write(f"studylib: note: the space has {space.size} configs, fewer than --trials {args.trials}: "
+                         f"the study ends after {space.size}\n")
 
     created = new_folder(args.out)
     try:
-        result = search(args.round, args.out, progress=not args.no_progress, strategy=args.strategy,
+        result = search(space, args.out, progress=not args.no_progress, strategy=args.strategy,
                         trials=args.trials, budget_epochs=args.budget_epochs, budget_hours=args.budget_hours,
                         seed=args.seed, dataset=args.dataset, profile=args.profile,
                         max_epochs=args.max_epochs, patience=args.patience, train_size=args.train_size,
@@ -107,7 +107,7 @@ def cmd_search(args) -> int:
     print(f"{count_text(result.frame)} ({result.trained} trained, {result.served} from the ledger{extra}) "
           f"in {result.wall_time:.1f}s")
     if best is not None:
-        print(best_text(best, result.frame, args.round))
+        print(best_text(best, result.frame, space))
     print(f"wrote {result.csv_path}")
     if best is None and len(result.frame):
         last = result.frame["error"].dropna().astype(str)
@@ -151,9 +151,7 @@ def remove_if_empty(folder: Path | None) -> None:
 def best_text(best, frame, space) -> str:
     """The winning trial: its number and configuration, then its validation and test accuracy (a
     replicated config's: the means over its runs, said so)."""
-    from .space import load_space
-
-    names = [d.name for d in load_space(space).dimensions if d.name in frame.columns]
+    names = [d.name for d in space.dimensions if d.name in frame.columns]
     config = "  ".join(f"{n}={best[n]}" for n in names)
     runs = best.get("runs")  # NaN or absent: a config run once
     mean = f" (mean of {int(runs)} runs)" if (runs or 0) > 1 else ""

@@ -260,11 +260,13 @@ def test_the_cli_says_when_the_best_is_a_mean_of_runs():
 
     from studylib.cli import best_text
     from studylib.numbers import runs_averaged
+    from studylib.space import load_space
 
+    round1 = load_space("round1")
     frame = pd.DataFrame({"trial": [1, 2, 3], "key": ["a", "b", "a-r1"], "seed": 0, "status": "ok",
                           "best_acc": [0.9, 0.5, 0.8], "test_acc": [0.7, 0.5, 0.9],
                           "run": [None, None, 1], "run_of": [None, None, "a"]})
     folded = runs_averaged(frame)
-    assert best_text(folded.iloc[0], frame, "round1").endswith(
+    assert best_text(folded.iloc[0], frame, round1).endswith(
         "best validation accuracy (mean of 2 runs): 0.8500 (test 0.8000)")
-    assert best_text(folded.iloc[1], frame, "round1").endswith("best validation accuracy: 0.5000 (test 0.5000)")
+    assert best_text(folded.iloc[1], frame, round1).endswith("best validation accuracy: 0.5000 (test 0.5000)")
