@@ -74,10 +74,9 @@ def cmd_space(args) -> int:
 def cmd_search(args) -> int:
     """Exit codes: 0 done, 2 bad input (nothing written), 3 stopped by failures or every trial
     failed, 130 interrupted (Ctrl-C or SIGTERM; re-run the same command to continue)."""
-    from .space import load_space
-    from .study import EXIT_TOO_MANY_FAILURES, TooManyFailures, search
+    from .study import EXIT_TOO_MANY_FAILURES, TooManyFailures, search, study_space
 
-    space = load_space(args.round)
+    space = study_space(args.round)
     if args.trials and args.trials > space.size:
         sys.stderr.write(f"studylib: note: the space has {space.size} configs, fewer than --trials {args.trials}: "
                          f"the study ends after {space.size}\n")

@@ -15,9 +15,12 @@ changed stops (:class:`~studylib.ledger.CodeChanged`) unless ``allow_code_change
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import inspect
 import json
 import numbers
+import re
 import sys
 import time
 import types
@@ -26,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import pandas as pd
 
 from . import paths, profiles, provenance
@@ -40,7 +44,7 @@ from .objective import DataSource, TrainingObjective, trainer_fingerprint
 from .outdir import StudyLock, check_out_dir, export_trials, write_study_record
 from .progress import StudyProgress
 from .space import SearchSpace, load_space
-from .strategies import make_strategy, strategy_class, strategy_kwargs
+from .strategies import MULTI_FIDELITY, REGISTRY, make_strategy, strategy_class, strategy_kwargs
 from .trial import Trial
 from .training import Budget
 
@@ -127,14 +131,21 @@ def prepare(round_or_space: str | SearchSpace, *, strategy: str = "random", tria
     population size, else 1. It fixes the proposals: same value, same configs on any executor."""
     if not isinstance(strategy, str):
         raise StudyError(f"strategy must be a name, got {strategy!r}")
-    space = round_or_space if isinstance(round_or_space, SearchSpace) else load_space(round_or_space)
+    if strategy_options is not None and not isinstance(strategy_options, dict):
+        raise StudyError(f"strategy_options must map an option to its value, e.g. {{'population_size': 12}}, "
+                         f"got {strategy_options!r}")
+    # a notebook's numpy integers are whole numbers too
+    trials, seed, max_epochs, patience, train_size, val_size, test_size, in_flight, budget_epochs = (
+        _plain(v) for v in (trials, seed, max_epochs, patience, train_size, val_size, test_size, in_flight,
+                            budget_epochs))
+    space = study_space(round_or_space)
     settings = profiles.resolve(profile, space.name, trials=trials, max_epochs=max_epochs, patience=patience,
                                 train_size=train_size, val_size=val_size, test_size=test_size)
     for name in ("trials", "max_epochs", "patience"):
         v = settings[name]
         if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
             raise StudyError(f"{name.replace('_', '-')} must be a positive integer, got {v!r}")
-    if not isinstance(seed, int) or seed < 0:
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise StudyError(f"seed must be a non-negative integer, got {seed!r}")
     if in_flight is not None and (not isinstance(in_flight, int) or isinstance(in_flight, bool) or in_flight <= 0):
         raise StudyError(f"in-flight must be a positive integer, got {in_flight!r}")
@@ -152,7 +163,13 @@ def prepare(round_or_space: str | SearchSpace, *, strategy: str = "random", tria
                                                                              strategy_options))
     except (TypeError, ValueError) as e:  # an unknown option or a bad value (--strategy-option)
         raise StudyError(f"strategy options {dict(strategy_options or {})}: {e}") from None
+    if strategy_options:
+        dry_run(strategy, space, seed, strategy_kwargs(strategy, settings["max_epochs"], strategy_options))
     top = getattr(probe, "max_epochs", settings["max_epochs"]) if probe.multi_fidelity else None
+    lowest = (strategy_options or {}).get("min_epochs")
+    if top is not None and isinstance(lowest, int) and lowest > top:
+        raise StudyError(f"strategy option min_epochs={lowest} is above {strategy}'s top rung ({top} epochs, "
+                         f"--max-epochs): give at most {top}")
     if top is not None and budget_epochs is not None and budget_epochs < top:
         raise StudyError(f"budget-epochs {budget_epochs} is below {strategy}'s top rung ({top} epochs): it starts "
                          f"a config only if the budget can carry it there ({top} epochs in all); give at least {top}")
@@ -167,27 +184,83 @@ def prepare(round_or_space: str | SearchSpace, *, strategy: str = "random", tria
     return spec, data
 
 
+_NOT_IN_A_FILE_NAME = re.compile(r"[/\\\x00-\x1f]")
+
+
+def study_space(round_or_space: str | SearchSpace) -> SearchSpace:
+    """The space a study runs. A study's files are named after its space, so a space file without a
+    ``name`` given by a path (``spaces/mine.yaml``) is named after the file (``mine``); a name
+    with ``/``, ``\\`` or a control character is refused."""
+    if isinstance(round_or_space, SearchSpace):
+        space = round_or_space
+    else:
+        space = load_space(round_or_space)
+        if space.name == str(Path(str(round_or_space))) and _NOT_IN_A_FILE_NAME.search(space.name):
+            space = dataclasses.replace(space, name=Path(space.name).stem)
+    if _NOT_IN_A_FILE_NAME.search(space.name):
+        raise StudyError(f"space name {space.name!r}: a study's files are named after it, so it cannot hold "
+                         "/, \\ or a control character")
+    return space
+DRY_RUN = 60  # made-up results a strategy with options given is tried on before a study starts
+
+
+def _plain(value):
+    return int(value) if isinstance(value, numbers.Integral) and not isinstance(value, bool) else value
+
+
+def dry_run(strategy: str, space: SearchSpace, seed: int, kwargs: dict) -> None:
+    """Tell a new instance of the strategy :data:`DRY_RUN` made-up scores (drawn from a stream of
+    their own; nothing is trained or written), so that options that break it only mid-study
+    (``tournsize=0``, an Optuna sampler's option of the wrong type) are one line now."""
+    made_up = np.random.default_rng(0)
+    try:
+        probe = make_strategy(strategy, space, seed=seed, **kwargs)
+        for _ in range(DRY_RUN):
+            items = [] if probe.finished else probe.ask(1)
+            if not items:
+                return
+            for item in items:
+                probe.tell(item, float(made_up.random()))
+    except Exception as e:  # noqa: BLE001  whatever the strategy raises, said in one line
+        raise StudyError(f"strategy options {kwargs_shown(kwargs, strategy)}: {strategy} fails on made-up "
+                         f"results: {e or type(e).__name__}") from None
+
+
+def kwargs_shown(kwargs: dict, strategy: str) -> dict:
+    """The options a user gave (not the ``max_epochs`` a multi-fidelity strategy is handed)."""
+    return {k: v for k, v in kwargs.items() if not (k == "max_epochs" and strategy in MULTI_FIDELITY)}
+
+
 def check_option_types(strategy: str, options: dict) -> None:
     """Each strategy option has the type its strategy declares (a multi-fidelity strategy's
     ``inner`` strategy's too): ``population_size=abc`` or ``2.5`` is one line, before any run."""
-    hints = _option_hints(strategy_class(strategy))
+    hints = _option_hints(strategy_class(strategy).__init__)
     inner = options.get("inner", "memetic") if "inner" in hints else None
     if isinstance(inner, str):
-        try:
-            hints = {**_option_hints(strategy_class(inner)), **hints}
-        except StudyError:
-            pass  # an unknown inner strategy: the strategy itself says so
+        if inner not in REGISTRY:
+            raise StudyError(f"strategy option inner={inner!r}: {strategy}'s inner strategy is one of "
+                             f"{', '.join(REGISTRY)}")
+        hints = {**_option_hints(strategy_class(inner).__init__), **hints}
     for key, value in options.items():
         kind = _kind(value, hints[key]) if key in hints else None
         if kind is not None:
             raise StudyError(f"strategy option {key}={value!r}: {strategy}'s {key} must be {kind}")
 
 
-def _option_hints(klass) -> dict:
-    try:
-        return typing.get_type_hints(klass.__init__)
-    except Exception:  # noqa: BLE001  an annotation that does not resolve: the strategy checks alone
-        return {}
+def _option_hints(function) -> dict:
+    """The parameters' annotations that resolve in the function's module (others: none)."""
+    module = vars(sys.modules[function.__module__])
+    hints = {}
+    for name, p in inspect.signature(function).parameters.items():
+        hint = p.annotation
+        if isinstance(hint, str):
+            try:
+                hint = eval(hint, module)  # noqa: S307  the package's own annotations
+            except Exception:  # noqa: BLE001
+                continue
+        if hint is not inspect.Parameter.empty:
+            hints[name] = hint
+    return hints
 
 
 _KINDS = {bool: "true or false", int: "an integer", float: "a number", str: "a name", type(None): "null"}

@@ -95,6 +95,20 @@ BAD = {
                                            "ga's population_size must be an integer"),
     "strategy option not a flag": (["search", "round1", "--dataset", "synthetic", "--strategy", "memetic",
                                     "--strategy-option", "model=3"], "memetic's model must be true or false"),
+    # options that break a strategy only mid-study: found on a dry run with made-up results
+    "strategy option that breaks it later": (["search", "round1", "--dataset", "synthetic", "--strategy", "ga",
+                                              "--strategy-option", "tournsize=0"],
+                                             "{'tournsize': 0}: ga fails on made-up results: max() arg is an empty"),
+    "sampler option of the wrong type": (["search", "round1", "--dataset", "synthetic", "--strategy", "tpe",
+                                          "--strategy-option", "n_startup_trials=abc"], "tpe fails on made-up results"),
+    "unknown inner strategy": (["search", "round1", "--dataset", "synthetic", "--strategy", "memetic-sh",
+                                "--strategy-option", "inner=bogus"],
+                               "strategy option inner='bogus': memetic-sh's inner strategy is one of random, grid"),
+    "lowest rung above the top": (["search", "round1", "--dataset", "synthetic", "--strategy", "asha", "--max-epochs",
+                                   "3", "--strategy-option", "min_epochs=5"],
+                                  "min_epochs=5 is above asha's top rung (3 epochs, --max-epochs): give at most 3"),
+    "space name that is a path": (["search", "{tmp}/slash.yaml", "--dataset", "synthetic"],
+                                  "space name 'a/b': a study's files are named after it"),
     "unknown flag": (["search", "round1", "--colour", "red"], "unrecognized arguments"),
     "missing space file": (["search", "{tmp}/nope.yaml"], "space file not found"),
     "bad yaml": (["search", "{tmp}/bad.yaml"],
@@ -135,6 +149,9 @@ BAD = {
 def test_bad_input_is_one_line_exit_2_and_leaves_nothing(tmp_path, case):
     (tmp_path / "bad.yaml").write_text("dimensions: [unclosed")
     (tmp_path / "wrong.yaml").write_text("dimensions:\n  - {name: colour, values: [1]}\n")
+    (tmp_path / "slash.yaml").write_text("name: a/b\ndimensions:\n" + "".join(
+        f"  - {{name: {n}, values: [{v}]}}\n" for n, v in [("filters1", 4), ("ksize1", 3), ("hidden1", 8),
+                                                          ("hidden2", 8), ("learning_rate", 0.01), ("batch_size", 32)]))
     (tmp_path / "afile").write_text("x")
     (tmp_path / "study").mkdir()
     (tmp_path / "study" / "ledger.sqlite").write_bytes(b"")
@@ -209,3 +226,29 @@ def test_strategy_options_from_the_command_line_are_json_where_they_can_be():
     assert dict(args.strategy_options) == {"promote": "async", "fill": True, "quorum": 3, "best_first": False,
                                            "reconsider": False}
     assert build_parser().parse_args(["search", "round1"]).strategy_options is None
+
+
+def test_the_python_api_checks_its_arguments_as_the_command_line_does():
+    import numpy as np
+
+    from studylib.errors import StudyError
+    from studylib.study import prepare
+
+    with pytest.raises(StudyError, match="strategy_options must map an option to its value"):
+        prepare("round1", strategy="ga", dataset="synthetic", strategy_options=[("population_size", 4)])
+    with pytest.raises(StudyError, match="seed must be a non-negative integer, got True"):
+        prepare("round1", dataset="synthetic", seed=True)
+    spec, _ = prepare("round1", dataset="synthetic", seed=np.int64(1), trials=np.int64(2))  # a notebook's numbers
+    assert (spec.seed, spec.trials) == (1, 2) and type(spec.seed) is int and type(spec.trials) is int
+
+
+def test_a_space_file_without_a_name_is_named_after_the_file(tmp_path):
+    """A study's files are named after its space; an unnamed space given by a path crashed on the '/'."""
+    (tmp_path / "spaces").mkdir()
+    space = tmp_path / "spaces" / "mine.yaml"
+    space.write_text("dimensions:\n" + "".join(f"  - {{name: {n}, values: [{v}]}}\n" for n, v in [
+        ("filters1", 4), ("ksize1", 3), ("hidden1", 8), ("hidden2", 8), ("learning_rate", 0.01), ("batch_size", 32)]))
+    r = run("search", str(space), "--dataset", "synthetic", "--trials", "1", "--max-epochs", "1", "--executor",
+            "inline", "--out", str(tmp_path / "out"), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert [p.name.split("-random-s0-")[0] for p in (tmp_path / "out" / "studies").iterdir()] == ["mine"]
