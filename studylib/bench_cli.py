@@ -88,6 +88,21 @@ def check_not_a_study(spec: str) -> None:
                              "bench --table FILE.csv --fidelity epoch")
 
 
+def check_not_curves(spec: str) -> None:
+    """A learning-curve table (an ``epoch`` column) run without ``--fidelity epoch`` would read its
+    epochs as a hyperparameter: say which flag it needs."""
+    from .table_files import is_table_file, read_frame
+
+    for item in (n.strip() for n in spec.split(",")):
+        try:
+            curves = is_table_file(item) and Path(item).is_file() and "epoch" in read_frame(item).columns
+        except StudyError:
+            continue
+        if curves:
+            raise StudyError(f"--table {item} has an epoch column, a learning-curve table: "
+                             "run it with --fidelity epoch")
+
+
 def main(args) -> int:
     if getattr(args, "list", False):
         sys.stdout.write(table_listing())  # one write: fine behind `| head`
@@ -132,10 +147,15 @@ def main(args) -> int:
         print(format_summary(summary, budget) + f"(--fidelity epoch: {counted} epochs)")
         print(f"wrote {out / 'bench.csv'}, {out / 'bench_regret.png'} ({time.perf_counter() - t0:.0f}s)")
         return 0
-    tables = resolve_table_spec(args.table, getattr(args, "metric", None), getattr(args, "direction", None))
+    try:
+        tables = resolve_table_spec(args.table, getattr(args, "metric", None), getattr(args, "direction", None))
+    except StudyError:
+        check_not_curves(args.table)  # the likelier cause, said instead
+        raise
     summary = run_bench(tables, strategies, seeds, budget, out, workers=args.workers, progress=not quiet)
     if quiet:  # no progress lines, but the summary is the command's result
         print(format_summary(summary, budget), end="")
+        print(f"wrote {out / 'bench.csv'}, {out / 'bench_regret.png'}")
     return 0
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import signal
 import sys
 from pathlib import Path
@@ -185,6 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     except StudyError as e:
         sys.stderr.write(f"studylib: error: {e}\n")
         return 2
+    except BrokenPipeError:  # `studylib space round1 | head -1`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
+        return 141  # as a command stopped by SIGPIPE
     except KeyboardInterrupt:
         sys.stderr.write("studylib: interrupted" + ("; finished trials are in the ledger, re-run the same command "
                                                     "to continue\n" if resumable else "\n"))

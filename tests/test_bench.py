@@ -166,7 +166,9 @@ def test_cli_arguments(tmp_path, capsys):
             bench_cli.main(p.parse_args(bad))
     args = p.parse_args(["--table", "hpolib-naval", "--strategies", "random,tpe", "--seeds", "2", "--trials", "8",
                          "--out", str(tmp_path), "--no-progress", "--workers", "1"])
+    capsys.readouterr()
     assert bench_cli.main(args) == 0
     assert (tmp_path / "bench.csv").exists() and (tmp_path / "bench_regret.png").exists()
+    assert capsys.readouterr().out.splitlines()[-1] == f"wrote {tmp_path / 'bench.csv'}, {tmp_path / 'bench_regret.png'}"
     assert bench.resolve_tables("all") == list(bench.TABLES)
     assert bench.default_out_dir().name == "bench"

@@ -131,6 +131,9 @@ BAD = {
     "bench on a ledger": (["bench", "--table", "{tmp}/study/ledger.sqlite", "--metric", "best_acc"],
                           "a study's ledger, not a table; make one with `studylib export-table {tmp}/study"),
     "bench on a study folder": (["bench", "--table", "hpobench-car,{tmp}/study"], "a study's folder, not a table"),
+    "bench on learning curves without --fidelity epoch": (["bench", "--table", "{tmp}/curves.csv"],
+                                                          "has an epoch column, a learning-curve table: run it with "
+                                                          "--fidelity epoch"),
     "bench out unwritable": (["bench", "--table", "hpobench-car", "--seeds", "1", "--trials", "3", "--out",
                               "/proc/studylib-bench"], "not writable"),
     "export-table out unwritable": (["export-table", "{tmp}", "--table", "/proc/studylib.csv"], "not writable"),
@@ -154,6 +157,8 @@ def test_bad_input_is_one_line_exit_2_and_leaves_nothing(tmp_path, case):
                                                           ("hidden2", 8), ("learning_rate", 0.01), ("batch_size", 32)]))
     (tmp_path / "afile").write_text("x")
     (tmp_path / "study").mkdir()
+    (tmp_path / "curves.csv").write_text("lr,seed,epoch,val_accuracy\n" + "".join(
+        f"{lr},0,{e},{0.5 + e / 10}\n" for lr in (0.1, 0.01) for e in (1, 2)))
     (tmp_path / "study" / "ledger.sqlite").write_bytes(b"")
     _corrupt_cifar(tmp_path)
     args, message = BAD[case]
@@ -252,3 +257,15 @@ def test_a_space_file_without_a_name_is_named_after_the_file(tmp_path):
             "inline", "--out", str(tmp_path / "out"), "--no-progress")
     assert r.returncode == 0, r.stderr
     assert [p.name.split("-random-s0-")[0] for p in (tmp_path / "out" / "studies").iterdir()] == ["mine"]
+
+
+@pytest.mark.parametrize("argv", [["space", "round1"], ["bench", "--list"]])
+def test_a_reader_that_stops_early_gets_no_traceback(argv):
+    """`studylib space round1 | head -1`: the pipe closes under the writer."""
+    read, write = os.pipe()
+    os.close(read)  # closed before anything is written: the first write fails, every time
+    try:
+        r = subprocess.run([*STUDYLIB, *argv], stdout=write, stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write)
+    assert (r.returncode, r.stderr) == (141, "")
