@@ -234,6 +234,22 @@ class SearchSpace:
         return _parse_space(data, origin)
 
 
+SPACE_KEYS = ("name", "description", "source", "dimensions")
+DIMENSION_KEYS = ("name", "values", "kind", "paper")
+
+
+def _unknown_keys(mapping: dict, allowed: tuple[str, ...]) -> str:
+    """The first key of ``mapping`` not ``allowed``, quoted, with the allowed key it most likely
+    misspells; "" when every key is allowed."""
+    import difflib
+
+    for key in mapping:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            return repr(key) + (f": did you mean {close[0]!r}?" if close else "")
+    return ""
+
+
 def _parse_space(data: Any, origin: str) -> SearchSpace:
     def fail(msg):
         raise StudyError(f"{origin}: {msg}")
@@ -248,14 +264,21 @@ def _parse_space(data: Any, origin: str) -> SearchSpace:
         fail(f"expected a mapping with 'name' and 'dimensions', a list of hyperparameters{hint}")
     if not isinstance(dims, list) or not dims:
         fail("'dimensions' must be a non-empty list")
+    extra = _unknown_keys(data, SPACE_KEYS)
+    if extra:
+        fail(f"unknown key {extra} (a space takes: {', '.join(SPACE_KEYS)})")
     seen = set()
     out = []
     for i, d in enumerate(dims):
         if not isinstance(d, dict) or "name" not in d or "values" not in d:
-            fail(f"dimension #{i + 1} needs 'name' and 'values'")
+            extra = _unknown_keys(d, DIMENSION_KEYS) if isinstance(d, dict) else ""
+            fail(f"dimension #{i + 1} needs 'name' and 'values'" + (f" (unknown key {extra})" if extra else ""))
         name = d["name"]
         if name not in KNOWN:
             fail(f"unknown hyperparameter {name!r} (known: {', '.join(sorted(KNOWN))})")
+        extra = _unknown_keys(d, DIMENSION_KEYS)
+        if extra:
+            fail(f"{name!r}: unknown key {extra} (a hyperparameter takes: {', '.join(DIMENSION_KEYS)})")
         if name in seen:
             fail(f"hyperparameter {name!r} appears twice")
         seen.add(name)

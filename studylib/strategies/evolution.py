@@ -44,6 +44,12 @@ class Evolution:
                 raise ValueError(f"memetic: {what} must be one of {', '.join(allowed)}")
         if population_size < 2:
             raise ValueError("memetic: population_size must be at least 2")
+        for what, value in (("crossover_rate", crossover_rate), ("two_gene_prob", two_gene_prob)):
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{what} must be in [0, 1], got {value}")
+        if tournsize < 1 or not 0 <= n_elite <= population_size:
+            raise ValueError(f"need tournsize >= 1 and 0 <= n_elite <= population_size (got tournsize {tournsize}, "
+                             f"n_elite {n_elite}, population_size {population_size})")
         self.archive, self.rng = archive, rng
         self.cardinalities, self.ordinal = archive.cardinalities, list(ordinal)
         self.size, self.init, self.survival = int(population_size), init, survival

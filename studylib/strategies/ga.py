@@ -48,6 +48,8 @@ class GeneticAlgorithm(ArchiveStrategy):
             raise ValueError(f"{self.name}: mutation must be reset or step")
         if selection not in ("tournament", "rank"):
             raise ValueError(f"{self.name}: selection must be tournament or rank")
+        if mutation_rate is not None and not 0.0 <= mutation_rate <= 1.0:
+            raise ValueError(f"{self.name}: mutation_rate must be in [0, 1], got {mutation_rate}")
         self.evolution = Evolution(self.archive, self.rng, ordinal=self.ordinal, population_size=population_size,
                                    init="random", survival="generational", selection=selection,
                                    tournsize=tournsize, crossover=crossover, crossover_rate=crossover_rate,

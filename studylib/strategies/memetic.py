@@ -149,6 +149,8 @@ class MemeticGA(ArchiveStrategy):
             raise ValueError("memetic: screen and refit must be at least 1")
         if not 0.0 <= explore < 1.0:
             raise ValueError("memetic: explore must be in [0, 1)")
+        if n_local < 0:
+            raise ValueError(f"memetic: n_local must be at least 0, got {n_local}")
         self.screen, self.refit, self.explore = int(screen), int(refit), float(explore)
         self.model = (Surrogate(space, self.rng.spawn(1)[0], n_trees=model_trees, kappa=kappa,
                                 min_samples_leaf=model_leaf, min_points=max(int(model_min), 2))

@@ -31,6 +31,8 @@ class RegularizedEvolution(ArchiveStrategy):
         super().__init__(space, seed, **options)
         if population_size < 2 or not 1 <= sample_size <= population_size:
             raise ValueError("regevo: need population_size >= 2 and 1 <= sample_size <= population_size")
+        if not 0.0 <= step_prob <= 1.0:
+            raise ValueError(f"regevo: step_prob must be in [0, 1], got {step_prob}")
         self.population_size, self.sample_size = int(population_size), int(sample_size)
         self.step_prob = float(step_prob)
         self.population: deque = deque(maxlen=self.population_size)  # (genome, score), oldest first

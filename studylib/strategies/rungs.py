@@ -16,7 +16,8 @@ from ..space import Config, SearchSpace
 def ladder(min_epochs: int, eta: float, max_epochs: int) -> list[int]:
     """The rungs' epochs: ``min_epochs * eta**i`` below ``max_epochs``, then ``max_epochs``."""
     if not (isinstance(min_epochs, int) and min_epochs > 0 and max_epochs >= 1 and eta > 1):
-        raise ValueError("halving: need min_epochs >= 1, eta > 1 and max_epochs >= 1")
+        raise ValueError(f"need min_epochs >= 1, eta > 1 and max_epochs >= 1 (got min_epochs {min_epochs}, eta {eta}, "
+                         f"max_epochs {max_epochs})")
     out, e = [], min_epochs
     while e < max_epochs:
         out.append(int(e))
