@@ -88,17 +88,28 @@ def check_not_a_study(spec: str) -> None:
                              "bench --table FILE.csv --fidelity epoch")
 
 
+def _columns(path: Path) -> list[str]:
+    """A table file's column names, read from its header alone (none when unreadable: reading
+    the whole file says why)."""
+    try:
+        if path.suffix.lower() == ".csv":
+            import pandas as pd
+
+            return list(pd.read_csv(path, nrows=0).columns)
+        import pyarrow.parquet as pq
+
+        return list(pq.read_schema(path).names)
+    except Exception:  # noqa: BLE001
+        return []
+
+
 def check_not_curves(spec: str) -> None:
     """A learning-curve table (an ``epoch`` column) run without ``--fidelity epoch`` would read its
     epochs as a hyperparameter: say which flag it needs."""
-    from .table_files import is_table_file, read_frame
+    from .table_files import is_table_file
 
     for item in (n.strip() for n in spec.split(",")):
-        try:
-            curves = is_table_file(item) and Path(item).is_file() and "epoch" in read_frame(item).columns
-        except StudyError:
-            continue
-        if curves:
+        if item and is_table_file(item) and Path(item).is_file() and "epoch" in _columns(Path(item)):
             raise StudyError(f"--table {item} has an epoch column, a learning-curve table: "
                              "run it with --fidelity epoch")
 
@@ -147,11 +158,8 @@ def main(args) -> int:
         print(format_summary(summary, budget) + f"(--fidelity epoch: {counted} epochs)")
         print(f"wrote {out / 'bench.csv'}, {out / 'bench_regret.png'} ({time.perf_counter() - t0:.0f}s)")
         return 0
-    try:
-        tables = resolve_table_spec(args.table, getattr(args, "metric", None), getattr(args, "direction", None))
-    except StudyError:
-        check_not_curves(args.table)  # the likelier cause, said instead
-        raise
+    check_not_curves(args.table)
+    tables = resolve_table_spec(args.table, getattr(args, "metric", None), getattr(args, "direction", None))
     summary = run_bench(tables, strategies, seeds, budget, out, workers=args.workers, progress=not quiet)
     if quiet:  # no progress lines, but the summary is the command's result
         print(format_summary(summary, budget), end="")

@@ -179,15 +179,20 @@ def main(argv: list[str] | None = None) -> int:
         previous = None
     try:
         if args.command == "space":
-            return cmd_space(args)
-        if args.command == "search":
-            return cmd_search(args)
-        return args.plugin.main(args)
+            code = cmd_space(args)
+        elif args.command == "search":
+            code = cmd_search(args)
+        else:
+            code = args.plugin.main(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at the interpreter's exit
+        return code
     except StudyError as e:
         sys.stderr.write(f"studylib: error: {e}\n")
         return 2
-    except BrokenPipeError:  # `studylib space round1 | head -1`: the reader has what it wanted
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
+    except BrokenPipeError:  # `studylib bench --list | head -1`: the reader has what it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # what is still buffered goes nowhere, without a second error
+        os.close(devnull)
         return 141  # as a command stopped by SIGPIPE
     except KeyboardInterrupt:
         sys.stderr.write("studylib: interrupted" + ("; finished trials are in the ledger, re-run the same command "

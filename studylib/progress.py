@@ -207,19 +207,24 @@ class Follower:
             return
         self._offset += len(data)
         *lines, self._rest = (self._rest + data).split(b"\n")
-        for raw in lines:
-            kind, _, text = raw.decode(errors="replace").partition("\t")
-            if kind == "trial":
-                self._clear()
-                self.stream.write(text + "\n")
-            elif kind == "epoch" and self.tty:
-                width = shutil.get_terminal_size((100, 20)).columns - 1
-                self.stream.write("\r" + text[:width] + "\x1b[K")
-                self._status = True
-        self.stream.flush()
+        if self.stream is None:
+            return
+        try:
+            for raw in lines:
+                kind, _, text = raw.decode(errors="replace").partition("\t")
+                if kind == "trial":
+                    self._clear()
+                    self.stream.write(text + "\n")
+                elif kind == "epoch" and self.tty:
+                    width = shutil.get_terminal_size((100, 20)).columns - 1
+                    self.stream.write("\r" + text[:width] + "\x1b[K")
+                    self._status = True
+            self.stream.flush()
+        except BrokenPipeError:  # `studylib run ... | head`: the reader stopped; the command says so itself
+            self.stream = None
 
     def _clear(self) -> None:
-        if self._status:
+        if self._status and self.stream is not None:
             self.stream.write("\r\x1b[K")
             self.stream.flush()
             self._status = False

@@ -25,6 +25,7 @@ import sys
 import time
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -43,7 +44,7 @@ from .numbers import best_config
 from .objective import DataSource, TrainingObjective, trainer_fingerprint
 from .outdir import StudyLock, check_out_dir, export_trials, write_study_record
 from .progress import StudyProgress
-from .space import SearchSpace, load_space
+from .space import BUILTIN, SearchSpace, load_space
 from .strategies import MULTI_FIDELITY, REGISTRY, make_strategy, strategy_class, strategy_kwargs
 from .trial import Trial
 from .training import Budget
@@ -131,7 +132,9 @@ def prepare(round_or_space: str | SearchSpace, *, strategy: str = "random", tria
     population size, else 1. It fixes the proposals: same value, same configs on any executor."""
     if not isinstance(strategy, str):
         raise StudyError(f"strategy must be a name, got {strategy!r}")
-    if strategy_options is not None and not isinstance(strategy_options, dict):
+    if isinstance(strategy_options, Mapping):
+        strategy_options = dict(strategy_options)
+    elif strategy_options is not None:
         raise StudyError(f"strategy_options must map an option to its value, e.g. {{'population_size': 12}}, "
                          f"got {strategy_options!r}")
     # a notebook's numpy integers are whole numbers too
@@ -184,22 +187,27 @@ def prepare(round_or_space: str | SearchSpace, *, strategy: str = "random", tria
     return spec, data
 
 
-_NOT_IN_A_FILE_NAME = re.compile(r"[/\\\x00-\x1f]")
+_NOT_IN_A_FILE_NAME = re.compile(r"[/\x00]")
 
 
 def study_space(round_or_space: str | SearchSpace) -> SearchSpace:
     """The space a study runs. A study's files are named after its space, so a space file without a
-    ``name`` given by a path (``spaces/mine.yaml``) is named after the file (``mine``); a name
-    with ``/``, ``\\`` or a control character is refused."""
+    ``name`` given by a path with a folder (``spaces/mine.yaml``) is named after the file
+    (``mine``; a bare ``mine.yaml`` keeps that name, as it always did); a name holding ``/`` is
+    refused, and so is a file named like a built-in round."""
     if isinstance(round_or_space, SearchSpace):
         space = round_or_space
     else:
         space = load_space(round_or_space)
         if space.name == str(Path(str(round_or_space))) and _NOT_IN_A_FILE_NAME.search(space.name):
-            space = dataclasses.replace(space, name=Path(space.name).stem)
+            stem = Path(space.name).stem
+            if stem in BUILTIN:
+                raise StudyError(f"{round_or_space}: a space file without a name is named after the file, and "
+                                 f"{stem!r} is a built-in round's name: give the file a `name:` line")
+            space = dataclasses.replace(space, name=stem)
     if _NOT_IN_A_FILE_NAME.search(space.name):
-        raise StudyError(f"space name {space.name!r}: a study's files are named after it, so it cannot hold "
-                         "/, \\ or a control character")
+        raise StudyError(f"space name {space.name!r}: a study's files are named after it, so it cannot hold / "
+                         "(give the space file a `name:` line)")
     return space
 DRY_RUN = 60  # made-up results a strategy with options given is tried on before a study starts
 
@@ -223,7 +231,7 @@ def dry_run(strategy: str, space: SearchSpace, seed: int, kwargs: dict) -> None:
                 probe.tell(item, float(made_up.random()))
     except Exception as e:  # noqa: BLE001  whatever the strategy raises, said in one line
         raise StudyError(f"strategy options {kwargs_shown(kwargs, strategy)}: {strategy} fails on made-up "
-                         f"results: {e or type(e).__name__}") from None
+                         f"results: {str(e) or type(e).__name__}") from None
 
 
 def kwargs_shown(kwargs: dict, strategy: str) -> dict:
@@ -267,10 +275,15 @@ _KINDS = {bool: "true or false", int: "an integer", float: "a number", str: "a n
 
 
 def _fits(value, kind) -> bool:
-    if kind is bool or kind is str:
-        return isinstance(value, kind)
+    """Also a whole float for an int (``eta=3.0``) and 0 or 1 for a flag (``model=0``), as they
+    always worked."""
+    if kind is str:
+        return isinstance(value, str)
+    if kind is bool:
+        return isinstance(value, bool) or (isinstance(value, numbers.Integral) and value in (0, 1))
     if kind is int or kind is float:
-        return isinstance(value, numbers.Integral if kind is int else numbers.Real) and not isinstance(value, bool)
+        whole = isinstance(value, numbers.Integral) or (isinstance(value, float) and value.is_integer())
+        return (whole if kind is int else isinstance(value, numbers.Real)) and not isinstance(value, bool)
     return value is None
 
 
@@ -315,7 +328,7 @@ def run_study(spec: StudySpec, data: Dataset, out_dir: str | Path | None = None,
     ``workers`` or ``scheduler``), ``"inline"`` (this process) or an :class:`Executor`; the
     ``executor_options`` configure a named one (see :func:`studylib.executors.make_executor`).
     ``max_failures``: stop with :class:`TooManyFailures` once more trials than this failed in this
-    run. ``retry_failed``: train again this study's trials recorded as failed (e.g. after an
+    run. ``retry_failed``: train again the failed trials this run reaches (e.g. after an
     out-of-memory was fixed) instead of serving them from the ledger. ``allow_code_change``:
     continue a study whose trainer code changed (recorded in the ledger). ``on_trial(trial)``
     runs after each trained trial.

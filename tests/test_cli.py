@@ -1,11 +1,13 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 STUDYLIB = [sys.executable, "-m", "studylib.cli"]
+REPO = Path(__file__).resolve().parents[1]
 
 
 def run(*args, cwd=None):
@@ -96,9 +98,11 @@ BAD = {
     "strategy option not a flag": (["search", "round1", "--dataset", "synthetic", "--strategy", "memetic",
                                     "--strategy-option", "model=3"], "memetic's model must be true or false"),
     # options that break a strategy only mid-study: found on a dry run with made-up results
-    "strategy option that breaks it later": (["search", "round1", "--dataset", "synthetic", "--strategy", "ga",
-                                              "--strategy-option", "tournsize=0"],
-                                             "{'tournsize': 0}: ga fails on made-up results: max() arg is an empty"),
+    "strategy option out of range": (["search", "round1", "--dataset", "synthetic", "--strategy", "ga",
+                                      "--strategy-option", "crossover_rate=5"], "crossover_rate must be in [0, 1], got 5"),
+    "optuna-ga option that breaks it later": (["search", "round1", "--dataset", "synthetic", "--strategy", "optuna-ga",
+                                               "--strategy-option", "population_size=2.5"],
+                                              "{'population_size': 2.5}: optuna-ga fails on made-up results: slice"),
     "sampler option of the wrong type": (["search", "round1", "--dataset", "synthetic", "--strategy", "tpe",
                                           "--strategy-option", "n_startup_trials=abc"], "tpe fails on made-up results"),
     "unknown inner strategy": (["search", "round1", "--dataset", "synthetic", "--strategy", "memetic-sh",
@@ -115,6 +119,8 @@ BAD = {
                  "not valid YAML: line 1, column 22: expected ',' or ']', but got '<stream end>' "
                  "(while parsing a flow sequence at line 1, column 13)"),
     "bad space": (["space", "{tmp}/wrong.yaml"], "unknown hyperparameter 'colour'"),
+    "space key misspelt": (["space", "{tmp}/typo.yaml"],
+                           "'filters1': unknown key 'knd': did you mean 'kind'? (a hyperparameter takes: name, values"),
     "missing data dir": (["search", "round1", "--dataset", "cifar10", "--data-dir", "{tmp}/nodata"],
                          "data directory not found"),
     "corrupt archive": (["search", "round1", "--dataset", "cifar10", "--data-dir", "{tmp}/cifar"],
@@ -131,7 +137,8 @@ BAD = {
     "bench on a ledger": (["bench", "--table", "{tmp}/study/ledger.sqlite", "--metric", "best_acc"],
                           "a study's ledger, not a table; make one with `studylib export-table {tmp}/study"),
     "bench on a study folder": (["bench", "--table", "hpobench-car,{tmp}/study"], "a study's folder, not a table"),
-    "bench on learning curves without --fidelity epoch": (["bench", "--table", "{tmp}/curves.csv"],
+    "bench on learning curves without --fidelity epoch": (["bench", "--table", "{tmp}/curves.csv", "--metric",
+                                                           "val_accuracy", "--direction", "maximize"],
                                                           "has an epoch column, a learning-curve table: run it with "
                                                           "--fidelity epoch"),
     "bench out unwritable": (["bench", "--table", "hpobench-car", "--seeds", "1", "--trials", "3", "--out",
@@ -156,6 +163,7 @@ def test_bad_input_is_one_line_exit_2_and_leaves_nothing(tmp_path, case):
         f"  - {{name: {n}, values: [{v}]}}\n" for n, v in [("filters1", 4), ("ksize1", 3), ("hidden1", 8),
                                                           ("hidden2", 8), ("learning_rate", 0.01), ("batch_size", 32)]))
     (tmp_path / "afile").write_text("x")
+    (tmp_path / "typo.yaml").write_text("dimensions:\n  - {name: filters1, knd: categorical, values: [4, 8]}\n")
     (tmp_path / "study").mkdir()
     (tmp_path / "curves.csv").write_text("lr,seed,epoch,val_accuracy\n" + "".join(
         f"{lr},0,{e},{0.5 + e / 10}\n" for lr in (0.1, 0.01) for e in (1, 2)))
@@ -245,6 +253,21 @@ def test_the_python_api_checks_its_arguments_as_the_command_line_does():
         prepare("round1", dataset="synthetic", seed=True)
     spec, _ = prepare("round1", dataset="synthetic", seed=np.int64(1), trials=np.int64(2))  # a notebook's numbers
     assert (spec.seed, spec.trials) == (1, 2) and type(spec.seed) is int and type(spec.trials) is int
+    # values that always worked still do: a whole float for an integer, 0/1 for a flag
+    for strategy, options in [("asha", {"eta": 3.0}), ("memetic", {"model": 0})]:
+        assert prepare("round1", strategy=strategy, dataset="synthetic", strategy_options=options)[0].strategy_options == options
+    with pytest.raises(StudyError, match="asha's eta must be an integer"):
+        prepare("round1", strategy="asha", dataset="synthetic", strategy_options={"eta": 2.5})
+
+
+def test_an_unnamed_space_file_named_like_a_built_in_round_is_refused(tmp_path):
+    from studylib.errors import StudyError
+    from studylib.study import study_space
+
+    (tmp_path / "round1.yaml").write_text((REPO / "studylib" / "spaces" / "round1.yaml").read_text()
+                                          .replace("name: round1\n", ""))
+    with pytest.raises(StudyError, match="'round1' is a built-in round's name: give the file a `name:` line"):
+        study_space(str(tmp_path / "round1.yaml"))
 
 
 def test_a_space_file_without_a_name_is_named_after_the_file(tmp_path):
@@ -259,13 +282,18 @@ def test_a_space_file_without_a_name_is_named_after_the_file(tmp_path):
     assert [p.name.split("-random-s0-")[0] for p in (tmp_path / "out" / "studies").iterdir()] == ["mine"]
 
 
+@pytest.mark.parametrize("unbuffered", [False, True])
 @pytest.mark.parametrize("argv", [["space", "round1"], ["bench", "--list"]])
-def test_a_reader_that_stops_early_gets_no_traceback(argv):
-    """`studylib space round1 | head -1`: the pipe closes under the writer."""
+def test_a_reader_that_stops_early_gets_no_traceback(argv, unbuffered):
+    """`studylib bench --list | head -1`: the pipe closes under the writer (whether Python writes
+    each line at once or at the end)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    if unbuffered:
+        env["PYTHONUNBUFFERED"] = "1"
     read, write = os.pipe()
     os.close(read)  # closed before anything is written: the first write fails, every time
     try:
-        r = subprocess.run([*STUDYLIB, *argv], stdout=write, stderr=subprocess.PIPE, text=True, timeout=120)
+        r = subprocess.run([*STUDYLIB, *argv], stdout=write, stderr=subprocess.PIPE, text=True, timeout=120, env=env)
     finally:
         os.close(write)
     assert (r.returncode, r.stderr) == (141, "")

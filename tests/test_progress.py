@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import re
 import subprocess
+import time
 import sys
 import tempfile
 
@@ -107,6 +108,27 @@ def test_follower_prints_trials_and_shows_epochs_only_at_a_terminal(tmp_path, mo
             assert text.endswith("\r\x1b[K")  # the status line is cleared at the end
         else:
             assert text == "r s0  trial 1/2  best_acc 0.500  (12 s)  best so far 0.500\n"
+
+
+def test_follower_stops_writing_when_its_reader_is_gone(tmp_path, monkeypatch):
+    """`studylib run ... | head -1`: the relay thread must not die with a traceback."""
+    import os
+    import threading
+
+    feed = tmp_path / "feed"
+    monkeypatch.setenv(progress.ENV, str(feed))
+    progress.StudyProgress("r s0", 2, show=False).finished(_trial(0.5))
+    read, write = os.pipe()
+    os.close(read)
+    errors = []
+    monkeypatch.setattr(threading, "excepthook", errors.append)
+    closed = open(write, "w")
+    follower = progress.Follower(feed, stream=closed, tty=False, interval=0.01)
+    with follower:
+        time.sleep(0.1)  # the thread drains the feed into the closed pipe
+    assert follower.stream is None and errors == []
+    with pytest.raises(BrokenPipeError):  # what it could not write is still buffered: the CLI's handler's part
+        closed.close()
 
 
 def test_search_prints_a_plain_line_per_trial_when_stderr_is_a_file(tmp_path):

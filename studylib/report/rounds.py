@@ -15,6 +15,7 @@ import math
 import sys
 import time
 from dataclasses import dataclass, field
+from numbers import Integral
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ import pandas as pd
 from .. import numbers, paths, profiles
 from ..errors import StudyError
 from ..ledger import write_csv_atomic
-from ..space import SearchSpace, load_space
+from ..space import SearchSpace
 
 SUMMARY_JSON = "summary.json"
 #: Libraries named in a report's provenance block (all are in the ledger's provenance).
@@ -170,13 +171,14 @@ def plan_round(round_name: str | SearchSpace, *, dataset: str = "digits", profil
     """Every input of :func:`run_round` checked (for every seed) and the data loaded; raises
     :class:`StudyError` (one line) before anything is written (``studylib run`` calls it first,
     too). Returns the space, the output folder and ``[(seed, (spec, data)), ...]``."""
-    from ..study import check_out_dir, prepare
+    from ..study import check_out_dir, prepare, study_space
 
     if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats <= 0:
         raise StudyError(f"repeats must be a positive integer, got {repeats!r}")
-    space = round_name if isinstance(round_name, SearchSpace) else load_space(round_name)
+    space = study_space(round_name)
     out = Path(out_dir) if out_dir else default_out_dir(dataset, profile) / space.name
-    seeds = [int(seed) + i for i in range(repeats)] if isinstance(seed, int) and seed >= 0 else [seed]
+    whole = isinstance(seed, Integral) and not isinstance(seed, bool)  # a notebook's numpy seed too
+    seeds = [int(seed) + i for i in range(repeats)] if whole and seed >= 0 else [seed]
     options = dict(strategy=strategy, trials=trials, dataset=dataset, profile=profile, max_epochs=max_epochs,
                    patience=patience, train_size=train_size, data_dir=data_dir)
     check_out_dir(out)  # before the data is loaded
