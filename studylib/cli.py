@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from . import paths
-from .cliargs import add_strategy_options, add_study_arguments
+from .cliargs import add_strategy_options, add_study_arguments, strategy_options
 from .errors import StudyError
 
 # Commands implemented in their own modules: name -> (module, help). Each module exposes
@@ -89,7 +89,7 @@ def cmd_search(args) -> int:
                         seed=args.seed, dataset=args.dataset, profile=args.profile,
                         max_epochs=args.max_epochs, patience=args.patience, train_size=args.train_size,
                         data_dir=args.data_dir, in_flight=args.in_flight, executor=args.executor,
-                        strategy_options=dict(args.strategy_options or []),
+                        strategy_options=strategy_options(args.strategy_options),
                         workers=args.workers, scheduler=args.scheduler, trial_timeout=args.trial_timeout,
                         max_failures=args.max_failures, retry_failed=args.retry_failed,
                         allow_code_change=args.allow_code_change,

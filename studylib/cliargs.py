@@ -77,6 +77,18 @@ def strategy_option(text: str) -> tuple[str, object]:
         return key, value
 
 
+def strategy_options(pairs) -> dict:
+    """``--strategy-option`` pairs as a dict; an option given twice is an error, not the last one."""
+    from .errors import StudyError
+
+    out: dict = {}
+    for key, value in pairs or []:
+        if key in out and out[key] != value:
+            raise StudyError(f"strategy option {key} given twice ({out[key]!r} and {value!r}): give one")
+        out[key] = value
+    return out
+
+
 def add_strategy_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--strategy-option", dest="strategy_options", action="append", type=strategy_option,
                    metavar="KEY=VALUE",
