@@ -15,6 +15,7 @@ per-epoch format can group its rows and call it).
 """
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,11 @@ def read_frame(path) -> "pd.DataFrame":  # noqa: F821
     try:
         if suffix == ".csv":
             frame = pd.read_csv(path)
+            with open(path, newline="", encoding="utf-8-sig") as f:
+                header = next(csv.reader(f), [])
+            twice = [c for i, c in enumerate(header) if c in header[:i]]
+            if twice:  # pandas would have renamed the second one (lr.1)
+                raise StudyError(f"table file {path}: column {twice[0]!r} appears twice in its header")
         elif suffix == ".parquet":
             frame = pd.read_parquet(path)
         else:
@@ -129,7 +135,8 @@ def table_from_frame(frame, name: str, metric: str, maximize: bool, source: str 
         missing = int((~present).sum())
         example = space.config_at(int(np.argmin(present)))
         raise StudyError(f"{where}: {missing:,} of {space.size:,} combinations missing, e.g. "
-                         + ", ".join(f"{k}={v!r}" for k, v in example.items()))
+                         + ", ".join(f"{k}={v!r}" for k, v in example.items())
+                         + f" (hyperparameters read: {', '.join(hp)}; every column but {metric!r} and 'seed' is one)")
     if SEED in reserved and SEED in columns:
         if frame[SEED].isna().any():
             raise StudyError(f"{where}: column 'seed' has empty cells (first in data row {_row(frame[SEED].isna())})")

@@ -142,7 +142,14 @@ def write_bad(tmp_path, case):
     p = tmp_path / "t.csv"
     if case == "missing combination":
         grid_frame(drop=2).to_csv(p, index=False)  # the last config's both seeds
-        return p, flags, "1 of 12 combinations missing, e.g. lr=0.01, act='relu', bn=True"
+        return p, flags, ("1 of 12 combinations missing, e.g. lr=0.01, act='relu', bn=True (hyperparameters read: "
+                          "lr, act, bn; every column but 'acc' and 'seed' is one)")
+    if case == "a column twice":
+        p.write_text("lr,lr,seed,acc\n0.1,0.1,0,0.5\n")
+        return p, flags, "column 'lr' appears twice in its header"
+    if case == "a result column left in":  # read as a hyperparameter: the message lists it
+        grid_frame().assign(loss=np.arange(24) / 10).to_csv(p, index=False)
+        return p, flags, "(hyperparameters read: lr, act, bn, loss; every column but 'acc' and 'seed' is one)"
     if case == "non-numeric metric":
         grid_frame().assign(acc=["0.5"] * 23 + ["oops"]).to_csv(p, index=False)
         return p, flags, "metric column 'acc' is not numeric (data row 24: 'oops')"
@@ -197,7 +204,7 @@ def write_bad(tmp_path, case):
     raise AssertionError(case)
 
 
-BAD = ["missing combination", "non-numeric metric", "NaN metric", "unknown metric", "no metric", "no direction",
+BAD = ["missing combination", "a result column left in", "a column twice", "non-numeric metric", "NaN metric", "unknown metric", "no metric", "no direction",
        "bad direction", "absent file", "empty file", "header only", "unreadable parquet", "repeated seed",
        "empty hyperparameter", "too many combinations", "no hyperparameter columns", "a folder", "metric for a built-in table",
        "file shadows a built-in table"]
