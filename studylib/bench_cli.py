@@ -10,10 +10,10 @@ import sys
 import time
 from pathlib import Path
 
+from . import paths
 from .bench import (DEFAULT_BUDGET, DEFAULT_STRATEGIES, default_out_dir, format_summary, resolve_strategies,
                     run_bench, summarize)
 from .cliargs import add_deprecated, add_no_progress, add_seeds, nonneg_int, path, positive_int
-from . import paths
 from .errors import StudyError
 from .provenance import code_stamp, write_stamp
 from .tables import table_listing

@@ -1,0 +1,97 @@
+"""Strategy options checked before a study starts: the type each strategy declares for an
+option (:func:`check_option_types`) and a dry run of the strategy on made-up results
+(:func:`dry_run`); the strategies check their own ranges when built."""
+from __future__ import annotations
+
+import inspect
+import numbers
+import sys
+import types
+import typing
+
+import numpy as np
+
+from .errors import StudyError
+from .space import SearchSpace
+from .strategies import MULTI_FIDELITY, REGISTRY, make_strategy, strategy_class
+
+DRY_RUN = 60  # made-up results a strategy with options given is tried on before a study starts
+
+
+def dry_run(strategy: str, space: SearchSpace, seed: int, kwargs: dict) -> None:
+    """Tell a new instance of the strategy :data:`DRY_RUN` made-up scores (drawn from a stream of
+    their own; nothing is trained or written), so that options that break it only mid-study
+    (``tournsize=0``, an Optuna sampler's option of the wrong type) are one line now."""
+    made_up = np.random.default_rng(0)
+    try:
+        probe = make_strategy(strategy, space, seed=seed, **kwargs)
+        for _ in range(DRY_RUN):
+            items = [] if probe.finished else probe.ask(1)
+            if not items:
+                return
+            for item in items:
+                probe.tell(item, float(made_up.random()))
+    except Exception as e:  # noqa: BLE001  whatever the strategy raises, said in one line
+        raise StudyError(f"strategy options {kwargs_shown(kwargs, strategy)}: {strategy} fails on made-up "
+                         f"results: {str(e) or type(e).__name__}") from None
+
+
+def kwargs_shown(kwargs: dict, strategy: str) -> dict:
+    """The options a user gave (not the ``max_epochs`` a multi-fidelity strategy is handed)."""
+    return {k: v for k, v in kwargs.items() if not (k == "max_epochs" and strategy in MULTI_FIDELITY)}
+
+
+def check_option_types(strategy: str, options: dict) -> None:
+    """Each strategy option has the type its strategy declares (a multi-fidelity strategy's
+    ``inner`` strategy's too): ``population_size=abc`` or ``2.5`` is one line, before any run."""
+    hints = _option_hints(strategy_class(strategy).__init__)
+    inner = options.get("inner", "memetic") if "inner" in hints else None
+    if isinstance(inner, str):
+        if inner not in REGISTRY:
+            raise StudyError(f"strategy option inner={inner!r}: {strategy}'s inner strategy is one of "
+                             f"{', '.join(REGISTRY)}")
+        hints = {**_option_hints(strategy_class(inner).__init__), **hints}
+    for key, value in options.items():
+        kind = _kind(value, hints[key]) if key in hints else None
+        if kind is not None:
+            raise StudyError(f"strategy option {key}={value!r}: {strategy}'s {key} must be {kind}")
+
+
+def _option_hints(function) -> dict:
+    """The parameters' annotations that resolve in the function's module (others: none)."""
+    module = vars(sys.modules[function.__module__])
+    hints = {}
+    for name, p in inspect.signature(function).parameters.items():
+        hint = p.annotation
+        if isinstance(hint, str):
+            try:
+                hint = eval(hint, module)  # noqa: S307  the package's own annotations
+            except Exception:  # noqa: BLE001
+                continue
+        if hint is not inspect.Parameter.empty:
+            hints[name] = hint
+    return hints
+
+
+_KINDS = {bool: "true or false", int: "an integer", float: "a number", str: "a name", type(None): "null"}
+
+
+def _fits(value, kind) -> bool:
+    """Also a whole float for an int (``eta=3.0``) and 0 or 1 for a flag (``model=0``), as they
+    always worked."""
+    if kind is str:
+        return isinstance(value, str)
+    if kind is bool:
+        return isinstance(value, bool) or (isinstance(value, numbers.Integral) and value in (0, 1))
+    if kind is int or kind is float:
+        whole = isinstance(value, numbers.Integral) or (isinstance(value, float) and value.is_integer())
+        return (whole if kind is int else isinstance(value, numbers.Real)) and not isinstance(value, bool)
+    return value is None
+
+
+def _kind(value, hint) -> str | None:
+    """None when ``value`` fits ``hint`` (or the hint is not a plain type), else what it must be."""
+    allowed = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    if not all(a in _KINDS for a in allowed) or any(_fits(value, a) for a in allowed):
+        return None
+    return " or ".join(_KINDS[a] for a in allowed)
