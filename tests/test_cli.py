@@ -75,6 +75,12 @@ def _corrupt_cifar(tmp_path):
     return d
 
 
+def _options(strategy: str, *options: str) -> list[str]:
+    """``studylib search round1`` with ``strategy`` and each ``KEY=VALUE`` as a --strategy-option."""
+    return ["search", "round1", "--dataset", "synthetic", "--strategy", strategy,
+            *[arg for o in options for arg in ("--strategy-option", o)]]
+
+
 BAD = {
     "unknown round": (["search", "round9"], "unknown round 'round9'"),
     "unknown strategy": (["search", "round1", "--strategy", "annealing"], "--strategy"),
@@ -89,30 +95,21 @@ BAD = {
                                  "--strategy-option", "colour=red"], "memetic: unknown options ['colour']"),
     "bad strategy option value": (["search", "round1", "--dataset", "synthetic", "--strategy", "memetic-sh",
                                    "--strategy-option", "quorum=0"], "quorum must be a whole number >= 1"),
-    "strategy option given twice": (["search", "round1", "--dataset", "synthetic", "--strategy", "ga",
-                                     "--strategy-option", "population_size=4", "--strategy-option", "population_size=6"],
+    "strategy option given twice": (_options("ga", "population_size=4", "population_size=6"),
                                     "strategy option population_size given twice (4 and 6): give one"),
-    "strategy option of the wrong type": (["search", "round1", "--dataset", "synthetic", "--strategy", "memetic-sh",
-                                           "--strategy-option", "population_size=abc"],
+    "strategy option of the wrong type": (_options("memetic-sh", "population_size=abc"),
                                           "population_size='abc': memetic-sh's population_size must be an integer"),
-    "strategy option not a whole number": (["search", "round1", "--dataset", "synthetic", "--strategy", "ga",
-                                            "--strategy-option", "population_size=2.5"],
+    "strategy option not a whole number": (_options("ga", "population_size=2.5"),
                                            "ga's population_size must be an integer"),
-    "strategy option not a flag": (["search", "round1", "--dataset", "synthetic", "--strategy", "memetic",
-                                    "--strategy-option", "model=3"], "memetic's model must be true or false"),
+    "strategy option not a flag": (_options("memetic", "model=3"), "memetic's model must be true or false"),
+    "strategy option out of range": (_options("ga", "crossover_rate=5"), "crossover_rate must be in [0, 1], got 5"),
     # options that break a strategy only mid-study: found on a dry run with made-up results
-    "strategy option out of range": (["search", "round1", "--dataset", "synthetic", "--strategy", "ga",
-                                      "--strategy-option", "crossover_rate=5"], "crossover_rate must be in [0, 1], got 5"),
-    "optuna-ga option that breaks it later": (["search", "round1", "--dataset", "synthetic", "--strategy", "optuna-ga",
-                                               "--strategy-option", "population_size=2.5"],
+    "optuna-ga option that breaks it later": (_options("optuna-ga", "population_size=2.5"),
                                               "{'population_size': 2.5}: optuna-ga fails on made-up results: slice"),
-    "sampler option of the wrong type": (["search", "round1", "--dataset", "synthetic", "--strategy", "tpe",
-                                          "--strategy-option", "n_startup_trials=abc"], "tpe fails on made-up results"),
-    "unknown inner strategy": (["search", "round1", "--dataset", "synthetic", "--strategy", "memetic-sh",
-                                "--strategy-option", "inner=bogus"],
+    "sampler option of the wrong type": (_options("tpe", "n_startup_trials=abc"), "tpe fails on made-up results"),
+    "unknown inner strategy": (_options("memetic-sh", "inner=bogus"),
                                "strategy option inner='bogus': memetic-sh's inner strategy is one of random, grid"),
-    "lowest rung above the top": (["search", "round1", "--dataset", "synthetic", "--strategy", "asha", "--max-epochs",
-                                   "3", "--strategy-option", "min_epochs=5"],
+    "lowest rung above the top": (_options("asha", "min_epochs=5") + ["--max-epochs", "3"],
                                   "min_epochs=5 is above asha's top rung (3 epochs, --max-epochs): give at most 3"),
     "space name that is a path": (["search", "{tmp}/slash.yaml", "--dataset", "synthetic"],
                                   "space name 'a/b': a study's files are named after it"),
