@@ -12,33 +12,27 @@ import typing
 import numpy as np
 
 from .errors import StudyError
-from .space import SearchSpace
-from .strategies import MULTI_FIDELITY, REGISTRY, make_strategy, strategy_class
+from .strategies import REGISTRY, Strategy, strategy_class
 
 DRY_RUN = 60  # made-up results a strategy with options given is tried on before a study starts
 
 
-def dry_run(strategy: str, space: SearchSpace, seed: int, kwargs: dict) -> None:
-    """Tell a new instance of the strategy :data:`DRY_RUN` made-up scores (drawn from a stream of
-    their own; nothing is trained or written), so that options that break it only mid-study
-    (``tournsize=0``, an Optuna sampler's option of the wrong type) are one line now."""
+def dry_run(strategy: Strategy, name: str, options: dict) -> None:
+    """Tell ``strategy`` (a probe, built with the user's ``options``, never used for the study)
+    :data:`DRY_RUN` made-up scores (drawn from a stream of their own; nothing is trained or
+    written), so that options that break it only mid-study (an Optuna sampler's option of the
+    wrong type) are one line now."""
     made_up = np.random.default_rng(0)
     try:
-        probe = make_strategy(strategy, space, seed=seed, **kwargs)
         for _ in range(DRY_RUN):
-            items = [] if probe.finished else probe.ask(1)
+            items = [] if strategy.finished else strategy.ask(1)
             if not items:
                 return
             for item in items:
-                probe.tell(item, float(made_up.random()))
+                strategy.tell(item, float(made_up.random()))
     except Exception as e:  # noqa: BLE001  whatever the strategy raises, said in one line
-        raise StudyError(f"strategy options {kwargs_shown(kwargs, strategy)}: {strategy} fails on made-up "
-                         f"results: {str(e) or type(e).__name__}") from None
-
-
-def kwargs_shown(kwargs: dict, strategy: str) -> dict:
-    """The options a user gave (not the ``max_epochs`` a multi-fidelity strategy is handed)."""
-    return {k: v for k, v in kwargs.items() if not (k == "max_epochs" and strategy in MULTI_FIDELITY)}
+        raise StudyError(f"strategy options {options}: {name} fails on made-up results: "
+                         f"{str(e) or type(e).__name__}") from None
 
 
 def check_option_types(strategy: str, options: dict) -> None:

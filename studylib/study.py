@@ -163,8 +163,6 @@ def prepare(round_or_space: str | SearchSpace, *, strategy: str = "random", tria
                                                                              strategy_options))
     except (TypeError, ValueError) as e:  # an unknown option or a bad value (--strategy-option)
         raise StudyError(f"strategy options {dict(strategy_options or {})}: {e}") from None
-    if strategy_options:
-        dry_run(strategy, space, seed, strategy_kwargs(strategy, settings["max_epochs"], strategy_options))
     top = getattr(probe, "max_epochs", settings["max_epochs"]) if probe.multi_fidelity else None
     lowest = (strategy_options or {}).get("min_epochs")
     if top is not None and isinstance(lowest, int) and lowest > top:
@@ -175,6 +173,8 @@ def prepare(round_or_space: str | SearchSpace, *, strategy: str = "random", tria
                          f"a config only if the budget can carry it there ({top} epochs in all); give at least {top}")
     if in_flight is not None and (ignores_results(probe) or in_flight == default_in_flight(probe)):
         in_flight = None  # no effect on the proposals: keep the study's identity unchanged
+    if strategy_options:
+        dry_run(probe, strategy, strategy_options)  # the probe's last use
     data_options = {k: settings[k] for k in ("train_size", "val_size", "test_size")}
     data = load_dataset(dataset, data_dir=data_dir, **data_options)
     spec = StudySpec(space=space, strategy=strategy, trials=settings["trials"], seed=seed, dataset=dataset,
