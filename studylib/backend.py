@@ -45,8 +45,11 @@ def choose_backend(configured: str | None, installed=_installed) -> str:
 
     Raises :class:`StudyError` naming the extra to install when that backend is missing."""
     name = configured or next((b for b in BACKENDS if installed(BACKENDS[b][0])), "tensorflow")
-    module, extra = BACKENDS.get(name, (name, None))
-    if extra is not None and not installed(module):  # other names (numpy, ...): Keras' own error
+    if name not in BACKENDS:  # Keras' numpy and openvino backends cannot train; a typo fails in Keras' import
+        raise StudyError(f"Keras backend {name!r} (KERAS_BACKEND or ~/.keras/keras.json) cannot train here: "
+                         f"use one of {', '.join(BACKENDS)}")
+    module, extra = BACKENDS[name]
+    if not installed(module):
         raise StudyError(f"Keras backend {name!r} is not installed: pip install -e \".[{extra}]\"")
     return name
 

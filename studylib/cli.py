@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from . import paths
-from .cliargs import add_strategy_options, add_study_arguments, strategy_options
+from .cliargs import add_strategy_options, add_study_arguments, check_deprecated, strategy_options
 from .errors import StudyError
 
 # Commands implemented in their own modules: name -> (module, help). Each module exposes
@@ -178,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:  # not the main thread
         previous = None
     try:
+        check_deprecated(args)
         if args.command == "space":
             code = cmd_space(args)
         elif args.command == "search":

@@ -54,8 +54,23 @@ class _Deprecated(argparse.Action):
         super().__init__(option_strings, dest, **kwargs)
 
     def __call__(self, parser, namespace, values, option_string=None):
+        value = True if self.nargs == 0 else values
+        before = getattr(namespace, self.dest, None)
+        first = before if before not in (None, parser.get_default(self.dest)) else value  # the new flag's, if first
         sys.stderr.write(f"studylib: warning: {option_string} is deprecated, use {self.new}\n")
-        setattr(namespace, self.dest, True if self.nargs == 0 else values)
+        setattr(namespace, self.dest, value)
+        given = dict(getattr(namespace, "deprecated_given", {}))
+        given[self.dest] = (option_string, self.new, value, first)
+        namespace.deprecated_given = given
+
+
+def check_deprecated(args) -> None:
+    """An old flag and its new name given with two values (in either order): one line."""
+    from .errors import StudyError
+
+    for dest, (old, new, value, first) in getattr(args, "deprecated_given", {}).items():
+        if getattr(args, dest, value) != value or first != value:
+            raise StudyError(f"{old} is the old name of {new}, given with another value: give {new} only")
 
 
 def strategy_option(text: str) -> tuple[str, object]:

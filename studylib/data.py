@@ -226,6 +226,13 @@ def _load_fashion(data_dir: Path, download: bool):
                              "put all four IDX files there, or remove it to use another copy")
         if all(found.values()):
             arrs = {k: read_idx(p) for k, p in found.items()}
+            for part in ("train", "test"):
+                x, y = arrs[f"x_{part}"], arrs[f"y_{part}"]
+                if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
+                    raise StudyError(f"Fashion-MNIST {part} files in {folder} do not match: {found[f'x_{part}'].name} "
+                                     f"holds {x.shape[0]} images of {'x'.join(map(str, x.shape[1:]))}, "
+                                     f"{found[f'y_{part}'].name} {y.shape[0] if y.ndim else 0} labels "
+                                     f"(expected N images and N labels)")
             return (arrs["x_train"][..., None], arrs["y_train"].astype(np.int64),
                     arrs["x_test"][..., None], arrs["y_test"].astype(np.int64), str(folder))
     if download:

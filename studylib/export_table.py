@@ -44,11 +44,23 @@ def main(args) -> int:
     from .outdir import check_out_file
 
     check_out_file(args.table, ".csv", flag="--table")  # before reading the ledger
+    check_not_study_file(args.table, args.folder)
     frame = learning_curves(args.folder, studies=args.studies)
     write_table(frame, args.table)
     curves = int((frame[EPOCH] == 1).sum())
     print(f"wrote {args.table}: {len(frame)} rows ({curves} learning curves, one per config and seed)")
     return 0
+
+
+def check_not_study_file(table, folder) -> None:
+    """``--table`` must not be one of the files the study writes in its own folder."""
+    from . import paths
+    from .outdir import RUNGS_CSV
+
+    table = Path(table)
+    if table.name in (paths.TRIALS_CSV, RUNGS_CSV) and table.resolve().parent == Path(folder).resolve():
+        raise StudyError(f"--table {table} is the study's own {table.name}: write the table elsewhere "
+                         f"(e.g. {Path(folder) / 'curves.csv'})")
 
 
 def learning_curves(folder, studies: list[str] | None = None) -> "pd.DataFrame":  # noqa: F821

@@ -107,9 +107,10 @@ class StudyLock:
     hidden file; an acquirer that opened the file before it was deleted gets the lock on a
     deleted inode, sees that the path no longer names its file, and starts again."""
 
-    def __init__(self, out: Path, study_id: str):
+    def __init__(self, out: Path, study_id: str, what: str | None = None):
         self.path = Path(out) / f".{study_id}.lock"
         self.study_id = study_id
+        self.what = what or f"study {study_id}"  # what the error message says is running
         self.fd = None
 
     def acquire(self) -> "StudyLock":
@@ -124,7 +125,7 @@ class StudyLock:
             except OSError:
                 holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
                 os.close(fd)
-                raise StudyError(f"study {self.study_id} is already running in {self.path.parent} ({holder}); "
+                raise StudyError(f"{self.what} is already running in {self.path.parent} ({holder}); "
                                  "wait for it to finish or stop it, then re-run to continue") from None
             if self._names(fd):
                 break

@@ -178,7 +178,7 @@ class Follower:
     at a terminal (``tty``), dropped otherwise. Use as a context manager."""
 
     def __init__(self, path: str | Path, stream=None, tty: bool | None = None, interval: float = 0.5):
-        self.path, self.stream, self.interval = Path(path), stream or sys.stdout, interval
+        self.path, self.stream, self.interval = Path(path), stream or sys.stderr, interval
         self.tty = self.stream.isatty() if tty is None else tty
         self._offset, self._rest, self._status = 0, b"", False
         self._stop = threading.Event()

@@ -283,8 +283,6 @@ def execute(name: str, nb: Path, out: Path, params: dict, *, progress: bool = Tr
     With ``progress``, each finished trial (and, at a terminal, the running trial's epochs) is
     printed while the notebook runs (:class:`studylib.progress.Follower`); papermill's own cell
     bar stays off (it would fight the status line, and is escape-code clutter in a log)."""
-    import tempfile
-
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -295,8 +293,8 @@ def execute(name: str, nb: Path, out: Path, params: dict, *, progress: bool = Tr
     log.parent.mkdir(parents=True, exist_ok=True)
     log.write_bytes(b"")
     start = time.perf_counter()
-    fd, feed = tempfile.mkstemp(prefix=f"studylib-{name}-", suffix=".progress")
-    os.close(fd)
+    feed = str(log.parent / "progress.feed")  # in the round's folder: a run killed with -9 leaves nothing in /tmp
+    Path(feed).write_bytes(b"")
     try:
         with _follow(feed, progress):
             papermill.execute_notebook(str(nb), str(target), parameters=params, kernel_name=KERNEL_NAME,
@@ -362,28 +360,47 @@ def main(args) -> int:
     plans = [(name, nb, _parameters(args, name, nb, out)) for name, nb in rounds]
     _validate(plans)
     out.mkdir(parents=True, exist_ok=True)
-    progress = not args.no_progress
+    from .outdir import StudyLock
+
+    # one run per folder: a second one would overwrite the notebooks and reports the first is writing
+    lock = StudyLock(out, "run", what="a studylib run").acquire()
+    try:
+        return _run_rounds(plans, out, progress=not args.no_progress, start=start)
+    finally:
+        lock.release()
+
+
+def _run_rounds(plans, out: Path, progress: bool, start: float) -> int:
     from .report.publish import render_html, summary_line, write_index
     from .report.rounds import read_summary
 
     for name, nb, params in plans:
-        print(f"{name}: executing {_rel(nb)} ...", flush=True)
+        _say(f"{name}: executing {_rel(nb)} ...")
         try:
             took = execute(name, nb, out, params, progress=progress)
         except (RoundFailed, KeyboardInterrupt) as e:
             (out / f"{name}.html").unlink(missing_ok=True)  # an earlier run's: its notebook was overwritten
             write_index(out)
-            sys.stdout.flush()
             if isinstance(e, KeyboardInterrupt):
                 raise
             sys.stderr.write(f"studylib: error: {e}\n")
             return 1
         report = render_html(out / f"{name}.ipynb", out / f"{name}.html", title=f"{name} — {out.name}")
-        print(f"{name}: {summary_line(read_summary(out / name))} -> {_rel(report)} ({took:.0f} s)", flush=True)
+        _say(f"{name}: {summary_line(read_summary(out / name))} -> {_rel(report)} ({took:.0f} s)")
     index = write_index(out)
-    print(f"done in {time.perf_counter() - start:.0f} s; reports:")
-    print(index)
+    _say(f"done in {time.perf_counter() - start:.0f} s; reports:\n{index}")
     return 0
+
+
+def _say(text: str) -> None:
+    """Print a line of the run's own output; if its reader has gone (``studylib run all | head -1``),
+    print nothing more and go on: the rounds still run and their reports are still written."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def _rel(p: Path) -> str:

@@ -40,6 +40,10 @@ def test_backend_choice_names_the_extra_of_each_backend():
             choose_backend(name, only())
     with pytest.raises(StudyError, match="'tensorflow' is not installed"):
         choose_backend(None, only())
+    for name in ("numpy", "nonsense"):  # Keras' inference-only backend, a typo
+        with pytest.raises(StudyError, match=rf"^Keras backend {name!r} \(KERAS_BACKEND or ~/.keras/keras.json\) "
+                                             r"cannot train here: use one of tensorflow, jax, torch$"):
+            choose_backend(name, only("numpy", "tensorflow"))
 
 
 def test_a_jax_trial_and_the_dataset_downloads_need_no_tensorflow(tmp_path):

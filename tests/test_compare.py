@@ -218,6 +218,9 @@ def test_settings_and_bad_input():
     assert compare.settings("smoke", repeats=3, trials=4)["repeats"] == 3
     assert compare.resolve_strategies(" tpe, ga,tpe ") == ["tpe", "ga"]
     assert compare.resolve_strategies(None) == list(compare.STRATEGIES)
+    for empty in ("", " , ", []):
+        with pytest.raises(StudyError, match="strategies: none given"):
+            compare.resolve_strategies(empty)
     assert compare.resolve_tables("") == [] and compare.resolve_tables("none") == []
     with pytest.raises(StudyError, match="unknown strategy 'bogus'"):
         compare.resolve_strategies("ga,bogus")

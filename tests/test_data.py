@@ -3,6 +3,7 @@ import gzip
 import io
 import pickle
 import struct
+import shutil
 import tarfile
 
 import numpy as np
@@ -106,6 +107,13 @@ def test_fashion_mnist_from_local_idx_files(tmp_path):
     d = load_dataset("fashion_mnist", data_dir=str(tmp_path), download=False)
     assert d.input_shape == (28, 28, 1) and len(d.y_train) == 50 and len(d.y_val) == 10 and len(d.y_test) == 12
     assert d.source == str(folder)
+    # the test labels given as the training labels (a copying slip): refused, not trained on wrong labels
+    mixed = tmp_path / "mixed"
+    shutil.copytree(folder, mixed)
+    (mixed / "train-labels-idx1-ubyte.gz").write_bytes((folder / "t10k-labels-idx1-ubyte.gz").read_bytes())
+    with pytest.raises(StudyError, match=r"^Fashion-MNIST train files in .* do not match: train-images-idx3-ubyte.gz "
+                                         r"holds 60 images of 28x28, train-labels-idx1-ubyte.gz 12 labels"):
+        load_dataset("fashion_mnist", data_dir=str(mixed), download=False)
 
 
 def test_real_fashion_mnist_from_debian_package():

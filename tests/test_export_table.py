@@ -68,6 +68,21 @@ def test_bad_inputs_are_one_line_and_write_nothing(study, tmp_path, capsys, case
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
 
 
+def test_the_studys_own_files_and_a_second_table_flag_are_refused(study, tmp_path, capsys):
+    _, out = study
+    own = (out / "trials.csv").read_bytes()
+    assert cli.main(["export-table", str(out), "--table", str(out / "trials.csv")]) == 2
+    assert "is the study's own trials.csv: write the table elsewhere" in capsys.readouterr().err
+    assert (out / "trials.csv").read_bytes() == own
+    for argv in (["--out", "a.csv", "--table", "b.csv"], ["--table", "b.csv", "--out", "a.csv"]):
+        argv = [a if not a.endswith(".csv") else str(tmp_path / a) for a in argv]
+        assert cli.main(["export-table", str(out), *argv]) == 2
+        assert "--out is the old name of --table, given with another value: give --table only" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+    assert cli.main(["export-table", str(out), "--out", str(tmp_path / "a.csv")]) == 0  # the old name alone still works
+    assert (tmp_path / "a.csv").exists()
+
+
 def test_study_option_exports_only_that_study(study, tmp_path, capsys):
     import shutil
 

@@ -185,6 +185,38 @@ def test_output_folder_that_is_a_file(notebooks, tmp_path, capsys):
     assert rc == 2 and len(err) == 1 and "not a folder" in err[0]
 
 
+def test_a_second_run_into_the_same_folder_is_refused_and_touches_nothing(notebooks, tmp_path, capsys):
+    from studylib.outdir import StudyLock
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "round1.html").write_text("the first run's report")
+    (out / "index.html").write_text("the first run's index")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    lock = StudyLock(out, "run").acquire()  # a run in progress (another open file: flock conflicts)
+    try:
+        rc, _, err = run_cli(["run", "round1", "--out", str(out), "--no-progress"], capsys)
+    finally:
+        lock.release()
+    assert rc == 2 and len(err) == 1 and "a studylib run is already running in" in err[0], err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_a_reader_that_stops_early_stops_the_output_not_the_run(tmp_path):
+    """`studylib run all | head -1`: what the run prints after the reader has gone goes nowhere,
+    and the work goes on (here: the lines after the first, then a file written)."""
+    done = tmp_path / "done"
+    code = ("from studylib.runner import _say\n_say('round1: executing'); _say('round2: executing')\n"
+            f"open({str(done)!r}, 'w').write('ok')")
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        r = subprocess.run([sys.executable, "-c", code], stdout=write, stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write)
+    assert (r.returncode, r.stderr) == (0, "") and done.read_text() == "ok"
+
+
 # -- a failing cell -----------------------------------------------------------------------------
 
 def test_failing_cell_exits_nonzero_with_one_line_and_keeps_the_partial_notebook(notebooks, tmp_path, capsys):

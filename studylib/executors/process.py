@@ -224,7 +224,14 @@ def _child_main(fd: int, ppid: int) -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the study's to handle
     threading.Thread(target=_watch_parent, args=(ppid,), daemon=True).start()
-    conn = Connection(fd)
+    try:
+        _serve(Connection(fd))
+    except (BrokenPipeError, ConnectionResetError):  # the study went (kill -9) before the watcher saw it
+        os._exit(3)
+
+
+def _serve(conn) -> None:
+    """Prepare the objective, say ready, then train each trial sent until told to stop."""
     try:
         _, payload = conn.recv()
         objective = payload.prepare()

@@ -170,8 +170,14 @@ class SuccessiveHalving(Strategy):
 
         if inner_options.get("replicates", 1) != 1:
             raise ValueError("memetic-sh: its inner strategy cannot replicate (a rung is not a run); drop replicates")
-        self.inner = make_strategy(inner, space, seed=inner_seed(seed),
-                                   **{**inner_fixed(inner), **inner_options})
+        try:
+            self.inner = make_strategy(inner, space, seed=inner_seed(seed),
+                                       **{**inner_fixed(inner), **inner_options})
+        except TypeError as e:
+            if "unknown options" not in str(e):
+                raise
+            raise TypeError(f"memetic-sh: unknown options {str(e).split('unknown options ', 1)[1]} "
+                            f"(neither memetic-sh's nor its inner strategy {inner}'s)") from None
         self.population_size = default_in_flight(self.inner)  # the loop's window
         if min_epochs is None:
             min_epochs = DEFAULT_MIN_EPOCHS

@@ -119,8 +119,9 @@ class LocalSearch(ArchiveStrategy):
 
     Start at a uniformly drawn untried genome; evaluate its untried one-step neighbours in random
     order and move to the first one that is better; at a local optimum (every neighbour tried, none
-    better) restart at a new random untried genome. Options: ``pattern`` (False: try the next step
-    in an improving ordinal direction first). ``restarts`` counts the climbs started.
+    better) restart at a new random untried genome. Options: ``pattern`` [False; True: after an
+    improving step along an ordinal dimension, try the next step the same way first].
+    ``restarts`` counts the climbs started.
     """
 
     name = "local"

@@ -152,7 +152,8 @@ class TPE(OptunaStrategy):
 
 
 class OptunaGA(OptunaStrategy):
-    """Optuna's NSGAIISampler on one objective: a GA with uniform crossover and elitist survival."""
+    """Optuna's NSGAIISampler on one objective: a GA with uniform crossover and elitist survival;
+    a population of 20 unless ``population_size`` is given (Optuna's own default is 50)."""
 
     name = "optuna-ga"
     sampler_options = ("population_size", "mutation_prob", "crossover_prob", "swapping_prob")

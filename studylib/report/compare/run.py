@@ -45,7 +45,7 @@ def _names(spec, what: str) -> list[str]:
 
 def resolve_strategies(spec: str | Sequence[str] | None) -> list[str]:
     """``"ga, memetic"`` or ``["ga", "memetic"]`` -> names (checked, duplicates dropped);
-    ``None`` or ``""``: :data:`STRATEGIES`."""
+    ``None``: :data:`STRATEGIES`; an empty string or list is refused (it used to run them all)."""
     from ...strategies import REGISTRY
 
     if spec is None:
@@ -53,7 +53,7 @@ def resolve_strategies(spec: str | Sequence[str] | None) -> list[str]:
     names = _names(spec, "strategies")
     names = [n.strip() for n in names if n.strip()]
     if not names:
-        return list(STRATEGIES)
+        raise StudyError(f"strategies: none given (the default compares {','.join(STRATEGIES)})")
     for n in names:
         if n not in REGISTRY:
             raise StudyError(f"unknown strategy {n!r} (choose from: {', '.join(REGISTRY)})")
