@@ -59,7 +59,11 @@ def budget_of(args) -> int:
         raise StudyError("--budget-epochs needs --fidelity epoch (a table of learning curves); "
                          "a plain table's budget is --trials")
     given = epochs if epoch else trials
-    budget = given if given is not None else getattr(args, "budget", None)
+    old = getattr(args, "budget", None)
+    if given is not None and old is not None and int(old) != int(given):
+        flag = "--budget-epochs" if epoch else "--trials"
+        raise StudyError(f"--budget is the old name of {flag}, given with another value: give {flag} only")
+    budget = given if given is not None else old
     return DEFAULT_BUDGET if budget is None else int(budget)
 
 

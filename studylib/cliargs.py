@@ -55,20 +55,26 @@ class _Deprecated(argparse.Action):
 
     def __call__(self, parser, namespace, values, option_string=None):
         value = True if self.nargs == 0 else values
+        given = dict(getattr(namespace, "deprecated_given", {}))
         before = getattr(namespace, self.dest, None)
-        first = before if before not in (None, parser.get_default(self.dest)) else value  # the new flag's, if first
+        if self.dest in given:  # this old flag again: its first value
+            first, twice = given[self.dest][3], True
+        else:  # the new flag's value if it came first, else this one
+            first, twice = (before if before not in (None, parser.get_default(self.dest)) else value), False
         sys.stderr.write(f"studylib: warning: {option_string} is deprecated, use {self.new}\n")
         setattr(namespace, self.dest, value)
-        given = dict(getattr(namespace, "deprecated_given", {}))
-        given[self.dest] = (option_string, self.new, value, first)
+        given[self.dest] = (option_string, self.new, value, first, twice)
         namespace.deprecated_given = given
 
 
 def check_deprecated(args) -> None:
-    """An old flag and its new name given with two values (in either order): one line."""
+    """An old flag and its new name given with two values (in either order), or the old flag twice
+    with two values: one line."""
     from .errors import StudyError
 
-    for dest, (old, new, value, first) in getattr(args, "deprecated_given", {}).items():
+    for dest, (old, new, value, first, twice) in getattr(args, "deprecated_given", {}).items():
+        if twice and first != value:
+            raise StudyError(f"{old} given twice ({first} and {value}): give {new} once")
         if getattr(args, dest, value) != value or first != value:
             raise StudyError(f"{old} is the old name of {new}, given with another value: give {new} only")
 
@@ -177,7 +183,8 @@ def add_study_arguments(p: argparse.ArgumentParser, *, default_out: str | None =
                    help="join an existing Dask cluster: tcp://host:8786 or a scheduler file (implies dask)")
     g.add_argument("--in-flight", type=positive_int, metavar="N",
                    help="proposals a result-driven strategy (ga, memetic, tpe, ...) makes ahead of its results, "
-                        "i.e. its trials that can run at once (default: its population size, else 1); part of "
+                        "i.e. its trials that can run at once (default: a GA's generation, ga 20, memetic 10, "
+                        "memetic-sh 20; else 1); part of "
                         "the study's identity")
     g.add_argument("--trial-timeout", type=positive_float, metavar="SECONDS",
                    help="record a trial still running after SECONDS as failed and go on")

@@ -22,8 +22,9 @@ STUDIES_DIR = "studies"
 RUNGS_CSV = "rungs.csv"  # every rung of the multi-fidelity studies (trials.csv: one row per config)
 
 
-def check_out_dir(out: Path) -> None:
-    """Fail early (before any training, leaving nothing behind) if ``out`` cannot hold results."""
+def check_out_dir(out: Path, index: bool = False) -> None:
+    """Fail early (before any training, leaving nothing behind) if ``out`` cannot hold results, or
+    holds a ``trials.csv`` (with ``index``, also an ``index.html``) that studylib did not write."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise StudyError(f"output path {out} exists and is not a folder")
@@ -36,6 +37,24 @@ def check_out_dir(out: Path) -> None:
         os.rmdir(tempfile.mkdtemp(dir=parent, prefix=".studylib-probe-"))
     except OSError as e:
         raise StudyError(f"output folder {out} is not writable ({e.strerror})") from None
+    foreign = [name for name in (paths.TRIALS_CSV, "index.html")[:2 if index else 1] if _foreign(out / name)]
+    if foreign:
+        raise StudyError(f"output folder {out} holds {' and '.join(foreign)} that studylib did not write "
+                         "(it would be overwritten): give another --out, or move the file away")
+
+
+def _foreign(path: Path) -> bool:
+    """``path`` exists and is not a file studylib writes: a ``trials.csv`` whose header is not a
+    ledger export's (``trial`` and ``study_id`` columns), an ``index.html`` that is not a reports
+    index."""
+    if not path.is_file():
+        return False
+    with open(path, errors="replace") as f:
+        head = f.read(4096)
+    if path.name == "index.html":
+        return "studylib reports" not in head
+    columns = head.split("\n", 1)[0].strip().split(",")
+    return not {"trial", "study_id"} <= set(columns)
 
 
 def check_out_file(out: Path, suffix: str | None = None, flag: str = "--out") -> None:

@@ -7,7 +7,8 @@ For each round, into the output folder ``DIR`` (default ``reports/<dataset>-<pro
 * ``DIR/<round>/`` — the round's own ledger, ``trials.csv`` (one row per trial, the ledger's
   column names), ``studies/<study_id>.json`` and ``summary.json`` (the notebook's ``out_dir`` parameter points here,
   so rounds run into one ``DIR`` never mix), and, after a failure, ``kernel.log`` (the kernel
-  process's own output);
+  process's own output); while it runs, ``progress.feed`` (the trial lines the run relays to
+  stderr; removed at the end, left by ``kill -9`` and overwritten by the next run);
 * ``DIR/index.html`` — links to every report in ``DIR`` with a one-line summary each
   (:mod:`studylib.report.publish` writes the HTML).
 
@@ -17,8 +18,10 @@ Rounds are data: every ``notebooks/<name>.ipynb`` whose cell tagged ``parameters
 (published as ``DIR/compare.*``); ``all`` runs round1, round2 and round3. The CLI's options are
 passed as papermill parameters, each only to notebooks that declare it.
 
-Bad input (unknown round, bad value, unusable folder): one line, exit 2, nothing written — all
-checked before any notebook runs. A failing cell: one line naming the round, cell and error,
+Bad input (unknown round, bad value, unusable folder, an ``index.html`` or ``trials.csv``
+studylib did not write, another run writing into ``DIR``: ``DIR/.run.lock``): one line, exit 2,
+nothing written — all checked before any notebook runs. If stdout's reader goes away, the run
+prints nothing more and finishes. A failing cell: one line naming the round, cell and error,
 exit 1, the partial notebook kept. Ctrl-C: exit 130, the round's ledger kept (the same command
 continues it), its partial notebook, kernel log and earlier report removed.
 
@@ -200,6 +203,8 @@ def _key_value(item: str):
     key, sep, text = item.partition("=")
     if not sep or not key.strip():
         raise StudyError(f"-p expects KEY=VALUE, got {item!r}")
+    if not text.strip():  # YAML reads it as null, which a notebook may take as "its default"
+        raise StudyError(f"-p {key.strip()}= has no value: give one (null for None), or leave -p {key.strip()} out")
     try:
         return key.strip(), yaml.safe_load(text)
     except yaml.YAMLError:
@@ -356,7 +361,7 @@ def main(args) -> int:
     out = out.resolve()
     from .study import check_out_dir
 
-    check_out_dir(out)
+    check_out_dir(out, index=True)
     plans = [(name, nb, _parameters(args, name, nb, out)) for name, nb in rounds]
     _validate(plans)
     out.mkdir(parents=True, exist_ok=True)

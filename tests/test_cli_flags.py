@@ -92,6 +92,18 @@ def test_old_spellings_warn_once_and_still_work(tmp_path, capsys):
                    "studylib: warning: --quiet is deprecated, use --no-progress"]
     assert pd.read_csv(tmp_path / "a" / "bench.csv").evaluation.max() == 7
     assert "runs" not in out and "random" in out  # quiet: no progress lines, the summary is printed
+    # an old spelling with its new name and another value, or twice with two values: one error, nothing written
+    for extra, message in ((["--budget", 7, "--trials", 5], "--budget is the old name of --trials, given with "
+                                                          "another value: give --trials only"),
+                           (["--trials", 5, "--budget", 7], "--budget is the old name of --trials"),
+                           (["--budget", 7, "--budget", 5], "--budget given twice (7 and 5): give --trials "
+                                                           "(or --budget-epochs with --fidelity epoch) once")):
+        rc, _, err = call(BENCH + ["--seeds", 1, *extra, "--out", tmp_path / "b"], capsys)
+        assert rc == 2 and err[-1].startswith("studylib: error: --budget ") and message in err[-1], err
+    assert not (tmp_path / "b").exists()
+    rc, _, err = call(BENCH + ["--seeds", 1, "--budget", 5, "--trials", 5, "--workers", 1, "--no-progress",
+                               "--out", tmp_path / "c"], capsys)
+    assert rc == 0  # the same value twice is no conflict
 
 
 def test_export_table_takes_a_folder_and_writes_table(tmp_path, capsys):

@@ -106,3 +106,19 @@ def test_executors_run_a_table_objective_too():
         runs.append(values)
     assert runs[0] == runs[1] and len(set(runs[0])) > 3
     assert all(v in table.values[i % 3] for i, v in enumerate(runs[0]))
+
+
+def test_a_trial_process_whose_study_is_gone_exits_quietly():
+    """The study was killed (kill -9) before the trial process's watcher noticed: the process's next
+    message finds the pipe closed, and it exits with code 3 without a traceback on the user's terminal."""
+    import multiprocessing
+    import subprocess
+    import sys
+
+    ours, theirs = multiprocessing.Pipe()
+    ours.close()  # the study is gone
+    code = "import sys; from studylib.executors.process import _child_main; _child_main(int(sys.argv[1]), int(sys.argv[2]))"
+    r = subprocess.run([sys.executable, "-c", code, str(theirs.fileno()), str(os.getpid())], pass_fds=[theirs.fileno()],
+                       capture_output=True, text=True, timeout=120)
+    theirs.close()
+    assert (r.returncode, r.stderr) == (3, "")

@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
@@ -58,9 +59,11 @@ def explorer(tmp_path):
             raise AssertionError(f"the explorer did not start:\n{log_path.read_text()[-3000:]}") from None
         yield url, proc, log_path
     finally:
-        if proc.poll() is None:
+        try:  # the whole group, also after the explorer itself has died
             os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        except ProcessLookupError:
+            pass
+        proc.wait()
         log.close()
 
 
@@ -135,6 +138,21 @@ def test_explorer_web_app_updates_when_a_filter_changes(browser, explorer, tmp_p
     assert not os.path.exists(server_log)  # a clean stop leaves no log behind
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1].strip("/"))), timeout=2).close()
+
+
+def test_an_explorer_killed_with_sigkill_takes_its_server_along(explorer):
+    """No handler sees kill -9: the server learns of it from the kernel (Linux) and stops."""
+    url, proc, _ = explorer
+    os.kill(proc.pid, signal.SIGKILL)  # the explorer only, not its process group
+    proc.wait()
+    port = int(url.rsplit(":", 1)[1].strip("/"))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) != 0:
+                return
+        time.sleep(0.3)
+    raise AssertionError(f"the server still answers on port {port} 30 s after its explorer was killed")
 
 
 @pytest.fixture(scope="module")

@@ -74,10 +74,13 @@ def test_the_studys_own_files_and_a_second_table_flag_are_refused(study, tmp_pat
     assert cli.main(["export-table", str(out), "--table", str(out / "trials.csv")]) == 2
     assert "is the study's own trials.csv: write the table elsewhere" in capsys.readouterr().err
     assert (out / "trials.csv").read_bytes() == own
-    for argv in (["--out", "a.csv", "--table", "b.csv"], ["--table", "b.csv", "--out", "a.csv"]):
+    for argv, message in ((["--out", "a.csv", "--table", "b.csv"], "--out is the old name of --table, given with "
+                                                                     "another value: give --table only"),
+                          (["--table", "b.csv", "--out", "a.csv"], "--out is the old name of --table"),
+                          (["--out", "a.csv", "--out", "b.csv"], "--out given twice")):
         argv = [a if not a.endswith(".csv") else str(tmp_path / a) for a in argv]
         assert cli.main(["export-table", str(out), *argv]) == 2
-        assert "--out is the old name of --table, given with another value: give --table only" in capsys.readouterr().err
+        assert message in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
     assert cli.main(["export-table", str(out), "--out", str(tmp_path / "a.csv")]) == 0  # the old name alone still works
     assert (tmp_path / "a.csv").exists()

@@ -13,6 +13,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from studylib import report  # noqa: E402
+from studylib.report import publish  # noqa: E402
 from studylib.space import load_space  # noqa: E402
 
 APPENDIX_1 = ["batch_size", "best_acc", "best_loss", "filters_1", "filters_2", "full_hidd_1", "full_hidd_2",
@@ -317,6 +318,22 @@ def test_run_round_with_several_seeds_keeps_each_study_and_reports_the_spread(tm
     again = report.run_round("round1", dataset="synthetic", trials=3, seed=4, repeats=2, out_dir=out,
                              executor=FakeExecutor())
     assert again.summary()["trained"] == 0 and again.summary()["served"] == 6
+
+
+def test_a_multi_fidelity_round_reports_one_row_per_config_as_trials_csv(tmp_path):
+    """memetic-sh's rung trials of one config are one row of the report, numbered as in trials.csv."""
+    out = tmp_path / "mf"
+    run = report.run_round("round1", dataset="synthetic", strategy="memetic-sh", trials=2, max_epochs=3,
+                           out_dir=out, executor="inline")
+    rungs, csv = pd.read_csv(out / "rungs.csv"), pd.read_csv(out / "trials.csv")
+    assert len(rungs) > len(csv) == 2  # promoted: a config trained at two rungs
+    assert run.frame["trial"].tolist() == csv["trial"].tolist() and run.frame["epochs"].tolist() == csv["epochs"].tolist()
+    summary = report.read_summary(out)
+    assert summary["rows"] == 2 and summary["rung_trials"] == len(rungs)
+    assert summary["train_time"] == pytest.approx(rungs["wall_time"].sum(), abs=0.01)  # every rung's training
+    assert "2 configs" in run.context and "rung trials trained now" in report.provenance_block(run)._repr_html_()
+    assert f"· 2 configs in {len(rungs)} rung trials ·" in publish.summary_line(summary)
+    assert len(report.appendix_table(run)) == 2
 
 
 def test_run_round_single_seed_is_flat_and_bad_input_writes_nothing(tmp_path):

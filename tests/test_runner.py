@@ -114,6 +114,7 @@ def test_help_does_not_import_heavy_libraries():
     (["run", "round1", "-p", "colour=red"], "has no settable parameter 'colour'"),
     (["run", "round1", "-p", "out_dir=/tmp/x"], "has no settable parameter 'out_dir'"),
     (["run", "round1", "-p", "trials"], "-p expects KEY=VALUE"),
+    (["run", "compare", "-p", "strategies="], "-p strategies= has no value: give one (null for None)"),
     (["run", "round1", "--trials", "2", "-p", "trials=3"], "trials given twice: --trials 2 and -p trials=3; give one"),
     (["run", "round1", "--seeds", "1", "-p", "repeats=2"], "repeats given twice: --seeds 1 and -p repeats=2"),
     (["run", "round1", "--seed", "0", "-p", "seed=3"], "seed given twice: --seed 0 and -p seed=3"),  # the default
@@ -132,6 +133,7 @@ def test_bad_input_one_line_exit_2_nothing_written(notebooks, tmp_path, capsys, 
     (["run", "round2", "-p", "max_epochs=x"], "max-epochs must be a positive integer, got 'x'"),
     (["run", "round1", "-p", "repeats=0"], "repeats must be a positive integer, got 0"),
     (["run", "compare", "-p", "strategies=nope"], "unknown strategy 'nope'"),
+    (["run", "compare", "-p", "strategies=[]"], "strategies: none given"),
     (["run", "compare", "-p", "bench_seeds=0"], "bench-seeds must be a positive integer"),
     (["run", "compare", "-p", "strategy_options=3"], "strategy_options must map a strategy to its options"),
     (["run", "compare", "-p", "strategy_options={memetic: {population_size: 0}}"], "population_size must be at least 2"),
@@ -191,7 +193,7 @@ def test_a_second_run_into_the_same_folder_is_refused_and_touches_nothing(notebo
     out = tmp_path / "out"
     out.mkdir()
     (out / "round1.html").write_text("the first run's report")
-    (out / "index.html").write_text("the first run's index")
+    (out / "index.html").write_text("<html><head><title>studylib reports — out</title></head></html>")
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     lock = StudyLock(out, "run").acquire()  # a run in progress (another open file: flock conflicts)
     try:
@@ -202,19 +204,37 @@ def test_a_second_run_into_the_same_folder_is_refused_and_touches_nothing(notebo
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
-def test_a_reader_that_stops_early_stops_the_output_not_the_run(tmp_path):
-    """`studylib run all | head -1`: what the run prints after the reader has gone goes nowhere,
-    and the work goes on (here: the lines after the first, then a file written)."""
-    done = tmp_path / "done"
-    code = ("from studylib.runner import _say\n_say('round1: executing'); _say('round2: executing')\n"
-            f"open({str(done)!r}, 'w').write('ok')")
+@pytest.mark.parametrize("command", ["run", "search"])
+def test_files_studylib_did_not_write_are_not_overwritten(notebooks, tmp_path, capsys, command):
+    """A folder of the user's own: an index.html that is not a reports index, a trials.csv with no
+    ledger beside it."""
+    out = tmp_path / "mine"
+    out.mkdir()
+    name = "index.html" if command == "run" else "trials.csv"
+    (out / name).write_text("my own file")
+    argv = ["run", "round1"] if command == "run" else ["search", "round1", "--dataset", "synthetic"]
+    rc, _, err = run_cli(argv + ["--trials", "1", "--out", str(out), "--no-progress"], capsys)
+    assert rc == 2 and len(err) == 1, err
+    assert f"holds {name} that studylib did not write (it would be overwritten)" in err[0]
+    assert [p.name for p in out.iterdir()] == [name] and (out / name).read_text() == "my own file"
+
+
+def test_a_reader_that_stops_early_stops_the_output_not_the_run(notebooks, tmp_path):
+    """`studylib run ... | head -1`: stdout is closed before the run prints; it prints nothing more,
+    finishes every round and writes every report, and exits 0 with nothing on stderr."""
+    write_notebook(notebooks / "tiny.ipynb", ["print('a cell ran')"])
+    out = tmp_path / "out"
+    code = ("import sys; from pathlib import Path; from studylib import cli, paths; "
+            "paths.NOTEBOOKS_DIR = Path(sys.argv[1]); sys.exit(cli.main(['run', 'tiny', '--out', sys.argv[2]]))")
     read, write = os.pipe()
     os.close(read)
     try:
-        r = subprocess.run([sys.executable, "-c", code], stdout=write, stderr=subprocess.PIPE, text=True, timeout=120)
+        r = subprocess.run([sys.executable, "-c", code, str(notebooks), str(out)], stdout=write,
+                           stderr=subprocess.PIPE, text=True, timeout=300)
     finally:
         os.close(write)
-    assert (r.returncode, r.stderr) == (0, "") and done.read_text() == "ok"
+    assert (r.returncode, r.stderr) == (0, "")
+    assert (out / "tiny.html").exists() and (out / "index.html").exists() and not (out / ".run.lock").exists()
 
 
 # -- a failing cell -----------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from studylib import cli, study
+from studylib.errors import StudyError
 from studylib.ledger import Ledger
 from studylib.objective import trainer_fingerprint
 from studylib.outdir import read_study_record
@@ -143,3 +144,27 @@ def test_a_study_continued_with_fewer_trials_answers_for_those_alone(tmp_path, c
     capsys.readouterr()
     assert search(tmp_path, "--trials", "2", "--seed", "3", "--dataset", "digits", "--train-size", "200") == 0
     assert capsys.readouterr().out.startswith("2 trials (0 trained, 2 from the ledger)")
+
+
+def test_a_folder_with_files_studylib_did_not_write_is_refused(tmp_path):
+    """trials.csv is studylib's by its header (a ledger export's, a comparison's with strategy and
+    seed first), whatever lies beside it (a multi-seed round's folder has no ledger of its own)."""
+    from studylib.outdir import check_out_dir
+
+    for header in ("trial,filters1,best_acc,study_id", "strategy,seed,trial,filters1,best_acc,study_id"):
+        folder = tmp_path / str(len(header))
+        folder.mkdir()
+        (folder / "trials.csv").write_text(header + "\n")
+        check_out_dir(folder)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "trials.csv").write_text("my,own,data\n1,2,3\n")
+    with pytest.raises(StudyError, match="holds trials.csv that studylib did not write"):
+        check_out_dir(mine)
+    (mine / "trials.csv").unlink()
+    (mine / "index.html").write_text("<html>my site</html>")
+    check_out_dir(mine)  # search and bench write no index.html
+    with pytest.raises(StudyError, match="holds index.html that studylib did not write"):
+        check_out_dir(mine, index=True)
+    (mine / "index.html").write_text("<!DOCTYPE html><html><head><title>studylib reports — mine</title>")
+    check_out_dir(mine, index=True)

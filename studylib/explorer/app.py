@@ -112,6 +112,28 @@ def command(nb: Path, port: int, *, lab: bool, no_browser: bool, token: str = ""
     return cmd + (["--no-browser"] if no_browser else [])
 
 
+def die_with_parent():
+    """A ``preexec_fn`` for the server (Linux; elsewhere None): the kernel sends it SIGTERM when the
+    explorer dies, also by ``kill -9``, which no handler sees (the server then shuts its kernels
+    down). ``prctl`` is looked up here, in the explorer: the forked child only calls it."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(1, int(signal.SIGTERM))  # 1: PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the explorer died before the call
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec
+
+
 def main(args) -> int:
     import importlib.util
     import secrets
@@ -144,13 +166,14 @@ def main(args) -> int:
         print(f"(Ctrl-C to stop; server log: {log_path})", flush=True)
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(command(nb, port, lab=args.lab, no_browser=args.no_browser, token=token),
-                                    env=env, stdout=log, stderr=subprocess.STDOUT)
+                                    env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent())
 
         def stop(signum, frame):
             raise KeyboardInterrupt
 
-        try:
-            previous = signal.signal(signal.SIGTERM, stop)  # a terminated explorer takes its server along
+        try:  # a terminated explorer (or its closed terminal, unless under nohup) takes its server along
+            previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGHUP)
+                        if signal.getsignal(sig) is not signal.SIG_IGN}
         except ValueError:  # not the main thread
             previous = None
         try:
@@ -170,5 +193,5 @@ def main(args) -> int:
             print("explorer stopped", flush=True)
             return 0
         finally:
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
+            for sig, handler in (previous or {}).items():
+                signal.signal(sig, handler)

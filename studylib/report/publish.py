@@ -75,9 +75,13 @@ def summary_line(summary: dict | None) -> str:
     by = summary.get("by_strategy") or {}
     if by:
         parts.append("per strategy: " + ", ".join(f"{s} {_pct(v.get('best_acc'))}" for s, v in by.items()))
+    from .rounds import count
+
     trials = summary.get("rows", summary.get("trials"))
-    if trials is not None:
-        parts.append(f"{trials} trials")
+    if summary.get("rung_trials") is not None:  # a multi-fidelity round: one row per config
+        parts.append(f"{count(trials, 'config')} in {count(summary['rung_trials'], 'rung trial')}")
+    elif trials is not None:
+        parts.append(count(trials, "trial"))
     if summary.get("dataset"):
         h = summary.get("data_hash")
         parts.append(f"{summary['dataset']}" + (f" (data {str(h)[:8]})" if h else ""))

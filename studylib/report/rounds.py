@@ -55,9 +55,25 @@ class RoundRun:
 
     @property
     def frame(self) -> pd.DataFrame:
-        """Every trial of every seed (ledger frame: studylib names, results, ``seed``)."""
-        frames = [r.frame for r in self.results if len(r.frame)]
+        """Every trial of every seed (ledger frame: studylib names, results, ``seed``); of a
+        multi-fidelity study one row per config, its highest rung, as in ``trials.csv``
+        (:func:`~studylib.fidelity.collapse_rungs`)."""
+        from ..fidelity import collapse_rungs
+
+        frames = [collapse_rungs(r.frame) for r in self.results if len(r.frame)]  # each seed's in its order
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    @property
+    def rung_trials(self) -> int | None:
+        """Of a multi-fidelity round whose configs trained at more than one rung: the rung trials
+        (``rungs.csv``'s rows); else None (a row of :attr:`frame` is a trial)."""
+        n = sum(len(r.frame) for r in self.results)
+        return n if n != len(self.frame) else None
+
+    @property
+    def unit(self) -> str:
+        """What a row of :attr:`frame` is: ``trial``, or ``config`` (a multi-fidelity round)."""
+        return "trial" if self.rung_trials is None else "config"
 
     @property
     def csv_path(self) -> Path:
@@ -79,7 +95,7 @@ class RoundRun:
     def context(self) -> str:
         """One line under each figure's title: what these points are."""
         seeds = f"seed {self.seeds[0]}" if len(self.seeds) == 1 else f"{len(self.seeds)} seeds"
-        return (f"this run: {self.data.get('dataset')}, {len(self.frame)} trials, {self.strategy} search, "
+        return (f"this run: {self.data.get('dataset')}, {count(len(self.frame), self.unit)}, {self.strategy} search, "
                 f"{seeds}, profile {self.profile}")
 
     def summary(self) -> dict:
@@ -99,6 +115,7 @@ class RoundRun:
             "seeds": self.seeds,
             "trials": int(self.settings["trials"]),
             "rows": int(len(frame)),
+            **({"rung_trials": self.rung_trials} if self.rung_trials is not None else {}),  # rows are configs
             "max_epochs": int(self.settings["max_epochs"]),
             "patience": int(self.settings["patience"]),
             "trained": int(sum(r.trained for r in self.results)),
@@ -108,12 +125,18 @@ class RoundRun:
             **_mean_std(best, "best_acc"),
             **_mean_std(best, "test_acc"),
             "wall_time": round(self.wall_time, 2),
-            "train_time": round(float(frame["wall_time"].sum()), 2) if "wall_time" in frame else None,
+            "train_time": (round(float(sum(r.frame["wall_time"].sum() for r in self.results)), 2)  # every rung's
+                           if "wall_time" in frame else None),
             "study_ids": [r.study_id for r in self.results],
             "git_commit": prov.get("git_commit"),
             "python": sys.executable,
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
+
+
+def count(n: int, word: str) -> str:
+    """``1 trial``, ``2 trials``."""
+    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def _mean_std(best: pd.DataFrame, col: str) -> dict:
@@ -296,11 +319,12 @@ def _fmt_time(seconds: float | None) -> str:
     return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
-def time_rows(train_time: float | None, wall_time: float, trained: int, served: int) -> list[tuple[str, str]]:
+def time_rows(train_time: float | None, wall_time: float, trained: int, served: int,
+              unit: str = "trial") -> list[tuple[str, str]]:
     """The trials' own training time (kept in the ledger: a re-run does not lose it) and this
-    run's wall time, apart."""
+    run's wall time, apart; ``unit``: what ``trained`` and ``served`` count (``rung trial``)."""
     return [("Training time", f"{_fmt_time(train_time)}: the trials' own training, as the ledger recorded it"),
-            ("This run", f"{_fmt_time(wall_time)} wall time ({trained} trials trained now, {served} served "
+            ("This run", f"{_fmt_time(wall_time)} wall time ({count(trained, unit)} trained now, {served} served "
                          "from the ledger)")]
 
 
@@ -324,6 +348,10 @@ def provenance_block(run: RoundRun) -> Block:
     prov, d = run.provenance, run.data
     counts = (f"{s['rows']} ({s['trained']} trained now, {s['served']} served from the ledger; "
               f"{s['failed']} failed, {s['diverged']} diverged)")
+    if "rung_trials" in s:  # trained and served count rung trials; failed and diverged, configs (their top rung)
+        counts = (f"{count(s['rows'], 'config')} in {count(s['rung_trials'], 'rung trial')} ({s['trained']} trained "
+                  f"now, {s['served']} served from the ledger); {s['failed']} failed, {s['diverged']} diverged "
+                  "at their highest rung")
     if len(run.seeds) > 1:
         counts = f"{s['trials']} per seed x {len(run.seeds)} seeds = " + counts
     rows = [
@@ -334,7 +362,8 @@ def provenance_block(run: RoundRun) -> Block:
         ("Strategy", run.strategy),
         ("Seeds", ", ".join(map(str, run.seeds))),
         ("Trials", counts),
-        *time_rows(s["train_time"], s["wall_time"], s["trained"], s["served"]),
+        *time_rows(s["train_time"], s["wall_time"], s["trained"], s["served"],
+                   unit="trial" if run.rung_trials is None else "rung trial"),
         *code_rows(prov),
         ("Trials stored in", f"{run.out_dir} (ledger.sqlite, trials.csv, studies/<study_id>.json, summary.json)"),
         ("Study ids", ", ".join(s["study_ids"])),
