@@ -157,10 +157,12 @@ def main(args) -> int:
         summary.to_csv(out / "bench_summary.csv", index=False)
         from .report.regret import plot_regret
 
-        plot_regret(grid, out / "bench_regret.png")
+        plot_regret(grid, out / "bench_regret.png", title="Regret vs Epochs on Learning-Curve Tables",
+                    xlabel="epochs trained (charged)")
         counted = "regret@N and evals->rand count" if summary["evals_to_random"].notna().any() else "regret@N counts"
         print(format_summary(summary, budget) + f"(--fidelity epoch: {counted} epochs)")
-        print(f"wrote {out / 'bench.csv'}, {out / 'bench_regret.png'} ({time.perf_counter() - t0:.0f}s)")
+        print(f"wrote {out / 'bench.csv'}, {out / 'bench_summary.csv'}, {out / 'bench_regret.png'} "
+              f"({time.perf_counter() - t0:.0f}s)")
         return 0
     check_not_curves(args.table)
     tables = resolve_table_spec(args.table, getattr(args, "metric", None), getattr(args, "direction", None))

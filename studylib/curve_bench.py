@@ -69,7 +69,7 @@ def curve_table_from_frame(frame, name: str, metric: str, maximize: bool, source
     must have every epoch 1..E once (else a one-line StudyError)."""
     import pandas as pd
 
-    from .table_files import SEED, table_from_frame
+    from .table_files import SEED, _metric_values, table_from_frame
 
     where = source or name
     frame = frame.set_axis([str(c) for c in frame.columns], axis=1)
@@ -87,6 +87,7 @@ def curve_table_from_frame(frame, name: str, metric: str, maximize: bool, source
                          "'epoch' are hyperparameters and seed, those right of it per-epoch values)")
     if metric not in frame.columns or metric in (SEED, EPOCH):
         return table_from_frame(frame, name, metric, maximize, source, reserved=(SEED, EPOCH))  # its error
+    _metric_values(frame[metric], metric, where)  # in the file's row order: an error names the file's row
     group = [c for c in frame.columns if c not in (metric, EPOCH)]
     top = int(frame[EPOCH].max())
     stats = frame.groupby(group, sort=False, dropna=False)[EPOCH].agg(["count", "nunique"])

@@ -186,12 +186,21 @@ def test_one_regret_figure_for_bench_and_the_report(tmp_path):
     assert [ax.get_title() for ax in panels] == ["t1", "t2"] and all(ax.get_yscale() == "log" for ax in panels)
     (median,) = [ln for ln in panels[0].get_lines() if ln.get_label() == compare.label("random")]
     assert list(median.get_xdata()) == list(range(1, 8))
-    floor = 0.05 / 2  # half the smallest positive regret ((20 - 18 - 1) / 20): a zero regret is drawn there
+    # half the smallest positive value drawn: the lower quartile of (0, 0.05, 0.1) at 7 evaluations, 0.025
+    floor = 0.025 / 2  # a zero regret is drawn there
     expected = [max((20 - 3 * e - 1) / 20, floor) for e in range(1, 8)]  # the median is seed 1's
     assert np.allclose(median.get_ydata(), expected) and median.get_ydata()[-1] == floor
     assert "3 seeds x 7 evaluations" in fig.get_supxlabel()
     path = plot_regret(curves, tmp_path / "sub" / "bench_regret.png")
     assert path.read_bytes().startswith(b"\x89PNG")
+    # two seeds, regrets 0 and p: the median p / 2 is drawn above a median of 0, not on it
+    two = pd.DataFrame([{"table": "t", "strategy": s, "seed": sd, "evaluation": 1, "regret": r}
+                        for s, rs in (("random", (0.0, 0.0)), ("memetic", (0.0, 0.0314))) for sd, r in enumerate(rs)])
+    fig = regret_figure(two, xlabel="epochs trained (charged)")
+    (ax,) = [a for a in fig.axes if a.axison]
+    y = {ln.get_label(): ln.get_ydata()[-1] for ln in ax.get_lines()}
+    assert y[compare.label("memetic")] == pytest.approx(0.0157) and y[compare.label("random")] < 0.0157
+    assert ax.get_xlabel() == "epochs trained (charged)" and "2 seeds x 1 epochs trained" in fig.get_supxlabel()
 
 
 @pytest.mark.parametrize("tables", [1, 2, 3, 4])
@@ -247,7 +256,8 @@ def test_strategy_options_reach_each_study_of_their_strategy_only(tmp_path):
                              ({"memetic": 12}, "must map a strategy to its options"),
                              ({"asha": {"eta": 2}}, "names asha, not among the strategies compared"),
                              ({"memetic": {"population_size": 0}}, "population_size must be at least 2"),
-                             ({"memetic": {"bogus": 1}}, "unknown options")]:
+                             ({"memetic": {"bogus": 1}}, "unknown options"),
+                             ({"memetic": {"population_size:0": None}}, "reads as one name; YAML needs a space")]:
         with pytest.raises(StudyError, match=message):
             compare.plan_compare(strategy_options=options, **common)
     assert not out.exists()

@@ -138,6 +138,7 @@ def test_bench_cli_writes_a_cost_column(tmp_path, capsys):
     ("built-in", "--fidelity epoch needs table files"),
     ("no fidelity", "need --fidelity epoch"),
     ("budget below the top rung", "budget-epochs 8 is below asha's top rung on c (9 epochs, the table's last)"),
+    ("empty metric cell", "metric 'val_accuracy' is empty, NaN or infinite in 1 rows (first in data row 21)"),
 ])
 def test_bad_inputs_are_one_line_exit_2_nothing_written(tmp_path, capsys, case, message):
     data = curves(np.random.default_rng(4))
@@ -152,6 +153,8 @@ def test_bad_inputs_are_one_line_exit_2_nothing_written(tmp_path, capsys, case, 
         data = data[["a", "b", "seed", "val_accuracy", "epoch"]]
     elif case == "built-in":
         table = "hpobench-car"
+    elif case == "empty metric cell":  # the file's row, not the curve's number
+        data.loc[20, "val_accuracy"] = np.nan
     elif case == "budget below the top rung":  # random would run; asha could start no config
         fidelity, strategies = [*fidelity, "--budget-epochs", "8"], "random,asha"
     else:

@@ -475,3 +475,19 @@ def test_run_more_continues_a_study_on_a_user_space_file(tmp_path):
     e.run.button.click()
     assert e.run.last_error is None, e.run.last_error
     assert len(pd.read_csv(tmp_path / "trials.csv")) == 2
+
+
+def test_run_more_on_a_multi_fidelity_study_adds_that_many_configs(tmp_path):
+    """--trials counts configs for asha and memetic-sh, so "run 1 more" is one more config, carried
+    through its rungs, not as many configs as the study had rung trials."""
+    from studylib.explorer.runmore import continue_study
+    from studylib.study import search
+
+    search("round1", tmp_path, strategy="asha", progress=False, executor="inline", trials=3, dataset="synthetic",
+           max_epochs=3, train_size=200)
+    before = pd.read_csv(tmp_path / "trials.csv")
+    assert len(before) == 3 and len(pd.read_csv(tmp_path / "rungs.csv")) > 3
+    with Ledger(tmp_path / "ledger.sqlite") as led:
+        (study,) = led.studies()
+    continue_study(tmp_path / "ledger.sqlite", study, 1, executor="inline")
+    assert len(pd.read_csv(tmp_path / "trials.csv")) == 4

@@ -76,10 +76,20 @@ def continue_study(ledger: str | Path, study: dict, more: int, *, strategy: str 
         what = f"{strategy}'s defaults ({', '.join(changed)})" if changed else "its settings"
         raise StudyError(f"study {sid} cannot be continued: {what} changed since it ran, so the same seed would "
                          f"start another study; choose another seed to start one beside it")
-    with Ledger(ledger) as led:
-        new_spec.trials = len(led.study_keys(new_id)) + more
+    with Ledger(ledger) as led:  # --trials counts configs, not the rung trials of a multi-fidelity study
+        new_spec.trials = len(_configs(led, led.study_keys(new_id))) + more
     return run_study(new_spec, data, Path(ledger).parent, executor=make_executor(executor, progress=epoch_bars),
                      progress=False, on_trial=(lambda _trial: on_trial()) if on_trial else None)
+
+
+def _configs(ledger, keys) -> set[str]:
+    """The distinct trials ``--trials`` counts among ``keys``: a rung trial counts as its config's
+    first rung (``rung_of``), any other trial as itself."""
+    out = set()
+    for key in keys:
+        trial = ledger.get(key)
+        out.add(str(trial.metrics.get("rung_of") or key) if trial is not None else key)
+    return out
 
 
 @contextmanager

@@ -18,11 +18,15 @@ from .styles import color, label, line_style
 TITLE = "Regret vs Evaluations on Tabular Benchmarks"
 
 
+EVALUATIONS = "evaluations (distinct configs)"
+
+
 def regret_figure(curves: pd.DataFrame, strategies: Sequence[str] | None = None, *, title: str = TITLE,
-                  context: str | None = None):
+                  context: str | None = None, xlabel: str = EVALUATIONS):
     """One panel per table: per strategy, the median regret over seeds (line) and its
-    interquartile range (band) against charged evaluations, log scale (zero regret drawn at half
-    the smallest positive one). ``strategies`` orders the legend (default: as in ``curves``).
+    interquartile range (band) against charged evaluations (``xlabel``: what ``evaluation``
+    counts, e.g. epochs), log scale (zero regret drawn at half the smallest positive value drawn,
+    so no median above zero lands on it). ``strategies`` orders the legend (default: as in ``curves``).
     The legend sits right of the panels, outside the data and below the title. Returns the figure (closed in pyplot)."""
     from .figures import _finish
 
@@ -37,20 +41,22 @@ def regret_figure(curves: pd.DataFrame, strategies: Sequence[str] | None = None,
                              layout="constrained")
     for ax, table in zip(axes.flat, tables):
         sub = curves[curves["table"] == table]
-        positive = sub["regret"][sub["regret"] > 0]
-        floor = float(positive.min()) / 2 if len(positive) else 1e-6
+        bands = {}
         for i, s in enumerate(order):
             m = sub[sub["strategy"] == s].pivot(index="seed", columns="evaluation", values="regret")
-            if not len(m):
-                continue
-            x = m.columns.to_numpy()
-            q25, q50, q75 = (np.quantile(m.to_numpy(), q, axis=0) for q in (0.25, 0.5, 0.75))
+            if len(m):
+                bands[s] = (i, m.columns.to_numpy(), *(np.quantile(m.to_numpy(), q, axis=0) for q in (0.25, 0.5, 0.75)))
+        # below every positive value drawn, quantiles included (the median of 0 and p is p / 2)
+        drawn = np.concatenate([sub["regret"].to_numpy(dtype=float)] + [np.concatenate(b[2:]) for b in bands.values()])
+        positive = drawn[drawn > 0]
+        floor = float(positive.min()) / 2 if len(positive) else 1e-6
+        for s, (i, x, q25, q50, q75) in bands.items():
             c = color(s, i)
             ax.plot(x, np.maximum(q50, floor), color=c, label=label(s), **line_style(s))
             ax.fill_between(x, np.maximum(q25, floor), np.maximum(q75, floor), color=c, alpha=0.15, lw=0)
         ax.set_yscale("log")
         ax.set_title(table)
-        ax.set_xlabel("evaluations (distinct configs)")
+        ax.set_xlabel(xlabel)
         ax.set_ylabel("regret (median, IQR)")
     for ax in list(axes.flat)[len(tables):]:
         ax.axis("off")
@@ -59,15 +65,16 @@ def regret_figure(curves: pd.DataFrame, strategies: Sequence[str] | None = None,
         axes[0, -1].legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1), fontsize="small",
                            frameon=False)
     if context is None:
-        context = (f"{curves['seed'].nunique()} seeds x {int(curves['evaluation'].max())} evaluations per "
+        unit = "evaluations" if xlabel == EVALUATIONS else xlabel.split(" (")[0]
+        context = (f"{curves['seed'].nunique()} seeds x {int(curves['evaluation'].max())} {unit} per "
                    "strategy and table")
     return _finish(fig, title, context, len(curves))
 
 
 def plot_regret(curves: pd.DataFrame, path: str | Path, strategies: Sequence[str] | None = None, *,
-                title: str = TITLE, context: str | None = None) -> Path:
+                title: str = TITLE, context: str | None = None, xlabel: str = EVALUATIONS) -> Path:
     """:func:`regret_figure` saved as a PNG at ``path`` (folders created)."""
-    fig = regret_figure(curves, strategies, title=title, context=context)
+    fig = regret_figure(curves, strategies, title=title, context=context, xlabel=xlabel)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

@@ -219,7 +219,9 @@ def protocol(run: CompareRun) -> Markdown:
         f"* **Equal budget:** every strategy gets the same number of *distinct* trials — "
         f"{st['trials']} configurations of the {run.space.name} space ({run.space.size:,} combinations) "
         f"per study. A configuration a strategy proposes again is answered from its own ledger and "
-        "**not charged**. The budget counts trained configurations, not wall-clock time "
+        "**not charged**; a *replicate* (the memetic GA training its best configuration again with "
+        "another seed, key `-r<n>`) is charged as a trial of its own, so a study that replicates "
+        "tries fewer distinct configurations. The budget counts trained trials, not wall-clock time "
         f"(this run trained {run.trained} and served {run.served} finished in an earlier run of the same "
         "studies).",
         f"* **Same data:** one split for all — {d.get('dataset')} ({d.get('n_train')} train / "
@@ -231,8 +233,9 @@ def protocol(run: CompareRun) -> Markdown:
         f"folder and ledger (`{run.out_dir.name}/<strategy>/seed-<s>/`), so no strategy reuses "
         "another's results.",
         "* **Selection on validation, test reported only:** strategies are told `best_acc` (the best "
-        "validation accuracy of a trial); each study's result is its trial with the highest `best_acc`, "
-        "and that trial's `test_acc` is reported — never used to choose.",
+        "validation accuracy of a trial); each study's result is its trial with the highest `best_acc` "
+        "(once a configuration is replicated, the best mean `best_acc` less one standard error, reported "
+        "at its mean), and its `test_acc` is reported — never used to choose.",
         "* **Default settings:** each strategy runs with its own defaults, the same for every seed "
         "(GA: population 20; memetic GA: population 10, at most 80% of evaluations on local search; "
         "TPE: 10 random start-up trials)"

@@ -211,6 +211,7 @@ def compare_summary(run: CompareRun) -> dict:
         "strategy": ", ".join(run.strategies),
         "best_strategy": best,
         "strategies": run.strategies,
+        "strategy_options": run.settings.get("strategy_options") or {},  # the studies' and the benchmark's
         "seeds": run.seeds,
         "trials": int(run.settings["trials"]),
         "rows": int(len(frame)),

@@ -166,6 +166,10 @@ def check_strategy_options(options, names: list[str]) -> dict:
     example = "e.g. {memetic: {population_size: 12}}"
     if not isinstance(options, dict) or not all(isinstance(v, dict) for v in options.values()):
         raise StudyError(f"strategy_options must map a strategy to its options ({example}), got {options!r}")
+    glued = [str(k) for v in [options, *options.values()] for k, x in v.items() if ":" in str(k) and x is None]
+    if glued:  # {memetic:{population_size:0}}: YAML reads "population_size:0" as one key
+        raise StudyError(f"strategy_options: {glued[0]!r} reads as one name; YAML needs a space after ':' "
+                         f"({glued[0].replace(':', ': ')}; {example})")
     unknown = [s for s in options if s not in names]
     if unknown:
         raise StudyError(f"strategy_options names {', '.join(map(str, unknown))}, not among the strategies "
