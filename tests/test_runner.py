@@ -12,7 +12,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from studylib import cli, paths, runner
+from studylib import cli, notebook_exec, paths, runner
 from studylib.errors import StudyError
 from studylib.report import publish
 
@@ -88,7 +88,7 @@ def test_default_out_dir_names_the_settings(monkeypatch, tmp_path):
 
 
 def test_kernel_runs_this_interpreter_whatever_the_kernelspec():
-    km = runner.kernel_manager_class()(kernel_name="python3")
+    km = notebook_exec.kernel_manager_class()(kernel_name="python3")
     assert km.kernel_spec.argv[:3] == [sys.executable, "-m", "ipykernel_launcher"]
     assert km.kernel_spec.language == "python"
 

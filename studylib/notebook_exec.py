@@ -1,0 +1,122 @@
+"""Execute one notebook with papermill, in this interpreter, for ``studylib run``
+(:mod:`studylib.runner` chooses the rounds and their parameters).
+
+The kernel is this interpreter (``sys.executable``), whatever the machine's ``python3``
+kernelspec says; the kernel process's own output (TensorFlow's C++ lines, ipykernel's warnings)
+goes to ``<round>/kernel.log``, kept only when the round failed; the studies in the notebook
+append their trial lines to ``<round>/progress.feed``, which :class:`~studylib.progress.Follower`
+relays to stderr while the notebook runs. A failing cell is a one-line :class:`RoundFailed`.
+Heavy imports (papermill, jupyter_client) stay inside functions.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+KERNEL_NAME = "python3"
+
+
+def kernel_manager_class(log_path: Path | None = None, progress_path: Path | None = None):
+    """A KernelManager that starts ipykernel with *this* interpreter (``sys.executable``), so a
+    notebook always runs in the environment ``studylib`` is installed in — whatever the
+    ``python3`` kernelspec on this machine points to (or whether there is one at all). The
+    kernel process's own stdout/stderr (TensorFlow's C++ start-up lines, ipykernel's warnings;
+    not the cells' output, which goes into the notebook) go to ``log_path``; its studies append
+    their progress lines to ``progress_path`` (:mod:`studylib.progress`)."""
+    from jupyter_client.kernelspec import KernelSpec
+    from jupyter_client.manager import AsyncKernelManager
+
+    from .progress import ENV
+
+    class StudylibKernelManager(AsyncKernelManager):
+        @property
+        def kernel_spec(self):
+            if self._kernel_spec is None:
+                self._kernel_spec = KernelSpec(
+                    argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                    display_name=f"Python 3 ({sys.prefix})", language="python", name=KERNEL_NAME,
+                    resource_dir="", metadata={"debugger": False})
+            return self._kernel_spec
+
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            if progress_path is not None:
+                kw["env"] = {**(kw.get("env") or os.environ), ENV: str(progress_path)}
+            if log_path is None:
+                return await super()._async_launch_kernel(kernel_cmd, **kw)
+            with open(log_path, "ab") as log:
+                kw.setdefault("stdout", log)
+                kw.setdefault("stderr", log)
+                return await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    return StudylibKernelManager
+
+
+def execute(name: str, nb: Path, out: Path, params: dict, *, progress: bool = True) -> float:
+    """Run ``nb`` into ``out/<name>.ipynb``; raises :class:`RoundFailed` when a cell fails. The
+    kernel process's own output goes to ``out/<name>/kernel.log``, kept only when the run failed.
+    With ``progress``, each finished trial (and, at a terminal, the running trial's epochs) is
+    printed while the notebook runs (:class:`studylib.progress.Follower`); papermill's own cell
+    bar stays off (it would fight the status line, and is escape-code clutter in a log)."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    from .report.publish import one_line
+
+    target = out / f"{name}.ipynb"
+    log = out / name / "kernel.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_bytes(b"")
+    start = time.perf_counter()
+    feed = str(log.parent / "progress.feed")  # in the round's folder: a run killed with -9 leaves nothing in /tmp
+    Path(feed).write_bytes(b"")
+    try:
+        with _follow(feed, progress):
+            papermill.execute_notebook(str(nb), str(target), parameters=params, kernel_name=KERNEL_NAME,
+                                       language="python", progress_bar=False, cwd=str(out),
+                                       kernel_manager_class=kernel_manager_class(log, Path(feed)))
+    except PapermillExecutionError as e:
+        where = f"cell {e.exec_count}" if e.exec_count else f"cell #{e.cell_index}"
+        source = _failed_source(target)
+        where += f" ({source})" if source else ""
+        raise RoundFailed(f"round {name} failed in {where}: {e.ename}: {one_line(e.evalue)} "
+                          f"(partial notebook: {target})") from None
+    except Exception as e:  # kernel died, could not start...
+        raise RoundFailed(f"round {name} failed: {e.__class__.__name__}: {one_line(str(e))} "
+                          f"(partial notebook: {target}; kernel log: {log})") from None
+    except KeyboardInterrupt:  # nothing failed: the ledger keeps the finished trials for a re-run
+        target.unlink(missing_ok=True)
+        log.unlink(missing_ok=True)
+        raise
+    finally:
+        Path(feed).unlink(missing_ok=True)
+    log.unlink(missing_ok=True)  # a clean run leaves nothing but its results
+    return time.perf_counter() - start
+
+
+def _follow(feed: str, progress: bool):
+    from contextlib import nullcontext
+
+    from .progress import Follower
+
+    return Follower(feed) if progress else nullcontext()
+
+
+def _failed_source(ipynb: Path, width: int = 60) -> str:
+    """The first line of the notebook cell that raised, shortened (for the one-line error)."""
+    try:
+        nb = json.loads(ipynb.read_text())
+    except (OSError, ValueError):
+        return ""
+    for cell in nb.get("cells", []):
+        if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+            src = "".join(cell.get("source", "")) if isinstance(cell.get("source"), list) else cell.get("source", "")
+            line = next((ln.strip() for ln in src.splitlines() if ln.strip() and not ln.strip().startswith("#")), "")
+            return line if len(line) <= width else line[:width - 3] + "..."
+    return ""
+
+
+class RoundFailed(Exception):
+    """A notebook cell raised (or the kernel died); the message is one line."""
