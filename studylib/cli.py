@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import signal
 import sys
 from pathlib import Path
@@ -191,9 +190,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"studylib: error: {e}\n")
         return 2
     except BrokenPipeError:  # `studylib bench --list | head -1`: the reader has what it wanted
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())  # what is still buffered goes nowhere, without a second error
-        os.close(devnull)
+        from .progress import stdout_to_devnull
+
+        stdout_to_devnull()
         return 141  # as a command stopped by SIGPIPE
     except KeyboardInterrupt:
         sys.stderr.write("studylib: interrupted" + ("; finished trials are in the ledger, re-run the same command "

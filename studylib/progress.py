@@ -172,6 +172,14 @@ def epoch(number: int, logs: dict, max_epochs: int) -> None:
     _append("epoch", f"{c['label']}  trial {c['trial']}{of}  epoch {number}/{max_epochs}  val_acc {acc:.3f}")
 
 
+def stdout_to_devnull() -> None:
+    """Point stdout at /dev/null: its reader has gone (``studylib ... | head``), so what is still
+    buffered, and anything printed later, goes nowhere instead of raising BrokenPipeError again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 class Follower:
     """Prints the lines a kernel appends to a progress file while it runs (a thread polling every
     ``interval`` s): trial lines as they are; epoch lines as one status line rewritten in place

@@ -30,7 +30,6 @@ Heavy imports (papermill, nbconvert, keras) stay inside functions: ``studylib --
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 import time
@@ -298,9 +297,9 @@ def _say(text: str) -> None:
     try:
         print(text, flush=True)
     except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
+        from .progress import stdout_to_devnull
+
+        stdout_to_devnull()
 
 
 def _rel(p: Path) -> str:

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 from .figures import (accuracy_by, fig3_learning_rate, fig4_distribution, fig5_optimizer, fig6_activation,
                       fig7_batch_size, fig8_filters, fig9_kernels, per_layer, table_iv_figure)
-from .rounds import (SUMMARY_JSON, Block, RoundRun, best_by_seed, default_out_dir, notebook_setup,
-                     provenance_block, read_summary, results_block, run_round, seed_summary, write_summary)
+from .display import Block, notebook_setup, provenance_block, results_block
+from .rounds import (SUMMARY_JSON, RoundRun, best_by_seed, default_out_dir, read_summary, run_round, seed_summary,
+                     write_summary)
 from .tables import PAPER_TABLE_IV, appendix_table, group_summary, table_iv
 
 __all__ = [

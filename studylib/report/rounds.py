@@ -9,7 +9,6 @@ round's ``trials.csv`` holds every seed's trials (``seed`` column).
 """
 from __future__ import annotations
 
-import html
 import json
 import math
 import sys
@@ -27,9 +26,6 @@ from ..ledger import write_csv_atomic
 from ..space import SearchSpace
 
 SUMMARY_JSON = "summary.json"
-#: Libraries named in a report's provenance block (all are in the ledger's provenance).
-SHOWN_LIBRARIES = ("studylib", "keras", "tensorflow-cpu", "tensorflow", "jax", "torch", "numpy", "pandas",
-                   "scikit-learn", "seaborn", "matplotlib", "papermill")
 
 
 def default_out_dir(dataset: str, profile: str) -> Path:
@@ -279,142 +275,3 @@ def read_summary(out_dir: str | Path) -> dict | None:
         return json.loads((Path(out_dir) / SUMMARY_JSON).read_text())
     except (OSError, ValueError):
         return None
-
-
-# -- notebook display -------------------------------------------------------------------------
-
-class Block:
-    """Rich text for a notebook output: HTML (what nbconvert publishes) and Markdown/plain text."""
-
-    def __init__(self, title: str, rows: list[tuple[str, str]] | None = None, notes: list[str] | None = None,
-                 level: int = 3):
-        self.title, self.rows, self.notes, self.level = title, list(rows or []), list(notes or []), level
-
-    def _repr_html_(self) -> str:
-        h = f"<h{self.level}>{html.escape(self.title)}</h{self.level}>"
-        if self.rows:
-            h += "<table class='studylib-block'>" + "".join(
-                f"<tr><th style='text-align:left'>{html.escape(k)}</th><td style='text-align:left'>"
-                f"{html.escape(v)}</td></tr>" for k, v in self.rows) + "</table>"
-        h += "".join(f"<p>{html.escape(n)}</p>" for n in self.notes)
-        return h
-
-    def _repr_markdown_(self) -> str:
-        md = f"{'#' * self.level} {self.title}\n\n"
-        if self.rows:
-            md += "| | |\n|---|---|\n" + "".join(f"| **{k}** | {v.replace('|', '/')} |\n" for k, v in self.rows)
-        return md + "".join(f"\n{n}\n" for n in self.notes)
-
-    def __repr__(self) -> str:
-        width = max((len(k) for k, _ in self.rows), default=0)
-        return "\n".join([self.title] + [f"  {k:<{width}}  {v}" for k, v in self.rows] + self.notes)
-
-    def __str__(self) -> str:
-        return self.__repr__()
-
-
-def _fmt_time(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
-
-
-def time_rows(train_time: float | None, wall_time: float, trained: int, served: int,
-              unit: str = "trial") -> list[tuple[str, str]]:
-    """The trials' own training time (kept in the ledger: a re-run does not lose it) and this
-    run's wall time, apart; ``unit``: what ``trained`` and ``served`` count (``rung trial``)."""
-    return [("Training time", f"{_fmt_time(train_time)}: the trials' own training, as the ledger recorded it"),
-            ("This run", f"{_fmt_time(wall_time)} wall time ({count(trained, unit)} trained now, {served} served "
-                         "from the ledger)")]
-
-
-def code_rows(prov: dict) -> list[tuple[str, str]]:
-    """Provenance rows shared by every report: git commit, libraries, interpreter, machine."""
-    libs = prov.get("libraries", {})
-    lib_text = ", ".join(f"{k} {libs[k]}" for k in SHOWN_LIBRARIES if k in libs)
-    return [
-        ("Git commit", str(prov.get("git_commit", "unknown"))),
-        ("Libraries", lib_text or "-"),
-        ("Python", f"{prov.get('python', sys.version.split()[0])} at {sys.executable} "
-                   f"(keras backend {prov.get('keras_backend', '-')})"),
-        ("Machine", f"{prov.get('host', '-')}, {prov.get('platform', '-')}"),
-    ]
-
-
-def provenance_block(run: RoundRun) -> Block:
-    """What produced this report: data (and its hash), profile, strategy, seeds, trials, budget,
-    library versions, git commit, interpreter, machine, wall time and where the trials are."""
-    s = run.summary()
-    prov, d = run.provenance, run.data
-    counts = (f"{s['rows']} ({s['trained']} trained now, {s['served']} served from the ledger; "
-              f"{s['failed']} failed, {s['diverged']} diverged)")
-    if "rung_trials" in s:  # trained and served count rung trials; failed and diverged, configs (their top rung)
-        counts = (f"{count(s['rows'], 'config')} in {count(s['rung_trials'], 'rung trial')} ({s['trained']} trained "
-                  f"now, {s['served']} served from the ledger); {s['failed']} failed, {s['diverged']} diverged "
-                  "at their highest rung")
-    if len(run.seeds) > 1:
-        counts = f"{s['trials']} per seed x {len(run.seeds)} seeds = " + counts
-    rows = [
-        ("Round", f"{run.round} — {run.space.description} ({run.space.size:,} combinations, space hash "
-                  f"{run.space.fingerprint()})"),
-        ("Dataset", f"{run.dataset_label}; source {d.get('source')}; data hash {d.get('data_hash')}"),
-        ("Profile", f"{run.profile} (max_epochs {s['max_epochs']}, early-stopping patience {s['patience']})"),
-        ("Strategy", run.strategy),
-        ("Seeds", ", ".join(map(str, run.seeds))),
-        ("Trials", counts),
-        *time_rows(s["train_time"], s["wall_time"], s["trained"], s["served"],
-                   unit="trial" if run.rung_trials is None else "rung trial"),
-        *code_rows(prov),
-        ("Trials stored in", f"{run.out_dir} (ledger.sqlite, trials.csv, studies/<study_id>.json, summary.json)"),
-        ("Study ids", ", ".join(s["study_ids"])),
-        ("Finished", s["finished_at"]),
-    ]
-    return Block("What produced this report", rows)
-
-
-def results_block(run: RoundRun, paper_best: float | None = None) -> Block:
-    """The round's result in one table: best validation accuracy and the test accuracy of that
-    trial (mean ± std over seeds when there are several), beside the paper's best."""
-    s = run.summary()
-
-    def fmt(key):
-        return numbers.format_mean_spread(s.get(key), s.get(f"{key}_std"), scale=100, digits=2, suffix="%")
-
-    spread = f" (mean ± std over {len(run.seeds)} seeds)" if len(run.seeds) > 1 else ""
-    rows = [("Best validation accuracy (best_acc)" + spread, fmt("best_acc")),
-            ("Test accuracy of that trial (test_acc)" + spread, fmt("test_acc")),
-            ("Dataset", run.dataset_label)]
-    if paper_best is not None:
-        rows.append(("Paper's best_acc (CIFAR-10)", f"{100 * paper_best:.2f}%"))
-    notes = [c for c in [dataset_caveat(run.data.get("dataset"))] if c]
-    return Block("Result of this run", rows, notes)
-
-
-def notebook_setup() -> None:
-    """Call once at the top of a notebook: seaborn theme, figures shown as embedded PNG (so
-    nbconvert's HTML stands alone), wide tables."""
-    import matplotlib
-
-    matplotlib.rcParams.update({"figure.dpi": 100, "savefig.dpi": 100, "savefig.bbox": "tight"})
-    import seaborn as sns
-
-    sns.set_theme(style="whitegrid", context="notebook")
-    pd.set_option("display.max_columns", 60)
-    pd.set_option("display.width", 200)
-    try:
-        from IPython import get_ipython
-    except ImportError:  # pragma: no cover - IPython ships with ipykernel
-        return
-    ip = get_ipython()
-    if ip is None:
-        return
-    from matplotlib.figure import Figure
-
-    def png(fig):
-        import io
-
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png")
-        return buf.getvalue()
-
-    ip.display_formatter.formatters["image/png"].for_type(Figure, png)

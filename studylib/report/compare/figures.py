@@ -11,7 +11,7 @@ import numpy as np
 from ... import paths
 from ..figures import _finish, _new_figure
 from ..regret import regret_figure
-from ..rounds import Block, _fmt_time, code_rows, time_rows
+from ..display import Block, _fmt_time, code_rows, time_rows
 from ..styles import PROPOSAL, SHORT, color, label, line_style
 from . import numbers
 from .numbers import best_strategies, coinciding, cost_bands, curve_bands, _frame, _strategy_order
