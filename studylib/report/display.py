@@ -7,6 +7,8 @@ from __future__ import annotations
 import html
 import sys
 
+import pandas as pd
+
 from .. import numbers
 from .rounds import RoundRun, count, dataset_caveat
 
