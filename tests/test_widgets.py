@@ -202,6 +202,17 @@ def test_bookkeeping_columns_are_not_hyperparameters(tmp_path):
     assert not {"rung", "rung_of", "new_epochs", "resumed_from"} & set(e.table_frame.columns)
 
 
+def test_rung_trials_are_scored_per_fidelity_and_counted_as_configs(tmp_path):
+    e = Explorer(_multi_fidelity_ledger(tmp_path / "mf"))
+    imp = e.importance_frame.set_index(["round", "hyperparameter"])
+    # within a rung only the learning rate moves best_acc; pooled, the rung's epochs swamp it
+    for group in ("round1 @ 1 epoch", "round1 @ 3 epochs", "round1 @ 9 epochs"):
+        assert imp.eta_sq[(group, "learning_rate")] == pytest.approx(1.0)
+    assert importance(e.filtered, ["learning_rate"], "best_acc").eta_sq[0] < 0.05
+    assert "round1 @ 3 epochs" in e.importance_table.value
+    assert "14 trials shown (6 configs)" in e.count.value  # 12 rung trials of 4 configs + 2 full trials
+
+
 def test_importance_is_per_round_never_pooled(tmp_path):
     fake_ledger(tmp_path / "reports" / "round1")
     fake_ledger(tmp_path / "reports" / "round2", space="round2", wide=True)

@@ -106,10 +106,17 @@ def importance(frame: pd.DataFrame, columns: Iterable[str], metric: str = "best_
 
 
 def importance_by_round(frame: pd.DataFrame, columns: Iterable[str], metric: str = "best_acc") -> pd.DataFrame:
-    """:func:`importance` within each round (search space, the ``round`` column), never pooled
-    across rounds: their spaces differ (``border_crop`` exists only in round 2) and so do their
-    accuracies. A ``round`` column leads; rounds in order of appearance, each sorted by η²."""
-    rounds = frame["round"].fillna("") if "round" in frame else pd.Series("", index=frame.index)
+    """:func:`importance` within each round (search space, the ``round`` column) and fidelity,
+    never pooled: the rounds' spaces differ (``border_crop`` exists only in round 2) and so do
+    their accuracies, and a multi-fidelity study's rung trials (a ``rung`` value) are scored after
+    that many epochs (a 1-epoch accuracy says little of a 9-epoch one). A ``round`` column leads:
+    the round, with `` @ N epochs`` for the rung trials of rung N; groups in order of appearance,
+    each sorted by η²."""
+    rounds = frame["round"].fillna("").astype(str) if "round" in frame else pd.Series("", index=frame.index)
+    if "rung" in frame:
+        rungs = pd.to_numeric(frame["rung"], errors="coerce")
+        at = rungs.map(lambda r: f" @ {r:g} epoch{'s' if r != 1 else ''}" if np.isfinite(r) else "")
+        rounds = (rounds + at).str.strip()
     parts = [importance(frame[rounds == r], columns, metric).assign(round=r) for r in dict.fromkeys(rounds)]
     parts = [p for p in parts if len(p)]
     cols = ["round", "hyperparameter", "levels", "trials", "eta_sq", "spread", "best_value", "best_mean"]

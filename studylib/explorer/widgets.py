@@ -193,8 +193,8 @@ class Explorer:
         t = self.data.trials
         self.filtered = t[self.filter.mask(t)] if len(t) else t
         n_l, n_s = len(self.ledgers), len(self.studies)
-        self.count.value = (f"<b>{len(self.filtered)}</b> of {len(t)} trials shown · {n_l} "
-                            f"ledger{'s' if n_l != 1 else ''} · {n_s} stud{'ies' if n_s != 1 else 'y'}")
+        self.count.value = (f"<b>{len(self.filtered)}</b> of {len(t)} trials shown{_configs_note(self.filtered)} · "
+                            f"{n_l} ledger{'s' if n_l != 1 else ''} · {n_s} stud{'ies' if n_s != 1 else 'y'}")
         self._redraw()
 
     def _redraw(self) -> None:
@@ -252,6 +252,16 @@ class Explorer:
 
     def _ran(self, result, study: dict) -> None:
         self.reload(select=(result.study_id, Path(study["ledger"])))
+
+
+def _configs_note(trials: pd.DataFrame) -> str:
+    """`` (N configs)`` where some shown trials are rung trials of a multi-fidelity study (each
+    rung of a config is a row), else nothing."""
+    if "rung_of" not in trials or not trials["rung_of"].notna().any():
+        return ""
+    configs = trials["rung_of"].where(trials["rung_of"].notna(), trials["key"])
+    n = len(set(zip(trials["ledger"], configs)))
+    return f" ({n} config{'s' if n != 1 else ''})"
 
 
 def _set_options(w: W.Dropdown, options, default) -> None:
