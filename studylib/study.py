@@ -33,7 +33,7 @@ from . import paths, profiles, provenance
 from .data import Dataset, load_dataset
 from .errors import StudyError
 from .executors import Executor, make_executor
-from .fidelity import Rungs, Spend
+from .fidelity import Rungs, Spend, collapse_rungs
 from .ledger import Ledger
 from .loop import default_in_flight, ignores_results, run_loop
 from .numbers import best_config
@@ -104,16 +104,11 @@ class StudyResult:
     def best(self) -> pd.Series | None:
         """The best config by validation accuracy (:func:`studylib.numbers.best_config`: once a
         config is replicated, the best mean less one standard error; its first run's row with the
-        means over its runs). A multi-fidelity study's best rung carries the number its config
-        has in ``trials.csv`` (that of its first rung, ``config_trial`` in ``rungs.csv``), so every
-        output names a config by one number. None: no trial succeeded."""
-        best = best_config(self.frame)
-        if best is None:
-            return None
-        best = best.copy()
-        if "rung_of" in self.frame.columns and pd.notna(best.get("rung")) and best["rung_of"]:
-            best["trial"] = self.frame.loc[self.frame["rung_of"] == best["rung_of"], "trial"].min()
-        return best
+        means over its runs). A multi-fidelity study's configs are ranked as ``trials.csv`` and the
+        round report list them (:func:`~studylib.fidelity.collapse_rungs`): each by its highest
+        rung, numbered as its first rung (``config_trial`` in ``rungs.csv``), so every output
+        names the same config by one number. None: no trial succeeded."""
+        return best_config(collapse_rungs(self.frame))
 
 
 def prepare(round_or_space: str | SearchSpace, *, strategy: str = "random", trials: int | None = None,

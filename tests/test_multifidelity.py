@@ -10,6 +10,7 @@ import pytest
 from studylib.data import load_dataset
 from studylib.fidelity import charged_epochs, collapse_rungs
 from studylib.ledger import Ledger
+from studylib.report.rounds import best_by_seed
 from studylib.resumable import train_rung
 from studylib.space import SearchSpace, make_dimension
 from studylib.strategies import Proposal, make_strategy, strategy_class
@@ -106,6 +107,18 @@ def test_the_best_rung_is_named_by_its_configs_trials_csv_number():
     assert result.best.trial == 1 and result.best.best_acc == 0.9  # trials.csv: config a is trial 1
     assert collapse_rungs(frame).set_index("rung_of").trial["a"] == 1
     assert StudyResult("s", None, frame.drop(columns=["rung", "rung_of"]), None, 4, 0, 0.0).best.trial == 4
+
+
+def test_the_search_and_the_round_report_name_the_same_best_config():
+    # config a's rung 3 trained from scratch (its checkpoint was gone) scored below its rung 1:
+    # a config stands for its highest rung, in trials.csv, the report and the search's summary alike
+    frame = pd.DataFrame({"trial": [1, 2, 3, 4], "key": ["a-e1", "b-e1", "a-e3", "b-e3"],
+                          "rung_of": ["a", "b", "a", "b"], "rung": [1, 1, 3, 3], "status": "ok",
+                          "best_acc": [0.95, 0.92, 0.90, 0.93], "test_acc": [0.94, 0.91, 0.89, 0.92],
+                          "study_id": "s", "epochs": [1, 1, 3, 3], "new_epochs": [1, 1, 3, 2]})
+    best = StudyResult("s", None, frame, None, 4, 0, 0.0).best
+    assert (best.key, best.trial, best.best_acc, best.test_acc) == ("b-e3", 2, 0.93, 0.92)
+    assert best_by_seed(collapse_rungs(frame).assign(seed=0)).key.tolist() == ["b-e3"]  # RoundRun.frame's rows
 
 
 def test_a_failed_rung_counts_with_its_config_and_leaves_the_submission_out_of_its_config():
