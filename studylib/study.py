@@ -137,16 +137,12 @@ def prepare(round_or_space: str | SearchSpace, *, strategy: str = "random", tria
     settings = profiles.resolve(profile, space.name, trials=trials, max_epochs=max_epochs, patience=patience,
                                 train_size=train_size, val_size=val_size, test_size=test_size)
     for name in ("trials", "max_epochs", "patience"):
-        v = settings[name]
-        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-            raise StudyError(f"{name.replace('_', '-')} must be a positive integer, got {v!r}")
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise StudyError(f"seed must be a non-negative integer, got {seed!r}")
-    if in_flight is not None and (not isinstance(in_flight, int) or isinstance(in_flight, bool) or in_flight <= 0):
-        raise StudyError(f"in-flight must be a positive integer, got {in_flight!r}")
-    if budget_epochs is not None and (not isinstance(budget_epochs, int) or isinstance(budget_epochs, bool)
-                                      or budget_epochs <= 0):
-        raise StudyError(f"budget-epochs must be a positive integer, got {budget_epochs!r}")
+        whole_number(name.replace("_", "-"), settings[name])
+    whole_number("seed", seed, minimum=0)
+    for name, v in (("in-flight", in_flight), ("budget-epochs", budget_epochs),
+                    ("train_size", train_size), ("val_size", val_size), ("test_size", test_size)):
+        if v is not None:
+            whole_number(name, v)
     if budget_hours is not None and (isinstance(budget_hours, bool) or not isinstance(budget_hours, (int, float))
                                      or not 0 < budget_hours < float("inf")):
         raise StudyError(f"budget-hours must be a positive number, got {budget_hours!r}")
@@ -205,6 +201,16 @@ def study_space(round_or_space: str | SearchSpace) -> SearchSpace:
 
 def _plain(value):
     return int(value) if isinstance(value, numbers.Integral) and not isinstance(value, bool) else value
+
+
+def whole_number(name: str, value, *, minimum: int = 1) -> int:
+    """``value`` as an ``int`` (a notebook's numpy integer too; never a bool); else
+    :class:`StudyError`: ``<name> must be a positive integer`` (``minimum`` 1) or ``a
+    non-negative integer`` (``minimum`` 0), naming the value given."""
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
+        kind = "positive" if minimum == 1 else "non-negative"
+        raise StudyError(f"{name} must be a {kind} integer, got {value!r}")
+    return int(value)
 
 
 def data_source(spec: StudySpec, data: Dataset) -> DataSource | None:
@@ -270,9 +276,8 @@ def run_study(spec: StudySpec, data: Dataset, out_dir: str | Path | None = None,
 
 
 def _check_max_failures(max_failures) -> None:
-    if max_failures is not None and (not isinstance(max_failures, int) or isinstance(max_failures, bool)
-                                     or max_failures < 0):
-        raise StudyError(f"max-failures must be a non-negative integer, got {max_failures!r}")
+    if max_failures is not None:
+        whole_number("max-failures", max_failures, minimum=0)
 
 
 def _run_started(spec, data, out, study_id, objective, executor, progress, csv_name, max_failures, retry_failed,

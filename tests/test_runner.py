@@ -132,6 +132,7 @@ def test_bad_input_one_line_exit_2_nothing_written(notebooks, tmp_path, capsys, 
     (["run", "round1", "-p", "trials=-3"], "trials must be a positive integer, got -3"),
     (["run", "round2", "-p", "max_epochs=x"], "max-epochs must be a positive integer, got 'x'"),
     (["run", "round1", "-p", "repeats=0"], "repeats must be a positive integer, got 0"),
+    (["run", "round1", "-p", "train_size=true"], "train_size must be a positive integer, got True"),  # not 1 image
     (["run", "compare", "-p", "strategies=nope"], "unknown strategy 'nope'"),
     (["run", "compare", "-p", "strategies=[]"], "strategies: none given"),
     (["run", "compare", "-p", "bench_seeds=0"], "bench-seeds must be a positive integer"),

@@ -168,3 +168,21 @@ def test_a_folder_with_files_studylib_did_not_write_is_refused(tmp_path):
         check_out_dir(mine, index=True)
     (mine / "index.html").write_text("<!DOCTYPE html><html><head><title>studylib reports — mine</title>")
     check_out_dir(mine, index=True)
+
+
+def test_whole_numbers_accept_numpy_integers_and_refuse_booleans(tmp_path):
+    import numpy as np
+
+    from studylib.report.rounds import plan_round
+
+    assert study.whole_number("repeats", np.int64(2)) == 2 and type(study.whole_number("seed", np.int32(0), minimum=0)) is int
+    for bad, minimum, message in ((True, 1, "train_size must be a positive integer, got True"),
+                                  (0, 1, "train_size must be a positive integer, got 0"),
+                                  (-1, 0, "train_size must be a non-negative integer, got -1"),
+                                  (2.0, 1, "train_size must be a positive integer, got 2.0")):
+        with pytest.raises(StudyError, match=message):
+            study.whole_number("train_size", bad, minimum=minimum)
+    with pytest.raises(StudyError, match="train_size must be a positive integer, got True"):  # was 1 image
+        study.prepare("round1", train_size=True)
+    _, _, runs = plan_round("round1", repeats=np.int64(2), seed=np.int64(3), out_dir=tmp_path / "never")  # a notebook's
+    assert [seed for seed, _ in runs] == [3, 4]

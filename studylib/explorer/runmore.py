@@ -45,10 +45,9 @@ def continue_study(ledger: str | Path, study: dict, more: int, *, strategy: str 
     names where trials run (default: the library's, a child process; ``"inline"``: this
     process). Returns the ``StudyResult``."""
     from ..executors import make_executor
-    from ..study import prepare, run_study
+    from ..study import prepare, run_study, whole_number
 
-    if not isinstance(more, int) or isinstance(more, bool) or more <= 0:
-        raise StudyError(f"the number of new trials must be a positive integer, got {more!r}")
+    more = whole_number("the number of new trials", more)
     spec, prov, sid = study["spec"], study.get("provenance") or {}, study["study_id"]
     space = study_space(study)
     data_opts = prov.get("data") or {}

@@ -21,7 +21,6 @@ from typing import Any
 import pandas as pd
 
 from .. import numbers, paths, profiles
-from ..errors import StudyError
 from ..ledger import write_csv_atomic
 from ..space import SearchSpace
 
@@ -190,10 +189,9 @@ def plan_round(round_name: str | SearchSpace, *, dataset: str = "digits", profil
     """Every input of :func:`run_round` checked (for every seed) and the data loaded; raises
     :class:`StudyError` (one line) before anything is written (``studylib run`` calls it first,
     too). Returns the space, the output folder and ``[(seed, (spec, data)), ...]``."""
-    from ..study import check_out_dir, prepare, study_space
+    from ..study import check_out_dir, prepare, study_space, whole_number
 
-    if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats <= 0:
-        raise StudyError(f"repeats must be a positive integer, got {repeats!r}")
+    repeats = whole_number("repeats", repeats)
     space = study_space(round_name)
     out = Path(out_dir) if out_dir else default_out_dir(dataset, profile) / space.name
     whole = isinstance(seed, Integral) and not isinstance(seed, bool)  # a notebook's numpy seed too

@@ -75,9 +75,9 @@ def resolve_tables(spec: str | Sequence[str] | None) -> list[str]:
 
 
 def _positive(name: str, v) -> int:
-    if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v <= 0:
-        raise StudyError(f"{name.replace('_', '-')} must be a positive integer, got {v!r}")
-    return int(v)
+    from ...study import whole_number
+
+    return whole_number(name.replace("_", "-"), v)
 
 
 def settings(profile: str = "smoke", *, trials: int | None = None, repeats: int | None = None,
@@ -135,13 +135,12 @@ def plan_compare(*, dataset: str = "digits", profile: str = "smoke", strategies=
     (one line) before anything is written (``studylib run compare`` calls it first, too)."""
     from ...executors import EXECUTORS
     from ...space import load_space
-    from ...study import check_out_dir, prepare
+    from ...study import check_out_dir, prepare, whole_number
 
     names = resolve_strategies(strategies)
     tables = resolve_tables(bench_tables)
     conf = settings(profile, trials=trials, repeats=repeats, bench_seeds=bench_seeds, bench_budget=bench_budget)
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise StudyError(f"seed must be a non-negative integer, got {seed!r}")
+    seed = whole_number("seed", seed, minimum=0)
     kind = executor or ("inline" if profile == "smoke" else "serial")
     if kind not in EXECUTORS:
         raise StudyError(f"unknown executor {kind!r} (choose from: {', '.join(EXECUTORS)})")
