@@ -10,6 +10,7 @@ from pathlib import Path
 from . import paths
 from .cliargs import add_strategy_options, add_study_arguments, check_deprecated, strategy_options
 from .errors import StudyError
+from .progress import count_text
 
 # Commands implemented in their own modules: name -> (module, help). Each module exposes
 # ``add_arguments(parser)`` and ``main(args) -> int`` and keeps heavy imports inside main().
@@ -115,18 +116,6 @@ def cmd_search(args) -> int:
                          f"{result.csv_path}\n")
         return EXIT_TOO_MANY_FAILURES
     return 0
-
-
-def count_text(frame) -> str:
-    """How many trials a study holds; a multi-fidelity study's are configs (one row each in
-    ``trials.csv``), with the rung trials they took said beside."""
-    from .fidelity import collapse_rungs
-
-    def n(count: int, noun: str) -> str:
-        return f"{count} {noun}" + ("" if count == 1 else "s")
-
-    configs = collapse_rungs(frame)
-    return n(len(frame), "trial") if configs is frame else f"{n(len(configs), 'config')} in {n(len(frame), 'rung trial')}"
 
 
 def new_folder(out) -> Path | None:

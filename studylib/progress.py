@@ -28,6 +28,23 @@ import time
 from pathlib import Path
 
 ENV = "STUDYLIB_PROGRESS"
+
+
+def count(n: int, word: str) -> str:
+    """``1 trial``, ``2 trials``."""
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def count_text(frame) -> str:
+    """How many trials a study holds; a multi-fidelity study's are configs (one row each in
+    ``trials.csv``), with the rung trials they took said beside: ``2 configs in 3 rung trials``."""
+    from .fidelity import collapse_rungs
+
+    configs = collapse_rungs(frame)
+    return count(len(frame), "trial") if configs is frame else \
+        f"{count(len(configs), 'config')} in {count(len(frame), 'rung trial')}"
+
+
 #: The running study, for epoch lines (set by :class:`StudyProgress`, read by :func:`epoch`).
 _current = {"label": "", "trial": 0, "total": 0}
 

@@ -502,3 +502,10 @@ def test_run_more_on_a_multi_fidelity_study_adds_that_many_configs(tmp_path):
         (study,) = led.studies()
     continue_study(tmp_path / "ledger.sqlite", study, 1, executor="inline")
     assert len(pd.read_csv(tmp_path / "trials.csv")) == 4
+    e = Explorer(tmp_path, executor="inline")  # the run panel says configs, as the search does
+    e.run.trials.value = 1
+    e.run.button.click()
+    assert e.run.last_error is None, e.run.last_error
+    configs, rungs = len(pd.read_csv(tmp_path / "trials.csv")), len(pd.read_csv(tmp_path / "rungs.csv"))
+    assert configs == 5 and f"has {configs} configs in {rungs} rung trials" in e.run.message.value
+    assert f"({configs} configs in {rungs} rung trials)" in e.run.study.options[e.run.study.value][0]

@@ -17,6 +17,7 @@ import pandas as pd
 from .. import paths
 from ..errors import StudyError
 from ..ledger import Ledger
+from ..progress import count_text
 from .analysis import ADDED, METRICS, TEST_METRICS
 
 #: Environment variable ``studylib explore`` passes its sources in (``os.pathsep``-separated).
@@ -84,8 +85,8 @@ class TrialData:
     ``trials``: one row per trial and ledger (``Ledger.frame()`` plus ``ledger``, ``study``,
     ``strategy`` -- the first study that proposed it -- and ``order``, finishing order in its
     ledger). ``runs``: one row per (study, trial) in proposal order (``number``), for best-so-far
-    curves. ``studies``: each study of ``Ledger.studies()`` with its ``ledger`` path, ``label``
-    and number of ``trials``. ``hyperparameters``: the configuration columns, in ledger order.
+    curves. ``studies``: each study of ``Ledger.studies()`` with its ``ledger`` path, ``label``,
+    number of ``trials`` (rows) and ``count`` (``4 trials``; ``2 configs in 3 rung trials``). ``hyperparameters``: the configuration columns, in ledger order.
     ``curves``: the per-epoch logs, one row per (ledger, key, epoch), see :func:`read_curves`.
     """
 
@@ -140,7 +141,7 @@ def load_ledgers(ledgers: Sequence[Path]) -> TrialData:
             sid, strategy, space = s["study_id"], s["spec"].get("strategy", ""), s["spec"].get("space", "")
             study_label = sid if len(ledgers) == 1 else f"{label}/{sid}"
             data.studies.append({**s, "ledger": path, "ledger_label": label, "label": study_label,
-                                 "trials": len(f)})
+                                 "trials": len(f), "count": count_text(f)})
             for k in f["key"] if len(f) else []:
                 first.setdefault(k, (study_label, strategy, space))
             if len(f):

@@ -12,6 +12,7 @@ import ipywidgets as W
 import pandas as pd
 
 from ..errors import StudyError
+from ..progress import count_text
 from .analysis import STATUSES, filter_columns, label, mask, sorted_values
 from .runmore import continue_study, in_kernel, stderr_to
 
@@ -112,7 +113,7 @@ class RunPanel:
         """Offer ``studies``; keep the chosen one, or pick ``select`` (study id, ledger)."""
         self.studies = studies
         keep = self.study.value
-        self.study.options = [(f"{s['label']} ({s['trials']} trials)", i) for i, s in enumerate(studies)]
+        self.study.options = [(f"{s['label']} ({s['count']})", i) for i, s in enumerate(studies)]
         if select is not None:
             keep = next((i for i, s in enumerate(studies)
                          if s["study_id"] == select[0] and Path(s["ledger"]) == Path(select[1])), keep)
@@ -167,7 +168,7 @@ class RunPanel:
         best = result.best
         self.message.value = (f"{result.trained} trained, {result.served} from the ledger in "
                               f"{time.perf_counter() - start:.0f} s; study {html.escape(result.study_id)} has "
-                              f"{len(result.frame)} trials" + (f", best {best.best_acc:.4f}" if best is not None else ""))
+                              f"{count_text(result.frame)}" + (f", best {best.best_acc:.4f}" if best is not None else ""))
         if getattr(result, "failed", 0):
             self.message.value += (f" <span class='studylib-error'>({result.failed} failed; the trial processes' "
                                    f"output is in {html.escape(str(self.trial_log))})</span>")

@@ -22,6 +22,7 @@ import pandas as pd
 
 from .. import numbers, paths, profiles
 from ..ledger import write_csv_atomic
+from ..progress import count  # noqa: F401 (display and publish import it from here)
 from ..space import SearchSpace
 
 SUMMARY_JSON = "summary.json"
@@ -127,11 +128,6 @@ class RoundRun:
             "python": sys.executable,
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
-
-
-def count(n: int, word: str) -> str:
-    """``1 trial``, ``2 trials``."""
-    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def _mean_std(best: pd.DataFrame, col: str) -> dict:
