@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import paths
+from . import atomic, paths
 from .errors import StudyError
 from .ledger import Ledger, write_csv_atomic
 
@@ -92,9 +92,7 @@ def read_study_record(out: str | Path, study_id: str) -> dict:
 def write_study_record(out: Path, study_id: str, record: dict) -> None:
     path = study_record_path(out, study_id)
     path.parent.mkdir(exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({"study_id": study_id, **record}, indent=2, default=str))
-    os.replace(tmp, path)
+    atomic.write_text(path, json.dumps({"study_id": study_id, **record}, indent=2, default=str))
 
 
 def export_trials(ledger: Ledger, path: Path) -> None:

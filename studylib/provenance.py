@@ -180,11 +180,8 @@ def stamp_path(result) -> Path:
 def write_stamp(result, stamp: dict) -> Path:
     """Record ``stamp`` (a :func:`code_stamp`) beside the result file ``result``; returns the sidecar."""
     import json
-    import os
 
-    path = stamp_path(result)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({**stamp, "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, indent=1,
-                              sort_keys=True) + "\n")
-    os.replace(tmp, path)
-    return path
+    from .atomic import write_text
+
+    return write_text(stamp_path(result), json.dumps({**stamp, "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
+                                                     indent=1, sort_keys=True) + "\n")

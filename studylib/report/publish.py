@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
 import time
 from pathlib import Path
 
-from .. import paths
+from .. import atomic, paths
 from ..numbers import format_mean_spread
 
 INDEX_HTML = "index.html"
@@ -48,10 +47,7 @@ def render_html(ipynb: Path, target: Path, title: str) -> Path:
                             embed_images=True, template_name="studylib",
                             extra_template_basedirs=[str(paths.JUPYTER_DIR / "nbconvert" / "templates")])
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(body, encoding="utf-8")
-    os.replace(tmp, target)
-    return target
+    return atomic.write_text(target, body)
 
 
 # -- index -------------------------------------------------------------------------------------
@@ -129,11 +125,7 @@ def write_index(out: Path) -> Path:
                       for c in dict.fromkeys(filter(None, map(dataset_caveat, datasets)))) +
             f"<ul>{''.join(items) or '<li>no reports yet</li>'}</ul>"
             f"<p><small>updated {html.escape(stamp)} in {html.escape(str(out))}</small></p></body></html>")
-    target = out / INDEX_HTML
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, target)
-    return target
+    return atomic.write_text(out / INDEX_HTML, page)
 
 
 def _kinds(names) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from .. import numbers, paths, profiles
+from .. import atomic, numbers, paths, profiles
 from ..ledger import write_csv_atomic
 from ..progress import count  # noqa: F401 (display and publish import it from here)
 from ..space import SearchSpace
@@ -250,10 +250,7 @@ def write_summary(out_dir: str | Path, summary: dict[str, Any]) -> Path:
     ``seeds``, ``wall_time``)."""
     path = Path(out_dir) / SUMMARY_JSON
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(summary, indent=2, default=str))
-    tmp.replace(path)
-    return path
+    return atomic.write_text(path, json.dumps(summary, indent=2, default=str))
 
 
 def dataset_caveat(dataset: str | None) -> str | None:

@@ -1,0 +1,19 @@
+"""Files written whole or not at all: through a temporary file in the same folder, renamed into place
+(a reader, or a run killed mid-write, never sees half a file). No randomness."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically; returns ``path``. The temporary file
+    (``<name>.tmp``) does not outlive a failed write."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
