@@ -131,9 +131,6 @@ class CurveObjective(TableObjective):
         metrics.update(value=float(self.table.values[idx, column, epochs - 1]), new_epochs=epochs - done)
         return Trial(key, config, metrics=metrics, epochs=epochs, seed=self.seed, dataset=self.name)
 
-    def trial_fields(self) -> dict:
-        return {"seed": self.seed, "dataset": self.name}
-
     def score(self, trial: Trial) -> float:
         return self.table.final.sign * trial.metrics["value"]
 

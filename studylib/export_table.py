@@ -19,10 +19,9 @@ import json
 import os
 from pathlib import Path
 
+from .curve_bench import EPOCH  # the columns bench --fidelity epoch reads
 from .errors import StudyError
-
-EPOCH = "epoch"
-SEED = "seed"
+from .table_files import SEED
 
 
 def add_arguments(parser) -> None:

@@ -166,7 +166,3 @@ class StudyLock:
             self.path.unlink(missing_ok=True)  # while holding the lock: no one else owns the path now
             os.close(self.fd)  # drops the flock
             self.fd = None
-
-
-def ledger_path(out: Path) -> Path:
-    return Path(out) / paths.LEDGER_NAME

@@ -104,7 +104,7 @@ class StudyProgress:
                  budget_epochs: int | None = None, rungs: bool = False):
         self.label, self.total, self.stream = label, total, stream or sys.stderr
         self.done, self.best, self.bar = 0, -math.inf, None
-        self.configs: set[str] = set()  # the configs of the rung trials so far (their first rung's key)
+        self.configs: set[str] = set()  # the configs of the rung trials so far (their rung_of: the config's key)
         self.budget, self.spent = budget_epochs, 0
         self.plain = show and not interactive(self.stream)
         if show and not self.plain:

@@ -253,7 +253,7 @@ def main(args) -> int:
     rounds = resolve_rounds(args.round)
     out = Path(args.out) if args.out else default_out(args)
     out = out.resolve()
-    from .study import check_out_dir
+    from .outdir import check_out_dir
 
     check_out_dir(out, index=True)
     plans = [(name, nb, _parameters(args, name, nb, out)) for name, nb in rounds]

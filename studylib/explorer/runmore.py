@@ -82,8 +82,8 @@ def continue_study(ledger: str | Path, study: dict, more: int, *, strategy: str 
 
 
 def _configs(ledger, keys) -> set[str]:
-    """The distinct trials ``--trials`` counts among ``keys``: a rung trial counts as its config's
-    first rung (``rung_of``), any other trial as itself."""
+    """The distinct trials ``--trials`` counts among ``keys``: a rung trial counts as its config
+    (``rung_of``, the config's key), any other trial as itself."""
     out = set()
     for key in keys:
         trial = ledger.get(key)

@@ -21,6 +21,7 @@ import ipywidgets as W
 import pandas as pd
 
 from ..errors import StudyError
+from ..fidelity import config_column
 from .analysis import KINDS, METRICS, TABLE_RESULTS, X_EXTRAS, importance_by_round
 from .ledgers import TrialData, default_sources, find_ledgers, ledger_labels, load_ledgers
 from .panels import FilterPanel, RunPanel
@@ -259,8 +260,7 @@ def _configs_note(trials: pd.DataFrame) -> str:
     rung of a config is a row), else nothing."""
     if "rung_of" not in trials or not trials["rung_of"].notna().any():
         return ""
-    configs = trials["rung_of"].where(trials["rung_of"].notna(), trials["key"])
-    n = len(set(zip(trials["ledger"], configs)))
+    n = len(set(zip(trials["ledger"], config_column(trials))))
     return f" ({n} config{'s' if n != 1 else ''})"
 
 

@@ -133,7 +133,6 @@ def fig3_learning_rate(data, *, space=None, context=None, chance=None):
 
 def fig4_distribution(data, *, space=None, context=None, chance=None, bins: int = 20):
     """Fig. 4: the distribution of accuracy over the round's trials (histogram + one tick per trial)."""
-    import matplotlib.pyplot as plt
     import seaborn as sns
 
     frame, space, context, chance = _unpack(data, space, context, chance)
@@ -153,10 +152,8 @@ def fig4_distribution(data, *, space=None, context=None, chance=None, bins: int 
     ax.set_xlim(0, 1)
     ax.set_xlabel(Y_LABEL)
     ax.set_ylabel("trials")
-    fig = _finish(fig, "Fig. 4. Distribution of Best Validation Accuracy over the Trials", context, len(frame),
-                  paper="Fig. 4. Test Accuracy of Small CNNs on GPU")
-    plt.close(fig)
-    return fig
+    return _finish(fig, "Fig. 4. Distribution of Best Validation Accuracy over the Trials", context, len(frame),
+                   paper="Fig. 4. Test Accuracy of Small CNNs on GPU")
 
 
 def fig5_optimizer(data, **kw):
@@ -257,7 +254,5 @@ def table_iv_figure(data, *, context=None):
         own.set_title(f"ours, on the {name} test set (not CIFAR-10: not ranked)", fontsize="medium")
     for a in fig.axes:
         a.set_ylabel("")
-    fig = _finish(fig, "Table IV. Test Accuracy: the Paper's CIFAR-10 Leaderboard and Our Run", context, n,
-                  paper="Table IV. Accuracy on CIFAR-10 without Data Augmentation")
-    plt.close(fig)
-    return fig
+    return _finish(fig, "Table IV. Test Accuracy: the Paper's CIFAR-10 Leaderboard and Our Run", context, n,
+                   paper="Table IV. Accuracy on CIFAR-10 without Data Augmentation")

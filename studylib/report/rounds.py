@@ -185,7 +185,8 @@ def plan_round(round_name: str | SearchSpace, *, dataset: str = "digits", profil
     """Every input of :func:`run_round` checked (for every seed) and the data loaded; raises
     :class:`StudyError` (one line) before anything is written (``studylib run`` calls it first,
     too). Returns the space, the output folder and ``[(seed, (spec, data)), ...]``."""
-    from ..study import check_out_dir, prepare, study_space, whole_number
+    from ..outdir import check_out_dir
+    from ..study import prepare, study_space, whole_number
 
     repeats = whole_number("repeats", repeats)
     space = study_space(round_name)

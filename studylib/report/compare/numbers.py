@@ -96,8 +96,7 @@ def cost_bands(data, cost: str) -> pd.DataFrame:
         per_seed = []
         for _, h in g.groupby("seed", sort=False):
             c, v = h["cost"].to_numpy(dtype=float), h["best_so_far"].to_numpy(dtype=float)
-            idx = np.searchsorted(c, grid, side="right") - 1
-            per_seed.append(np.where((idx >= 0) & (grid <= c[-1]), v[np.clip(idx, 0, None)], np.nan))
+            per_seed.append(np.where(grid <= c[-1], numbers.on_grid(c, v, grid), np.nan))  # none past its spend
         m = np.vstack(per_seed)
         with warnings.catch_warnings():  # an all-NaN column (no seed finished a trial yet) stays NaN
             warnings.simplefilter("ignore", RuntimeWarning)

@@ -135,7 +135,8 @@ def plan_compare(*, dataset: str = "digits", profile: str = "smoke", strategies=
     (one line) before anything is written (``studylib run compare`` calls it first, too)."""
     from ...executors import EXECUTORS
     from ...space import load_space
-    from ...study import check_out_dir, prepare, whole_number
+    from ...outdir import check_out_dir
+    from ...study import prepare, whole_number
 
     names = resolve_strategies(strategies)
     tables = resolve_tables(bench_tables)
