@@ -51,7 +51,8 @@ def main(argv=None) -> int:
     from studylib import provenance
 
     tables_dir = Path(args.tables_dir)
-    stamp = provenance.code_stamp({k: ("memetic-sh", o) for k, o in RUNS.items()}, tables=list(TABLES),
+    stamp = provenance.code_stamp({k: ("memetic-sh", o) for k, o in RUNS.items()}, protocol=provenance.CURVE_PROTOCOL,
+                                  tables=list(TABLES),
                                   seeds=list(SEEDS), table_hashes=cc.table_hashes(tables_dir))
     tables = [cc.load(t, tables_dir) for t in TABLES]
     out = started(tables)

@@ -441,7 +441,7 @@ def main(argv=None) -> int:
     candidates, selection_csv = ROUNDS[args.round]
     runs = {"random": ("random", None), **{k: ("memetic-sh", o) for k, o in candidates.items()}} if args.select \
         else STRATEGIES
-    stamp = provenance.code_stamp(runs, tables=args.tables if not args.select else
+    stamp = provenance.code_stamp(runs, protocol=provenance.CURVE_PROTOCOL, tables=args.tables if not args.select else
                                   ["curves-a"] + ([CHECK_TABLE] if args.round >= CHECKED_FROM else []), seeds=args.seeds,
                                   select=args.select, table_hashes=table_hashes(tables_dir))
     if args.select:

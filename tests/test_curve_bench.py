@@ -1,11 +1,12 @@
 """Learning-curve tables (studylib bench --fidelity epoch): epoch budgets, rungs, the cost column, regret."""
 import itertools
+import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from studylib import cli
+from studylib import cli, provenance
 from studylib.curve_bench import curve_table_from_frame, run_curve
 
 EPOCHS = 9
@@ -128,6 +129,9 @@ def test_bench_cli_writes_a_cost_column(tmp_path, capsys):
     assert set(random.groupby("seed").cost.max()) == {30}  # 3 full trials of 9 epochs, then 3 epochs
     summary = pd.read_csv(tmp_path / "b" / "bench_summary.csv")
     assert "regret@30" in summary.columns
+    stamp = json.loads((tmp_path / "b" / "bench.provenance.json").read_text())
+    assert stamp["protocol_code"] == provenance.fingerprint(protocol=provenance.CURVE_PROTOCOL) != provenance.fingerprint()
+    assert stamp["strategy_code"]["dehb"] == provenance.fingerprint("dehb", protocol=provenance.CURVE_PROTOCOL)
 
 
 @pytest.mark.parametrize("case,message", [

@@ -44,6 +44,21 @@ def test_fingerprints_follow_the_code_they_name(tmp_path, monkeypatch):
     assert provenance.fingerprint("random") != now[0] and provenance.fingerprint() != now[1]
 
 
+def test_a_learning_curve_results_fingerprint_follows_its_curve_code(tmp_path, monkeypatch):
+    copy = tmp_path / "studylib"
+    shutil.copytree(paths.PACKAGE_DIR, copy, ignore=shutil.ignore_patterns("__pycache__", "*.ipynb"))
+    monkeypatch.setattr(provenance, "PACKAGE", copy)
+    curve = provenance.CURVE_PROTOCOL
+    before = provenance.fingerprint("memetic-sh", protocol=curve), provenance.fingerprint(), provenance.fingerprint("random")
+    for name in ("curve_bench.py", "table_files.py"):  # the curve objective, rungs and regret rule; the file reader
+        with open(copy / name, "a") as f:
+            f.write("\n# a change\n")
+        now = provenance.fingerprint("memetic-sh", protocol=curve)
+        assert now != before[0]
+        before = now, *before[1:]
+    assert (provenance.fingerprint(), provenance.fingerprint("random")) == before[1:]  # a table benchmark's: not
+
+
 def test_a_stamp_names_each_candidate_by_its_strategy_and_options():
     def three_rungs(epochs):  # an option JSON cannot write: named, not an address
         return epochs // 9
