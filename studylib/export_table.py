@@ -9,14 +9,16 @@ trained for one seed under several budgets (rungs of a multi-fidelity study, ano
 back with ``studylib bench --table FILE.csv --fidelity epoch --metric val_accuracy --direction
 maximize`` (a finished grid study becomes a learning-curve benchmark).
 
-No randomness here. Bad input (no ledger in FOLDER, an unknown ``--study``, nothing to export, an
-unwritable ``--table``): one
-line, exit 2, nothing written.
+No randomness here. Bad input (no ledger in FOLDER, an unknown ``--study``, nothing to export,
+studies of several search spaces or datasets (other data) in FOLDER without ``--study``, an
+unwritable ``--table``, a study's ``trials.csv`` or ``rungs.csv``): one line, exit 2, nothing
+written.
 """
 from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 from .curve_bench import EPOCH  # the columns bench --fidelity epoch reads
@@ -44,21 +46,39 @@ def main(args) -> int:
 
     check_out_file(args.table, ".csv", flag="--table")  # before reading the ledger
     check_not_study_file(args.table, args.folder)
+    from .progress import count
+
     frame = learning_curves(args.folder, studies=args.studies)
     write_table(frame, args.table)
-    curves = int((frame[EPOCH] == 1).sum())
-    print(f"wrote {args.table}: {len(frame)} rows ({curves} learning curves, one per config and seed)")
+    lengths = frame.groupby(_key_columns(frame), dropna=False, sort=False)[EPOCH].max()
+    print(f"wrote {args.table}: {len(frame)} rows ({count(len(lengths), 'learning curve')}, one per config and seed)")
+    short = int((lengths < lengths.max()).sum())
+    if short:
+        print(f"note: {short} of {len(lengths)} curves end before epoch {int(lengths.max())} (early stopping, or "
+              "rungs a multi-fidelity study did not promote); bench --fidelity epoch needs every curve to reach "
+              "the same last epoch", file=sys.stderr)
     return 0
 
 
+def _key_columns(frame) -> list[str]:
+    """The columns naming a curve: the hyperparameters and ``seed`` (those before ``epoch``)."""
+    cols = list(frame.columns)
+    return cols[:cols.index(EPOCH)]
+
+
 def check_not_study_file(table, folder) -> None:
-    """``--table`` must not be one of the files the study writes in its own folder."""
+    """``--table`` must not be one of the files a study writes in its folder: this study's, or
+    another's (a ``trials.csv`` or ``rungs.csv`` beside a ledger)."""
     from . import paths
     from .outdir import RUNGS_CSV
 
     table = Path(table)
-    if table.name in (paths.TRIALS_CSV, RUNGS_CSV) and table.resolve().parent == Path(folder).resolve():
-        raise StudyError(f"--table {table} is the study's own {table.name}: write the table elsewhere "
+    if table.name not in (paths.TRIALS_CSV, RUNGS_CSV):
+        return
+    own = table.resolve().parent == Path(folder).resolve()
+    if own or (table.parent / paths.LEDGER_NAME).exists():
+        whose = "the study's own" if own else "a study's"
+        raise StudyError(f"--table {table} is {whose} {table.name}: write the table elsewhere "
                          f"(e.g. {Path(folder) / 'curves.csv'})")
 
 
@@ -76,6 +96,7 @@ def learning_curves(folder, studies: list[str] | None = None) -> "pd.DataFrame":
 
     with Ledger(path, read_only=True) as ledger:
         rows = ledger.histories(studies, ok_only=True)
+        check_one_kind(ledger, studies, {r[0] for r in rows}, folder)
     longest: dict[tuple[str, int], dict] = {}
     for _, config, seed, curve in rows:
         n = max((len(v) for v in curve.values()), default=0)
@@ -96,6 +117,22 @@ def learning_curves(folder, studies: list[str] | None = None) -> "pd.DataFrame":
     metrics = sorted({m for c in longest.values() for m in c}, key=_metric_order)
     frame = frame[names + [SEED, EPOCH] + metrics]
     return frame.sort_values(names + [SEED, EPOCH], kind="stable").reset_index(drop=True)
+
+
+def check_one_kind(ledger, studies: list[str] | None, keys: set[str], folder) -> None:
+    """The studies whose trials are exported (``keys``) share one search space and one dataset
+    (the same data): a table is one space on one dataset. Else :class:`StudyError` naming them."""
+    kinds: dict[tuple, str] = {}
+    for s in ledger.studies():
+        spec = s["spec"]
+        if (studies and s["study_id"] not in studies) or not keys & set(ledger.study_keys(s["study_id"])):
+            continue
+        kind = (spec.get("space"), spec.get("space_hash"), spec.get("dataset"), spec.get("data_hash"))
+        kinds.setdefault(kind, s["study_id"])
+    if len(kinds) > 1:
+        named = "; ".join(f"{sid} ({space} on {dataset})" for (space, _, dataset, _), sid in kinds.items())
+        raise StudyError(f"{folder} holds studies of {len(kinds)} search spaces or datasets (e.g. {named}): "
+                         "a table is one space on one dataset; export one with --study ID")
 
 
 def _length(curve: dict | None) -> int:

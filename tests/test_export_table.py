@@ -86,6 +86,28 @@ def test_the_studys_own_files_and_a_second_table_flag_are_refused(study, tmp_pat
     assert (tmp_path / "a.csv").exists()
 
 
+def test_another_studys_files_are_refused_and_short_curves_are_noted(study, tmp_path, capsys):
+    import shutil
+
+    _, src = study
+    other = tmp_path / "other"
+    shutil.copytree(src, other)
+    before = (other / "trials.csv").read_bytes()
+    assert cli.main(["export-table", str(src), "--table", str(other / "trials.csv")]) == 2
+    assert "is a study's trials.csv: write the table elsewhere" in capsys.readouterr().err
+    assert (other / "trials.csv").read_bytes() == before
+    mf = tmp_path / "mf"
+    assert cli.main(["search", "round1", "--strategy", "asha", "--trials", "4", "--dataset", "synthetic",
+                     "--max-epochs", "3", "--executor", "inline", "--no-progress", "--out", str(mf)]) == 0
+    capsys.readouterr()
+    assert cli.main(["export-table", str(mf), "--table", str(tmp_path / "mf.csv")]) == 0
+    table = pd.read_csv(tmp_path / "mf.csv")
+    lengths = table.groupby(list(table.columns[:table.columns.get_loc("epoch")]))["epoch"].max()
+    short = int((lengths < 3).sum())
+    assert 0 < short < 4  # asha promoted some configs, not all
+    assert f"note: {short} of 4 curves end before epoch 3" in capsys.readouterr().err
+
+
 def test_study_option_exports_only_that_study(study, tmp_path, capsys):
     import shutil
 
@@ -96,10 +118,20 @@ def test_study_option_exports_only_that_study(study, tmp_path, capsys):
     assert cli.main(["search", "round1", "--strategy", "random", "--trials", "1", "--seed", "3", "--dataset",
                      "synthetic", "--max-epochs", "3", "--patience", "5", "--executor", "inline", "--no-progress",
                      "--out", str(out)]) == 0
-    both, only = tmp_path / "both.csv", tmp_path / "only.csv"
-    assert cli.main(["export-table", str(out), "--table", str(both)]) == 0
+    (random_id,) = set(pd.read_csv(out / "trials.csv").study_id) - {grid_id}
+    both, only, other = tmp_path / "both.csv", tmp_path / "only.csv", tmp_path / "other.csv"
+    capsys.readouterr()
+    # two spaces (tiny, round1) in one table would give round1's configs tiny's columns
+    assert cli.main(["export-table", str(out), "--table", str(both)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "holds studies of 2 search spaces or datasets" in err and "export one with --study" in err
+    assert not both.exists()
     assert cli.main(["export-table", str(out), "--table", str(only), "--study", grid_id]) == 0
-    assert len(pd.read_csv(both)) == 8 + 3 and len(pd.read_csv(only)) == 8
+    assert cli.main(["export-table", str(out), "--table", str(other), "--study", random_id]) == 0
+    assert len(pd.read_csv(only)) == 8 and len(pd.read_csv(other)) == 3
+    assert "border_crop" not in pd.read_csv(other).columns and "filters2" in pd.read_csv(other).columns
+    # early stopping off (patience 5): every curve reaches the last epoch, so no note
+    assert "1 learning curve, one per config" in capsys.readouterr().out
     capsys.readouterr()
     assert cli.main(["export-table", str(out), "--table", str(tmp_path / "x.csv"), "--study", "nope"]) == 2
     err = capsys.readouterr().err
