@@ -169,7 +169,7 @@ def main(args) -> int:
     summary = run_bench(tables, strategies, seeds, budget, out, workers=args.workers, progress=not quiet)
     if quiet:  # no progress lines, but the summary is the command's result
         print(format_summary(summary, budget), end="")
-        print(f"wrote {out / 'bench.csv'}, {out / 'bench_regret.png'}")
+        print(f"wrote {out / 'bench.csv'}, {out / 'bench_summary.csv'}, {out / 'bench_regret.png'}")
     return 0
 
 

@@ -69,7 +69,7 @@ def curve_table_from_frame(frame, name: str, metric: str, maximize: bool, source
     must have every epoch 1..E once (else a one-line StudyError)."""
     import pandas as pd
 
-    from .table_files import SEED, _metric_values, table_from_frame
+    from .table_files import SEED, _metric_values, check_filled, table_from_frame
 
     where = source or name
     frame = frame.set_axis([str(c) for c in frame.columns], axis=1)
@@ -89,6 +89,7 @@ def curve_table_from_frame(frame, name: str, metric: str, maximize: bool, source
         return table_from_frame(frame, name, metric, maximize, source, reserved=(SEED, EPOCH))  # its error
     _metric_values(frame[metric], metric, where)  # in the file's row order: an error names the file's row
     group = [c for c in frame.columns if c not in (metric, EPOCH)]
+    check_filled(frame, group, where)  # in the file's row order, before the curves are grouped
     top = int(frame[EPOCH].max())
     stats = frame.groupby(group, sort=False, dropna=False)[EPOCH].agg(["count", "nunique"])
     bad = stats[(stats["count"] != top) | (stats["nunique"] != top)]
@@ -101,7 +102,8 @@ def curve_table_from_frame(frame, name: str, metric: str, maximize: bool, source
         raise StudyError(f"{where}: {len(bad)} curve(s) lack epochs 1..{top}, e.g. {label}: {what}")
     gid = frame.groupby(group, sort=False, dropna=False).ngroup().to_numpy()
     frame = frame.iloc[np.lexsort((frame[EPOCH].to_numpy(), gid))]  # each epoch: the same row order
-    tables = [table_from_frame(frame[frame[EPOCH] == e].drop(columns=EPOCH), name, metric, maximize, source)
+    rule = "every column left of 'epoch' but 'seed' is one"
+    tables = [table_from_frame(frame[frame[EPOCH] == e].drop(columns=EPOCH), name, metric, maximize, source, rule=rule)
               for e in range(1, top + 1)]
     final = dataclasses.replace(tables[-1], tie=TIE)  # logged metrics: float32 (Keras)
     return CurveTable(name, np.stack([t.values for t in tables], axis=2), final)

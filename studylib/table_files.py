@@ -86,11 +86,12 @@ def load_table_file(path, metric: str | None, direction: str | None) -> Table:
 
 
 def table_from_frame(frame, name: str, metric: str, maximize: bool, source: str = "",
-                     reserved: tuple[str, ...] = (SEED,)) -> Table:
+                     reserved: tuple[str, ...] = (SEED,), rule: str | None = None) -> Table:
     """A Table from rows of (hyperparameters..., [seed], metric): every column but ``metric`` and
     ``reserved`` is a hyperparameter; rows of one config are its seeds (in ``seed`` order when
     that column exists, else in row order). Checks: metric present, numeric, finite; hyperparameter
-    values present; no repeated (config, seed); every combination present; space size limit."""
+    values present; no repeated (config, seed); every combination present; space size limit.
+    ``rule``: which columns are hyperparameters, as an error about them says it."""
     import pandas as pd
 
     where = source or name
@@ -102,14 +103,13 @@ def table_from_frame(frame, name: str, metric: str, maximize: bool, source: str 
         raise StudyError(f"{where}: --metric cannot be the {metric!r} column")
     values = _metric_values(frame[metric], metric, where)
     hp = [c for c in columns if c != metric and c not in reserved]
+    rule = rule or f"every column but {metric!r} and 'seed' is one"
     if not hp:
-        raise StudyError(f"{where}: no hyperparameter columns (every column but {metric!r} and 'seed' is one)")
+        raise StudyError(f"{where}: no hyperparameter columns ({rule})")
     dims, codes = [], []
+    check_filled(frame, hp, where)
     for c in hp:
         col = frame[c]
-        if col.isna().any():
-            raise StudyError(f"{where}: column {c!r} has {int(col.isna().sum())} empty cells "
-                             f"(first in data row {_row(col.isna())})")
         if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
             uniques = np.sort(col.unique())
             code = np.searchsorted(uniques, col.to_numpy())
@@ -136,7 +136,7 @@ def table_from_frame(frame, name: str, metric: str, maximize: bool, source: str 
         example = space.config_at(int(np.argmin(present)))
         raise StudyError(f"{where}: {missing:,} of {space.size:,} combinations missing, e.g. "
                          + ", ".join(f"{k}={v!r}" for k, v in example.items())
-                         + f" (hyperparameters read: {', '.join(hp)}; every column but {metric!r} and 'seed' is one)")
+                         + f" (hyperparameters read: {', '.join(hp)}; {rule})")
     if SEED in reserved and SEED in columns:
         if frame[SEED].isna().any():
             raise StudyError(f"{where}: column 'seed' has empty cells (first in data row {_row(frame[SEED].isna())})")
@@ -180,9 +180,29 @@ def _metric_values(col, metric: str, where: str) -> np.ndarray:
     return values
 
 
+def check_filled(frame, columns, where: str) -> None:
+    """Every cell of ``columns`` holds a value; else a StudyError naming the first empty one's data row."""
+    for c in columns:
+        empty = frame[c].isna()
+        if empty.any():
+            raise StudyError(f"{where}: column {c!r} has {int(empty.sum())} empty cells (first in data row {_row(empty)})")
+
+
 def _row(mask) -> int:
     """The 1-based data row of the first True (a CSV's header is not counted)."""
     return int(np.argmax(np.asarray(mask))) + 1
+
+
+def check_file_names(spec: str | None, items: list[str]) -> None:
+    """A ``--table`` item that names an existing file not read as a table (another suffix), or a
+    file whose name holds the comma that separates items: one clear line, not "unknown table"."""
+    whole = (spec or "").strip()
+    if "," in whole and Path(whole).is_file():
+        raise StudyError(f"--table {whole}: a table file's name may not contain a comma (it separates tables); "
+                         "rename the file")
+    for item in items:
+        if not is_table_file(item) and Path(item).suffix and Path(item).is_file():
+            raise StudyError(f"--table {item}: a table file must end in {' or '.join(sorted(SUFFIXES))}")
 
 
 def resolve_table_spec(spec: str, metric: str | None = None, direction: str | None = None) -> list:
@@ -192,6 +212,7 @@ def resolve_table_spec(spec: str, metric: str | None = None, direction: str | No
     from .tables import resolve_tables
 
     items = [n.strip() for n in (spec or "").split(",") if n.strip()]
+    check_file_names(spec, items)
     if (metric or direction) and not any(is_table_file(n) for n in items):
         raise StudyError("--metric and --direction are for table files (FILE.csv or FILE.parquet); "
                          "built-in tables have their own")

@@ -143,6 +143,8 @@ def test_bench_cli_writes_a_cost_column(tmp_path, capsys):
     ("no fidelity", "need --fidelity epoch"),
     ("budget below the top rung", "budget-epochs 8 is below asha's top rung on c (9 epochs, the table's last)"),
     ("empty metric cell", "metric 'val_accuracy' is empty, NaN or infinite in 1 rows (first in data row 21)"),
+    ("empty hyperparameter cell", "column 'b' has 1 empty cells (first in data row 31)"),  # not "missing epoch"
+    ("missing combination", "(hyperparameters read: a, b; every column left of 'epoch' but 'seed' is one)"),
 ])
 def test_bad_inputs_are_one_line_exit_2_nothing_written(tmp_path, capsys, case, message):
     data = curves(np.random.default_rng(4))
@@ -159,6 +161,10 @@ def test_bad_inputs_are_one_line_exit_2_nothing_written(tmp_path, capsys, case, 
         table = "hpobench-car"
     elif case == "empty metric cell":  # the file's row, not the curve's number
         data.loc[20, "val_accuracy"] = np.nan
+    elif case == "empty hyperparameter cell":
+        data.loc[30, "b"] = np.nan
+    elif case == "missing combination":
+        data = data[(data.a != data.a.iloc[0]) | (data.b != data.b.iloc[0])]
     elif case == "budget below the top rung":  # random would run; asha could start no config
         fidelity, strategies = [*fidelity, "--budget-epochs", "8"], "random,asha"
     else:

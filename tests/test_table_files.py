@@ -198,6 +198,12 @@ def write_bad(tmp_path, case):
         return tmp_path / "d.csv", flags, "d.csv is not a file"
     if case == "metric for a built-in table":
         return "nb201-cifar10", flags, "--metric and --direction are for table files"
+    if case == "another suffix":
+        grid_frame().to_csv(tmp_path / "t.txt", index=False)
+        return tmp_path / "t.txt", flags, "t.txt: a table file must end in .csv or .parquet"
+    if case == "a comma in the file name":
+        grid_frame().to_csv(tmp_path / "a,b.csv", index=False)
+        return tmp_path / "a,b.csv", flags, "a,b.csv: a table file's name may not contain a comma"
     if case == "file shadows a built-in table":
         grid_frame().to_csv(tmp_path / "hpolib-naval.csv", index=False)
         return f"hpolib-naval,{tmp_path / 'hpolib-naval.csv'}", flags, "two tables named 'hpolib-naval'"
@@ -207,7 +213,7 @@ def write_bad(tmp_path, case):
 BAD = ["missing combination", "a result column left in", "a column twice", "non-numeric metric", "NaN metric", "unknown metric", "no metric", "no direction",
        "bad direction", "absent file", "empty file", "header only", "unreadable parquet", "repeated seed",
        "empty hyperparameter", "too many combinations", "no hyperparameter columns", "a folder", "metric for a built-in table",
-       "file shadows a built-in table"]
+       "file shadows a built-in table", "another suffix", "a comma in the file name"]
 
 
 @pytest.mark.parametrize("case", BAD)
