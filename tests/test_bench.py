@@ -169,6 +169,8 @@ def test_cli_arguments(tmp_path, capsys):
     capsys.readouterr()
     assert bench_cli.main(args) == 0
     assert (tmp_path / "bench.csv").exists() and (tmp_path / "bench_regret.png").exists()
-    assert capsys.readouterr().out.splitlines()[-1] == f"wrote {tmp_path / 'bench.csv'}, {tmp_path / 'bench_regret.png'}"
+    assert capsys.readouterr().out.splitlines()[-1] == (f"wrote {tmp_path / 'bench.csv'}, {tmp_path / 'bench_summary.csv'}, "
+                                                        f"{tmp_path / 'bench_regret.png'}")
+    assert (tmp_path / "bench_summary.csv").exists()
     assert bench.resolve_tables("all") == list(bench.TABLES)
     assert bench.default_out_dir().name == "bench"
