@@ -13,3 +13,19 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 __version__ = "0.1.0"
+
+#: The Python API at the top level (``studylib.search(...)``), imported on first use so that
+#: ``import studylib`` stays light (no pandas, no Keras).
+_API = {"search": "study", "StudyError": "errors", "load_space": "space", "load_dataset": "data"}
+
+
+def __getattr__(name):
+    if name in _API:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_API[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_API])

@@ -33,11 +33,15 @@ def _configured() -> str | None:
     """The backend the user named: ``KERAS_BACKEND``, else ``keras.json``'s, else None."""
     if os.environ.get("KERAS_BACKEND"):
         return os.environ["KERAS_BACKEND"]
-    home = Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras")
     try:
-        return json.loads((home / "keras.json").read_text()).get("backend") or None
+        return json.loads(_keras_json().read_text()).get("backend") or None
     except (OSError, ValueError, AttributeError):
         return None
+
+
+def _keras_json() -> Path:
+    """Keras' settings file: ``$KERAS_HOME/keras.json``, else ``~/.keras/keras.json``."""
+    return Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras") / "keras.json"
 
 
 def choose_backend(configured: str | None, installed=_installed) -> str:
@@ -46,8 +50,8 @@ def choose_backend(configured: str | None, installed=_installed) -> str:
     Raises :class:`StudyError` naming the extra to install when that backend is missing."""
     name = configured or next((b for b in BACKENDS if installed(BACKENDS[b][0])), "tensorflow")
     if name not in BACKENDS:  # Keras' numpy and openvino backends cannot train; a typo fails in Keras' import
-        raise StudyError(f"Keras backend {name!r} (KERAS_BACKEND or ~/.keras/keras.json) cannot train here: "
-                         f"use one of {', '.join(BACKENDS)}")
+        where = "KERAS_BACKEND" if os.environ.get("KERAS_BACKEND") else str(_keras_json())
+        raise StudyError(f"Keras backend {name!r} ({where}) cannot train here: use one of {', '.join(BACKENDS)}")
     module, extra = BACKENDS[name]
     if not installed(module):
         raise StudyError(f"Keras backend {name!r} is not installed: pip install -e \".[{extra}]\"")

@@ -194,7 +194,7 @@ def run_bench(tables, strategies, seeds, budget: int, out_dir=None, workers: int
     out_dir.mkdir(parents=True, exist_ok=True)
     df.to_csv(out_dir / "bench.csv", index=False)
     write_stamp(out_dir / "bench.csv", code_stamp(slist, options, tables=names, seeds=seed_list,
-                                                  budget=budget))
+                                                  budget=budget, **({"strategy_options": options} if options else {})))
     summary = summarize(df, budget)
     summary.to_csv(out_dir / "bench_summary.csv", index=False)
     if plot:
@@ -203,7 +203,7 @@ def run_bench(tables, strategies, seeds, budget: int, out_dir=None, workers: int
         plot_regret(df, out_dir / "bench_regret.png")
     if progress:
         print(format_summary(summary, budget))
-        print(f"wrote {out_dir / 'bench.csv'}, {out_dir / 'bench_regret.png'} "
+        print(f"wrote {out_dir / 'bench.csv'}, {out_dir / 'bench_summary.csv'}, {out_dir / 'bench_regret.png'} "
               f"({time.perf_counter() - t0:.0f}s)")
     return summary
 
@@ -261,7 +261,9 @@ def summarize(df, budget: int):
     return pd.DataFrame(rows)
 
 
-def format_summary(summary, budget: int) -> str:
+def format_summary(summary, budget: int, unit: str = "evaluations") -> str:
+    """The summary as the command prints it; ``unit``: what the budget counts (``epochs`` for
+    learning-curve tables)."""
     if summary.empty:
         return "(no results)"
     cols = [c for c in summary.columns if c.startswith("regret@")]
@@ -274,7 +276,7 @@ def format_summary(summary, budget: int) -> str:
     for table, sub in summary.groupby("table", sort=False):
         runs = int(sub.runs.max())
         lines.append(f"== {table}  (median regret over {runs} seed{'' if runs == 1 else 's'}"
-                     + (f"; evals->rand: median evaluations to reach {REFERENCE}'s median regret at {budget})"
+                     + (f"; evals->rand: median {unit} to reach {REFERENCE}'s median regret at {budget})"
                         if with_e else ")"))
         lines.append(head)
         for _, r in sub.iterrows():

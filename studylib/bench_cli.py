@@ -160,7 +160,7 @@ def main(args) -> int:
         plot_regret(grid, out / "bench_regret.png", title="Regret vs Epochs on Learning-Curve Tables",
                     xlabel="epochs trained (charged)")
         counted = "regret@N and evals->rand count" if summary["evals_to_random"].notna().any() else "regret@N counts"
-        print(format_summary(summary, budget) + f"(--fidelity epoch: {counted} epochs)")
+        print(format_summary(summary, budget, unit="epochs") + f"(--fidelity epoch: {counted} epochs)")
         print(f"wrote {out / 'bench.csv'}, {out / 'bench_summary.csv'}, {out / 'bench_regret.png'} "
               f"({time.perf_counter() - t0:.0f}s)")
         return 0

@@ -154,8 +154,8 @@ def failed_fields(fid: dict | None) -> dict:
 
 
 def config_column(df):
-    """The config each row of a multi-fidelity frame belongs to: a rung trial's ``rung_of`` (its
-    first rung's key), else its own key."""
+    """The config each row of a multi-fidelity frame belongs to: a rung trial's ``rung_of`` (the
+    config's key), else its own key."""
     return df["rung_of"].where(df["rung_of"].fillna("").astype(str) != "", df["key"])
 
 

@@ -69,16 +69,33 @@ class Ledger:
 
     def __init__(self, path: str | Path, read_only: bool = False):
         """Open (and create) the ledger ``path``; ``read_only``: open an existing one without
-        writing anything (no schema, no journal change), as readers of other studies' ledgers do."""
+        writing anything (no schema, no journal change), as readers of other studies' ledgers do;
+        in a folder that cannot be written (an archive), as an unchanging file (SQLite's
+        ``immutable``), unless its journal still holds changes."""
         self.path = Path(path)
         try:
             if read_only:
-                self.conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=LOCK_TIMEOUT)
+                self.conn = self._open_read_only()
                 return
             self.conn = sqlite3.connect(self.path, timeout=LOCK_TIMEOUT, isolation_level=None)
             self._set_up()
         except sqlite3.DatabaseError as e:
             raise StudyError(f"ledger {self.path} is not a usable SQLite file ({e})") from None
+
+    def _open_read_only(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=LOCK_TIMEOUT)
+        try:
+            conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone()
+            return conn
+        except sqlite3.OperationalError as e:  # a WAL file's readers make its -shm beside it: not in an archive
+            conn.close()
+            if "unable to open" not in str(e):
+                raise
+        wal = self.path.with_name(self.path.name + "-wal")
+        if wal.is_file() and wal.stat().st_size:
+            raise StudyError(f"ledger {self.path} cannot be read: its folder cannot be written and its journal "
+                             f"{wal.name} holds changes not yet in it (open it once where it can be written)")
+        return sqlite3.connect(f"file:{self.path}?mode=ro&immutable=1", uri=True, timeout=LOCK_TIMEOUT)
 
     def _set_up(self) -> None:
         # Switching a fresh file to WAL and creating the schema can fail with "database is locked"

@@ -50,7 +50,7 @@ from typing import Callable
 
 from .fidelity import Rungs, Spend, TrialId, charged_epochs
 from .strategies import Proposal, Replicate, Strategy, config_of
-from .strategies.base import default_in_flight, ignores_results  # noqa: F401 (the loop's window rules)
+from .strategies.base import default_in_flight, ignores_results  # the loop's window rules (study imports them here)
 from .trial import Trial
 
 

@@ -29,7 +29,7 @@ def test_search_with_a_missing_backend_is_one_line_naming_the_extra(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_backend_choice_names_the_extra_of_each_backend():
+def test_backend_choice_names_the_extra_of_each_backend(monkeypatch, tmp_path):
     only = lambda *mods: (lambda m: m in mods)  # noqa: E731
     assert choose_backend(None, only("tensorflow", "jax")) == "tensorflow"  # Keras' own default
     assert choose_backend(None, only("torch", "jax")) == "jax"  # a [jax] or [torch] install needs no set-up
@@ -40,10 +40,15 @@ def test_backend_choice_names_the_extra_of_each_backend():
             choose_backend(name, only())
     with pytest.raises(StudyError, match="'tensorflow' is not installed"):
         choose_backend(None, only())
+    monkeypatch.setenv("KERAS_BACKEND", "nonsense")
     for name in ("numpy", "nonsense"):  # Keras' inference-only backend, a typo
-        with pytest.raises(StudyError, match=rf"^Keras backend {name!r} \(KERAS_BACKEND or ~/.keras/keras.json\) "
+        with pytest.raises(StudyError, match=rf"^Keras backend {name!r} \(KERAS_BACKEND\) "
                                              r"cannot train here: use one of tensorflow, jax, torch$"):
             choose_backend(name, only("numpy", "tensorflow"))
+    monkeypatch.delenv("KERAS_BACKEND")  # named in keras.json: the file Keras read is named
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    with pytest.raises(StudyError, match=rf"^Keras backend 'numpy' \({tmp_path / 'keras.json'}\) cannot train here"):
+        choose_backend("numpy", only("numpy", "tensorflow"))
 
 
 def test_a_jax_trial_and_the_dataset_downloads_need_no_tensorflow(tmp_path):

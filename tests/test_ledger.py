@@ -113,3 +113,19 @@ def test_concurrent_csv_writers_never_rename_each_others_temporary_file(tmp_path
         t.join()
     assert errors == [] and [p.name for p in tmp_path.iterdir()] == ["trials.csv"]
     pd.testing.assert_frame_equal(pd.read_csv(path), df)
+
+
+def test_a_ledger_whose_journal_cannot_be_made_is_read_as_it_is(tmp_path):
+    """An archived study (a folder that cannot be written) is read read-only: SQLite cannot make
+    the WAL reader's -shm/-wal beside it there (here: a folder stands in that file's place, which
+    fails for root too), so the ledger is read as an unchanging file."""
+    from studylib.explorer import Explorer
+
+    path = tmp_path / "archive" / "ledger.sqlite"
+    path.parent.mkdir()
+    with Ledger(path) as led:
+        led.record(trial("k1", {"filters1": 8}))
+    (tmp_path / "archive" / "ledger.sqlite-wal").mkdir()
+    with Ledger(path, read_only=True) as led:
+        assert [t.key for t in map(led.get, ["k1"])] == ["k1"] and led.count() == 1 and len(led.histories()) == 1
+    assert len(Explorer(tmp_path / "archive").data.trials) == 1

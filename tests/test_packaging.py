@@ -99,3 +99,19 @@ def test_benchmark_tables_in_the_docs_are_the_committed_results():
     text = (ROOT / "docs" / "benchmarks.md").read_text()
     block = text.split(module.START, 1)[1].split(module.END, 1)[0]
     assert block == "\n" + module.render()
+
+
+def test_the_python_api_is_at_the_top_level_and_import_stays_light():
+    import subprocess
+    import sys
+
+    code = ("import sys, studylib\n"
+            "heavy = sorted(m for m in ('pandas', 'keras', 'tensorflow') if m in sys.modules)\n"
+            "from studylib import search, StudyError\n"
+            "import studylib.study, studylib.errors\n"
+            "assert search is studylib.study.search and StudyError is studylib.errors.StudyError\n"
+            "assert studylib.load_space('round3').size == 3072 and 'search' in dir(studylib)\n"
+            "print(heavy)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"  # import studylib loads neither pandas nor Keras

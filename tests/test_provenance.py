@@ -84,6 +84,17 @@ def test_bench_writes_the_code_beside_its_csv(tmp_path, capsys):
                                                                                       [0, 1], 5)
 
 
+def test_a_benchmark_with_strategy_options_records_them(tmp_path):
+    from studylib import bench
+
+    options = {"memetic": {"population_size": 4}}
+    bench.run_bench(["hpobench-car"], ["memetic", "random"], 1, 5, tmp_path, workers=1, progress=False,
+                    options=options, plot=False)
+    stamp = json.loads((tmp_path / "bench.provenance.json").read_text())
+    assert stamp["strategy_options"] == options  # what the comparison's bench ran with, beside its fingerprint
+    assert stamp["strategy_code"]["memetic"] == provenance.fingerprint("memetic", options["memetic"])
+
+
 def test_multifidelity_traces_and_their_record_come_from_the_ledgers(tmp_path):
     """benchmarks/multifidelity.py reads best so far and epochs spent with studylib.numbers, and
     records which commit and trainer each study it read ran with."""

@@ -120,6 +120,15 @@ def _float(v) -> float:
     return float("nan") if v is None else float(v)
 
 
+def _open(path: Path) -> Ledger:
+    """``path`` opened as studies open it (an older ledger gains the columns this version reads),
+    or read-only where that cannot be done (an archive whose folder cannot be written)."""
+    try:
+        return Ledger(path)
+    except StudyError:
+        return Ledger(path, read_only=True)
+
+
 def load_ledgers(ledgers: Sequence[Path]) -> TrialData:
     """Read ``ledgers`` (see :class:`TrialData`)."""
     ledgers = list(ledgers)
@@ -127,7 +136,7 @@ def load_ledgers(ledgers: Sequence[Path]) -> TrialData:
     data = TrialData(ledgers=ledgers)
     trials, runs, curves = [], [], []
     for path in ledgers:
-        with Ledger(path) as led:
+        with _open(path) as led:
             frame = led.frame()
             per_study = [(s, led.frame(s["study_id"])) for s in led.studies()]
             curves.append(read_curves(led).assign(ledger=labels[path]))
