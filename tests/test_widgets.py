@@ -486,6 +486,14 @@ def test_run_more_continues_a_study_on_a_user_space_file(tmp_path):
     e.run.button.click()
     assert e.run.last_error is None, e.run.last_error
     assert len(pd.read_csv(tmp_path / "trials.csv")) == 2
+    e.run.strategy.value = "grid"  # a grid study of this 4-config space: all of it, then nothing left
+    e.run.trials.value = 4
+    e.run.button.click()
+    assert e.run.last_error is None and "has 4 trials" in e.run.message.value
+    e.run.trials.value = 1
+    e.run.button.click()
+    assert "has tried every config of its space (4): there is nothing more to run" in e.run.last_error
+    assert e.run.progress.bar_style == "danger"
 
 
 def test_run_more_on_a_multi_fidelity_study_adds_that_many_configs(tmp_path):

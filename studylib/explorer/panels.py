@@ -12,6 +12,7 @@ import ipywidgets as W
 import pandas as pd
 
 from ..errors import StudyError
+from ..ledger import Ledger
 from ..progress import count_text
 from .analysis import STATUSES, filter_columns, label, mask, sorted_values
 from .runmore import continue_study, in_kernel, stderr_to
@@ -104,8 +105,8 @@ class RunPanel:
         self.button.on_click(lambda _: self.run())
 
     def widget(self, box: dict) -> W.Widget:
-        return W.VBox([W.HTML("<b>Run more trials</b> <small>(into the study's ledger; same data and "
-                              "budget)</small>"), self.study, self.strategy, W.HBox([self.trials, self.seed]),
+        return W.VBox([W.HTML("<b>Run more trials</b> <small>(into the study's ledger; the same data, epochs "
+                              "and patience; no epoch or time budget)</small>"), self.study, self.strategy, W.HBox([self.trials, self.seed]),
                        self.button, W.HBox([self.progress, self.progress_label]), self.log, self.message],
                       layout=W.Layout(**box))
 
@@ -166,9 +167,11 @@ class RunPanel:
         self.progress.value, self.progress.bar_style = n, "success"
         self.progress_label.value = f"{n} / {n} trials"
         best = result.best
+        with Ledger(study["ledger"], read_only=True) as led:  # the study's every trial, as the list counts them
+            held = led.frame(result.study_id)
         self.message.value = (f"{result.trained} trained, {result.served} from the ledger in "
                               f"{time.perf_counter() - start:.0f} s; study {html.escape(result.study_id)} has "
-                              f"{count_text(result.frame)}" + (f", best {best.best_acc:.4f}" if best is not None else ""))
+                              f"{count_text(held)}" + (f", best {best.best_acc:.4f}" if best is not None else ""))
         if getattr(result, "failed", 0):
             self.message.value += (f" <span class='studylib-error'>({result.failed} failed; the trial processes' "
                                    f"output is in {html.escape(str(self.trial_log))})</span>")

@@ -76,7 +76,11 @@ def continue_study(ledger: str | Path, study: dict, more: int, *, strategy: str 
         raise StudyError(f"study {sid} cannot be continued: {what} changed since it ran, so the same seed would "
                          f"start another study; choose another seed to start one beside it")
     with Ledger(ledger) as led:  # --trials counts configs, not the rung trials of a multi-fidelity study
-        new_spec.trials = len(_configs(led, led.study_keys(new_id))) + more
+        done = len(_configs(led, led.study_keys(new_id)))
+    if done >= space.size:
+        raise StudyError(f"study {new_id} has tried every config of its space ({space.size}): there is nothing "
+                         "more to run (another seed or strategy starts a study beside it, with the same configs)")
+    new_spec.trials = done + more
     return run_study(new_spec, data, Path(ledger).parent, executor=make_executor(executor, progress=epoch_bars),
                      progress=False, on_trial=(lambda _trial: on_trial()) if on_trial else None)
 
