@@ -347,3 +347,28 @@ def test_run_round_single_seed_is_flat_and_bad_input_writes_nothing(tmp_path):
             report.run_round("round1", out_dir=tmp_path / "bad", executor=FakeExecutor(),
                              **{"dataset": "synthetic", **bad})
     assert not (tmp_path / "bad").exists()
+
+
+def test_a_multi_fidelity_rounds_figures_and_group_table_tell_early_stopped_configs_apart(tmp_path):
+    """asha stops most configs after 1 epoch: their scores are not pooled silently with the
+    3-epoch ones (grey triangles in the figures, the context says how many, the group table adds
+    each value's configs at the top rung and their mean)."""
+    from matplotlib.collections import PathCollection
+
+    run = report.run_round("round1", dataset="synthetic", strategy="asha", trials=6, max_epochs=3, out_dir=tmp_path,
+                           executor="inline")
+    frame = run.frame
+    low = frame["rung"] < 3
+    assert 0 < low.sum() < len(frame)
+    assert f"({int(low.sum())} stopped by halving before 3 epochs: scored after fewer, grey triangles)" in run.context
+    table = report.group_summary(run, "learning_rate")
+    assert table["trials"].sum() == len(frame) and table["at 3 epochs"].sum() == int((~low).sum())
+    full = frame[~low].groupby("learning_rate")["best_acc"].mean()
+    assert table["mean best_acc at 3 epochs"].dropna().to_dict() == pytest.approx(full.to_dict())
+    fig = report.fig3_learning_rate(run)
+    points = [c for c in fig.axes[0].collections if isinstance(c, PathCollection) and len(c.get_offsets())]
+    grey = sum(len(c.get_offsets()) for c in points if abs(c.get_facecolor()[0][0] - 0.6) < 0.01)
+    assert grey == int(low.sum())
+    plain = report.group_summary(report.run_round("round1", dataset="synthetic", trials=2, max_epochs=1,
+                                                  out_dir=tmp_path / "r", executor="inline"), "learning_rate")
+    assert list(plain.columns) == ["trials", "mean best_acc", "median best_acc", "max best_acc"]

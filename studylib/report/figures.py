@@ -81,8 +81,14 @@ def _box(ax, frame, column, order, y=Y, palette=None, chance=None, xlabel=None, 
         pal = {_label(k): c for k, c in (palette or {}).items()} or None
         sns.boxplot(data=data, x="_x", y=y, order=labels, ax=ax, hue="_x" if pal else None, palette=pal,
                     legend=False, color=None if pal else BOX_COLOR, fill=True, showfliers=False, width=0.6)
-        sns.stripplot(data=data, x="_x", y=y, order=labels, ax=ax, color="0.15", size=5, jitter=0.15,
+        from .rounds import stopped_early
+
+        low = stopped_early(data)  # a multi-fidelity round: configs scored after fewer epochs, drawn apart
+        sns.stripplot(data=data[~low], x="_x", y=y, order=labels, ax=ax, color="0.15", size=5, jitter=0.15,
                       alpha=0.8)
+        if low.any():
+            sns.stripplot(data=data[low], x="_x", y=y, order=labels, ax=ax, color="0.6", marker="v", size=5,
+                          jitter=0.15, alpha=0.8)
     else:
         ax.set_xticks(range(len(order)), [_label(v) for v in order])
         ax.text(0.5, 0.5, "no finished trials", transform=ax.transAxes, ha="center", color="0.4")

@@ -91,8 +91,12 @@ class RoundRun:
     def context(self) -> str:
         """One line under each figure's title: what these points are."""
         seeds = f"seed {self.seeds[0]}" if len(self.seeds) == 1 else f"{len(self.seeds)} seeds"
-        return (f"this run: {self.data.get('dataset')}, {count(len(self.frame), self.unit)}, {self.strategy} search, "
-                f"{seeds}, profile {self.profile}")
+        frame = self.frame
+        low = int(stopped_early(frame).sum())
+        rungs = (f" ({low} stopped by halving before {int(pd.to_numeric(frame['rung']).max())} epochs: scored "
+                 "after fewer, grey triangles)") if low else ""
+        return (f"this run: {self.data.get('dataset')}, {count(len(frame), self.unit)}{rungs}, {self.strategy} "
+                f"search, {seeds}, profile {self.profile}")
 
     def summary(self) -> dict:
         """The run in one JSON-able dict (what ``summary.json`` holds)."""
@@ -139,6 +143,15 @@ def _mean_std(best: pd.DataFrame, col: str) -> dict:
         return round(v, 6) if math.isfinite(v) else None
 
     return {col: num(mean), f"{col}_std": num(std)}
+
+
+def stopped_early(frame: pd.DataFrame) -> pd.Series:
+    """Rows of a multi-fidelity round (one per config, its highest ``rung``) that stopped below
+    the top rung any config reached: their scores are after fewer epochs. All False otherwise."""
+    if "rung" not in frame or not frame["rung"].notna().any():
+        return pd.Series(False, index=frame.index)
+    rung = pd.to_numeric(frame["rung"], errors="coerce")
+    return rung.notna() & (rung < rung.max())
 
 
 def best_by_seed(frame: pd.DataFrame) -> pd.DataFrame:

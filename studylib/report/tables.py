@@ -99,11 +99,22 @@ def appendix_table(data, space: SearchSpace | str | None = None, *, extra: tuple
 
 
 def group_summary(data, column: str) -> pd.DataFrame:
-    """``best_acc`` per value of ``column``: trials, mean, median, max (what a figure shows, as numbers)."""
+    """``best_acc`` per value of ``column``: trials, mean, median, max (what a figure shows, as
+    numbers). A multi-fidelity round's configs stopped below the top rung are scored after fewer
+    epochs: two more columns give how many configs reached the top rung and their mean."""
+    from .rounds import stopped_early
+
     frame, _ = _unpack(data)
     g = frame.groupby(column)["best_acc"]
-    return pd.DataFrame({"trials": g.size(), "mean best_acc": g.mean(), "median best_acc": g.median(),
-                         "max best_acc": g.max()})
+    out = pd.DataFrame({"trials": g.size(), "mean best_acc": g.mean(), "median best_acc": g.median(),
+                        "max best_acc": g.max()})
+    low = stopped_early(frame)
+    if low.any():
+        top = int(pd.to_numeric(frame["rung"]).max())
+        full = frame[~low].groupby(column)["best_acc"]
+        out[f"at {top} epochs"] = full.size().reindex(out.index, fill_value=0)
+        out[f"mean best_acc at {top} epochs"] = full.mean().reindex(out.index)
+    return out
 
 
 def table_iv(data, *, styled: bool = False):
