@@ -106,16 +106,17 @@ def _follow(feed: str, progress: bool):
 
 def _failed_source(ipynb: Path, width: int = 60) -> str:
     """The first line of the notebook cell that raised, shortened (for the one-line error)."""
+    from .report.publish import cell_source, error_output
+
     try:
-        nb = json.loads(ipynb.read_text())
+        failed = error_output(json.loads(ipynb.read_text()))
     except (OSError, ValueError):
         return ""
-    for cell in nb.get("cells", []):
-        if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
-            src = "".join(cell.get("source", "")) if isinstance(cell.get("source"), list) else cell.get("source", "")
-            line = next((ln.strip() for ln in src.splitlines() if ln.strip() and not ln.strip().startswith("#")), "")
-            return line if len(line) <= width else line[:width - 3] + "..."
-    return ""
+    if failed is None:
+        return ""
+    src = cell_source(failed[0])
+    line = next((ln.strip() for ln in src.splitlines() if ln.strip() and not ln.strip().startswith("#")), "")
+    return line if len(line) <= width else line[:width - 3] + "..."
 
 
 class RoundFailed(Exception):

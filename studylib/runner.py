@@ -86,8 +86,9 @@ def is_round_notebook(path: Path) -> bool:
         if not isinstance(c, dict):
             continue
         if c.get("cell_type") == "code" and "parameters" in c.get("metadata", {}).get("tags", []):
-            src = c.get("source", "")
-            return bool(_OUT_DIR_PARAM.search("".join(src) if isinstance(src, list) else src))
+            from .report.publish import cell_source
+
+            return bool(_OUT_DIR_PARAM.search(cell_source(c)))
     return False
 
 

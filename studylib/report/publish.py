@@ -142,6 +142,23 @@ def _kinds(names) -> str:
     return "; ".join(parts) or "none yet"
 
 
+def cell_source(cell: dict) -> str:
+    """A notebook cell's source as one string (nbformat stores a string or a list of lines)."""
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else src
+
+
+def error_output(nb: dict) -> tuple[dict, dict] | None:
+    """The first code cell of the notebook ``nb`` (its JSON) that raised, and its error output."""
+    for cell in nb.get("cells", []):
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                return cell, out
+    return None
+
+
 def _notebook_failed(ipynb: Path) -> str | None:
     """The error of a notebook papermill marked as failed, else None."""
     if not ipynb.exists():
@@ -152,8 +169,5 @@ def _notebook_failed(ipynb: Path) -> str | None:
         return "unreadable notebook"
     if not nb.get("metadata", {}).get("papermill", {}).get("exception"):
         return None
-    for cell in nb.get("cells", []):
-        for o in cell.get("outputs", []) if cell.get("cell_type") == "code" else []:
-            if o.get("output_type") == "error":
-                return f"{o.get('ename')}: {one_line(o.get('evalue'))}"
-    return "a cell failed"
+    failed = error_output(nb)
+    return f"{failed[1].get('ename')}: {one_line(failed[1].get('evalue'))}" if failed else "a cell failed"
