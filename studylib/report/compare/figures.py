@@ -51,16 +51,30 @@ def _draw_bands(ax, bands, x: str, order, n_seeds: int, tail: float) -> int:
     return drawn
 
 
-def fig_best_so_far(data, *, context: str | None = None, title: str | None = None):
-    """Fig. 10: best validation accuracy so far vs trial number, one line per strategy (median
-    across seeds, step-wise) and a band from the worst to the best seed."""
+def _curves_setup(data, context: str | None, title: str | None, fig_title: str):
+    """What Fig. 10 and 10b share: the trials, the strategies in order, the title, the number of
+    seeds and the line under the title."""
     frame = _frame(data)
     order = _strategy_order(frame, data)
-    title = title or _title_with(FIG_CURVES, order)
-    bands = curve_bands(frame)
     n_seeds = frame["seed"].nunique() if "seed" in frame and len(frame) else 1
     if context is None and isinstance(data, CompareRun):
         context = data.context
+    return frame, order, title or _title_with(fig_title, order), n_seeds, context
+
+
+def _seeds_legend(ax, n_seeds: int) -> None:
+    """The strategies' legend, titled with what a line and its band are; outside the axes, so it
+    never covers a curve or its band."""
+    spread = f"median over {n_seeds} seeds\nband: worst to best seed" if n_seeds > 1 else "one seed"
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small", frameon=False, title=spread,
+              title_fontsize="small")
+
+
+def fig_best_so_far(data, *, context: str | None = None, title: str | None = None):
+    """Fig. 10: best validation accuracy so far vs trial number, one line per strategy (median
+    across seeds, step-wise) and a band from the worst to the best seed."""
+    frame, order, title, n_seeds, context = _curves_setup(data, context, title, FIG_CURVES)
+    bands = curve_bands(frame)
     fig, (ax,) = _new_figure(width=8.0, height=4.8)
     drawn = _draw_bands(ax, bands, "trial", order, n_seeds, tail=0.5)
     if not drawn:
@@ -71,24 +85,15 @@ def fig_best_so_far(data, *, context: str | None = None, title: str | None = Non
     ax.set_xlabel("trial (distinct configurations trained, in proposal order)")
     ax.set_ylabel("best best_acc so far (validation)")
     if drawn:
-        spread = f"median over {n_seeds} seeds\nband: worst to best seed" if n_seeds > 1 else "one seed"
-        # outside the axes, so it never covers a curve or its band
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small", frameon=False, title=spread,
-                  title_fontsize="small")
+        _seeds_legend(ax, n_seeds)
     return _finish(fig, title, context, len(frame))
-
 
 
 def fig_best_so_far_by_cost(data, *, context: str | None = None, title: str | None = None):
     """Fig. 10 against three costs, side by side: best validation accuracy so far vs trials, vs
     cumulative epochs trained and vs cumulative training time (median over seeds and the
     worst-to-best band; against a cost, only seeds that had spent that much count)."""
-    frame = _frame(data)
-    order = _strategy_order(frame, data)
-    title = title or _title_with(FIG_COSTS, order)
-    n_seeds = frame["seed"].nunique() if "seed" in frame and len(frame) else 1
-    if context is None and isinstance(data, CompareRun):
-        context = data.context
+    frame, order, title, n_seeds, context = _curves_setup(data, context, title, FIG_COSTS)
     fig, axes = _new_figure(ncols=3, width=13.0, height=4.6)
     panels = [("trial", curve_bands(frame), "trial (distinct configurations, in proposal order)")]
     panels += [("cost", cost_bands(frame, c), numbers.COSTS[c]) for c in numbers.COSTS]
@@ -101,9 +106,7 @@ def fig_best_so_far_by_cost(data, *, context: str | None = None, title: str | No
     if not drawn:
         axes[1].text(0.5, 0.5, "no finished trials", transform=axes[1].transAxes, ha="center", color="0.4")
     else:
-        spread = f"median over {n_seeds} seeds\nband: worst to best seed" if n_seeds > 1 else "one seed"
-        axes[-1].legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small", frameon=False, title=spread,
-                        title_fontsize="small")
+        _seeds_legend(axes[-1], n_seeds)
     return _finish(fig, title, context, len(frame))
 
 
