@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 
 def write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` (UTF-8) to ``path`` atomically; returns ``path``. The temporary file
-    (``<name>.tmp``) does not outlive a failed write."""
+    """Write ``text`` (UTF-8) to ``path`` atomically; returns ``path``. The temporary file is this
+    writer's own (process and thread: two writers never rename or delete each other's) and does
+    not outlive a failed write."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)

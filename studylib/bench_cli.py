@@ -124,7 +124,7 @@ def main(args) -> int:
         return 0
     if not getattr(args, "table", None):
         raise StudyError("bench needs --table NAME[,NAME..] or all (or --list)")
-    from .table_files import is_table_file, resolve_table_spec
+    from .table_files import check_file_names, is_table_file, resolve_table_spec
 
     check_not_a_study(args.table)
     fidelity = getattr(args, "fidelity", None)
@@ -140,6 +140,7 @@ def main(args) -> int:
         from .curve_bench import load_curve_file, run_curves
 
         files = [t.strip() for t in args.table.split(",") if t.strip()]
+        check_file_names(args.table, files)
         if not all(is_table_file(f) for f in files):
             raise StudyError("--fidelity epoch needs table files (FILE.csv or FILE.parquet, one row per config, "
                              "seed and epoch), not built-in tables")

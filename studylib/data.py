@@ -11,6 +11,7 @@ import functools
 import gzip
 import hashlib
 import io
+import numbers
 import pickle
 import struct
 import tarfile
@@ -311,9 +312,11 @@ def load_dataset(name: str, *, train_size: int | None = None, val_size: int | No
     """
     if name not in DATASETS:
         raise StudyError(f"unknown dataset {name!r} (choose from: {', '.join(DATASETS)})")
-    for label, v in (("train_size", train_size), ("val_size", val_size), ("test_size", test_size)):
-        if v is not None and (not isinstance(v, int) or v <= 0):
+    sizes = {"train_size": train_size, "val_size": val_size, "test_size": test_size}
+    for label, v in sizes.items():  # a notebook's numpy integers too; never a bool
+        if v is not None and (not isinstance(v, numbers.Integral) or isinstance(v, bool) or v <= 0):
             raise StudyError(f"{label} must be a positive integer, got {v!r}")
+    train_size, val_size, test_size = (None if v is None else int(v) for v in sizes.values())
     folder = Path(data_dir) if data_dir else paths.DATA_DIR
     if data_dir and folder.exists() and not folder.is_dir():
         raise StudyError(f"data directory {folder} is a file: give the folder that holds it")

@@ -89,7 +89,7 @@ class Ledger:
             return conn
         except sqlite3.OperationalError as e:  # a WAL file's readers make its -shm beside it: not in an archive
             conn.close()
-            if "unable to open" not in str(e):
+            if "unable to open" not in str(e) and "readonly" not in str(e):
                 raise
         wal = self.path.with_name(self.path.name + "-wal")
         if wal.is_file() and wal.stat().st_size:
@@ -192,7 +192,7 @@ class Ledger:
         from .fidelity import training_seed
 
         studies = list(studies or [])
-        query = "SELECT key, config, seed, history, extra FROM trials WHERE 1"
+        query = f"SELECT key, config, seed, history, {self._column('trials', 'extra')} FROM trials WHERE 1"
         if ok_only:
             query += " AND status = 'ok'"
         try:
@@ -267,9 +267,14 @@ class Ledger:
             self.conn.execute("INSERT INTO study_trials VALUES (?, ?, ?)", (study_id, n, key))
             return n
 
+    def _column(self, table: str, name: str) -> str:
+        """``name``, or NULL where a ledger of an older version, opened read-only (so not given the
+        columns added since: ``ADDED_COLUMNS``), lacks it."""
+        return name if name in {r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")} else "NULL"
+
     def studies(self) -> list[dict]:
-        cur = self.conn.execute("SELECT study_id, spec, provenance, created_at, fingerprint, code_changes "
-                                "FROM studies ORDER BY created_at, study_id")
+        cur = self.conn.execute(f"SELECT study_id, spec, provenance, created_at, {self._column('studies', 'fingerprint')}, "
+                                f"{self._column('studies', 'code_changes')} FROM studies ORDER BY created_at, study_id")
         return [{"study_id": s, "spec": json.loads(sp), "provenance": json.loads(p or "{}"), "created_at": t,
                  "fingerprint": f, "code_changes": json.loads(c or "[]")}
                 for s, sp, p, t, f, c in cur.fetchall()]

@@ -27,7 +27,9 @@
   fail and ``runs`` their count.
 * **A study's best config** (:func:`best_config`): the incumbent rule above, on the study's
   trials that did not fail: the best observed config, or once a config is replicated the best
-  mean less one standard error. Reports and benchmarks name the best by the same rule.
+  mean less one standard error; of a multi-fidelity study's configs (one row each, its highest
+  ``rung``), among those at the highest rung reached, as the incumbent. Reports and benchmarks
+  name the best by the same rule.
 * **Mean ± spread** (:func:`mean_spread`, :func:`format_mean_spread`): mean and sample standard
   deviation (``ddof=1``) of the finite values; the spread is NaN (``None`` in JSON, shown as
   "(1 seed)") with fewer than two values -- one seed has no spread, not a spread of 0.
@@ -175,10 +177,12 @@ def runs_averaged(frame, values: Sequence[str] = ("best_acc", "test_acc")):
 
 
 def best_config(frame, score: str = "best_acc"):
-    """The row of ``runs_averaged(frame)`` for the config :func:`incumbent_regrets` ends on (all
-    trials at one fidelity), or None when no trial has a finite ``score``. ``frame``: trials in
-    proposal order (of several studies: each config is its study's, as in :func:`runs_averaged`);
-    a failed trial counts for nothing, and a config whose first run failed is never named."""
+    """The row of ``runs_averaged(frame)`` for the config :func:`incumbent_regrets` ends on, or
+    None when no trial has a finite ``score``. ``frame``: trials in proposal order (of several
+    studies: each config is its study's, as in :func:`runs_averaged`); a row's fidelity is its
+    ``rung`` (a multi-fidelity study's configs, one row each: :func:`studylib.fidelity.collapse_rungs`),
+    else every trial's is the same; a failed trial counts for nothing, and a config whose first
+    run failed is never named."""
     import pandas as pd
 
     if frame is None or not len(frame) or score not in frame:
@@ -195,7 +199,9 @@ def best_config(frame, score: str = "best_acc"):
     firsts = codes[~replicate]  # the configs in the order of runs_averaged's rows
     named = set(firsts[ok[~replicate]])  # a config is named by its first run's row, which must not have failed
     scores = pd.to_numeric(frame[score], errors="coerce").to_numpy(dtype=float)
-    pairs = [(0, float(v), int(c)) for v, c, good in zip(scores, codes, ok)
+    fidelity = (pd.to_numeric(frame["rung"], errors="coerce").fillna(0).to_numpy(dtype=float) if "rung" in frame
+                else np.zeros(len(frame)))
+    pairs = [(f, float(v), int(c)) for f, v, c, good in zip(fidelity, scores, codes, ok)
              if good and c in named and math.isfinite(v)]
     winner = incumbent_regrets(pairs, float)[-1] if pairs else math.nan
     if math.isnan(winner):

@@ -124,6 +124,11 @@ def _option_text(value) -> str:
     return getattr(value, "__qualname__", None) or repr(value)
 
 
+def _stamp_value(value):
+    """A value of a stamp JSON cannot write: a numpy number as the number, anything else by name."""
+    return value.item() if hasattr(value, "item") and not callable(value) else _option_text(value)
+
+
 def _inner_strategy(strategy: str, options: dict | None) -> str | None:
     """The strategy ``strategy`` builds inside itself by name (its ``inner`` option or that
     option's default), e.g. memetic-sh's inner GA; None if it has no such option."""
@@ -190,4 +195,4 @@ def write_stamp(result, stamp: dict) -> Path:
     from .atomic import write_text
 
     return write_text(stamp_path(result), json.dumps({**stamp, "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
-                                                     indent=1, sort_keys=True) + "\n")
+                                                     indent=1, sort_keys=True, default=_stamp_value) + "\n")

@@ -147,6 +147,7 @@ def test_bench_cli_writes_a_cost_column(tmp_path, capsys):
     ("empty metric cell", "metric 'val_accuracy' is empty, NaN or infinite in 1 rows (first in data row 21)"),
     ("empty hyperparameter cell", "column 'b' has 1 empty cells (first in data row 31)"),  # not "missing epoch"
     ("missing combination", "(hyperparameters read: a, b; every column left of 'epoch' but 'seed' is one)"),
+    ("another suffix", "c.txt: a table file must end in .csv or .parquet"),  # not "needs table files"
 ])
 def test_bad_inputs_are_one_line_exit_2_nothing_written(tmp_path, capsys, case, message):
     data = curves(np.random.default_rng(4))
@@ -167,11 +168,16 @@ def test_bad_inputs_are_one_line_exit_2_nothing_written(tmp_path, capsys, case, 
         data.loc[30, "b"] = np.nan
     elif case == "missing combination":
         data = data[(data.a != data.a.iloc[0]) | (data.b != data.b.iloc[0])]
+    elif case == "another suffix":
+        pass  # written below, as c.txt
     elif case == "budget below the top rung":  # random would run; asha could start no config
         fidelity, strategies = [*fidelity, "--budget-epochs", "8"], "random,asha"
     else:
         fidelity, strategies = [], "memetic-sh"
     data.to_csv(tmp_path / "c.csv", index=False)
+    if case == "another suffix":
+        table = str(tmp_path / "c.txt")
+        data.to_csv(table, index=False)
     argv = ["bench", "--table", table, *fidelity, "--strategies", strategies, "--seeds", "1",
             "--workers", "1", "--out", str(tmp_path / "out")]
     if case != "built-in":

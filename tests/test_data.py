@@ -140,6 +140,11 @@ def test_bad_dataset_arguments():
         load_dataset("mnist")
     with pytest.raises(StudyError, match="train_size must be a positive integer"):
         load_dataset("digits", train_size=0)
+    with pytest.raises(StudyError, match="val_size must be a positive integer, got True"):  # not 1 image
+        load_dataset("digits", val_size=True)
+    import numpy as np
+
+    assert load_dataset("digits", train_size=np.int64(50)).describe()["n_train"] == 50  # a notebook's number
     with pytest.raises(StudyError, match="data directory not found"):
         load_dataset("cifar10", data_dir="/nonexistent/dir")
 

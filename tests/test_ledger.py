@@ -129,3 +129,19 @@ def test_a_ledger_whose_journal_cannot_be_made_is_read_as_it_is(tmp_path):
     with Ledger(path, read_only=True) as led:
         assert [t.key for t in map(led.get, ["k1"])] == ["k1"] and led.count() == 1 and len(led.histories()) == 1
     assert len(Explorer(tmp_path / "archive").data.trials) == 1
+
+
+def test_a_ledger_of_an_older_version_reads_read_only(tmp_path):
+    """Read-only, a ledger is not given the columns added since it was written (ADDED_COLUMNS):
+    its readers get None there, not an SQL error."""
+    path = tmp_path / "ledger.sqlite"
+    with Ledger(path) as led:
+        led.record(trial("k1", {"filters1": 8}))
+        led.open_study("s1", {"space": "round1"}, {})
+        led.add_to_study("s1", "k1")
+        for table, column in (("trials", "extra"), ("studies", "fingerprint"), ("studies", "code_changes")):
+            led.conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+    with Ledger(path, read_only=True) as old:
+        (study,) = old.studies()
+        assert study["study_id"] == "s1" and study["fingerprint"] is None and study["code_changes"] == []
+        assert [k for k, *_ in old.histories(["s1"])] == ["k1"]

@@ -119,6 +119,12 @@ def test_the_search_and_the_round_report_name_the_same_best_config():
     best = StudyResult("s", None, frame, None, 4, 0, 0.0).best
     assert (best.key, best.trial, best.best_acc, best.test_acc) == ("b-e3", 2, 0.93, 0.92)
     assert best_by_seed(collapse_rungs(frame).assign(seed=0)).key.tolist() == ["b-e3"]  # RoundRun.frame's rows
+    # a config halving stopped at rung 1 (c, scored after 1 epoch) is not the best of configs trained to 3
+    stopped = pd.concat([frame, pd.DataFrame({"trial": [5], "key": ["c-e1"], "rung_of": ["c"], "rung": [1],
+                                              "status": "ok", "best_acc": [0.97], "test_acc": [0.96], "study_id": "s",
+                                              "epochs": [1], "new_epochs": [1]})], ignore_index=True)
+    assert StudyResult("s", None, stopped, None, 5, 0, 0.0).best.key == "b-e3"
+    assert best_by_seed(collapse_rungs(stopped).assign(seed=0)).key.tolist() == ["b-e3"]
 
 
 def test_a_failed_rung_counts_with_its_config_and_leaves_the_submission_out_of_its_config():

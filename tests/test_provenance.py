@@ -87,11 +87,14 @@ def test_bench_writes_the_code_beside_its_csv(tmp_path, capsys):
 def test_a_benchmark_with_strategy_options_records_them(tmp_path):
     from studylib import bench
 
-    options = {"memetic": {"population_size": 4}}
+    import numpy as np
+
+    options = {"memetic": {"population_size": np.int64(4)}}  # a notebook's number
     bench.run_bench(["hpobench-car"], ["memetic", "random"], 1, 5, tmp_path, workers=1, progress=False,
                     options=options, plot=False)
     stamp = json.loads((tmp_path / "bench.provenance.json").read_text())
-    assert stamp["strategy_options"] == options  # what the comparison's bench ran with, beside its fingerprint
+    assert stamp["strategy_options"] == {"memetic": {"population_size": 4}}  # what it ran with, beside its fingerprint
+    assert (tmp_path / "bench_summary.csv").exists()
     assert stamp["strategy_code"]["memetic"] == provenance.fingerprint("memetic", options["memetic"])
 
 

@@ -360,7 +360,8 @@ def test_a_multi_fidelity_rounds_figures_and_group_table_tell_early_stopped_conf
     frame = run.frame
     low = frame["rung"] < 3
     assert 0 < low.sum() < len(frame)
-    assert f"({int(low.sum())} stopped by halving before 3 epochs: scored after fewer, grey triangles)" in run.context
+    assert f"({int(low.sum())} stopped by halving before 3 epochs and scored after fewer: ▼ where points are drawn)" \
+        in run.context
     table = report.group_summary(run, "learning_rate")
     assert table["trials"].sum() == len(frame) and table["at 3 epochs"].sum() == int((~low).sum())
     full = frame[~low].groupby("learning_rate")["best_acc"].mean()
@@ -372,3 +373,17 @@ def test_a_multi_fidelity_rounds_figures_and_group_table_tell_early_stopped_conf
     plain = report.group_summary(report.run_round("round1", dataset="synthetic", trials=2, max_epochs=1,
                                                   out_dir=tmp_path / "r", executor="inline"), "learning_rate")
     assert list(plain.columns) == ["trials", "mean best_acc", "median best_acc", "max best_acc"]
+
+
+def test_stopped_early_needs_one_row_per_config():
+    from studylib.report.rounds import stopped_early
+
+    rungs = pd.DataFrame({"key": ["a-e1", "b-e1", "a-e3"], "rung_of": ["a", "b", "a"], "rung": [1, 1, 3],
+                          "study_id": "s", "best_acc": [0.5, 0.6, 0.8]})
+    with pytest.raises(ValueError, match="one row per config"):
+        stopped_early(rungs)  # a's rung 1 is no config stopped early
+    configs = rungs.iloc[[1, 2]]
+    assert stopped_early(configs).tolist() == [True, False]
+    two = pd.concat([configs, configs.assign(study_id="t")])  # trials.csv of two studies sharing configs
+    assert stopped_early(two).tolist() == [True, False, True, False]
+    assert not stopped_early(rungs.drop(columns=["rung", "rung_of"])).any()

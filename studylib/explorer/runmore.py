@@ -4,6 +4,7 @@ Randomness: the strategy's and the training's, from the study's seed (or the one
 """
 from __future__ import annotations
 
+import json
 import os
 import sys
 from contextlib import contextmanager
@@ -76,8 +77,10 @@ def continue_study(ledger: str | Path, study: dict, more: int, *, strategy: str 
         raise StudyError(f"study {sid} cannot be continued: {what} changed since it ran, so the same seed would "
                          f"start another study; choose another seed to start one beside it")
     with Ledger(ledger) as led:  # --trials counts configs, not the rung trials of a multi-fidelity study
-        done = len(_configs(led, led.study_keys(new_id)))
-    if done >= space.size:
+        keys = led.study_keys(new_id)
+        done = len(_configs(led, keys))
+        tried = {json.dumps(t.config, sort_keys=True) for t in map(led.get, keys) if t is not None}
+    if len(tried) >= space.size:  # replicates and a budget's capped runs are no new configs
         raise StudyError(f"study {new_id} has tried every config of its space ({space.size}): there is nothing "
                          "more to run (another seed or strategy starts a study beside it, with the same configs)")
     new_spec.trials = done + more

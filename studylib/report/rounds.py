@@ -93,8 +93,8 @@ class RoundRun:
         seeds = f"seed {self.seeds[0]}" if len(self.seeds) == 1 else f"{len(self.seeds)} seeds"
         frame = self.frame
         low = int(stopped_early(frame).sum())
-        rungs = (f" ({low} stopped by halving before {int(pd.to_numeric(frame['rung']).max())} epochs: scored "
-                 "after fewer, grey triangles)") if low else ""
+        rungs = (f" ({low} stopped by halving before {int(pd.to_numeric(frame['rung']).max())} epochs and scored "
+                 "after fewer: ▼ where points are drawn)") if low else ""
         return (f"this run: {self.data.get('dataset')}, {count(len(frame), self.unit)}{rungs}, {self.strategy} "
                 f"search, {seeds}, profile {self.profile}")
 
@@ -146,10 +146,19 @@ def _mean_std(best: pd.DataFrame, col: str) -> dict:
 
 
 def stopped_early(frame: pd.DataFrame) -> pd.Series:
-    """Rows of a multi-fidelity round (one per config, its highest ``rung``) that stopped below
-    the top rung any config reached: their scores are after fewer epochs. All False otherwise."""
+    """Rows of a multi-fidelity round (one per config, its highest ``rung``: ``RoundRun.frame``,
+    ``trials.csv``) that stopped below the top rung any config reached: their scores are after
+    fewer epochs. All False otherwise; a frame of every rung (``rungs.csv``) is refused."""
     if "rung" not in frame or not frame["rung"].notna().any():
         return pd.Series(False, index=frame.index)
+    if "rung_of" in frame and frame["rung_of"].notna().any():
+        from ..fidelity import config_column
+
+        configs = config_column(frame).astype(str)
+        if "study_id" in frame:  # one study's config may be another's too
+            configs = frame["study_id"].astype(str) + "/" + configs
+        if configs.duplicated().any():
+            raise ValueError("one row per config is needed (RoundRun.frame, trials.csv), not every rung")
     rung = pd.to_numeric(frame["rung"], errors="coerce")
     return rung.notna() & (rung < rung.max())
 
