@@ -159,7 +159,7 @@ def add_study_arguments(p: argparse.ArgumentParser, *, default_out: str | None =
     p.add_argument("--patience", type=positive_int, help="override the early-stopping patience (paper: 4)")
     p.add_argument("--train-size", type=positive_int, help="train on a subset of this many images")
     p.add_argument("--out", default=default_out, type=path,
-                   help="output folder (ledger, trials.csv, reports) (default: "
+                   help="output folder (ledger, trials.csv; run: the reports) (default: "
                         f"{default_out or 'reports/<dataset>-<profile>, plus a tag per other non-default setting'})")
     add_no_progress(p, "bars at a terminal, one line per finished trial in a log")
     if not execution:

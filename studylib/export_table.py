@@ -31,7 +31,7 @@ def add_arguments(parser) -> None:
 
     parser.add_argument("folder", metavar="FOLDER",
                         help="a study folder: the --out of studylib search (it holds ledger.sqlite)")
-    parser.add_argument("--table", metavar="FILE.csv", help="the table file to write (what studylib bench "
+    parser.add_argument("--table", metavar="FILE.csv", help="(required) the table file to write (what studylib bench "
                                                            "--table FILE.csv --fidelity epoch reads)")
     add_deprecated(parser, "--out", "--table", dest="table")
     parser.add_argument("--study", action="append", default=None, metavar="ID", dest="studies",
