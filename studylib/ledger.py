@@ -71,7 +71,9 @@ class Ledger:
         """Open (and create) the ledger ``path``; ``read_only``: open an existing one without
         writing anything (no schema, no journal change), as readers of other studies' ledgers do;
         in a folder that cannot be written (an archive), as an unchanging file (SQLite's
-        ``immutable``), unless its journal still holds changes."""
+        ``immutable``), unless its journal still holds changes. (Another user's study writing a
+        ledger in a folder this reader cannot write may still be read mid-change then: a short
+        read, rare, and retried first.)"""
         self.path = Path(path)
         try:
             if read_only:
@@ -82,19 +84,22 @@ class Ledger:
         except sqlite3.DatabaseError as e:
             raise StudyError(f"ledger {self.path} is not a usable SQLite file ({e})") from None
 
-    def _open_read_only(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=LOCK_TIMEOUT)
-        try:
-            conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone()
-            return conn
-        except sqlite3.OperationalError as e:  # a WAL file's readers make its -shm beside it: not in an archive
-            conn.close()
-            if "unable to open" not in str(e) and "readonly" not in str(e):
-                raise
+    def _open_read_only(self, tries: int = 5) -> sqlite3.Connection:
+        for attempt in range(tries):
+            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=LOCK_TIMEOUT)
+            try:
+                conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone()
+                return conn
+            except sqlite3.OperationalError as e:  # a WAL file's readers make its -shm beside it: not in an archive
+                conn.close()
+                if "unable to open" not in str(e) and "readonly" not in str(e):
+                    raise
+            time.sleep(0.02 * (attempt + 1))  # a writer in another process opening or closing it: again
         wal = self.path.with_name(self.path.name + "-wal")
         if wal.is_file() and wal.stat().st_size:
-            raise StudyError(f"ledger {self.path} cannot be read: its folder cannot be written and its journal "
-                             f"{wal.name} holds changes not yet in it (open it once where it can be written)")
+            raise StudyError(f"ledger {self.path} cannot be read from here: its folder cannot be written and its "
+                             f"journal {wal.name} holds changes not yet in it (a study may be writing it: try again, "
+                             "or open it where its folder can be written)")
         return sqlite3.connect(f"file:{self.path}?mode=ro&immutable=1", uri=True, timeout=LOCK_TIMEOUT)
 
     def _set_up(self) -> None:

@@ -180,8 +180,8 @@ def best_config(frame, score: str = "best_acc"):
     """The row of ``runs_averaged(frame)`` for the config :func:`incumbent_regrets` ends on, or
     None when no trial has a finite ``score``. ``frame``: trials in proposal order (of several
     studies: each config is its study's, as in :func:`runs_averaged`); a row's fidelity is its
-    ``rung`` (a multi-fidelity study's configs, one row each: :func:`studylib.fidelity.collapse_rungs`),
-    else every trial's is the same; a failed trial counts for nothing, and a config whose first
+    ``rung`` (a multi-fidelity study's configs, one row each: :func:`studylib.fidelity.collapse_rungs`);
+    a row without one trained in full, the highest fidelity; a failed trial counts for nothing, and a config whose first
     run failed is never named."""
     import pandas as pd
 
@@ -199,8 +199,9 @@ def best_config(frame, score: str = "best_acc"):
     firsts = codes[~replicate]  # the configs in the order of runs_averaged's rows
     named = set(firsts[ok[~replicate]])  # a config is named by its first run's row, which must not have failed
     scores = pd.to_numeric(frame[score], errors="coerce").to_numpy(dtype=float)
-    fidelity = (pd.to_numeric(frame["rung"], errors="coerce").fillna(0).to_numpy(dtype=float) if "rung" in frame
-                else np.zeros(len(frame)))
+    rung = pd.to_numeric(frame["rung"], errors="coerce") if "rung" in frame else pd.Series(np.nan, index=frame.index)
+    # a row without a rung trained in full (a study of another strategy pooled with rungs): the top fidelity
+    fidelity = rung.fillna(rung.max() if rung.notna().any() else 0).to_numpy(dtype=float)
     pairs = [(f, float(v), int(c)) for f, v, c, good in zip(fidelity, scores, codes, ok)
              if good and c in named and math.isfinite(v)]
     winner = incumbent_regrets(pairs, float)[-1] if pairs else math.nan

@@ -136,3 +136,13 @@ def test_a_studys_best_config_is_the_benchmarks_incumbent():
         expected = next(k for k in order if key[k] >= top - 1e-9)
         assert best["key"] == expected, frame
         assert best["best_acc"] == pytest.approx(np.mean(runs[expected]))
+
+
+def test_a_row_without_a_rung_counts_as_a_full_training():
+    """Pooled with a multi-fidelity study's configs (a folder's trials.csv, one seed), a plain
+    study's trial trained in full; its rung is missing, not 0."""
+    frame = pd.DataFrame({"key": ["p", "a-e3", "b-e1"], "rung": [None, 3, 1], "status": "ok",
+                          "best_acc": [0.9, 0.85, 0.95]})
+    assert numbers.best_config(frame).key == "p"  # not the rung-3 config, nor the 1-epoch one
+    assert numbers.best_config(frame.drop(index=0)).key == "a-e3"
+    assert numbers.best_config(frame.drop(columns="rung")).key == "b-e1"  # a plain frame: every row full

@@ -387,3 +387,23 @@ def test_stopped_early_needs_one_row_per_config():
     two = pd.concat([configs, configs.assign(study_id="t")])  # trials.csv of two studies sharing configs
     assert stopped_early(two).tolist() == [True, False, True, False]
     assert not stopped_early(rungs.drop(columns=["rung", "rung_of"])).any()
+
+
+def test_figures_and_tables_take_a_frame_of_every_rung_as_one_row_per_config(tmp_path):
+    """A multi-fidelity study's own frame (one row per rung: StudyResult.frame, Ledger.frame,
+    rungs.csv) is collapsed as trials.csv is, not refused; a config whose only rung failed is not
+    counted at the top rung."""
+    from studylib.fidelity import collapse_rungs
+    from studylib.study import search
+
+    result = search("round1", tmp_path, strategy="asha", trials=6, dataset="synthetic", max_epochs=3,
+                    executor="inline", progress=False)
+    assert len(result.frame) > 6  # a row per rung
+    by_rung = report.group_summary(result.frame, "learning_rate")
+    pd.testing.assert_frame_equal(by_rung, report.group_summary(collapse_rungs(result.frame), "learning_rate"))
+    assert by_rung["trials"].sum() == 6
+    report.fig3_learning_rate(result.frame)  # draws, as for trials.csv
+    configs = pd.DataFrame({"key": ["a-e3", "b-e1", "c-e1"], "rung_of": ["a", "b", "c"], "rung": [3, 1, None],
+                            "status": ["ok", "ok", "failed"], "best_acc": [0.8, 0.5, None], "learning_rate": 0.01})
+    table = report.group_summary(configs, "learning_rate")
+    assert table["at 3 epochs"].tolist() == [1] and table["mean best_acc at 3 epochs"].tolist() == [0.8]

@@ -517,3 +517,15 @@ def test_run_more_on_a_multi_fidelity_study_adds_that_many_configs(tmp_path):
     configs, rungs = len(pd.read_csv(tmp_path / "trials.csv")), len(pd.read_csv(tmp_path / "rungs.csv"))
     assert configs == 5 and f"has {configs} configs in {rungs} rung trials" in e.run.message.value
     assert f"({configs} configs in {rungs} rung trials)" in e.run.study.options[e.run.study.value][0]
+
+
+def test_the_best_curve_of_rung_trials_is_at_the_highest_rung():
+    from studylib.explorer.analysis import learning_curves
+
+    curves = pd.DataFrame({"ledger": "l", "key": ["a-e1", "b-e3", "b-e3", "b-e3"], "epoch": [1, 1, 2, 3],
+                           "val_accuracy": [0.9, 0.5, 0.6, 0.8], "accuracy": 0.5})
+    shown = pd.DataFrame({"ledger": "l", "key": ["a-e1", "b-e3"], "study": "s", "rung": [1, 3],
+                          "best_acc": [0.9, 0.8]})
+    best = learning_curves(curves, shown)
+    assert set(best[best["_best"]]["key"]) == {"b-e3"}  # not the 1-epoch score, as search names it
+    assert set(learning_curves(curves, shown.drop(columns="rung")).query("_best")["key"]) == {"a-e1"}

@@ -140,16 +140,19 @@ def learning_curves(curves: pd.DataFrame, shown: pd.DataFrame, metric: str = "be
     """The per-epoch curves (``key, epoch, val_accuracy, accuracy``, as
     :func:`~studylib.explorer.ledgers.read_curves`) of the ``shown`` trials (matched by ledger and
     key), with each trial's ``study`` and ``_best`` (True for the trial with the best ``metric``
-    among those shown that have a curve; ties: the first)."""
+    among those shown that have a curve, of a multi-fidelity study's rung trials among those at the
+    highest rung, as ``studylib search`` names its best; ties: the first)."""
     cols = ["ledger", "key", "study", "epoch", "val_accuracy", "accuracy", "_best"]
     if not len(curves) or not len(shown):
         return pd.DataFrame(columns=cols)
-    trials = shown[["ledger", "key", "study", metric]].drop_duplicates(["ledger", "key"])
+    rung = pd.to_numeric(shown["rung"], errors="coerce") if "rung" in shown else pd.Series(float("nan"), shown.index)
+    trials = shown[["ledger", "key", "study", metric]].assign(
+        _fidelity=rung.fillna(rung.max() if rung.notna().any() else 0)).drop_duplicates(["ledger", "key"])
     out = curves.merge(trials, on=["ledger", "key"], how="inner")
     if not len(out):
         return pd.DataFrame(columns=cols)
-    per_trial = out.drop_duplicates(["ledger", "key"]).set_index(["ledger", "key"])[metric]
-    values = pd.to_numeric(per_trial, errors="coerce")
+    per_trial = out.drop_duplicates(["ledger", "key"]).set_index(["ledger", "key"])
+    values = pd.to_numeric(per_trial[metric], errors="coerce").where(per_trial["_fidelity"] == per_trial["_fidelity"].max())
     best = None
     if values.notna().any():
         best = values.idxmax() if METRICS.get(metric, True) else values.idxmin()

@@ -23,12 +23,12 @@ FAIL_COLOR, OK_COLOR, BOX_COLOR = "#d62728", "#1f77b4", "#8fb8de"
 
 
 def _unpack(data, space=None, context=None, chance=None):
-    from .rounds import RoundRun
+    from .rounds import RoundRun, one_row_per_config
 
     if isinstance(data, RoundRun):
         return data.frame, space or data.space, context if context is not None else data.context, \
             chance if chance is not None else data.chance
-    return data, space, context, chance
+    return one_row_per_config(data), space, context, chance
 
 
 def _order(frame: pd.DataFrame, column: str, space) -> list:

@@ -145,6 +145,22 @@ def _mean_std(best: pd.DataFrame, col: str) -> dict:
     return {col: num(mean), f"{col}_std": num(std)}
 
 
+def one_row_per_config(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with a multi-fidelity study's rungs collapsed to one row per config, its highest
+    (:func:`~studylib.fidelity.collapse_rungs`: what ``trials.csv`` holds) when it has a row per
+    rung (``rungs.csv``, ``Ledger.frame()``, ``StudyResult.frame``); any other frame as it is."""
+    from ..fidelity import collapse_rungs, config_column
+
+    if "rung" not in frame or "rung_of" not in frame or not frame["rung_of"].notna().any():
+        return frame
+    named = frame if "study_id" in frame else frame.assign(study_id="")
+    configs = named["study_id"].astype(str) + "/" + config_column(named).astype(str)
+    if not configs.duplicated().any():
+        return frame
+    out = collapse_rungs(named)
+    return out if "study_id" in frame else out.drop(columns="study_id")
+
+
 def stopped_early(frame: pd.DataFrame) -> pd.Series:
     """Rows of a multi-fidelity round (one per config, its highest ``rung``: ``RoundRun.frame``,
     ``trials.csv``) that stopped below the top rung any config reached: their scores are after

@@ -38,11 +38,11 @@ PAPER_TABLE_IV = [
 
 
 def _unpack(data):
-    from .rounds import RoundRun
+    from .rounds import RoundRun, one_row_per_config
 
     if isinstance(data, RoundRun):
         return data.frame, data.space
-    return data, None
+    return one_row_per_config(data), None
 
 
 def _space(space: SearchSpace | str | None, frame: pd.DataFrame) -> SearchSpace | None:
@@ -110,8 +110,9 @@ def group_summary(data, column: str) -> pd.DataFrame:
                         "max best_acc": g.max()})
     low = stopped_early(frame)
     if low.any():
-        top = int(pd.to_numeric(frame["rung"]).max())
-        full = frame[~low].groupby(column)["best_acc"]
+        rung = pd.to_numeric(frame["rung"], errors="coerce")
+        top = int(rung.max())
+        full = frame[rung == top].groupby(column)["best_acc"]  # not a config whose only rung failed
         out[f"at {top} epochs"] = full.size().reindex(out.index, fill_value=0)
         out[f"mean best_acc at {top} epochs"] = full.mean().reindex(out.index)
     return out
