@@ -74,19 +74,11 @@ Not the default: with a window larger than the workers (memetic-sh's default, it
 Defaults: eta 3, ``min_epochs`` 1 (rungs 1, 3, 9, 27 for 27 epochs; 1, 3, 9 for 9; 1, 3, 9, 27,
 81, 100 for 100; round 6), quorum 9, ``reconsider``, and an inner GA population of 20 whose first
 is drawn uniformly at random (``population_size=20``, ``init="random"``, round 5). Chosen on the
-development learning-curve table (``benchmarks/curve_compare.py --select``: ``curves-a``, digits,
-at 27 and 9 epochs): eta and the rungs in round 1 (eta 2/3/4, min_epochs 1 or 3, three rungs,
-population 5/10/20; ``benchmarks/results/curve_selection.csv``), kept in round 2 (against
-``reconsider``; ``curve_selection_round2.csv``); quorum and ``reconsider`` by round 3
-(``curve_selection_round3.csv``), whose rule ranked quorum 9 first and quorum 9 with ``reconsider``
-second (the previous default, quorum 1 without it, last). A candidate whose median ratio on the
-check table is infinite (at most half its seeds reach random's final regret) is vetoed: that
-removes the first, so the second is the default (``docs/multifidelity.md``). Round 5
-(``curve_selection_round5.csv``, the rule reading the ratio against an independent random search)
-ranked the population of 20 with the random start first (mean ratio 0.156 against 0.167). Round 6
-(``curve_selection_round6.csv``, on regenerated tables, the rule reading the goal first) vetoed
-three rungs (min_epochs 3 at 27 epochs: fewer than half the check table's seeds reach random's
-final regret) and chose rungs from 1 epoch, the one candidate left.
+development learning-curve table ``curves-a`` (digits, at 27 and 9 epochs) by
+``benchmarks/curve_compare.py --select`` in six rounds (each round's candidates and rule are in
+that script; a check table vetoes a candidate that reaches random's final regret in at most half
+its seeds); their results and reasons: ``docs/multifidelity.md`` and
+``benchmarks/results/curve_selection*.csv``.
 
 Randomness: the inner strategy's generator (seeded from ``seed`` by :func:`inner_seed`, a stream of
 its own, so that its draws are not random search's of the same seed); promotion is deterministic but for
