@@ -149,16 +149,26 @@ def one_row_per_config(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with a multi-fidelity study's rungs collapsed to one row per config, its highest
     (:func:`~studylib.fidelity.collapse_rungs`: what ``trials.csv`` holds) when it has a row per
     rung (``rungs.csv``, ``Ledger.frame()``, ``StudyResult.frame``); any other frame as it is."""
-    from ..fidelity import collapse_rungs, config_column
+    from ..fidelity import collapse_rungs
 
-    if "rung" not in frame or "rung_of" not in frame or not frame["rung_of"].notna().any():
+    if not _rows_per_config(frame):
         return frame
     named = frame if "study_id" in frame else frame.assign(study_id="")
-    configs = named["study_id"].astype(str) + "/" + config_column(named).astype(str)
-    if not configs.duplicated().any():
-        return frame
     out = collapse_rungs(named)
     return out if "study_id" in frame else out.drop(columns="study_id")
+
+
+def _rows_per_config(frame: pd.DataFrame) -> bool:
+    """Whether ``frame`` holds a multi-fidelity config in more than one row (a row per rung); one
+    study's config may be another's too, so configs are told apart by study."""
+    if "rung" not in frame or "rung_of" not in frame or not frame["rung_of"].notna().any():
+        return False
+    from ..fidelity import config_column
+
+    configs = config_column(frame).astype(str)
+    if "study_id" in frame:
+        configs = frame["study_id"].astype(str) + "/" + configs
+    return bool(configs.duplicated().any())
 
 
 def stopped_early(frame: pd.DataFrame) -> pd.Series:
@@ -167,14 +177,8 @@ def stopped_early(frame: pd.DataFrame) -> pd.Series:
     fewer epochs. All False otherwise; a frame of every rung (``rungs.csv``) is refused."""
     if "rung" not in frame or not frame["rung"].notna().any():
         return pd.Series(False, index=frame.index)
-    if "rung_of" in frame and frame["rung_of"].notna().any():
-        from ..fidelity import config_column
-
-        configs = config_column(frame).astype(str)
-        if "study_id" in frame:  # one study's config may be another's too
-            configs = frame["study_id"].astype(str) + "/" + configs
-        if configs.duplicated().any():
-            raise ValueError("one row per config is needed (RoundRun.frame, trials.csv), not every rung")
+    if _rows_per_config(frame):
+        raise ValueError("one row per config is needed (RoundRun.frame, trials.csv), not every rung")
     rung = pd.to_numeric(frame["rung"], errors="coerce")
     return rung.notna() & (rung < rung.max())
 
