@@ -37,9 +37,11 @@ from typing import Iterable
 import numpy as np
 
 from .errors import StudyError
+from .fidelity import check_seeds
+from .names import split_names
 from .numbers import incumbent_regrets, median_over_runs
 from .paths import REPORTS_DIR
-from .provenance import code_stamp, write_stamp
+from .provenance import code_stamp, stamp_path, write_stamp
 from .tables import TABLES, Table, load_table, resolve_tables
 
 __all__ = ["DEFAULT_STRATEGIES", "TABLES", "Table", "evals_to_reach", "format_summary", "load_table",
@@ -47,6 +49,7 @@ __all__ = ["DEFAULT_STRATEGIES", "TABLES", "Table", "evals_to_reach", "format_su
 
 DEFAULT_STRATEGIES = ("random", "ga", "memetic", "tpe", "optuna-ga")
 DEFAULT_BUDGET = 200  # charged evaluations (or epochs, --fidelity epoch) per run
+MAX_BUDGET = 100_000  # a run's regret is kept per evaluation (or epoch): a larger budget would fill memory
 CHECKPOINTS = (50, 100, 200)
 REFERENCE = "random"  # evaluations-to-reach is measured against this strategy's final median
 PROPOSAL = "memetic"  # the Wilcoxon tests compare this strategy against every other
@@ -61,8 +64,7 @@ def resolve_strategies(spec: str | Iterable[str], multi_fidelity: bool = False) 
     from .strategies import MULTI_FIDELITY, REGISTRY
 
     known = {**REGISTRY, **MULTI_FIDELITY} if multi_fidelity else REGISTRY
-    names = spec.split(",") if isinstance(spec, str) else list(spec)
-    names = [n.strip() for n in names if n.strip()]
+    names = split_names(spec, "--strategies")
     if not names:
         raise StudyError("no strategy given (use --strategies NAME[,NAME..])")
     for n in names:
@@ -131,9 +133,10 @@ def _job(args):
 
 # -- the whole benchmark ---------------------------------------------------------------------------
 def run_bench(tables, strategies, seeds, budget: int, out_dir=None, workers: int = 2,
-              progress: bool = True, options: dict | None = None, plot: bool = True):
-    """Run every (table, strategy, seed); write ``bench.csv`` and ``bench_regret.png`` to
-    ``out_dir``; return the summary (a pandas DataFrame, also printed when ``progress``).
+              progress: bool = True, options: dict | None = None, plot: bool = True, report: bool | None = None):
+    """Run every (table, strategy, seed); write ``bench.csv``, ``bench_summary.csv`` and (``plot``)
+    ``bench_regret.png`` to ``out_dir``; return the summary (a pandas DataFrame, printed with the
+    files written when ``report``, by default when ``progress``).
 
     ``tables``: names (or ``"all"``/comma list) or :class:`Table` objects. ``seeds``: a count ``K``
     (seeds ``0..K-1``) or an explicit list. ``options``: ``{strategy: {option: value}}``.
@@ -150,8 +153,11 @@ def run_bench(tables, strategies, seeds, budget: int, out_dir=None, workers: int
     budget = int(budget)
     if budget < 1:
         raise StudyError("--trials must be at least 1")
+    if budget > MAX_BUDGET:
+        raise StudyError(f"--trials {budget}: at most {MAX_BUDGET} evaluations per run")
     if not seed_list:
         raise StudyError("--seeds must be at least 1")
+    check_seeds(seed_list)
     if int(workers) < 1:
         raise StudyError("--workers must be at least 1")
     options = options or {}
@@ -191,21 +197,42 @@ def run_bench(tables, strategies, seeds, budget: int, out_dir=None, workers: int
     df = df.sort_values(["table", "strategy", "seed", "evaluation"],
                         key=lambda c: c.map(table_order) if c.name == "table"
                         else c.map(strat_order) if c.name == "strategy" else c).reset_index(drop=True)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out_dir / "bench.csv", index=False)
-    write_stamp(out_dir / "bench.csv", code_stamp(slist, options, tables=names, seeds=seed_list,
-                                                  budget=budget, **({"strategy_options": options} if options else {})))
+    stamp = code_stamp(slist, options, tables=names, seeds=seed_list, budget=budget,
+                       **({"strategy_options": options} if options else {}))
     summary = summarize(df, budget)
-    summary.to_csv(out_dir / "bench_summary.csv", index=False)
-    if plot:
-        from .report.regret import plot_regret
-
-        plot_regret(df, out_dir / "bench_regret.png")
-    if progress:
+    written = write_results(out_dir, df, stamp, summary, df if plot else None)
+    if progress if report is None else report:
         print(format_summary(summary, budget))
-        print(f"wrote {out_dir / 'bench.csv'}, {out_dir / 'bench_summary.csv'}, {out_dir / 'bench_regret.png'} "
-              f"({time.perf_counter() - t0:.0f}s)")
+        print(wrote_line(written, time.perf_counter() - t0))
     return summary
+
+
+def write_results(out_dir: Path, runs, stamp: dict, summary, curves=None, **plot_kw) -> list[Path]:
+    """``bench.csv`` (``runs``, stamped with ``stamp``), ``bench_summary.csv`` and, given the regret
+    ``curves`` to draw (:func:`~studylib.report.regret.plot_regret`, with ``plot_kw``),
+    ``bench_regret.png``, in ``out_dir``; returns the paths written."""
+    import os
+    import tempfile
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = [out_dir / "bench.csv", out_dir / "bench_summary.csv"]
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".bench-") as tmp:  # all or none of a run's files
+        tmp = Path(tmp)
+        runs.to_csv(tmp / written[0].name, index=False)
+        write_stamp(tmp / written[0].name, stamp)
+        summary.to_csv(tmp / written[1].name, index=False)
+        if curves is not None:
+            from .report.regret import plot_regret
+
+            written.append(out_dir / "bench_regret.png")
+            plot_regret(curves, tmp / written[-1].name, **plot_kw)
+        for path in [*written, stamp_path(written[0])]:
+            os.replace(tmp / path.name, path)
+    return written
+
+
+def wrote_line(paths, seconds: float) -> str:
+    return f"wrote {', '.join(map(str, paths))} ({seconds:.0f}s)"
 
 
 def _regret_matrix(df, table: str, strategy: str):
@@ -271,7 +298,7 @@ def format_summary(summary, budget: int, unit: str = "evaluations") -> str:
     with_p = summary[f"p_vs_{PROPOSAL}"].notna().any()
     with_e = summary["evals_to_random"].notna().any()
     lines = []
-    head = (f"{'strategy':<11}" + "".join(f"{c:>12}" for c in cols) + (f"{'p vs ' + PROPOSAL:>14}" if with_p else "")
+    head = (f"{'strategy':<11}" + "".join(f" {c:>11}" for c in cols) + (f"{'p vs ' + PROPOSAL:>14}" if with_p else "")
             + (f"{'evals->rand':>12}" if with_e else ""))
     for table, sub in summary.groupby("table", sort=False):
         runs = int(sub.runs.max())
@@ -283,7 +310,7 @@ def format_summary(summary, budget: int, unit: str = "evaluations") -> str:
             p = r[f"p_vs_{PROPOSAL}"]
             e = r["evals_to_random"]
             es = "-" if np.isnan(e) else (f">{budget}" if np.isinf(e) else f"{e:g}")
-            lines.append(f"{r.strategy:<11}" + "".join(f"{'-' if np.isnan(r[c]) else format(r[c], '.4g'):>12}" for c in cols)
+            lines.append(f"{r.strategy:<11}" + "".join(f" {'-' if np.isnan(r[c]) else format(r[c], '.4g'):>11}" for c in cols)
                          + (f"{('-' if np.isnan(p) else f'{p:.2g}'):>14}" if with_p else "")
                          + (f"{es:>12}" if with_e else ""))
         lines.append("")

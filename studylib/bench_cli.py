@@ -11,11 +11,13 @@ import time
 from pathlib import Path
 
 from . import paths
-from .bench import (DEFAULT_BUDGET, DEFAULT_STRATEGIES, default_out_dir, format_summary, resolve_strategies,
-                    run_bench, summarize)
+from .bench import (DEFAULT_BUDGET, DEFAULT_STRATEGIES, MAX_BUDGET, default_out_dir, format_summary, resolve_strategies,
+                    run_bench, summarize, write_results, wrote_line)
 from .cliargs import add_deprecated, add_no_progress, add_seeds, nonneg_int, path, positive_int
 from .errors import StudyError
-from .provenance import CURVE_PROTOCOL, code_stamp, write_stamp
+from .fidelity import check_seeds
+from .names import split_names
+from .provenance import CURVE_PROTOCOL, code_stamp
 from .tables import table_listing
 
 
@@ -64,7 +66,15 @@ def budget_of(args) -> int:
         flag = "--budget-epochs" if epoch else "--trials"
         raise StudyError(f"--budget is the old name of {flag}, given with another value: give {flag} only")
     budget = given if given is not None else old
+    if budget is not None and int(budget) > MAX_BUDGET:
+        raise StudyError(f"{'--budget-epochs' if epoch else '--trials'} {budget}: at most {MAX_BUDGET} per run")
     return DEFAULT_BUDGET if budget is None else int(budget)
+
+
+def check_old_flags(args) -> None:
+    """``--budget`` given with ``--trials`` or ``--budget-epochs`` (:func:`budget_of`'s errors), for
+    :func:`studylib.cliargs.check_deprecated`: a plugin's hook, run before the old flags' warnings."""
+    budget_of(args)
 
 
 def check_top_rungs(curves, strategies, budget: int, default: bool = False) -> None:
@@ -82,10 +92,10 @@ def check_top_rungs(curves, strategies, budget: int, default: bool = False) -> N
 
 def check_not_a_study(spec: str) -> None:
     """A study folder or its ledger is not a table: say how to make one of it."""
-    for item in (n.strip() for n in spec.split(",")):
+    for item in split_names(spec, "--table"):
         path = Path(item)
         ledger = path.is_file() and path.suffix.lower() in (".sqlite", ".db")
-        if item and (ledger or (path / paths.LEDGER_NAME).is_file()):
+        if ledger or (path / paths.LEDGER_NAME).is_file():
             folder = path if path.is_dir() else path.parent
             raise StudyError(f"--table {item}: a study's {'ledger' if ledger else 'folder'}, not a table; "
                              f"make one with `studylib export-table {folder} --table FILE.csv`, then "
@@ -112,8 +122,8 @@ def check_not_curves(spec: str) -> None:
     epochs as a hyperparameter: say which flag it needs."""
     from .table_files import is_table_file
 
-    for item in (n.strip() for n in spec.split(",")):
-        if item and is_table_file(item) and Path(item).is_file() and "epoch" in _columns(Path(item)):
+    for item in split_names(spec, "--table"):
+        if is_table_file(item) and Path(item).is_file() and "epoch" in _columns(Path(item)):
             raise StudyError(f"--table {item} has an epoch column, a learning-curve table: "
                              "run it with --fidelity epoch")
 
@@ -131,6 +141,7 @@ def main(args) -> int:
     strategies = resolve_strategies(args.strategies, multi_fidelity=fidelity == "epoch")
     budget = budget_of(args)
     seeds = list(range(args.seed, args.seed + args.seeds))
+    check_seeds(seeds)
     out = Path(args.out) if getattr(args, "out", None) else default_out_dir()
     from .outdir import check_out_dir
 
@@ -139,7 +150,7 @@ def main(args) -> int:
     if fidelity == "epoch":
         from .curve_bench import load_curve_file, run_curves
 
-        files = [t.strip() for t in args.table.split(",") if t.strip()]
+        files = split_names(args.table, "--table")
         check_file_names(args.table, files)
         if not all(is_table_file(f) for f in files):
             raise StudyError("--fidelity epoch needs table files (FILE.csv or FILE.parquet, one row per config, "
@@ -150,27 +161,20 @@ def main(args) -> int:
         check_top_rungs(curves, strategies, budget, default=getattr(args, "budget_epochs", None) is None and getattr(args, "budget", None) is None)
         t0 = time.perf_counter()
         df, grid = run_curves(curves, strategies, seeds, budget, workers=args.workers, progress=not quiet)
-        out.mkdir(parents=True, exist_ok=True)
-        df.to_csv(out / "bench.csv", index=False)  # one row per charged trial, with its cost
-        write_stamp(out / "bench.csv", code_stamp(strategies, protocol=CURVE_PROTOCOL, tables=[c.name for c in curves],
-                                                  seeds=seeds, budget_epochs=budget))
+        stamp = code_stamp(strategies, protocol=CURVE_PROTOCOL, tables=[c.name for c in curves],
+                           seeds=seeds, budget_epochs=budget)
         summary = summarize(grid, budget)  # on the epoch grid: regret after c epochs
-        summary.to_csv(out / "bench_summary.csv", index=False)
-        from .report.regret import plot_regret
-
-        plot_regret(grid, out / "bench_regret.png", title="Regret vs Epochs on Learning-Curve Tables",
-                    xlabel="epochs trained (charged)")
+        # bench.csv: one row per charged trial, with its cost
+        written = write_results(out, df, stamp, summary, grid, title="Regret vs Epochs on Learning-Curve Tables",
+                                xlabel="epochs trained (charged)")
         counted = "regret@N and evals->rand count" if summary["evals_to_random"].notna().any() else "regret@N counts"
         print(format_summary(summary, budget, unit="epochs") + f"(--fidelity epoch: {counted} epochs)")
-        print(f"wrote {out / 'bench.csv'}, {out / 'bench_summary.csv'}, {out / 'bench_regret.png'} "
-              f"({time.perf_counter() - t0:.0f}s)")
+        print(wrote_line(written, time.perf_counter() - t0))
         return 0
     check_not_curves(args.table)
     tables = resolve_table_spec(args.table, getattr(args, "metric", None), getattr(args, "direction", None))
-    summary = run_bench(tables, strategies, seeds, budget, out, workers=args.workers, progress=not quiet)
-    if quiet:  # no progress lines, but the summary is the command's result
-        print(format_summary(summary, budget), end="")
-        print(f"wrote {out / 'bench.csv'}, {out / 'bench_summary.csv'}, {out / 'bench_regret.png'}")
+    # the summary is the command's result, printed even with --no-progress
+    run_bench(tables, strategies, seeds, budget, out, workers=args.workers, progress=not quiet, report=True)
     return 0
 
 

@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:  # not the main thread
         previous = None
     try:
-        check_deprecated(args)
+        check_deprecated(args, getattr(getattr(args, "plugin", None), "check_old_flags", None))
         if args.command == "space":
             code = cmd_space(args)
         elif args.command == "search":

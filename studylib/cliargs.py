@@ -47,7 +47,8 @@ def path(text: str) -> str:
 
 
 class _Deprecated(argparse.Action):
-    """An old spelling of ``new``: warns on stderr, then stores like it (a flag when ``nargs=0``)."""
+    """An old spelling of ``new``: stores like it (a flag when ``nargs=0``); :func:`check_deprecated`
+    warns (or refuses) once parsing is done."""
 
     def __init__(self, option_strings, dest, new: str = "", **kwargs):
         self.new = new
@@ -61,22 +62,28 @@ class _Deprecated(argparse.Action):
             first, twice = given[self.dest][3], True
         else:  # the new flag's value if it came first, else this one
             first, twice = (before if before not in (None, parser.get_default(self.dest)) else value), False
-        sys.stderr.write(f"studylib: warning: {option_string} is deprecated, use {self.new}\n")
         setattr(namespace, self.dest, value)
         given[self.dest] = (option_string, self.new, value, first, twice)
         namespace.deprecated_given = given
 
 
-def check_deprecated(args) -> None:
+def check_deprecated(args, check=None) -> None:
     """An old flag and its new name given with two values (in either order), or the old flag twice
-    with two values: one line."""
+    with two values: one error line, and no warning; else one warning line per old flag used.
+    ``check(args)``: a command's own conflicts of an old flag kept apart from its new names (bench's
+    ``--budget``), raised before any warning too."""
     from .errors import StudyError
 
-    for dest, (old, new, value, first, twice) in getattr(args, "deprecated_given", {}).items():
+    given = getattr(args, "deprecated_given", {})
+    for dest, (old, new, value, first, twice) in given.items():
         if twice and first != value:
             raise StudyError(f"{old} given twice ({first} and {value}): give {new} once")
         if getattr(args, dest, value) != value or first != value:
             raise StudyError(f"{old} is the old name of {new}, given with another value: give {new} only")
+    if given and check is not None:
+        check(args)
+    for old, new, *_ in given.values():
+        sys.stderr.write(f"studylib: warning: {old} is deprecated, use {new}\n")
 
 
 def strategy_option(text: str) -> tuple[str, object]:
@@ -179,7 +186,7 @@ def add_study_arguments(p: argparse.ArgumentParser, *, default_out: str | None =
     g.add_argument("--workers", type=positive_int, metavar="N",
                    help="N worker processes run trials at once: a local Dask cluster of N single-thread "
                         "workers (implies --executor dask)")
-    g.add_argument("--scheduler", metavar="ADDRESS",
+    g.add_argument("--scheduler", metavar="ADDRESS", type=path,
                    help="join an existing Dask cluster: tcp://host:8786 or a scheduler file (implies dask)")
     g.add_argument("--in-flight", type=positive_int, metavar="N",
                    help="proposals a result-driven strategy (ga, memetic, tpe, ...) makes ahead of its results, "

@@ -132,7 +132,7 @@ def read_idx(path: Path) -> np.ndarray:
         return data.reshape(shape)
     except FileNotFoundError:
         raise
-    except (OSError, EOFError, ValueError, struct.error) as e:
+    except (OSError, EOFError, ValueError, struct.error, zlib.error) as e:
         raise StudyError(f"corrupt IDX file {path} ({e}); reinstall dataset-fashion-mnist or re-download") from None
 
 
@@ -299,6 +299,9 @@ def _subset(x, y, n, rng):
     return x[idx], y[idx]
 
 
+TEN_CLASSES = ("cifar10", "fashion_mnist")  # datasets whose labels are the classes 0-9
+
+
 @functools.lru_cache(maxsize=4)
 def load_dataset(name: str, *, train_size: int | None = None, val_size: int | None = None,
                  test_size: int | None = None, data_dir: str | None = None, download: bool = True,
@@ -331,6 +334,12 @@ def load_dataset(name: str, *, train_size: int | None = None, val_size: int | No
     else:
         xt, yt, xs, ys, source = _load_synthetic()
 
+    if len(yt) < 2 or not len(ys):  # a validation image is held out of the training images
+        raise StudyError(f"{name} at {source}: {len(yt)} training and {len(ys)} test images; a study needs "
+                         "at least 2 training images and 1 test image")
+    if name in TEN_CLASSES and any(len(y) and (y.min() < 0 or y.max() > 9) for y in (yt, ys)):
+        bad = next(int(v) for y in (yt, ys) for v in y if not 0 <= v <= 9)
+        raise StudyError(f"{name} at {source}: a label is {bad}, not a class 0-9; the file is corrupt or not {name}")
     n_val = VAL_FRACTION.get(name, len(yt) // 6 if name == "fashion_mnist" else len(yt) // 5)
     n_val = min(n_val, len(yt) // 2)
     xv, yv, xt, yt = xt[-n_val:], yt[-n_val:], xt[:-n_val], yt[:-n_val]

@@ -27,6 +27,18 @@ from .trial import Trial
 
 FIDELITY = "_fidelity"  # the entry of a submitted config that carries its rung, epoch cap or run
 REPLICATE_SEED_STRIDE = 100_003  # run n of a config trains with the study's seed + n * this
+#: The largest study or run seed: NumPy, Keras and Optuna take seeds below 2**32, and a replicate's
+#: adds :data:`REPLICATE_SEED_STRIDE` per run.
+MAX_SEED = 2**31 - 1
+
+
+def check_seeds(seeds, flag: str = "--seed") -> None:
+    """Every seed at most :data:`MAX_SEED`: else a one-line :class:`~studylib.errors.StudyError`."""
+    from .errors import StudyError
+
+    last = max((int(s) for s in seeds), default=0)
+    if last > MAX_SEED:
+        raise StudyError(f"{flag}: a seed must be at most {MAX_SEED} (2**31 - 1), got {last}")
 
 
 def training_seed(seed: int, run: int = 0) -> int:
@@ -219,19 +231,23 @@ class Rungs:
 def collapse_rungs(df):
     """``trials.csv`` of a multi-fidelity study: one row per (study, config), its highest rung,
     with ``epochs`` = epochs its model was trained in all, ``charged_epochs`` = epochs the study
-    paid for it (all rungs), ``rungs`` = ``"epochs:best_acc"`` of each rung, and the ``trial``
+    paid for it (all rungs), ``rungs`` = ``"epochs:best_acc"`` of each rung (``failed``), and the ``trial``
     number of its first rung. Frames without rungs come back unchanged."""
     import pandas as pd
 
-    if "rung" not in df.columns or not df["rung"].notna().any():
-        return df
+    rungs = "rung" in df.columns and df["rung"].notna().any()
+    if not rungs and not ("rung_of" in df.columns and (df["rung_of"].fillna("").astype(str) != "").any()):
+        return df  # (a study whose every rung trial failed has rung_of alone: failed_fields)
     cfg = config_column(df)
     rows = []
     for _, g in df.assign(_cfg=cfg).groupby(["study_id", "_cfg"], sort=False, dropna=False):
         g = g.sort_values("epochs", kind="stable")
         top = g.iloc[-1].copy()
         top["trial"] = g["trial"].min()
-        top["charged_epochs"] = int(g["new_epochs"].fillna(g["epochs"]).sum())
-        top["rungs"] = " ".join(f"{int(e)}:{a:.4f}" for e, a in zip(g["epochs"], g["best_acc"].astype(float)))
+        paid = g["new_epochs"].fillna(g["epochs"]) if "new_epochs" in g else g["epochs"]
+        top["charged_epochs"] = int(paid.fillna(0).sum())
+        g = g.sort_values("trial", kind="stable")  # the rungs in the order they ran
+        acc = g["best_acc"].astype(float) if "best_acc" in g else [float("nan")] * len(g)
+        top["rungs"] = " ".join(f"{int(e)}:{a:.4f}" if a == a else "failed" for e, a in zip(g["epochs"].fillna(0), acc))
         rows.append(top.drop(labels="_cfg"))
     return pd.DataFrame(rows).sort_values(["trial"], kind="stable").reset_index(drop=True)

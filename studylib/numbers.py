@@ -148,6 +148,14 @@ def mean_spread(values: Iterable) -> tuple[float, float]:
     return mean, spread
 
 
+def json_number(value, digits: int | None = 6) -> float | None:
+    """``value`` as a results JSON holds it: None where missing or not finite (JSON has no NaN),
+    else a Python float rounded to ``digits`` (None: unrounded)."""
+    if value is None or not math.isfinite(v := float(value)):
+        return None
+    return v if digits is None else round(v, digits)
+
+
 def format_mean_spread(mean: float | None, spread: float | None, scale: float = 1.0, digits: int = 4,
                        suffix: str = "", one: str = "") -> str:
     """``"0.7000 ± 0.1414"``; ``"-"`` without a mean; the mean alone (plus ``one``, e.g.
@@ -176,6 +184,16 @@ def runs_averaged(frame, values: Sequence[str] = ("best_acc", "test_acc")):
     return out[~replicate].reset_index(drop=True)
 
 
+def fidelity_of(frame):
+    """Each row's fidelity, a float Series: its ``rung``; a row without one trained in full (a
+    study of another strategy pooled with rung trials), so it gets the highest rung (0 where no
+    row has a rung)."""
+    import pandas as pd
+
+    rung = pd.to_numeric(frame["rung"], errors="coerce") if "rung" in frame else pd.Series(np.nan, index=frame.index)
+    return rung.fillna(rung.max() if rung.notna().any() else 0).astype(float)
+
+
 def best_config(frame, score: str = "best_acc"):
     """The row of ``runs_averaged(frame)`` for the config :func:`incumbent_regrets` ends on, or
     None when no trial has a finite ``score``. ``frame``: trials in proposal order (of several
@@ -199,9 +217,7 @@ def best_config(frame, score: str = "best_acc"):
     firsts = codes[~replicate]  # the configs in the order of runs_averaged's rows
     named = set(firsts[ok[~replicate]])  # a config is named by its first run's row, which must not have failed
     scores = pd.to_numeric(frame[score], errors="coerce").to_numpy(dtype=float)
-    rung = pd.to_numeric(frame["rung"], errors="coerce") if "rung" in frame else pd.Series(np.nan, index=frame.index)
-    # a row without a rung trained in full (a study of another strategy pooled with rungs): the top fidelity
-    fidelity = rung.fillna(rung.max() if rung.notna().any() else 0).to_numpy(dtype=float)
+    fidelity = fidelity_of(frame).to_numpy(dtype=float)
     pairs = [(f, float(v), int(c)) for f, v, c, good in zip(fidelity, scores, codes, ok)
              if good and c in named and math.isfinite(v)]
     winner = incumbent_regrets(pairs, float)[-1] if pairs else math.nan

@@ -4,6 +4,7 @@ option (:func:`check_option_types`) and a dry run of the strategy on made-up res
 from __future__ import annotations
 
 import inspect
+import math
 import numbers
 import sys
 import types
@@ -46,6 +47,8 @@ def check_option_types(strategy: str, options: dict) -> None:
                              f"{', '.join(REGISTRY)}")
         hints = {**_option_hints(strategy_class(inner).__init__), **hints}
     for key, value in options.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise StudyError(f"strategy option {key}={value!r}: a number option must be finite")
         kind = _kind(value, hints[key]) if key in hints else None
         if kind is not None:
             raise StudyError(f"strategy option {key}={value!r}: {strategy}'s {key} must be {kind}")

@@ -13,6 +13,7 @@ import socket
 import tempfile
 import time
 from pathlib import Path
+from typing import Iterable
 
 from . import atomic, paths
 from .errors import StudyError
@@ -22,10 +23,13 @@ STUDIES_DIR = "studies"
 RUNGS_CSV = "rungs.csv"  # every rung of the multi-fidelity studies (trials.csv: one row per config)
 
 
-def check_out_dir(out: Path, index: bool = False) -> None:
+def check_out_dir(out: Path, index: bool = False, reports: Iterable[str] = ()) -> None:
     """Fail early (before any training, leaving nothing behind) if ``out`` cannot hold results, or
-    holds a ``trials.csv`` (with ``index``, also an ``index.html``) that studylib did not write."""
+    holds a ``trials.csv`` (with ``index``, also an ``index.html``; for each name of ``reports``, a
+    ``<name>.ipynb`` and ``<name>.html``) that studylib did not write."""
     out = Path(out)
+    if out.is_symlink() and not out.exists():
+        raise StudyError(f"output path {out} is a link to {os.readlink(out)}, which does not exist")
     if out.exists() and not out.is_dir():
         raise StudyError(f"output path {out} exists and is not a folder")
     parent = out
@@ -37,18 +41,53 @@ def check_out_dir(out: Path, index: bool = False) -> None:
         os.rmdir(tempfile.mkdtemp(dir=parent, prefix=".studylib-probe-"))
     except OSError as e:
         raise StudyError(f"output folder {out} is not writable ({e.strerror})") from None
-    foreign = [name for name in (paths.TRIALS_CSV, "index.html")[:2 if index else 1] if _foreign(out / name)]
+    for name in (paths.TRIALS_CSV, paths.LEDGER_NAME):
+        if (out / name).is_dir():
+            raise StudyError(f"output folder {out} holds a folder named {name}, where studylib writes a file")
+    ledger = out / paths.LEDGER_NAME
+    if ledger.exists() and not os.access(ledger, os.W_OK) or _immutable(ledger):
+        raise StudyError(f"output folder {out}: its {paths.LEDGER_NAME} is read-only (a study adds its trials "
+                         "there): give another --out, or make the file writable")
+    names = [paths.TRIALS_CSV, *(["index.html"] if index else []),
+             *(f"{r}{suffix}" for r in reports for suffix in (".ipynb", ".html"))]
+    foreign = [name for name in names if _foreign(out / name)]
     if foreign:
         raise StudyError(f"output folder {out} holds {' and '.join(foreign)} that studylib did not write "
                          "(it would be overwritten): give another --out, or move the file away")
 
 
+def _immutable(path: Path) -> bool:
+    """Whether a write to the existing file ``path`` fails (os.access says yes to root even where
+    the file system says no): opened for appending, nothing written."""
+    if not path.is_file():
+        return False
+    try:
+        with open(path, "ab"):
+            return False
+    except OSError:
+        return True
+
+
 def _foreign(path: Path) -> bool:
     """``path`` exists and is not a file studylib writes: a ``trials.csv`` whose header is not a
     ledger export's (``trial`` and ``study_id`` columns), an ``index.html`` that is not a reports
-    index."""
+    index, a ``<round>.ipynb`` that papermill did not execute (the repository's own notebooks), a
+    ``<round>.html`` that is not a published report (:data:`studylib.report.publish.GENERATOR`) nor
+    beside an executed notebook of its name (a report published before that mark)."""
+    if path.suffix == ".ipynb":
+        if not path.exists():
+            return False
+        try:
+            return "papermill" not in json.loads(path.read_text(errors="replace")).get("metadata", {})
+        except (OSError, ValueError, AttributeError):
+            return True
     if not path.is_file():
         return False
+    if path.suffix == ".html" and path.name != "index.html":
+        from .report.publish import GENERATOR
+
+        return GENERATOR not in path.read_text(errors="replace") and (
+            not path.with_suffix(".ipynb").exists() or _foreign(path.with_suffix(".ipynb")))
     with open(path, errors="replace") as f:
         head = f.read(4096)
     if path.name == "index.html":

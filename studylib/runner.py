@@ -256,7 +256,7 @@ def main(args) -> int:
     out = out.resolve()
     from .outdir import check_out_dir
 
-    check_out_dir(out, index=True)
+    check_out_dir(out, index=True, reports=[name for name, _ in rounds])
     plans = [(name, nb, _parameters(args, name, nb, out)) for name, nb in rounds]
     _validate(plans)
     out.mkdir(parents=True, exist_ok=True)

@@ -274,7 +274,7 @@ def _parse_space(data: Any, origin: str) -> SearchSpace:
             extra = _unknown_keys(d, DIMENSION_KEYS) if isinstance(d, dict) else ""
             fail(f"dimension #{i + 1} needs 'name' and 'values'" + (f" (unknown key {extra})" if extra else ""))
         name = d["name"]
-        if name not in KNOWN:
+        if not isinstance(name, str) or name not in KNOWN:
             fail(f"unknown hyperparameter {name!r} (known: {', '.join(sorted(KNOWN))})")
         extra = _unknown_keys(d, DIMENSION_KEYS)
         if extra:

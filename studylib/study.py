@@ -33,7 +33,7 @@ from . import paths, profiles, provenance
 from .data import Dataset, load_dataset
 from .errors import StudyError
 from .executors import Executor, make_executor
-from .fidelity import Rungs, Spend, collapse_rungs
+from .fidelity import Rungs, Spend, check_seeds, collapse_rungs
 from .ledger import Ledger
 from .loop import default_in_flight, ignores_results, run_loop
 from .numbers import best_config
@@ -139,6 +139,7 @@ def prepare(round_or_space: str | SearchSpace, *, strategy: str = "random", tria
     for name in ("trials", "max_epochs", "patience"):
         whole_number(name.replace("_", "-"), settings[name])
     whole_number("seed", seed, minimum=0)
+    check_seeds([seed], "seed")
     for name, v in (("in-flight", in_flight), ("budget-epochs", budget_epochs),
                     ("train_size", train_size), ("val_size", val_size), ("test_size", test_size)):
         if v is not None:
@@ -176,6 +177,8 @@ def prepare(round_or_space: str | SearchSpace, *, strategy: str = "random", tria
 
 
 _NOT_IN_A_FILE_NAME = re.compile(r"[/\x00]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+MAX_SPACE_NAME = 100  # a study id (name, strategy, seed, hash) and its lock file stay under 255 bytes
 
 
 def study_space(round_or_space: str | SearchSpace) -> SearchSpace:
@@ -196,6 +199,9 @@ def study_space(round_or_space: str | SearchSpace) -> SearchSpace:
     if _NOT_IN_A_FILE_NAME.search(space.name):
         raise StudyError(f"space name {space.name!r}: a study's files are named after it, so it cannot hold / "
                          "(give the space file a `name:` line)")
+    if not space.name.strip() or _CONTROL.search(space.name) or len(space.name) > MAX_SPACE_NAME:
+        raise StudyError(f"space name {space.name[:MAX_SPACE_NAME + 10]!r}: a study's files are named after it, so it "
+                         f"must be 1 to {MAX_SPACE_NAME} characters, none of them a line break or control character")
     return space
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import StudyError
+from .names import split_names
 from .space import SearchSpace, make_dimension
 from .tables import Table
 
@@ -211,7 +212,7 @@ def resolve_table_spec(spec: str, metric: str | None = None, direction: str | No
     (e.g. ``a/x.csv`` and ``b/x.csv``, or ``nb201-cifar10.csv`` next to ``nb201-cifar10``) are refused."""
     from .tables import resolve_tables
 
-    items = [n.strip() for n in (spec or "").split(",") if n.strip()]
+    items = split_names(spec or "", "--table")
     check_file_names(spec, items)
     if (metric or direction) and not any(is_table_file(n) for n in items):
         raise StudyError("--metric and --direction are for table files (FILE.csv or FILE.parquet); "

@@ -15,6 +15,7 @@ from typing import Iterable
 import numpy as np
 
 from .errors import StudyError
+from .names import split_names
 from .space import SearchSpace, make_dimension
 
 # -- table names -----------------------------------------------------------------------------------
@@ -184,8 +185,7 @@ def table_listing() -> str:
 
 
 def resolve_tables(spec: str | Iterable[str]) -> list[str]:
-    names = spec.split(",") if isinstance(spec, str) else list(spec)
-    names = [n.strip() for n in names if n.strip()]
+    names = split_names(spec, "--table")
     if not names:
         raise StudyError("no table given (use --table NAME[,NAME..] or all)")
     if names == ["all"]:

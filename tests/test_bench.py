@@ -169,8 +169,29 @@ def test_cli_arguments(tmp_path, capsys):
     capsys.readouterr()
     assert bench_cli.main(args) == 0
     assert (tmp_path / "bench.csv").exists() and (tmp_path / "bench_regret.png").exists()
-    assert capsys.readouterr().out.splitlines()[-1] == (f"wrote {tmp_path / 'bench.csv'}, {tmp_path / 'bench_summary.csv'}, "
-                                                        f"{tmp_path / 'bench_regret.png'}")
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1].startswith(f"wrote {tmp_path / 'bench.csv'}, {tmp_path / 'bench_summary.csv'}, "
+                                           f"{tmp_path / 'bench_regret.png'} (")
+    assert "regret@8" in out  # --no-progress still prints the summary, the command's result
     assert (tmp_path / "bench_summary.csv").exists()
     assert bench.resolve_tables("all") == list(bench.TABLES)
+    assert bench.resolve_tables(" hpolib-naval,,nb201-cifar10 ,hpolib-naval") == ["hpolib-naval", "nb201-cifar10"]
+    assert bench.resolve_strategies(["tpe ", "", "random"]) == ["tpe", "random"]
     assert bench.default_out_dir().name == "bench"
+
+
+def test_a_run_interrupted_while_writing_leaves_the_earlier_files_whole(tmp_path, monkeypatch):
+    """bench.csv, its stamp, the summary and the figure are replaced together, or not at all."""
+    import studylib.report.regret as regret
+
+    bench.run_bench("hpobench-car", "random", seeds=1, budget=5, out_dir=tmp_path, workers=1, progress=False)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert set(before) == {"bench.csv", "bench.provenance.json", "bench_summary.csv", "bench_regret.png"}
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(regret, "plot_regret", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        bench.run_bench("hpobench-car", "random", seeds=1, budget=7, out_dir=tmp_path, workers=1, progress=False)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before

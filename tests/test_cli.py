@@ -132,6 +132,12 @@ BAD = {
     # found after the output folder was made: the folders this call made are taken back
     "unknown scheduler": (["search", "round1", "--dataset", "synthetic", "--scheduler", "BAD", "--out",
                            "{tmp}/new/sub"], "cannot connect to the Dask scheduler at BAD"),
+    "a scheduler file that is not one": (["search", "round1", "--dataset", "synthetic", "--scheduler",
+                                          "{tmp}/wrong.yaml", "--out", "{tmp}/new/sub"],
+                                         "cannot connect to the Dask scheduler at {tmp}/wrong.yaml"),
+    "empty scheduler": (["search", "round1", "--dataset", "synthetic", "--scheduler", ""],
+                        "argument --scheduler: expected a path, got an empty string"),
+    "space name too long": (["search", "{tmp}/long.yaml", "--dataset", "synthetic"], "must be 1 to 100 characters"),
     # every command that writes checks its output before any work
     "bench out is a file": (["bench", "--table", "hpobench-car", "--seeds", "1", "--trials", "3", "--out",
                              "{tmp}/afile"], "exists and is not a folder"),
@@ -163,6 +169,7 @@ def test_bad_input_is_one_line_exit_2_and_leaves_nothing(tmp_path, case):
     (tmp_path / "slash.yaml").write_text("name: a/b\ndimensions:\n" + "".join(
         f"  - {{name: {n}, values: [{v}]}}\n" for n, v in [("filters1", 4), ("ksize1", 3), ("hidden1", 8),
                                                           ("hidden2", 8), ("learning_rate", 0.01), ("batch_size", 32)]))
+    (tmp_path / "long.yaml").write_text((tmp_path / "slash.yaml").read_text().replace("a/b", "x" * 300))
     (tmp_path / "afile").write_text("x")
     (tmp_path / "typo.yaml").write_text("dimensions:\n  - {name: filters1, knd: categorical, values: [4, 8]}\n")
     (tmp_path / "study").mkdir()
@@ -257,6 +264,8 @@ def test_the_python_api_checks_its_arguments_as_the_command_line_does():
     # values that always worked still do: a whole float for an integer, 0/1 for a flag
     for strategy, options in [("asha", {"eta": 3.0}), ("memetic", {"model": 0})]:
         assert prepare("round1", strategy=strategy, dataset="synthetic", strategy_options=options)[0].strategy_options == options
+    with pytest.raises(StudyError, match=r"strategy option kappa=inf: a number option must be finite"):
+        prepare("round1", strategy="memetic", dataset="synthetic", strategy_options={"kappa": float("inf")})
     with pytest.raises(StudyError, match="asha's eta must be an integer"):
         prepare("round1", strategy="asha", dataset="synthetic", strategy_options={"eta": 2.5})
 
@@ -269,6 +278,21 @@ def test_an_unnamed_space_file_named_like_a_built_in_round_is_refused(tmp_path):
                                           .replace("name: round1\n", ""))
     with pytest.raises(StudyError, match="'round1' is a built-in round's name: give the file a `name:` line"):
         study_space(str(tmp_path / "round1.yaml"))
+
+
+def test_a_space_name_that_cannot_name_files_is_refused(tmp_path):
+    from studylib.errors import StudyError
+    from studylib.study import study_space
+
+    text = (REPO / "studylib" / "spaces" / "round1.yaml").read_text()
+    for name, message in (("x" * 300, "must be 1 to 100 characters"), ('"a\\nb"', "line break"),
+                          ('""', "must be 1 to 100 characters")):
+        (tmp_path / "s.yaml").write_text(text.replace("name: round1\n", f"name: {name}\n"))
+        with pytest.raises(StudyError, match=message):
+            study_space(str(tmp_path / "s.yaml"))
+    (tmp_path / "s.yaml").write_text(text.replace("- {name: filters1,", "- {name: [filters1],", 1))
+    with pytest.raises(StudyError, match=r"unknown hyperparameter \['filters1'\]"):
+        study_space(str(tmp_path / "s.yaml"))
 
 
 def test_a_space_file_without_a_name_is_named_after_the_file(tmp_path):

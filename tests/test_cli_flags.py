@@ -39,6 +39,10 @@ BENCH = ["bench", "--table", "hpobench-car", "--strategies", "random"]
     (["explore", "--port", "0"], "argument --port: expected a port number (1-65535), got '0'"),
     (["export-table", "somewhere"], "export-table needs --table FILE.csv"),
     (["search", "round1", "--out", ""], "argument --out: expected a path, got an empty string"),
+    (BENCH + ["--trials", "100001"], "--trials 100001: at most 100000 per run"),
+    (BENCH + ["--seed", "2147483647", "--seeds", "2"], "--seed: a seed must be at most 2147483647 (2**31 - 1), got 2147483648"),
+    (["search", "round1", "--seed", "4294967296"], "seed: a seed must be at most 2147483647 (2**31 - 1), got 4294967296"),
+    (["run", "round1", "--seed", "2147483647", "--seeds", "2"], "a seed must be at most 2147483647 (2**31 - 1), got 2147483648"),
 ])
 def test_every_bad_value_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
     out = tmp_path / "out"
@@ -92,14 +96,15 @@ def test_old_spellings_warn_once_and_still_work(tmp_path, capsys):
                    "studylib: warning: --quiet is deprecated, use --no-progress"]
     assert pd.read_csv(tmp_path / "a" / "bench.csv").evaluation.max() == 7
     assert "runs" not in out and "random" in out  # quiet: no progress lines, the summary is printed
-    # an old spelling with its new name and another value, or twice with two values: one error, nothing written
+    # an old spelling with its new name and another value, or twice with two values: one error line (no
+    # warning before it), nothing written
     for extra, message in ((["--budget", 7, "--trials", 5], "--budget is the old name of --trials, given with "
                                                           "another value: give --trials only"),
                            (["--trials", 5, "--budget", 7], "--budget is the old name of --trials"),
                            (["--budget", 7, "--budget", 5], "--budget given twice (7 and 5): give --trials "
                                                            "(or --budget-epochs with --fidelity epoch) once")):
         rc, _, err = call(BENCH + ["--seeds", 1, *extra, "--out", tmp_path / "b"], capsys)
-        assert rc == 2 and err[-1].startswith("studylib: error: --budget ") and message in err[-1], err
+        assert rc == 2 and len(err) == 1 and err[0].startswith("studylib: error: --budget ") and message in err[0], err
     assert not (tmp_path / "b").exists()
     rc, _, err = call(BENCH + ["--seeds", 1, "--budget", 5, "--trials", 5, "--workers", 1, "--no-progress",
                                "--out", tmp_path / "c"], capsys)

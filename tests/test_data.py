@@ -94,6 +94,31 @@ def test_idx_reader(tmp_path):
     (tmp_path / "bad.gz").write_bytes(gzip.compress(b"\x00\x00\x08\x03" + b"\x00" * 5))
     with pytest.raises(StudyError, match="corrupt IDX file"):
         read_idx(tmp_path / "bad.gz")
+    blob = bytearray(gzip.compress(b"\x00\x00\x08\x01\x00\x00\x00\x08" + bytes(range(8)) * 40))
+    blob[12:16] = b"\xff\xff\xff\xff"  # the header is intact, the compressed stream is not
+    (tmp_path / "stream.gz").write_bytes(bytes(blob))
+    with pytest.raises(StudyError, match="corrupt IDX file .*stream.gz"):
+        read_idx(tmp_path / "stream.gz")
+
+
+def test_too_few_images_or_labels_outside_the_classes_are_one_line(tmp_path):
+    rng = np.random.default_rng(0)
+    for n_train, labels, message in ((1, [3], "1 training and 4 test images; a study needs at least 2"),
+                                     (6, [0, 1, 2, 12, 4, 5], "a label is 12, not a class 0-9")):
+        folder = tmp_path / str(n_train) / "fashion-mnist"
+        folder.mkdir(parents=True)
+        _write_idx(folder / "train-images-idx3-ubyte", rng.integers(0, 256, (n_train, 28, 28)))
+        _write_idx(folder / "train-labels-idx1-ubyte", np.array(labels))
+        _write_idx(folder / "t10k-images-idx3-ubyte", rng.integers(0, 256, (4, 28, 28)))
+        _write_idx(folder / "t10k-labels-idx1-ubyte", np.arange(4))
+        with pytest.raises(StudyError, match=message):
+            load_dataset("fashion_mnist", data_dir=str(folder.parent), download=False)
+    folder = tmp_path / "cifar"
+    folder.mkdir()
+    d, batches = make_cifar_archive(folder, extract=True)
+    (d / "test_batch").write_bytes(pickle.dumps({**batches["test_batch"], b"labels": [0, 1, 2, 3, 4, -1]}))
+    with pytest.raises(StudyError, match="cifar10 at .*: a label is -1, not a class 0-9"):
+        load_dataset("cifar10", data_dir=str(folder), download=False)
 
 
 def test_fashion_mnist_from_local_idx_files(tmp_path):

@@ -144,6 +144,12 @@ def test_a_failed_rung_counts_with_its_config_and_leaves_the_submission_out_of_i
                           "study_id": "s", "epochs": [1, 1, 0], "new_epochs": [1, 1, None]})
     assert list(config_column(frame)) == ["a", "b", "a"]
     assert len(collapse_rungs(frame)) == 2
+    assert collapse_rungs(frame).rungs.tolist() == ["1:0.5000 failed", "1:0.6000"]
+    # every rung failed (no row has a rung): still one row per config, as trials.csv keeps them
+    failed = frame.assign(rung=None, status="failed", best_acc=None, epochs=0, new_epochs=None).drop(columns="rung")
+    collapsed = collapse_rungs(failed)
+    assert collapsed.rung_of.tolist() == ["a", "b"] and collapsed.trial.tolist() == [1, 2]
+    assert collapsed.rungs.tolist() == ["failed failed", "failed"] and collapsed.charged_epochs.tolist() == [0, 0]
 
 
 @pytest.mark.slow

@@ -66,6 +66,9 @@ def test_one_seed_has_no_spread_in_every_report():
     assert math.isnan(compare.final_table(one).loc["random", "best_acc std"])
     ours = tables.table_iv(one).iloc[-1]
     assert ours["Accuracy (%)"] == pytest.approx(65.0) and math.isnan(ours["± std"])
+    assert [numbers.json_number(v) for v in (None, math.nan, -math.inf, np.float32(0.25), 1 / 3)] == [
+        None, None, None, 0.25, 0.333333]
+    assert numbers.json_number(np.float64(1 / 3), digits=None) == 1 / 3
 
 
 def test_several_seeds_give_the_same_sample_std_everywhere():
@@ -146,3 +149,5 @@ def test_a_row_without_a_rung_counts_as_a_full_training():
     assert numbers.best_config(frame).key == "p"  # not the rung-3 config, nor the 1-epoch one
     assert numbers.best_config(frame.drop(index=0)).key == "a-e3"
     assert numbers.best_config(frame.drop(columns="rung")).key == "b-e1"  # a plain frame: every row full
+    assert numbers.fidelity_of(frame).tolist() == [3.0, 3.0, 1.0]
+    assert numbers.fidelity_of(frame.drop(columns="rung")).tolist() == [0.0, 0.0, 0.0]

@@ -205,13 +205,13 @@ def test_a_second_run_into_the_same_folder_is_refused_and_touches_nothing(notebo
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
-@pytest.mark.parametrize("command", ["run", "search"])
-def test_files_studylib_did_not_write_are_not_overwritten(notebooks, tmp_path, capsys, command):
-    """A folder of the user's own: an index.html that is not a reports index, a trials.csv with no
-    ledger beside it."""
+@pytest.mark.parametrize("command, name", [("run", "index.html"), ("run", "round1.ipynb"), ("search", "trials.csv")])
+def test_files_studylib_did_not_write_are_not_overwritten(notebooks, tmp_path, capsys, command, name):
+    """A folder of the user's own: an index.html that is not a reports index, a round's notebook
+    that papermill did not execute (``--out notebooks`` would overwrite the round's own), a
+    trials.csv with no ledger beside it."""
     out = tmp_path / "mine"
     out.mkdir()
-    name = "index.html" if command == "run" else "trials.csv"
     (out / name).write_text("my own file")
     argv = ["run", "round1"] if command == "run" else ["search", "round1", "--dataset", "synthetic"]
     rc, _, err = run_cli(argv + ["--trials", "1", "--out", str(out), "--no-progress"], capsys)

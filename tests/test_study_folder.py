@@ -1,7 +1,10 @@
 """One output folder, several studies: every study keeps its trials (trials.csv has them all, with
 a study_id column, and each study has its own studies/<study_id>.json); a change of the trainer's
 code stops a resumed study (exit 2) unless --allow-code-change, which the ledger records."""
+import json
+import os
 import sqlite3
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -11,6 +14,7 @@ from studylib.errors import StudyError
 from studylib.ledger import Ledger
 from studylib.objective import trainer_fingerprint
 from studylib.outdir import read_study_record
+from studylib.report.publish import GENERATOR
 
 ARGS = ["search", "round1", "--dataset", "synthetic", "--max-epochs", "1", "--executor", "inline", "--no-progress"]
 
@@ -168,6 +172,43 @@ def test_a_folder_with_files_studylib_did_not_write_is_refused(tmp_path):
         check_out_dir(mine, index=True)
     (mine / "index.html").write_text("<!DOCTYPE html><html><head><title>studylib reports — mine</title>")
     check_out_dir(mine, index=True)
+    # a run's notebooks and reports: papermill's executed notebook and a published report are studylib's
+    (mine / "round1.ipynb").write_text(json.dumps({"cells": [], "metadata": {"kernelspec": {}}}))
+    (mine / "round1.html").write_text("<html>my export</html>")
+    with pytest.raises(StudyError, match="holds round1.ipynb and round1.html that studylib did not write"):
+        check_out_dir(mine, index=True, reports=["round1"])
+    check_out_dir(mine, index=True, reports=["round2"])
+    (mine / "round1.ipynb").write_text(json.dumps({"cells": [], "metadata": {"papermill": {}}}))
+    check_out_dir(mine, index=True, reports=["round1"])  # a report beside the run's notebook: an earlier run's
+    (mine / "round1.ipynb").unlink()
+    with pytest.raises(StudyError, match="holds round1.html that"):
+        check_out_dir(mine, index=True, reports=["round1"])
+    (mine / "round1.html").write_text(f"<html><head>\n{GENERATOR}<title>round1</title>")
+    check_out_dir(mine, index=True, reports=["round1"])
+
+
+def test_an_output_folder_that_cannot_take_the_files_is_refused_before_any_work(tmp_path, monkeypatch):
+    from studylib.outdir import check_out_dir
+
+    link = tmp_path / "dangling"
+    link.symlink_to(tmp_path / "nowhere" / "out")
+    with pytest.raises(StudyError, match="is a link to .*nowhere/out, which does not exist"):
+        check_out_dir(link)
+    for name in ("trials.csv", "ledger.sqlite"):
+        folder = tmp_path / name.split(".")[0]
+        (folder / name).mkdir(parents=True)
+        with pytest.raises(StudyError, match=f"holds a folder named {name}, where studylib writes a file"):
+            check_out_dir(folder)
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    ledger = folder / "ledger.sqlite"
+    ledger.write_bytes(b"")
+    ledger.chmod(0o444)
+    if os.access(ledger, os.W_OK):  # root may write a 0444 file: see it as another user would
+        monkeypatch.setattr(os, "access", lambda path, mode: False if Path(path) == ledger else True)
+    with pytest.raises(StudyError, match="its ledger.sqlite is read-only"):
+        check_out_dir(folder)
+    assert [p.name for p in folder.iterdir()] == ["ledger.sqlite"]
 
 
 def test_whole_numbers_accept_numpy_integers_and_refuse_booleans(tmp_path):

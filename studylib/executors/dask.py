@@ -86,8 +86,9 @@ class DaskExecutor:
             kw = {"scheduler_file": target} if os.path.isfile(target) else {"address": target}
             try:
                 self.client = distributed.Client(timeout="30s", **kw)
-            except (OSError, TimeoutError, ValueError) as e:
-                raise StudyError(f"cannot connect to the Dask scheduler at {target} ({e})") from None
+            except Exception as e:  # noqa: BLE001  a file that is not a scheduler file fails an assert in distributed
+                raise StudyError(f"cannot connect to the Dask scheduler at {target} "
+                                 f"({str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__})") from None
         elif self.client is None:
             n = self.workers or os.cpu_count() or 1
             settings = {

@@ -145,9 +145,8 @@ def learning_curves(curves: pd.DataFrame, shown: pd.DataFrame, metric: str = "be
     cols = ["ledger", "key", "study", "epoch", "val_accuracy", "accuracy", "_best"]
     if not len(curves) or not len(shown):
         return pd.DataFrame(columns=cols)
-    rung = pd.to_numeric(shown["rung"], errors="coerce") if "rung" in shown else pd.Series(float("nan"), shown.index)
     trials = shown[["ledger", "key", "study", metric]].assign(
-        _fidelity=rung.fillna(rung.max() if rung.notna().any() else 0)).drop_duplicates(["ledger", "key"])
+        _fidelity=numbers.fidelity_of(shown)).drop_duplicates(["ledger", "key"])
     out = curves.merge(trials, on=["ledger", "key"], how="inner")
     if not len(out):
         return pd.DataFrame(columns=cols)

@@ -31,6 +31,10 @@ def one_line(text: str) -> str:
     return lines[0] if lines else ""
 
 
+#: Marks a published report, so that a later ``run`` into its folder knows it may overwrite it.
+GENERATOR = '<meta name="generator" content="studylib">'
+
+
 def render_html(ipynb: Path, target: Path, title: str) -> Path:
     """The executed notebook as one stand-alone HTML file: code cells hidden, images embedded as
     base64 PNG, stderr streams (TensorFlow's start-up chatter, warnings) left out, nothing loaded
@@ -47,7 +51,7 @@ def render_html(ipynb: Path, target: Path, title: str) -> Path:
                             embed_images=True, template_name="studylib",
                             extra_template_basedirs=[str(paths.JUPYTER_DIR / "nbconvert" / "templates")])
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
-    return atomic.write_text(target, body)
+    return atomic.write_text(target, body.replace("<head>", f"<head>\n{GENERATOR}", 1))
 
 
 # -- index -------------------------------------------------------------------------------------

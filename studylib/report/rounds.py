@@ -10,7 +10,6 @@ round's ``trials.csv`` holds every seed's trials (``seed`` column).
 from __future__ import annotations
 
 import json
-import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -138,11 +137,7 @@ def _mean_std(best: pd.DataFrame, col: str) -> dict:
     """``{col: mean, col_std: sample std}`` for ``summary.json`` (:func:`studylib.numbers.mean_spread`;
     None where undefined: no value, or one seed's spread)."""
     mean, std = numbers.mean_spread(best.get(col, []))
-
-    def num(v):
-        return round(v, 6) if math.isfinite(v) else None
-
-    return {col: num(mean), f"{col}_std": num(std)}
+    return {col: numbers.json_number(mean), f"{col}_std": numbers.json_number(std)}
 
 
 def one_row_per_config(frame: pd.DataFrame) -> pd.DataFrame:

@@ -193,10 +193,7 @@ def compare_summary(run: CompareRun) -> dict:
     table = final_table(run)
     best = best_strategies(table)
     head = best[0] if best else (table.index[0] if len(table) else None)
-
-    def num(v):
-        return None if v is None or not math.isfinite(float(v)) else round(float(v), 6)
-
+    num = numbers.json_number
     by = {s: {"best_acc": num(r["best_acc mean"]), "best_acc_std": num(r["best_acc std"]),
               "test_acc": num(r["test_acc mean"]), "test_acc_std": num(r["test_acc std"])}
           for s, r in table.iterrows()}
@@ -237,7 +234,7 @@ def compare_summary(run: CompareRun) -> dict:
 
 def _json_value(v):
     if isinstance(v, (float, np.floating)):
-        return float(v) if math.isfinite(float(v)) else None
+        return numbers.json_number(v, digits=None)
     if isinstance(v, np.integer):
         return int(v)
     return v

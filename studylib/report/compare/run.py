@@ -16,6 +16,7 @@ import pandas as pd
 
 from ... import paths, profiles
 from ...errors import StudyError
+from ...names import split_names
 from ..regret import plot_regret
 from ..rounds import default_out_dir, study_provenance, write_summary
 from .numbers import compare_summary
@@ -34,15 +35,6 @@ INITIAL_DESIGN = {"ga": ("population_size", 20), "memetic": ("population_size", 
 
 # -- settings ---------------------------------------------------------------------------------------
 
-def _names(spec, what: str) -> list[str]:
-    """A comma string or a list of names (anything else: one-line error)."""
-    if isinstance(spec, str):
-        return spec.split(",")
-    if isinstance(spec, (list, tuple)):
-        return [str(s) for s in spec]
-    raise StudyError(f"{what} must be names separated by commas (or a list), got {spec!r}")
-
-
 def resolve_strategies(spec: str | Sequence[str] | None) -> list[str]:
     """``"ga, memetic"`` or ``["ga", "memetic"]`` -> names (checked, duplicates dropped);
     ``None``: :data:`STRATEGIES`; an empty string or list is refused (it used to run them all)."""
@@ -50,8 +42,7 @@ def resolve_strategies(spec: str | Sequence[str] | None) -> list[str]:
 
     if spec is None:
         return list(STRATEGIES)
-    names = _names(spec, "strategies")
-    names = [n.strip() for n in names if n.strip()]
+    names = split_names(spec, "strategies")
     if not names:
         raise StudyError(f"strategies: none given (the default compares {','.join(STRATEGIES)})")
     for n in names:
@@ -69,8 +60,7 @@ def resolve_tables(spec: str | Sequence[str] | None) -> list[str]:
         return []
     if isinstance(spec, str) and spec.strip().lower() in ("", "none", "no", "off"):
         return []
-    names = _names(spec, "bench_tables")
-    names = [n.strip() for n in names if n.strip()]
+    names = split_names(spec, "bench_tables")
     return bench_tables(names) if names else []
 
 
