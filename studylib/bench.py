@@ -49,6 +49,8 @@ __all__ = ["DEFAULT_STRATEGIES", "TABLES", "Table", "evals_to_reach", "format_su
 
 DEFAULT_STRATEGIES = ("random", "ga", "memetic", "tpe", "optuna-ga")
 DEFAULT_BUDGET = 200  # charged evaluations (or epochs, --fidelity epoch) per run
+#: What a benchmark writes in its folder (:func:`write_results`).
+BENCH_FILES = ("bench.csv", "bench.provenance.json", "bench_summary.csv", "bench_regret.png")
 MAX_BUDGET = 100_000  # a run's regret is kept per evaluation (or epoch): a larger budget would fill memory
 CHECKPOINTS = (50, 100, 200)
 REFERENCE = "random"  # evaluations-to-reach is measured against this strategy's final median
@@ -164,7 +166,7 @@ def run_bench(tables, strategies, seeds, budget: int, out_dir=None, workers: int
     out_dir = Path(out_dir) if out_dir is not None else default_out_dir()
     from .outdir import check_out_dir
 
-    check_out_dir(out_dir)  # before any run
+    check_out_dir(out_dir, files=BENCH_FILES)  # before any run
 
     names = [t if isinstance(t, str) else t.name for t in tlist]
     if len(set(names)) < len(names):

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from . import paths
-from .bench import (DEFAULT_BUDGET, DEFAULT_STRATEGIES, MAX_BUDGET, default_out_dir, format_summary, resolve_strategies,
+from .bench import (BENCH_FILES, DEFAULT_BUDGET, DEFAULT_STRATEGIES, MAX_BUDGET, default_out_dir, format_summary, resolve_strategies,
                     run_bench, summarize, write_results, wrote_line)
 from .cliargs import add_deprecated, add_no_progress, add_seeds, nonneg_int, path, positive_int
 from .errors import StudyError
@@ -145,7 +145,7 @@ def main(args) -> int:
     out = Path(args.out) if getattr(args, "out", None) else default_out_dir()
     from .outdir import check_out_dir
 
-    check_out_dir(out)  # before any table is read or run
+    check_out_dir(out, files=BENCH_FILES)  # before any table is read or run
     quiet = args.no_progress
     if fidelity == "epoch":
         from .curve_bench import load_curve_file, run_curves
@@ -184,7 +184,11 @@ if __name__ == "__main__":  # python -m studylib.bench_cli ...
     p = argparse.ArgumentParser(prog="studylib bench")
     add_arguments(p)
     try:
-        sys.exit(main(p.parse_args()))
+        from .cliargs import check_deprecated
+
+        args = p.parse_args()
+        check_deprecated(args, check_old_flags)
+        sys.exit(main(args))
     except StudyError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

@@ -341,7 +341,7 @@ def load_dataset(name: str, *, train_size: int | None = None, val_size: int | No
         bad = next(int(v) for y in (yt, ys) for v in y if not 0 <= v <= 9)
         raise StudyError(f"{name} at {source}: a label is {bad}, not a class 0-9; the file is corrupt or not {name}")
     n_val = VAL_FRACTION.get(name, len(yt) // 6 if name == "fashion_mnist" else len(yt) // 5)
-    n_val = min(n_val, len(yt) // 2)
+    n_val = max(1, min(n_val, len(yt) // 2))
     xv, yv, xt, yt = xt[-n_val:], yt[-n_val:], xt[:-n_val], yt[:-n_val]
     rng = np.random.default_rng(split_seed)
     xt, yt = _subset(xt, yt, train_size, rng)

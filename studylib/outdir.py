@@ -21,12 +21,16 @@ from .ledger import Ledger, write_csv_atomic
 
 STUDIES_DIR = "studies"
 RUNGS_CSV = "rungs.csv"  # every rung of the multi-fidelity studies (trials.csv: one row per config)
+#: Marks a published report (:func:`studylib.report.publish.render_html`), so that a later ``run``
+#: into its folder knows it may overwrite it.
+GENERATOR = '<meta name="generator" content="studylib">'
 
 
-def check_out_dir(out: Path, index: bool = False, reports: Iterable[str] = ()) -> None:
+def check_out_dir(out: Path, index: bool = False, reports: Iterable[str] = (), files: Iterable[str] = ()) -> None:
     """Fail early (before any training, leaving nothing behind) if ``out`` cannot hold results, or
     holds a ``trials.csv`` (with ``index``, also an ``index.html``; for each name of ``reports``, a
-    ``<name>.ipynb`` and ``<name>.html``) that studylib did not write."""
+    ``<name>.ipynb`` and ``<name>.html``) that studylib did not write, or a folder where it writes
+    one of those files, ``ledger.sqlite`` or one of ``files``."""
     out = Path(out)
     if out.is_symlink() and not out.exists():
         raise StudyError(f"output path {out} is a link to {os.readlink(out)}, which does not exist")
@@ -41,51 +45,37 @@ def check_out_dir(out: Path, index: bool = False, reports: Iterable[str] = ()) -
         os.rmdir(tempfile.mkdtemp(dir=parent, prefix=".studylib-probe-"))
     except OSError as e:
         raise StudyError(f"output folder {out} is not writable ({e.strerror})") from None
-    for name in (paths.TRIALS_CSV, paths.LEDGER_NAME):
+    names = [paths.TRIALS_CSV, *(["index.html"] if index else []),
+             *(f"{r}{suffix}" for r in reports for suffix in (".ipynb", ".html"))]
+    for name in [*names, paths.LEDGER_NAME, *files]:
         if (out / name).is_dir():
             raise StudyError(f"output folder {out} holds a folder named {name}, where studylib writes a file")
     ledger = out / paths.LEDGER_NAME
-    if ledger.exists() and not os.access(ledger, os.W_OK) or _immutable(ledger):
+    if ledger.exists() and not os.access(ledger, os.W_OK):
         raise StudyError(f"output folder {out}: its {paths.LEDGER_NAME} is read-only (a study adds its trials "
                          "there): give another --out, or make the file writable")
-    names = [paths.TRIALS_CSV, *(["index.html"] if index else []),
-             *(f"{r}{suffix}" for r in reports for suffix in (".ipynb", ".html"))]
     foreign = [name for name in names if _foreign(out / name)]
     if foreign:
         raise StudyError(f"output folder {out} holds {' and '.join(foreign)} that studylib did not write "
                          "(it would be overwritten): give another --out, or move the file away")
 
 
-def _immutable(path: Path) -> bool:
-    """Whether a write to the existing file ``path`` fails (os.access says yes to root even where
-    the file system says no): opened for appending, nothing written."""
-    if not path.is_file():
-        return False
-    try:
-        with open(path, "ab"):
-            return False
-    except OSError:
-        return True
-
-
 def _foreign(path: Path) -> bool:
     """``path`` exists and is not a file studylib writes: a ``trials.csv`` whose header is not a
     ledger export's (``trial`` and ``study_id`` columns), an ``index.html`` that is not a reports
     index, a ``<round>.ipynb`` that papermill did not execute (the repository's own notebooks), a
-    ``<round>.html`` that is not a published report (:data:`studylib.report.publish.GENERATOR`) nor
+    ``<round>.html`` that is not a published report (:data:`GENERATOR`) nor
     beside an executed notebook of its name (a report published before that mark)."""
     if path.suffix == ".ipynb":
         if not path.exists():
             return False
         try:
-            return "papermill" not in json.loads(path.read_text(errors="replace")).get("metadata", {})
-        except (OSError, ValueError, AttributeError):
+            return "papermill" not in (json.loads(path.read_text(errors="replace")).get("metadata") or {})
+        except (OSError, ValueError, AttributeError, TypeError):
             return True
     if not path.is_file():
         return False
     if path.suffix == ".html" and path.name != "index.html":
-        from .report.publish import GENERATOR
-
         return GENERATOR not in path.read_text(errors="replace") and (
             not path.with_suffix(".ipynb").exists() or _foreign(path.with_suffix(".ipynb")))
     with open(path, errors="replace") as f:

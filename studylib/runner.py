@@ -18,8 +18,9 @@ Rounds are data: every ``notebooks/<name>.ipynb`` whose cell tagged ``parameters
 (published as ``DIR/compare.*``); ``all`` runs round1, round2 and round3. The CLI's options are
 passed as papermill parameters, each only to notebooks that declare it.
 
-Bad input (unknown round, bad value, unusable folder, an ``index.html`` or ``trials.csv``
-studylib did not write, another run writing into ``DIR``: ``DIR/.run.lock``): one line, exit 2,
+Bad input (unknown round, bad value, unusable folder, an ``index.html``, ``trials.csv``,
+``<round>.ipynb`` or ``<round>.html`` studylib did not write, another run writing into ``DIR``:
+``DIR/.run.lock``): one line, exit 2,
 nothing written — all checked before any notebook runs. If stdout's reader goes away, the run
 prints nothing more and finishes. A failing cell: one line naming the round, cell and error,
 exit 1, the partial notebook kept. Ctrl-C: exit 130, the round's ledger kept (the same command
@@ -253,18 +254,18 @@ def main(args) -> int:
         raise StudyError(f"unknown round {args.round!r}")
     rounds = resolve_rounds(args.round)
     out = Path(args.out) if args.out else default_out(args)
-    out = out.resolve()
-    from .outdir import check_out_dir
+    from .outdir import StudyLock, check_out_dir
 
-    check_out_dir(out, index=True, reports=[name for name, _ in rounds])
+    check_out_dir(out, index=True)  # before resolve(): a link to nowhere is refused, not followed
+    out = out.resolve()
     plans = [(name, nb, _parameters(args, name, nb, out)) for name, nb in rounds]
     _validate(plans)
     out.mkdir(parents=True, exist_ok=True)
-    from .outdir import StudyLock
-
     # one run per folder: a second one would overwrite the notebooks and reports the first is writing
     lock = StudyLock(out, "run", what="a studylib run").acquire()
     try:
+        # under the lock: no other run is writing these now (a notebook papermill is writing is half a file)
+        check_out_dir(out, index=True, reports=[name for name, _ in rounds])
         return _run_rounds(plans, out, progress=not args.no_progress, start=start)
     finally:
         lock.release()

@@ -178,7 +178,7 @@ def prepare(round_or_space: str | SearchSpace, *, strategy: str = "random", tria
 
 _NOT_IN_A_FILE_NAME = re.compile(r"[/\x00]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-MAX_SPACE_NAME = 100  # a study id (name, strategy, seed, hash) and its lock file stay under 255 bytes
+MAX_SPACE_NAME = 100  # bytes: a study id (name, strategy, seed, hash) and its lock file stay under 255 bytes
 
 
 def study_space(round_or_space: str | SearchSpace) -> SearchSpace:
@@ -199,9 +199,9 @@ def study_space(round_or_space: str | SearchSpace) -> SearchSpace:
     if _NOT_IN_A_FILE_NAME.search(space.name):
         raise StudyError(f"space name {space.name!r}: a study's files are named after it, so it cannot hold / "
                          "(give the space file a `name:` line)")
-    if not space.name.strip() or _CONTROL.search(space.name) or len(space.name) > MAX_SPACE_NAME:
+    if not space.name.strip() or _CONTROL.search(space.name) or len(space.name.encode()) > MAX_SPACE_NAME:
         raise StudyError(f"space name {space.name[:MAX_SPACE_NAME + 10]!r}: a study's files are named after it, so it "
-                         f"must be 1 to {MAX_SPACE_NAME} characters, none of them a line break or control character")
+                         f"must be 1 to {MAX_SPACE_NAME} bytes (UTF-8), none of them a line break or control character")
     return space
 
 

@@ -137,7 +137,7 @@ BAD = {
                                          "cannot connect to the Dask scheduler at {tmp}/wrong.yaml"),
     "empty scheduler": (["search", "round1", "--dataset", "synthetic", "--scheduler", ""],
                         "argument --scheduler: expected a path, got an empty string"),
-    "space name too long": (["search", "{tmp}/long.yaml", "--dataset", "synthetic"], "must be 1 to 100 characters"),
+    "space name too long": (["search", "{tmp}/long.yaml", "--dataset", "synthetic"], "must be 1 to 100 bytes"),
     # every command that writes checks its output before any work
     "bench out is a file": (["bench", "--table", "hpobench-car", "--seeds", "1", "--trials", "3", "--out",
                              "{tmp}/afile"], "exists and is not a folder"),
@@ -285,8 +285,8 @@ def test_a_space_name_that_cannot_name_files_is_refused(tmp_path):
     from studylib.study import study_space
 
     text = (REPO / "studylib" / "spaces" / "round1.yaml").read_text()
-    for name, message in (("x" * 300, "must be 1 to 100 characters"), ('"a\\nb"', "line break"),
-                          ('""', "must be 1 to 100 characters")):
+    for name, message in (("x" * 300, "must be 1 to 100 bytes"), ('"a\\nb"', "line break"),
+                          ('""', "must be 1 to 100 bytes"), ("数" * 40, "must be 1 to 100 bytes")):
         (tmp_path / "s.yaml").write_text(text.replace("name: round1\n", f"name: {name}\n"))
         with pytest.raises(StudyError, match=message):
             study_space(str(tmp_path / "s.yaml"))

@@ -235,6 +235,8 @@ def test_settings_and_bad_input():
         compare.resolve_strategies("ga,bogus")
     with pytest.raises(StudyError, match="trials must be a positive integer"):
         compare.settings("smoke", trials=0)
+    with pytest.raises(StudyError, match="bench_budget 100001: at most 100000 evaluations per run"):
+        compare.settings("smoke", bench_budget=100001)
     with pytest.raises(StudyError, match="unknown table"):
         compare.run_compare(bench_tables="no-such-table", out_dir="/nonexistent/never-written")
 

@@ -103,6 +103,14 @@ def test_idx_reader(tmp_path):
 
 def test_too_few_images_or_labels_outside_the_classes_are_one_line(tmp_path):
     rng = np.random.default_rng(0)
+    three = tmp_path / "three" / "fashion-mnist"  # 3 images: one held out for validation (len // 6 is 0)
+    three.mkdir(parents=True)
+    _write_idx(three / "train-images-idx3-ubyte", rng.integers(0, 256, (3, 28, 28)))
+    _write_idx(three / "train-labels-idx1-ubyte", np.array([0, 1, 2]))
+    _write_idx(three / "t10k-images-idx3-ubyte", rng.integers(0, 256, (4, 28, 28)))
+    _write_idx(three / "t10k-labels-idx1-ubyte", np.arange(4))
+    d = load_dataset("fashion_mnist", data_dir=str(three.parent), download=False)
+    assert (len(d.y_train), len(d.y_val), len(d.y_test)) == (2, 1, 4)
     for n_train, labels, message in ((1, [3], "1 training and 4 test images; a study needs at least 2"),
                                      (6, [0, 1, 2, 12, 4, 5], "a label is 12, not a class 0-9")):
         folder = tmp_path / str(n_train) / "fashion-mnist"

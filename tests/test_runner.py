@@ -14,6 +14,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from studylib import cli, notebook_exec, paths, runner
 from studylib.errors import StudyError
+from studylib.outdir import GENERATOR
 from studylib.report import publish
 
 REPO = Path(__file__).resolve().parents[1]
@@ -193,7 +194,7 @@ def test_a_second_run_into_the_same_folder_is_refused_and_touches_nothing(notebo
 
     out = tmp_path / "out"
     out.mkdir()
-    (out / "round1.html").write_text("the first run's report")
+    (out / "round1.html").write_text(f"<html><head>{GENERATOR}</head>the first run's report")
     (out / "index.html").write_text("<html><head><title>studylib reports — out</title></head></html>")
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     lock = StudyLock(out, "run").acquire()  # a run in progress (another open file: flock conflicts)
@@ -273,7 +274,7 @@ def test_ctrl_c_keeps_the_ledger_and_leaves_no_partial_or_stale_report(tmp_path,
         "time.sleep(60)"])
     out = tmp_path / "out"
     out.mkdir()
-    (out / "tiny.html").write_text("an earlier run's report")
+    (out / "tiny.html").write_text(f"<html><head>{GENERATOR}</head>an earlier run's report")
     env = {**os.environ, "STUDYLIB_NOTEBOOKS": str(folder)}
     r = subprocess.run([sys.executable, "-m", "studylib.cli", "run", "tiny", "--out", str(out), "--no-progress"],
                        capture_output=True, text=True, env=env, timeout=120,
@@ -349,4 +350,5 @@ def test_render_html_embeds_figures_hides_code_and_stderr_and_fetches_nothing(tm
     assert embedded_pngs(page) == [f"data:image/png;base64,{png}"]
     assert "a printed line" in page and "TensorFlow chatter" not in page and "secret_code_line" not in page
     assert "<title>x</title>" in page
+    assert GENERATOR in page.split("</head>")[0]  # a later run into this folder knows the report is studylib's
     assert fetched_urls(page) == [f"data:image/png;base64,{png}"]  # no script or stylesheet from a CDN

@@ -13,8 +13,7 @@ from studylib import cli, study
 from studylib.errors import StudyError
 from studylib.ledger import Ledger
 from studylib.objective import trainer_fingerprint
-from studylib.outdir import read_study_record
-from studylib.report.publish import GENERATOR
+from studylib.outdir import GENERATOR, read_study_record
 
 ARGS = ["search", "round1", "--dataset", "synthetic", "--max-epochs", "1", "--executor", "inline", "--no-progress"]
 
@@ -194,11 +193,12 @@ def test_an_output_folder_that_cannot_take_the_files_is_refused_before_any_work(
     link.symlink_to(tmp_path / "nowhere" / "out")
     with pytest.raises(StudyError, match="is a link to .*nowhere/out, which does not exist"):
         check_out_dir(link)
-    for name in ("trials.csv", "ledger.sqlite"):
+    for name, kw in (("trials.csv", {}), ("ledger.sqlite", {}), ("index.html", {"index": True}),
+                     ("round1.html", {"reports": ["round1"]}), ("bench.csv", {"files": ["bench.csv"]})):
         folder = tmp_path / name.split(".")[0]
         (folder / name).mkdir(parents=True)
         with pytest.raises(StudyError, match=f"holds a folder named {name}, where studylib writes a file"):
-            check_out_dir(folder)
+            check_out_dir(folder, **kw)
     folder = tmp_path / "ro"
     folder.mkdir()
     ledger = folder / "ledger.sqlite"
@@ -211,7 +211,7 @@ def test_an_output_folder_that_cannot_take_the_files_is_refused_before_any_work(
     assert [p.name for p in folder.iterdir()] == ["ledger.sqlite"]
 
 
-def test_whole_numbers_accept_numpy_integers_and_refuse_booleans(tmp_path):
+def test_whole_numbers_accept_numpy_integers_and_refuse_booleans(tmp_path, monkeypatch):
     import numpy as np
 
     from studylib.report.rounds import plan_round
@@ -227,3 +227,8 @@ def test_whole_numbers_accept_numpy_integers_and_refuse_booleans(tmp_path):
         study.prepare("round1", train_size=True)
     _, _, runs = plan_round("round1", repeats=np.int64(2), seed=np.int64(3), out_dir=tmp_path / "never")  # a notebook's
     assert [seed for seed, _ in runs] == [3, 4]
+    loaded = []
+    monkeypatch.setattr(study, "load_dataset", lambda *a, **k: loaded.append(a))
+    with pytest.raises(StudyError, match="a seed must be at most 2147483647 .*got 2147483648"):
+        plan_round("round1", repeats=2, seed=2**31 - 1, out_dir=tmp_path / "never")
+    assert not loaded  # every seed is checked before any data is loaded

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from .. import atomic, paths
+from ..outdir import GENERATOR
 from ..numbers import format_mean_spread
 
 INDEX_HTML = "index.html"
@@ -29,10 +30,6 @@ def one_line(text: str) -> str:
     text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", str(text or "")).strip()
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     return lines[0] if lines else ""
-
-
-#: Marks a published report, so that a later ``run`` into its folder knows it may overwrite it.
-GENERATOR = '<meta name="generator" content="studylib">'
 
 
 def render_html(ipynb: Path, target: Path, title: str) -> Path:

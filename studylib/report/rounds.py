@@ -223,6 +223,7 @@ def plan_round(round_name: str | SearchSpace, *, dataset: str = "digits", profil
     :class:`StudyError` (one line) before anything is written (``studylib run`` calls it first,
     too). Returns the space, the output folder and ``[(seed, (spec, data)), ...]``."""
     from ..outdir import check_out_dir
+    from ..fidelity import check_seeds
     from ..study import prepare, study_space, whole_number
 
     repeats = whole_number("repeats", repeats)
@@ -230,6 +231,8 @@ def plan_round(round_name: str | SearchSpace, *, dataset: str = "digits", profil
     out = Path(out_dir) if out_dir else default_out_dir(dataset, profile) / space.name
     whole = isinstance(seed, Integral) and not isinstance(seed, bool)  # a notebook's numpy seed too
     seeds = [int(seed) + i for i in range(repeats)] if whole and seed >= 0 else [seed]
+    if whole and seed >= 0:
+        check_seeds(seeds, "seed")  # every seed before any data is loaded
     options = dict(strategy=strategy, trials=trials, dataset=dataset, profile=profile, max_epochs=max_epochs,
                    patience=patience, train_size=train_size, data_dir=data_dir)
     check_out_dir(out)  # before the data is loaded

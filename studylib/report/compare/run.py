@@ -82,6 +82,10 @@ def settings(profile: str = "smoke", *, trials: int | None = None, repeats: int 
             base[k] = _positive(k, v)
     if repeats is not None:
         base["repeats"] = _positive("repeats", repeats)
+    from ...bench import MAX_BUDGET
+
+    if base["bench_budget"] > MAX_BUDGET:
+        raise StudyError(f"bench_budget {base['bench_budget']}: at most {MAX_BUDGET} evaluations per run")
     return base
 
 
@@ -126,6 +130,7 @@ def plan_compare(*, dataset: str = "digits", profile: str = "smoke", strategies=
     from ...executors import EXECUTORS
     from ...space import load_space
     from ...outdir import check_out_dir
+    from ...fidelity import check_seeds
     from ...study import prepare, whole_number
 
     names = resolve_strategies(strategies)
@@ -138,6 +143,7 @@ def plan_compare(*, dataset: str = "digits", profile: str = "smoke", strategies=
     strategy_options = check_strategy_options(strategy_options, names)
     space = load_space(SPACE)
     seeds = [seed + i for i in range(conf["repeats"])]
+    check_seeds(seeds, "seed")  # every seed before any data is loaded
     out = Path(out_dir) if out_dir else default_out_dir(dataset, profile) / "compare"
     options = dict(trials=conf["trials"], dataset=dataset, profile=profile, max_epochs=max_epochs,
                    patience=patience, train_size=train_size, data_dir=data_dir)
