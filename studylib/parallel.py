@@ -26,6 +26,15 @@ def _set_shared(value) -> None:
     _SHARED = value
 
 
+def _start_worker(value) -> None:
+    """A pool worker: ``shared`` set, and Ctrl-C left to the parent (a terminal sends it to every
+    process of the group; the parent stops the pool), so no worker prints an interrupted traceback."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _set_shared(value)
+
+
 def _call(args):
     fn, i, job = args
     return i, fn(job)
@@ -44,7 +53,7 @@ def run_jobs(fn: Callable, jobs: Sequence, workers: int = 2, shared: Any = None,
                 done(k, len(jobs))
         return results
     ctx = mp.get_context("fork") if sys.platform != "win32" else mp.get_context()
-    with ctx.Pool(int(workers), initializer=_set_shared, initargs=(shared,)) as pool:
+    with ctx.Pool(int(workers), initializer=_start_worker, initargs=(shared,)) as pool:
         for k, (i, r) in enumerate(pool.imap_unordered(_call, [(fn, i, j) for i, j in enumerate(jobs)],
                                                        chunksize=1), 1):
             results[i] = r

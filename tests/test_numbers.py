@@ -96,6 +96,21 @@ def _square_plus_shared(x):
     return x * x + shared()
 
 
+def _sigint_ignored(_):
+    import signal
+
+    return signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+
+
+def test_pool_workers_leave_ctrl_c_to_the_parent():
+    """A terminal's Ctrl-C reaches every process of the group: the workers ignore it (no
+    'Process ForkPoolWorker-1:' traceback), the parent stops the pool."""
+    import signal
+
+    assert run_jobs(_sigint_ignored, range(4), workers=2) == [True] * 4
+    assert signal.getsignal(signal.SIGINT) is not signal.SIG_IGN  # the parent's own handler is untouched
+
+
 def test_the_pool_returns_results_in_job_order_and_counts_runs():
     out = io.StringIO()
     got = run_jobs(_square_plus_shared, range(7), workers=2, shared=100, done=RunCounter(True, out))
