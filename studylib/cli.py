@@ -75,7 +75,8 @@ def cmd_space(args) -> int:
 def cmd_search(args) -> int:
     """Exit codes: 0 done, 2 bad input (nothing written), 3 stopped by failures or every trial
     failed, 130 interrupted (Ctrl-C or SIGTERM; re-run the same command to continue)."""
-    from .study import EXIT_TOO_MANY_FAILURES, TooManyFailures, search, study_space
+    from .study import EXIT_TOO_MANY_FAILURES, TooManyFailures, search
+    from .study_spec import study_space
 
     space = study_space(args.round)
     if args.trials and args.trials > space.size:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from studylib import cli, study
+from studylib import cli, study, study_spec
 from studylib.errors import StudyError
 from studylib.ledger import Ledger
 from studylib.objective import trainer_fingerprint
@@ -228,7 +228,7 @@ def test_whole_numbers_accept_numpy_integers_and_refuse_booleans(tmp_path, monke
     _, _, runs = plan_round("round1", repeats=np.int64(2), seed=np.int64(3), out_dir=tmp_path / "never")  # a notebook's
     assert [seed for seed, _ in runs] == [3, 4]
     loaded = []
-    monkeypatch.setattr(study, "load_dataset", lambda *a, **k: loaded.append(a))
+    monkeypatch.setattr(study_spec, "load_dataset", lambda *a, **k: loaded.append(a))
     with pytest.raises(StudyError, match="a seed must be at most 2147483647 .*got 2147483648"):
         plan_round("round1", repeats=2, seed=2**31 - 1, out_dir=tmp_path / "never")
     assert not loaded  # every seed is checked before any data is loaded

@@ -46,7 +46,8 @@ def continue_study(ledger: str | Path, study: dict, more: int, *, strategy: str 
     names where trials run (default: the library's, a child process; ``"inline"``: this
     process). Returns the ``StudyResult``."""
     from ..executors import make_executor
-    from ..study import prepare, run_study, whole_number
+    from ..study import run_study
+    from ..study_spec import prepare, whole_number
 
     more = whole_number("the number of new trials", more)
     spec, prov, sid = study["spec"], study.get("provenance") or {}, study["study_id"]

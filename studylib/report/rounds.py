@@ -224,7 +224,7 @@ def plan_round(round_name: str | SearchSpace, *, dataset: str = "digits", profil
     too). Returns the space, the output folder and ``[(seed, (spec, data)), ...]``."""
     from ..outdir import check_out_dir
     from ..fidelity import check_seeds
-    from ..study import prepare, study_space, whole_number
+    from ..study_spec import prepare, study_space, whole_number
 
     repeats = whole_number("repeats", repeats)
     space = study_space(round_name)

@@ -65,7 +65,7 @@ def resolve_tables(spec: str | Sequence[str] | None) -> list[str]:
 
 
 def _positive(name: str, v) -> int:
-    from ...study import whole_number
+    from ...study_spec import whole_number
 
     return whole_number(name.replace("_", "-"), v)
 
@@ -131,7 +131,7 @@ def plan_compare(*, dataset: str = "digits", profile: str = "smoke", strategies=
     from ...space import load_space
     from ...outdir import check_out_dir
     from ...fidelity import check_seeds
-    from ...study import prepare, whole_number
+    from ...study_spec import prepare, whole_number
 
     names = resolve_strategies(strategies)
     tables = resolve_tables(bench_tables)

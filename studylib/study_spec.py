@@ -1,0 +1,165 @@
+"""A study's definition: :class:`StudySpec` (its identity in the ledger) and :func:`prepare`,
+which checks every input a user can give and loads the data before anything is written
+(:mod:`studylib.study` runs what it returns). No randomness here but the dry run's made-up
+scores (:func:`studylib.option_checks.dry_run`, a stream of its own)."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import numbers
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import profiles
+from .data import Dataset, load_dataset
+from .errors import StudyError
+from .fidelity import check_seeds
+from .loop import default_in_flight, ignores_results
+from .option_checks import check_option_types, dry_run
+from .space import BUILTIN, SearchSpace, load_space
+from .strategies import make_strategy, strategy_class, strategy_kwargs
+from .training import Budget
+
+
+@dataclass
+class StudySpec:
+    """Everything that defines a study (and its identity in the ledger)."""
+
+    space: SearchSpace
+    strategy: str = "random"
+    trials: int = 6
+    seed: int = 0
+    dataset: str = "digits"
+    budget: Budget = field(default_factory=Budget)
+    data_options: dict = field(default_factory=dict)
+    strategy_options: dict = field(default_factory=dict)
+    data_dir: str | None = None      # where the data was loaded from (workers load it the same way)
+    in_flight: int | None = None     # proposals ahead of their results (None: the strategy's default)
+    budget_epochs: int | None = None  # stop once this many epochs are trained (not part of the identity)
+    budget_hours: float | None = None  # ... or this many hours of training spent
+
+    def identity(self, data_hash: str) -> dict:
+        ident = {"space": self.space.name, "space_hash": self.space.fingerprint(), "strategy": self.strategy,
+                 "strategy_options": self.strategy_options, "seed": self.seed, "dataset": self.dataset,
+                 "data_hash": data_hash, "budget": self.budget.to_dict()}
+        if self.in_flight is not None:  # only a non-default window changes the proposals
+            ident["in_flight"] = self.in_flight
+        resolved = strategy_class(self.strategy).identity_defaults(self.budget.max_epochs, self.strategy_options)
+        if resolved:
+            ident["strategy_defaults"] = resolved
+        return ident
+
+    def study_id(self, data_hash: str) -> str:
+        blob = json.dumps(self.identity(data_hash), sort_keys=True, default=str)
+        return f"{self.space.name}-{self.strategy}-s{self.seed}-" + hashlib.sha256(blob.encode()).hexdigest()[:8]
+
+
+def prepare(round_or_space: str | SearchSpace, *, strategy: str = "random", trials: int | None = None,
+            seed: int = 0, dataset: str = "digits", profile: str = "smoke", max_epochs: int | None = None,
+            patience: int | None = None, train_size: int | None = None, val_size: int | None = None,
+            test_size: int | None = None, data_dir: str | None = None,
+            strategy_options: dict | None = None, in_flight: int | None = None, budget_epochs: int | None = None,
+            budget_hours: float | None = None) -> tuple[StudySpec, Dataset]:
+    """Validate every input and load the data; raises :class:`StudyError` before anything is written.
+
+    ``in_flight``: how many proposals a result-driven strategy (GA, memetic, TPE) makes ahead of
+    its results, i.e. how many of its trials can run in parallel. Default: the strategy's
+    population size, else 1. It fixes the proposals: same value, same configs on any executor."""
+    if not isinstance(strategy, str):
+        raise StudyError(f"strategy must be a name, got {strategy!r}")
+    if isinstance(strategy_options, Mapping):
+        strategy_options = dict(strategy_options)
+    elif strategy_options is not None:
+        raise StudyError(f"strategy_options must map an option to its value, e.g. {{'population_size': 12}}, "
+                         f"got {strategy_options!r}")
+    # a notebook's numpy integers are whole numbers too
+    trials, seed, max_epochs, patience, train_size, val_size, test_size, in_flight, budget_epochs = (
+        _plain(v) for v in (trials, seed, max_epochs, patience, train_size, val_size, test_size, in_flight,
+                            budget_epochs))
+    space = study_space(round_or_space)
+    settings = profiles.resolve(profile, space.name, trials=trials, max_epochs=max_epochs, patience=patience,
+                                train_size=train_size, val_size=val_size, test_size=test_size)
+    for name in ("trials", "max_epochs", "patience"):
+        whole_number(name.replace("_", "-"), settings[name])
+    whole_number("seed", seed, minimum=0)
+    check_seeds([seed], "seed")
+    for name, v in (("in-flight", in_flight), ("budget-epochs", budget_epochs),
+                    ("train_size", train_size), ("val_size", val_size), ("test_size", test_size)):
+        if v is not None:
+            whole_number(name, v)
+    if budget_hours is not None and (isinstance(budget_hours, bool) or not isinstance(budget_hours, (int, float))
+                                     or not 0 < budget_hours < float("inf")):
+        raise StudyError(f"budget-hours must be a positive number, got {budget_hours!r}")
+    if trials is None and (budget_epochs or budget_hours):
+        settings["trials"] = space.size  # the budget decides when to stop
+    check_option_types(strategy, strategy_options or {})
+    try:
+        probe = make_strategy(strategy, space, seed=seed, **strategy_kwargs(strategy, settings["max_epochs"],
+                                                                             strategy_options))
+    except (TypeError, ValueError) as e:  # an unknown option or a bad value (--strategy-option)
+        raise StudyError(f"strategy options {dict(strategy_options or {})}: {e}") from None
+    top = getattr(probe, "max_epochs", settings["max_epochs"]) if probe.multi_fidelity else None
+    lowest = (strategy_options or {}).get("min_epochs")
+    if top is not None and isinstance(lowest, int) and lowest > top:
+        raise StudyError(f"strategy option min_epochs={lowest} is above {strategy}'s top rung ({top} epochs, "
+                         f"--max-epochs): give at most {top}")
+    if top is not None and budget_epochs is not None and budget_epochs < top:
+        raise StudyError(f"budget-epochs {budget_epochs} is below {strategy}'s top rung ({top} epochs): it starts "
+                         f"a config only if the budget can carry it there ({top} epochs in all); give at least {top}")
+    if in_flight is not None and (ignores_results(probe) or in_flight == default_in_flight(probe)):
+        in_flight = None  # no effect on the proposals: keep the study's identity unchanged
+    if strategy_options:
+        dry_run(probe, strategy, strategy_options)  # the probe's last use
+    data_options = {k: settings[k] for k in ("train_size", "val_size", "test_size")}
+    data = load_dataset(dataset, data_dir=data_dir, **data_options)
+    spec = StudySpec(space=space, strategy=strategy, trials=settings["trials"], seed=seed, dataset=dataset,
+                     budget=Budget(settings["max_epochs"], settings["patience"]), data_options=data_options,
+                     strategy_options=dict(strategy_options or {}), data_dir=data_dir, in_flight=in_flight,
+                     budget_epochs=budget_epochs, budget_hours=budget_hours)
+    return spec, data
+
+
+_NOT_IN_A_FILE_NAME = re.compile(r"[/\x00]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+MAX_SPACE_NAME = 100  # bytes: a study id (name, strategy, seed, hash) and its lock file stay under 255 bytes
+
+
+def study_space(round_or_space: str | SearchSpace) -> SearchSpace:
+    """The space a study runs. A study's files are named after its space, so a space file without a
+    ``name`` given by a path with a folder (``spaces/mine.yaml``) is named after the file
+    (``mine``; a bare ``mine.yaml`` keeps that name, as it always did); a name holding ``/`` is
+    refused, and so is a file named like a built-in round."""
+    if isinstance(round_or_space, SearchSpace):
+        space = round_or_space
+    else:
+        space = load_space(round_or_space)
+        if space.name == str(Path(str(round_or_space))) and _NOT_IN_A_FILE_NAME.search(space.name):
+            stem = Path(space.name).stem
+            if stem in BUILTIN:
+                raise StudyError(f"{round_or_space}: a space file without a name is named after the file, and "
+                                 f"{stem!r} is a built-in round's name: give the file a `name:` line")
+            space = dataclasses.replace(space, name=stem)
+    if _NOT_IN_A_FILE_NAME.search(space.name):
+        raise StudyError(f"space name {space.name!r}: a study's files are named after it, so it cannot hold / "
+                         "(give the space file a `name:` line)")
+    if not space.name.strip() or _CONTROL.search(space.name) or len(space.name.encode()) > MAX_SPACE_NAME:
+        raise StudyError(f"space name {space.name[:MAX_SPACE_NAME + 10]!r}: a study's files are named after it, so it "
+                         f"must be 1 to {MAX_SPACE_NAME} bytes (UTF-8), none of them a line break or control character")
+    return space
+
+
+def _plain(value):
+    return int(value) if isinstance(value, numbers.Integral) and not isinstance(value, bool) else value
+
+
+def whole_number(name: str, value, *, minimum: int = 1) -> int:
+    """``value`` as an ``int`` (a notebook's numpy integer too; never a bool); else
+    :class:`StudyError`: ``<name> must be a positive integer`` (``minimum`` 1) or ``a
+    non-negative integer`` (``minimum`` 0), naming the value given."""
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
+        kind = "positive" if minimum == 1 else "non-negative"
+        raise StudyError(f"{name} must be a {kind} integer, got {value!r}")
+    return int(value)
