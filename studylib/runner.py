@@ -201,13 +201,15 @@ def _flag(parameter: str) -> str:
 def _key_value(item: str):
     import yaml
 
+    from .space import load_yaml
+
     key, sep, text = item.partition("=")
     if not sep or not key.strip():
         raise StudyError(f"-p expects KEY=VALUE, got {item!r}")
     if not text.strip():  # YAML reads it as null, which a notebook may take as "its default"
         raise StudyError(f"-p {key.strip()}= has no value: give one (null for None), or leave -p {key.strip()} out")
     try:
-        return key.strip(), yaml.safe_load(text)
+        return key.strip(), load_yaml(text)
     except yaml.YAMLError:
         raise StudyError(f"-p {key.strip()}: cannot read value {text!r}") from None
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -316,6 +317,21 @@ def _parse_space(data: Any, origin: str) -> SearchSpace:
 BUILTIN = ("round1", "round2", "round3")
 
 
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading ``1e-3`` as a number as YAML 1.2 and JSON do (YAML 1.1, which
+    PyYAML follows, needs a dot: ``1.0e-3``; a quoted ``'1e-3'`` stays text)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"))
+
+
+def load_yaml(text: str):
+    """``text`` read as YAML, with exponents written without a dot (``1e-3``) read as numbers."""
+    return yaml.load(text, Loader=_Loader)
+
+
 def _yaml_problem(e: "yaml.YAMLError") -> str:
     """PyYAML's error on one line, with its line and column (1-based, as PyYAML prints them)."""
     def at(mark) -> str:
@@ -348,7 +364,7 @@ def load_space(name_or_path: str | Path) -> SearchSpace:
     except (OSError, UnicodeDecodeError) as e:
         raise StudyError(f"cannot read space file {path}: {e.__class__.__name__}") from None
     try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        data = json.loads(text) if path.suffix == ".json" else load_yaml(text)
     except yaml.YAMLError as e:
         raise StudyError(f"{path}: not valid YAML: {_yaml_problem(e)}") from None
     except ValueError as e:

@@ -63,6 +63,8 @@ def test_workers_option_starts_a_local_cluster_and_ships_arrays_without_a_data_s
     try:
         assert ex.capacity == 2 and ex.cluster is not None
         assert all(n == 1 for n in ex.client.nthreads().values())
+        ignored = ex.client.run(lambda: __import__("signal").getsignal(2) == __import__("signal").SIG_IGN)
+        assert list(ignored.values()) == [True, True]  # Ctrl-C is the study's (below)
         config = {"filters1": 4, "ksize1": 3, "hidden1": 8, "hidden2": 8, "learning_rate": 0.01, "batch_size": 64}
         ex.submit("k", config)
         [trial] = ex.wait()
@@ -70,6 +72,35 @@ def test_workers_option_starts_a_local_cluster_and_ships_arrays_without_a_data_s
     finally:
         ex.shutdown()
     assert ex.cluster is None and ex.client is None
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_a_local_cluster_is_one_line_and_the_study_resumes(tmp_path):
+    """A terminal sends Ctrl-C to the whole process group: the workers ignore it (no worker
+    tracebacks, no 'workers died' errors), the study stops with its one line, exit 130."""
+    out = tmp_path / "study"
+    cmd = [*CLI, "search", "round1", "--dataset", "digits", "--profile", "smoke", "--trials", "60",
+           "--executor", "dask", "--workers", "2", "--out", str(out)]
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    lines = []
+    try:
+        for line in p.stderr:
+            lines.append(line)
+            if "trial 2/60" in line:
+                break
+        os.killpg(p.pid, signal.SIGINT)
+        lines += p.stderr.readlines()
+        assert p.wait(timeout=120) == 130, "".join(lines)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+    text = "".join(lines)
+    assert "Traceback" not in text and "KeyboardInterrupt" not in text and "ERROR" not in text, text
+    assert lines[-1].startswith("studylib: interrupted"), text
+    again = [*cmd[:cmd.index("--trials")], "--trials", "2", "--out", str(out)]  # inline: the ledger serves both
+    done = subprocess.run(again, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "2 trials (0 trained, 2 from the ledger)" in done.stdout, done.stdout
 
 
 TPE = dict(strategy="tpe", strategy_options={"n_startup_trials": 2}, in_flight=3, trials=6, seed=2)

@@ -155,6 +155,11 @@ def test_values_given_with_p_are_checked_before_any_notebook_runs(tmp_path, caps
     assert not out.exists()
 
 
+def test_p_reads_exponents_without_a_dot_as_numbers():
+    assert runner._key_value("learning_rate=1e-3") == ("learning_rate", 0.001)
+    assert runner._key_value("name='1e-3'") == ("name", "1e-3")
+
+
 def test_every_parameter_a_round_declares_is_checked_by_its_planner():
     """``studylib run`` checks a notebook's parameters with its round's planner (``plan_round``,
     ``plan_compare``): a parameter the planner does not take would go unchecked."""

@@ -130,6 +130,18 @@ def test_unreadable_space_files(tmp_path):
         load_space("round7")
 
 
+def test_exponents_without_a_dot_are_numbers_and_quoted_ones_text(tmp_path):
+    """PyYAML (YAML 1.1) reads ``1e-3`` as text; a space file reads it as JSON and YAML 1.2 do."""
+    text = ("name: mine\ndimensions:\n  - {name: filters1, values: [8]}\n  - {name: ksize1, values: [3]}\n"
+            "  - {name: hidden1, values: [32]}\n  - {name: hidden2, values: [32]}\n"
+            "  - {name: learning_rate, values: [1e-3, 25E-3, 1.0e-1]}\n  - {name: batch_size, values: [32]}\n")
+    assert yaml.safe_load(text)["dimensions"][4]["values"][0] == "1e-3"  # PyYAML alone: text
+    assert load_space(_write(tmp_path, text))["learning_rate"].values == (0.001, 0.025, 0.1)
+    quoted = _write(tmp_path, text.replace("1e-3", "'1e-3'"), name="quoted.yaml")
+    with pytest.raises(StudyError, match="'learning_rate': value '1e-3' is not a positive number"):
+        load_space(quoted)
+
+
 def test_dimension_kinds_default_from_values_and_can_be_set():
     assert make_dimension("x", [1, 2.5]).kind == "ordinal"
     assert make_dimension("s", ["a", "b"]).kind == "categorical"

@@ -101,6 +101,9 @@ class DaskExecutor:
                 self.cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                                         dashboard_address=":0", silence_logs=logging.ERROR)
                 self.client = distributed.Client(self.cluster)
+            from .dask_plugins import IgnoreInterrupt
+
+            self.client.register_plugin(IgnoreInterrupt(), name="studylib-ignore-interrupt")
         if self.progress:
             try:
                 link = self.client.dashboard_link
