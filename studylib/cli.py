@@ -61,9 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_space(args) -> int:
-    from .space import load_space
+    from .study_spec import study_space
 
-    space = load_space(args.round)
+    space = study_space(args.round)  # named as search names it (after its file), refused where search refuses
     width = max(len(d.name) for d in space.dimensions)
     print(f"# {space.name}: {space.description}".rstrip(": "))
     for d in space.dimensions:
@@ -107,6 +107,8 @@ def cmd_search(args) -> int:
     extra += f", {result.retried} re-run after a worker died" if result.retried else ""
     print(f"{count_text(result.frame)} ({result.trained} trained, {result.served} from the ledger{extra}) "
           f"in {result.wall_time:.1f}s")
+    if args.trials and (args.budget_epochs or args.budget_hours):
+        budget_note(result.frame, min(args.trials, space.size), args)
     if best is not None:
         print(best_text(best, result.frame, space))
     print(f"wrote {result.csv_path}")
@@ -117,6 +119,17 @@ def cmd_search(args) -> int:
                          f"{result.csv_path}\n")
         return EXIT_TOO_MANY_FAILURES
     return 0
+
+
+def budget_note(frame, wanted: int, args) -> None:
+    """Say so when the budget, not ``--trials``, ended the study."""
+    from .fidelity import collapse_rungs
+
+    configs = collapse_rungs(frame)
+    if len(configs) < wanted:
+        flags = [f for f, v in (("--budget-epochs", args.budget_epochs), ("--budget-hours", args.budget_hours)) if v]
+        print(f"the budget ended the study after {len(configs)} of {wanted} {'trials' if configs is frame else 'configs'} "
+              f"({' / '.join(flags)}); a larger budget continues it")
 
 
 def new_folder(out) -> Path | None:

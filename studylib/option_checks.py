@@ -54,6 +54,31 @@ def check_option_types(strategy: str, options: dict) -> None:
             raise StudyError(f"strategy option {key}={value!r}: {strategy}'s {key} must be {kind}")
 
 
+def named_options(strategy: str, options: dict | None = None) -> list[str]:
+    """The options ``strategy`` names in its signature (and its ``inner`` strategy's); Optuna's
+    samplers take more (their own keyword arguments)."""
+    def named(name):
+        return [p.name for p in inspect.signature(strategy_class(name).__init__).parameters.values()
+                if p.kind is inspect.Parameter.KEYWORD_ONLY]
+
+    out = named(strategy)
+    inner = (options or {}).get("inner", "memetic") if "inner" in out else None
+    return out + (named(inner) if isinstance(inner, str) and inner in REGISTRY else [])
+
+
+def misspelt_option(strategy: str, options: dict) -> str:
+    """``"; did you mean 'population_size'?"`` for the first option given that ``strategy`` does not
+    name but one it names resembles; "" otherwise."""
+    import difflib
+
+    names = named_options(strategy, options)
+    for key in options:
+        close = difflib.get_close_matches(str(key), names, n=1) if key not in names else []
+        if close:
+            return f" ({key!r}: did you mean {close[0]!r}?)"
+    return ""
+
+
 def _option_hints(function) -> dict:
     """The parameters' annotations that resolve in the function's module (others: none)."""
     module = vars(sys.modules[function.__module__])

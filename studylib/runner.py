@@ -122,17 +122,23 @@ def resolve_rounds(name: str, notebooks_dir: Path | None = None) -> list[tuple[s
 
 
 def default_out(args) -> Path:
-    """``reports/<dataset>-<profile>``, plus a tag for each setting that changes the results."""
-    parts = [args.dataset, args.profile]
-    if args.strategy != "random":
-        parts.append(args.strategy)
+    """``reports/<dataset>-<profile>``, plus a tag for each setting that changes the results, given
+    by its flag or by ``-p`` (a value of the wrong type is refused later, by the round's checks)."""
+    v = {k: getattr(args, k, None) for k in PARAMETERS}
+    for item in getattr(args, "param", None) or []:
+        key, value = _key_value(item)
+        if key in PARAMETERS and isinstance(value, (str, int)) and not isinstance(value, bool):
+            v[key] = value
+    parts = [str(v["dataset"]), str(v["profile"])]
+    if v["strategy"] != "random":
+        parts.append(str(v["strategy"]))
     for attr, tag in (("train_size", "train"), ("max_epochs", "e"), ("patience", "p")):
-        if getattr(args, attr, None):
-            parts.append(f"{tag}{getattr(args, attr)}")
-    if args.seed:
-        parts.append(f"s{args.seed}")
-    if (getattr(args, "repeats", None) or 1) > 1:
-        parts.append(f"x{args.repeats}")
+        if v[attr]:
+            parts.append(f"{tag}{v[attr]}")
+    if v["seed"]:
+        parts.append(f"s{v['seed']}")
+    if isinstance(v["repeats"], int) and v["repeats"] > 1:
+        parts.append(f"x{v['repeats']}")
     return paths.REPORTS_DIR / "-".join(parts)
 
 

@@ -76,6 +76,19 @@ def _is_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+_NONE = object()
+
+
+def _one_value(a, b) -> bool:
+    """Values a config cannot tell apart (:meth:`Dimension.index`'s rule: equal, or floats close to
+    each other): ``0`` and ``0.0`` would train one config twice under two keys."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    if _is_number(a) and _is_number(b):
+        return a == b or math.isclose(a, b)
+    return a == b
+
+
 def default_kind(values) -> str:
     """``ordinal`` when every value is a number, ``categorical`` otherwise (strings, booleans)."""
     return "ordinal" if all(_is_number(v) for v in values) else "categorical"
@@ -239,15 +252,21 @@ SPACE_KEYS = ("name", "description", "source", "dimensions")
 DIMENSION_KEYS = ("name", "values", "kind", "paper")
 
 
+def _closest(key, allowed) -> str | None:
+    """The allowed name ``key`` most likely misspells, if any."""
+    import difflib
+
+    close = difflib.get_close_matches(str(key), list(allowed), n=1)
+    return close[0] if close else None
+
+
 def _unknown_keys(mapping: dict, allowed: tuple[str, ...]) -> str:
     """The first key of ``mapping`` not ``allowed``, quoted, with the allowed key it most likely
     misspells; "" when every key is allowed."""
-    import difflib
-
     for key in mapping:
         if key not in allowed:
-            close = difflib.get_close_matches(str(key), allowed, n=1)
-            return repr(key) + (f": did you mean {close[0]!r}?" if close else "")
+            close = _closest(key, allowed)
+            return repr(key) + (f": did you mean {close!r}?" if close else "")
     return ""
 
 
@@ -262,6 +281,9 @@ def _parse_space(data: Any, origin: str) -> SearchSpace:
         known = sorted(set(data) & set(KNOWN))
         hint = (f" (hyperparameters such as {', '.join(map(repr, known[:3]))} go in it as "
                 "{name: ..., values: [...]})") if known else ""
+        extra = _unknown_keys({k: v for k, v in data.items() if k not in KNOWN}, SPACE_KEYS)
+        if not hint and extra:
+            hint = f" (unknown key {extra})"
         fail(f"expected a mapping with 'name' and 'dimensions', a list of hyperparameters{hint}")
     if not isinstance(dims, list) or not dims:
         fail("'dimensions' must be a non-empty list")
@@ -273,10 +295,14 @@ def _parse_space(data: Any, origin: str) -> SearchSpace:
     for i, d in enumerate(dims):
         if not isinstance(d, dict) or "name" not in d or "values" not in d:
             extra = _unknown_keys(d, DIMENSION_KEYS) if isinstance(d, dict) else ""
-            fail(f"dimension #{i + 1} needs 'name' and 'values'" + (f" (unknown key {extra})" if extra else ""))
+            ranged = isinstance(d, dict) and "values" not in d and bool({"low", "high", "min", "max", "log"} & set(d))
+            fail(f"dimension #{i + 1} needs 'name' and 'values'" + (f" (unknown key {extra})" if extra else "")
+                 + ("; a range is given as its list of values, e.g. values: [0.0001, 0.001, 0.01]" if ranged else ""))
         name = d["name"]
         if not isinstance(name, str) or name not in KNOWN:
-            fail(f"unknown hyperparameter {name!r} (known: {', '.join(sorted(KNOWN))})")
+            close = _closest(name, KNOWN) if isinstance(name, str) else None
+            guess = f"did you mean {close!r}? " if close else ""
+            fail(f"unknown hyperparameter {name!r} ({guess}known: {', '.join(sorted(KNOWN))})")
         extra = _unknown_keys(d, DIMENSION_KEYS)
         if extra:
             fail(f"{name!r}: unknown key {extra} (a hyperparameter takes: {', '.join(DIMENSION_KEYS)})")
@@ -290,8 +316,10 @@ def _parse_space(data: Any, origin: str) -> SearchSpace:
         for v in values:
             if not check(v):
                 fail(f"{name!r}: value {v!r} is not {what}")
-        if len(set(map(repr, values))) != len(values):
-            fail(f"{name!r}: values repeat")
+        for j, v in enumerate(values):
+            w = next((w for w in values[:j] if _one_value(w, v)), _NONE)
+            if w is not _NONE:
+                fail(f"{name!r}: values repeat" + (f" ({w!r} and {v!r} are one value)" if repr(w) != repr(v) else ""))
         kind = d.get("kind")
         if kind is not None and kind not in KINDS:
             fail(f"{name!r}: kind must be ordinal or categorical, not {kind!r}")

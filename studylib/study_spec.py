@@ -18,7 +18,7 @@ from .data import Dataset, load_dataset
 from .errors import StudyError
 from .fidelity import check_seeds
 from .loop import default_in_flight, ignores_results
-from .option_checks import check_option_types, dry_run
+from .option_checks import check_option_types, dry_run, misspelt_option
 from .space import BUILTIN, SearchSpace, load_space
 from .strategies import make_strategy, strategy_class, strategy_kwargs
 from .training import Budget
@@ -100,7 +100,8 @@ def prepare(round_or_space: str | SearchSpace, *, strategy: str = "random", tria
         probe = make_strategy(strategy, space, seed=seed, **strategy_kwargs(strategy, settings["max_epochs"],
                                                                              strategy_options))
     except (TypeError, ValueError) as e:  # an unknown option or a bad value (--strategy-option)
-        raise StudyError(f"strategy options {dict(strategy_options or {})}: {e}") from None
+        hint = misspelt_option(strategy, strategy_options or {}) if "unknown option" in str(e) else ""
+        raise StudyError(f"strategy options {dict(strategy_options or {})}: {e}{hint}") from None
     top = getattr(probe, "max_epochs", settings["max_epochs"]) if probe.multi_fidelity else None
     lowest = (strategy_options or {}).get("min_epochs")
     if top is not None and isinstance(lowest, int) and lowest > top:

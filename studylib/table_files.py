@@ -201,9 +201,17 @@ def check_file_names(spec: str | None, items: list[str]) -> None:
     if "," in whole and Path(whole).is_file():
         raise StudyError(f"--table {whole}: a table file's name may not contain a comma (it separates tables); "
                          "rename the file")
+    from .tables import TABLES
+
     for item in items:
-        if not is_table_file(item) and Path(item).suffix and Path(item).is_file():
-            raise StudyError(f"--table {item}: a table file must end in {' or '.join(sorted(SUFFIXES))}")
+        if is_table_file(item) or item in TABLES or item == "all":
+            continue
+        if Path(item).suffix:
+            raise StudyError(f"--table {item}: not a built-in table, and a table file must end in "
+                             f"{' or '.join(sorted(SUFFIXES))}")
+        files = [f"{item}{s}" for s in SUFFIXES if Path(f"{item}{s}").is_file()]
+        if files:
+            raise StudyError(f"unknown table {item!r} (did you mean the file {files[0]}?)")
 
 
 def resolve_table_spec(spec: str, metric: str | None = None, direction: str | None = None) -> list:
@@ -214,6 +222,9 @@ def resolve_table_spec(spec: str, metric: str | None = None, direction: str | No
 
     items = split_names(spec or "", "--table")
     check_file_names(spec, items)
+    names = [n for n in items if not is_table_file(n)]
+    if names:
+        resolve_tables(names)  # an unknown name is "unknown table", whatever else was given
     if (metric or direction) and not any(is_table_file(n) for n in items):
         raise StudyError("--metric and --direction are for table files (FILE.csv or FILE.parquet); "
                          "built-in tables have their own")

@@ -121,7 +121,7 @@ def _bench_source(name: str):
         return hb.HPOLib, HPOLIB[name]
     if name in HPOBENCH:
         return hb.HPOBench, HPOBENCH[name]
-    raise StudyError(f"unknown table {name!r} (use --list to see the {len(TABLES)} tables)")
+    raise StudyError(f"unknown table {name!r} (studylib bench --list shows the {len(TABLES)} tables)")
 
 
 _TABLE_CACHE: dict[str, Table] = {}
@@ -192,7 +192,7 @@ def resolve_tables(spec: str | Iterable[str]) -> list[str]:
         return list(TABLES)
     for n in names:
         if n not in TABLES:
-            raise StudyError(f"unknown table {n!r} (use --list to see the {len(TABLES)} tables)")
+            raise StudyError(f"unknown table {n!r} (studylib bench --list shows the {len(TABLES)} tables)")
     return list(dict.fromkeys(names))
 
 

@@ -32,6 +32,27 @@ def test_space_command_prints_values_and_count():
     assert run("space", "round2").stdout.strip().splitlines()[-1] == "combinations: 15116544"
 
 
+def test_space_command_names_and_refuses_a_file_as_search_does(tmp_path):
+    (tmp_path / "x").mkdir()
+    text = (REPO / "studylib" / "spaces" / "round1.yaml").read_text().replace("name: round1\n", "")
+    (tmp_path / "x" / "mine.yaml").write_text(text)
+    (tmp_path / "x" / "round1.yaml").write_text(text)
+    assert run("space", tmp_path / "x" / "mine.yaml").stdout.startswith("# mine: ")
+    r = run("space", tmp_path / "x" / "round1.yaml")
+    assert r.returncode == 2 and "name" in r.stderr and r.stdout == ""
+
+
+def test_a_budget_that_ends_the_study_before_trials_says_so(tmp_path):
+    r = run("search", "round1", "--dataset", "synthetic", "--trials", "3", "--max-epochs", "1", "--budget-epochs", "2",
+            "--out", tmp_path / "s", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert ("the budget ended the study after 2 of 3 trials (--budget-epochs); a larger budget continues it"
+            in r.stdout.splitlines())
+    r = run("search", "round1", "--dataset", "synthetic", "--trials", "2", "--max-epochs", "1", "--budget-epochs", "2",
+            "--out", tmp_path / "s", "--no-progress")
+    assert "budget ended" not in r.stdout
+
+
 def test_help_documents_commands():
     r = run("--help")
     assert r.returncode == 0
@@ -94,6 +115,10 @@ BAD = {
     "unknown strategy option": (["search", "round1", "--dataset", "synthetic", "--strategy", "memetic-sh",
                                  "--strategy-option", "colour=red"],
                                 "memetic-sh: unknown options ['colour'] (neither memetic-sh's nor its inner strategy memetic's)"),
+    "misspelt strategy option": (["search", "round1", "--dataset", "synthetic", "--strategy", "memetic-sh",
+                                  "--strategy-option", "popsize=4"],
+                                 "unknown options ['popsize'] (neither memetic-sh's nor its inner strategy memetic's) "
+                                 "('popsize': did you mean 'population_size'?)"),
     "bad strategy option value": (["search", "round1", "--dataset", "synthetic", "--strategy", "memetic-sh",
                                    "--strategy-option", "quorum=0"], "quorum must be a whole number >= 1"),
     "strategy option given twice": (_options("ga", "population_size=4", "population_size=6"),

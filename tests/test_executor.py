@@ -28,6 +28,7 @@ def test_serial_executor_reuses_its_process_survives_a_kill_and_recycles():
         assert [e for e, _ in epochs] == list(range(1, 13))
         assert first.curve["val_accuracy"] == [logs["val_accuracy"] for _, logs in epochs]
         assert ex.process.last_rss_mb > 50
+        assert os.getpgid(ex.process.pid) != os.getpgid(0)  # a terminal's Ctrl-C reaches the study alone
 
         # a long trial whose process is SIGKILLed while it trains is run again in a fresh process
         killed = []

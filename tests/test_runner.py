@@ -86,6 +86,12 @@ def test_default_out_dir_names_the_settings(monkeypatch, tmp_path):
     args = cli.build_parser().parse_args(["run", "round1", "--dataset", "fashion_mnist", "--train-size", "10000",
                                           "--seed", "3", "--seeds", "2"])
     assert runner.default_out(args) == tmp_path / "fashion_mnist-smoke-train10000-s3-x2"
+    # given with -p, the same settings name the same folder (not the default one's report)
+    args = cli.build_parser().parse_args(["run", "round1", "-p", "dataset=fashion_mnist", "-p", "train_size=10000",
+                                          "-p", "seed=3", "-p", "repeats=2", "-p", "bench_seeds=3"])
+    assert runner.default_out(args) == tmp_path / "fashion_mnist-smoke-train10000-s3-x2"
+    args = cli.build_parser().parse_args(["run", "round1", "-p", "strategy=memetic", "-p", "strategy_options={}"])
+    assert runner.default_out(args) == tmp_path / "digits-smoke-memetic"
 
 
 def test_kernel_runs_this_interpreter_whatever_the_kernelspec():
@@ -136,7 +142,9 @@ def test_bad_input_one_line_exit_2_nothing_written(notebooks, tmp_path, capsys, 
     (["run", "round1", "-p", "train_size=true"], "train_size must be a positive integer, got True"),  # not 1 image
     (["run", "compare", "-p", "strategies=nope"], "unknown strategy 'nope'"),
     (["run", "compare", "-p", "strategies=[]"], "strategies: none given"),
-    (["run", "compare", "-p", "bench_seeds=0"], "bench-seeds must be a positive integer"),
+    (["run", "compare", "-p", "bench_seeds=0"], "bench_seeds must be a positive integer"),
+    (["run", "compare", "-p", "bench_tables=nosuch"], "unknown table 'nosuch' (studylib bench --list shows the 15"),
+    (["run", "compare", "-p", "strategies=random,memetic-sh"], "strategy 'memetic-sh' is multi-fidelity"),
     (["run", "compare", "-p", "strategy_options=3"], "strategy_options must map a strategy to its options"),
     (["run", "compare", "-p", "strategy_options={memetic: {population_size: 0}}"], "population_size must be at least 2"),
     # values of a type the round cannot use (YAML reads them as numbers, lists, booleans)

@@ -99,10 +99,17 @@ def test_user_space_file_loads(tmp_path):
     (lambda d: d["dimensions"][0].update(values=[8, -16]), "'filters1': value -16 is not a positive integer"),
     (lambda d: d["dimensions"][0].update(values=[]), "'filters1': 'values' must be a non-empty list"),
     (lambda d: d["dimensions"].pop(5), "required hyperparameter 'batch_size' is missing"),
+    (lambda d: d.update(dimension=d.pop("dimensions")), "(unknown key 'dimension': did you mean 'dimensions'?)"),
+    (lambda d: d["dimensions"][4].update(name="learning_rat"), "unknown hyperparameter 'learning_rat' (did you mean "
+                                                              "'learning_rate'? known: activation,"),
+    (lambda d: d["dimensions"][4].update(low=1e-4, high=0.1) or d["dimensions"][4].pop("values"),
+     "dimension #5 needs 'name' and 'values' (unknown key 'high'); a range is given as its list of values"),
     (lambda d: d["dimensions"].append({"name": "hidden1", "values": [8]}), "'hidden1' appears twice"),
     (lambda d: d["dimensions"].append({"name": "activation", "values": ["tanh"]}), "'activation': value 'tanh'"),
     (lambda d: d["dimensions"].append({"name": "filters2", "values": [8]}), "filters2 and ksize2 must be given"),
     (lambda d: d["dimensions"][4].update(values=[0.1, 0.1]), "'learning_rate': values repeat"),
+    (lambda d: d["dimensions"].append({"name": "dropout", "values": [0, 0.5, 0.0]}),
+     "'dropout': values repeat (0 and 0.0 are one value)"),  # one config under two ledger keys
     (lambda d: [d["dimensions"].pop(i) for i in (5, 3, 2)], "required hyperparameters 'hidden1', 'hidden2', "
                                                             "'batch_size' are missing"),  # all at once
     (lambda d: d.update({"filters1": [8, 16], "ksize1": [3]}) or d.pop("dimensions"),  # a flat file

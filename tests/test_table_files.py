@@ -200,7 +200,12 @@ def write_bad(tmp_path, case):
         return "nb201-cifar10", flags, "--metric and --direction are for table files"
     if case == "another suffix":
         grid_frame().to_csv(tmp_path / "t.txt", index=False)
-        return tmp_path / "t.txt", flags, "t.txt: a table file must end in .csv or .parquet"
+        return tmp_path / "t.txt", flags, "t.txt: not a built-in table, and a table file must end in .csv or .parquet"
+    if case == "no suffix":  # the file is there with one
+        grid_frame().to_csv(tmp_path / "t.csv", index=False)
+        return tmp_path / "t", flags, f"unknown table '{tmp_path / 't'}' (did you mean the file {tmp_path / 't.csv'}?)"
+    if case == "unknown name with a file's flags":
+        return "nb201-cifar1O", flags, "unknown table 'nb201-cifar1O'"
     if case == "a comma in the file name":
         grid_frame().to_csv(tmp_path / "a,b.csv", index=False)
         return tmp_path / "a,b.csv", flags, "a,b.csv: a table file's name may not contain a comma"
@@ -213,7 +218,8 @@ def write_bad(tmp_path, case):
 BAD = ["missing combination", "a result column left in", "a column twice", "non-numeric metric", "NaN metric", "unknown metric", "no metric", "no direction",
        "bad direction", "absent file", "empty file", "header only", "unreadable parquet", "repeated seed",
        "empty hyperparameter", "too many combinations", "no hyperparameter columns", "a folder", "metric for a built-in table",
-       "file shadows a built-in table", "another suffix", "a comma in the file name"]
+       "file shadows a built-in table", "another suffix", "no suffix", "unknown name with a file's flags",
+       "a comma in the file name"]
 
 
 @pytest.mark.parametrize("case", BAD)

@@ -95,8 +95,10 @@ class TrialProcess:
         root = str(Path(__file__).resolve().parents[2])  # last on sys.path: finds an uninstalled checkout
         code = ("import sys; sys.path.append(sys.argv[3]); from studylib.executors.process import _child_main; "
                 "_child_main(int(sys.argv[1]), int(sys.argv[2]))")
+        # its own session: a terminal's Ctrl-C goes to the study, which stops it, not to a process
+        # still importing (a KeyboardInterrupt traceback); it exits when the study goes (_watch_parent)
         self.proc = subprocess.Popen([sys.executable, "-c", code, str(fd), str(os.getpid()), root], pass_fds=[fd],
-                                     env=env, stdin=subprocess.DEVNULL)
+                                     env=env, stdin=subprocess.DEVNULL, start_new_session=True)
         child_conn.close()
         self.conn = parent_conn
         self.pid = self.proc.pid

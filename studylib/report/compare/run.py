@@ -38,7 +38,7 @@ INITIAL_DESIGN = {"ga": ("population_size", 20), "memetic": ("population_size", 
 def resolve_strategies(spec: str | Sequence[str] | None) -> list[str]:
     """``"ga, memetic"`` or ``["ga", "memetic"]`` -> names (checked, duplicates dropped);
     ``None``: :data:`STRATEGIES`; an empty string or list is refused (it used to run them all)."""
-    from ...strategies import REGISTRY
+    from ...strategies import MULTI_FIDELITY, REGISTRY
 
     if spec is None:
         return list(STRATEGIES)
@@ -46,6 +46,10 @@ def resolve_strategies(spec: str | Sequence[str] | None) -> list[str]:
     if not names:
         raise StudyError(f"strategies: none given (the default compares {','.join(STRATEGIES)})")
     for n in names:
+        if n in MULTI_FIDELITY:
+            raise StudyError(f"strategy {n!r} is multi-fidelity: the comparison runs each strategy at equal trials "
+                             f"(choose from: {', '.join(REGISTRY)}); compare {n} with "
+                             "studylib bench --fidelity epoch or benchmarks/multifidelity.py")
         if n not in REGISTRY:
             raise StudyError(f"unknown strategy {n!r} (choose from: {', '.join(REGISTRY)})")
     return list(dict.fromkeys(names))
@@ -67,7 +71,7 @@ def resolve_tables(spec: str | Sequence[str] | None) -> list[str]:
 def _positive(name: str, v) -> int:
     from ...study_spec import whole_number
 
-    return whole_number(name.replace("_", "-"), v)
+    return whole_number(name, v)  # a notebook parameter (-p bench_seeds=...), not a flag
 
 
 def settings(profile: str = "smoke", *, trials: int | None = None, repeats: int | None = None,
