@@ -218,39 +218,66 @@ class SuccessiveHalving(Strategy):
     def ask(self, n: int = 1) -> list[Proposal]:
         out: list[Proposal] = []
         while len(out) < n:
-            if not self._queue:
-                if self.promote == "generation" and (self._pending or self._waiting):
-                    break
-                if self._unpause(by_rule=True):
-                    continue
-                at, certain = self._owed()
-                k = new_allowed(n - len(out), at, self.levels.rungs, self.levels.eta, self.new_left,
-                                self.epochs_left, certain, self._decided())
-                configs = self.inner.ask(k) if k > 0 else []
-                if not configs and k > 0 and self.fill and self._pending and self._skip_wait():
-                    configs = self.inner.ask(k)  # the inner GA's next generation, not its climb's results
-                if (not configs and self.fill and self._no_new_config_ever(certain) and (self._pending or self._waiting)
-                        and self._unpause(by_rule=False, floor=self._top_promotion_in_flight())):
-                    continue  # a free slot takes the best paused config's promotion now
-                if not configs:
-                    if not (self._pending or self._waiting) and (self._release() or self._unpause(by_rule=False)):
-                        continue
-                    break
-                if self.reconsider:
-                    for c in configs:
-                        key = self.space.key(c)
-                        self._asked[key] = self._asked.get(key, 0) + 1
-                if self.new_left is not None:
-                    self.new_left -= len(configs)
-                if self.epochs_left is not None:
-                    self.epochs_left -= len(configs) * self.levels.rungs[0]
-                self._queue.extend(Proposal(c, self.levels.rungs[0]) for c in configs)
-            p = self._queue.pop(0)
-            if self.epochs_left is not None and p.epochs != self.levels.rungs[0]:  # a promotion: now asked
-                self.epochs_left -= p.epochs - self.levels.rungs[self.levels.rungs.index(p.epochs) - 1]
-            self._pending.append(p)
-            out.append(p)
+            if not self._queue and not self._refill(n - len(out)):
+                break
+            if self._queue:
+                out.append(self._hand_out())
         return out
+
+    @property
+    def _outstanding(self) -> bool:
+        """Results handed out and not told yet, or told and not decided."""
+        return bool(self._pending or self._waiting)
+
+    def _refill(self, wanted: int) -> bool:
+        """The queue is empty: queue promotions or up to ``wanted`` new configs; False: nothing
+        more to ask now."""
+        if self.promote == "generation" and self._outstanding:
+            return False
+        if self._unpause(by_rule=True):
+            return True
+        at, certain = self._owed()
+        k = new_allowed(wanted, at, self.levels.rungs, self.levels.eta, self.new_left,
+                        self.epochs_left, certain, self._decided())
+        configs = self._new_configs(k)
+        if not configs:
+            return self._no_new_configs(certain)
+        self._start(configs)
+        return True
+
+    def _new_configs(self, k: int) -> list[Config]:
+        if k <= 0:
+            return []
+        configs = self.inner.ask(k)
+        if not configs and self.fill and self._pending and self._skip_wait():
+            configs = self.inner.ask(k)  # the inner GA's next generation, not its climb's results
+        return configs
+
+    def _no_new_configs(self, certain: float) -> bool:
+        """The inner strategy gave nothing: queue a paused config's promotion if one may go now."""
+        if self._outstanding:  # with fill, a free slot takes the best paused config's promotion now
+            return (self.fill and self._no_new_config_ever(certain)
+                    and self._unpause(by_rule=False, floor=self._top_promotion_in_flight()))
+        return self._release() or self._unpause(by_rule=False)
+
+    def _start(self, configs: list[Config]) -> None:
+        """Queue new configs at the lowest rung, charged to the budget as one batch."""
+        if self.reconsider:
+            for c in configs:
+                key = self.space.key(c)
+                self._asked[key] = self._asked.get(key, 0) + 1
+        if self.new_left is not None:
+            self.new_left -= len(configs)
+        if self.epochs_left is not None:
+            self.epochs_left -= len(configs) * self.levels.rungs[0]
+        self._queue.extend(Proposal(c, self.levels.rungs[0]) for c in configs)
+
+    def _hand_out(self) -> Proposal:
+        p = self._queue.pop(0)
+        if self.epochs_left is not None and p.epochs != self.levels.rungs[0]:  # a promotion: now asked
+            self.epochs_left -= p.epochs - self.levels.rungs[self.levels.rungs.index(p.epochs) - 1]
+        self._pending.append(p)
+        return p
 
     def _skip_wait(self) -> bool:
         """``fill``: ask the inner strategy to stop waiting for its pending results, if it can (the
@@ -388,7 +415,7 @@ class SuccessiveHalving(Strategy):
 
     @property
     def finished(self) -> bool:
-        idle = not self._queue and not self._pending and not self._waiting and not self._held
+        idle = not self._queue and not self._outstanding and not self._held
         paused = self.reconsider and any(
             self.levels.promoted(p.epochs, score, p.config) or self.epochs_left is not None for p, score in self._paused)
         return idle and not paused and (self.inner.finished or self.new_left == 0)
