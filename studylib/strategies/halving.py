@@ -90,7 +90,7 @@ import numpy as np
 
 from ..space import Config, SearchSpace
 from .base import Proposal, Strategy, default_in_flight
-from .rungs import RungScores, default_quorum, ladder, new_allowed, owed_epochs, rung_fitness, three_rungs  # noqa: F401
+from .rungs import RungScores, default_quorum, highest_best, ladder, new_allowed, owed_epochs, rung_fitness, three_rungs  # noqa: F401
 
 COMPARE = ("rung", "score")  # what the inner GA compares: (rung, score) pairs, or scores of any rung
 PROMOTE = ("generation", "async")  # when promotions are decided: a whole generation told, or each result
@@ -229,6 +229,12 @@ class SuccessiveHalving(Strategy):
         """Results handed out and not told yet, or told and not decided."""
         return bool(self._pending or self._waiting)
 
+    @property
+    def _undecided(self) -> list[tuple[Proposal, float]]:
+        """Told, promotion not decided yet: those waiting for the decision, then those held short of
+        their rung's quorum."""
+        return self._waiting + self._held
+
     def _refill(self, wanted: int) -> bool:
         """The queue is empty: queue promotions or up to ``wanted`` new configs; False: nothing
         more to ask now."""
@@ -275,7 +281,7 @@ class SuccessiveHalving(Strategy):
     def _hand_out(self) -> Proposal:
         p = self._queue.pop(0)
         if self.epochs_left is not None and p.epochs != self.levels.rungs[0]:  # a promotion: now asked
-            self.epochs_left -= p.epochs - self.levels.rungs[self.levels.rungs.index(p.epochs) - 1]
+            self.epochs_left -= p.epochs - self.levels.below(p.epochs)
         self._pending.append(p)
         return p
 
@@ -295,10 +301,9 @@ class SuccessiveHalving(Strategy):
     def _owed(self) -> tuple[list[int], float]:
         """(the rungs of configs whose promotion is undecided, the epochs of promotions decided but
         not asked yet: the budget has not reserved them)."""
-        below = {nxt: r for r, nxt in zip(self.levels.rungs, self.levels.rungs[1:])}
-        at = ([p.epochs for p in self._pending] + [p.epochs for p, _ in self._waiting + self._held]
+        at = ([p.epochs for p in self._pending] + [p.epochs for p, _ in self._undecided]
               + [p.epochs for p in self._queue])
-        return at, float(sum(p.epochs - below[p.epochs] for p in self._queue))
+        return at, float(sum(p.epochs - self.levels.below(p.epochs) for p in self._queue))
 
     def _fits(self, p: Proposal, reserve: bool) -> bool:
         """Whether promoting paused ``p`` fits the budget with the promotions the undecided configs
@@ -322,7 +327,7 @@ class SuccessiveHalving(Strategy):
         if not self._paused or (not by_rule and self.epochs_left is None):
             return False
         claim = [self.levels.claim(p.epochs, p.config, score) for p, score in self._paused]
-        order = sorted(range(len(self._paused)), key=lambda i: (-self._paused[i][0].epochs, -claim[i], i))
+        order = highest_best([p.epochs for p, _ in self._paused], claim)
         queued = []
         for i in order:
             p, score = self._paused[i]
@@ -340,7 +345,7 @@ class SuccessiveHalving(Strategy):
     def _decided(self) -> dict[int, int]:
         """Scores per rung whose promotion is decided (told and not waiting)."""
         out = {r: len(v) for r, v in self.levels.scores.items()}
-        for p, _ in self._waiting + self._held:
+        for p, _ in self._undecided:
             out[p.epochs] -= 1
         return out
 
@@ -395,7 +400,7 @@ class SuccessiveHalving(Strategy):
                 else:
                     self._retired.append(p.config)
         if self.best_first:  # this decision's promotions, best claim (or score) first
-            order = sorted(range(len(up)), key=lambda i: (-self._queue[start + i].epochs, -up[i]))
+            order = highest_best([p.epochs for p in self._queue[start:]], up)
             self._queue[start:] = [self._queue[start + i] for i in order]
 
     def _tell_inner(self, p: Proposal, score: float) -> None:
@@ -406,7 +411,7 @@ class SuccessiveHalving(Strategy):
             if not self._asked.get(key):
                 return
             self._asked[key] -= 1
-        level = sum(1 for r in self.levels.rungs if r < p.epochs)
+        level = self.levels.level(p.epochs)
         self.inner.tell(p.config, rung_fitness(level, score) if self.compare == "rung" else score)
 
     def retired(self) -> list[Config]:

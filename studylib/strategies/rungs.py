@@ -58,6 +58,13 @@ def new_allowed(n: int, owed_now: list[int], rungs: list[int], eta: float, new_l
     return m
 
 
+def highest_best(epochs: list[int], claims: list[float]) -> list[int]:
+    """Indices of ``epochs``/``claims`` (one pair per config), highest rung first, then best claim,
+    then the order given (the sort key ``(-epochs, -claim, i)``; a NaN claim compares as Python's
+    ``sorted`` makes it)."""
+    return sorted(range(len(claims)), key=lambda i: (-epochs[i], -claims[i], i))
+
+
 def default_quorum(eta: float) -> int:
     """memetic-sh's default ``quorum``: ``ceil(eta**2)`` scores, a three-rung bracket's first rung
     (9 for eta 3)."""
@@ -85,6 +92,7 @@ class RungScores:
     def __init__(self, rungs: list[int], eta: float, space: SearchSpace | None = None, *,
                  seed: int | None = 0, model_min: int = 10):
         self.rungs, self.eta = rungs, eta
+        self._below = {nxt: r for r, nxt in zip(rungs, rungs[1:])}  # rung -> the rung below it
         self.scores: dict[int, list[float]] = {r: [] for r in rungs}
         self.space, self.model_min = space, int(model_min)
         self.seed = np.random.SeedSequence().entropy if seed is None else int(seed)  # fixed for the whole study
@@ -157,3 +165,11 @@ class RungScores:
     def next(self, epochs: int) -> int | None:
         higher = [r for r in self.rungs if r > epochs]
         return higher[0] if higher else None
+
+    def below(self, epochs: int) -> int:
+        """The rung below rung ``epochs`` (a KeyError for the lowest rung, or epochs that are no rung)."""
+        return self._below[epochs]
+
+    def level(self, epochs: int) -> int:
+        """How many rungs lie below ``epochs`` (``i`` for ``rungs[i]``)."""
+        return sum(1 for r in self.rungs if r < epochs)
