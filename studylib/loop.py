@@ -166,30 +166,31 @@ class Scheduler:
         if fits is None:
             return None
         for e in self.waiting:
-            epochs = e.epochs
-            fits -= self.objective.max_epochs if epochs is None else epochs - self.rungs.start(e.wanted.config, epochs)[0]
+            fits -= self._start_of(e)[1]
         return fits
+
+    def _start_of(self, e: Entry) -> tuple[tuple, int]:
+        """Where ``e`` would continue from (:meth:`Rungs.start`; a plain trial: from scratch) and the
+        epochs it would train: a plain trial ``max_epochs``, a rung those beyond its start."""
+        epochs = e.epochs
+        if epochs is None:
+            return (0, None, None), self.objective.max_epochs
+        start = self.rungs.start(e.wanted.config, epochs)
+        return start, epochs - start[0]
 
     def dispatch(self, e: Entry) -> bool:
         """Serve or submit ``e``; False: it must wait for running trials to free budget."""
-        spend, rungs, epochs = self.spend, self.rungs, e.epochs
-        start = (0, None, None) if epochs is None else rungs.start(e.wanted.config, epochs)
-        need = self.objective.max_epochs if epochs is None else epochs - start[0]
-        k, cap, cached = e.wanted.key, None, self.ledger.get(e.wanted.key)
-        if spend is not None and epochs is None and cached is None and e.wanted.key in spend.capped:
-            cached = spend.capped[e.wanted.key]  # an earlier run gave it the epochs then left
-            k = cached.key
-        if spend is not None and (cached is None or cached.key not in spend.charged):
-            left = spend.left()
-            if spend.stopped:
-                spend.exhausted, e.state = True, State.DROPPED
+        start, need = self._start_of(e)
+        k, cached = self._cached(e)
+        cap = None
+        if self.spend is not None and (cached is None or cached.key not in self.spend.charged):
+            verdict, left = self._verdict(e, cached, need)
+            if verdict == "wait":
+                return False
+            if verdict == "drop":
+                self.spend.exhausted, e.state = True, State.DROPPED
                 return True
-            if left is not None and (charged_epochs(cached) if cached is not None else need) > left:
-                if self.running:
-                    return False
-                if left <= 0 or epochs is not None:  # a rung is not shortened
-                    spend.exhausted, e.state = True, State.DROPPED
-                    return True
+            if verdict == "cap":
                 need = left  # the last trial gets what is left
                 k, cap = e.wanted.capped(left).key, left
                 cached = self.ledger.get(k)
@@ -197,15 +198,47 @@ class Scheduler:
         self.ledger.add_to_study(self.study_id, k)
         if cached is not None:
             self.serve(e, cached)
-            return True
+        else:
+            self._submit(e, k, start, need, cap)
+        return True
+
+    def _cached(self, e: Entry) -> tuple[str, Trial | None]:
+        """(the key of the trial answering ``e``, that trial if the ledger has it): ``e``'s own, or
+        under a budget a plain config's capped trial (an earlier run gave it the epochs then left)."""
+        k, cached = e.wanted.key, self.ledger.get(e.wanted.key)
+        spend = self.spend
+        if spend is not None and e.epochs is None and cached is None and e.wanted.key in spend.capped:
+            cached = spend.capped[e.wanted.key]
+            k = cached.key
+        return k, cached
+
+    def _verdict(self, e: Entry, cached: Trial | None, need: int) -> tuple[str, int | None]:
+        """What the budget says of ``e`` (it trains ``need`` epochs, or is ``cached``, a trial the
+        budget has not paid for yet): ``("go", None)``; ``("wait", None)``: for running trials to
+        free budget; ``("drop", None)``: the budget is spent; ``("cap", left)``: the last trial
+        gets the ``left`` epochs left."""
+        spend = self.spend
+        left = spend.left()
+        if spend.stopped:
+            return "drop", None
+        if left is not None and (charged_epochs(cached) if cached is not None else need) > left:
+            if self.running:
+                return "wait", None
+            if left <= 0 or e.epochs is not None:  # a rung is not shortened
+                return "drop", None
+            return "cap", left
+        return "go", None
+
+    def _submit(self, e: Entry, k: str, start: tuple, need: int, cap: int | None) -> None:
+        """Run trial ``k`` for ``e`` (from ``start``, ``need`` epochs reserved under a budget)."""
         self.running[k] = [e]
         e.state = State.RUNNING
-        if spend is not None:
+        if self.spend is not None:
             e.reserved = need
-            spend.reserved += need
+            self.spend.reserved += need
         first = self.asked.get(TrialId(e.wanted.config)) if e.wanted.run else None  # its first run's key
-        self.executor.submit(k, rungs.submission(e.config, e.wanted.config, epochs, start, cap, e.wanted.run, first))
-        return True
+        self.executor.submit(k, self.rungs.submission(e.config, e.wanted.config, e.epochs, start, cap,
+                                                      e.wanted.run, first))
 
     def serve(self, e: Entry, cached: Trial) -> None:
         self.counts.served += 1
