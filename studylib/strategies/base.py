@@ -6,6 +6,8 @@ a CNN study; a sign-adjusted metric in the tabular benchmark).
 """
 from __future__ import annotations
 
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,6 +87,26 @@ class Strategy:
     @property
     def finished(self) -> bool:
         return False
+
+
+class Retiring:
+    """Mixin (before :class:`Strategy` in the bases) of a multi-fidelity strategy that appends the
+    configs it retires to ``self._retired`` (a list its ``__init__`` creates): ``retired()`` returns
+    them, each once."""
+
+    _retired: list[Config]
+
+    def retired(self) -> list[Config]:
+        out, self._retired = self._retired, []
+        return out
+
+
+@contextmanager
+def quiet():
+    """Ignore warnings inside (those of optuna and DEHB: experimental features and the like)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
 
 
 def ignores_results(strategy: Strategy) -> bool:

@@ -40,13 +40,12 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import warnings
 
 import numpy as np
 
 from ..errors import StudyError
 from ..space import Config, SearchSpace
-from .base import Proposal, Strategy
+from .base import Proposal, Retiring, Strategy, quiet
 
 #: DEHB's algorithm options that may be given (anything else is an error); defaults are DEHB's
 DEHB_OPTIONS = ("mutation_factor", "crossover_prob", "strategy", "boundary_fix_type", "max_age")
@@ -85,8 +84,7 @@ def build_dehb(cs, min_epochs: int, max_epochs: int, eta: float, seed: int, opti
     logger.disable("dehb")
     folder = tempfile.mkdtemp(prefix="studylib-dehb-")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with quiet():
             dehb = DEHB(cs=cs, min_fidelity=min_epochs, max_fidelity=max_epochs, eta=eta, n_workers=1,
                         seed=int(seed), output_path=folder, save_freq="end", **options)
     finally:
@@ -95,7 +93,7 @@ def build_dehb(cs, min_epochs: int, max_epochs: int, eta: float, seed: int, opti
     return dehb
 
 
-class DEHBStrategy(Strategy):
+class DEHBStrategy(Retiring, Strategy):
     """Options: ``min_epochs`` [1], ``eta`` [3] (DEHB's default), ``max_epochs`` (given by the
     study), and DEHB's own :data:`DEHB_OPTIONS` (its defaults otherwise)."""
 
@@ -212,8 +210,7 @@ class DEHBStrategy(Strategy):
     def ask(self, n: int = 1) -> list[Proposal]:
         out: list[Proposal] = []
         budget, refused = self.epochs_left, False
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with quiet():
             while len(out) < n:
                 capped = self.new_left is not None and self.new_left <= 0
                 opens = self.dehb._get_next_bracket(only_id=True) > self.dehb.iteration_counter
@@ -258,8 +255,7 @@ class DEHBStrategy(Strategy):
         held = self._jobs.pop(id(proposal), None) if isinstance(proposal, Proposal) else None
         if held is None:  # not asked of DEHB (a bare config from an older study): nothing to tell
             return
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with quiet():
             for job in [held[1], *self._twins.pop(id(proposal), [])]:
                 self.dehb.tell(job, {"fitness": -float(score), "cost": float(proposal.epochs)})
             self.dehb._clean_inactive_brackets()
@@ -286,7 +282,3 @@ class DEHBStrategy(Strategy):
             return []
         return [b.bracket_id for b in self.dehb.active_brackets if b.is_pending() and not b.previous_rung_waits()
                 and b.get_next_job_fidelity() not in (None, b.fidelities[0])]
-
-    def retired(self) -> list[Config]:
-        out, self._retired = self._retired, []
-        return out

@@ -89,7 +89,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..space import Config, SearchSpace
-from .base import Proposal, Strategy, default_in_flight
+from .base import Proposal, Retiring, Strategy, default_in_flight
 from .rungs import RungScores, default_quorum, highest_best, ladder, new_allowed, owed_epochs, rung_fitness, three_rungs  # noqa: F401
 
 COMPARE = ("rung", "score")  # what the inner GA compares: (rung, score) pairs, or scores of any rung
@@ -122,7 +122,7 @@ def inner_fixed(inner: str) -> dict:
     return INNER_FIXED.get(inner.split("-")[0], {})
 
 
-class SuccessiveHalving(Strategy):
+class SuccessiveHalving(Retiring, Strategy):
     """Options: ``inner`` (a registered single-fidelity strategy) [memetic], ``eta`` [3],
     ``min_epochs`` [1; rounds 1-5: ``three_rungs(max_epochs, eta)``], ``compare`` [rung: the inner
     strategy is told :func:`rung_fitness`; ``score``: the best validation accuracy of whatever
@@ -413,10 +413,6 @@ class SuccessiveHalving(Strategy):
             self._asked[key] -= 1
         level = self.levels.level(p.epochs)
         self.inner.tell(p.config, rung_fitness(level, score) if self.compare == "rung" else score)
-
-    def retired(self) -> list[Config]:
-        out, self._retired = self._retired, []
-        return out
 
     @property
     def finished(self) -> bool:

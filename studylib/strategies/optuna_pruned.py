@@ -12,15 +12,13 @@ Randomness: the sampler is seeded with the strategy's seed and the study has a f
 """
 from __future__ import annotations
 
-import warnings
-
 from ..space import Config, SearchSpace
-from .base import Proposal
+from .base import Proposal, Retiring, quiet
 from .rungs import ladder, new_allowed
 from .optuna_samplers import OptunaStrategy
 
 
-class PrunedOptuna(OptunaStrategy):
+class PrunedOptuna(Retiring, OptunaStrategy):
     """Shared adapter: subclasses give the sampler and the pruner."""
 
     name = "optuna-pruned"
@@ -31,8 +29,7 @@ class PrunedOptuna(OptunaStrategy):
         super().__init__(space, seed, **options)
         self.rungs = ladder(int(min_epochs), float(eta), int(max_epochs))
         self.eta, self.min_epochs, self.max_epochs = int(eta), int(min_epochs), int(max_epochs)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with quiet():
             self.study = self._optuna.create_study(direction="maximize", sampler=self.sampler,
                                                    pruner=self._make_pruner(), study_name=f"studylib-{self.name}")
         self._queue: list[Proposal] = []
@@ -74,15 +71,10 @@ class PrunedOptuna(OptunaStrategy):
                 del self._open[g]
             self.known[g] = float(score)
             self.evals += 1
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+            with quiet():
                 self.study.tell(trial, state=self._optuna.trial.TrialState.PRUNED)
             return
         super().tell(proposal.config, score)
-
-    def retired(self) -> list[Config]:
-        out, self._retired = self._retired, []
-        return out
 
 
 class TPEHyperband(PrunedOptuna):

@@ -16,11 +16,10 @@ then is the repeat handed out (the study loop serves it from its ledger).
 from __future__ import annotations
 
 import logging
-import warnings
 from typing import Any
 
 from ..space import Config, SearchSpace
-from .base import Strategy
+from .base import Strategy, quiet
 
 Genome = tuple[int, ...]
 
@@ -56,8 +55,7 @@ class OptunaStrategy(Strategy):
         self._names = [f"p{i}" for i in range(len(space.dimensions))]  # safe parameter names
         self._dists = {n: _distribution(optuna, d) for n, d in zip(self._names, space.dimensions)}
         sampler_seed = None if seed is None else int(seed)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with quiet():
             self.sampler = self._make_sampler(sampler_seed, **sampler_options)
             self.study = optuna.create_study(direction="maximize", sampler=self.sampler)
         self.known: dict[Genome, float] = {}
@@ -75,19 +73,16 @@ class OptunaStrategy(Strategy):
         return tuple(int(trial.params[n]) for n in self._names)
 
     def _new_trial(self):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with quiet():
             return self.study.ask(self._dists)
 
     def _close(self, trial, score: float) -> None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with quiet():
             self.study.tell(trial, score)
 
     def _add_finished(self, g: Genome, score: float) -> None:
         optuna = self._optuna
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with quiet():
             self.study.add_trial(optuna.trial.create_trial(
                 params={n: int(v) for n, v in zip(self._names, g)},
                 distributions=self._dists,
@@ -117,8 +112,7 @@ class OptunaStrategy(Strategy):
         return out
 
     def _close_failed(self, trial) -> None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with quiet():
             self.study.tell(trial, state=self._optuna.trial.TrialState.FAIL)
 
     def tell(self, config: Config, score: float) -> None:
