@@ -103,12 +103,15 @@ class Evolution:
             out.append(child)
         return out
 
-    def _child(self, weights) -> Genome:
+    def select(self, k: int) -> list[Genome]:
+        """``k`` parents from the population (with replacement), by ``selection``: rank or
+        tournament (of ``tournsize``)."""
         if self.selection == "rank":
-            a, b = ops.select_rank(self.population, self.fitness, 2, rng=self.rng)
-        else:
-            a, b = ops.select_tournament(self.population, self.fitness, 2, rng=self.rng,
-                                         tournsize=self.tournsize)
+            return ops.select_rank(self.population, self.fitness, k, rng=self.rng)
+        return ops.select_tournament(self.population, self.fitness, k, rng=self.rng, tournsize=self.tournsize)
+
+    def _child(self, weights) -> Genome:
+        a, b = self.select(2)
         if self.rng.random() < self.crossover_rate:
             a, _ = ops.CROSSOVERS[self.crossover](a, b, rng=self.rng)
             if not self.archive.untried(a):

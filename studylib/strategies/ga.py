@@ -113,14 +113,8 @@ class GeneticAlgorithm(ArchiveStrategy):
         return ops.mutate_reset(g, rng=self.rng, cardinalities=self.cardinalities,
                                 indpb=self.mutation_rate)
 
-    def _select(self, k: int) -> list[Genome]:
-        evo = self.evolution
-        if evo.selection == "rank":
-            return ops.select_rank(evo.population, evo.fitness, k, rng=self.rng)
-        return ops.select_tournament(evo.population, evo.fitness, k, rng=self.rng, tournsize=evo.tournsize)
-
     def _offspring(self, k: int) -> list[Genome]:
-        parents = self._select(k + (k % 2))
+        parents = self.evolution.select(k + (k % 2))  # draws from self.rng (the evolution's)
         cx = ops.CROSSOVERS[self.evolution.crossover]
         out: list[Genome] = []
         for a, b in zip(parents[0::2], parents[1::2]):
