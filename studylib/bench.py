@@ -76,6 +76,28 @@ def resolve_strategies(spec: str | Iterable[str], multi_fidelity: bool = False) 
     return list(dict.fromkeys(names))
 
 
+def repeats_allowed(budget: int) -> int:
+    """A benchmark run's ``max_repeats`` (:func:`~studylib.loop.run_loop`) for ``budget``: it stops
+    after ``50 * budget + 1000`` repeats."""
+    return 50 * budget + 1000
+
+
+def run_in_memory(strat, objective, executor, study: str, *, trials: int, space_size: int, window: int | None,
+                  max_repeats: int, spend=None, rungs=None) -> tuple:
+    """One benchmark run of the study loop: ``executor`` started on ``objective``, ``strat`` run
+    (no idle limit) into a fresh in-memory ledger as study ``study``, the executor shut down.
+    Returns (the loop's counts, the study's trials in the ledger's order)."""
+    from .ledger import MemoryLedger
+    from .loop import run_loop
+
+    ledger = MemoryLedger()
+    executor.start(objective)
+    counts = run_loop(strat, objective, executor, ledger, study, trials=trials, space_size=space_size, window=window,
+                      max_idle=None, max_repeats=max_repeats, spend=spend, rungs=rungs)
+    executor.shutdown()
+    return counts, ledger.study_trials(study)
+
+
 def run_one(table: Table, strategy, seed: int, budget: int, options: dict | None = None,
             max_free_asks: int | None = None) -> dict:
     """One strategy run on one table: a study of ``budget`` charged evaluations, one proposal at
@@ -88,8 +110,6 @@ def run_one(table: Table, strategy, seed: int, budget: int, options: dict | None
     ``seconds``, and the strategy object's ``local_evals`` where it has one.
     """
     from .executors import InlineExecutor
-    from .ledger import MemoryLedger
-    from .loop import run_loop
     from .objective import TableObjective
     from .strategies import make_strategy
 
@@ -101,14 +121,11 @@ def run_one(table: Table, strategy, seed: int, budget: int, options: dict | None
         strat = strategy(space, seed=seed, **(options or {}))
         label = getattr(strat, "name", getattr(strategy, "__name__", "custom"))
     t0 = time.perf_counter()
-    objective, executor, ledger = TableObjective(table, seed), InlineExecutor(progress=False), MemoryLedger()
-    executor.start(objective)
-    study = f"{table.name}-{label}-s{seed}"
-    counts = run_loop(strat, objective, executor, ledger, study, trials=budget, space_size=space.size, window=1,
-                      max_idle=None, max_repeats=max_free_asks if max_free_asks is not None else 50 * budget + 1000)
-    executor.shutdown()
-    regrets = incumbent_regrets(((0, objective.score(t), t.metrics["index"]) for t in ledger.study_trials(study)),
-                                table.regret)
+    objective = TableObjective(table, seed)
+    counts, trials = run_in_memory(strat, objective, InlineExecutor(progress=False), f"{table.name}-{label}-s{seed}",
+                                   trials=budget, space_size=space.size, window=1,
+                                   max_repeats=max_free_asks if max_free_asks is not None else repeats_allowed(budget))
+    regrets = incumbent_regrets(((0, objective.score(t), t.metrics["index"]) for t in trials), table.regret)
     n_charged = len(regrets)
     if regrets and n_charged < budget:
         regrets += [regrets[-1]] * (budget - n_charged)

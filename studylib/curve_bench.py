@@ -157,27 +157,22 @@ def run_curve(table: CurveTable, strategy: str, seed: int, budget: int, options:
     proposals in flight (``window``: exactly that many); the trials are then in the order their
     results came back, ``time`` is when (the simulated clock, in epochs) and ``utilization`` the
     workers' busy share."""
+    from .bench import repeats_allowed, run_in_memory
     from .executors import InlineExecutor, SimulatedWorkers
     from .fidelity import Spend, charged_epochs
-    from .ledger import MemoryLedger
-    from .loop import run_loop
     from .strategies import make_strategy, strategy_kwargs
     from .strategies.base import default_in_flight
 
     strat = make_strategy(strategy, table.space, seed=seed, **strategy_kwargs(strategy, table.epochs, options))
     t0 = time.perf_counter()
     executor = InlineExecutor(progress=False) if workers == 1 else SimulatedWorkers(workers)
-    objective, ledger = CurveObjective(table, seed), MemoryLedger()
-    executor.start(objective)
-    study = f"{table.name}-{strategy}-s{seed}"
-    spend = Spend(epochs=int(budget))
+    objective = CurveObjective(table, seed)
     if window is None:
         window = 1 if workers == 1 else max(workers, default_in_flight(strat))
-    counts = run_loop(strat, objective, executor, ledger, study, trials=table.space.size, space_size=table.space.size,
-                      window=window, max_idle=None, max_repeats=50 * budget + 1000, spend=spend,
-                      rungs=TableRungs(table.epochs))
-    executor.shutdown()
-    trials = ledger.study_trials(study)
+    counts, trials = run_in_memory(strat, objective, executor, f"{table.name}-{strategy}-s{seed}",
+                                   trials=table.space.size, space_size=table.space.size, window=window,
+                                   max_repeats=repeats_allowed(budget), spend=Spend(epochs=int(budget)),
+                                   rungs=TableRungs(table.epochs))
     out = {}
     if workers > 1:
         trials = sorted(trials, key=lambda t: executor.finished_at[t.key])  # stable: ties keep the ledger's order
