@@ -198,8 +198,10 @@ def main(argv: list[str] | None = None) -> int:
         stdout_to_devnull()
         return 141  # as a command stopped by SIGPIPE
     except KeyboardInterrupt:
+        after = {"bench": "; bench writes its files once every run is done: this one wrote none (a re-run "
+                          "starts over)"}.get(args.command, "")
         sys.stderr.write("studylib: interrupted" + ("; finished trials are in the ledger, re-run the same command "
-                                                    "to continue\n" if resumable else "\n"))
+                                                    "to continue\n" if resumable else after + "\n"))
         return 130
     finally:
         if previous is not None:
