@@ -192,8 +192,8 @@ def run_bench(tables, strategies, seeds, budget: int, out_dir=None, workers: int
     for t in given.values():
         if t.space.size < budget:  # every built-in table has more configs than any sensible budget
             n = t.space.size
-            sys.stderr.write(f"studylib: note: table {t.name} has {n} configs, fewer than --trials {budget}: a run "
-                             f"ends once all {n} are evaluated, and regret@{budget} reports its regret after "
+            sys.stderr.write(f"studylib: note: table {t.name} has {n} config{'s' if n != 1 else ''}, fewer than --trials {budget}: a "
+                             f"run ends once {'all ' if n != 1 else ''}{n} {'are' if n != 1 else 'is'} evaluated, and regret@{budget} reports its regret after "
                              f"evaluation {n} (the curve is held flat)\n")
     jobs = [(i if i in given else t, s, seed, budget, options.get(s))
             for i, t in enumerate(tlist) for s in slist for seed in seed_list]

@@ -107,7 +107,7 @@ def cmd_search(args) -> int:
     extra += f", {result.retried} re-run after a worker died" if result.retried else ""
     print(f"{count_text(result.frame)} ({result.trained} trained, {result.served} from the ledger{extra}) "
           f"in {result.wall_time:.1f}s")
-    if args.trials and (args.budget_epochs or args.budget_hours):
+    if args.trials and result.budget_spent:
         budget_note(result.frame, min(args.trials, space.size), args)
     if best is not None:
         print(best_text(best, result.frame, space))
@@ -122,7 +122,7 @@ def cmd_search(args) -> int:
 
 
 def budget_note(frame, wanted: int, args) -> None:
-    """Say so when the budget, not ``--trials``, ended the study."""
+    """Say so when the budget ran out before ``--trials`` were reached."""
     from .fidelity import collapse_rungs
 
     configs = collapse_rungs(frame)
@@ -198,8 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         stdout_to_devnull()
         return 141  # as a command stopped by SIGPIPE
     except KeyboardInterrupt:
-        after = {"bench": "; bench writes its files once every run is done: this one wrote none (a re-run "
-                          "starts over)"}.get(args.command, "")
+        after = ("; bench writes its files once every run is done: this one wrote none (a re-run starts over)"
+                 if args.command == "bench" and not getattr(args, "list", False) else "")
         sys.stderr.write("studylib: interrupted" + ("; finished trials are in the ledger, re-run the same command "
                                                     "to continue\n" if resumable else after + "\n"))
         return 130

@@ -55,11 +55,12 @@ def check_option_types(strategy: str, options: dict) -> None:
 
 
 def named_options(strategy: str, options: dict | None = None) -> list[str]:
-    """The options ``strategy`` names in its signature (and its ``inner`` strategy's); Optuna's
-    samplers take more (their own keyword arguments)."""
+    """The options ``strategy`` takes: those its signature names, its Optuna sampler's
+    (``sampler_options``) and its ``inner`` strategy's."""
     def named(name):
-        return [p.name for p in inspect.signature(strategy_class(name).__init__).parameters.values()
-                if p.kind is inspect.Parameter.KEYWORD_ONLY]
+        klass = strategy_class(name)
+        return [p.name for p in inspect.signature(klass.__init__).parameters.values()
+                if p.kind is inspect.Parameter.KEYWORD_ONLY] + list(getattr(klass, "sampler_options", ()))
 
     out = named(strategy)
     inner = (options or {}).get("inner", "memetic") if "inner" in out else None

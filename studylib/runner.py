@@ -216,7 +216,7 @@ def _key_value(item: str):
         raise StudyError(f"-p {key.strip()}= has no value: give one (null for None), or leave -p {key.strip()} out")
     try:
         return key.strip(), load_yaml(text)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, ValueError, OverflowError):  # also a date that is none (2001-02-30)
         raise StudyError(f"-p {key.strip()}: cannot read value {text!r}") from None
 
 

@@ -60,6 +60,7 @@ class StudyResult:
     wall_time: float
     failed: int = 0     # trials that failed in this run
     retried: int = 0    # trials run again because their process or worker died
+    budget_spent: bool = False  # the epoch or hours budget ran out (nothing more could be trained)
 
     @property
     def best(self) -> pd.Series | None:
@@ -237,7 +238,8 @@ def _loop(spec, out, study_id, objective, executor, ledger, key_code, progress, 
     if len(frame):
         frame = frame[frame.key.isin(reached)].reset_index(drop=True)
     return StudyResult(study_id, out, frame, out / csv_name, counts.evaluated, counts.served,
-                       time.perf_counter() - start, failed=failed, retried=len(executor.retried))
+                       time.perf_counter() - start, failed=failed, retried=len(executor.retried),
+                       budget_spent=spend is not None and (spend.stopped or spend.exhausted))
 
 
 def search(round_or_space: str | SearchSpace, out_dir: str | Path | None = None, *, progress: bool = True,

@@ -222,7 +222,7 @@ def resolve_table_spec(spec: str, metric: str | None = None, direction: str | No
 
     items = split_names(spec or "", "--table")
     check_file_names(spec, items)
-    names = [n for n in items if not is_table_file(n)]
+    names = [n for n in items if not is_table_file(n) and n != "all"]
     if names:
         resolve_tables(names)  # an unknown name is "unknown table", whatever else was given
     if (metric or direction) and not any(is_table_file(n) for n in items):

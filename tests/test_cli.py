@@ -144,6 +144,10 @@ BAD = {
                                   "--strategy-option", "popsize=4"],
                                  "unknown options ['popsize'] (neither memetic-sh's nor its inner strategy memetic's) "
                                  "('popsize': did you mean 'population_size'?)"),
+    "misspelt sampler option": (["search", "round1", "--dataset", "synthetic", "--strategy", "tpe",
+                                 "--strategy-option", "n_startup_trial=3"],
+                                "tpe: unknown options ['n_startup_trial'] ('n_startup_trial': did you mean "
+                                "'n_startup_trials'?)"),
     "bad strategy option value": (["search", "round1", "--dataset", "synthetic", "--strategy", "memetic-sh",
                                    "--strategy-option", "quorum=0"], "quorum must be a whole number >= 1"),
     "strategy option given twice": (_options("ga", "population_size=4", "population_size=6"),

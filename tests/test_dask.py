@@ -98,7 +98,7 @@ def test_ctrl_c_on_a_local_cluster_is_one_line_and_the_study_resumes(tmp_path):
     text = "".join(lines)
     assert "Traceback" not in text and "KeyboardInterrupt" not in text and "ERROR" not in text, text
     assert lines[-1].startswith("studylib: interrupted"), text
-    again = [*cmd[:cmd.index("--trials")], "--trials", "2", "--out", str(out)]  # inline: the ledger serves both
+    again = [*cmd[:cmd.index("--trials")], "--trials", "2", "--out", str(out)]  # no Dask: the ledger serves both
     done = subprocess.run(again, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and "2 trials (0 trained, 2 from the ledger)" in done.stdout, done.stdout
 

@@ -121,6 +121,7 @@ def test_help_does_not_import_heavy_libraries():
     (["run", "round1", "-p", "colour=red"], "has no settable parameter 'colour'"),
     (["run", "round1", "-p", "out_dir=/tmp/x"], "has no settable parameter 'out_dir'"),
     (["run", "round1", "-p", "trials"], "-p expects KEY=VALUE"),
+    (["run", "round1", "-p", "seed=2001-02-30"], "-p seed: cannot read value '2001-02-30'"),  # YAML: a date
     (["run", "compare", "-p", "strategies="], "-p strategies= has no value: give one (null for None)"),
     (["run", "round1", "--trials", "2", "-p", "trials=3"], "trials given twice: --trials 2 and -p trials=3; give one"),
     (["run", "round1", "--seeds", "1", "-p", "repeats=2"], "repeats given twice: --seeds 1 and -p repeats=2"),

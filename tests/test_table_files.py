@@ -232,3 +232,11 @@ def test_bad_input_is_one_line_exit_2_nothing_written(tmp_path, capsys, case):
     assert err.count("\n") == 1 and err.startswith("studylib: error: ") and "Traceback" not in err
     assert message in err, err
     assert not out.exists() and stdout == ""
+
+
+def test_all_may_stand_beside_other_names_and_files(tmp_path):
+    """``--table all,nb201-cifar10`` is every built-in table once (an unknown name beside it is not)."""
+    assert resolve_table_spec("all,nb201-cifar10") == list(tables.TABLES)
+    assert resolve_table_spec("nb201-cifar10,all") == list(tables.TABLES)
+    with pytest.raises(StudyError, match="unknown table 'nb201-cifar1O'"):
+        resolve_table_spec("all,nb201-cifar1O")

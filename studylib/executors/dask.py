@@ -73,6 +73,13 @@ class DaskExecutor:
         self.retried: list[tuple[str, str]] = []
 
     def start(self, objective) -> None:
+        try:
+            self._start(objective)
+        except BaseException:  # Ctrl-C or a failure mid-start: close what was started
+            self.shutdown()
+            raise
+
+    def _start(self, objective) -> None:
         import logging
 
         import dask
@@ -97,13 +104,14 @@ class DaskExecutor:
                 # one trial per single-thread worker: none waits behind another while a worker is free
                 "distributed.scheduler.worker-saturation": 1.0,
             }
+            from .dask_plugins import IgnoreInterrupt
+
             with dask.config.set(settings):
                 self.cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                                         dashboard_address=":0", silence_logs=logging.ERROR)
                 self.client = distributed.Client(self.cluster)
-            from .dask_plugins import IgnoreInterrupt
-
-            self.client.register_plugin(IgnoreInterrupt(), name="studylib-ignore-interrupt")
+                # its workers ignore Ctrl-C from now on (also those started after one died)
+                self.client.register_plugin(IgnoreInterrupt(), name="studylib-ignore-interrupt")
         if self.progress:
             try:
                 link = self.client.dashboard_link

@@ -135,7 +135,7 @@ def final_table(data, *, styled: bool = False):
 # -- the tabular benchmark -------------------------------------------------------------------------
 
 def _skipped(what: str) -> Block:
-    return Block(what, notes=["The tabular benchmark was not run (bench_tables is empty)."])
+    return Block(what, notes=["The tabular benchmark was not run (bench_tables is off)."])
 
 
 def fig_bench_regret(bench: BenchRun | None, *, title: str = FIG_BENCH):
