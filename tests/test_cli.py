@@ -25,24 +25,12 @@ def test_bench_on_two_workers_prints_nothing_on_stderr(tmp_path):
 
 def test_an_interrupted_bench_says_what_it_left(tmp_path):
     """Ctrl-C reaches the whole process group (a terminal's): one line, exit 130, no file written."""
-    import signal
+    from _interrupt import interrupt_when
 
     out = tmp_path / "b"
-    p = subprocess.Popen([*STUDYLIB, "bench", "--table", "nb201-cifar10", "--strategies", "random,memetic", "--seeds",
-                          "30", "--trials", "200", "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                         text=True, start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    lines = []
-    try:
-        for line in p.stderr:
-            lines.append(line)
-            if " runs" in line:
-                break
-        os.killpg(p.pid, signal.SIGINT)
-        lines += p.stderr.readlines()
-        assert p.wait(timeout=120) == 130, "".join(lines)
-    finally:
-        if p.poll() is None:
-            os.killpg(p.pid, signal.SIGKILL)
+    rc, lines = interrupt_when([*STUDYLIB, "bench", "--table", "nb201-cifar10", "--strategies", "random,memetic",
+                                "--seeds", "30", "--trials", "200", "--out", str(out)], " runs")
+    assert rc == 130, "".join(lines)
     assert lines[-1] == ("studylib: interrupted; bench writes its files once every run is done: this one wrote none "
                          "(a re-run starts over)\n"), "".join(lines)
     assert "Traceback" not in "".join(lines) and not any(out.glob("bench*"))

@@ -147,7 +147,7 @@ def test_bench_cli_writes_a_cost_column(tmp_path, capsys):
     ("empty metric cell", "metric 'val_accuracy' is empty, NaN or infinite in 1 rows (first in data row 21)"),
     ("empty hyperparameter cell", "column 'b' has 1 empty cells (first in data row 31)"),  # not "missing epoch"
     ("missing combination", "(hyperparameters read: a, b; every column left of 'epoch' but 'seed' is one)"),
-    ("another suffix", "c.txt: a table file must end in .csv or .parquet"),  # not "needs table files"
+    ("another suffix", "c.txt: not a built-in table, and a table file must end in .csv or .parquet"),  # not "needs table files"
 ])
 def test_bad_inputs_are_one_line_exit_2_nothing_written(tmp_path, capsys, case, message):
     data = curves(np.random.default_rng(4))

@@ -78,23 +78,13 @@ def test_workers_option_starts_a_local_cluster_and_ships_arrays_without_a_data_s
 def test_ctrl_c_on_a_local_cluster_is_one_line_and_the_study_resumes(tmp_path):
     """A terminal sends Ctrl-C to the whole process group: the workers ignore it (no worker
     tracebacks, no 'workers died' errors), the study stops with its one line, exit 130."""
+    from _interrupt import interrupt_when
+
     out = tmp_path / "study"
     cmd = [*CLI, "search", "round1", "--dataset", "digits", "--profile", "smoke", "--trials", "60",
            "--executor", "dask", "--workers", "2", "--out", str(out)]
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
-                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    lines = []
-    try:
-        for line in p.stderr:
-            lines.append(line)
-            if "trial 2/60" in line:
-                break
-        os.killpg(p.pid, signal.SIGINT)
-        lines += p.stderr.readlines()
-        assert p.wait(timeout=120) == 130, "".join(lines)
-    finally:
-        if p.poll() is None:
-            os.killpg(p.pid, signal.SIGKILL)
+    rc, lines = interrupt_when(cmd, "trial 2/60")
+    assert rc == 130, "".join(lines)
     text = "".join(lines)
     assert "Traceback" not in text and "KeyboardInterrupt" not in text and "ERROR" not in text, text
     assert lines[-1].startswith("studylib: interrupted"), text

@@ -107,8 +107,13 @@ def test_pool_workers_leave_ctrl_c_to_the_parent():
     'Process ForkPoolWorker-1:' traceback), the parent stops the pool."""
     import signal
 
-    assert run_jobs(_sigint_ignored, range(4), workers=2) == [True] * 4
-    assert signal.getsignal(signal.SIGINT) is not signal.SIG_IGN  # the parent's own handler is untouched
+    # as at a terminal (a job started in the background, e.g. under nohup, ignores SIGINT from the start)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        assert run_jobs(_sigint_ignored, range(4), workers=2) == [True] * 4
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the parent's own is untouched
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_the_pool_returns_results_in_job_order_and_counts_runs():

@@ -1,0 +1,27 @@
+"""Ctrl-C as a terminal sends it: SIGINT to the command's whole process group."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+
+
+def interrupt_when(cmd: list[str], marker: str, timeout: float = 120) -> tuple[int, list[str]]:
+    """Run ``cmd`` in a process group of its own (SIGINT handled as at a terminal, also when the
+    tests run in the background), send SIGINT to the group once a stderr line holds ``marker``;
+    returns (exit code, stderr lines)."""
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    lines = []
+    try:
+        for line in p.stderr:
+            lines.append(line)
+            if marker in line:
+                break
+        os.killpg(p.pid, signal.SIGINT)
+        lines += p.stderr.readlines()
+        return p.wait(timeout=timeout), lines
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
