@@ -62,9 +62,9 @@ def test_neighbours_step_ordinal_by_one_and_swap_categoricals():
         d = space[diff[0]]
         if d.ordinal:
             assert d.index(n[d.name]) == 1
-    mid = dict(config, learning_rate=0.003)
-    lrs = sorted(n["learning_rate"] for n in space.neighbours(mid) if n["learning_rate"] != 0.003)
-    assert lrs == [0.001, 0.01]
+    mid = dict(config, learning_rate=0.0015)
+    lrs = sorted(n["learning_rate"] for n in space.neighbours(mid) if n["learning_rate"] != 0.0015)
+    assert lrs == [0.001, 0.002]
 
 
 def test_dimensions_and_spaces_round_trip_through_json():
