@@ -30,7 +30,7 @@ def child(images: int, epochs: int) -> dict:
 
     from studylib.data import load_dataset
     from studylib.model import build_model
-    from studylib.space import load_space
+    from studylib.space_file import load_space
 
     data = load_dataset("fashion_mnist", train_size=images, val_size=100, test_size=100)
     out = {"backend": keras.backend.backend()}

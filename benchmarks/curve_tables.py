@@ -43,7 +43,7 @@ TABLES = {
 def build(name: str, out: Path, allow_code_change: bool = False) -> Path:
     """Train table ``name``'s grid (resumably) and export it; returns the CSV's path."""
     from studylib.export_table import learning_curves, write_table
-    from studylib.space import load_space
+    from studylib.space_file import load_space
     from studylib.study import search
 
     spec = dict(TABLES[name])

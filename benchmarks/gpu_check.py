@@ -49,7 +49,7 @@ def cifar_like(n: int, seed: int):
 
 
 def round3_config() -> dict:
-    from studylib.space import load_space
+    from studylib.space_file import load_space
 
     space = load_space("round3")
     return dict(space.config_at(space.size - 1))  # largest filters, kernels and hidden layers

@@ -20,7 +20,7 @@ import numpy as np
 
 from studylib.data import load_dataset
 from studylib.model import build_model
-from studylib.space import load_space
+from studylib.space_file import load_space
 from studylib.training import Budget, evaluate
 
 FIXED = {"filters1": 32, "ksize1": 3, "filters2": 64, "ksize2": 3, "hidden1": 100, "hidden2": 100,

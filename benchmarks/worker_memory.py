@@ -18,7 +18,7 @@ import numpy as np
 from studylib.data import load_dataset
 from studylib.executors import TrialProcess
 from studylib.objective import DataSource, TrainingObjective
-from studylib.space import load_space
+from studylib.space_file import load_space
 from studylib.training import Budget
 
 

@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 
 #: The Python API at the top level (``studylib.search(...)``), imported on first use so that
 #: ``import studylib`` stays light (no pandas, no Keras).
-_API = {"search": "study", "StudyError": "errors", "load_space": "space", "load_dataset": "data"}
+_API = {"search": "study", "StudyError": "errors", "load_space": "space_file", "load_dataset": "data"}
 
 
 def __getattr__(name):

@@ -207,7 +207,7 @@ def _flag(parameter: str) -> str:
 def _key_value(item: str):
     import yaml
 
-    from .space import load_yaml
+    from .space_file import load_yaml
 
     key, sep, text = item.partition("=")
     if not sep or not key.strip():
@@ -225,7 +225,7 @@ def planner(name: str):
     (:func:`~studylib.report.rounds.plan_round`, :func:`~studylib.report.compare.plan_compare`),
     called with the notebook's parameters; None for another notebook."""
     from .report import compare, rounds
-    from .space import BUILTIN
+    from .space_file import BUILTIN
 
     if name in BUILTIN:
         return lambda **params: rounds.plan_round(name, **params)

@@ -19,7 +19,8 @@ from .errors import StudyError
 from .fidelity import check_seeds
 from .loop import default_in_flight, ignores_results
 from .option_checks import check_option_types, dry_run, misspelt_option
-from .space import BUILTIN, SearchSpace, load_space
+from .space import SearchSpace
+from .space_file import BUILTIN, load_space
 from .strategies import make_strategy, strategy_class, strategy_kwargs
 from .training import Budget
 

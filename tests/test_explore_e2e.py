@@ -214,7 +214,7 @@ def _appendix_report(tmp_path, seeds: int = 3, trials: int = 30):
 
     from studylib.report.publish import render_html
     from studylib.report.tables import appendix_table
-    from studylib.space import load_space
+    from studylib.space_file import load_space
 
     space, rng = load_space("round2"), np.random.default_rng(0)
     rows = []

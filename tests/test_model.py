@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from studylib.model import LEAKY_SLOPE, build_model
-from studylib.space import load_space
+from studylib.space_file import load_space
 
 BASE = {"filters1": 8, "ksize1": 3, "filters2": 8, "ksize2": 3, "hidden1": 16, "hidden2": 12,
         "learning_rate": 0.001, "batch_size": 32}

@@ -150,7 +150,7 @@ def test_round_figures_and_table_iv(published):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ROUNDS)
 def test_trials_csv_has_one_name_per_hyperparameter_one_row_per_trial(published, name):
-    from studylib.space import load_space
+    from studylib.space_file import load_space
 
     out, _ = published
     df = pd.read_csv(out / name / "trials.csv")

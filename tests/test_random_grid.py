@@ -1,7 +1,8 @@
 import pytest
 
 from studylib.errors import StudyError
-from studylib.space import SearchSpace, load_space
+from studylib.space import SearchSpace
+from studylib.space_file import load_space
 from studylib.strategies import make_strategy
 
 

@@ -139,7 +139,7 @@ def test_memetic_replicates_the_best_by_mean_within_its_share():
 
 def test_a_cnn_replicate_trains_with_a_seed_of_its_own():
     from studylib.data import load_dataset
-    from studylib.space import load_space
+    from studylib.space_file import load_space
 
     data = load_dataset("synthetic")
     obj = TrainingObjective(data, Budget(1, 1), 5)
@@ -260,7 +260,7 @@ def test_the_cli_says_when_the_best_is_a_mean_of_runs():
 
     from studylib.cli import best_text
     from studylib.numbers import runs_averaged
-    from studylib.space import load_space
+    from studylib.space_file import load_space
 
     round1 = load_space("round1")
     frame = pd.DataFrame({"trial": [1, 2, 3], "key": ["a", "b", "a-r1"], "seed": 0, "status": "ok",

@@ -14,7 +14,7 @@ import pytest  # noqa: E402
 
 from studylib import report  # noqa: E402
 from studylib.report import publish  # noqa: E402
-from studylib.space import load_space  # noqa: E402
+from studylib.space_file import load_space  # noqa: E402
 
 APPENDIX_1 = ["batch_size", "best_acc", "best_loss", "filters_1", "filters_2", "full_hidd_1", "full_hidd_2",
               "ksize_1", "ksize_2", "learning_rate", "no_epochs"]

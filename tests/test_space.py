@@ -7,7 +7,8 @@ import pytest
 import yaml
 
 from studylib.errors import StudyError
-from studylib.space import Dimension, SearchSpace, load_space, make_dimension
+from studylib.space import Dimension, SearchSpace, make_dimension
+from studylib.space_file import load_space
 
 
 def test_round_counts_match_the_paper():

@@ -18,13 +18,13 @@ from ..ledger import Ledger
 def study_space(study: dict):
     """The search space of ``study`` (an item of ``Ledger.studies()``): a built-in round, or the
     definition the ledger recorded for a user's space file; checked against the study's hash."""
-    from ..space import BUILTIN, SearchSpace, load_space
+    from ..space_file import BUILTIN, load_space, parse_space
 
     spec, prov, sid = study["spec"], study.get("provenance") or {}, study["study_id"]
     if spec.get("space") in BUILTIN:
         space = load_space(spec["space"])
     elif prov.get("space_definition"):
-        space = SearchSpace.from_dict(prov["space_definition"], origin=f"study {sid}")
+        space = parse_space(prov["space_definition"], f"study {sid}")
     else:
         raise StudyError(f"study {sid} uses the search space {spec.get('space')!r}, which is not "
                          "a built-in round: its definition is not recorded in the ledger")

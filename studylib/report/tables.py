@@ -8,7 +8,8 @@ import pandas as pd
 
 from .. import numbers
 from ..ledger import paper_csv_frame
-from ..space import BUILTIN, KNOWN, SearchSpace, load_space
+from ..space import SearchSpace
+from ..space_file import BUILTIN, KNOWN, load_space
 
 #: Columns of ours (not in the paper's logs) shown after the paper's in an appendix table.
 OURS = ("test_acc",)

@@ -132,7 +132,7 @@ def plan_compare(*, dataset: str = "digits", profile: str = "smoke", strategies=
     """Every input of :func:`run_compare` checked and the data loaded; raises :class:`StudyError`
     (one line) before anything is written (``studylib run compare`` calls it first, too)."""
     from ...executors import EXECUTORS
-    from ...space import load_space
+    from ...space_file import load_space
     from ...outdir import check_out_dir
     from ...fidelity import check_seeds
     from ...study_spec import prepare, whole_number
