@@ -68,8 +68,8 @@ def named_options(strategy: str, options: dict | None = None) -> list[str]:
 
 
 def misspelt_option(strategy: str, options: dict) -> str:
-    """``"; did you mean 'population_size'?"`` for the first option given that ``strategy`` does not
-    name but one it names resembles; "" otherwise."""
+    """``" ('popsize': did you mean 'population_size'?)"`` for the first option given that
+    ``strategy`` does not take but one it takes resembles; "" otherwise."""
     import difflib
 
     names = named_options(strategy, options)
