@@ -176,19 +176,3 @@ def main(args) -> int:
     # the summary is the command's result, printed even with --no-progress
     run_bench(tables, strategies, seeds, budget, out, workers=args.workers, progress=not quiet, report=True)
     return 0
-
-
-if __name__ == "__main__":  # python -m studylib.bench_cli ...
-    import argparse
-
-    p = argparse.ArgumentParser(prog="studylib bench")
-    add_arguments(p)
-    try:
-        from .cliargs import check_deprecated
-
-        args = p.parse_args()
-        check_deprecated(args, check_old_flags)
-        sys.exit(main(args))
-    except StudyError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)

@@ -17,7 +17,6 @@ written.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -146,14 +145,12 @@ def _metric_order(name: str):
 
 def write_table(frame, out) -> None:
     """Write ``frame`` to ``out`` (.csv) through a temporary file in the same folder."""
+    from .atomic import write_with
     from .outdir import check_out_file
 
     out = Path(out)
     check_out_file(out, ".csv", flag="--table")
-    tmp = out.with_name(out.name + ".tmp")
     try:
-        frame.to_csv(tmp, index=False)
-        os.replace(tmp, out)
+        write_with(out, lambda tmp: frame.to_csv(tmp, index=False))
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         raise StudyError(f"cannot write {out}: {e.strerror or e}") from None

@@ -16,13 +16,13 @@ import json
 import os
 import socket
 import sqlite3
-import threading
 import time
 from pathlib import Path
 from typing import Iterable
 
 import pandas as pd
 
+from .atomic import write_with
 from .errors import StudyError
 from .trial import RESULT_FIELDS, Trial
 
@@ -259,6 +259,12 @@ class Ledger:
         cur = self.conn.execute("SELECT key FROM study_trials WHERE study_id = ? ORDER BY number", (study_id,))
         return [r[0] for r in cur.fetchall()]
 
+    def trial_number(self, study_id: str, key: str) -> int | None:
+        """The 1-based number of ``key`` in the study (its ``trial`` in ``trials.csv``), None if not in it."""
+        row = self.conn.execute("SELECT number FROM study_trials WHERE study_id = ? AND key = ?",
+                                (study_id, key)).fetchone()
+        return row[0] if row else None
+
     def add_to_study(self, study_id: str, key: str) -> int:
         """Append ``key`` to the study (idempotent); returns its 1-based trial number."""
         with self.conn:
@@ -323,6 +329,12 @@ class MemoryLedger:
     def record(self, trial: Trial) -> None:
         self.trials.setdefault(trial.key, trial)
 
+    def trial_number(self, study_id: str, key: str) -> int | None:
+        """The 1-based number of ``key`` in the study (its ``trial`` in ``trials.csv``), None if not in it."""
+        row = self.conn.execute("SELECT number FROM study_trials WHERE study_id = ? AND key = ?",
+                                (study_id, key)).fetchone()
+        return row[0] if row else None
+
     def add_to_study(self, study_id: str, key: str) -> int:
         keys = self.keys.setdefault(study_id, [])
         keys.append(key)  # the loop adds a key once
@@ -347,12 +359,6 @@ def paper_csv_frame(df: pd.DataFrame, paper_names: dict[str, str]) -> pd.DataFra
 
 
 def write_csv_atomic(df: pd.DataFrame, path: Path) -> None:
-    """Write ``df`` to ``path`` through a temporary file of this writer's own (process and thread:
-    studies sharing a folder export its ``trials.csv`` at the same time), renamed into place."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        df.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Write ``df`` to ``path`` whole or not at all (:func:`studylib.atomic.write_with`: studies
+    sharing a folder export its ``trials.csv`` at the same time)."""
+    write_with(path, lambda tmp: df.to_csv(tmp, index=False))

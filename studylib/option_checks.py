@@ -36,11 +36,20 @@ def dry_run(strategy: Strategy, name: str, options: dict) -> None:
                          f"{str(e) or type(e).__name__}") from None
 
 
+def inner_strategy(strategy: str, options: dict | None) -> str | None:
+    """The strategy ``strategy`` builds inside itself by name (its ``inner`` option or that
+    option's default), e.g. memetic-sh's inner GA; None if it has no such option."""
+    param = inspect.signature(strategy_class(strategy).__init__).parameters.get("inner")
+    if param is None:
+        return None
+    return (options or {}).get("inner", param.default)
+
+
 def check_option_types(strategy: str, options: dict) -> None:
     """Each strategy option has the type its strategy declares (a multi-fidelity strategy's
     ``inner`` strategy's too): ``population_size=abc`` or ``2.5`` is one line, before any run."""
     hints = _option_hints(strategy_class(strategy).__init__)
-    inner = options.get("inner", "memetic") if "inner" in hints else None
+    inner = inner_strategy(strategy, options)
     if isinstance(inner, str):
         if inner not in REGISTRY:
             raise StudyError(f"strategy option inner={inner!r}: {strategy}'s inner strategy is one of "
@@ -63,7 +72,7 @@ def named_options(strategy: str, options: dict | None = None) -> list[str]:
                 if p.kind is inspect.Parameter.KEYWORD_ONLY] + list(getattr(klass, "sampler_options", ()))
 
     out = named(strategy)
-    inner = (options or {}).get("inner", "memetic") if "inner" in out else None
+    inner = inner_strategy(strategy, options)
     return out + (named(inner) if isinstance(inner, str) and inner in REGISTRY else [])
 
 

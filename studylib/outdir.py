@@ -155,7 +155,6 @@ class StudyLock:
 
     def __init__(self, out: Path, study_id: str, what: str | None = None):
         self.path = Path(out) / f".{study_id}.lock"
-        self.study_id = study_id
         self.what = what or f"study {study_id}"  # what the error message says is running
         self.fd = None
 

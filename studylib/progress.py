@@ -73,15 +73,18 @@ def _append(kind: str, text: str) -> None:
 
 
 def trial_line(label: str, done: int, total: int | None, trial, best: float, served: bool = False,
-               epochs: tuple[int, int] | None = None, configs: int | None = None) -> str:
+               epochs: tuple[int, int] | None = None, configs: int | None = None, number: int | None = None) -> str:
     """One finished trial (``total``: None when only a budget bounds the study); ``epochs``:
     (spent, budget) under an epoch budget; ``configs``: for a rung trial, the configs started so
-    far (``total`` then counts configs, ``done`` rung trials)."""
-    if configs is None:
-        head = f"{label}  trial {done}" + (f"/{total}" if total and epochs is None else "")
-    else:
+    far (``total`` then counts configs, ``done`` rung trials); ``number``: the trial's number in
+    the study (its row in ``trials.csv``) where trials finish out of order (parallel workers)."""
+    of = f"/{total}" if total and epochs is None else ""
+    if configs is not None:
         at = f" at {trial.metrics['rung']} epochs" if trial.metrics.get("rung") is not None else ""
-        head = f"{label}  trial {done}{at}  configs {configs}" + (f"/{total}" if total and epochs is None else "")
+        head = f"{label}  trial {done}{at}  configs {configs}{of}" if number in (None, done) else \
+            f"{label}  trial {number} ({done} done){at}  configs {configs}{of}"
+    else:
+        head = f"{label}  trial {done}{of}" if number in (None, done) else f"{label}  trial {number} ({done}{of} done)"
     if epochs is not None:
         head += f"  epochs {epochs[0]}/{epochs[1]}"
     if not trial.ok:
@@ -114,7 +117,7 @@ class StudyProgress:
                             position=0)
         _current.update(label=label, trial=1, total=None if rungs else total)
 
-    def finished(self, trial, served: bool = False) -> None:
+    def finished(self, trial, served: bool = False, number: int | None = None) -> None:
         config = trial.metrics.get("rung_of") or (trial.key if trial.metrics.get("rung") is not None else None)
         rung = config is not None  # a rung trial (a failed one names its config too)
         new = not rung or config not in self.configs
@@ -132,7 +135,8 @@ class StudyProgress:
             step = charged_epochs(trial)
             self.spent += step
         line = trial_line(self.label, self.done, self.total, trial, self.best, served,
-                          (self.spent, self.budget) if self.budget else None, len(self.configs) if rung else None)
+                          (self.spent, self.budget) if self.budget else None, len(self.configs) if rung else None,
+                          number)
         _append("trial", line)
         if self.bar is not None:
             self.bar.update(step)

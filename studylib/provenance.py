@@ -129,36 +129,24 @@ def _stamp_value(value):
     return value.item() if hasattr(value, "item") and not callable(value) else _option_text(value)
 
 
-def _inner_strategy(strategy: str, options: dict | None) -> str | None:
-    """The strategy ``strategy`` builds inside itself by name (its ``inner`` option or that
-    option's default), e.g. memetic-sh's inner GA; None if it has no such option."""
-    import inspect
-
-    from .strategies import strategy_class
-
-    param = inspect.signature(strategy_class(strategy).__init__).parameters.get("inner")
-    if param is None:
-        return None
-    return (options or {}).get("inner", param.default)
-
-
 def fingerprint(strategy: str | None = None, options: dict | None = None, protocol: tuple[str, ...] = PROTOCOL) -> str:
     """16 hex digits that change whenever the code making a benchmark result may: a hash of the
     strategy's name and options, the source of its module (and its inner strategy's, see
-    :func:`_inner_strategy`) and of the ``protocol`` modules (:data:`PROTOCOL`; a learning-curve
+    :func:`~studylib.option_checks.inner_strategy`) and of the ``protocol`` modules (:data:`PROTOCOL`; a learning-curve
     result's: :data:`CURVE_PROTOCOL`) with every ``studylib`` module they import
     (:func:`code_modules`), and the versions of :data:`NUMBER_LIBRARIES`. Without a strategy:
     the protocol's alone."""
     import hashlib
     import json
 
+    from .option_checks import inner_strategy
     from .strategies import MULTI_FIDELITY, REGISTRY
 
     start = [f"{__package__}.{m}" for m in protocol]
     known = {**REGISTRY, **MULTI_FIDELITY}
     if strategy:
         start.append(known[strategy].split(":")[0])
-        inner = _inner_strategy(strategy, options)
+        inner = inner_strategy(strategy, options)
         if inner in known:  # built by name at run time (memetic-sh's inner GA): no import names it
             start.append(known[inner].split(":")[0])
     h = hashlib.sha256(json.dumps([strategy, options or {}], sort_keys=True, default=_option_text).encode())

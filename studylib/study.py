@@ -97,8 +97,7 @@ def build_executor(executor: str | Executor | None, *, progress: bool = True, **
 
 
 def run_study(spec: StudySpec, data: Dataset, out_dir: str | Path | None = None, *,
-              executor: str | Executor | None = None, progress: bool = True, csv_name: str = paths.TRIALS_CSV,
-              max_failures: int | None = None, retry_failed: bool = False, allow_code_change: bool = False,
+              executor: str | Executor | None = None, progress: bool = True, max_failures: int | None = None, retry_failed: bool = False, allow_code_change: bool = False,
               on_trial: Callable[[Trial], None] | None = None, **executor_options) -> StudyResult:
     """Run (or continue) the study; returns its trials in proposal order.
 
@@ -119,15 +118,16 @@ def run_study(spec: StudySpec, data: Dataset, out_dir: str | Path | None = None,
     start = time.perf_counter()
     study_id = spec.study_id(data.fingerprint)
     lock = StudyLock(out, study_id).acquire()
-    objective = TrainingObjective(data, spec.budget, spec.seed, source=data_source(spec, data), dataset=spec.dataset)
     try:
+        objective = TrainingObjective(data, spec.budget, spec.seed, source=data_source(spec, data),
+                                      dataset=spec.dataset)
         if (out / paths.LEDGER_NAME).exists():  # changed trainer code stops before any worker starts
             with Ledger(out / paths.LEDGER_NAME) as ledger:
                 ledger.open_study(study_id, {}, {}, trainer_fingerprint(), allow_code_change, check_only=True)
         # start the executor first: an unreachable scheduler fails before the ledger is touched
         executor.start(objective)
         try:
-            return _run_started(spec, data, out, study_id, objective, executor, progress, csv_name, max_failures,
+            return _run_started(spec, data, out, study_id, objective, executor, progress, max_failures,
                                 retry_failed, allow_code_change, on_trial, start)
         finally:
             executor.shutdown()
@@ -140,7 +140,7 @@ def _check_max_failures(max_failures) -> None:
         whole_number("max-failures", max_failures, minimum=0)
 
 
-def _run_started(spec, data, out, study_id, objective, executor, progress, csv_name, max_failures, retry_failed,
+def _run_started(spec, data, out, study_id, objective, executor, progress, max_failures, retry_failed,
                  allow_code_change, on_trial, start) -> StudyResult:
     ledger = Ledger(out / paths.LEDGER_NAME)
     try:
@@ -156,9 +156,9 @@ def _run_started(spec, data, out, study_id, objective, executor, progress, csv_n
         if retry_failed:
             failed = {k for k in ledger.study_keys(study_id) if (t := ledger.get(k)) is not None and not t.ok}
             return _loop(spec, out, study_id, objective, executor, _Retrying(ledger, failed), key_code, progress,
-                         csv_name, max_failures, on_trial, start)
-        return _loop(spec, out, study_id, objective, executor, ledger, key_code, progress, csv_name, max_failures,
-                     on_trial, start)
+                         max_failures, on_trial, start)
+        return _loop(spec, out, study_id, objective, executor, ledger, key_code, progress, max_failures, on_trial,
+                     start)
     finally:
         ledger.close()
 
@@ -183,8 +183,7 @@ class _Retrying:
         return getattr(self.ledger, name)
 
 
-def _loop(spec, out, study_id, objective, executor, ledger, key_code, progress, csv_name, max_failures, on_trial,
-          start) -> StudyResult:
+def _loop(spec, out, study_id, objective, executor, ledger, key_code, progress, max_failures, on_trial, start) -> StudyResult:
     strategy = make_strategy(spec.strategy, spec.space, seed=spec.seed,
                              **strategy_kwargs(spec.strategy, spec.budget.max_epochs, spec.strategy_options))
     # a strategy that ignores results has no window: it keeps every worker busy (the loop's default)
@@ -201,13 +200,13 @@ def _loop(spec, out, study_id, objective, executor, ledger, key_code, progress, 
 
     def served(trial: Trial) -> None:
         reached.add(trial.key)
-        bar.finished(trial, served=True)
+        bar.finished(trial, served=True, number=ledger.trial_number(study_id, trial.key))
 
     def trained(trial: Trial) -> None:
         nonlocal failed, in_a_row
         reached.add(trial.key)
-        bar.finished(trial)
-        export_trials(ledger, out / csv_name)
+        bar.finished(trial, number=ledger.trial_number(study_id, trial.key))
+        export_trials(ledger, out / paths.TRIALS_CSV)
         if on_trial is not None:
             on_trial(trial)
         in_a_row = 0 if trial.ok else in_a_row + 1
@@ -234,10 +233,10 @@ def _loop(spec, out, study_id, objective, executor, ledger, key_code, progress, 
     finally:
         bar.close()
         frame = ledger.frame(study_id)
-        export_trials(ledger, out / csv_name)
+        export_trials(ledger, out / paths.TRIALS_CSV)
     if len(frame):
         frame = frame[frame.key.isin(reached)].reset_index(drop=True)
-    return StudyResult(study_id, out, frame, out / csv_name, counts.evaluated, counts.served,
+    return StudyResult(study_id, out, frame, out / paths.TRIALS_CSV, counts.evaluated, counts.served,
                        time.perf_counter() - start, failed=failed, retried=len(executor.retried),
                        budget_spent=spend is not None and (spend.stopped or spend.exhausted))
 

@@ -157,3 +157,18 @@ def test_an_exported_grid_study_benchmarks_round_trip(study, tmp_path, capsys):
     gaps = {round(v - final.min(), 9) for v in final}
     assert {round(v, 9) for v in bench.regret} <= gaps
     assert (bench.groupby(["strategy", "seed"]).cost.max() <= 5).all()
+
+
+def test_an_interrupted_export_keeps_the_old_table_and_leaves_no_temporary_file(study, tmp_path, monkeypatch):
+    _, out = study
+    target = tmp_path / "curves.csv"
+    assert cli.main(["export-table", str(out), "--table", str(target)]) == 0
+    before = target.read_bytes()
+
+    def interrupted(self, path, **kwargs):
+        open(path, "w").write("half a tab")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", interrupted)
+    assert cli.main(["export-table", str(out), "--table", str(target)]) == 130  # Ctrl-C's code
+    assert target.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["curves.csv"]

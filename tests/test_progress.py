@@ -84,6 +84,20 @@ def test_rung_trials_count_configs_and_a_budget_alone_has_no_total(monkeypatch):
     assert out.getvalue().startswith("round1 random s0  trial 1  best_acc 0.500")
 
 
+def test_a_trial_finishing_out_of_order_names_its_number_in_the_study(monkeypatch):
+    monkeypatch.delenv(progress.ENV, raising=False)
+    monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
+    out = _Stream(tty=False)
+    p = progress.StudyProgress("round1 random s0", 3, show=True, stream=out)
+    for number in (2, 1, 3):  # two workers: trial 2 ends first
+        p.finished(_trial(0.5), number=number)
+    rung = Trial("a-e3", {}, metrics={"best_acc": 0.5, "rung": 3, "rung_of": "a"})
+    assert progress.trial_line("r", 4, 2, rung, 0.5, configs=2, number=6).startswith(
+        "r  trial 6 (4 done) at 3 epochs  configs 2/2  best_acc")
+    assert [ln.split("  best_acc")[0] for ln in out.getvalue().splitlines()] == [
+        "round1 random s0  trial 2 (1/3 done)", "round1 random s0  trial 1 (2/3 done)", "round1 random s0  trial 3/3"]
+
+
 def test_follower_prints_trials_and_shows_epochs_only_at_a_terminal(tmp_path, monkeypatch):
     feed = tmp_path / "feed"
     monkeypatch.setenv(progress.ENV, str(feed))

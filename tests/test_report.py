@@ -204,6 +204,21 @@ def test_figures_survive_failed_trials_and_an_empty_category():
     assert report.fig4_distribution(df).axes[0].get_xlabel().startswith("best_acc")
 
 
+def test_fig3_legend_names_only_colours_shown_and_empty_slots_say_why():
+    space = load_space("round1")
+    df = round_frame("round1", n=8)
+    df["learning_rate"] = [0.01, 0.03] * 4  # only the rates the paper saw fail
+    df.loc[0, "batch_size"], df.loc[0, "best_acc"], df.loc[0, "status"] = 64, np.nan, "failed"
+    df.loc[1:, "batch_size"] = 32
+    fig = report.fig3_learning_rate(df, space=space)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["failed in the paper (0.01, 0.03)"]
+    assert sorted(t.get_text() for t in ax.texts) == ["not sampled", "not sampled"]  # 0.001 and 0.003
+    fig7 = report.fig7_batch_size(df, space=space)  # 64 was sampled once, and that trial failed
+    slots = {t.get_text() for t in fig7.axes[0].texts}
+    assert "none finished" in slots and "not sampled" in slots
+
+
 def test_table_iv_figure_never_ranks_another_dataset_among_cifar10():
     df = round_frame("round3", n=3)  # digits
     fig = report.table_iv_figure(df)

@@ -48,3 +48,18 @@ def test_an_acquirer_that_opened_the_file_before_it_was_deleted_does_not_hold_a_
     os.close(stale)
     b.release()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_study_that_fails_before_its_loop_releases_its_lock(tmp_path, monkeypatch):
+    import studylib.study as study
+
+    spec, data = study.prepare("round1", trials=1, train_size=60, val_size=30, test_size=30)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no objective")
+
+    monkeypatch.setattr(study, "TrainingObjective", broken)
+    with pytest.raises(RuntimeError, match="no objective"):
+        study.run_study(spec, data, tmp_path, executor="inline", progress=False)
+    assert not list(tmp_path.glob(".*.lock"))  # released: the next run is not told "already running"
+    StudyLock(tmp_path, spec.study_id(data.fingerprint)).acquire().release()

@@ -12,7 +12,6 @@ import pandas as pd
 from .. import numbers
 
 KINDS = ("strip", "box", "scatter", "best-so-far", "curves")
-STATUSES = ("ok", "diverged", "failed")
 #: What the y axis, the sort, the importance view and "best" can use; True where higher is better.
 #: Validation and training only: the test set is never used to choose (it is a reported column).
 METRICS = {"best_acc": True, "best_train_acc": True, "best_loss": False, "best_train_loss": False}

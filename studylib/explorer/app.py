@@ -25,6 +25,7 @@ from pathlib import Path
 
 from .. import paths
 from ..errors import StudyError
+from ..progress import count
 
 NOTEBOOK = "explore.ipynb"
 HOST = "127.0.0.1"
@@ -160,7 +161,7 @@ def main(args) -> int:
         env["JUPYTER_PATH"] = os.pathsep.join([tmp, str(paths.JUPYTER_DIR),
                                                *filter(None, [os.environ.get("JUPYTER_PATH")])])
         n = len(ledgers)
-        print(f"studylib explorer on {n} ledger{'s' if n != 1 else ''} ({', '.join(sources)}): {url}", flush=True)
+        print(f"studylib explorer on {count(n, 'ledger')} ({', '.join(sources)}): {url}", flush=True)
         # the server's and kernels' own log lines (start-up, TCP warnings) go to a file, not the terminal
         log_path = Path(tempfile.gettempdir()) / f"studylib-explore-{port}.log"
         print(f"(Ctrl-C to stop; server log: {log_path})", flush=True)

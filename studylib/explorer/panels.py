@@ -12,9 +12,11 @@ import ipywidgets as W
 import pandas as pd
 
 from ..errors import StudyError
+from ..fidelity import MAX_SEED
 from ..ledger import Ledger
-from ..progress import count_text
-from .analysis import STATUSES, filter_columns, label, mask, sorted_values
+from ..progress import count, count_text
+from ..trial import STATUSES
+from .analysis import filter_columns, label, mask, sorted_values
 from .runmore import continue_study, in_kernel, stderr_to
 
 
@@ -92,7 +94,7 @@ class RunPanel:
         narrow = {"description_width": "70px"}  # both fit the sidebar's width side by side
         self.trials = W.BoundedIntText(value=2, min=1, max=10_000, description="new trials", style=narrow,
                                        layout=W.Layout(width="150px")).add_class("studylib-trials")
-        self.seed = W.BoundedIntText(value=0, min=0, max=2**31 - 1, description="seed", style=narrow,
+        self.seed = W.BoundedIntText(value=0, min=0, max=MAX_SEED, description="seed", style=narrow,
                                      layout=W.Layout(width="150px")).add_class("studylib-seed")
         self.button = W.Button(description="Run more trials", button_style="primary",
                                layout=W.Layout(width="180px")).add_class("studylib-run")
@@ -144,7 +146,7 @@ class RunPanel:
         self.button.disabled = True
         self.progress.max, self.progress.value, self.progress.bar_style = n, 0, "info"
         self.progress_label.value = f"0 / {n} trials"
-        self.message.value = f"running {n} trial{'s' if n != 1 else ''} into {html.escape(str(study['ledger']))} …"
+        self.message.value = f"running {count(n, 'trial')} into {html.escape(str(study['ledger']))} …"
         self.last_error, start = None, time.perf_counter()
 
         def on_trial():

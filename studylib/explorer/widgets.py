@@ -22,6 +22,7 @@ import pandas as pd
 
 from ..errors import StudyError
 from ..fidelity import config_column
+from ..progress import count
 from .analysis import KINDS, METRICS, TABLE_RESULTS, X_EXTRAS, importance_by_round
 from .ledgers import TrialData, default_sources, find_ledgers, ledger_labels, load_ledgers
 from .panels import FilterPanel, RunPanel
@@ -261,7 +262,7 @@ def _configs_note(trials: pd.DataFrame) -> str:
     if "rung_of" not in trials or not trials["rung_of"].notna().any():
         return ""
     n = len(set(zip(trials["ledger"], config_column(trials))))
-    return f" ({n} config{'s' if n != 1 else ''})"
+    return f" ({count(n, 'config')})"
 
 
 def _set_options(w: W.Dropdown, options, default) -> None:

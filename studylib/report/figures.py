@@ -92,6 +92,11 @@ def _box(ax, frame, column, order, y=Y, palette=None, chance=None, xlabel=None, 
     else:
         ax.set_xticks(range(len(order)), [_label(v) for v in order])
         ax.text(0.5, 0.5, "no finished trials", transform=ax.transAxes, ha="center", color="0.4")
+    if present:  # a value of the space with no box says why, not a blank slot
+        for i, v in enumerate(order):
+            if v not in present:
+                why = "none finished" if (frame[column] == v).any() else "not sampled"
+                ax.text(i, 0.03, why, rotation=90, ha="center", va="bottom", fontsize="small", color="0.45")
     if chance:
         ax.axhline(chance, ls="--", lw=1, color="0.5")
     if chance and chance_label:  # outside the axes (right margin), never over the boxes
@@ -131,9 +136,12 @@ def fig3_learning_rate(data, *, space=None, context=None, chance=None):
     ax = fig.axes[0]
     ax.set_ylim(0, 1.16)  # head-room for the legend above accuracy 1.0
     ax.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
-    ax.legend(handles=[Patch(color=FAIL_COLOR, label="failed in the paper (0.01, 0.03)"),
-                       Patch(color=OK_COLOR, label="converged in the paper")],
-              loc="upper center", ncol=2, fontsize="small", frameon=False)
+    shown = {palette[v] for v in order if (frame.loc[frame[Y].notna(), "learning_rate"] == v).any()} \
+        if Y in frame else set()
+    handles = [Patch(color=c, label=text) for c, text in ((FAIL_COLOR, "failed in the paper (0.01, 0.03)"),
+                                                          (OK_COLOR, "converged in the paper")) if c in shown]
+    if handles:  # only colours that a box shows
+        ax.legend(handles=handles, loc="upper center", ncol=2, fontsize="small", frameon=False)
     return fig
 
 
