@@ -66,7 +66,7 @@ sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "benchmarks" / "results"
 FULL_TRAININGS = 20  # the budget: 20 full trainings' epochs (540 for 27-epoch curves)
 def _three_rungs(epochs: int) -> int:
-    from studylib.strategies.halving import three_rungs
+    from studylib.strategies.rungs import three_rungs
 
     return three_rungs(epochs, 3)
 

@@ -11,7 +11,6 @@ import functools
 import gzip
 import hashlib
 import io
-import numbers
 import pickle
 import struct
 import tarfile
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .checks import whole_number
 from .errors import StudyError
 from . import paths
 
@@ -199,20 +199,25 @@ def _keras_download(dataset: str, load):
         return None, download_failure(e)
 
 
+def _downloaded(name: str, download: bool):
+    """(``keras.datasets.<name>``'s ``((x_train, y_train), (x_test, y_test))``, None), or (None,
+    why not): ``download`` off, or the download failed."""
+    if not download:
+        return None, "download disabled"
+    import keras
+
+    return _keras_download(name, getattr(keras.datasets, name).load_data)
+
+
 def _load_cifar10(data_dir: Path, download: bool):
     tried = [data_dir / "cifar-10-batches-py", data_dir / "cifar-10-python.tar.gz"]
     for p in tried:
         if p.exists():
             return (*read_cifar10(p), str(p))
-    if download:
-        import keras
-
-        data, reason = _keras_download("cifar10", keras.datasets.cifar10.load_data)
-        if data is not None:
-            (xt, yt), (xs, ys) = data
-            return xt, yt.reshape(-1).astype(np.int64), xs, ys.reshape(-1).astype(np.int64), "keras.datasets.cifar10"
-    else:
-        reason = "download disabled"
+    data, reason = _downloaded("cifar10", download)
+    if data is not None:
+        (xt, yt), (xs, ys) = data
+        return xt, yt.reshape(-1).astype(np.int64), xs, ys.reshape(-1).astype(np.int64), "keras.datasets.cifar10"
     raise StudyError(f"CIFAR-10 not found (tried {tried[0]} and {tried[1]}; {reason}); "
                      f"put cifar-10-python.tar.gz into {_shown(data_dir)}")
 
@@ -236,15 +241,10 @@ def _load_fashion(data_dir: Path, download: bool):
                                      f"(expected N images and N labels)")
             return (arrs["x_train"][..., None], arrs["y_train"].astype(np.int64),
                     arrs["x_test"][..., None], arrs["y_test"].astype(np.int64), str(folder))
-    if download:
-        import keras
-
-        data, reason = _keras_download("fashion_mnist", keras.datasets.fashion_mnist.load_data)
-        if data is not None:
-            (xt, yt), (xs, ys) = data
-            return xt[..., None], yt.astype(np.int64), xs[..., None], ys.astype(np.int64), "keras.datasets.fashion_mnist"
-    else:
-        reason = "download disabled"
+    data, reason = _downloaded("fashion_mnist", download)
+    if data is not None:
+        (xt, yt), (xs, ys) = data
+        return xt[..., None], yt.astype(np.int64), xs[..., None], ys.astype(np.int64), "keras.datasets.fashion_mnist"
     raise StudyError(f"Fashion-MNIST not found (tried {', '.join(map(str, folders))}; {reason}); "
                      f"install Debian's dataset-fashion-mnist or put the IDX files into {_shown(data_dir / 'fashion-mnist')}/")
 
@@ -316,10 +316,7 @@ def load_dataset(name: str, *, train_size: int | None = None, val_size: int | No
     if name not in DATASETS:
         raise StudyError(f"unknown dataset {name!r} (choose from: {', '.join(DATASETS)})")
     sizes = {"train_size": train_size, "val_size": val_size, "test_size": test_size}
-    for label, v in sizes.items():  # a notebook's numpy integers too; never a bool
-        if v is not None and (not isinstance(v, numbers.Integral) or isinstance(v, bool) or v <= 0):
-            raise StudyError(f"{label} must be a positive integer, got {v!r}")
-    train_size, val_size, test_size = (None if v is None else int(v) for v in sizes.values())
+    train_size, val_size, test_size = (None if v is None else whole_number(label, v) for label, v in sizes.items())
     folder = Path(data_dir) if data_dir else paths.DATA_DIR
     if data_dir and folder.exists() and not folder.is_dir():
         raise StudyError(f"data directory {folder} is a file: give the folder that holds it")

@@ -111,6 +111,12 @@ def _metrics(r) -> dict:
             "test_loss": r.test_loss, "params": r.params}
 
 
+def _trial(key: str, config: dict, r, metrics: dict, where: dict) -> Trial:
+    """The Trial of a finished training ``r`` (a :class:`~studylib.training.TrialResult`)."""
+    return Trial(key, config, status=r.status, metrics=metrics, curve=r.history, epochs=r.epochs,
+                 wall_time=r.wall_time, error=r.error, **where)
+
+
 @dataclass(frozen=True)
 class TrainingObjective:
     """Train the CNN of a config on ``data`` within ``budget`` (seeded by ``seed``).
@@ -166,9 +172,7 @@ class TrainingObjective:
             failed = Trial.failed(key, config, last, time.perf_counter() - start, **where)
             failed.metrics.update(failed_fields(fid))
             return failed
-        metrics = _metrics(r) | run_fields(fid)
-        return Trial(key, config, status=r.status, metrics=metrics, curve=r.history, epochs=r.epochs,
-                     wall_time=r.wall_time, error=r.error, **where)
+        return _trial(key, config, r, _metrics(r) | run_fields(fid), where)
 
     def _rung(self, key: str, config: dict, fid: dict, where: dict, on_epoch) -> Trial:
         """Train ``config`` to the rung's epochs, continuing its checkpoint (:mod:`studylib.resumable`)."""
@@ -183,8 +187,7 @@ class TrainingObjective:
         done = int(fid.get("from") or 0) if resume else 0
         metrics = dict(_metrics(r), rung=int(fid["epochs"]), new_epochs=r.epochs - done, resumed_from=done,
                        rung_of=fid.get("rung_of", ""))
-        return Trial(key, config, status=r.status, metrics=metrics, curve=r.history, epochs=r.epochs,
-                     wall_time=r.wall_time, error=r.error, **where)
+        return _trial(key, config, r, metrics, where)
 
     def trial_fields(self) -> dict:
         """What every trial of this objective records besides its config and results."""

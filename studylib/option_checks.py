@@ -12,6 +12,7 @@ import typing
 
 import numpy as np
 
+from .checks import closest
 from .errors import StudyError
 from .strategies import REGISTRY, Strategy, strategy_class
 
@@ -79,13 +80,11 @@ def named_options(strategy: str, options: dict | None = None) -> list[str]:
 def misspelt_option(strategy: str, options: dict) -> str:
     """``" ('popsize': did you mean 'population_size'?)"`` for the first option given that
     ``strategy`` does not take but one it takes resembles; "" otherwise."""
-    import difflib
-
     names = named_options(strategy, options)
     for key in options:
-        close = difflib.get_close_matches(str(key), names, n=1) if key not in names else []
+        close = closest(key, names) if key not in names else None
         if close:
-            return f" ({key!r}: did you mean {close[0]!r}?)"
+            return f" ({key!r}: did you mean {close!r}?)"
     return ""
 
 

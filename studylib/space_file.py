@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from .checks import closest
 from .errors import StudyError
 from .paths import SPACES_DIR
 from .space import KINDS, Dimension, SearchSpace, _is_number
@@ -77,20 +78,12 @@ SPACE_KEYS = ("name", "description", "source", "dimensions")
 DIMENSION_KEYS = ("name", "values", "kind", "paper")
 
 
-def _closest(key, allowed) -> str | None:
-    """The allowed name ``key`` most likely misspells, if any."""
-    import difflib
-
-    close = difflib.get_close_matches(str(key), list(allowed), n=1)
-    return close[0] if close else None
-
-
 def _unknown_keys(mapping: dict, allowed: tuple[str, ...]) -> str:
     """The first key of ``mapping`` not ``allowed``, quoted, with the allowed key it most likely
     misspells; "" when every key is allowed."""
     for key in mapping:
         if key not in allowed:
-            close = _closest(key, allowed)
+            close = closest(key, allowed)
             return repr(key) + (f": did you mean {close!r}?" if close else "")
     return ""
 
@@ -125,7 +118,7 @@ def parse_space(data: Any, origin: str) -> SearchSpace:
                  + ("; a range is given as its list of values, e.g. values: [0.0001, 0.001, 0.01]" if ranged else ""))
         name = d["name"]
         if not isinstance(name, str) or name not in KNOWN:
-            close = _closest(name, KNOWN) if isinstance(name, str) else None
+            close = closest(name, KNOWN) if isinstance(name, str) else None
             guess = f"did you mean {close!r}? " if close else ""
             fail(f"unknown hyperparameter {name!r} ({guess}known: {', '.join(sorted(KNOWN))})")
         extra = _unknown_keys(d, DIMENSION_KEYS)

@@ -14,6 +14,7 @@ from typing import Iterable
 
 import numpy as np
 
+from .checks import closest
 from .errors import StudyError
 from .names import split_names
 from .space import SearchSpace, make_dimension
@@ -121,7 +122,7 @@ def _bench_source(name: str):
         return hb.HPOLib, HPOLIB[name]
     if name in HPOBENCH:
         return hb.HPOBench, HPOBENCH[name]
-    raise StudyError(f"unknown table {name!r} (studylib bench --list shows the {len(TABLES)} tables)")
+    raise StudyError(unknown_table(name))
 
 
 _TABLE_CACHE: dict[str, Table] = {}
@@ -184,6 +185,13 @@ def table_listing() -> str:
                    + "\n" for r in rows)
 
 
+def unknown_table(name: str) -> str:
+    """The one-line message for a table name that is none: the one it most likely misspells, if any."""
+    close = closest(name, TABLES)
+    return f"unknown table {name!r} ({f'did you mean {close!r}? ' if close else ''}studylib bench --list shows the " \
+           f"{len(TABLES)} tables)"
+
+
 def resolve_tables(spec: str | Iterable[str]) -> list[str]:
     names = split_names(spec, "--table")
     if not names:
@@ -192,7 +200,7 @@ def resolve_tables(spec: str | Iterable[str]) -> list[str]:
         return list(TABLES)
     for n in names:
         if n not in TABLES:
-            raise StudyError(f"unknown table {n!r} (studylib bench --list shows the {len(TABLES)} tables)")
+            raise StudyError(unknown_table(n))
     return list(dict.fromkeys(names))
 
 

@@ -74,10 +74,17 @@ def test_make_executor_validates_options():
                           ({"workers": 0}, "workers must be a positive integer"),
                           ({"trial_timeout": 0}, "trial-timeout must be a positive number"),
                           ({"max_retries": -1}, "max-retries must be a non-negative"),
+                          ({"max_worker_memory": -1}, r"max-worker-memory must be a non-negative number, got -1$"),
+                          ({"trial_timeout": float("inf")}, "trial-timeout must be a finite number, got inf"),
                           ({"kind": "inline", "trial_timeout": 5}, "inline executor"),
                           ({"workers": 2, "scheduler": "tcp://x:1"}, "not both")]:
         with pytest.raises(StudyError, match=match):
             make_executor(**kwargs)
+    import numpy as np  # a notebook's numbers
+
+    ex = make_executor("serial", max_retries=np.int64(0), trial_timeout=np.float32(30), max_worker_memory=np.int64(0))
+    assert (ex.max_retries, ex.trial_timeout, ex.max_worker_memory) == (0, 30.0, 0)
+    assert type(make_executor(workers=np.int64(2))).__name__ == "DaskExecutor"
 
 
 def test_executors_run_a_table_objective_too():

@@ -205,7 +205,7 @@ def write_bad(tmp_path, case):
         grid_frame().to_csv(tmp_path / "t.csv", index=False)
         return tmp_path / "t", flags, f"unknown table '{tmp_path / 't'}' (did you mean the file {tmp_path / 't.csv'}?)"
     if case == "unknown name with a file's flags":
-        return "nb201-cifar1O", flags, "unknown table 'nb201-cifar1O'"
+        return "nb201-cifar1O", flags, "unknown table 'nb201-cifar1O' (did you mean 'nb201-cifar10'? studylib bench"
     if case == "a comma in the file name":
         grid_frame().to_csv(tmp_path / "a,b.csv", index=False)
         return tmp_path / "a,b.csv", flags, "a,b.csv: a table file's name may not contain a comma"

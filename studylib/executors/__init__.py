@@ -16,6 +16,7 @@ in a fresh process or on another Dask worker, at most ``max_retries`` times; the
 """
 from __future__ import annotations
 
+from ..checks import real_number, whole_number
 from ..errors import StudyError
 from ..progress import EpochBar
 from .base import Executor
@@ -38,14 +39,13 @@ def make_executor(kind: str | None = None, *, progress: bool = True, workers: in
         kind = "dask" if (workers or scheduler) else "serial"
     if kind not in EXECUTORS:
         raise StudyError(f"unknown executor {kind!r} (choose from: {', '.join(EXECUTORS)})")
-    for name, v in (("workers", workers), ("max-retries", max_retries), ("recycle-after", recycle_after)):
-        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < (0 if name == "max-retries" else 1)):
-            raise StudyError(f"{name} must be a {'non-negative' if name == 'max-retries' else 'positive'} "
-                             f"integer, got {v!r}")
-    for name, v in (("trial-timeout", trial_timeout), ("max-worker-memory", max_worker_memory)):
-        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0
-                              or (v == 0 and name == "trial-timeout")):
-            raise StudyError(f"{name} must be a positive number, got {v!r}")
+    # a notebook's numpy numbers are numbers too
+    workers, recycle_after = (None if v is None else whole_number(n, v) for n, v in
+                              (("workers", workers), ("recycle-after", recycle_after)))
+    max_retries = None if max_retries is None else whole_number("max-retries", max_retries, minimum=0)
+    trial_timeout = None if trial_timeout is None else real_number("trial-timeout", trial_timeout)
+    max_worker_memory = (None if max_worker_memory is None  # 0: no memory limit
+                         else real_number("max-worker-memory", max_worker_memory, zero=True))
     if kind != "dask" and (workers not in (None, 1) or scheduler):
         raise StudyError(f"--workers/--scheduler need --executor dask (got --executor {kind})")
     if kind == "inline":

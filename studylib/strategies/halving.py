@@ -2,83 +2,22 @@
 and local-search neighbours are first trained at a low fidelity and promoted by halving).
 
 Rungs: ``min_epochs``, ``min_epochs * eta``, ``min_epochs * eta**2``, ... below ``max_epochs``,
-then ``max_epochs`` (the study's; e.g. 1, 3, 9 for min 1, eta 3, max 9). Every config the inner
-strategy asks starts at the lowest rung. When none of the proposals handed out is still pending,
-each config waiting at a rung is promoted to the next one if its validation accuracy is among the
-top ``ceil(n / eta)`` of the ``n`` scores observed at that rung so far in this study (the rule of
-asynchronous successive halving, applied to a whole generation at once: without a quorum, below,
-the first config ever is promoted). A config that is not promoted, or that reached ``max_epochs``, is told to the inner
-strategy with the best validation accuracy of its highest rung and retired (its checkpoint is
-deleted; under ``reconsider``, the default, a config not promoted is paused instead, below). So a
-poor child costs ``min_epochs``. One fidelity per comparison: the inner GA is told
-:func:`rung_fitness` (rung first, then the score at that rung), so its survival, tournaments and
-"first better neighbour" never weigh a 1-epoch score against a 9-epoch one.
+then ``max_epochs`` (1, 3, 9, 27 for the defaults and 27 epochs). Every config the inner strategy
+asks starts at the lowest rung. A config scored at a rung is promoted to the next if its
+validation accuracy is among the top ``ceil(n / eta)`` of the ``n`` scores its rung has seen so far
+(asynchronous successive halving), decided once none of the proposals handed out is pending
+(``promote="generation"``, the default) or as each result is told (``"async"``, in proposal order,
+so the same for every executor). A config that stops is told to the inner strategy as
+:func:`rung_fitness` (rung first, then its score there: its GA never weighs a 1-epoch score
+against a 9-epoch one) and paused (``reconsider``, the default: promoted later by the rule, or
+with the epochs a budget has left once no new config can start) or retired.
 
-``promote="async"`` (asynchronous successive halving): each result is decided as it is told (in
-proposal order, so the same for every executor; once its rung has its quorum, below): promoted at
-once if it is in the top 1/eta of what its rung has seen so far, else told to the inner strategy
-and retired (paused under ``reconsider``); new configs are asked
-whenever the inner strategy has any, so a worker never waits for a generation while promotions
-are pending. The default stays ``generation`` until chosen on the development tables
-(``benchmarks/curve_compare.py --select``).
-
-``reconsider=True`` (ASHA's rule in full; the default): a config that is not promoted is *paused*
-at its rung instead of retired (it keeps its checkpoint; it is told to the inner strategy once, as
-before). Before any new config is asked, every paused config that the rule now promotes (the top
-``ceil(n / eta)`` grows with the ``n`` scores its rung has seen) is promoted, if its promotion fits
-the budget. And when no new config may start (the inner strategy has none, the space or
-``--trials`` is used up, or a new config's rungs would not fit), the epochs left go to the best
-paused configs, highest rung first, each promotion only if it fits: a study with a budget does not
-stop with epochs unspent while a paused config could still use them. Without a budget (``--trials``
-alone) only the rule promotes.
-
-``quorum=k`` (default ``ceil(eta**2)``, 9 for eta 3; 1: no quorum): a rung decides nothing until it
-has seen ``k`` scores. A result that comes in before waits there, undecided (the inner strategy is
-not told yet, and new configs are still asked), and is decided with the others by the rule once the
-rung has seen ``k`` scores, or whenever the inner strategy proposes nothing while nothing is in
-flight (then on the scores the rung has). The memetic GA proposes nothing while it waits for
-results, the held ones too: at the end of each generation (so a generation short of the quorum is
-decided as a whole) and after each hill-climbing step (so the quorum holds back mainly the global
-phase's decisions). ``quorum=1`` is the rule alone, whose first decisions promote on one or two
-scores: the first config ever goes straight to ``max_epochs``.
-
-``promote_model=True`` (the model guides promotion; issues 17 and 20): the rule ranks a config at
-rung ``r`` by its *claim*, its score there plus the gain to the next rung that the one model
-module's :class:`~studylib.strategies.surrogate.Surrogate` predicts for it, fitted on the configs
-measured at both rungs (:class:`~studylib.strategies.rungs.RungScores`); before ``promote_model_min`` [10] such pairs it is
-the score. Paused configs are reconsidered, and the budget left given, by claim too.
-``best_first=True``: the promotions one decision makes are trained best claim (or score) first,
-not in the order their results came.
-
-``fill=True`` (with ``promote="async"``; for several workers, with the study's window, ``--in-flight``,
-set to their number) fills a slot that is free while results are pending, in two ways. (1) While
-the inner memetic GA proposes nothing only because its hill climb waits for results (its
-:meth:`~studylib.strategies.memetic.MemeticGA.skip_wait`), it ends that generation's local phase
-and starts its next generation now; the climb's results still count when they come, but the local
-search then gets a much smaller share of the evaluations (about 0.2 against 0.4-0.5 on the
-learning-curve tables, window 4). (2) Once no new config can start whatever the
-pending results bring (the space or the trial cap is used up, the inner strategy is finished, or
-the budget left after the promotions already decided has no room for a first rung), the slot takes
-the best paused config's promotion that fits (highest rung first) and goes no lower than the
-highest promotion in flight (a lower one waits for those results: without this floor, lower rungs
-took epochs that the top rung lacked later). Without ``fill`` the climb's wait holds back new
-configs, and the promotions that spend the epochs left under ``reconsider`` are
-made one at a time, each once nothing else is pending: several workers then wait on one trial at
-a time. Nothing changes with one proposal in flight (nothing is pending when the strategy is
-asked). (1) changes which new configs start and when; (2) displaces no new config while trials
-spend the epochs they reserve (a trial stopped early returns some), and acts only under a budget.
-Not the default: with a window larger than the workers (memetic-sh's default, its population of
-20) it queues that many promotions at once, and in a pilot it ended worse on the check table
-(``docs/multifidelity.md``, *Several trials in flight*).
-
-Defaults: eta 3, ``min_epochs`` 1 (rungs 1, 3, 9, 27 for 27 epochs; 1, 3, 9 for 9; 1, 3, 9, 27,
-81, 100 for 100; round 6), quorum 9, ``reconsider``, and an inner GA population of 20 whose first
-is drawn uniformly at random (``population_size=20``, ``init="random"``, round 5). Chosen on the
-development learning-curve table ``curves-a`` (digits, at 27 and 9 epochs) by
-``benchmarks/curve_compare.py --select`` in six rounds (each round's candidates and rule are in
-that script; a check table vetoes a candidate that reaches random's final regret in at most half
-its seeds); their results and reasons: ``docs/multifidelity.md`` and
-``benchmarks/results/curve_selection*.csv``.
+Options beyond the rule: ``quorum`` (9 for eta 3: a rung decides nothing before it has seen that
+many scores), ``promote_model`` (rank by the score plus the gain to the next rung that the one
+model module predicts) with ``best_first``, and ``fill`` (with ``promote="async"``: free slots take
+the GA's next generation while its hill climb waits, and paused configs' promotions). What each
+does, its measured effect and how the defaults were chosen (``benchmarks/curve_compare.py
+--select``, six rounds on the development table ``curves-a``): ``docs/multifidelity.md``.
 
 Randomness: the inner strategy's generator (seeded from ``seed`` by :func:`inner_seed`, a stream of
 its own, so that its draws are not random search's of the same seed); promotion is deterministic but for
@@ -90,7 +29,7 @@ import numpy as np
 
 from ..space import Config, SearchSpace
 from .base import Proposal, Retiring, Strategy, default_in_flight
-from .rungs import RungScores, default_quorum, highest_best, ladder, new_allowed, owed_epochs, rung_fitness, three_rungs  # noqa: F401
+from .rungs import RungScores, default_quorum, highest_best, ladder, new_allowed, owed_epochs, rung_fitness
 
 COMPARE = ("rung", "score")  # what the inner GA compares: (rung, score) pairs, or scores of any rung
 PROMOTE = ("generation", "async")  # when promotions are decided: a whole generation told, or each result
@@ -127,13 +66,12 @@ class SuccessiveHalving(Retiring, Strategy):
     ``min_epochs`` [1; rounds 1-5: ``three_rungs(max_epochs, eta)``], ``compare`` [rung: the inner
     strategy is told :func:`rung_fitness`; ``score``: the best validation accuracy of whatever
     rung a config reached], ``promote`` [generation; ``async``: ASHA's rule as each result is
-    told, see the module], ``reconsider`` [True: configs not promoted are paused, not retired, and
-    promoted later by the rule or with the budget left, see the module; False: retired],
-    ``quorum`` [``ceil(eta**2)``; k: a rung decides nothing before it has seen k scores, 1: no
-    quorum, see the module], ``promote_model`` [False] with ``promote_model_min`` [10] and
-    ``best_first`` [False], ``fill`` [False; needs ``promote="async"``] (see the module),
-    ``max_epochs`` (given by the study: its ``--max-epochs``); any other option goes to the inner
-    strategy."""
+    told], ``reconsider`` [True: configs not promoted are paused, not retired, and promoted later
+    by the rule or with the budget left; False: retired], ``quorum`` [``ceil(eta**2)``; k: a rung
+    decides nothing before it has seen k scores, 1: no quorum], ``promote_model`` [False] with
+    ``promote_model_min`` [10] and ``best_first`` [False], ``fill`` [False; needs
+    ``promote="async"``], ``max_epochs`` (given by the study: its ``--max-epochs``); any other
+    option goes to the inner strategy. Each in full: ``docs/multifidelity.md``."""
 
     name = "sh"
     multi_fidelity = True
