@@ -38,7 +38,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=nonneg_int, default=0, help="the first run seed (default: 0)")
     add_seeds(parser, 30, "runs per strategy and table")
     parser.add_argument("--trials", type=positive_int, default=None, metavar="N",
-                        help=f"distinct configurations charged per run (default {DEFAULT_BUDGET}; a repeat is free)")
+                        help=f"distinct trials charged per run: configurations and the memetic GA's replicate runs (default {DEFAULT_BUDGET}; a repeat is free)")
     parser.add_argument("--budget-epochs", type=positive_int, default=None, metavar="N",
                         help=f"--fidelity epoch: epochs charged per run (default {DEFAULT_BUDGET})")
     add_deprecated(parser, "--budget", "--trials (or --budget-epochs with --fidelity epoch)", dest="budget",

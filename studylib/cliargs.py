@@ -3,7 +3,8 @@
 * ``--seed S``: the (first) seed; ``--seeds N``: how many seeds, S..S+N-1 (``run``, ``bench``);
 * ``--workers N``: N worker processes run trials (``search``: a local Dask cluster) or benchmark
   runs (``bench``) at once;
-* ``--trials N``: distinct configurations evaluated (charged) per study or benchmark run;
+* ``--trials N``: distinct trials evaluated (charged) per study or benchmark run: configurations,
+  and the memetic GA's replicate runs of its best (each a training of its own);
   ``--budget-epochs N``: epochs trained (charged) per study or learning-curve benchmark run;
 * ``--no-progress``: no progress output (results are still printed);
 * ``--out DIR``: the output folder.
@@ -153,7 +154,8 @@ def add_study_arguments(p: argparse.ArgumentParser, *, default_out: str | None =
     p.add_argument("--strategy", default="random", choices=available(), metavar="NAME",
                    help=f"search strategy: {', '.join(available())} (default: random)")
     p.add_argument("--trials", type=positive_int,
-                   help="distinct configurations to evaluate (default: profile's); with a multi-fidelity "
+                   help="distinct trials to evaluate (default: profile's): configurations, and the memetic GA's "
+                        "replicate runs of its best config (each a training); with a multi-fidelity "
                         "strategy (memetic-sh, tpe-hb, asha, dehb) N configs, each carried as far as halving promotes "
                         "it (the study ends with no promotion owed)")
     p.add_argument("--seed", type=nonneg_int, default=0, help="seed of the strategy and of training (default: 0)")

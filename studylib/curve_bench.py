@@ -170,7 +170,9 @@ def run_curve(table: CurveTable, strategy: str, seed: int, budget: int, options:
     if window is None:
         window = 1 if workers == 1 else max(workers, default_in_flight(strat))
     counts, trials = run_in_memory(strat, objective, executor, f"{table.name}-{strategy}-s{seed}",
-                                   trials=table.space.size, space_size=table.space.size, window=window,
+                                   # every charged trial costs an epoch: the budget or the space ends the
+                                   # run, not the count (replicate runs count: table.space.size would end it early)
+                                   trials=table.space.size + int(budget), space_size=table.space.size, window=window,
                                    max_repeats=repeats_allowed(budget), spend=Spend(epochs=int(budget)),
                                    rungs=TableRungs(table.epochs))
     out = {}

@@ -84,6 +84,7 @@ def _unpickle(fileobj, where: str) -> dict:
 
 CIFAR_TRAIN = [f"data_batch_{i}" for i in range(1, 6)]
 CIFAR_TEST = "test_batch"
+CIFAR_FOLDER, CIFAR_ARCHIVE = "cifar-10-batches-py", "cifar-10-python.tar.gz"
 
 
 def read_cifar10(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -94,11 +95,17 @@ def read_cifar10(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
     if path.is_dir():
         for name in CIFAR_TRAIN + [CIFAR_TEST]:
             f = path / name
-            if not f.exists():
-                raise StudyError(f"CIFAR-10 folder {path} lacks {name}; extract cifar-10-python.tar.gz into "
-                                 f"{path.parent} again")
-            with open(f, "rb") as fh:
-                batches[name] = _unpickle(fh, str(f))
+            if not f.is_file():
+                raise StudyError(f"CIFAR-10 folder {path} lacks {name}{' (a folder there)' if f.is_dir() else ''}; "
+                                 f"extract cifar-10-python.tar.gz into {path.parent} again")
+            try:
+                with open(f, "rb") as fh:
+                    batches[name] = _unpickle(fh, str(f))
+            except OSError as e:
+                raise StudyError(f"cannot read CIFAR-10 batch {f}: {e.strerror or e}") from None
+    elif path.name == CIFAR_FOLDER:
+        raise StudyError(f"{path} is a file: it should be the folder cifar-10-python.tar.gz extracts to; "
+                         "remove it, or extract the archive again")
     else:
         try:
             with tarfile.open(path, "r:*") as tar:
@@ -210,10 +217,16 @@ def _downloaded(name: str, download: bool):
 
 
 def _load_cifar10(data_dir: Path, download: bool):
-    tried = [data_dir / "cifar-10-batches-py", data_dir / "cifar-10-python.tar.gz"]
-    for p in tried:
+    """From ``data_dir``: its extracted folder (when it holds every batch), else its archive, else
+    the folder (to say what it lacks); ``data_dir`` may also be the extracted folder itself."""
+    folder, archive = data_dir / CIFAR_FOLDER, data_dir / CIFAR_ARCHIVE
+    if (data_dir / CIFAR_TRAIN[0]).exists():  # --data-dir names the batches' own folder
+        folder = data_dir
+    complete = folder.is_dir() and all((folder / n).is_file() for n in CIFAR_TRAIN + [CIFAR_TEST])
+    for p in ([folder] if complete else []) + [archive, folder]:
         if p.exists():
             return (*read_cifar10(p), str(p))
+    tried = [folder, archive]
     data, reason = _downloaded("cifar10", download)
     if data is not None:
         (xt, yt), (xs, ys) = data

@@ -97,7 +97,8 @@ def build_executor(executor: str | Executor | None, *, progress: bool = True, **
 
 
 def run_study(spec: StudySpec, data: Dataset, out_dir: str | Path | None = None, *,
-              executor: str | Executor | None = None, progress: bool = True, max_failures: int | None = None, retry_failed: bool = False, allow_code_change: bool = False,
+              executor: str | Executor | None = None, progress: bool = True, max_failures: int | None = None,
+              retry_failed: bool = False, allow_code_change: bool = False,
               on_trial: Callable[[Trial], None] | None = None, **executor_options) -> StudyResult:
     """Run (or continue) the study; returns its trials in proposal order.
 
@@ -183,7 +184,8 @@ class _Retrying:
         return getattr(self.ledger, name)
 
 
-def _loop(spec, out, study_id, objective, executor, ledger, key_code, progress, max_failures, on_trial, start) -> StudyResult:
+def _loop(spec, out, study_id, objective, executor, ledger, key_code, progress, max_failures, on_trial,
+          start) -> StudyResult:
     strategy = make_strategy(spec.strategy, spec.space, seed=spec.seed,
                              **strategy_kwargs(spec.strategy, spec.budget.max_epochs, spec.strategy_options))
     # a strategy that ignores results has no window: it keeps every worker busy (the loop's default)

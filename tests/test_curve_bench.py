@@ -339,3 +339,13 @@ def test_first_hits_counts_the_rung_of_each_runs_first_trial_at_randoms_final_re
         assert {r: n for r, n in counted.items() if n} == {r: expected.count(r) for r in set(expected) if r}
         assert row.never == expected.count(None) and row.seeds == 4
     assert out.loc["memetic-sh", "first_rung_trials_median"] >= 1
+
+
+def test_a_budget_that_covers_the_space_trains_every_config_replicates_aside(table):
+    """The memetic GA's replicate runs are trials too: they must not use up a count that ends the
+    run before the budget does (a small table once ended with its best config never trained)."""
+    for seed in range(4):
+        r = run_curve(table, "memetic", seed=seed, budget=40 * EPOCHS)
+        configs = {t.key.split("-r")[0] for t in r["trials"]}
+        assert any("-r" in t.key for t in r["trials"])  # it replicated
+        assert len(configs) == 12, seed

@@ -79,6 +79,29 @@ def test_corrupt_and_missing_cifar_give_one_line_errors(tmp_path):
         load_dataset("cifar10", data_dir=str(folder), download=False)
 
 
+def test_cifar_layouts_a_user_makes_load_or_say_what_is_wrong(tmp_path):
+    # the batches folder itself as --data-dir, or an empty one beside a good archive: both load
+    (tmp_path / "a").mkdir()
+    folder, _ = make_cifar_archive(tmp_path / "a", extract=True)
+    assert len(load_dataset("cifar10", data_dir=str(folder), download=False).y_test) == 6
+    beside = tmp_path / "b"
+    beside.mkdir()
+    make_cifar_archive(beside)
+    (beside / "cifar-10-batches-py").mkdir()  # an extraction that never happened
+    assert load_dataset("cifar10", data_dir=str(beside), download=False).source.endswith("cifar-10-python.tar.gz")
+    # a batch that is a folder, and a file where the folder should be: one line each
+    (folder / "data_batch_2").unlink()
+    (folder / "data_batch_2").mkdir()
+    with pytest.raises(StudyError, match=r"lacks data_batch_2 \(a folder there\)") as e:
+        load_dataset("cifar10", data_dir=str(tmp_path / "a"), download=False)
+    assert "\n" not in str(e.value)
+    odd = tmp_path / "c"
+    odd.mkdir()
+    (odd / "cifar-10-batches-py").write_bytes(b"x")
+    with pytest.raises(StudyError, match="cifar-10-batches-py is a file: it should be the folder"):
+        load_dataset("cifar10", data_dir=str(odd), download=False)
+
+
 def _write_idx(path, array):
     header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
     blob = header + array.astype(np.uint8).tobytes()
