@@ -27,6 +27,12 @@ def git_commit() -> str:
         return "unknown"
 
 
+def now_iso() -> str:
+    """The local time now, ISO 8601 to the second with its UTC offset (``2024-05-01T12:00:00+0200``):
+    every timestamp studylib writes (provenance, stamps, ``summary.json``, reports)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
 def versions() -> dict[str, str]:
     out = {}
     for lib in LIBRARIES:
@@ -47,7 +53,7 @@ def collect(**extra) -> dict:
         "host": socket.gethostname(),
         "keras_backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
         "libraries": versions(),
-        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "time": now_iso(),
         **extra,
     }
 
@@ -182,5 +188,5 @@ def write_stamp(result, stamp: dict) -> Path:
 
     from .atomic import write_text
 
-    return write_text(stamp_path(result), json.dumps({**stamp, "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
+    return write_text(stamp_path(result), json.dumps({**stamp, "written_at": now_iso()},
                                                      indent=1, sort_keys=True, default=_stamp_value) + "\n")

@@ -21,6 +21,7 @@ import pandas as pd
 
 from .. import atomic, numbers, paths, profiles
 from ..ledger import write_csv_atomic
+from ..provenance import now_iso
 from ..progress import count  # noqa: F401 (display and publish import it from here)
 from ..space import SearchSpace
 
@@ -129,7 +130,7 @@ class RoundRun:
             "study_ids": [r.study_id for r in self.results],
             "git_commit": prov.get("git_commit"),
             "python": sys.executable,
-            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "finished_at": now_iso(),
         }
 
 

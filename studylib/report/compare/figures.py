@@ -3,12 +3,12 @@ Table V (bold: the best strategy), Fig. 11 and Table VI (tabular benchmarks), th
 protocol and the provenance block. Numbers come from :mod:`.numbers`."""
 from __future__ import annotations
 
-import time
 from typing import Sequence
 
 import numpy as np
 
 from ... import paths
+from ...provenance import now_iso
 from ..figures import _finish, _new_figure
 from ..regret import regret_figure
 from ..display import Block, _fmt_time, code_rows, time_rows
@@ -294,7 +294,7 @@ def compare_provenance(run: CompareRun) -> Block:
         ("Trials stored in", f"{run.out_dir}/<strategy>/seed-<s>/ (ledger.sqlite, trials.csv, studies/<study_id>.json); "
                              f"all trials: {run.out_dir / paths.TRIALS_CSV}"),
         ("Study ids", ", ".join(r.study_id for r in run.results.values())),
-        ("Finished", time.strftime("%Y-%m-%dT%H:%M:%S%z")),
+        ("Finished", now_iso()),
     ]
     return Block("What produced this report", rows)
 

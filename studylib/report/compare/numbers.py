@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import math
 import sys
-import time
 import warnings
 
 import numpy as np
 import pandas as pd
 
 from ... import numbers
+from ...provenance import now_iso
 from ..rounds import best_by_seed
 from ..styles import label
 from .records import STRATEGIES, BenchRun, CompareRun
@@ -222,7 +222,7 @@ def compare_summary(run: CompareRun) -> dict:
         "executor": run.executor,
         "git_commit": run.provenance.get("git_commit"),
         "python": sys.executable,
-        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "finished_at": now_iso(),
     }
     if run.bench is not None:
         b = run.bench
