@@ -240,14 +240,13 @@ def table_iv_figure(data, *, context=None):
     CIFAR-10; on any other dataset it gets its own panel and axis, labelled with its dataset."""
     import matplotlib.pyplot as plt
 
-    from .rounds import RoundRun
+    from .rounds import RoundRun, dataset_name
     from .tables import table_iv
 
     table = table_iv(data)
     if isinstance(data, RoundRun) and context is None:
         context = data.context
-    name = (data.data.get("dataset") if isinstance(data, RoundRun)
-            else str(data["dataset"].iloc[0]) if "dataset" in data and len(data) else "?")
+    name = dataset_name(data, data if isinstance(data, RoundRun) else None, "?")
     ours = table["Network"].str.contains("OUR")
     acc = table["Accuracy (%)"].astype(float)
     err = table["± std"].where(table["± std"].notna(), 0.0).astype(float)

@@ -33,6 +33,23 @@ def default_out_dir(dataset: str, profile: str) -> Path:
     return paths.REPORTS_DIR / f"{dataset}-{profile}"
 
 
+def dataset_label(data: dict) -> str:
+    """``digits (1000 train / 300 val / 300 test, 8x8x1, 10 classes)``: a dataset as a report
+    names it, from its ``Dataset.describe()`` (a run's ``data``)."""
+    shape = "x".join(str(s) for s in data.get("input_shape", []))
+    return (f"{data.get('dataset')} ({data.get('n_train')} train / {data.get('n_val')} val / {data.get('n_test')} "
+            f"test, {shape}, {data.get('n_classes')} classes)")
+
+
+def dataset_name(frame: pd.DataFrame, run=None, default: str | None = None) -> str | None:
+    """The name of the dataset a table or figure shows: a run's (``run``: a RoundRun or
+    CompareRun, its ``data``), else the ``dataset`` column's first value in ``frame``, else
+    ``default``."""
+    if run is not None:
+        return run.data.get("dataset")
+    return str(frame["dataset"].iloc[0]) if "dataset" in frame and len(frame) else default
+
+
 @dataclass
 class RoundRun:
     """One round's finished studies (one per seed) and what produced them."""
@@ -82,10 +99,7 @@ class RoundRun:
 
     @property
     def dataset_label(self) -> str:
-        d = self.data
-        shape = "x".join(str(s) for s in d.get("input_shape", []))
-        return (f"{d.get('dataset')} ({d.get('n_train')} train / {d.get('n_val')} val / {d.get('n_test')} test, "
-                f"{shape}, {d.get('n_classes')} classes)")
+        return dataset_label(self.data)
 
     @property
     def context(self) -> str:

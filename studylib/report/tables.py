@@ -123,17 +123,14 @@ def table_iv(data, *, styled: bool = False):
     """Table IV (accuracy on CIFAR-10 without data augmentation) with this run's row added: the
     TEST accuracy of the trial with the best VALIDATION accuracy (mean ± sample std over seeds
     when there are several), labelled with the dataset it was measured on."""
-    from .rounds import RoundRun, best_by_seed
+    from .rounds import RoundRun, best_by_seed, dataset_name
 
     frame, _ = _unpack(data)
     best = best_by_seed(frame)
     vals = [float(v) * 100 for v in best.get("test_acc", []) if v is not None and math.isfinite(float(v))]
-    if isinstance(data, RoundRun):
-        dataset = data.dataset_label
-        name = data.data.get("dataset")
-    else:
-        name = str(frame["dataset"].iloc[0]) if "dataset" in frame and len(frame) else "?"
-        dataset = name
+    run = data if isinstance(data, RoundRun) else None
+    name = dataset_name(frame, run, "?")
+    dataset = run.dataset_label if run is not None else name
     rows = [{"Network": n, "Accuracy (%)": a, "± std": math.nan,
              "Dataset": "CIFAR-10 (the paper's best_acc: its validation split)" if "the paper" in n
              else "CIFAR-10 test set", "Source": "the paper's Table IV"} for n, a in PAPER_TABLE_IV]

@@ -11,6 +11,7 @@ from ... import paths
 from ...provenance import now_iso
 from ..figures import _finish, _new_figure
 from ..regret import regret_figure
+from ..rounds import dataset_label, dataset_name
 from ..display import Block, _fmt_time, code_rows, time_rows
 from ..styles import PROPOSAL, SHORT, color, label, line_style
 from . import numbers
@@ -119,8 +120,7 @@ def final_table(data, *, styled: bool = False):
     shown = table[["method", "seeds", "trials per seed", "best_acc (val, %) mean ± std",
                    "test_acc of that trial (%) mean ± std"]]
     frame = _frame(data)
-    dataset = (data.data.get("dataset") if isinstance(data, CompareRun)
-               else str(frame["dataset"].iloc[0]) if "dataset" in frame and len(frame) else None)
+    dataset = dataset_name(frame, data if isinstance(data, CompareRun) else None)
     best = best_strategies(table)
     caption = (f"{TABLE_FINAL}" + (f" ({dataset})" if dataset else "")
                + ": per seed, the trial with the best validation accuracy; mean ± sample std over seeds"
@@ -269,14 +269,11 @@ def compare_provenance(run: CompareRun) -> Block:
     frame = run.frame
     status = frame["status"].value_counts().to_dict() if "status" in frame else {}
     train_time = float(frame["wall_time"].sum()) if "wall_time" in frame else None
-    shape = "x".join(str(s) for s in d.get("input_shape", []))
     rows = [
         ("Comparison", f"{', '.join(label(s) for s in run.strategies)} at equal budget"),
         ("Space", f"{run.space.name} — {run.space.description} ({run.space.size:,} combinations, space hash "
                   f"{run.space.fingerprint()})"),
-        ("Dataset", f"{d.get('dataset')} ({d.get('n_train')} train / {d.get('n_val')} val / {d.get('n_test')} "
-                    f"test, {shape}, {d.get('n_classes')} classes); source {d.get('source')}; data hash "
-                    f"{d.get('data_hash')}"),
+        ("Dataset", f"{dataset_label(d)}; source {d.get('source')}; data hash {d.get('data_hash')}"),
         ("Profile", f"{run.profile} (max_epochs {st['max_epochs']}, early-stopping patience {st['patience']})"),
         ("Seeds", ", ".join(map(str, run.seeds))),
         ("Trials", f"{st['trials']} per study x {len(run.strategies)} strategies x {len(run.seeds)} seeds = "
