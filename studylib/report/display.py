@@ -1,7 +1,8 @@
 """What a round's notebook shows besides figures and tables: the "what produced this report" and
 "result of this run" blocks (:class:`Block`, rich text for HTML and Markdown) and the notebook's
 display set-up. The round itself (:class:`~studylib.report.rounds.RoundRun`) and its numbers are
-in :mod:`studylib.report.rounds`; the comparison's blocks reuse :func:`time_rows` and :func:`code_rows`."""
+in :mod:`studylib.report.rounds`; the comparison's blocks reuse :func:`setting_rows`, :func:`time_rows` and
+:func:`code_rows`."""
 from __future__ import annotations
 
 import html
@@ -10,7 +11,7 @@ import sys
 import pandas as pd
 
 from .. import numbers
-from .rounds import RoundRun, count, dataset_caveat
+from .rounds import RoundRun, count, dataset_caveat, dataset_label
 
 #: Libraries named in a report's provenance block (all are in the ledger's provenance).
 SHOWN_LIBRARIES = ("studylib", "keras", "tensorflow-cpu", "tensorflow", "jax", "torch", "numpy", "pandas",
@@ -75,11 +76,23 @@ def code_rows(prov: dict) -> list[tuple[str, str]]:
     ]
 
 
+def setting_rows(space, data: dict, profile: str, max_epochs, patience, seeds) -> dict[str, str]:
+    """What a round's and the comparison's provenance blocks say alike, by row: ``Space`` (the
+    space's description, size and hash, after the round's or space's name), ``Dataset`` (its
+    label, source and hash; ``data``: ``Dataset.describe()``), ``Profile`` and ``Seeds``."""
+    return {
+        "Space": f"{space.description} ({space.size:,} combinations, space hash {space.fingerprint()})",
+        "Dataset": f"{dataset_label(data)}; source {data.get('source')}; data hash {data.get('data_hash')}",
+        "Profile": f"{profile} (max_epochs {max_epochs}, early-stopping patience {patience})",
+        "Seeds": ", ".join(map(str, seeds)),
+    }
+
+
 def provenance_block(run: RoundRun) -> Block:
     """What produced this report: data (and its hash), profile, strategy, seeds, trials, budget,
     library versions, git commit, interpreter, machine, wall time and where the trials are."""
     s = run.summary()
-    prov, d = run.provenance, run.data
+    same = setting_rows(run.space, run.data, run.profile, s["max_epochs"], s["patience"], run.seeds)
     counts = (f"{s['rows']} ({s['trained']} trained now, {s['served']} served from the ledger; "
               f"{s['failed']} failed, {s['diverged']} diverged)")
     if "rung_trials" in s:  # trained and served count rung trials; failed and diverged, configs (their top rung)
@@ -89,16 +102,15 @@ def provenance_block(run: RoundRun) -> Block:
     if len(run.seeds) > 1:
         counts = f"{s['trials']} per seed x {len(run.seeds)} seeds = " + counts
     rows = [
-        ("Round", f"{run.round} — {run.space.description} ({run.space.size:,} combinations, space hash "
-                  f"{run.space.fingerprint()})"),
-        ("Dataset", f"{run.dataset_label}; source {d.get('source')}; data hash {d.get('data_hash')}"),
-        ("Profile", f"{run.profile} (max_epochs {s['max_epochs']}, early-stopping patience {s['patience']})"),
+        ("Round", f"{run.round} — {same['Space']}"),
+        ("Dataset", same["Dataset"]),
+        ("Profile", same["Profile"]),
         ("Strategy", run.strategy),
-        ("Seeds", ", ".join(map(str, run.seeds))),
+        ("Seeds", same["Seeds"]),
         ("Trials", counts),
         *time_rows(s["train_time"], s["wall_time"], s["trained"], s["served"],
                    unit="trial" if run.rung_trials is None else "rung trial"),
-        *code_rows(prov),
+        *code_rows(run.provenance),
         ("Trials stored in", f"{run.out_dir} (ledger.sqlite, trials.csv, studies/<study_id>.json, summary.json)"),
         ("Study ids", ", ".join(s["study_ids"])),
         ("Finished", s["finished_at"]),

@@ -11,8 +11,8 @@ from ... import paths
 from ...provenance import now_iso
 from ..figures import _finish, _new_figure
 from ..regret import regret_figure
-from ..rounds import dataset_label, dataset_name
-from ..display import Block, _fmt_time, code_rows, time_rows
+from ..rounds import dataset_name
+from ..display import Block, _fmt_time, code_rows, setting_rows, time_rows
 from ..styles import PROPOSAL, SHORT, color, label, line_style
 from . import numbers
 from .numbers import best_strategies, coinciding, cost_bands, curve_bands, _frame, _strategy_order
@@ -265,17 +265,17 @@ def protocol(run: CompareRun) -> Markdown:
 
 def compare_provenance(run: CompareRun) -> Block:
     """What produced this report (as :func:`studylib.report.provenance_block` for a round)."""
-    prov, d, st = run.provenance, run.data, run.settings
+    prov, st = run.provenance, run.settings
     frame = run.frame
     status = frame["status"].value_counts().to_dict() if "status" in frame else {}
     train_time = float(frame["wall_time"].sum()) if "wall_time" in frame else None
+    same = setting_rows(run.space, run.data, run.profile, st["max_epochs"], st["patience"], run.seeds)
     rows = [
         ("Comparison", f"{', '.join(label(s) for s in run.strategies)} at equal budget"),
-        ("Space", f"{run.space.name} — {run.space.description} ({run.space.size:,} combinations, space hash "
-                  f"{run.space.fingerprint()})"),
-        ("Dataset", f"{dataset_label(d)}; source {d.get('source')}; data hash {d.get('data_hash')}"),
-        ("Profile", f"{run.profile} (max_epochs {st['max_epochs']}, early-stopping patience {st['patience']})"),
-        ("Seeds", ", ".join(map(str, run.seeds))),
+        ("Space", f"{run.space.name} — {same['Space']}"),
+        ("Dataset", same["Dataset"]),
+        ("Profile", same["Profile"]),
+        ("Seeds", same["Seeds"]),
         ("Trials", f"{st['trials']} per study x {len(run.strategies)} strategies x {len(run.seeds)} seeds = "
                    f"{len(frame)} ({run.trained} trained now, {run.served} served from the ledgers; "
                    f"{status.get('failed', 0)} failed, {status.get('diverged', 0)} diverged)"),
