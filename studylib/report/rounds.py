@@ -117,35 +117,50 @@ class RoundRun:
         frame = self.frame
         best = best_by_seed(frame)
         status = frame["status"].value_counts().to_dict() if "status" in frame else {}
-        prov = self.provenance
-        return {
-            "round": self.round,
-            "space": self.space.name,
-            "dataset": self.data.get("dataset"),
-            "data_hash": self.data.get("data_hash"),
+        own = {
             "dataset_label": self.dataset_label,
-            "profile": self.profile,
-            "strategy": self.strategy,
-            "seeds": self.seeds,
-            "trials": int(self.settings["trials"]),
-            "rows": int(len(frame)),
             **({"rung_trials": self.rung_trials} if self.rung_trials is not None else {}),  # rows are configs
-            "max_epochs": int(self.settings["max_epochs"]),
-            "patience": int(self.settings["patience"]),
-            "trained": int(sum(r.trained for r in self.results)),
-            "served": int(sum(r.served for r in self.results)),
             "failed": int(status.get("failed", 0)),
             "diverged": int(status.get("diverged", 0)),
             **_mean_std(best, "best_acc"),
             **_mean_std(best, "test_acc"),
-            "wall_time": round(self.wall_time, 2),
-            "train_time": (round(float(sum(r.frame["wall_time"].sum() for r in self.results)), 2)  # every rung's
-                           if "wall_time" in frame else None),
             "study_ids": [r.study_id for r in self.results],
-            "git_commit": prov.get("git_commit"),
-            "python": sys.executable,
-            "finished_at": now_iso(),
         }
+        train_time = (float(sum(r.frame["wall_time"].sum() for r in self.results))  # every rung's
+                      if "wall_time" in frame else None)
+        return summary_of(self, frame, own, round_name=self.round, strategy=self.strategy,
+                          trained=int(sum(r.trained for r in self.results)),
+                          served=int(sum(r.served for r in self.results)), train_time=train_time)
+
+
+def summary_of(run, frame: pd.DataFrame, own: dict, *, round_name: str, strategy: str, trained: int, served: int,
+               train_time: float | None) -> dict:
+    """``summary.json`` of a round or the comparison (``run``: a :class:`RoundRun` or
+    ``CompareRun``; ``frame``: its trials): the keys both have -- what ran (space, data, profile,
+    ``strategy``, seeds), its budget and rows, the trials ``trained`` and ``served``, times
+    (``train_time``: the trials' own training in seconds, None where unknown), git commit,
+    interpreter and when it finished -- with the run's ``own`` keys after the trial counts."""
+    return {
+        "round": round_name,
+        "space": run.space.name,
+        "dataset": run.data.get("dataset"),
+        "data_hash": run.data.get("data_hash"),
+        "profile": run.profile,
+        "strategy": strategy,
+        "seeds": run.seeds,
+        "trials": int(run.settings["trials"]),
+        "rows": int(len(frame)),
+        "max_epochs": int(run.settings["max_epochs"]),
+        "patience": int(run.settings["patience"]),
+        "trained": trained,
+        "served": served,
+        **own,
+        "wall_time": round(run.wall_time, 2),
+        "train_time": None if train_time is None else round(float(train_time), 2),
+        "git_commit": run.provenance.get("git_commit"),
+        "python": sys.executable,
+        "finished_at": now_iso(),
+    }
 
 
 def _mean_std(best: pd.DataFrame, col: str) -> dict:

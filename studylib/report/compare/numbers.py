@@ -8,15 +8,13 @@ optionally ``status``. Deterministic (no randomness).
 from __future__ import annotations
 
 import math
-import sys
 import warnings
 
 import numpy as np
 import pandas as pd
 
 from ... import numbers
-from ...provenance import now_iso
-from ..rounds import best_by_seed
+from ..rounds import best_by_seed, summary_of
 from ..styles import label
 from .records import STRATEGIES, BenchRun, CompareRun
 
@@ -198,32 +196,17 @@ def compare_summary(run: CompareRun) -> dict:
               "test_acc": num(r["test_acc mean"]), "test_acc_std": num(r["test_acc std"])}
           for s, r in table.iterrows()}
     frame = run.frame
-    summary = {
-        "round": "compare",
-        "space": run.space.name,
-        "dataset": run.data.get("dataset"),
-        "data_hash": run.data.get("data_hash"),
-        "profile": run.profile,
-        "strategy": ", ".join(run.strategies),
+    own = {
         "best_strategy": best,
         "strategies": run.strategies,
         "strategy_options": run.settings.get("strategy_options") or {},  # the studies' and the benchmark's
-        "seeds": run.seeds,
-        "trials": int(run.settings["trials"]),
-        "rows": int(len(frame)),
-        "max_epochs": int(run.settings["max_epochs"]),
-        "patience": int(run.settings["patience"]),
-        "trained": run.trained,
-        "served": run.served,
         **(by.get(head) or {"best_acc": None, "best_acc_std": None, "test_acc": None, "test_acc_std": None}),
         "by_strategy": by,
-        "wall_time": round(run.wall_time, 2),
-        "train_time": round(float(frame["wall_time"].sum()), 2) if "wall_time" in frame else None,
         "executor": run.executor,
-        "git_commit": run.provenance.get("git_commit"),
-        "python": sys.executable,
-        "finished_at": now_iso(),
     }
+    summary = summary_of(run, frame, own, round_name="compare", strategy=", ".join(run.strategies),
+                         trained=run.trained, served=run.served,
+                         train_time=float(frame["wall_time"].sum()) if "wall_time" in frame else None)
     if run.bench is not None:
         b = run.bench
         summary["bench"] = {"tables": b.tables, "seeds": len(b.seeds), "budget": b.budget,
