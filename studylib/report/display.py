@@ -10,7 +10,7 @@ import sys
 
 import pandas as pd
 
-from .. import numbers
+from .publish import percent
 from .rounds import RoundRun, count, dataset_caveat, dataset_label
 
 #: Libraries named in a report's provenance block (all are in the ledger's provenance).
@@ -122,13 +122,9 @@ def results_block(run: RoundRun, paper_best: float | None = None) -> Block:
     """The round's result in one table: best validation accuracy and the test accuracy of that
     trial (mean ± std over seeds when there are several), beside the paper's best."""
     s = run.summary()
-
-    def fmt(key):
-        return numbers.format_mean_spread(s.get(key), s.get(f"{key}_std"), scale=100, digits=2, suffix="%")
-
     spread = f" (mean ± std over {len(run.seeds)} seeds)" if len(run.seeds) > 1 else ""
-    rows = [("Best validation accuracy (best_acc)" + spread, fmt("best_acc")),
-            ("Test accuracy of that trial (test_acc)" + spread, fmt("test_acc")),
+    rows = [("Best validation accuracy (best_acc)" + spread, percent(s.get("best_acc"), s.get("best_acc_std"))),
+            ("Test accuracy of that trial (test_acc)" + spread, percent(s.get("test_acc"), s.get("test_acc_std"))),
             ("Dataset", run.dataset_label)]
     if paper_best is not None:
         rows.append(("Paper's best_acc (CIFAR-10)", f"{100 * paper_best:.2f}%"))
