@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from .. import atomic, numbers, paths, profiles
+from .. import atomic, numbers, paths
 from ..ledger import write_csv_atomic
 from ..provenance import now_iso
 from ..progress import count  # noqa: F401 (display and publish import it from here)
@@ -269,37 +269,41 @@ def plan_round(round_name: str | SearchSpace, *, dataset: str = "digits", profil
     return space, out, [(s, prepare(space, seed=s, **options)) for s in seeds]
 
 
-def run_round(round_name: str | SearchSpace, *, dataset: str = "digits", profile: str = "smoke",
-              strategy: str = "random", trials: int | None = None, seed: int = 0, repeats: int = 1,
-              out_dir: str | Path | None = None, max_epochs: int | None = None, patience: int | None = None,
-              train_size: int | None = None, data_dir: str | None = None, progress: bool = False,
-              executor=None) -> RoundRun:
+def run_round(round_name: str | SearchSpace, *, progress: bool = False, executor=None, **inputs) -> RoundRun:
     """Run (or continue) the round's study for seeds ``seed .. seed + repeats - 1`` into
     ``out_dir`` (default ``reports/<dataset>-<profile>/<round>``) and write ``summary.json``.
 
-    Every input is validated (for every seed) before anything is written or trained (:func:`plan_round`).
+    ``inputs``: the keywords of :func:`plan_round` (``dataset``, ``profile``, ``strategy``,
+    ``trials``, ``seed``, ``repeats``, ``out_dir``, ``max_epochs``, ``patience``, ``train_size``,
+    ``data_dir``), with its defaults; any other keyword is a TypeError. Every input is validated
+    (for every seed) before anything is written or trained (:func:`plan_round`).
     """
     from ..study import run_study
 
     start = time.perf_counter()
-    space, out, planned = plan_round(round_name, dataset=dataset, profile=profile, strategy=strategy,
-                                     trials=trials, seed=seed, repeats=repeats, out_dir=out_dir,
-                                     max_epochs=max_epochs, patience=patience, train_size=train_size,
-                                     data_dir=data_dir)
+    space, out, planned = plan_round(round_name, **inputs)
     seeds = [s for s, _ in planned]
+    _, (first, first_data) = planned[0]  # the first seed's study describes the round
+    settings = spec_settings(first)
+    profile = inputs.get("profile", plan_round.__kwdefaults__["profile"])  # as plan_round read it
     results = [run_study(spec, data, out if len(seeds) == 1 else out / f"seed-{s}", progress=progress,
                          executor=executor) for s, (spec, data) in planned]
-    _, (_, data) = planned[0]  # the first seed's data describes the round
-    settings = profiles.resolve(profile, space.name, trials=trials, max_epochs=max_epochs, patience=patience,
-                                train_size=train_size)
     prov = study_provenance(results[0])
-    run = RoundRun(round=space.name, space=space, profile=profile, strategy=strategy, seeds=seeds,
-                   settings=settings, out_dir=out, results=results, data=data.describe(), provenance=prov)
+    run = RoundRun(round=space.name, space=space, profile=profile, strategy=first.strategy, seeds=seeds,
+                   settings=settings, out_dir=out, results=results, data=first_data.describe(), provenance=prov)
     if len(seeds) > 1:
         write_csv_atomic(run.frame, out / paths.TRIALS_CSV)  # the ledger's names, like every trials.csv
     run.wall_time = time.perf_counter() - start
     write_summary(out, run.summary())
     return run
+
+
+def spec_settings(spec) -> dict:
+    """A prepared study's settings (``spec``: a :class:`~studylib.study_spec.StudySpec`), as
+    :func:`studylib.profiles.resolve` gave them to it: ``max_epochs``, ``patience``, ``trials`` and
+    the data sizes (``train_size``, ``val_size``, ``test_size``)."""
+    return {"max_epochs": spec.budget.max_epochs, "patience": spec.budget.patience, "trials": spec.trials,
+            **spec.data_options}
 
 
 def study_provenance(result) -> dict:

@@ -18,7 +18,7 @@ from ... import paths, profiles
 from ...errors import StudyError
 from ...names import split_names
 from ..regret import plot_regret
-from ..rounds import default_out_dir, study_provenance, write_summary
+from ..rounds import default_out_dir, spec_settings, study_provenance, write_summary
 from .numbers import compare_summary
 from .records import BENCH_TABLES, SPACE, STRATEGIES, BenchRun, CompareRun
 
@@ -96,8 +96,8 @@ def settings(profile: str = "smoke", *, trials: int | None = None, repeats: int 
 @dataclass
 class ComparePlan:
     """What :func:`run_compare` runs, every input checked: the space, strategies, benchmark
-    tables, settings (:func:`settings`), executor, seeds, output folder, options per strategy, and
-    each study's ``(spec, data)`` by ``(strategy, seed)``."""
+    tables, settings (:func:`settings`), executor, seeds, output folder, options per strategy,
+    each study's ``(spec, data)`` by ``(strategy, seed)``, and the profile."""
     space: object
     names: list[str]
     tables: list
@@ -107,6 +107,7 @@ class ComparePlan:
     out: Path
     strategy_options: dict
     studies: dict
+    profile: str
 
 
 # -- running -----------------------------------------------------------------------------------
@@ -155,7 +156,7 @@ def plan_compare(*, dataset: str = "digits", profile: str = "smoke", strategies=
     plans = {(s, sd): prepare(space, strategy=s, seed=sd, strategy_options=strategy_options.get(s), **options)
              for sd in seeds for s in names}  # validates every study first
     return ComparePlan(space=space, names=names, tables=tables, conf=conf, executor=kind, seeds=seeds, out=out,
-                       strategy_options=strategy_options, studies=plans)
+                       strategy_options=strategy_options, studies=plans, profile=profile)
 
 
 def check_strategy_options(options, names: list[str]) -> dict:
@@ -177,21 +178,20 @@ def check_strategy_options(options, names: list[str]) -> dict:
     return {s: dict(v) for s, v in options.items()}
 
 
-def run_compare(*, dataset: str = "digits", profile: str = "smoke", strategies=None, trials: int | None = None,
-                seed: int = 0, repeats: int | None = None, max_epochs: int | None = None,
-                patience: int | None = None, train_size: int | None = None, data_dir: str | None = None,
-                out_dir: str | Path | None = None, executor: str | None = None,
-                bench_tables=BENCH_TABLES, bench_seeds: int | None = None, bench_budget: int | None = None,
-                strategy_options: dict | None = None, progress: bool = False) -> CompareRun:
+def run_compare(*, progress: bool = False, **inputs) -> CompareRun:
     """Run (or continue) the comparison: for each seed ``seed .. seed + n - 1`` and each strategy,
     a study of ``trials`` distinct configs of the round-3 space into
     ``out_dir/<strategy>/seed-<s>/``, and the tabular benchmark into ``out_dir/bench/`` (unless
     ``bench_tables`` is empty). Writes ``out_dir/trials.csv`` (every trial, ``strategy`` and
     ``seed`` columns) and ``out_dir/summary.json``.
 
-    Every input is validated (and the data loaded) before anything is written or trained
-    (:func:`plan_compare`). The benchmark runs first, before any CNN is trained: its worker
-    processes are forked, which must happen before TensorFlow starts threads in this process.
+    ``inputs``: the keywords of :func:`plan_compare` (``dataset``, ``profile``, ``strategies``,
+    ``trials``, ``seed``, ``repeats``, ``max_epochs``, ``patience``, ``train_size``, ``data_dir``,
+    ``out_dir``, ``executor``, ``bench_tables``, ``bench_seeds``, ``bench_budget``,
+    ``strategy_options``), with its defaults; any other keyword is a TypeError. Every input is
+    validated (and the data loaded) before anything is written or trained (:func:`plan_compare`).
+    The benchmark runs first, before any CNN is trained: its worker processes are forked, which
+    must happen before TensorFlow starts threads in this process.
 
     ``executor``: where trials train (``inline``: this process, no start-up cost per study;
     ``serial``: a child process per study; ``dask``); ``None``: ``inline`` for the smoke
@@ -202,10 +202,7 @@ def run_compare(*, dataset: str = "digits", profile: str = "smoke", strategies=N
     from ...study import run_study
 
     start = time.perf_counter()
-    plan = plan_compare(dataset=dataset, profile=profile, strategies=strategies, trials=trials, seed=seed,
-                        repeats=repeats, max_epochs=max_epochs, patience=patience, train_size=train_size,
-                        data_dir=data_dir, out_dir=out_dir, executor=executor, bench_tables=bench_tables,
-                        bench_seeds=bench_seeds, bench_budget=bench_budget, strategy_options=strategy_options)
+    plan = plan_compare(**inputs)
     names, tables, conf, kind, seeds, out = plan.names, plan.tables, plan.conf, plan.executor, plan.seeds, plan.out
     space, strategy_options, plans = plan.space, plan.strategy_options, plan.studies
     out.mkdir(parents=True, exist_ok=True)
@@ -224,12 +221,10 @@ def run_compare(*, dataset: str = "digits", profile: str = "smoke", strategies=N
         _note(f"{s} seed {sd}: {len(res.frame)} trials ({res.trained} trained, {res.served} served), best_acc "
               f"{'-' if best is None else f'{best.best_acc:.4f}'} ({time.perf_counter() - t0:.0f} s)")
 
-    spec, data = next(iter(plans.values()))
-    resolved = profiles.resolve(profile, SPACE, trials=conf["trials"], max_epochs=max_epochs, patience=patience,
-                                train_size=train_size)
+    spec, data = next(iter(plans.values()))  # the first study's settings and data describe them all
     prov = study_provenance(next(iter(results.values())))
-    run = CompareRun(space=space, profile=profile, strategies=names, seeds=seeds,
-                     settings={**resolved, **conf, "strategy_options": strategy_options}, out_dir=out,
+    run = CompareRun(space=space, profile=plan.profile, strategies=names, seeds=seeds,
+                     settings={**spec_settings(spec), **conf, "strategy_options": strategy_options}, out_dir=out,
                      results=results, data=data.describe(), provenance=prov, executor=kind, bench=bench)
     from ...ledger import write_csv_atomic
 
