@@ -40,7 +40,6 @@ from . import paths
 from .errors import StudyError
 from .notebook_exec import RoundFailed, execute
 
-ALL_ROUNDS = ("round1", "round2", "round3")
 #: Round name -> notebook stem, where they differ. ``compare`` (random vs grid vs Bayesian vs the
 #: memetic GA) lives in ``notebooks/round4.ipynb``.
 ALIASES = {"compare": "round4"}
@@ -106,14 +105,15 @@ def available_rounds(notebooks_dir: Path | None = None) -> dict[str, Path]:
 
 def resolve_rounds(name: str, notebooks_dir: Path | None = None) -> list[tuple[str, Path]]:
     from .report.publish import round_order
+    from .space_file import BUILTIN  # the paper's rounds: what ``all`` runs
 
     rounds = available_rounds(notebooks_dir)
     if name == "all":
-        missing = [r for r in ALL_ROUNDS if r not in rounds]
+        missing = [r for r in BUILTIN if r not in rounds]
         if missing:
             raise StudyError(f"notebook(s) missing for 'all': {', '.join(missing)} "
                              f"(looked in {notebooks_dir or paths.NOTEBOOKS_DIR})")
-        return [(r, rounds[r]) for r in ALL_ROUNDS]
+        return [(r, rounds[r]) for r in BUILTIN]
     name = {stem: alias for alias, stem in ALIASES.items()}.get(name, name)  # round4 -> compare
     if name not in rounds:
         known = ", ".join(["all", *sorted(rounds, key=round_order)]) or "none"

@@ -14,15 +14,15 @@ from pathlib import Path
 from .. import atomic, paths
 from ..outdir import GENERATOR
 from ..numbers import format_mean_spread
+from ..space_file import BUILTIN
 
 INDEX_HTML = "index.html"
-#: The paper's rounds, listed first (in this order) in an index; other reports follow by name.
-PAPER_ROUNDS = ("round1", "round2", "round3")
 
 
 def round_order(name: str):
-    """Sort key of reports: the paper's rounds in order, then the others by name."""
-    return (0, PAPER_ROUNDS.index(name)) if name in PAPER_ROUNDS else (1, name)
+    """Sort key of reports: the paper's rounds (:data:`~studylib.space_file.BUILTIN`) in order,
+    listed first in an index, then the others by name."""
+    return (0, BUILTIN.index(name)) if name in BUILTIN else (1, name)
 
 
 def one_line(text: str) -> str:
@@ -134,12 +134,12 @@ def write_index(out: Path) -> Path:
 def _kinds(names) -> str:
     """What the reports in the index are, naming only those that are there."""
     parts = []
-    rounds = [n for n in PAPER_ROUNDS if n in names]
+    rounds = [n for n in BUILTIN if n in names]
     if rounds:
         parts.append(f"{', '.join(rounds)}: the paper's random search")
     if "compare" in names:
         parts.append("compare: the memetic GA against GA, random and TPE at equal budget")
-    others = sorted(set(names) - set(PAPER_ROUNDS) - {"compare"})
+    others = sorted(set(names) - set(BUILTIN) - {"compare"})
     if others:
         parts.append(f"{', '.join(others)}: other notebooks")
     return "; ".join(parts) or "none yet"
