@@ -10,8 +10,9 @@ import sys
 
 import pandas as pd
 
+from ..progress import count
 from .publish import percent
-from .rounds import RoundRun, count, dataset_caveat, dataset_label
+from .rounds import RoundRun, dataset_caveat, dataset_label
 
 #: Libraries named in a report's provenance block (all are in the ledger's provenance).
 SHOWN_LIBRARIES = ("studylib", "keras", "tensorflow-cpu", "tensorflow", "jax", "torch", "numpy", "pandas",

@@ -74,7 +74,7 @@ def summary_line(summary: dict | None) -> str:
     by = summary.get("by_strategy") or {}
     if by:
         parts.append("per strategy: " + ", ".join(f"{s} {percent(v.get('best_acc'))}" for s, v in by.items()))
-    from .rounds import count
+    from ..progress import count
 
     trials = summary.get("rows", summary.get("trials"))
     if summary.get("rung_trials") is not None:  # a multi-fidelity round: one row per config

@@ -22,7 +22,7 @@ import pandas as pd
 from .. import atomic, numbers, paths
 from ..ledger import write_csv_atomic
 from ..provenance import now_iso
-from ..progress import count  # noqa: F401 (display and publish import it from here)
+from ..progress import count
 from ..space import SearchSpace
 
 SUMMARY_JSON = "summary.json"
