@@ -40,8 +40,9 @@ from . import paths
 from .errors import StudyError
 from .notebook_exec import RoundFailed, execute
 
-#: Round name -> notebook stem, where they differ. ``compare`` (random vs grid vs Bayesian vs the
-#: memetic GA) lives in ``notebooks/round4.ipynb``.
+#: Round name -> notebook stem, where they differ. ``compare`` (the memetic GA against GA, random
+#: search, TPE, regularized evolution and local search by default:
+#: :data:`studylib.report.compare.STRATEGIES`) lives in ``notebooks/round4.ipynb``.
 ALIASES = {"compare": "round4"}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 

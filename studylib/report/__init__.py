@@ -6,7 +6,8 @@ round is reported the same way:
 * :func:`run_round` runs (or continues) a round's study — one per seed — and returns a
   :class:`RoundRun` (trials as a DataFrame, what produced them, where they are stored);
 * ``fig*`` functions draw the paper's figures with seaborn from a ledger DataFrame (or a
-  ``RoundRun``) and return a :class:`matplotlib.figure.Figure` titled with the paper's caption;
+  ``RoundRun``) and return a :class:`matplotlib.figure.Figure` with our own title (what it
+  shows); under the axes, what the points are and, where the paper has one, its caption quoted;
 * :func:`appendix_table` / :func:`table_iv` rebuild the paper's Appendix 1-3 and Table IV;
 * :func:`provenance_block` / :func:`results_block` state what produced the report;
 * :mod:`.compare` -- round 4 (run, numbers, figures); :mod:`.regret` -- the one regret-vs-

@@ -138,7 +138,8 @@ def _kinds(names) -> str:
     if rounds:
         parts.append(f"{', '.join(rounds)}: the paper's random search")
     if "compare" in names:
-        parts.append("compare: the memetic GA against GA, random and TPE at equal budget")
+        parts.append("compare: the memetic GA against other strategies at equal budget, by default GA, random "
+                     "search, TPE, regularized evolution and local search")
     others = sorted(set(names) - set(BUILTIN) - {"compare"})
     if others:
         parts.append(f"{', '.join(others)}: other notebooks")

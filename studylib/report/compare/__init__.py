@@ -1,8 +1,10 @@
 """Round 4 (``studylib run compare``): the comparison the paper promised but never ran.
 
 The paper proposes a genetic algorithm hybridised with local search (a *memetic* GA) to tune CNN
-structure and training together (Sections I and VII). This package runs it against a plain GA,
-random search (the paper's method) and TPE (Bayesian optimisation) at an EQUAL budget:
+structure and training together (Sections I and VII). This package runs it against other
+strategies at an EQUAL budget: by default (:data:`STRATEGIES`) a plain GA, random search (the
+paper's method), TPE (Bayesian optimisation), regularized evolution and local search (with
+restarts), or the ``strategies`` given. Its parts:
 
 * :mod:`.run` -- :func:`run_compare` (inputs checked first by :func:`plan_compare`): one study per strategy x seed on the round-3 CNN space
   (Table III, 3,072 configs) with real training, each in its own folder
