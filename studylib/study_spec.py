@@ -21,7 +21,7 @@ from .loop import default_in_flight, ignores_results
 from .option_checks import check_option_types, dry_run, misspelt_option
 from .space import SearchSpace
 from .space_file import BUILTIN, load_space
-from .strategies import make_strategy, strategy_class, strategy_kwargs
+from .strategies import Strategy, make_strategy, strategy_class, strategy_kwargs
 from .training import Budget
 
 
@@ -83,36 +83,13 @@ def prepare(round_or_space: str | SearchSpace, *, strategy: str = "random", tria
     space = study_space(round_or_space)
     settings = profiles.resolve(profile, space.name, trials=trials, max_epochs=max_epochs, patience=patience,
                                 train_size=train_size, val_size=val_size, test_size=test_size)
-    for name in ("trials", "max_epochs", "patience"):
-        whole_number(name.replace("_", "-"), settings[name])
-    whole_number("seed", seed, minimum=0)
-    check_seeds([seed], "seed")
-    for name, v in (("in-flight", in_flight), ("budget-epochs", budget_epochs),
-                    ("train_size", train_size), ("val_size", val_size), ("test_size", test_size)):
-        if v is not None:
-            whole_number(name, v)
-    if budget_hours is not None and (isinstance(budget_hours, bool) or not isinstance(budget_hours, (int, float))
-                                     or not 0 < budget_hours < float("inf")):
-        raise StudyError(f"budget-hours must be a positive number, got {budget_hours!r}")
+    _check_numbers(settings, seed=seed, in_flight=in_flight, budget_epochs=budget_epochs, budget_hours=budget_hours,
+                   train_size=train_size, val_size=val_size, test_size=test_size)
     if trials is None and (budget_epochs or budget_hours):
         settings["trials"] = space.size  # the budget decides when to stop
-    check_option_types(strategy, strategy_options or {})
-    try:
-        probe = make_strategy(strategy, space, seed=seed, **strategy_kwargs(strategy, settings["max_epochs"],
-                                                                             strategy_options))
-    except (TypeError, ValueError) as e:  # an unknown option or a bad value (--strategy-option)
-        hint = misspelt_option(strategy, strategy_options or {}) if "unknown option" in str(e) else ""
-        raise StudyError(f"strategy options {dict(strategy_options or {})}: {e}{hint}") from None
-    top = getattr(probe, "max_epochs", settings["max_epochs"]) if probe.multi_fidelity else None
-    lowest = (strategy_options or {}).get("min_epochs")
-    if top is not None and isinstance(lowest, int) and lowest > top:
-        raise StudyError(f"strategy option min_epochs={lowest} is above {strategy}'s top rung ({top} epochs, "
-                         f"--max-epochs): give at most {top}")
-    if top is not None and budget_epochs is not None and budget_epochs < top:
-        raise StudyError(f"budget-epochs {budget_epochs} is below {strategy}'s top rung ({top} epochs): it starts "
-                         f"a config only if the budget can carry it there ({top} epochs in all); give at least {top}")
-    if in_flight is not None and (ignores_results(probe) or in_flight == default_in_flight(probe)):
-        in_flight = None  # no effect on the proposals: keep the study's identity unchanged
+    probe, in_flight = _probe_strategy(strategy, space, seed=seed, max_epochs=settings["max_epochs"],
+                                       strategy_options=strategy_options, budget_epochs=budget_epochs,
+                                       in_flight=in_flight)
     if strategy_options:
         dry_run(probe, strategy, strategy_options)  # the probe's last use
     data_options = {k: settings[k] for k in ("train_size", "val_size", "test_size")}
@@ -122,6 +99,48 @@ def prepare(round_or_space: str | SearchSpace, *, strategy: str = "random", tria
                      strategy_options=dict(strategy_options or {}), data_dir=data_dir, in_flight=in_flight,
                      budget_epochs=budget_epochs, budget_hours=budget_hours)
     return spec, data
+
+
+def _check_numbers(settings: dict, *, seed, in_flight, budget_epochs, budget_hours, train_size, val_size,
+                   test_size) -> None:
+    """:func:`prepare`'s whole-number, seed and budget checks (``settings``: the profile's
+    resolved ``trials``, ``max_epochs`` and ``patience``); raises :class:`StudyError`."""
+    for name in ("trials", "max_epochs", "patience"):
+        whole_number(name.replace("_", "-"), settings[name])
+    whole_number("seed", seed, minimum=0)
+    check_seeds([seed], "seed")
+    for name, v in (("in-flight", in_flight), ("budget-epochs", budget_epochs),
+                    ("train_size", train_size), ("val_size", val_size), ("test_size", test_size)):
+        if v is not None:
+            whole_number(name, v)  # data.load_dataset checks the sizes again, with the same message
+    if budget_hours is not None and (isinstance(budget_hours, bool) or not isinstance(budget_hours, (int, float))
+                                     or not 0 < budget_hours < float("inf")):
+        raise StudyError(f"budget-hours must be a positive number, got {budget_hours!r}")
+
+
+def _probe_strategy(strategy: str, space: SearchSpace, *, seed: int, max_epochs: int, strategy_options: dict | None,
+                    budget_epochs: int | None, in_flight: int | None) -> tuple[Strategy, int | None]:
+    """The strategy :func:`prepare` checks its options on (``probe``), and ``in_flight`` as the
+    study records it: None where it does not change the proposals. Raises :class:`StudyError`
+    for a bad option, a ``min_epochs`` above the top rung or a ``budget_epochs`` below it."""
+    options = strategy_options or {}
+    check_option_types(strategy, options)
+    try:
+        probe = make_strategy(strategy, space, seed=seed, **strategy_kwargs(strategy, max_epochs, strategy_options))
+    except (TypeError, ValueError) as e:  # an unknown option or a bad value (--strategy-option)
+        hint = misspelt_option(strategy, options) if "unknown option" in str(e) else ""
+        raise StudyError(f"strategy options {dict(options)}: {e}{hint}") from None
+    top = getattr(probe, "max_epochs", max_epochs) if probe.multi_fidelity else None
+    lowest = options.get("min_epochs")
+    if top is not None and isinstance(lowest, int) and lowest > top:
+        raise StudyError(f"strategy option min_epochs={lowest} is above {strategy}'s top rung ({top} epochs, "
+                         f"--max-epochs): give at most {top}")
+    if top is not None and budget_epochs is not None and budget_epochs < top:
+        raise StudyError(f"budget-epochs {budget_epochs} is below {strategy}'s top rung ({top} epochs): it starts "
+                         f"a config only if the budget can carry it there ({top} epochs in all); give at least {top}")
+    if in_flight is not None and (ignores_results(probe) or in_flight == default_in_flight(probe)):
+        in_flight = None  # no effect on the proposals: keep the study's identity unchanged
+    return probe, in_flight
 
 
 _NOT_IN_A_FILE_NAME = re.compile(r"[/\x00]")
