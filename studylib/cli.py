@@ -23,6 +23,16 @@ PLUGINS = {
 }
 
 
+#: The keyword arguments of :func:`studylib.study.search` that ``studylib search`` passes on as
+#: parsed, from the flag of the same name (``--max-epochs``: ``max_epochs``); the others are
+#: spelt out in :func:`cmd_search` (``progress``: not ``--no-progress``; ``strategy_options``:
+#: the ``--strategy-option`` pairs as a dict).
+SEARCH_OPTIONS = ("strategy", "trials", "budget_epochs", "budget_hours", "seed", "dataset", "profile", "max_epochs",
+                  "patience", "train_size", "data_dir", "in_flight", "executor", "workers", "scheduler",
+                  "trial_timeout", "max_failures", "retry_failed", "allow_code_change", "max_retries",
+                  "recycle_after", "max_worker_memory")
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2 (argparse prints the usage block otherwise)
         sys.stderr.write(f"studylib: error: {message}\n")
@@ -85,17 +95,9 @@ def cmd_search(args) -> int:
 
     created = new_folder(args.out)
     try:
-        result = search(space, args.out, progress=not args.no_progress, strategy=args.strategy,
-                        trials=args.trials, budget_epochs=args.budget_epochs, budget_hours=args.budget_hours,
-                        seed=args.seed, dataset=args.dataset, profile=args.profile,
-                        max_epochs=args.max_epochs, patience=args.patience, train_size=args.train_size,
-                        data_dir=args.data_dir, in_flight=args.in_flight, executor=args.executor,
+        result = search(space, args.out, progress=not args.no_progress,
                         strategy_options=strategy_options(args.strategy_options),
-                        workers=args.workers, scheduler=args.scheduler, trial_timeout=args.trial_timeout,
-                        max_failures=args.max_failures, retry_failed=args.retry_failed,
-                        allow_code_change=args.allow_code_change,
-                        max_retries=args.max_retries, recycle_after=args.recycle_after,
-                        max_worker_memory=args.max_worker_memory)
+                        **{name: getattr(args, name) for name in SEARCH_OPTIONS})
     except TooManyFailures as e:
         sys.stderr.write(f"studylib: error: {e}\n")
         return EXIT_TOO_MANY_FAILURES
