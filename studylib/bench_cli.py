@@ -134,7 +134,7 @@ def main(args) -> int:
         return 0
     if not getattr(args, "table", None):
         raise StudyError("bench needs --table NAME[,NAME..] or all (or --list)")
-    from .table_files import check_file_names, is_table_file, resolve_table_spec
+    from .table_files import resolve_table_spec
 
     check_not_a_study(args.table)
     fidelity = getattr(args, "fidelity", None)
@@ -146,33 +146,42 @@ def main(args) -> int:
     from .outdir import check_out_dir
 
     check_out_dir(out, files=BENCH_FILES)  # before any table is read or run
-    quiet = args.no_progress
     if fidelity == "epoch":
-        from .curve_bench import load_curve_file, run_curves
-
-        files = split_names(args.table, "--table")
-        check_file_names(args.table, files)
-        if not all(is_table_file(f) for f in files):
-            raise StudyError("--fidelity epoch needs table files (FILE.csv or FILE.parquet, one row per config, "
-                             "seed and epoch), not built-in tables")
-        curves = [load_curve_file(f, getattr(args, "metric", None), getattr(args, "direction", None)) for f in files]
-        if len({c.name for c in curves}) < len(curves):
-            raise StudyError("two table files of one name: rename a file")
-        check_top_rungs(curves, strategies, budget, default=getattr(args, "budget_epochs", None) is None and getattr(args, "budget", None) is None)
-        t0 = time.perf_counter()
-        df, grid = run_curves(curves, strategies, seeds, budget, workers=args.workers, progress=not quiet)
-        stamp = code_stamp(strategies, protocol=CURVE_PROTOCOL, tables=[c.name for c in curves],
-                           seeds=seeds, budget_epochs=budget)
-        summary = summarize(grid, budget)  # on the epoch grid: regret after c epochs
-        # bench.csv: one row per charged trial, with its cost
-        written = write_results(out, df, stamp, summary, grid, title="Regret vs Epochs on Learning-Curve Tables",
-                                xlabel="epochs trained (charged)")
-        counted = "regret@N and evals->rand count" if summary["evals_to_random"].notna().any() else "regret@N counts"
-        print(format_summary(summary, budget, unit="epochs") + f"(--fidelity epoch: {counted} epochs)")
-        print(wrote_line(written, time.perf_counter() - t0))
-        return 0
+        return _run_curve_files(args, strategies, seeds, budget, out)
     check_not_curves(args.table)
     tables = resolve_table_spec(args.table, getattr(args, "metric", None), getattr(args, "direction", None))
     # the summary is the command's result, printed even with --no-progress
-    run_bench(tables, strategies, seeds, budget, out, workers=args.workers, progress=not quiet, report=True)
+    run_bench(tables, strategies, seeds, budget, out, workers=args.workers, progress=not args.no_progress,
+              report=True)
+    return 0
+
+
+def _run_curve_files(args, strategies: list[str], seeds: list[int], budget: int, out: Path) -> int:
+    """``studylib bench --fidelity epoch``: the strategies on learning-curve table files
+    (:mod:`studylib.curve_bench`), ``budget`` epochs charged per run; prints the summary and
+    writes :data:`~studylib.bench.BENCH_FILES` into ``out``."""
+    from .curve_bench import load_curve_file, run_curves
+    from .table_files import check_file_names, is_table_file
+
+    files = split_names(args.table, "--table")
+    check_file_names(args.table, files)
+    if not all(is_table_file(f) for f in files):
+        raise StudyError("--fidelity epoch needs table files (FILE.csv or FILE.parquet, one row per config, "
+                         "seed and epoch), not built-in tables")
+    curves = [load_curve_file(f, getattr(args, "metric", None), getattr(args, "direction", None)) for f in files]
+    if len({c.name for c in curves}) < len(curves):
+        raise StudyError("two table files of one name: rename a file")
+    default = getattr(args, "budget_epochs", None) is None and getattr(args, "budget", None) is None
+    check_top_rungs(curves, strategies, budget, default=default)
+    t0 = time.perf_counter()
+    df, grid = run_curves(curves, strategies, seeds, budget, workers=args.workers, progress=not args.no_progress)
+    stamp = code_stamp(strategies, protocol=CURVE_PROTOCOL, tables=[c.name for c in curves],
+                       seeds=seeds, budget_epochs=budget)
+    summary = summarize(grid, budget)  # on the epoch grid: regret after c epochs
+    # bench.csv: one row per charged trial, with its cost
+    written = write_results(out, df, stamp, summary, grid, title="Regret vs Epochs on Learning-Curve Tables",
+                            xlabel="epochs trained (charged)")
+    counted = "regret@N and evals->rand count" if summary["evals_to_random"].notna().any() else "regret@N counts"
+    print(format_summary(summary, budget, unit="epochs") + f"(--fidelity epoch: {counted} epochs)")
+    print(wrote_line(written, time.perf_counter() - t0))
     return 0
