@@ -169,30 +169,36 @@ def main(args) -> int:
             proc = subprocess.Popen(command(nb, port, lab=args.lab, no_browser=args.no_browser, token=token),
                                     env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent())
 
-        def stop(signum, frame):
-            raise KeyboardInterrupt
+        return _wait_for_server(proc, log_path)  # in the with: the kernelspec outlives the server
 
-        try:  # a terminated explorer (or its closed terminal, unless under nohup) takes its server along
-            previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGHUP)
-                        if signal.getsignal(sig) is not signal.SIG_IGN}
-        except ValueError:  # not the main thread
-            previous = None
+
+def _wait_for_server(proc: subprocess.Popen, log_path: Path) -> int:
+    """Wait for the explorer's server ``proc`` to stop; its exit code (its log's last lines on
+    stderr when not 0). Ctrl-C, SIGTERM or SIGHUP stop it (0, its log deleted)."""
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    try:  # a terminated explorer (or its closed terminal, unless under nohup) takes its server along
+        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGHUP)
+                    if signal.getsignal(sig) is not signal.SIG_IGN}
+    except ValueError:  # not the main thread
+        previous = None
+    try:
+        code = proc.wait()
+        if code:  # the server could not start or died: its last lines say why
+            tail = log_path.read_text(errors="replace").splitlines()[-15:]
+            sys.stderr.write("\n".join(["the explorer's server stopped with code %d:" % code, *tail]) + "\n")
+        return code
+    except KeyboardInterrupt:
+        proc.terminate()  # the server shuts its kernels down
         try:
-            code = proc.wait()
-            if code:  # the server could not start or died: its last lines say why
-                tail = log_path.read_text(errors="replace").splitlines()[-15:]
-                sys.stderr.write("\n".join(["the explorer's server stopped with code %d:" % code, *tail]) + "\n")
-            return code
-        except KeyboardInterrupt:
-            proc.terminate()  # the server shuts its kernels down
-            try:
-                proc.wait(timeout=20)
-                log_path.unlink(missing_ok=True)  # a clean stop: nothing to read in it
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            print("explorer stopped", flush=True)
-            return 0
-        finally:
-            for sig, handler in (previous or {}).items():
-                signal.signal(sig, handler)
+            proc.wait(timeout=20)
+            log_path.unlink(missing_ok=True)  # a clean stop: nothing to read in it
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        print("explorer stopped", flush=True)
+        return 0
+    finally:
+        for sig, handler in (previous or {}).items():
+            signal.signal(sig, handler)
