@@ -9,13 +9,17 @@ import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..errors import StudyError
 from ..ledger import Ledger
 
+if TYPE_CHECKING:
+    from ..data import Dataset
+    from ..study_spec import StudySpec
 
-def study_space(study: dict):
+
+def recorded_space(study: dict):
     """The search space of ``study`` (an item of ``Ledger.studies()``): a built-in round, or the
     definition the ledger recorded for a user's space file; checked against the study's hash."""
     from ..space_file import BUILTIN, load_space, parse_space
@@ -47,11 +51,34 @@ def continue_study(ledger: str | Path, study: dict, more: int, *, strategy: str 
     process). Returns the ``StudyResult``."""
     from ..executors import make_executor
     from ..study import run_study
-    from ..study_spec import prepare, whole_number
+    from ..study_spec import whole_number
 
     more = whole_number("the number of new trials", more)
+    same_strategy = strategy in (None, study["spec"].get("strategy"))
+    new_spec, data = _rebuilt_spec(study, strategy, seed)
+    new_id = _check_continuable(study, new_spec, data.fingerprint, same_strategy)
+    with Ledger(ledger) as led:  # --trials counts configs, not the rung trials of a multi-fidelity study
+        keys = led.study_keys(new_id)
+        done = len(_configs(led, keys))
+        tried = {json.dumps(t.config, sort_keys=True) for t in map(led.get, keys) if t is not None}
+    space = new_spec.space
+    if len(tried) >= space.size:  # replicates and a budget's capped runs are no new configs
+        raise StudyError(f"study {new_id} has tried every config of its space ({space.size}): there is nothing "
+                         "more to run (another seed or strategy starts a study beside it, with the same configs)")
+    new_spec.trials = done + more
+    return run_study(new_spec, data, Path(ledger).parent, executor=make_executor(executor, progress=epoch_bars),
+                     progress=False, on_trial=(lambda _trial: on_trial()) if on_trial else None)
+
+
+def _rebuilt_spec(study: dict, strategy: str | None, seed: int | None) -> tuple[StudySpec, Dataset]:
+    """``(spec, data)`` of :func:`studylib.study_spec.prepare` for more trials of ``study``: its
+    space, dataset (:class:`StudyError` unless it hashes as it did), budget and data sizes;
+    ``strategy``/``seed`` (None: the study's); the study's strategy options and ``in_flight``
+    only with its own strategy."""
+    from ..study_spec import prepare
+
     spec, prov, sid = study["spec"], study.get("provenance") or {}, study["study_id"]
-    space = study_space(study)
+    space = recorded_space(study)
     data_opts = prov.get("data") or {}
     if data_opts.get("split_seed", 0) not in (0, None):
         raise StudyError(f"study {sid} used split seed {data_opts['split_seed']}; only 0 is supported")
@@ -69,24 +96,22 @@ def continue_study(ledger: str | Path, study: dict, more: int, *, strategy: str 
     if spec.get("data_hash") and data.fingerprint != spec["data_hash"]:
         raise StudyError(f"cannot rebuild the data of study {sid}: {spec['dataset']} hashes to "
                          f"{data.fingerprint} here, the study used {spec['data_hash']} (other data files?)")
-    new_id = new_spec.study_id(data.fingerprint)
-    if same_strategy and seed == spec.get("seed", 0) and new_id != sid:
+    return new_spec, data
+
+
+def _check_continuable(study: dict, new_spec: StudySpec, data_hash: str, same_strategy: bool) -> str:
+    """The id of the study ``new_spec`` runs; :class:`StudyError` where it has ``study``'s
+    strategy and seed but another id (the strategy's defaults or the settings changed since)."""
+    spec, sid = study["spec"], study["study_id"]
+    new_id = new_spec.study_id(data_hash)
+    if same_strategy and new_spec.seed == spec.get("seed", 0) and new_id != sid:
         old = spec.get("strategy_defaults") or {}
-        new = new_spec.identity(data.fingerprint).get("strategy_defaults") or {}
+        new = new_spec.identity(data_hash).get("strategy_defaults") or {}
         changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-        what = f"{strategy}'s defaults ({', '.join(changed)})" if changed else "its settings"
+        what = f"{new_spec.strategy}'s defaults ({', '.join(changed)})" if changed else "its settings"
         raise StudyError(f"study {sid} cannot be continued: {what} changed since it ran, so the same seed would "
                          f"start another study; choose another seed to start one beside it")
-    with Ledger(ledger) as led:  # --trials counts configs, not the rung trials of a multi-fidelity study
-        keys = led.study_keys(new_id)
-        done = len(_configs(led, keys))
-        tried = {json.dumps(t.config, sort_keys=True) for t in map(led.get, keys) if t is not None}
-    if len(tried) >= space.size:  # replicates and a budget's capped runs are no new configs
-        raise StudyError(f"study {new_id} has tried every config of its space ({space.size}): there is nothing "
-                         "more to run (another seed or strategy starts a study beside it, with the same configs)")
-    new_spec.trials = done + more
-    return run_study(new_spec, data, Path(ledger).parent, executor=make_executor(executor, progress=epoch_bars),
-                     progress=False, on_trial=(lambda _trial: on_trial()) if on_trial else None)
+    return new_id
 
 
 def _configs(ledger, keys) -> set[str]:
