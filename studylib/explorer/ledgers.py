@@ -145,7 +145,7 @@ def load_ledgers(ledgers: Sequence[Path]) -> TrialData:
             if c in frame.columns and c not in data.hyperparameters:
                 data.hyperparameters.append(c)
         label = labels[path]
-        first: dict[str, tuple[str, str]] = {}
+        first: dict[str, tuple[str, str, str]] = {}  # a trial key: its first study's label, strategy and space
         for s, f in per_study:
             sid, strategy, space = s["study_id"], s["spec"].get("strategy", ""), s["spec"].get("space", "")
             study_label = sid if len(ledgers) == 1 else f"{label}/{sid}"
@@ -156,13 +156,11 @@ def load_ledgers(ledgers: Sequence[Path]) -> TrialData:
             if len(f):
                 runs.append(f.rename(columns={"trial": "number"}).assign(
                     ledger=label, study=study_label, strategy=strategy, round=space))
-        if len(frame):
+        if len(frame):  # a trial's study, strategy and round: those of the first study that has it
+            owners = [first.get(k, ("", "", "")) for k in frame["key"]]
+            studies, strategies, rounds = (list(column) for column in zip(*owners))
             trials.append(frame.drop(columns=["study_id"]).assign(
-                ledger=label,
-                study=[first.get(k, ("", "", ""))[0] for k in frame["key"]],
-                strategy=[first.get(k, ("", "", ""))[1] for k in frame["key"]],
-                round=[first.get(k, ("", "", ""))[2] for k in frame["key"]],
-                order=range(1, len(frame) + 1)))
+                ledger=label, study=studies, strategy=strategies, round=rounds, order=range(1, len(frame) + 1)))
     if trials:
         data.trials = pd.concat(trials, ignore_index=True)
     if runs:
