@@ -20,14 +20,15 @@ import argparse
 import sys
 
 
-def _number(kind, minimum: float, strict: bool, what: str):
-    """An argparse type: ``kind`` (int or float) above (``strict``) or at least ``minimum``."""
+def _number(kind, minimum: float, strict: bool, what: str, maximum: float = float("inf")):
+    """An argparse type: ``kind`` (int or float) above (``strict``) or at least ``minimum``, and
+    finite and at most ``maximum``."""
     def parse(text: str):
         try:
             v = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-        if not (v > minimum if strict else v >= minimum) or v == float("inf"):
+        if not (v > minimum if strict else v >= minimum) or v == float("inf") or v > maximum:
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
         return v
 
@@ -38,6 +39,7 @@ positive_int = _number(int, 0, True, "a positive integer")
 nonneg_int = _number(int, 0, False, "a non-negative integer")
 positive_float = _number(float, 0, True, "a positive number")
 nonneg_float = _number(float, 0, False, "a non-negative number")
+port_number = _number(int, 1, False, "a port number (1-65535)", maximum=65535)
 
 
 def path(text: str) -> str:

@@ -14,7 +14,6 @@ functions: ``studylib --help`` loads this module.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import signal
@@ -24,6 +23,7 @@ import sys
 from pathlib import Path
 
 from .. import paths
+from ..cliargs import port_number
 from ..errors import StudyError
 from ..progress import count
 
@@ -31,21 +31,11 @@ NOTEBOOK = "explore.ipynb"
 HOST = "127.0.0.1"
 
 
-def _port(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number (1-65535), got {text!r}") from None
-    if not 1 <= v <= 65535:
-        raise argparse.ArgumentTypeError(f"expected a port number (1-65535), got {text!r}")
-    return v
-
-
 def add_arguments(p) -> None:
     p.add_argument("sources", nargs="*", metavar="DIR",
                    help="ledger.sqlite files, or folders searched recursively for them (report folders of "
                         "`studylib run`, --out folders of `studylib search`); default: reports/")
-    p.add_argument("--port", type=_port, help="port on 127.0.0.1 (default: a free one)")
+    p.add_argument("--port", type=port_number, help="port on 127.0.0.1 (default: a free one)")
     p.add_argument("--no-browser", action="store_true", help="only print the URL; do not open a browser")
     p.add_argument("--lab", action="store_true",
                    help="open the explorer notebook in JupyterLab instead of Voila (needs jupyterlab)")
