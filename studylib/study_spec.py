@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import profiles
+from .checks import real_number, whole_number
 from .data import Dataset, load_dataset
 from .errors import StudyError
 from .fidelity import check_seeds
@@ -113,9 +114,8 @@ def _check_numbers(settings: dict, *, seed, in_flight, budget_epochs, budget_hou
                     ("train_size", train_size), ("val_size", val_size), ("test_size", test_size)):
         if v is not None:
             whole_number(name, v)  # data.load_dataset checks the sizes again, with the same message
-    if budget_hours is not None and (isinstance(budget_hours, bool) or not isinstance(budget_hours, (int, float))
-                                     or not 0 < budget_hours < float("inf")):
-        raise StudyError(f"budget-hours must be a positive number, got {budget_hours!r}")
+    if budget_hours is not None:
+        real_number("budget-hours", budget_hours)
 
 
 def _probe_strategy(strategy: str, space: SearchSpace, *, seed: int, max_epochs: int, strategy_options: dict | None,
@@ -174,13 +174,3 @@ def study_space(round_or_space: str | SearchSpace) -> SearchSpace:
 
 def _plain(value):
     return int(value) if isinstance(value, numbers.Integral) and not isinstance(value, bool) else value
-
-
-def whole_number(name: str, value, *, minimum: int = 1) -> int:
-    """``value`` as an ``int`` (a notebook's numpy integer too; never a bool); else
-    :class:`StudyError`: ``<name> must be a positive integer`` (``minimum`` 1) or ``a
-    non-negative integer`` (``minimum`` 0), naming the value given."""
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
-        kind = "positive" if minimum == 1 else "non-negative"
-        raise StudyError(f"{name} must be a {kind} integer, got {value!r}")
-    return int(value)

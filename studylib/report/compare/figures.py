@@ -83,7 +83,7 @@ def fig_best_so_far(data, *, context: str | None = None, title: str | None = Non
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("trial (distinct configurations trained, in proposal order)")
+    ax.set_xlabel("trial (distinct trials trained: configurations and replicates, in proposal order)")
     ax.set_ylabel("best best_acc so far (validation)")
     if drawn:
         _seeds_legend(ax, n_seeds)
@@ -96,7 +96,8 @@ def fig_best_so_far_by_cost(data, *, context: str | None = None, title: str | No
     worst-to-best band; against a cost, only seeds that had spent that much count)."""
     frame, order, title, n_seeds, context = _curves_setup(data, context, title, FIG_COSTS)
     fig, axes = _new_figure(ncols=3, width=13.0, height=4.6)
-    panels = [("trial", curve_bands(frame), "trial (distinct configurations, in proposal order)")]
+    panels = [("trial", curve_bands(frame),
+               "trial (distinct trials: configurations and replicates, in proposal order)")]
     panels += [("cost", cost_bands(frame, c), numbers.COSTS[c]) for c in numbers.COSTS]
     drawn = 0
     for ax, (x, bands, xlabel) in zip(axes, panels):
