@@ -163,8 +163,20 @@ def best_text(best, frame, space) -> str:
             f"best validation accuracy{mean}: {best.best_acc:.4f} (test {best.test_acc:.4f})")
 
 
+def _ledger_under(args) -> bool:
+    """Whether the command's output folder (not known yet: True) holds a ledger to continue."""
+    out = getattr(args, "out", None)
+    if out is None:  # run's default folder, worked out by the runner
+        return True
+    return Path(out).is_dir() and any(Path(out).rglob(paths.LEDGER_NAME))
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except KeyboardInterrupt:  # Ctrl-C while Python imports what the options need: nothing started
+        sys.stderr.write("studylib: interrupted\n")
+        return 130
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # what was given, not defaulted (run's -p check)
     if args.command is None:  # bare ``studylib``: what it can do, not an error about COMMAND
@@ -202,8 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         after = ("; bench writes its files once every run is done: this one wrote none (a re-run starts over)"
                  if args.command == "bench" and not getattr(args, "list", False) else "")
+        left = resumable and _ledger_under(args)  # else nothing to continue: a plain line
         sys.stderr.write("studylib: interrupted" + ("; finished trials are in the ledger, re-run the same command "
-                                                    "to continue\n" if resumable else after + "\n"))
+                                                    "to continue\n" if left else after + "\n"))
         return 130
     finally:
         if previous is not None:

@@ -163,7 +163,9 @@ def add_study_arguments(p: argparse.ArgumentParser, *, default_out: str | None =
     p.add_argument("--seed", type=nonneg_int, default=0, help="seed of the strategy and of training (default: 0)")
     p.add_argument("--dataset", default="digits", choices=DATASETS, metavar="NAME",
                    help=f"one of {', '.join(DATASETS)} (default: digits, offline)")
-    p.add_argument("--data-dir", type=path, help="folder holding cifar-10-python.tar.gz / IDX files (default: data/)")
+    p.add_argument("--data-dir", type=path,
+                   help="folder holding cifar-10-python.tar.gz or cifar-10-batches-py/, or Fashion-MNIST's IDX files "
+                        "(default: data/)")
     p.add_argument("--profile", default="smoke", choices=list(PROFILES), metavar="NAME",
                    help="smoke (tiny, 2 epochs) or paper (full protocol, up to 500 epochs) (default: smoke)")
     p.add_argument("--max-epochs", type=positive_int, help="override the profile's epoch budget")

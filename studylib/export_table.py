@@ -88,9 +88,15 @@ def learning_curves(folder, studies: list[str] | None = None) -> "pd.DataFrame":
 
     from . import paths
 
-    path = Path(folder) / paths.LEDGER_NAME
+    folder = Path(folder)
+    if folder.name == paths.LEDGER_NAME and folder.is_file():  # the ledger itself was given
+        folder = folder.parent
+    path = folder / paths.LEDGER_NAME
     if not path.is_file():
-        raise StudyError(f"no ledger in {folder} (expected {path}; is it a study folder?)")
+        inside = sorted(p.parent.name for p in folder.glob(f"*/{paths.LEDGER_NAME}")) if folder.is_dir() else []
+        hint = f"; its study folders: {', '.join(str(folder / n) for n in inside)}" if inside else \
+            "; is it a study folder?"
+        raise StudyError(f"no ledger in {folder} (expected {path}{hint})")
     from .ledger import Ledger
 
     with Ledger(path, read_only=True) as ledger:

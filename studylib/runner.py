@@ -55,8 +55,8 @@ def add_arguments(p) -> None:
     from .cliargs import add_deprecated, add_seeds, add_study_arguments, positive_int
 
     p.add_argument("round", metavar="ROUND",
-                   help="round1, round2, round3, all (the three), compare, or any notebooks/<name>.ipynb "
-                        "whose parameters cell declares out_dir")
+                   help="round1, round2, round3, all (the three), compare, or NAME for any other "
+                        "notebooks/NAME.ipynb whose parameters cell declares out_dir (a name, not a path)")
     # where trials run is not a notebook parameter: the notebooks use the default executor
     add_study_arguments(p, default_out=None, execution=False)
     add_seeds(p, None, "run each study once per seed and report mean ± std (default: the notebook's)",
@@ -120,6 +120,21 @@ def resolve_rounds(name: str, notebooks_dir: Path | None = None) -> list[tuple[s
         known = ", ".join(["all", *sorted(rounds, key=round_order)]) or "none"
         raise StudyError(f"unknown round {name!r} (choose from: {known})")
     return [(name, rounds[name])]
+
+
+def _round_name(given: str) -> str:
+    """The round a ``ROUND`` argument names: a notebook of ``notebooks/`` given by its file name or
+    path (``notebooks/round1.ipynb``) is its name; another path or odd name is a StudyError."""
+    if given.endswith(".ipynb"):
+        nb = Path(given)
+        if (nb.stem in available_rounds() or nb.stem in ALIASES.values()) and (nb.parent == Path(".") or nb.resolve().parent
+                                             == paths.NOTEBOOKS_DIR.resolve()):
+            return nb.stem
+        raise StudyError(f"unknown round {given!r}: studylib run takes the name of a notebook in "
+                         f"{paths.NOTEBOOKS_DIR} (e.g. round1; run a notebook elsewhere with papermill)")
+    if not _NAME.match(given):
+        raise StudyError(f"unknown round {given!r}")
+    return given
 
 
 def default_out(args) -> Path:
@@ -259,8 +274,7 @@ def _validate(plans: list[tuple[str, Path, dict]]) -> None:
 
 def main(args) -> int:
     start = time.perf_counter()
-    if not _NAME.match(args.round or ""):
-        raise StudyError(f"unknown round {args.round!r}")
+    args.round = _round_name(args.round or "")
     rounds = resolve_rounds(args.round)
     out = Path(args.out) if args.out else default_out(args)
     from .outdir import StudyLock, check_out_dir

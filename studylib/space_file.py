@@ -202,7 +202,11 @@ def load_space(name_or_path: str | Path) -> SearchSpace:
     else:
         path = Path(text_name)
         if not path.suffix and not path.exists():
-            raise StudyError(f"unknown round {text_name!r}: use {', '.join(BUILTIN)} or a path to a space file")
+            if len(path.parts) > 1:  # meant as a file
+                raise StudyError(f"space file not found: {path} (a space file is a .yaml or .json file)")
+            close = closest(text_name, BUILTIN)
+            raise StudyError(f"unknown round {text_name!r}: {f'did you mean {close!r}? ' if close else ''}use "
+                             f"{', '.join(BUILTIN)} or a path to a space file")
     try:
         text = path.read_text()
     except FileNotFoundError:

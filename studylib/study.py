@@ -16,6 +16,7 @@ changed stops (:class:`~studylib.ledger.CodeChanged`) unless ``allow_code_change
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -92,7 +93,12 @@ def build_executor(executor: str | Executor | None, *, progress: bool = True, **
     """The executor a study runs on: ``executor`` itself, or :func:`make_executor` of that name
     (None: the default, serial) with ``options`` (workers, scheduler, trial_timeout, ...)."""
     if executor is None or isinstance(executor, str):
-        return make_executor(executor, progress=progress, **options)
+        built = make_executor(executor, progress=progress, **options)
+        workers, cores = options.get("workers"), os.cpu_count() or 1
+        if workers and workers > cores and not options.get("scheduler"):
+            sys.stderr.write(f"studylib: note: {workers} workers on {cores} CPU cores share them (each trial runs "
+                             f"slower, each worker holds the data); --workers {cores} is usually as fast\n")
+        return built
     return executor
 
 

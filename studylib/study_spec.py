@@ -9,6 +9,7 @@ import hashlib
 import json
 import numbers
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,6 +96,11 @@ def prepare(round_or_space: str | SearchSpace, *, strategy: str = "random", tria
         dry_run(probe, strategy, strategy_options)  # the probe's last use
     data_options = {k: settings[k] for k in ("train_size", "val_size", "test_size")}
     data = load_dataset(dataset, data_dir=data_dir, **data_options)
+    for flag, wanted, have in (("train-size", train_size, data.y_train), ("val-size", val_size, data.y_val),
+                               ("test-size", test_size, data.y_test)):
+        if wanted is not None and wanted > len(have):  # given, not the profile's
+            sys.stderr.write(f"studylib: note: --{flag} {wanted} is more than the {len(have)} images {dataset} has "
+                             f"there: all {len(have)} are used\n")
     spec = StudySpec(space=space, strategy=strategy, trials=settings["trials"], seed=seed, dataset=dataset,
                      budget=Budget(settings["max_epochs"], settings["patience"]), data_options=data_options,
                      strategy_options=dict(strategy_options or {}), data_dir=data_dir, in_flight=in_flight,

@@ -35,13 +35,19 @@ def is_table_file(name: str) -> bool:
     return Path(name.strip()).suffix.lower() in SUFFIXES
 
 
+def existing_file(path) -> Path:
+    """``path`` as a Path, if it names a file; else a StudyError (absent, or a folder)."""
+    path = Path(path)
+    if not path.is_file():
+        raise StudyError(f"table file {path} " + ("is not a file" if path.exists() else "does not exist"))
+    return path
+
+
 def read_frame(path) -> "pd.DataFrame":  # noqa: F821
     """The rows of a CSV or parquet file; absent, unreadable or empty files are a StudyError."""
     import pandas as pd
 
-    path = Path(path)
-    if not path.is_file():
-        raise StudyError(f"table file {path} " + ("is not a file" if path.exists() else "does not exist"))
+    path = existing_file(path)
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
@@ -71,7 +77,8 @@ def read_frame(path) -> "pd.DataFrame":  # noqa: F821
 
 def maximizes(path, metric: str | None, direction: str | None) -> bool:
     """Whether a table file's ``--metric`` is maximised; a missing metric or a ``--direction``
-    other than maximize/minimize is a StudyError."""
+    other than maximize/minimize is a StudyError (an absent file first: it is the first thing to fix)."""
+    existing_file(path)
     if not metric:
         raise StudyError(f"table file {path} needs --metric COLUMN (the value to optimise)")
     if direction not in ("maximize", "minimize"):

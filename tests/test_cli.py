@@ -36,6 +36,21 @@ def test_an_interrupted_bench_says_what_it_left(tmp_path):
     assert "Traceback" not in "".join(lines) and not any(out.glob("bench*"))
 
 
+def test_ctrl_c_before_a_ledger_exists_is_one_plain_line(tmp_path, monkeypatch, capsys):
+    from studylib import cli, study
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "build_parser", interrupted)  # Python still importing what the options need
+    assert cli.main(["search", "round1"]) == 130
+    assert capsys.readouterr().err == "studylib: interrupted\n"
+    monkeypatch.undo()
+    monkeypatch.setattr(study, "search", interrupted)  # the data loading, say: no ledger yet
+    assert cli.main(["search", "round1", "--out", str(tmp_path / "s")]) == 130
+    assert capsys.readouterr().err == "studylib: interrupted\n" and not (tmp_path / "s").exists()
+
+
 def test_space_command_prints_values_and_count():
     r = run("space", "round3")
     assert r.returncode == 0

@@ -130,3 +130,17 @@ def test_a_trial_process_whose_study_is_gone_exits_quietly():
                        capture_output=True, text=True, timeout=120)
     theirs.close()
     assert (r.returncode, r.stderr) == (3, "")
+
+
+def test_more_workers_than_cores_is_noted(capsys):
+    import os
+
+    from studylib.study import build_executor
+
+    cores = os.cpu_count() or 1
+    build_executor(None, workers=cores + 1)  # built, not started
+    assert capsys.readouterr().err == (f"studylib: note: {cores + 1} workers on {cores} CPU cores share them (each "
+                                       f"trial runs slower, each worker holds the data); --workers {cores} is usually "
+                                       "as fast\n")
+    build_executor(None, workers=cores)
+    assert capsys.readouterr().err == ""

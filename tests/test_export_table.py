@@ -68,6 +68,17 @@ def test_bad_inputs_are_one_line_and_write_nothing(study, tmp_path, capsys, case
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
 
 
+def test_the_ledger_file_itself_or_a_folder_of_study_folders(study, tmp_path, capsys):
+    _, out = study
+    target = tmp_path / "t.csv"
+    assert cli.main(["export-table", str(out / "ledger.sqlite"), "--table", str(target)]) == 0  # the ledger's folder
+    assert len(pd.read_csv(target)) == 8
+    capsys.readouterr()
+    assert cli.main(["export-table", str(out.parent), "--table", str(tmp_path / "u.csv")]) == 2  # e.g. a run's OUT
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"its study folders: {out}" in err and not (tmp_path / "u.csv").exists()
+
+
 def test_the_studys_own_files_and_a_second_table_flag_are_refused(study, tmp_path, capsys):
     _, out = study
     own = (out / "trials.csv").read_bytes()

@@ -100,6 +100,15 @@ def test_kernel_runs_this_interpreter_whatever_the_kernelspec():
     assert km.kernel_spec.language == "python"
 
 
+def test_a_notebook_of_the_package_may_be_given_by_its_file_name_or_path():
+    from studylib import paths
+    from studylib.runner import _round_name
+
+    assert _round_name("round1") == "round1"
+    assert _round_name("round2.ipynb") == "round2"
+    assert _round_name(str(paths.NOTEBOOKS_DIR / "round4.ipynb")) == "round4"
+
+
 def test_help_does_not_import_heavy_libraries():
     code = ("import sys, studylib.cli as c; c.build_parser(); "
             "print(sorted(m for m in ('keras', 'tensorflow', 'seaborn', 'papermill', 'nbconvert', 'matplotlib') "
@@ -118,6 +127,7 @@ def test_help_does_not_import_heavy_libraries():
     (["run", "round1", "--trials", "0"], "--trials"),
     (["run", "round1", "--strategy", "nope"], "--strategy"),
     (["run", "../etc/passwd"], "unknown round"),
+    (["run", "elsewhere/round1.ipynb"], "studylib run takes the name of a notebook in"),
     (["run", "round1", "-p", "colour=red"], "has no settable parameter 'colour'"),
     (["run", "round1", "-p", "out_dir=/tmp/x"], "has no settable parameter 'out_dir'"),
     (["run", "round1", "-p", "trials"], "-p expects KEY=VALUE"),

@@ -136,6 +136,10 @@ def test_unreadable_space_files(tmp_path):
         load_space(tmp_path)  # a folder
     with pytest.raises(StudyError, match="unknown round 'round7'"):
         load_space("round7")
+    with pytest.raises(StudyError, match="unknown round 'rond1': did you mean 'round1'"):
+        load_space("rond1")
+    with pytest.raises(StudyError, match=r"space file not found: .*nope \(a space file is a .yaml or .json file\)"):
+        load_space(tmp_path / "nope")
 
 
 def test_exponents_without_a_dot_are_numbers_and_quoted_ones_text(tmp_path):

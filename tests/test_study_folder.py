@@ -232,3 +232,11 @@ def test_whole_numbers_accept_numpy_integers_and_refuse_booleans(tmp_path, monke
     with pytest.raises(StudyError, match="a seed must be at most 2147483647 .*got 2147483648"):
         plan_round("round1", repeats=2, seed=2**31 - 1, out_dir=tmp_path / "never")
     assert not loaded  # every seed is checked before any data is loaded
+
+
+def test_a_size_above_the_data_is_noted_and_a_profiles_is_not(capsys):
+    study.prepare("round1", train_size=100_000, trials=1)
+    err = capsys.readouterr().err
+    assert err.startswith("studylib: note: --train-size 100000 is more than the ") and err.count("\n") == 1
+    study.prepare("round1", profile="paper", trials=1)  # the profile's sizes: whatever the data holds, no note
+    assert capsys.readouterr().err == ""

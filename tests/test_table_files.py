@@ -170,6 +170,8 @@ def write_bad(tmp_path, case):
         return p, ["--metric", "acc", "--direction", "up"], "maximize or minimize, not 'up'"
     if case == "absent file":
         return tmp_path / "nope.csv", flags, "nope.csv does not exist"
+    if case == "absent file, no metric":  # the file is the first thing to fix
+        return tmp_path / "nope.csv", [], "nope.csv does not exist"
     if case == "empty file":
         p.write_text("")
         return p, flags, "t.csv is empty"
@@ -216,7 +218,7 @@ def write_bad(tmp_path, case):
 
 
 BAD = ["missing combination", "a result column left in", "a column twice", "non-numeric metric", "NaN metric", "unknown metric", "no metric", "no direction",
-       "bad direction", "absent file", "empty file", "header only", "unreadable parquet", "repeated seed",
+       "bad direction", "absent file", "absent file, no metric", "empty file", "header only", "unreadable parquet", "repeated seed",
        "empty hyperparameter", "too many combinations", "no hyperparameter columns", "a folder", "metric for a built-in table",
        "file shadows a built-in table", "another suffix", "no suffix", "unknown name with a file's flags",
        "a comma in the file name"]
