@@ -145,17 +145,10 @@ def default_out(args) -> Path:
         key, value = _key_value(item)
         if key in PARAMETERS and isinstance(value, (str, int)) and not isinstance(value, bool):
             v[key] = value
-    parts = [str(v["dataset"]), str(v["profile"])]
-    if v["strategy"] != "random":
-        parts.append(str(v["strategy"]))
-    for attr, tag in (("train_size", "train"), ("max_epochs", "e"), ("patience", "p")):
-        if v[attr]:
-            parts.append(f"{tag}{v[attr]}")
-    if v["seed"]:
-        parts.append(f"s{v['seed']}")
-    if isinstance(v["repeats"], int) and v["repeats"] > 1:
-        parts.append(f"x{v['repeats']}")
-    return paths.REPORTS_DIR / "-".join(parts)
+    from .report.rounds import default_out_dir
+
+    return default_out_dir(v["dataset"], v["profile"], strategy=v["strategy"], train_size=v["train_size"],
+                           max_epochs=v["max_epochs"], patience=v["patience"], seed=v["seed"], repeats=v["repeats"])
 
 
 # -- validation --------------------------------------------------------------------------------

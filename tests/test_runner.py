@@ -94,6 +94,20 @@ def test_default_out_dir_names_the_settings(monkeypatch, tmp_path):
     assert runner.default_out(args) == tmp_path / "digits-smoke-memetic"
 
 
+def test_a_notebook_run_without_out_dir_writes_where_studylib_run_would(monkeypatch, tmp_path):
+    """papermill with ``-p train_size 300`` and ``studylib run --train-size 300`` share a folder."""
+    from studylib.report.compare.run import plan_compare
+    from studylib.report.rounds import plan_round
+
+    monkeypatch.setattr(paths, "REPORTS_DIR", tmp_path)
+    args = cli.build_parser().parse_args(["run", "round1", "--train-size", "300", "--seed", "2", "--seeds", "2",
+                                          "--strategy", "memetic"])
+    _, out, _ = plan_round("round1", train_size=300, seed=2, repeats=2, strategy="memetic")
+    assert out == runner.default_out(args) / "round1" == tmp_path / "digits-smoke-memetic-train300-s2-x2" / "round1"
+    args = cli.build_parser().parse_args(["run", "compare", "--max-epochs", "3"])
+    assert plan_compare(max_epochs=3, bench_tables="").out == runner.default_out(args) / "compare"
+
+
 def test_kernel_runs_this_interpreter_whatever_the_kernelspec():
     km = notebook_exec.kernel_manager_class()(kernel_name="python3")
     assert km.kernel_spec.argv[:3] == [sys.executable, "-m", "ipykernel_launcher"]

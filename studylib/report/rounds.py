@@ -28,9 +28,19 @@ from ..space import SearchSpace
 SUMMARY_JSON = "summary.json"
 
 
-def default_out_dir(dataset: str, profile: str) -> Path:
-    """``reports/<dataset>-<profile>``: where ``studylib run`` publishes by default."""
-    return paths.REPORTS_DIR / f"{dataset}-{profile}"
+def default_out_dir(dataset: str, profile: str, *, strategy: str = "random", train_size=None, max_epochs=None,
+                    patience=None, seed=0, repeats=None) -> Path:
+    """``reports/<dataset>-<profile>``, plus a tag for each setting given that changes the results
+    (``-memetic``, ``-train10000``, ``-e9``, ``-p3``, ``-s3``, ``-x2`` for 2 repeats): where
+    ``studylib run`` publishes by default, and where a notebook run without ``out_dir`` writes
+    (so that a notebook run by papermill and ``studylib run`` with the same settings agree)."""
+    parts = [str(dataset), str(profile)] + ([str(strategy)] if strategy != "random" else [])
+    parts += [f"{tag}{v}" for tag, v in (("train", train_size), ("e", max_epochs), ("p", patience)) if v]
+    if seed:
+        parts.append(f"s{seed}")
+    if isinstance(repeats, Integral) and not isinstance(repeats, bool) and repeats > 1:
+        parts.append(f"x{repeats}")
+    return paths.REPORTS_DIR / "-".join(parts)
 
 
 def dataset_label(data: dict) -> str:
@@ -258,7 +268,9 @@ def plan_round(round_name: str | SearchSpace, *, dataset: str = "digits", profil
 
     repeats = whole_number("repeats", repeats)
     space = study_space(round_name)
-    out = Path(out_dir) if out_dir else default_out_dir(dataset, profile) / space.name
+    out = Path(out_dir) if out_dir else default_out_dir(
+        dataset, profile, strategy=strategy, train_size=train_size, max_epochs=max_epochs, patience=patience,
+        seed=seed, repeats=repeats) / space.name
     whole = isinstance(seed, Integral) and not isinstance(seed, bool)  # a notebook's numpy seed too
     seeds = [int(seed) + i for i in range(repeats)] if whole and seed >= 0 else [seed]
     if whole and seed >= 0:

@@ -149,7 +149,9 @@ def plan_compare(*, dataset: str = "digits", profile: str = "smoke", strategies=
     space = load_space(SPACE)
     seeds = [seed + i for i in range(conf["repeats"])]
     check_seeds(seeds, "seed")  # every seed before any data is loaded
-    out = Path(out_dir) if out_dir else default_out_dir(dataset, profile) / "compare"
+    out = Path(out_dir) if out_dir else default_out_dir(
+        dataset, profile, train_size=train_size, max_epochs=max_epochs, patience=patience, seed=seed,
+        repeats=repeats) / "compare"
     options = dict(trials=conf["trials"], dataset=dataset, profile=profile, max_epochs=max_epochs,
                    patience=patience, train_size=train_size, data_dir=data_dir)
     check_out_dir(out)  # before the data is loaded
