@@ -17,6 +17,7 @@ from .cliargs import add_deprecated, add_no_progress, add_seeds, nonneg_int, pat
 from .errors import StudyError
 from .fidelity import check_seeds
 from .names import split_names
+from .progress import count
 from .provenance import CURVE_PROTOCOL, code_stamp
 from .tables import table_listing
 
@@ -173,6 +174,12 @@ def _run_curve_files(args, strategies: list[str], seeds: list[int], budget: int,
         raise StudyError("two table files of one name: rename a file")
     default = getattr(args, "budget_epochs", None) is None and getattr(args, "budget", None) is None
     check_top_rungs(curves, strategies, budget, default=default)
+    for c in curves:
+        every = c.space.size * c.epochs
+        if every < budget:
+            sys.stderr.write(f"studylib: note: table {c.name} holds {count(c.space.size, 'config')} x {c.epochs} "
+                             f"epochs = {every}, fewer than --budget-epochs {budget}: a run ends once its strategy "
+                             f"has trained what it will, and regret@{budget} holds its last regret\n")
     t0 = time.perf_counter()
     df, grid = run_curves(curves, strategies, seeds, budget, workers=args.workers, progress=not args.no_progress)
     stamp = code_stamp(strategies, protocol=CURVE_PROTOCOL, tables=[c.name for c in curves],

@@ -112,6 +112,18 @@ def test_float32_logged_curves_that_tie_in_images_right_have_equal_regret():
     assert t.final.regret(i["r"]) == pytest.approx(2 / 287)
 
 
+def test_a_budget_above_the_whole_table_is_noted(tmp_path, capsys):
+    path = tmp_path / "curves.csv"
+    curves(np.random.default_rng(2)).to_csv(path, index=False)  # 12 configs x 9 epochs
+    rc = cli.main(["bench", "--table", str(path), "--fidelity", "epoch", "--metric", "val_accuracy",
+                   "--direction", "maximize", "--strategies", "random", "--seeds", "1", "--budget-epochs", "200",
+                   "--workers", "1", "--no-progress", "--out", str(tmp_path / "b")])
+    err = capsys.readouterr().err
+    assert rc == 0 and err == ("studylib: note: table curves holds 12 configs x 9 epochs = 108, fewer than "
+                               "--budget-epochs 200: a run ends once its strategy has trained what it will, and "
+                               "regret@200 holds its last regret\n")
+
+
 def test_bench_cli_writes_a_cost_column(tmp_path, capsys):
     path = tmp_path / "curves.csv"
     curves(np.random.default_rng(2)).to_csv(path, index=False)
