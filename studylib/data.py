@@ -96,8 +96,10 @@ def read_cifar10(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
         for name in CIFAR_TRAIN + [CIFAR_TEST]:
             f = path / name
             if not f.is_file():
+                redo = (f"extract cifar-10-python.tar.gz into {path.parent} again" if path.name == CIFAR_FOLDER else
+                        f"extract cifar-10-python.tar.gz and give --data-dir the {CIFAR_FOLDER} folder it makes")
                 raise StudyError(f"CIFAR-10 folder {path} lacks {name}{' (a folder there)' if f.is_dir() else ''}; "
-                                 f"extract cifar-10-python.tar.gz into {path.parent} again")
+                                 f"{redo}")
             try:
                 with open(f, "rb") as fh:
                     batches[name] = _unpickle(fh, str(f))

@@ -329,12 +329,6 @@ class MemoryLedger:
     def record(self, trial: Trial) -> None:
         self.trials.setdefault(trial.key, trial)
 
-    def trial_number(self, study_id: str, key: str) -> int | None:
-        """The 1-based number of ``key`` in the study (its ``trial`` in ``trials.csv``), None if not in it."""
-        row = self.conn.execute("SELECT number FROM study_trials WHERE study_id = ? AND key = ?",
-                                (study_id, key)).fetchone()
-        return row[0] if row else None
-
     def add_to_study(self, study_id: str, key: str) -> int:
         keys = self.keys.setdefault(study_id, [])
         keys.append(key)  # the loop adds a key once

@@ -95,6 +95,12 @@ def test_cifar_layouts_a_user_makes_load_or_say_what_is_wrong(tmp_path):
     with pytest.raises(StudyError, match=r"lacks data_batch_2 \(a folder there\)") as e:
         load_dataset("cifar10", data_dir=str(tmp_path / "a"), download=False)
     assert "\n" not in str(e.value)
+    mine = tmp_path / "mine"  # the batches in a folder of the user's naming, one missing
+    mine.mkdir()
+    (mine / "data_batch_1").write_bytes((folder / "data_batch_1").read_bytes())
+    with pytest.raises(StudyError, match="lacks data_batch_2; extract cifar-10-python.tar.gz and give --data-dir "
+                                         "the cifar-10-batches-py folder it makes"):
+        load_dataset("cifar10", data_dir=str(mine), download=False)
     odd = tmp_path / "c"
     odd.mkdir()
     (odd / "cifar-10-batches-py").write_bytes(b"x")
