@@ -178,7 +178,7 @@ def _run_curve_files(args, strategies: list[str], seeds: list[int], budget: int,
         every = c.space.size * c.epochs
         if every < budget:
             sys.stderr.write(f"studylib: note: table {c.name} holds {count(c.space.size, 'config')} x {c.epochs} "
-                             f"epochs = {every}, fewer than --budget-epochs {budget}: a run ends once its strategy "
+                             f"epochs = {every} epochs, fewer than --budget-epochs {budget}: a run ends once its strategy "
                              f"has trained what it will, and regret@{budget} holds its last regret\n")
     t0 = time.perf_counter()
     df, grid = run_curves(curves, strategies, seeds, budget, workers=args.workers, progress=not args.no_progress)

@@ -91,7 +91,7 @@ def cmd_search(args) -> int:
     space = study_space(args.round)
     if args.trials and args.trials > space.size:
         sys.stderr.write(f"studylib: note: the space has {space.size} configs, fewer than --trials {args.trials}: "
-                         f"the study ends after {space.size}\n")
+                         f"the study ends once its {space.size} configs are tried\n")
 
     created = new_folder(args.out)
     try:
@@ -164,11 +164,16 @@ def best_text(best, frame, space) -> str:
 
 
 def _ledger_under(args) -> bool:
-    """Whether the command's output folder (not known yet: True) holds a ledger to continue."""
+    """Whether the command's output folder (``run``'s default one too) holds a ledger to continue."""
     out = getattr(args, "out", None)
-    if out is None:  # run's default folder, worked out by the runner
-        return True
-    return Path(out).is_dir() and any(Path(out).rglob(paths.LEDGER_NAME))
+    if out is None and args.command == "run":
+        from .runner import default_out
+
+        try:
+            out = default_out(args)
+        except StudyError:  # a -p value it cannot read: said already, or not a folder's
+            return False
+    return out is not None and Path(out).is_dir() and any(Path(out).rglob(paths.LEDGER_NAME))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -53,7 +53,7 @@ def main(args) -> int:
     print(f"wrote {args.table}: {len(frame)} rows ({count(len(lengths), 'learning curve')}, one per config and seed)")
     short = int((lengths < lengths.max()).sum())
     if short:
-        print(f"note: {short} of {len(lengths)} curves end before epoch {int(lengths.max())} (early stopping, or "
+        print(f"studylib: note: {short} of {len(lengths)} curves end before epoch {int(lengths.max())} (early stopping, or "
               "rungs a multi-fidelity study did not promote); bench --fidelity epoch needs every curve to reach "
               "the same last epoch", file=sys.stderr)
     return 0
@@ -93,8 +93,9 @@ def learning_curves(folder, studies: list[str] | None = None) -> "pd.DataFrame":
         folder = folder.parent
     path = folder / paths.LEDGER_NAME
     if not path.is_file():
-        inside = sorted(p.parent.name for p in folder.glob(f"*/{paths.LEDGER_NAME}")) if folder.is_dir() else []
-        hint = f"; its study folders: {', '.join(str(folder / n) for n in inside)}" if inside else \
+        inside = sorted(p.parent for p in folder.rglob(paths.LEDGER_NAME)) if folder.is_dir() else []
+        more = f" and {len(inside) - 3} more" if len(inside) > 3 else ""
+        hint = f"; the study folders in it: {', '.join(map(str, inside[:3]))}{more}" if inside else \
             "; is it a study folder?"
         raise StudyError(f"no ledger in {folder} (expected {path}{hint})")
     from .ledger import Ledger

@@ -77,7 +77,8 @@ def trial_line(label: str, done: int, total: int | None, trial, best: float, ser
     """One finished trial (``total``: None when only a budget bounds the study); ``epochs``:
     (spent, budget) under an epoch budget; ``configs``: for a rung trial, the configs started so
     far (``total`` then counts configs, ``done`` rung trials); ``number``: the trial's number in
-    the study (its row in ``trials.csv``) where trials finish out of order (parallel workers)."""
+    the study (its row in ``trials.csv``; a rung trial's in ``rungs.csv``) where trials finish out
+    of order (parallel workers)."""
     of = f"/{total}" if total and epochs is None else ""
     if configs is not None:
         at = f" at {trial.metrics['rung']} epochs" if trial.metrics.get("rung") is not None else ""

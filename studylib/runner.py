@@ -56,7 +56,7 @@ def add_arguments(p) -> None:
 
     p.add_argument("round", metavar="ROUND",
                    help="round1, round2, round3, all (the three), compare, or NAME for any other "
-                        "notebooks/NAME.ipynb whose parameters cell declares out_dir (a name, not a path)")
+                        "notebooks/NAME.ipynb whose parameters cell declares out_dir (or that file's path)")
     # where trials run is not a notebook parameter: the notebooks use the default executor
     add_study_arguments(p, default_out=None, execution=False)
     add_seeds(p, None, "run each study once per seed and report mean ± std (default: the notebook's)",
@@ -123,15 +123,18 @@ def resolve_rounds(name: str, notebooks_dir: Path | None = None) -> list[tuple[s
 
 
 def _round_name(given: str) -> str:
-    """The round a ``ROUND`` argument names: a notebook of ``notebooks/`` given by its file name or
-    path (``notebooks/round1.ipynb``) is its name; another path or odd name is a StudyError."""
+    """The round a ``ROUND`` argument names: a round notebook of ``notebooks/`` may be given by its
+    file (``notebooks/round1.ipynb``, or ``round1.ipynb`` where no such file is here); another
+    notebook file, or an odd name, is a StudyError."""
     if given.endswith(".ipynb"):
         nb = Path(given)
-        if (nb.stem in available_rounds() or nb.stem in ALIASES.values()) and (nb.parent == Path(".") or nb.resolve().parent
-                                             == paths.NOTEBOOKS_DIR.resolve()):
-            return nb.stem
-        raise StudyError(f"unknown round {given!r}: studylib run takes the name of a notebook in "
-                         f"{paths.NOTEBOOKS_DIR} (e.g. round1; run a notebook elsewhere with papermill)")
+        ours = nb.resolve().parent == paths.NOTEBOOKS_DIR.resolve() if nb.exists() else nb.parent == Path(".")
+        if not ours:
+            raise StudyError(f"unknown round {given!r}: studylib run takes the name of a notebook in "
+                             f"{paths.NOTEBOOKS_DIR} (e.g. round1; run a notebook elsewhere with papermill)")
+        if nb.stem not in available_rounds() and nb.stem not in ALIASES.values():
+            raise StudyError(f"{given} is not a round: its parameters cell declares no out_dir")
+        return nb.stem
     if not _NAME.match(given):
         raise StudyError(f"unknown round {given!r}")
     return given

@@ -94,10 +94,11 @@ def build_executor(executor: str | Executor | None, *, progress: bool = True, **
     (None: the default, serial) with ``options`` (workers, scheduler, trial_timeout, ...)."""
     if executor is None or isinstance(executor, str):
         built = make_executor(executor, progress=progress, **options)
-        workers, cores = options.get("workers"), os.cpu_count() or 1
+        workers = options.get("workers")
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         if workers and workers > cores and not options.get("scheduler"):
-            sys.stderr.write(f"studylib: note: {workers} workers on {cores} CPU cores share them (each trial runs "
-                             f"slower, each worker holds the data); --workers {cores} is usually as fast\n")
+            sys.stderr.write(f"studylib: note: {workers} workers share {cores} CPU cores (each trial runs slower, "
+                             f"each worker holds its own copy of the data); --workers {cores} is usually as fast\n")
         return built
     return executor
 

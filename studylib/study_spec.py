@@ -85,8 +85,9 @@ def prepare(round_or_space: str | SearchSpace, *, strategy: str = "random", tria
     space = study_space(round_or_space)
     settings = profiles.resolve(profile, space.name, trials=trials, max_epochs=max_epochs, patience=patience,
                                 train_size=train_size, val_size=val_size, test_size=test_size)
-    _check_numbers(settings, seed=seed, in_flight=in_flight, budget_epochs=budget_epochs, budget_hours=budget_hours,
-                   train_size=train_size, val_size=val_size, test_size=test_size)
+    budget_hours = _check_numbers(settings, seed=seed, in_flight=in_flight, budget_epochs=budget_epochs,
+                                  budget_hours=budget_hours, train_size=train_size, val_size=val_size,
+                                  test_size=test_size)
     if trials is None and (budget_epochs or budget_hours):
         settings["trials"] = space.size  # the budget decides when to stop
     probe, in_flight = _probe_strategy(strategy, space, seed=seed, max_epochs=settings["max_epochs"],
@@ -96,11 +97,8 @@ def prepare(round_or_space: str | SearchSpace, *, strategy: str = "random", tria
         dry_run(probe, strategy, strategy_options)  # the probe's last use
     data_options = {k: settings[k] for k in ("train_size", "val_size", "test_size")}
     data = load_dataset(dataset, data_dir=data_dir, **data_options)
-    for flag, wanted, have in (("train-size", train_size, data.y_train), ("val-size", val_size, data.y_val),
-                               ("test-size", test_size, data.y_test)):
-        if wanted is not None and wanted > len(have):  # given, not the profile's
-            sys.stderr.write(f"studylib: note: --{flag} {wanted} is more than the {len(have)} images {dataset} has "
-                             f"there: all {len(have)} are used\n")
+    _note_sizes(dataset, train_size=(train_size, data.y_train, "training"),
+                val_size=(val_size, data.y_val, "validation"), test_size=(test_size, data.y_test, "test"))
     spec = StudySpec(space=space, strategy=strategy, trials=settings["trials"], seed=seed, dataset=dataset,
                      budget=Budget(settings["max_epochs"], settings["patience"]), data_options=data_options,
                      strategy_options=dict(strategy_options or {}), data_dir=data_dir, in_flight=in_flight,
@@ -108,10 +106,24 @@ def prepare(round_or_space: str | SearchSpace, *, strategy: str = "random", tria
     return spec, data
 
 
+_NOTED: set = set()  # the size notes printed in this process (a study of several seeds prepares each)
+
+
+def _note_sizes(dataset: str, **sizes) -> None:
+    """A note on stderr, once per process, for each size given (not a profile's) above what the
+    data holds: ``sizes`` maps a parameter to (size given, labels of that split, its name)."""
+    for name, (wanted, have, split) in sizes.items():
+        if wanted is not None and wanted > len(have) and (dataset, name, wanted) not in _NOTED:
+            _NOTED.add((dataset, name, wanted))
+            sys.stderr.write(f"studylib: note: {name} {wanted} is more than the {len(have)} {split} images of {dataset}: "
+                             f"all {len(have)} are used\n")
+
+
 def _check_numbers(settings: dict, *, seed, in_flight, budget_epochs, budget_hours, train_size, val_size,
-                   test_size) -> None:
+                   test_size) -> int | float | None:
     """:func:`prepare`'s whole-number, seed and budget checks (``settings``: the profile's
-    resolved ``trials``, ``max_epochs`` and ``patience``); raises :class:`StudyError`."""
+    resolved ``trials``, ``max_epochs`` and ``patience``); raises :class:`StudyError`. Returns
+    ``budget_hours`` as a plain number (a notebook's numpy number too)."""
     for name in ("trials", "max_epochs", "patience"):
         whole_number(name.replace("_", "-"), settings[name])
     whole_number("seed", seed, minimum=0)
@@ -120,8 +132,7 @@ def _check_numbers(settings: dict, *, seed, in_flight, budget_epochs, budget_hou
                     ("train_size", train_size), ("val_size", val_size), ("test_size", test_size)):
         if v is not None:
             whole_number(name, v)  # data.load_dataset checks the sizes again, with the same message
-    if budget_hours is not None:
-        real_number("budget-hours", budget_hours)
+    return None if budget_hours is None else real_number("budget-hours", budget_hours)
 
 
 def _probe_strategy(strategy: str, space: SearchSpace, *, seed: int, max_epochs: int, strategy_options: dict | None,

@@ -49,6 +49,16 @@ def test_ctrl_c_before_a_ledger_exists_is_one_plain_line(tmp_path, monkeypatch, 
     monkeypatch.setattr(study, "search", interrupted)  # the data loading, say: no ledger yet
     assert cli.main(["search", "round1", "--out", str(tmp_path / "s")]) == 130
     assert capsys.readouterr().err == "studylib: interrupted\n" and not (tmp_path / "s").exists()
+    from studylib import paths, runner
+
+    monkeypatch.setattr(paths, "REPORTS_DIR", tmp_path / "reports")
+    monkeypatch.setattr(runner, "main", interrupted)  # run's own checks: its default folder has no ledger yet
+    assert cli.main(["run", "round1"]) == 130
+    assert capsys.readouterr().err == "studylib: interrupted\n"
+    (tmp_path / "reports" / "digits-smoke" / "round1").mkdir(parents=True)
+    (tmp_path / "reports" / "digits-smoke" / "round1" / "ledger.sqlite").write_bytes(b"")
+    assert cli.main(["run", "round1"]) == 130  # a ledger there: the line says so
+    assert capsys.readouterr().err.startswith("studylib: interrupted; finished trials are in the ledger")
 
 
 def test_space_command_prints_values_and_count():
@@ -268,7 +278,7 @@ def test_more_trials_than_the_space_holds_is_noted(tmp_path):
     r = run("search", space, "--dataset", "synthetic", "--trials", "5", "--no-progress", "--executor", "inline",
             "--out", tmp_path / "out")
     assert r.returncode == 0, r.stderr
-    assert "studylib: note: the space has 2 configs, fewer than --trials 5: the study ends after 2" in r.stderr
+    assert "studylib: note: the space has 2 configs, fewer than --trials 5: the study ends once its 2 configs are tried" in r.stderr
     assert r.stdout.startswith("2 trials (2 trained")
     r = run("search", space, "--dataset", "synthetic", "--no-progress", "--executor", "inline", "--out", tmp_path / "out")
     assert r.returncode == 0 and "note" not in r.stderr  # the profile's count (6) was not asked for

@@ -119,7 +119,7 @@ def test_a_budget_above_the_whole_table_is_noted(tmp_path, capsys):
                    "--direction", "maximize", "--strategies", "random", "--seeds", "1", "--budget-epochs", "200",
                    "--workers", "1", "--no-progress", "--out", str(tmp_path / "b")])
     err = capsys.readouterr().err
-    assert rc == 0 and err == ("studylib: note: table curves holds 12 configs x 9 epochs = 108, fewer than "
+    assert rc == 0 and err == ("studylib: note: table curves holds 12 configs x 9 epochs = 108 epochs, fewer than "
                                "--budget-epochs 200: a run ends once its strategy has trained what it will, and "
                                "regret@200 holds its last regret\n")
 

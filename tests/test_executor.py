@@ -137,10 +137,10 @@ def test_more_workers_than_cores_is_noted(capsys):
 
     from studylib.study import build_executor
 
-    cores = os.cpu_count() or 1
+    cores = len(os.sched_getaffinity(0))
     build_executor(None, workers=cores + 1)  # built, not started
-    assert capsys.readouterr().err == (f"studylib: note: {cores + 1} workers on {cores} CPU cores share them (each "
-                                       f"trial runs slower, each worker holds the data); --workers {cores} is usually "
-                                       "as fast\n")
+    assert capsys.readouterr().err == (f"studylib: note: {cores + 1} workers share {cores} CPU cores (each trial runs "
+                                       f"slower, each worker holds its own copy of the data); --workers {cores} is "
+                                       "usually as fast\n")
     build_executor(None, workers=cores)
     assert capsys.readouterr().err == ""

@@ -76,7 +76,7 @@ def test_the_ledger_file_itself_or_a_folder_of_study_folders(study, tmp_path, ca
     capsys.readouterr()
     assert cli.main(["export-table", str(out.parent), "--table", str(tmp_path / "u.csv")]) == 2  # e.g. a run's OUT
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and f"its study folders: {out}" in err and not (tmp_path / "u.csv").exists()
+    assert err.count("\n") == 1 and f"the study folders in it: {out}" in err and not (tmp_path / "u.csv").exists()
 
 
 def test_the_studys_own_files_and_a_second_table_flag_are_refused(study, tmp_path, capsys):
@@ -116,7 +116,7 @@ def test_another_studys_files_are_refused_and_short_curves_are_noted(study, tmp_
     lengths = table.groupby(list(table.columns[:table.columns.get_loc("epoch")]))["epoch"].max()
     short = int((lengths < 3).sum())
     assert 0 < short < 4  # asha promoted some configs, not all
-    assert f"note: {short} of 4 curves end before epoch 3" in capsys.readouterr().err
+    assert f"studylib: note: {short} of 4 curves end before epoch 3" in capsys.readouterr().err
 
 
 def test_study_option_exports_only_that_study(study, tmp_path, capsys):

@@ -199,3 +199,17 @@ def test_a_study_writes_its_epochs_and_trials_to_the_progress_file(tmp_path, mon
               for k, text in kinds if k == "epoch"]
     assert [(m[1], m[2]) for m in epochs] == [("1", "1"), ("1", "2"), ("2", "1"), ("2", "2")]
     assert [TRIAL_LINE.match(text)["i"] for k, text in kinds if k == "trial"] == ["1", "2"]
+
+
+def test_a_study_hands_each_finished_trial_its_number(tmp_path, monkeypatch):
+    from studylib import study
+
+    numbers = []
+    real = progress.StudyProgress.finished
+    monkeypatch.setattr(progress.StudyProgress, "finished",
+                        lambda self, trial, served=False, number=None: (numbers.append(number),
+                                                                         real(self, trial, served, number)))
+    kwargs = dict(trials=2, dataset="synthetic", max_epochs=1, executor="inline", progress=False)
+    study.search("round1", tmp_path, **kwargs)
+    study.search("round1", tmp_path, **{**kwargs, "trials": 3})  # two from the ledger, one trained
+    assert numbers == [1, 2, 1, 2, 3]

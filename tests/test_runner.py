@@ -123,6 +123,19 @@ def test_a_notebook_of_the_package_may_be_given_by_its_file_name_or_path():
     assert _round_name(str(paths.NOTEBOOKS_DIR / "round4.ipynb")) == "round4"
 
 
+def test_a_notebook_file_of_ones_own_or_one_that_is_no_round_is_refused(tmp_path, monkeypatch):
+    from studylib import paths
+    from studylib.errors import StudyError
+    from studylib.runner import _round_name
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "round1.ipynb").write_text("{}")  # the user's own copy, here
+    with pytest.raises(StudyError, match="run a notebook elsewhere with papermill"):
+        _round_name("round1.ipynb")
+    with pytest.raises(StudyError, match="explore.ipynb is not a round: its parameters cell declares no out_dir"):
+        _round_name(str(paths.NOTEBOOKS_DIR / "explore.ipynb"))
+
+
 def test_help_does_not_import_heavy_libraries():
     code = ("import sys, studylib.cli as c; c.build_parser(); "
             "print(sorted(m for m in ('keras', 'tensorflow', 'seaborn', 'papermill', 'nbconvert', 'matplotlib') "

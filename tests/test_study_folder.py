@@ -234,9 +234,16 @@ def test_whole_numbers_accept_numpy_integers_and_refuse_booleans(tmp_path, monke
     assert not loaded  # every seed is checked before any data is loaded
 
 
-def test_a_size_above_the_data_is_noted_and_a_profiles_is_not(capsys):
-    study.prepare("round1", train_size=100_000, trials=1)
+def test_a_size_above_the_data_is_noted_once_and_a_profiles_is_not(capsys, monkeypatch):
+    import numpy as np
+
+    from studylib.report.rounds import plan_round
+
+    monkeypatch.setattr(study_spec, "_NOTED", set())
+    plan_round("round1", train_size=100_000, repeats=3, trials=1)  # three seeds, one note
     err = capsys.readouterr().err
-    assert err.startswith("studylib: note: --train-size 100000 is more than the ") and err.count("\n") == 1
+    assert err == "studylib: note: train_size 100000 is more than the 1151 training images of digits: all 1151 are used\n"
     study.prepare("round1", profile="paper", trials=1)  # the profile's sizes: whatever the data holds, no note
     assert capsys.readouterr().err == ""
+    spec, _ = study.prepare("round1", trials=1, budget_hours=np.float32(0.5))  # a notebook's number, kept plain
+    assert type(spec.budget_hours) is float and spec.budget_hours == 0.5

@@ -283,7 +283,7 @@ def plan_round(round_name: str | SearchSpace, *, dataset: str = "digits", profil
 
 def run_round(round_name: str | SearchSpace, *, progress: bool = False, executor=None, **inputs) -> RoundRun:
     """Run (or continue) the round's study for seeds ``seed .. seed + repeats - 1`` into
-    ``out_dir`` (default ``reports/<dataset>-<profile>/<round>``) and write ``summary.json``.
+    ``out_dir`` (default: :func:`default_out_dir`'s folder ``/<round>``) and write ``summary.json``.
 
     ``inputs``: the keywords of :func:`plan_round` (``dataset``, ``profile``, ``strategy``,
     ``trials``, ``seed``, ``repeats``, ``out_dir``, ``max_epochs``, ``patience``, ``train_size``,

@@ -182,7 +182,7 @@ def check_strategy_options(options, names: list[str]) -> dict:
 
 def run_compare(*, progress: bool = False, **inputs) -> CompareRun:
     """Run (or continue) the comparison: for each seed ``seed .. seed + n - 1`` and each strategy,
-    a study of ``trials`` distinct configs of the round-3 space into
+    a study of ``trials`` distinct trials (configs and replicates) of the round-3 space into
     ``out_dir/<strategy>/seed-<s>/``, and the tabular benchmark into ``out_dir/bench/`` (unless
     ``bench_tables`` is empty). Writes ``out_dir/trials.csv`` (every trial, ``strategy`` and
     ``seed`` columns) and ``out_dir/summary.json``.
