@@ -198,7 +198,8 @@ def _parameters(args, name: str, nb: Path, out: Path) -> dict:
     for item in getattr(args, "param", None) or []:
         key, value = _key_value(item)
         if key not in declared or key == "out_dir":
-            raise StudyError(f"notebook {nb.name} (round {name}) has no settable parameter {key!r}; "
+            hint = " (seeds is 'repeats' here, or the flag --seeds)" if key == "seeds" and "repeats" in declared else ""
+            raise StudyError(f"notebook {nb.name} (round {name}) has no settable parameter {key!r}{hint}; "
                              f"it takes: {settable}")
         if key in values and (key in given if given is not None else values[key] != PARAMETERS[key]):
             raise StudyError(f"{key} given twice: {_flag(key)} {values[key]} and -p {item}; give one")

@@ -156,6 +156,7 @@ def test_help_does_not_import_heavy_libraries():
     (["run", "../etc/passwd"], "unknown round"),
     (["run", "elsewhere/round1.ipynb"], "studylib run takes the name of a notebook in"),
     (["run", "round1", "-p", "colour=red"], "has no settable parameter 'colour'"),
+    (["run", "round1", "-p", "seeds=2"], "no settable parameter 'seeds' (seeds is 'repeats' here, or the flag --seeds)"),
     (["run", "round1", "-p", "out_dir=/tmp/x"], "has no settable parameter 'out_dir'"),
     (["run", "round1", "-p", "trials"], "-p expects KEY=VALUE"),
     (["run", "round1", "-p", "seed=2001-02-30"], "-p seed: cannot read value '2001-02-30'"),  # YAML: a date
