@@ -132,9 +132,10 @@ def _round_name(given: str) -> str:
         if not ours:
             raise StudyError(f"unknown round {given!r}: studylib run takes the name of a notebook in "
                              f"{paths.NOTEBOOKS_DIR} (e.g. round1; run a notebook elsewhere with papermill)")
-        if nb.stem not in available_rounds() and nb.stem not in ALIASES.values():
+        known = nb.stem in available_rounds() or nb.stem in ALIASES.values()
+        if not known and (paths.NOTEBOOKS_DIR / nb.name).exists():
             raise StudyError(f"{given} is not a round: its parameters cell declares no out_dir")
-        return nb.stem
+        return nb.stem  # (a name of no notebook is refused as any unknown round is)
     if not _NAME.match(given):
         raise StudyError(f"unknown round {given!r}")
     return given

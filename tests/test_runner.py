@@ -155,6 +155,7 @@ def test_help_does_not_import_heavy_libraries():
     (["run", "round1", "--strategy", "nope"], "--strategy"),
     (["run", "../etc/passwd"], "unknown round"),
     (["run", "elsewhere/round1.ipynb"], "studylib run takes the name of a notebook in"),
+    (["run", "round9.ipynb"], "unknown round 'round9' (choose from: all, round1"),
     (["run", "round1", "-p", "colour=red"], "has no settable parameter 'colour'"),
     (["run", "round1", "-p", "seeds=2"], "no settable parameter 'seeds' (seeds is 'repeats' here, or the flag --seeds)"),
     (["run", "round1", "-p", "out_dir=/tmp/x"], "has no settable parameter 'out_dir'"),
