@@ -39,7 +39,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=nonneg_int, default=0, help="the first run seed (default: 0)")
     add_seeds(parser, 30, "runs per strategy and table")
     parser.add_argument("--trials", type=positive_int, default=None, metavar="N",
-                        help=f"distinct trials charged per run: configurations and the memetic GA's replicate runs (default {DEFAULT_BUDGET}; a repeat is free)")
+                        help=f"distinct trials charged per run: configurations and the memetic GA's replicate "
+                             f"runs (default {DEFAULT_BUDGET}; a repeat is free)")
     parser.add_argument("--budget-epochs", type=positive_int, default=None, metavar="N",
                         help=f"--fidelity epoch: epochs charged per run (default {DEFAULT_BUDGET})")
     add_deprecated(parser, "--budget", "--trials (or --budget-epochs with --fidelity epoch)", dest="budget",
@@ -178,8 +179,8 @@ def _run_curve_files(args, strategies: list[str], seeds: list[int], budget: int,
         every = c.space.size * c.epochs
         if every < budget:
             sys.stderr.write(f"studylib: note: table {c.name} holds {count(c.space.size, 'config')} x {c.epochs} "
-                             f"epochs = {every} epochs, fewer than --budget-epochs {budget}: a run ends once its strategy "
-                             f"has trained what it will, and regret@{budget} holds its last regret\n")
+                             f"epochs = {every} epochs, fewer than --budget-epochs {budget}: a run ends once its "
+                             f"strategy has trained what it will, and regret@{budget} holds its last regret\n")
     t0 = time.perf_counter()
     df, grid = run_curves(curves, strategies, seeds, budget, workers=args.workers, progress=not args.no_progress)
     stamp = code_stamp(strategies, protocol=CURVE_PROTOCOL, tables=[c.name for c in curves],

@@ -53,9 +53,9 @@ def main(args) -> int:
     print(f"wrote {args.table}: {len(frame)} rows ({count(len(lengths), 'learning curve')}, one per config and seed)")
     short = int((lengths < lengths.max()).sum())
     if short:
-        print(f"studylib: note: {short} of {len(lengths)} curves end before epoch {int(lengths.max())} (early stopping, or "
-              "rungs a multi-fidelity study did not promote); bench --fidelity epoch needs every curve to reach "
-              "the same last epoch", file=sys.stderr)
+        print(f"studylib: note: {short} of {len(lengths)} curves end before epoch {int(lengths.max())} (early "
+              "stopping, or rungs a multi-fidelity study did not promote); bench --fidelity epoch needs every curve "
+              "to reach the same last epoch", file=sys.stderr)
     return 0
 
 

@@ -115,8 +115,8 @@ def _note_sizes(dataset: str, **sizes) -> None:
     for name, (wanted, have, split) in sizes.items():
         if wanted is not None and wanted > len(have) and (dataset, name, wanted) not in _NOTED:
             _NOTED.add((dataset, name, wanted))
-            sys.stderr.write(f"studylib: note: {name} {wanted} is more than the {len(have)} {split} images of {dataset}: "
-                             f"all {len(have)} are used\n")
+            sys.stderr.write(f"studylib: note: {name} {wanted} is more than the {len(have)} {split} images of "
+                             f"{dataset}: all {len(have)} are used\n")
 
 
 def _check_numbers(settings: dict, *, seed, in_flight, budget_epochs, budget_hours, train_size, val_size,
