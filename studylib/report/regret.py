@@ -18,7 +18,7 @@ from .styles import color, label, line_style
 TITLE = "Regret vs Evaluations on Tabular Benchmarks"
 
 
-EVALUATIONS = "evaluations (distinct configs)"
+EVALUATIONS = "evaluations (distinct trials: configs and replicates)"
 
 
 def regret_figure(curves: pd.DataFrame, strategies: Sequence[str] | None = None, *, title: str = TITLE,
