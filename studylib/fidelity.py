@@ -91,7 +91,7 @@ class Spend:
     charged: set = field(default_factory=set)  # keys charged (each once)
     capped: dict = field(default_factory=dict)  # uncapped key (config, or its replicate) -> its capped trial, from earlier runs
     unserved: set = field(default_factory=set)  # preloaded keys the replay has not served yet
-    preloaded: dict = field(default_factory=dict)  # preloaded key -> its charged epochs
+    preloaded: dict = field(default_factory=dict)  # preloaded key -> (its charged epochs, its seconds)
 
     def preload(self, trials, config_key) -> None:
         """Charge the trials the study already has (a re-run, e.g. with a larger budget): the
@@ -100,7 +100,7 @@ class Spend:
         for t in trials:
             self.charge(t)
             self.unserved.add(t.key)
-            self.preloaded[t.key] = charged_epochs(t)
+            self.preloaded[t.key] = (charged_epochs(t), float(t.wall_time or 0.0))
             base = TrialId(config_key(t.config), run=int(t.metrics.get("run") or 0)).key
             if t.metrics.get("rung") is None and t.key != base:
                 self.capped[base] = t
@@ -121,12 +121,13 @@ class Spend:
         served, so a resumed study asks what the uninterrupted one asked): the epoch budget left
         and, under an hours budget, the hours left at the seconds per epoch so far (None: no limit
         known yet)."""
-        out = self.left()
-        if out is not None:
-            out += sum(self.preloaded[k] for k in self.unserved)
-        if self.hours is not None and self.spent_epochs > 0:
-            per_epoch = self.spent_seconds / self.spent_epochs
-            hours = (self.hours * 3600 - self.spent_seconds) / per_epoch - self.reserved if per_epoch > 0 else None
+        ahead = [self.preloaded[k] for k in self.unserved]  # paid for, not yet seen by the replay
+        epochs = self.spent_epochs - sum(e for e, _ in ahead)
+        seconds = self.spent_seconds - sum(s for _, s in ahead)
+        out = None if self.epochs is None else self.epochs - epochs - self.reserved
+        if self.hours is not None and epochs > 0:
+            per_epoch = seconds / epochs
+            hours = (self.hours * 3600 - seconds) / per_epoch - self.reserved if per_epoch > 0 else None
             out = hours if out is None or hours is None else min(out, hours)
         return out
 

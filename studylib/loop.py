@@ -2,19 +2,8 @@
 executor, record the finished trial, tell the strategy. ``studylib search`` (a CNN objective,
 SQLite ledger) and ``studylib bench`` (a table objective, in-memory ledger) both run it.
 
-A :class:`Scheduler` keeps one :class:`Entry` per proposal; each entry is in one named state:
-
-* ``PROPOSED``: asked of the strategy, not started (under a budget it may wait for the executor
-  to have room and the budget to cover it);
-* ``RUNNING``: submitted to the executor (or waiting for the same trial another entry runs);
-* ``SERVED``: answered from the ledger (a repeat, or a trial another study evaluated);
-* ``FINISHED``: its trial came back from the executor and is recorded;
-* ``TOLD``: its result was told to the strategy (the entry is done);
-* ``DROPPED``: over the trial cap or the budget: never evaluated nor told.
-
-What an entry asks for is a frozen :class:`~studylib.fidelity.TrialId` (config key, rung epochs,
-epoch cap, run; its ``key`` is the ledger key); under an epoch budget the trial answering a plain
-proposal may be a capped one (``TrialId(config, cap=epochs left)``).
+A :class:`Scheduler` keeps one :class:`~studylib.loop_state.Entry` per proposal, in one named
+state (:mod:`studylib.loop_state`).
 
 ``trials`` caps the *distinct* trials the study charges or serves: a config the study already
 proposed is answered from the ledger and not counted again, and one another study evaluated under
@@ -32,77 +21,29 @@ whatever runs the trials and whether a result was evaluated now or served:
   proposal order (results that finish early are held back), each tell followed by an ask for as
   many configs as the window has room for.
 
-The loop stops when ``trials`` distinct trials (configs and replicates) are done, when the space is
-exhausted, when the strategy is finished or asks for nothing with nothing pending, or when it only
-re-proposes known configs (``max_idle`` asks in a row, or ``max_repeats`` in all). A multi-fidelity
-strategy is told the cap instead (``Strategy.limit``: at most ``trials`` distinct configs, and
-under a budget no new config whose expected promotions do not fit): each config is carried as far
-as halving promotes it, so a study does not end with promotions owed. The budget it is told leaves
-out the epochs of proposals waiting for the executor, as it does those of running ones, so it does
+A repeat asked while its first proposal runs or waits for the executor follows that proposal's
+trial. The loop stops asking when ``trials`` distinct trials (configs and replicates) are done,
+when the space is exhausted, when the strategy is finished, when the budget is spent, or when it
+only re-proposes what it has (``max_idle`` asks in a row that start nothing new, or
+``max_repeats`` repeats in all); it ends once what it asked is told, or when the strategy asks for
+nothing with nothing pending. A multi-fidelity strategy is told the cap instead
+(``Strategy.limit``: at most ``trials`` distinct configs, and under a budget no new config whose
+expected promotions do not fit): each config is carried as far as halving promotes it, so a study
+does not end with promotions owed. The budget it is told leaves
+out the epochs of proposals waiting for the executor, as it does those of running ones, and a
+finished trial's unused epochs (failed, or stopped early) count only once it is told, so it does
 not depend on the executor's capacity.
 """
 from __future__ import annotations
 
-import enum
 from collections import deque
-from dataclasses import dataclass
 from typing import Callable
 
 from .fidelity import Rungs, Spend, TrialId, charged_epochs
-from .strategies import Proposal, Replicate, Strategy, config_of
+from .loop_state import READY, Entry, LoopCounts, State, wanted_of
+from .strategies import Strategy
 from .strategies.base import default_in_flight, ignores_results  # the loop's window rules (study imports them here)
 from .trial import Trial
-
-
-class State(enum.Enum):
-    PROPOSED = "proposed"
-    RUNNING = "running"
-    SERVED = "served"
-    FINISHED = "finished"
-    TOLD = "told"
-    DROPPED = "dropped"
-
-
-READY = (State.SERVED, State.FINISHED, State.DROPPED)  # may leave the window (told, or skipped)
-
-
-@dataclass(eq=False)
-class Entry:
-    """One proposal (a config or a :class:`Proposal`): what it asks for (``wanted``), the ledger
-    key of the trial that answers it (``key``: ``wanted.key``, or a capped trial's), its state and
-    (once known) its trial."""
-
-    item: dict | Proposal
-    wanted: TrialId
-    key: str
-    state: State = State.PROPOSED
-    trial: Trial | None = None
-    reserved: int = 0  # epochs reserved from the budget while it runs
-
-    @property
-    def config(self) -> dict:
-        return config_of(self.item)
-
-    @property
-    def epochs(self) -> int | None:
-        return int(self.item.epochs) if isinstance(self.item, Proposal) else None
-
-
-def wanted_of(item, key: Callable[[dict], str]) -> TrialId:
-    """What a proposal asks for: a plain config, a rung (:class:`Proposal`) or a run of a config
-    (:class:`Replicate`)."""
-    if isinstance(item, Proposal):
-        return TrialId(key(item.config), int(item.epochs))
-    if isinstance(item, Replicate):
-        return TrialId(key(item.config), run=int(item.run))
-    return TrialId(key(item))
-
-
-@dataclass
-class LoopCounts:
-    evaluated: int = 0  # charged: run by the executor now
-    served: int = 0     # distinct trials answered from the ledger
-    repeats: int = 0    # proposals of configs the study already had
 
 
 class Scheduler:
@@ -121,6 +62,11 @@ class Scheduler:
         self.asked: dict[TrialId, str | None] = {}       # proposal -> the key answering it (None: not started)
         self.running: dict[str, list[Entry]] = {}        # key being evaluated -> the entries waiting for it
         self.waiting: deque[Entry] = deque()             # under a budget: PROPOSED, waiting for the executor
+        self.followers: dict[TrialId, list[Entry]] = {}  # a waiting proposal -> its repeats asked meanwhile
+        self.failed: dict[str, Trial] = {}               # config key -> its failed rung trial (not trained further)
+        self.saved: dict[int, int] = {}                  # id of a finished entry not told yet -> reserved epochs unused
+        self.fresh = 0                                   # proposals that started something new
+        self.idle = 0                                    # asks in a row that started nothing new
 
     @property
     def distinct(self) -> int:
@@ -137,37 +83,46 @@ class Scheduler:
             wanted = wanted_of(item, self.key)
             e = Entry(item, wanted, self.asked.get(wanted) or wanted.key)
             entries.append(e)
-            if e.key in self.running:
-                self.running[e.key].append(e)
-                e.state = State.RUNNING
-                continue
             new = wanted.key not in self.replicas if wanted.run else wanted.config not in self.seen
             if wanted in self.asked or (new and self.distinct >= self.trials):
                 self.counts.repeats += 1
-                e.trial = self.ledger.get(e.key)  # a known result is told, as for any repeat
-                e.state = State.DROPPED if e.trial is None else State.SERVED
+                self._repeat(e)
                 continue
             if wanted.run:
                 self.replicas.add(wanted.key)
             else:
                 self.seen.add(wanted.config)
             self.asked[wanted] = None
+            self.fresh += 1
             if self.spend is None:
                 self.dispatch(e)
             elif self.waiting or len(self.running) >= self.executor.capacity or not self.dispatch(e):
                 self.waiting.append(e)
         return entries
 
+    def _repeat(self, e: Entry) -> None:
+        """Answer a proposal asked before (or one over the trial cap): it follows the first
+        proposal's trial while that runs or waits for the executor, else the ledger's result is
+        told (none: it is dropped)."""
+        if e.key in self.running:
+            self.running[e.key].append(e)
+            e.state = State.RUNNING
+        elif e.wanted in self.asked and self.asked[e.wanted] is None:
+            self.followers.setdefault(e.wanted, []).append(e)
+        else:
+            e.trial = self.ledger.get(e.key)
+            e.state = State.DROPPED if e.trial is None else State.SERVED
+
     def fits(self) -> float | None:
         """What the budget still fits (:meth:`Spend.fits`) less the epochs of proposals waiting for
-        the executor: the same whatever the executor's capacity (a running trial is reserved, a
-        waiting one would not be)."""
+        the executor, and less the epochs a finished trial did not use until it is told: the same
+        whatever the executor's capacity (a running trial is reserved, a waiting one would not be)."""
         fits = None if self.spend is None else self.spend.fits()
         if fits is None:
             return None
         for e in self.waiting:
             fits -= self._start_of(e)[1]
-        return fits
+        return fits - sum(self.saved.values())
 
     def _start_of(self, e: Entry) -> tuple[tuple, int]:
         """Where ``e`` would continue from (:meth:`Rungs.start`; a plain trial: from scratch) and the
@@ -175,11 +130,19 @@ class Scheduler:
         epochs = e.epochs
         if epochs is None:
             return (0, None, None), self.objective.max_epochs
+        if e.wanted.config in self.failed:
+            return (0, None, None), 0  # answered by the failure (dispatch)
         start = self.rungs.start(e.wanted.config, epochs)
         return start, epochs - start[0]
 
     def dispatch(self, e: Entry) -> bool:
-        """Serve or submit ``e``; False: it must wait for running trials to free budget."""
+        """Serve or submit ``e`` (and the repeats that follow it); False: it must wait for running
+        trials to free budget."""
+        failed = self.failed.get(e.wanted.config) if e.epochs is not None else None
+        if failed is not None:  # a config that failed at a rung is not trained further
+            self.asked[e.wanted] = e.key = failed.key
+            e.trial, e.state = failed, State.SERVED
+            return self._follow(e)
         start, need = self._start_of(e)
         k, cached = self._cached(e)
         cap = None
@@ -189,7 +152,7 @@ class Scheduler:
                 return False
             if verdict == "drop":
                 self.spend.exhausted, e.state = True, State.DROPPED
-                return True
+                return self._follow(e)
             if verdict == "cap":
                 need = left  # the last trial gets what is left
                 k, cap = e.wanted.capped(left).key, left
@@ -200,6 +163,14 @@ class Scheduler:
             self.serve(e, cached)
         else:
             self._submit(e, k, start, need, cap)
+        return self._follow(e)
+
+    def _follow(self, e: Entry) -> bool:
+        """The repeats of ``e`` asked while it waited share what became of it."""
+        for f in self.followers.pop(e.wanted, []):
+            f.key, f.trial, f.state = e.key, e.trial, e.state
+            if e.state is State.RUNNING:
+                self.running[e.key].append(f)
         return True
 
     def _cached(self, e: Entry) -> tuple[str, Trial | None]:
@@ -245,10 +216,16 @@ class Scheduler:
         if self.spend is not None:
             self.spend.charge(cached)
             self.spend.unserved.discard(cached.key)
-        self.rungs.note(e.wanted.config, cached)
+        self._note(e, cached)
         e.trial, e.state = cached, State.SERVED
         if self.on_served is not None:
             self.on_served(cached)
+
+    def _note(self, e: Entry, trial: Trial) -> None:
+        """Keep a rung trial's checkpoint (or, failed, that its config trains no further)."""
+        self.rungs.note(e.wanted.config, trial)
+        if e.epochs is not None and not trial.ok:
+            self.failed.setdefault(e.wanted.config, trial)
 
     def drain(self) -> None:
         """Start waiting entries while the executor has room (and the budget covers them)."""
@@ -264,7 +241,10 @@ class Scheduler:
         if self.spend is not None:
             self.spend.reserved -= entries[0].reserved
             self.spend.charge(trial)
-        self.rungs.note(entries[0].wanted.config, trial)
+            unused = entries[0].reserved - charged_epochs(trial)
+            if unused > 0:  # (failed, or stopped early): the strategy learns it when it is told
+                self.saved[id(entries[0])] = unused
+        self._note(entries[0], trial)
         for e in entries:
             e.trial, e.state = trial, State.FINISHED
         if self.on_trial is not None:
@@ -272,14 +252,34 @@ class Scheduler:
         return entries
 
     def tell(self, e: Entry) -> None:
+        self.saved.pop(id(e), None)
         self.strategy.tell(e.item, self.objective.score(e.trial))
         e.state = State.TOLD
         for config in self.strategy.retired():
             self.rungs.retire(self.key(config))
 
-    def stalled(self, idle: int) -> bool:
-        return ((self.max_idle is not None and idle > self.max_idle)
-                or (self.max_repeats is not None and self.counts.repeats > self.max_repeats))
+    # -- when to stop asking ------------------------------------------------------------------
+    def ask(self, n: int) -> list[Entry]:
+        """:meth:`propose`, counting the asks in a row that start nothing new (``idle``)."""
+        before = self.fresh
+        entries = self.propose(n)
+        self.idle = 0 if self.fresh > before else self.idle + 1
+        return entries
+
+    def stalled(self) -> bool:
+        """The strategy only re-proposes what it has: ``max_idle`` asks in a row, or ``max_repeats``
+        repeats in all."""
+        return ((self.max_idle is not None and self.idle >= self.max_idle)
+                or (self.max_repeats is not None and self.counts.repeats >= self.max_repeats))
+
+    def capped(self) -> bool:
+        """The trial cap or the space is used up (a multi-fidelity strategy is told the cap instead)."""
+        return not self.strategy.multi_fidelity and (self.distinct >= self.trials or len(self.seen) >= self.space_size)
+
+    def ended(self) -> bool:
+        """Nothing more is asked: capped, the strategy finished, stalled, or the budget spent."""
+        return (self.capped() or self.strategy.finished or self.stalled()
+                or (self.spend is not None and self.spend.done))
 
     # -- the two ways of running -----------------------------------------------------------
     def run(self) -> LoopCounts:
@@ -292,19 +292,14 @@ class Scheduler:
 
     def run_as_workers_free(self) -> LoopCounts:
         """A strategy that ignores results: one ask per free worker, each result told as it comes."""
-        idle = 0
         while True:
-            while len(self.running) < self.executor.capacity and self.distinct < self.trials:
-                if self.strategy.finished or len(self.seen) >= self.space_size or self.stalled(idle):
-                    break
-                before = self.distinct
-                entries = self.propose(1)
+            while len(self.running) < self.executor.capacity and not self.ended():
+                entries = self.ask(1)
                 if not entries and not self.running:
                     break  # nothing asked, nothing pending: the strategy is done
                 for e in entries:
                     if e.trial is not None:
                         self.tell(e)
-                idle = 0 if self.distinct > before else idle + 1
             if not self.running:
                 return self.counts
             for trial in self.executor.wait():
@@ -312,49 +307,37 @@ class Scheduler:
                     self.tell(e)
 
     def run_windowed(self) -> LoopCounts:
-        """Up to ``window`` entries not yet told, told in proposal order."""
-        spend, counts = self.spend, self.counts
+        """Up to ``window`` entries not yet told, told in proposal order; after each tell the window
+        is refilled (once the loop has ended asking, what is in it is still run and told)."""
         window = self.window or (self.executor.capacity if ignores_results(self.strategy)
                                  else default_in_flight(self.strategy))
         queue: deque[Entry] = deque()
 
-        promotes = self.strategy.multi_fidelity  # the cap limits its new configs, not its promotions
-
-        def capped() -> bool:
-            return not promotes and (self.distinct >= self.trials or len(self.seen) >= self.space_size)
-
         def refill() -> None:
-            k = window - len(queue) if promotes else min(window - len(queue), self.trials - self.distinct)
-            if k > 0 and not (spend is not None and spend.done):
-                queue.extend(self.propose(k))
+            room = window - len(queue)
+            k = room if self.strategy.multi_fidelity else min(room, self.trials - self.distinct)
+            if k > 0 and not self.stalled() and not (self.spend is not None and self.spend.done):
+                queue.extend(self.ask(k))
 
         refill()
-        idle, last = 0, -1
         while True:
             if queue and queue[0].state in READY:
                 e = queue.popleft()
                 if e.state is not State.DROPPED:
                     self.tell(e)
-                if self.max_repeats is not None and counts.repeats > self.max_repeats:
-                    return counts
                 refill()
-                continue
-            if not queue:
-                if (capped() or self.strategy.finished or self.stalled(idle)
-                        or (spend is not None and spend.done)):
-                    return counts
-                idle = idle + 1 if self.distinct == last else 0
-                last = self.distinct
+            elif not queue:
+                if self.ended():
+                    return self.counts
                 refill()
                 if not queue and not self.running:
-                    return counts  # nothing asked, nothing pending: the strategy is done
-                continue
-            if not self.running and self.waiting:
+                    return self.counts  # nothing asked, nothing pending: the strategy is done
+            elif not self.running and self.waiting:
                 self.drain()  # a proposal waits while nothing runs: start it (or drop it: budget spent)
-                continue
-            for trial in self.executor.wait():
-                self.finish(trial)
-            self.drain()
+            else:
+                for trial in self.executor.wait():
+                    self.finish(trial)
+                self.drain()
 
 
 def run_loop(strategy: Strategy, objective, executor, ledger, study_id: str, *, trials: int, space_size: int,
