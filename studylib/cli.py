@@ -91,7 +91,9 @@ def cmd_search(args) -> int:
     space = study_space(args.round)
     if args.trials and args.trials > space.size:
         sys.stderr.write(f"studylib: note: the space has {space.size} configs, fewer than --trials {args.trials}: "
-                         f"the study ends once its {space.size} configs are tried\n")
+                         f"the study ends once its {space.size} configs are tried"
+                         + (" (runs of its best config again may add trials meanwhile)" if args.strategy == "memetic"
+                            else "") + "\n")
 
     created = new_folder(args.out)
     try:
@@ -129,9 +131,11 @@ def budget_note(frame, wanted: int, args) -> None:
 
     configs = collapse_rungs(frame)
     if len(configs) < wanted:
-        flags = [f for f, v in (("--budget-epochs", args.budget_epochs), ("--budget-hours", args.budget_hours)) if v]
+        flag = "--budget-epochs" if args.budget_epochs else "--budget-hours"
+        if args.budget_epochs and args.budget_hours and "wall_time" in frame:  # the one that ran out
+            flag = "--budget-hours" if frame["wall_time"].fillna(0).sum() >= args.budget_hours * 3600 else flag
         print(f"the budget ended the study after {len(configs)} of {wanted} {'trials' if configs is frame else 'configs'} "
-              f"({' / '.join(flags)}); a larger budget continues it")
+              f"({flag}); a larger budget continues it (a trial it cut short stays as it was)")
 
 
 def new_folder(out) -> Path | None:

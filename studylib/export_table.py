@@ -51,6 +51,9 @@ def main(args) -> int:
     write_table(frame, args.table)
     lengths = frame.groupby(_key_columns(frame), dropna=False, sort=False)[EPOCH].max()
     print(f"wrote {args.table}: {len(frame)} rows ({count(len(lengths), 'learning curve')}, one per config and seed)")
+    note = coverage_note(frame)
+    if note:
+        print(note, file=sys.stderr)
     short = int((lengths < lengths.max()).sum())
     if short:
         print(f"studylib: note: {short} of {len(lengths)} curves end before epoch {int(lengths.max())} (early "
@@ -102,7 +105,7 @@ def learning_curves(folder, studies: list[str] | None = None) -> "pd.DataFrame":
 
     with Ledger(path, read_only=True) as ledger:
         rows = ledger.histories(studies, ok_only=True)
-        check_one_kind(ledger, studies, {r[0] for r in rows}, folder)
+        space = check_one_kind(ledger, studies, {r[0] for r in rows}, folder)
     longest: dict[tuple[str, int], dict] = {}
     for _, config, seed, curve in rows:
         n = max((len(v) for v in curve.values()), default=0)
@@ -122,23 +125,49 @@ def learning_curves(folder, studies: list[str] | None = None) -> "pd.DataFrame":
     names = list(json.loads(next(iter(longest))[0]))
     metrics = sorted({m for c in longest.values() for m in c}, key=_metric_order)
     frame = frame[names + [SEED, EPOCH] + metrics]
-    return frame.sort_values(names + [SEED, EPOCH], kind="stable").reset_index(drop=True)
+    frame = frame.sort_values(names + [SEED, EPOCH], kind="stable").reset_index(drop=True)
+    frame.attrs["space"] = space
+    return frame
 
 
-def check_one_kind(ledger, studies: list[str] | None, keys: set[str], folder) -> None:
+def coverage_note(frame) -> str | None:
+    """A note when the table holds fewer configs than the studies' search space: a benchmark on
+    it then searches the smaller space its configs span (a partial grid can be a whole one)."""
+    from .space import SearchSpace
+
+    definition = frame.attrs.get("space")
+    if not definition:
+        return None
+    space = SearchSpace.from_dict(definition)
+    names = _key_columns(frame)[:-1]  # the hyperparameters (the last key column is the seed)
+    have = len(frame[names].drop_duplicates())
+    if have >= space.size:
+        return None
+    sizes = {d.name: len(d) for d in space.dimensions}
+    fixed = [f"{n} only {frame[n].iloc[0]}" for n in names if frame[n].nunique() == 1 and sizes.get(n, 1) > 1]
+    spans = f" ({', '.join(fixed)})" if fixed else ""
+    return (f"studylib: note: the table holds {have} of the space's {space.size} configs, so a benchmark on it "
+            f"searches only the space they span{spans}; a grid study with --trials {space.size} covers it all")
+
+
+def check_one_kind(ledger, studies: list[str] | None, keys: set[str], folder) -> dict | None:
     """The studies whose trials are exported (``keys``) share one search space and one dataset
-    (the same data): a table is one space on one dataset. Else :class:`StudyError` naming them."""
+    (the same data): a table is one space on one dataset. Else :class:`StudyError` naming them.
+    Returns that space's definition (as the studies recorded it; None if none did)."""
     kinds: dict[tuple, str] = {}
+    definition = None
     for s in ledger.studies():
         spec = s["spec"]
         if (studies and s["study_id"] not in studies) or not keys & set(ledger.study_keys(s["study_id"])):
             continue
         kind = (spec.get("space"), spec.get("space_hash"), spec.get("dataset"), spec.get("data_hash"))
         kinds.setdefault(kind, s["study_id"])
+        definition = definition or s["provenance"].get("space_definition")
     if len(kinds) > 1:
         named = "; ".join(f"{sid} ({space} on {dataset})" for (space, _, dataset, _), sid in kinds.items())
         raise StudyError(f"{folder} holds studies of {len(kinds)} search spaces or datasets (e.g. {named}): "
                          "a table is one space on one dataset; export one with --study ID")
+    return definition
 
 
 def _length(curve: dict | None) -> int:

@@ -258,6 +258,11 @@ class Scheduler:
         for config in self.strategy.retired():
             self.rungs.retire(self.key(config))
 
+    def pace_unknown(self) -> bool:
+        """An hours budget (alone) whose seconds per epoch are not known yet: what it fits is
+        unknown, so a multi-fidelity strategy's first window would fill with new configs."""
+        return self.spend is not None and self.spend.hours is not None and self.fits() is None
+
     # -- when to stop asking ------------------------------------------------------------------
     def ask(self, n: int) -> list[Entry]:
         """:meth:`propose`, counting the asks in a row that start nothing new (``idle``)."""
@@ -315,6 +320,8 @@ class Scheduler:
 
         def refill() -> None:
             room = window - len(queue)
+            if self.strategy.multi_fidelity and self.pace_unknown():
+                room = min(room, 1 - len(queue))  # one at a time until the first trial is told
             k = room if self.strategy.multi_fidelity else min(room, self.trials - self.distinct)
             if k > 0 and not self.stalled() and not (self.spend is not None and self.spend.done):
                 queue.extend(self.ask(k))

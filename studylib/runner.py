@@ -145,8 +145,12 @@ def default_out(args) -> Path:
     """``reports/<dataset>-<profile>``, plus a tag for each setting that changes the results, given
     by its flag or by ``-p`` (a value of the wrong type is refused later, by the round's checks)."""
     v = {k: getattr(args, k, None) for k in PARAMETERS}
+    by_p = {}
     for item in getattr(args, "param", None) or []:
         key, value = _key_value(item)
+        if key in by_p and by_p[key] != value:
+            raise StudyError(f"-p {key} given twice ({by_p[key]!r} and {value!r}): give one")
+        by_p[key] = value
         if key in PARAMETERS and isinstance(value, (str, int)) and not isinstance(value, bool):
             v[key] = value
     from .report.rounds import default_out_dir
@@ -196,8 +200,12 @@ def _parameters(args, name: str, nb: Path, out: Path) -> dict:
         elif v != PARAMETERS[k]:
             raise StudyError(f"notebook {nb.name} (round {name}) has no parameter {k!r} ({_flag(k)}); "
                              f"it takes: {settable}")
+    by_p = {}
     for item in getattr(args, "param", None) or []:
         key, value = _key_value(item)
+        if key in by_p and by_p[key] != value:
+            raise StudyError(f"-p {key} given twice ({by_p[key]!r} and {value!r}): give one")
+        by_p[key] = value
         if key not in declared or key == "out_dir":
             hint = " (seeds is 'repeats' here, or the flag --seeds)" if key == "seeds" and "repeats" in declared else ""
             raise StudyError(f"notebook {nb.name} (round {name}) has no settable parameter {key!r}{hint}; "

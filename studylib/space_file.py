@@ -165,7 +165,28 @@ BUILTIN = ("round1", "round2", "round3")
 
 class _Loader(yaml.SafeLoader):
     """PyYAML's safe loader, reading ``1e-3`` as a number as YAML 1.2 and JSON do (YAML 1.1, which
-    PyYAML follows, needs a dot: ``1.0e-3``; a quoted ``'1e-3'`` stays text)."""
+    PyYAML follows, needs a dot: ``1.0e-3``; a quoted ``'1e-3'`` stays text), and refusing a key
+    written twice in one mapping (PyYAML keeps the last silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"found duplicate key {key!r}",
+                                                        key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def _json_object(pairs: list) -> dict:
+    """A JSON object, refusing a key written twice (``json`` keeps the last silently)."""
+    out = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {key!r}")
+        out[key] = value
+    return out
 
 
 _Loader.add_implicit_resolver(
@@ -208,13 +229,13 @@ def load_space(name_or_path: str | Path) -> SearchSpace:
             raise StudyError(f"unknown round {text_name!r}: {f'did you mean {close!r}? ' if close else ''}use "
                              f"{', '.join(BUILTIN)} or a path to a space file")
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8-sig")  # (a byte-order mark, as some editors write, is skipped)
     except FileNotFoundError:
         raise StudyError(f"space file not found: {path}") from None
     except (OSError, UnicodeDecodeError) as e:
         raise StudyError(f"cannot read space file {path}: {e.__class__.__name__}") from None
     try:
-        data = json.loads(text) if path.suffix == ".json" else load_yaml(text)
+        data = json.loads(text, object_pairs_hook=_json_object) if path.suffix == ".json" else load_yaml(text)
     except yaml.YAMLError as e:
         raise StudyError(f"{path}: not valid YAML: {_yaml_problem(e)}") from None
     except ValueError as e:

@@ -201,7 +201,9 @@ def _loop(spec, out, study_id, objective, executor, ledger, key_code, progress, 
     spend = Spend(spec.budget_epochs, spec.budget_hours) if budgeted else None
     rungs = Rungs(out / CHECKPOINTS, spec.budget.max_epochs)
     open_ended = budgeted and spec.trials >= spec.space.size  # only the budget bounds it: no count to reach
-    total = None if open_ended else min(spec.trials, spec.space.size)
+    # replicate runs count as trials: past the space's size no count is certain
+    replicating = getattr(strategy, "replicates", 1) > 1 and spec.trials > spec.space.size
+    total = None if open_ended or replicating else min(spec.trials, spec.space.size)
     bar = StudyProgress(f"{spec.space.name} {spec.strategy} s{spec.seed}", total, progress,
                         budget_epochs=spec.budget_epochs, rungs=strategy.multi_fidelity)
     failed = in_a_row = 0

@@ -183,3 +183,27 @@ def test_an_interrupted_export_keeps_the_old_table_and_leaves_no_temporary_file(
     monkeypatch.setattr(pd.DataFrame, "to_csv", interrupted)
     assert cli.main(["export-table", str(out), "--table", str(target)]) == 130  # Ctrl-C's code
     assert target.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["curves.csv"]
+
+
+def test_a_partial_grid_is_noted_with_the_values_it_misses(study, tmp_path, capsys):
+    """Half a grid can be a whole grid of a smaller space (filters1 fixed): bench would not
+    notice, so export-table says how many of the study's configs the table holds."""
+    space, _ = study
+    out = tmp_path / "half"
+    assert cli.main(["search", str(space), "--strategy", "grid", "--trials", "2", "--dataset", "synthetic",
+                     "--max-epochs", "2", "--patience", "5", "--executor", "inline", "--no-progress",
+                     "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert cli.main(["export-table", str(out), "--table", str(tmp_path / "half.csv")]) == 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "studylib: note: the table holds 2 of the space's 4 configs, so a benchmark on it searches only" in err
+    assert err.rstrip().endswith("a grid study with --trials 4 covers it all")
+    # which values the table misses: here the half the grid with filters1 at 8
+    from studylib.export_table import coverage_note, learning_curves
+
+    whole = learning_curves(study[1])
+    half = whole[whole.filters1 == 8].copy()
+    half.attrs["space"] = whole.attrs["space"]
+    assert "holds 2 of the space's 4 configs" in coverage_note(half) and "(filters1 only 8)" in coverage_note(half)
+    assert coverage_note(whole) is None

@@ -179,3 +179,19 @@ def test_an_hours_budget_resumed_asks_what_the_uninterrupted_study_asked(tmp_pat
             path = tmp_path / f"r{seed}-{k}.db"
             study(path, kill_after=k, seed=seed)
             assert study(path, seed=seed) == full, (seed, k)
+
+
+@pytest.mark.parametrize("name", ["memetic-sh", "asha", "dehb"])
+def test_a_small_hours_budget_still_promotes(table, name):
+    """Under an hours budget alone the seconds per epoch are unknown until a trial finishes; the
+    first window is then asked one proposal at a time (before: memetic-sh's window of 20 filled
+    with first-rung configs that used up 12 pretend seconds, and none was promoted)."""
+    for seed in range(3):
+        s = make_strategy(name, table.space, seed=seed, max_epochs=EPOCHS)
+        objective, ledger, executor = Timed(table, seed), MemoryLedger(), InlineExecutor(progress=False)
+        executor.start(objective)
+        run_loop(s, objective, executor, ledger, "s", trials=table.space.size, space_size=table.space.size,
+                 spend=Spend(hours=12 / 3600), rungs=TableRungs(table.epochs))
+        trials = ledger.study_trials("s")
+        assert any(t.epochs > 1 for t in trials), (seed, [t.key for t in trials])
+        assert owed(s) == []

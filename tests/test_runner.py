@@ -166,6 +166,7 @@ def test_help_does_not_import_heavy_libraries():
     (["run", "round1", "--seeds", "1", "-p", "repeats=2"], "repeats given twice: --seeds 1 and -p repeats=2"),
     (["run", "round1", "--seed", "0", "-p", "seed=3"], "seed given twice: --seed 0 and -p seed=3"),  # the default
     (["run", "round1", "--dataset=digits", "-p", "dataset=synthetic"], "dataset given twice: --dataset digits"),
+    (["run", "round1", "-p", "max_epochs=1", "-p", "max_epochs=2"], "-p max_epochs given twice (1 and 2): give one"),
 ])
 def test_bad_input_one_line_exit_2_nothing_written(notebooks, tmp_path, capsys, argv, message):
     out = tmp_path / "out"

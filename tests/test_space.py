@@ -198,3 +198,15 @@ def test_bad_kind_in_a_space_file_is_one_line_naming_the_dimension(tmp_path, kin
         load_space(path)
     msg = str(e.value)
     assert msg.startswith(f"{path}: 'learning_rate': kind must be ordinal or categorical") and "\n" not in msg
+
+
+def test_a_key_written_twice_is_refused_and_a_byte_order_mark_is_skipped(tmp_path):
+    """YAML and JSON readers keep the last of two equal keys silently: here it is one line."""
+    with pytest.raises(StudyError, match="line 2, column 48: found duplicate key 'values'"):
+        load_space(_write(tmp_path, "name: mine\ndimensions: [{name: filters1, values: [8, 16], values: [32]}]\n"))
+    twice = json.dumps(GOOD).replace('"name": "mine"', '"name": "mine", "name": "yours"')
+    with pytest.raises(StudyError, match=r"not valid JSON \(duplicate key 'name'\)"):
+        load_space(_write(tmp_path, twice, "space.json"))
+    path = tmp_path / "bom.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(GOOD).encode())
+    assert load_space(path).size == 4

@@ -180,6 +180,13 @@ class DaskExecutor:
                 self.client.cancel(futures, force=True)
         except Exception:
             pass
+        if self.cluster is not None and self.client is not None:
+            try:
+                from .dask_plugins import quiet_shutdown
+
+                self.client.run(quiet_shutdown, wait=True)
+            except Exception:
+                pass
         if self._own_client and self.client is not None:
             self.client.close()
             self.client = None

@@ -1,6 +1,7 @@
 """Worker plugins for the Dask clusters a study starts (imported on the workers too)."""
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 
@@ -15,3 +16,10 @@ class IgnoreInterrupt(distributed.WorkerPlugin):
     def setup(self, worker) -> None:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def quiet_shutdown() -> None:
+    """Run on each worker just before the study closes its own cluster: a heartbeat that meets
+    the closing scheduler logs a CommClosedError traceback at ERROR (a known Dask shutdown race,
+    dask/distributed#7192); trials' errors have all come back by then."""
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)
