@@ -165,7 +165,7 @@ def add_study_arguments(p: argparse.ArgumentParser, *, default_out: str | None =
                    help=f"one of {', '.join(DATASETS)} (default: digits, offline)")
     p.add_argument("--data-dir", type=path,
                    help="folder holding cifar-10-python.tar.gz or cifar-10-batches-py/, or Fashion-MNIST's IDX files "
-                        "(default: data/)")
+                        "(default: data/ in studylib's folder, or $STUDYLIB_DATA)")
     p.add_argument("--profile", default="smoke", choices=list(PROFILES), metavar="NAME",
                    help="smoke (tiny, 2 epochs) or paper (full protocol, up to 500 epochs) (default: smoke)")
     p.add_argument("--max-epochs", type=positive_int, help="override the profile's epoch budget")

@@ -13,6 +13,7 @@ import hashlib
 import io
 import pickle
 import struct
+import sys
 import tarfile
 import zlib
 from dataclasses import dataclass, field
@@ -246,6 +247,9 @@ def _load_fashion(data_dir: Path, download: bool):
             raise StudyError(f"Fashion-MNIST folder {folder} is incomplete (missing {missing}); "
                              "put all four IDX files there, or remove it to use another copy")
         if all(found.values()):
+            if folder == paths.FASHION_MNIST_SYSTEM_DIR and Path(data_dir).absolute() != paths.DATA_DIR.absolute():
+                print(f"studylib: note: no Fashion-MNIST in {_shown(data_dir)}; using Debian's copy in {folder}",
+                      file=sys.stderr)
             arrs = {k: read_idx(p) for k, p in found.items()}
             for part in ("train", "test"):
                 x, y = arrs[f"x_{part}"], arrs[f"y_{part}"]
@@ -265,11 +269,13 @@ def _load_fashion(data_dir: Path, download: bool):
 
 
 def _shown(folder: Path) -> str:
-    """``folder`` as a message names it: ``data/`` for the default one, else its path."""
-    folder = Path(folder)
-    if folder == paths.DATA_DIR or paths.DATA_DIR in folder.parents:
-        return "data/" + str(folder.relative_to(paths.DATA_DIR)).removeprefix(".")
-    return str(folder)
+    """``folder`` as a message names it: its path, relative to the current folder where it lies
+    inside it (the default ``data/`` when run from studylib's folder)."""
+    folder = Path(folder).absolute()
+    try:
+        return str(folder.relative_to(Path.cwd()))
+    except ValueError:
+        return str(folder)
 
 
 def _load_digits():

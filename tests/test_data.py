@@ -178,9 +178,13 @@ def test_fashion_mnist_from_local_idx_files(tmp_path):
         load_dataset("fashion_mnist", data_dir=str(mixed), download=False)
 
 
-def test_real_fashion_mnist_from_debian_package():
+def test_real_fashion_mnist_from_debian_package(tmp_path, capsys):
     d = load_dataset("fashion_mnist", train_size=1000, val_size=200, test_size=200, download=False)
     assert d.source == "/usr/share/datasets/fashion-mnist"
+    assert capsys.readouterr().err == ""  # the default data/ holds none: Debian's copy, as documented
+    load_dataset("fashion_mnist", data_dir=str(tmp_path), train_size=1000, val_size=200, test_size=200, download=False)
+    assert capsys.readouterr().err == (f"studylib: note: no Fashion-MNIST in {tmp_path}; using Debian's copy in "
+                                       "/usr/share/datasets/fashion-mnist\n")
     assert d.input_shape == (28, 28, 1) and d.n_classes == 10
     assert (len(d.y_train), len(d.y_val), len(d.y_test)) == (1000, 200, 200)
     assert len(np.unique(d.y_train)) == 10  # a random subset, not one class
