@@ -93,13 +93,19 @@ def check_top_rungs(curves, strategies, budget: int, default: bool = False) -> N
 
 
 def check_not_a_study(spec: str) -> None:
-    """A study folder or its ledger is not a table: say how to make one of it."""
+    """A study folder, its ledger or its trials.csv / rungs.csv is not a table: say how to make
+    one of it."""
+    from .outdir import RUNGS_CSV
+
     for item in split_names(spec, "--table"):
         path = Path(item)
         ledger = path.is_file() and path.suffix.lower() in (".sqlite", ".db")
-        if ledger or (path / paths.LEDGER_NAME).is_file():
+        record = path.is_file() and path.name in (paths.TRIALS_CSV, RUNGS_CSV) and (
+            path.parent / paths.LEDGER_NAME).is_file()  # the study's own export, one row per trial
+        if ledger or record or (path / paths.LEDGER_NAME).is_file():
             folder = path if path.is_dir() else path.parent
-            raise StudyError(f"--table {item}: a study's {'ledger' if ledger else 'folder'}, not a table; "
+            what = path.name if record else "ledger" if ledger else "folder"
+            raise StudyError(f"--table {item}: a study's {what}, not a table; "
                              f"make one with `studylib export-table {folder} --table FILE.csv`, then "
                              "bench --table FILE.csv --fidelity epoch")
 

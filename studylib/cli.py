@@ -10,7 +10,7 @@ from pathlib import Path
 from . import paths
 from .cliargs import add_strategy_options, add_study_arguments, check_deprecated, strategy_options
 from .errors import StudyError
-from .progress import count_text
+from .progress import count, count_text
 
 # Commands implemented in their own modules: name -> (module, help). Each module exposes
 # ``add_arguments(parser)`` and ``main(args) -> int`` and keeps heavy imports inside main().
@@ -90,8 +90,8 @@ def cmd_search(args) -> int:
 
     space = study_space(args.round)
     if args.trials and args.trials > space.size:
-        sys.stderr.write(f"studylib: note: the space has {space.size} configs, fewer than --trials {args.trials}: "
-                         f"the study ends once its {space.size} configs are tried"
+        sys.stderr.write(f"studylib: note: the space has {count(space.size, 'config')}, fewer than --trials "
+                         f"{args.trials}: the study ends once {'it is' if space.size == 1 else 'they are'} tried"
                          + (" (runs of its best config again may add trials meanwhile)" if args.strategy == "memetic"
                             else "") + "\n")
 

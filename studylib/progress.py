@@ -88,12 +88,13 @@ def trial_line(label: str, done: int, total: int | None, trial, best: float, ser
         head = f"{label}  trial {done}{of}" if number in (None, done) else f"{label}  trial {number} ({done}{of} done)"
     if epochs is not None:
         head += f"  epochs {epochs[0]}/{epochs[1]}"
-    if not trial.ok:
-        return f"{head}  failed: {(trial.error or 'unknown error').splitlines()[0][:80]}  ({trial.wall_time:.0f} s)"
-    acc = trial.metrics.get("best_acc", float("nan"))
     where = "from the ledger" if served else f"{trial.wall_time:.0f} s"
+    if not trial.ok:
+        return f"{head}  failed: {(trial.error or 'unknown error').splitlines()[0][:80]}  ({where})"
+    acc = trial.metrics.get("best_acc", float("nan"))
+    diverged = " (diverged)" if trial.status == "diverged" else ""
     so_far = f"{best:.3f}" if math.isfinite(best) else "-"
-    return f"{head}  best_acc {acc:.3f}  ({where})  best so far {so_far}"
+    return f"{head}  best_acc {acc:.3f}{diverged}  ({where})  best so far {so_far}"
 
 
 class StudyProgress:

@@ -108,6 +108,8 @@ def parse_space(data: Any, origin: str) -> SearchSpace:
     extra = _unknown_keys(data, SPACE_KEYS)
     if extra:
         fail(f"unknown key {extra} (a space takes: {', '.join(SPACE_KEYS)})")
+    if "name" in data and data["name"] is None:
+        fail("'name' is empty (null): give the space a name, or leave 'name' out to name it after its file")
     seen = set()
     out = []
     for i, d in enumerate(dims):

@@ -202,7 +202,7 @@ BAD = {
                            "{tmp}/new/sub"], "cannot connect to the Dask scheduler at BAD"),
     "a scheduler file that is not one": (["search", "round1", "--dataset", "synthetic", "--scheduler",
                                           "{tmp}/wrong.yaml", "--out", "{tmp}/new/sub"],
-                                         "cannot connect to the Dask scheduler at {tmp}/wrong.yaml"),
+                                         "--scheduler {tmp}/wrong.yaml is not a Dask scheduler file"),
     "empty scheduler": (["search", "round1", "--dataset", "synthetic", "--scheduler", ""],
                         "argument --scheduler: expected a path, got an empty string"),
     "space name too long": (["search", "{tmp}/long.yaml", "--dataset", "synthetic"], "must be 1 to 100 bytes"),
@@ -211,6 +211,9 @@ BAD = {
                              "{tmp}/afile"], "exists and is not a folder"),
     "bench on a ledger": (["bench", "--table", "{tmp}/study/ledger.sqlite", "--metric", "best_acc"],
                           "a study's ledger, not a table; make one with `studylib export-table {tmp}/study"),
+    "bench on a study's trials.csv": (["bench", "--table", "{tmp}/study/trials.csv", "--metric", "best_acc",
+                                       "--direction", "maximize"],
+                                      "a study's trials.csv, not a table; make one with `studylib export-table"),
     "bench on a study folder": (["bench", "--table", "hpobench-car,{tmp}/study"], "a study's folder, not a table"),
     "bench on learning curves without --fidelity epoch": (["bench", "--table", "{tmp}/curves.csv", "--metric",
                                                            "val_accuracy", "--direction", "maximize"],
@@ -244,6 +247,7 @@ def test_bad_input_is_one_line_exit_2_and_leaves_nothing(tmp_path, case):
     (tmp_path / "curves.csv").write_text("lr,seed,epoch,val_accuracy\n" + "".join(
         f"{lr},0,{e},{0.5 + e / 10}\n" for lr in (0.1, 0.01) for e in (1, 2)))
     (tmp_path / "study" / "ledger.sqlite").write_bytes(b"")
+    (tmp_path / "study" / "trials.csv").write_text("trial,study_id,key,filters1,best_acc,error\n1,s,k,8,0.9,\n")
     _corrupt_cifar(tmp_path)
     args, message = BAD[case]
     message = message.replace("{tmp}", str(tmp_path))
@@ -279,7 +283,7 @@ def test_more_trials_than_the_space_holds_is_noted(tmp_path):
     r = run("search", space, "--dataset", "synthetic", "--trials", "5", "--no-progress", "--executor", "inline",
             "--out", tmp_path / "out")
     assert r.returncode == 0, r.stderr
-    assert "studylib: note: the space has 2 configs, fewer than --trials 5: the study ends once its 2 configs are tried" in r.stderr
+    assert "studylib: note: the space has 2 configs, fewer than --trials 5: the study ends once they are tried" in r.stderr
     assert r.stdout.startswith("2 trials (2 trained")
     r = run("search", space, "--dataset", "synthetic", "--no-progress", "--executor", "inline", "--out", tmp_path / "out")
     assert r.returncode == 0 and "note" not in r.stderr  # the profile's count (6) was not asked for

@@ -65,7 +65,7 @@ def test_rungs_are_whole_epochs_and_dehb_is_told_minus_the_score_and_the_epochs(
     s.tell(p, 0.8)
     config_id, vector, fitness, cost, fidelity, _ = s.dehb.history[-1]
     assert (fitness, cost, fidelity) == (-0.8, float(p.epochs), 1.0)
-    with pytest.raises(Exception, match="min-epochs < max-epochs"):
+    with pytest.raises(Exception, match="min_epochs at least 1 and below --max-epochs"):
         make_strategy("dehb", SPACE, seed=0, max_epochs=1)
     with pytest.raises(TypeError, match="unknown options"):
         make_strategy("dehb", SPACE, seed=0, max_epochs=9, population_size=4)
@@ -138,7 +138,7 @@ def test_dehb_with_too_few_epochs_is_one_line_exit_2(tmp_path):
     r = subprocess.run([*CLI, "search", "round1", "--strategy", "dehb", "--dataset", "synthetic", "--max-epochs", "1",
                         "--out", str(tmp_path / "o")], capture_output=True, text=True, timeout=120)
     lines = r.stderr.strip().splitlines()
-    assert r.returncode == 2 and len(lines) == 1 and "min-epochs < max-epochs" in lines[0], r.stderr
+    assert r.returncode == 2 and len(lines) == 1 and "min_epochs at least 1 and below --max-epochs" in lines[0], r.stderr
     assert not (tmp_path / "o").exists()
 
 

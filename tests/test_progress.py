@@ -51,6 +51,11 @@ def test_plain_lines_in_a_log_with_the_best_so_far(monkeypatch):
     assert not ESCAPES.search(out.getvalue())
     assert progress.trial_line("r", 1, 2, _trial(float("nan")), float("-inf")).endswith(
         "best_acc nan  (12 s)  best so far -")  # a diverged first trial: no best yet
+    failed = _trial(None, ok=False)
+    assert progress.trial_line("r", 1, 2, failed, 0.5, served=True).endswith("failed: ResourceExhaustedError: OOM  "
+                                                                            "(from the ledger)")
+    diverged = Trial("k", {}, metrics={"best_acc": 0.101}, wall_time=2.0, status="diverged")
+    assert progress.trial_line("r", 2, 2, diverged, 0.5).endswith("best_acc 0.101 (diverged)  (2 s)  best so far 0.500")
     quiet = _Stream(tty=False)
     progress.StudyProgress("x", 1, show=False, stream=quiet).finished(_trial(0.5))
     assert quiet.getvalue() == ""

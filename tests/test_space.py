@@ -207,6 +207,8 @@ def test_a_key_written_twice_is_refused_and_a_byte_order_mark_is_skipped(tmp_pat
     twice = json.dumps(GOOD).replace('"name": "mine"', '"name": "mine", "name": "yours"')
     with pytest.raises(StudyError, match=r"not valid JSON \(duplicate key 'name'\)"):
         load_space(_write(tmp_path, twice, "space.json"))
+    with pytest.raises(StudyError, match="'name' is empty \\(null\\): give the space a name, or leave 'name' out"):
+        load_space(_write(tmp_path, {**GOOD, "name": None}))
     path = tmp_path / "bom.json"
     path.write_bytes(b"\xef\xbb\xbf" + json.dumps(GOOD).encode())
     assert load_space(path).size == 4

@@ -43,6 +43,21 @@ def _dask_trial(key: str, config: dict, objective, options: dict) -> Trial:
     return proc.run(key, config, timeout=options.get("trial_timeout"))
 
 
+
+def check_scheduler_file(path: str) -> None:
+    """A scheduler file is the JSON a Dask scheduler writes (``dask scheduler --scheduler-file``),
+    holding its ``address``; anything else is one line."""
+    import json
+
+    try:
+        with open(path) as f:
+            address = json.load(f).get("address")
+    except (OSError, ValueError, AttributeError):
+        address = None
+    if not isinstance(address, str):
+        raise StudyError(f"--scheduler {path} is not a Dask scheduler file (the JSON file with an 'address' that "
+                         "'dask scheduler --scheduler-file FILE' writes)")
+
 class DaskExecutor:
     """Trials on a ``dask.distributed`` cluster; ``capacity`` is its number of worker threads.
 
@@ -91,6 +106,8 @@ class DaskExecutor:
         if self.client is None and self.scheduler:
             target = self.scheduler
             kw = {"scheduler_file": target} if os.path.isfile(target) else {"address": target}
+            if "scheduler_file" in kw:
+                check_scheduler_file(target)
             try:
                 self.client = distributed.Client(timeout="30s", **kw)
             except Exception as e:  # noqa: BLE001  a file that is not a scheduler file fails an assert in distributed

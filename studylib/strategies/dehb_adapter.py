@@ -107,8 +107,8 @@ class DEHBStrategy(Retiring, Strategy):
             raise TypeError(f"{self.name}: unknown options {unknown}")
         super().__init__(space, seed)
         if not (isinstance(min_epochs, int) and 1 <= min_epochs < int(max_epochs)) or not eta > 1:
-            raise StudyError(f"dehb needs 1 <= min-epochs < max-epochs and eta > 1 "
-                             f"(got min {min_epochs}, max {max_epochs}, eta {eta})")
+            raise StudyError(f"dehb needs its option min_epochs at least 1 and below --max-epochs, and eta above 1 "
+                             f"(got min_epochs {min_epochs}, --max-epochs {max_epochs}, eta {eta})")
         self.min_epochs, self.max_epochs, self.eta = int(min_epochs), int(max_epochs), eta
         dehb_seed = int(self.rng.integers(0, 2**32 - 1))
         self.dehb = build_dehb(config_space(space, dehb_seed), self.min_epochs, self.max_epochs, eta, dehb_seed,
