@@ -15,6 +15,7 @@ import math
 from chunks import (ALL_STRATEGIES, RESULTS, command_line, load_long, run_all, save_figure, summarize,
                     write_summary)
 from studylib import bench
+from studylib.report.regret import EVALUATIONS
 
 
 def plot(long, path, title: str) -> None:
@@ -48,7 +49,7 @@ def plot(long, path, title: str) -> None:
         ax.grid(alpha=0.3, which="both")
         ax.tick_params(labelsize=8)
     for ax in axes[-1]:
-        ax.set_xlabel("evaluations")
+        ax.set_xlabel(EVALUATIONS)
     for row in axes:
         row[0].set_ylabel("median regret")
     for ax in list(axes.flat)[len(tables):]:
