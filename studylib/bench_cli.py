@@ -95,13 +95,12 @@ def check_top_rungs(curves, strategies, budget: int, default: bool = False) -> N
 def check_not_a_study(spec: str) -> None:
     """A study folder, its ledger or its trials.csv / rungs.csv is not a table: say how to make
     one of it."""
-    from .outdir import RUNGS_CSV
+    from .outdir import is_study_record
 
     for item in split_names(spec, "--table"):
         path = Path(item)
         ledger = path.is_file() and path.suffix.lower() in (".sqlite", ".db")
-        record = path.is_file() and path.name in (paths.TRIALS_CSV, RUNGS_CSV) and (
-            path.parent / paths.LEDGER_NAME).is_file()  # the study's own export, one row per trial
+        record = path.is_file() and is_study_record(path)  # the study's own export, one row per trial
         if ledger or record or (path / paths.LEDGER_NAME).is_file():
             folder = path if path.is_dir() else path.parent
             what = path.name if record else "ledger" if ledger else "folder"

@@ -134,8 +134,9 @@ def budget_note(frame, wanted: int, args) -> None:
         flag = "--budget-epochs" if args.budget_epochs else "--budget-hours"
         if args.budget_epochs and args.budget_hours and "wall_time" in frame:  # the one that ran out
             flag = "--budget-hours" if frame["wall_time"].fillna(0).sum() >= args.budget_hours * 3600 else flag
+        cut = "key" in frame and frame["key"].astype(str).str.contains(r"-m\d+$").any()  # a capped trial
         print(f"the budget ended the study after {len(configs)} of {wanted} {'trials' if configs is frame else 'configs'} "
-              f"({flag}); a larger budget continues it (a trial it cut short stays as it was)")
+              f"({flag}); a larger budget continues it" + (" (the trial it cut short stays as it was)" if cut else ""))
 
 
 def new_folder(out) -> Path | None:

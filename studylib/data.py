@@ -238,6 +238,9 @@ def _load_cifar10(data_dir: Path, download: bool):
                      f"put cifar-10-python.tar.gz into {_shown(data_dir)}")
 
 
+_NOTED: set[Path] = set()  # --data-dir folders already noted as holding no Fashion-MNIST
+
+
 def _load_fashion(data_dir: Path, download: bool):
     folders = [data_dir / "fashion-mnist", data_dir, paths.FASHION_MNIST_SYSTEM_DIR]
     for folder in folders:
@@ -247,7 +250,9 @@ def _load_fashion(data_dir: Path, download: bool):
             raise StudyError(f"Fashion-MNIST folder {folder} is incomplete (missing {missing}); "
                              "put all four IDX files there, or remove it to use another copy")
         if all(found.values()):
-            if folder == paths.FASHION_MNIST_SYSTEM_DIR and Path(data_dir).absolute() != paths.DATA_DIR.absolute():
+            given = Path(data_dir).absolute()
+            if folder == paths.FASHION_MNIST_SYSTEM_DIR and given != paths.DATA_DIR.absolute() and given not in _NOTED:
+                _NOTED.add(given)  # once per process and folder
                 print(f"studylib: note: no Fashion-MNIST in {_shown(data_dir)}; using Debian's copy in {folder}",
                       file=sys.stderr)
             arrs = {k: read_idx(p) for k, p in found.items()}

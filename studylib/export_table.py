@@ -72,13 +72,13 @@ def check_not_study_file(table, folder) -> None:
     """``--table`` must not be one of the files a study writes in its folder: this study's, or
     another's (a ``trials.csv`` or ``rungs.csv`` beside a ledger)."""
     from . import paths
-    from .outdir import RUNGS_CSV
+    from .outdir import RUNGS_CSV, is_study_record
 
     table = Path(table)
     if table.name not in (paths.TRIALS_CSV, RUNGS_CSV):
         return
     own = table.resolve().parent == Path(folder).resolve()
-    if own or (table.parent / paths.LEDGER_NAME).exists():
+    if own or is_study_record(table):
         whose = "the study's own" if own else "a study's"
         raise StudyError(f"--table {table} is {whose} {table.name}: write the table elsewhere "
                          f"(e.g. {Path(folder) / 'curves.csv'})")
@@ -147,7 +147,8 @@ def coverage_note(frame) -> str | None:
     fixed = [f"{n} only {frame[n].iloc[0]}" for n in names if frame[n].nunique() == 1 and sizes.get(n, 1) > 1]
     spans = f" ({', '.join(fixed)})" if fixed else ""
     return (f"studylib: note: the table holds {have} of the space's {space.size} configs, so a benchmark on it "
-            f"searches only the space they span{spans}; a grid study with --trials {space.size} covers it all")
+            f"searches only the space they span{spans}; a grid study with --trials {space.size} covers it all "
+            "(a config that failed has no curve: --retry-failed trains it again)")
 
 
 def check_one_kind(ledger, studies: list[str] | None, keys: set[str], folder) -> dict | None:

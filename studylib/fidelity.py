@@ -121,15 +121,25 @@ class Spend:
         served, so a resumed study asks what the uninterrupted one asked): the epoch budget left
         and, under an hours budget, the hours left at the seconds per epoch so far (None: no limit
         known yet)."""
-        ahead = [self.preloaded[k] for k in self.unserved]  # paid for, not yet seen by the replay
-        epochs = self.spent_epochs - sum(e for e, _ in ahead)
-        seconds = self.spent_seconds - sum(s for _, s in ahead)
+        epochs, seconds = self._seen()
         out = None if self.epochs is None else self.epochs - epochs - self.reserved
-        if self.hours is not None and epochs > 0:
-            per_epoch = seconds / epochs
-            hours = (self.hours * 3600 - seconds) / per_epoch - self.reserved if per_epoch > 0 else None
-            out = hours if out is None or hours is None else min(out, hours)
+        if not self.pace_unknown and self.hours is not None:
+            hours = (self.hours * 3600 - seconds) / (seconds / epochs) - self.reserved
+            out = hours if out is None else min(out, hours)
         return out
+
+    def _seen(self) -> tuple[int, float]:
+        """(epochs, seconds) spent as the replay sees them: the preloaded trials it has not
+        served yet left out."""
+        ahead = [self.preloaded[k] for k in self.unserved]
+        return self.spent_epochs - sum(e for e, _ in ahead), self.spent_seconds - sum(s for _, s in ahead)
+
+    @property
+    def pace_unknown(self) -> bool:
+        """An hours budget whose seconds per epoch the replay has not seen yet (no epoch, or no
+        second, spent)."""
+        epochs, seconds = self._seen()
+        return self.hours is not None and not (epochs > 0 and seconds > 0)
 
     @property
     def stopped(self) -> bool:

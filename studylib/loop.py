@@ -24,9 +24,9 @@ whatever runs the trials and whether a result was evaluated now or served:
 A repeat asked while its first proposal runs or waits for the executor follows that proposal's
 trial. The loop stops asking when ``trials`` distinct trials (configs and replicates) are done,
 when the space is exhausted, when the strategy is finished, when the budget is spent, or when it
-only re-proposes what it has (``max_idle`` asks in a row that start nothing new, or
-``max_repeats`` repeats in all); it ends once what it asked is told, or when the strategy asks for
-nothing with nothing pending. A multi-fidelity strategy is told the cap instead
+only re-proposes what it has (more than ``max_idle`` asks in a row that start nothing new, or
+more than ``max_repeats`` repeats in all); it ends once what it asked is told (or dropped), or when
+the strategy asks for nothing with nothing pending. A multi-fidelity strategy is told the cap instead
 (``Strategy.limit``: at most ``trials`` distinct configs, and under a budget no new config whose
 expected promotions do not fit): each config is carried as far as halving promotes it, so a study
 does not end with promotions owed. The budget it is told leaves
@@ -152,6 +152,7 @@ class Scheduler:
                 return False
             if verdict == "drop":
                 self.spend.exhausted, e.state = True, State.DROPPED
+                self.asked[e.wanted] = e.key  # a later repeat finds no result either: dropped too
                 return self._follow(e)
             if verdict == "cap":
                 need = left  # the last trial gets what is left
@@ -259,9 +260,9 @@ class Scheduler:
             self.rungs.retire(self.key(config))
 
     def pace_unknown(self) -> bool:
-        """An hours budget (alone) whose seconds per epoch are not known yet: what it fits is
-        unknown, so a multi-fidelity strategy's first window would fill with new configs."""
-        return self.spend is not None and self.spend.hours is not None and self.fits() is None
+        """An hours budget whose seconds per epoch are not known yet: what it fits is unknown, so
+        a multi-fidelity strategy's first window would fill with new configs."""
+        return self.spend is not None and self.spend.pace_unknown
 
     # -- when to stop asking ------------------------------------------------------------------
     def ask(self, n: int) -> list[Entry]:
@@ -272,10 +273,10 @@ class Scheduler:
         return entries
 
     def stalled(self) -> bool:
-        """The strategy only re-proposes what it has: ``max_idle`` asks in a row, or ``max_repeats``
-        repeats in all."""
-        return ((self.max_idle is not None and self.idle >= self.max_idle)
-                or (self.max_repeats is not None and self.counts.repeats >= self.max_repeats))
+        """The strategy only re-proposes what it has: more than ``max_idle`` asks in a row, or more
+        than ``max_repeats`` repeats in all."""
+        return ((self.max_idle is not None and self.idle > self.max_idle)
+                or (self.max_repeats is not None and self.counts.repeats > self.max_repeats))
 
     def capped(self) -> bool:
         """The trial cap or the space is used up (a multi-fidelity strategy is told the cap instead)."""

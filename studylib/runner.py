@@ -145,12 +145,7 @@ def default_out(args) -> Path:
     """``reports/<dataset>-<profile>``, plus a tag for each setting that changes the results, given
     by its flag or by ``-p`` (a value of the wrong type is refused later, by the round's checks)."""
     v = {k: getattr(args, k, None) for k in PARAMETERS}
-    by_p = {}
-    for item in getattr(args, "param", None) or []:
-        key, value = _key_value(item)
-        if key in by_p and by_p[key] != value:
-            raise StudyError(f"-p {key} given twice ({by_p[key]!r} and {value!r}): give one")
-        by_p[key] = value
+    for _, key, value in _p_items(args):
         if key in PARAMETERS and isinstance(value, (str, int)) and not isinstance(value, bool):
             v[key] = value
     from .report.rounds import default_out_dir
@@ -200,12 +195,7 @@ def _parameters(args, name: str, nb: Path, out: Path) -> dict:
         elif v != PARAMETERS[k]:
             raise StudyError(f"notebook {nb.name} (round {name}) has no parameter {k!r} ({_flag(k)}); "
                              f"it takes: {settable}")
-    by_p = {}
-    for item in getattr(args, "param", None) or []:
-        key, value = _key_value(item)
-        if key in by_p and by_p[key] != value:
-            raise StudyError(f"-p {key} given twice ({by_p[key]!r} and {value!r}): give one")
-        by_p[key] = value
+    for item, key, value in _p_items(args):
         if key not in declared or key == "out_dir":
             hint = " (seeds is 'repeats' here, or the flag --seeds)" if key == "seeds" and "repeats" in declared else ""
             raise StudyError(f"notebook {nb.name} (round {name}) has no settable parameter {key!r}{hint}; "
@@ -224,6 +214,18 @@ def _parameters(args, name: str, nb: Path, out: Path) -> dict:
 
 def _flag(parameter: str) -> str:
     return "--seeds" if parameter == "repeats" else "--" + parameter.replace("_", "-")
+
+
+def _p_items(args) -> list[tuple[str, str, object]]:
+    """The ``-p KEY=VALUE`` items as (item, key, value); a key given twice with two values is an error."""
+    out, by_key = [], {}
+    for item in getattr(args, "param", None) or []:
+        key, value = _key_value(item)
+        if key in by_key and by_key[key] != value:
+            raise StudyError(f"-p {key} given twice ({by_key[key]!r} and {value!r}): give one")
+        by_key[key] = value
+        out.append((item, key, value))
+    return out
 
 
 def _key_value(item: str):

@@ -11,7 +11,7 @@ from studylib.executors import InlineExecutor, SimulatedWorkers
 from studylib.fidelity import Spend, charged_epochs, failed_fields, split
 from studylib.ledger import Ledger, MemoryLedger
 from studylib.loop import run_loop
-from studylib.strategies import make_strategy
+from studylib.strategies import Proposal, make_strategy
 from studylib.strategies.base import Strategy
 from studylib.trial import Trial
 
@@ -195,3 +195,46 @@ def test_a_small_hours_budget_still_promotes(table, name):
         trials = ledger.study_trials("s")
         assert any(t.epochs > 1 for t in trials), (seed, [t.key for t in trials])
         assert owed(s) == []
+
+
+class Rungs(Strategy):
+    """Result-driven: asks the (config index, epochs) rungs of ``plan`` in turn."""
+
+    name = "rungs"
+
+    def __init__(self, space, plan):
+        super().__init__(space, 0)
+        self.plan, self.told = list(plan), []
+
+    def ask(self, n=1):
+        out = []
+        while len(out) < n and self.plan:
+            i, epochs = self.plan.pop(0)
+            out.append(Proposal(self.space.config_at(i), epochs))
+        return out
+
+    def tell(self, proposal, score):
+        self.told.append((self.space.index_of(proposal.config), proposal.epochs))
+
+
+def test_a_repeat_of_a_proposal_the_budget_dropped_is_dropped_too(table):
+    """A 9-epoch rung under a 5-epoch budget is dropped; its repeat in the same window finds no
+    result either (before the fix it waited for ever: the loop asked an idle executor)."""
+    for executor in (InlineExecutor(progress=False), SimulatedWorkers(2)):
+        s = Rungs(table.space, [(0, 9), (0, 9), (1, 1)])
+        objective = CurveObjective(table, 0)
+        executor.start(objective)
+        counts = run_loop(s, objective, executor, MemoryLedger(), "s", trials=10, space_size=table.space.size,
+                          window=4, spend=Spend(epochs=5), rungs=TableRungs(table.epochs))
+        assert counts.evaluated == 0 and counts.repeats == 1 and s.told == []
+
+
+def test_an_hours_budget_with_an_epoch_budget_still_promotes(table):
+    """The hours pace is unknown until a trial finishes, whatever else bounds the study."""
+    for seed in range(3):
+        s = make_strategy("memetic-sh", table.space, seed=seed, max_epochs=EPOCHS)
+        objective, ledger, executor = Timed(table, seed), MemoryLedger(), InlineExecutor(progress=False)
+        executor.start(objective)
+        run_loop(s, objective, executor, ledger, "s", trials=table.space.size, space_size=table.space.size,
+                 spend=Spend(epochs=10_000, hours=12 / 3600), rungs=TableRungs(table.epochs))
+        assert any(t.epochs > 1 for t in ledger.study_trials("s")), seed

@@ -209,6 +209,12 @@ def test_a_key_written_twice_is_refused_and_a_byte_order_mark_is_skipped(tmp_pat
         load_space(_write(tmp_path, twice, "space.json"))
     with pytest.raises(StudyError, match="'name' is empty \\(null\\): give the space a name, or leave 'name' out"):
         load_space(_write(tmp_path, {**GOOD, "name": None}))
+    merged = ("name: mine\ndimensions:\n  - &d {name: filters1, values: [8, 16]}\n  - {<<: *d, name: ksize1, values: [3]}\n"
+              + "".join(f"  - {{name: {n}, values: [{v}]}}\n" for n, v in
+                        [("hidden1", 32), ("hidden2", 32), ("learning_rate", 0.01), ("batch_size", 32)]))
+    assert load_space(_write(tmp_path, merged)).size == 2  # a merge key's values may be overridden
+    with pytest.raises(StudyError, match="found unhashable key"):
+        load_space(_write(tmp_path, "? [1, 2]\n: 3\n"))
     path = tmp_path / "bom.json"
     path.write_bytes(b"\xef\xbb\xbf" + json.dumps(GOOD).encode())
     assert load_space(path).size == 4

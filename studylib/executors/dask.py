@@ -49,11 +49,15 @@ def check_scheduler_file(path: str) -> None:
     holding its ``address``; anything else is one line."""
     import json
 
-    try:
-        with open(path) as f:
-            address = json.load(f).get("address")
-    except (OSError, ValueError, AttributeError):
-        address = None
+    for attempt in range(5):  # a scheduler that is starting may not have flushed it yet
+        try:
+            with open(path) as f:
+                address = json.load(f).get("address")
+        except (OSError, ValueError, AttributeError):
+            address = None
+        if isinstance(address, str):
+            return
+        time.sleep(0.5 * (attempt < 4))
     if not isinstance(address, str):
         raise StudyError(f"--scheduler {path} is not a Dask scheduler file (the JSON file with an 'address' that "
                          "'dask scheduler --scheduler-file FILE' writes)")
