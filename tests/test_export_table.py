@@ -198,7 +198,8 @@ def test_a_partial_grid_is_noted_with_the_values_it_misses(study, tmp_path, caps
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "studylib: note: the table holds 2 of the space's 4 configs, so a benchmark on it searches only" in err
-    assert err.rstrip().endswith("a grid study with --trials 4 covers it all")
+    assert err.rstrip().endswith("a grid study with --trials 4 covers it all (a config that failed has no curve: "
+                                 "--retry-failed trains it again)")
     # which values the table misses: here the half the grid with filters1 at 8
     from studylib.export_table import coverage_note, learning_curves
 
