@@ -75,6 +75,8 @@ class Ledger:
         ledger in a folder this reader cannot write may still be read mid-change then: a short
         read, rare, and retried first.)"""
         self.path = Path(path)
+        self._journal = [self.path.with_name(self.path.name + end) for end in ("-wal", "-shm")]
+        self._tidy = read_only and not any(p.exists() for p in self._journal)
         try:
             if read_only:
                 self.conn = self._open_read_only()
@@ -95,7 +97,7 @@ class Ledger:
                 if "unable to open" not in str(e) and "readonly" not in str(e):
                     raise
             time.sleep(0.02 * (attempt + 1))  # a writer in another process opening or closing it: again
-        wal = self.path.with_name(self.path.name + "-wal")
+        wal = self._journal[0]
         if wal.is_file() and wal.stat().st_size:
             raise StudyError(f"ledger {self.path} cannot be read from here: its folder cannot be written and its "
                              f"journal {wal.name} holds changes not yet in it (a study may be writing it: try again, "
@@ -138,6 +140,21 @@ class Ledger:
 
     def close(self) -> None:
         self.conn.close()
+        if self._tidy and any(p.exists() for p in self._journal):
+            self._remove_journal()
+
+    def _remove_journal(self) -> None:
+        """Remove the empty journal files a read-only reader made beside a ledger that had none: a
+        read-only connection cannot, a writing one does when it is the last to close (one still
+        open elsewhere keeps them)."""
+        try:
+            conn = sqlite3.connect(self.path, timeout=0.1)
+            try:
+                conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone()
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            pass  # a folder that cannot be written, or a writer busy: they stay, holding no data
 
     def __enter__(self):
         return self

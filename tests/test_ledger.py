@@ -145,3 +145,25 @@ def test_a_ledger_of_an_older_version_reads_read_only(tmp_path):
         (study,) = old.studies()
         assert study["study_id"] == "s1" and study["fingerprint"] is None and study["code_changes"] == []
         assert [k for k, *_ in old.histories(["s1"])] == ["k1"]
+
+
+def test_a_reader_leaves_no_journal_files_beside_a_ledger_that_had_none(tmp_path):
+    """``export-table`` and ``explore`` read a finished study's ledger read-only: SQLite's WAL
+    reader makes ``-wal`` and ``-shm`` files, which are removed again when it closes, unless a
+    writer still has the ledger open (its journal is then its own)."""
+    path = tmp_path / "ledger.sqlite"
+    with Ledger(path) as led:
+        led.record(trial("k1", {"filters1": 8}))
+    journal = lambda: sorted(p.name for p in tmp_path.iterdir() if p.name != "ledger.sqlite")  # noqa: E731
+    assert journal() == []
+    with Ledger(path, read_only=True) as led:
+        assert led.count() == 1
+    assert journal() == []
+    with Ledger(path) as writer:
+        with Ledger(path, read_only=True) as led:
+            assert led.count() == 1
+        assert journal() == ["ledger.sqlite-shm", "ledger.sqlite-wal"]
+        writer.record(trial("k2", {"filters1": 16}))
+    assert journal() == []
+    with Ledger(path, read_only=True) as led:
+        assert led.count() == 2
