@@ -32,16 +32,22 @@ def is_study_record(path) -> bool:
 GENERATOR = '<meta name="generator" content="studylib">'
 
 
-def check_out_dir(out: Path, index: bool = False, reports: Iterable[str] = (), files: Iterable[str] = ()) -> None:
+def check_out_dir(out: Path, index: bool = False, reports: Iterable[str] = (), files: Iterable[str] = (),
+                  study: bool = False) -> None:
     """Fail early (before any training, leaving nothing behind) if ``out`` cannot hold results, or
     holds a ``trials.csv`` (with ``index``, also an ``index.html``; for each name of ``reports``, a
     ``<name>.ipynb`` and ``<name>.html``) that studylib did not write, or a folder where it writes
-    one of those files, ``ledger.sqlite`` or one of ``files``."""
+    one of those files, ``ledger.sqlite`` or one of ``files``; with ``study``, also if ``out`` lies
+    inside another study's folder."""
     out = Path(out)
     if out.is_symlink() and not out.exists():
         raise StudyError(f"output path {out} is a link to {os.readlink(out)}, which does not exist")
     if out.exists() and not out.is_dir():
         raise StudyError(f"output path {out} exists and is not a folder")
+    outer = study and next((p for p in Path(os.path.abspath(out)).parents if (p / paths.LEDGER_NAME).is_file()), None)
+    if outer:
+        raise StudyError(f"output folder {out} is inside the study folder {outer} (it holds {paths.LEDGER_NAME}): "
+                         "give a folder beside it, or that folder itself to add this study there")
     parent = out
     while not parent.exists():
         parent = parent.parent

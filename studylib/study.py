@@ -121,7 +121,7 @@ def run_study(spec: StudySpec, data: Dataset, out_dir: str | Path | None = None,
     _check_max_failures(max_failures)
     executor = build_executor(executor, progress=progress, **executor_options)
     out = Path(out_dir) if out_dir else paths.REPORTS_DIR / "search"
-    check_out_dir(out)
+    check_out_dir(out, study=True)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     study_id = spec.study_id(data.fingerprint)
@@ -262,7 +262,7 @@ def search(round_or_space: str | SearchSpace, out_dir: str | Path | None = None,
     ``options`` go to :func:`prepare`; the rest to :func:`run_study`. Every option is checked
     before anything is written or trained."""
     _check_max_failures(max_failures)
-    check_out_dir(Path(out_dir) if out_dir else paths.REPORTS_DIR / "search")  # before the data is loaded
+    check_out_dir(Path(out_dir) if out_dir else paths.REPORTS_DIR / "search", study=True)  # before data is loaded
     executor = build_executor(executor, progress=progress, workers=workers, scheduler=scheduler,
                               trial_timeout=trial_timeout, max_retries=max_retries, recycle_after=recycle_after,
                               max_worker_memory=max_worker_memory)

@@ -277,7 +277,7 @@ def plan_round(round_name: str | SearchSpace, *, dataset: str = "digits", profil
         check_seeds(seeds, "seed")  # every seed before any data is loaded
     options = dict(strategy=strategy, trials=trials, dataset=dataset, profile=profile, max_epochs=max_epochs,
                    patience=patience, train_size=train_size, data_dir=data_dir)
-    check_out_dir(out)  # before the data is loaded
+    check_out_dir(out, study=True)  # before the data is loaded
     return space, out, [(s, prepare(space, seed=s, **options)) for s in seeds]
 
 

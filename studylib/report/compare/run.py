@@ -154,7 +154,7 @@ def plan_compare(*, dataset: str = "digits", profile: str = "smoke", strategies=
         repeats=repeats) / "compare"
     options = dict(trials=conf["trials"], dataset=dataset, profile=profile, max_epochs=max_epochs,
                    patience=patience, train_size=train_size, data_dir=data_dir)
-    check_out_dir(out)  # before the data is loaded
+    check_out_dir(out, study=True)  # before the data is loaded
     plans = {(s, sd): prepare(space, strategy=s, seed=sd, strategy_options=strategy_options.get(s), **options)
              for sd in seeds for s in names}  # validates every study first
     return ComparePlan(space=space, names=names, tables=tables, conf=conf, executor=kind, seeds=seeds, out=out,
