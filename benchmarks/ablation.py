@@ -5,9 +5,9 @@
     .venv/bin/python benchmarks/ablation.py --summarize-only
 
 Writes ``benchmarks/results/ablation.csv`` (per table and variant: median and IQR of regret at
-50/100/200, median evaluations to reach random's 200-evaluation median, Wilcoxon p of the default
-vs the variant at 200) and ``benchmarks/results/ablation.png`` (median regret at 50 and 200
-evaluations relative to random search's 200-evaluation median). Random search runs as the
+50/100/200, evaluations by which half the seeds reach random's 200-evaluation median, Wilcoxon p of
+the default vs the variant at 200) and ``benchmarks/results/ablation.png`` (median regret at 50
+and 200 evaluations relative to random search's 200-evaluation median). Random search runs as the
 reference and is left out of the CSV. Nothing random happens here.
 """
 from __future__ import annotations

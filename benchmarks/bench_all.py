@@ -4,8 +4,8 @@
     .venv/bin/python benchmarks/bench_all.py --summarize-only          # summary + figure from finished chunks
 
 Writes ``benchmarks/results/bench.csv`` (per table and strategy: median and IQR of regret at
-50/100/200, median evaluations to reach random's 200-evaluation median, Wilcoxon p of memetic vs
-each strategy at 200) and ``benchmarks/results/bench.png`` (median regret curves). Per-seed curves
+50/100/200, evaluations by which half the seeds reach random's 200-evaluation median, Wilcoxon p of
+memetic vs each strategy at 200) and ``benchmarks/results/bench.png`` (median regret curves). Per-seed curves
 stay in the git-ignored chunk folder (see ``chunks.py``); nothing random happens here.
 """
 from __future__ import annotations

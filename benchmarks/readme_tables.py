@@ -119,7 +119,7 @@ def render() -> str:
            + (f" (not on {', '.join(missing)})." if missing else "."), "", *glines, ""]
     out += wide_table(df, "median@50", "Median regret after 50 evaluations (30 seeds; best in bold)")
     out += wide_table(df, "median@200", "Median regret after 200 evaluations (30 seeds; best in bold)")
-    out += wide_table(df, "evals_to_random", "Median evaluations to reach random search's median regret at 200")
+    out += wide_table(df, "evals_to_random", "Evaluations by which half the seeds reach random search's median regret at 200")
     pv = df[df.strategy != PROPOSAL]
     out += wide_table(pv, f"p_vs_{PROPOSAL}", "Wilcoxon signed-rank p, memetic vs each at 200 (paired seeds)",
                       bold_min=False)

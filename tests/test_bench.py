@@ -148,6 +148,19 @@ def test_evals_to_reach():
     assert bench.evals_to_reach(curves, 2.0).tolist() == [2.0, np.inf]
 
 
+def test_random_search_reaches_its_own_median_regret():
+    """With an even count of seeds, half of random's runs reach its median final regret (the mean
+    of the two middle ones): the evaluations by which half have reached it is the later of those
+    runs' first hits, not infinite (np.median of [.., 3, inf, ..] would be)."""
+    assert bench.median_first_hit([4.0, 1.0, np.inf, np.inf]) == 4.0
+    assert bench.median_first_hit([5.0, 1.0, 3.0]) == 3.0 and np.isnan(bench.median_first_hit([]))
+    curves = pd.DataFrame([{"table": "t", "strategy": "random", "seed": seed, "evaluation": e, "regret": r}
+                           for seed, regrets in enumerate([(3, 2, 1), (3, 3, 2), (3, 3, 3), (4, 4, 4)])
+                           for e, r in enumerate(regrets, 1)])
+    (row,) = bench.summarize(curves, 3).to_dict("records")
+    assert row["regret@3"] == 2.5 and row["evals_to_random"] == 3.0
+
+
 def test_cli_arguments(tmp_path, capsys):
     p = argparse.ArgumentParser()
     bench_cli.add_arguments(p)

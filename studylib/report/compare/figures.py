@@ -156,7 +156,7 @@ def bench_table(bench: BenchRun | None, *, styled: bool = False):
         return s
     fmt = {c: "{:.3g}" for c in s.columns if c.startswith("median regret")}
     fmt.update({c: "{:.2g}" for c in s.columns if c.startswith("Wilcoxon")})
-    fmt["evals to reach random's final median"] = lambda v: (f">{bench.budget}" if np.isinf(v) else f"{v:g}")
+    fmt["evals for half the seeds to reach random's final median"] = lambda v: (f">{bench.budget}" if np.isinf(v) else f"{v:g}")
     caption = (f"{TABLE_BENCH}: {len(bench.seeds)} seeds x {bench.budget} evaluations"
                + ("; with fewer than 6 seeds no Wilcoxon p can fall below 0.05" if len(bench.seeds) < 6 else ""))
 

@@ -150,13 +150,13 @@ def best_strategies(table: pd.DataFrame) -> list[str]:
 def bench_summary(bench: BenchRun) -> pd.DataFrame:
     """Table VI's numbers: per table and strategy, the median regret at the checkpoints (50, 100,
     200 evaluations within the budget, and the budget), the Wilcoxon signed-rank p-value of the
-    proposal vs that strategy at the budget (paired by seed) and the median evaluations to reach
-    random search's median final regret."""
+    proposal vs that strategy at the budget (paired by seed) and the evaluations by which half
+    the seeds reach random search's median final regret."""
     s = bench.summary.copy()
     p_col = [c for c in s.columns if c.startswith("p_vs_")]
     rename = {c: f"median regret @{c.split('@')[1]}" for c in s.columns if c.startswith("regret@")}
     rename.update({c: f"Wilcoxon p ({c[5:]} vs this)" for c in p_col})
-    rename.update({"evals_to_random": "evals to reach random's final median", "runs": "seeds"})
+    rename.update({"evals_to_random": "evals for half the seeds to reach random's final median", "runs": "seeds"})
     s = s.rename(columns=rename)
     s.insert(2, "method", s["strategy"].map(label))
     return s.set_index(["table", "strategy"])
