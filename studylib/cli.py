@@ -9,7 +9,7 @@ from pathlib import Path
 
 from . import paths
 from .cliargs import add_strategy_options, add_study_arguments, check_deprecated, strategy_options
-from .errors import StudyError
+from .errors import StudyError, first_line
 from .progress import count, count_text
 
 # Commands implemented in their own modules: name -> (module, help). Each module exposes
@@ -118,7 +118,7 @@ def cmd_search(args) -> int:
     print(f"wrote {result.csv_path}")
     if best is None and len(result.frame):
         last = result.frame["error"].dropna().astype(str)
-        last = last.iloc[-1].splitlines()[0][:200] if len(last) else "unknown error"
+        last = (first_line(last.iloc[-1]) if len(last) else "")[:200] or "unknown error"
         sys.stderr.write(f"studylib: error: every trial failed (last: {last}); see the error column of "
                          f"{result.csv_path}\n")
         return EXIT_TOO_MANY_FAILURES

@@ -63,7 +63,7 @@ def execute(name: str, nb: Path, out: Path, params: dict, *, progress: bool = Tr
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    from .report.publish import one_line
+    from .errors import first_line
 
     target = out / f"{name}.ipynb"
     log = out / name / "kernel.log"
@@ -81,10 +81,10 @@ def execute(name: str, nb: Path, out: Path, params: dict, *, progress: bool = Tr
         where = f"cell {e.exec_count}" if e.exec_count else f"cell #{e.cell_index}"
         source = _failed_source(target)
         where += f" ({source})" if source else ""
-        raise RoundFailed(f"round {name} failed in {where}: {e.ename}: {one_line(e.evalue)} "
+        raise RoundFailed(f"round {name} failed in {where}: {e.ename}: {first_line(e.evalue)} "
                           f"(partial notebook: {target})") from None
     except Exception as e:  # kernel died, could not start...
-        raise RoundFailed(f"round {name} failed: {e.__class__.__name__}: {one_line(str(e))} "
+        raise RoundFailed(f"round {name} failed: {e.__class__.__name__}: {first_line(e)} "
                           f"(partial notebook: {target}; kernel log: {log})") from None
     except KeyboardInterrupt:  # nothing failed: the ledger keeps the finished trials for a re-run
         target.unlink(missing_ok=True)

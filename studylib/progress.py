@@ -27,6 +27,8 @@ import threading
 import time
 from pathlib import Path
 
+from .errors import first_line
+
 ENV = "STUDYLIB_PROGRESS"
 
 
@@ -90,7 +92,7 @@ def trial_line(label: str, done: int, total: int | None, trial, best: float, ser
         head += f"  epochs {epochs[0]}/{epochs[1]}"
     where = "from the ledger" if served else f"{trial.wall_time:.0f} s"
     if not trial.ok:
-        return f"{head}  failed: {(trial.error or 'unknown error').splitlines()[0][:80]}  ({where})"
+        return f"{head}  failed: {first_line(trial.error)[:80] or 'unknown error'}  ({where})"
     acc = trial.metrics.get("best_acc", float("nan"))
     diverged = " (diverged)" if trial.status == "diverged" else ""
     so_far = f"{best:.3f}" if math.isfinite(best) else "-"

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from .checks import closest
-from .errors import StudyError
+from .errors import StudyError, first_line
 from .paths import SPACES_DIR
 from .space import KINDS, Dimension, SearchSpace, _is_number
 
@@ -208,8 +208,7 @@ def _yaml_problem(e: "yaml.YAMLError") -> str:
 
     problem, mark = getattr(e, "problem", None), getattr(e, "problem_mark", None)
     if not problem:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
-        return first
+        return first_line(e)
     text = f"{at(mark)}: {problem}" if mark is not None else problem
     context, cmark = getattr(e, "context", None), getattr(e, "context_mark", None)
     if context:
@@ -241,6 +240,5 @@ def load_space(name_or_path: str | Path) -> SearchSpace:
     except yaml.YAMLError as e:
         raise StudyError(f"{path}: not valid YAML: {_yaml_problem(e)}") from None
     except ValueError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
-        raise StudyError(f"{path}: not valid JSON ({first})") from None
+        raise StudyError(f"{path}: not valid JSON ({first_line(e)})") from None
     return parse_space(data, str(path))

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import StudyError
+from .errors import StudyError, first_line
 from .names import split_names
 from .space import SearchSpace, make_dimension
 from .tables import Table
@@ -64,12 +64,11 @@ def read_frame(path) -> "pd.DataFrame":  # noqa: F821
     except StudyError:
         raise
     except ImportError as e:  # pandas' parquet engine (pyarrow) missing
-        raise StudyError(f"cannot read {path}: {str(e).splitlines()[0]}") from None
+        raise StudyError(f"cannot read {path}: {first_line(e)}") from None
     except pd.errors.EmptyDataError:
         raise StudyError(f"table file {path} is empty") from None
     except Exception as e:  # noqa: BLE001 - any parser/OS error is the file's problem
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise StudyError(f"cannot read table file {path}: {first}") from None
+        raise StudyError(f"cannot read table file {path}: {first_line(e)}") from None
     if frame.empty:
         raise StudyError(f"table file {path} has no rows")
     return frame

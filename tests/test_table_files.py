@@ -242,3 +242,23 @@ def test_all_may_stand_beside_other_names_and_files(tmp_path):
     assert resolve_table_spec("nb201-cifar10,all") == list(tables.TABLES)
     with pytest.raises(StudyError, match="unknown table 'nb201-cifar1O'"):
         resolve_table_spec("all,nb201-cifar1O")
+
+
+def test_a_reader_error_without_a_message_is_still_one_line(tmp_path, capsys, monkeypatch):
+    """pandas' parquet engine missing (an ImportError) or a parser failing with an empty message:
+    the error names the exception's type, not an IndexError's traceback."""
+    from studylib.errors import first_line
+
+    assert first_line(ImportError("")) == "ImportError" and first_line("\x1b[31m\n  red\nmore") == "red"
+    assert first_line(None) == "" and first_line(ValueError("  \n x ")) == "x"
+    path = tmp_path / "runs.parquet"
+    path.write_bytes(b"PAR1")
+    for error in (ImportError(""), RuntimeError("")):
+        def fail(*args, error=error, **kw):
+            raise error
+        monkeypatch.setattr(pd, "read_parquet", fail)
+        rc, stdout, err = run_cli(["--table", str(path), "--metric", "acc", "--direction", "maximize",
+                                   "--seeds", "1", "--trials", "5", "--out", str(tmp_path / "out")], capsys)
+        assert rc == 2 and err.count("\n") == 1 and "Traceback" not in err
+        assert err.strip().endswith(f"{path}: {type(error).__name__}"), err
+    assert not (tmp_path / "out").exists()

@@ -11,7 +11,7 @@ import threading
 import time
 import uuid
 
-from ..errors import StudyError
+from ..errors import StudyError, first_line
 from ..trial import Trial
 from .process import TrialProcess, WorkerDied, failed_trial
 from .serial import DEFAULT_MAX_RETRIES, DEFAULT_MAX_WORKER_MEMORY
@@ -43,7 +43,6 @@ def _dask_trial(key: str, config: dict, objective, options: dict) -> Trial:
     return proc.run(key, config, timeout=options.get("trial_timeout"))
 
 
-
 def check_scheduler_file(path: str) -> None:
     """A scheduler file is the JSON a Dask scheduler writes (``dask scheduler --scheduler-file``),
     holding its ``address``; anything else is one line."""
@@ -58,9 +57,9 @@ def check_scheduler_file(path: str) -> None:
         if isinstance(address, str):
             return
         time.sleep(0.5 * (attempt < 4))
-    if not isinstance(address, str):
-        raise StudyError(f"--scheduler {path} is not a Dask scheduler file (the JSON file with an 'address' that "
-                         "'dask scheduler --scheduler-file FILE' writes)")
+    raise StudyError(f"--scheduler {path} is not a Dask scheduler file (the JSON file with an 'address' that "
+                     "'dask scheduler --scheduler-file FILE' writes)")
+
 
 class DaskExecutor:
     """Trials on a ``dask.distributed`` cluster; ``capacity`` is its number of worker threads.
@@ -116,7 +115,7 @@ class DaskExecutor:
                 self.client = distributed.Client(timeout="30s", **kw)
             except Exception as e:  # noqa: BLE001  a file that is not a scheduler file fails an assert in distributed
                 raise StudyError(f"cannot connect to the Dask scheduler at {target} "
-                                 f"({str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__})") from None
+                                 f"({first_line(e)})") from None
         elif self.client is None:
             n = self.workers or os.cpu_count() or 1
             settings = {

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import html
 import json
-import re
 import time
 from pathlib import Path
 
 from .. import atomic, paths
+from ..errors import first_line
 from ..outdir import GENERATOR
 from ..numbers import format_mean_spread
 from ..space_file import BUILTIN
@@ -23,13 +23,6 @@ def round_order(name: str):
     """Sort key of reports: the paper's rounds (:data:`~studylib.space_file.BUILTIN`) in order,
     listed first in an index, then the others by name."""
     return (0, BUILTIN.index(name)) if name in BUILTIN else (1, name)
-
-
-def one_line(text: str) -> str:
-    """The first non-empty line of ``text`` without terminal colour codes."""
-    text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", str(text or "")).strip()
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    return lines[0] if lines else ""
 
 
 def render_html(ipynb: Path, target: Path, title: str) -> Path:
@@ -174,4 +167,4 @@ def _notebook_failed(ipynb: Path) -> str | None:
     if not nb.get("metadata", {}).get("papermill", {}).get("exception"):
         return None
     failed = error_output(nb)
-    return f"{failed[1].get('ename')}: {one_line(failed[1].get('evalue'))}" if failed else "a cell failed"
+    return f"{failed[1].get('ename')}: {first_line(failed[1].get('evalue'))}" if failed else "a cell failed"

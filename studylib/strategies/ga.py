@@ -66,7 +66,6 @@ class GeneticAlgorithm(ArchiveStrategy):
 
     population = property(lambda self: self.evolution.population, doc="current (evaluated) parents")
     fitness = property(lambda self: self.evolution.fitness)
-    gen = property(lambda self: self.evolution.gen)
     log = property(lambda self: self.evolution.log)
 
     # -- the interface ----------------------------------------------------------------------
@@ -93,12 +92,6 @@ class GeneticAlgorithm(ArchiveStrategy):
 
     def tell(self, config: Config, score: float) -> None:
         self.archive.record(self.space.encode(config), float(score))
-
-    def _untried(self, g: Genome) -> bool:
-        return self.archive.untried(g)
-
-    def _random_new(self) -> Genome | None:
-        return self.archive.random_new(self.rng)
 
     # -- generations ---------------------------------------------------------------------------
     def _complete_generation(self) -> None:
@@ -130,15 +123,15 @@ class GeneticAlgorithm(ArchiveStrategy):
             self._batch = self.evolution.initial()
         else:
             self._batch = self._offspring(self.population_size)
-            new = {g for g in self._batch if self._untried(g)}
+            new = {g for g in self._batch if self.archive.untried(g)}
             if not new:
                 # every child is known: swap the duplicates for random immigrants
-                immigrants = [g for g in (self._random_new() for _ in range(self.population_size // 2 or 1))
-                              if g is not None]
+                draws = (self.archive.random_new(self.rng) for _ in range(self.population_size // 2 or 1))
+                immigrants = [g for g in draws if g is not None]
                 self._batch = self._batch[: self.population_size - len(immigrants)] + immigrants
         queue, seen = [], set()
         for g in self._batch:
-            if self._untried(g) and g not in seen:
+            if self.archive.untried(g) and g not in seen:
                 seen.add(g)
                 queue.append(g)
         return queue
