@@ -19,6 +19,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+#: The default windows --in-flight's help names (a test builds each strategy to check them).
+IN_FLIGHT_HELP = "ga 20, memetic 10, memetic-sh 20"
+
 
 def _number(kind, minimum: float, strict: bool, what: str, maximum: float = float("inf")):
     """An argparse type: ``kind`` (int or float) above (``strict``) or at least ``minimum``, and
@@ -149,25 +152,28 @@ def add_study_arguments(p: argparse.ArgumentParser, *, default_out: str | None =
                         execution: bool = True) -> None:
     """Options shared by ``search`` and ``run``: what to search, on which data, for how long;
     with ``execution``, also where trials run and how failures are handled."""
+    from . import defaults as d
     from .data import DATASETS
     from .profiles import PROFILES
     from .strategies import available
 
-    p.add_argument("--strategy", default="random", choices=available(), metavar="NAME",
-                   help=f"search strategy: {', '.join(available())} (default: random)")
+    p.add_argument("--strategy", default=d.STRATEGY, choices=available(), metavar="NAME",
+                   help=f"search strategy: {', '.join(available())} (default: {d.STRATEGY})")
     p.add_argument("--trials", type=positive_int,
                    help="distinct trials to evaluate (default: profile's): configurations, and the memetic GA's "
                         "replicate runs of its best config (each a training); with a multi-fidelity "
                         "strategy (memetic-sh, tpe-hb, asha, dehb) N configs, each carried as far as halving promotes "
                         "it (the study ends with no promotion owed)")
-    p.add_argument("--seed", type=nonneg_int, default=0, help="seed of the strategy and of training (default: 0)")
-    p.add_argument("--dataset", default="digits", choices=DATASETS, metavar="NAME",
-                   help=f"one of {', '.join(DATASETS)} (default: digits, offline)")
+    p.add_argument("--seed", type=nonneg_int, default=d.SEED,
+                   help=f"seed of the strategy and of training (default: {d.SEED})")
+    p.add_argument("--dataset", default=d.DATASET, choices=DATASETS, metavar="NAME",
+                   help=f"one of {', '.join(DATASETS)} (default: {d.DATASET}, offline)")
     p.add_argument("--data-dir", type=path,
                    help="folder holding cifar-10-python.tar.gz or cifar-10-batches-py/, or Fashion-MNIST's IDX files "
                         "(default: data/ in studylib's folder, or $STUDYLIB_DATA)")
-    p.add_argument("--profile", default="smoke", choices=list(PROFILES), metavar="NAME",
-                   help="smoke (tiny, 2 epochs) or paper (full protocol, up to 500 epochs) (default: smoke)")
+    p.add_argument("--profile", default=d.PROFILE, choices=list(PROFILES), metavar="NAME",
+                   help=f"smoke (tiny, {PROFILES['smoke']['max_epochs']} epochs) or paper (full protocol, up to "
+                        f"{PROFILES['paper']['max_epochs']} epochs) (default: {d.PROFILE})")
     p.add_argument("--max-epochs", type=positive_int, help="override the profile's epoch budget")
     p.add_argument("--patience", type=positive_int, help="override the early-stopping patience (paper: 4)")
     p.add_argument("--train-size", type=positive_int, help="train on a subset of this many images")
@@ -196,23 +202,23 @@ def add_study_arguments(p: argparse.ArgumentParser, *, default_out: str | None =
                    help="join an existing Dask cluster: tcp://host:8786 or a scheduler file (implies dask)")
     g.add_argument("--in-flight", type=positive_int, metavar="N",
                    help="proposals a result-driven strategy (ga, memetic, tpe, ...) makes ahead of its results, "
-                        "i.e. its trials that can run at once (default: a GA's generation, ga 20, memetic 10, "
-                        "memetic-sh 20; else 1); part of "
-                        "the study's identity")
+                        f"i.e. its trials that can run at once (default: a GA's generation, {IN_FLIGHT_HELP}; "
+                        "else 1); part of the study's identity")
     g.add_argument("--trial-timeout", type=positive_float, metavar="SECONDS",
                    help="record a trial still running after SECONDS as failed and go on")
     g.add_argument("--max-failures", type=nonneg_int, metavar="N",
                    help="stop (exit code 3) once more than N trials failed in this run (default: never; with "
-                        "--budget-epochs/--budget-hours, after 10 failures in a row, as failures spend no budget)")
+                        f"--budget-epochs/--budget-hours, after {d.FAILED_IN_A_ROW} failures in a row, as failures "
+                        "spend no budget)")
     g.add_argument("--allow-code-change", action="store_true",
                    help="continue a study although studylib, model.py/training.py/resumable.py or Keras changed since it "
                         "started (recorded in the ledger); without it such a study stops (exit 2)")
     g.add_argument("--retry-failed", action="store_true",
                    help="train the failed trials this run reaches again instead of serving them from the ledger")
     g.add_argument("--max-retries", type=nonneg_int, metavar="N",
-                   help="times a trial whose process or Dask worker died is run again (default: 2)")
+                   help=f"times a trial whose process or Dask worker died is run again (default: {d.MAX_RETRIES})")
     g.add_argument("--recycle-after", type=positive_int, metavar="N",
                    help="replace a worker's trial process after N trials (default: only for memory)")
     g.add_argument("--max-worker-memory", type=nonneg_float, metavar="MIB",
                    help="replace a trial process whose resident memory exceeds MIB after a trial "
-                        "(default: 4096; 0: never)")
+                        f"(default: {d.MAX_WORKER_MEMORY}; 0: never)")

@@ -36,7 +36,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import paths
+from . import defaults, paths
 from .errors import StudyError
 from .notebook_exec import RoundFailed, execute
 
@@ -47,7 +47,8 @@ ALIASES = {"compare": "round4"}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 #: CLI option -> notebook parameter, with the value that means "not given".
-PARAMETERS = {"dataset": "digits", "profile": "smoke", "strategy": "random", "trials": None, "seed": 0,
+PARAMETERS = {"dataset": defaults.DATASET, "profile": defaults.PROFILE, "strategy": defaults.STRATEGY, "trials": None,
+              "seed": defaults.SEED,
               "repeats": None, "max_epochs": None, "patience": None, "train_size": None, "data_dir": None}
 
 

@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from . import paths, provenance
+from . import defaults, paths, provenance
 from .data import Dataset, load_dataset
 from .errors import StudyError
 from .executors import Executor, make_executor
@@ -43,7 +43,7 @@ from .trial import Trial
 
 CHECKPOINTS = "checkpoints"  # OUT/checkpoints/<rung key>.keras (multi-fidelity rungs; see fidelity.py)
 EXIT_TOO_MANY_FAILURES = 3  # the CLI's exit code when failures stop a study, or every trial failed
-FAILED_IN_A_ROW = 10  # a budgeted study without --max-failures stops after this many failures in a row
+FAILED_IN_A_ROW = defaults.FAILED_IN_A_ROW
 
 
 class TooManyFailures(StudyError):

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import profiles
+from . import defaults, profiles
 from .checks import real_number, whole_number
 from .data import Dataset, load_dataset
 from .errors import StudyError
@@ -32,10 +32,10 @@ class StudySpec:
     """Everything that defines a study (and its identity in the ledger)."""
 
     space: SearchSpace
-    strategy: str = "random"
+    strategy: str = defaults.STRATEGY
     trials: int = 6
-    seed: int = 0
-    dataset: str = "digits"
+    seed: int = defaults.SEED
+    dataset: str = defaults.DATASET
     budget: Budget = field(default_factory=Budget)
     data_options: dict = field(default_factory=dict)
     strategy_options: dict = field(default_factory=dict)
@@ -60,8 +60,9 @@ class StudySpec:
         return f"{self.space.name}-{self.strategy}-s{self.seed}-" + hashlib.sha256(blob.encode()).hexdigest()[:8]
 
 
-def prepare(round_or_space: str | SearchSpace, *, strategy: str = "random", trials: int | None = None,
-            seed: int = 0, dataset: str = "digits", profile: str = "smoke", max_epochs: int | None = None,
+def prepare(round_or_space: str | SearchSpace, *, strategy: str = defaults.STRATEGY, trials: int | None = None,
+            seed: int = defaults.SEED, dataset: str = defaults.DATASET, profile: str = defaults.PROFILE,
+            max_epochs: int | None = None,
             patience: int | None = None, train_size: int | None = None, val_size: int | None = None,
             test_size: int | None = None, data_dir: str | None = None,
             strategy_options: dict | None = None, in_flight: int | None = None, budget_epochs: int | None = None,

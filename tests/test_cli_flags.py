@@ -127,3 +127,25 @@ def test_export_table_takes_a_folder_and_writes_table(tmp_path, capsys):
     assert rc == 0 and err == ["studylib: warning: --out is deprecated, use --table"]
     assert pd.read_csv(tmp_path / "old.csv").equals(pd.read_csv(target))
     assert np.allclose(pd.read_csv(target).val_accuracy, [0.4, 0.5])
+
+
+def test_the_help_names_the_defaults_the_code_uses():
+    """--in-flight's help names each GA's default window, as built; the other defaults come from
+    studylib.defaults (the flags' values and their help alike)."""
+    from studylib import defaults
+    from studylib.cliargs import IN_FLIGHT_HELP
+    from studylib.space_file import load_space
+    from studylib.strategies import make_strategy, strategy_kwargs
+    from studylib.strategies.base import default_in_flight
+
+    space = load_space("round1")
+    built = {name: default_in_flight(make_strategy(name, space, 0, **strategy_kwargs(name, 9, None)))
+             for name in ("ga", "memetic", "memetic-sh")}
+    assert IN_FLIGHT_HELP == ", ".join(f"{name} {n}" for name, n in built.items())
+    search = next(a for a in cli.build_parser()._actions if a.dest == "command").choices["search"]
+    flags = {a.dest: a for a in search._actions}
+    for dest, value in (("strategy", defaults.STRATEGY), ("dataset", defaults.DATASET),
+                        ("profile", defaults.PROFILE), ("seed", defaults.SEED)):
+        assert flags[dest].default == value and f"(default: {value}" in flags[dest].help
+    assert f"after {defaults.FAILED_IN_A_ROW} failures in a row" in flags["max_failures"].help
+    assert f"(default: {defaults.MAX_RETRIES})" in flags["max_retries"].help

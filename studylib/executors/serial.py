@@ -3,12 +3,13 @@ process (:class:`~studylib.executors.process.TrialProcess`), so memory TensorFlo
 many models cannot take the study down. Epoch progress comes back through the pipe."""
 from __future__ import annotations
 
+from .. import defaults
 from ..trial import Trial
 from ..progress import EpochBar
 from .process import TrialProcess, WorkerDied, failed_trial
 
-DEFAULT_MAX_RETRIES = 2
-DEFAULT_MAX_WORKER_MEMORY = 4096  # MiB; see benchmarks/worker_memory.py
+DEFAULT_MAX_RETRIES = defaults.MAX_RETRIES
+DEFAULT_MAX_WORKER_MEMORY = defaults.MAX_WORKER_MEMORY
 
 
 class SerialExecutor:

@@ -11,6 +11,7 @@ from typing import Callable
 import ipywidgets as W
 import pandas as pd
 
+from .. import defaults
 from ..errors import StudyError
 from ..fidelity import MAX_SEED
 from ..ledger import Ledger
@@ -89,7 +90,7 @@ class RunPanel:
         #: where the trial processes' own output (TensorFlow's start-up lines) goes during a run
         self.trial_log = Path(tempfile.gettempdir()) / f"studylib-explore-{os.getpid()}.log"
         self.study = W.Dropdown(options=[], description="study", layout=W.Layout(width="auto"))
-        self.strategy = W.Dropdown(options=available(), value="random", description="strategy",
+        self.strategy = W.Dropdown(options=available(), value=defaults.STRATEGY, description="strategy",
                                    layout=W.Layout(width="220px"))
         narrow = {"description_width": "70px"}  # both fit the sidebar's width side by side
         self.trials = W.BoundedIntText(value=2, min=1, max=10_000, description="new trials", style=narrow,

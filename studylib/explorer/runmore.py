@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from .. import defaults
 from ..errors import StudyError
 from ..ledger import Ledger
 
@@ -84,7 +85,7 @@ def _rebuilt_spec(study: dict, strategy: str | None, seed: int | None) -> tuple[
         raise StudyError(f"study {sid} used split seed {data_opts['split_seed']}; only 0 is supported")
     budget = spec.get("budget") or {}
     same_strategy = strategy in (None, spec.get("strategy"))
-    strategy = strategy or spec.get("strategy", "random")
+    strategy = strategy or spec.get("strategy", defaults.STRATEGY)
     seed = spec.get("seed", 0) if seed is None else int(seed)
     # "paper" leaves every data size unset; the recorded sizes (None: the whole split) override it
     sizes = {k: data_opts.get(k) for k in ("train_size", "val_size", "test_size")}

@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from .. import atomic, numbers, paths
+from .. import atomic, defaults, numbers, paths
 from ..ledger import write_csv_atomic
 from ..provenance import now_iso
 from ..progress import count
@@ -28,13 +28,13 @@ from ..space import SearchSpace
 SUMMARY_JSON = "summary.json"
 
 
-def default_out_dir(dataset: str, profile: str, *, strategy: str = "random", train_size=None, max_epochs=None,
+def default_out_dir(dataset: str, profile: str, *, strategy: str = defaults.STRATEGY, train_size=None, max_epochs=None,
                     patience=None, seed=0, repeats=None) -> Path:
     """``reports/<dataset>-<profile>``, plus a tag for each setting given that changes the results
     (``-memetic``, ``-train10000``, ``-e9``, ``-p3``, ``-s3``, ``-x2`` for 2 repeats): where
     ``studylib run`` publishes by default, and where a notebook run without ``out_dir`` writes
     (so that a notebook run by papermill and ``studylib run`` with the same settings agree)."""
-    parts = [str(dataset), str(profile)] + ([str(strategy)] if strategy != "random" else [])
+    parts = [str(dataset), str(profile)] + ([str(strategy)] if strategy != defaults.STRATEGY else [])
     parts += [f"{tag}{v}" for tag, v in (("train", train_size), ("e", max_epochs), ("p", patience)) if v]
     if seed:
         parts.append(f"s{seed}")
@@ -255,10 +255,11 @@ def seed_summary(data) -> pd.DataFrame:
 
 # -- running ----------------------------------------------------------------------------------
 
-def plan_round(round_name: str | SearchSpace, *, dataset: str = "digits", profile: str = "smoke",
-               strategy: str = "random", trials: int | None = None, seed: int = 0, repeats: int = 1,
-               out_dir: str | Path | None = None, max_epochs: int | None = None, patience: int | None = None,
-               train_size: int | None = None, data_dir: str | None = None) -> tuple[SearchSpace, Path, list]:
+def plan_round(round_name: str | SearchSpace, *, dataset: str = defaults.DATASET, profile: str = defaults.PROFILE,
+               strategy: str = defaults.STRATEGY, trials: int | None = None, seed: int = defaults.SEED,
+               repeats: int = 1, out_dir: str | Path | None = None, max_epochs: int | None = None,
+               patience: int | None = None, train_size: int | None = None,
+               data_dir: str | None = None) -> tuple[SearchSpace, Path, list]:
     """Every input of :func:`run_round` checked (for every seed) and the data loaded; raises
     :class:`StudyError` (one line) before anything is written (``studylib run`` calls it first,
     too). Returns the space, the output folder and ``[(seed, (spec, data)), ...]``."""

@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ... import paths, profiles
+from ... import defaults, paths, profiles
 from ...errors import StudyError
 from ...names import split_names
 from ..regret import plot_regret
@@ -124,10 +124,10 @@ def _note(msg: str) -> None:
     sys.stderr.flush()
 
 
-def plan_compare(*, dataset: str = "digits", profile: str = "smoke", strategies=None, trials: int | None = None,
-                 seed: int = 0, repeats: int | None = None, max_epochs: int | None = None,
-                 patience: int | None = None, train_size: int | None = None, data_dir: str | None = None,
-                 out_dir: str | Path | None = None, executor: str | None = None,
+def plan_compare(*, dataset: str = defaults.DATASET, profile: str = defaults.PROFILE, strategies=None,
+                 trials: int | None = None, seed: int = defaults.SEED, repeats: int | None = None,
+                 max_epochs: int | None = None, patience: int | None = None, train_size: int | None = None,
+                 data_dir: str | None = None, out_dir: str | Path | None = None, executor: str | None = None,
                  bench_tables=BENCH_TABLES, bench_seeds: int | None = None, bench_budget: int | None = None,
                  strategy_options: dict | None = None) -> ComparePlan:
     """Every input of :func:`run_compare` checked and the data loaded; raises :class:`StudyError`
