@@ -37,7 +37,7 @@ from typing import Iterable
 import numpy as np
 
 from .errors import StudyError
-from .fidelity import check_seeds
+from .fidelity import check_seeds, seed_list
 from .names import split_names
 from .numbers import incumbent_regrets, median_over_runs
 from .paths import REPORTS_DIR
@@ -168,15 +168,15 @@ def run_bench(tables, strategies, seeds, budget: int, out_dir=None, workers: int
     for t in tables:
         tlist.extend(resolve_tables(t) if isinstance(t, str) else [t])
     slist = resolve_strategies(strategies)
-    seed_list = list(range(int(seeds))) if isinstance(seeds, (int, np.integer)) else [int(s) for s in seeds]
+    seeds = seed_list(seeds)
     budget = int(budget)
     if budget < 1:
         raise StudyError("--trials must be at least 1")
     if budget > MAX_BUDGET:
         raise StudyError(f"--trials {budget}: at most {MAX_BUDGET} evaluations per run")
-    if not seed_list:
+    if not seeds:
         raise StudyError("--seeds must be at least 1")
-    check_seeds(seed_list)
+    check_seeds(seeds)
     if int(workers) < 1:
         raise StudyError("--workers must be at least 1")
     options = options or {}
@@ -196,7 +196,7 @@ def run_bench(tables, strategies, seeds, budget: int, out_dir=None, workers: int
                              f"run ends once {'all ' if n != 1 else ''}{n} {'are' if n != 1 else 'is'} evaluated, and regret@{budget} reports its regret after "
                              f"evaluation {n} (the curve is held flat)\n")
     jobs = [(i if i in given else t, s, seed, budget, options.get(s))
-            for i, t in enumerate(tlist) for s in slist for seed in seed_list]
+            for i, t in enumerate(tlist) for s in slist for seed in seeds]
     # slow strategies first so the pool ends evenly
     order = sorted(range(len(jobs)), key=lambda i: jobs[i][1] not in ("tpe", "optuna-ga"))
     from .parallel import run_jobs
@@ -216,7 +216,7 @@ def run_bench(tables, strategies, seeds, budget: int, out_dir=None, workers: int
     df = df.sort_values(["table", "strategy", "seed", "evaluation"],
                         key=lambda c: c.map(table_order) if c.name == "table"
                         else c.map(strat_order) if c.name == "strategy" else c).reset_index(drop=True)
-    stamp = code_stamp(slist, options, tables=names, seeds=seed_list, budget=budget,
+    stamp = code_stamp(slist, options, tables=names, seeds=seeds, budget=budget,
                        **({"strategy_options": options} if options else {}))
     summary = summarize(df, budget)
     written = write_results(out_dir, df, stamp, summary, df if plot else None)

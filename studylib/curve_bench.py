@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import StudyError
-from .fidelity import Rungs, run_fields, split
+from .fidelity import Rungs, run_fields, seed_list, split
 from .numbers import incumbent_regrets, on_grid
 from .objective import TableObjective
 from .tables import Table
@@ -233,9 +233,8 @@ def run_curves(tables: list[CurveTable], strategies: list[str], seeds, budget: i
     from .parallel import run_jobs
     from .progress import RunCounter
 
-    seed_list = range(int(seeds)) if isinstance(seeds, (int, np.integer)) else [int(s) for s in seeds]
     jobs = [(i, s, seed, int(budget), (options or {}).get(s)) for i in range(len(tables))
-            for s in strategies for seed in seed_list]
+            for s in strategies for seed in seed_list(seeds)]
     results = run_jobs(_job, jobs, workers, shared=list(tables), done=RunCounter(progress))
     rows = [(r["table"], r["strategy"], r["seed"], e, int(c), float(v))
             for r in results for e, (c, v) in enumerate(zip(r["cost"], r["regret"]), 1)]

@@ -41,6 +41,13 @@ def check_seeds(seeds, flag: str = "--seed") -> None:
         raise StudyError(f"{flag}: a seed must be at most {MAX_SEED} (2**31 - 1), got {last}")
 
 
+def seed_list(seeds) -> list[int]:
+    """``seeds`` as a list: a count ``n`` is seeds ``0..n-1``, anything else its seeds as ints."""
+    from numbers import Integral
+
+    return list(range(int(seeds))) if isinstance(seeds, Integral) else [int(s) for s in seeds]
+
+
 def training_seed(seed: int, run: int = 0) -> int:
     """The seed run ``run`` of a config trains with in a study of seed ``seed`` (a study seed below
     the stride is no other run's)."""

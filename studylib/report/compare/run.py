@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import pandas as pd
 
-from ... import defaults, paths, profiles
+from ... import defaults, fidelity, paths, profiles
 from ...errors import StudyError
 from ...names import split_names
 from ..regret import plot_regret
@@ -254,7 +253,7 @@ def run_bench_curves(tables, strategies, seeds, budget: int, out_dir: str | Path
     summary = B.run_bench(list(tables), list(strategies), seeds, budget, out, workers=workers, progress=False,
                           options=options or None, plot=False)
     curves = pd.read_csv(out / "bench.csv")
-    seed_list = list(range(int(seeds))) if isinstance(seeds, (int, np.integer)) else [int(s) for s in seeds]
+    seed_list = fidelity.seed_list(seeds)
     run = BenchRun(tables=[t if isinstance(t, str) else t.name for t in tables], strategies=list(strategies),
                    seeds=seed_list, budget=int(budget), curves=curves, summary=summary, out_dir=out,
                    wall_time=time.perf_counter() - start)
