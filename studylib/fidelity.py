@@ -246,6 +246,15 @@ class Rungs:
             p.unlink(missing_ok=True)
 
 
+def has_rungs(df) -> bool:
+    """Whether ``df`` (trials of a ledger, ``trials.csv`` or ``rungs.csv``) holds rung trials of a
+    multi-fidelity study: a ``rung``, or a ``rung_of`` alone (a study whose every rung trial failed:
+    :func:`failed_fields`)."""
+    if "rung" in df.columns and df["rung"].notna().any():
+        return True
+    return "rung_of" in df.columns and bool((df["rung_of"].fillna("").astype(str) != "").any())
+
+
 def collapse_rungs(df):
     """``trials.csv`` of a multi-fidelity study: one row per (study, config), its highest rung,
     with ``epochs`` = epochs its model was trained in all, ``charged_epochs`` = epochs the study
@@ -253,9 +262,8 @@ def collapse_rungs(df):
     number of its first rung. Frames without rungs come back unchanged."""
     import pandas as pd
 
-    rungs = "rung" in df.columns and df["rung"].notna().any()
-    if not rungs and not ("rung_of" in df.columns and (df["rung_of"].fillna("").astype(str) != "").any()):
-        return df  # (a study whose every rung trial failed has rung_of alone: failed_fields)
+    if not has_rungs(df):
+        return df
     cfg = config_column(df)
     rows = []
     for _, g in df.assign(_cfg=cfg).groupby(["study_id", "_cfg"], sort=False, dropna=False):

@@ -37,17 +37,20 @@ def check_out_dir(out: Path, index: bool = False, reports: Iterable[str] = (), f
     """Fail early (before any training, leaving nothing behind) if ``out`` cannot hold results, or
     holds a ``trials.csv`` (with ``index``, also an ``index.html``; for each name of ``reports``, a
     ``<name>.ipynb`` and ``<name>.html``) that studylib did not write, or a folder where it writes
-    one of those files, ``ledger.sqlite`` or one of ``files``; with ``study``, also if ``out`` lies
-    inside another study's folder."""
+    one of those files, ``ledger.sqlite`` or one of ``files``; with ``study``, also if ``out`` is
+    (or lies in) a study folder's record folder ``studies/``."""
     out = Path(out)
     if out.is_symlink() and not out.exists():
         raise StudyError(f"output path {out} is a link to {os.readlink(out)}, which does not exist")
     if out.exists() and not out.is_dir():
         raise StudyError(f"output path {out} exists and is not a folder")
-    outer = study and next((p for p in Path(os.path.abspath(out)).parents if (p / paths.LEDGER_NAME).is_file()), None)
-    if outer:
-        raise StudyError(f"output folder {out} is inside the study folder {outer} (it holds {paths.LEDGER_NAME}): "
-                         "give a folder beside it, or that folder itself to add this study there")
+    full = Path(os.path.abspath(out))
+    records = study and next((p for p in (full, *full.parents) if p.name == STUDIES_DIR
+                              and (p.parent / paths.LEDGER_NAME).is_file()), None)
+    if records:
+        raise StudyError(f"output folder {out} is in {records}, the record folder of the study folder "
+                         f"{records.parent}: give {records.parent} itself to add this study there, "
+                         "or a folder beside it")
     parent = out
     while not parent.exists():
         parent = parent.parent

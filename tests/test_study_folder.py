@@ -211,20 +211,20 @@ def test_an_output_folder_that_cannot_take_the_files_is_refused_before_any_work(
     assert [p.name for p in folder.iterdir()] == ["ledger.sqlite"]
 
 
-def test_a_study_inside_another_studys_folder_is_refused_before_any_work(tmp_path, capsys):
-    """``--out r1/studies`` (or any folder under a study's) would bury a study in another's record
-    folder: one line, exit 2, nothing written; the folder itself and one beside it are fine."""
+def test_a_study_in_another_studys_record_folder_is_refused_before_any_work(tmp_path, capsys):
+    """``--out r1/studies`` (or a folder in it) would put a study among another's records: one
+    line, exit 2, nothing written; the study folder itself, or a folder in it or beside it, is fine."""
     assert search(tmp_path / "r1", "--trials", 1) == 0
     capsys.readouterr()
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
-    for inner in ("r1/studies", "r1/deeper/still"):
+    for inner in ("r1/studies", "r1/studies/deeper"):
         assert search(tmp_path / inner, "--trials", 1) == 2
         err = capsys.readouterr().err.strip()
-        assert err == (f"studylib: error: output folder {tmp_path / inner} is inside the study folder "
-                       f"{tmp_path / 'r1'} (it holds ledger.sqlite): give a folder beside it, or that folder "
-                       "itself to add this study there")
+        assert err == (f"studylib: error: output folder {tmp_path / inner} is in {tmp_path / 'r1/studies'}, the "
+                       f"record folder of the study folder {tmp_path / 'r1'}: give {tmp_path / 'r1'} itself to add "
+                       "this study there, or a folder beside it")
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
-    assert search(tmp_path / "r2", "--trials", 1) == 0
+    assert search(tmp_path / "r2", "--trials", 1) == 0 and search(tmp_path / "r1" / "sub", "--trials", 1) == 0
 
 
 def test_whole_numbers_accept_numpy_integers_and_refuse_booleans(tmp_path, monkeypatch):

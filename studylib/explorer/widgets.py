@@ -21,7 +21,7 @@ import ipywidgets as W
 import pandas as pd
 
 from ..errors import StudyError
-from ..fidelity import config_column
+from ..fidelity import config_column, has_rungs
 from ..progress import count
 from .analysis import KINDS, METRICS, TABLE_RESULTS, X_EXTRAS, importance_by_round
 from .ledgers import TrialData, default_sources, find_ledgers, ledger_labels, load_ledgers
@@ -259,7 +259,7 @@ class Explorer:
 def _configs_note(trials: pd.DataFrame) -> str:
     """`` (N configs)`` where some shown trials are rung trials of a multi-fidelity study (each
     rung of a config is a row), else nothing."""
-    if "rung_of" not in trials or not trials["rung_of"].notna().any():
+    if not has_rungs(trials):
         return ""
     n = len(set(zip(trials["ledger"], config_column(trials))))
     return f" ({count(n, 'config')})"

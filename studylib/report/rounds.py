@@ -196,9 +196,10 @@ def one_row_per_config(frame: pd.DataFrame) -> pd.DataFrame:
 def _rows_per_config(frame: pd.DataFrame) -> bool:
     """Whether ``frame`` holds a multi-fidelity config in more than one row (a row per rung); one
     study's config may be another's too, so configs are told apart by study."""
-    if "rung" not in frame or "rung_of" not in frame or not frame["rung_of"].notna().any():
+    from ..fidelity import config_column, has_rungs
+
+    if not has_rungs(frame):
         return False
-    from ..fidelity import config_column
 
     configs = config_column(frame).astype(str)
     if "study_id" in frame:
