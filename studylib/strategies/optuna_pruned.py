@@ -26,18 +26,19 @@ class PrunedOptuna(Retiring, OptunaStrategy):
 
     def __init__(self, space: SearchSpace, seed: int | None = 0, *, max_epochs: int, eta: int = 3,
                  min_epochs: int = 1, **options):
-        super().__init__(space, seed, **options)
         self.rungs = ladder(int(min_epochs), float(eta), int(max_epochs))
         self.eta, self.min_epochs, self.max_epochs = int(eta), int(min_epochs), int(max_epochs)
-        with quiet():
-            self.study = self._optuna.create_study(direction="maximize", sampler=self.sampler,
-                                                   pruner=self._make_pruner(), study_name=f"studylib-{self.name}")
+        super().__init__(space, seed, **options)  # builds the study (_make_study) with the pruner
         self._queue: list[Proposal] = []
         self._retired: list[Config] = []
         self._at: dict[str, int] = {}  # open config -> the rung last asked
 
     def _make_pruner(self):  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _make_study(self):
+        return self._optuna.create_study(direction="maximize", sampler=self.sampler, pruner=self._make_pruner(),
+                                         study_name=f"studylib-{self.name}")
 
     def ask(self, n: int = 1) -> list[Proposal]:
         out = self._queue[:n]
@@ -66,11 +67,10 @@ class PrunedOptuna(Retiring, OptunaStrategy):
         self._at.pop(self.space.key(proposal.config), None)
         if higher:  # pruned
             self._retired.append(proposal.config)
-            self._open[g].pop(0)
-            if not self._open[g]:
-                del self._open[g]
-            self.known[g] = float(score)
-            self.evals += 1
+            self._pop_open(g)
+            if g not in self.known:  # as OptunaStrategy.tell: a config's first score is kept
+                self.known[g] = float(score)
+                self.evals += 1
             with quiet():
                 self.study.tell(trial, state=self._optuna.trial.TrialState.PRUNED)
             return

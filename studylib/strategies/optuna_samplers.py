@@ -57,7 +57,7 @@ class OptunaStrategy(Strategy):
         sampler_seed = None if seed is None else int(seed)
         with quiet():
             self.sampler = self._make_sampler(sampler_seed, **sampler_options)
-            self.study = optuna.create_study(direction="maximize", sampler=self.sampler)
+            self.study = self._make_study()
         self.known: dict[Genome, float] = {}
         self._open: dict[Genome, list[Any]] = {}  # asked genome -> open optuna trials
         self.evals = 0
@@ -67,6 +67,9 @@ class OptunaStrategy(Strategy):
 
     def _make_sampler(self, seed, **options):  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _make_study(self):
+        return self._optuna.create_study(direction="maximize", sampler=self.sampler)
 
     # -- helpers ---------------------------------------------------------------------------------
     def _genome(self, trial) -> Genome:
@@ -111,6 +114,16 @@ class OptunaStrategy(Strategy):
             out.append(self.space.decode(g))
         return out
 
+    def _pop_open(self, g: Genome):
+        """The oldest open optuna trial of ``g`` (None: none open), no longer open."""
+        trials = self._open.get(g)
+        if not trials:
+            return None
+        trial = trials.pop(0)
+        if not trials:
+            del self._open[g]
+        return trial
+
     def _close_failed(self, trial) -> None:
         with quiet():
             self.study.tell(trial, state=self._optuna.trial.TrialState.FAIL)
@@ -121,11 +134,8 @@ class OptunaStrategy(Strategy):
         if g not in self.known:
             self.known[g] = score
             self.evals += 1
-        trials = self._open.get(g)
-        if trials:
-            trial = trials.pop(0)
-            if not trials:
-                del self._open[g]
+        trial = self._pop_open(g)
+        if trial is not None:
             self._close(trial, score)
         else:
             self._add_finished(g, score)
