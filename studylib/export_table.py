@@ -108,7 +108,7 @@ def learning_curves(folder, studies: list[str] | None = None) -> "pd.DataFrame":
         space = check_one_kind(ledger, studies, {r[0] for r in rows}, folder)
     longest: dict[tuple[str, int], dict] = {}
     for _, config, seed, curve in rows:
-        n = max((len(v) for v in curve.values()), default=0)
+        n = _length(curve)
         key = (json.dumps(config, sort_keys=True), seed)
         if n and n > _length(longest.get(key)):
             longest[key] = curve
@@ -182,12 +182,12 @@ def _metric_order(name: str):
 
 def write_table(frame, out) -> None:
     """Write ``frame`` to ``out`` (.csv) through a temporary file in the same folder."""
-    from .atomic import write_with
+    from .ledger import write_csv_atomic
     from .outdir import check_out_file
 
     out = Path(out)
     check_out_file(out, ".csv", flag="--table")
     try:
-        write_with(out, lambda tmp: frame.to_csv(tmp, index=False))
+        write_csv_atomic(frame, out)
     except OSError as e:
         raise StudyError(f"cannot write {out}: {e.strerror or e}") from None

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Protocol, runtime_checkable
 
 from .errors import StudyError
-from .trial import Trial
+from .trial import METRIC_FIELDS, Trial
 
 FAILED_SCORE = 0.0  # what a strategy is told for a failed CNN trial (accuracy is maximised)
 
@@ -106,9 +106,7 @@ class DataSource:
 
 def _metrics(r) -> dict:
     """A :class:`~studylib.training.TrialResult`'s metrics as a Trial keeps them."""
-    return {"best_acc": r.best_acc, "best_loss": r.best_loss, "best_train_acc": r.best_train_acc,
-            "best_train_loss": r.best_train_loss, "best_epoch": r.best_epoch, "test_acc": r.test_acc,
-            "test_loss": r.test_loss, "params": r.params}
+    return {name: getattr(r, name) for name in METRIC_FIELDS}
 
 
 def _trial(key: str, config: dict, r, metrics: dict, where: dict) -> Trial:
