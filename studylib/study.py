@@ -27,7 +27,7 @@ import pandas as pd
 
 from . import defaults, paths, provenance
 from .data import Dataset, load_dataset
-from .errors import StudyError
+from .errors import StudyError, first_line
 from .executors import Executor, make_executor
 from .fidelity import Rungs, Spend, collapse_rungs
 from .ledger import Ledger
@@ -224,13 +224,13 @@ def _loop(spec, out, study_id, objective, executor, ledger, key_code, progress, 
         if budgeted and max_failures is None and in_a_row >= FAILED_IN_A_ROW:
             raise TooManyFailures(
                 f"stopped: {in_a_row} trials in a row failed, and failed trials spend none of the budget "
-                f"(last: {trial.error or 'unknown error'}); give --max-failures N to decide yourself")
+                f"(last: {first_line(trial.error) or 'unknown error'}); give --max-failures N to decide yourself")
         if not trial.ok:
             failed += 1
             if max_failures is not None and failed > max_failures:
                 raise TooManyFailures(
                     f"stopped: {failed} trials failed in this run, more than --max-failures {max_failures} "
-                    f"(last: {trial.error or 'unknown error'}); finished trials are in "
+                    f"(last: {first_line(trial.error) or 'unknown error'}); finished trials are in "
                     f"{out / paths.LEDGER_NAME}, re-run the same command to continue")
 
     if window is not None and window < executor.capacity:

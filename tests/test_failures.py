@@ -100,3 +100,19 @@ def test_trial_past_the_timeout_is_killed_and_recorded_failed(tmp_path):
     assert 10 <= frame.loc[1, "wall_time"] < 60
     assert frame.loc[512, "status"] == "ok" and frame.loc[512, "epochs"] == 10
     assert frame.loc[512, "trial"] == 1 and frame.loc[1, "trial"] == 2
+
+
+def test_a_failure_with_a_message_of_several_lines_stops_with_one_line(tmp_path, capsys, monkeypatch):
+    """A trial's error may span lines (TensorFlow's do): --max-failures' stop names its first."""
+    from studylib import cli, training
+
+    def fail(*args, **kw):
+        raise ValueError("the first line\n  and a second one")
+
+    monkeypatch.setattr(training, "evaluate", fail)
+    rc = cli.main(["search", "round1", "--dataset", "synthetic", "--max-epochs", "1", "--executor", "inline",
+                   "--trials", "2", "--max-failures", "0", "--no-progress", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc == 3 and err.count("\n") == 1, err
+    assert err.startswith("studylib: error: stopped: 1 trials failed in this run")
+    assert "(last: ValueError: the first line);" in err
