@@ -149,3 +149,15 @@ def test_the_help_names_the_defaults_the_code_uses():
         assert flags[dest].default == value and f"(default: {value}" in flags[dest].help
     assert f"after {defaults.FAILED_IN_A_ROW} failures in a row" in flags["max_failures"].help
     assert f"(default: {defaults.MAX_RETRIES})" in flags["max_retries"].help
+
+
+def test_python_dash_m_studylib_is_the_command():
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "studylib", "space", "round1"], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0 and r.stdout.strip().endswith("combinations: 20736"), r.stderr
+    r = subprocess.run([sys.executable, "-m", "studylib", "space", "nope"], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 2 and r.stderr.startswith("studylib: error: ") and r.stderr.count("\n") == 1
