@@ -219,6 +219,8 @@ def _yaml_problem(e: "yaml.YAMLError") -> str:
 def load_space(name_or_path: str | Path) -> SearchSpace:
     """A built-in round (``round1``..``round3``) or a YAML/JSON space file."""
     text_name = str(name_or_path)
+    if not text_name.strip():
+        raise StudyError(f"no space given: use {', '.join(BUILTIN)} or a path to a space file")
     if text_name in BUILTIN:
         path = SPACES_DIR / f"{text_name}.yaml"
     else:
@@ -233,8 +235,12 @@ def load_space(name_or_path: str | Path) -> SearchSpace:
         text = path.read_text(encoding="utf-8-sig")  # (a byte-order mark, as some editors write, is skipped)
     except FileNotFoundError:
         raise StudyError(f"space file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise StudyError(f"cannot read space file {path}: {e.__class__.__name__}") from None
+    except IsADirectoryError:
+        raise StudyError(f"space file {path} is a folder (a space file is a .yaml or .json file)") from None
+    except UnicodeDecodeError as e:
+        raise StudyError(f"space file {path} is not UTF-8 text ({first_line(e)})") from None
+    except OSError as e:
+        raise StudyError(f"cannot read space file {path}: {e.strerror or first_line(e)}") from None
     try:
         data = json.loads(text, object_pairs_hook=_json_object) if path.suffix == ".json" else load_yaml(text)
     except yaml.YAMLError as e:

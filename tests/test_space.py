@@ -132,8 +132,13 @@ def test_unreadable_space_files(tmp_path):
         load_space(_write(tmp_path, "dimensions: [unclosed"))
     with pytest.raises(StudyError, match="space file not found"):
         load_space(tmp_path / "nope.yaml")
-    with pytest.raises(StudyError, match="cannot read space file"):
-        load_space(tmp_path)  # a folder
+    with pytest.raises(StudyError, match=r"space file .* is a folder \(a space file is a .yaml or .json file\)"):
+        load_space(tmp_path)
+    with pytest.raises(StudyError, match="no space given: use round1, round2, round3 or a path"):
+        load_space("")  # (Path("") is the current folder)
+    (tmp_path / "latin1.yaml").write_bytes(b"name: caf\xe9\n")
+    with pytest.raises(StudyError, match=r"latin1.yaml is not UTF-8 text \('utf-8' codec can't decode byte 0xe9"):
+        load_space(tmp_path / "latin1.yaml")
     with pytest.raises(StudyError, match="unknown round 'round7'"):
         load_space("round7")
     with pytest.raises(StudyError, match="unknown round 'rond1': did you mean 'round1'"):
