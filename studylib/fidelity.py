@@ -33,12 +33,16 @@ MAX_SEED = 2**31 - 1
 
 
 def check_seeds(seeds, flag: str = "--seed") -> None:
-    """Every seed at most :data:`MAX_SEED`: else a one-line :class:`~studylib.errors.StudyError`."""
+    """Every seed at most :data:`MAX_SEED`: else a one-line :class:`~studylib.errors.StudyError`
+    (the seeds from ``flag``'s value on: it names the seed the user gave and the last one)."""
     from .errors import StudyError
 
-    last = max((int(s) for s in seeds), default=0)
+    seeds = [int(s) for s in seeds]
+    last = max(seeds, default=0)
     if last > MAX_SEED:
-        raise StudyError(f"{flag}: a seed must be at most {MAX_SEED} (2**31 - 1), got {last}")
+        given = f", got {last}" if len(seeds) == 1 or seeds[0] > MAX_SEED else \
+            f": {flag} {seeds[0]} with {len(seeds)} seeds runs seeds up to {last}"
+        raise StudyError(f"{flag}: a seed must be at most {MAX_SEED} (2**31 - 1){given}")
 
 
 def seed_list(seeds) -> list[int]:

@@ -40,9 +40,11 @@ BENCH = ["bench", "--table", "hpobench-car", "--strategies", "random"]
     (["export-table", "somewhere"], "export-table needs --table FILE.csv"),
     (["search", "round1", "--out", ""], "argument --out: expected a path, got an empty string"),
     (BENCH + ["--trials", "100001"], "--trials 100001: at most 100000 per run"),
-    (BENCH + ["--seed", "2147483647", "--seeds", "2"], "--seed: a seed must be at most 2147483647 (2**31 - 1), got 2147483648"),
+    (BENCH + ["--seed", "2147483647", "--seeds", "2"], "--seed: a seed must be at most 2147483647 (2**31 - 1): --seed 2147483647 with 2 seeds runs seeds up to "
+     "2147483648"),
     (["search", "round1", "--seed", "4294967296"], "seed: a seed must be at most 2147483647 (2**31 - 1), got 4294967296"),
-    (["run", "round1", "--seed", "2147483647", "--seeds", "2"], "a seed must be at most 2147483647 (2**31 - 1), got 2147483648"),
+    (["run", "round1", "--seed", "2147483647", "--seeds", "2"],
+     "a seed must be at most 2147483647 (2**31 - 1): seed 2147483647 with 2 seeds runs seeds up to 2147483648"),
 ])
 def test_every_bad_value_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
     out = tmp_path / "out"

@@ -245,7 +245,7 @@ def test_whole_numbers_accept_numpy_integers_and_refuse_booleans(tmp_path, monke
     assert [seed for seed, _ in runs] == [3, 4]
     loaded = []
     monkeypatch.setattr(study_spec, "load_dataset", lambda *a, **k: loaded.append(a))
-    with pytest.raises(StudyError, match="a seed must be at most 2147483647 .*got 2147483648"):
+    with pytest.raises(StudyError, match="at most 2147483647 .*seed 2147483647 with 2 seeds runs seeds up to 2147483648"):
         plan_round("round1", repeats=2, seed=2**31 - 1, out_dir=tmp_path / "never")
     assert not loaded  # every seed is checked before any data is loaded
 
