@@ -11,6 +11,7 @@ import functools
 import gzip
 import hashlib
 import io
+import os
 import pickle
 import struct
 import sys
@@ -238,7 +239,7 @@ def _load_cifar10(data_dir: Path, download: bool):
                      f"put cifar-10-python.tar.gz into {_shown(data_dir)}")
 
 
-_NOTED: set[Path] = set()  # --data-dir folders already noted as holding no Fashion-MNIST
+NOTED_ENV = "STUDYLIB_FASHION_NOTED"  # folders noted as holding no Fashion-MNIST (trial processes inherit it)
 
 
 def _load_fashion(data_dir: Path, download: bool):
@@ -251,8 +252,9 @@ def _load_fashion(data_dir: Path, download: bool):
                              "put all four IDX files there, or remove it to use another copy")
         if all(found.values()):
             given = Path(data_dir).absolute()
-            if folder == paths.FASHION_MNIST_SYSTEM_DIR and given != paths.DATA_DIR.absolute() and given not in _NOTED:
-                _NOTED.add(given)  # once per process and folder
+            noted = os.environ.get(NOTED_ENV, "").split(os.pathsep)
+            if folder == paths.FASHION_MNIST_SYSTEM_DIR and given != paths.DATA_DIR.absolute() and str(given) not in noted:
+                os.environ[NOTED_ENV] = os.pathsep.join([*filter(None, noted), str(given)])  # once per folder
                 print(f"studylib: note: no Fashion-MNIST in {_shown(data_dir)}; using Debian's copy in {folder}",
                       file=sys.stderr)
             arrs = {k: read_idx(p) for k, p in found.items()}
@@ -344,10 +346,11 @@ def load_dataset(name: str, *, train_size: int | None = None, val_size: int | No
     sizes = {"train_size": train_size, "val_size": val_size, "test_size": test_size}
     train_size, val_size, test_size = (None if v is None else whole_number(label, v) for label, v in sizes.items())
     folder = Path(data_dir) if data_dir else paths.DATA_DIR
-    if data_dir and folder.exists() and not folder.is_dir():
-        raise StudyError(f"data directory {folder} is a file: give the folder that holds it")
-    if data_dir and not folder.is_dir():
-        raise StudyError(f"data directory not found: {folder}")
+    named = "" if data_dir else " (STUDYLIB_DATA)"
+    if (data_dir or paths.DATA_DIR_SET) and folder.exists() and not folder.is_dir():
+        raise StudyError(f"data directory {folder}{named} is a file: give the folder that holds it")
+    if (data_dir or paths.DATA_DIR_SET) and not folder.is_dir():
+        raise StudyError(f"data directory not found: {folder}{named}")
     if name == "cifar10":
         xt, yt, xs, ys, source = _load_cifar10(folder, download)
     elif name == "fashion_mnist":

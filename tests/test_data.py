@@ -190,6 +190,42 @@ def test_real_fashion_mnist_from_debian_package(tmp_path, capsys):
     assert len(np.unique(d.y_train)) == 10  # a random subset, not one class
 
 
+def test_the_fashion_mnist_note_is_said_once_per_folder_also_across_processes(tmp_path, capsys, monkeypatch):
+    """A study's trial processes load the data again: they inherit that the note was said."""
+    import subprocess
+    import sys
+
+    from studylib.data import NOTED_ENV
+
+    monkeypatch.delenv(NOTED_ENV, raising=False)
+    load_dataset("fashion_mnist", data_dir=str(tmp_path), train_size=100, val_size=20, test_size=20, download=False)
+    assert capsys.readouterr().err.startswith(f"studylib: note: no Fashion-MNIST in {tmp_path}")
+    code = (f"from studylib.data import load_dataset; load_dataset('fashion_mnist', data_dir={str(tmp_path)!r}, "
+            "train_size=100, val_size=20, test_size=20, download=False)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+
+
+def test_studylib_data_is_checked_as_data_dir_is_and_an_empty_variable_is_unset(tmp_path):
+    import subprocess
+    import sys
+
+    def run(code, **env):
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                           env={**os.environ, **env}, cwd=tmp_path)
+        return r.returncode, (r.stdout + r.stderr).strip()
+
+    load = "from studylib.data import load_dataset; load_dataset('fashion_mnist', download=False)"
+    rc, out = run(load, STUDYLIB_DATA=str(tmp_path / "nowhere"))
+    assert rc != 0 and out.endswith(f"StudyError: data directory not found: {tmp_path / 'nowhere'} (STUDYLIB_DATA)")
+    (tmp_path / "a-file").write_text("x")
+    rc, out = run(load, STUDYLIB_DATA=str(tmp_path / "a-file"))
+    assert out.endswith(f"data directory {tmp_path / 'a-file'} (STUDYLIB_DATA) is a file: give the folder that holds it")
+    rc, out = run("from studylib import paths; print(paths.REPORTS_DIR == paths.REPO_ROOT / 'reports', "
+                  "paths.DATA_DIR == paths.REPO_ROOT / 'data')", STUDYLIB_REPORTS="", STUDYLIB_DATA="")
+    assert (rc, out) == (0, "True True")
+
+
 def test_digits_is_loaded_once_and_reproducible():
     a = load_dataset("digits")
     assert load_dataset("digits") is a  # cached: trials never reload
