@@ -45,6 +45,7 @@ def main(args) -> int:
 
     check_out_file(args.table, ".csv", flag="--table")  # before reading the ledger
     check_not_study_file(args.table, args.folder)
+    check_not_foreign(args.table)
     from .progress import count
 
     frame = learning_curves(args.folder, studies=args.studies)
@@ -82,6 +83,19 @@ def check_not_study_file(table, folder) -> None:
         whose = "the study's own" if own else "a study's"
         raise StudyError(f"--table {table} is {whose} {table.name}: write the table elsewhere "
                          f"(e.g. {Path(folder) / 'curves.csv'})")
+
+
+def check_not_foreign(table) -> None:
+    """An existing ``--table`` file is overwritten only if export-table wrote it (its header has
+    the ``seed`` and ``epoch`` columns), as ``search`` and ``run`` overwrite only their own files."""
+    table = Path(table)
+    if not table.is_file():
+        return
+    with open(table, errors="replace") as f:
+        columns = f.readline().strip().split(",")
+    if not {SEED, EPOCH} <= set(columns):
+        raise StudyError(f"--table {table} exists and is not a table export-table wrote (no {SEED} and {EPOCH} "
+                         "columns): give another file name, or move the file away")
 
 
 def learning_curves(folder, studies: list[str] | None = None) -> "pd.DataFrame":  # noqa: F821

@@ -68,6 +68,22 @@ def test_bad_inputs_are_one_line_and_write_nothing(study, tmp_path, capsys, case
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
 
 
+def test_a_file_of_the_users_is_not_overwritten_an_earlier_export_is(study, tmp_path, capsys):
+    _, out = study
+    mine = tmp_path / "mydata.csv"
+    mine.write_text("a,b\n1,2\n")
+    assert cli.main(["export-table", str(out), "--table", str(mine)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"studylib: error: --table {mine} exists and is not a table export-table wrote (no seed and "
+                   "epoch columns): give another file name, or move the file away\n")
+    assert mine.read_text() == "a,b\n1,2\n"
+    table = tmp_path / "curves.csv"
+    assert cli.main(["export-table", str(out), "--table", str(table)]) == 0
+    first = table.read_text()
+    table.write_text(first[: len(first) // 2])  # an older, shorter export
+    assert cli.main(["export-table", str(out), "--table", str(table)]) == 0 and table.read_text() == first
+
+
 def test_the_ledger_file_itself_or_a_folder_of_study_folders(study, tmp_path, capsys):
     _, out = study
     target = tmp_path / "t.csv"
