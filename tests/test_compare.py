@@ -149,6 +149,15 @@ def test_best_so_far_by_cost_figure_has_three_labelled_panels():
     assert xlabels[0].startswith("trial") and xlabels[1:] == list(compare.COSTS.values())
     assert all(len(ax.get_lines()) == 2 for ax in fig.axes[:3])
     assert legend_outside_every_axes(fig)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    few = costed_frame()
+    for fig in (fig, compare.fig_best_so_far_by_cost(few[few.trial <= 2])):
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()
+        boxes = [ax.xaxis.label.get_window_extent(canvas.get_renderer()) for ax in fig.axes[:3]]
+        assert boxes[0].x0 >= 0 and all(a.x1 < b.x0 for a, b in zip(boxes, boxes[1:]))  # within, apart
+        assert all(float(t).is_integer() for t in fig.axes[0].get_xticks())  # whole trials
 
 
 def test_bench_part_on_a_hand_made_table(tmp_path):

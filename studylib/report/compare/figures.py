@@ -96,14 +96,17 @@ def fig_best_so_far_by_cost(data, *, context: str | None = None, title: str | No
     worst-to-best band; against a cost, only seeds that had spent that much count)."""
     frame, order, title, n_seeds, context = _curves_setup(data, context, title, FIG_COSTS)
     fig, axes = _new_figure(ncols=3, width=13.0, height=4.6)
+    from matplotlib.ticker import MaxNLocator
+
     panels = [("trial", curve_bands(frame),
-               "trial (distinct trials: configurations and replicates, in proposal order)")]
+               "trial (distinct trials: configurations\nand replicates, in proposal order)")]
     panels += [("cost", cost_bands(frame, c), numbers.COSTS[c]) for c in numbers.COSTS]
     drawn = 0
     for ax, (x, bands, xlabel) in zip(axes, panels):
         span = float(bands[x].max()) if len(bands) else 1.0
         drawn = max(drawn, _draw_bands(ax, bands, x, order, n_seeds, tail=0.5 if x == "trial" else 0.02 * span))
         ax.set_xlabel(xlabel)
+    axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))  # trials are whole
     axes[0].set_ylabel("best best_acc so far (validation)")
     if not drawn:
         axes[1].text(0.5, 0.5, "no finished trials", transform=axes[1].transAxes, ha="center", color="0.4")
