@@ -200,6 +200,9 @@ def test_one_regret_figure_for_bench_and_the_report(tmp_path):
     expected = [max((20 - 3 * e - 1) / 20, floor) for e in range(1, 8)]  # the median is seed 1's
     assert np.allclose(median.get_ydata(), expected) and median.get_ydata()[-1] == floor
     assert "3 seeds x 7 evaluations" in fig.get_supxlabel()
+    zero = [ln for ln in panels[0].get_lines() if ln.get_linestyle() == ":" and set(ln.get_ydata()) == {floor}]
+    assert len(zero) == 1 and [t.get_text() for t in panels[0].texts] == ["0"]  # where zero regret is drawn
+    assert regret_figure(curves[curves.seed == 0]).get_supxlabel().startswith("1 seed x 7 evaluations")
     path = plot_regret(curves, tmp_path / "sub" / "bench_regret.png")
     assert path.read_bytes().startswith(b"\x89PNG")
     # two seeds, regrets 0 and p: the median p / 2 is drawn above a median of 0, not on it

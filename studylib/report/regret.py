@@ -13,6 +13,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from ..progress import count
 from .styles import color, label, line_style
 
 TITLE = "Regret vs Evaluations on Tabular Benchmarks"
@@ -25,8 +26,8 @@ def regret_figure(curves: pd.DataFrame, strategies: Sequence[str] | None = None,
                   context: str | None = None, xlabel: str = EVALUATIONS):
     """One panel per table: per strategy, the median regret over seeds (line) and its
     interquartile range (band) against charged evaluations (``xlabel``: what ``evaluation``
-    counts, e.g. epochs), log scale (zero regret drawn at half the smallest positive value drawn,
-    so no median above zero lands on it). ``strategies`` orders the legend (default: as in ``curves``).
+    counts, e.g. epochs), log scale (zero regret drawn at half the smallest positive value drawn, so
+    no median above zero lands on it; a dotted line there is labelled "0"). ``strategies`` orders the legend (default: as in ``curves``).
     The legend sits right of the panels, outside the data and below the title. Returns the figure (closed in pyplot)."""
     from .figures import _finish
 
@@ -55,6 +56,10 @@ def regret_figure(curves: pd.DataFrame, strategies: Sequence[str] | None = None,
             ax.plot(x, np.maximum(q50, floor), color=c, label=label(s), **line_style(s))
             ax.fill_between(x, np.maximum(q25, floor), np.maximum(q75, floor), color=c, alpha=0.15, lw=0)
         ax.set_yscale("log")
+        if (drawn <= 0).any():  # a log axis has no 0: say where it is drawn
+            ax.axhline(floor, color="0.55", lw=0.7, ls=":", zorder=0)
+            ax.annotate("0", (0, floor), xycoords=("axes fraction", "data"), xytext=(-3, 0),
+                        textcoords="offset points", ha="right", va="center", fontsize="small", color="0.35")
         ax.set_title(table)
         ax.set_xlabel(xlabel)
         ax.set_ylabel("regret (median, IQR)")
@@ -66,7 +71,7 @@ def regret_figure(curves: pd.DataFrame, strategies: Sequence[str] | None = None,
                            frameon=False)
     if context is None:
         unit = "evaluations" if xlabel == EVALUATIONS else xlabel.split(" (")[0]
-        context = (f"{curves['seed'].nunique()} seeds x {int(curves['evaluation'].max())} {unit} per "
+        context = (f"{count(curves['seed'].nunique(), 'seed')} x {int(curves['evaluation'].max())} {unit} per "
                    "strategy and table")
     return _finish(fig, title, context, len(curves))
 
