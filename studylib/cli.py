@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import signal
 import sys
 from pathlib import Path
@@ -194,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     def terminate(signum, frame):  # a batch system's SIGTERM: stop (and shut workers down) like Ctrl-C
+        if "distributed" in sys.modules:  # a process group's SIGTERM kills the local Dask workers too: the
+            logging.getLogger("distributed").setLevel(logging.CRITICAL)  # scheduler would log each loss at ERROR
         raise KeyboardInterrupt
 
     # the commands that leave a ledger to continue; not bench, whose forked pool workers would

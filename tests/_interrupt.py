@@ -1,4 +1,5 @@
-"""Ctrl-C as a terminal sends it: SIGINT to the command's whole process group."""
+"""Ctrl-C as a terminal sends it: SIGINT to the command's whole process group (or, as ``timeout``
+and batch systems do, SIGTERM)."""
 from __future__ import annotations
 
 import os
@@ -6,9 +7,10 @@ import signal
 import subprocess
 
 
-def interrupt_when(cmd: list[str], marker: str, timeout: float = 120) -> tuple[int, list[str]]:
+def interrupt_when(cmd: list[str], marker: str, timeout: float = 120,
+                   sig: signal.Signals = signal.SIGINT) -> tuple[int, list[str]]:
     """Run ``cmd`` in a process group of its own (SIGINT handled as at a terminal, also when the
-    tests run in the background), send SIGINT to the group once a stderr line holds ``marker``;
+    tests run in the background), send ``sig`` to the group once a stderr line holds ``marker``;
     returns (exit code, stderr lines)."""
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
@@ -18,7 +20,7 @@ def interrupt_when(cmd: list[str], marker: str, timeout: float = 120) -> tuple[i
             lines.append(line)
             if marker in line:
                 break
-        os.killpg(p.pid, signal.SIGINT)
+        os.killpg(p.pid, sig)
         lines += p.stderr.readlines()
         return p.wait(timeout=timeout), lines
     finally:
