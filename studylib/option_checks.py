@@ -49,7 +49,8 @@ def inner_strategy(strategy: str, options: dict | None) -> str | None:
 def check_option_types(strategy: str, options: dict) -> None:
     """Each strategy option has the type its strategy declares (a multi-fidelity strategy's
     ``inner`` strategy's too): ``population_size=abc`` or ``2.5`` is one line, before any run."""
-    hints = _option_hints(strategy_class(strategy).__init__)
+    klass = strategy_class(strategy)
+    hints = {**getattr(klass, "sampler_options", {}), **_option_hints(klass.__init__)}
     inner = inner_strategy(strategy, options)
     if isinstance(inner, str):
         if inner not in REGISTRY:

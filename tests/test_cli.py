@@ -171,10 +171,16 @@ BAD = {
                                            "ga's population_size must be an integer"),
     "strategy option not a flag": (_options("memetic", "model=3"), "memetic's model must be true or false"),
     "strategy option out of range": (_options("ga", "crossover_rate=5"), "crossover_rate must be in [0, 1], got 5"),
-    # options that break a strategy only mid-study: found on a dry run with made-up results
-    "optuna-ga option that breaks it later": (_options("optuna-ga", "population_size=2.5"),
-                                              "{'population_size': 2.5}: optuna-ga fails on made-up results: slice"),
-    "sampler option of the wrong type": (_options("tpe", "n_startup_trials=abc"), "tpe fails on made-up results"),
+    # an Optuna sampler's options: their types and ranges (Optuna would fail only mid-study, or not at all)
+    "sampler option not a whole number": (_options("optuna-ga", "population_size=2.5"),
+                                          "strategy option population_size=2.5: optuna-ga's population_size must be "
+                                          "an integer"),
+    "sampler option of the wrong type": (_options("tpe", "n_startup_trials=abc"),
+                                         "tpe's n_startup_trials must be an integer"),
+    "sampler option not a flag": (_options("tpe", "multivariate=abc"), "tpe's multivariate must be true or false"),
+    "sampler option out of range": (_options("tpe-hb", "n_startup_trials=-1"),
+                                    "tpe-hb: n_startup_trials must be at least 0"),
+    "sampler option at zero": (_options("tpe", "n_ei_candidates=0"), "tpe: n_ei_candidates must be at least 1"),
     "unknown inner strategy": (_options("memetic-sh", "inner=bogus"),
                                "strategy option inner='bogus': memetic-sh's inner strategy is one of random, grid"),
     "lowest rung above the top": (_options("asha", "min_epochs=5") + ["--max-epochs", "3"],
@@ -393,3 +399,25 @@ def test_a_reader_that_stops_early_gets_no_traceback(argv, unbuffered):
     finally:
         os.close(write)
     assert (r.returncode, r.stderr) == (141, "")
+
+
+def test_options_that_break_a_strategy_only_mid_study_are_found_on_a_dry_run():
+    """What a strategy raises on made-up results (nothing trained or written) is one line."""
+    from studylib.errors import StudyError
+    from studylib.option_checks import dry_run
+    from studylib.space_file import load_space
+    from studylib.strategies import make_strategy
+
+    probe = make_strategy("random", load_space("round1"), 0)
+    told = []
+
+    def tell(config, score):
+        told.append(score)
+        if len(told) == 3:
+            raise IndexError("index 0 is out of bounds")
+
+    probe.tell = tell
+    with pytest.raises(StudyError, match=r"^strategy options \{'x': 1\}: random fails on made-up results: index 0 is "
+                                         r"out of bounds$"):
+        dry_run(probe, "random", {"x": 1})
+    assert len(told) == 3 and all(0 <= s < 1 for s in told)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from ..space import Config, SearchSpace
 from .base import Proposal, Retiring, quiet
 from .rungs import ladder, new_allowed
-from .optuna_samplers import OptunaStrategy
+from .optuna_samplers import OptunaStrategy, tpe_options
 
 
 class PrunedOptuna(Retiring, OptunaStrategy):
@@ -81,10 +81,10 @@ class TPEHyperband(PrunedOptuna):
     """TPESampler (``n_startup_trials`` option) + HyperbandPruner(min_epochs, max_epochs, eta)."""
 
     name = "tpe-hb"
-    sampler_options = ("n_startup_trials", "multivariate")
+    sampler_options = {"n_startup_trials": int, "multivariate": bool}
 
     def _make_sampler(self, seed, **options):
-        return self._optuna.samplers.TPESampler(seed=seed, **options)
+        return self._optuna.samplers.TPESampler(seed=seed, **tpe_options(self.name, options))
 
     def _make_pruner(self):
         return self._optuna.pruners.HyperbandPruner(min_resource=self.min_epochs, max_resource=self.max_epochs,

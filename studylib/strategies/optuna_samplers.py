@@ -63,7 +63,8 @@ class OptunaStrategy(Strategy):
         self.evals = 0
         self.repeats = 0  # proposals optuna repeated (answered from known scores)
 
-    sampler_options: tuple[str, ...] = ()
+    #: the sampler's options a study may set, with their types (checked before the study runs)
+    sampler_options: dict[str, type] = {}
 
     def _make_sampler(self, seed, **options):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -145,14 +146,24 @@ class OptunaStrategy(Strategy):
         return len(self.known) >= self.space.size and not self._open
 
 
+def tpe_options(name: str, options: dict) -> dict:
+    """TPESampler's ``options`` with their ranges checked (Optuna takes a negative
+    ``n_startup_trials`` and fails on ``n_ei_candidates=0`` only mid-study)."""
+    if options.get("n_startup_trials", 0) < 0:
+        raise ValueError(f"{name}: n_startup_trials must be at least 0")
+    if options.get("n_ei_candidates", 1) < 1:
+        raise ValueError(f"{name}: n_ei_candidates must be at least 1")
+    return options
+
+
 class TPE(OptunaStrategy):
     """Optuna's TPESampler (defaults, ``n_startup_trials`` option, 10 by default)."""
 
     name = "tpe"
-    sampler_options = ("n_startup_trials", "multivariate", "n_ei_candidates")
+    sampler_options = {"n_startup_trials": int, "multivariate": bool, "n_ei_candidates": int}
 
     def _make_sampler(self, seed, **options):
-        return self._optuna.samplers.TPESampler(seed=seed, **options)
+        return self._optuna.samplers.TPESampler(seed=seed, **tpe_options(self.name, options))
 
 
 class OptunaGA(OptunaStrategy):
@@ -160,7 +171,8 @@ class OptunaGA(OptunaStrategy):
     a population of 20 unless ``population_size`` is given (Optuna's own default is 50)."""
 
     name = "optuna-ga"
-    sampler_options = ("population_size", "mutation_prob", "crossover_prob", "swapping_prob")
+    sampler_options = {"population_size": int, "mutation_prob": float, "crossover_prob": float,
+                       "swapping_prob": float}
 
     def _make_sampler(self, seed, **options):
         options.setdefault("population_size", 20)
