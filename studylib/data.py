@@ -27,6 +27,7 @@ from .errors import StudyError
 from . import paths
 
 DATASETS = ("cifar10", "fashion_mnist", "digits", "synthetic")
+FILE_DATASETS = ("cifar10", "fashion_mnist")  # read from the data folder (the others are built in)
 
 
 @dataclass(frozen=True, eq=False)
@@ -252,9 +253,9 @@ def _load_fashion(data_dir: Path, download: bool):
                              "put all four IDX files there, or remove it to use another copy")
         if all(found.values()):
             given = Path(data_dir).absolute()
-            noted = os.environ.get(NOTED_ENV, "").split(os.pathsep)
+            noted = os.environ.get(NOTED_ENV, "").split("\n")  # (a folder name may hold a colon)
             if folder == paths.FASHION_MNIST_SYSTEM_DIR and given != paths.DATA_DIR.absolute() and str(given) not in noted:
-                os.environ[NOTED_ENV] = os.pathsep.join([*filter(None, noted), str(given)])  # once per folder
+                os.environ[NOTED_ENV] = "\n".join([*filter(None, noted), str(given)])  # once per folder
                 print(f"studylib: note: no Fashion-MNIST in {_shown(data_dir)}; using Debian's copy in {folder}",
                       file=sys.stderr)
             arrs = {k: read_idx(p) for k, p in found.items()}
@@ -346,11 +347,13 @@ def load_dataset(name: str, *, train_size: int | None = None, val_size: int | No
     sizes = {"train_size": train_size, "val_size": val_size, "test_size": test_size}
     train_size, val_size, test_size = (None if v is None else whole_number(label, v) for label, v in sizes.items())
     folder = Path(data_dir) if data_dir else paths.DATA_DIR
-    named = "" if data_dir else " (STUDYLIB_DATA)"
-    if (data_dir or paths.DATA_DIR_SET) and folder.exists() and not folder.is_dir():
-        raise StudyError(f"data directory {folder}{named} is a file: give the folder that holds it")
-    if (data_dir or paths.DATA_DIR_SET) and not folder.is_dir():
-        raise StudyError(f"data directory not found: {folder}{named}")
+    # a --data-dir is checked for every dataset; STUDYLIB_DATA, a setting of the shell, for those read from files
+    named = "" if data_dir else "STUDYLIB_DATA="
+    if data_dir or (paths.DATA_DIR_SET and name in FILE_DATASETS):
+        if folder.exists() and not folder.is_dir():
+            raise StudyError(f"data directory {named}{folder} is a file: give the folder that holds it")
+        if not folder.is_dir():
+            raise StudyError(f"data directory not found: {named}{folder}")
     if name == "cifar10":
         xt, yt, xs, ys, source = _load_cifar10(folder, download)
     elif name == "fashion_mnist":

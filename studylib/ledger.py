@@ -69,7 +69,8 @@ class Ledger:
 
     def __init__(self, path: str | Path, read_only: bool = False):
         """Open (and create) the ledger ``path``; ``read_only``: open an existing one without
-        writing anything (no schema, no journal change), as readers of other studies' ledgers do;
+        writing anything (no schema, no journal mode change; the journal files SQLite makes beside
+        a ledger that had none are removed again on close), as readers of other studies' ledgers do;
         in a folder that cannot be written (an archive), as an unchanging file (SQLite's
         ``immutable``), unless its journal still holds changes. (Another user's study writing a
         ledger in a folder this reader cannot write may still be read mid-change then: a short
@@ -88,7 +89,7 @@ class Ledger:
 
     def _open_read_only(self, tries: int = 5) -> sqlite3.Connection:
         for attempt in range(tries):
-            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=LOCK_TIMEOUT)
+            conn = sqlite3.connect(self._uri("mode=ro"), uri=True, timeout=LOCK_TIMEOUT)
             try:
                 conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone()
                 return conn
@@ -102,7 +103,11 @@ class Ledger:
             raise StudyError(f"ledger {self.path} cannot be read from here: its folder cannot be written and its "
                              f"journal {wal.name} holds changes not yet in it (a study may be writing it: try again, "
                              "or open it where its folder can be written)")
-        return sqlite3.connect(f"file:{self.path}?mode=ro&immutable=1", uri=True, timeout=LOCK_TIMEOUT)
+        return sqlite3.connect(self._uri("mode=ro&immutable=1"), uri=True, timeout=LOCK_TIMEOUT)
+
+    def _uri(self, query: str) -> str:
+        """The ledger as an SQLite URI (its path percent-encoded: a ``?`` or ``#`` in it is a name)."""
+        return f"{self.path.absolute().as_uri()}?{query}"
 
     def _set_up(self) -> None:
         # Switching a fresh file to WAL and creating the schema can fail with "database is locked"
@@ -144,17 +149,18 @@ class Ledger:
             self._remove_journal()
 
     def _remove_journal(self) -> None:
-        """Remove the empty journal files a read-only reader made beside a ledger that had none: a
-        read-only connection cannot, a writing one does when it is the last to close (one still
-        open elsewhere keeps them)."""
+        """Remove the journal files a read-only reader made beside a ledger that had none: a
+        read-only connection cannot, a writing one does when it is the last to close (checkpointing
+        first what a writer may have added meanwhile; one still open elsewhere keeps them). The
+        ledger is not created if it was moved away meanwhile (``mode=rw``)."""
         try:
-            conn = sqlite3.connect(self.path, timeout=0.1)
+            conn = sqlite3.connect(self._uri("mode=rw"), uri=True, timeout=0.1)
             try:
                 conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone()
             finally:
                 conn.close()
         except sqlite3.Error:
-            pass  # a folder that cannot be written, or a writer busy: they stay, holding no data
+            pass  # a folder that cannot be written, the ledger gone, or a writer busy: they stay
 
     def __enter__(self):
         return self

@@ -13,7 +13,7 @@ import typing
 import numpy as np
 
 from .checks import closest
-from .errors import StudyError
+from .errors import StudyError, first_line
 from .strategies import REGISTRY, Strategy, strategy_class
 
 DRY_RUN = 60  # made-up results a strategy with options given is tried on before a study starts
@@ -33,8 +33,7 @@ def dry_run(strategy: Strategy, name: str, options: dict) -> None:
             for item in items:
                 strategy.tell(item, float(made_up.random()))
     except Exception as e:  # noqa: BLE001  whatever the strategy raises, said in one line
-        raise StudyError(f"strategy options {options}: {name} fails on made-up results: "
-                         f"{str(e) or type(e).__name__}") from None
+        raise StudyError(f"strategy options {options}: {name} fails on made-up results: {first_line(e)}") from None
 
 
 def inner_strategy(strategy: str, options: dict | None) -> str | None:
@@ -49,14 +48,13 @@ def inner_strategy(strategy: str, options: dict | None) -> str | None:
 def check_option_types(strategy: str, options: dict) -> None:
     """Each strategy option has the type its strategy declares (a multi-fidelity strategy's
     ``inner`` strategy's too): ``population_size=abc`` or ``2.5`` is one line, before any run."""
-    klass = strategy_class(strategy)
-    hints = {**getattr(klass, "sampler_options", {}), **_option_hints(klass.__init__)}
+    hints = _declared(strategy)
     inner = inner_strategy(strategy, options)
     if isinstance(inner, str):
         if inner not in REGISTRY:
             raise StudyError(f"strategy option inner={inner!r}: {strategy}'s inner strategy is one of "
                              f"{', '.join(REGISTRY)}")
-        hints = {**_option_hints(strategy_class(inner).__init__), **hints}
+        hints = {**_declared(inner), **hints}
     for key, value in options.items():
         if isinstance(value, float) and not math.isfinite(value):
             raise StudyError(f"strategy option {key}={value!r}: a number option must be finite")
@@ -87,6 +85,13 @@ def misspelt_option(strategy: str, options: dict) -> str:
         if close:
             return f" ({key!r}: did you mean {close!r}?)"
     return ""
+
+
+def _declared(strategy: str) -> dict:
+    """The option types ``strategy`` declares: its constructor's annotations and its Optuna
+    sampler's options (``sampler_options``)."""
+    klass = strategy_class(strategy)
+    return {**getattr(klass, "sampler_options", {}), **_option_hints(klass.__init__)}
 
 
 def _option_hints(function) -> dict:

@@ -17,7 +17,7 @@ from pathlib import Path
 from . import defaults, profiles
 from .checks import real_number, whole_number
 from .data import Dataset, load_dataset
-from .errors import StudyError
+from .errors import StudyError, first_line
 from .fidelity import check_seeds
 from .loop import default_in_flight, ignores_results
 from .option_checks import check_option_types, dry_run, misspelt_option
@@ -147,7 +147,7 @@ def _probe_strategy(strategy: str, space: SearchSpace, *, seed: int, max_epochs:
         probe = make_strategy(strategy, space, seed=seed, **strategy_kwargs(strategy, max_epochs, strategy_options))
     except (TypeError, ValueError) as e:  # an unknown option or a bad value (--strategy-option)
         hint = misspelt_option(strategy, options) if "unknown option" in str(e) else ""
-        raise StudyError(f"strategy options {dict(options)}: {e}{hint}") from None
+        raise StudyError(f"strategy options {dict(options)}: {first_line(e)}{hint}") from None
     top = getattr(probe, "max_epochs", max_epochs) if probe.multi_fidelity else None
     lowest = options.get("min_epochs")
     if top is not None and isinstance(lowest, int) and lowest > top:

@@ -181,6 +181,8 @@ BAD = {
     "sampler option out of range": (_options("tpe-hb", "n_startup_trials=-1"),
                                     "tpe-hb: n_startup_trials must be at least 0"),
     "sampler option at zero": (_options("tpe", "n_ei_candidates=0"), "tpe: n_ei_candidates must be at least 1"),
+    "inner strategy's sampler option": (_options("memetic-sh", "inner=tpe", "multivariate=abc"),
+                                        "memetic-sh's multivariate must be true or false"),
     "unknown inner strategy": (_options("memetic-sh", "inner=bogus"),
                                "strategy option inner='bogus': memetic-sh's inner strategy is one of random, grid"),
     "lowest rung above the top": (_options("asha", "min_epochs=5") + ["--max-epochs", "3"],
@@ -421,3 +423,19 @@ def test_options_that_break_a_strategy_only_mid_study_are_found_on_a_dry_run():
                                          r"out of bounds$"):
         dry_run(probe, "random", {"x": 1})
     assert len(told) == 3 and all(0 <= s < 1 for s in told)
+
+
+def test_a_samplers_whole_float_and_0_or_1_run_as_the_types_declared():
+    """The checks let ``24.0`` pass for an integer and ``1`` for a flag (as a strategy's own options
+    always did): the sampler gets them as ``24`` and ``True``, not a failure on made-up results."""
+    from studylib.space_file import load_space
+    from studylib.strategies import make_strategy
+    from studylib.study_spec import prepare
+
+    spec, _ = prepare("round1", dataset="synthetic", strategy="tpe",
+                      strategy_options={"n_ei_candidates": 24.0, "multivariate": 1})
+    assert spec.strategy_options == {"n_ei_candidates": 24.0, "multivariate": 1}  # its identity: as given
+    tpe = make_strategy("tpe", load_space("round1"), 0, n_ei_candidates=24.0, multivariate=1)
+    assert tpe.sampler._n_ei_candidates == 24 and tpe.sampler._multivariate is True
+    spec, _ = prepare("round1", dataset="synthetic", strategy="optuna-ga", strategy_options={"population_size": 20.0})
+    assert spec.strategy == "optuna-ga"

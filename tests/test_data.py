@@ -217,10 +217,12 @@ def test_studylib_data_is_checked_as_data_dir_is_and_an_empty_variable_is_unset(
 
     load = "from studylib.data import load_dataset; load_dataset('fashion_mnist', download=False)"
     rc, out = run(load, STUDYLIB_DATA=str(tmp_path / "nowhere"))
-    assert rc != 0 and out.endswith(f"StudyError: data directory not found: {tmp_path / 'nowhere'} (STUDYLIB_DATA)")
+    assert rc != 0 and out.endswith(f"StudyError: data directory not found: STUDYLIB_DATA={tmp_path / 'nowhere'}")
+    digits = "from studylib.data import load_dataset; print(load_dataset('digits').source)"
+    assert run(digits, STUDYLIB_DATA=str(tmp_path / "nowhere")) == (0, "sklearn.datasets.load_digits")  # built in
     (tmp_path / "a-file").write_text("x")
     rc, out = run(load, STUDYLIB_DATA=str(tmp_path / "a-file"))
-    assert out.endswith(f"data directory {tmp_path / 'a-file'} (STUDYLIB_DATA) is a file: give the folder that holds it")
+    assert out.endswith(f"data directory STUDYLIB_DATA={tmp_path / 'a-file'} is a file: give the folder that holds it")
     rc, out = run("from studylib import paths; print(paths.REPORTS_DIR == paths.REPO_ROOT / 'reports', "
                   "paths.DATA_DIR == paths.REPO_ROOT / 'data')", STUDYLIB_REPORTS="", STUDYLIB_DATA="")
     assert (rc, out) == (0, "True True")

@@ -167,3 +167,17 @@ def test_a_reader_leaves_no_journal_files_beside_a_ledger_that_had_none(tmp_path
     assert journal() == []
     with Ledger(path, read_only=True) as led:
         assert led.count() == 2
+    led = Ledger(path, read_only=True)  # moved away while read: not created again on close
+    path.rename(tmp_path / "moved.sqlite")
+    led.close()
+    assert not path.exists()
+
+
+def test_a_ledger_whose_path_holds_uri_characters_is_read(tmp_path):
+    path = tmp_path / "a?b #c%20" / "ledger.sqlite"
+    path.parent.mkdir()
+    with Ledger(path) as led:
+        led.record(trial("k1", {"filters1": 8}))
+    with Ledger(path, read_only=True) as led:
+        assert led.count() == 1
+    assert sorted(p.name for p in path.parent.iterdir()) == ["ledger.sqlite"]

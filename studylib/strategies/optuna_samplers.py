@@ -47,7 +47,9 @@ class OptunaStrategy(Strategy):
 
     def __init__(self, space: SearchSpace, seed: int | None = 0, *, max_retries: int = 20,
                  **options: Any):
-        sampler_options = {k: options.pop(k) for k in list(options) if k in self.sampler_options}
+        # as declared (the checks let a whole float pass for an int, 0 and 1 for a flag)
+        sampler_options = {k: self.sampler_options[k](options.pop(k)) for k in list(options)
+                           if k in self.sampler_options}
         super().__init__(space, seed, **options)
         optuna = _optuna()
         self._optuna = optuna
