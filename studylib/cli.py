@@ -194,9 +194,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
 
+    dask_log = logging.getLogger("distributed")
+    dask_level = dask_log.level
+
     def terminate(signum, frame):  # a batch system's SIGTERM: stop (and shut workers down) like Ctrl-C
         if "distributed" in sys.modules:  # a process group's SIGTERM kills the local Dask workers too: the
-            logging.getLogger("distributed").setLevel(logging.CRITICAL)  # scheduler would log each loss at ERROR
+            dask_log.setLevel(logging.CRITICAL)  # scheduler would log each loss at ERROR (set back on return)
         raise KeyboardInterrupt
 
     # the commands that leave a ledger to continue; not bench, whose forked pool workers would
@@ -234,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+        dask_log.setLevel(dask_level)
 
 
 if __name__ == "__main__":

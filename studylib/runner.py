@@ -288,7 +288,7 @@ def main(args) -> int:
     out = Path(args.out) if args.out else default_out(args)
     from .outdir import StudyLock, check_out_dir
 
-    check_out_dir(out, index=True)  # before resolve(): a link to nowhere is refused, not followed
+    check_out_dir(out, index=True, study=True)  # before resolve(): a link to nowhere is refused, not followed
     out = out.resolve()
     plans = [(name, nb, _parameters(args, name, nb, out)) for name, nb in rounds]
     _validate(plans)

@@ -439,3 +439,32 @@ def test_a_samplers_whole_float_and_0_or_1_run_as_the_types_declared():
     assert tpe.sampler._n_ei_candidates == 24 and tpe.sampler._multivariate is True
     spec, _ = prepare("round1", dataset="synthetic", strategy="optuna-ga", strategy_options={"population_size": 20.0})
     assert spec.strategy == "optuna-ga"
+
+
+def test_sigterm_stops_a_search_as_ctrl_c_does_with_dask_quiet_meanwhile(tmp_path, capsys, monkeypatch):
+    """A batch system's SIGTERM to the process group also kills a study's local Dask workers: the
+    handler silences the scheduler's logger before stopping like Ctrl-C (exit 130, one line), and
+    the logger's level is set back when the command returns."""
+    import logging
+    import signal
+    import time
+
+    import distributed  # noqa: F401  (the handler only silences a Dask that is loaded)
+
+    from studylib import cli
+
+    seen = []
+
+    def search_killed(args):
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+        finally:
+            seen.append(logging.getLogger("distributed").level)
+        return 0
+
+    monkeypatch.setattr(cli, "cmd_search", search_killed)
+    before = logging.getLogger("distributed").level
+    assert cli.main(["search", "round1", "--out", str(tmp_path / "out")]) == 130
+    assert seen == [logging.CRITICAL] and logging.getLogger("distributed").level == before != logging.CRITICAL
+    assert capsys.readouterr().err == "studylib: interrupted\n"  # no ledger there: nothing to continue

@@ -223,6 +223,8 @@ def test_a_study_in_another_studys_record_folder_is_refused_before_any_work(tmp_
         assert err == (f"studylib: error: output folder {tmp_path / inner} is in {tmp_path / 'r1/studies'}, the "
                        f"record folder of the study folder {tmp_path / 'r1'}: give {tmp_path / 'r1'} itself to add "
                        "this study there, or a folder beside it")
+    assert cli.main(["run", "round1", "--out", str(tmp_path / "r1/studies/run")]) == 2  # its rounds' studies too
+    assert capsys.readouterr().err.startswith(f"studylib: error: output folder {tmp_path / 'r1/studies/run'} is in ")
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
     assert search(tmp_path / "r2", "--trials", 1) == 0 and search(tmp_path / "r1" / "sub", "--trials", 1) == 0
 
