@@ -78,8 +78,13 @@ def test_a_file_of_the_users_is_not_overwritten_an_earlier_export_is(study, tmp_
                    "epoch columns): give another file name, or move the file away\n")
     assert mine.read_text() == "a,b\n1,2\n"
     table = tmp_path / "curves.csv"
+    table.touch()  # an empty file made for it (mktemp) is not the user's data
     assert cli.main(["export-table", str(out), "--table", str(table)]) == 0
     first = table.read_text()
+    quoted = first.replace("seed,epoch", '"seed","epoch"', 1)  # re-saved with quoted names
+    assert quoted != first
+    table.write_text(quoted)
+    assert cli.main(["export-table", str(out), "--table", str(table)]) == 0 and table.read_text() == first
     table.write_text(first[: len(first) // 2])  # an older, shorter export
     assert cli.main(["export-table", str(out), "--table", str(table)]) == 0 and table.read_text() == first
 

@@ -178,3 +178,19 @@ def test_index_links_every_report_with_a_summary(published):
         assert summary["rows"] == TRIALS and summary["dataset"] == "digits" and summary["round"] == name
         assert f"{100 * summary['best_acc']:.2f}%" in index
     assert index.count(f"{TRIALS} trials · digits") == 3
+
+
+@pytest.mark.parametrize("name", ["round1", "round2", "round3", "round4"])
+def test_a_notebooks_parameter_defaults_are_the_studys(name):
+    """What a notebook run by papermill alone takes is what the CLI, studylib run and the API take
+    (studylib.defaults; a notebook's parameters cell holds plain values, so they are compared)."""
+    import ast
+
+    import papermill
+
+    from studylib import defaults
+
+    found = papermill.inspect_notebook(NOTEBOOKS / f"{name}.ipynb")
+    params = {k: ast.literal_eval(v["default"]) for k, v in found.items()}
+    assert params["dataset"] == defaults.DATASET and params["profile"] == defaults.PROFILE
+    assert params["seed"] == defaults.SEED and params.get("strategy", defaults.STRATEGY) == defaults.STRATEGY

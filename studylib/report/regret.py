@@ -56,7 +56,7 @@ def regret_figure(curves: pd.DataFrame, strategies: Sequence[str] | None = None,
             ax.plot(x, np.maximum(q50, floor), color=c, label=label(s), **line_style(s))
             ax.fill_between(x, np.maximum(q25, floor), np.maximum(q75, floor), color=c, alpha=0.15, lw=0)
         ax.set_yscale("log")
-        if (drawn <= 0).any():  # a log axis has no 0: say where it is drawn
+        if any((np.concatenate(b[2:]) <= 0).any() for b in bands.values()):  # no 0 on a log axis: say where
             ax.axhline(floor, color="0.55", lw=0.7, ls=":", zorder=0)
             ax.annotate("0", (0, floor), xycoords=("axes fraction", "data"), xytext=(-3, 0),
                         textcoords="offset points", ha="right", va="center", fontsize="small", color="0.35")
