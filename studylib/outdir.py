@@ -27,6 +27,8 @@ def is_study_record(path) -> bool:
     """Whether ``path`` is a ``trials.csv`` or ``rungs.csv`` beside a study's ledger."""
     path = Path(path)
     return path.name in (paths.TRIALS_CSV, RUNGS_CSV) and (path.parent / paths.LEDGER_NAME).exists()
+
+
 #: Marks a published report (:func:`studylib.report.publish.render_html`), so that a later ``run``
 #: into its folder knows it may overwrite it.
 GENERATOR = '<meta name="generator" content="studylib">'

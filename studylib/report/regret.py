@@ -27,8 +27,9 @@ def regret_figure(curves: pd.DataFrame, strategies: Sequence[str] | None = None,
     """One panel per table: per strategy, the median regret over seeds (line) and its
     interquartile range (band) against charged evaluations (``xlabel``: what ``evaluation``
     counts, e.g. epochs), log scale (zero regret drawn at half the smallest positive value drawn, so
-    no median above zero lands on it; a dotted line there is labelled "0"). ``strategies`` orders the legend (default: as in ``curves``).
-    The legend sits right of the panels, outside the data and below the title. Returns the figure (closed in pyplot)."""
+    no median above zero lands on it; a dotted line there is labelled "0"). ``strategies`` orders
+    the legend (default: as in ``curves``). The legend sits right of the panels, outside the data
+    and below the title. Returns the figure (closed in pyplot)."""
     from .figures import _finish
 
     import matplotlib.pyplot as plt
