@@ -135,8 +135,8 @@ def run_study(spec: StudySpec, data: Dataset, out_dir: str | Path | None = None,
         # start the executor first: an unreachable scheduler fails before the ledger is touched
         executor.start(objective)
         try:
-            return _run_started(spec, data, out, study_id, objective, executor, progress, max_failures,
-                                retry_failed, allow_code_change, on_trial, start)
+            run = _Run(spec, out, study_id, objective, executor, progress, max_failures, on_trial, start)
+            return _run_started(run, data, retry_failed, allow_code_change)
         finally:
             executor.shutdown()
     finally:
@@ -148,8 +148,22 @@ def _check_max_failures(max_failures) -> None:
         whole_number("max-failures", max_failures, minimum=0)
 
 
-def _run_started(spec, data, out, study_id, objective, executor, progress, max_failures, retry_failed,
-                 allow_code_change, on_trial, start) -> StudyResult:
+@dataclass
+class _Run:
+    """One run of a study, its executor started: what its loop reads besides the ledger."""
+    spec: StudySpec
+    out: Path
+    study_id: str
+    objective: TrainingObjective
+    executor: Executor
+    progress: bool
+    max_failures: int | None
+    on_trial: Callable[[Trial], None] | None
+    start: float  # perf_counter() when the run began
+
+
+def _run_started(run: _Run, data: Dataset, retry_failed: bool, allow_code_change: bool) -> StudyResult:
+    spec, out, study_id = run.spec, run.out, run.study_id
     ledger = Ledger(out / paths.LEDGER_NAME)
     try:
         identity = spec.identity(data.fingerprint)
@@ -163,10 +177,8 @@ def _run_started(spec, data, out, study_id, objective, executor, progress, max_f
                                            "provenance": prov})
         if retry_failed:
             failed = {k for k in ledger.study_keys(study_id) if (t := ledger.get(k)) is not None and not t.ok}
-            return _loop(spec, out, study_id, objective, executor, _Retrying(ledger, failed), key_code, progress,
-                         max_failures, on_trial, start)
-        return _loop(spec, out, study_id, objective, executor, ledger, key_code, progress, max_failures, on_trial,
-                     start)
+            return _loop(run, _Retrying(ledger, failed), key_code)
+        return _loop(run, ledger, key_code)
     finally:
         ledger.close()
 
@@ -191,8 +203,33 @@ class _Retrying:
         return getattr(self.ledger, name)
 
 
-def _loop(spec, out, study_id, objective, executor, ledger, key_code, progress, max_failures, on_trial,
-          start) -> StudyResult:
+class _FailureStop:
+    """Counts a run's failed trials and stops it (:class:`TooManyFailures`) after more than
+    ``max_failures``, or, in a budgeted run without it, after ``FAILED_IN_A_ROW`` failures in a
+    row (a failed trial spends none of the budget, so nothing else would end the run)."""
+
+    def __init__(self, max_failures: int | None, budgeted: bool, ledger_path: Path):
+        self.max_failures, self.budgeted, self.ledger_path = max_failures, budgeted, ledger_path
+        self.failed = self.in_a_row = 0
+
+    def count(self, trial: Trial) -> None:
+        self.in_a_row = 0 if trial.ok else self.in_a_row + 1
+        last = first_line(trial.error) or "unknown error"
+        if self.budgeted and self.max_failures is None and self.in_a_row >= FAILED_IN_A_ROW:
+            raise TooManyFailures(
+                f"stopped: {self.in_a_row} trials in a row failed, and failed trials spend none of the budget "
+                f"(last: {last}); give --max-failures N to decide yourself")
+        if not trial.ok:
+            self.failed += 1
+            if self.max_failures is not None and self.failed > self.max_failures:
+                raise TooManyFailures(
+                    f"stopped: {self.failed} trials failed in this run, more than --max-failures "
+                    f"{self.max_failures} (last: {last}); finished trials are in {self.ledger_path}, "
+                    "re-run the same command to continue")
+
+
+def _loop(run: _Run, ledger, key_code: str) -> StudyResult:
+    spec, out, study_id, executor = run.spec, run.out, run.study_id, run.executor
     strategy = make_strategy(spec.strategy, spec.space, seed=spec.seed,
                              **strategy_kwargs(spec.strategy, spec.budget.max_epochs, spec.strategy_options))
     # a strategy that ignores results has no window: it keeps every worker busy (the loop's default)
@@ -204,9 +241,9 @@ def _loop(spec, out, study_id, objective, executor, ledger, key_code, progress, 
     # replicate runs count as trials: past the space's size no count is certain
     replicating = getattr(strategy, "replicates", 1) > 1 and spec.trials > spec.space.size
     total = None if open_ended or replicating else min(spec.trials, spec.space.size)
-    bar = StudyProgress(f"{spec.space.name} {spec.strategy} s{spec.seed}", total, progress,
+    bar = StudyProgress(f"{spec.space.name} {spec.strategy} s{spec.seed}", total, run.progress,
                         budget_epochs=spec.budget_epochs, rungs=strategy.multi_fidelity)
-    failed = in_a_row = 0
+    failures = _FailureStop(run.max_failures, budgeted, out / paths.LEDGER_NAME)
     reached: set[str] = set()  # a study continued with a smaller --trials reaches fewer
 
     def served(trial: Trial) -> None:
@@ -214,32 +251,20 @@ def _loop(spec, out, study_id, objective, executor, ledger, key_code, progress, 
         bar.finished(trial, served=True, number=ledger.trial_number(study_id, trial.key))
 
     def trained(trial: Trial) -> None:
-        nonlocal failed, in_a_row
         reached.add(trial.key)
         bar.finished(trial, number=ledger.trial_number(study_id, trial.key))
         export_trials(ledger, out / paths.TRIALS_CSV)
-        if on_trial is not None:
-            on_trial(trial)
-        in_a_row = 0 if trial.ok else in_a_row + 1
-        if budgeted and max_failures is None and in_a_row >= FAILED_IN_A_ROW:
-            raise TooManyFailures(
-                f"stopped: {in_a_row} trials in a row failed, and failed trials spend none of the budget "
-                f"(last: {first_line(trial.error) or 'unknown error'}); give --max-failures N to decide yourself")
-        if not trial.ok:
-            failed += 1
-            if max_failures is not None and failed > max_failures:
-                raise TooManyFailures(
-                    f"stopped: {failed} trials failed in this run, more than --max-failures {max_failures} "
-                    f"(last: {first_line(trial.error) or 'unknown error'}); finished trials are in "
-                    f"{out / paths.LEDGER_NAME}, re-run the same command to continue")
+        if run.on_trial is not None:
+            run.on_trial(trial)
+        failures.count(trial)
 
     if window is not None and window < executor.capacity:
         sys.stderr.write(f"studylib: note: {spec.strategy} proposes {window} trial(s) ahead of its results "
                          f"(in-flight {window}), so at most {window} of {executor.capacity} workers are busy; "
                          "a larger --in-flight uses more (and changes the proposals)\n")
     try:
-        counts = run_loop(strategy, objective, executor, ledger, study_id, trials=spec.trials,
-                          space_size=spec.space.size, window=window, key=lambda c: objective.key(c, key_code),
+        counts = run_loop(strategy, run.objective, executor, ledger, study_id, trials=spec.trials,
+                          space_size=spec.space.size, window=window, key=lambda c: run.objective.key(c, key_code),
                           on_trial=trained, on_served=served, spend=spend, rungs=rungs)
     finally:
         bar.close()
@@ -248,7 +273,7 @@ def _loop(spec, out, study_id, objective, executor, ledger, key_code, progress, 
     if len(frame):
         frame = frame[frame.key.isin(reached)].reset_index(drop=True)
     return StudyResult(study_id, out, frame, out / paths.TRIALS_CSV, counts.evaluated, counts.served,
-                       time.perf_counter() - start, failed=failed, retried=len(executor.retried),
+                       time.perf_counter() - run.start, failed=failures.failed, retried=len(executor.retried),
                        budget_spent=spend is not None and (spend.stopped or spend.exhausted))
 
 
