@@ -112,12 +112,13 @@ def strategy_option(text: str) -> tuple[str, object]:
 
 
 def strategy_options(pairs) -> dict:
-    """``--strategy-option`` pairs as a dict; an option given twice is an error, not the last one."""
+    """``--strategy-option`` pairs as a dict; an option given twice is an error, not the last one
+    (``3`` and ``3.0`` too: a study's identity hashes the value as given)."""
     from .errors import StudyError
 
     out: dict = {}
     for key, value in pairs or []:
-        if key in out and out[key] != value:
+        if key in out and (out[key] != value or type(out[key]) is not type(value)):
             raise StudyError(f"strategy option {key} given twice ({out[key]!r} and {value!r}): give one")
         out[key] = value
     return out
@@ -160,7 +161,7 @@ def add_study_arguments(p: argparse.ArgumentParser, *, default_out: str | None =
     p.add_argument("--strategy", default=d.STRATEGY, choices=available(), metavar="NAME",
                    help=f"search strategy: {', '.join(available())} (default: {d.STRATEGY})")
     p.add_argument("--trials", type=positive_int,
-                   help="distinct trials to evaluate (default: profile's): configurations, and the memetic GA's "
+                   help="distinct trials to evaluate (default: the profile's; with a budget: the space's size): configurations, and the memetic GA's "
                         "replicate runs of its best config (each a training); with a multi-fidelity "
                         "strategy (memetic-sh, tpe-hb, asha, dehb) N configs, each carried as far as halving promotes "
                         "it (the study ends with no promotion owed)")

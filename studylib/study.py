@@ -61,7 +61,7 @@ class StudyResult:
     wall_time: float
     failed: int = 0     # trials that failed in this run
     retried: int = 0    # trials run again because their process or worker died
-    budget_spent: bool = False  # the epoch or hours budget ran out (nothing more could be trained)
+    budget_spent: bool = False  # the epoch or hours budget ended it (nothing more fit in what was left)
 
     @property
     def best(self) -> pd.Series | None:
@@ -272,9 +272,12 @@ def _loop(run: _Run, ledger, key_code: str) -> StudyResult:
         export_trials(ledger, out / paths.TRIALS_CSV)
     if len(frame):
         frame = frame[frame.key.isin(reached)].reset_index(drop=True)
+    # a multi-fidelity strategy starts no config whose rungs no longer fit: it ends with epochs left
+    budget_spent = spend is not None and (spend.stopped or spend.exhausted
+                                          or (strategy.multi_fidelity and strategy.epochs_left is not None))
     return StudyResult(study_id, out, frame, out / paths.TRIALS_CSV, counts.evaluated, counts.served,
                        time.perf_counter() - run.start, failed=failures.failed, retried=len(executor.retried),
-                       budget_spent=spend is not None and (spend.stopped or spend.exhausted))
+                       budget_spent=budget_spent)
 
 
 def search(round_or_space: str | SearchSpace, out_dir: str | Path | None = None, *, progress: bool = True,

@@ -1,4 +1,5 @@
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -91,6 +92,18 @@ def test_a_budget_that_ends_the_study_before_trials_says_so(tmp_path):
     assert "budget ended" not in r.stdout
 
 
+def test_a_budget_that_ends_a_multi_fidelity_study_says_so_though_epochs_are_left(tmp_path):
+    # asha starts no config whose rungs no longer fit: the study ends with epochs unspent
+    args = ("search", "round1", "--dataset", "synthetic", "--strategy", "asha", "--max-epochs", "3", "--no-progress")
+    r = run(*args, "--trials", "4", "--budget-epochs", "7", "--out", tmp_path / "s")
+    assert r.returncode == 0, r.stderr
+    note = [ln for ln in r.stdout.splitlines() if "budget ended" in ln]
+    assert len(note) == 1 and re.fullmatch(r"the budget ended the study after [123] of 4 configs \(--budget-epochs\); "
+                                           r"a larger budget continues it", note[0]), r.stdout
+    r = run(*args, "--trials", "2", "--budget-epochs", "100", "--out", tmp_path / "t")
+    assert r.returncode == 0 and "budget ended" not in r.stdout
+
+
 def test_help_documents_commands():
     r = run("--help")
     assert r.returncode == 0
@@ -165,6 +178,8 @@ BAD = {
                                    "--strategy-option", "quorum=0"], "quorum must be a whole number >= 1"),
     "strategy option given twice": (_options("ga", "population_size=4", "population_size=6"),
                                     "strategy option population_size given twice (4 and 6): give one"),
+    "strategy option given twice as 3 and 3.0": (_options("memetic-sh", "eta=3", "eta=3.0"),
+                                                 "strategy option eta given twice (3 and 3.0): give one"),
     "strategy option of the wrong type": (_options("memetic-sh", "population_size=abc"),
                                           "population_size='abc': memetic-sh's population_size must be an integer"),
     "strategy option not a whole number": (_options("ga", "population_size=2.5"),
