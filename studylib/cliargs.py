@@ -161,8 +161,9 @@ def add_study_arguments(p: argparse.ArgumentParser, *, default_out: str | None =
     p.add_argument("--strategy", default=d.STRATEGY, choices=available(), metavar="NAME",
                    help=f"search strategy: {', '.join(available())} (default: {d.STRATEGY})")
     p.add_argument("--trials", type=positive_int,
-                   help="distinct trials to evaluate (default: the profile's; with a budget: the space's size): configurations, and the memetic GA's "
-                        "replicate runs of its best config (each a training); with a multi-fidelity "
+                   help="distinct trials to evaluate (default: the profile's; with a budget: the space's size): "
+                        "configurations, and the memetic GA's replicate runs of its best config (each a training); "
+                        "with a multi-fidelity "
                         "strategy (memetic-sh, tpe-hb, asha, dehb) N configs, each carried as far as halving promotes "
                         "it (the study ends with no promotion owed)")
     p.add_argument("--seed", type=nonneg_int, default=d.SEED,
