@@ -92,6 +92,16 @@ def check_top_rungs(curves, strategies, budget: int, default: bool = False) -> N
                                  f"({table.epochs} epochs, the table's last): give at least {table.epochs}")
 
 
+def check_not_an_output(spec: str, out: Path) -> None:
+    """A table file that is one of the files bench writes into ``out`` would be overwritten by its
+    own result."""
+    written = {(out / name).resolve() for name in BENCH_FILES}
+    for item in split_names(spec, "--table"):
+        if Path(item).resolve() in written:
+            raise StudyError(f"--table {item} is the {Path(item).name} this benchmark writes into {out}: "
+                             "give another --out, or move the table")
+
+
 def check_not_a_study(spec: str) -> None:
     """A study folder, its ledger or its trials.csv / rungs.csv is not a table: say how to make
     one of it."""
@@ -152,6 +162,7 @@ def main(args) -> int:
     out = Path(args.out) if getattr(args, "out", None) else default_out_dir()
     from .outdir import check_out_dir
 
+    check_not_an_output(args.table, out)
     check_out_dir(out, files=BENCH_FILES)  # before any table is read or run
     if fidelity == "epoch":
         return _run_curve_files(args, strategies, seeds, budget, out)

@@ -71,18 +71,24 @@ def check_out_dir(out: Path, index: bool = False, reports: Iterable[str] = (), f
     if ledger.exists() and not os.access(ledger, os.W_OK):
         raise StudyError(f"output folder {out}: its {paths.LEDGER_NAME} is read-only (a study adds its trials "
                          "there): give another --out, or make the file writable")
-    foreign = [name for name in names if _foreign(out / name)]
+    foreign = [name for name in [*names, *files] if _foreign(out / name)]
     if foreign:
         raise StudyError(f"output folder {out} holds {' and '.join(foreign)} that studylib did not write "
                          "(it would be overwritten): give another --out, or move the file away")
 
 
+#: The columns that mark a CSV file of these names as one studylib wrote.
+OWN_COLUMNS = {paths.TRIALS_CSV: {"trial", "study_id"}, "bench.csv": {"table", "strategy", "seed", "regret"},
+               "bench_summary.csv": {"table", "strategy", "runs"}}
+
+
 def _foreign(path: Path) -> bool:
-    """``path`` exists and is not a file studylib writes: a ``trials.csv`` whose header is not a
-    ledger export's (``trial`` and ``study_id`` columns), an ``index.html`` that is not a reports
-    index, a ``<round>.ipynb`` that papermill did not execute (the repository's own notebooks), a
-    ``<round>.html`` that is not a published report (:data:`GENERATOR`) nor
-    beside an executed notebook of its name (a report published before that mark)."""
+    """``path`` exists and is not a file studylib writes: a CSV of :data:`OWN_COLUMNS` without its
+    columns (``trials.csv``: a ledger export's; ``bench.csv``, ``bench_summary.csv``: a
+    benchmark's), a ``bench.provenance.json`` without a code stamp, an ``index.html`` that is not a
+    reports index, a ``<round>.ipynb`` that papermill did not execute (the repository's own
+    notebooks), a ``<round>.html`` that is not a published report (:data:`GENERATOR`) nor beside an
+    executed notebook of its name (a report published before that mark). Other names: never."""
     if path.suffix == ".ipynb":
         if not path.exists():
             return False
@@ -95,12 +101,19 @@ def _foreign(path: Path) -> bool:
     if path.suffix == ".html" and path.name != "index.html":
         return GENERATOR not in path.read_text(errors="replace") and (
             not path.with_suffix(".ipynb").exists() or _foreign(path.with_suffix(".ipynb")))
+    if path.name not in OWN_COLUMNS and path.name not in ("index.html", "bench.provenance.json"):
+        return False
+    if path.name == "bench.provenance.json":
+        try:
+            return "protocol_code" not in json.loads(path.read_text(errors="replace"))
+        except (OSError, ValueError, TypeError):
+            return True
     with open(path, errors="replace") as f:
         head = f.read(4096)
     if path.name == "index.html":
         return "studylib reports" not in head
     columns = head.split("\n", 1)[0].strip().split(",")
-    return not {"trial", "study_id"} <= set(columns)
+    return not OWN_COLUMNS[path.name] <= set(columns)
 
 
 def check_out_file(out: Path, suffix: str | None = None, flag: str = "--out") -> None:

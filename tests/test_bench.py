@@ -193,6 +193,29 @@ def test_cli_arguments(tmp_path, capsys):
     assert bench.default_out_dir().name == "bench"
 
 
+def test_bench_writes_over_no_file_it_did_not_write_nor_over_its_input_table(tmp_path):
+    """A user's bench.csv (or bench_summary.csv, or bench.provenance.json) in --out, or a table file
+    that is one of the files bench writes, is refused before any run, and left as it was; a
+    benchmark's own files are written over."""
+    p = argparse.ArgumentParser()
+    bench_cli.add_arguments(p)
+    run = ["--strategies", "random", "--seeds", "1", "--trials", "3", "--out", str(tmp_path), "--no-progress"]
+    assert bench_cli.main(p.parse_args(["--table", "hpobench-car", *run])) == 0
+    assert bench_cli.main(p.parse_args(["--table", "hpobench-car", *run])) == 0  # its own files: written over
+    for name, text in (("bench.csv", "lr,width,val_acc\n0.1,8,0.5\n"), ("bench_summary.csv", "my,own,data\n1,2,3\n"),
+                       ("bench.provenance.json", '{"mine": 1}')):
+        own = (tmp_path / name).read_text()
+        (tmp_path / name).write_text(text)
+        with pytest.raises(StudyError, match=f"holds {name} that studylib did not write"):
+            bench_cli.main(p.parse_args(["--table", "hpobench-car", *run]))
+        assert (tmp_path / name).read_text() == text
+        (tmp_path / name).write_text(own)
+    table = str(tmp_path / "bench.csv")  # a benchmark's own result given as the table: it would overwrite it
+    with pytest.raises(StudyError, match="is the bench.csv this benchmark writes into"):
+        bench_cli.main(p.parse_args(["--table", table, "--metric", "regret", "--direction", "minimize", *run]))
+    assert pd.read_csv(table).columns.tolist() == ["table", "strategy", "seed", "evaluation", "regret"]
+
+
 def test_a_run_interrupted_while_writing_leaves_the_earlier_files_whole(tmp_path, monkeypatch):
     """bench.csv, its stamp, the summary and the figure are replaced together, or not at all."""
     import studylib.report.regret as regret
