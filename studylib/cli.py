@@ -108,7 +108,11 @@ def cmd_search(args) -> int:
         remove_if_empty(created)
         raise
     best = result.best
+    frame = result.frame
+    # failed trials served from the ledger: an earlier run's, which --retry-failed trains again
+    earlier = (int((frame["status"] == "failed").sum()) if "status" in frame else 0) - result.failed
     extra = f", {result.failed} failed" if result.failed else ""
+    extra += f", {earlier} failed in an earlier run" if earlier > 0 else ""
     extra += f", {result.retried} re-run after a worker died" if result.retried else ""
     print(f"{count_text(result.frame)} ({result.trained} trained, {result.served} from the ledger{extra}) "
           f"in {result.wall_time:.1f}s")
@@ -120,9 +124,13 @@ def cmd_search(args) -> int:
     if best is None and len(result.frame):
         last = result.frame["error"].dropna().astype(str)
         last = (first_line(last.iloc[-1]) if len(last) else "")[:200] or "unknown error"
+        again = "; --retry-failed trains those of earlier runs again" if earlier > 0 else ""
         sys.stderr.write(f"studylib: error: every trial failed (last: {last}); see the error column of "
-                         f"{result.csv_path}\n")
+                         f"{result.csv_path}{again}\n")
         return EXIT_TOO_MANY_FAILURES
+    if earlier > 0:
+        sys.stderr.write(f"studylib: note: {count(earlier, 'trial')} from the ledger failed in an earlier run; "
+                         "--retry-failed trains them again\n")
     return 0
 
 

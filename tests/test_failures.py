@@ -74,6 +74,13 @@ def test_failing_trials_are_recorded_and_skipped_and_max_failures_stops(tmp_path
     assert retried.pid != frame.pid.iloc[1]  # trained again in this run's worker
     assert kept.status == "failed" and (kept.pid, kept.wall_time) == (frame.pid.iloc[3], frame.wall_time.iloc[3])
 
+    # without --retry-failed the ledger's failures are served, and the summary says they are an earlier run's
+    r = search(space, tmp_path / "stop", "--trials", "4", "--max-epochs", "1")
+    assert r.returncode == 0, r.stderr
+    assert "4 trials (0 trained, 4 from the ledger, 2 failed in an earlier run)" in r.stdout
+    assert r.stderr.splitlines()[-1] == ("studylib: note: 2 trials from the ledger failed in an earlier run; "
+                                         "--retry-failed trains them again")
+
 
 def test_a_budgeted_study_whose_trials_all_fail_stops(tmp_path):
     """Failed trials spend no epochs, so a budget alone would never stop such a study."""
