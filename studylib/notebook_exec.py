@@ -78,8 +78,9 @@ def execute(name: str, nb: Path, out: Path, params: dict, *, progress: bool = Tr
                                        language="python", progress_bar=False, cwd=str(out),
                                        kernel_manager_class=kernel_manager_class(log, Path(feed)))
     except PapermillExecutionError as e:
-        where = f"cell {e.exec_count}" if e.exec_count else f"cell #{e.cell_index}"
-        source = _failed_source(target)
+        number, source = _failed_cell(target)
+        where = (f"cell {number}" if number else f"cell {e.exec_count}" if e.exec_count
+                 else f"cell #{e.cell_index}")
         where += f" ({source})" if source else ""
         raise RoundFailed(f"round {name} failed in {where}: {e.ename}: {first_line(e.evalue)} "
                           f"(partial notebook: {target})") from None
@@ -104,19 +105,25 @@ def _follow(feed: str, progress: bool):
     return Follower(feed) if progress else nullcontext()
 
 
-def _failed_source(ipynb: Path, width: int = 60) -> str:
-    """The first line of the notebook cell that raised, shortened (for the one-line error)."""
+def _failed_cell(ipynb: Path, width: int = 60) -> tuple[int | None, str]:
+    """(the number of the code cell that raised as the user's notebook counts them, without the
+    cell papermill injected; the first line of its code, shortened), for the one-line error;
+    (None, "") if the executed notebook cannot tell."""
     from .report.publish import cell_source, error_output
 
     try:
-        failed = error_output(json.loads(ipynb.read_text()))
-    except (OSError, ValueError):
-        return ""
+        nb = json.loads(ipynb.read_text())
+        failed = error_output(nb)
+    except (OSError, ValueError, AttributeError):
+        return None, ""
     if failed is None:
-        return ""
+        return None, ""
+    own = [c for c in nb.get("cells", []) if isinstance(c, dict) and c.get("cell_type") == "code"
+           and "injected-parameters" not in (c.get("metadata") or {}).get("tags", [])]
+    number = next((i for i, c in enumerate(own, 1) if c is failed[0]), None)
     src = cell_source(failed[0])
     line = next((ln.strip() for ln in src.splitlines() if ln.strip() and not ln.strip().startswith("#")), "")
-    return line if len(line) <= width else line[:width - 3] + "..."
+    return number, line if len(line) <= width else line[:width - 3] + "..."
 
 
 class RoundFailed(Exception):

@@ -37,8 +37,8 @@ import time
 from pathlib import Path
 
 from . import defaults, paths
-from .errors import StudyError
-from .notebook_exec import RoundFailed, execute
+from .errors import StudyError, first_line
+from .notebook_exec import KERNEL_NAME, RoundFailed, execute
 
 #: Round name -> notebook stem, where they differ. ``compare`` (the memetic GA against GA, random
 #: search, TPE, regularized evolution and local search by default:
@@ -57,7 +57,8 @@ def add_arguments(p) -> None:
 
     p.add_argument("round", metavar="ROUND",
                    help="round1, round2, round3, all (the three), compare, or NAME for any other "
-                        "notebooks/NAME.ipynb whose parameters cell declares out_dir (or that file's path)")
+                        "notebooks/NAME.ipynb whose parameters cell declares out_dir (or that file's path; "
+                        "a notebook elsewhere runs with papermill)")
     # where trials run is not a notebook parameter: the notebooks use the default executor
     add_study_arguments(p, default_out=None, execution=False)
     add_seeds(p, None, "run each study once per seed and report mean ± std (default: the notebook's)",
@@ -118,6 +119,10 @@ def resolve_rounds(name: str, notebooks_dir: Path | None = None) -> list[tuple[s
         return [(r, rounds[r]) for r in BUILTIN]
     name = {stem: alias for alias, stem in ALIASES.items()}.get(name, name)  # round4 -> compare
     if name not in rounds:
+        folder = Path(notebooks_dir or paths.NOTEBOOKS_DIR)
+        if (folder / f"{name}.ipynb").is_file():
+            hint = "; the explorer is `studylib explore`" if name == "explore" else ""
+            raise StudyError(f"{folder / name}.ipynb is not a round: its parameters cell declares no out_dir{hint}")
         known = ", ".join(["all", *sorted(rounds, key=round_order)]) or "none"
         raise StudyError(f"unknown round {name!r} (choose from: {known})")
     return [(name, rounds[name])]
@@ -158,9 +163,50 @@ def default_out(args) -> Path:
 # -- validation --------------------------------------------------------------------------------
 
 def _declared(nb: Path) -> dict:
-    import papermill
+    """Parameter name -> papermill's inspection of it (``inferred_type_name``, ``default``, ...),
+    from the cell tagged ``parameters`` read as Python, the kernel every round runs on whatever
+    the notebook's kernelspec says (one made with nbformat or jupytext may have none)."""
+    from papermill.iorw import load_notebook_node
+    from papermill.translators import papermill_translators
+    from papermill.utils import find_first_tagged_cell_index
 
-    return papermill.inspect_notebook(str(nb))
+    try:
+        node = load_notebook_node(str(nb))
+    except (OSError, ValueError) as e:
+        raise StudyError(f"cannot read notebook {nb}: {first_line(e)}") from None
+    i = find_first_tagged_cell_index(node, "parameters")
+    if i < 0:
+        return {}
+    found = papermill_translators.find_translator(KERNEL_NAME, "python").inspect(node.cells[i])
+    return {p.name: p._asdict() for p in found}
+
+
+def _assigned(nb: Path) -> set[str]:
+    """The names the parameters cell assigns, read as Python (papermill reads a line at a time and
+    misses some: ``x: str | None = None``)."""
+    import ast
+
+    from papermill.iorw import load_notebook_node
+    from papermill.utils import find_first_tagged_cell_index
+
+    node = load_notebook_node(str(nb))
+    i = find_first_tagged_cell_index(node, "parameters")
+    try:
+        tree = ast.parse(node.cells[i].source) if i >= 0 else ast.Module(body=[], type_ignores=[])
+    except SyntaxError:
+        return set()
+    targets = [t for s in tree.body for t in (s.targets if isinstance(s, ast.Assign) else
+                                                [s.target] if isinstance(s, ast.AnnAssign) else [])]
+    return {t.id for t in targets if isinstance(t, ast.Name)}
+
+
+def _as_declared(value, text: str, type_name: str | None):
+    """A ``-p`` value (read as YAML) for a parameter annotated as text (``str``, ``str | None``):
+    a number or true/false the annotation does not allow is kept as the ``text`` given."""
+    names = set(re.findall(r"[A-Za-z_]+", type_name or ""))
+    if "str" in names and isinstance(value, (bool, int, float)) and not names & {"bool", "int", "float"}:
+        return text
+    return value
 
 
 def _given(args) -> set[str] | None:
@@ -197,13 +243,17 @@ def _parameters(args, name: str, nb: Path, out: Path) -> dict:
             raise StudyError(f"notebook {nb.name} (round {name}) has no parameter {k!r} ({_flag(k)}); "
                              f"it takes: {settable}")
     for item, key, value in _p_items(args):
+        if key not in declared and key in _assigned(nb):
+            raise StudyError(f"notebook {nb.name} (round {name}): papermill cannot read the declaration of {key!r} "
+                             f"in its parameters cell (an annotation such as `str | None`: write "
+                             f"`{key}: Optional[str] = None`)")
         if key not in declared or key == "out_dir":
             hint = " (seeds is 'repeats' here, or the flag --seeds)" if key == "seeds" and "repeats" in declared else ""
             raise StudyError(f"notebook {nb.name} (round {name}) has no settable parameter {key!r}{hint}; "
                              f"it takes: {settable}")
         if key in values and (key in given if given is not None else values[key] != PARAMETERS[key]):
             raise StudyError(f"{key} given twice: {_flag(key)} {values[key]} and -p {item}; give one")
-        params[key] = value
+        params[key] = _as_declared(value, item.partition("=")[2].strip(), declared[key].get("inferred_type_name"))
     if params.get("data_dir") is not None and not isinstance(params["data_dir"], str):
         raise StudyError(f"-p data_dir must be a folder, got {params['data_dir']!r}")
     if params.get("data_dir"):  # the notebook runs in OUT: a relative folder means this one

@@ -68,9 +68,12 @@ def test_rounds_are_the_notebooks_whose_parameters_take_an_out_dir(notebooks):
     assert runner.resolve_rounds("compare") == [("compare", notebooks / "round4.ipynb")]
     with pytest.raises(StudyError, match="missing for 'all': round2, round3"):
         runner.resolve_rounds("all")
-    for not_a_round in ("scratch", "explore"):
-        with pytest.raises(StudyError, match=rf"unknown round '{not_a_round}' \(choose from: all, round1, compare\)"):
+    for not_a_round in ("scratch", "explore"):  # a notebook there, but no round: said so
+        with pytest.raises(StudyError, match=rf"{not_a_round}.ipynb is not a round: its parameters cell declares "
+                                             "no out_dir"):
             runner.resolve_rounds(not_a_round)
+    with pytest.raises(StudyError, match=r"unknown round 'nothere' \(choose from: all, round1, compare\)"):
+        runner.resolve_rounds("nothere")
 
 
 def test_the_repository_rounds():
@@ -189,8 +192,10 @@ def test_bad_input_one_line_exit_2_nothing_written(notebooks, tmp_path, capsys, 
     (["run", "compare", "-p", "strategy_options=3"], "strategy_options must map a strategy to its options"),
     (["run", "compare", "-p", "strategy_options={memetic: {population_size: 0}}"], "population_size must be at least 2"),
     # values of a type the round cannot use (YAML reads them as numbers, lists, booleans)
-    (["run", "round1", "-p", "data_dir=5"], "-p data_dir must be a folder, got 5"),
-    (["run", "compare", "-p", "strategies=5"], "strategies must be names separated by commas (or a list), got 5"),
+    # (a parameter annotated as text keeps a number as the text given: a folder, a strategy of that name)
+    (["run", "round1", "-p", "data_dir=5"], "data directory not found"),
+    (["run", "compare", "-p", "strategies=5"], "unknown strategy '5'"),
+    (["run", "compare", "-p", "strategies={a: 1}"], "strategies must be names separated by commas (or a list), got {'a': 1}"),
     (["run", "round1", "-p", "strategy=[a, b]"], "strategy must be a name, got ['a', 'b']"),
     (["run", "round1", "-p", "profile=[a]"], "round round1: a parameter's value has the wrong type"),
 ])
@@ -293,6 +298,33 @@ def test_a_reader_that_stops_early_stops_the_output_not_the_run(notebooks, tmp_p
     assert (out / "tiny.html").exists() and (out / "index.html").exists() and not (out / ".run.lock").exists()
 
 
+def test_a_notebook_without_a_kernelspec_runs_and_a_text_parameter_keeps_the_text_given(notebooks, tmp_path, capsys):
+    """A notebook made with nbformat or jupytext may have no kernelspec: it runs on the kernel every
+    round runs on. A -p value of a parameter annotated str stays the text given (YAML reads yes as
+    true and 1e3 as a number); an int parameter still gets the number."""
+    nb = write_notebook(notebooks / "mine.ipynb", ["print(repr(msg), repr(tag), repr(n))"],
+                        parameters='from typing import Optional\n\nmsg: str = "hi"  # text\n'
+                                   'tag: Optional[str] = None  # text or None\n'
+                                   'n: int = 1  # a number\nout_dir: str = None  # folder')
+    node = nbformat.read(str(nb), as_version=4)
+    del node.metadata["kernelspec"]
+    nbformat.write(node, str(nb))
+    out = tmp_path / "out"
+    rc, _, err = run_cli(["run", "mine", "-p", "msg=yes", "-p", "tag=1e3", "-p", "n=7", "--out", str(out),
+                          "--no-progress"], capsys)
+    assert rc == 0, err
+    ran = nbformat.read(str(out / "mine.ipynb"), as_version=4)
+    printed = "".join(o.get("text", "") for c in ran.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert "'yes' '1e3' 7" in printed
+    # a declaration papermill cannot read (it reads a line at a time) is named as such, not as missing
+    write_notebook(notebooks / "piped.ipynb", ["print(tag)"],
+                   parameters='tag: str | None = None  # text or None\nout_dir: str = None  # folder')
+    rc, _, err = run_cli(["run", "piped", "-p", "tag=a", "--out", str(tmp_path / "piped")], capsys)
+    assert rc == 2 and err == ["studylib: error: notebook piped.ipynb (round piped): papermill cannot read the "
+                               "declaration of 'tag' in its parameters cell (an annotation such as `str | None`: "
+                               "write `tag: Optional[str] = None`)"]
+
+
 # -- a failing cell -----------------------------------------------------------------------------
 
 def test_failing_cell_exits_nonzero_with_one_line_and_keeps_the_partial_notebook(notebooks, tmp_path, capsys):
@@ -301,7 +333,8 @@ def test_failing_cell_exits_nonzero_with_one_line_and_keeps_the_partial_notebook
     assert rc == 1
     assert len(err) == 1, err
     line = err[0]
-    assert line.startswith("studylib: error: round compare failed in cell")
+    # the third code cell of the notebook as its author counts them (papermill's injected one not counted)
+    assert line.startswith("studylib: error: round compare failed in cell 3 (raise ValueError(")
     assert "ValueError: boom: compare broke (partial notebook:" in line  # the message's first line only
     partial = out / "compare.ipynb"
     assert str(partial) in line
