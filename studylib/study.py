@@ -16,6 +16,7 @@ changed stops (:class:`~studylib.ledger.CodeChanged`) unless ``allow_code_change
 """
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -170,6 +171,7 @@ def _run_started(run: _Run, data: Dataset, retry_failed: bool, allow_code_change
         code = trainer_fingerprint()
         prov = provenance.collect(data=data.describe(), seed=spec.seed, space_definition=spec.space.to_dict(),
                                   trainer=code)
+        _note_new_study(ledger, study_id, identity, out)
         key_code = ledger.open_study(study_id, identity, prov, code, allow_code_change=allow_code_change)
         keys = {} if key_code == code else {"trial_keys_trainer": key_code}  # a change allowed by the user
         write_study_record(out, study_id, {"trials": spec.trials, "budget_epochs": spec.budget_epochs,
@@ -181,6 +183,25 @@ def _run_started(run: _Run, data: Dataset, retry_failed: bool, allow_code_change
         return _loop(run, ledger, key_code)
     finally:
         ledger.close()
+
+
+def _note_new_study(ledger: Ledger, study_id: str, identity: dict, out: Path) -> None:
+    """A study new to a folder that holds one of the same space, strategy, seed and dataset: say what
+    differs (a changed option or flag starts a new study, which a user may have meant to continue)."""
+    studies = ledger.studies()
+    if any(s["study_id"] == study_id for s in studies):
+        return
+    same = ("space", "strategy", "seed", "dataset")
+    kin = [s for s in studies if all(s["spec"].get(k) == identity.get(k) for k in same)]
+    if not kin:
+        return
+    other = kin[-1]["spec"]
+    differ = sorted(k for k in set(identity) | set(other)
+                    if json.dumps(identity.get(k), sort_keys=True, default=str)
+                    != json.dumps(other.get(k), sort_keys=True, default=str))
+    sys.stderr.write(f"studylib: note: a new study, {study_id}, beside {kin[-1]['study_id']} in {out} "
+                     f"(they differ in {', '.join(differ) or 'nothing recorded'}); trials they share are served "
+                     "from the ledger\n")
 
 
 class _Retrying:

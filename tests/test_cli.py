@@ -104,6 +104,22 @@ def test_a_budget_that_ends_a_multi_fidelity_study_says_so_though_epochs_are_lef
     assert r.returncode == 0 and "budget ended" not in r.stdout
 
 
+def test_a_flag_that_starts_a_new_study_beside_one_of_its_kind_says_what_differs(tmp_path):
+    args = ("search", "round1", "--dataset", "synthetic", "--strategy", "memetic", "--trials", "2", "--max-epochs", "1",
+            "--no-progress", "--out", tmp_path / "s")
+    first = run(*args)
+    assert first.returncode == 0 and "new study" not in first.stderr
+    r = run(*args, "--in-flight", "3")
+    assert r.returncode == 0, r.stderr
+    note = [ln for ln in r.stderr.splitlines() if "new study" in ln]
+    assert len(note) == 1 and re.fullmatch(r"studylib: note: a new study, round1-memetic-s0-\w{8}, beside "
+                                           r"round1-memetic-s0-\w{8} in .* \(they differ in in_flight\); trials "
+                                           r"they share are served from the ledger", note[0]), note
+    assert "2 trials (0 trained, 2 from the ledger)" in r.stdout  # the same first proposals, served
+    for same in (args, (*args[:-2], "--seed", "1", "--out", tmp_path / "s")):  # continued, or another seed
+        assert "new study" not in run(*same).stderr
+
+
 def test_help_documents_commands():
     r = run("--help")
     assert r.returncode == 0
