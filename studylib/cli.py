@@ -117,7 +117,7 @@ def cmd_search(args) -> int:
     print(f"{count_text(result.frame)} ({result.trained} trained, {result.served} from the ledger{extra}) "
           f"in {result.wall_time:.1f}s")
     if args.trials and result.budget_spent:
-        budget_note(result.frame, min(args.trials, space.size), args)
+        budget_note(result.frame, min(args.trials, space.size), result.budget_ended_by)
     if best is not None:
         print(best_text(best, result.frame, space))
     print(f"wrote {result.csv_path}")
@@ -134,15 +134,12 @@ def cmd_search(args) -> int:
     return 0
 
 
-def budget_note(frame, wanted: int, args) -> None:
-    """Say so when the budget ran out before ``--trials`` were reached."""
+def budget_note(frame, wanted: int, flag: str) -> None:
+    """Say so when the budget ``flag`` ended the study before ``--trials`` were reached."""
     from .fidelity import collapse_rungs
 
     configs = collapse_rungs(frame)
     if len(configs) < wanted:
-        flag = "--budget-epochs" if args.budget_epochs else "--budget-hours"
-        if args.budget_epochs and args.budget_hours and "wall_time" in frame:  # the one that ran out
-            flag = "--budget-hours" if frame["wall_time"].fillna(0).sum() >= args.budget_hours * 3600 else flag
         cut = "key" in frame and frame["key"].astype(str).str.contains(r"-m\d+$").any()  # a capped trial
         print(f"the budget ended the study after {len(configs)} of {wanted} {'trials' if configs is frame else 'configs'} "
               f"({flag}); a larger budget continues it" + (" (the trial it cut short stays as it was)" if cut else ""))

@@ -79,8 +79,8 @@ def execute(name: str, nb: Path, out: Path, params: dict, *, progress: bool = Tr
                                        kernel_manager_class=kernel_manager_class(log, Path(feed)))
     except PapermillExecutionError as e:
         number, source = _failed_cell(target)
-        where = (f"cell {number}" if number else f"cell {e.exec_count}" if e.exec_count
-                 else f"cell #{e.cell_index}")
+        run_as = f"In [{e.exec_count}]" if e.exec_count else f"cell #{e.cell_index}"
+        where = f"cell {number}, {run_as}" if number else run_as  # the author's count, the executed notebook's
         where += f" ({source})" if source else ""
         raise RoundFailed(f"round {name} failed in {where}: {e.ename}: {first_line(e.evalue)} "
                           f"(partial notebook: {target})") from None

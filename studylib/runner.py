@@ -120,9 +120,14 @@ def resolve_rounds(name: str, notebooks_dir: Path | None = None) -> list[tuple[s
     name = {stem: alias for alias, stem in ALIASES.items()}.get(name, name)  # round4 -> compare
     if name not in rounds:
         folder = Path(notebooks_dir or paths.NOTEBOOKS_DIR)
-        if (folder / f"{name}.ipynb").is_file():
+        nb = folder / f"{name}.ipynb"
+        if nb.is_file():
+            try:
+                json.loads(nb.read_text())
+            except (OSError, ValueError) as e:
+                raise StudyError(f"cannot read notebook {nb}: {first_line(e)}") from None
             hint = "; the explorer is `studylib explore`" if name == "explore" else ""
-            raise StudyError(f"{folder / name}.ipynb is not a round: its parameters cell declares no out_dir{hint}")
+            raise StudyError(f"{nb} is not a round: its parameters cell declares no out_dir{hint}")
         known = ", ".join(["all", *sorted(rounds, key=round_order)]) or "none"
         raise StudyError(f"unknown round {name!r} (choose from: {known})")
     return [(name, rounds[name])]
@@ -181,9 +186,10 @@ def _declared(nb: Path) -> dict:
     return {p.name: p._asdict() for p in found}
 
 
-def _assigned(nb: Path) -> set[str]:
+def _assigned(nb: Path) -> dict[str, str | None]:
     """The names the parameters cell assigns, read as Python (papermill reads a line at a time and
-    misses some: ``x: str | None = None``)."""
+    misses some: ``x: str | None = None``), each with its annotation as papermill reads one
+    (``Optional[str]``; None: no annotation)."""
     import ast
 
     from papermill.iorw import load_notebook_node
@@ -194,10 +200,39 @@ def _assigned(nb: Path) -> set[str]:
     try:
         tree = ast.parse(node.cells[i].source) if i >= 0 else ast.Module(body=[], type_ignores=[])
     except SyntaxError:
-        return set()
-    targets = [t for s in tree.body for t in (s.targets if isinstance(s, ast.Assign) else
-                                                [s.target] if isinstance(s, ast.AnnAssign) else [])]
-    return {t.id for t in targets if isinstance(t, ast.Name)}
+        return {}
+    out: dict[str, str | None] = {}
+    for stmt in tree.body:
+        if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+            out[stmt.target.id] = _typing_spelling(stmt.annotation)
+        elif isinstance(stmt, ast.Assign):
+            out.update({t.id: None for t in stmt.targets if isinstance(t, ast.Name)})
+    return out
+
+
+def _typing_spelling(annotation) -> str:
+    """An annotation as papermill reads it: ``int | None`` -> ``Optional[int]``, ``str | list`` ->
+    ``Union[str, list]``."""
+    import ast
+
+    def members(node) -> list:
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+            return members(node.left) + members(node.right)
+        return [node]
+
+    parts = members(annotation)
+    if len(parts) == 1:
+        return ast.unparse(annotation)
+    names = [ast.unparse(n) for n in parts if ast.unparse(n) != "None"]
+    inner = names[0] if len(names) == 1 else f"Union[{', '.join(names)}]"
+    return f"Optional[{inner}]" if len(names) < len(parts) else inner
+
+
+def _unreadable(nb: Path, name: str, key: str, assigned: dict) -> StudyError:
+    spelling = assigned.get(key)
+    how = f"`{key}: {spelling} = ...`" if spelling else "one name, a plain annotation and a value on one line"
+    return StudyError(f"notebook {nb.name} (round {name}): papermill cannot read the declaration of {key!r} in its "
+                      f"parameters cell (write {how}; from typing import Optional, Union)")
 
 
 def _as_declared(value, text: str, type_name: str | None):
@@ -231,6 +266,9 @@ def _parameters(args, name: str, nb: Path, out: Path) -> dict:
     """The papermill parameters for this notebook: the options it declares (an option it does not
     declare but the user set is an error), ``out_dir`` pointing at ``OUT/<round>``."""
     declared = _declared(nb)
+    assigned = {k: a for k, a in _assigned(nb).items() if k not in declared}  # what papermill cannot read
+    if "out_dir" in assigned:  # a round (its cell assigns out_dir) that papermill would not tell where to write
+        raise _unreadable(nb, name, "out_dir", assigned)
     settable = ", ".join(k for k in declared if k != "out_dir") or "nothing"
     values = {k: getattr(args, k, default) for k, default in PARAMETERS.items()}
     given = _given(args)  # a flag given too, even at its default: which one counts?
@@ -239,14 +277,14 @@ def _parameters(args, name: str, nb: Path, out: Path) -> dict:
         if k in declared:
             if v is not None or PARAMETERS[k] is not None:
                 params[k] = v
+        elif v != PARAMETERS[k] and k in assigned:
+            raise _unreadable(nb, name, k, assigned)
         elif v != PARAMETERS[k]:
             raise StudyError(f"notebook {nb.name} (round {name}) has no parameter {k!r} ({_flag(k)}); "
                              f"it takes: {settable}")
     for item, key, value in _p_items(args):
-        if key not in declared and key in _assigned(nb):
-            raise StudyError(f"notebook {nb.name} (round {name}): papermill cannot read the declaration of {key!r} "
-                             f"in its parameters cell (an annotation such as `str | None`: write "
-                             f"`{key}: Optional[str] = None`)")
+        if key in assigned:
+            raise _unreadable(nb, name, key, assigned)
         if key not in declared or key == "out_dir":
             hint = " (seeds is 'repeats' here, or the flag --seeds)" if key == "seeds" and "repeats" in declared else ""
             raise StudyError(f"notebook {nb.name} (round {name}) has no settable parameter {key!r}{hint}; "
@@ -272,7 +310,7 @@ def _p_items(args) -> list[tuple[str, str, object]]:
     out, by_key = [], {}
     for item in getattr(args, "param", None) or []:
         key, value = _key_value(item)
-        if key in by_key and by_key[key] != value:
+        if key in by_key and (by_key[key] != value or type(by_key[key]) is not type(value)):  # 1 and 1.0 too
             raise StudyError(f"-p {key} given twice ({by_key[key]!r} and {value!r}): give one")
         by_key[key] = value
         out.append((item, key, value))

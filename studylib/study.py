@@ -63,6 +63,7 @@ class StudyResult:
     failed: int = 0     # trials that failed in this run
     retried: int = 0    # trials run again because their process or worker died
     budget_spent: bool = False  # the epoch or hours budget ended it (nothing more fit in what was left)
+    budget_ended_by: str | None = None  # which: "--budget-epochs" or "--budget-hours"
 
     @property
     def best(self) -> pd.Series | None:
@@ -196,12 +197,22 @@ def _note_new_study(ledger: Ledger, study_id: str, identity: dict, out: Path) ->
     if not kin:
         return
     other = kin[-1]["spec"]
-    differ = sorted(k for k in set(identity) | set(other)
-                    if json.dumps(identity.get(k), sort_keys=True, default=str)
-                    != json.dumps(other.get(k), sort_keys=True, default=str))
+
+    def text(value) -> str:
+        return json.dumps(value, sort_keys=True, default=str)
+
+    differ = []
+    for k in sorted(set(identity) | set(other)):
+        mine, theirs = identity.get(k), other.get(k)
+        if isinstance(mine, dict) and isinstance(theirs, dict):  # e.g. budget.max_epochs
+            differ += [f"{k}.{j}" for j in sorted(set(mine) | set(theirs)) if text(mine.get(j)) != text(theirs.get(j))]
+        elif text(mine) != text(theirs):
+            differ.append(k)
+    # a trial's key holds its config, data, budget and seed: a study of another budget or data shares none
+    shares = not any(d.split(".")[0] in ("budget", "data_hash") for d in differ)
     sys.stderr.write(f"studylib: note: a new study, {study_id}, beside {kin[-1]['study_id']} in {out} "
-                     f"(they differ in {', '.join(differ) or 'nothing recorded'}); trials they share are served "
-                     "from the ledger\n")
+                     f"(they differ in {', '.join(differ) or 'nothing recorded'}); "
+                     + ("trials they share are served from the ledger\n" if shares else "they share no trials\n"))
 
 
 class _Retrying:
@@ -293,12 +304,24 @@ def _loop(run: _Run, ledger, key_code: str) -> StudyResult:
         export_trials(ledger, out / paths.TRIALS_CSV)
     if len(frame):
         frame = frame[frame.key.isin(reached)].reset_index(drop=True)
-    # a multi-fidelity strategy starts no config whose rungs no longer fit: it ends with epochs left
-    budget_spent = spend is not None and (spend.stopped or spend.exhausted
-                                          or (strategy.multi_fidelity and strategy.epochs_left is not None))
+    ended_by = _budget_ended_by(spend, strategy.multi_fidelity, spec.budget.max_epochs)
     return StudyResult(study_id, out, frame, out / paths.TRIALS_CSV, counts.evaluated, counts.served,
                        time.perf_counter() - run.start, failed=failures.failed, retried=len(executor.retried),
-                       budget_spent=budget_spent)
+                       budget_spent=ended_by is not None, budget_ended_by=ended_by)
+
+
+def _budget_ended_by(spend: Spend | None, multi_fidelity: bool, max_epochs: int) -> str | None:
+    """The flag of the budget that ended a finished run (``--budget-epochs`` or ``--budget-hours``,
+    the one that fits less), or None: none was spent, nor found too small for a trial, nor (a
+    multi-fidelity strategy, which starts no config whose rungs no longer fit and so ends with
+    epochs left) left less than one full training."""
+    if spend is None:
+        return None
+    fits, left = spend.fits(), spend.left()
+    short = multi_fidelity and fits is not None and fits < max_epochs
+    if not (spend.stopped or spend.exhausted or short):
+        return None
+    return "--budget-epochs" if left is not None and (fits is None or left <= fits) else "--budget-hours"
 
 
 def search(round_or_space: str | SearchSpace, out_dir: str | Path | None = None, *, progress: bool = True,

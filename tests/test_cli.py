@@ -118,6 +118,8 @@ def test_a_flag_that_starts_a_new_study_beside_one_of_its_kind_says_what_differs
     assert "2 trials (0 trained, 2 from the ledger)" in r.stdout  # the same first proposals, served
     for same in (args, (*args[:-2], "--seed", "1", "--out", tmp_path / "s")):  # continued, or another seed
         assert "new study" not in run(*same).stderr
+    r = run(*[a if a != "1" else "2" for a in args])  # --max-epochs 2: other trial keys
+    assert r.returncode == 0 and "(they differ in budget.max_epochs); they share no trials" in r.stderr
 
 
 def test_help_documents_commands():

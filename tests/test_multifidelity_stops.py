@@ -82,14 +82,22 @@ def test_an_epoch_budget_stops_new_configs_while_their_promotions_still_fit(tabl
 
 @pytest.mark.parametrize("name", MF + ["asha", "tpe-hb", "dehb"])
 def test_an_hours_budget_and_its_combinations(table, name):
-    s, trials = study(table, name, table.space.size, Spend(hours=30 / 3600))  # 30 pretend seconds
+    from studylib.study import _budget_ended_by
+
+    spend = Spend(hours=30 / 3600)  # 30 pretend seconds
+    s, trials = study(table, name, table.space.size, spend)
     assert owed(s) == [] and any(t.epochs == EPOCHS for t in trials)
     assert sum(t.wall_time for t in trials) <= 30
+    assert _budget_ended_by(spend, True, EPOCHS) == "--budget-hours"  # what the study says ended it
     # trials and epochs together: whichever binds first; nothing owed either way
-    s, trials = study(table, name, 3, Spend(epochs=200, hours=1.0))
+    spend = Spend(epochs=200, hours=1.0)
+    s, trials = study(table, name, 3, spend)
     assert len(configs(trials)) == 3 and owed(s) == []
-    s, trials = study(table, name, 10, Spend(epochs=25))
+    assert _budget_ended_by(spend, True, EPOCHS) is None  # the trial cap ended it, with epochs to spare
+    spend = Spend(epochs=25, hours=1.0)
+    s, trials = study(table, name, 10, spend)
     assert len(configs(trials)) < 10 and owed(s) == [] and sum(charged_epochs(t) for t in trials) <= 25
+    assert _budget_ended_by(spend, True, EPOCHS) == "--budget-epochs"
 
 
 def test_asynchronous_promotion_promotes_as_soon_as_a_result_is_in_the_top_third():

@@ -74,6 +74,9 @@ def test_rounds_are_the_notebooks_whose_parameters_take_an_out_dir(notebooks):
             runner.resolve_rounds(not_a_round)
     with pytest.raises(StudyError, match=r"unknown round 'nothere' \(choose from: all, round1, compare\)"):
         runner.resolve_rounds("nothere")
+    (notebooks / "broken.ipynb").write_text("{not json")
+    with pytest.raises(StudyError, match="cannot read notebook .*broken.ipynb: Expecting property name"):
+        runner.resolve_rounds("broken")
 
 
 def test_the_repository_rounds():
@@ -170,6 +173,7 @@ def test_help_does_not_import_heavy_libraries():
     (["run", "round1", "--seed", "0", "-p", "seed=3"], "seed given twice: --seed 0 and -p seed=3"),  # the default
     (["run", "round1", "--dataset=digits", "-p", "dataset=synthetic"], "dataset given twice: --dataset digits"),
     (["run", "round1", "-p", "max_epochs=1", "-p", "max_epochs=2"], "-p max_epochs given twice (1 and 2): give one"),
+    (["run", "round1", "-p", "max_epochs=1", "-p", "max_epochs=1.0"], "-p max_epochs given twice (1 and 1.0): give one"),
 ])
 def test_bad_input_one_line_exit_2_nothing_written(notebooks, tmp_path, capsys, argv, message):
     out = tmp_path / "out"
@@ -321,8 +325,16 @@ def test_a_notebook_without_a_kernelspec_runs_and_a_text_parameter_keeps_the_tex
                    parameters='tag: str | None = None  # text or None\nout_dir: str = None  # folder')
     rc, _, err = run_cli(["run", "piped", "-p", "tag=a", "--out", str(tmp_path / "piped")], capsys)
     assert rc == 2 and err == ["studylib: error: notebook piped.ipynb (round piped): papermill cannot read the "
-                               "declaration of 'tag' in its parameters cell (an annotation such as `str | None`: "
-                               "write `tag: Optional[str] = None`)"]
+                               "declaration of 'tag' in its parameters cell (write `tag: Optional[str] = ...`; "
+                               "from typing import Optional, Union)"]
+    write_notebook(notebooks / "piped.ipynb", ["print(n)"],  # the spelling named is the annotation's own
+                   parameters='n: int | None = None  # a number\nout_dir: str = None  # folder')
+    rc, _, err = run_cli(["run", "piped", "-p", "n=3", "--out", str(tmp_path / "piped")], capsys)
+    assert rc == 2 and "write `n: Optional[int] = ...`" in err[0]
+    # a round whose out_dir papermill cannot read would write elsewhere than OUT/<round>: refused, even without -p
+    write_notebook(notebooks / "piped.ipynb", ["print(1)"], parameters='out_dir: str | None = None  # folder')
+    rc, _, err = run_cli(["run", "piped", "--out", str(tmp_path / "piped")], capsys)
+    assert rc == 2 and "cannot read the declaration of 'out_dir'" in err[0] and not (tmp_path / "piped").exists()
 
 
 # -- a failing cell -----------------------------------------------------------------------------
@@ -334,7 +346,7 @@ def test_failing_cell_exits_nonzero_with_one_line_and_keeps_the_partial_notebook
     assert len(err) == 1, err
     line = err[0]
     # the third code cell of the notebook as its author counts them (papermill's injected one not counted)
-    assert line.startswith("studylib: error: round compare failed in cell 3 (raise ValueError(")
+    assert line.startswith("studylib: error: round compare failed in cell 3, In [4] (raise ValueError(")
     assert "ValueError: boom: compare broke (partial notebook:" in line  # the message's first line only
     partial = out / "compare.ipynb"
     assert str(partial) in line
