@@ -167,12 +167,9 @@ def default_out(args) -> Path:
 
 # -- validation --------------------------------------------------------------------------------
 
-def _declared(nb: Path) -> dict:
-    """Parameter name -> papermill's inspection of it (``inferred_type_name``, ``default``, ...),
-    from the cell tagged ``parameters`` read as Python, the kernel every round runs on whatever
-    the notebook's kernelspec says (one made with nbformat or jupytext may have none)."""
+def _parameters_cell(nb: Path):
+    """The notebook's cell tagged ``parameters`` (None: it has none), read as papermill reads it."""
     from papermill.iorw import load_notebook_node
-    from papermill.translators import papermill_translators
     from papermill.utils import find_first_tagged_cell_index
 
     try:
@@ -180,9 +177,17 @@ def _declared(nb: Path) -> dict:
     except (OSError, ValueError) as e:
         raise StudyError(f"cannot read notebook {nb}: {first_line(e)}") from None
     i = find_first_tagged_cell_index(node, "parameters")
-    if i < 0:
-        return {}
-    found = papermill_translators.find_translator(KERNEL_NAME, "python").inspect(node.cells[i])
+    return node.cells[i] if i >= 0 else None
+
+
+def _declared(nb: Path) -> dict:
+    """Parameter name -> papermill's inspection of it (``inferred_type_name``, ``default``, ...),
+    the parameters cell read as Python, the kernel every round runs on whatever the notebook's
+    kernelspec says (one made with nbformat or jupytext may have none)."""
+    from papermill.translators import papermill_translators
+
+    cell = _parameters_cell(nb)
+    found = papermill_translators.find_translator(KERNEL_NAME, "python").inspect(cell) if cell else []
     return {p.name: p._asdict() for p in found}
 
 
@@ -192,13 +197,9 @@ def _assigned(nb: Path) -> dict[str, str | None]:
     (``Optional[str]``; None: no annotation)."""
     import ast
 
-    from papermill.iorw import load_notebook_node
-    from papermill.utils import find_first_tagged_cell_index
-
-    node = load_notebook_node(str(nb))
-    i = find_first_tagged_cell_index(node, "parameters")
+    cell = _parameters_cell(nb)
     try:
-        tree = ast.parse(node.cells[i].source) if i >= 0 else ast.Module(body=[], type_ignores=[])
+        tree = ast.parse(cell.source if cell else "")
     except SyntaxError:
         return {}
     out: dict[str, str | None] = {}
