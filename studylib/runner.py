@@ -36,9 +36,9 @@ import sys
 import time
 from pathlib import Path
 
-from . import defaults, paths
+from . import defaults, notebook_params, paths
 from .errors import StudyError, first_line
-from .notebook_exec import KERNEL_NAME, RoundFailed, execute
+from .notebook_exec import RoundFailed, execute
 
 #: Round name -> notebook stem, where they differ. ``compare`` (the memetic GA against GA, random
 #: search, TPE, regularized evolution and local search by default:
@@ -167,84 +167,6 @@ def default_out(args) -> Path:
 
 # -- validation --------------------------------------------------------------------------------
 
-def _parameters_cell(nb: Path):
-    """The notebook's cell tagged ``parameters`` (None: it has none), read as papermill reads it."""
-    from papermill.iorw import load_notebook_node
-    from papermill.utils import find_first_tagged_cell_index
-
-    try:
-        node = load_notebook_node(str(nb))
-    except (OSError, ValueError) as e:
-        raise StudyError(f"cannot read notebook {nb}: {first_line(e)}") from None
-    i = find_first_tagged_cell_index(node, "parameters")
-    return node.cells[i] if i >= 0 else None
-
-
-def _declared(nb: Path) -> dict:
-    """Parameter name -> papermill's inspection of it (``inferred_type_name``, ``default``, ...),
-    the parameters cell read as Python, the kernel every round runs on whatever the notebook's
-    kernelspec says (one made with nbformat or jupytext may have none)."""
-    from papermill.translators import papermill_translators
-
-    cell = _parameters_cell(nb)
-    found = papermill_translators.find_translator(KERNEL_NAME, "python").inspect(cell) if cell else []
-    return {p.name: p._asdict() for p in found}
-
-
-def _assigned(nb: Path) -> dict[str, str | None]:
-    """The names the parameters cell assigns, read as Python (papermill reads a line at a time and
-    misses some: ``x: str | None = None``), each with its annotation as papermill reads one
-    (``Optional[str]``; None: no annotation)."""
-    import ast
-
-    cell = _parameters_cell(nb)
-    try:
-        tree = ast.parse(cell.source if cell else "")
-    except SyntaxError:
-        return {}
-    out: dict[str, str | None] = {}
-    for stmt in tree.body:
-        if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
-            out[stmt.target.id] = _typing_spelling(stmt.annotation)
-        elif isinstance(stmt, ast.Assign):
-            out.update({t.id: None for t in stmt.targets if isinstance(t, ast.Name)})
-    return out
-
-
-def _typing_spelling(annotation) -> str:
-    """An annotation as papermill reads it: ``int | None`` -> ``Optional[int]``, ``str | list`` ->
-    ``Union[str, list]``."""
-    import ast
-
-    def members(node) -> list:
-        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
-            return members(node.left) + members(node.right)
-        return [node]
-
-    parts = members(annotation)
-    if len(parts) == 1:
-        return ast.unparse(annotation)
-    names = [ast.unparse(n) for n in parts if ast.unparse(n) != "None"]
-    inner = names[0] if len(names) == 1 else f"Union[{', '.join(names)}]"
-    return f"Optional[{inner}]" if len(names) < len(parts) else inner
-
-
-def _unreadable(nb: Path, name: str, key: str, assigned: dict) -> StudyError:
-    spelling = assigned.get(key)
-    how = f"`{key}: {spelling} = ...`" if spelling else "one name, a plain annotation and a value on one line"
-    return StudyError(f"notebook {nb.name} (round {name}): papermill cannot read the declaration of {key!r} in its "
-                      f"parameters cell (write {how}; from typing import Optional, Union)")
-
-
-def _as_declared(value, text: str, type_name: str | None):
-    """A ``-p`` value (read as YAML) for a parameter annotated as text (``str``, ``str | None``):
-    a number or true/false the annotation does not allow is kept as the ``text`` given."""
-    names = set(re.findall(r"[A-Za-z_]+", type_name or ""))
-    if "str" in names and isinstance(value, (bool, int, float)) and not names & {"bool", "int", "float"}:
-        return text
-    return value
-
-
 def _given(args) -> set[str] | None:
     """The options ``studylib run``'s command line (``args.argv``) gave, at their default too;
     None without it."""
@@ -266,10 +188,10 @@ def _given(args) -> set[str] | None:
 def _parameters(args, name: str, nb: Path, out: Path) -> dict:
     """The papermill parameters for this notebook: the options it declares (an option it does not
     declare but the user set is an error), ``out_dir`` pointing at ``OUT/<round>``."""
-    declared = _declared(nb)
-    assigned = {k: a for k, a in _assigned(nb).items() if k not in declared}  # what papermill cannot read
+    declared = notebook_params.declared(nb)
+    assigned = {k: a for k, a in notebook_params.assigned(nb).items() if k not in declared}  # papermill missed them
     if "out_dir" in assigned:  # a round (its cell assigns out_dir) that papermill would not tell where to write
-        raise _unreadable(nb, name, "out_dir", assigned)
+        raise notebook_params.unreadable(nb, name, "out_dir", assigned)
     settable = ", ".join(k for k in declared if k != "out_dir") or "nothing"
     values = {k: getattr(args, k, default) for k, default in PARAMETERS.items()}
     given = _given(args)  # a flag given too, even at its default: which one counts?
@@ -279,20 +201,21 @@ def _parameters(args, name: str, nb: Path, out: Path) -> dict:
             if v is not None or PARAMETERS[k] is not None:
                 params[k] = v
         elif v != PARAMETERS[k] and k in assigned:
-            raise _unreadable(nb, name, k, assigned)
+            raise notebook_params.unreadable(nb, name, k, assigned)
         elif v != PARAMETERS[k]:
             raise StudyError(f"notebook {nb.name} (round {name}) has no parameter {k!r} ({_flag(k)}); "
                              f"it takes: {settable}")
     for item, key, value in _p_items(args):
         if key in assigned:
-            raise _unreadable(nb, name, key, assigned)
+            raise notebook_params.unreadable(nb, name, key, assigned)
         if key not in declared or key == "out_dir":
             hint = " (seeds is 'repeats' here, or the flag --seeds)" if key == "seeds" and "repeats" in declared else ""
             raise StudyError(f"notebook {nb.name} (round {name}) has no settable parameter {key!r}{hint}; "
                              f"it takes: {settable}")
         if key in values and (key in given if given is not None else values[key] != PARAMETERS[key]):
             raise StudyError(f"{key} given twice: {_flag(key)} {values[key]} and -p {item}; give one")
-        params[key] = _as_declared(value, item.partition("=")[2].strip(), declared[key].get("inferred_type_name"))
+        text = item.partition("=")[2].strip()
+        params[key] = notebook_params.as_declared(value, text, declared[key].get("inferred_type_name"))
     if params.get("data_dir") is not None and not isinstance(params["data_dir"], str):
         raise StudyError(f"-p data_dir must be a folder, got {params['data_dir']!r}")
     if params.get("data_dir"):  # the notebook runs in OUT: a relative folder means this one
@@ -310,28 +233,12 @@ def _p_items(args) -> list[tuple[str, str, object]]:
     """The ``-p KEY=VALUE`` items as (item, key, value); a key given twice with two values is an error."""
     out, by_key = [], {}
     for item in getattr(args, "param", None) or []:
-        key, value = _key_value(item)
+        key, value = notebook_params.key_value(item)
         if key in by_key and (by_key[key] != value or type(by_key[key]) is not type(value)):  # 1 and 1.0 too
             raise StudyError(f"-p {key} given twice ({by_key[key]!r} and {value!r}): give one")
         by_key[key] = value
         out.append((item, key, value))
     return out
-
-
-def _key_value(item: str):
-    import yaml
-
-    from .space_file import load_yaml
-
-    key, sep, text = item.partition("=")
-    if not sep or not key.strip():
-        raise StudyError(f"-p expects KEY=VALUE, got {item!r}")
-    if not text.strip():  # YAML reads it as null, which a notebook may take as "its default"
-        raise StudyError(f"-p {key.strip()}= has no value: give one (null for None), or leave -p {key.strip()} out")
-    try:
-        return key.strip(), load_yaml(text)
-    except (yaml.YAMLError, ValueError, OverflowError):  # also a date that is none (2001-02-30)
-        raise StudyError(f"-p {key.strip()}: cannot read value {text!r}") from None
 
 
 def planner(name: str):

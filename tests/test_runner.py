@@ -12,7 +12,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from studylib import cli, notebook_exec, paths, runner
+from studylib import cli, notebook_exec, notebook_params, paths, runner
 from studylib.errors import StudyError
 from studylib.outdir import GENERATOR
 from studylib.report import publish
@@ -214,8 +214,8 @@ def test_values_given_with_p_are_checked_before_any_notebook_runs(tmp_path, caps
 
 
 def test_p_reads_exponents_without_a_dot_as_numbers():
-    assert runner._key_value("learning_rate=1e-3") == ("learning_rate", 0.001)
-    assert runner._key_value("name='1e-3'") == ("name", "1e-3")
+    assert notebook_params.key_value("learning_rate=1e-3") == ("learning_rate", 0.001)
+    assert notebook_params.key_value("name='1e-3'") == ("name", "1e-3")
 
 
 def test_every_parameter_a_round_declares_is_checked_by_its_planner():
@@ -228,7 +228,7 @@ def test_every_parameter_a_round_declares_is_checked_by_its_planner():
     for name, nb in runner.available_rounds(REPO / "notebooks").items():
         fn = compare.plan_compare if name == "compare" else rounds.plan_round
         assert runner.planner(name) is not None, name
-        missing = set(runner._declared(nb)) - set(inspect.signature(fn).parameters)
+        missing = set(notebook_params.declared(nb)) - set(inspect.signature(fn).parameters)
         assert not missing, (name, missing)
 
 
