@@ -114,15 +114,15 @@ def cmd_search(args) -> int:
     extra = f", {result.failed} failed" if result.failed else ""
     extra += f", {earlier} failed in an earlier run" if earlier > 0 else ""
     extra += f", {result.retried} re-run after a worker died" if result.retried else ""
-    print(f"{count_text(result.frame)} ({result.trained} trained, {result.served} from the ledger{extra}) "
+    print(f"{count_text(frame)} ({result.trained} trained, {result.served} from the ledger{extra}) "
           f"in {result.wall_time:.1f}s")
     if args.trials and result.budget_spent:
-        budget_note(result.frame, min(args.trials, space.size), result.budget_ended_by)
+        budget_note(frame, min(args.trials, space.size), result.budget_ended_by)
     if best is not None:
-        print(best_text(best, result.frame, space))
+        print(best_text(best, frame, space))
     print(f"wrote {result.csv_path}")
-    if best is None and len(result.frame):
-        last = result.frame["error"].dropna().astype(str)
+    if best is None and len(frame):
+        last = frame["error"].dropna().astype(str)
         last = (first_line(last.iloc[-1]) if len(last) else "")[:200] or "unknown error"
         again = "; --retry-failed trains those of earlier runs again" if earlier > 0 else ""
         sys.stderr.write(f"studylib: error: every trial failed (last: {last}); see the error column of "

@@ -111,14 +111,20 @@ def strategy_option(text: str) -> tuple[str, object]:
         return key, value
 
 
+def same_value(a, b) -> bool:
+    """Two values of an option given twice are one value: equal and of one type (``3`` and ``3.0``
+    are two: a study's identity hashes the value as given)."""
+    return a == b and type(a) is type(b)
+
+
 def strategy_options(pairs) -> dict:
-    """``--strategy-option`` pairs as a dict; an option given twice is an error, not the last one
-    (``3`` and ``3.0`` too: a study's identity hashes the value as given)."""
+    """``--strategy-option`` pairs as a dict; an option given twice with two values
+    (:func:`same_value`) is an error, not the last one."""
     from .errors import StudyError
 
     out: dict = {}
     for key, value in pairs or []:
-        if key in out and (out[key] != value or type(out[key]) is not type(value)):
+        if key in out and not same_value(out[key], value):
             raise StudyError(f"strategy option {key} given twice ({out[key]!r} and {value!r}): give one")
         out[key] = value
     return out
@@ -163,9 +169,8 @@ def add_study_arguments(p: argparse.ArgumentParser, *, default_out: str | None =
     p.add_argument("--trials", type=positive_int,
                    help="distinct trials to evaluate (default: the profile's; with a budget: the space's size): "
                         "configurations, and the memetic GA's replicate runs of its best config (each a training); "
-                        "with a multi-fidelity "
-                        "strategy (memetic-sh, tpe-hb, asha, dehb) N configs, each carried as far as halving promotes "
-                        "it (the study ends with no promotion owed)")
+                        "with a multi-fidelity strategy (memetic-sh, tpe-hb, asha, dehb) N configs, each carried as "
+                        "far as halving promotes it (the study ends with no promotion owed)")
     p.add_argument("--seed", type=nonneg_int, default=d.SEED,
                    help=f"seed of the strategy and of training (default: {d.SEED})")
     p.add_argument("--dataset", default=d.DATASET, choices=DATASETS, metavar="NAME",

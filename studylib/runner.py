@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 
 from . import defaults, notebook_params, paths
+from .cliargs import same_value
 from .errors import StudyError, first_line
 from .notebook_exec import RoundFailed, execute
 
@@ -234,7 +235,7 @@ def _p_items(args) -> list[tuple[str, str, object]]:
     out, by_key = [], {}
     for item in getattr(args, "param", None) or []:
         key, value = notebook_params.key_value(item)
-        if key in by_key and (by_key[key] != value or type(by_key[key]) is not type(value)):  # 1 and 1.0 too
+        if key in by_key and not same_value(by_key[key], value):
             raise StudyError(f"-p {key} given twice ({by_key[key]!r} and {value!r}): give one")
         by_key[key] = value
         out.append((item, key, value))
