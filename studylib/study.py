@@ -16,7 +16,6 @@ changed stops (:class:`~studylib.ledger.CodeChanged`) unless ``allow_code_change
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -39,7 +38,7 @@ from .outdir import StudyLock, check_out_dir, export_trials, write_study_record
 from .progress import StudyProgress
 from .space import SearchSpace
 from .strategies import make_strategy, strategy_kwargs
-from .study_spec import StudySpec, prepare, study_space, whole_number  # noqa: F401 (the API: studylib.study.prepare)
+from .study_spec import StudySpec, identity_differences, prepare, study_space, whole_number  # noqa: F401 (the API: studylib.study.prepare)
 from .trial import Trial
 
 CHECKPOINTS = "checkpoints"  # OUT/checkpoints/<rung key>.keras (multi-fidelity rungs; see fidelity.py)
@@ -196,28 +195,13 @@ def _note_new_study(ledger: Ledger, study_id: str, identity: dict, out: Path) ->
     kin = [s for s in studies if all(s["spec"].get(k) == identity.get(k) for k in same)]
     if not kin:
         return
-    closest = min(reversed(kin), key=lambda s: len(_differences(identity, s["spec"])))  # the latest of the nearest
-    differ = _differences(identity, closest["spec"])
+    closest = min(reversed(kin), key=lambda s: len(identity_differences(identity, s["spec"])))  # the latest of the nearest
+    differ = identity_differences(identity, closest["spec"])
     # a trial's key holds its config, data, budget and seed: a study of another budget or data shares none
     shares = not any(d.split(".")[0] in ("budget", "data_hash") for d in differ)
     sys.stderr.write(f"studylib: note: a new study, {study_id}, beside {closest['study_id']} in {out} "
                      f"(they differ in {', '.join(differ) or 'nothing recorded'}); "
                      + ("trials they share are served from the ledger\n" if shares else "they share no trials\n"))
-
-
-def _differences(identity: dict, other: dict) -> list[str]:
-    """The fields in which two study identities differ; a nested one by its path (``budget.max_epochs``)."""
-    def text(value) -> str:
-        return json.dumps(value, sort_keys=True, default=str)
-
-    differ = []
-    for k in sorted(set(identity) | set(other)):
-        mine, theirs = identity.get(k), other.get(k)
-        if isinstance(mine, dict) and isinstance(theirs, dict):
-            differ += [f"{k}.{j}" for j in sorted(set(mine) | set(theirs)) if text(mine.get(j)) != text(theirs.get(j))]
-        elif text(mine) != text(theirs):
-            differ.append(k)
-    return differ
 
 
 class _Retrying:

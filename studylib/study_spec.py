@@ -60,6 +60,25 @@ class StudySpec:
         return f"{self.space.name}-{self.strategy}-s{self.seed}-" + hashlib.sha256(blob.encode()).hexdigest()[:8]
 
 
+def identity_differences(identity: dict, other: dict) -> list[str]:
+    """The fields in which two study identities (:meth:`StudySpec.identity`, or a ledger's recorded
+    ``spec``) differ, a nested one by its path (``budget.max_epochs``); compared as the study id
+    hashes them (JSON text: ``3`` and ``3.0`` differ)."""
+    def text(value) -> str:
+        return json.dumps(value, sort_keys=True, default=str)
+
+    differ = []
+    for k in sorted(set(identity) | set(other)):
+        mine, theirs = identity.get(k), other.get(k)
+        if isinstance(mine, dict) and theirs is None or isinstance(theirs, dict) and mine is None:
+            mine, theirs = mine or {}, theirs or {}  # defaults recorded on one side only: name each
+        if isinstance(mine, dict) and isinstance(theirs, dict):
+            differ += [f"{k}.{j}" for j in sorted(set(mine) | set(theirs)) if text(mine.get(j)) != text(theirs.get(j))]
+        elif text(mine) != text(theirs):
+            differ.append(k)
+    return differ
+
+
 def prepare(round_or_space: str | SearchSpace, *, strategy: str = defaults.STRATEGY, trials: int | None = None,
             seed: int = defaults.SEED, dataset: str = defaults.DATASET, profile: str = defaults.PROFILE,
             max_epochs: int | None = None,

@@ -22,6 +22,16 @@ def search(out, *extra):
     return cli.main([*ARGS, "--out", str(out), *map(str, extra)])
 
 
+def test_identity_differences_name_each_field_as_the_study_id_hashes_it():
+    old = {"seed": 0, "budget": {"max_epochs": 9, "patience": 3}, "strategy_options": {}}
+    new = {"seed": 0, "budget": {"max_epochs": 27, "patience": 3}, "strategy_options": {"eta": 3.0},
+           "strategy_defaults": {"eta": 3}, "in_flight": 4}
+    assert study_spec.identity_differences(new, old) == [
+        "budget.max_epochs", "in_flight", "strategy_defaults.eta", "strategy_options.eta"]
+    assert study_spec.identity_differences({**new, "strategy_options": {"eta": 3}}, new) == ["strategy_options.eta"]
+    assert study_spec.identity_differences(new, json.loads(json.dumps(new))) == []
+
+
 def test_two_studies_in_one_folder_each_keep_their_results(tmp_path, capsys):
     assert search(tmp_path, "--trials", "3", "--seed", "1") == 0
     assert search(tmp_path, "--trials", "2", "--seed", "2") == 0

@@ -462,6 +462,28 @@ def test_run_more_refuses_to_continue_a_study_whose_strategy_defaults_changed(tm
     assert len(e.studies) == 2 and count(e) == (2, 2)
 
 
+def test_run_more_names_a_default_that_changed_only_in_type(tmp_path, monkeypatch):
+    """The study id hashes a default as JSON text, so 2 -> 2.0 is a new identity: named, as the
+    search's new-study note names it, not "its settings"."""
+    from studylib.explorer.runmore import continue_study
+    from studylib.strategies import strategy_class
+    from studylib.study import search
+
+    random = strategy_class("random")
+    monkeypatch.setattr(random, "identity_defaults", classmethod(lambda cls, m, o: {"spread": 2}))
+    search("round1", tmp_path, progress=False, strategy="random", trials=1, dataset="synthetic", max_epochs=1,
+           executor="inline")
+    with Ledger(tmp_path / "ledger.sqlite") as led:
+        (study,) = led.studies()
+    monkeypatch.setattr(random, "identity_defaults", classmethod(lambda cls, m, o: {"spread": 2.0}))
+    with pytest.raises(StudyError, match=r"cannot be continued: random's defaults \(spread\) changed since it ran"):
+        continue_study(tmp_path / "ledger.sqlite", study, 1, executor="inline")
+    monkeypatch.setattr(random, "identity_defaults", classmethod(lambda cls, m, o: {"spread": 2, "width": 1}))
+    with pytest.raises(StudyError, match=r"random's defaults \(width\) changed"):
+        continue_study(tmp_path / "ledger.sqlite", study, 1, executor="inline")
+    assert len(pd.read_csv(tmp_path / "trials.csv")) == 1
+
+
 def test_run_more_reports_what_it_cannot_do(tmp_path):
     ledger = fake_ledger(tmp_path / "custom", space="my-space")
     e = Explorer(ledger)

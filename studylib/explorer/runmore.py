@@ -103,13 +103,15 @@ def _rebuilt_spec(study: dict, strategy: str | None, seed: int | None) -> tuple[
 def _check_continuable(study: dict, new_spec: StudySpec, data_hash: str, same_strategy: bool) -> str:
     """The id of the study ``new_spec`` runs; :class:`StudyError` where it has ``study``'s
     strategy and seed but another id (the strategy's defaults or the settings changed since)."""
+    from ..study_spec import identity_differences
+
     spec, sid = study["spec"], study["study_id"]
     new_id = new_spec.study_id(data_hash)
     if same_strategy and new_spec.seed == spec.get("seed", 0) and new_id != sid:
-        old = spec.get("strategy_defaults") or {}
-        new = new_spec.identity(data_hash).get("strategy_defaults") or {}
-        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-        what = f"{new_spec.strategy}'s defaults ({', '.join(changed)})" if changed else "its settings"
+        changed = identity_differences(new_spec.identity(data_hash), spec)
+        defaults_only = changed and all(d.startswith("strategy_defaults.") for d in changed)
+        what = (f"{new_spec.strategy}'s defaults ({', '.join(d.split('.', 1)[1] for d in changed)})" if defaults_only
+                else f"its settings ({', '.join(changed) or 'nothing recorded'})")
         raise StudyError(f"study {sid} cannot be continued: {what} changed since it ran, so the same seed would "
                          f"start another study; choose another seed to start one beside it")
     return new_id
