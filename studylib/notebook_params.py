@@ -7,6 +7,7 @@ Heavy imports (papermill, yaml) stay inside functions: ``studylib --help`` loads
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import StudyError, first_line
@@ -26,35 +27,43 @@ def parameters_cell(nb: Path):
     return node.cells[i] if i >= 0 else None
 
 
-def declared(nb: Path) -> dict:
-    """Parameter name -> papermill's inspection of it (``inferred_type_name``, ``default``, ...),
-    the parameters cell read as Python, the kernel every round runs on whatever the notebook's
-    kernelspec says (one made with nbformat or jupytext may have none)."""
+@dataclass(frozen=True)
+class Parameters:
+    """What a notebook's parameters cell declares, read once (:func:`read`)."""
+
+    #: name -> papermill's inspection of it (``inferred_type_name``, ``default``, ...)
+    declared: dict
+    #: every name the cell assigns, read as Python, -> its annotation as papermill spells one
+    #: (``Optional[str]``; None: no annotation). Papermill reads a line at a time and misses some
+    #: (``x: str | None = None``): those are here and not in ``declared``.
+    assigned: dict
+
+    def missed(self) -> dict:
+        """The names the cell assigns that papermill cannot read (so cannot set)."""
+        return {k: a for k, a in self.assigned.items() if k not in self.declared}
+
+
+def read(nb: Path) -> Parameters:
+    """The parameters cell of ``nb`` (:func:`parameters_cell`) read by papermill and as Python,
+    the kernel every round runs on whatever the notebook's kernelspec says (one made with
+    nbformat or jupytext may have none)."""
+    import ast
+
     from papermill.translators import papermill_translators
 
     cell = parameters_cell(nb)
     found = papermill_translators.find_translator(KERNEL_NAME, "python").inspect(cell) if cell else []
-    return {p.name: p._asdict() for p in found}
-
-
-def assigned(nb: Path) -> dict[str, str | None]:
-    """The names the parameters cell assigns, read as Python (papermill reads a line at a time and
-    misses some: ``x: str | None = None``), each with its annotation as papermill reads one
-    (``Optional[str]``; None: no annotation)."""
-    import ast
-
-    cell = parameters_cell(nb)
+    assigned: dict[str, str | None] = {}
     try:
         tree = ast.parse(cell.source if cell else "")
     except SyntaxError:
-        return {}
-    out: dict[str, str | None] = {}
+        tree = ast.Module(body=[], type_ignores=[])
     for stmt in tree.body:
         if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
-            out[stmt.target.id] = typing_spelling(stmt.annotation)
+            assigned[stmt.target.id] = typing_spelling(stmt.annotation)
         elif isinstance(stmt, ast.Assign):
-            out.update({t.id: None for t in stmt.targets if isinstance(t, ast.Name)})
-    return out
+            assigned.update({t.id: None for t in stmt.targets if isinstance(t, ast.Name)})
+    return Parameters({p.name: p._asdict() for p in found}, assigned)
 
 
 def typing_spelling(annotation) -> str:
@@ -77,7 +86,7 @@ def typing_spelling(annotation) -> str:
 
 def unreadable(nb: Path, name: str, key: str, spellings: dict) -> StudyError:
     """The error for ``key``, a name the parameters cell of round ``name`` assigns but papermill
-    cannot read; ``spellings``: :func:`assigned`."""
+    cannot read; ``spellings``: :attr:`Parameters.assigned`."""
     spelling = spellings.get(key)
     how = f"`{key}: {spelling} = ...`" if spelling else "one name, a plain annotation and a value on one line"
     return StudyError(f"notebook {nb.name} (round {name}): papermill cannot read the declaration of {key!r} in its "

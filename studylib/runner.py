@@ -45,6 +45,7 @@ from .notebook_exec import RoundFailed, execute
 #: search, TPE, regularized evolution and local search by default:
 #: :data:`studylib.report.compare.STRATEGIES`) lives in ``notebooks/round4.ipynb``.
 ALIASES = {"compare": "round4"}
+_ROUND_OF = {stem: name for name, stem in ALIASES.items()}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 #: CLI option -> notebook parameter, with the value that means "not given".
@@ -79,31 +80,41 @@ def add_arguments(p) -> None:
 _OUT_DIR_PARAM = re.compile(r"^out_dir\s*[:=]", re.M)
 
 
-def is_round_notebook(path: Path) -> bool:
-    """A round notebook has a cell tagged ``parameters`` that declares ``out_dir`` (where the
-    runner tells it to keep its trials). Other notebooks (e.g. ``explore.ipynb``) are not rounds."""
+def round_problem(path: Path) -> str | None:
+    """Why ``path`` is not a round notebook (None: it is one). A round's cell tagged ``parameters``
+    (the first cell so tagged, of any type, as papermill finds it) is code that declares
+    ``out_dir``, where the runner tells it to keep its trials. Other notebooks (e.g.
+    ``explore.ipynb``) are not rounds."""
     try:
         nb = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return False
-    for c in nb.get("cells", []):
-        if not isinstance(c, dict):
-            continue
-        if c.get("cell_type") == "code" and "parameters" in c.get("metadata", {}).get("tags", []):
-            from .report.publish import cell_source
+        cells = [c for c in nb.get("cells", []) if isinstance(c, dict)]
+    except (OSError, ValueError, AttributeError) as e:
+        return f"cannot read notebook {path}: {first_line(e) or type(e).__name__}"
+    tagged = [c for c in cells if "parameters" in ((c.get("metadata") or {}).get("tags") or [])]
+    if not tagged:
+        return f"{path} is not a round: it has no cell tagged parameters"
+    if tagged[0].get("cell_type") != "code":
+        return (f"{path} is not a round: its first cell tagged parameters is a {tagged[0].get('cell_type')} cell "
+                "(papermill sets the parameters of the first cell so tagged)")
+    from .report.publish import cell_source
 
-            return bool(_OUT_DIR_PARAM.search(cell_source(c)))
-    return False
+    if not _OUT_DIR_PARAM.search(cell_source(tagged[0])):
+        return f"{path} is not a round: its parameters cell declares no out_dir"
+    return None
+
+
+def is_round_notebook(path: Path) -> bool:
+    """:func:`round_problem` finds none."""
+    return round_problem(path) is None
 
 
 def available_rounds(notebooks_dir: Path | None = None) -> dict[str, Path]:
     """Round name -> notebook: every ``<name>.ipynb`` that :func:`is_round_notebook` (aliases applied)."""
     folder = Path(notebooks_dir or paths.NOTEBOOKS_DIR)
-    stems = {v: k for k, v in ALIASES.items()}
     found = {}
     for nb in sorted(folder.glob("*.ipynb")) if folder.is_dir() else []:
         if _NAME.match(nb.stem) and is_round_notebook(nb):
-            found[stems.get(nb.stem, nb.stem)] = nb
+            found[_ROUND_OF.get(nb.stem, nb.stem)] = nb
     return found
 
 
@@ -118,17 +129,12 @@ def resolve_rounds(name: str, notebooks_dir: Path | None = None) -> list[tuple[s
             raise StudyError(f"notebook(s) missing for 'all': {', '.join(missing)} "
                              f"(looked in {notebooks_dir or paths.NOTEBOOKS_DIR})")
         return [(r, rounds[r]) for r in BUILTIN]
-    name = {stem: alias for alias, stem in ALIASES.items()}.get(name, name)  # round4 -> compare
+    name = _ROUND_OF.get(name, name)  # round4 -> compare
     if name not in rounds:
-        folder = Path(notebooks_dir or paths.NOTEBOOKS_DIR)
-        nb = folder / f"{name}.ipynb"
+        nb = Path(notebooks_dir or paths.NOTEBOOKS_DIR) / f"{ALIASES.get(name, name)}.ipynb"
         if nb.is_file():
-            try:
-                json.loads(nb.read_text())
-            except (OSError, ValueError) as e:
-                raise StudyError(f"cannot read notebook {nb}: {first_line(e)}") from None
             hint = "; the explorer is `studylib explore`" if name == "explore" else ""
-            raise StudyError(f"{nb} is not a round: its parameters cell declares no out_dir{hint}")
+            raise StudyError((round_problem(nb) or f"{nb} is not a round") + hint)
         known = ", ".join(["all", *sorted(rounds, key=round_order)]) or "none"
         raise StudyError(f"unknown round {name!r} (choose from: {known})")
     return [(name, rounds[name])]
@@ -144,10 +150,7 @@ def _round_name(given: str) -> str:
         if not ours:
             raise StudyError(f"unknown round {given!r}: studylib run takes the name of a notebook in "
                              f"{paths.NOTEBOOKS_DIR} (e.g. round1; run a notebook elsewhere with papermill)")
-        known = nb.stem in available_rounds() or nb.stem in ALIASES.values()
-        if not known and (paths.NOTEBOOKS_DIR / nb.name).exists():
-            raise StudyError(f"{given} is not a round: its parameters cell declares no out_dir")
-        return nb.stem  # (a name of no notebook is refused as any unknown round is)
+        return nb.stem  # (resolve_rounds says why a notebook there is not a round, or that none has the name)
     if not _NAME.match(given):
         raise StudyError(f"unknown round {given!r}")
     return given
@@ -189,8 +192,8 @@ def _given(args) -> set[str] | None:
 def _parameters(args, name: str, nb: Path, out: Path) -> dict:
     """The papermill parameters for this notebook: the options it declares (an option it does not
     declare but the user set is an error), ``out_dir`` pointing at ``OUT/<round>``."""
-    declared = notebook_params.declared(nb)
-    assigned = {k: a for k, a in notebook_params.assigned(nb).items() if k not in declared}  # papermill missed them
+    read = notebook_params.read(nb)
+    declared, assigned = read.declared, read.missed()
     if "out_dir" in assigned:  # a round (its cell assigns out_dir) that papermill would not tell where to write
         raise notebook_params.unreadable(nb, name, "out_dir", assigned)
     settable = ", ".join(k for k in declared if k != "out_dir") or "nothing"

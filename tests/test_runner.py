@@ -68,10 +68,19 @@ def test_rounds_are_the_notebooks_whose_parameters_take_an_out_dir(notebooks):
     assert runner.resolve_rounds("compare") == [("compare", notebooks / "round4.ipynb")]
     with pytest.raises(StudyError, match="missing for 'all': round2, round3"):
         runner.resolve_rounds("all")
-    for not_a_round in ("scratch", "explore"):  # a notebook there, but no round: said so
-        with pytest.raises(StudyError, match=rf"{not_a_round}.ipynb is not a round: its parameters cell declares "
-                                             "no out_dir"):
-            runner.resolve_rounds(not_a_round)
+    with pytest.raises(StudyError, match="scratch.ipynb is not a round: it has no cell tagged parameters$"):
+        runner.resolve_rounds("scratch")  # a notebook there, but no round: said so, and why
+    with pytest.raises(StudyError, match="explore.ipynb is not a round: its parameters cell declares no out_dir; "
+                                         "the explorer is `studylib explore`"):
+        runner.resolve_rounds("explore")
+    # papermill sets the first cell tagged parameters, of any type: a markdown one would leave out_dir unset
+    nb = nbformat.read(str(notebooks / "round4.ipynb"), as_version=4)
+    nb.cells[0].metadata["tags"] = ["parameters"]
+    nbformat.write(nb, str(notebooks / "titled.ipynb"))
+    assert "titled" not in runner.available_rounds()
+    with pytest.raises(StudyError, match="titled.ipynb is not a round: its first cell tagged parameters is a "
+                                         "markdown cell"):
+        runner.resolve_rounds("titled")
     with pytest.raises(StudyError, match=r"unknown round 'nothere' \(choose from: all, round1, compare\)"):
         runner.resolve_rounds("nothere")
     (notebooks / "broken.ipynb").write_text("{not json")
@@ -138,8 +147,10 @@ def test_a_notebook_file_of_ones_own_or_one_that_is_no_round_is_refused(tmp_path
     (tmp_path / "round1.ipynb").write_text("{}")  # the user's own copy, here
     with pytest.raises(StudyError, match="run a notebook elsewhere with papermill"):
         _round_name("round1.ipynb")
+    from studylib.runner import resolve_rounds
+
     with pytest.raises(StudyError, match="explore.ipynb is not a round: its parameters cell declares no out_dir"):
-        _round_name(str(paths.NOTEBOOKS_DIR / "explore.ipynb"))
+        resolve_rounds(_round_name(str(paths.NOTEBOOKS_DIR / "explore.ipynb")))
 
 
 def test_help_does_not_import_heavy_libraries():
@@ -228,7 +239,7 @@ def test_every_parameter_a_round_declares_is_checked_by_its_planner():
     for name, nb in runner.available_rounds(REPO / "notebooks").items():
         fn = compare.plan_compare if name == "compare" else rounds.plan_round
         assert runner.planner(name) is not None, name
-        missing = set(notebook_params.declared(nb)) - set(inspect.signature(fn).parameters)
+        missing = set(notebook_params.read(nb).declared) - set(inspect.signature(fn).parameters)
         assert not missing, (name, missing)
 
 
