@@ -179,13 +179,19 @@ def parser(description: str) -> argparse.ArgumentParser:
 
 
 def selected(spec: str | None, default) -> list[str]:
+    """``--strategies``: a subset of this script's ``default`` strategies (None: all of them),
+    duplicates dropped; none, or one it does not run, is an error."""
+    from studylib.names import split_names
+
     if spec is None:
         return list(default)
-    names = [s.strip() for s in spec.split(",") if s.strip()]
+    names = split_names(spec, "--strategies")
+    if not names:
+        raise SystemExit(f"error: --strategies: none given (choose from {', '.join(default)})")
     unknown = [s for s in names if s not in default]
     if unknown:
         raise SystemExit(f"error: unknown strategy {unknown[0]!r} (choose from {', '.join(default)})")
-    return names
+    return list(dict.fromkeys(names))
 
 
 def median_curves(long: pd.DataFrame, table: str) -> dict[str, np.ndarray]:

@@ -16,11 +16,16 @@ PROFILES = {
 }
 
 
-def resolve(profile: str, round_name: str = "", **overrides) -> dict:
-    """The profile's settings with every non-None override applied."""
+def check(profile: str) -> str:
+    """``profile``, a known profile's name (:class:`StudyError` otherwise)."""
     if profile not in PROFILES:
         raise StudyError(f"unknown profile {profile!r} (choose from: {', '.join(PROFILES)})")
-    settings = dict(PROFILES[profile])
+    return profile
+
+
+def resolve(profile: str, round_name: str = "", **overrides) -> dict:
+    """The profile's settings with every non-None override applied."""
+    settings = dict(PROFILES[check(profile)])
     if settings["trials"] is None:
         settings["trials"] = PAPER_TRIALS.get(round_name, 30)
     settings.update({k: v for k, v in overrides.items() if v is not None})

@@ -67,3 +67,14 @@ def test_a_chunk_from_other_code_is_rerun_not_reused(tmp_path, capsys):
     # a chunk without its stamp (older code) is not reused either
     (work / "hpobench-car__random.json").unlink()
     assert chunks.run_chunk("hpobench-car", "random", 2, 10, 1, work) > 0
+
+
+def test_a_scripts_strategies_are_a_subset_of_its_own():
+    chunks = load_chunks()
+    own = ("random", "memetic", "memetic-no-model")
+    assert chunks.selected(None, own) == list(own)
+    assert chunks.selected(" memetic,random,memetic ", own) == ["memetic", "random"]
+    with pytest.raises(SystemExit, match="--strategies: none given"):
+        chunks.selected(" , ", own)  # it used to select nothing and run nothing
+    with pytest.raises(SystemExit, match="unknown strategy 'tpe'"):
+        chunks.selected("random,tpe", own)

@@ -37,6 +37,7 @@ INITIAL_DESIGN = {"ga": ("population_size", 20), "memetic": ("population_size", 
 def resolve_strategies(spec: str | Sequence[str] | None) -> list[str]:
     """``"ga, memetic"`` or ``["ga", "memetic"]`` -> names (checked, duplicates dropped);
     ``None``: :data:`STRATEGIES`; an empty string or list is refused (it used to run them all)."""
+    from ...bench import resolve_strategies as bench_strategies
     from ...strategies import MULTI_FIDELITY, REGISTRY
 
     if spec is None:
@@ -49,9 +50,7 @@ def resolve_strategies(spec: str | Sequence[str] | None) -> list[str]:
             raise StudyError(f"strategy {n!r} is multi-fidelity: the comparison runs each strategy at equal trials "
                              f"(choose from: {', '.join(REGISTRY)}); compare {n} with "
                              "studylib bench --fidelity epoch or benchmarks/multifidelity.py")
-        if n not in REGISTRY:
-            raise StudyError(f"unknown strategy {n!r} (choose from: {', '.join(REGISTRY)})")
-    return list(dict.fromkeys(names))
+    return bench_strategies(names)  # its own rule for an unknown name and duplicates
 
 
 def resolve_tables(spec: str | Sequence[str] | None) -> list[str]:
@@ -77,9 +76,7 @@ def settings(profile: str = "smoke", *, trials: int | None = None, repeats: int 
              bench_seeds: int | None = None, bench_budget: int | None = None) -> dict:
     """The comparison's settings: the profile's defaults (:data:`DEFAULTS`) with every given value
     applied (``repeats`` = seeds per strategy)."""
-    if profile not in profiles.PROFILES:
-        raise StudyError(f"unknown profile {profile!r} (choose from: {', '.join(profiles.PROFILES)})")
-    base = dict(DEFAULTS.get(profile, DEFAULTS["paper"]))
+    base = dict(DEFAULTS.get(profiles.check(profile), DEFAULTS["paper"]))
     for k, v in (("trials", trials), ("bench_seeds", bench_seeds), ("bench_budget", bench_budget)):
         if v is not None:
             base[k] = _positive(k, v)
