@@ -89,14 +89,12 @@ def check_not_foreign(table) -> None:
     """An existing ``--table`` file is overwritten only if export-table wrote it (its header has
     the ``seed`` and ``epoch`` columns, quoted or not) or it is empty, as ``search`` and ``run``
     overwrite only their own files."""
-    import csv
+    from .outdir import csv_columns
 
     table = Path(table)
     if not table.is_file() or table.stat().st_size == 0:  # (an empty file: a name made for it)
         return
-    with open(table, errors="replace", newline="") as f:
-        columns = next(csv.reader(f), [])
-    if not {SEED, EPOCH} <= {c.strip() for c in columns}:
+    if not {SEED, EPOCH} <= set(csv_columns(table)):
         raise StudyError(f"--table {table} exists and is not a table export-table wrote (no {SEED} and {EPOCH} "
                          "columns): give another file name, or move the file away")
 

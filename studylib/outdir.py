@@ -29,6 +29,15 @@ def is_study_record(path) -> bool:
     return path.name in (paths.TRIALS_CSV, RUNGS_CSV) and (path.parent / paths.LEDGER_NAME).exists()
 
 
+def csv_columns(path) -> list[str]:
+    """The column names in a CSV file's header, as a CSV reader reads them (quoted or not, a
+    byte-order mark dropped, each stripped); none for an empty file. Only the first line is read."""
+    import csv
+
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as f:
+        return [c.strip() for c in next(csv.reader([f.readline(1 << 16)], skipinitialspace=True), [])]
+
+
 #: Marks a published report (:func:`studylib.report.publish.render_html`), so that a later ``run``
 #: into its folder knows it may overwrite it.
 GENERATOR = '<meta name="generator" content="studylib">'
@@ -108,12 +117,10 @@ def _foreign(path: Path) -> bool:
             return "protocol_code" not in json.loads(path.read_text(errors="replace"))
         except (OSError, ValueError, TypeError):
             return True
-    with open(path, errors="replace") as f:
-        head = f.read(4096)
     if path.name == "index.html":
-        return "studylib reports" not in head
-    columns = head.split("\n", 1)[0].strip().split(",")
-    return not OWN_COLUMNS[path.name] <= set(columns)
+        with open(path, errors="replace") as f:
+            return "studylib reports" not in f.read(4096)
+    return not OWN_COLUMNS[path.name] <= set(csv_columns(path))
 
 
 def check_out_file(out: Path, suffix: str | None = None, flag: str = "--out") -> None:

@@ -164,8 +164,9 @@ def test_a_folder_with_files_studylib_did_not_write_is_refused(tmp_path):
     seed first), whatever lies beside it (a multi-seed round's folder has no ledger of its own)."""
     from studylib.outdir import check_out_dir
 
-    for header in ("trial,filters1,best_acc,study_id", "strategy,seed,trial,filters1,best_acc,study_id"):
-        folder = tmp_path / str(len(header))
+    for header in ("trial,filters1,best_acc,study_id", "strategy,seed,trial,filters1,best_acc,study_id",
+                   '\ufeff"trial", "filters1", "study_id"'):  # as a spreadsheet saves it: quoted, a BOM, spaces
+        folder = tmp_path / str(hash(header))
         folder.mkdir()
         (folder / "trials.csv").write_text(header + "\n")
         check_out_dir(folder)
