@@ -37,6 +37,5 @@ def run_slice(tables=TABLES, strategies=STRATEGIES, seeds=SEEDS, budget=BUDGET, 
 
 if __name__ == "__main__":
     stamp = provenance.code_stamp(STRATEGIES, tables=list(TABLES), seeds=SEEDS, budget=BUDGET)  # before the CSV
-    run_slice().to_csv(PATH, index=False)
-    provenance.write_stamp(PATH, stamp)
+    provenance.write_result(run_slice(), PATH, stamp)
     print(f"wrote {PATH} and the code that made it beside it", file=sys.stderr)

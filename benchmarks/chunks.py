@@ -67,10 +67,23 @@ def chunk_path(work: Path, table: str, strategy: str) -> Path:
     return work / f"{table}__{strategy}.csv"
 
 
+def save_chunk(work: Path, table: str, strategy: str, frame: pd.DataFrame, stamp: dict, *, index: bool = True,
+               **extra) -> Path:
+    """Write a chunk: its stamp (with ``extra``) first, then the CSV through a temporary file, so
+    that a chunk file exists only once complete, beside the stamp of the code that made it."""
+    work.mkdir(parents=True, exist_ok=True)
+    stamp_path(work, table, strategy).write_text(json.dumps({**stamp, "table": table, "strategy": strategy,
+                                                             **extra}) + "\n")
+    path = chunk_path(work, table, strategy)
+    tmp_path = path.with_suffix(".tmp")
+    frame.to_csv(tmp_path, index=index)
+    tmp_path.rename(path)
+    return path
+
+
 def run_chunk(table: str, strategy: str, seeds: int, budget: int, workers: int, work: Path) -> float:
     """Run one chunk unless a current one exists (:func:`chunk_is_current`); return the seconds it
     took (0 when skipped)."""
-    path = chunk_path(work, table, strategy)
     stamp = code_stamp(strategy)
     if chunk_is_current(work, table, strategy, stamp, say=False):  # run_all has said it
         return 0.0
@@ -82,13 +95,7 @@ def run_chunk(table: str, strategy: str, seeds: int, budget: int, workers: int, 
         long = pd.read_csv(Path(tmp) / "bench.csv")
     wide = long.pivot(index="seed", columns="evaluation", values="regret").sort_index()
     seconds = time.perf_counter() - t0
-    work.mkdir(parents=True, exist_ok=True)
-    side = stamp_path(work, table, strategy)
-    side.write_text(json.dumps({**stamp, "table": table, "strategy": strategy, "seeds": seeds, "budget": budget,
-                                "seconds": round(seconds, 1)}) + "\n")
-    tmp_path = path.with_suffix(".tmp")
-    wide.to_csv(tmp_path)
-    tmp_path.rename(path)  # a chunk file exists only once complete (after its stamp)
+    save_chunk(work, table, strategy, wide, stamp, seeds=seeds, budget=budget, seconds=round(seconds, 1))
     with open(work / "timings.csv", "a") as fh:
         fh.write(f"{table},{strategy},{seconds:.1f}\n")
     return seconds

@@ -297,8 +297,7 @@ def write_result(frame: pd.DataFrame, name: str, stamp: dict, **csv) -> None:
     """``frame`` as ``results/<name>`` with its provenance sidecar, and printed."""
     from studylib import provenance
 
-    frame.to_csv(RESULTS / name, index=False, **csv)
-    provenance.write_stamp(RESULTS / name, stamp)
+    provenance.write_result(frame, RESULTS / name, stamp, **csv)
     print(frame.to_string(index=False))
 
 
@@ -468,8 +467,7 @@ def main(argv=None) -> int:
             out["chosen"] = out.strategy == chosen
             print("chosen:", chosen or "none (all vetoed)")
         out = out.sort_values(["dev_mean_ratio", "dev_mean_mean_regret", "table"], kind="stable")
-        out.to_csv(RESULTS / selection_csv, index=False)
-        provenance.write_stamp(RESULTS / selection_csv, stamp)
+        provenance.write_result(out, RESULTS / selection_csv, stamp)
         show(out)
         return 0
     tables = [load(t, tables_dir) for t in args.tables]
@@ -478,9 +476,8 @@ def main(argv=None) -> int:
     grid, ref = split_reference(run_all(jobs + reference_jobs(tables, range(args.seeds)), args.workers))
     out = summarize(grid, grid[grid.strategy == "random"], "memetic-sh", ref)
     csv = RESULTS / (args.csv or compare_csv(args.tables))
-    out.to_csv(csv, index=False)
     figure(grid, csv.with_suffix(".png"))
-    provenance.write_stamp(csv, stamp)
+    provenance.write_result(out, csv, stamp)
     show(out)
     return 0
 

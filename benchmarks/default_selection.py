@@ -94,8 +94,7 @@ def main() -> None:
                       + "  p " + " ".join(f"{r[f'p@{c}_vs_default']:.2g}" for c in bench.CHECKPOINTS),
                       file=sys.stderr, flush=True)
     df = pd.DataFrame(rows)
-    df.to_csv(args.out, index=False, float_format="%.6g")
-    provenance.write_stamp(args.out, stamp)
+    provenance.write_result(df, args.out, stamp, float_format="%.6g")
     sel = df[df.seeds == "100-129"]
     print("\ncandidates that meet the rule on both development tables (selection seeds 100-129):")
     winners = []

@@ -17,7 +17,7 @@ this script records per run
 
 and writes medians per table and strategy to ``benchmarks/results/incumbent_noise.csv`` with the
 paired Wilcoxon p of memetic vs each strategy on ``best_evaluated`` (``p_best_vs_memetic``).
-Per-run rows stay in ``reports/incumbent-chunks/`` (git-ignored), one file per (table, strategy);
+Per-run rows stay in ``reports/incumbent-chunks/s<seeds>-b<budget>/`` (git-ignored), one file per (table, strategy);
 a re-run skips the finished ones made by code of the same fingerprint (``chunks.chunk_is_current``).
 Randomness: none here; each run is seeded by (table, strategy, seed) inside ``studylib.bench``
 exactly as in ``bench_all.py``.
@@ -25,14 +25,13 @@ exactly as in ``bench_all.py``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 import numpy as np
 import pandas as pd
 from scipy.stats import wilcoxon
 
-from chunks import ALL_STRATEGIES, RESULTS, chunk_is_current, chunk_path, code_stamp, stamp_path
+from chunks import ALL_STRATEGIES, RESULTS, chunk_is_current, chunk_path, code_stamp, save_chunk
 from studylib import bench, provenance
 from studylib.parallel import run_jobs
 from studylib.paths import REPORTS_DIR
@@ -89,20 +88,18 @@ def main() -> None:
     ap.add_argument("--budget", type=int, default=200)
     ap.add_argument("--out", default=str(RESULTS / "incumbent_noise.csv"))
     args = ap.parse_args()
-    WORK.mkdir(parents=True, exist_ok=True)
+    work = WORK / f"s{args.seeds}-b{args.budget}"  # chunks of another run length are not these
     stamp = provenance.code_stamp(list(ALL_STRATEGIES), tables=list(TABLES), budget=args.budget,
                                   seeds=f"0-{args.seeds - 1}")
     frames = []
     for table in TABLES:
         for strategy in ALL_STRATEGIES:
-            path = chunk_path(WORK, table, strategy)
-            if chunk_is_current(WORK, table, strategy):
-                frames.append(pd.read_csv(path))
+            if chunk_is_current(work, table, strategy):
+                frames.append(pd.read_csv(chunk_path(work, table, strategy)))
                 continue
             rows = run_jobs(one_run, [(table, strategy, s, args.budget) for s in range(args.seeds)], args.workers)
             df = pd.DataFrame(rows)
-            df.to_csv(path, index=False)
-            stamp_path(WORK, table, strategy).write_text(json.dumps(code_stamp(strategy)))
+            save_chunk(work, table, strategy, df, code_stamp(strategy), index=False)
             frames.append(df)
             print(f"{table:<28} {strategy:<10} incumbent {df.incumbent.median():.4g}  "
                   f"best evaluated {df.best_evaluated.median():.4g}", file=sys.stderr, flush=True)
@@ -119,8 +116,7 @@ def main() -> None:
                     "incumbent_is_best_share": float((g.incumbent <= g.best_evaluated).mean()),
                     "p_best_vs_memetic": p})
     df = pd.DataFrame(out)
-    df.to_csv(args.out, index=False, float_format="%.6g")
-    provenance.write_stamp(args.out, stamp)
+    provenance.write_result(df, args.out, stamp, float_format="%.6g")
     print(f"wrote {args.out}")
 
 

@@ -133,8 +133,7 @@ def main() -> None:
                     f"@{c} {row[f'median@{c}']:.4g} ({row[f'lower@{c}']}/{row[f'higher@{c}']}, p {row[f'p@{c}_vs_mean']:.2g})"
                     for c in CHECKPOINTS), file=sys.stderr, flush=True)
     df = pd.DataFrame(rows)
-    df.to_csv(args.out, index=False, float_format="%.6g")
-    provenance.write_stamp(args.out, stamp)
+    provenance.write_result(df, args.out, stamp, float_format="%.6g")
     sel = df[df.seeds == "100-129"]
     vetoed = {r["candidate"] for _, r in sel.iterrows()
               if any(r[f"p@{c}_vs_mean"] < 0.05 and r[f"higher@{c}"] > r[f"lower@{c}"] for c in CHECKPOINTS)}

@@ -209,13 +209,11 @@ def main(argv=None) -> int:
         print("no studies yet")
         return 0
     RESULTS.mkdir(parents=True, exist_ok=True)
-    df.to_csv(RESULTS / "multifidelity.csv", index=False)
     per_seed, med = summary(df)
-    per_seed.to_csv(RESULTS / "multifidelity_seeds.csv", index=False)
-    med.to_csv(RESULTS / "multifidelity_summary.csv", index=False)
     stamp["studies"] = studies
-    for name in ("multifidelity.csv", "multifidelity_seeds.csv", "multifidelity_summary.csv"):
-        provenance.write_stamp(RESULTS / name, stamp)
+    for name, frame in (("multifidelity.csv", df), ("multifidelity_seeds.csv", per_seed),
+                        ("multifidelity_summary.csv", med)):
+        provenance.write_result(frame, RESULTS / name, stamp)
     figure(df, RESULTS / "multifidelity.png",
            f"Fashion-MNIST {args.train_size:,}/{args.val_size:,}, --max-epochs {args.max_epochs}")
     with pd.option_context("display.width", 200, "display.max_columns", 20):

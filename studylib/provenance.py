@@ -182,6 +182,17 @@ def stamp_path(result) -> Path:
     return result.with_name(result.stem + ".provenance.json")
 
 
+def write_result(frame, result, stamp: dict, **to_csv) -> Path:
+    """A benchmark's result: ``frame`` written whole to the CSV file ``result``
+    (``frame.to_csv(**to_csv)``, no index unless asked), then ``stamp`` beside it
+    (:func:`write_stamp`); returns ``result``."""
+    from .atomic import write_with
+
+    write_with(result, lambda tmp: frame.to_csv(tmp, **{"index": False, **to_csv}))
+    write_stamp(result, stamp)
+    return Path(result)
+
+
 def write_stamp(result, stamp: dict) -> Path:
     """Record ``stamp`` (a :func:`code_stamp`) beside the result file ``result``; returns the sidecar."""
     import json

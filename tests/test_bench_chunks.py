@@ -78,3 +78,26 @@ def test_a_scripts_strategies_are_a_subset_of_its_own():
         chunks.selected(" , ", own)  # it used to select nothing and run nothing
     with pytest.raises(SystemExit, match="unknown strategy 'tpe'"):
         chunks.selected("random,tpe", own)
+
+
+def test_a_saved_chunk_is_whole_and_stamped_or_absent(tmp_path, monkeypatch):
+    import pandas as pd
+
+    chunks = load_chunks()
+    stamp = chunks.code_stamp("random")
+    frame = pd.DataFrame({"seed": [0, 1], "regret": [0.5, 0.25]})
+
+    def cut(self, path, *args, **kwargs):  # interrupted while writing the CSV
+        open(path, "w").write("seed,reg")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", cut)
+    with pytest.raises(KeyboardInterrupt):
+        chunks.save_chunk(tmp_path, "t", "random", frame, stamp, index=False)
+    assert not chunks.chunk_path(tmp_path, "t", "random").exists()
+    assert not chunks.chunk_is_current(tmp_path, "t", "random", stamp, say=False)
+    monkeypatch.undo()
+    path = chunks.save_chunk(tmp_path, "t", "random", frame, stamp, index=False, seeds=2)
+    assert chunks.chunk_is_current(tmp_path, "t", "random", stamp, say=False)
+    assert pd.read_csv(path).equals(frame)
+    assert json.loads(chunks.stamp_path(tmp_path, "t", "random").read_text())["seeds"] == 2

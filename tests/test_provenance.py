@@ -120,3 +120,24 @@ def test_multifidelity_traces_and_their_record_come_from_the_ledgers(tmp_path):
     assert len(studies) == 2
     assert {s["git_commit"] for s in studies.values()} == {provenance.git_commit()}
     assert all(s["trainer"] and s["code_changes"] == 0 for s in studies.values())
+
+
+def test_a_result_is_written_whole_with_its_stamp_or_left_as_it_was(tmp_path, monkeypatch):
+    import pandas as pd
+    import pytest
+
+    path = tmp_path / "result.csv"
+    first = pd.DataFrame({"table": ["a", "b"], "regret": [0.123456789, 0.5]})
+    provenance.write_result(first, path, {"git_commit": "c1"}, float_format="%.6g")
+    assert path.read_text() == "table,regret\na,0.123457\nb,0.5\n"
+    assert json.loads(provenance.stamp_path(path).read_text())["git_commit"] == "c1"
+
+    def cut(self, target, **kwargs):  # a run stopped mid-write
+        open(target, "w").write("table,reg")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", cut)
+    with pytest.raises(KeyboardInterrupt):
+        provenance.write_result(first.assign(regret=0), path, {"git_commit": "c2"})
+    assert path.read_text() == "table,regret\na,0.123457\nb,0.5\n" and list(tmp_path.glob("*.tmp")) == []
+    assert json.loads(provenance.stamp_path(path).read_text())["git_commit"] == "c1"
