@@ -7,12 +7,30 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from studylib import cli
+
 STUDYLIB = [sys.executable, "-m", "studylib.cli"]
 REPO = Path(__file__).resolve().parents[1]
 
 
 def run(*args, cwd=None):
     return subprocess.run([*STUDYLIB, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+class Ran:
+    """A command run in this process (:func:`inline`): what a subprocess run gives."""
+
+    def __init__(self, returncode, stdout, stderr):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+def inline(capsys, *args) -> Ran:
+    """``studylib ARGS`` in this process, its trials too (``--executor inline``): for tests of
+    what a command says, without a fresh interpreter (and TensorFlow) per command and trial."""
+    capsys.readouterr()
+    code = cli.main([*map(str, args), "--executor", "inline"])
+    out, err = capsys.readouterr()
+    return Ran(code, out, err)
 
 
 def test_bench_on_two_workers_prints_nothing_on_stderr(tmp_path):
@@ -92,24 +110,24 @@ def test_a_budget_that_ends_the_study_before_trials_says_so(tmp_path):
     assert "budget ended" not in r.stdout
 
 
-def test_a_budget_that_ends_a_multi_fidelity_study_says_so_though_epochs_are_left(tmp_path):
+def test_a_budget_that_ends_a_multi_fidelity_study_says_so_though_epochs_are_left(tmp_path, capsys):
     # asha starts no config whose rungs no longer fit: the study ends with epochs unspent
     args = ("search", "round1", "--dataset", "synthetic", "--strategy", "asha", "--max-epochs", "3", "--no-progress")
-    r = run(*args, "--trials", "4", "--budget-epochs", "7", "--out", tmp_path / "s")
+    r = inline(capsys, *args, "--trials", "4", "--budget-epochs", "7", "--out", tmp_path / "s")
     assert r.returncode == 0, r.stderr
     note = [ln for ln in r.stdout.splitlines() if "budget ended" in ln]
     assert len(note) == 1 and re.fullmatch(r"the budget ended the study after [123] of 4 configs \(--budget-epochs\); "
                                            r"a larger budget continues it", note[0]), r.stdout
-    r = run(*args, "--trials", "2", "--budget-epochs", "100", "--out", tmp_path / "t")
+    r = inline(capsys, *args, "--trials", "2", "--budget-epochs", "100", "--out", tmp_path / "t")
     assert r.returncode == 0 and "budget ended" not in r.stdout
 
 
-def test_a_flag_that_starts_a_new_study_beside_one_of_its_kind_says_what_differs(tmp_path):
+def test_a_flag_that_starts_a_new_study_beside_one_of_its_kind_says_what_differs(tmp_path, capsys):
     args = ("search", "round1", "--dataset", "synthetic", "--strategy", "memetic", "--trials", "2", "--max-epochs", "1",
             "--no-progress", "--out", tmp_path / "s")
-    first = run(*args)
+    first = inline(capsys, *args)
     assert first.returncode == 0 and "new study" not in first.stderr
-    r = run(*args, "--in-flight", "3")
+    r = inline(capsys, *args, "--in-flight", "3")
     assert r.returncode == 0, r.stderr
     note = [ln for ln in r.stderr.splitlines() if "new study" in ln]
     assert len(note) == 1 and re.fullmatch(r"studylib: note: a new study, round1-memetic-s0-\w{8}, beside "
@@ -117,8 +135,8 @@ def test_a_flag_that_starts_a_new_study_beside_one_of_its_kind_says_what_differs
                                            r"they share are served from the ledger", note[0]), note
     assert "2 trials (0 trained, 2 from the ledger)" in r.stdout  # the same first proposals, served
     for same in (args, (*args[:-2], "--seed", "1", "--out", tmp_path / "s")):  # continued, or another seed
-        assert "new study" not in run(*same).stderr
-    r = run(*[a if a != "1" else "2" for a in args])  # --max-epochs 2: other trial keys
+        assert "new study" not in inline(capsys, *same).stderr
+    r = inline(capsys, *[a if a != "1" else "2" for a in args])  # --max-epochs 2: other trial keys
     assert r.returncode == 0 and "(they differ in budget.max_epochs); they share no trials" in r.stderr
 
 
