@@ -11,8 +11,9 @@ maximize`` (a finished grid study becomes a learning-curve benchmark).
 
 No randomness here. Bad input (no ledger in FOLDER, an unknown ``--study``, nothing to export,
 studies of several search spaces or datasets (other data) in FOLDER without ``--study``, an
-unwritable ``--table``, a study's ``trials.csv`` or ``rungs.csv``): one line, exit 2, nothing
-written.
+unwritable ``--table``, a study's ``trials.csv`` or ``rungs.csv``, an existing ``--table`` it did
+not write): one line, exit 2, nothing written. Beside the table, ``FILE.provenance.json`` records
+what made it (and that export-table did: a later export replaces both).
 """
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ def main(args) -> int:
     from .progress import count
 
     frame = learning_curves(args.folder, studies=args.studies)
-    write_table(frame, args.table)
+    write_table(frame, args.table, source=args.folder)
     lengths = frame.groupby(_key_columns(frame), dropna=False, sort=False)[EPOCH].max()
     print(f"wrote {args.table}: {len(frame)} rows ({count(len(lengths), 'learning curve')}, one per config and seed)")
     note = coverage_note(frame)
@@ -85,18 +86,34 @@ def check_not_study_file(table, folder) -> None:
                          f"(e.g. {Path(folder) / 'curves.csv'})")
 
 
-def check_not_foreign(table) -> None:
-    """An existing ``--table`` file is overwritten only if export-table wrote it (its header has
-    the ``seed`` and ``epoch`` columns, quoted or not) or it is empty, as ``search`` and ``run``
-    overwrite only their own files."""
-    from .outdir import csv_columns
+#: What export-table records in the sidecar of each table it writes (``FILE.provenance.json``,
+#: with the source folder, the ``--study`` ids (null: every study), rows and git commit): how it
+#: knows a table as its own, to be replaced by the next export.
+GENERATOR = "studylib export-table"
 
-    table = Path(table)
-    if not table.is_file() or table.stat().st_size == 0:  # (an empty file: a name made for it)
-        return
-    if not {SEED, EPOCH} <= set(csv_columns(table)):
-        raise StudyError(f"--table {table} exists and is not a table export-table wrote (no {SEED} and {EPOCH} "
-                         "columns): give another file name, or move the file away")
+
+def check_not_foreign(table) -> None:
+    """An existing ``--table`` file is overwritten only if export-table wrote it (its sidecar,
+    ``FILE.provenance.json``, says so) or it is empty, as ``search`` and ``run`` overwrite only
+    their own files. A table made by hand has the same columns as an export, so the columns cannot
+    tell them apart."""
+    from .provenance import stamp_path
+
+    table, side = Path(table), stamp_path(table)
+    ours = _sidecar_is_ours(side)
+    if side.exists() and not ours:
+        raise StudyError(f"--table {table}: {side} exists and export-table did not write it (it would be "
+                         "overwritten): give another file name, or move the file away")
+    if table.is_file() and table.stat().st_size > 0 and not ours:  # (an empty file: a name made for it)
+        raise StudyError(f"--table {table} exists and export-table did not write it (no {side.name} of its own "
+                         "beside it): give another file name, or move the file away")
+
+
+def _sidecar_is_ours(side: Path) -> bool:
+    try:
+        return json.loads(side.read_text(errors="replace")).get("generator") == GENERATOR
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def learning_curves(folder, studies: list[str] | None = None) -> "pd.DataFrame":  # noqa: F821
@@ -142,6 +159,7 @@ def learning_curves(folder, studies: list[str] | None = None) -> "pd.DataFrame":
     frame = frame[names + [SEED, EPOCH] + metrics]
     frame = frame.sort_values(names + [SEED, EPOCH], kind="stable").reset_index(drop=True)
     frame.attrs["space"] = space
+    frame.attrs["studies"] = list(studies) if studies else None  # None: every study of the folder
     return frame
 
 
@@ -195,14 +213,20 @@ def _metric_order(name: str):
     return (not name.startswith("val_"), name != "val_accuracy", name)
 
 
-def write_table(frame, out) -> None:
-    """Write ``frame`` to ``out`` (.csv) through a temporary file in the same folder."""
+def write_table(frame, out, source=None) -> None:
+    """Write ``frame`` to ``out`` (.csv) through a temporary file in the same folder, after its
+    sidecar (``out`` less .csv + ``.provenance.json``: what made it, from which studies of
+    ``source``), so that a table export-table wrote always has one."""
+    from . import provenance
     from .ledger import write_csv_atomic
     from .outdir import check_out_file
 
     out = Path(out)
     check_out_file(out, ".csv", flag="--table")
     try:
+        provenance.write_stamp(out, {"generator": GENERATOR, "git_commit": provenance.git_commit(),
+                                     "source": None if source is None else str(Path(source).resolve()),
+                                     "studies": frame.attrs.get("studies"), "rows": len(frame)})
         write_csv_atomic(frame, out)
     except OSError as e:
         raise StudyError(f"cannot write {out}: {e.strerror or e}") from None

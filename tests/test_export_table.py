@@ -71,22 +71,28 @@ def test_bad_inputs_are_one_line_and_write_nothing(study, tmp_path, capsys, case
 def test_a_file_of_the_users_is_not_overwritten_an_earlier_export_is(study, tmp_path, capsys):
     _, out = study
     mine = tmp_path / "mydata.csv"
-    mine.write_text("a,b\n1,2\n")
-    assert cli.main(["export-table", str(out), "--table", str(mine)]) == 2
-    err = capsys.readouterr().err
-    assert err == (f"studylib: error: --table {mine} exists and is not a table export-table wrote (no seed and "
-                   "epoch columns): give another file name, or move the file away\n")
-    assert mine.read_text() == "a,b\n1,2\n"
+    for text in ("a,b\n1,2\n", "lr,units,seed,epoch,val_accuracy\n0.1,32,0,1,0.5\n"):  # a table made by hand too
+        mine.write_text(text)
+        assert cli.main(["export-table", str(out), "--table", str(mine)]) == 2
+        err = capsys.readouterr().err
+        assert err == (f"studylib: error: --table {mine} exists and export-table did not write it (no "
+                       "mydata.provenance.json of its own beside it): give another file name, or move the file "
+                       "away\n")
+        assert mine.read_text() == text and not (tmp_path / "mydata.provenance.json").exists()
     table = tmp_path / "curves.csv"
     table.touch()  # an empty file made for it (mktemp) is not the user's data
     assert cli.main(["export-table", str(out), "--table", str(table)]) == 0
     first = table.read_text()
-    quoted = first.replace("seed,epoch", '"seed","epoch"', 1)  # re-saved with quoted names
-    assert quoted != first
-    table.write_text(quoted)
-    assert cli.main(["export-table", str(out), "--table", str(table)]) == 0 and table.read_text() == first
+    side = json.loads((tmp_path / "curves.provenance.json").read_text())
+    assert side["generator"] == "studylib export-table" and side["source"] == str(out.resolve())
+    assert side["rows"] == len(pd.read_csv(table)) and side["studies"] is None
     table.write_text(first[: len(first) // 2])  # an older, shorter export
     assert cli.main(["export-table", str(out), "--table", str(table)]) == 0 and table.read_text() == first
+    other = tmp_path / "other.csv"  # the user's own sidecar is not written over either
+    (tmp_path / "other.provenance.json").write_text('{"mine": 1}')
+    assert cli.main(["export-table", str(out), "--table", str(other)]) == 2
+    assert "other.provenance.json exists and export-table did not write it" in capsys.readouterr().err
+    assert not other.exists() and (tmp_path / "other.provenance.json").read_text() == '{"mine": 1}'
 
 
 def test_the_ledger_file_itself_or_a_folder_of_study_folders(study, tmp_path, capsys):
@@ -203,7 +209,7 @@ def test_an_interrupted_export_keeps_the_old_table_and_leaves_no_temporary_file(
 
     monkeypatch.setattr(pd.DataFrame, "to_csv", interrupted)
     assert cli.main(["export-table", str(out), "--table", str(target)]) == 130  # Ctrl-C's code
-    assert target.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["curves.csv"]
+    assert target.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["curves.csv", "curves.provenance.json"]
 
 
 def test_a_partial_grid_is_noted_with_the_values_it_misses(study, tmp_path, capsys):
