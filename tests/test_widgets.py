@@ -229,6 +229,16 @@ def test_importance_is_per_round_never_pooled(tmp_path):
     assert sorted(t.get_text() for t in legend.get_texts()) == ["round1", "round2"]
 
 
+def test_importance_of_no_trials_of_a_multi_fidelity_ledger_is_an_empty_table():
+    """A filter that matches none (no failed trials, say) leaves an empty frame with a rung column."""
+    from studylib.explorer.analysis import importance_by_round
+
+    f = pd.DataFrame({"round": "round1", "rung": [1.0, 1.0, 3.0, 3.0] * 2, "learning_rate": [0.1, 0.01] * 4,
+                      "best_acc": [0.5, 0.7, 0.6, 0.8, 0.52, 0.71, 0.61, 0.83]})
+    assert importance_by_round(f.iloc[:0], ["learning_rate"]).empty
+    assert list(importance_by_round(f, ["learning_rate"])["round"]) == ["round1 @ 1 epoch", "round1 @ 3 epochs"]
+
+
 def test_importance_numbers():
     f = pd.DataFrame({"a": [1, 1, 2, 2], "b": ["x", "y", "x", "y"], "best_acc": [0.1, 0.3, 0.5, 0.7]})
     imp = importance(f, ["a", "b"], "best_acc").set_index("hyperparameter")

@@ -114,8 +114,8 @@ def importance_by_round(frame: pd.DataFrame, columns: Iterable[str], metric: str
     rounds = frame["round"].fillna("").astype(str) if "round" in frame else pd.Series("", index=frame.index)
     if "rung" in frame:
         rungs = pd.to_numeric(frame["rung"], errors="coerce")
-        at = rungs.map(lambda r: f" @ {r:g} epoch{'s' if r != 1 else ''}" if np.isfinite(r) else "")
-        rounds = (rounds + at).str.strip()
+        at = rungs.map(lambda r: f" @ {r:g} epoch{'s' if r != 1 else ''}" if np.isfinite(r) else "").astype(str)
+        rounds = (rounds + at).str.strip()  # (astype: no trials shown leaves an empty numeric series)
     parts = [importance(frame[rounds == r], columns, metric).assign(round=r) for r in dict.fromkeys(rounds)]
     parts = [p for p in parts if len(p)]
     cols = ["round", "hyperparameter", "levels", "trials", "eta_sq", "spread", "best_value", "best_mean"]
