@@ -1,6 +1,7 @@
 """Strategy options checked before a study starts: the type each strategy declares for an
 option (:func:`check_option_types`) and a dry run of the strategy on made-up results
-(:func:`dry_run`); the strategies check their own ranges when built."""
+(:func:`dry_run`); the strategies check their own ranges when built, and the options they hand
+to a library unchecked are checked here (:data:`LIBRARY_OPTIONS`)."""
 from __future__ import annotations
 
 import inspect
@@ -61,6 +62,42 @@ def check_option_types(strategy: str, options: dict) -> None:
         kind = _kind(value, hints[key]) if key in hints else None
         if kind is not None:
             raise StudyError(f"strategy option {key}={value!r}: {strategy}'s {key} must be {kind}")
+    check_library_options(strategy, options)
+
+
+def _number_in(low: float, high: float, low_open: bool = False):
+    def check(value) -> str | None:
+        ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and (
+            low < value <= high if low_open else low <= value <= high)
+        return None if ok else f"a number {'above' if low_open else 'from'} {low:g} {'up ' if low_open else ''}to {high:g}"
+    return check
+
+
+def _one_of(*choices: str):
+    return lambda value: None if value in choices else f"one of {', '.join(choices)}"
+
+
+def _whole_from(low: int):
+    return lambda value: (None if isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= low
+                          else f"a whole number of at least {low}")
+
+
+#: Options a strategy hands to a library as they are (DEHB's differential evolution), which the
+#: library checks late or not at all: what each must be. Others are checked by their strategy.
+LIBRARY_OPTIONS = {"dehb": {
+    "mutation_factor": _number_in(0, 2, low_open=True), "crossover_prob": _number_in(0, 1),
+    "strategy": _one_of(*(f"{m}_{c}" for m in ("rand1", "rand2", "rand2dir", "best1", "best2", "currenttobest1",
+                                                 "randtobest1") for c in ("bin", "exp"))),
+    "boundary_fix_type": _one_of("random", "clip"), "max_age": _whole_from(1)}}
+
+
+def check_library_options(strategy: str, options: dict) -> None:
+    """Each of :data:`LIBRARY_OPTIONS` given is what the library can use: one line otherwise."""
+    for key, value in options.items():
+        check = LIBRARY_OPTIONS.get(strategy, {}).get(key)
+        wanted = check(value) if check else None
+        if wanted:
+            raise StudyError(f"strategy option {key}={value!r}: {strategy}'s {key} must be {wanted}")
 
 
 def named_options(strategy: str, options: dict | None = None) -> list[str]:

@@ -161,12 +161,19 @@ def _probe_strategy(strategy: str, space: SearchSpace, *, seed: int, max_epochs:
     study records it: None where it does not change the proposals. Raises :class:`StudyError`
     for a bad option, a ``min_epochs`` above the top rung or a ``budget_epochs`` below it."""
     options = strategy_options or {}
+    if "seed" in options:
+        raise StudyError("strategy option seed: a strategy's seed is the study's (--seed N; seed= in Python)")
     check_option_types(strategy, options)
     try:
         probe = make_strategy(strategy, space, seed=seed, **strategy_kwargs(strategy, max_epochs, strategy_options))
     except (TypeError, ValueError) as e:  # an unknown option or a bad value (--strategy-option)
         hint = misspelt_option(strategy, options) if "unknown option" in str(e) else ""
         raise StudyError(f"strategy options {dict(options)}: {first_line(e)}{hint}") from None
+    except (ArithmeticError, LookupError, AttributeError, AssertionError) as e:
+        if not options:  # built at its defaults: a fault of the strategy's, not of the input
+            raise
+        raise StudyError(f"strategy options {dict(options)}: {strategy} cannot be built with them "
+                         f"({type(e).__name__}: {first_line(e)})") from None
     top = getattr(probe, "max_epochs", max_epochs) if probe.multi_fidelity else None
     lowest = options.get("min_epochs")
     if top is not None and isinstance(lowest, int) and lowest > top:

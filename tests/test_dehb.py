@@ -73,6 +73,42 @@ def test_rungs_are_whole_epochs_and_dehb_is_told_minus_the_score_and_the_epochs(
         make_strategy("dehb", SPACE, seed=0, max_epochs=9, eta=1.2)
 
 
+@pytest.mark.parametrize("option, value, wanted", [
+    ("strategy", "bogus", "one of rand1_bin, "), ("crossover_prob", 5, "a number from 0 to 1"),
+    ("mutation_factor", -1, "a number above 0 up to 2"), ("max_age", "abc", "a whole number of at least 1"),
+    ("boundary_fix_type", "bogus", "one of random, clip")])
+def test_options_dehb_takes_as_they_are_are_checked_before_a_study(option, value, wanted):
+    """DEHB reads them late (an IndexError mid-build for strategy=bogus) or never (crossover_prob=5)."""
+    from studylib.errors import StudyError
+    from studylib.study_spec import prepare
+
+    with pytest.raises(StudyError, match=re.escape(f"strategy option {option}={value!r}: dehb's {option} must be "
+                                                   f"{wanted}")):
+        prepare("round1", strategy="dehb", dataset="synthetic", max_epochs=3, strategy_options={option: value})
+    spec, _ = prepare("round1", strategy="dehb", dataset="synthetic", max_epochs=3,
+                      strategy_options={"strategy": "best2_exp", "crossover_prob": 1, "max_age": 3})
+    assert spec.strategy_options == {"strategy": "best2_exp", "crossover_prob": 1, "max_age": 3}
+
+
+def test_a_strategy_that_breaks_on_the_options_given_says_so_in_one_line(monkeypatch):
+    from studylib import option_checks, study_spec
+    from studylib.errors import StudyError
+
+    def broken(name, space, seed=0, **options):
+        if options.get("strategy") == "x":
+            raise IndexError("list index out of range")
+        return make_strategy(name, space, seed=seed, **options)
+
+    monkeypatch.setattr(study_spec, "make_strategy", broken)
+    monkeypatch.setitem(option_checks.LIBRARY_OPTIONS, "dehb", {})  # as if the option were not checked first
+    with pytest.raises(StudyError, match=r"strategy options \{'strategy': 'x'\}: dehb cannot be built with them "
+                                         r"\(IndexError: list index out of range\)"):
+        study_spec.prepare("round1", strategy="dehb", dataset="synthetic", max_epochs=3,
+                           strategy_options={"strategy": "x"})
+    with pytest.raises(StudyError, match=r"strategy option seed: a strategy's seed is the study's \(--seed N"):
+        study_spec.prepare("round1", strategy="tpe", dataset="synthetic", strategy_options={"seed": 3})
+
+
 @pytest.mark.parametrize("name", sorted(MULTI_FIDELITY))
 def test_every_multi_fidelity_strategy_is_reproducible_from_its_seed(table, name):
     keys = lambda seed: [t.key for t in run_curve(table, name, seed=seed, budget=41)["trials"]]  # noqa: E731
