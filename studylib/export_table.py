@@ -126,6 +126,12 @@ def learning_curves(folder, studies: list[str] | None = None) -> "pd.DataFrame":
     folder = Path(folder)
     if folder.name == paths.LEDGER_NAME and folder.is_file():  # the ledger itself was given
         folder = folder.parent
+    if not folder.exists():
+        raise StudyError(f"no such folder: {folder}")
+    if folder.is_file():
+        beside = folder.parent / paths.LEDGER_NAME
+        hint = f"; its study folder is {folder.parent}" if beside.is_file() else ""
+        raise StudyError(f"{folder} is a file: give a study folder (the --out of studylib search){hint}")
     path = folder / paths.LEDGER_NAME
     if not path.is_file():
         inside = sorted(p.parent for p in folder.rglob(paths.LEDGER_NAME)) if folder.is_dir() else []

@@ -154,6 +154,9 @@ def parse_space(data: Any, origin: str) -> SearchSpace:
             fail(f"filters{i} and ksize{i} must be given together")
     if "filters3" in names and "filters2" not in names:
         fail("filters3 needs filters2")
+    for key in ("name", "description", "source"):
+        if isinstance(data.get(key), (list, dict, bool)):  # a study's files are named after the name
+            fail(f"{key} must be text, got {data[key]!r}")
     return SearchSpace(
         name=str(data.get("name", origin)),
         dimensions=tuple(out),

@@ -35,7 +35,7 @@ from .loop import default_in_flight, ignores_results, run_loop
 from .numbers import best_config
 from .objective import DataSource, TrainingObjective, trainer_fingerprint
 from .outdir import StudyLock, check_out_dir, export_trials, write_study_record
-from .progress import StudyProgress
+from .progress import StudyProgress, count
 from .space import SearchSpace
 from .strategies import make_strategy, strategy_kwargs
 from .study_spec import StudySpec, identity_differences, prepare, study_space, whole_number  # noqa: F401 (the API: studylib.study.prepare)
@@ -244,7 +244,7 @@ class _FailureStop:
             self.failed += 1
             if self.max_failures is not None and self.failed > self.max_failures:
                 raise TooManyFailures(
-                    f"stopped: {self.failed} trials failed in this run, more than --max-failures "
+                    f"stopped: {count(self.failed, 'trial')} failed in this run, more than --max-failures "
                     f"{self.max_failures} (last: {last}); finished trials are in {self.ledger_path}, "
                     "re-run the same command to continue")
 

@@ -104,6 +104,11 @@ def test_the_ledger_file_itself_or_a_folder_of_study_folders(study, tmp_path, ca
     assert cli.main(["export-table", str(out.parent), "--table", str(tmp_path / "u.csv")]) == 2  # e.g. a run's OUT
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"the study folders in it: {out}" in err and not (tmp_path / "u.csv").exists()
+    assert cli.main(["export-table", str(out / "trials.csv"), "--table", str(tmp_path / "u.csv")]) == 2
+    assert capsys.readouterr().err == (f"studylib: error: {out / 'trials.csv'} is a file: give a study folder (the "
+                                       f"--out of studylib search); its study folder is {out}\n")
+    assert cli.main(["export-table", str(tmp_path / "nope"), "--table", str(tmp_path / "u.csv")]) == 2
+    assert capsys.readouterr().err == f"studylib: error: no such folder: {tmp_path / 'nope'}\n"
 
 
 def test_the_studys_own_files_and_a_second_table_flag_are_refused(study, tmp_path, capsys):

@@ -45,7 +45,7 @@ def test_failing_trials_are_recorded_and_skipped_and_max_failures_stops(tmp_path
     r = search(space, tmp_path / "stop", "--trials", "4", "--max-epochs", "1", "--max-failures", "0")
     assert r.returncode == 3, (r.stdout, r.stderr)
     err = r.stderr.strip().splitlines()[-1]
-    assert err.startswith("studylib: error: stopped: 1 trials failed in this run, more than --max-failures 0")
+    assert err.startswith("studylib: error: stopped: 1 trial failed in this run, more than --max-failures 0")
     assert "removes the whole" in err
     stopped = pd.read_csv(tmp_path / "stop" / "trials.csv")
     assert (stopped.status == "failed").sum() == 1
@@ -121,5 +121,5 @@ def test_a_failure_with_a_message_of_several_lines_stops_with_one_line(tmp_path,
                    "--trials", "2", "--max-failures", "0", "--no-progress", "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err
     assert rc == 3 and err.count("\n") == 1, err
-    assert err.startswith("studylib: error: stopped: 1 trials failed in this run")
+    assert err.startswith("studylib: error: stopped: 1 trial failed in this run")
     assert "(last: ValueError: the first line);" in err

@@ -116,6 +116,7 @@ def test_user_space_file_loads(tmp_path):
     (lambda d: d.update({"filters1": [8, 16], "ksize1": [3]}) or d.pop("dimensions"),  # a flat file
      "expected a mapping with 'name' and 'dimensions', a list of hyperparameters (hyperparameters such as "
      "'filters1', 'ksize1' go in it as {name: ..., values: [...]})"),
+    (lambda d: d.update(name=["a", "b"]), "name must be text, got ['a', 'b']"),  # it names the study's files
 ])
 def test_bad_space_files_give_precise_errors(tmp_path, mutate, message):
     data = json.loads(json.dumps(GOOD))
