@@ -328,6 +328,35 @@ def test_bad_sources_raise_one_line_errors(tmp_path):
         find_ledgers(other)
 
 
+def test_a_damaged_ledger_in_a_folder_is_left_out_not_the_folder(tmp_path, capsys):
+    fake_ledger(tmp_path / "reports" / "good", n=4)
+    bad = tmp_path / "reports" / "bad" / "ledger.sqlite"
+    bad.parent.mkdir()
+    bad.write_bytes(b"SQLite format 3\x00" + b"\x00" * 40)  # a copy cut short
+    skipped = []
+    assert find_ledgers(tmp_path / "reports", skipped) == [(tmp_path / "reports" / "good" / "ledger.sqlite").resolve()]
+    assert skipped == [f"left out: ledger {bad} is not a usable SQLite file (file is not a database)"]
+    e = Explorer(tmp_path / "reports")
+    assert count(e) == (4, 4) and "left out:" in e.source_message.value
+    with pytest.raises(StudyError, match=str(bad)):  # a folder of damaged ledgers alone is still an error
+        find_ledgers(bad.parent)
+    from studylib.explorer.app import resolve_sources
+
+    assert len(resolve_sources([str(tmp_path / "reports")])[1]) == 1  # what `studylib explore` serves
+    assert capsys.readouterr().err == f"studylib: note: {skipped[0]}\n"
+
+
+def test_reload_finds_the_study_folders_that_appeared_in_a_folder_given(tmp_path):
+    fake_ledger(tmp_path / "reports" / "a", n=4)
+    e = Explorer(tmp_path / "reports")
+    assert count(e) == (4, 4) and len(e.ledger_select.options) == 1
+    fake_ledger(tmp_path / "reports" / "b", n=3, seed=1)  # a study started since
+    e.reload_button.click()
+    assert len(e.ledger_select.options) == 2 and count(e) == (7, 7)
+    e.reload_button.click()  # nothing new: the same ledgers read again
+    assert len(e.ledger_select.options) == 2 and count(e) == (7, 7)
+
+
 # -- the command line (bad input only: the browser test starts the real server) -------------
 
 def run_cli(capsys, *argv):

@@ -57,11 +57,14 @@ def resolve_sources(sources: list[str]) -> tuple[list[str], list[Path]]:
 
     given = sources or [str(paths.REPORTS_DIR)]
     ledgers: list[Path] = []
+    skipped: list[str] = []
     for s in given:
         if not sources and not Path(s).exists():
             raise StudyError(f"no reports folder {s} yet: pass DIR (a folder with ledger.sqlite files), or run "
                              "`studylib run` / `studylib search` first")
-        ledgers += find_ledgers(s)
+        ledgers += find_ledgers(s, skipped)
+    for line in skipped:  # the explorer shows them too, above its controls
+        sys.stderr.write(f"studylib: note: {line}\n")
     return [str(Path(s).expanduser().resolve()) for s in given], list(dict.fromkeys(ledgers))
 
 

@@ -39,22 +39,34 @@ def _is_sqlite(path: Path) -> bool:
         return False
 
 
-def find_ledgers(source: str | Path) -> list[Path]:
+def find_ledgers(source: str | Path, skipped: list[str] | None = None) -> list[Path]:
     """The ledgers in ``source``: the file itself, or every ``ledger.sqlite`` under a folder.
-    Raises :class:`StudyError` (one line) when there is none or one is not a ledger."""
+    Raises :class:`StudyError` (one line) when there is none or the file is not a ledger; in a
+    folder, one that is not (a damaged copy, say) is left out, with why added to ``skipped``,
+    unless none is usable."""
     path = Path(source).expanduser()
     if not path.exists():
         raise StudyError(f"no such file or folder: {path}")
-    if path.is_dir():
-        found = sorted(p for p in path.rglob(paths.LEDGER_NAME) if p.is_file())
-        if not found:
-            raise StudyError(f"no {paths.LEDGER_NAME} in {path} (run `studylib search` or `studylib run` "
-                             "into it first)")
-    else:
-        found = [path]
+    if not path.is_dir():
+        check_ledger(path)
+        return [path.resolve()]
+    found = sorted(p for p in path.rglob(paths.LEDGER_NAME) if p.is_file())
+    if not found:
+        raise StudyError(f"no {paths.LEDGER_NAME} in {path} (run `studylib search` or `studylib run` "
+                         "into it first)")
+    usable, errors = [], []
     for p in found:
-        check_ledger(p)
-    return [p.resolve() for p in found]
+        try:
+            check_ledger(p)
+            usable.append(p.resolve())
+        except StudyError as e:
+            errors.append(str(e))
+    if not usable:
+        raise StudyError(errors[0] + (f" (and {len(errors) - 1} more ledgers in {path} like it)"
+                                      if len(errors) > 1 else ""))
+    if skipped is not None:
+        skipped += [f"left out: {e}" for e in errors]
+    return usable
 
 
 def check_ledger(path: Path) -> int:

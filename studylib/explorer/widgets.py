@@ -49,6 +49,7 @@ class Explorer:
     def __init__(self, sources: str | Path | Sequence[str | Path] | None = None, *, metric: str = "best_acc",
                  top_k: int = 10, kind: str = "strip", executor: str | None = None):
         self._quiet = False
+        self._folders: list[str] = []  # folders given: Reload looks in them again for new ledgers
         self.data = TrialData()
         self.filtered = self.data.trials
         self.figure = None
@@ -61,7 +62,8 @@ class Explorer:
         self.ledger_select = W.SelectMultiple(options=[], rows=3, layout=W.Layout(width="auto")).add_class(
             "studylib-ledgers")
         self.source_message = W.HTML()
-        self.reload_button = W.Button(description="Reload", tooltip="read the ledgers again",
+        self.reload_button = W.Button(description="Reload", tooltip="read the ledgers again, and find new ones in the "
+                                                                    "folders given",
                                       layout=W.Layout(width="100px"))
         self.filter = FilterPanel(self.update)
         self.y = _dropdown("y", options=list(METRICS), value=metric if metric in METRICS else "best_acc")
@@ -112,7 +114,7 @@ class Explorer:
     def _wire(self) -> None:
         self.add_button.on_click(lambda _: self.add_sources([self.path_input.value]))
         self.path_input.observe(lambda ch: ch["new"].strip() and self.add_sources([ch["new"]]), "value")
-        self.reload_button.on_click(lambda _: self.reload())
+        self.reload_button.on_click(lambda _: self.rescan())
         self.ledger_select.observe(lambda _: self.reload(), "value")
         for w in (self.x, self.hue, self.kind):
             w.observe(lambda _: self._redraw(), "value")
@@ -135,9 +137,11 @@ class Explorer:
         found, errors = [], []
         for s in (str(s).strip() for s in sources):
             try:
-                found += find_ledgers(s) if s else []
+                found += find_ledgers(s, errors) if s else []
             except StudyError as e:
                 errors.append(str(e))
+            if s and Path(s).expanduser().is_dir() and s not in self._folders:
+                self._folders.append(s)
         known = [v for _, v in self.ledger_select.options]
         new = [p for p in dict.fromkeys(str(p) for p in found) if p not in known]
         self.source_message.value = "".join(f"<div class='studylib-error'>{html.escape(e)}</div>" for e in errors)
@@ -152,6 +156,12 @@ class Explorer:
             if not new:
                 self.reload()
         return [Path(p) for p in new]
+
+    def rescan(self) -> None:
+        """The Reload button: select the ledgers that appeared in the folders given (a study
+        started since), and read every selected ledger again."""
+        if not (self._folders and self.add_sources(self._folders)):
+            self.reload()
 
     def reload(self, select: tuple[str, Path] | None = None) -> None:
         """Read the selected ledgers again (new trials, other processes' trials included)."""
