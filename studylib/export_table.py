@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 from .curve_bench import EPOCH  # the columns bench --fidelity epoch reads
-from .errors import StudyError
+from .errors import StudyError, first_line
 from .table_files import SEED
 
 
@@ -142,8 +142,11 @@ def learning_curves(folder, studies: list[str] | None = None) -> "pd.DataFrame":
     from .ledger import Ledger
 
     with Ledger(path, read_only=True) as ledger:
-        rows = ledger.histories(studies, ok_only=True)
-        space = check_one_kind(ledger, studies, {r[0] for r in rows}, folder)
+        try:
+            rows = ledger.histories(studies, ok_only=True)
+            space = check_one_kind(ledger, studies, {r[0] for r in rows}, folder)
+        except ValueError as e:  # a record that is not JSON: a ledger edited or damaged by hand
+            raise StudyError(f"{path} holds a damaged record ({type(e).__name__}: {first_line(e)})") from None
     longest: dict[tuple[str, int], dict] = {}
     for _, config, seed, curve in rows:
         n = _length(curve)

@@ -32,6 +32,14 @@ from .errors import first_line
 ENV = "STUDYLIB_PROGRESS"
 
 
+def clip(text: str, width: int = 80) -> str:
+    """``text`` cut to at most ``width`` characters at a word's end, with ``...`` where cut."""
+    if len(text) <= width:
+        return text
+    cut = text[: width - 3]
+    return (cut.rsplit(" ", 1)[0] if " " in cut[width // 2:] else cut).rstrip(" ,;:") + "..."
+
+
 def count(n: int, word: str) -> str:
     """``1 trial``, ``2 trials``."""
     return f"{n} {word}" + ("" if n == 1 else "s")
@@ -92,7 +100,7 @@ def trial_line(label: str, done: int, total: int | None, trial, best: float, ser
         head += f"  epochs {epochs[0]}/{epochs[1]}"
     where = "from the ledger" if served else f"{trial.wall_time:.0f} s"
     if not trial.ok:
-        return f"{head}  failed: {first_line(trial.error)[:80] or 'unknown error'}  ({where})"
+        return f"{head}  failed: {clip(first_line(trial.error)) or 'unknown error'}  ({where})"
     acc = trial.metrics.get("best_acc", float("nan"))
     diverged = " (diverged)" if trial.status == "diverged" else ""
     so_far = f"{best:.3f}" if math.isfinite(best) else "-"

@@ -240,3 +240,22 @@ def test_a_partial_grid_is_noted_with_the_values_it_misses(study, tmp_path, caps
     half.attrs["space"] = whole.attrs["space"]
     assert "holds 2 of the space's 4 configs" in coverage_note(half) and "(filters1 only 8)" in coverage_note(half)
     assert coverage_note(whole) is None
+
+
+def test_a_ledger_record_damaged_by_hand_is_one_line(study, tmp_path, capsys):
+    import shutil
+
+    _, out = study
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    with sqlite3.connect(copy / "ledger.sqlite") as conn:
+        conn.execute("UPDATE trials SET config = '{bad' WHERE rowid = 1")
+    conn.close()
+    assert cli.main(["export-table", str(copy), "--table", str(tmp_path / "t.csv")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"studylib: error: {copy / 'ledger.sqlite'} holds a damaged record (JSONDecodeError: ")
+    assert err.count("\n") == 1 and not (tmp_path / "t.csv").exists()
+    from studylib.explorer import Explorer
+
+    e = Explorer(copy)  # the explorer says it too, in the page
+    assert "cannot read the ledgers: JSONDecodeError" in e.source_message.value

@@ -54,6 +54,10 @@ def test_plain_lines_in_a_log_with_the_best_so_far(monkeypatch):
     failed = _trial(None, ok=False)
     assert progress.trial_line("r", 1, 2, failed, 0.5, served=True).endswith("failed: ResourceExhaustedError: OOM  "
                                                                             "(from the ledger)")
+    long = Trial("k", {}, wall_time=1.0, status="failed", error="ValueError: Received `inputs` shape (None, 0, 0, 4) "
+                 "which is not compatible with the expected input shape\nsecond line")
+    assert progress.trial_line("r", 1, 2, long, 0.5).endswith(  # cut at a word, and said to be cut
+        "failed: ValueError: Received `inputs` shape (None, 0, 0, 4) which is not compatible...  (1 s)")
     diverged = Trial("k", {}, metrics={"best_acc": 0.101}, wall_time=2.0, status="diverged")
     assert progress.trial_line("r", 2, 2, diverged, 0.5).endswith("best_acc 0.101 (diverged)  (2 s)  best so far 0.500")
     quiet = _Stream(tty=False)

@@ -169,8 +169,9 @@ class Explorer:
             return
         try:
             self.data = load_ledgers(self.ledgers)
-        except (StudyError, sqlite3.Error) as e:  # e.g. a ledger deleted or made unreadable meanwhile
-            self.source_message.value = f"<div class='studylib-error'>{html.escape(str(e))}</div>"
+        except (StudyError, sqlite3.Error, ValueError) as e:  # a ledger deleted or damaged meanwhile, a bad record
+            what = str(e) if isinstance(e, StudyError) else f"cannot read the ledgers: {type(e).__name__}: {e}"
+            self.source_message.value = f"<div class='studylib-error'>{html.escape(what)}</div>"
             return
         with self._silenced():
             self.filter.rebuild(self.data.trials, self.data.hyperparameters)
