@@ -108,20 +108,20 @@ def named_options(strategy: str, options: dict | None = None) -> list[str]:
         return [p.name for p in inspect.signature(klass.__init__).parameters.values()
                 if p.kind is inspect.Parameter.KEYWORD_ONLY] + list(getattr(klass, "sampler_options", ()))
 
-    out = named(strategy)
+    out = named(strategy) + [k for k in LIBRARY_OPTIONS.get(strategy, {}) if k not in named(strategy)]
     inner = inner_strategy(strategy, options)
     return out + (named(inner) if isinstance(inner, str) and inner in REGISTRY else [])
 
 
 def misspelt_option(strategy: str, options: dict) -> str:
     """``" ('popsize': did you mean 'population_size'?)"`` for the first option given that
-    ``strategy`` does not take but one it takes resembles; "" otherwise."""
+    ``strategy`` does not take but one it takes resembles; else the options it takes."""
     names = named_options(strategy, options)
     for key in options:
         close = closest(key, names) if key not in names else None
         if close:
             return f" ({key!r}: did you mean {close!r}?)"
-    return ""
+    return f" ({strategy} takes: {', '.join(dict.fromkeys(names)) or 'none'})"
 
 
 def _declared(strategy: str) -> dict:

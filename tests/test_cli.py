@@ -206,6 +206,9 @@ BAD = {
                                   "--strategy-option", "popsize=4"],
                                  "unknown options ['popsize'] (neither memetic-sh's nor its inner strategy memetic's) "
                                  "('popsize': did you mean 'population_size'?)"),
+    "unknown option, none like it": (["search", "round1", "--dataset", "synthetic", "--strategy", "tpe",
+                                      "--strategy-option", "colour=red"],
+                                     "tpe: unknown options ['colour'] (tpe takes: max_retries, n_startup_trials, "),
     "misspelt sampler option": (["search", "round1", "--dataset", "synthetic", "--strategy", "tpe",
                                  "--strategy-option", "n_startup_trial=3"],
                                 "tpe: unknown options ['n_startup_trial'] ('n_startup_trial': did you mean "
