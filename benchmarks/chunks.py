@@ -69,16 +69,16 @@ def chunk_path(work: Path, table: str, strategy: str) -> Path:
 
 def save_chunk(work: Path, table: str, strategy: str, frame: pd.DataFrame, stamp: dict, *, index: bool = True,
                **extra) -> Path:
-    """Write a chunk: its stamp (with ``extra``) first, then the CSV through a temporary file, so
-    that a chunk file exists only once complete, beside the stamp of the code that made it."""
+    """Write a chunk: the old one removed, its stamp (with ``extra``) written, then the CSV whole,
+    so that a chunk file exists only once complete, beside the stamp of the code that made it."""
+    from studylib.atomic import write_text, write_with
+
     work.mkdir(parents=True, exist_ok=True)
-    stamp_path(work, table, strategy).write_text(json.dumps({**stamp, "table": table, "strategy": strategy,
-                                                             **extra}) + "\n")
     path = chunk_path(work, table, strategy)
-    tmp_path = path.with_suffix(".tmp")
-    frame.to_csv(tmp_path, index=index)
-    tmp_path.rename(path)
-    return path
+    path.unlink(missing_ok=True)  # else an interrupted save would leave the old chunk beside a new stamp
+    write_text(stamp_path(work, table, strategy), json.dumps({**stamp, "table": table, "strategy": strategy,
+                                                               **extra}) + "\n")
+    return write_with(path, lambda tmp: frame.to_csv(tmp, index=index))
 
 
 def run_chunk(table: str, strategy: str, seeds: int, budget: int, workers: int, work: Path) -> float:

@@ -56,7 +56,7 @@ def build(name: str, out: Path, allow_code_change: bool = False) -> Path:
         print(f"{name} seed {seed}: {r.trained} trained, {r.served} served, best {r.frame.best_acc.max():.4f}",
               flush=True)
     path = out / f"{name}.csv"
-    write_table(learning_curves(out / name), path)
+    write_table(learning_curves(out / name), path)  # (and its sidecar: the source folder, rows, commit)
     return path
 
 

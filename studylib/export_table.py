@@ -50,7 +50,7 @@ def main(args) -> int:
     from .progress import count
 
     frame = learning_curves(args.folder, studies=args.studies)
-    write_table(frame, args.table, source=args.folder)
+    write_table(frame, args.table)
     lengths = frame.groupby(_key_columns(frame), dropna=False, sort=False)[EPOCH].max()
     print(f"wrote {args.table}: {len(frame)} rows ({count(len(lengths), 'learning curve')}, one per config and seed)")
     note = coverage_note(frame)
@@ -106,7 +106,8 @@ def check_not_foreign(table) -> None:
                          "overwritten): give another file name, or move the file away")
     if table.is_file() and table.stat().st_size > 0 and not ours:  # (an empty file: a name made for it)
         raise StudyError(f"--table {table} exists and export-table did not write it (no {side.name} of its own "
-                         "beside it): give another file name, or move the file away")
+                         "beside it; an export made before studylib wrote one has none either): give another file "
+                         "name, or move the file away")
 
 
 def _sidecar_is_ours(side: Path) -> bool:
@@ -169,6 +170,7 @@ def learning_curves(folder, studies: list[str] | None = None) -> "pd.DataFrame":
     frame = frame.sort_values(names + [SEED, EPOCH], kind="stable").reset_index(drop=True)
     frame.attrs["space"] = space
     frame.attrs["studies"] = list(studies) if studies else None  # None: every study of the folder
+    frame.attrs["source"] = str(folder.resolve())
     return frame
 
 
@@ -222,20 +224,32 @@ def _metric_order(name: str):
     return (not name.startswith("val_"), name != "val_accuracy", name)
 
 
-def write_table(frame, out, source=None) -> None:
-    """Write ``frame`` to ``out`` (.csv) through a temporary file in the same folder, after its
-    sidecar (``out`` less .csv + ``.provenance.json``: what made it, from which studies of
-    ``source``), so that a table export-table wrote always has one."""
+def write_table(frame, out) -> None:
+    """Write ``frame`` to ``out`` (.csv) whole or not at all, with its sidecar (``out`` less .csv
+    + ``.provenance.json``: what made it, from which studies of which folder): both are written,
+    or neither is changed (a table export-table wrote always has its sidecar, and a sidecar its table)."""
     from . import provenance
-    from .ledger import write_csv_atomic
+    from .atomic import write_text, write_with
     from .outdir import check_out_file
 
     out = Path(out)
     check_out_file(out, ".csv", flag="--table")
+    side = provenance.stamp_path(out)
+    before = side.read_text() if side.is_file() else None
+    stamp = {"generator": GENERATOR, "git_commit": provenance.git_commit(), "source": frame.attrs.get("source"),
+             "studies": frame.attrs.get("studies"), "rows": len(frame)}
+
+    def write(tmp):
+        frame.to_csv(tmp, index=False)
+        provenance.write_stamp(out, stamp)  # last before the table is renamed into place
+
     try:
-        provenance.write_stamp(out, {"generator": GENERATOR, "git_commit": provenance.git_commit(),
-                                     "source": None if source is None else str(Path(source).resolve()),
-                                     "studies": frame.attrs.get("studies"), "rows": len(frame)})
-        write_csv_atomic(frame, out)
-    except OSError as e:
-        raise StudyError(f"cannot write {out}: {e.strerror or e}") from None
+        write_with(out, write)
+    except BaseException as e:
+        if before is None:
+            side.unlink(missing_ok=True)
+        else:
+            write_text(side, before)
+        if isinstance(e, OSError):
+            raise StudyError(f"cannot write {out}: {e.strerror or e}") from None
+        raise

@@ -77,9 +77,9 @@ def _one_of(*choices: str):
     return lambda value: None if value in choices else f"one of {', '.join(choices)}"
 
 
-def _whole_from(low: int):
-    return lambda value: (None if isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= low
-                          else f"a whole number of at least {low}")
+def _number_from(low: float):
+    return lambda value: (None if isinstance(value, numbers.Real) and not isinstance(value, bool) and value >= low
+                          else f"a number of at least {low:g}")
 
 
 #: Options a strategy hands to a library as they are (DEHB's differential evolution), which the
@@ -88,7 +88,7 @@ LIBRARY_OPTIONS = {"dehb": {
     "mutation_factor": _number_in(0, 2, low_open=True), "crossover_prob": _number_in(0, 1),
     "strategy": _one_of(*(f"{m}_{c}" for m in ("rand1", "rand2", "rand2dir", "best1", "best2", "currenttobest1",
                                                  "randtobest1") for c in ("bin", "exp"))),
-    "boundary_fix_type": _one_of("random", "clip"), "max_age": _whole_from(1)}}
+    "boundary_fix_type": _one_of("random", "clip"), "max_age": _number_from(1)}}
 
 
 def check_library_options(strategy: str, options: dict) -> None:

@@ -70,7 +70,7 @@ def identity_differences(identity: dict, other: dict) -> list[str]:
     differ = []
     for k in sorted(set(identity) | set(other)):
         mine, theirs = identity.get(k), other.get(k)
-        if isinstance(mine, dict) and theirs is None or isinstance(theirs, dict) and mine is None:
+        if isinstance(mine, dict) and mine and theirs is None or isinstance(theirs, dict) and theirs and mine is None:
             mine, theirs = mine or {}, theirs or {}  # defaults recorded on one side only: name each
         if isinstance(mine, dict) and isinstance(theirs, dict):
             differ += [f"{k}.{j}" for j in sorted(set(mine) | set(theirs)) if text(mine.get(j)) != text(theirs.get(j))]
@@ -169,11 +169,6 @@ def _probe_strategy(strategy: str, space: SearchSpace, *, seed: int, max_epochs:
     except (TypeError, ValueError) as e:  # an unknown option or a bad value (--strategy-option)
         hint = misspelt_option(strategy, options) if "unknown option" in str(e) else ""
         raise StudyError(f"strategy options {dict(options)}: {first_line(e)}{hint}") from None
-    except (ArithmeticError, LookupError, AttributeError, AssertionError) as e:
-        if not options:  # built at its defaults: a fault of the strategy's, not of the input
-            raise
-        raise StudyError(f"strategy options {dict(options)}: {strategy} cannot be built with them "
-                         f"({type(e).__name__}: {first_line(e)})") from None
     top = getattr(probe, "max_epochs", max_epochs) if probe.multi_fidelity else None
     lowest = options.get("min_epochs")
     if top is not None and isinstance(lowest, int) and lowest > top:

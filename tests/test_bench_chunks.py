@@ -91,11 +91,14 @@ def test_a_saved_chunk_is_whole_and_stamped_or_absent(tmp_path, monkeypatch):
         open(path, "w").write("seed,reg")
         raise KeyboardInterrupt
 
+    chunks.save_chunk(tmp_path, "t", "random", frame.assign(regret=9.9), {**stamp, "fingerprint": "old"},
+                      index=False)  # a chunk of other code, then a save of today's cut short
     monkeypatch.setattr(pd.DataFrame, "to_csv", cut)
     with pytest.raises(KeyboardInterrupt):
         chunks.save_chunk(tmp_path, "t", "random", frame, stamp, index=False)
-    assert not chunks.chunk_path(tmp_path, "t", "random").exists()
+    assert not chunks.chunk_path(tmp_path, "t", "random").exists()  # not the old chunk under today's stamp
     assert not chunks.chunk_is_current(tmp_path, "t", "random", stamp, say=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t__random.json"]  # no temporary file left
     monkeypatch.undo()
     path = chunks.save_chunk(tmp_path, "t", "random", frame, stamp, index=False, seeds=2)
     assert chunks.chunk_is_current(tmp_path, "t", "random", stamp, say=False)

@@ -76,8 +76,8 @@ def test_a_file_of_the_users_is_not_overwritten_an_earlier_export_is(study, tmp_
         assert cli.main(["export-table", str(out), "--table", str(mine)]) == 2
         err = capsys.readouterr().err
         assert err == (f"studylib: error: --table {mine} exists and export-table did not write it (no "
-                       "mydata.provenance.json of its own beside it): give another file name, or move the file "
-                       "away\n")
+                       "mydata.provenance.json of its own beside it; an export made before studylib wrote one has "
+                       "none either): give another file name, or move the file away\n")
         assert mine.read_text() == text and not (tmp_path / "mydata.provenance.json").exists()
     table = tmp_path / "curves.csv"
     table.touch()  # an empty file made for it (mktemp) is not the user's data
@@ -100,6 +100,7 @@ def test_the_ledger_file_itself_or_a_folder_of_study_folders(study, tmp_path, ca
     target = tmp_path / "t.csv"
     assert cli.main(["export-table", str(out / "ledger.sqlite"), "--table", str(target)]) == 0  # the ledger's folder
     assert len(pd.read_csv(target)) == 8
+    assert json.loads((tmp_path / "t.provenance.json").read_text())["source"] == str(out.resolve())  # the folder
     capsys.readouterr()
     assert cli.main(["export-table", str(out.parent), "--table", str(tmp_path / "u.csv")]) == 2  # e.g. a run's OUT
     err = capsys.readouterr().err
@@ -206,7 +207,7 @@ def test_an_interrupted_export_keeps_the_old_table_and_leaves_no_temporary_file(
     _, out = study
     target = tmp_path / "curves.csv"
     assert cli.main(["export-table", str(out), "--table", str(target)]) == 0
-    before = target.read_bytes()
+    before, side = target.read_bytes(), (tmp_path / "curves.provenance.json").read_bytes()
 
     def interrupted(self, path, **kwargs):
         open(path, "w").write("half a tab")
@@ -214,7 +215,10 @@ def test_an_interrupted_export_keeps_the_old_table_and_leaves_no_temporary_file(
 
     monkeypatch.setattr(pd.DataFrame, "to_csv", interrupted)
     assert cli.main(["export-table", str(out), "--table", str(target)]) == 130  # Ctrl-C's code
-    assert target.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["curves.csv", "curves.provenance.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["curves.csv", "curves.provenance.json"]
+    assert target.read_bytes() == before and (tmp_path / "curves.provenance.json").read_bytes() == side
+    assert cli.main(["export-table", str(out), "--table", str(tmp_path / "new.csv")]) == 130  # a new name: nothing
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["curves.csv", "curves.provenance.json"]
 
 
 def test_a_partial_grid_is_noted_with_the_values_it_misses(study, tmp_path, capsys):

@@ -30,6 +30,7 @@ def test_identity_differences_name_each_field_as_the_study_id_hashes_it():
         "budget.max_epochs", "in_flight", "strategy_defaults.eta", "strategy_options.eta"]
     assert study_spec.identity_differences({**new, "strategy_options": {"eta": 3}}, new) == ["strategy_options.eta"]
     assert study_spec.identity_differences(new, json.loads(json.dumps(new))) == []
+    assert study_spec.identity_differences({"seed": 0, "strategy_options": {}}, {"seed": 0}) == ["strategy_options"]
 
 
 def test_two_studies_in_one_folder_each_keep_their_results(tmp_path, capsys):

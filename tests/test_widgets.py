@@ -355,6 +355,11 @@ def test_reload_finds_the_study_folders_that_appeared_in_a_folder_given(tmp_path
     assert len(e.ledger_select.options) == 2 and count(e) == (7, 7)
     e.reload_button.click()  # nothing new: the same ledgers read again
     assert len(e.ledger_select.options) == 2 and count(e) == (7, 7)
+    (tmp_path / "typo").mkdir()  # a folder typed in that holds no ledger: said once, not at every Reload
+    e.add_sources([tmp_path / "typo"])
+    assert "no ledger.sqlite in" in e.source_message.value
+    e.reload_button.click()
+    assert e.source_message.value == "" and count(e) == (7, 7)
 
 
 # -- the command line (bad input only: the browser test starts the real server) -------------

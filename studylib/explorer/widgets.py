@@ -137,11 +137,13 @@ class Explorer:
         found, errors = [], []
         for s in (str(s).strip() for s in sources):
             try:
-                found += find_ledgers(s, errors) if s else []
+                here = find_ledgers(s, errors) if s else []
             except StudyError as e:
                 errors.append(str(e))
-            if s and Path(s).expanduser().is_dir() and s not in self._folders:
-                self._folders.append(s)
+                continue
+            found += here
+            if here and Path(s).expanduser().is_dir() and s not in self._folders:
+                self._folders.append(s)  # a folder that held ledgers: Reload looks in it again
         known = [v for _, v in self.ledger_select.options]
         new = [p for p in dict.fromkeys(str(p) for p in found) if p not in known]
         self.source_message.value = "".join(f"<div class='studylib-error'>{html.escape(e)}</div>" for e in errors)
