@@ -17,6 +17,8 @@ work, with a one-line deprecation warning on stderr.
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 
 #: The default windows --in-flight's help names (a test builds each strategy to check them).
@@ -50,6 +52,18 @@ def path(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError("expected a path, got an empty string")
     return text
+
+
+_HOST_PORT = re.compile(r"^[\w.\-]+:\d+$|^\[[0-9A-Fa-f:]+\]:\d+$")
+
+
+def scheduler(text: str) -> str:
+    """An argparse type: a Dask scheduler's address (``tcp://host:8786``, ``host:8786``) or an
+    existing scheduler file; a path to no file is said to be one, not tried as an address."""
+    text = path(text)
+    if "://" in text or os.path.isfile(text) or _HOST_PORT.match(text):
+        return text
+    raise argparse.ArgumentTypeError(f"{text}: no such scheduler file, and not an address such as tcp://host:8786")
 
 
 class _Deprecated(argparse.Action):
@@ -205,7 +219,7 @@ def add_study_arguments(p: argparse.ArgumentParser, *, default_out: str | None =
     g.add_argument("--workers", type=positive_int, metavar="N",
                    help="N worker processes run trials at once: a local Dask cluster of N single-thread "
                         "workers (implies --executor dask)")
-    g.add_argument("--scheduler", metavar="ADDRESS", type=path,
+    g.add_argument("--scheduler", metavar="ADDRESS", type=scheduler,
                    help="join an existing Dask cluster: tcp://host:8786 or a scheduler file (implies dask)")
     g.add_argument("--in-flight", type=positive_int, metavar="N",
                    help="proposals a result-driven strategy (ga, memetic, tpe, ...) makes ahead of its results, "

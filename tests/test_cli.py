@@ -199,6 +199,9 @@ BAD = {
     "negative seed": (["search", "round1", "--seed", "-1"], "non-negative"),
     "unknown profile": (["search", "round1", "--profile", "huge"], "--profile"),
     "strategy option without =": (["search", "round1", "--strategy-option", "fill"], "expected KEY=VALUE"),
+    "missing scheduler file": (["search", "round1", "--scheduler", "cluster/scheduler.json", "--out", "{tmp}/new/sub"],
+                               "cluster/scheduler.json: no such scheduler file, and not an address such as "
+                               "tcp://host:8786"),
     "unknown strategy option": (["search", "round1", "--dataset", "synthetic", "--strategy", "memetic-sh",
                                  "--strategy-option", "colour=red"],
                                 "memetic-sh: unknown options ['colour'] (neither memetic-sh's nor its inner strategy memetic's)"),
@@ -260,7 +263,7 @@ BAD = {
                        "not writable"),
     # found after the output folder was made: the folders this call made are taken back
     "unknown scheduler": (["search", "round1", "--dataset", "synthetic", "--scheduler", "BAD", "--out",
-                           "{tmp}/new/sub"], "cannot connect to the Dask scheduler at BAD"),
+                           "{tmp}/new/sub"], "BAD: no such scheduler file, and not an address such as tcp://"),
     "a scheduler file that is not one": (["search", "round1", "--dataset", "synthetic", "--scheduler",
                                           "{tmp}/wrong.yaml", "--out", "{tmp}/new/sub"],
                                          "--scheduler {tmp}/wrong.yaml is not a Dask scheduler file"),
