@@ -94,7 +94,8 @@ def test_appendix_without_a_space_keeps_studylib_names_and_adds_seed_with_severa
     df = round_frame("round1", n=6, seeds=[0, 0, 0, 1, 1, 1]).drop(columns=["study_id"])
     table = report.appendix_table(df)
     assert {"filters1", "hidden1", "best_acc", "no_epochs"} <= set(table.columns)
-    assert table.columns[-1] == "seed"
+    assert list(table.index.names) == ["seed", "trial"]  # trial numbers restart with each seed
+    assert "then ours (test_acc, seed)" in report.appendix_table(df, styled=True).caption
 
 
 def test_group_summary_counts_per_value():
@@ -279,6 +280,11 @@ def test_summary_and_results_block_with_several_seeds(tmp_path):
     assert s["rows"] == 12 and s["seeds"] == [0, 1, 2] and s["dataset"] == "digits"
     text = report.results_block(run, paper_best=0.6085)._repr_html_()
     assert "±" in text and "60.85%" in text and "not CIFAR-10" in text
+    assert "A smoke run on digits" in text and "compare trends" not in text  # a smoke run shows no trend either
+    stored = dict(report.provenance_block(run).rows)["Trials stored in"]  # the ledgers are in each seed's folder
+    assert stored.endswith("each seed's ledger.sqlite, trials.csv and studies/<study_id>.json in seed-<seed>/)")
+    run.profile = "paper"
+    assert "compare trends" in report.results_block(run)._repr_html_()
     path = report.write_summary(tmp_path, s)
     assert report.read_summary(tmp_path)["study_ids"] == s["study_ids"] and path.name == "summary.json"
 
@@ -326,7 +332,8 @@ def test_run_round_with_several_seeds_keeps_each_study_and_reports_the_spread(tm
     summary = report.read_summary(out)
     assert summary["seeds"] == [4, 5] and summary["rows"] == 6 and summary["trained"] == 6
     assert summary["best_acc_std"] > 0
-    assert "seed" in report.appendix_table(run).columns
+    table = report.appendix_table(run)  # trial numbers restart with each seed: (seed, trial) names a row
+    assert list(table.index.names) == ["seed", "trial"] and table.index.is_unique and "seed" not in table.columns
     assert list(report.seed_summary(run).index) == ["4", "5", "mean ± std"]
     assert "2 seeds" in report.provenance_block(run)._repr_html_()
     # the same call again continues (serves) the studies instead of training anew

@@ -416,8 +416,13 @@ def test_index_lists_every_report_with_its_summary(tmp_path):
     assert "href='round1.html'" in index and "href='compare.html'" in index
     assert index.index("round1.html") < index.index("compare.html")
     assert "round1: the paper's random search; compare: the memetic GA" in index
-    # the caveat each digits report carries, once, on the index too
-    assert index.count("These numbers are on digits, not CIFAR-10: compare trends") == 1
+    # the caveat each smoke report carries, once, on the index too: a smoke run shows no trend either
+    assert index.count("A smoke run on digits, not CIFAR-10 (the smoke profile: few trials, few epochs") == 1
+    assert "compare trends" not in index
+    summary = json.loads((tmp_path / "round1" / "summary.json").read_text())
+    (tmp_path / "round1" / "summary.json").write_text(json.dumps({**summary, "profile": "paper"}))
+    assert publish.write_index(tmp_path).read_text().count("These numbers are on digits, not CIFAR-10: compare "
+                                                            "trends") == 1
     (tmp_path / "compare.html").unlink()
     assert "compare: the memetic" not in publish.write_index(tmp_path).read_text()  # the intro names only what is there
 

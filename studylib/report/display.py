@@ -112,7 +112,9 @@ def provenance_block(run: RoundRun) -> Block:
         *time_rows(s["train_time"], s["wall_time"], s["trained"], s["served"],
                    unit="trial" if run.rung_trials is None else "rung trial"),
         *code_rows(run.provenance),
-        ("Trials stored in", f"{run.out_dir} (ledger.sqlite, trials.csv, studies/<study_id>.json, summary.json)"),
+        ("Trials stored in", f"{run.out_dir} (ledger.sqlite, trials.csv, studies/<study_id>.json, summary.json)"
+         if len(run.seeds) == 1 else f"{run.out_dir} (trials.csv and summary.json of every seed; each seed's "
+         "ledger.sqlite, trials.csv and studies/<study_id>.json in seed-<seed>/)"),
         ("Study ids", ", ".join(s["study_ids"])),
         ("Finished", s["finished_at"]),
     ]
@@ -129,7 +131,7 @@ def results_block(run: RoundRun, paper_best: float | None = None) -> Block:
             ("Dataset", run.dataset_label)]
     if paper_best is not None:
         rows.append(("Paper's best_acc (CIFAR-10)", f"{100 * paper_best:.2f}%"))
-    notes = [c for c in [dataset_caveat(run.data.get("dataset"))] if c]
+    notes = [c for c in [dataset_caveat(run.data.get("dataset"), run.profile)] if c]
     return Block("Result of this run", rows, notes)
 
 

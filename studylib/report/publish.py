@@ -96,7 +96,8 @@ def write_index(out: Path) -> Path:
     names = {p.stem for p in out.glob("*.ipynb")} | {p.stem for p in out.glob("*.html") if p.name != INDEX_HTML}
     items, datasets = [], []
     for name in sorted(names, key=round_order):
-        datasets.append((read_summary(out / name) or {}).get("dataset"))
+        summary = read_summary(out / name) or {}
+        datasets.append((summary.get("dataset"), summary.get("profile")))
         ipynb, report = out / f"{name}.ipynb", out / f"{name}.html"
         failed = _notebook_failed(ipynb)
         e = html.escape
@@ -118,7 +119,7 @@ def write_index(out: Path) -> Path:
             f"report per round ({_kinds(names)}). Accuracy is the best validation accuracy of the best "
             "trial, and the test accuracy of that trial.</p>"
             + "".join(f"<p class='caveat'><b>{html.escape(c)}</b></p>"
-                      for c in dict.fromkeys(filter(None, map(dataset_caveat, datasets)))) +
+                      for c in dict.fromkeys(filter(None, (dataset_caveat(*d) for d in datasets)))) +
             f"<ul>{''.join(items) or '<li>no reports yet</li>'}</ul>"
             f"<p><small>updated {html.escape(stamp)} in {html.escape(str(out))}</small></p></body></html>")
     return atomic.write_text(out / INDEX_HTML, page)

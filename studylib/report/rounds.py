@@ -342,8 +342,14 @@ def write_summary(out_dir: str | Path, summary: dict[str, Any]) -> Path:
     return atomic.write_text(path, json.dumps(summary, indent=2, default=str))
 
 
-def dataset_caveat(dataset: str | None) -> str | None:
-    """What every report on another dataset than the paper's says (None for CIFAR-10)."""
+def dataset_caveat(dataset: str | None, profile: str | None = None) -> str | None:
+    """What every report on another dataset than the paper's, or of a smoke run, says (None for
+    CIFAR-10 under another profile)."""
+    if profile == "smoke":  # a few trials of 2 epochs on a subset: neither accuracy nor trend compares
+        on = f" on {dataset}" + ("" if dataset == "cifar10" else ", not CIFAR-10") if dataset else ""
+        return (f"A smoke run{on} (the smoke profile: few trials, few epochs, a subset of the data) checks that the "
+                "study runs end to end: neither its accuracy nor its trends (which settings fail, which help) "
+                "compare with the paper's.")
     if not dataset or dataset == "cifar10":
         return None
     return (f"These numbers are on {dataset}, not CIFAR-10: compare trends (which settings fail, which help), "

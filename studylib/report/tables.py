@@ -63,7 +63,8 @@ def appendix_table(data, space: SearchSpace | str | None = None, *, extra: tuple
     """The round's trial table as the paper's appendix prints it: the paper's column names
     (``paper_csv_frame``), sorted by ``best_acc`` (best first; failed trials last), indexed by
     trial number. Columns after the paper's are ours (``test_acc``, and ``seed`` when the frame
-    holds several seeds). ``styled=True`` returns a pandas Styler with a caption (notebooks)."""
+    holds several seeds, where the index is (seed, trial)). ``styled=True`` returns a pandas Styler
+    with a caption (notebooks)."""
     frame, run_space = _unpack(data)
     sp = _space(space or run_space, frame)
     # without a space, every column that is a known hyperparameter keeps its studylib name
@@ -76,14 +77,15 @@ def appendix_table(data, space: SearchSpace | str | None = None, *, extra: tuple
     moved = [paper_names.get(m, m) for m in APPENDIX_OURS.get(sp.name, ())] if sp else []
     cols = [c for c in paper_cols if c not in hidden and c not in moved]
     ours = [c for c in [*moved, *extra] if c in out.columns and c not in cols]
-    if "seed" in out.columns and out["seed"].nunique() > 1:
-        ours.append("seed")
+    seeds = "seed" in out.columns and out["seed"].nunique() > 1  # trial numbers restart with each seed
     table = out.sort_values("best_acc", ascending=False, na_position="last", kind="stable")
-    table = table.set_index("trial") if "trial" in table.columns else table
+    key = [k for k in (["seed", "trial"] if seeds else ["trial"]) if k in table.columns]
+    table = table.set_index(key) if key else table
     table = table[cols + ours]
     if not styled:
         return table
     number = APPENDIX_NUMBER.get(sp.name if sp else "")
+    ours_text = [*ours, "seed"] if seeds else ours  # (an index level: named in the caption all the same)
     title = f"Appendix {number}" if number else "Trials"
     fixed = ""
     if sp:
@@ -91,7 +93,7 @@ def appendix_table(data, space: SearchSpace | str | None = None, *, extra: tuple
                   if len(d.values) == 1 and paper_names.get(d.name, d.name) in hidden]
         fixed = f"; fixed in this round: {', '.join(consts)}" if consts else ""
     caption = (f"{title}: trials sorted by best_acc (best validation accuracy), the paper's columns"
-               + (f", then ours ({', '.join(ours)})" if ours else "") + fixed)
+               + (f", then ours ({', '.join(ours_text)})" if ours_text else "") + fixed)
     # headers may wrap after an underscore (<wbr>): ~20 columns fit a 1,400 px page
     values = [c for c in table.columns if c in set(paper_names.values()) | set(moved)]  # hyperparameters: 0.001
     return (table.style.set_caption(caption).format(precision=4, na_rep="-")
