@@ -1,5 +1,6 @@
 """Failing trials: recorded as ``failed`` with their error, the study goes on; a trial past
 ``--trial-timeout`` is killed and recorded failed; ``--max-failures`` stops the study (exit 3)."""
+import functools
 import subprocess
 import sys
 
@@ -39,9 +40,24 @@ def search(space_file, out, *extra, dataset="synthetic"):
                           capture_output=True, text=True, timeout=300)
 
 
-def test_failing_trials_are_recorded_and_skipped_and_max_failures_stops(tmp_path):
+def search_here(capsys, space_file, out, *extra, dataset="synthetic"):
+    """:func:`search` in this process (its trials still in the serial executor's worker process):
+    no fresh interpreter, and TensorFlow, per command."""
+    from types import SimpleNamespace
+
+    from studylib import cli
+
+    capsys.readouterr()
+    code = cli.main(["search", str(space_file), "--dataset", dataset, "--strategy", "grid", "--out", str(out),
+                     "--no-progress", *map(str, extra)])
+    captured = capsys.readouterr()
+    return SimpleNamespace(returncode=code, stdout=captured.out, stderr=captured.err)
+
+
+def test_failing_trials_are_recorded_and_skipped_and_max_failures_stops(tmp_path, capsys):
     space = tmp_path / "crops.yaml"
     space.write_text(CROP_SPACE)
+    search = functools.partial(search_here, capsys)
     r = search(space, tmp_path / "stop", "--trials", "4", "--max-epochs", "1", "--max-failures", "0")
     assert r.returncode == 3, (r.stdout, r.stderr)
     err = r.stderr.strip().splitlines()[-1]
