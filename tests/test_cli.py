@@ -357,7 +357,7 @@ def test_a_bad_value_never_removes_a_folder_that_existed(tmp_path):
     (tmp_path / "empty").mkdir()
     (tmp_path / "held").mkdir()
     for out in (tmp_path / "empty", tmp_path / "held" / "new"):
-        r = run("search", "round1", "--dataset", "synthetic", "--scheduler", "BAD", "--out", out)
+        r = run("search", "round1", "--dataset", "synthetic", "--scheduler", "tcp://BAD", "--out", out)
         assert r.returncode == 2 and "Dask scheduler" in r.stderr, r.stderr
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["empty", "held"]
 
