@@ -225,31 +225,17 @@ def _metric_order(name: str):
 
 
 def write_table(frame, out) -> None:
-    """Write ``frame`` to ``out`` (.csv) whole or not at all, with its sidecar (``out`` less .csv
-    + ``.provenance.json``: what made it, from which studies of which folder): both are written,
-    or neither is changed (a table export-table wrote always has its sidecar, and a sidecar its table)."""
+    """Write ``frame`` to ``out`` (.csv) with its sidecar (``out`` less .csv + ``.provenance.json``:
+    what made it, from which studies of which folder), both or neither
+    (:func:`~studylib.provenance.write_result`): a table export-table wrote always has its sidecar."""
     from . import provenance
-    from .atomic import write_text, write_with
     from .outdir import check_out_file
 
     out = Path(out)
     check_out_file(out, ".csv", flag="--table")
-    side = provenance.stamp_path(out)
-    before = side.read_text() if side.is_file() else None
     stamp = {"generator": GENERATOR, "git_commit": provenance.git_commit(), "source": frame.attrs.get("source"),
              "studies": frame.attrs.get("studies"), "rows": len(frame)}
-
-    def write(tmp):
-        frame.to_csv(tmp, index=False)
-        provenance.write_stamp(out, stamp)  # last before the table is renamed into place
-
     try:
-        write_with(out, write)
-    except BaseException as e:
-        if before is None:
-            side.unlink(missing_ok=True)
-        else:
-            write_text(side, before)
-        if isinstance(e, OSError):
-            raise StudyError(f"cannot write {out}: {e.strerror or e}") from None
-        raise
+        provenance.write_result(frame, out, stamp)
+    except OSError as e:
+        raise StudyError(f"cannot write {out}: {e.strerror or e}") from None

@@ -108,7 +108,8 @@ def named_options(strategy: str, options: dict | None = None) -> list[str]:
         return [p.name for p in inspect.signature(klass.__init__).parameters.values()
                 if p.kind is inspect.Parameter.KEYWORD_ONLY] + list(getattr(klass, "sampler_options", ()))
 
-    out = named(strategy) + [k for k in LIBRARY_OPTIONS.get(strategy, {}) if k not in named(strategy)]
+    own = named(strategy)
+    out = own + [k for k in LIBRARY_OPTIONS.get(strategy, {}) if k not in own]
     inner = inner_strategy(strategy, options)
     return out + (named(inner) if isinstance(inner, str) and inner in REGISTRY else [])
 

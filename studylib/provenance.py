@@ -183,13 +183,26 @@ def stamp_path(result) -> Path:
 
 
 def write_result(frame, result, stamp: dict, **to_csv) -> Path:
-    """A benchmark's result: ``frame`` written whole to the CSV file ``result``
-    (``frame.to_csv(**to_csv)``, no index unless asked), then ``stamp`` beside it
-    (:func:`write_stamp`); returns ``result``."""
-    from .atomic import write_with
+    """A result: ``frame`` as the CSV file ``result`` (``frame.to_csv(**to_csv)``, no index unless
+    asked) and ``stamp`` beside it (:func:`write_stamp`), both written or neither changed (a failed
+    or interrupted write puts the earlier stamp back); returns ``result``."""
+    from .atomic import write_text, write_with
 
-    write_with(result, lambda tmp: frame.to_csv(tmp, **{"index": False, **to_csv}))
-    write_stamp(result, stamp)
+    side = stamp_path(result)
+    before = side.read_text() if side.is_file() else None
+
+    def write(tmp):
+        frame.to_csv(tmp, **{"index": False, **to_csv})
+        write_stamp(result, stamp)  # last before the CSV is renamed into place
+
+    try:
+        write_with(result, write)
+    except BaseException:
+        if before is None:
+            side.unlink(missing_ok=True)
+        else:
+            write_text(side, before)
+        raise
     return Path(result)
 
 
