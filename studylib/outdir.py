@@ -156,7 +156,15 @@ def read_study_record(out: str | Path, study_id: str) -> dict:
 
 
 def write_study_record(out: Path, study_id: str, record: dict) -> None:
+    """Write the study's record; its ``trials`` is the most any run of the study asked for (a
+    smaller re-run serves its trials from the ledger, which still holds the others)."""
     path = study_record_path(out, study_id)
+    try:
+        before = read_study_record(out, study_id).get("trials")
+    except (OSError, ValueError, AttributeError):  # unreadable or damaged by hand: written anew
+        before = None
+    if isinstance(before, int) and isinstance(record.get("trials"), int):
+        record = {**record, "trials": max(before, record["trials"])}
     path.parent.mkdir(exist_ok=True)
     atomic.write_text(path, json.dumps({"study_id": study_id, **record}, indent=2, default=str))
 

@@ -56,6 +56,10 @@ def test_two_studies_in_one_folder_each_keep_their_results(tmp_path, capsys):
         rec = read_study_record(tmp_path, sid)
         assert rec["study_id"] == sid and rec["seed"] == seed and rec["trials"] == trials
         assert rec["trainer"] == trainer_fingerprint() and rec["provenance"]["data"]["dataset"] == "synthetic"
+    # a smaller re-run serves its trials; the record still says the study holds 3
+    assert study.search("round1", tmp_path, executor="inline", progress=False, dataset="synthetic", max_epochs=1,
+                        trials=2, seed=1).trained == 0
+    assert read_study_record(tmp_path, ids[0])["trials"] == 3
 
 
 def test_a_code_change_stops_a_resumed_study_unless_allowed(tmp_path, capsys, monkeypatch):
