@@ -111,10 +111,10 @@ def cmd_search(args) -> int:
     frame = result.frame
     # failed trials served from the ledger: an earlier run's, which --retry-failed trains again
     earlier = (int((frame["status"] == "failed").sum()) if "status" in frame else 0) - result.failed
-    extra = f", {result.failed} failed" if result.failed else ""
-    extra += f", {earlier} failed in an earlier run" if earlier > 0 else ""
+    failed = f", of which {result.failed} failed;" if result.failed else ","
+    extra = f", {earlier} failed in an earlier run" if earlier > 0 else ""
     extra += f", {result.retried} re-run after a worker died" if result.retried else ""
-    print(f"{count_text(frame)} ({result.trained} trained, {result.served} from the ledger{extra}) "
+    print(f"{count_text(frame)} ({result.trained} trained{failed} {result.served} from the ledger{extra}) "
           f"in {result.wall_time:.1f}s")
     if args.trials and result.budget_spent:
         budget_note(frame, min(args.trials, space.size), result.budget_ended_by)

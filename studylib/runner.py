@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 
 from . import defaults, notebook_params, paths
-from .cliargs import same_value
+from .cliargs import given_once
 from .errors import StudyError, first_line
 from .notebook_exec import RoundFailed, execute
 
@@ -235,14 +235,9 @@ def _flag(parameter: str) -> str:
 
 def _p_items(args) -> list[tuple[str, str, object]]:
     """The ``-p KEY=VALUE`` items as (item, key, value); a key given twice with two values is an error."""
-    out, by_key = [], {}
-    for item in getattr(args, "param", None) or []:
-        key, value = notebook_params.key_value(item)
-        if key in by_key and not same_value(by_key[key], value):
-            raise StudyError(f"-p {key} given twice ({by_key[key]!r} and {value!r}): give one")
-        by_key[key] = value
-        out.append((item, key, value))
-    return out
+    items = [(item, *notebook_params.key_value(item)) for item in getattr(args, "param", None) or []]
+    given_once(((key, value) for _, key, value in items), "-p")
+    return items
 
 
 def planner(name: str):

@@ -333,7 +333,7 @@ def test_a_study_whose_every_trial_failed_says_so_and_exits_3(tmp_path):
     r = run("search", "round1", "--dataset", "synthetic", "--trials", "2", "--trial-timeout", "0.01",
             "--no-progress", "--out", tmp_path / "out")
     assert r.returncode == 3, (r.stdout, r.stderr)
-    assert "2 trials (2 trained, 0 from the ledger, 2 failed)" in r.stdout and "best:" not in r.stdout
+    assert "2 trials (2 trained, of which 2 failed; 0 from the ledger)" in r.stdout and "best:" not in r.stdout
     (line,) = r.stderr.strip().splitlines()
     assert line.startswith("studylib: error: every trial failed (last: timed out after 0.01 s") and "trials.csv" in line
     assert (tmp_path / "out" / "trials.csv").exists()  # the failures are kept, with their errors

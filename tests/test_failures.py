@@ -71,7 +71,7 @@ def test_failing_trials_are_recorded_and_skipped_and_max_failures_stops(tmp_path
     r = search(space, tmp_path / "stop", "--trials", "4", "--max-epochs", "1", "--retry-failed")
     assert r.returncode == 0, r.stderr
     ok_before = len(stopped) - 1
-    assert f"4 trials ({4 - ok_before} trained, {ok_before} from the ledger, 2 failed)" in r.stdout
+    assert f"4 trials ({4 - ok_before} trained, of which 2 failed; {ok_before} from the ledger)" in r.stdout
     frame = pd.read_csv(tmp_path / "stop" / "trials.csv")
     assert len(frame) == 4 and frame.key.is_unique
     failed = frame[frame.status == "failed"]
@@ -82,7 +82,7 @@ def test_failing_trials_are_recorded_and_skipped_and_max_failures_stops(tmp_path
     # a smaller --trials retries only the failures it reaches; the later ones stay recorded
     r = search(space, tmp_path / "stop", "--trials", "2", "--max-epochs", "1", "--retry-failed")
     assert r.returncode == 0, r.stderr
-    assert "2 trials (1 trained, 1 from the ledger, 1 failed)" in r.stdout
+    assert "2 trials (1 trained, of which 1 failed; 1 from the ledger)" in r.stdout
     again = pd.read_csv(tmp_path / "stop" / "trials.csv")
     assert len(again) == 4 and (again.status == "failed").sum() == 2
     assert list(frame.status.iloc[[1, 3]]) == ["failed", "failed"]

@@ -134,6 +134,9 @@ def test_html_report_stands_alone(published, name):
     assert all(u.startswith("data:") for u in fetched_urls(html))  # no script or stylesheet from anywhere
     assert "report.run_round(" not in html  # code cells hidden
     assert "oneDNN" not in html and "Traceback" not in html
+    alts = [a for _, a in re.findall(r"""<img[^>]*\salt=(["'])(.*?)\1""", html)]  # each figure in words
+    assert len(alts) >= FIGURES[name] and all(a and "No description" not in a for a in alts), alts
+    assert "matplotlib " in html  # the library that drew them, among the provenance's versions
 
 
 @pytest.mark.slow

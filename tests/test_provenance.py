@@ -141,3 +141,18 @@ def test_a_result_is_written_whole_with_its_stamp_or_left_as_it_was(tmp_path, mo
         provenance.write_result(first.assign(regret=0), path, {"git_commit": "c2"})
     assert path.read_text() == "table,regret\na,0.123457\nb,0.5\n" and list(tmp_path.glob("*.tmp")) == []
     assert json.loads(provenance.stamp_path(path).read_text())["git_commit"] == "c1"
+
+
+def test_the_provenance_records_every_library_a_report_names():
+    from importlib import metadata
+
+    from studylib.report.display import SHOWN_LIBRARIES
+
+    recorded = provenance.collect()["libraries"]
+    for lib in SHOWN_LIBRARIES:
+        try:
+            installed = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            continue
+        assert recorded.get(lib) == installed, lib
+    assert "matplotlib" in recorded  # seaborn draws the figures with it: a report names its version

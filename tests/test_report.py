@@ -161,6 +161,17 @@ def test_fig3_learning_rate_title_axes_and_paper_failing_rates():
     assert any("0.01, 0.03" in t for t in legend)
 
 
+def test_a_figure_is_described_in_words_for_its_alt_text():
+    from studylib.report.display import figure_alt
+
+    fig = report.fig8_filters(round_frame("round2", n=10), space=load_space("round2"))
+    alt = figure_alt(fig)
+    assert alt.startswith("Fig. 8. Best Validation Accuracy vs")
+    assert "best_acc (best validation accuracy) against filters1" in alt  # each panel's axes
+    assert "by filters2" in alt and "by filters3" in alt
+    assert figure_alt(matplotlib.figure.Figure()) == "figure"
+
+
 @pytest.mark.parametrize("fn, column, caption", [
     (report.fig5_optimizer, "optimizer", "Fig. 5. Best Validation Accuracy vs Optimizer"),
     (report.fig6_activation, "activation", "Fig. 6. Best Validation Accuracy vs Activation Function"),
@@ -194,6 +205,35 @@ def test_figs_8_9_one_panel_per_conv_layer(fn, prefix, word):
     assert [ax.get_xlabel() for ax in fig.axes] == [f"{prefix}1", f"{prefix}2", f"{prefix}3"]
     two = fn(round_frame("round1", n=6))
     assert [ax.get_xlabel() for ax in two.axes] == [f"{prefix}1", f"{prefix}2"]
+
+
+def test_a_kernel_panel_says_when_its_layer_sees_one_pixel_in_every_trial():
+    df = round_frame("round2", n=10)
+    titles = [ax.get_title() for ax in report.fig9_kernels(df, space=load_space("round2"), input_shape=(8, 8, 1)).axes]
+    # digits' 8x8 images: the stride-2 first layer and two poolings leave layer 3 a 1x1 map, whatever the crop
+    assert ["1x1" in t for t in titles] == [False, False, True]
+    from studylib.report.display import figure_alt
+
+    assert "conv layer 3: kernel size (a 1x1 input in every trial: no effect)" in figure_alt(
+        report.fig9_kernels(df, space=load_space("round2"), input_shape=(8, 8, 1)))  # one line
+    big = report.fig9_kernels(df, space=load_space("round2"), input_shape=(32, 32, 3))
+    assert not any("1x1" in ax.get_title() for ax in big.axes)
+    filters = report.fig8_filters(df, space=load_space("round2"), input_shape=(8, 8, 1))
+    assert not any("1x1" in ax.get_title() for ax in filters.axes)  # the filters still count
+
+
+@pytest.mark.parametrize("config, side", [
+    ({"border_crop": 2, "stride": 2}, 8), ({"border_crop": 1, "stride": 2}, 8), ({"stride": 1}, 7),
+    ({"stride": 2, "padding": "valid"}, 32), ({"stride": 2, "pooling": "none"}, 9)])
+def test_the_reports_map_arithmetic_is_the_models(config, side):
+    from studylib.model import build_model
+    from studylib.report.figures import conv_input_sides
+
+    config = {"filters1": 2, "ksize1": 3, "filters2": 2, "ksize2": 2, "filters3": 2, "ksize3": 1, "hidden1": 4,
+              "hidden2": 4, "learning_rate": 0.01, **config}
+    model = build_model(config, (side, side, 1), 10)
+    convs = [layer for layer in model.layers if type(layer).__name__ == "Conv2D"]
+    assert conv_input_sides(config, side) == [layer.input.shape[1] for layer in convs]
 
 
 def test_figures_survive_failed_trials_and_an_empty_category():

@@ -135,6 +135,19 @@ def results_block(run: RoundRun, paper_best: float | None = None) -> Block:
     return Block("Result of this run", rows, notes)
 
 
+def figure_alt(fig) -> str:
+    """A figure described in words, for the HTML image's alt text: its title, each panel's title
+    and axes."""
+    parts = [fig.get_suptitle()]
+    for ax in fig.get_axes():
+        y, x = ax.get_ylabel(), ax.get_xlabel()
+        axes = f"{y} against {x}" if y and x else y or (x and f"by {x}")
+        panel = ": ".join(t for t in (ax.get_title(), axes) if t)
+        if panel:
+            parts.append(panel)
+    return "; ".join(dict.fromkeys(" ".join(p.split()) for p in parts if p.strip())) or "figure"
+
+
 def notebook_setup() -> None:
     """Call once at the top of a notebook: seaborn theme, figures shown as embedded PNG (so
     nbconvert's HTML stands alone), wide tables."""
@@ -153,13 +166,16 @@ def notebook_setup() -> None:
     ip = get_ipython()
     if ip is None:
         return
+    import matplotlib.pyplot as plt
     from matplotlib.figure import Figure
+
+    plt.switch_backend(matplotlib.get_backend())  # the inline backend, once loaded, registers its own Figure formatter
 
     def png(fig):
         import io
 
         buf = io.BytesIO()
         fig.savefig(buf, format="png")
-        return buf.getvalue()
+        return buf.getvalue(), {"alt": figure_alt(fig)}  # nbconvert writes it as the image's alt text
 
     ip.display_formatter.formatters["image/png"].for_type(Figure, png)

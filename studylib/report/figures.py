@@ -188,18 +188,57 @@ def fig7_batch_size(data, **kw):
     return accuracy_by(data, "batch_size", "Fig. 7. Best Validation Accuracy vs Batch Size", **kw)
 
 
+def conv_input_sides(config: dict, side: int) -> list[int]:
+    """The side of the map each conv layer of ``config`` slides its kernel over, for square images
+    of ``side`` pixels: the arithmetic of :func:`studylib.model.build_model` (crop, the first
+    layer's stride, padding, 2x2 pooling padded to keep at least 1)."""
+    from ..model import DEFAULTS
+
+    c = {**DEFAULTS, **{k: v for k, v in config.items() if not _missing(v)}}
+    sides, s = [], side - 2 * int(c["border_crop"])
+    for i in range(1, 10):
+        if _missing(c.get(f"ksize{i}")):
+            break
+        sides.append(s)
+        stride = int(c["stride"]) if i == 1 else 1
+        s = -(-s // stride) if c["padding"] == "same" else max((s - int(c[f"ksize{i}"])) // stride + 1, 0)
+        s = -(-s // 2) if c["pooling"] in ("max", "avg") else s
+    return sides
+
+
+def _missing(v) -> bool:
+    return v is None or isinstance(v, float) and math.isnan(v)
+
+
+def _one_pixel_layers(frame: pd.DataFrame, input_shape) -> set[int]:
+    """The conv layers (from 1) whose input is a single pixel in every trial of ``frame``: their
+    kernel size changes nothing."""
+    if not input_shape or len(frame) == 0 or input_shape[0] != input_shape[1]:
+        return set()
+    sides = [conv_input_sides(row, int(input_shape[0])) for row in frame.to_dict("records")]
+    depth = max(map(len, sides))
+    return {i + 1 for i in range(depth) if all(len(s) <= i or s[i] <= 1 for s in sides)}
+
+
 def per_layer(data, prefix: str, title: str, *, space=None, context=None, chance=None, label: str = "",
-              paper: str | None = None):
-    """One panel per conv layer: accuracy vs ``<prefix>1``, ``<prefix>2``, ... (shared y axis)."""
+              paper: str | None = None, input_shape=None):
+    """One panel per conv layer: accuracy vs ``<prefix>1``, ``<prefix>2``, ... (shared y axis).
+    ``input_shape`` (a round's own, from its data): a kernel-size panel whose layer sees a 1x1 map
+    in every trial says so."""
+    from .rounds import RoundRun
+
+    if isinstance(data, RoundRun) and input_shape is None:
+        input_shape = data.data.get("input_shape")
     frame, space, context, chance = _unpack(data, space, context, chance)
     cols = [f"{prefix}{i}" for i in range(1, 10) if f"{prefix}{i}" in frame]
     if not cols:
         raise KeyError(f"the trials have no {prefix}1.. columns")
+    flat = _one_pixel_layers(frame, input_shape) if prefix == "ksize" else set()
     fig, axes = _new_figure(len(cols), width=3.6 * len(cols), height=4.2)
     for i, (ax, col) in enumerate(zip(axes, cols), start=1):
         _box(ax, frame, col, _order(frame, col, space), chance=chance, xlabel=col,
              ylabel=Y_LABEL if i == 1 else "", chance_label=i == len(cols))
-        ax.set_title(f"conv layer {i}{label}")
+        ax.set_title(f"conv layer {i}{label}" + ("\n(a 1x1 input in every trial: no effect)" if i in flat else ""))
     return _finish(fig, title, context, len(frame), paper)
 
 

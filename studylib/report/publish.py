@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import html
 import json
-import time
 from pathlib import Path
 
 from .. import atomic, paths
 from ..errors import first_line
 from ..outdir import GENERATOR
 from ..numbers import format_mean_spread
+from ..provenance import now_iso
 from ..space_file import BUILTIN
 
 INDEX_HTML = "index.html"
@@ -110,7 +110,7 @@ def write_index(out: Path) -> Path:
                          + (f" — <a href='{e(ipynb.name)}'>notebook</a>" if ipynb.exists() else "")
                          + (f" — <a href='{e(name)}/trials.csv'>trials.csv</a>"
                             if (out / name / paths.TRIALS_CSV).exists() else "") + "</li>")
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    stamp = now_iso()
     page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>studylib reports — "
             f"{html.escape(out.name)}</title><style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}"
             "li{margin:.5em 0}</style></head><body>"
