@@ -87,6 +87,9 @@ def test_appendix_3_hides_round_constants_and_styled_has_caption():
     styled = report.appendix_table(df, "round3", styled=True)
     html = styled.to_html()
     assert "Appendix 3" in html and "stride=1" in html
+    # the PDF's appendix 3 header ends at learning_rate: the columns after it are named as such
+    assert "the paper's printed table ends at learning_rate; momentum, no_epochs, optimizer follow" in styled.caption
+    assert "printed table" not in report.appendix_table(round_frame("round1"), "round1", styled=True).caption
     assert "full_<wbr>hidd1" in html  # headers may wrap after an underscore (the table fits a 1,400 px page)
 
 

@@ -27,6 +27,9 @@ APPENDIX_HIDDEN = {
 #: border crop): listed with our columns, after the paper's, so the paper's columns keep their order.
 APPENDIX_OURS = {"round2": ("border_crop",)}
 APPENDIX_NUMBER = {"round1": 1, "round2": 2, "round3": 3}
+#: The last column of each appendix as the paper prints it (its tables end at the page's edge):
+#: the columns after it, in the paper's naming, are not in the printed table.
+APPENDIX_PRINTED_LAST = {"round1": "no_epochs", "round2": "learning_rate", "round3": "learning_rate"}
 
 #: Table IV: accuracy on CIFAR-10 without data augmentation, as printed in the paper.
 PAPER_TABLE_IV = [
@@ -92,7 +95,11 @@ def appendix_table(data, space: SearchSpace | str | None = None, *, extra: tuple
         consts = [f"{paper_names.get(d.name, d.name)}={d.values[0]}" for d in sp.dimensions
                   if len(d.values) == 1 and paper_names.get(d.name, d.name) in hidden]
         fixed = f"; fixed in this round: {', '.join(consts)}" if consts else ""
-    caption = (f"{title}: trials sorted by best_acc (best validation accuracy), the paper's columns"
+    last = APPENDIX_PRINTED_LAST.get(sp.name if sp else "")
+    unprinted = [c for c in cols if last and c > last]  # (the columns are in alphabetical order)
+    printed = (f" (the paper's printed table ends at {last}; {', '.join(unprinted)} follow in its naming)"
+               if unprinted else "")
+    caption = (f"{title}: trials sorted by best_acc (best validation accuracy), the paper's columns" + printed
                + (f", then ours ({', '.join(ours_text)})" if ours_text else "") + fixed)
     # headers may wrap after an underscore (<wbr>): ~20 columns fit a 1,400 px page
     values = [c for c in table.columns if c in set(paper_names.values()) | set(moved)]  # hyperparameters: 0.001
