@@ -447,7 +447,7 @@ def test_learning_curves_of_a_real_study(real_study):
     assert len([ln for ln in e.figure.axes[0].get_lines() if len(ln.get_xdata())]) == 2 * 2
 
 
-def test_run_more_extends_the_study_with_a_live_progress_bar(real_study):
+def test_run_more_extends_the_study_with_a_live_progress_bar(real_study, capfd):
     e = Explorer(real_study)
     assert count(e) == (2, 2)
     (study,) = e.studies
@@ -465,6 +465,7 @@ def test_run_more_extends_the_study_with_a_live_progress_bar(real_study):
         assert len(led.study_keys(study["study_id"])) == 4  # the same study, continued
     assert len(pd.read_csv(real_study / "trials.csv")) == 4
     assert "(4 trials)" in e.run.study.options[e.run.study.value][0]
+    assert "\x1b" not in capfd.readouterr().out  # outside a kernel no terminal escape clears a log that is not there
 
 
 def test_run_more_with_another_seed_starts_a_study_beside_it(real_study):

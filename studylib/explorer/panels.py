@@ -134,6 +134,10 @@ class RunPanel:
             self.strategy.value = spec["strategy"]
         self.seed.value = int(spec.get("seed", 0))
 
+    def _clear_log(self) -> None:
+        if in_kernel():  # elsewhere the log holds nothing, and clearing it prints a terminal escape
+            self.log.clear_output()
+
     def _error(self, text: str) -> None:
         self.last_error = text
         self.progress.bar_style = "danger"
@@ -154,7 +158,7 @@ class RunPanel:
             self.progress.value = min(self.progress.value + 1, n)
             self.progress_label.value = f"{self.progress.value} / {n} trials"
 
-        self.log.clear_output()
+        self._clear_log()
         try:
             with self.log, stderr_to(self.trial_log):  # tqdm.auto epoch bars, live, in a notebook or Voila
                 result = continue_study(study["ledger"], study, n, strategy=self.strategy.value,
@@ -164,7 +168,7 @@ class RunPanel:
             self._error(str(e) if isinstance(e, StudyError) else f"{e.__class__.__name__}: {e}")
             return
         finally:
-            self.log.clear_output()  # the epoch bars are closed: nothing left to show
+            self._clear_log()  # the epoch bars are closed: nothing left to show
             self.button.disabled = False
         self.last_result = result
         self.progress.value, self.progress.bar_style = n, "success"
