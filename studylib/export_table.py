@@ -44,6 +44,8 @@ def main(args) -> int:
         raise StudyError("export-table needs --table FILE.csv (the table file to write)")
     from .outdir import check_out_file
 
+    if Path(args.table).is_symlink():  # written where the link points, as a shell's > writes it
+        args.table = str(Path(args.table).resolve())
     check_out_file(args.table, ".csv", flag="--table")  # before reading the ledger
     check_not_study_file(args.table, args.folder)
     check_not_foreign(args.table)

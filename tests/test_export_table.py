@@ -263,3 +263,15 @@ def test_a_ledger_record_damaged_by_hand_is_one_line(study, tmp_path, capsys):
 
     e = Explorer(copy)  # the explorer says it too, in the page
     assert "cannot read the ledgers: JSONDecodeError" in e.source_message.value
+
+
+def test_a_table_given_as_a_link_is_written_where_it_points(study, tmp_path, capsys):
+    _, out = study
+    (tmp_path / "results").mkdir()
+    link = tmp_path / "curves.csv"
+    link.symlink_to(tmp_path / "results" / "curves.csv")  # dangling until the export writes it
+    assert cli.main(["export-table", str(out), "--table", str(link)]) == 0
+    assert link.is_symlink() and len(pd.read_csv(link)) == 8  # the link is kept, its file written
+    assert (tmp_path / "results" / "curves.provenance.json").exists()
+    assert cli.main(["export-table", str(out), "--table", str(link)]) == 0  # the export it points at is ours
+    assert link.is_symlink()
