@@ -346,6 +346,26 @@ def test_a_damaged_ledger_in_a_folder_is_left_out_not_the_folder(tmp_path, capsy
     assert capsys.readouterr().err == f"studylib: note: {skipped[0]}\n"
 
 
+def test_the_explorer_reads_a_ledger_without_writing_it_and_an_old_one_gains_its_columns(tmp_path):
+    path = fake_ledger(tmp_path / "reports" / "good", n=4)
+    bad = fake_ledger(tmp_path / "reports" / "bad", n=4)
+    with sqlite3.connect(bad) as con:
+        con.execute("DROP TABLE study_trials")  # damaged by hand: not re-created empty by a reader
+    skipped = []
+    assert find_ledgers(tmp_path / "reports", skipped) == [path.resolve()]
+    assert skipped == [f"left out: ledger {bad} is damaged: it has no study_trials table (a study's ledger has "
+                       "trials, studies, study_trials)"]
+    with sqlite3.connect(bad) as con:
+        assert not con.execute("SELECT name FROM sqlite_master WHERE name = 'study_trials'").fetchall()
+    before = path.read_bytes()
+    assert count(Explorer(tmp_path / "reports" / "good")) == (4, 4) and path.read_bytes() == before
+    with sqlite3.connect(path) as con:  # a ledger of an older version: the columns this one reads are added
+        con.execute("ALTER TABLE trials DROP COLUMN extra")
+    assert count(Explorer(tmp_path / "reports" / "good")) == (4, 4)
+    with sqlite3.connect(path) as con:
+        assert "extra" in {r[1] for r in con.execute("PRAGMA table_info(trials)")}
+
+
 def test_reload_finds_the_study_folders_that_appeared_in_a_folder_given(tmp_path):
     fake_ledger(tmp_path / "reports" / "a", n=4)
     e = Explorer(tmp_path / "reports")

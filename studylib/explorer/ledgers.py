@@ -8,6 +8,7 @@ study run into it). Everything is read from the ledgers (``Ledger.studies()``,
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -16,7 +17,7 @@ import pandas as pd
 
 from .. import paths
 from ..errors import StudyError
-from ..ledger import Ledger
+from ..ledger import ADDED_COLUMNS, SCHEMA, Ledger
 from ..progress import count_text
 from .analysis import ADDED, METRICS, TEST_METRICS
 
@@ -74,7 +75,9 @@ def check_ledger(path: Path) -> int:
     if not _is_sqlite(path):
         raise StudyError(f"{path} is not a studylib ledger (not an SQLite file)")
     with Ledger(path, read_only=True) as led:
-        return led.count()
+        n = led.count()  # an SQLite file without a trials table is no ledger at all
+        _check_tables(led)
+        return n
 
 
 def ledger_labels(ledgers: Sequence[Path]) -> dict[Path, str]:
@@ -133,12 +136,37 @@ def _float(v) -> float:
 
 
 def _open(path: Path) -> Ledger:
-    """``path`` opened as studies open it (an older ledger gains the columns this version reads),
-    or read-only where that cannot be done (an archive whose folder cannot be written)."""
+    """``path`` opened read-only; a ledger of an older version, which lacks columns this one
+    reads, as studies open it (it gains them), or read-only where that cannot be done (an archive
+    whose folder cannot be written)."""
+    led = Ledger(path, read_only=True)
+    try:
+        have = _check_tables(led)
+    except StudyError:
+        led.close()
+        raise
+    if all(column in have[table] for table, column, _ in ADDED_COLUMNS):
+        return led
+    led.close()
     try:
         return Ledger(path)
     except StudyError:
         return Ledger(path, read_only=True)
+
+
+def _check_tables(led: Ledger) -> dict[str, set[str]]:
+    """Each of a ledger's tables with its columns; a ledger missing one is damaged (an error: a
+    reader does not re-create it empty)."""
+    have = {t: {r[1] for r in led.conn.execute(f"PRAGMA table_info({t})")} for t in LEDGER_TABLES}
+    missing = [t for t, columns in have.items() if not columns]
+    if missing:
+        raise StudyError(f"ledger {led.path} is damaged: it has no {', '.join(missing)} table (a study's ledger "
+                         f"has {', '.join(LEDGER_TABLES)})")
+    return have
+
+
+#: The tables of a ledger.
+LEDGER_TABLES = tuple(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", SCHEMA))
 
 
 def load_ledgers(ledgers: Sequence[Path]) -> TrialData:
