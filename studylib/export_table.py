@@ -192,9 +192,15 @@ def coverage_note(frame) -> str | None:
     sizes = {d.name: len(d) for d in space.dimensions}
     fixed = [f"{n} only {frame[n].iloc[0]}" for n in names if frame[n].nunique() == 1 and sizes.get(n, 1) > 1]
     spans = f" ({', '.join(fixed)})" if fixed else ""
-    return (f"studylib: note: the table holds {have} of the space's {space.size} configs, so a benchmark on it "
-            f"searches only the space they span{spans}; a grid study with --trials {space.size} covers it all "
-            "(a config that failed has no curve: --retry-failed trains it again)")
+    product = 1
+    for n in names:
+        product *= frame[n].nunique(dropna=False)
+    reads = (f"so a benchmark on it searches only the space they span{spans}" if have == product else
+             f"and bench --fidelity epoch refuses it: {product - have} of the {product} combinations of the values "
+             "it holds have no curve")
+    return (f"studylib: note: the table holds {have} of the space's {space.size} configs, {reads}; a grid study "
+            f"with --trials {space.size} covers it all (a config that failed has no curve: --retry-failed trains "
+            "it again)")
 
 
 def check_one_kind(ledger, studies: list[str] | None, keys: set[str], folder) -> dict | None:

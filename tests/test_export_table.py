@@ -223,7 +223,8 @@ def test_an_interrupted_export_keeps_the_old_table_and_leaves_no_temporary_file(
 
 def test_a_partial_grid_is_noted_with_the_values_it_misses(study, tmp_path, capsys):
     """Half a grid can be a whole grid of a smaller space (filters1 fixed): bench would not
-    notice, so export-table says how many of the study's configs the table holds."""
+    notice, so export-table says how many of the study's configs the table holds; configs that
+    span no whole grid of their values bench refuses, and the note says that instead."""
     space, _ = study
     out = tmp_path / "half"
     assert cli.main(["search", str(space), "--strategy", "grid", "--trials", "2", "--dataset", "synthetic",
@@ -233,7 +234,9 @@ def test_a_partial_grid_is_noted_with_the_values_it_misses(study, tmp_path, caps
     assert cli.main(["export-table", str(out), "--table", str(tmp_path / "half.csv")]) == 0
     err = capsys.readouterr().err
     assert err.count("\n") == 1
-    assert "studylib: note: the table holds 2 of the space's 4 configs, so a benchmark on it searches only" in err
+    # grid order is shuffled: its first 2 configs differ in both filters1 and learning_rate
+    assert ("studylib: note: the table holds 2 of the space's 4 configs, and bench --fidelity epoch refuses it: 2 of "
+            "the 4 combinations of the values it holds have no curve") in err
     assert err.rstrip().endswith("a grid study with --trials 4 covers it all (a config that failed has no curve: "
                                  "--retry-failed trains it again)")
     # which values the table misses: here the half the grid with filters1 at 8
@@ -244,6 +247,17 @@ def test_a_partial_grid_is_noted_with_the_values_it_misses(study, tmp_path, caps
     half.attrs["space"] = whole.attrs["space"]
     assert "holds 2 of the space's 4 configs" in coverage_note(half) and "(filters1 only 8)" in coverage_note(half)
     assert coverage_note(whole) is None
+    # configs that span no whole grid of their values: bench refuses such a table, and the note says so
+    three = whole[(whole.filters1 == 8) | (whole.learning_rate == 0.001)].copy()
+    three.attrs["space"] = whole.attrs["space"]
+    assert ("holds 3 of the space's 4 configs, and bench --fidelity epoch refuses it: 1 of the 4 combinations of the "
+            "values it holds have no curve") in coverage_note(three)
+    three.to_csv(tmp_path / "three.csv", index=False)
+    capsys.readouterr()
+    assert cli.main(["bench", "--table", str(tmp_path / "three.csv"), "--fidelity", "epoch", "--metric",
+                     "val_accuracy", "--direction", "maximize", "--seeds", "1", "--budget-epochs", "4",
+                     "--out", str(tmp_path / "b")]) == 2
+    assert "1 of 4 combinations missing" in capsys.readouterr().err
 
 
 def test_a_ledger_record_damaged_by_hand_is_one_line(study, tmp_path, capsys):
