@@ -61,9 +61,36 @@ def scheduler(text: str) -> str:
     """An argparse type: a Dask scheduler's address (``tcp://host:8786``, ``host:8786``) or an
     existing scheduler file; a path to no file is said to be one, not tried as an address."""
     text = path(text)
-    if "://" in text or os.path.isfile(text) or _HOST_PORT.match(text):
+    if os.path.isfile(text):
+        return text
+    if "://" in text or _HOST_PORT.match(text):
+        problem = _unreachable(text)
+        if problem:
+            raise argparse.ArgumentTypeError(f"{text}: {problem}")
         return text
     raise argparse.ArgumentTypeError(f"{text}: no such scheduler file, and not an address such as tcp://host:8786")
+
+
+def _unreachable(address: str, wait: float = 3.0) -> str | None:
+    """Why nothing can answer at a TCP ``address`` (``tcp://host:port``, ``host:port``): an unknown
+    host, or a refused connection (Dask would retry either for 30 s); None where a connection is
+    made, where none is refused within ``wait`` seconds (Dask decides), and for an address of
+    another kind or without a port (Dask reads it)."""
+    import socket
+
+    m = re.match(r"^(?:tcp://)?(?:\[([0-9A-Fa-f:]+)\]|([\w.\-]+)):(\d+)$", address)
+    if not m:
+        return None
+    host, port = m.group(1) or m.group(2), int(m.group(3))
+    try:
+        socket.create_connection((host, port), timeout=wait).close()
+    except socket.gaierror:
+        return f"unknown host {host}"
+    except ConnectionRefusedError:
+        return f"no Dask scheduler listens there (connection refused; start it first, e.g. dask scheduler --port {port})"
+    except OSError:  # a timeout, an unreachable network: Dask says what it makes of it
+        return None
+    return None
 
 
 class _Deprecated(argparse.Action):

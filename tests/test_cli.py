@@ -362,6 +362,23 @@ def test_a_bad_value_never_removes_a_folder_that_existed(tmp_path):
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["empty", "held"]
 
 
+def test_a_scheduler_address_where_nothing_listens_is_one_line_at_once(tmp_path, capsys):
+    """Said when the command line is read (Dask itself would retry such an address for 30 s)."""
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    for address, why in ((f"tcp://127.0.0.1:{port}", "no Dask scheduler listens there (connection refused"),
+                         (f"localhost:{port}", "no Dask scheduler listens there"),
+                         ("tcp://nosuchhost.invalid:8786", "unknown host nosuchhost.invalid")):
+        with pytest.raises(SystemExit) as e:
+            cli.main(["search", "round1", "--dataset", "synthetic", "--scheduler", address, "--out", str(tmp_path / "s")])
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and err.count("\n") == 1 and f"--scheduler: {address}: {why}" in err, err
+    assert not (tmp_path / "s").exists()
+
+
 def test_commands_print_no_tensorflow_log_noise(tmp_path):
     # a user's environment: none of TensorFlow's variables set (pytest's own process has set them)
     env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}
