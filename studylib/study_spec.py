@@ -93,8 +93,8 @@ def prepare(round_or_space: str | SearchSpace, *, strategy: str = defaults.STRAT
     population size, else 1. It fixes the proposals: same value, same configs on any executor."""
     if not isinstance(strategy, str):
         raise StudyError(f"strategy must be a name, got {strategy!r}")
-    if isinstance(strategy_options, Mapping):
-        strategy_options = dict(strategy_options)
+    if isinstance(strategy_options, Mapping):  # a notebook's numpy numbers are the numbers the CLI reads
+        strategy_options = {k: _plain_option(v) for k, v in strategy_options.items()}
     elif strategy_options is not None:
         raise StudyError(f"strategy_options must map an option to its value, e.g. {{'population_size': 12}}, "
                          f"got {strategy_options!r}")
@@ -209,6 +209,20 @@ def study_space(round_or_space: str | SearchSpace) -> SearchSpace:
         raise StudyError(f"space name {space.name[:MAX_SPACE_NAME + 10]!r}: a study's files are named after it, so it "
                          f"must be 1 to {MAX_SPACE_NAME} bytes (UTF-8), none of them a line break or control character")
     return space
+
+
+def _plain_option(value):
+    """A strategy option's value with numpy scalars as Python's (``np.int64(4)`` is ``4``, as
+    ``--strategy-option population_size=4`` reads it; the study id hashes the value)."""
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain_option(v) for v in value)
+    if isinstance(value, Mapping):
+        return {k: _plain_option(v) for k, v in value.items()}
+    return value
 
 
 def _plain(value):

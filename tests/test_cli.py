@@ -414,6 +414,18 @@ def test_the_python_api_checks_its_arguments_as_the_command_line_does():
         prepare("round1", dataset="synthetic", seed=True)
     spec, _ = prepare("round1", dataset="synthetic", seed=np.int64(1), trials=np.int64(2))  # a notebook's numbers
     assert (spec.seed, spec.trials) == (1, 2) and type(spec.seed) is int and type(spec.trials) is int
+    # numpy numbers as strategy options are the study the command line's --strategy-option starts
+    spec, data = prepare("round1", strategy="memetic", dataset="synthetic",
+                         strategy_options={"population_size": np.int64(4), "kappa": np.float32(0.5),
+                                           "model": np.bool_(True)})
+    from studylib.cliargs import strategy_options
+
+    given = cli.build_parser().parse_args(["search", "round1", "--strategy-option", "population_size=4",
+                                           "--strategy-option", "kappa=0.5", "--strategy-option", "model=true"])
+    cli_spec, _ = prepare("round1", strategy="memetic", dataset="synthetic",
+                          strategy_options=strategy_options(given.strategy_options))
+    assert spec.study_id(data.fingerprint) == cli_spec.study_id(data.fingerprint)
+    assert [type(v) for v in spec.strategy_options.values()] == [int, float, bool]
     # values that always worked still do: a whole float for an integer, 0/1 for a flag
     for strategy, options in [("asha", {"eta": 3.0}), ("memetic", {"model": 0})]:
         assert prepare("round1", strategy=strategy, dataset="synthetic", strategy_options=options)[0].strategy_options == options
