@@ -120,6 +120,7 @@ def run_study(spec: StudySpec, data: Dataset, out_dir: str | Path | None = None,
     runs after each trained trial.
     """
     _check_max_failures(max_failures)
+    _check_not_a_reimport()
     executor = build_executor(executor, progress=progress, **executor_options)
     out = Path(out_dir) if out_dir else paths.REPORTS_DIR / "search"
     check_out_dir(out, study=True)
@@ -134,7 +135,13 @@ def run_study(spec: StudySpec, data: Dataset, out_dir: str | Path | None = None,
             with Ledger(out / paths.LEDGER_NAME) as ledger:
                 ledger.open_study(study_id, {}, {}, trainer_fingerprint(), allow_code_change, check_only=True)
         # start the executor first: an unreachable scheduler fails before the ledger is touched
-        executor.start(objective)
+        try:
+            executor.start(objective)
+        except RuntimeError as e:
+            if "Nanny failed to start" not in str(e):
+                raise
+            raise StudyError(f"Dask's local workers did not start ({first_line(e)}); from a script, call studylib "
+                             f"under {GUARD} (each worker process imports the script that started it)") from None
         try:
             run = _Run(spec, out, study_id, objective, executor, progress, max_failures, on_trial, start)
             return _run_started(run, data, retry_failed, allow_code_change)
@@ -142,6 +149,21 @@ def run_study(spec: StudySpec, data: Dataset, out_dir: str | Path | None = None,
             executor.shutdown()
     finally:
         lock.release()
+
+
+#: Where a script's studylib calls go when worker processes start (they import the script).
+GUARD = '`if __name__ == "__main__":`'
+
+
+def _check_not_a_reimport() -> None:
+    """Refuse a study started by a script that a spawned worker process (Dask's, multiprocessing's)
+    is importing, as ``__mp_main__``, to start: its call to studylib is not under :data:`GUARD`."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "<module>" and frame.f_globals.get("__name__") == "__mp_main__":
+            raise StudyError(f"a worker process is re-running the script that started the study: call studylib "
+                             f"under {GUARD} (each worker process imports that script)")
+        frame = frame.f_back
 
 
 def _check_max_failures(max_failures) -> None:
@@ -323,6 +345,7 @@ def search(round_or_space: str | SearchSpace, out_dir: str | Path | None = None,
     ``options`` go to :func:`prepare`; the rest to :func:`run_study`. Every option is checked
     before anything is written or trained."""
     _check_max_failures(max_failures)
+    _check_not_a_reimport()
     check_out_dir(Path(out_dir) if out_dir else paths.REPORTS_DIR / "search", study=True)  # before data is loaded
     executor = build_executor(executor, progress=progress, workers=workers, scheduler=scheduler,
                               trial_timeout=trial_timeout, max_retries=max_retries, recycle_after=recycle_after,

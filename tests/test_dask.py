@@ -229,3 +229,39 @@ def test_under_a_budget_a_strategy_that_ignores_results_keeps_every_worker_busy(
                            budget_epochs=10, seed=4, dataset="synthetic")
         assert ex.most == cap
     assert list(runs[4].frame.key) == list(runs[1].frame.key) and len(runs[1].frame) == 10
+
+
+def test_a_script_that_starts_a_study_without_a_main_guard_is_told_why(tmp_path):
+    """Dask's worker processes import the script that started them: unguarded, it starts the study
+    again in each. The workers refuse to (their message names the guard), and so does the study
+    the script started (one StudyError, not distributed's 'Nanny failed to start')."""
+    script = tmp_path / "unguarded.py"
+    script.write_text("import studylib\n"
+                      f"studylib.search('round1', {str(tmp_path / 'out')!r}, strategy='random', trials=2, "
+                      "dataset='synthetic', progress=False, workers=2)\n")
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert r.returncode == 1
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("studylib.errors.StudyError: Dask's local workers did not start"), r.stderr[-2000:]
+    assert 'call studylib under `if __name__ == "__main__":`' in last
+    assert "already running" not in r.stderr  # no worker got as far as the study's lock
+    assert not list((tmp_path / "out").rglob("*"))  # nothing written
+
+
+def test_a_study_started_while_a_worker_imports_its_script_is_refused(tmp_path):
+    """What a spawned worker sees: the script run as ``__mp_main__``; a call at its top level is
+    refused, one in a function a worker runs later is not."""
+    import runpy
+
+    from studylib.errors import StudyError
+    from studylib.study import _check_not_a_reimport
+
+    script = tmp_path / "script.py"
+    script.write_text("from studylib.study import _check_not_a_reimport\n"
+                      "def later():\n    _check_not_a_reimport()\n"
+                      "if TOP:\n    _check_not_a_reimport()\n")
+    with pytest.raises(StudyError, match=r'a worker process is re-running the script .*if __name__ == "__main__"'):
+        runpy.run_path(str(script), {"TOP": True}, run_name="__mp_main__")
+    runpy.run_path(str(script), {"TOP": False}, run_name="__mp_main__")["later"]()  # a pool's task: allowed
+    runpy.run_path(str(script), {"TOP": True}, run_name="__main__")  # the script itself
+    _check_not_a_reimport()
