@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -202,16 +203,22 @@ def main(argv: list[str] | None = None) -> int:
     dask_log = logging.getLogger("distributed")
     dask_level = dask_log.level
 
+    main_pid = os.getpid()
+
     def terminate(signum, frame):  # a batch system's SIGTERM: stop (and shut workers down) like Ctrl-C
+        if os.getpid() != main_pid:  # a forked pool worker (bench's) inherited this: stop as SIGTERM stops it
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
         if "distributed" in sys.modules:  # a process group's SIGTERM kills the local Dask workers too: the
             dask_log.setLevel(logging.CRITICAL)  # scheduler would log each loss at ERROR (set back on return)
         raise KeyboardInterrupt
 
-    # the commands that leave a ledger to continue; not bench, whose forked pool workers would
-    # inherit the handler (the pool stops them with SIGTERM), nor explore, which has its own
+    # the commands that leave a ledger to continue, and bench, whose pool is stopped as by Ctrl-C
+    # (not explore, which has its own handler)
     resumable = args.command in ("search", "run")
     try:
-        previous = signal.signal(signal.SIGTERM, terminate) if resumable else None
+        previous = signal.signal(signal.SIGTERM, terminate) if resumable or args.command == "bench" else None
     except ValueError:  # not the main thread
         previous = None
     try:

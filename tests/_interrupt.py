@@ -8,10 +8,11 @@ import subprocess
 
 
 def interrupt_when(cmd: list[str], marker: str, timeout: float = 120,
-                   sig: signal.Signals = signal.SIGINT) -> tuple[int, list[str]]:
+                   sig: signal.Signals = signal.SIGINT, group: bool = True) -> tuple[int, list[str]]:
     """Run ``cmd`` in a process group of its own (SIGINT handled as at a terminal, also when the
-    tests run in the background), send ``sig`` to the group once a stderr line holds ``marker``;
-    returns (exit code, stderr lines)."""
+    tests run in the background), send ``sig`` to the group (``group=False``: to the command's
+    process alone, as ``kill PID``) once a stderr line holds ``marker``; returns (exit code, stderr
+    lines, read until every process that holds stderr has closed it)."""
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     lines = []
@@ -20,7 +21,7 @@ def interrupt_when(cmd: list[str], marker: str, timeout: float = 120,
             lines.append(line)
             if marker in line:
                 break
-        os.killpg(p.pid, sig)
+        (os.killpg if group else os.kill)(p.pid, sig)
         lines += p.stderr.readlines()
         return p.wait(timeout=timeout), lines
     finally:

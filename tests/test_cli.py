@@ -55,6 +55,23 @@ def test_an_interrupted_bench_says_what_it_left(tmp_path):
     assert "Traceback" not in "".join(lines) and not any(out.glob("bench*"))
 
 
+def test_a_bench_stopped_by_kill_stops_its_pool_workers_quietly(tmp_path):
+    """SIGTERM to bench alone (``kill PID``): as Ctrl-C, one line and exit 130; its pool workers
+    stop with it (they had gone on, then printed BrokenPipe tracebacks)."""
+    import signal
+
+    from _interrupt import interrupt_when
+
+    out = tmp_path / "b"
+    rc, lines = interrupt_when([*STUDYLIB, "bench", "--table", "nb201-cifar10", "--strategies", "random,memetic",
+                                "--seeds", "30", "--trials", "200", "--out", str(out)], " runs",
+                               sig=signal.SIGTERM, group=False)
+    assert rc == 130, "".join(lines)
+    assert lines[-1] == ("studylib: interrupted; bench writes its files once every run is done: this one wrote none "
+                         "(a re-run starts over)\n"), "".join(lines)
+    assert "Traceback" not in "".join(lines) and not any(out.glob("bench*"))
+
+
 def test_ctrl_c_before_a_ledger_exists_is_one_plain_line(tmp_path, monkeypatch, capsys):
     from studylib import cli, study
 
