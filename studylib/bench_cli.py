@@ -147,6 +147,14 @@ def check_not_curves(spec: str) -> None:
 
 def main(args) -> int:
     if getattr(args, "list", False):
+        unused = [flag for flag, value, default in (
+            ("--table", args.table, None), ("--metric", args.metric, None), ("--direction", args.direction, None),
+            ("--fidelity", args.fidelity, None), ("--strategies", args.strategies, ",".join(DEFAULT_STRATEGIES)),
+            ("--trials", args.trials, None), ("--budget-epochs", args.budget_epochs, None), ("--out", args.out, None))
+            if value != default]
+        if unused:
+            sys.stderr.write(f"studylib: note: --list prints the built-in tables and runs nothing: "
+                             f"{', '.join(unused)} not used\n")
         sys.stdout.write(table_listing())  # one write: fine behind `| head`
         return 0
     if not getattr(args, "table", None):

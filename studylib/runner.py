@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 
 from . import defaults, notebook_params, paths
+from .checks import closest
 from .cliargs import given_once
 from .errors import StudyError, first_line
 from .notebook_exec import RoundFailed, execute
@@ -213,7 +214,9 @@ def _parameters(args, name: str, nb: Path, out: Path) -> dict:
         if key in assigned:
             raise notebook_params.unreadable(nb, name, key, assigned)
         if key not in declared or key == "out_dir":
-            hint = " (seeds is 'repeats' here, or the flag --seeds)" if key == "seeds" and "repeats" in declared else ""
+            close = closest(key, [k for k in declared if k != "out_dir"])
+            hint = (" (seeds is 'repeats' here, or the flag --seeds)" if key == "seeds" and "repeats" in declared
+                    else f" (did you mean {close!r}?)" if close else "")
             raise StudyError(f"notebook {nb.name} (round {name}) has no settable parameter {key!r}{hint}; "
                              f"it takes: {settable}")
         if key in values and (key in given if given is not None else values[key] != PARAMETERS[key]):

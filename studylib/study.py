@@ -121,6 +121,7 @@ def run_study(spec: StudySpec, data: Dataset, out_dir: str | Path | None = None,
     """
     _check_max_failures(max_failures)
     _check_not_a_reimport()
+    _check_folder("out_dir", out_dir)
     executor = build_executor(executor, progress=progress, **executor_options)
     out = Path(out_dir) if out_dir else paths.REPORTS_DIR / "search"
     check_out_dir(out, study=True)
@@ -164,6 +165,26 @@ def _check_not_a_reimport() -> None:
             raise StudyError(f"a worker process is re-running the script that started the study: call studylib "
                              f"under {GUARD} (each worker process imports that script)")
         frame = frame.f_back
+
+
+def _check_keywords(options: dict) -> None:
+    """A keyword :func:`search` passes to :func:`prepare` that it does not take: a TypeError naming
+    ``search()`` and the keyword it likely misspells."""
+    import inspect
+
+    from .checks import closest
+
+    known = [k for k in inspect.signature(prepare).parameters if k != "round_or_space"]
+    for key in options:
+        if key not in known:
+            close = closest(key, known)
+            raise TypeError(f"search() got an unexpected keyword argument {key!r}"
+                            + (f" (did you mean {close!r}?)" if close else ""))
+
+
+def _check_folder(name: str, value) -> None:
+    if value is not None and not isinstance(value, (str, os.PathLike)):
+        raise StudyError(f"{name} must be a folder (a str or Path), got {value!r}")
 
 
 def _check_max_failures(max_failures) -> None:
@@ -346,6 +367,8 @@ def search(round_or_space: str | SearchSpace, out_dir: str | Path | None = None,
     before anything is written or trained."""
     _check_max_failures(max_failures)
     _check_not_a_reimport()
+    _check_keywords(options)
+    _check_folder("out_dir", out_dir)
     check_out_dir(Path(out_dir) if out_dir else paths.REPORTS_DIR / "search", study=True)  # before data is loaded
     executor = build_executor(executor, progress=progress, workers=workers, scheduler=scheduler,
                               trial_timeout=trial_timeout, max_retries=max_retries, recycle_after=recycle_after,

@@ -8,6 +8,7 @@ import dataclasses
 import hashlib
 import json
 import numbers
+import os
 import re
 import sys
 from collections.abc import Mapping
@@ -93,6 +94,8 @@ def prepare(round_or_space: str | SearchSpace, *, strategy: str = defaults.STRAT
     population size, else 1. It fixes the proposals: same value, same configs on any executor."""
     if not isinstance(strategy, str):
         raise StudyError(f"strategy must be a name, got {strategy!r}")
+    if data_dir is not None and not isinstance(data_dir, (str, os.PathLike)):
+        raise StudyError(f"data_dir must be a folder (a str or Path), got {data_dir!r}")
     if isinstance(strategy_options, Mapping):  # a notebook's numpy numbers are the numbers the CLI reads
         strategy_options = {k: _plain_option(v) for k, v in strategy_options.items()}
     elif strategy_options is not None:

