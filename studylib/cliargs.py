@@ -230,8 +230,10 @@ def add_study_arguments(p: argparse.ArgumentParser, *, default_out: str | None =
     p.add_argument("--max-epochs", type=positive_int, help="override the profile's epoch budget")
     p.add_argument("--patience", type=positive_int, help="override the early-stopping patience (paper: 4)")
     p.add_argument("--train-size", type=positive_int, help="train on a subset of this many images")
+    holds = ("the ledger and trials.csv" if execution else
+             "the reports, index.html, and each round's folder with its ledger and trials.csv")
     p.add_argument("--out", default=default_out, type=path,
-                   help="output folder (ledger, trials.csv; run: the reports) (default: "
+                   help=f"output folder: {holds} (default: "
                         f"{default_out or 'reports/<dataset>-<profile>, plus a tag per other non-default setting'})")
     add_no_progress(p, "bars at a terminal, one line per finished trial in a log")
     if not execution:
