@@ -14,6 +14,7 @@ from studylib.errors import StudyError
 from studylib.ledger import Ledger
 from studylib.objective import trainer_fingerprint
 from studylib.outdir import GENERATOR, read_study_record
+from studylib.space_file import load_space
 
 ARGS = ["search", "round1", "--dataset", "synthetic", "--max-epochs", "1", "--executor", "inline", "--no-progress"]
 
@@ -60,6 +61,14 @@ def test_two_studies_in_one_folder_each_keep_their_results(tmp_path, capsys):
     assert study.search("round1", tmp_path, executor="inline", progress=False, dataset="synthetic", max_epochs=1,
                         trials=2, seed=1).trained == 0
     assert read_study_record(tmp_path, ids[0])["trials"] == 3
+    # a run under a budget (trials: the space's size) writes its own; the next run without one too
+    assert study.search("round1", tmp_path, executor="inline", progress=False, dataset="synthetic", max_epochs=1,
+                        budget_epochs=2, seed=1).trained == 0
+    rec = read_study_record(tmp_path, ids[0])
+    assert (rec["trials"], rec["budget_epochs"]) == (load_space("round1").size, 2)
+    assert study.search("round1", tmp_path, executor="inline", progress=False, dataset="synthetic", max_epochs=1,
+                        trials=1, seed=1).trained == 0
+    assert (read_study_record(tmp_path, ids[0])["trials"], read_study_record(tmp_path, ids[0])["budget_epochs"]) == (1, None)
 
 
 def test_a_code_change_stops_a_resumed_study_unless_allowed(tmp_path, capsys, monkeypatch):
