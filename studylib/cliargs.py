@@ -64,32 +64,36 @@ def scheduler(text: str) -> str:
     if os.path.isfile(text):
         return text
     if "://" in text or _HOST_PORT.match(text):
-        problem = _unreachable(text)
+        problem = _bad_address(text)
         if problem:
             raise argparse.ArgumentTypeError(f"{text}: {problem}")
         return text
     raise argparse.ArgumentTypeError(f"{text}: no such scheduler file, and not an address such as tcp://host:8786")
 
 
-def _unreachable(address: str, wait: float = 3.0) -> str | None:
-    """Why nothing can answer at a TCP ``address`` (``tcp://host:port``, ``host:port``): an unknown
-    host, or a refused connection (Dask would retry either for 30 s); None where a connection is
-    made, where none is refused within ``wait`` seconds (Dask decides), and for an address of
-    another kind or without a port (Dask reads it)."""
+def host_port(address: str) -> tuple[str, int] | None:
+    """The host and port of a TCP scheduler address (``tcp://host:port``, ``host:port``,
+    ``[::1]:port``); None for another kind, or one without a port (Dask reads those)."""
+    m = re.match(r"^(?:tcp://)?(?:\[([0-9A-Fa-f:]+)\]|([\w.\-]+)):(\d+)/?$", address)
+    return (m.group(1) or m.group(2), int(m.group(3))) if m else None
+
+
+def _bad_address(address: str) -> str | None:
+    """What is wrong with a TCP ``address`` before anything is tried there: a port outside
+    1-65535, a host name no name service knows (Dask would retry either for 30 s)."""
     import socket
 
-    m = re.match(r"^(?:tcp://)?(?:\[([0-9A-Fa-f:]+)\]|([\w.\-]+)):(\d+)$", address)
-    if not m:
+    parts = host_port(address)
+    if parts is None:
         return None
-    host, port = m.group(1) or m.group(2), int(m.group(3))
+    host, port = parts
+    if not 1 <= port <= 65535:
+        return f"port {port}: a port number is 1-65535"
     try:
-        socket.create_connection((host, port), timeout=wait).close()
-    except socket.gaierror:
-        return f"unknown host {host}"
-    except ConnectionRefusedError:
-        return f"no Dask scheduler listens there (connection refused; start it first, e.g. dask scheduler --port {port})"
-    except OSError:  # a timeout, an unreachable network: Dask says what it makes of it
-        return None
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        unknown = {getattr(socket, n) for n in ("EAI_NONAME", "EAI_NODATA") if hasattr(socket, n)}
+        return f"unknown host {host}" if e.errno in unknown else None  # a failing name service: Dask retries
     return None
 
 

@@ -136,6 +136,7 @@ def run_study(spec: StudySpec, data: Dataset, out_dir: str | Path | None = None,
             with Ledger(out / paths.LEDGER_NAME) as ledger:
                 ledger.open_study(study_id, {}, {}, trainer_fingerprint(), allow_code_change, check_only=True)
         # start the executor first: an unreachable scheduler fails before the ledger is touched
+        _note_no_scheduler_yet(getattr(executor, "scheduler", None))
         try:
             executor.start(objective)
         except RuntimeError as e:
@@ -165,6 +166,25 @@ def _check_not_a_reimport() -> None:
             raise StudyError(f"a worker process is re-running the script that started the study: call studylib "
                              f"under {GUARD} (each worker process imports that script)")
         frame = frame.f_back
+
+
+def _note_no_scheduler_yet(address: str | None) -> None:
+    """Say so when nothing listens at a Dask scheduler ``address`` yet (Dask waits 30 s for one to
+    start there, then stops the study with one line)."""
+    import socket
+
+    from .cliargs import host_port
+
+    parts = host_port(address) if isinstance(address, str) and not os.path.isfile(address) else None
+    if parts is None:
+        return
+    try:
+        socket.create_connection(parts, timeout=2).close()
+    except ConnectionRefusedError:
+        sys.stderr.write(f"studylib: note: nothing listens at {address} (connection refused); Dask waits 30 s for a "
+                         "scheduler to start there (is it started, at that port?)\n")
+    except OSError:  # no answer yet, an unreachable network: Dask's own message says what it makes of it
+        pass
 
 
 def _check_keywords(options: dict) -> None:

@@ -379,21 +379,38 @@ def test_a_bad_value_never_removes_a_folder_that_existed(tmp_path):
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["empty", "held"]
 
 
-def test_a_scheduler_address_where_nothing_listens_is_one_line_at_once(tmp_path, capsys):
+def test_a_scheduler_address_of_an_unknown_host_or_port_is_one_line_at_once(tmp_path, capsys):
     """Said when the command line is read (Dask itself would retry such an address for 30 s)."""
-    import socket
-
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    for address, why in ((f"tcp://127.0.0.1:{port}", "no Dask scheduler listens there (connection refused"),
-                         (f"localhost:{port}", "no Dask scheduler listens there"),
-                         ("tcp://nosuchhost.invalid:8786", "unknown host nosuchhost.invalid")):
+    for address, why in (("tcp://nosuchhost.invalid:8786", "unknown host nosuchhost.invalid"),
+                         ("localhost:99999", "port 99999: a port number is 1-65535"),
+                         ("tcp://127.0.0.1:0", "port 0: a port number is 1-65535")):
         with pytest.raises(SystemExit) as e:
             cli.main(["search", "round1", "--dataset", "synthetic", "--scheduler", address, "--out", str(tmp_path / "s")])
         err = capsys.readouterr().err
         assert e.value.code == 2 and err.count("\n") == 1 and f"--scheduler: {address}: {why}" in err, err
     assert not (tmp_path / "s").exists()
+
+
+def test_a_scheduler_that_is_not_listening_yet_is_noted_and_waited_for(capsys, monkeypatch):
+    """A scheduler may still be starting (a job script starts both): nothing listening is a note,
+    and Dask's wait decides."""
+    import socket
+
+    from studylib import study
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    study._note_no_scheduler_yet(f"tcp://127.0.0.1:{port}")
+    assert capsys.readouterr().err == (f"studylib: note: nothing listens at tcp://127.0.0.1:{port} (connection "
+                                       "refused); Dask waits 30 s for a scheduler to start there (is it started, at "
+                                       "that port?)\n")
+    with socket.socket() as server:  # something listens: no note
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        study._note_no_scheduler_yet(f"127.0.0.1:{server.getsockname()[1]}")
+    study._note_no_scheduler_yet(None)
+    assert capsys.readouterr().err == ""
 
 
 def test_commands_print_no_tensorflow_log_noise(tmp_path):
