@@ -30,6 +30,7 @@ Heavy imports (papermill, nbconvert, keras) stay inside functions: ``studylib --
 """
 from __future__ import annotations
 
+import difflib
 import json
 import re
 import sys
@@ -37,7 +38,6 @@ import time
 from pathlib import Path
 
 from . import defaults, notebook_params, paths
-from .checks import closest
 from .cliargs import given_once
 from .errors import StudyError, first_line
 from .notebook_exec import RoundFailed, execute
@@ -214,9 +214,10 @@ def _parameters(args, name: str, nb: Path, out: Path) -> dict:
         if key in assigned:
             raise notebook_params.unreadable(nb, name, key, assigned)
         if key not in declared or key == "out_dir":
-            close = closest(key, [k for k in declared if k != "out_dir"])
+            close = difflib.get_close_matches(key, [k for k in declared if k != "out_dir"], n=1, cutoff=0.8)
             hint = (" (seeds is 'repeats' here, or the flag --seeds)" if key == "seeds" and "repeats" in declared
-                    else f" (did you mean {close!r}?)" if close else "")
+                    else " (the output folder is the flag --out)" if key in ("out_dir", "out")
+                    else f" (did you mean {close[0]!r}?)" if close else "")
             raise StudyError(f"notebook {nb.name} (round {name}) has no settable parameter {key!r}{hint}; "
                              f"it takes: {settable}")
         if key in values and (key in given if given is not None else values[key] != PARAMETERS[key]):

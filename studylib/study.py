@@ -190,16 +190,16 @@ def _note_no_scheduler_yet(address: str | None) -> None:
 def _check_keywords(options: dict) -> None:
     """A keyword :func:`search` passes to :func:`prepare` that it does not take: a TypeError naming
     ``search()`` and the keyword it likely misspells."""
+    import difflib
     import inspect
 
-    from .checks import closest
-
     known = [k for k in inspect.signature(prepare).parameters if k != "round_or_space"]
+    mine = [k for k, p in inspect.signature(search).parameters.items() if p.kind is p.KEYWORD_ONLY]
     for key in options:
         if key not in known:
-            close = closest(key, known)
+            close = difflib.get_close_matches(key, known + mine, n=1, cutoff=0.8)
             raise TypeError(f"search() got an unexpected keyword argument {key!r}"
-                            + (f" (did you mean {close!r}?)" if close else ""))
+                            + (f" (did you mean {close[0]!r}?)" if close else ""))
 
 
 def _check_folder(name: str, value) -> None:

@@ -450,6 +450,10 @@ def test_the_python_api_checks_its_arguments_as_the_command_line_does():
 
     with pytest.raises(TypeError, match=r"^search\(\) got an unexpected keyword argument 'trialz' \(did you mean 'trials'\?\)$"):
         search("round1", "never", dataset="synthetic", trialz=2)
+    with pytest.raises(TypeError, match=r"'retry_faild' \(did you mean 'retry_failed'\?\)$"):  # search's own too
+        search("round1", "never", dataset="synthetic", retry_faild=True)
+    with pytest.raises(TypeError, match=r"'out_dir2'$"):  # nothing close enough: no guess
+        search("round1", "never", dataset="synthetic", out_dir2="x")
     for folder in ({"out_dir": 5}, {"data_dir": 5}):
         with pytest.raises(StudyError, match=f"^{next(iter(folder))} must be a folder \\(a str or Path\\), got 5$"):
             search("round1", **{"out_dir": "never", **folder}, dataset="synthetic")

@@ -176,7 +176,9 @@ def test_help_does_not_import_heavy_libraries():
     (["run", "round1", "-p", "colour=red"], "has no settable parameter 'colour'; it takes: dataset"),
     (["run", "round1", "-p", "trails=2"], "has no settable parameter 'trails' (did you mean 'trials'?); it takes: "),
     (["run", "round1", "-p", "seeds=2"], "no settable parameter 'seeds' (seeds is 'repeats' here, or the flag --seeds)"),
-    (["run", "round1", "-p", "out_dir=/tmp/x"], "has no settable parameter 'out_dir'"),
+    (["run", "round1", "-p", "out_dir=/tmp/x"], "has no settable parameter 'out_dir' (the output folder is the flag "
+                                                "--out); it takes: "),
+    (["run", "round1", "-p", "strategy_option=x"], "has no settable parameter 'strategy_option'; it takes: "),
     (["run", "round1", "-p", "trials"], "-p expects KEY=VALUE"),
     (["run", "round1", "-p", "seed=2001-02-30"], "-p seed: cannot read value '2001-02-30'"),  # YAML: a date
     (["run", "compare", "-p", "strategies="], "-p strategies= has no value: give one (null for None)"),
