@@ -142,8 +142,9 @@ def run_study(spec: StudySpec, data: Dataset, out_dir: str | Path | None = None,
         except RuntimeError as e:
             if "Nanny failed to start" not in str(e):
                 raise
-            raise StudyError(f"Dask's local workers did not start ({first_line(e)}); from a script, call studylib "
-                             f"under {GUARD} (each worker process imports the script that started it)") from None
+            why = (f"the script that started the study starts it again at import, as each worker process imports it: "
+                   f"call studylib under {GUARD}" if _main_script_unguarded() else "their own errors are above")
+            raise StudyError(f"Dask's local workers did not start ({first_line(e)}); {why}") from e
         try:
             run = _Run(spec, out, study_id, objective, executor, progress, max_failures, on_trial, start)
             return _run_started(run, data, retry_failed, allow_code_change)
@@ -159,13 +160,37 @@ GUARD = '`if __name__ == "__main__":`'
 
 def _check_not_a_reimport() -> None:
     """Refuse a study started by a script that a spawned worker process (Dask's, multiprocessing's)
-    is importing, as ``__mp_main__``, to start: its call to studylib is not under :data:`GUARD`."""
+    is importing, as ``__mp_main__``, to start: its call to studylib is not under :data:`GUARD`. A
+    worker says so in one line and exits (no traceback per worker); elsewhere a StudyError."""
     frame = sys._getframe(1)
     while frame is not None:
         if frame.f_code.co_name == "<module>" and frame.f_globals.get("__name__") == "__mp_main__":
-            raise StudyError(f"a worker process is re-running the script that started the study: call studylib "
-                             f"under {GUARD} (each worker process imports that script)")
+            why = (f"a worker process is re-running the script that started the study: call studylib under {GUARD} "
+                   "(each worker process imports that script)")
+            if "--multiprocessing-fork" in getattr(sys, "orig_argv", ()):  # a spawned worker (multiprocessing.spawn)
+                sys.stderr.write(f"studylib: error: {why}\n")
+                raise SystemExit(1)
+            raise StudyError(why)
         frame = frame.f_back
+
+
+def _main_script_unguarded() -> bool:
+    """Whether the script this process runs (``__main__``'s file) runs code at its top level
+    outside :data:`GUARD`: code that each spawned worker process, which imports it, runs too."""
+    import ast
+
+    path = getattr(sys.modules.get("__main__"), "__file__", None)
+    try:
+        tree = ast.parse(Path(path).read_text()) if path else None
+    except (OSError, SyntaxError, ValueError):
+        return False
+    quiet = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    for node in tree.body if tree else ():
+        if isinstance(node, quiet) or isinstance(node, ast.If) and "__name__" in ast.unparse(node.test):
+            continue
+        if any(isinstance(n, ast.Call) for n in ast.walk(node)):
+            return True
+    return False
 
 
 def _note_no_scheduler_yet(address: str | None) -> None:

@@ -244,8 +244,31 @@ def test_a_script_that_starts_a_study_without_a_main_guard_is_told_why(tmp_path)
     last = r.stderr.strip().splitlines()[-1]
     assert last.startswith("studylib.errors.StudyError: Dask's local workers did not start"), r.stderr[-2000:]
     assert 'call studylib under `if __name__ == "__main__":`' in last
+    worker = ('studylib: error: a worker process is re-running the script that started the study: call studylib '
+              'under `if __name__ == "__main__":` (each worker process imports that script)')
+    assert worker in r.stderr.splitlines()  # one line per worker, no traceback of its own
+    assert "StudyError: a worker process" not in r.stderr  # (the script's own traceback is the study's error)
     assert "already running" not in r.stderr  # no worker got as far as the study's lock
     assert not list((tmp_path / "out").rglob("*"))  # nothing written
+
+
+def test_only_a_script_that_runs_code_outside_its_main_guard_is_told_to_add_one(tmp_path, monkeypatch):
+    import types
+
+    from studylib.study import _main_script_unguarded
+
+    for text, unguarded in (
+            ("import studylib\nstudylib.search('round1')\n", True),
+            ("import studylib\nr = [studylib.search('round1')]\n", True),
+            ('"""doc"""\nimport sys\nX = 3\ndef main():\n    pass\nif __name__ == "__main__":\n    sys.exit(main())\n',
+             False),  # a console script, studylib's own
+            ("import studylib\nif __name__ == '__main__':\n    studylib.search('round1')\n", False)):
+        script = tmp_path / "script.py"
+        script.write_text(text)
+        monkeypatch.setitem(sys.modules, "__main__", types.SimpleNamespace(__file__=str(script)))
+        assert _main_script_unguarded() is unguarded, text
+    monkeypatch.setitem(sys.modules, "__main__", types.SimpleNamespace())  # a notebook, an interactive session
+    assert _main_script_unguarded() is False
 
 
 def test_a_study_started_while_a_worker_imports_its_script_is_refused(tmp_path):
