@@ -45,7 +45,11 @@ def main(args) -> int:
     from .outdir import check_out_file
 
     if Path(args.table).is_symlink():  # written where the link points, as a shell's > writes it
-        args.table = str(Path(args.table).resolve())
+        try:
+            args.table = str(Path(args.table).resolve(strict=False))
+        except (RuntimeError, OSError):  # a link to itself, or links in a loop
+            raise StudyError(f"--table {args.table} is a symbolic link that points, through links, back at "
+                             "itself: give a file") from None
     check_out_file(args.table, ".csv", flag="--table")  # before reading the ledger
     check_not_study_file(args.table, args.folder)
     check_not_foreign(args.table)

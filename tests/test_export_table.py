@@ -289,3 +289,9 @@ def test_a_table_given_as_a_link_is_written_where_it_points(study, tmp_path, cap
     assert (tmp_path / "results" / "curves.provenance.json").exists()
     assert cli.main(["export-table", str(out), "--table", str(link)]) == 0  # the export it points at is ours
     assert link.is_symlink()
+    (tmp_path / "a.csv").symlink_to(tmp_path / "b.csv")
+    (tmp_path / "b.csv").symlink_to(tmp_path / "a.csv")
+    capsys.readouterr()
+    assert cli.main(["export-table", str(out), "--table", str(tmp_path / "a.csv")]) == 2
+    assert capsys.readouterr().err == (f"studylib: error: --table {tmp_path / 'a.csv'} is a symbolic link that "
+                                       "points, through links, back at itself: give a file\n")
