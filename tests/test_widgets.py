@@ -346,7 +346,7 @@ def test_a_damaged_ledger_in_a_folder_is_left_out_not_the_folder(tmp_path, capsy
     assert capsys.readouterr().err == f"studylib: note: {skipped[0]}\n"
 
 
-def test_the_explorer_reads_a_ledger_without_writing_it_and_an_old_one_gains_its_columns(tmp_path):
+def test_the_explorer_reads_a_ledger_without_writing_it_and_an_old_one_gains_its_columns(tmp_path, monkeypatch):
     path = fake_ledger(tmp_path / "reports" / "good", n=4)
     bad = fake_ledger(tmp_path / "reports" / "bad", n=4)
     with sqlite3.connect(bad) as con:
@@ -357,11 +357,24 @@ def test_the_explorer_reads_a_ledger_without_writing_it_and_an_old_one_gains_its
                        "trials, studies, study_trials)"]
     with sqlite3.connect(bad) as con:
         assert not con.execute("SELECT name FROM sqlite_master WHERE name = 'study_trials'").fetchall()
+    from studylib.explorer import ledgers
+
+    opened = []
+
+    class Spy(Ledger):
+        def __init__(self, path, read_only=False):
+            opened.append(read_only)
+            super().__init__(path, read_only)
+
+    monkeypatch.setattr(ledgers, "Ledger", Spy)
     before = path.read_bytes()
     assert count(Explorer(tmp_path / "reports" / "good")) == (4, 4) and path.read_bytes() == before
+    assert opened and all(opened)  # every open read-only
+    opened.clear()
     with sqlite3.connect(path) as con:  # a ledger of an older version: the columns this one reads are added
         con.execute("ALTER TABLE trials DROP COLUMN extra")
     assert count(Explorer(tmp_path / "reports" / "good")) == (4, 4)
+    assert False in opened  # (opened as a study opens it, once)
     with sqlite3.connect(path) as con:
         assert "extra" in {r[1] for r in con.execute("PRAGMA table_info(trials)")}
 
