@@ -472,3 +472,21 @@ def test_figures_and_tables_take_a_frame_of_every_rung_as_one_row_per_config(tmp
                             "status": ["ok", "ok", "failed"], "best_acc": [0.8, 0.5, None], "learning_rate": 0.01})
     table = report.group_summary(configs, "learning_rate")
     assert table["at 3 epochs"].tolist() == [1] and table["mean best_acc at 3 epochs"].tolist() == [0.8]
+
+
+def test_the_published_html_keeps_a_figures_alt_text_and_size(tmp_path):
+    import base64
+    import re
+
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("fig")
+    png = base64.b64encode(b"\x89PNG not drawn").decode()
+    cell.outputs = [nbformat.v4.new_output("display_data", data={"image/png": png},
+                                           metadata={"image/png": {"alt": "Fig. 3. a <title>", "width": 300}})]
+    nb.cells = [cell]
+    nbformat.write(nb, tmp_path / "r.ipynb")
+    publish.render_html(tmp_path / "r.ipynb", tmp_path / "r.html", "r")
+    [img] = re.findall(r"<img[^>]*>", (tmp_path / "r.html").read_text())
+    assert "Fig. 3. a &lt;title&gt;" in img and 'width="300"' in img
