@@ -145,13 +145,26 @@ def check_not_curves(spec: str) -> None:
                              "run it with --fidelity epoch")
 
 
+def _given_besides_list(args) -> list[str]:
+    """The flags of ``args`` other than ``--list`` whose values differ from their defaults (an old
+    spelling by its own name)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(add_help=False)
+    add_arguments(parser)
+    flags: dict[str, str] = {}  # dest -> its flag (the first: the new spelling where an old one shares it)
+    defaults: dict = {}
+    for action in parser._actions:
+        flags.setdefault(action.dest, action.option_strings[0] if action.option_strings else action.dest)
+        if action.default is not argparse.SUPPRESS:
+            defaults.setdefault(action.dest, action.default)
+    return [flag for dest, flag in flags.items()
+            if dest not in ("list", "help") and hasattr(args, dest) and getattr(args, dest) != defaults.get(dest)]
+
+
 def main(args) -> int:
     if getattr(args, "list", False):
-        unused = [flag for flag, value, default in (
-            ("--table", args.table, None), ("--metric", args.metric, None), ("--direction", args.direction, None),
-            ("--fidelity", args.fidelity, None), ("--strategies", args.strategies, ",".join(DEFAULT_STRATEGIES)),
-            ("--trials", args.trials, None), ("--budget-epochs", args.budget_epochs, None), ("--out", args.out, None))
-            if value != default]
+        unused = _given_besides_list(args)
         if unused:
             sys.stderr.write(f"studylib: note: --list prints the built-in tables and runs nothing: "
                              f"{', '.join(unused)} not used\n")

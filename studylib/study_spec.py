@@ -219,9 +219,13 @@ def _plain_option(value):
     ``--strategy-option population_size=4`` reads it; the study id hashes the value)."""
     import numpy as np
 
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    if isinstance(value, np.floating) and value.dtype.itemsize < 8:  # float32(0.1) is 0.1 as typed, not 0.10000000149
+        return float(str(value))
     if isinstance(value, np.generic):
         return value.item()
-    if isinstance(value, (list, tuple)):
+    if type(value) in (list, tuple):  # (a namedtuple is left as it is)
         return type(value)(_plain_option(v) for v in value)
     if isinstance(value, Mapping):
         return {k: _plain_option(v) for k, v in value.items()}

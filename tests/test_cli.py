@@ -462,12 +462,12 @@ def test_the_python_api_checks_its_arguments_as_the_command_line_does():
     assert (spec.seed, spec.trials) == (1, 2) and type(spec.seed) is int and type(spec.trials) is int
     # numpy numbers as strategy options are the study the command line's --strategy-option starts
     spec, data = prepare("round1", strategy="memetic", dataset="synthetic",
-                         strategy_options={"population_size": np.int64(4), "kappa": np.float32(0.5),
+                         strategy_options={"population_size": np.array(4), "kappa": np.float32(0.1),
                                            "model": np.bool_(True)})
     from studylib.cliargs import strategy_options
 
     given = cli.build_parser().parse_args(["search", "round1", "--strategy-option", "population_size=4",
-                                           "--strategy-option", "kappa=0.5", "--strategy-option", "model=true"])
+                                           "--strategy-option", "kappa=0.1", "--strategy-option", "model=true"])
     cli_spec, _ = prepare("round1", strategy="memetic", dataset="synthetic",
                           strategy_options=strategy_options(given.strategy_options))
     assert spec.study_id(data.fingerprint) == cli_spec.study_id(data.fingerprint)
