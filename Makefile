@@ -3,7 +3,7 @@
 #   make test    -> installs into .venv (+ test data, a headless browser and its driver) and runs the test suite
 #                   without the slow end-to-end tests (pytest -m "not slow")
 #   make test-slow  the slow end-to-end tests (pytest -m slow: rounds, notebooks, reports, multi-process studies)
-#   make test-jax   the model, training and study tests again under KERAS_BACKEND=jax (CPU)
+#   make test-jax   the model, training, backend and resume tests again under KERAS_BACKEND=jax (CPU)
 # Keras' backend is an extra: EXTRAS=jax,test (or torch,test) installs studylib without TensorFlow.
 PYTHON ?= python3
 VENV   := .venv
