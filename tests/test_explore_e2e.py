@@ -90,13 +90,13 @@ def test_explorer_web_app_updates_when_a_filter_changes(browser, explorer, tmp_p
     browser.get(url)
     try:
         assert wait_for(browser, COUNT, timeout=150, what="the explorer to render").startswith("16 of 16 trials")
-        page = browser.execute_script("return document.documentElement.outerHTML;")
-        for cdn in ("cdn.jsdelivr.net", "cdnjs.cloudflare.com", "unpkg.com"):  # not even a script that could
-            assert cdn not in page, cdn  # fetch from one (mermaid's loader imports from cdnjs)
     except AssertionError:
         screenshot(browser, tmp_path / "explorer-failed.png")
         raise AssertionError(f"explorer page did not render; console {console_errors(browser)}; server log:\n"
                              f"{log_path.read_text()[-3000:]}") from None
+    page = browser.execute_script("return document.documentElement.outerHTML;")
+    for cdn in ("cdn.jsdelivr.net", "cdnjs.cloudflare.com", "unpkg.com"):  # not even a script that could fetch
+        assert cdn not in page, cdn  # from one (nbconvert's mermaid loader imports from cdnjs)
     src = wait_for(browser, f"(p => p && p.complete && p.naturalWidth > 0 && p.src)({PLOT})", timeout=30,
                    what="the figure to load")
     rows = "document.querySelectorAll('.studylib-table table')[0].tBodies[0].rows.length"
