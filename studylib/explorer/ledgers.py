@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -157,8 +158,12 @@ def _open(path: Path) -> Ledger:
 def _check_tables(led: Ledger) -> dict[str, set[str]]:
     """Each of a ledger's tables with its columns; a ledger missing one is damaged (an error: a
     reader does not re-create it empty)."""
-    have = {t: {r[1] for r in led.conn.execute(f"PRAGMA table_info({t})")} for t in LEDGER_TABLES}
-    missing = [t for t, columns in have.items() if not columns]
+    for wait in (0.05, 0.2, 0.5, None):  # a study creating the ledger makes its tables one by one
+        have = {t: {r[1] for r in led.conn.execute(f"PRAGMA table_info({t})")} for t in LEDGER_TABLES}
+        missing = [t for t, columns in have.items() if not columns]
+        if not missing or wait is None:
+            break
+        time.sleep(wait)
     if missing:
         raise StudyError(f"ledger {led.path} is damaged: it has no {', '.join(missing)} table (a study's ledger "
                          f"has {', '.join(LEDGER_TABLES)})")
