@@ -91,6 +91,8 @@ def _bad_address(address: str) -> str | None:
         return f"port {port}: a port number is 1-65535"
     try:
         socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except UnicodeError:  # an empty label (a..b), one over 63 characters
+        return f"{host} is not a host name"
     except socket.gaierror as e:
         unknown = {getattr(socket, n) for n in ("EAI_NONAME", "EAI_NODATA") if hasattr(socket, n)}
         return f"unknown host {host}" if e.errno in unknown else None  # a failing name service: Dask retries

@@ -46,10 +46,13 @@ def main(args) -> int:
 
     if Path(args.table).is_symlink():  # written where the link points, as a shell's > writes it
         try:
-            args.table = str(Path(args.table).resolve(strict=False))
-        except (RuntimeError, OSError):  # a link to itself, or links in a loop
+            target = Path(args.table).resolve(strict=False)
+        except (RuntimeError, OSError):  # a loop of links (Python 3.11-3.12 raise; 3.13 returns a link)
+            target = None
+        if target is None or target.is_symlink():
             raise StudyError(f"--table {args.table} is a symbolic link that points, through links, back at "
-                             "itself: give a file") from None
+                             "itself: give a file")
+        args.table = str(target)
     check_out_file(args.table, ".csv", flag="--table")  # before reading the ledger
     check_not_study_file(args.table, args.folder)
     check_not_foreign(args.table)

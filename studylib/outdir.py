@@ -156,18 +156,22 @@ def read_study_record(out: str | Path, study_id: str) -> dict:
 
 
 def write_study_record(out: Path, study_id: str, record: dict) -> None:
-    """Write the study's record. Between two runs without a budget its ``trials`` is the most
-    either asked for (a smaller re-run serves its trials from the ledger, which still holds the
-    others); a run under a budget (whose ``trials`` is the space's size) writes its own."""
+    """Write the study's record: ``trials`` as this run asked, and ``most_trials``, the most any
+    run without a budget asked for (a smaller re-run serves its trials from the ledger, which still
+    holds the others; a budget run's ``trials`` is the space's size, not what it ran)."""
     path = study_record_path(out, study_id)
     try:
         before = read_study_record(out, study_id)
     except (OSError, ValueError):  # unreadable or damaged by hand: written anew
         before = {}
-    unbudgeted = [r for r in (before if isinstance(before, dict) else {}, record)
-                  if isinstance(r.get("trials"), int) and r.get("budget_epochs") is None and r.get("budget_hours") is None]
-    if len(unbudgeted) == 2:
-        record = {**record, "trials": max(r["trials"] for r in unbudgeted)}
+    before = before if isinstance(before, dict) else {}
+
+    def unbudgeted(r: dict):
+        return r.get("trials") if r.get("budget_epochs") is None and r.get("budget_hours") is None else None
+
+    asked = [v for v in (before.get("most_trials"), unbudgeted(before), unbudgeted(record)) if isinstance(v, int)]
+    if asked:
+        record = {**record, "most_trials": max(asked)}
     path.parent.mkdir(exist_ok=True)
     atomic.write_text(path, json.dumps({"study_id": study_id, **record}, indent=2, default=str))
 

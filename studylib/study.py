@@ -175,22 +175,30 @@ def _check_not_a_reimport() -> None:
 
 
 def _main_script_unguarded() -> bool:
-    """Whether the script this process runs (``__main__``'s file) runs code at its top level
-    outside :data:`GUARD`: code that each spawned worker process, which imports it, runs too."""
+    """Whether this process's script (``__main__``'s file) called studylib from code outside
+    :data:`GUARD`, which each spawned worker process, importing the script, runs again: the call's
+    line in the script's top-level frame, outside every top-level ``if __name__ ...`` block. Never
+    for ``python -m pkg`` (spawn does not import a ``__main__`` module again), a notebook or a
+    console."""
     import ast
 
-    path = getattr(sys.modules.get("__main__"), "__file__", None)
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and (spec.name == "__main__" or spec.name.endswith(".__main__")):
+        return False
+    path = getattr(main, "__file__", None)
+    frame = sys._getframe(1)
+    while frame is not None and not (frame.f_code.co_name == "<module>" and frame.f_globals is vars(main)):
+        frame = frame.f_back
+    if frame is None or not path:
+        return False
     try:
-        tree = ast.parse(Path(path).read_text()) if path else None
+        tree = ast.parse(Path(path).read_text())
     except (OSError, SyntaxError, ValueError):
         return False
-    quiet = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-    for node in tree.body if tree else ():
-        if isinstance(node, quiet) or isinstance(node, ast.If) and "__name__" in ast.unparse(node.test):
-            continue
-        if any(isinstance(n, ast.Call) for n in ast.walk(node)):
-            return True
-    return False
+    line = frame.f_lineno
+    return not any(isinstance(node, ast.If) and "__name__" in ast.unparse(node.test)
+                   and node.lineno <= line <= node.end_lineno for node in tree.body)
 
 
 def _note_no_scheduler_yet(address: str | None) -> None:
@@ -208,7 +216,7 @@ def _note_no_scheduler_yet(address: str | None) -> None:
     except ConnectionRefusedError:
         sys.stderr.write(f"studylib: note: nothing listens at {address} (connection refused); Dask waits 30 s for a "
                          "scheduler to start there (is it started, at that port?)\n")
-    except OSError:  # no answer yet, an unreachable network: Dask's own message says what it makes of it
+    except (OSError, UnicodeError):  # no answer yet, no network, a name that is none: Dask's message says it
         pass
 
 
@@ -219,7 +227,8 @@ def _check_keywords(options: dict) -> None:
     import inspect
 
     known = [k for k in inspect.signature(prepare).parameters if k != "round_or_space"]
-    mine = [k for k, p in inspect.signature(search).parameters.items() if p.kind is p.KEYWORD_ONLY]
+    mine = [k for k, p in inspect.signature(search).parameters.items()
+            if k != "round_or_space" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
     for key in options:
         if key not in known:
             close = difflib.get_close_matches(key, known + mine, n=1, cutoff=0.8)

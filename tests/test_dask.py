@@ -252,21 +252,29 @@ def test_a_script_that_starts_a_study_without_a_main_guard_is_told_why(tmp_path)
     assert not list((tmp_path / "out").rglob("*"))  # nothing written
 
 
-def test_only_a_script_that_runs_code_outside_its_main_guard_is_told_to_add_one(tmp_path, monkeypatch):
+def test_only_a_call_from_outside_a_main_guard_is_told_to_add_one(tmp_path, monkeypatch):
+    """Where the script called studylib: its top-level line outside ``if __name__ == ...``."""
+    import runpy
     import types
 
+    script = tmp_path / "script.py"
+    for text, unguarded in (
+            ("from studylib.study import _main_script_unguarded as check\nSEEN.append(check())\n", True),
+            ('import os\nos.environ.setdefault("KERAS_BACKEND", "tensorflow")\n'  # code outside, call inside
+             "from studylib.study import _main_script_unguarded as check\n"
+             "def main():\n    SEEN.append(check())\n"
+             'if __name__ == "__main__":\n    main()\n', False),
+            ("from studylib.study import _main_script_unguarded as check\n"
+             "if __name__ == '__main__':\n    SEEN.append(check())\n", False)):
+        script.write_text(text)
+        seen = []
+        runpy.run_path(str(script), {"SEEN": seen}, run_name="__main__")
+        assert seen == [unguarded], text
     from studylib.study import _main_script_unguarded
 
-    for text, unguarded in (
-            ("import studylib\nstudylib.search('round1')\n", True),
-            ("import studylib\nr = [studylib.search('round1')]\n", True),
-            ('"""doc"""\nimport sys\nX = 3\ndef main():\n    pass\nif __name__ == "__main__":\n    sys.exit(main())\n',
-             False),  # a console script, studylib's own
-            ("import studylib\nif __name__ == '__main__':\n    studylib.search('round1')\n", False)):
-        script = tmp_path / "script.py"
-        script.write_text(text)
-        monkeypatch.setitem(sys.modules, "__main__", types.SimpleNamespace(__file__=str(script)))
-        assert _main_script_unguarded() is unguarded, text
+    monkeypatch.setitem(sys.modules, "__main__", types.SimpleNamespace(
+        __spec__=types.SimpleNamespace(name="studylib.__main__"), __file__=str(script)))
+    assert _main_script_unguarded() is False  # python -m studylib: spawn does not import it again
     monkeypatch.setitem(sys.modules, "__main__", types.SimpleNamespace())  # a notebook, an interactive session
     assert _main_script_unguarded() is False
 

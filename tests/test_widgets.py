@@ -379,6 +379,29 @@ def test_the_explorer_reads_a_ledger_without_writing_it_and_an_old_one_gains_its
         assert "extra" in {r[1] for r in con.execute("PRAGMA table_info(trials)")}
 
 
+def test_a_ledger_a_study_is_creating_is_waited_for_not_called_damaged(tmp_path):
+    import threading
+    import time
+
+    from studylib.explorer.ledgers import check_ledger
+
+    path = tmp_path / "ledger.sqlite"
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA journal_mode=WAL")  # what a starting study does first: an SQLite file, no tables yet
+    con.close()
+
+    def create():
+        time.sleep(0.1)
+        Ledger(path).close()  # then its tables
+
+    maker = threading.Thread(target=create)
+    maker.start()
+    try:
+        assert check_ledger(path) == 0
+    finally:
+        maker.join()
+
+
 def test_reload_finds_the_study_folders_that_appeared_in_a_folder_given(tmp_path):
     fake_ledger(tmp_path / "reports" / "a", n=4)
     e = Explorer(tmp_path / "reports")

@@ -76,9 +76,8 @@ def check_ledger(path: Path) -> int:
     if not _is_sqlite(path):
         raise StudyError(f"{path} is not a studylib ledger (not an SQLite file)")
     with Ledger(path, read_only=True) as led:
-        n = led.count()  # an SQLite file without a trials table is no ledger at all
         _check_tables(led)
-        return n
+        return led.count()
 
 
 def ledger_labels(ledgers: Sequence[Path]) -> dict[Path, str]:
@@ -156,14 +155,18 @@ def _open(path: Path) -> Ledger:
 
 
 def _check_tables(led: Ledger) -> dict[str, set[str]]:
-    """Each of a ledger's tables with its columns; a ledger missing one is damaged (an error: a
-    reader does not re-create it empty)."""
-    for wait in (0.05, 0.2, 0.5, None):  # a study creating the ledger makes its tables one by one
+    """Each of a ledger's tables with its columns. A file without them is no ledger, one missing
+    some is damaged (errors: a reader does not create them). A study creating the ledger makes it
+    an SQLite file first, then its tables one by one: looked at again for a moment first."""
+    for wait in (0.05, 0.2, 0.5, None):
         have = {t: {r[1] for r in led.conn.execute(f"PRAGMA table_info({t})")} for t in LEDGER_TABLES}
         missing = [t for t, columns in have.items() if not columns]
         if not missing or wait is None:
             break
         time.sleep(wait)
+    if len(missing) == len(LEDGER_TABLES):
+        raise StudyError(f"{led.path} is not a studylib ledger (an SQLite file without the tables "
+                         f"{', '.join(LEDGER_TABLES)})")
     if missing:
         raise StudyError(f"ledger {led.path} is damaged: it has no {', '.join(missing)} table (a study's ledger "
                          f"has {', '.join(LEDGER_TABLES)})")
