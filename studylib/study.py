@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from . import defaults, paths, provenance
+from . import defaults, paths, provenance, startup
 from .data import Dataset, load_dataset
 from .errors import StudyError, first_line
 from .executors import Executor, make_executor
@@ -120,7 +120,7 @@ def run_study(spec: StudySpec, data: Dataset, out_dir: str | Path | None = None,
     runs after each trained trial.
     """
     _check_max_failures(max_failures)
-    _check_not_a_reimport()
+    startup.check_not_a_reimport()
     _check_folder("out_dir", out_dir)
     executor = build_executor(executor, progress=progress, **executor_options)
     out = Path(out_dir) if out_dir else paths.REPORTS_DIR / "search"
@@ -136,15 +136,11 @@ def run_study(spec: StudySpec, data: Dataset, out_dir: str | Path | None = None,
             with Ledger(out / paths.LEDGER_NAME) as ledger:
                 ledger.open_study(study_id, {}, {}, trainer_fingerprint(), allow_code_change, check_only=True)
         # start the executor first: an unreachable scheduler fails before the ledger is touched
-        _note_no_scheduler_yet(getattr(executor, "scheduler", None))
+        startup.note_no_scheduler_yet(getattr(executor, "scheduler", None))
         try:
             executor.start(objective)
         except RuntimeError as e:
-            if "Nanny failed to start" not in str(e):
-                raise
-            why = (f"the script that started the study starts it again at import, as each worker process imports it: "
-                   f"call studylib under {GUARD}" if _main_script_unguarded() else "their own errors are above")
-            raise StudyError(f"Dask's local workers did not start ({first_line(e)}); {why}") from e
+            raise startup.workers_did_not_start(e) or e
         try:
             run = _Run(spec, out, study_id, objective, executor, progress, max_failures, on_trial, start)
             return _run_started(run, data, retry_failed, allow_code_change)
@@ -152,72 +148,6 @@ def run_study(spec: StudySpec, data: Dataset, out_dir: str | Path | None = None,
             executor.shutdown()
     finally:
         lock.release()
-
-
-#: Where a script's studylib calls go when worker processes start (they import the script).
-GUARD = '`if __name__ == "__main__":`'
-
-
-def _check_not_a_reimport() -> None:
-    """Refuse a study started by a script that a spawned worker process (Dask's, multiprocessing's)
-    is importing, as ``__mp_main__``, to start: its call to studylib is not under :data:`GUARD`. A
-    worker says so in one line and exits (no traceback per worker); elsewhere a StudyError."""
-    frame = sys._getframe(1)
-    while frame is not None:
-        if frame.f_code.co_name == "<module>" and frame.f_globals.get("__name__") == "__mp_main__":
-            why = (f"a worker process is re-running the script that started the study: call studylib under {GUARD} "
-                   "(each worker process imports that script)")
-            if "--multiprocessing-fork" in getattr(sys, "orig_argv", ()):  # a spawned worker (multiprocessing.spawn)
-                sys.stderr.write(f"studylib: error: {why}\n")
-                raise SystemExit(1)
-            raise StudyError(why)
-        frame = frame.f_back
-
-
-def _main_script_unguarded() -> bool:
-    """Whether this process's script (``__main__``'s file) called studylib from code outside
-    :data:`GUARD`, which each spawned worker process, importing the script, runs again: the call's
-    line in the script's top-level frame, outside every top-level ``if __name__ ...`` block. Never
-    for ``python -m pkg`` (spawn does not import a ``__main__`` module again), a notebook or a
-    console."""
-    import ast
-
-    main = sys.modules.get("__main__")
-    spec = getattr(main, "__spec__", None)
-    if spec is not None and (spec.name == "__main__" or spec.name.endswith(".__main__")):
-        return False
-    path = getattr(main, "__file__", None)
-    frame = sys._getframe(1)
-    while frame is not None and not (frame.f_code.co_name == "<module>" and frame.f_globals is vars(main)):
-        frame = frame.f_back
-    if frame is None or not path:
-        return False
-    try:
-        tree = ast.parse(Path(path).read_text())
-    except (OSError, SyntaxError, ValueError):
-        return False
-    line = frame.f_lineno
-    return not any(isinstance(node, ast.If) and "__name__" in ast.unparse(node.test)
-                   and node.lineno <= line <= node.end_lineno for node in tree.body)
-
-
-def _note_no_scheduler_yet(address: str | None) -> None:
-    """Say so when nothing listens at a Dask scheduler ``address`` yet (Dask waits 30 s for one to
-    start there, then stops the study with one line)."""
-    import socket
-
-    from .cliargs import host_port
-
-    parts = host_port(address) if isinstance(address, str) and not os.path.isfile(address) else None
-    if parts is None:
-        return
-    try:
-        socket.create_connection(parts, timeout=2).close()
-    except ConnectionRefusedError:
-        sys.stderr.write(f"studylib: note: nothing listens at {address} (connection refused); Dask waits 30 s for a "
-                         "scheduler to start there (is it started, at that port?)\n")
-    except (OSError, UnicodeError):  # no answer yet, no network, a name that is none: Dask's message says it
-        pass
 
 
 def _check_keywords(options: dict) -> None:
@@ -420,7 +350,7 @@ def search(round_or_space: str | SearchSpace, out_dir: str | Path | None = None,
     ``options`` go to :func:`prepare`; the rest to :func:`run_study`. Every option is checked
     before anything is written or trained."""
     _check_max_failures(max_failures)
-    _check_not_a_reimport()
+    startup.check_not_a_reimport()
     _check_keywords(options)
     _check_folder("out_dir", out_dir)
     check_out_dir(Path(out_dir) if out_dir else paths.REPORTS_DIR / "search", study=True)  # before data is loaded

@@ -413,20 +413,20 @@ def test_a_scheduler_that_is_not_listening_yet_is_noted_and_waited_for(capsys, m
     and Dask's wait decides."""
     import socket
 
-    from studylib import study
+    from studylib import startup
 
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    study._note_no_scheduler_yet(f"tcp://127.0.0.1:{port}")
+    startup.note_no_scheduler_yet(f"tcp://127.0.0.1:{port}")
     assert capsys.readouterr().err == (f"studylib: note: nothing listens at tcp://127.0.0.1:{port} (connection "
                                        "refused); Dask waits 30 s for a scheduler to start there (is it started, at "
                                        "that port?)\n")
     with socket.socket() as server:  # something listens: no note
         server.bind(("127.0.0.1", 0))
         server.listen()
-        study._note_no_scheduler_yet(f"127.0.0.1:{server.getsockname()[1]}")
-    study._note_no_scheduler_yet(None)
+        startup.note_no_scheduler_yet(f"127.0.0.1:{server.getsockname()[1]}")
+    startup.note_no_scheduler_yet(None)
     assert capsys.readouterr().err == ""
 
 

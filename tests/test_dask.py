@@ -259,24 +259,24 @@ def test_only_a_call_from_outside_a_main_guard_is_told_to_add_one(tmp_path, monk
 
     script = tmp_path / "script.py"
     for text, unguarded in (
-            ("from studylib.study import _main_script_unguarded as check\nSEEN.append(check())\n", True),
+            ("from studylib.startup import main_script_unguarded as check\nSEEN.append(check())\n", True),
             ('import os\nos.environ.setdefault("KERAS_BACKEND", "tensorflow")\n'  # code outside, call inside
-             "from studylib.study import _main_script_unguarded as check\n"
+             "from studylib.startup import main_script_unguarded as check\n"
              "def main():\n    SEEN.append(check())\n"
              'if __name__ == "__main__":\n    main()\n', False),
-            ("from studylib.study import _main_script_unguarded as check\n"
+            ("from studylib.startup import main_script_unguarded as check\n"
              "if __name__ == '__main__':\n    SEEN.append(check())\n", False)):
         script.write_text(text)
         seen = []
         runpy.run_path(str(script), {"SEEN": seen}, run_name="__main__")
         assert seen == [unguarded], text
-    from studylib.study import _main_script_unguarded
+    from studylib.startup import main_script_unguarded
 
     monkeypatch.setitem(sys.modules, "__main__", types.SimpleNamespace(
         __spec__=types.SimpleNamespace(name="studylib.__main__"), __file__=str(script)))
-    assert _main_script_unguarded() is False  # python -m studylib: spawn does not import it again
+    assert main_script_unguarded() is False  # python -m studylib: spawn does not import it again
     monkeypatch.setitem(sys.modules, "__main__", types.SimpleNamespace())  # a notebook, an interactive session
-    assert _main_script_unguarded() is False
+    assert main_script_unguarded() is False
 
 
 def test_a_study_started_while_a_worker_imports_its_script_is_refused(tmp_path):
@@ -285,14 +285,14 @@ def test_a_study_started_while_a_worker_imports_its_script_is_refused(tmp_path):
     import runpy
 
     from studylib.errors import StudyError
-    from studylib.study import _check_not_a_reimport
+    from studylib.startup import check_not_a_reimport
 
     script = tmp_path / "script.py"
-    script.write_text("from studylib.study import _check_not_a_reimport\n"
-                      "def later():\n    _check_not_a_reimport()\n"
-                      "if TOP:\n    _check_not_a_reimport()\n")
+    script.write_text("from studylib.startup import check_not_a_reimport\n"
+                      "def later():\n    check_not_a_reimport()\n"
+                      "if TOP:\n    check_not_a_reimport()\n")
     with pytest.raises(StudyError, match=r'a worker process is re-running the script .*if __name__ == "__main__"'):
         runpy.run_path(str(script), {"TOP": True}, run_name="__mp_main__")
     runpy.run_path(str(script), {"TOP": False}, run_name="__mp_main__")["later"]()  # a pool's task: allowed
     runpy.run_path(str(script), {"TOP": True}, run_name="__main__")  # the script itself
-    _check_not_a_reimport()
+    check_not_a_reimport()
