@@ -54,16 +54,13 @@ def path(text: str) -> str:
     return text
 
 
-_HOST_PORT = re.compile(r"^[\w.\-]+:\d+$|^\[[0-9A-Fa-f:]+\]:\d+$")
-
-
 def scheduler(text: str) -> str:
     """An argparse type: a Dask scheduler's address (``tcp://host:8786``, ``host:8786``) or an
     existing scheduler file; a path to no file is said to be one, not tried as an address."""
     text = path(text)
     if os.path.isfile(text):
         return text
-    if "://" in text or _HOST_PORT.match(text):
+    if "://" in text or host_port(text):
         problem = _bad_address(text)
         if problem:
             raise argparse.ArgumentTypeError(f"{text}: {problem}")

@@ -38,7 +38,7 @@ from .outdir import StudyLock, check_out_dir, export_trials, write_study_record
 from .progress import StudyProgress, count
 from .space import SearchSpace
 from .strategies import make_strategy, strategy_kwargs
-from .study_spec import StudySpec, identity_differences, prepare, study_space, whole_number  # noqa: F401 (the API: studylib.study.prepare)
+from .study_spec import StudySpec, check_folder, identity_differences, prepare, study_space, whole_number  # noqa: F401 (the API: studylib.study.prepare)
 from .trial import Trial
 
 CHECKPOINTS = "checkpoints"  # OUT/checkpoints/<rung key>.keras (multi-fidelity rungs; see fidelity.py)
@@ -121,7 +121,7 @@ def run_study(spec: StudySpec, data: Dataset, out_dir: str | Path | None = None,
     """
     _check_max_failures(max_failures)
     startup.check_not_a_reimport()
-    _check_folder("out_dir", out_dir)
+    check_folder("out_dir", out_dir)
     executor = build_executor(executor, progress=progress, **executor_options)
     out = Path(out_dir) if out_dir else paths.REPORTS_DIR / "search"
     check_out_dir(out, study=True)
@@ -164,11 +164,6 @@ def _check_keywords(options: dict) -> None:
             close = difflib.get_close_matches(key, known + mine, n=1, cutoff=0.8)
             raise TypeError(f"search() got an unexpected keyword argument {key!r}"
                             + (f" (did you mean {close[0]!r}?)" if close else ""))
-
-
-def _check_folder(name: str, value) -> None:
-    if value is not None and not isinstance(value, (str, os.PathLike)):
-        raise StudyError(f"{name} must be a folder (a str or Path), got {value!r}")
 
 
 def _check_max_failures(max_failures) -> None:
@@ -352,7 +347,7 @@ def search(round_or_space: str | SearchSpace, out_dir: str | Path | None = None,
     _check_max_failures(max_failures)
     startup.check_not_a_reimport()
     _check_keywords(options)
-    _check_folder("out_dir", out_dir)
+    check_folder("out_dir", out_dir)
     check_out_dir(Path(out_dir) if out_dir else paths.REPORTS_DIR / "search", study=True)  # before data is loaded
     executor = build_executor(executor, progress=progress, workers=workers, scheduler=scheduler,
                               trial_timeout=trial_timeout, max_retries=max_retries, recycle_after=recycle_after,

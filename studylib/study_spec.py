@@ -94,8 +94,7 @@ def prepare(round_or_space: str | SearchSpace, *, strategy: str = defaults.STRAT
     population size, else 1. It fixes the proposals: same value, same configs on any executor."""
     if not isinstance(strategy, str):
         raise StudyError(f"strategy must be a name, got {strategy!r}")
-    if data_dir is not None and not isinstance(data_dir, (str, os.PathLike)):
-        raise StudyError(f"data_dir must be a folder (a str or Path), got {data_dir!r}")
+    check_folder("data_dir", data_dir)
     if isinstance(strategy_options, Mapping):  # a notebook's numpy numbers are the numbers the CLI reads
         strategy_options = {k: _plain_option(v) for k, v in strategy_options.items()}
     elif strategy_options is not None:
@@ -212,6 +211,12 @@ def study_space(round_or_space: str | SearchSpace) -> SearchSpace:
         raise StudyError(f"space name {space.name[:MAX_SPACE_NAME + 10]!r}: a study's files are named after it, so it "
                          f"must be 1 to {MAX_SPACE_NAME} bytes (UTF-8), none of them a line break or control character")
     return space
+
+
+def check_folder(name: str, value) -> None:
+    """A folder argument of the Python API (``out_dir``, ``data_dir``): None, a str or a Path."""
+    if value is not None and not isinstance(value, (str, os.PathLike)):
+        raise StudyError(f"{name} must be a folder (a str or Path), got {value!r}")
 
 
 def _plain_option(value):
