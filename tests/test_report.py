@@ -108,6 +108,46 @@ def test_group_summary_counts_per_value():
     assert set(g.columns) == {"trials", "mean best_acc", "median best_acc", "max best_acc"}
 
 
+# -- Tables I-III: the space searched ------------------------------------------------------------
+
+def test_the_papers_tables_i_to_iii_hold_the_values_they_print():
+    import re
+
+    for number, rows in report.PAPER_TABLES.items():
+        for _, abbreviation, printed, values, name in rows:
+            assert re.findall(r"[\w.]+", printed.lower()) == [str(v) for v in values], (number, abbreviation)
+            assert name in load_space("round2").names or name in load_space("round3").names
+
+
+def test_space_table_sets_each_round_beside_the_papers_tables():
+    r1 = report.space_table("round1").set_index("Abbreviation")
+    assert list(r1["Table"]) == ["I"] * 9 + ["II"] * 4 + ["-"]  # both tables' rows, then the text's constant
+    assert r1.loc["Filter_3", "Searched here"] == "not in this round" and r1.loc["Filter_3", "Same"] == "no"
+    assert r1.loc["activation", "Searched here"] == "fixed: relu"
+    assert r1.loc["learning_rates", "Same"] == "yes"
+    assert r1.loc["stride", "Searched here"] == "fixed: 2"
+    assert "8 is outside Table I" in r1.loc["Filters_1", "Note"]
+    r2 = report.space_table("round2").set_index("Abbreviation")
+    assert r2.loc["learning_rates", "Searched here"] == "[0.001, 0.0015, 0.002, 0.003]"
+    assert r2.loc["learning_rates", "Same"] == "no" and "Appendix 2" in r2.loc["learning_rates", "Note"]
+    assert (r2.loc[r2["Table"] != "-", "Same"] == "yes").sum() == 12
+    r3 = report.space_table("round3")
+    assert (r3.loc[r3["Table"] == "III", "Same"] == "yes").all()  # the same values, one order changed
+    assert list(r3.loc[r3["Table"] == "-", "Hyperparameter"]) == ["stride", "border_crop", "dropout"]
+    caption = report.space_table("round3", styled=True).caption
+    assert caption.startswith("Table III") and "3,072 combinations" in caption
+
+
+def test_space_table_of_another_space_lists_its_own_dimensions():
+    from studylib.space import Dimension, SearchSpace
+
+    space = SearchSpace("mine", (Dimension("filters1", (8, 16)), Dimension("learning_rate", (0.01,))))
+    table = report.space_table(space)
+    assert list(table.columns) == ["Hyperparameter", "Abbreviation", "Searched here", "Note"]
+    assert list(table["Searched here"]) == ["[8, 16]", "fixed: 0.01"]
+    assert "not one of the paper's rounds" in report.space_table(space, styled=True).caption
+
+
 # -- Table IV and seeds ------------------------------------------------------------------------
 
 def test_table_iv_uses_test_acc_of_the_best_by_validation_trial():

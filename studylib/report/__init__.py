@@ -8,7 +8,8 @@ round is reported the same way:
 * ``fig*`` functions draw the paper's figures with seaborn from a ledger DataFrame (or a
   ``RoundRun``) and return a :class:`matplotlib.figure.Figure` with our own title (what it
   shows); under the axes, what the points are and, where the paper has one, its caption quoted;
-* :func:`appendix_table` / :func:`table_iv` rebuild the paper's Appendix 1-3 and Table IV;
+* :func:`space_table` sets the space a round searched beside the paper's Tables I-III;
+  :func:`appendix_table` / :func:`table_iv` rebuild the paper's Appendix 1-3 and Table IV;
 * :func:`provenance_block` / :func:`results_block` state what produced the report;
 * :mod:`.compare` -- round 4 (run, numbers, figures); :mod:`.regret` -- the one regret-vs-
   evaluations figure (``studylib bench`` and Fig. 11); :mod:`.styles` -- strategy names and
@@ -25,12 +26,12 @@ from .figures import (accuracy_by, fig3_learning_rate, fig4_distribution, fig5_o
 from .display import Block, notebook_setup, provenance_block, results_block
 from .rounds import (SUMMARY_JSON, RoundRun, best_by_seed, default_out_dir, read_summary, run_round, seed_summary,
                      write_summary)
-from .tables import PAPER_TABLE_IV, appendix_table, group_summary, table_iv
+from .tables import PAPER_TABLE_IV, PAPER_TABLES, appendix_table, group_summary, space_table, table_iv
 
 __all__ = [
     "accuracy_by", "fig3_learning_rate", "fig4_distribution", "fig5_optimizer", "fig6_activation",
     "fig7_batch_size", "fig8_filters", "fig9_kernels", "per_layer", "table_iv_figure",
     "SUMMARY_JSON", "Block", "RoundRun", "best_by_seed", "default_out_dir", "notebook_setup",
     "provenance_block", "read_summary", "results_block", "run_round", "seed_summary", "write_summary",
-    "PAPER_TABLE_IV", "appendix_table", "group_summary", "table_iv",
+    "PAPER_TABLE_IV", "PAPER_TABLES", "appendix_table", "group_summary", "space_table", "table_iv",
 ]

@@ -1,4 +1,5 @@
-"""The paper's tables rebuilt from a ledger DataFrame: Appendix 1-3 and Table IV."""
+"""The paper's tables rebuilt for a report: Tables I-III (the space searched beside the paper's),
+Appendix 1-3 and Table IV (from a ledger DataFrame)."""
 from __future__ import annotations
 
 import html
@@ -40,6 +41,118 @@ PAPER_TABLE_IV = [
     ("3Conv + 2FC + Dropout + stride 1 on all layers (the paper, round 3)", 80.62),
 ]
 
+
+#: Tables I-III as the paper prints them: (hyperparameter, abbreviation, range as printed, its
+#: values, the studylib name).
+PAPER_TABLES = {
+    "I": [("Number of Filters", "Filters_1", "[16, 32, 64, 96]", (16, 32, 64, 96), "filters1"),
+          ("Kernel Size", "Ksize_1", "[3, 4, 5]", (3, 4, 5), "ksize1"),
+          ("Number of Filters", "Filters_2", "[48, 64, 96, 128]", (48, 64, 96, 128), "filters2"),
+          ("Kernel Size", "Ksize_2", "[3, 4, 5]", (3, 4, 5), "ksize2"),
+          ("Number of Filters", "Filter_3", "[64, 96, 128]", (64, 96, 128), "filters3"),
+          ("Kernel Size", "Ksize_3", "[3, 4, 5]", (3, 4, 5), "ksize3"),
+          ("Hidden Layer", "full_hidden1", "[60, 100, 125]", (60, 100, 125), "hidden1"),
+          ("Hidden Layer", "full_hidden2", "[60, 100, 125]", (60, 100, 125), "hidden2"),
+          ("Activation", "activation", "['relu', 'lrelu', 'elu']", ("relu", "lrelu", "elu"), "activation")],
+    "II": [("Learning rate", "learning_rates", "[0.001, 0.003, 0.01,0.03]", (0.001, 0.003, 0.01, 0.03),
+            "learning_rate"),
+           ("Batch Size", "batch_sizes", "[32, 64, 128, 256]", (32, 64, 128, 256), "batch_size"),
+           ("Momentum", "momentum", "[0.9, 0.95, 0.99]", (0.9, 0.95, 0.99), "momentum"),
+           ("Optimizer", "optimizer", "['Adam, 'rmsprop', 'Nesterov']", ("adam", "rmsprop", "nesterov"),
+            "optimizer")],
+    "III": [("Learning rate", "learning_rate", "[0.001, 0.003, 0.002,0.0015]", (0.001, 0.003, 0.002, 0.0015),
+             "learning_rate"),
+            ("Batch Size", "batch_size", "[64]", (64,), "batch_size"),
+            ("Momentum", "momentum", "[0.9, 0.95, 0.99]", (0.9, 0.95, 0.99), "momentum"),
+            ("Optimizer", "optimizer", "['adam']", ("adam",), "optimizer"),
+            ("Number of Filters", "filters1", "[64, 96]", (64, 96), "filters1"),
+            ("Kernal Size", "ksize1", "[4, 5]", (4, 5), "ksize1"),
+            ("Number of Filters", "filters2", "[96, 128]", (96, 128), "filters2"),
+            ("Kernal Size", "ksize2", "[4, 5]", (4, 5), "ksize2"),
+            ("Number of Filters", "filter3", "[96, 128]", (96, 128), "filters3"),
+            ("Kernal Size", "ksize3", "[4, 5]", (4, 5), "ksize3"),
+            ("Hidden Layer", "full_hidd1", "[100, 125]", (100, 125), "hidden1"),
+            ("Hidden Layer", "full_hidd2", "[100, 125]", (100, 125), "hidden2"),
+            ("Activation", "activation", "['lrelu']", ("lrelu",), "activation")],
+}
+#: The tables each round's space comes from (Section V: rounds 1-2 "based Table I and Table II",
+#: round 3 "sampled accordingly as in Table III").
+ROUND_TABLES = {"round1": ("I", "II"), "round2": ("I", "II"), "round3": ("III",)}
+#: Why a round searches other values than its tables print, or a constant the tables do not
+#: list (the round notebooks and studylib/spaces/*.yaml say more).
+SPACE_NOTES = {
+    ("round1", "filters1"): "Appendix 1's trials use 8, 16, 32 and 64 (8 is outside Table I: not searched)",
+    ("round1", "filters2"): "Appendix 1's trials use 32, 48, 64 and 96 (32 is outside Table I: not searched)",
+    ("round1", "hidden2"): "Appendix 1's trials use 80, 100 and 125 (80 is outside Table I: not searched; "
+                           "none uses 60)",
+    ("round1", "filters3"): "round 1 has two conv layers (Section V.A)",
+    ("round1", "ksize3"): "round 1 has two conv layers (Section V.A)",
+    ("round1", "activation"): "round 1 optimised structure, learning rate and batch size only (Section V.A); "
+                              "Appendix 1 has no activation column",
+    ("round1", "momentum"): "not searched in round 1 (Section V.A): Adam's default beta_1, 0.9",
+    ("round1", "optimizer"): "not searched in round 1 (Section V.A); Appendix 1 has no optimizer column",
+    ("round1", "stride"): "the text: the first conv layer's stride, 2 until round 3 (Section V.C)",
+    ("round2", "learning_rate"): "Appendix 2's four: the paper drops 0.01 and 0.03 after round 1 (Section V.A)",
+    ("round2", "hidden2"): "Appendix 2's trials use 80, 100 and 125 (80 is outside Table I: not searched; "
+                           "none uses 60)",
+    ("round2", "border_crop"): "the text: \"The border pixels [0, 1, 2] were removed\" (Section V.B)",
+    ("round2", "stride"): "the text: the first conv layer's stride, 2 until round 3 (Section V.C)",
+    ("round3", "learning_rate"): "the same four values, in ascending order",
+    ("round3", "stride"): "the text: \"stride 1 on all layers\" (Section V.C, Table IV)",
+    ("round3", "border_crop"): "the text: \"patch reduction to 0\" (Section V.C)",
+    ("round3", "dropout"): "the text: \"regularization is applied which is the dropout layers\" (Section V.C); "
+                           "the rate is not given",
+}
+
+
+def _same_values(a, b) -> bool:
+    return len(a) == len(b) and all(
+        any(x == y or (isinstance(x, float) and isinstance(y, (int, float)) and math.isclose(x, y)) for y in b)
+        for x in a)
+
+
+def _searched(values) -> str:
+    values = list(values)
+    return f"fixed: {values[0]}" if len(values) == 1 else "[" + ", ".join(map(str, values)) + "]"
+
+
+def space_table(data, *, styled: bool = False):
+    """The space a round searched beside the paper's Tables I-III: for each row of the tables the
+    round comes from, the range the paper prints and the values searched here (``fixed: v`` for a
+    constant, ``not in this round``), then the constants the tables do not list; a note says why
+    where they differ. ``data``: a :class:`RoundRun`, a :class:`SearchSpace` or a round's name."""
+    from .rounds import RoundRun
+
+    space = data.space if isinstance(data, RoundRun) else load_space(data) if isinstance(data, str) else data
+    ours = {d.name: d for d in space.dimensions}
+    tables = ROUND_TABLES.get(space.name, ())
+    rows, listed = [], set()
+    for number in tables:
+        for what, abbreviation, printed, values, name in PAPER_TABLES[number]:
+            dim = ours.get(name)
+            here = _searched(dim.values) if dim else "not in this round"
+            same = dim is not None and _same_values(dim.values, values)
+            rows.append({"Table": number, "Hyperparameter": what, "Abbreviation": abbreviation,
+                         "The paper's range": printed, "Searched here": here, "Same": "yes" if same else "no",
+                         "Note": SPACE_NOTES.get((space.name, name), "")})
+            listed.add(name)
+    for d in space.dimensions:
+        if d.name not in listed:
+            rows.append({"Table": "-", "Hyperparameter": d.name, "Abbreviation": d.paper or d.name,
+                         "The paper's range": "-", "Searched here": _searched(d.values),
+                         "Same": "-" if tables else "", "Note": SPACE_NOTES.get((space.name, d.name), "")})
+    table = pd.DataFrame(rows, columns=["Table", "Hyperparameter", "Abbreviation", "The paper's range",
+                                        "Searched here", "Same", "Note"])
+    if not tables:
+        table = table.drop(columns=["Table", "The paper's range", "Same"])
+    if not styled:
+        return table
+    names = f"Tables {' and '.join(tables)}" if len(tables) > 1 else f"Table {''.join(tables)}"
+    caption = (f"{names}: the ranges the paper prints, and the space this round searched "
+               f"({space.size:,} combinations)" if tables else
+               f"The space this study searched ({space.size:,} combinations): not one of the paper's rounds")
+    return (table.style.set_caption(caption).hide(axis="index").set_properties(**{"text-align": "left"})
+            .set_table_styles([{"selector": "th", "props": [("text-align", "left")]}]))
 
 def _unpack(data):
     from .rounds import RoundRun, one_row_per_config
