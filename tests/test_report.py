@@ -330,7 +330,8 @@ def _fake_run(tmp_path: Path, seeds=(0,)):
     results = []
     for s in seeds:
         f = round_frame("round1", n=4, seed=s, seeds=s)
-        results.append(StudyResult(f"round1-random-s{s}-abcdef12", tmp_path, f, tmp_path / "trials.csv",
+        folder = tmp_path if len(seeds) == 1 else tmp_path / f"seed-{s}"  # as run_round lays them out
+        results.append(StudyResult(f"round1-random-s{s}-abcdef12", folder, f, folder / "trials.csv",
                                    trained=3, served=1, wall_time=2.0))
     data = {"dataset": "digits", "source": "sklearn.datasets.load_digits", "data_hash": "daeec2de6180b9aa",
             "input_shape": [8, 8, 1], "n_classes": 10, "n_train": 1000, "n_val": 287, "n_test": 300}
@@ -423,6 +424,28 @@ def test_run_round_with_several_seeds_keeps_each_study_and_reports_the_spread(tm
     again = report.run_round("round1", dataset="synthetic", trials=3, seed=4, repeats=2, out_dir=out,
                              executor=FakeExecutor())
     assert again.summary()["trained"] == 0 and again.summary()["served"] == 6
+
+
+def test_a_round_run_again_with_another_number_of_seeds_continues_each_study_where_it_was_begun(tmp_path):
+    from studylib import paths
+
+    out = tmp_path / "round1"
+    one = report.run_round("round1", dataset="synthetic", trials=2, out_dir=out, executor=FakeExecutor())
+    assert one.summary()["trained"] == 2
+    two = report.run_round("round1", dataset="synthetic", trials=2, repeats=2, out_dir=out, executor=FakeExecutor())
+    assert two.summary()["trained"] == 2 and two.summary()["served"] == 2  # seed 0 served, seed 1 trained
+    assert [r.out_dir for r in two.results] == [out, out / "seed-1"] and not (out / "seed-0").exists()
+    assert len(pd.read_csv(out / paths.TRIALS_CSV)) == 4
+    stored = dict(report.provenance_block(two).rows)["Trials stored in"]
+    assert "seed 0: ./; seed 1: seed-1/" in stored
+    back = report.run_round("round1", dataset="synthetic", trials=2, out_dir=out, executor=FakeExecutor())
+    assert back.summary()["trained"] == 0 and back.summary()["served"] == 2
+    # a round begun with several seeds: one seed of it later continues in seed-<s>/
+    many = tmp_path / "many"
+    report.run_round("round1", dataset="synthetic", trials=2, seed=3, repeats=2, out_dir=many, executor=FakeExecutor())
+    alone = report.run_round("round1", dataset="synthetic", trials=2, seed=4, out_dir=many, executor=FakeExecutor())
+    assert alone.summary()["trained"] == 0 and alone.results[0].out_dir == many / "seed-4"
+    assert not (many / paths.LEDGER_NAME).exists()
 
 
 def test_a_multi_fidelity_round_reports_one_row_per_config_as_trials_csv(tmp_path):

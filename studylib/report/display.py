@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import sys
+from pathlib import Path
 
 import pandas as pd
 
@@ -112,13 +113,26 @@ def provenance_block(run: RoundRun) -> Block:
         *time_rows(s["train_time"], s["wall_time"], s["trained"], s["served"],
                    unit="trial" if run.rung_trials is None else "rung trial"),
         *code_rows(run.provenance),
-        ("Trials stored in", f"{run.out_dir} (ledger.sqlite, trials.csv, studies/<study_id>.json, summary.json)"
-         if len(run.seeds) == 1 else f"{run.out_dir} (trials.csv and summary.json of every seed; each seed's "
-         "ledger.sqlite, trials.csv and studies/<study_id>.json in seed-<seed>/)"),
+        ("Trials stored in", _stored_in(run)),
         ("Study ids", ", ".join(s["study_ids"])),
         ("Finished", s["finished_at"]),
     ]
     return Block("What produced this report", rows)
+
+
+def _stored_in(run: RoundRun) -> str:
+    """Where the round's files are: one seed's in the round's folder; several seeds' each in
+    ``seed-<s>/``, or, for a study begun with another number of seeds, where it was begun."""
+    folders = [Path(r.out_dir) for r in run.results]
+    out = Path(run.out_dir)
+    if len(run.seeds) == 1 and folders[0] == out:
+        return f"{out} (ledger.sqlite, trials.csv, studies/<study_id>.json, summary.json)"
+    if len(run.seeds) > 1 and all(f == out / f"seed-{s}" for f, s in zip(folders, run.seeds)):
+        return (f"{out} (trials.csv and summary.json of every seed; each seed's ledger.sqlite, trials.csv and "
+                "studies/<study_id>.json in seed-<seed>/)")
+    where = "; ".join(f"seed {s}: {f.relative_to(out) if f != out else '.'}/" for s, f in zip(run.seeds, folders))
+    return (f"{out} (trials.csv and summary.json of the round; each seed's ledger.sqlite, trials.csv and "
+            f"studies/<study_id>.json in {where}, where its study was begun)")
 
 
 def results_block(run: RoundRun, paper_best: float | None = None) -> Block:

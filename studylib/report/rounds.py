@@ -5,7 +5,8 @@ provenance), ``trials.csv`` (one row per trial, the ledger's column names: one n
 hyperparameter in every round; the paper's spellings appear only in the displayed appendix
 tables) and ``summary.json`` (:func:`write_summary`; what ``studylib run`` lists in ``index.html``). With
 several seeds (``repeats > 1``) each seed's study has its own sub-folder ``seed-<s>/`` and the
-round's ``trials.csv`` holds every seed's trials (``seed`` column).
+round's ``trials.csv`` holds every seed's trials (``seed`` column); a study begun with another
+number of seeds continues in the folder that holds it (:func:`seed_folder`).
 """
 from __future__ import annotations
 
@@ -300,8 +301,8 @@ def run_round(round_name: str | SearchSpace, *, progress: bool = False, executor
     _, (first, first_data) = planned[0]  # the first seed's study describes the round
     settings = spec_settings(first)
     profile = inputs.get("profile", plan_round.__kwdefaults__["profile"])  # as plan_round read it
-    results = [run_study(spec, data, out if len(seeds) == 1 else out / f"seed-{s}", progress=progress,
-                         executor=executor) for s, (spec, data) in planned]
+    results = [run_study(spec, data, seed_folder(out, spec, data, several=len(seeds) > 1), progress=progress,
+                         executor=executor) for _, (spec, data) in planned]
     prov = study_provenance(results[0])
     run = RoundRun(round=space.name, space=space, profile=profile, strategy=first.strategy, seeds=seeds,
                    settings=settings, out_dir=out, results=results, data=first_data.describe(), provenance=prov)
@@ -310,6 +311,19 @@ def run_round(round_name: str | SearchSpace, *, progress: bool = False, executor
     run.wall_time = time.perf_counter() - start
     write_summary(out, run.summary())
     return run
+
+
+def seed_folder(out: Path, spec, data, *, several: bool) -> Path:
+    """Where a seed's study of the round runs: ``out`` when the round has one seed, ``out/seed-<s>``
+    when it has several; but a study that the other layout's folder already holds (a run with
+    another ``--seeds``) and this one does not continues there, instead of training anew."""
+    from ..outdir import study_record_path
+
+    study_id = spec.study_id(data.fingerprint)
+    mine, other = (out / f"seed-{spec.seed}", out) if several else (out, out / f"seed-{spec.seed}")
+    if study_record_path(other, study_id).is_file() and not study_record_path(mine, study_id).is_file():
+        return other
+    return mine
 
 
 def spec_settings(spec) -> dict:
