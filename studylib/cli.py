@@ -6,6 +6,7 @@ import importlib
 import logging
 import os
 import signal
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -175,6 +176,22 @@ def best_text(best, frame, space) -> str:
             f"best validation accuracy{mean}: {best.best_acc:.4f} (test {best.test_acc:.4f})")
 
 
+def _disk_full(exc: BaseException) -> BaseException | None:
+    """The error in ``exc``'s chain that says the disk (or a quota) is full: an OSError ENOSPC /
+    EDQUOT, or SQLite's "database or disk is full"; None if there is none."""
+    import errno
+
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return exc
+        if isinstance(exc, sqlite3.OperationalError) and "full" in str(exc):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def _ledger_under(args) -> bool:
     """Whether the command's output folder (``run``'s default one too) holds a ledger to continue."""
     out = getattr(args, "out", None)
@@ -239,6 +256,17 @@ def main(argv: list[str] | None = None) -> int:
 
         stdout_to_devnull()
         return 141  # as a command stopped by SIGPIPE
+    except (OSError, sqlite3.Error) as e:
+        full = _disk_full(e)
+        if full is None:
+            raise
+        where = f" (writing {full.filename})" if getattr(full, "filename", None) else ""
+        then = ("; finished trials are in the ledger: free some space, then re-run the same command to continue"
+                if resumable and _ledger_under(args) else
+                "; bench wrote none of its files: free some space and run it again" if args.command == "bench"
+                else ": free some space and run it again")
+        sys.stderr.write(f"studylib: error: no space left on the device{where}{then}\n")
+        return 1
     except KeyboardInterrupt:
         after = ("; bench writes its files once every run is done: this one wrote none (a re-run starts over)"
                  if args.command == "bench" and not getattr(args, "list", False) else "")

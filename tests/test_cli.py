@@ -356,6 +356,51 @@ def test_a_study_whose_every_trial_failed_says_so_and_exits_3(tmp_path):
     assert (tmp_path / "out" / "trials.csv").exists()  # the failures are kept, with their errors
 
 
+def test_a_full_disk_is_one_line_and_the_same_command_continues_once_there_is_room(tmp_path, capsys, monkeypatch):
+    import errno
+    import sqlite3
+
+    from studylib import bench, ledger
+
+    record = ledger.Ledger.record
+    calls = []
+
+    def fills_up(self, trial):  # the disk fills while the second trial is recorded
+        calls.append(trial.key)
+        if len(calls) == 2:
+            raise sqlite3.OperationalError("database or disk is full")
+        record(self, trial)
+
+    monkeypatch.setattr(ledger.Ledger, "record", fills_up)
+    args = ("search", "round1", "--dataset", "synthetic", "--trials", "3", "--no-progress", "--out", tmp_path / "s")
+    r = inline(capsys, *args)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr == ("studylib: error: no space left on the device; finished trials are in the ledger: free some "
+                        "space, then re-run the same command to continue\n")
+    monkeypatch.setattr(ledger.Ledger, "record", record)
+    again = inline(capsys, *args)
+    assert again.returncode == 0 and "3 trials (2 trained, 1 from the ledger)" in again.stdout
+
+    def no_room(out_dir, *a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device", str(out_dir / "bench.csv"))
+
+    monkeypatch.setattr(bench, "write_results", no_room)
+    bench_args = ["bench", "--table", "hpobench-car", "--strategies", "random", "--seeds", "1", "--trials", "2",
+                  "--workers", "1", "--no-progress", "--out", str(tmp_path / "b")]
+    capsys.readouterr()
+    assert cli.main(bench_args) == 1
+    assert capsys.readouterr().err == (f"studylib: error: no space left on the device (writing {tmp_path / 'b'}"
+                                              "/bench.csv); bench wrote none of its files: free some space and run "
+                                              "it again\n")
+
+    def denied(*a, **k):  # any other error of the system is not hidden
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(bench, "write_results", denied)
+    with pytest.raises(PermissionError):
+        cli.main(bench_args)
+
+
 def test_more_trials_than_the_space_holds_is_noted(tmp_path):
     space = tmp_path / "tiny.yaml"
     fixed = "".join(f"  - {{name: {n}, values: [{v}]}}\n" for n, v in
