@@ -30,7 +30,7 @@ from .data import Dataset, load_dataset
 from .errors import StudyError, first_line
 from .executors import Executor, make_executor
 from .fidelity import Rungs, Spend, collapse_rungs
-from .ledger import Ledger
+from .ledger import CodeChanged, Ledger
 from .loop import default_in_flight, ignores_results, run_loop
 from .numbers import best_config
 from .objective import DataSource, TrainingObjective, trainer_fingerprint
@@ -134,7 +134,10 @@ def run_study(spec: StudySpec, data: Dataset, out_dir: str | Path | None = None,
                                       dataset=spec.dataset)
         if (out / paths.LEDGER_NAME).exists():  # changed trainer code stops before any worker starts
             with Ledger(out / paths.LEDGER_NAME) as ledger:
-                ledger.open_study(study_id, {}, {}, trainer_fingerprint(), allow_code_change, check_only=True)
+                try:
+                    ledger.open_study(study_id, {}, {}, trainer_fingerprint(), allow_code_change, check_only=True)
+                except CodeChanged as e:
+                    raise _other_backend(ledger, study_id, out) or e
         # start the executor first: an unreachable scheduler fails before the ledger is touched
         startup.note_no_scheduler_yet(getattr(executor, "scheduler", None))
         try:
@@ -183,6 +186,19 @@ class _Run:
     max_failures: int | None
     on_trial: Callable[[Trial], None] | None
     start: float  # perf_counter() when the run began
+
+
+def _other_backend(ledger: Ledger, study_id: str, out: Path) -> CodeChanged | None:
+    """The study's trainer differs from this code in its Keras backend alone (the last word of
+    :func:`~studylib.objective.trainer_fingerprint`): say which backend continues it, None otherwise."""
+    recorded = next((s["fingerprint"] for s in ledger.studies() if s["study_id"] == study_id), None) or ""
+    *same, was = recorded.rsplit(" ", 1) or [""]
+    *now_same, now = trainer_fingerprint().rsplit(" ", 1)
+    if not same or same != now_same or was == now:
+        return None
+    return CodeChanged(f"study {study_id} in {out} was trained on the Keras backend {was}, this run uses {now}: "
+                       f"set KERAS_BACKEND={was} to continue it, or give a new --out for a study on {now} "
+                       "(--allow-code-change would mix two backends' trials in one study)")
 
 
 def _run_started(run: _Run, data: Dataset, retry_failed: bool, allow_code_change: bool) -> StudyResult:

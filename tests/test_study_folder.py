@@ -101,6 +101,22 @@ def test_a_code_change_stops_a_resumed_study_unless_allowed(tmp_path, capsys, mo
     assert fresh.trained == 2 and set(fresh.frame.key).isdisjoint(before.key)
 
 
+def test_a_study_continued_on_another_keras_backend_names_the_one_that_continues_it(tmp_path, capsys, monkeypatch):
+    assert search(tmp_path, "--trials", "1", "--seed", "5") == 0
+    old = trainer_fingerprint()
+    backend = old.rsplit(" ", 1)[1]
+    monkeypatch.setattr(study, "trainer_fingerprint", lambda: old.rsplit(" ", 1)[0] + " jax")
+    capsys.readouterr()
+    assert search(tmp_path, "--trials", "2", "--seed", "5") == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert f"was trained on the Keras backend {backend}, this run uses jax: set KERAS_BACKEND={backend}" in line
+    assert "--allow-code-change would mix two backends' trials" in line
+    # the backend and the code both changed: the plain message, which names both fingerprints
+    monkeypatch.setattr(study, "trainer_fingerprint", lambda: old.replace("src ", "src changed-").rsplit(" ", 1)[0] + " jax")
+    assert search(tmp_path, "--trials", "2", "--seed", "5") == 2
+    assert "Keras backend" not in capsys.readouterr().err
+
+
 def test_a_ledger_from_before_fingerprints_needs_the_flag(tmp_path, capsys):
     assert search(tmp_path, "--trials", "1", "--seed", "4") == 0
     con = sqlite3.connect(tmp_path / "ledger.sqlite")
