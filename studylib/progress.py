@@ -60,11 +60,17 @@ _current = {"label": "", "trial": 0, "total": 0}
 
 
 def interactive(stream) -> bool:
-    """A terminal or a notebook kernel: where tqdm bars render (anything else gets plain lines)."""
+    """A terminal or a notebook kernel: where tqdm bars render (anything else gets plain lines, and
+    so does a terminal of no width, a pseudo-terminal no one sized, where tqdm draws nothing)."""
     try:
         tty = stream.isatty()
     except (AttributeError, ValueError):
         tty = False
+    if tty:
+        try:
+            tty = os.get_terminal_size(stream.fileno()).columns > 0
+        except (AttributeError, ValueError, OSError):
+            pass  # no descriptor to ask (a wrapper's stream): its isatty() decides
     return tty or "ipykernel" in sys.modules
 
 

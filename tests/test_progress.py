@@ -36,6 +36,22 @@ def _trial(acc, ok=True):
     return Trial("k", {}, metrics={"best_acc": acc}, wall_time=12.4)
 
 
+def test_a_terminal_no_one_sized_gets_plain_lines(monkeypatch):
+    """A pseudo-terminal of 0 columns (``script``, some CI runners): tqdm would draw nothing there."""
+    import fcntl
+    import os
+    import struct
+    import termios
+
+    monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
+    leader, follower = os.openpty()
+    with open(follower, "w") as stream, open(leader, "rb", buffering=0):
+        assert stream.isatty() and os.get_terminal_size(stream.fileno()).columns == 0
+        assert not progress.interactive(stream)
+        fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+        assert progress.interactive(stream)
+
+
 def test_plain_lines_in_a_log_with_the_best_so_far(monkeypatch):
     monkeypatch.delenv(progress.ENV, raising=False)
     monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
