@@ -428,6 +428,10 @@ def test_index_lists_every_report_with_its_summary(tmp_path):
                                                             "trends") == 1
     (tmp_path / "compare.html").unlink()
     assert "compare: the memetic" not in publish.write_index(tmp_path).read_text()  # the intro names only what is there
+    (tmp_path / "round1" / "summary.json").write_text(json.dumps({**summary, "strategy": "memetic"}))
+    index = publish.write_index(tmp_path).read_text()  # a round searched another way than the paper's
+    assert "round1: the paper's rounds, searched with memetic (the paper used random search)" in index
+    assert "the paper's random search" not in index
 
 
 def test_summary_line_with_several_seeds():

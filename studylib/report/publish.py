@@ -94,10 +94,11 @@ def write_index(out: Path) -> Path:
     from .rounds import dataset_caveat, read_summary
 
     names = {p.stem for p in out.glob("*.ipynb")} | {p.stem for p in out.glob("*.html") if p.name != INDEX_HTML}
-    items, datasets = [], []
+    items, datasets, strategies = [], [], {}
     for name in sorted(names, key=round_order):
         summary = read_summary(out / name) or {}
         datasets.append((summary.get("dataset"), summary.get("profile")))
+        strategies[name] = summary.get("strategy")
         ipynb, report = out / f"{name}.ipynb", out / f"{name}.html"
         failed = _notebook_failed(ipynb)
         e = html.escape
@@ -116,7 +117,7 @@ def write_index(out: Path) -> Path:
             "li{margin:.5em 0}</style></head><body>"
             f"<h1>studylib reports: {html.escape(out.name)}</h1>"
             "<p>Reproductions of Aszemi &amp; Dominic (2019), hyperparameter search for small CNNs, one "
-            f"report per round ({_kinds(names)}). Accuracy is the best validation accuracy of the best "
+            f"report per round ({_kinds(names, strategies)}). Accuracy is the best validation accuracy of the best "
             "trial, and the test accuracy of that trial.</p>"
             + "".join(f"<p class='caveat'><b>{html.escape(c)}</b></p>"
                       for c in dict.fromkeys(filter(None, (dataset_caveat(*d) for d in datasets)))) +
@@ -125,12 +126,25 @@ def write_index(out: Path) -> Path:
     return atomic.write_text(out / INDEX_HTML, page)
 
 
-def _kinds(names) -> str:
-    """What the reports in the index are, naming only those that are there."""
+def _kinds(names, strategies: dict | None = None) -> str:
+    """What the reports in the index are, naming only those that are there; a round searched with
+    another strategy than the paper's random search (``strategies``: round -> its summary's) says so."""
     parts = []
     rounds = [n for n in BUILTIN if n in names]
     if rounds:
-        parts.append(f"{', '.join(rounds)}: the paper's random search")
+        used = {n: (strategies or {}).get(n) or "random" for n in rounds}
+        other = [n for n in rounds if used[n] != "random"]
+        listed = ", ".join(rounds)
+        if not other:
+            parts.append(f"{listed}: the paper's random search")
+        elif len(other) < len(rounds):
+            parts.append(f"{listed}: the paper's rounds, by random search as in the paper except "
+                         + ", ".join(f"{n} ({used[n]})" for n in other))
+        elif len(set(used.values())) == 1:
+            parts.append(f"{listed}: the paper's rounds, searched with {used[rounds[0]]} (the paper used random search)")
+        else:
+            parts.append(f"{listed}: the paper's rounds, searched with "
+                         + ", ".join(f"{used[n]} ({n})" for n in rounds) + " (the paper used random search)")
     if "compare" in names:
         parts.append("compare: the memetic GA against other strategies at equal budget, by default GA, random "
                      "search, TPE, regularized evolution and local search")
