@@ -176,20 +176,46 @@ def best_text(best, frame, space) -> str:
             f"best validation accuracy{mean}: {best.best_acc:.4f} (test {best.test_acc:.4f})")
 
 
-def _disk_full(exc: BaseException) -> BaseException | None:
+def _disk_full(exc: BaseException, folder=None) -> BaseException | None:
     """The error in ``exc``'s chain that says the disk (or a quota) is full: an OSError ENOSPC /
-    EDQUOT, or SQLite's "database or disk is full"; None if there is none."""
+    EDQUOT, SQLite's SQLITE_FULL, or its disk I/O error while ``folder``'s file system has (almost)
+    no space left; None if there is none."""
     import errno
+    import shutil
 
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
         if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
             return exc
-        if isinstance(exc, sqlite3.OperationalError) and "full" in str(exc):
-            return exc
+        if isinstance(exc, sqlite3.Error):
+            code = getattr(exc, "sqlite_errorcode", None)
+            if code == sqlite3.SQLITE_FULL or "database or disk is full" in str(exc):
+                return exc
+            if code is not None and code & 0xFF == sqlite3.SQLITE_IOERR and folder is not None:
+                try:
+                    if shutil.disk_usage(_existing(Path(folder))).free < 1 << 20:
+                        return exc
+                except OSError:
+                    pass
         exc = exc.__cause__ or exc.__context__
     return None
+
+
+def _existing(path: Path) -> Path:
+    """``path`` or its nearest existing parent."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _disk_full_line(full: BaseException, args, resumable: bool) -> str:
+    where = f" (writing {full.filename})" if getattr(full, "filename", None) else ""
+    then = ("; free some space, then re-run the same command to continue from the ledger"
+            if resumable and _ledger_under(args) else
+            "; bench wrote none of its files: free some space and run it again" if args.command == "bench"
+            else ": free some space and run it again")
+    return f"studylib: error: no space left on the device{where}{then}\n"
 
 
 def _ledger_under(args) -> bool:
@@ -249,6 +275,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()  # a closed pipe shows here, not at the interpreter's exit
         return code
     except StudyError as e:
+        full = _disk_full(e, getattr(args, "out", None) or ".")  # a write that a check turned into a StudyError
+        if full is not None:
+            sys.stderr.write(_disk_full_line(full, args, resumable))
+            return 1
         sys.stderr.write(f"studylib: error: {e}\n")
         return 2
     except BrokenPipeError:  # `studylib bench --list | head -1`: the reader has what it wanted
@@ -257,15 +287,10 @@ def main(argv: list[str] | None = None) -> int:
         stdout_to_devnull()
         return 141  # as a command stopped by SIGPIPE
     except (OSError, sqlite3.Error) as e:
-        full = _disk_full(e)
+        full = _disk_full(e, getattr(args, "out", None) or ".")
         if full is None:
             raise
-        where = f" (writing {full.filename})" if getattr(full, "filename", None) else ""
-        then = ("; finished trials are in the ledger: free some space, then re-run the same command to continue"
-                if resumable and _ledger_under(args) else
-                "; bench wrote none of its files: free some space and run it again" if args.command == "bench"
-                else ": free some space and run it again")
-        sys.stderr.write(f"studylib: error: no space left on the device{where}{then}\n")
+        sys.stderr.write(_disk_full_line(full, args, resumable))
         return 1
     except KeyboardInterrupt:
         after = ("; bench writes its files once every run is done: this one wrote none (a re-run starts over)"

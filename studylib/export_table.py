@@ -65,6 +65,12 @@ def main(args) -> int:
     note = coverage_note(frame)
     if note:
         print(note, file=sys.stderr)
+    nested = _nested_study_folders(args.folder)
+    if nested:
+        more = f" and {len(nested) - 3} more" if len(nested) > 3 else ""
+        print(f"studylib: note: the folder also holds study folders of their own "
+              f"({', '.join(map(str, nested[:3]))}{more}, e.g. the seeds of a `run --seeds N` round): "
+              "this table has none of their trials; export each of them too", file=sys.stderr)
     short = int((lengths < lengths.max()).sum())
     if short:
         print(f"studylib: note: {short} of {len(lengths)} curves end before epoch {int(lengths.max())} (early "
@@ -237,6 +243,15 @@ def _length(curve: dict | None) -> int:
 def _metric_order(name: str):
     """Validation metrics first (``val_accuracy`` leads), then the rest alphabetically."""
     return (not name.startswith("val_"), name != "val_accuracy", name)
+
+
+def _nested_study_folders(folder) -> list[Path]:
+    """The study folders (each with a ledger) below the study folder ``folder`` (or its ledger)."""
+    from . import paths
+
+    folder = Path(folder)
+    folder = folder.parent if folder.name == paths.LEDGER_NAME and folder.is_file() else folder
+    return sorted(p.parent for p in folder.rglob(paths.LEDGER_NAME) if p.parent != folder)
 
 
 def write_table(frame, out) -> None:

@@ -82,8 +82,10 @@ def execute(name: str, nb: Path, out: Path, params: dict, *, progress: bool = Tr
         run_as = f"In [{e.exec_count}]" if e.exec_count else f"cell #{e.cell_index}"
         where = f"cell {number}, {run_as}" if number else run_as  # the author's count, the executed notebook's
         where += f" ({source})" if source else ""
+        full = ("; the disk is full: free some space, then re-run the same command to continue from the ledger"
+                if "No space left on device" in str(e.evalue) or "database or disk is full" in str(e.evalue) else "")
         raise RoundFailed(f"round {name} failed in {where}: {e.ename}: {first_line(e.evalue)} "
-                          f"(partial notebook: {target})") from None
+                          f"(partial notebook: {target}){full}") from None
     except Exception as e:  # kernel died, could not start...
         raise RoundFailed(f"round {name} failed: {e.__class__.__name__}: {first_line(e)} "
                           f"(partial notebook: {target}; kernel log: {log})") from None

@@ -60,18 +60,23 @@ _current = {"label": "", "trial": 0, "total": 0}
 
 
 def interactive(stream) -> bool:
-    """A terminal or a notebook kernel: where tqdm bars render (anything else gets plain lines, and
-    so does a terminal of no width, a pseudo-terminal no one sized, where tqdm draws nothing)."""
+    """A terminal or a notebook kernel: where tqdm bars render (anything else gets plain lines)."""
+    return terminal(stream) or "ipykernel" in sys.modules
+
+
+def terminal(stream) -> bool:
+    """``stream`` is a terminal with a width (a pseudo-terminal no one sized has none: tqdm and a
+    rewritten status line draw nothing there)."""
     try:
         tty = stream.isatty()
     except (AttributeError, ValueError):
-        tty = False
+        return False
     if tty:
         try:
-            tty = os.get_terminal_size(stream.fileno()).columns > 0
+            return os.get_terminal_size(stream.fileno()).columns > 0
         except (AttributeError, ValueError, OSError):
             pass  # no descriptor to ask (a wrapper's stream): its isatty() decides
-    return tty or "ipykernel" in sys.modules
+    return tty
 
 
 def _append(kind: str, text: str) -> None:
@@ -226,7 +231,7 @@ class Follower:
 
     def __init__(self, path: str | Path, stream=None, tty: bool | None = None, interval: float = 0.5):
         self.path, self.stream, self.interval = Path(path), stream or sys.stderr, interval
-        self.tty = self.stream.isatty() if tty is None else tty
+        self.tty = terminal(self.stream) if tty is None else tty
         self._offset, self._rest, self._status = 0, b"", False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="studylib-progress", daemon=True)

@@ -189,16 +189,28 @@ class _Run:
 
 
 def _other_backend(ledger: Ledger, study_id: str, out: Path) -> CodeChanged | None:
-    """The study's trainer differs from this code in its Keras backend alone (the last word of
-    :func:`~studylib.objective.trainer_fingerprint`): say which backend continues it, None otherwise."""
-    recorded = next((s["fingerprint"] for s in ledger.studies() if s["study_id"] == study_id), None) or ""
-    *same, was = recorded.rsplit(" ", 1) or [""]
-    *now_same, now = trainer_fingerprint().rsplit(" ", 1)
-    if not same or same != now_same or was == now:
+    """The study's trainer (as recorded, or as a ``--allow-code-change`` run accepted it) differs
+    from this code in its Keras backend alone (:func:`~studylib.objective.trainer_fingerprint`'s
+    last word): say which backend continues it; None otherwise."""
+    import re
+
+    from .backend import BACKENDS
+
+    def split(fingerprint) -> tuple[str, str] | None:
+        m = re.fullmatch(r"(.* keras \S+) (\S+)", fingerprint or "")
+        return (m.group(1), m.group(2)) if m else None
+
+    study = next((s for s in ledger.studies() if s["study_id"] == study_id), None)
+    now = split(trainer_fingerprint())
+    if study is None or now is None:
         return None
-    return CodeChanged(f"study {study_id} in {out} was trained on the Keras backend {was}, this run uses {now}: "
-                       f"set KERAS_BACKEND={was} to continue it, or give a new --out for a study on {now} "
-                       "(--allow-code-change would mix two backends' trials in one study)")
+    accepted = [split(f) for f in (study["fingerprint"], *(c.get("to") for c in study["code_changes"]))]
+    was = [b for f in accepted if f and f[0] == now[0] and (b := f[1]) != now[1] and b in BACKENDS]
+    if not was:
+        return None
+    return CodeChanged(f"study {study_id} in {out} was trained on the Keras backend {was[-1]}, this run uses "
+                       f"{now[1]}: set KERAS_BACKEND={was[-1]} to continue it, or give a new --out for a study on "
+                       f"{now[1]} (--allow-code-change would mix two backends' trials in one study)")
 
 
 def _run_started(run: _Run, data: Dataset, retry_failed: bool, allow_code_change: bool) -> StudyResult:

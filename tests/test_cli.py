@@ -375,8 +375,8 @@ def test_a_full_disk_is_one_line_and_the_same_command_continues_once_there_is_ro
     args = ("search", "round1", "--dataset", "synthetic", "--trials", "3", "--no-progress", "--out", tmp_path / "s")
     r = inline(capsys, *args)
     assert r.returncode == 1 and "Traceback" not in r.stderr
-    assert r.stderr == ("studylib: error: no space left on the device; finished trials are in the ledger: free some "
-                        "space, then re-run the same command to continue\n")
+    assert r.stderr == ("studylib: error: no space left on the device; free some space, then re-run the same "
+                        "command to continue from the ledger\n")
     monkeypatch.setattr(ledger.Ledger, "record", record)
     again = inline(capsys, *args)
     assert again.returncode == 0 and "3 trials (2 trained, 1 from the ledger)" in again.stdout
@@ -392,6 +392,14 @@ def test_a_full_disk_is_one_line_and_the_same_command_continues_once_there_is_ro
     assert capsys.readouterr().err == (f"studylib: error: no space left on the device (writing {tmp_path / 'b'}"
                                               "/bench.csv); bench wrote none of its files: free some space and run "
                                               "it again\n")
+
+    # a ledger that cannot be created on the full disk: a StudyError the check made of SQLite's error
+    monkeypatch.setattr(ledger.Ledger, "_set_up", lambda self: (_ for _ in ()).throw(
+        sqlite3.OperationalError("database or disk is full")))
+    r = inline(capsys, "search", "round1", "--dataset", "synthetic", "--trials", "1", "--no-progress",
+               "--out", tmp_path / "new")
+    assert r.returncode == 1 and r.stderr.startswith("studylib: error: no space left on the device")
+    monkeypatch.undo()
 
     def denied(*a, **k):  # any other error of the system is not hidden
         raise PermissionError(errno.EACCES, "Permission denied")

@@ -110,6 +110,16 @@ def test_the_ledger_file_itself_or_a_folder_of_study_folders(study, tmp_path, ca
                                        f"--out of studylib search); its study folder is {out}\n")
     assert cli.main(["export-table", str(tmp_path / "nope"), "--table", str(tmp_path / "u.csv")]) == 2
     assert capsys.readouterr().err == f"studylib: error: no such folder: {tmp_path / 'nope'}\n"
+    # a study folder holding study folders of its own (a round's seeds): exported, and they are named
+    import shutil
+
+    mixed = tmp_path / "mixed"
+    shutil.copytree(out, mixed)
+    shutil.copytree(out, mixed / "seed-1")
+    assert cli.main(["export-table", str(mixed), "--table", str(tmp_path / "m.csv")]) == 0
+    assert len(pd.read_csv(tmp_path / "m.csv")) == 8
+    assert (f"studylib: note: the folder also holds study folders of their own ({mixed / 'seed-1'}, e.g. the seeds "
+            "of a `run --seeds N` round): this table has none of their trials") in capsys.readouterr().err
 
 
 def test_the_studys_own_files_and_a_second_table_flag_are_refused(study, tmp_path, capsys):

@@ -47,9 +47,9 @@ def test_a_terminal_no_one_sized_gets_plain_lines(monkeypatch):
     leader, follower = os.openpty()
     with open(follower, "w") as stream, open(leader, "rb", buffering=0):
         assert stream.isatty() and os.get_terminal_size(stream.fileno()).columns == 0
-        assert not progress.interactive(stream)
+        assert not progress.interactive(stream) and not progress.Follower("feed", stream=stream).tty
         fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
-        assert progress.interactive(stream)
+        assert progress.interactive(stream) and progress.Follower("feed", stream=stream).tty
 
 
 def test_plain_lines_in_a_log_with_the_best_so_far(monkeypatch):

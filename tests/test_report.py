@@ -131,11 +131,20 @@ def test_space_table_sets_each_round_beside_the_papers_tables():
     assert r2.loc["learning_rates", "Searched here"] == "[0.001, 0.0015, 0.002, 0.003]"
     assert r2.loc["learning_rates", "Same"] == "no" and "Appendix 2" in r2.loc["learning_rates", "Note"]
     assert (r2.loc[r2["Table"] != "-", "Same"] == "yes").sum() == 12
+    assert r2.loc["momentum", "Same"] == "yes" and "momentum_use: batchnorm" in r2.loc["momentum", "Note"]
     r3 = report.space_table("round3")
     assert (r3.loc[r3["Table"] == "III", "Same"] == "yes").all()  # the same values, one order changed
     assert list(r3.loc[r3["Table"] == "-", "Hyperparameter"]) == ["stride", "border_crop", "dropout"]
     caption = report.space_table("round3", styled=True).caption
     assert caption.startswith("Table III") and "3,072 combinations" in caption
+
+
+def test_same_values_means_the_same_set_whatever_the_order():
+    from studylib.report.tables import _same_values
+
+    assert _same_values((0.001, 0.003, 0.002, 0.0015), (0.001, 0.0015, 0.002, 0.003))
+    assert not _same_values((1, 1, 2), (1, 2, 3)) and not _same_values((1, 2, 3), (1, 1, 2))
+    assert not _same_values((64,), (64, 96))
 
 
 def test_space_table_of_another_space_lists_its_own_dimensions():
@@ -446,6 +455,8 @@ def test_a_round_run_again_with_another_number_of_seeds_continues_each_study_whe
     alone = report.run_round("round1", dataset="synthetic", trials=2, seed=4, out_dir=many, executor=FakeExecutor())
     assert alone.summary()["trained"] == 0 and alone.results[0].out_dir == many / "seed-4"
     assert not (many / paths.LEDGER_NAME).exists()
+    assert set(pd.read_csv(many / paths.TRIALS_CSV)["seed"]) == {4}  # the round's table: what it reports
+    assert "seed 4: seed-4/" in dict(report.provenance_block(alone).rows)["Trials stored in"]
 
 
 def test_a_multi_fidelity_round_reports_one_row_per_config_as_trials_csv(tmp_path):

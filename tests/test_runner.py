@@ -376,6 +376,14 @@ def test_failing_cell_exits_nonzero_with_one_line_and_keeps_the_partial_notebook
     assert nb["metadata"]["papermill"]["parameters"]["out_dir"] == str(out / "compare")
 
 
+def test_a_cell_stopped_by_a_full_disk_says_how_to_go_on(notebooks, tmp_path, capsys):
+    write_notebook(notebooks / "full.ipynb", ['import errno\nraise OSError(errno.ENOSPC, "No space left on device")'])
+    rc, _, err = run_cli(["run", "full", "--out", str(tmp_path / "out"), "--no-progress"], capsys)
+    assert rc == 1 and len(err) == 1
+    assert err[0].endswith("; the disk is full: free some space, then re-run the same command to continue from "
+                           "the ledger")
+
+
 @pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])  # Ctrl-C, or a batch system's stop
 def test_ctrl_c_keeps_the_ledger_and_leaves_no_partial_or_stale_report(tmp_path, signal_name):
     folder = tmp_path / "notebooks"
@@ -432,6 +440,11 @@ def test_index_lists_every_report_with_its_summary(tmp_path):
     index = publish.write_index(tmp_path).read_text()  # a round searched another way than the paper's
     assert "round1: the paper's rounds, searched with memetic (the paper used random search)" in index
     assert "the paper's random search" not in index
+    used = {"round1": "random", "round2": "memetic", "round3": "tpe"}
+    assert publish._kinds(set(used), used) == ("round1, round2, round3: the paper's rounds, by random search as in "
+                                               "the paper except round2 (memetic), round3 (tpe)")
+    assert publish._kinds({"round2", "round3"}, used) == ("round2, round3: the paper's rounds, searched with "
+                                                          "memetic (round2), tpe (round3) (the paper used random search)")
 
 
 def test_summary_line_with_several_seeds():

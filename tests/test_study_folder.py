@@ -112,9 +112,17 @@ def test_a_study_continued_on_another_keras_backend_names_the_one_that_continues
     assert f"was trained on the Keras backend {backend}, this run uses jax: set KERAS_BACKEND={backend}" in line
     assert "--allow-code-change would mix two backends' trials" in line
     # the backend and the code both changed: the plain message, which names both fingerprints
-    monkeypatch.setattr(study, "trainer_fingerprint", lambda: old.replace("src ", "src changed-").rsplit(" ", 1)[0] + " jax")
+    changed = old.replace("src ", "src changed-")
+    monkeypatch.setattr(study, "trainer_fingerprint", lambda: changed.rsplit(" ", 1)[0] + " jax")
     assert search(tmp_path, "--trials", "2", "--seed", "5") == 2
     assert "Keras backend" not in capsys.readouterr().err
+    # a code change accepted on the study's backend, then that code on another: the backend is named
+    monkeypatch.setattr(study, "trainer_fingerprint", lambda: changed)
+    assert search(tmp_path, "--trials", "2", "--seed", "5", "--allow-code-change") == 0
+    monkeypatch.setattr(study, "trainer_fingerprint", lambda: changed.rsplit(" ", 1)[0] + " jax")
+    capsys.readouterr()
+    assert search(tmp_path, "--trials", "2", "--seed", "5") == 2
+    assert f"was trained on the Keras backend {backend}, this run uses jax" in capsys.readouterr().err
 
 
 def test_a_ledger_from_before_fingerprints_needs_the_flag(tmp_path, capsys):

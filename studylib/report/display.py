@@ -131,8 +131,8 @@ def _stored_in(run: RoundRun) -> str:
         return (f"{out} (trials.csv and summary.json of every seed; each seed's ledger.sqlite, trials.csv and "
                 "studies/<study_id>.json in seed-<seed>/)")
     where = "; ".join(f"seed {s}: {f.relative_to(out) if f != out else '.'}/" for s, f in zip(run.seeds, folders))
-    return (f"{out} (trials.csv and summary.json of the round; each seed's ledger.sqlite, trials.csv and "
-            f"studies/<study_id>.json in {where}, where its study was begun)")
+    return (f"{out} (the round's trials.csv and summary.json, of every seed it reports); each seed's "
+            f"ledger.sqlite and studies/<study_id>.json where its study was begun: {where}")
 
 
 def results_block(run: RoundRun, paper_best: float | None = None) -> Block:

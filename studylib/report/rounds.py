@@ -306,7 +306,7 @@ def run_round(round_name: str | SearchSpace, *, progress: bool = False, executor
     prov = study_provenance(results[0])
     run = RoundRun(round=space.name, space=space, profile=profile, strategy=first.strategy, seeds=seeds,
                    settings=settings, out_dir=out, results=results, data=first_data.describe(), provenance=prov)
-    if len(seeds) > 1:
+    if len(seeds) > 1 or Path(results[0].out_dir) != out:  # the round's own, beside no ledger of its seeds
         write_csv_atomic(run.frame, out / paths.TRIALS_CSV)  # the ledger's names, like every trials.csv
     run.wall_time = time.perf_counter() - start
     write_summary(out, run.summary())

@@ -87,14 +87,16 @@ SPACE_NOTES = {
                            "none uses 60)",
     ("round1", "filters3"): "round 1 has two conv layers (Section V.A)",
     ("round1", "ksize3"): "round 1 has two conv layers (Section V.A)",
-    ("round1", "activation"): "round 1 optimised structure, learning rate and batch size only (Section V.A); "
-                              "Appendix 1 has no activation column",
+    ("round1", "activation"): "fixed: Appendix 1 has no activation column (its trials name none)",
     ("round1", "momentum"): "not searched in round 1 (Section V.A): Adam's default beta_1, 0.9",
     ("round1", "optimizer"): "not searched in round 1 (Section V.A); Appendix 1 has no optimizer column",
     ("round1", "stride"): "the text: the first conv layer's stride, 2 until round 3 (Section V.C)",
     ("round2", "learning_rate"): "Appendix 2's four: the paper drops 0.01 and 0.03 after round 1 (Section V.A)",
     ("round2", "hidden2"): "Appendix 2's trials use 80, 100 and 125 (80 is outside Table I: not searched; "
                            "none uses 60)",
+    ("round2", "momentum"): "the optimizer's momentum (Adam's beta_1...); the paper's \"momentum for batch "
+                            "normalization\" is the space-file option momentum_use: batchnorm",
+    ("round3", "momentum"): "the optimizer's momentum, as in round 2",
     ("round2", "border_crop"): "the text: \"The border pixels [0, 1, 2] were removed\" (Section V.B)",
     ("round2", "stride"): "the text: the first conv layer's stride, 2 until round 3 (Section V.C)",
     ("round3", "learning_rate"): "the same four values, in ascending order",
@@ -106,9 +108,12 @@ SPACE_NOTES = {
 
 
 def _same_values(a, b) -> bool:
-    return len(a) == len(b) and all(
-        any(x == y or (isinstance(x, float) and isinstance(y, (int, float)) and math.isclose(x, y)) for y in b)
-        for x in a)
+    """The same values, in any order (floats compared as close)."""
+    def within(xs, ys):
+        return all(any(x == y or (isinstance(x, float) and isinstance(y, (int, float)) and math.isclose(x, y))
+                       for y in ys) for x in xs)
+
+    return len(a) == len(b) and within(a, b) and within(b, a)
 
 
 def _searched(values) -> str:
