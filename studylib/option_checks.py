@@ -105,8 +105,10 @@ def named_options(strategy: str, options: dict | None = None) -> list[str]:
     (``sampler_options``) and its ``inner`` strategy's."""
     def named(name):
         klass = strategy_class(name)
-        return [p.name for p in inspect.signature(klass.__init__).parameters.values()
-                if p.kind is inspect.Parameter.KEYWORD_ONLY] + list(getattr(klass, "sampler_options", ()))
+        params = list(inspect.signature(klass.__init__).parameters.values())[2:]  # after self and space
+        return [p.name for p in params if p.name != "seed" and p.kind in (
+            inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)] + list(
+            getattr(klass, "sampler_options", ()))
 
     own = named(strategy)
     out = own + [k for k in LIBRARY_OPTIONS.get(strategy, {}) if k not in own]

@@ -90,6 +90,22 @@ def _module_file(name: str) -> Path | None:
     return None
 
 
+def _outside_file(module: str) -> Path | None:
+    """The source file of a module outside studylib (a registered strategy's), None if it has
+    none (a strategy typed into an interactive session)."""
+    import importlib.util
+
+    mod = sys.modules.get(module)
+    file = getattr(mod, "__file__", None) if mod is not None else None
+    if file is None and mod is None:
+        try:
+            spec = importlib.util.find_spec(module)
+        except (ImportError, ValueError):
+            spec = None
+        file = spec.origin if spec is not None and spec.has_location else None
+    return Path(file) if file and Path(file).is_file() else None
+
+
 def _studylib_imports(path, name: str) -> set[str]:
     """The ``studylib`` modules ``path`` (module ``name``) imports, absolute or relative."""
     import ast
@@ -147,12 +163,20 @@ def fingerprint(strategy: str | None = None, options: dict | None = None, protoc
 
     start = [f"{__package__}.{m}" for m in protocol]
     known = {**REGISTRY, **MULTI_FIDELITY}
-    if strategy:
-        start.append(known[strategy].split(":")[0])
-        inner = inner_strategy(strategy, options)
-        if inner in known:  # built by name at run time (memetic-sh's inner GA): no import names it
-            start.append(known[inner].split(":")[0])
+    outside = []  # a registered strategy's own module (studylib.plugins): its source, and what it imports of ours
+    for name in ([strategy, inner_strategy(strategy, options)] if strategy else []):
+        if name not in known:  # (an inner strategy given by name only: built at run time, no import names it)
+            continue
+        module = known[name].split(":")[0]
+        if module == __package__ or module.startswith(__package__ + "."):
+            start.append(module)
+        else:
+            path = _outside_file(module)
+            outside.append((module, path))
+            start += sorted(_studylib_imports(path, module)) if path else []
     h = hashlib.sha256(json.dumps([strategy, options or {}], sort_keys=True, default=_option_text).encode())
+    for module, path in outside:
+        h.update(module.encode() + b"\0" + (path.read_bytes() if path else b"") + b"\0")
     for m in sorted(code_modules(start)):
         h.update(m.encode() + b"\0" + _module_file(m).read_bytes() + b"\0")
     h.update(json.dumps({k: _version(k) for k in NUMBER_LIBRARIES}, sort_keys=True).encode())

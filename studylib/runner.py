@@ -203,7 +203,7 @@ def _parameters(args, name: str, nb: Path, out: Path) -> dict:
     params = {}
     for k, v in values.items():
         if k in declared:
-            if v is not None or PARAMETERS[k] is not None:
+            if k in given if given is not None else v != PARAMETERS[k]:  # else the notebook's own default
                 params[k] = v
         elif v != PARAMETERS[k] and k in assigned:
             raise notebook_params.unreadable(nb, name, k, assigned)
@@ -231,6 +231,21 @@ def _parameters(args, name: str, nb: Path, out: Path) -> dict:
     if "out_dir" in declared:
         params["out_dir"] = str(out / name)
     return params
+
+
+def _declared_defaults(nb: Path) -> dict:
+    """The values a notebook's parameters cell gives the options of :data:`PARAMETERS` (those
+    written as plain literals)."""
+    import ast
+
+    out = {}
+    for k, d in notebook_params.read(nb).declared.items():
+        if k in PARAMETERS:
+            try:
+                out[k] = ast.literal_eval(str(d.get("default")))
+            except (ValueError, SyntaxError):
+                pass
+    return out
 
 
 def _flag(parameter: str) -> str:
@@ -263,7 +278,7 @@ def _validate(plans: list[tuple[str, Path, dict]]) -> None:
     from . import profiles
     from .data import load_dataset
 
-    for name, _, params in plans:
+    for name, nb, params in plans:
         plan = planner(name)
         if plan is not None:
             try:
@@ -271,7 +286,7 @@ def _validate(plans: list[tuple[str, Path, dict]]) -> None:
             except (TypeError, ValueError, AttributeError) as e:  # a -p value of a type the round cannot use
                 raise StudyError(f"round {name}: a parameter's value has the wrong type ({e})") from None
             continue
-        v = {**PARAMETERS, **params}
+        v = {**PARAMETERS, **_declared_defaults(nb), **params}
         s = profiles.resolve(v["profile"], name, trials=v["trials"], max_epochs=v["max_epochs"],
                              patience=v["patience"], train_size=v["train_size"])
         load_dataset(v["dataset"], train_size=s["train_size"], val_size=s["val_size"],

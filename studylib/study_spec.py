@@ -23,7 +23,7 @@ from .fidelity import check_seeds
 from .loop import default_in_flight, ignores_results
 from .option_checks import check_option_types, dry_run, misspelt_option
 from .space import SearchSpace
-from .space_file import BUILTIN, load_space
+from .space_file import BUILTIN, load_space, parse_space
 from .strategies import Strategy, make_strategy, strategy_class, strategy_kwargs
 from .training import Budget
 
@@ -51,6 +51,10 @@ class StudySpec:
                  "data_hash": data_hash, "budget": self.budget.to_dict()}
         if self.in_flight is not None:  # only a non-default window changes the proposals
             ident["in_flight"] = self.in_flight
+        from .plugins import origin
+
+        if origin(self.strategy):  # a registered strategy: another class of the same name is another study
+            ident["strategy_class"] = origin(self.strategy)
         resolved = strategy_class(self.strategy).identity_defaults(self.budget.max_epochs, self.strategy_options)
         if resolved:
             ident["strategy_defaults"] = resolved
@@ -92,8 +96,15 @@ def prepare(round_or_space: str | SearchSpace, *, strategy: str = defaults.STRAT
     ``in_flight``: how many proposals a result-driven strategy (GA, memetic, TPE) makes ahead of
     its results, i.e. how many of its trials can run in parallel. Default: the strategy's
     population size, else 1. It fixes the proposals: same value, same configs on any executor."""
+    from .plugins import load_entry_points
+
+    load_entry_points()
     if not isinstance(strategy, str):
-        raise StudyError(f"strategy must be a name, got {strategy!r}")
+        raise StudyError(f"strategy must be a name, got {strategy!r} (a class of your own: "
+                         "studylib.plugins.register_strategy(name, cls), then its name)")
+    if not isinstance(dataset, str):
+        raise StudyError(f"dataset must be a name, got a {type(dataset).__name__} (data of your own: build a "
+                         "studylib.data.Dataset and give it to studylib.study.run_study; see docs/extending.md)")
     check_folder("data_dir", data_dir)
     if isinstance(strategy_options, Mapping):  # a notebook's numpy numbers are the numbers the CLI reads
         strategy_options = {k: _plain_option(v) for k, v in strategy_options.items()}
@@ -169,7 +180,8 @@ def _probe_strategy(strategy: str, space: SearchSpace, *, seed: int, max_epochs:
     try:
         probe = make_strategy(strategy, space, seed=seed, **strategy_kwargs(strategy, max_epochs, strategy_options))
     except (TypeError, ValueError) as e:  # an unknown option or a bad value (--strategy-option)
-        hint = misspelt_option(strategy, options) if "unknown option" in str(e) else ""
+        hint = misspelt_option(strategy, options) if ("unknown option" in str(e) or "unexpected keyword" in str(e)
+                                                      ) else ""
         raise StudyError(f"strategy options {dict(options)}: {first_line(e)}{hint}") from None
     top = getattr(probe, "max_epochs", max_epochs) if probe.multi_fidelity else None
     lowest = options.get("min_epochs")
@@ -196,6 +208,7 @@ def study_space(round_or_space: str | SearchSpace) -> SearchSpace:
     refused, and so is a file named like a built-in round."""
     if isinstance(round_or_space, SearchSpace):
         space = round_or_space
+        parse_space(space.to_dict(), f"space {space.name!r}")  # checked as a space file is: the CNN's names
     else:
         space = load_space(round_or_space)
         if space.name == str(Path(str(round_or_space))) and _NOT_IN_A_FILE_NAME.search(space.name):

@@ -316,6 +316,24 @@ def test_a_reader_that_stops_early_stops_the_output_not_the_run(notebooks, tmp_p
     assert (out / "tiny.html").exists() and (out / "index.html").exists() and not (out / ".run.lock").exists()
 
 
+def test_a_notebooks_own_defaults_stand_where_no_flag_sets_them(notebooks, tmp_path, capsys):
+    write_notebook(notebooks / "mine.ipynb", ["print(strategy, dataset, seed)"],
+                   parameters='strategy: str = "grid"  # its own default\ndataset: str = "synthetic"  # data\n'
+                              'seed: int = 0  # seed\nout_dir: str = None  # folder')
+
+    def printed(*flags):
+        out = tmp_path / "out"
+        rc, _, err = run_cli(["run", "mine", *flags, "--out", str(out), "--no-progress"], capsys)
+        assert rc == 0, err
+        ran = nbformat.read(str(out / "mine.ipynb"), as_version=4)
+        return "".join(o.get("text", "") for c in ran.cells if c.cell_type == "code"
+                       for o in c.get("outputs", [])).split()
+
+    assert printed() == ["grid", "synthetic", "0"]  # `studylib run`'s defaults (random, digits) did replace them
+    assert printed("--strategy", "random", "--seed", "0") == ["random", "synthetic", "0"]  # given: even at its default
+    assert printed("-p", "dataset=digits") == ["grid", "digits", "0"]
+
+
 def test_a_notebook_without_a_kernelspec_runs_and_a_text_parameter_keeps_the_text_given(notebooks, tmp_path, capsys):
     """A notebook made with nbformat or jupytext may have no kernelspec: it runs on the kernel every
     round runs on. A -p value of a parameter annotated str stays the text given (YAML reads yes as
