@@ -232,13 +232,18 @@ def _ledger_under(args) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
+    given = list(sys.argv[1:] if argv is None else argv)
+    if any(a in ("search", "run", "bench") for a in given[:1]):  # the commands that name strategies
+        from .plugins import load_entry_points
+
+        load_entry_points()  # before the parser lists the choices of --strategy
     try:
         parser = build_parser()
     except KeyboardInterrupt:  # Ctrl-C while Python imports what the options need: nothing started
         sys.stderr.write("studylib: interrupted\n")
         return 130
     args = parser.parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)  # what was given, not defaulted (run's -p check)
+    args.argv = given  # what was given, not defaulted (run's -p check)
     if args.command is None:  # bare ``studylib``: what it can do, not an error about COMMAND
         parser.print_help()
         return 2

@@ -211,10 +211,8 @@ def add_study_arguments(p: argparse.ArgumentParser, *, default_out: str | None =
     from . import defaults as d
     from .data import DATASETS
     from .profiles import PROFILES
-    from .plugins import load_entry_points
     from .strategies import available
 
-    load_entry_points()  # an installed package's strategies are choices too
     p.add_argument("--strategy", default=d.STRATEGY, choices=available(), metavar="NAME",
                    help=f"search strategy: {', '.join(available())} (default: {d.STRATEGY})")
     p.add_argument("--trials", type=positive_int,

@@ -21,6 +21,8 @@ from .strategies import MULTI_FIDELITY, REGISTRY, Strategy
 GROUP = "studylib.strategies"
 #: studylib's own strategies: a registered one may not take their names
 BUILTIN = frozenset(REGISTRY) | frozenset(MULTI_FIDELITY)
+#: names a comparison's folders use beside its strategies' (``OUT/<strategy>/``, ``OUT/bench/``)
+RESERVED = frozenset({"bench", "all", "none"})
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # no comma (lists of names), colon or space
 _loaded = False
 
@@ -34,6 +36,8 @@ def register_strategy(name: str, strategy: type[Strategy] | str, *, replace: boo
         raise StudyError(f"strategy name {name!r}: letters, digits, '_', '.' and '-' only (no comma or colon)")
     if name in BUILTIN:
         raise StudyError(f"strategy name {name!r} is one of studylib's own: choose another")
+    if name.lower() in RESERVED:
+        raise StudyError(f"strategy name {name!r} is a folder or word studylib uses beside strategies: choose another")
     klass = _class_of(strategy)
     target = f"{klass.__module__}:{klass.__qualname__}"
     before = REGISTRY.get(name) or MULTI_FIDELITY.get(name)
@@ -62,9 +66,9 @@ def _class_of(strategy) -> type[Strategy]:
     klass = _resolve(strategy) if isinstance(strategy, str) else strategy
     if not (isinstance(klass, type) and issubclass(klass, Strategy)):
         raise StudyError(f"{klass!r} is not a studylib.strategies.Strategy subclass")
-    if "<locals>" in klass.__qualname__:
-        raise StudyError(f"{klass.__qualname__}: a class defined inside a function cannot be found by its "
-                         "name again; define it at the top level of a module")
+    if "." in klass.__qualname__:
+        raise StudyError(f"{klass.__qualname__}: a class defined inside a function or another class cannot be "
+                         "registered; define it at the top level of a module")
     target = f"{klass.__module__}:{klass.__qualname__}"
     if _resolve(target) is not klass:
         raise StudyError(f"{target} names another object than the class given: register the class its module defines")

@@ -90,20 +90,63 @@ def _module_file(name: str) -> Path | None:
     return None
 
 
-def _outside_file(module: str) -> Path | None:
-    """The source file of a module outside studylib (a registered strategy's), None if it has
-    none (a strategy typed into an interactive session)."""
+def _outside_code(target: str) -> list[tuple[str, bytes, Path | None]]:
+    """What a registered strategy (``"module:Class"``, outside studylib) is made of: its module's
+    source and, transitively, that of the modules of its own top-level package it imports, as
+    ``(module, source, file)``; a module without a file (a class typed into a notebook or a
+    session) by its class's source, else by the bytecode of its methods."""
+    import ast
     import importlib.util
+    import inspect
+    import marshal
 
-    mod = sys.modules.get(module)
-    file = getattr(mod, "__file__", None) if mod is not None else None
-    if file is None and mod is None:
-        try:
-            spec = importlib.util.find_spec(module)
-        except (ImportError, ValueError):
-            spec = None
-        file = spec.origin if spec is not None and spec.has_location else None
-    return Path(file) if file and Path(file).is_file() else None
+    module, _, qualname = target.partition(":")
+    top = module.split(".")[0]
+    out, seen, todo = [], set(), [module]
+    while todo:
+        m = todo.pop()
+        if m in seen:
+            continue
+        seen.add(m)
+        mod = sys.modules.get(m)
+        file = getattr(mod, "__file__", None)
+        if file is None and mod is None:
+            try:
+                spec = importlib.util.find_spec(m)
+            except (ImportError, ValueError):
+                spec = None
+            file = spec.origin if spec is not None and spec.has_location else None
+        path = Path(file) if file and Path(file).is_file() else None
+        if path is not None:
+            source = path.read_bytes()
+            try:
+                tree = ast.parse(source)
+            except SyntaxError:
+                tree = None
+            package = m if path.name == "__init__.py" else m.rpartition(".")[0]
+            for node in ast.walk(tree) if tree is not None else ():
+                if isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom):
+                    base = node.module or ""
+                    if node.level:  # relative: within the plugin's own package
+                        parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                        base = ".".join([*parts, *([base] if base else [])])
+                    names = [base, *(f"{base}.{a.name}" for a in node.names)] if base else []
+                else:
+                    continue
+                todo += [n for n in names if n.split(".")[0] == top]
+        elif m == module:
+            klass = getattr(mod, qualname, None)
+            try:
+                source = inspect.getsource(klass).encode()
+            except (TypeError, OSError):
+                source = b"".join(marshal.dumps(f.__code__) for f in vars(klass).values()
+                                  if hasattr(f, "__code__")) if klass is not None else b""
+        else:
+            continue
+        out.append((m, source, path))
+    return out
 
 
 def _studylib_imports(path, name: str) -> set[str]:
@@ -171,12 +214,12 @@ def fingerprint(strategy: str | None = None, options: dict | None = None, protoc
         if module == __package__ or module.startswith(__package__ + "."):
             start.append(module)
         else:
-            path = _outside_file(module)
-            outside.append((module, path))
-            start += sorted(_studylib_imports(path, module)) if path else []
+            for m, source, path in _outside_code(known[name]):
+                outside.append((m, source))
+                start += sorted(_studylib_imports(path, m)) if path else []
     h = hashlib.sha256(json.dumps([strategy, options or {}], sort_keys=True, default=_option_text).encode())
-    for module, path in outside:
-        h.update(module.encode() + b"\0" + (path.read_bytes() if path else b"") + b"\0")
+    for module, source in sorted(outside):
+        h.update(module.encode() + b"\0" + source + b"\0")
     for m in sorted(code_modules(start)):
         h.update(m.encode() + b"\0" + _module_file(m).read_bytes() + b"\0")
     h.update(json.dumps({k: _version(k) for k in NUMBER_LIBRARIES}, sort_keys=True).encode())

@@ -157,10 +157,16 @@ def _round_name(given: str) -> str:
     return given
 
 
-def default_out(args) -> Path:
+def default_out(args, declared: dict | None = None) -> Path:
     """``reports/<dataset>-<profile>``, plus a tag for each setting that changes the results, given
-    by its flag or by ``-p`` (a value of the wrong type is refused later, by the round's checks)."""
+    by its flag or by ``-p`` (a value of the wrong type is refused later, by the round's checks),
+    else by the notebook's own default (``declared``: :func:`_declared_defaults`)."""
     v = {k: getattr(args, k, None) for k in PARAMETERS}
+    given = _given(args)
+    for key, value in (declared or {}).items():
+        flagged = key in given if given is not None else v[key] != PARAMETERS[key]
+        if not flagged and isinstance(value, (str, int)) and not isinstance(value, bool):
+            v[key] = value
     for _, key, value in _p_items(args):
         if key in PARAMETERS and isinstance(value, (str, int)) and not isinstance(value, bool):
             v[key] = value
@@ -299,7 +305,8 @@ def main(args) -> int:
     start = time.perf_counter()
     args.round = _round_name(args.round or "")
     rounds = resolve_rounds(args.round)
-    out = Path(args.out) if args.out else default_out(args)
+    declared = _declared_defaults(rounds[0][1]) if len(rounds) == 1 else None  # (the rounds': the CLI's own)
+    out = Path(args.out) if args.out else default_out(args, declared)
     from .outdir import StudyLock, check_out_dir
 
     check_out_dir(out, index=True, study=True)  # before resolve(): a link to nowhere is refused, not followed

@@ -121,6 +121,9 @@ def run_study(spec: StudySpec, data: Dataset, out_dir: str | Path | None = None,
     """
     _check_max_failures(max_failures)
     startup.check_not_a_reimport()
+    from .plugins import load_entry_points
+
+    load_entry_points()  # a spec built by hand may name an installed package's strategy
     check_folder("out_dir", out_dir)
     executor = build_executor(executor, progress=progress, **executor_options)
     out = Path(out_dir) if out_dir else paths.REPORTS_DIR / "search"

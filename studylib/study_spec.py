@@ -102,9 +102,11 @@ def prepare(round_or_space: str | SearchSpace, *, strategy: str = defaults.STRAT
     if not isinstance(strategy, str):
         raise StudyError(f"strategy must be a name, got {strategy!r} (a class of your own: "
                          "studylib.plugins.register_strategy(name, cls), then its name)")
+    if isinstance(dataset, Dataset):
+        raise StudyError("dataset must be a name, got a Dataset (data of your own goes to "
+                         "studylib.study.run_study(spec, data, out_dir); see docs/extending.md)")
     if not isinstance(dataset, str):
-        raise StudyError(f"dataset must be a name, got a {type(dataset).__name__} (data of your own: build a "
-                         "studylib.data.Dataset and give it to studylib.study.run_study; see docs/extending.md)")
+        raise StudyError(f"dataset must be a name, got {first_line(repr(dataset))[:80]}")
     check_folder("data_dir", data_dir)
     if isinstance(strategy_options, Mapping):  # a notebook's numpy numbers are the numbers the CLI reads
         strategy_options = {k: _plain_option(v) for k, v in strategy_options.items()}

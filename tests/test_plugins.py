@@ -93,7 +93,56 @@ def test_the_benchmark_fingerprint_follows_the_strategys_own_source(climb, tmp_p
     path = tmp_path / "userclimb.py"
     path.write_text(path.read_text().replace("1 / (self.restarts + 1)", "0.5"))
     assert provenance.fingerprint("climb") != before  # a chunk of the old code is never served for the new
-    assert provenance.fingerprint("random") == provenance.fingerprint("random")
+
+
+def test_the_fingerprint_follows_the_plugins_own_package_and_a_class_without_a_file(tmp_path, monkeypatch):
+    import types
+
+    saved = dict(REGISTRY)
+    pkg = tmp_path / "mypkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "helpers.py").write_text("STEP = 1\n")
+    (pkg / "walk.py").write_text("from . import helpers\nfrom studylib.strategies import Strategy\n\n\n"
+                                 "class Walk(Strategy):\n    def ask(self, n=1):\n"
+                                 "        return [self.space.sample(self.rng) for _ in range(n)]\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    typed = types.ModuleType("typed_in")  # a class typed into a session: no file, no source
+    exec("from studylib.strategies import Strategy\nclass Typed(Strategy):\n    def ask(self, n=1):\n"
+         "        return []\n", typed.__dict__)
+    monkeypatch.setitem(sys.modules, "typed_in", typed)
+    try:
+        plugins.register_strategy("walk", "mypkg.walk:Walk")
+        plugins.register_strategy("typed", typed.Typed)
+        walk, typed_before = provenance.fingerprint("walk"), provenance.fingerprint("typed")
+        (pkg / "helpers.py").write_text("STEP = 2\n")  # a module of its package that it imports
+        assert provenance.fingerprint("walk") != walk
+        exec("class Typed(Typed):\n    def ask(self, n=1):\n        return [None]\n", typed.__dict__)
+        plugins.register_strategy("typed", typed.Typed, replace=True)
+        assert provenance.fingerprint("typed") != typed_before
+    finally:
+        REGISTRY.clear(), REGISTRY.update(saved)
+        for m in ("mypkg", "mypkg.walk", "mypkg.helpers"):
+            sys.modules.pop(m, None)
+
+
+def test_a_multi_fidelity_strategy_joins_the_others_and_another_class_of_a_name_is_another_study(climb, tmp_path):
+    from studylib.strategies.halving import SuccessiveHalving
+
+    class Halving(SuccessiveHalving):
+        pass
+
+    Halving.__qualname__, Halving.__module__ = "Halving", "userclimb"
+    climb.Halving = Halving
+    plugins.register_strategy("my-sh", Halving)
+    assert "my-sh" in MULTI_FIDELITY and "my-sh" not in REGISTRY
+    spec, data = study.prepare("round1", strategy="my-sh", dataset="synthetic", max_epochs=3)
+    assert spec.strategy == "my-sh"  # given max_epochs as memetic-sh is
+    assert spec.identity(data.fingerprint)["strategy_class"] == "userclimb:Halving"
+    before = spec.study_id(data.fingerprint)
+    climb.Other = type("Other", (SuccessiveHalving,), {"__module__": "userclimb"})
+    plugins.register_strategy("my-sh", climb.Other, replace=True)
+    assert spec.study_id(data.fingerprint) != before
 
 
 def test_registering_refuses_what_would_be_ambiguous(climb):
@@ -109,8 +158,10 @@ def test_registering_refuses_what_would_be_ambiguous(climb):
             pass
         return Local
 
-    with pytest.raises(StudyError, match="defined inside a function"):
+    with pytest.raises(StudyError, match="defined inside a function or another class"):
         plugins.register_strategy("local2", inside())
+    with pytest.raises(StudyError, match="a folder or word studylib uses"):
+        plugins.register_strategy("bench", climb.Climb)  # a comparison writes OUT/bench/ beside OUT/<strategy>/
 
     class Another(climb.Climb):
         pass
@@ -129,6 +180,23 @@ def test_registering_refuses_what_would_be_ambiguous(climb):
     plugins.register_strategy("climb", "userclimb:Another")  # the same again: nothing to replace
     with pytest.raises(StudyError, match="cannot be imported"):
         plugins.register_strategy("gone", "userclimb:Nowhere")
+
+
+def test_an_installed_packages_strategy_is_known_in_a_fresh_process_as_a_notebook_kernel_is(tmp_path):
+    """``run compare``'s kernel checks its strategies before any study: the entry points load there."""
+    import subprocess
+
+    (tmp_path / "climbpkg.py").write_text(CLIMB)
+    dist = tmp_path / "climbpkg-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: climbpkg\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[studylib.strategies]\nclimb = climbpkg:Climb\n")
+    code = ("from studylib.report.compare.run import resolve_strategies\n"
+            "print(resolve_strategies('random,climb'))")
+    env = {**__import__("os").environ, "PYTHONPATH": f"{tmp_path}:{':'.join(sys.path)}"}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "['random', 'climb']"
 
 
 def test_an_installed_packages_entry_point_is_a_choice_of_the_command_line(climb, tmp_path, capsys, monkeypatch):

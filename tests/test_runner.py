@@ -316,7 +316,7 @@ def test_a_reader_that_stops_early_stops_the_output_not_the_run(notebooks, tmp_p
     assert (out / "tiny.html").exists() and (out / "index.html").exists() and not (out / ".run.lock").exists()
 
 
-def test_a_notebooks_own_defaults_stand_where_no_flag_sets_them(notebooks, tmp_path, capsys):
+def test_a_notebooks_own_defaults_stand_where_no_flag_sets_them(notebooks, tmp_path, capsys, monkeypatch):
     write_notebook(notebooks / "mine.ipynb", ["print(strategy, dataset, seed)"],
                    parameters='strategy: str = "grid"  # its own default\ndataset: str = "synthetic"  # data\n'
                               'seed: int = 0  # seed\nout_dir: str = None  # folder')
@@ -332,6 +332,13 @@ def test_a_notebooks_own_defaults_stand_where_no_flag_sets_them(notebooks, tmp_p
     assert printed() == ["grid", "synthetic", "0"]  # `studylib run`'s defaults (random, digits) did replace them
     assert printed("--strategy", "random", "--seed", "0") == ["random", "synthetic", "0"]  # given: even at its default
     assert printed("-p", "dataset=digits") == ["grid", "digits", "0"]
+    # without --out: the folder named by the settings the notebook runs with (its synthetic, not digits)
+    import studylib.paths as studylib_paths
+
+    monkeypatch.setattr(studylib_paths, "REPORTS_DIR", tmp_path / "reports")
+    rc, _, err = run_cli(["run", "mine", "--no-progress"], capsys)
+    assert rc == 0, err
+    assert (tmp_path / "reports" / "synthetic-smoke-grid" / "mine.ipynb").exists()
 
 
 def test_a_notebook_without_a_kernelspec_runs_and_a_text_parameter_keeps_the_text_given(notebooks, tmp_path, capsys):

@@ -585,6 +585,30 @@ def test_run_more_names_a_default_that_changed_only_in_type(tmp_path, monkeypatc
     assert len(pd.read_csv(tmp_path / "trials.csv")) == 1
 
 
+def test_run_more_of_a_study_whose_strategy_is_not_known_here_is_refused_not_switched(tmp_path):
+    """Another strategy (the dropdown's last) would start another study beside it: say so instead."""
+    import json
+    import sqlite3
+
+    from studylib.study import search
+
+    for seed in (0, 1):
+        search("round1", tmp_path, progress=False, strategy="random", trials=1, seed=seed, dataset="synthetic",
+               max_epochs=1, executor="inline")
+    con = sqlite3.connect(tmp_path / "ledger.sqlite")
+    sid, spec = con.execute("SELECT study_id, spec FROM studies ORDER BY created_at LIMIT 1").fetchone()
+    con.execute("UPDATE studies SET spec = ? WHERE study_id = ?", (json.dumps({**json.loads(spec),
+                                                                              "strategy": "climbx"}), sid))
+    con.commit()
+    con.close()
+    e = Explorer(tmp_path, executor="inline")
+    first = next(i for i, s in enumerate(e.studies) if s["study_id"] == sid)
+    e.run.study.value = first
+    assert e.run.button.disabled and "strategy climbx is not known here" in e.run.message.value
+    e.run.study.value = 1 - first  # the random study: continued as before
+    assert not e.run.button.disabled and e.run.strategy.value == "random" and e.run.message.value == ""
+
+
 def test_run_more_reports_what_it_cannot_do(tmp_path):
     ledger = fake_ledger(tmp_path / "custom", space="my-space")
     e = Explorer(ledger)

@@ -81,7 +81,10 @@ class RunPanel:
     child process; ``"inline"``: this process)."""
 
     def __init__(self, on_done: Callable, executor: str | None = None):
+        from ..plugins import load_entry_points
         from ..strategies import available
+
+        load_entry_points()  # an installed package's strategies continue their studies here too
 
         self.on_done, self.executor = on_done, executor
         self.studies: list[dict] = []
@@ -121,18 +124,32 @@ class RunPanel:
         if select is not None:
             keep = next((i for i, s in enumerate(studies)
                          if s["study_id"] == select[0] and Path(s["ledger"]) == Path(select[1])), keep)
+        self.button.disabled = not studies
         if studies:
             self.study.value = keep if keep is not None and keep < len(studies) else len(studies) - 1
             self._study_changed(None)
-        self.button.disabled = not studies
 
     def _study_changed(self, change) -> None:
         if self.study.value is None or self.study.value >= len(self.studies):
             return
+        from ..strategies import available
+
         spec = self.studies[self.study.value]["spec"]
-        if spec.get("strategy") in self.strategy.options:
-            self.strategy.value = spec["strategy"]
+        name = spec.get("strategy")
+        if name not in self.strategy.options and name in available():  # registered since the panel was built
+            self.strategy.options = available()
+        known = name in self.strategy.options
+        if known:
+            self.strategy.value = name
         self.seed.value = int(spec.get("seed", 0))
+        # another strategy would start another study beside it, not continue this one
+        self.button.disabled = not known
+        unknown = html.escape(f"strategy {name} is not known here: register it (studylib.plugins.register_strategy) "
+                              "or install its package, then open the explorer again to continue this study")
+        if not known:
+            self.message.value = unknown
+        elif "is not known here" in self.message.value:  # said of another study
+            self.message.value = ""
 
     def _clear_log(self) -> None:
         if in_kernel():  # elsewhere the log holds nothing, and clearing it prints a terminal escape

@@ -38,8 +38,10 @@ def resolve_strategies(spec: str | Sequence[str] | None) -> list[str]:
     """``"ga, memetic"`` or ``["ga", "memetic"]`` -> names (checked, duplicates dropped);
     ``None``: :data:`STRATEGIES`; an empty string or list is refused (it used to run them all)."""
     from ...bench import resolve_strategies as bench_strategies
+    from ...plugins import load_entry_points
     from ...strategies import MULTI_FIDELITY, REGISTRY
 
+    load_entry_points()  # in the notebook's kernel too: an installed package's strategies
     if spec is None:
         return list(STRATEGIES)
     names = split_names(spec, "strategies")
