@@ -38,7 +38,7 @@ from .outdir import StudyLock, check_out_dir, export_trials, write_study_record
 from .progress import StudyProgress, count
 from .space import SearchSpace
 from .strategies import make_strategy, strategy_kwargs
-from .study_spec import StudySpec, check_folder, identity_differences, prepare, study_space, whole_number  # noqa: F401 (the API: studylib.study.prepare)
+from .study_spec import StudySpec, check_folder, check_spec, identity_differences, prepare, study_space, whole_number  # noqa: F401 (the API: studylib.study.prepare)
 from .trial import Trial
 
 CHECKPOINTS = "checkpoints"  # OUT/checkpoints/<rung key>.keras (multi-fidelity rungs; see fidelity.py)
@@ -125,6 +125,7 @@ def run_study(spec: StudySpec, data: Dataset, out_dir: str | Path | None = None,
 
     load_entry_points()  # a spec built by hand may name an installed package's strategy
     check_folder("out_dir", out_dir)
+    check_spec(spec, data)  # a spec or data built by hand, checked as prepare checks its inputs
     executor = build_executor(executor, progress=progress, **executor_options)
     out = Path(out_dir) if out_dir else paths.REPORTS_DIR / "search"
     check_out_dir(out, study=True)

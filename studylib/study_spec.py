@@ -198,6 +198,44 @@ def _probe_strategy(strategy: str, space: SearchSpace, *, seed: int, max_epochs:
     return probe, in_flight
 
 
+def check_spec(spec: StudySpec, data: Dataset) -> None:
+    """A study built by hand (``run_study`` with a :class:`StudySpec` and a :class:`Dataset` of
+    one's own), checked as :func:`prepare` checks its inputs: the space (the CNN's hyperparameters),
+    the strategy and its options, and the arrays (:func:`check_dataset`); raises :class:`StudyError`."""
+    study_space(spec.space)
+    _probe_strategy(spec.strategy, spec.space, seed=spec.seed, max_epochs=spec.budget.max_epochs,
+                    strategy_options=spec.strategy_options, budget_epochs=spec.budget_epochs, in_flight=spec.in_flight)
+    check_dataset(data)
+
+
+def check_dataset(data: Dataset) -> None:
+    """Images ``(n, height, width, channels)`` of one shape in every split, one integer label
+    ``0..n_classes-1`` per image, no split empty: one line naming what is not."""
+    import numpy as np
+
+    name = f"dataset {getattr(data, 'name', '?')!r}"
+    if not isinstance(data, Dataset):
+        raise StudyError(f"data must be a studylib.data.Dataset, got a {type(data).__name__}")
+    n_classes = data.n_classes
+    if not isinstance(n_classes, numbers.Integral) or isinstance(n_classes, bool) or n_classes < 2:
+        raise StudyError(f"{name}: n_classes must be a whole number of at least 2, got {n_classes!r}")
+    shape = None
+    for split in ("train", "val", "test"):
+        x, y = np.asarray(getattr(data, f"x_{split}")), np.asarray(getattr(data, f"y_{split}"))
+        if x.ndim != 4 or len(x) == 0:
+            raise StudyError(f"{name}: x_{split} must hold images as (n, height, width, channels), n > 0; "
+                             f"got shape {x.shape}")
+        if shape is not None and x.shape[1:] != shape:
+            raise StudyError(f"{name}: x_{split}'s images are {x.shape[1:]}, x_train's {shape}")
+        shape = x.shape[1:]
+        if y.ndim != 1 or len(y) != len(x) or not np.issubdtype(y.dtype, np.integer):
+            raise StudyError(f"{name}: y_{split} must hold one integer label per image ({len(x)}); "
+                             f"got shape {y.shape}, dtype {y.dtype}")
+        if y.min() < 0 or y.max() >= n_classes:
+            raise StudyError(f"{name}: y_{split}'s labels run {y.min()}..{y.max()}, outside 0..{n_classes - 1} "
+                             "(n_classes)")
+
+
 _NOT_IN_A_FILE_NAME = re.compile(r"[/\x00]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MAX_SPACE_NAME = 100  # bytes: a study id (name, strategy, seed, hash) and its lock file stay under 255 bytes

@@ -3,6 +3,7 @@ package's entry point, then named as a built-in one is, by search, bench and the
 from __future__ import annotations
 
 import importlib
+import re
 import sys
 from importlib import metadata
 
@@ -240,3 +241,19 @@ def test_data_of_ones_own_runs_through_run_study_as_docs_extending_shows(tmp_pat
     again = run_study(spec, data, tmp_path / "mine", executor="inline", progress=False)
     assert first.trained == 2 and again.trained == 0 and (tmp_path / "mine" / "trials.csv").exists()
     assert set(pd.read_csv(tmp_path / "mine" / "trials.csv")["dataset"]) == {"mine"}
+    # built by hand, checked as prepare checks its inputs, before anything is written
+    from dataclasses import replace
+
+    from studylib.space import Dimension, SearchSpace
+
+    odd = SearchSpace("odd", (*load_space("round1").dimensions, Dimension("weight_decay", (0.0, 0.1))))
+    bad = {"unknown hyperparameter": (replace(spec, space=odd), data),
+           "did you mean 'population_size'": (replace(spec, strategy="memetic", strategy_options={"popsize": 4}), data),
+           "must be an integer": (replace(spec, strategy="memetic", strategy_options={"population_size": "x"}), data),
+           "outside 0..1 (n_classes)": (spec, replace(data, n_classes=2)),
+           "x_val's images are": (spec, replace(data, x_val=data.x_val[:, :4])),
+           "one integer label per image": (spec, replace(data, y_test=data.y_test.astype(float)))}
+    for text, (s, d) in bad.items():
+        with pytest.raises(StudyError, match=re.escape(text)):
+            run_study(s, d, tmp_path / "bad", executor="inline", progress=False)
+    assert not (tmp_path / "bad").exists()
