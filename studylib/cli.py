@@ -233,7 +233,7 @@ def _ledger_under(args) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     given = list(sys.argv[1:] if argv is None else argv)
-    if any(a in ("search", "run", "bench") for a in given[:1]):  # the commands that name strategies
+    if given[:1] in (["search"], ["run"], ["bench"]):  # the commands that name strategies
         from .plugins import load_entry_points
 
         load_entry_points()  # before the parser lists the choices of --strategy
