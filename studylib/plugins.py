@@ -91,10 +91,6 @@ def load_entry_points() -> None:
             sys.stderr.write(f"studylib: note: strategy plugin {ep.name} ({ep.value}) left out: {e}\n")
 
 
-def is_builtin(name: str) -> bool:
-    return name in BUILTIN
-
-
 def origin(name: str) -> str | None:
     """``"module:Class"`` of a registered strategy that is not studylib's own, else None."""
     return None if name in BUILTIN else REGISTRY.get(name) or MULTI_FIDELITY.get(name)
