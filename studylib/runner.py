@@ -9,6 +9,8 @@ For each round, into the output folder ``DIR`` (default ``reports/<dataset>-<pro
   so rounds run into one ``DIR`` never mix), and, after a failure, ``kernel.log`` (the kernel
   process's own output); while it runs, ``progress.feed`` (the trial lines the run relays to
   stderr; removed at the end, left by ``kill -9`` and overwritten by the next run);
+* ``DIR/<round>/figures/`` and ``tables/`` — the report's figures (PDF, PNG) and tables (CSV, LaTeX)
+  as files (:mod:`studylib.report.keep`; removed with the report when it fails or is stopped);
 * ``DIR/index.html`` — links to every report in ``DIR`` with a one-line summary each
   (:mod:`studylib.report.publish` writes the HTML).
 
@@ -325,6 +327,7 @@ def main(args) -> int:
 
 
 def _run_rounds(plans, out: Path, progress: bool, start: float) -> int:
+    from .report import keep
     from .report.publish import render_html, summary_line, write_index
     from .report.rounds import read_summary
 
@@ -334,6 +337,7 @@ def _run_rounds(plans, out: Path, progress: bool, start: float) -> int:
             took = execute(name, nb, out, params, progress=progress)
         except (RoundFailed, KeyboardInterrupt) as e:
             (out / f"{name}.html").unlink(missing_ok=True)  # an earlier run's: its notebook was overwritten
+            keep.clear(out / name)  # and its figure and table files, some perhaps redrawn by this run
             write_index(out)
             if isinstance(e, KeyboardInterrupt):
                 raise

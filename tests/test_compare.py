@@ -343,6 +343,10 @@ def test_run_compare_publishes_the_comparison(published):
     summary = json.loads((out / "compare" / "summary.json").read_text())
     assert summary["seeds"] == [0, 1] and summary["rows"] == len(ROUND4) * 2 * 2
     assert set(summary["by_strategy"]) == set(ROUND4)
+    # its figures and tables also as files, the benchmark's beside the comparison's own
+    assert sorted(p.name for p in (out / "compare" / "figures").glob("*.pdf")) == [
+        "fig_bench_regret.pdf", "fig_best_so_far.pdf", "fig_best_so_far_by_cost.pdf"]
+    assert sorted(p.name for p in (out / "compare" / "tables").glob("*.csv")) == ["bench_table.csv", "final_table.csv"]
     best = max(v["best_acc"] for v in summary["by_strategy"].values())
     assert summary["best_acc"] == best and summary["best_strategy"]
     assert all(summary["by_strategy"][s]["best_acc"] == best for s in summary["best_strategy"])

@@ -148,6 +148,16 @@ def test_round_figures_and_table_iv(published):
         assert fig in r2
     assert "Table IV" in r3 and "92.00" in r3 and "80.62" in r3 and "OUR run" in r3
     assert "digits test set" in r3
+    # each figure and table also as files, for a paper
+    figures = {n: sorted(p.stem for p in (out / n / "figures").glob("*.pdf")) for n in ROUNDS}
+    assert figures == {"round1": ["fig3_learning_rate"],
+                       "round2": ["fig4_distribution", "fig5_optimizer", "fig6_activation", "fig7_batch_size",
+                                  "fig8_filters", "fig9_kernels"],
+                       "round3": ["table_iv_figure"]}
+    tables = sorted(p.name for p in (out / "round3" / "tables").iterdir())
+    assert tables == [f"{n}{s}" for n in ("appendix_table", "seed_summary", "space_table", "table_iv")
+                      for s in (".csv", ".tex")]
+    assert "round3/figures (PDF, and PNG at 300 dpi)" in r3
 
 
 @pytest.mark.slow

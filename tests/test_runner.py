@@ -380,6 +380,10 @@ def test_a_notebook_without_a_kernelspec_runs_and_a_text_parameter_keeps_the_tex
 
 def test_failing_cell_exits_nonzero_with_one_line_and_keeps_the_partial_notebook(notebooks, tmp_path, capsys):
     out = tmp_path / "out"
+    earlier = out / "compare" / "figures"  # an earlier report's figure file, and a file of the user's
+    earlier.mkdir(parents=True)
+    (earlier / "fig_best_so_far.pdf").write_text("an earlier report's")
+    (earlier / "mine.txt").write_text("mine")
     rc, stdout, err = run_cli(["run", "compare", "--out", str(out), "--no-progress"], capsys)
     assert rc == 1
     assert len(err) == 1, err
@@ -395,6 +399,7 @@ def test_failing_cell_exits_nonzero_with_one_line_and_keeps_the_partial_notebook
     assert "before the failure" in texts and "ValueError" in texts
     assert not (out / "compare.html").exists()
     assert (out / "compare" / "kernel.log").exists()  # kept after a failure
+    assert [p.name for p in earlier.iterdir()] == ["mine.txt"]  # the failed report's files go with it
     index = (out / "index.html").read_text()
     assert "FAILED" in index and "compare.ipynb" in index
     # the compare notebook got its out_dir: OUT/compare
@@ -416,6 +421,8 @@ def test_ctrl_c_keeps_the_ledger_and_leaves_no_partial_or_stale_report(tmp_path,
     write_notebook(folder / "tiny.ipynb", [
         "from pathlib import Path\nimport os, signal, time\n"
         "Path(out_dir, 'ledger.sqlite').write_text('kept')\n"
+        "Path(out_dir, 'figures').mkdir()\n"
+        "Path(out_dir, 'figures', 'fig3_learning_rate.pdf').write_text('drawn before the stop')\n"
         f"os.kill(os.getppid(), signal.{signal_name})  # reaches the runner, whose child this kernel is\n"
         "time.sleep(60)"])
     out = tmp_path / "out"

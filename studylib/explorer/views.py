@@ -1,7 +1,7 @@
 """The explorer's views as plain objects: figures (:class:`matplotlib.figure.Figure`, drawn
 without pyplot: no global state, the same bytes in a notebook, in Voilà and in tests), PNG bytes
-and HTML tables. Deterministic except the jitter of strip plots (seaborn's, from numpy's global
-generator)."""
+and HTML tables. Deterministic: a strip plot's jitter is a fixed draw
+(:func:`studylib.jitter.fixed_jitter`)."""
 from __future__ import annotations
 
 import html
@@ -12,6 +12,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
+from ..jitter import fixed_jitter
 from .analysis import (METRIC_LABELS, STUDY_LEVEL, best_so_far, finite, is_numeric, label, learning_curves,
                        sorted_values)
 
@@ -100,11 +101,13 @@ def _categorical(ax, df, x, y, hue, kind) -> None:
         if kind == "box":
             sns.boxplot(data=data, x="_x", order=order, showfliers=False, fill=not hue,
                         color=None if hue else "#8fb8de", width=0.6, **common)
-            sns.stripplot(data=data, x="_x", order=order, dodge=bool(hue), color=None if hue else "0.15", size=4,
-                          jitter=0.12, alpha=0.8, legend=False, **common)
+            with fixed_jitter():
+                sns.stripplot(data=data, x="_x", order=order, dodge=bool(hue), color=None if hue else "0.15",
+                              size=4, jitter=0.12, alpha=0.8, legend=False, **common)
         else:  # strip, or scatter of a categorical x
-            sns.stripplot(data=data, x="_x", order=order, size=6, jitter=0.2 if kind == "strip" else 0.0,
-                          alpha=0.85, color=None if hue else "#1f77b4", **common)
+            with fixed_jitter():
+                sns.stripplot(data=data, x="_x", order=order, size=6, jitter=0.2 if kind == "strip" else 0.0,
+                              alpha=0.85, color=None if hue else "#1f77b4", **common)
     if ax.get_legend() is not None and hue:
         ax.get_legend().set_title(hue)
 

@@ -13,7 +13,8 @@ round is reported the same way:
 * :func:`provenance_block` / :func:`results_block` state what produced the report;
 * :mod:`.compare` -- round 4 (run, numbers, figures); :mod:`.regret` -- the one regret-vs-
   evaluations figure (``studylib bench`` and Fig. 11); :mod:`.styles` -- strategy names and
-  colours; :mod:`.publish` -- the HTML reports (nothing fetched from a CDN) and ``index.html``.
+  colours; :mod:`.publish` -- the HTML reports (nothing fetched from a CDN) and ``index.html``;
+  :mod:`.keep` -- each figure and table drawn from a run also as files (PDF, PNG; CSV, LaTeX).
 
 Functions taking ``data`` accept either a DataFrame as returned by ``Ledger.frame`` /
 ``StudyResult.frame`` (hyperparameters by their studylib names, ``best_acc``, ``test_acc``,

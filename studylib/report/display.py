@@ -114,6 +114,7 @@ def provenance_block(run: RoundRun) -> Block:
                    unit="trial" if run.rung_trials is None else "rung trial"),
         *code_rows(run.provenance),
         ("Trials stored in", _stored_in(run)),
+        ("Figures and tables as files", files_row(run.out_dir)),
         ("Study ids", ", ".join(s["study_ids"])),
         ("Finished", s["finished_at"]),
     ]
@@ -133,6 +134,14 @@ def _stored_in(run: RoundRun) -> str:
     where = "; ".join(f"seed {s}: {f.relative_to(out) if f != out else '.'}/" for s, f in zip(run.seeds, folders))
     return (f"{out} (the round's trials.csv and summary.json, of every seed it reports); each seed's "
             f"ledger.sqlite and studies/<study_id>.json where its study was begun: {where}")
+
+
+def files_row(folder) -> str:
+    """Where the report's figures and tables are written as files (:mod:`.keep`)."""
+    from .keep import FIGURES, PNG_DPI, TABLES
+
+    return (f"{Path(folder) / FIGURES} (PDF, and PNG at {PNG_DPI} dpi) and {Path(folder) / TABLES} (CSV and "
+            "LaTeX), each named after the function that drew it, e.g. fig3_learning_rate.pdf")
 
 
 def results_block(run: RoundRun, paper_best: float | None = None) -> Block:

@@ -5,8 +5,10 @@ it once, as the cell's value) whose suptitle says what is plotted, under the pap
 and whose caption line (below the axes) quotes the paper's own caption; axes are labelled with the
 column they plot. Accuracy is ``best_acc``: the best *validation* accuracy of a trial, which is
 what the paper's logs call ``best_acc`` and its figures call "test accuracy". Points are
-drawn over the boxes: with a handful of trials the boxes alone would mislead. Categories follow
-the search space's order (values never sampled leave an empty slot) when a space is known.
+drawn over the boxes: with a handful of trials the boxes alone would mislead; their sideways
+jitter is a fixed draw (:func:`studylib.jitter.fixed_jitter`), so the same trials always give the
+same figure. Categories follow the search space's order (values never sampled leave an empty slot)
+when a space is known.
 """
 from __future__ import annotations
 
@@ -14,6 +16,9 @@ import math
 from typing import Sequence
 
 import pandas as pd
+
+from ..jitter import fixed_jitter
+from .keep import kept
 
 Y = "best_acc"
 Y_LABEL = "best_acc (best validation accuracy)"
@@ -84,11 +89,12 @@ def _box(ax, frame, column, order, y=Y, palette=None, chance=None, xlabel=None, 
         from .rounds import stopped_early
 
         low = stopped_early(data)  # a multi-fidelity round: configs scored after fewer epochs, drawn apart
-        sns.stripplot(data=data[~low], x="_x", y=y, order=labels, ax=ax, color="0.15", size=5, jitter=0.15,
-                      alpha=0.8)
-        if low.any():
-            sns.stripplot(data=data[low], x="_x", y=y, order=labels, ax=ax, color="0.6", marker="v", size=5,
-                          jitter=0.15, alpha=0.8)
+        with fixed_jitter():
+            sns.stripplot(data=data[~low], x="_x", y=y, order=labels, ax=ax, color="0.15", size=5, jitter=0.15,
+                          alpha=0.8)
+            if low.any():
+                sns.stripplot(data=data[low], x="_x", y=y, order=labels, ax=ax, color="0.6", marker="v", size=5,
+                              jitter=0.15, alpha=0.8)
     else:
         ax.set_xticks(range(len(order)), [_label(v) for v in order])
         ax.text(0.5, 0.5, "no finished trials", transform=ax.transAxes, ha="center", color="0.4")
@@ -108,6 +114,7 @@ def _box(ax, frame, column, order, y=Y, palette=None, chance=None, xlabel=None, 
     ax.set_ylim(0, 1.02)
 
 
+@kept(by="column")
 def accuracy_by(data, column: str, title: str, *, space=None, context: str | None = None,
                 chance: float | None = None, order: Sequence | None = None, palette: dict | None = None,
                 xlabel: str | None = None, y: str = Y, paper: str | None = None):
@@ -122,6 +129,7 @@ def accuracy_by(data, column: str, title: str, *, space=None, context: str | Non
     return _finish(fig, title, context, len(frame), paper)
 
 
+@kept()
 def fig3_learning_rate(data, *, space=None, context=None, chance=None):
     """Fig. 3: accuracy by learning rate; the rates the paper saw fail (0.01, 0.03) in red."""
     frame, space, context, chance = _unpack(data, space, context, chance)
@@ -145,6 +153,7 @@ def fig3_learning_rate(data, *, space=None, context=None, chance=None):
     return fig
 
 
+@kept()
 def fig4_distribution(data, *, space=None, context=None, chance=None, bins: int = 20):
     """Fig. 4: the distribution of accuracy over the round's trials (histogram + one tick per trial)."""
     import seaborn as sns
@@ -170,18 +179,21 @@ def fig4_distribution(data, *, space=None, context=None, chance=None, bins: int 
                    paper="Fig. 4. Test Accuracy of Small CNNs on GPU")
 
 
+@kept()
 def fig5_optimizer(data, **kw):
     """Fig. 5: accuracy vs optimizer (paper: Adam beats Nesterov and RMSProp)."""
     return accuracy_by(data, "optimizer", "Fig. 5. Best Validation Accuracy vs Optimizer",
                        paper="Fig. 5. Accuracy vs Optimizer", **kw)
 
 
+@kept()
 def fig6_activation(data, **kw):
     """Fig. 6: accuracy vs activation function (paper: relu/lrelu beat elu)."""
     return accuracy_by(data, "activation", "Fig. 6. Best Validation Accuracy vs Activation Function",
                        paper="Fig. 6. Accuracy vs Activation Function", **kw)
 
 
+@kept()
 def fig7_batch_size(data, **kw):
     """Fig. 7: accuracy vs batch size (paper: 32 has the higher median, 64 is more reliable; its
     text has no caption for Fig. 7, so none is quoted)."""
@@ -220,6 +232,7 @@ def _one_pixel_layers(frame: pd.DataFrame, input_shape) -> set[int]:
     return {i + 1 for i in range(depth) if all(len(s) <= i or s[i] <= 1 for s in sides)}
 
 
+@kept(by="prefix")
 def per_layer(data, prefix: str, title: str, *, space=None, context=None, chance=None, label: str = "",
               paper: str | None = None, input_shape=None):
     """One panel per conv layer: accuracy vs ``<prefix>1``, ``<prefix>2``, ... (shared y axis).
@@ -242,6 +255,7 @@ def per_layer(data, prefix: str, title: str, *, space=None, context=None, chance
     return _finish(fig, title, context, len(frame), paper)
 
 
+@kept()
 def fig8_filters(data, **kw):
     """Fig. 8: accuracy vs number of filters in each conv layer."""
     return per_layer(data, "filters", "Fig. 8. Best Validation Accuracy vs Filters in each Conv Layer",
@@ -249,6 +263,7 @@ def fig8_filters(data, **kw):
                                               "Random Search (Filters)", **kw)
 
 
+@kept()
 def fig9_kernels(data, **kw):
     """Fig. 9: accuracy vs kernel size in each conv layer."""
     return per_layer(data, "ksize", "Fig. 9. Best Validation Accuracy vs Kernel Size in each Conv Layer",
@@ -273,6 +288,7 @@ def _bars(ax, names, values, errors, colors) -> None:
     ax.set_xlabel("accuracy (%)")
 
 
+@kept()
 def table_iv_figure(data, *, context=None):
     """Table IV as bars: the paper's CIFAR-10 leaderboard and OUR measured test accuracy (mean ±
     std over seeds as an error bar). Ours is ranked among them only when it was measured on

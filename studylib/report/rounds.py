@@ -25,6 +25,8 @@ from ..ledger import write_csv_atomic
 from ..provenance import now_iso
 from ..progress import count
 from ..space import SearchSpace
+from . import keep
+from .keep import kept
 
 SUMMARY_JSON = "summary.json"
 
@@ -235,6 +237,7 @@ def best_by_seed(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).reset_index(drop=True) if rows else empty
 
 
+@kept()
 def seed_summary(data) -> pd.DataFrame:
     """One row per seed (trials, best validation accuracy, test accuracy of that trial) and, with
     several seeds, a last row ``mean ± std`` (sample standard deviation)."""
@@ -310,6 +313,7 @@ def run_round(round_name: str | SearchSpace, *, progress: bool = False, executor
         write_csv_atomic(run.frame, out / paths.TRIALS_CSV)  # the ledger's names, like every trials.csv
     run.wall_time = time.perf_counter() - start
     write_summary(out, run.summary())
+    keep.clear(out)  # the figures and tables of an earlier report: this run's are drawn from here on
     return run
 
 

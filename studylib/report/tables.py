@@ -11,6 +11,7 @@ from .. import numbers
 from ..ledger import paper_csv_frame
 from ..space import SearchSpace
 from ..space_file import BUILTIN, KNOWN, load_space
+from .keep import kept
 
 #: Columns of ours (not in the paper's logs) shown after the paper's in an appendix table.
 OURS = ("test_acc",)
@@ -121,6 +122,7 @@ def _searched(values) -> str:
     return f"fixed: {values[0]}" if len(values) == 1 else "[" + ", ".join(map(str, values)) + "]"
 
 
+@kept()
 def space_table(data, *, styled: bool = False):
     """The space a round searched beside the paper's Tables I-III: for each row of the tables the
     round comes from, the range the paper prints and the values searched here (``fixed: v`` for a
@@ -179,6 +181,7 @@ def _space(space: SearchSpace | str | None, frame: pd.DataFrame) -> SearchSpace 
     return None
 
 
+@kept()
 def appendix_table(data, space: SearchSpace | str | None = None, *, extra: tuple[str, ...] = OURS,
                    styled: bool = False):
     """The round's trial table as the paper's appendix prints it: the paper's column names
@@ -226,6 +229,7 @@ def appendix_table(data, space: SearchSpace | str | None = None, *, extra: tuple
             .format_index(lambda c: html.escape(str(c)).replace("_", "_<wbr>"), axis=1))
 
 
+@kept(by="column")
 def group_summary(data, column: str) -> pd.DataFrame:
     """``best_acc`` per value of ``column``: trials, mean, median, max (what a figure shows, as
     numbers). A multi-fidelity round's configs stopped below the top rung are scored after fewer
@@ -246,6 +250,7 @@ def group_summary(data, column: str) -> pd.DataFrame:
     return out
 
 
+@kept()
 def table_iv(data, *, styled: bool = False):
     """Table IV (accuracy on CIFAR-10 without data augmentation) with this run's row added: the
     TEST accuracy of the trial with the best VALIDATION accuracy (mean ± sample std over seeds

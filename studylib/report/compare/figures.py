@@ -10,9 +10,10 @@ import numpy as np
 from ... import paths
 from ...provenance import now_iso
 from ..figures import _finish, _new_figure
+from ..keep import kept
 from ..regret import regret_figure
 from ..rounds import dataset_name
-from ..display import Block, _fmt_time, code_rows, setting_rows, time_rows
+from ..display import Block, _fmt_time, code_rows, files_row, setting_rows, time_rows
 from ..styles import PROPOSAL, SHORT, color, label, line_style
 from . import numbers
 from .numbers import best_strategies, coinciding, cost_bands, curve_bands, _frame, _strategy_order
@@ -71,6 +72,7 @@ def _seeds_legend(ax, n_seeds: int) -> None:
               title_fontsize="small")
 
 
+@kept()
 def fig_best_so_far(data, *, context: str | None = None, title: str | None = None):
     """Fig. 10: best validation accuracy so far vs trial number, one line per strategy (median
     across seeds, step-wise) and a band from the worst to the best seed."""
@@ -90,6 +92,7 @@ def fig_best_so_far(data, *, context: str | None = None, title: str | None = Non
     return _finish(fig, title, context, len(frame))
 
 
+@kept()
 def fig_best_so_far_by_cost(data, *, context: str | None = None, title: str | None = None):
     """Fig. 10 against three costs, side by side: best validation accuracy so far vs trials, vs
     cumulative epochs trained and vs cumulative training time (median over seeds and the
@@ -115,6 +118,7 @@ def fig_best_so_far_by_cost(data, *, context: str | None = None, title: str | No
     return _finish(fig, title, context, len(frame))
 
 
+@kept()
 def final_table(data, *, styled: bool = False):
     """Table V (:func:`.numbers.final_table`); ``styled=True``: a captioned Styler of the
     percent texts with the best strategy's row (highest mean best_acc) in bold."""
@@ -142,6 +146,7 @@ def _skipped(what: str) -> Block:
     return Block(what, notes=["The tabular benchmark was not run (bench_tables is off)."])
 
 
+@kept()
 def fig_bench_regret(bench: BenchRun | None, *, title: str = FIG_BENCH):
     """Fig. 11: :func:`studylib.report.regret.regret_figure` of the benchmark's curves."""
     if bench is None:
@@ -149,6 +154,7 @@ def fig_bench_regret(bench: BenchRun | None, *, title: str = FIG_BENCH):
     return regret_figure(bench.curves, bench.strategies, title=title, context=bench_context(bench))
 
 
+@kept()
 def bench_table(bench: BenchRun | None, *, styled: bool = False):
     """Table VI (:func:`.numbers.bench_summary`); ``styled=True``: a captioned Styler with, per
     table, the strategy of lowest median regret at the budget in bold."""
@@ -294,6 +300,7 @@ def compare_provenance(run: CompareRun) -> Block:
         *code_rows(prov),
         ("Trials stored in", f"{run.out_dir}/<strategy>/seed-<s>/ (ledger.sqlite, trials.csv, studies/<study_id>.json); "
                              f"all trials: {run.out_dir / paths.TRIALS_CSV}"),
+        ("Figures and tables as files", files_row(run.out_dir)),
         ("Study ids", ", ".join(r.study_id for r in run.results.values())),
         ("Finished", now_iso()),
     ]

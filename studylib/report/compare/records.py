@@ -26,6 +26,7 @@ class BenchRun:
     summary: pd.DataFrame = field(repr=False)
     out_dir: Path | None = None
     wall_time: float = 0.0
+    report_dir: Path | None = None   # where its figures and tables go (report.keep); None: out_dir
 
 
 @dataclass

@@ -211,6 +211,7 @@ def run_compare(*, progress: bool = False, **inputs) -> CompareRun:
     if tables:
         bench = run_bench_curves(tables, names, conf["bench_seeds"], conf["bench_budget"], out / "bench",
                                  options=strategy_options)
+        bench.report_dir = out  # Fig. 11 and Table VI as files beside the comparison's own
 
     results = {}
     for (s, sd), (spec, data) in plans.items():  # seed by seed: every strategy of a seed, then the next
@@ -234,6 +235,9 @@ def run_compare(*, progress: bool = False, **inputs) -> CompareRun:
         write_csv_atomic(frame[lead + [c for c in frame.columns if c not in lead]], out / paths.TRIALS_CSV)
     run.wall_time = time.perf_counter() - start
     write_summary(out, compare_summary(run))
+    from .. import keep
+
+    keep.clear(out)  # the figures and tables of an earlier report: this run's are drawn from here on
     return run
 
 
