@@ -226,7 +226,8 @@ def add_study_arguments(p: argparse.ArgumentParser, *, default_out: str | None =
                    help=f"one of {', '.join(DATASETS)} (default: {d.DATASET}, offline)")
     p.add_argument("--data-dir", type=path,
                    help="folder holding cifar-10-python.tar.gz or cifar-10-batches-py/, or Fashion-MNIST's IDX files "
-                        "(default: data/ in studylib's folder, or $STUDYLIB_DATA)")
+                        "(default: data/ in the repository studylib runs from, whatever the current folder, "
+                        "or $STUDYLIB_DATA)")
     p.add_argument("--profile", default=d.PROFILE, choices=list(PROFILES), metavar="NAME",
                    help=f"smoke (tiny, {PROFILES['smoke']['max_epochs']} epochs) or paper (full protocol, up to "
                         f"{PROFILES['paper']['max_epochs']} epochs) (default: {d.PROFILE})")

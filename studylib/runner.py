@@ -10,7 +10,8 @@ For each round, into the output folder ``DIR`` (default ``reports/<dataset>-<pro
   process's own output); while it runs, ``progress.feed`` (the trial lines the run relays to
   stderr; removed at the end, left by ``kill -9`` and overwritten by the next run);
 * ``DIR/<round>/figures/`` and ``tables/`` — the report's figures (PDF, PNG) and tables (CSV, LaTeX)
-  as files (:mod:`studylib.report.keep`; removed with the report when it fails or is stopped);
+  as files (:mod:`studylib.report.keep`; removed before the notebook runs, and with the report
+  when it fails or is stopped);
 * ``DIR/index.html`` — links to every report in ``DIR`` with a one-line summary each
   (:mod:`studylib.report.publish` writes the HTML).
 
@@ -169,13 +170,17 @@ def default_out(args, declared: dict | None = None) -> Path:
         flagged = key in given if given is not None else v[key] != PARAMETERS[key]
         if not flagged and isinstance(value, (str, int)) and not isinstance(value, bool):
             v[key] = value
+    options = None
     for _, key, value in _p_items(args):
         if key in PARAMETERS and isinstance(value, (str, int)) and not isinstance(value, bool):
             v[key] = value
+        elif key == "strategy_options":
+            options = value
     from .report.rounds import default_out_dir
 
     return default_out_dir(v["dataset"], v["profile"], strategy=v["strategy"], train_size=v["train_size"],
-                           max_epochs=v["max_epochs"], patience=v["patience"], seed=v["seed"], repeats=v["repeats"])
+                           max_epochs=v["max_epochs"], patience=v["patience"], seed=v["seed"], repeats=v["repeats"],
+                           strategy_options=options)
 
 
 # -- validation --------------------------------------------------------------------------------
@@ -333,17 +338,18 @@ def _run_rounds(plans, out: Path, progress: bool, start: float) -> int:
 
     for name, nb, params in plans:
         _say(f"{name}: executing {_rel(nb)} ...")
+        keep.clear(out / name)  # an earlier report's figure and table files: this run draws its own
         try:
             took = execute(name, nb, out, params, progress=progress)
+            report = render_html(out / f"{name}.ipynb", out / f"{name}.html", title=f"{name} — {out.name}")
         except (RoundFailed, KeyboardInterrupt) as e:
             (out / f"{name}.html").unlink(missing_ok=True)  # an earlier run's: its notebook was overwritten
-            keep.clear(out / name)  # and its figure and table files, some perhaps redrawn by this run
+            keep.clear(out / name)  # and the files this run drew before it stopped
             write_index(out)
             if isinstance(e, KeyboardInterrupt):
                 raise
             sys.stderr.write(f"studylib: error: {e}\n")
             return 1
-        report = render_html(out / f"{name}.ipynb", out / f"{name}.html", title=f"{name} — {out.name}")
         _say(f"{name}: {summary_line(read_summary(out / name))} -> {_rel(report)} ({took:.0f} s)")
     index = write_index(out)
     _say(f"done in {time.perf_counter() - start:.0f} s; reports:\n{index}")

@@ -488,6 +488,38 @@ def test_run_round_single_seed_is_flat_and_bad_input_writes_nothing(tmp_path):
     assert not (tmp_path / "bad").exists()
 
 
+def test_a_rounds_trials_csv_keeps_every_trial_its_ledgers_hold(tmp_path):
+    """``run round1`` (3 trials), then ``--trials 2 --seeds 2`` into the same folder: the report
+    shows 2 per seed, and the round's trials.csv, which was seed 0's ledger export, keeps its 3."""
+    from studylib import paths
+
+    report.run_round("round1", dataset="synthetic", trials=3, out_dir=tmp_path, executor=FakeExecutor())
+    two = report.run_round("round1", dataset="synthetic", trials=2, repeats=2, out_dir=tmp_path,
+                           executor=FakeExecutor())
+    assert len(two.frame) == 4
+    csv = pd.read_csv(tmp_path / paths.TRIALS_CSV)
+    assert csv.groupby("seed").size().to_dict() == {0: 3, 1: 2}
+    assert list(csv.columns) == list(pd.read_csv(tmp_path / "seed-1" / paths.TRIALS_CSV).columns)
+
+
+def test_a_rounds_strategy_options_reach_its_study_and_its_report(tmp_path):
+    from studylib.errors import StudyError
+
+    plain = report.run_round("round1", dataset="synthetic", strategy="memetic", trials=4, out_dir=tmp_path,
+                             executor=FakeExecutor())
+    run = report.run_round("round1", dataset="synthetic", strategy="memetic", trials=4, out_dir=tmp_path,
+                           executor=FakeExecutor(), strategy_options={"population_size": 4})
+    assert run.results[0].study_id != plain.results[0].study_id and run.summary()["trained"] == 4
+    assert report.read_summary(tmp_path)["strategy_options"] == {"population_size": 4}
+    assert dict(report.provenance_block(run).rows)["Strategy"] == "memetic (options: population_size=4)"
+    assert dict(report.provenance_block(plain).rows)["Strategy"] == "memetic"
+    assert "strategy memetic (population_size=4)" in publish.summary_line(report.read_summary(tmp_path))
+    with pytest.raises(StudyError, match="did you mean 'population_size'"):
+        report.run_round("round1", dataset="synthetic", strategy="memetic", out_dir=tmp_path / "bad",
+                         executor=FakeExecutor(), strategy_options={"population_sise": 4})
+    assert not (tmp_path / "bad").exists()
+
+
 def test_a_multi_fidelity_rounds_figures_and_group_table_tell_early_stopped_configs_apart(tmp_path):
     """asha stops most configs after 1 epoch: their scores are not pooled silently with the
     3-epoch ones (grey triangles in the figures, the context says how many, the group table adds

@@ -10,11 +10,20 @@ matplotlib.use("Agg")
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from studylib import report  # noqa: E402
 from studylib.report import keep  # noqa: E402
 from test_report import FakeExecutor, _fake_run  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def writing():
+    """As in a report's notebook (``notebook_setup``); off again after each test."""
+    keep.enable()
+    yield
+    keep.enable(False)
 
 
 def names(folder) -> dict[str, list[str]]:
@@ -86,29 +95,86 @@ def test_a_table_is_written_as_csv_with_its_numbers_and_as_latex_with_its_captio
     assert "Accuracy (\\%)" in tex and "NOT CIFAR-10" in tex
 
 
-def test_clear_removes_the_reports_files_and_keeps_anything_else(tmp_path):
+def test_clear_removes_the_files_it_wrote_and_keeps_anything_else(tmp_path):
     run = _fake_run(tmp_path)
     report.fig4_distribution(run)
     report.space_table(run, styled=True)
-    (tmp_path / "tables" / "my notes.txt").write_text("mine")
+    (tmp_path / "tables" / "space_table_edited.tex").write_text("mine")  # a copy edited by hand
     keep.clear(tmp_path)
     assert not (tmp_path / "figures").exists()
-    assert [p.name for p in (tmp_path / "tables").iterdir()] == ["my notes.txt"]
+    assert [p.name for p in (tmp_path / "tables").iterdir()] == ["space_table_edited.tex"]
     keep.clear(tmp_path / "never-made")  # nothing to clear: no error
 
 
-def test_a_round_run_again_drops_the_earlier_reports_files(tmp_path):
-    out = tmp_path / "round1"
-    run = report.run_round("round1", dataset="synthetic", trials=2, out_dir=out, executor=FakeExecutor())
+def test_only_a_report_writes_files_a_script_draws_without(tmp_path):
+    keep.enable(False)  # the default, outside a report's notebook
+    run = report.run_round("round1", dataset="synthetic", trials=2, out_dir=tmp_path, executor=FakeExecutor())
     report.fig3_learning_rate(run)
-    report.fig4_distribution(run)
-    assert len(names(out)["figures"]) == 4
-    run = report.run_round("round1", dataset="synthetic", trials=3, out_dir=out, executor=FakeExecutor())
-    assert names(out) == {"figures": [], "tables": []}  # not yet drawn from the 3 trials
+    report.appendix_table(run, styled=True)
+    assert not (tmp_path / "figures").exists() and not (tmp_path / "tables").exists()
+    report.notebook_setup()  # a report's notebook: on
+    assert keep.enabled()
     report.fig3_learning_rate(run)
-    assert names(out)["figures"] == ["fig3_learning_rate.pdf", "fig3_learning_rate.png"]
+    assert names(tmp_path)["figures"] == ["fig3_learning_rate.pdf", "fig3_learning_rate.png"]
     row = dict(report.provenance_block(run).rows)["Figures and tables as files"]
-    assert str(out / "figures") in row and str(out / "tables") in row and "LaTeX" in row
+    assert str(tmp_path / "figures") in row and str(tmp_path / "tables") in row and "LaTeX" in row
+
+
+def test_a_figure_file_leaves_its_title_and_caption_to_the_paper_and_the_report_keeps_them(tmp_path):
+    run = _fake_run(tmp_path)
+    fig = report.fig5_optimizer(run)
+    assert fig._suptitle.get_visible() and fig._supxlabel.get_visible()  # the report shows them
+    pdf = (tmp_path / "figures" / "fig5_optimizer.pdf").read_bytes()
+    assert b"/Type3" not in pdf and b"/FontFile2" in pdf  # TrueType fonts embedded, as journals ask
+    png = Image.open(tmp_path / "figures" / "fig5_optimizer.png")
+    assert png.info["Title"] == "Fig. 5. Best Validation Accuracy vs Optimizer"
+    assert "the paper's caption: \u201cFig. 5. Accuracy vs Optimizer\u201d" in png.info["Description"]
+    import io
+    import zlib
+
+    def drawn_text(pdf: bytes) -> bytes:
+        """The characters a PDF draws (TrueType: two bytes each), its content streams inflated."""
+        streams = b"".join(zlib.decompress(m) for m in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S)
+                           if m.startswith(b"x"))
+        return b"".join(re.findall(rb"\x00([!-~])", streams))
+
+    whole = io.BytesIO()
+    with matplotlib.rc_context({"pdf.fonttype": 42}):
+        fig.savefig(whole, format="pdf")  # the figure as the report shows it
+    assert b"Fig.5.BestValidationAccuracyvsOptimizer" in drawn_text(whole.getvalue())
+    text = drawn_text(pdf)
+    assert b"optimizer" in text and b"bestvalidationaccuracy" in text  # the axes' labels
+    assert b"Fig.5." not in text and b"caption" not in text and b"thisrun" not in text
+
+
+def test_the_first_argument_by_keyword_and_a_tables_numbers_beside_what_the_report_shows(tmp_path):
+    from studylib.report import compare
+
+    assert type(compare.bench_table(bench=None)).__name__ == "Block"  # as before the decorator
+    run = _fake_run(tmp_path)
+    report.fig3_learning_rate(data=run)
+    assert names(tmp_path)["figures"] == ["fig3_learning_rate.pdf", "fig3_learning_rate.png"]
+    shown = report.table_iv(data=run, styled=True)  # one seed: the report drops the empty spread column
+    assert "± std" not in shown.data.columns
+    csv = pd.read_csv(tmp_path / "tables" / "table_iv.csv")
+    assert "± std" in csv.columns and csv["Accuracy (%)"].iloc[-1] == pytest.approx(
+        report.table_iv(run)["Accuracy (%)"].iloc[-1], abs=0)  # the plain table's numbers
+    tex = (tmp_path / "tables" / "table_iv.tex").read_text()
+    assert "std" not in tex.split("\\midrule")[0] and "\\bfseries 3Conv" in tex  # OUR row in bold, as shown
+
+
+def test_several_seeds_make_a_flat_latex_table_any_latex_reads(tmp_path):
+    run = _fake_run(tmp_path, seeds=(0, 1))
+    report.appendix_table(run, styled=True)
+    report.group_summary(run, "learning_rate")
+    tex = (tmp_path / "tables" / "appendix_table.tex").read_text()
+    assert "multirow" not in tex and "cline" not in tex and "\\begin{tabular}" in tex
+    body = tex.split("\\midrule")[1].split("\\bottomrule")[0].strip().splitlines()
+    assert len(body) == 8 and all(re.match(r"[01] & [1-4] & ", row) for row in body)  # seed and trial on every row
+    csv = pd.read_csv(tmp_path / "tables" / "appendix_table.csv")
+    assert list(csv.columns[:2]) == ["seed", "trial"] and len(csv) == 8
+    group = (tmp_path / "tables" / "group_summary_learning_rate.tex").read_text()
+    assert "\n0.001 & " in group and "0.001000" not in group  # the index as the cells: 4 significant digits
 
 
 def test_the_comparisons_figures_and_its_benchmarks_go_to_the_comparisons_folder(tmp_path):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -107,6 +108,15 @@ def test_default_out_dir_names_the_settings(monkeypatch, tmp_path):
     assert runner.default_out(args) == tmp_path / "fashion_mnist-smoke-train10000-s3-x2"
     args = cli.build_parser().parse_args(["run", "round1", "-p", "strategy=memetic", "-p", "strategy_options={}"])
     assert runner.default_out(args) == tmp_path / "digits-smoke-memetic"
+    # a strategy's options change its results: they name the folder too (sorted; a long set by a hash)
+    args = cli.build_parser().parse_args(["run", "round1", "--strategy", "memetic", "-p",
+                                          "strategy_options={population_size: 12, mutation_rate: 0.2}"])
+    assert runner.default_out(args) == tmp_path / "digits-smoke-memetic-mutation_rate0.2-population_size12"
+    args = cli.build_parser().parse_args(["run", "compare", "-p", "strategy_options={memetic: {init: lhs}}"])
+    assert runner.default_out(args) == tmp_path / "digits-smoke-memetic.initlhs"
+    args = cli.build_parser().parse_args(["run", "round1", "-p", "strategy_options={promote: async, fill: true, "
+                                          "quorum: 3, population_size: 30, reconsider: false}", "--strategy", "memetic-sh"])
+    assert re.fullmatch(r"digits-smoke-memetic-sh-o[0-9a-f]{8}", runner.default_out(args).name)
 
 
 def test_a_notebook_run_without_out_dir_writes_where_studylib_run_would(monkeypatch, tmp_path):
@@ -121,6 +131,13 @@ def test_a_notebook_run_without_out_dir_writes_where_studylib_run_would(monkeypa
     assert out == runner.default_out(args) / "round1" == tmp_path / "digits-smoke-memetic-train300-s2-x2" / "round1"
     args = cli.build_parser().parse_args(["run", "compare", "--max-epochs", "3"])
     assert plan_compare(max_epochs=3, bench_tables="").out == runner.default_out(args) / "compare"
+    args = cli.build_parser().parse_args(["run", "round1", "--strategy", "memetic", "-p",
+                                          "strategy_options={population_size: 4}"])
+    _, out, _ = plan_round("round1", strategy="memetic", strategy_options={"population_size": 4})
+    assert out == runner.default_out(args) / "round1"
+    args = cli.build_parser().parse_args(["run", "compare", "-p", "strategy_options={ga: {population_size: 4}}"])
+    plan = plan_compare(bench_tables="", strategy_options={"ga": {"population_size": 4}})
+    assert plan.out == runner.default_out(args) / "compare" == tmp_path / "digits-smoke-ga.population_size4" / "compare"
 
 
 def test_kernel_runs_this_interpreter_whatever_the_kernelspec():
@@ -178,7 +195,10 @@ def test_help_does_not_import_heavy_libraries():
     (["run", "round1", "-p", "seeds=2"], "no settable parameter 'seeds' (seeds is 'repeats' here, or the flag --seeds)"),
     (["run", "round1", "-p", "out_dir=/tmp/x"], "has no settable parameter 'out_dir' (the output folder is the flag "
                                                 "--out); it takes: "),
-    (["run", "round1", "-p", "strategy_option=x"], "has no settable parameter 'strategy_option'; it takes: "),
+    (["run", "round1", "-p", "strategy_option=x"], "has no settable parameter 'strategy_option' (did you mean "
+                                                   "'strategy_options'?); it takes: "),
+    (["run", "round1", "--strategy", "memetic", "-p", "strategy_options={population_sise: 4}"],
+     "memetic: unknown options ['population_sise'] ('population_sise': did you mean 'population_size'?)"),
     (["run", "round1", "-p", "trials"], "-p expects KEY=VALUE"),
     (["run", "round1", "-p", "seed=2001-02-30"], "-p seed: cannot read value '2001-02-30'"),  # YAML: a date
     (["run", "compare", "-p", "strategies="], "-p strategies= has no value: give one (null for None)"),
@@ -383,7 +403,8 @@ def test_failing_cell_exits_nonzero_with_one_line_and_keeps_the_partial_notebook
     earlier = out / "compare" / "figures"  # an earlier report's figure file, and a file of the user's
     earlier.mkdir(parents=True)
     (earlier / "fig_best_so_far.pdf").write_text("an earlier report's")
-    (earlier / "mine.txt").write_text("mine")
+    (earlier / ".written").write_text("fig_best_so_far.pdf\n")
+    (earlier / "mine.pdf").write_text("mine")
     rc, stdout, err = run_cli(["run", "compare", "--out", str(out), "--no-progress"], capsys)
     assert rc == 1
     assert len(err) == 1, err
@@ -399,7 +420,7 @@ def test_failing_cell_exits_nonzero_with_one_line_and_keeps_the_partial_notebook
     assert "before the failure" in texts and "ValueError" in texts
     assert not (out / "compare.html").exists()
     assert (out / "compare" / "kernel.log").exists()  # kept after a failure
-    assert [p.name for p in earlier.iterdir()] == ["mine.txt"]  # the failed report's files go with it
+    assert [p.name for p in earlier.iterdir()] == ["mine.pdf"]  # the failed report's files go with it
     index = (out / "index.html").read_text()
     assert "FAILED" in index and "compare.ipynb" in index
     # the compare notebook got its out_dir: OUT/compare
@@ -421,8 +442,9 @@ def test_ctrl_c_keeps_the_ledger_and_leaves_no_partial_or_stale_report(tmp_path,
     write_notebook(folder / "tiny.ipynb", [
         "from pathlib import Path\nimport os, signal, time\n"
         "Path(out_dir, 'ledger.sqlite').write_text('kept')\n"
-        "Path(out_dir, 'figures').mkdir()\n"
-        "Path(out_dir, 'figures', 'fig3_learning_rate.pdf').write_text('drawn before the stop')\n"
+        "from studylib.report import keep\n"
+        "import pandas as pd\n"
+        "keep.write(pd.DataFrame({'a': [1]}), Path(out_dir), 'drawn_before_the_stop')\n"
         f"os.kill(os.getppid(), signal.{signal_name})  # reaches the runner, whose child this kernel is\n"
         "time.sleep(60)"])
     out = tmp_path / "out"

@@ -107,7 +107,7 @@ def provenance_block(run: RoundRun) -> Block:
         ("Round", f"{run.round} — {same['Space']}"),
         ("Dataset", same["Dataset"]),
         ("Profile", same["Profile"]),
-        ("Strategy", run.strategy),
+        ("Strategy", run.strategy + _options_text(run.settings.get("strategy_options"))),
         ("Seeds", same["Seeds"]),
         ("Trials", counts),
         *time_rows(s["train_time"], s["wall_time"], s["trained"], s["served"],
@@ -119,6 +119,11 @@ def provenance_block(run: RoundRun) -> Block:
         ("Finished", s["finished_at"]),
     ]
     return Block("What produced this report", rows)
+
+
+def _options_text(options) -> str:
+    """`` (options: population_size=12)``, or ``""`` at the strategy's defaults."""
+    return f" (options: {', '.join(f'{k}={v}' for k, v in options.items())})" if options else ""
 
 
 def _stored_in(run: RoundRun) -> str:
@@ -171,10 +176,15 @@ def figure_alt(fig) -> str:
     return "; ".join(dict.fromkeys(" ".join(p.split()) for p in parts if p.strip())) or "figure"
 
 
-def notebook_setup() -> None:
-    """Call once at the top of a notebook: seaborn theme, figures shown as embedded PNG (so
-    nbconvert's HTML stands alone), wide tables."""
+def notebook_setup(files: bool = True) -> None:
+    """Call once at the top of a report's notebook: seaborn theme, figures shown as embedded PNG
+    (so nbconvert's HTML stands alone), wide tables; with ``files``, each figure and table drawn
+    from a run also written as files (:mod:`.keep`)."""
     import matplotlib
+
+    from . import keep
+
+    keep.enable(files)
 
     matplotlib.rcParams.update({"figure.dpi": 100, "savefig.dpi": 100, "savefig.bbox": "tight"})
     import seaborn as sns

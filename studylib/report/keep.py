@@ -1,98 +1,121 @@
 """A report's figures and tables as files, for a paper: each figure drawn from a run is also
-written to ``<run folder>/figures/<name>.pdf`` (vector, for LaTeX) and ``<name>.png`` (300 dpi), and
-each table to ``<run folder>/tables/<name>.csv`` (the numbers, unrounded) and ``<name>.tex``
-(booktabs, with the report's caption). ``<name>`` is the function that drew it (``fig3_learning_rate``,
-``appendix_table``; ``group_summary_learning_rate`` for one drawn by a column).
+written to ``<run folder>/figures/<name>.pdf`` (vector, fonts embedded as TrueType) and ``<name>.png``
+(300 dpi), without the report's title and caption lines (a paper sets its own; they stay in the
+files' metadata), and each table to ``<run folder>/tables/<name>.csv`` (its numbers, unrounded) and
+``<name>.tex`` (booktabs, as the report shows it: caption, bold rows, 4 significant digits).
+``<name>`` is the function that drew it (``fig3_learning_rate``, ``appendix_table``;
+``group_summary_learning_rate`` for one drawn by a column).
 
-A function decorated with :func:`kept` writes only when its first argument is a run that knows its
-folder (a round's :class:`~studylib.report.rounds.RoundRun`, the comparison's ``CompareRun`` or
-``BenchRun``); given a DataFrame it writes nothing. Only the outermost decorated call writes
-(``fig5_optimizer`` draws through ``accuracy_by``: one file, ``fig5_optimizer``). Each file is
-written whole (a temporary file renamed) and carries what produced it in its metadata (title,
-studylib version, git commit, data hash), without a date, so the same run gives the same bytes.
-The folders belong to the report: :func:`clear` empties them when the run is made again or its
-report fails. No randomness.
+Only a report writes them: :func:`enable` (which a report notebook's
+:func:`~studylib.report.notebook_setup` calls) turns writing on for this process; then a function
+decorated with :func:`kept` writes when its first argument is a run that knows its folder (a
+round's :class:`~studylib.report.rounds.RoundRun`, the comparison's ``CompareRun`` or ``BenchRun``).
+Given a DataFrame, or with writing off (the default: scripts, the explorer, tests), a drawing
+function writes nothing. Only the outermost decorated call writes (``fig5_optimizer`` draws
+through ``accuracy_by``: one file, ``fig5_optimizer``). Each file is written whole (a temporary
+file renamed), records what produced it in its metadata (title, caption, studylib version, git
+commit, data hash) and no date, so the same trials give the same bytes. The files written are
+listed in each folder's ``.written``; :func:`clear` (``studylib run``, before a round's notebook
+runs and after it fails) removes those and nothing else. No randomness.
 """
 from __future__ import annotations
 
 import contextvars
 import functools
+import inspect
+import math
 from pathlib import Path
 
 FIGURES, TABLES = "figures", "tables"
 FIGURE_FORMATS, TABLE_FORMATS = (".pdf", ".png"), (".csv", ".tex")
 PNG_DPI = 300
+MANIFEST = ".written"  # in each folder: the names of the files this module wrote there
 
+_enabled = False
 _drawing = contextvars.ContextVar("studylib_report_keep_drawing", default=False)
 
 
-def folder_of(run) -> Path | None:
-    """The folder a run's figures and tables go below, or None (not a run; a run with no folder)."""
-    from .compare.records import BenchRun, CompareRun
-    from .rounds import RoundRun
+def enable(on: bool = True) -> None:
+    """Write (or, ``on=False``, stop writing) the files of every figure and table drawn from a run
+    in this process from now on."""
+    global _enabled
+    _enabled = bool(on)
 
-    if isinstance(run, BenchRun):
-        where = run.report_dir or run.out_dir
-    elif isinstance(run, (RoundRun, CompareRun)):
-        where = run.out_dir
-    else:
-        return None
+
+def enabled() -> bool:
+    return _enabled
+
+
+def folder_of(run) -> Path | None:
+    """The folder a run's figures and tables go below (its class's ``folder_for_files``: a round's
+    or the comparison's folder), or None (not a run, such as a DataFrame; a run with no folder)."""
+    method = getattr(type(run), "folder_for_files", None)  # (on the class: a frame's columns are no attributes)
+    where = method(run) if callable(method) else None
     return Path(where) if where is not None else None
 
 
 def kept(name: str | None = None, *, by: str | None = None):
-    """Decorate a function drawing a figure or a table from a run (its first argument): its result
-    is also written as files (module docstring). ``name``: the files' name (default the
-    function's); ``by``: a parameter whose value is appended (``group_summary_learning_rate``)."""
+    """Decorate a function drawing a figure or a table from a run (its first parameter): with
+    writing on, its result is also written as files (module docstring). ``name``: the files'
+    name (default the function's); ``by``: a parameter whose value is appended
+    (``group_summary_learning_rate``). The function is called exactly as before."""
     def decorate(draw):
         stem = name or draw.__name__
+        signature = inspect.signature(draw)
+        first = next(iter(signature.parameters))
 
         @functools.wraps(draw)
-        def drawn(data, *args, **kwargs):
+        def drawn(*args, **kwargs):
             outer = not _drawing.get()
             token = _drawing.set(True)
             try:
-                result = draw(data, *args, **kwargs)
+                result = draw(*args, **kwargs)
             finally:
                 _drawing.reset(token)
-            folder = folder_of(data) if outer else None
-            if folder is not None:
-                label = stem
-                if by is not None:
-                    value = kwargs[by] if by in kwargs else args[0] if args else None
-                    label = f"{stem}_{value}" if value is not None else stem
-                write(result, folder, label, provenance=_provenance(data))
+            if not (outer and _enabled):
+                return result
+            given = signature.bind(*args, **kwargs).arguments
+            folder = folder_of(given.get(first))
+            styled = "styled" in signature.parameters
+            if folder is None or styled and not given.get("styled"):  # a table's numbers alone: not the report's
+                return result
+            label = f"{stem}_{given[by]}" if by is not None and given.get(by) is not None else stem
+            plain = draw(*args, **{**kwargs, "styled": False}) if styled else None  # its numbers, for the CSV
+            write(result, folder, label, provenance=_provenance(given.get(first)), numbers=plain)
             return result
         return drawn
     return decorate
 
 
-def write(result, folder: Path, name: str, provenance: dict | None = None) -> list[Path]:
-    """Write a Figure, a DataFrame or a pandas Styler as ``name``'s files below ``folder``;
-    anything else (a note that a part was not run) writes nothing. Returns the paths written."""
+def write(result, folder: Path, name: str, provenance: dict | None = None, numbers=None) -> list[Path]:
+    """Write a Figure, a DataFrame or a pandas Styler as ``name``'s files below ``folder``
+    (``numbers``: the table's plain DataFrame, for the CSV, when ``result`` is styled); anything
+    else (a note that a part was not run) writes nothing. Returns the paths written."""
     from matplotlib.figure import Figure
     from pandas.io.formats.style import Styler
     import pandas as pd
 
     if isinstance(result, Figure):
         return _figure(result, Path(folder) / FIGURES, name, provenance or {})
-    if isinstance(result, Styler):
-        return _table(result.data, Path(folder) / TABLES, name, result.caption)
-    if isinstance(result, pd.DataFrame):
-        return _table(result, Path(folder) / TABLES, name, None)
+    if isinstance(result, (Styler, pd.DataFrame)):
+        plain = numbers if isinstance(numbers, pd.DataFrame) else getattr(result, "data", result)
+        return _table(result, plain, Path(folder) / TABLES, name)
     return []
 
 
 def clear(folder: str | Path) -> None:
-    """Remove the figure and table files of ``folder``'s report (the formats this module writes,
-    nothing else), and their folders once empty."""
-    for sub, formats in ((FIGURES, FIGURE_FORMATS), (TABLES, TABLE_FORMATS)):
+    """Remove the figure and table files this module wrote below ``folder`` (those its folders'
+    ``.written`` lists; any other file stays), and the folders once empty."""
+    for sub in (FIGURES, TABLES):
         d = Path(folder) / sub
-        if not d.is_dir():
+        listed = d / MANIFEST
+        if not listed.is_file():
             continue
-        for f in d.iterdir():
-            if f.suffix in formats and f.is_file():
+        for line in listed.read_text(encoding="utf-8").splitlines():
+            f = d / line
+            if line and f.parent == d and f.is_file():
                 f.unlink(missing_ok=True)
+        listed.unlink(missing_ok=True)
         try:
             d.rmdir()
         except OSError:  # a file of the user's own: the folder stays
@@ -100,52 +123,109 @@ def clear(folder: str | Path) -> None:
 
 
 def files(folder: str | Path) -> dict[str, list[Path]]:
-    """The figure and table files below ``folder``, by kind, sorted."""
-    return {sub: sorted(p for p in (Path(folder) / sub).glob("*") if p.suffix in formats)
-            for sub, formats in ((FIGURES, FIGURE_FORMATS), (TABLES, TABLE_FORMATS))}
+    """The figure and table files below ``folder`` that this module wrote, by kind, sorted."""
+    out = {}
+    for sub in (FIGURES, TABLES):
+        listed = Path(folder) / sub / MANIFEST
+        names = listed.read_text(encoding="utf-8").split() if listed.is_file() else []
+        out[sub] = sorted(Path(folder) / sub / n for n in set(names) if (Path(folder) / sub / n).is_file())
+    return out
+
+
+def _note_written(folder: Path, paths: list[Path]) -> None:
+    from ..atomic import write_text
+
+    listed = folder / MANIFEST
+    names = set(listed.read_text(encoding="utf-8").split()) if listed.is_file() else set()
+    write_text(listed, "".join(f"{n}\n" for n in sorted(names | {p.name for p in paths})))
 
 
 def _provenance(run) -> dict:
     prov = getattr(run, "provenance", None) or {}
     data = getattr(run, "data", None) or {}
+    if not prov:  # a benchmark run keeps no study provenance: this code's
+        from ..provenance import git_commit, versions
+
+        prov = {"git_commit": git_commit(), "libraries": versions()}
     return {"commit": prov.get("git_commit"), "studylib": (prov.get("libraries") or {}).get("studylib"),
             "data": data.get("data_hash"), "dataset": data.get("dataset")}
 
 
 def _figure(fig, folder: Path, name: str, prov: dict) -> list[Path]:
+    """The figure without its title and the lines under its axes (kept in the metadata), as PDF
+    and PNG; the figure itself is left as it was drawn (the report shows it whole)."""
+    import matplotlib
+
     from ..atomic import write_with
 
     title = " ".join((fig.get_suptitle() or name).split())
+    below = fig._supxlabel.get_text() if getattr(fig, "_supxlabel", None) is not None else ""
+    caption = " ".join(below.split())
     made = f"studylib {prov.get('studylib') or ''}".strip() + "".join(
         f", {k} {prov[k]}" for k in ("commit", "dataset", "data") if prov.get(k))
+    texts = [t for t in (fig._suptitle, getattr(fig, "_supxlabel", None)) if t is not None]
+    shown = [t.get_visible() for t in texts]
     folder.mkdir(parents=True, exist_ok=True)
     out = []
-    for suffix in FIGURE_FORMATS:
-        if suffix == ".pdf":
-            meta, extra = {"Title": title, "Creator": made, "CreationDate": None}, {}
-        else:
-            meta, extra = {"Title": title, "Software": made}, {"dpi": PNG_DPI}
-        fmt = suffix[1:]
-        out.append(write_with(folder / f"{name}{suffix}",
-                              lambda tmp: fig.savefig(tmp, format=fmt, metadata=meta, bbox_inches="tight", **extra)))
+    try:
+        for t in texts:
+            t.set_visible(False)
+        with matplotlib.rc_context({"pdf.fonttype": 42}):  # TrueType, not Type 3 (journals' checkers)
+            for suffix in FIGURE_FORMATS:
+                if suffix == ".pdf":
+                    meta, extra = {"Title": title, "Subject": caption, "Creator": made, "CreationDate": None}, {}
+                else:
+                    meta, extra = {"Title": title, "Description": caption, "Software": made}, {"dpi": PNG_DPI}
+                fmt = suffix[1:]
+                out.append(write_with(folder / f"{name}{suffix}", lambda tmp: fig.savefig(
+                    tmp, format=fmt, metadata=meta, bbox_inches="tight", **extra)))
+    finally:
+        for t, v in zip(texts, shown):
+            t.set_visible(v)
+    _note_written(folder, out)
     return out
 
 
-def _table(frame, folder: Path, name: str, caption) -> list[Path]:
-    import math
+def _table(shown, plain, folder: Path, name: str) -> list[Path]:
+    """``plain`` (a DataFrame: its numbers) as CSV; ``shown`` (the DataFrame or Styler the report
+    shows) as LaTeX, with its caption and bold rows."""
+    import copy
+
+    from pandas.io.formats.style import Styler
 
     from ..atomic import write_text, write_with
 
     folder.mkdir(parents=True, exist_ok=True)
-    index = not _plain_index(frame)
-    csv = write_with(folder / f"{name}.csv", lambda tmp: frame.to_csv(tmp, index=index))
+    flat = plain if _plain_index(plain) else plain.reset_index()
+    csv = write_with(folder / f"{name}.csv", lambda tmp: flat.to_csv(tmp, index=False))
 
     def number(v):
-        return "-" if isinstance(v, float) and math.isnan(v) else f"{v:.4g}"
+        if isinstance(v, float):
+            return "-" if math.isnan(v) else f"{v:.4g}"
+        return v
 
-    latex = frame.to_latex(index=index, escape=True, na_rep="-", float_format=number,
-                           caption=latex_escape(_plain(caption)) or None, label=f"tab:{name}")
-    return [csv, write_text(folder / f"{name}.tex", latex)]
+    if isinstance(shown, Styler):
+        styler = copy.deepcopy(shown)
+        styler.set_table_styles([], overwrite=True)  # HTML header alignment: no LaTeX of its own
+        caption = latex_escape(_plain(shown.caption))
+    else:
+        styler, caption = shown.style, ""
+    if _plain_index(styler.data):
+        styler = styler.hide(axis="index")
+
+    def escaped(index):  # its level names (format_index escapes its values)
+        return index.set_names([None if n is None else latex_escape(str(n)) for n in index.names])
+
+    data = styler.data.copy(deep=False)  # the copy's own frame, its levels' names escaped
+    data.index, data.columns = escaped(data.index), escaped(data.columns)
+    styler.data, styler.index, styler.columns = data, data.index, data.columns
+    styler = (styler.format(number, na_rep="-", escape="latex").format_index(escape="latex", axis=1)
+              .format_index(lambda v: latex_escape(str(number(v))), axis=0))
+    latex = styler.to_latex(convert_css=True, hrules=True, caption=caption or None, label=f"tab:{name}",
+                            sparse_index=False, position_float="centering")
+    tex = write_text(folder / f"{name}.tex", latex)
+    _note_written(folder, [csv, tex])
+    return [csv, tex]
 
 
 _LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",

@@ -80,6 +80,9 @@ def summary_line(summary: dict | None) -> str:
     for key in ("profile", "strategy"):
         if summary.get(key) and not (key == "strategy" and by):
             parts.append(f"{key} {summary[key]}")
+    options = summary.get("strategy_options")
+    if options and not by:  # a round's: {option: value} (a comparison's, per strategy, is in its report)
+        parts[-1] += " (" + ", ".join(f"{k}={v}" for k, v in options.items()) + ")"
     if seeds:
         parts.append(f"seed {seeds[0]}" if n == 1 else f"seeds {seeds[0]}-{seeds[-1]}")
     if summary.get("train_time") is not None:

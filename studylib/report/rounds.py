@@ -25,25 +25,48 @@ from ..ledger import write_csv_atomic
 from ..provenance import now_iso
 from ..progress import count
 from ..space import SearchSpace
-from . import keep
 from .keep import kept
 
 SUMMARY_JSON = "summary.json"
 
 
 def default_out_dir(dataset: str, profile: str, *, strategy: str = defaults.STRATEGY, train_size=None, max_epochs=None,
-                    patience=None, seed=0, repeats=None) -> Path:
+                    patience=None, seed=0, repeats=None, strategy_options=None) -> Path:
     """``reports/<dataset>-<profile>``, plus a tag for each setting given that changes the results
-    (``-memetic``, ``-train10000``, ``-e9``, ``-p3``, ``-s3``, ``-x2`` for 2 repeats): where
-    ``studylib run`` publishes by default, and where a notebook run without ``out_dir`` writes
-    (so that a notebook run by papermill and ``studylib run`` with the same settings agree)."""
+    (``-memetic``, ``-train10000``, ``-e9``, ``-p3``, ``-s3``, ``-x2`` for 2 repeats, and the
+    strategy's options: ``-population_size12``, :func:`options_tag`): where ``studylib run``
+    publishes by default, and where a notebook run without ``out_dir`` writes (so that a notebook
+    run by papermill and ``studylib run`` with the same settings agree)."""
     parts = [str(dataset), str(profile)] + ([str(strategy)] if strategy != defaults.STRATEGY else [])
     parts += [f"{tag}{v}" for tag, v in (("train", train_size), ("e", max_epochs), ("p", patience)) if v]
     if seed:
         parts.append(f"s{seed}")
     if isinstance(repeats, Integral) and not isinstance(repeats, bool) and repeats > 1:
         parts.append(f"x{repeats}")
-    return paths.REPORTS_DIR / "-".join(parts)
+    tag = options_tag(strategy_options)
+    return paths.REPORTS_DIR / "-".join(parts + ([tag] if tag else []))
+
+
+def options_tag(options, longest: int = 48) -> str:
+    """A folder-name tag for strategy options: ``population_size12``, several joined by ``-``
+    (sorted), a comparison's per strategy as ``memetic.population_size12``; a tag longer than
+    ``longest`` characters is ``o`` and a hash of the options. ``""`` for none."""
+    import hashlib
+    import re
+
+    def pairs(prefix: str, d) -> list[str]:
+        out = []
+        for k in sorted(d, key=str):
+            v = d[k]
+            out += pairs(f"{prefix}{k}.", v) if isinstance(v, dict) else [f"{prefix}{k}{v}"]
+        return out
+
+    if not isinstance(options, dict) or not options:
+        return ""
+    tag = "-".join(re.sub(r"[^A-Za-z0-9_.+]+", "_", p) for p in pairs("", options))
+    if len(tag) <= longest:
+        return tag
+    return "o" + hashlib.sha1(json.dumps(options, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 
 def dataset_label(data: dict) -> str:
@@ -78,6 +101,10 @@ class RoundRun:
     data: dict = field(repr=False)             # Dataset.describe()
     provenance: dict = field(repr=False)       # what run_study recorded in the ledger
     wall_time: float = 0.0
+
+    def folder_for_files(self) -> Path:
+        """Where its figures and tables go as files (:mod:`.keep`): the round's folder."""
+        return self.out_dir
 
     @property
     def frame(self) -> pd.DataFrame:
@@ -138,6 +165,7 @@ class RoundRun:
             **_mean_std(best, "best_acc"),
             **_mean_std(best, "test_acc"),
             "study_ids": [r.study_id for r in self.results],
+            "strategy_options": self.settings.get("strategy_options") or {},
         }
         train_time = (float(sum(r.frame["wall_time"].sum() for r in self.results))  # every rung's
                       if "wall_time" in frame else None)
@@ -264,7 +292,7 @@ def plan_round(round_name: str | SearchSpace, *, dataset: str = defaults.DATASET
                strategy: str = defaults.STRATEGY, trials: int | None = None, seed: int = defaults.SEED,
                repeats: int = 1, out_dir: str | Path | None = None, max_epochs: int | None = None,
                patience: int | None = None, train_size: int | None = None,
-               data_dir: str | None = None) -> tuple[SearchSpace, Path, list]:
+               data_dir: str | None = None, strategy_options: dict | None = None) -> tuple[SearchSpace, Path, list]:
     """Every input of :func:`run_round` checked (for every seed) and the data loaded; raises
     :class:`StudyError` (one line) before anything is written (``studylib run`` calls it first,
     too). Returns the space, the output folder and ``[(seed, (spec, data)), ...]``."""
@@ -276,13 +304,13 @@ def plan_round(round_name: str | SearchSpace, *, dataset: str = defaults.DATASET
     space = study_space(round_name)
     out = Path(out_dir) if out_dir else default_out_dir(
         dataset, profile, strategy=strategy, train_size=train_size, max_epochs=max_epochs, patience=patience,
-        seed=seed, repeats=repeats) / space.name
+        seed=seed, repeats=repeats, strategy_options=strategy_options) / space.name
     whole = isinstance(seed, Integral) and not isinstance(seed, bool)  # a notebook's numpy seed too
     seeds = [int(seed) + i for i in range(repeats)] if whole and seed >= 0 else [seed]
     if whole and seed >= 0:
         check_seeds(seeds, "seed")  # every seed before any data is loaded
     options = dict(strategy=strategy, trials=trials, dataset=dataset, profile=profile, max_epochs=max_epochs,
-                   patience=patience, train_size=train_size, data_dir=data_dir)
+                   patience=patience, train_size=train_size, data_dir=data_dir, strategy_options=strategy_options)
     check_out_dir(out, study=True)  # before the data is loaded
     return space, out, [(s, prepare(space, seed=s, **options)) for s in seeds]
 
@@ -293,7 +321,8 @@ def run_round(round_name: str | SearchSpace, *, progress: bool = False, executor
 
     ``inputs``: the keywords of :func:`plan_round` (``dataset``, ``profile``, ``strategy``,
     ``trials``, ``seed``, ``repeats``, ``out_dir``, ``max_epochs``, ``patience``, ``train_size``,
-    ``data_dir``), with its defaults; any other keyword is a TypeError. Every input is validated
+    ``data_dir``, ``strategy_options``: the strategy's options, as ``studylib search
+    --strategy-option`` gives them, e.g. ``{"population_size": 12}``), with its defaults; any other keyword is a TypeError. Every input is validated
     (for every seed) before anything is written or trained (:func:`plan_round`).
     """
     from ..study import run_study
@@ -302,7 +331,7 @@ def run_round(round_name: str | SearchSpace, *, progress: bool = False, executor
     space, out, planned = plan_round(round_name, **inputs)
     seeds = [s for s, _ in planned]
     _, (first, first_data) = planned[0]  # the first seed's study describes the round
-    settings = spec_settings(first)
+    settings = {**spec_settings(first), "strategy_options": dict(first.strategy_options)}
     profile = inputs.get("profile", plan_round.__kwdefaults__["profile"])  # as plan_round read it
     results = [run_study(spec, data, seed_folder(out, spec, data, several=len(seeds) > 1), progress=progress,
                          executor=executor) for _, (spec, data) in planned]
@@ -310,11 +339,26 @@ def run_round(round_name: str | SearchSpace, *, progress: bool = False, executor
     run = RoundRun(round=space.name, space=space, profile=profile, strategy=first.strategy, seeds=seeds,
                    settings=settings, out_dir=out, results=results, data=first_data.describe(), provenance=prov)
     if len(seeds) > 1 or Path(results[0].out_dir) != out:  # the round's own, beside no ledger of its seeds
-        write_csv_atomic(run.frame, out / paths.TRIALS_CSV)  # the ledger's names, like every trials.csv
+        write_csv_atomic(pd.concat([whole_study(r) for r in results], ignore_index=True),
+                         out / paths.TRIALS_CSV)  # the ledger's names, like every trials.csv
     run.wall_time = time.perf_counter() - start
     write_summary(out, run.summary())
-    keep.clear(out)  # the figures and tables of an earlier report: this run's are drawn from here on
     return run
+
+
+def whole_study(result) -> pd.DataFrame:
+    """Every trial of a seed's study as its ledger holds it, one row per config: those of a larger
+    earlier run too (``result.frame`` has the trials this run reached), so that a round's
+    ``trials.csv`` never holds fewer than the ledger's own did."""
+    from ..fidelity import collapse_rungs
+    from ..ledger import Ledger
+
+    path = Path(result.out_dir) / paths.LEDGER_NAME
+    frame = result.frame
+    if path.is_file():
+        with Ledger(path, read_only=True) as ledger:
+            frame = ledger.frame(result.study_id)
+    return collapse_rungs(frame if len(frame) >= len(result.frame) else result.frame)
 
 
 def seed_folder(out: Path, spec, data, *, several: bool) -> Path:

@@ -28,6 +28,10 @@ class BenchRun:
     wall_time: float = 0.0
     report_dir: Path | None = None   # where its figures and tables go (report.keep); None: out_dir
 
+    def folder_for_files(self) -> Path | None:
+        """Where its figures and tables go as files (:mod:`..keep`)."""
+        return self.report_dir or self.out_dir
+
 
 @dataclass
 class CompareRun:
@@ -45,6 +49,10 @@ class CompareRun:
     executor: str = "serial"
     bench: BenchRun | None = field(default=None, repr=False)
     wall_time: float = 0.0
+
+    def folder_for_files(self) -> Path:
+        """Where its figures and tables go as files (:mod:`..keep`)."""
+        return self.out_dir
 
     @property
     def frame(self) -> pd.DataFrame:

@@ -149,7 +149,7 @@ def plan_compare(*, dataset: str = defaults.DATASET, profile: str = defaults.PRO
     check_seeds(seeds, "seed")  # every seed before any data is loaded
     out = Path(out_dir) if out_dir else default_out_dir(
         dataset, profile, train_size=train_size, max_epochs=max_epochs, patience=patience, seed=seed,
-        repeats=repeats) / "compare"
+        repeats=repeats, strategy_options=strategy_options) / "compare"
     options = dict(trials=conf["trials"], dataset=dataset, profile=profile, max_epochs=max_epochs,
                    patience=patience, train_size=train_size, data_dir=data_dir)
     check_out_dir(out, study=True)  # before the data is loaded
@@ -235,9 +235,6 @@ def run_compare(*, progress: bool = False, **inputs) -> CompareRun:
         write_csv_atomic(frame[lead + [c for c in frame.columns if c not in lead]], out / paths.TRIALS_CSV)
     run.wall_time = time.perf_counter() - start
     write_summary(out, compare_summary(run))
-    from .. import keep
-
-    keep.clear(out)  # the figures and tables of an earlier report: this run's are drawn from here on
     return run
 
 
