@@ -23,6 +23,8 @@ PLUGINS = {
     "export-table": ("studylib.export_table", "write a study folder's per-epoch learning curves as a "
                      "benchmark table (one row per config, seed and epoch)"),
     "explore": ("studylib.explorer.app", "open the interactive explorer (Voila web app)"),
+    "best": ("studylib.best_model", "train a study's best config again from its seed, check it against the "
+             "ledger and save the model (.keras)"),
 }
 
 

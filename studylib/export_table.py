@@ -137,25 +137,11 @@ def learning_curves(folder, studies: list[str] | None = None) -> "pd.DataFrame":
     only of the trials of the studies named in ``studies``."""
     import pandas as pd
 
-    from . import paths
-
-    folder = Path(folder)
-    if folder.name == paths.LEDGER_NAME and folder.is_file():  # the ledger itself was given
-        folder = folder.parent
-    if not folder.exists():
-        raise StudyError(f"no such folder: {folder}")
-    if folder.is_file():
-        beside = folder.parent / paths.LEDGER_NAME
-        hint = f"; its study folder is {folder.parent}" if beside.is_file() else ""
-        raise StudyError(f"{folder} is a file: give a study folder (the --out of studylib search){hint}")
-    path = folder / paths.LEDGER_NAME
-    if not path.is_file():
-        inside = sorted(p.parent for p in folder.rglob(paths.LEDGER_NAME)) if folder.is_dir() else []
-        more = f" and {len(inside) - 3} more" if len(inside) > 3 else ""
-        hint = f"; the study folders in it: {', '.join(map(str, inside[:3]))}{more}" if inside else \
-            "; is it a study folder?"
-        raise StudyError(f"no ledger in {folder} (expected {path}{hint})")
     from .ledger import Ledger
+    from .outdir import study_ledger
+
+    path = study_ledger(folder)
+    folder = path.parent
 
     with Ledger(path, read_only=True) as ledger:
         try:

@@ -176,6 +176,29 @@ def write_study_record(out: Path, study_id: str, record: dict) -> None:
     atomic.write_text(path, json.dumps({"study_id": study_id, **record}, indent=2, default=str))
 
 
+def study_ledger(folder: str | Path) -> Path:
+    """The ledger of a study folder (the ``--out`` of ``studylib search``; or the ledger itself);
+    :class:`StudyError` (one line) for a missing folder, a file, or a folder without one (naming
+    the study folders inside it, e.g. the seeds of a ``run --seeds N`` round)."""
+    folder = Path(folder)
+    if folder.name == paths.LEDGER_NAME and folder.is_file():  # the ledger itself was given
+        folder = folder.parent
+    if not folder.exists():
+        raise StudyError(f"no such folder: {folder}")
+    if folder.is_file():
+        beside = folder.parent / paths.LEDGER_NAME
+        hint = f"; its study folder is {folder.parent}" if beside.is_file() else ""
+        raise StudyError(f"{folder} is a file: give a study folder (the --out of studylib search){hint}")
+    path = folder / paths.LEDGER_NAME
+    if not path.is_file():
+        inside = sorted(p.parent for p in folder.rglob(paths.LEDGER_NAME)) if folder.is_dir() else []
+        more = f" and {len(inside) - 3} more" if len(inside) > 3 else ""
+        hint = f"; the study folders in it: {', '.join(map(str, inside[:3]))}{more}" if inside else \
+            "; is it a study folder?"
+        raise StudyError(f"no ledger in {folder} (expected {path}{hint})")
+    return path
+
+
 def export_trials(ledger: Ledger, path: Path) -> None:
     """Write every study of ``ledger`` to ``path`` (``trials.csv``) with the ledger's column names:
     one name per hyperparameter in every round (the paper's spellings only in displayed tables).

@@ -292,3 +292,52 @@ def _plain_option(value):
 
 def _plain(value):
     return int(value) if isinstance(value, numbers.Integral) and not isinstance(value, bool) else value
+
+
+# -- a recorded study, rebuilt ------------------------------------------------------------------
+
+def recorded_space(study: dict):
+    """The search space of ``study`` (an item of ``Ledger.studies()``): a built-in round, or the
+    definition the ledger recorded for a user's space file; checked against the study's hash."""
+    spec, prov, sid = study["spec"], study.get("provenance") or {}, study["study_id"]
+    if spec.get("space") in BUILTIN:
+        space = load_space(spec["space"])
+    elif prov.get("space_definition"):
+        space = parse_space(prov["space_definition"], f"study {sid}")
+    else:
+        raise StudyError(f"study {sid} uses the search space {spec.get('space')!r}, which is not "
+                         "a built-in round: its definition is not recorded in the ledger")
+    if spec.get("space_hash") and space.fingerprint() != spec["space_hash"]:
+        raise StudyError(f"the search space {space.name} changed since study {sid} ran "
+                         f"(hash {space.fingerprint()} != {spec['space_hash']})")
+    return space
+
+
+def rebuilt(study: dict, strategy: str | None = None, seed: int | None = None,
+            data_dir: str | None = None) -> tuple[StudySpec, Dataset]:
+    """``(spec, data)`` of :func:`prepare` for more trials of ``study`` (an item of
+    ``Ledger.studies()``; the explorer's "run more", ``studylib best``): its
+    space, dataset (:class:`StudyError` unless it hashes as it did), budget and data sizes;
+    ``strategy``/``seed`` (None: the study's); the study's strategy options and ``in_flight``
+    only with its own strategy; ``data_dir``: where its data files are (None: the default)."""
+    spec, prov, sid = study["spec"], study.get("provenance") or {}, study["study_id"]
+    space = recorded_space(study)
+    data_opts = prov.get("data") or {}
+    if data_opts.get("split_seed", 0) not in (0, None):
+        raise StudyError(f"study {sid} used split seed {data_opts['split_seed']}; only 0 is supported")
+    budget = spec.get("budget") or {}
+    same_strategy = strategy in (None, spec.get("strategy"))
+    strategy = strategy or spec.get("strategy", defaults.STRATEGY)
+    seed = spec.get("seed", 0) if seed is None else int(seed)
+    # "paper" leaves every data size unset; the recorded sizes (None: the whole split) override it
+    sizes = {k: data_opts.get(k) for k in ("train_size", "val_size", "test_size")}
+    _NOTED.update((spec["dataset"], k, v) for k, v in sizes.items())  # a size above the data's: noted when it ran
+    extra = {"in_flight": spec["in_flight"]} if same_strategy and spec.get("in_flight") else {}
+    new_spec, data = prepare(space, strategy=strategy, trials=1, seed=seed, dataset=spec["dataset"],
+                             profile="paper", max_epochs=budget.get("max_epochs"), patience=budget.get("patience"),
+                             strategy_options=spec.get("strategy_options") if same_strategy else None,
+                             data_dir=data_dir, **sizes, **extra)
+    if spec.get("data_hash") and data.fingerprint != spec["data_hash"]:
+        raise StudyError(f"cannot rebuild the data of study {sid}: {spec['dataset']} hashes to "
+                         f"{data.fingerprint} here, the study used {spec['data_hash']} (other data files?)")
+    return new_spec, data

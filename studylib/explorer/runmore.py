@@ -11,32 +11,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from .. import defaults
 from ..errors import StudyError
 from ..ledger import Ledger
 
 if TYPE_CHECKING:
-    from ..data import Dataset
     from ..study_spec import StudySpec
-
-
-def recorded_space(study: dict):
-    """The search space of ``study`` (an item of ``Ledger.studies()``): a built-in round, or the
-    definition the ledger recorded for a user's space file; checked against the study's hash."""
-    from ..space_file import BUILTIN, load_space, parse_space
-
-    spec, prov, sid = study["spec"], study.get("provenance") or {}, study["study_id"]
-    if spec.get("space") in BUILTIN:
-        space = load_space(spec["space"])
-    elif prov.get("space_definition"):
-        space = parse_space(prov["space_definition"], f"study {sid}")
-    else:
-        raise StudyError(f"study {sid} uses the search space {spec.get('space')!r}, which is not "
-                         "a built-in round: its definition is not recorded in the ledger")
-    if spec.get("space_hash") and space.fingerprint() != spec["space_hash"]:
-        raise StudyError(f"the search space {space.name} changed since study {sid} ran "
-                         f"(hash {space.fingerprint()} != {spec['space_hash']})")
-    return space
 
 
 def continue_study(ledger: str | Path, study: dict, more: int, *, strategy: str | None = None,
@@ -52,11 +31,11 @@ def continue_study(ledger: str | Path, study: dict, more: int, *, strategy: str 
     process). Returns the ``StudyResult``."""
     from ..executors import make_executor
     from ..study import run_study
-    from ..study_spec import whole_number
+    from ..study_spec import rebuilt, whole_number
 
     more = whole_number("the number of new trials", more)
     same_strategy = strategy in (None, study["spec"].get("strategy"))
-    new_spec, data = _rebuilt_spec(study, strategy, seed)
+    new_spec, data = rebuilt(study, strategy, seed)
     new_id = _check_continuable(study, new_spec, data.fingerprint, same_strategy)
     with Ledger(ledger) as led:  # --trials counts configs, not the rung trials of a multi-fidelity study
         keys = led.study_keys(new_id)
@@ -69,35 +48,6 @@ def continue_study(ledger: str | Path, study: dict, more: int, *, strategy: str 
     new_spec.trials = done + more
     return run_study(new_spec, data, Path(ledger).parent, executor=make_executor(executor, progress=epoch_bars),
                      progress=False, on_trial=(lambda _trial: on_trial()) if on_trial else None)
-
-
-def _rebuilt_spec(study: dict, strategy: str | None, seed: int | None) -> tuple[StudySpec, Dataset]:
-    """``(spec, data)`` of :func:`studylib.study_spec.prepare` for more trials of ``study``: its
-    space, dataset (:class:`StudyError` unless it hashes as it did), budget and data sizes;
-    ``strategy``/``seed`` (None: the study's); the study's strategy options and ``in_flight``
-    only with its own strategy."""
-    from ..study_spec import prepare
-
-    spec, prov, sid = study["spec"], study.get("provenance") or {}, study["study_id"]
-    space = recorded_space(study)
-    data_opts = prov.get("data") or {}
-    if data_opts.get("split_seed", 0) not in (0, None):
-        raise StudyError(f"study {sid} used split seed {data_opts['split_seed']}; only 0 is supported")
-    budget = spec.get("budget") or {}
-    same_strategy = strategy in (None, spec.get("strategy"))
-    strategy = strategy or spec.get("strategy", defaults.STRATEGY)
-    seed = spec.get("seed", 0) if seed is None else int(seed)
-    # "paper" leaves every data size unset; the recorded sizes (None: the whole split) override it
-    sizes = {k: data_opts.get(k) for k in ("train_size", "val_size", "test_size")}
-    extra = {"in_flight": spec["in_flight"]} if same_strategy and spec.get("in_flight") else {}
-    new_spec, data = prepare(space, strategy=strategy, trials=1, seed=seed, dataset=spec["dataset"],
-                             profile="paper", max_epochs=budget.get("max_epochs"), patience=budget.get("patience"),
-                             strategy_options=spec.get("strategy_options") if same_strategy else None,
-                             **sizes, **extra)
-    if spec.get("data_hash") and data.fingerprint != spec["data_hash"]:
-        raise StudyError(f"cannot rebuild the data of study {sid}: {spec['dataset']} hashes to "
-                         f"{data.fingerprint} here, the study used {spec['data_hash']} (other data files?)")
-    return new_spec, data
 
 
 def _check_continuable(study: dict, new_spec: StudySpec, data_hash: str, same_strategy: bool) -> str:

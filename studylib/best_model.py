@@ -1,0 +1,225 @@
+"""``studylib best FOLDER``: a study's best config trained again from its trial's seed, its numbers
+checked against the ledger's, and saved as a Keras model with a record of what produced it.
+
+The best config is the one the study's ``best:`` line names (:func:`studylib.numbers.best_config`
+over the rows of its ``trials.csv``: a multi-fidelity study's configs at their highest rung; a
+replicated config by its mean less one standard error). It is trained as the trial that names
+it was: the same data (checked by its hash), epochs (a rung's, without early stopping; a trial a
+budget cut short, to its cap), early-stopping patience and seed, so with the same libraries on
+the same kind of machine its validation and test accuracy are the ledger's to the last digit, and
+the record says whether they are. The saved model holds the best epoch's weights, those its test
+accuracy was scored with. Written (each whole): ``FOLDER/best-<study_id>.keras`` (or ``--save``)
+and, beside it, ``<that name>.json``: study, trial, config, seed, epochs, the ledger's and this
+training's numbers, and the provenance.
+
+Randomness: none of its own: the trial's training seed (:func:`studylib.fidelity.training_seed`).
+Bad input (no ledger, several studies and no ``--study``, an unknown study, no successful trial,
+data that no longer hashes as the study's, a ``--save`` that cannot be written): one line, exit 2,
+nothing written.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import StudyError
+
+#: what the check compares, and how close counts as the same (float32 logs printed as float64)
+CHECKED = ("best_acc", "test_acc")
+SAME = 1e-6
+
+
+@dataclass
+class BestModel:
+    """A study's best config trained again: its trial, what the ledger recorded and what this
+    training gave (``result``: a :class:`~studylib.training.TrialResult`), the model and its file."""
+
+    study_id: str
+    trial: int
+    config: dict
+    seed: int
+    epochs: int
+    patience: int | None
+    recorded: dict
+    result: object = field(repr=False)
+    model: object = field(repr=False)
+    path: Path | None = None
+
+    @property
+    def reproduced(self) -> bool:
+        """The ledger's validation and test accuracy, again (within :data:`SAME`)."""
+        got = {"best_acc": self.result.best_acc, "test_acc": self.result.test_acc}
+        return all(_close(self.recorded.get(k), got[k]) for k in CHECKED)
+
+    def record(self) -> dict:
+        from .provenance import collect
+
+        return {"study_id": self.study_id, "trial": self.trial, "config": self.config, "seed": self.seed,
+                "epochs": self.epochs, "patience": self.patience, "recorded": self.recorded,
+                "retrained": {"best_acc": self.result.best_acc, "test_acc": self.result.test_acc,
+                              "best_epoch": self.result.best_epoch, "epochs": self.result.epochs},
+                "reproduced": self.reproduced, "model": self.path.name if self.path else None,
+                "provenance": collect()}
+
+
+def _close(a, b) -> bool:
+    try:
+        a, b = float(a), float(b)
+    except (TypeError, ValueError):
+        return False
+    return (math.isnan(a) and math.isnan(b)) or abs(a - b) <= SAME
+
+
+def choose_study(ledger, study: str | None, folder) -> dict:
+    """The study of ``ledger`` named ``study``, or its only one; :class:`StudyError` naming them."""
+    studies = ledger.studies()
+    ids = [s["study_id"] for s in studies]
+    if study is not None:
+        if study not in ids:
+            raise StudyError(f"no study {study!r} in {folder} (it holds: {', '.join(ids) or 'none'})")
+        return studies[ids.index(study)]
+    if not studies:
+        raise StudyError(f"{folder} holds no study")
+    if len(studies) > 1:
+        raise StudyError(f"{folder} holds {len(studies)} studies: give one with --study ({', '.join(ids)})")
+    return studies[0]
+
+
+def best_trial(ledger, study_id: str, folder):
+    """``(row, raw)``: the best config's row as ``trials.csv`` and the ``best:`` line give it, and
+    the ledger row of the trial to train again (its first run; of a multi-fidelity study, its
+    highest rung)."""
+    from .fidelity import collapse_rungs
+    from .numbers import best_config
+
+    frame = ledger.frame(study_id)
+    best = best_config(collapse_rungs(frame)) if len(frame) else None
+    if best is None:
+        raise StudyError(f"study {study_id} in {folder} has no successful trial to train again")
+    raw = frame[frame["key"] == best["key"]] if "key" in frame and "key" in best else frame.iloc[0:0]
+    return best, (raw.iloc[0] if len(raw) else best)
+
+
+def training_of(raw, budget: dict) -> tuple[int, int | None, int]:
+    """``(epochs, patience, seed)`` the trial ``raw`` trained with: a rung's epochs without early
+    stopping; a trial a budget cut short (key ``…-m<cap>``), its cap; else the study's budget; the
+    seed of its run (:func:`~studylib.fidelity.training_seed`)."""
+    from .fidelity import training_seed
+
+    rung = raw.get("rung")
+    run = raw.get("run")
+    seed = training_seed(int(raw["seed"]), 0 if run is None or _missing(run) else int(run))
+    if rung is not None and not _missing(rung):
+        return int(rung), None, seed
+    cap = re.search(r"-m(\d+)$", str(raw.get("key", "")))
+    return (int(cap.group(1)) if cap else int(budget["max_epochs"])), int(budget["patience"]), seed
+
+
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v)) or v == ""
+
+
+def best_model(folder, study: str | None = None, save: str | Path | None = None, *,
+               data_dir: str | None = None, progress: bool = False) -> BestModel:
+    """Train ``folder``'s study's best config again and save it (module docstring): ``study``
+    names one of several; ``save`` the ``.keras`` file (default ``FOLDER/best-<study_id>.keras``);
+    ``data_dir`` where the data files are; ``progress`` an epoch bar at a terminal. Every input
+    is checked before training."""
+    from .ledger import Ledger
+    from .outdir import check_out_file, study_ledger
+    from .progress import EpochBar
+    from .study_spec import rebuilt
+
+    if save is not None:
+        check_out_file(Path(save), ".keras", flag="--save")  # before reading the ledger
+    path = study_ledger(folder)
+    folder = path.parent
+    with Ledger(path, read_only=True) as ledger:
+        chosen = choose_study(ledger, study, folder)
+        row, raw = best_trial(ledger, chosen["study_id"], folder)
+    study_id = chosen["study_id"]
+    target = Path(save) if save else folder / f"best-{study_id}.keras"
+    check_out_file(target, ".keras", flag="--save")
+    spec, data = rebuilt(chosen, data_dir=data_dir)
+    config = {d.name: _plain(raw[d.name]) for d in spec.space.dimensions if d.name in raw}
+    epochs, patience, seed = training_of(raw, chosen["spec"].get("budget") or {})
+    from .training import Budget, train
+
+    bar = EpochBar(progress, epochs)
+    try:
+        model, result = train(config, data, Budget(max_epochs=epochs, patience=patience), seed, bar)
+    finally:
+        bar.close()
+    best = BestModel(study_id=study_id, trial=int(row["trial"]), config=config, seed=seed, epochs=epochs,
+                     patience=patience, recorded={k: _plain(raw.get(k)) for k in CHECKED},
+                     result=result, model=model, path=target)
+    _save(best, target)
+    return best
+
+
+def _plain(v):
+    return v.item() if hasattr(v, "item") else v
+
+
+def _save(best: BestModel, target: Path) -> None:
+    """The model and its record, each written whole (a temporary file renamed into place)."""
+    import os
+
+    from .atomic import write_text
+
+    tmp = target.with_name(f".{target.stem}.{os.getpid()}.tmp.keras")  # Keras saves only to a .keras name
+    try:
+        best.model.save(tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    write_text(target.with_name(target.name + ".json"), json.dumps(best.record(), indent=2, default=str))
+
+
+# -- command -----------------------------------------------------------------------------------
+
+def add_arguments(parser) -> None:
+    from .cliargs import path
+
+    parser.add_argument("folder", metavar="FOLDER",
+                        help="a study folder: the --out of studylib search, or a round's folder (it holds "
+                             "ledger.sqlite)")
+    parser.add_argument("--study", metavar="ID", help="the study (a study_id of FOLDER/trials.csv); needed "
+                                                      "when FOLDER holds several")
+    parser.add_argument("--save", metavar="FILE.keras", type=path,
+                        help="where to write the model (default: FOLDER/best-<study_id>.keras); its record "
+                             "goes beside it, FILE.keras.json")
+    parser.add_argument("--data-dir", type=path, help="folder holding the study's data files (default: as "
+                                                      "studylib search's)")
+    parser.add_argument("--no-progress", action="store_true", help="no epoch bar")
+
+
+def main(args) -> int:
+    from .progress import count
+
+    start = time.perf_counter()
+    best = best_model(args.folder, args.study, args.save, data_dir=args.data_dir, progress=not args.no_progress)
+    rec, r = best.recorded, best.result
+    print(f"best: trial {best.trial}  " + "  ".join(f"{k}={v}" for k, v in best.config.items()))
+    print(f"trained again: {count(r.epochs, 'epoch')} (best epoch {r.best_epoch}), seed {best.seed}: validation accuracy "
+          f"{r.best_acc:.4f}, test {r.test_acc:.4f} ({time.perf_counter() - start:.0f} s)")
+    if best.reproduced:
+        print("the same as the ledger's")
+    else:
+        print(f"studylib: note: the ledger has validation {_fmt(rec.get('best_acc'))}, test "
+              f"{_fmt(rec.get('test_acc'))}: not reproduced here (other library versions or hardware?)",
+              file=sys.stderr)
+    print(f"wrote {best.path} and {best.path.name}.json")
+    return 0
+
+
+def _fmt(v) -> str:
+    try:
+        return f"{float(v):.4f}"
+    except (TypeError, ValueError):
+        return "-"

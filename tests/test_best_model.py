@@ -1,0 +1,134 @@
+"""``studylib best``: a study's best config trained again from its seed, checked against the
+ledger, saved as a Keras model (real training on digits, 1-3 epochs)."""
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from studylib import best_model as B
+from studylib import cli, paths
+from studylib.fidelity import training_seed
+
+
+@pytest.fixture(scope="module")
+def studies(tmp_path_factory):
+    """Two study folders: random search (3 trials, 2 epochs) and asha (4 configs, rungs 1 and 3)."""
+    root = tmp_path_factory.mktemp("best")
+    assert cli.main(["search", "round1", "--trials", "3", "--train-size", "300", "--out", str(root / "random"),
+                     "--no-progress"]) == 0
+    assert cli.main(["search", "round1", "--strategy", "asha", "--trials", "4", "--max-epochs", "3", "--train-size",
+                     "300", "--out", str(root / "asha"), "--no-progress"]) == 0
+    return root
+
+
+def run_cli(argv, capsys):
+    rc = cli.main(argv)
+    out = capsys.readouterr()
+    return rc, out.out, [ln for ln in out.err.splitlines() if ln.strip()]
+
+
+def test_the_best_config_trained_again_is_the_ledgers_and_its_model_scores_it(studies, capsys):
+    import keras
+
+    from studylib.data import load_dataset
+
+    folder = studies / "random"
+    trials = pd.read_csv(folder / paths.TRIALS_CSV)
+    best_row = trials.loc[trials["best_acc"].idxmax()]
+    rc, out, err = run_cli(["best", str(folder), "--no-progress"], capsys)
+    assert rc == 0 and err == []
+    lines = out.splitlines()
+    assert lines[0].startswith(f"best: trial {int(best_row['trial'])}  filters1=")
+    assert f"validation accuracy {best_row['best_acc']:.4f}, test {best_row['test_acc']:.4f}" in lines[1]
+    assert lines[2] == "the same as the ledger's"
+    study_id = best_row["study_id"]
+    model_file = folder / f"best-{study_id}.keras"
+    record = json.loads((folder / f"best-{study_id}.keras.json").read_text())
+    assert record["reproduced"] is True and record["trial"] == int(best_row["trial"])
+    assert record["recorded"]["test_acc"] == pytest.approx(best_row["test_acc"], abs=1e-9)
+    assert record["epochs"] == 2 and record["patience"] == 4 and record["seed"] == 0
+    assert record["provenance"]["libraries"]["keras"] == keras.__version__
+    # the saved model holds the best epoch's weights: it scores the recorded test accuracy
+    data = load_dataset("digits", train_size=300, val_size=300, test_size=300)
+    model = keras.saving.load_model(model_file)
+    _, acc = model.evaluate(data.x_test, data.y_test, batch_size=int(record["config"]["batch_size"]), verbose=0)
+    assert acc == pytest.approx(best_row["test_acc"], abs=1e-6)
+    assert not [p for p in folder.iterdir() if p.name.startswith(".")]  # no temporary file left
+
+
+def test_a_multi_fidelity_studys_best_is_trained_to_its_rung_without_early_stopping(studies, tmp_path):
+    folder = studies / "asha"
+    best = B.best_model(folder, save=tmp_path / "m.keras")
+    rungs = pd.read_csv(folder / paths.TRIALS_CSV)
+    assert best.epochs == int(rungs.loc[rungs["trial"] == best.trial, "rung"].iloc[0]) and best.patience is None
+    assert best.reproduced and (tmp_path / "m.keras").is_file() and (tmp_path / "m.keras.json").is_file()
+
+
+def test_how_each_kind_of_trial_trained():
+    budget = {"max_epochs": 9, "patience": 4}
+    assert B.training_of(pd.Series({"seed": 3, "rung": 27.0, "key": "k-e27"}), budget) == (27, None, 3)
+    assert B.training_of(pd.Series({"seed": 3, "rung": np.nan, "key": "abc-m5"}), budget) == (5, 4, 3)
+    assert B.training_of(pd.Series({"seed": 3, "run": 2.0, "key": "abc-r2"}), budget) == (9, 4, training_seed(3, 2))
+    assert B.training_of(pd.Series({"seed": 0, "key": "abc"}), budget) == (9, 4, 0)
+
+
+def test_not_reproduced_is_said_and_the_model_still_written(studies, capsys, monkeypatch):
+    real = B.best_model
+
+    def elsewhere(*a, **k):  # as on other hardware: the ledger's numbers differ from this training's
+        best = real(*a, **k)
+        best.recorded = {"best_acc": 0.5, "test_acc": 0.25}
+        return best
+
+    monkeypatch.setattr(B, "best_model", elsewhere)
+    rc, out, err = run_cli(["best", str(studies / "random"), "--no-progress"], capsys)
+    assert rc == 0 and "the same as the ledger's" not in out
+    assert err == ["studylib: note: the ledger has validation 0.5000, test 0.2500: not reproduced here (other "
+                   "library versions or hardware?)"]
+
+
+def test_bad_input_one_line_exit_2_nothing_written(studies, tmp_path, capsys):
+    shared = tmp_path / "two"
+    for name in ("random", "asha"):  # a folder of two studies
+        assert cli.main(["search", "round1", "--strategy", name, "--trials", "1", "--max-epochs", "1",
+                         "--train-size", "100", "--out", str(shared), "--no-progress"]) == 0
+    capsys.readouterr()
+    before = sorted(p.name for p in shared.iterdir())
+    cases = [
+        (["best", str(tmp_path / "nowhere")], "no such folder"),
+        (["best", str(tmp_path)], "no ledger in"),
+        (["best", str(shared)], "holds 2 studies: give one with --study (round1-random-s0-"),
+        (["best", str(shared), "--study", "nope"], "no study 'nope' in"),
+        (["best", str(shared), "--study", "x", "--save", str(tmp_path / "m.h5")], "use a .keras file name"),
+        (["best", str(studies / "random"), "--save", str(tmp_path / "missing" / "m.keras")], "does not exist"),
+    ]
+    for argv, message in cases:
+        rc, out, err = run_cli(argv + ["--no-progress"], capsys)
+        assert rc == 2 and len(err) == 1 and message in err[0] and err[0].startswith("studylib: error:"), (argv, err)
+    assert sorted(p.name for p in shared.iterdir()) == before
+
+
+def test_data_that_no_longer_hashes_as_the_studys_is_refused(studies, tmp_path, capsys):
+    import shutil
+
+    folder = tmp_path / "copy"
+    shutil.copytree(studies / "random", folder, ignore=shutil.ignore_patterns("best-*"))
+    with sqlite3.connect(folder / paths.LEDGER_NAME) as conn:  # as if the data files had changed since
+        (spec,) = conn.execute("SELECT spec FROM studies").fetchone()
+        conn.execute("UPDATE studies SET spec = ?", (json.dumps({**json.loads(spec), "data_hash": "0" * 16}),))
+    rc, _, err = run_cli(["best", str(folder), "--no-progress"], capsys)
+    assert rc == 2 and len(err) == 1 and "cannot rebuild the data of study" in err[0]
+    assert not list(folder.glob("best-*"))
+
+
+def test_a_study_without_a_successful_trial_has_no_best():
+    class Failed:
+        def frame(self, study_id):
+            return pd.DataFrame({"trial": [1], "key": ["k"], "status": ["failed"], "best_acc": [np.nan]})
+
+    with pytest.raises(B.StudyError, match="has no successful trial to train again"):
+        B.best_trial(Failed(), "s", "folder")
