@@ -244,6 +244,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C while Python imports what the options need: nothing started
         sys.stderr.write("studylib: interrupted\n")
         return 130
+    if given[:1] == ["run"] and any(a.split("=")[0] == "--strategy-option" for a in given):
+        sys.stderr.write("studylib: error: studylib run has no --strategy-option: give a round's strategy options "
+                         "as -p 'strategy_options={KEY: VALUE}'\n")
+        return 2
     args = parser.parse_args(argv)
     args.argv = given  # what was given, not defaulted (run's -p check)
     if args.command is None:  # bare ``studylib``: what it can do, not an error about COMMAND

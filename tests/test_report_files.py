@@ -40,7 +40,11 @@ def test_a_figure_drawn_from_a_run_is_written_as_pdf_and_png_with_what_made_it(t
     png = Image.open(tmp_path / "figures" / "fig3_learning_rate.png")
     assert round(png.info["dpi"][0]) == keep.PNG_DPI
     assert png.size[0] >= 0.8 * fig.get_figwidth() * keep.PNG_DPI  # (bbox: tight trims the margins)
-    assert "commit abc1234" in png.info["Software"] and "data daeec2de6180b9aa" in png.info["Software"]
+    from studylib.provenance import git_commit
+
+    made = png.info["Software"]
+    assert "trials from commit abc1234" in made and "data daeec2de6180b9aa" in made
+    assert f"drawn at commit {git_commit()}" in made  # this code drew it
     assert png.info["Title"] == fig.get_suptitle()
     again = tmp_path / "again"
     report.fig3_learning_rate(_fake_run(again))
@@ -206,3 +210,35 @@ def test_strip_plots_jitter_the_same_way_every_time_and_leave_numpys_generator_a
             for kind in ("strip", "box")}
     assert all(a == b for a, b in pngs.values())
     assert (np.random.get_state()[1] == before).all()
+
+
+def test_a_file_whose_writing_was_stopped_is_still_cleared(tmp_path, monkeypatch):
+    """Ctrl-C between a figure's PDF and its PNG (or a table's CSV and LaTeX): the files written
+    so far are listed, so the runner's clear removes them."""
+    from matplotlib.figure import Figure
+
+    run = _fake_run(tmp_path)
+    real = Figure.savefig
+
+    def stopped(self, fname, *a, **k):
+        if k.get("format") == "png":
+            raise KeyboardInterrupt
+        return real(self, fname, *a, **k)
+
+    monkeypatch.setattr(Figure, "savefig", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        report.fig3_learning_rate(run)
+    assert sorted(p.name for p in (tmp_path / "figures").glob("fig3*")) == ["fig3_learning_rate.pdf"]
+    keep.clear(tmp_path)
+    assert not (tmp_path / "figures").exists()
+
+
+def test_a_value_never_reached_is_infinity_in_latex_and_names_with_spaces_are_listed(tmp_path):
+    frame = pd.DataFrame({"strategy": ["memetic", "random"], "evals to reach": [37.0, float("inf")]})
+    keep.write(frame.style.set_caption("reached by"), tmp_path, "with a space")
+    tex = (tmp_path / "tables" / "with a space.tex").read_text()
+    assert "random & $\\infty$" in tex and "memetic & 37" in tex
+    assert pd.read_csv(tmp_path / "tables" / "with a space.csv")["evals to reach"].iloc[1] == float("inf")
+    assert [p.name for p in keep.files(tmp_path)["tables"]] == ["with a space.csv", "with a space.tex"]
+    keep.clear(tmp_path)
+    assert not (tmp_path / "tables").exists()

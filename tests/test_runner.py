@@ -197,6 +197,8 @@ def test_help_does_not_import_heavy_libraries():
                                                 "--out); it takes: "),
     (["run", "round1", "-p", "strategy_option=x"], "has no settable parameter 'strategy_option' (did you mean "
                                                    "'strategy_options'?); it takes: "),
+    (["run", "round1", "--strategy", "memetic", "--strategy-option", "population_size=4"],
+     "studylib run has no --strategy-option: give a round's strategy options as -p 'strategy_options={KEY: VALUE}'"),
     (["run", "round1", "--strategy", "memetic", "-p", "strategy_options={population_sise: 4}"],
      "memetic: unknown options ['population_sise'] ('population_sise': did you mean 'population_size'?)"),
     (["run", "round1", "-p", "trials"], "-p expects KEY=VALUE"),

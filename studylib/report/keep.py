@@ -127,7 +127,7 @@ def files(folder: str | Path) -> dict[str, list[Path]]:
     out = {}
     for sub in (FIGURES, TABLES):
         listed = Path(folder) / sub / MANIFEST
-        names = listed.read_text(encoding="utf-8").split() if listed.is_file() else []
+        names = listed.read_text(encoding="utf-8").splitlines() if listed.is_file() else []
         out[sub] = sorted(Path(folder) / sub / n for n in set(names) if (Path(folder) / sub / n).is_file())
     return out
 
@@ -136,19 +136,20 @@ def _note_written(folder: Path, paths: list[Path]) -> None:
     from ..atomic import write_text
 
     listed = folder / MANIFEST
-    names = set(listed.read_text(encoding="utf-8").split()) if listed.is_file() else set()
-    write_text(listed, "".join(f"{n}\n" for n in sorted(names | {p.name for p in paths})))
+    names = set(listed.read_text(encoding="utf-8").splitlines()) if listed.is_file() else set()
+    write_text(listed, "".join(f"{n}\n" for n in sorted((names | {p.name for p in paths}) - {""})))
 
 
 def _provenance(run) -> dict:
+    """What a file's metadata names: the code that draws it (this commit) and, of a run of
+    studies, the commit its trials were trained at, its dataset and data hash."""
+    from .. import __version__
+    from ..provenance import git_commit
+
     prov = getattr(run, "provenance", None) or {}
     data = getattr(run, "data", None) or {}
-    if not prov:  # a benchmark run keeps no study provenance: this code's
-        from ..provenance import git_commit, versions
-
-        prov = {"git_commit": git_commit(), "libraries": versions()}
-    return {"commit": prov.get("git_commit"), "studylib": (prov.get("libraries") or {}).get("studylib"),
-            "data": data.get("data_hash"), "dataset": data.get("dataset")}
+    return {"studylib": __version__, "drawn at commit": git_commit(), "trials from commit": prov.get("git_commit"),
+            "dataset": data.get("dataset"), "data": data.get("data_hash")}
 
 
 def _figure(fig, folder: Path, name: str, prov: dict) -> list[Path]:
@@ -162,7 +163,7 @@ def _figure(fig, folder: Path, name: str, prov: dict) -> list[Path]:
     below = fig._supxlabel.get_text() if getattr(fig, "_supxlabel", None) is not None else ""
     caption = " ".join(below.split())
     made = f"studylib {prov.get('studylib') or ''}".strip() + "".join(
-        f", {k} {prov[k]}" for k in ("commit", "dataset", "data") if prov.get(k))
+        f", {k} {prov[k]}" for k in ("drawn at commit", "trials from commit", "dataset", "data") if prov.get(k))
     texts = [t for t in (fig._suptitle, getattr(fig, "_supxlabel", None)) if t is not None]
     shown = [t.get_visible() for t in texts]
     folder.mkdir(parents=True, exist_ok=True)
@@ -176,13 +177,13 @@ def _figure(fig, folder: Path, name: str, prov: dict) -> list[Path]:
                     meta, extra = {"Title": title, "Subject": caption, "Creator": made, "CreationDate": None}, {}
                 else:
                     meta, extra = {"Title": title, "Description": caption, "Software": made}, {"dpi": PNG_DPI}
-                fmt = suffix[1:]
-                out.append(write_with(folder / f"{name}{suffix}", lambda tmp: fig.savefig(
+                fmt, target = suffix[1:], folder / f"{name}{suffix}"
+                _note_written(folder, [target])  # listed first: a run stopped mid-write leaves nothing unlisted
+                out.append(write_with(target, lambda tmp: fig.savefig(
                     tmp, format=fmt, metadata=meta, bbox_inches="tight", **extra)))
     finally:
         for t, v in zip(texts, shown):
             t.set_visible(v)
-    _note_written(folder, out)
     return out
 
 
@@ -196,12 +197,13 @@ def _table(shown, plain, folder: Path, name: str) -> list[Path]:
     from ..atomic import write_text, write_with
 
     folder.mkdir(parents=True, exist_ok=True)
+    _note_written(folder, [folder / f"{name}{suffix}" for suffix in TABLE_FORMATS])  # listed first (as figures)
     flat = plain if _plain_index(plain) else plain.reset_index()
     csv = write_with(folder / f"{name}.csv", lambda tmp: flat.to_csv(tmp, index=False))
 
     def number(v):
         if isinstance(v, float):
-            return "-" if math.isnan(v) else f"{v:.4g}"
+            return "-" if math.isnan(v) else r"$\infty$" if math.isinf(v) else f"{v:.4g}"  # (never reached)
         return v
 
     if isinstance(shown, Styler):
@@ -224,7 +226,6 @@ def _table(shown, plain, folder: Path, name: str) -> list[Path]:
     latex = styler.to_latex(convert_css=True, hrules=True, caption=caption or None, label=f"tab:{name}",
                             sparse_index=False, position_float="centering")
     tex = write_text(folder / f"{name}.tex", latex)
-    _note_written(folder, [csv, tex])
     return [csv, tex]
 
 
