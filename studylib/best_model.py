@@ -32,6 +32,8 @@ from .errors import StudyError
 #: what the check compares, and how close counts as the same (float32 logs printed as float64)
 CHECKED = ("best_acc", "test_acc")
 SAME = 1e-6
+#: the libraries whose versions change what a training computes
+TRAINING_LIBRARIES = ("keras", "tensorflow", "tensorflow-cpu", "jax", "jaxlib", "torch", "numpy")
 
 
 @dataclass
@@ -49,6 +51,23 @@ class BestModel:
     result: object = field(repr=False)
     model: object = field(repr=False)
     path: Path | None = None
+    trained_with: dict = field(default_factory=dict, repr=False)  # the study's provenance
+
+    def differences(self) -> list[str]:
+        """What differs between the study's training and this one's: the Keras backend and the
+        versions of the libraries that compute a training (``keras 3.3 -> 3.4``)."""
+        from .provenance import collect
+
+        now, then = collect(), self.trained_with or {}
+        out = []
+        if then.get("keras_backend") and then["keras_backend"] != now.get("keras_backend"):
+            out.append(f"Keras backend {then['keras_backend']} -> {now.get('keras_backend')}")
+        old, new = then.get("libraries") or {}, now.get("libraries") or {}
+        out += [f"{lib} {old[lib]} -> {new.get(lib, 'none')}" for lib in TRAINING_LIBRARIES
+                if old.get(lib) and old.get(lib) != new.get(lib)]
+        if then.get("platform") and then["platform"] != now.get("platform"):
+            out.append("another platform")
+        return out
 
     @property
     def reproduced(self) -> bool:
@@ -63,7 +82,8 @@ class BestModel:
                 "epochs": self.epochs, "patience": self.patience, "recorded": self.recorded,
                 "retrained": {"best_acc": self.result.best_acc, "test_acc": self.result.test_acc,
                               "best_epoch": self.result.best_epoch, "epochs": self.result.epochs},
-                "reproduced": self.reproduced, "model": self.path.name if self.path else None,
+                "reproduced": self.reproduced, "changed_since_the_study": self.differences(),
+                "model": self.path.name if self.path else None,
                 "provenance": collect()}
 
 
@@ -157,7 +177,7 @@ def best_model(folder, study: str | None = None, save: str | Path | None = None,
         bar.close()
     best = BestModel(study_id=study_id, trial=int(row["trial"]), config=config, seed=seed, epochs=epochs,
                      patience=patience, recorded={k: _plain(raw.get(k)) for k in CHECKED},
-                     result=result, model=model, path=target)
+                     result=result, model=model, path=target, trained_with=chosen.get("provenance") or {})
     _save(best, target)
     return best
 
@@ -211,9 +231,11 @@ def main(args) -> int:
     if best.reproduced:
         print("the same as the ledger's")
     else:
+        changed = best.differences()
+        why = (f"since the study: {', '.join(changed)}" if changed else
+               "the same libraries: other hardware, or a nondeterministic kernel?")
         print(f"studylib: note: the ledger has validation {_fmt(rec.get('best_acc'))}, test "
-              f"{_fmt(rec.get('test_acc'))}: not reproduced here (other library versions or hardware?)",
-              file=sys.stderr)
+              f"{_fmt(rec.get('test_acc'))}: not reproduced here ({why})", file=sys.stderr)
     print(f"wrote {best.path} and {best.path.name}.json")
     return 0
 

@@ -87,8 +87,21 @@ def test_not_reproduced_is_said_and_the_model_still_written(studies, capsys, mon
     monkeypatch.setattr(B, "best_model", elsewhere)
     rc, out, err = run_cli(["best", str(studies / "random"), "--no-progress"], capsys)
     assert rc == 0 and "the same as the ledger's" not in out
-    assert err == ["studylib: note: the ledger has validation 0.5000, test 0.2500: not reproduced here (other "
-                   "library versions or hardware?)"]
+    assert err == ["studylib: note: the ledger has validation 0.5000, test 0.2500: not reproduced here (the same "
+                   "libraries: other hardware, or a nondeterministic kernel?)"]
+
+
+def test_what_changed_since_the_study_is_named(studies):
+    from studylib.provenance import collect
+
+    best = B.BestModel(study_id="s", trial=1, config={}, seed=0, epochs=1, patience=None, recorded={}, result=None,
+                       model=None)
+    now = collect()
+    best.trained_with = {**now, "keras_backend": "torch", "libraries": {**now["libraries"], "keras": "3.0.0"}}
+    assert best.differences() == [f"Keras backend torch -> {now['keras_backend']}",
+                                  f"keras 3.0.0 -> {now['libraries']['keras']}"]
+    best.trained_with = now
+    assert best.differences() == []
 
 
 def test_bad_input_one_line_exit_2_nothing_written(studies, tmp_path, capsys):
