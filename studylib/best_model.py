@@ -1,21 +1,21 @@
 """``studylib best FOLDER``: a study's best config trained again from its trial's seed, its numbers
 checked against the ledger's, and saved as a Keras model with a record of what produced it.
 
-The best config is the one the study's ``best:`` line names (:func:`studylib.numbers.best_config`
-over the rows of its ``trials.csv``: a multi-fidelity study's configs at their highest rung; a
-replicated config by its mean less one standard error). It is trained as the trial that names
-it was: the same data (checked by its hash), epochs (a rung's, without early stopping; a trial a
+The best config is chosen as the study's ``best:`` line chooses (:func:`studylib.numbers.best_config`)
+over every trial its ledger holds (the rows of its ``trials.csv``: a multi-fidelity study's configs
+at their highest rung; a replicated config by its mean less one standard error, trained again as
+its first run). It is trained as the trial that names it was, on the study's Keras backend: the same data (checked by its hash), epochs (a rung's, without early stopping; a trial a
 budget cut short, to its cap), early-stopping patience and seed, so with the same libraries on
 the same kind of machine its validation and test accuracy are the ledger's to the last digit, and
 the record says whether they are. The saved model holds the best epoch's weights, those its test
 accuracy was scored with. Written (each whole): ``FOLDER/best-<study_id>.keras`` (or ``--save``)
-and, beside it, ``<that name>.json``: study, trial, config, seed, epochs, the ledger's and this
-training's numbers, and the provenance.
+and, beside it, ``<that name>.json``: study, trial, config, seed, epochs, data, the ledger's and
+this training's numbers, what changed since the study, and the provenance.
 
 Randomness: none of its own: the trial's training seed (:func:`studylib.fidelity.training_seed`).
 Bad input (no ledger, several studies and no ``--study``, an unknown study, no successful trial,
-data that no longer hashes as the study's, a ``--save`` that cannot be written): one line, exit 2,
-nothing written.
+another Keras backend than the study's, data that no longer hashes as the study's, a ``--save``
+or its record that cannot be written): one line, exit 2, nothing written.
 """
 from __future__ import annotations
 
@@ -52,10 +52,15 @@ class BestModel:
     model: object = field(repr=False)
     path: Path | None = None
     trained_with: dict = field(default_factory=dict, repr=False)  # the study's provenance
+    trainer: str = ""  # the study's trainer fingerprint (objective.trainer_fingerprint)
+    runs: int = 1  # a replicated config's runs (the first is trained again)
+    mean: dict = field(default_factory=dict)  # and the study's mean over them
+    data: dict = field(default_factory=dict, repr=False)  # Dataset.describe() of the data it trained on
 
     def differences(self) -> list[str]:
         """What differs between the study's training and this one's: the Keras backend and the
         versions of the libraries that compute a training (``keras 3.3 -> 3.4``)."""
+        from .objective import trainer_fingerprint
         from .provenance import collect
 
         now, then = collect(), self.trained_with or {}
@@ -67,6 +72,8 @@ class BestModel:
                 if old.get(lib) and old.get(lib) != new.get(lib)]
         if then.get("platform") and then["platform"] != now.get("platform"):
             out.append("another platform")
+        if self.trainer and self.trainer != trainer_fingerprint():
+            out.append(f"the training code ({self.trainer} -> {trainer_fingerprint()})")
         return out
 
     @property
@@ -78,13 +85,17 @@ class BestModel:
     def record(self) -> dict:
         from .provenance import collect
 
+        import os
+
         return {"study_id": self.study_id, "trial": self.trial, "config": self.config, "seed": self.seed,
-                "epochs": self.epochs, "patience": self.patience, "recorded": self.recorded,
+                "epochs": self.epochs, "patience": self.patience, "data": self.data,
+                "runs": self.runs, **({"mean_over_runs": self.mean} if self.runs > 1 else {}),
+                "recorded": self.recorded,
                 "retrained": {"best_acc": self.result.best_acc, "test_acc": self.result.test_acc,
                               "best_epoch": self.result.best_epoch, "epochs": self.result.epochs},
                 "reproduced": self.reproduced, "changed_since_the_study": self.differences(),
                 "model": self.path.name if self.path else None,
-                "provenance": collect()}
+                "provenance": {**collect(), "cpus": os.cpu_count()}}
 
 
 def _close(a, b) -> bool:
@@ -125,6 +136,24 @@ def best_trial(ledger, study_id: str, folder):
     return best, (raw.iloc[0] if len(raw) else best)
 
 
+def check_backend(study: dict, folder) -> None:
+    """:class:`StudyError` where ``study`` trained on another Keras backend than this process's:
+    another backend trains another network from the same seed."""
+    from .objective import trainer_fingerprint
+
+    was = (study.get("fingerprint") or "").rsplit(" ", 1)[-1]
+    now = trainer_fingerprint().rsplit(" ", 1)[-1]
+    if was and was != now and " keras " in (study.get("fingerprint") or ""):
+        raise StudyError(f"study {study['study_id']} in {folder} was trained on the Keras backend {was}, this "
+                         f"process uses {now}: set KERAS_BACKEND={was} to train it again (the .keras file "
+                         "it saves loads on any backend)")
+
+
+def record_path(model_path: Path) -> Path:
+    """Where the record of a saved model goes: ``<file>.keras.json``."""
+    return Path(model_path).with_name(Path(model_path).name + ".json")
+
+
 def training_of(raw, budget: dict) -> tuple[int, int | None, int]:
     """``(epochs, patience, seed)`` the trial ``raw`` trained with: a rung's epochs without early
     stopping; a trial a budget cut short (key ``…-m<cap>``), its cap; else the study's budget; the
@@ -163,23 +192,45 @@ def best_model(folder, study: str | None = None, save: str | Path | None = None,
         chosen = choose_study(ledger, study, folder)
         row, raw = best_trial(ledger, chosen["study_id"], folder)
     study_id = chosen["study_id"]
+    check_backend(chosen, folder)
     target = Path(save) if save else folder / f"best-{study_id}.keras"
     check_out_file(target, ".keras", flag="--save")
+    check_out_file(record_path(target), flag="--save's record")
     spec, data = rebuilt(chosen, data_dir=data_dir)
     config = {d.name: _plain(raw[d.name]) for d in spec.space.dimensions if d.name in raw}
     epochs, patience, seed = training_of(raw, chosen["spec"].get("budget") or {})
-    from .training import Budget, train
-
+    runs = int(row.get("runs", 1) or 1) if not _missing(row.get("runs", 1)) else 1
     bar = EpochBar(progress, epochs)
     try:
-        model, result = train(config, data, Budget(max_epochs=epochs, patience=patience), seed, bar)
+        model, result = train(config, data, epochs, patience, seed, bar)
     finally:
         bar.close()
     best = BestModel(study_id=study_id, trial=int(row["trial"]), config=config, seed=seed, epochs=epochs,
                      patience=patience, recorded={k: _plain(raw.get(k)) for k in CHECKED},
-                     result=result, model=model, path=target, trained_with=chosen.get("provenance") or {})
+                     result=result, model=model, path=target, trained_with=chosen.get("provenance") or {},
+                     trainer=chosen.get("fingerprint") or "", runs=runs, data=data.describe(),
+                     mean={k: _plain(row.get(k)) for k in CHECKED} if runs > 1 else {})
     _save(best, target)
     return best
+
+
+def train(config: dict, data, epochs: int, patience: int | None, seed: int, on_epoch=None):
+    """``(model, result)``: ``config`` trained as :func:`studylib.training.evaluate` trains a trial
+    (``patience`` None: as :func:`studylib.resumable.train_rung` trains a rung), the model kept with
+    the best epoch's weights (:func:`~studylib.training.score` restores them). Written here, not
+    as a change to the trainer, whose source is part of every trial's key (a change would stop
+    every earlier study from continuing); ``tests/test_best_model.py`` checks the numbers agree."""
+    import keras
+
+    from .model import build_model
+    from .training import Run, score, train_epochs
+
+    start = time.perf_counter()
+    keras.utils.clear_session(free_memory=False)
+    keras.utils.set_random_seed(int(seed))
+    model = build_model(config, data.input_shape, data.n_classes)
+    run = train_epochs(model, config, data, seed, Run({}), int(epochs), patience, on_epoch)
+    return model, score(model, config, data, run, start)
 
 
 def _plain(v):
@@ -187,18 +238,22 @@ def _plain(v):
 
 
 def _save(best: BestModel, target: Path) -> None:
-    """The model and its record, each written whole (a temporary file renamed into place)."""
+    """The model and its record, each written whole (a temporary file renamed into place); the
+    earlier record goes first, so an interruption never leaves a model beside another's record."""
     import os
 
-    from .atomic import write_text
-
-    tmp = target.with_name(f".{target.stem}.{os.getpid()}.tmp.keras")  # Keras saves only to a .keras name
+    record = record_path(target)
+    tmp_model = target.with_name(f".{target.stem}.{os.getpid()}.tmp.keras")  # Keras saves only to a .keras name
+    tmp_record = record.with_name(f".{record.name}.{os.getpid()}.tmp")
     try:
-        best.model.save(tmp)
-        os.replace(tmp, target)
+        best.model.save(tmp_model)
+        tmp_record.write_text(json.dumps(best.record(), indent=2, default=str), encoding="utf-8")
+        record.unlink(missing_ok=True)
+        os.replace(tmp_model, target)
+        os.replace(tmp_record, record)
     finally:
-        tmp.unlink(missing_ok=True)
-    write_text(target.with_name(target.name + ".json"), json.dumps(best.record(), indent=2, default=str))
+        tmp_model.unlink(missing_ok=True)
+        tmp_record.unlink(missing_ok=True)
 
 
 # -- command -----------------------------------------------------------------------------------
@@ -226,6 +281,9 @@ def main(args) -> int:
     best = best_model(args.folder, args.study, args.save, data_dir=args.data_dir, progress=not args.no_progress)
     rec, r = best.recorded, best.result
     print(f"best: trial {best.trial}  " + "  ".join(f"{k}={v}" for k, v in best.config.items()))
+    if best.runs > 1:
+        print(f"a config of {best.runs} runs (the study's mean: validation {_fmt(best.mean.get('best_acc'))}, test "
+              f"{_fmt(best.mean.get('test_acc'))}): its first run is trained again")
     print(f"trained again: {count(r.epochs, 'epoch')} (best epoch {r.best_epoch}), seed {best.seed}: validation accuracy "
           f"{r.best_acc:.4f}, test {r.test_acc:.4f} ({time.perf_counter() - start:.0f} s)")
     if best.reproduced:
@@ -236,7 +294,7 @@ def main(args) -> int:
                "the same libraries: other hardware, or a nondeterministic kernel?")
         print(f"studylib: note: the ledger has validation {_fmt(rec.get('best_acc'))}, test "
               f"{_fmt(rec.get('test_acc'))}: not reproduced here ({why})", file=sys.stderr)
-    print(f"wrote {best.path} and {best.path.name}.json")
+    print(f"wrote {best.path} and {record_path(best.path).name}")
     return 0
 
 

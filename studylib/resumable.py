@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from .backend import require_backend
-from .training import Run, TrialResult, epoch_seed, fresh_model, score, train_epochs  # noqa: F401 (epoch_seed: its seeding)
+from .training import Run, TrialResult, epoch_seed, score, train_epochs  # noqa: F401 (epoch_seed: its seeding)
 
 require_backend()
 
@@ -42,17 +42,19 @@ def train_rung(config: dict, data, seed: int, epochs: int, *, resume: str | Path
     (``epochs``); the epochs trained now are ``epochs - done``."""
     import keras
 
+    from .model import build_model
+
     start = time.perf_counter()
     history = {k: list(v) for k, v in (history or {}).items()} if resume else {}
     done = len(history.get("loss", [])) if resume else 0
     if done > epochs:
         raise ValueError(f"checkpoint has {done} epochs, more than the {epochs} asked")
+    keras.utils.clear_session(free_memory=False)
+    keras.utils.set_random_seed(int(seed))
     if resume:
-        keras.utils.clear_session(free_memory=False)
-        keras.utils.set_random_seed(int(seed))
         model = keras.models.load_model(resume, compile=True)
     else:
-        model = fresh_model(config, data, seed)
+        model = build_model(config, data.input_shape, data.n_classes)
     run = train_epochs(model, config, data, seed, Run(history), int(epochs), None, on_epoch)
     if save is not None and not run.diverged:  # the last epoch's weights: the next rung continues them
         save = Path(save)

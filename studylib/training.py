@@ -41,7 +41,7 @@ require_backend()  # a missing Keras backend is one line (CLI exit 2) before a s
 @dataclass(frozen=True)
 class Budget:
     max_epochs: int = 500
-    patience: int | None = 4  # None: no early stopping (train() only)
+    patience: int = 4
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -176,35 +176,20 @@ def score(model, config: dict, data: Dataset, run: Run, start: float, earlier: d
                        status="diverged" if run.diverged else "ok", history=history)
 
 
-def fresh_model(config: dict[str, Any], data: Dataset, seed: int):
-    """``config``'s model, built and compiled from ``seed`` in a cleared Keras session (the
-    initial weights depend on ``seed`` alone)."""
-    import keras
-
-    from .model import build_model
-
-    keras.utils.clear_session(free_memory=False)
-    keras.utils.set_random_seed(int(seed))
-    return build_model(config, data.input_shape, data.n_classes)
-
-
-def train(config: dict[str, Any], data: Dataset, budget: Budget, seed: int,
-          on_epoch: Callable[[int, dict], None] | None = None):
-    """Train ``config`` on ``data.x_train`` with early stopping on ``data.x_val`` (``budget.patience``
-    None: none); score the test set with the best epoch's weights. Returns ``(model, result)``:
-    the model holds those weights."""
-    start = time.perf_counter()
-    model = fresh_model(config, data, seed)
-    patience = None if budget.patience is None else int(budget.patience)
-    run = train_epochs(model, config, data, seed, Run({}), int(budget.max_epochs), patience, on_epoch)
-    return model, score(model, config, data, run, start)
-
-
 def evaluate(config: dict[str, Any], data: Dataset, budget: Budget, seed: int,
              on_epoch: Callable[[int, dict], None] | None = None) -> TrialResult:
     """Train ``config`` on ``data.x_train`` with early stopping on ``data.x_val``; score the test set
     with the best epoch's weights. The same epochs and seeds as a rung (:mod:`studylib.resumable`)."""
-    model, result = train(config, data, budget, seed, on_epoch)
+    import keras
+
+    from .model import build_model
+
+    start = time.perf_counter()
+    keras.utils.clear_session(free_memory=False)
+    keras.utils.set_random_seed(int(seed))
+    model = build_model(config, data.input_shape, data.n_classes)
+    run = train_epochs(model, config, data, seed, Run({}), int(budget.max_epochs), int(budget.patience), on_epoch)
+    result = score(model, config, data, run, start)
     del model  # the next trial's clear_session() frees the graph
     return result
 

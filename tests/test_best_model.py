@@ -51,9 +51,13 @@ def test_the_best_config_trained_again_is_the_ledgers_and_its_model_scores_it(st
     assert record["reproduced"] is True and record["trial"] == int(best_row["trial"])
     assert record["recorded"]["test_acc"] == pytest.approx(best_row["test_acc"], abs=1e-9)
     assert record["epochs"] == 2 and record["patience"] == 4 and record["seed"] == 0
-    assert record["provenance"]["libraries"]["keras"] == keras.__version__
+    assert record["provenance"]["libraries"]["keras"] == keras.__version__ and record["provenance"]["cpus"] >= 1
+    assert record["runs"] == 1 and record["changed_since_the_study"] == []
+    sizes = {k: record["data"][k] for k in ("train_size", "val_size", "test_size")}
+    assert record["data"]["dataset"] == "digits" and sizes == {"train_size": 300, "val_size": 300, "test_size": 300}
     # the saved model holds the best epoch's weights: it scores the recorded test accuracy
-    data = load_dataset("digits", train_size=300, val_size=300, test_size=300)
+    data = load_dataset(record["data"]["dataset"], **sizes)  # as docs/cli.md says to
+    assert data.fingerprint == record["data"]["data_hash"]
     model = keras.saving.load_model(model_file)
     _, acc = model.evaluate(data.x_test, data.y_test, batch_size=int(record["config"]["batch_size"]), verbose=0)
     assert acc == pytest.approx(best_row["test_acc"], abs=1e-6)
@@ -104,6 +108,34 @@ def test_what_changed_since_the_study_is_named(studies):
     assert best.differences() == []
 
 
+def test_a_replicated_best_says_so_and_gives_the_studys_mean(studies, capsys, monkeypatch):
+    real = B.best_model
+
+    def replicated(*a, **k):
+        best = real(*a, **k)
+        best.runs, best.mean = 3, {"best_acc": 0.75, "test_acc": 0.7}
+        return best
+
+    monkeypatch.setattr(B, "best_model", replicated)
+    rc, out, _ = run_cli(["best", str(studies / "random"), "--no-progress"], capsys)
+    assert rc == 0 and out.splitlines()[1] == ("a config of 3 runs (the study's mean: validation 0.7500, test "
+                                               "0.7000): its first run is trained again")
+
+
+def test_another_keras_backend_is_refused_before_training(studies, capsys, monkeypatch):
+    from studylib import objective
+
+    recorded = objective.trainer_fingerprint()
+    monkeypatch.setattr(objective, "trainer_fingerprint", lambda: recorded.rsplit(" ", 1)[0] + " jax")
+    before = sorted(p.name for p in (studies / "random").iterdir())
+    rc, _, err = run_cli(["best", str(studies / "random"), "--no-progress"], capsys)
+    assert rc == 2 and len(err) == 1
+    assert err[0].endswith(f"was trained on the Keras backend {recorded.rsplit(' ', 1)[1]}, this process uses jax: set "
+                           f"KERAS_BACKEND={recorded.rsplit(' ', 1)[1]} to train it again (the .keras file it saves "
+                           "loads on any backend)")
+    assert sorted(p.name for p in (studies / "random").iterdir()) == before
+
+
 def test_bad_input_one_line_exit_2_nothing_written(studies, tmp_path, capsys):
     shared = tmp_path / "two"
     for name in ("random", "asha"):  # a folder of two studies
@@ -118,11 +150,13 @@ def test_bad_input_one_line_exit_2_nothing_written(studies, tmp_path, capsys):
         (["best", str(shared), "--study", "nope"], "no study 'nope' in"),
         (["best", str(shared), "--study", "x", "--save", str(tmp_path / "m.h5")], "use a .keras file name"),
         (["best", str(studies / "random"), "--save", str(tmp_path / "missing" / "m.keras")], "does not exist"),
+        (["best", str(studies / "random"), "--save", str(tmp_path / "blocked.keras")], "blocked.keras.json is a folder"),
     ]
+    (tmp_path / "blocked.keras.json").mkdir()  # the record's name taken by a folder: refused before training
     for argv, message in cases:
         rc, out, err = run_cli(argv + ["--no-progress"], capsys)
         assert rc == 2 and len(err) == 1 and message in err[0] and err[0].startswith("studylib: error:"), (argv, err)
-    assert sorted(p.name for p in shared.iterdir()) == before
+    assert sorted(p.name for p in shared.iterdir()) == before and not (tmp_path / "blocked.keras").exists()
 
 
 def test_data_that_no_longer_hashes_as_the_studys_is_refused(studies, tmp_path, capsys):
