@@ -116,7 +116,8 @@ def test_only_a_report_writes_files_a_script_draws_without(tmp_path):
     report.fig3_learning_rate(run)
     report.appendix_table(run, styled=True)
     assert not (tmp_path / "figures").exists() and not (tmp_path / "tables").exists()
-    report.notebook_setup()  # a report's notebook: on
+    with matplotlib.rc_context(), pd.option_context("display.max_columns", 20, "display.width", 80):
+        report.notebook_setup()  # a report's notebook: on (its theme and display options not kept here)
     assert keep.enabled()
     report.fig3_learning_rate(run)
     assert names(tmp_path)["figures"] == ["fig3_learning_rate.pdf", "fig3_learning_rate.png"]
