@@ -176,7 +176,7 @@ def default_out(args, declared: dict | None = None) -> Path:
             v[key] = value
         elif key == "strategy_options":
             options = value
-    from .report.rounds import default_out_dir
+    from .report.folders import default_out_dir
 
     return default_out_dir(v["dataset"], v["profile"], strategy=v["strategy"], train_size=v["train_size"],
                            max_epochs=v["max_epochs"], patience=v["patience"], seed=v["seed"], repeats=v["repeats"],
@@ -334,7 +334,7 @@ def main(args) -> int:
 def _run_rounds(plans, out: Path, progress: bool, start: float) -> int:
     from .report import keep
     from .report.publish import render_html, summary_line, write_index
-    from .report.rounds import read_summary
+    from .report.folders import read_summary
 
     for name, nb, params in plans:
         _say(f"{name}: executing {_rel(nb)} ...")

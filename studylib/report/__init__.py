@@ -14,6 +14,7 @@ round is reported the same way:
 * :mod:`.compare` -- round 4 (run, numbers, figures); :mod:`.regret` -- the one regret-vs-
   evaluations figure (``studylib bench`` and Fig. 11); :mod:`.styles` -- strategy names and
   colours; :mod:`.publish` -- the HTML reports (nothing fetched from a CDN) and ``index.html``;
+  :mod:`.folders` -- a report's default folder and its ``summary.json``;
   :mod:`.keep` -- each figure and table drawn from a run also as files (PDF, PNG; CSV, LaTeX).
 
 Functions taking ``data`` accept either a DataFrame as returned by ``Ledger.frame`` /
@@ -25,8 +26,8 @@ from __future__ import annotations
 from .figures import (accuracy_by, fig3_learning_rate, fig4_distribution, fig5_optimizer, fig6_activation,
                       fig7_batch_size, fig8_filters, fig9_kernels, per_layer, table_iv_figure)
 from .display import Block, notebook_setup, provenance_block, results_block
-from .rounds import (SUMMARY_JSON, RoundRun, best_by_seed, default_out_dir, read_summary, run_round, seed_summary,
-                     write_summary)
+from .folders import SUMMARY_JSON, default_out_dir, read_summary, write_summary
+from .rounds import RoundRun, best_by_seed, run_round, seed_summary
 from .tables import PAPER_TABLE_IV, PAPER_TABLES, appendix_table, group_summary, space_table, table_iv
 
 __all__ = [

@@ -94,7 +94,8 @@ def summary_line(summary: dict | None) -> str:
 
 def write_index(out: Path) -> Path:
     """``out/index.html``: every report in ``out`` (executed notebooks, HTML reports), one line each."""
-    from .rounds import dataset_caveat, read_summary
+    from .folders import read_summary
+    from .rounds import dataset_caveat
 
     names = {p.stem for p in out.glob("*.ipynb")} | {p.stem for p in out.glob("*.html") if p.name != INDEX_HTML}
     items, datasets, strategies = [], [], {}

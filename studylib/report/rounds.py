@@ -3,71 +3,28 @@
 A round's folder (``out_dir``) holds its ledger (``ledger.sqlite``: trials, studies and their
 provenance), ``trials.csv`` (one row per trial, the ledger's column names: one name per
 hyperparameter in every round; the paper's spellings appear only in the displayed appendix
-tables) and ``summary.json`` (:func:`write_summary`; what ``studylib run`` lists in ``index.html``). With
+tables) and ``summary.json`` (:func:`~.folders.write_summary`; what ``studylib run`` lists in ``index.html``). With
 several seeds (``repeats > 1``) each seed's study has its own sub-folder ``seed-<s>/`` and the
 round's ``trials.csv`` holds every seed's trials (``seed`` column); a study begun with another
 number of seeds continues in the folder that holds it (:func:`seed_folder`).
 """
 from __future__ import annotations
 
-import json
 import sys
 import time
 from dataclasses import dataclass, field
 from numbers import Integral
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
-from .. import atomic, defaults, numbers, paths
+from .. import defaults, numbers, paths
 from ..ledger import write_csv_atomic
 from ..provenance import now_iso
 from ..progress import count
 from ..space import SearchSpace
+from .folders import default_out_dir, write_summary
 from .keep import kept
-
-SUMMARY_JSON = "summary.json"
-
-
-def default_out_dir(dataset: str, profile: str, *, strategy: str = defaults.STRATEGY, train_size=None, max_epochs=None,
-                    patience=None, seed=0, repeats=None, strategy_options=None) -> Path:
-    """``reports/<dataset>-<profile>``, plus a tag for each setting given that changes the results
-    (``-memetic``, ``-train10000``, ``-e9``, ``-p3``, ``-s3``, ``-x2`` for 2 repeats, and the
-    strategy's options: ``-population_size12``, :func:`options_tag`): where ``studylib run``
-    publishes by default, and where a notebook run without ``out_dir`` writes (so that a notebook
-    run by papermill and ``studylib run`` with the same settings agree)."""
-    parts = [str(dataset), str(profile)] + ([str(strategy)] if strategy != defaults.STRATEGY else [])
-    parts += [f"{tag}{v}" for tag, v in (("train", train_size), ("e", max_epochs), ("p", patience)) if v]
-    if seed:
-        parts.append(f"s{seed}")
-    if isinstance(repeats, Integral) and not isinstance(repeats, bool) and repeats > 1:
-        parts.append(f"x{repeats}")
-    tag = options_tag(strategy_options)
-    return paths.REPORTS_DIR / "-".join(parts + ([tag] if tag else []))
-
-
-def options_tag(options, longest: int = 48) -> str:
-    """A folder-name tag for strategy options: ``population_size12``, several joined by ``-``
-    (sorted), a comparison's per strategy as ``memetic.population_size12``; a tag longer than
-    ``longest`` characters is ``o`` and a hash of the options. ``""`` for none."""
-    import hashlib
-    import re
-
-    def pairs(prefix: str, d) -> list[str]:
-        out = []
-        for k in sorted(d, key=str):
-            v = d[k]
-            out += pairs(f"{prefix}{k}.", v) if isinstance(v, dict) else [f"{prefix}{k}{v}"]
-        return out
-
-    if not isinstance(options, dict) or not options:
-        return ""
-    tag = "-".join(re.sub(r"[^A-Za-z0-9_.+]+", "_", p) for p in pairs("", options))
-    if len(tag) <= longest:
-        return tag
-    return "o" + hashlib.sha1(json.dumps(options, sort_keys=True, default=str).encode()).hexdigest()[:8]
-
 
 def dataset_label(data: dict) -> str:
     """``digits (1000 train / 300 val / 300 test, 8x8x1, 10 classes)``: a dataset as a report
@@ -394,16 +351,6 @@ def study_provenance(result) -> dict:
         return next((s["provenance"] for s in led.studies() if s["study_id"] == result.study_id), {})
 
 
-def write_summary(out_dir: str | Path, summary: dict[str, Any]) -> Path:
-    """Write ``out_dir/summary.json``. ``studylib run`` reads it for the line under each report in
-    ``index.html``: any notebook may write one (keys used: ``best_acc``, ``best_acc_std``,
-    ``test_acc``, ``rows``/``trials``, ``dataset``, ``data_hash``, ``profile``, ``strategy``,
-    ``seeds``, ``wall_time``)."""
-    path = Path(out_dir) / SUMMARY_JSON
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return atomic.write_text(path, json.dumps(summary, indent=2, default=str))
-
-
 def dataset_caveat(dataset: str | None, profile: str | None = None) -> str | None:
     """What every report on another dataset than the paper's, or of a smoke run, says (None for
     CIFAR-10 under another profile)."""
@@ -416,10 +363,3 @@ def dataset_caveat(dataset: str | None, profile: str | None = None) -> str | Non
         return None
     return (f"These numbers are on {dataset}, not CIFAR-10: compare trends (which settings fail, which help), "
             "not the accuracy itself, with the paper.")
-
-
-def read_summary(out_dir: str | Path) -> dict | None:
-    try:
-        return json.loads((Path(out_dir) / SUMMARY_JSON).read_text())
-    except (OSError, ValueError):
-        return None

@@ -17,7 +17,8 @@ from ... import defaults, fidelity, paths, profiles
 from ...errors import StudyError
 from ...names import split_names
 from ..regret import plot_regret
-from ..rounds import default_out_dir, spec_settings, study_provenance, write_summary
+from ..folders import default_out_dir, write_summary
+from ..rounds import spec_settings, study_provenance
 from .numbers import compare_summary
 from .records import BENCH_TABLES, SPACE, STRATEGIES, BenchRun, CompareRun
 
