@@ -12,6 +12,11 @@ accuracy was scored with. Written (each whole): ``FOLDER/best-<study_id>.keras``
 and, beside it, ``<that name>.json``: study, trial, config, seed, epochs, data, the ledger's and
 this training's numbers, what changed since the study, and the provenance.
 
+``--refit`` (:func:`train_refit`) trains the config instead on the training and validation sets
+together, for the epochs its trial took to its best validation accuracy, and scores the test set
+once: a study's final model, to ``FOLDER/best-<study_id>-refit.keras``, with nothing to check
+against the ledger.
+
 Randomness: none of its own: the trial's training seed (:func:`studylib.fidelity.training_seed`).
 Bad input (no ledger, several studies and no ``--study``, an unknown study, no successful trial,
 another Keras backend than the study's, data that no longer hashes as the study's, a ``--save``
@@ -56,6 +61,7 @@ class BestModel:
     runs: int = 1  # a replicated config's runs (the first is trained again)
     mean: dict = field(default_factory=dict)  # and the study's mean over them
     data: dict = field(default_factory=dict, repr=False)  # Dataset.describe() of the data it trained on
+    refit: bool = False  # trained on training + validation (train_refit), not as its trial was
 
     def differences(self) -> list[str]:
         """What differs between the study's training and this one's: the Keras backend and the
@@ -77,8 +83,11 @@ class BestModel:
         return out
 
     @property
-    def reproduced(self) -> bool:
-        """The ledger's validation and test accuracy, again (within :data:`SAME`)."""
+    def reproduced(self) -> bool | None:
+        """The ledger's validation and test accuracy, again (within :data:`SAME`); None for a
+        refit, which trains on other data than its trial did."""
+        if self.refit:
+            return None
         got = {"best_acc": self.result.best_acc, "test_acc": self.result.test_acc}
         return all(_close(self.recorded.get(k), got[k]) for k in CHECKED)
 
@@ -93,6 +102,8 @@ class BestModel:
                 "recorded": self.recorded,
                 "retrained": {"best_acc": self.result.best_acc, "test_acc": self.result.test_acc,
                               "best_epoch": self.result.best_epoch, "epochs": self.result.epochs},
+                **({"refit": {"on": "training + validation", "images": self.data.get("n_train", 0)
+                              + self.data.get("n_val", 0), "status": self.result.status}} if self.refit else {}),
                 "reproduced": self.reproduced, "changed_since_the_study": self.differences(),
                 "model": self.path.name if self.path else None,
                 "provenance": {**collect(), "cpus": os.cpu_count()}}
@@ -174,11 +185,12 @@ def _missing(v) -> bool:
 
 
 def best_model(folder, study: str | None = None, save: str | Path | None = None, *,
-               data_dir: str | None = None, progress: bool = False) -> BestModel:
+               data_dir: str | None = None, progress: bool = False, refit: bool = False) -> BestModel:
     """Train ``folder``'s study's best config again and save it (module docstring): ``study``
-    names one of several; ``save`` the ``.keras`` file (default ``FOLDER/best-<study_id>.keras``);
-    ``data_dir`` where the data files are; ``progress`` an epoch bar at a terminal. Every input
-    is checked before training."""
+    names one of several; ``save`` the ``.keras`` file (default ``FOLDER/best-<study_id>.keras``,
+    ``…-refit.keras`` with ``refit``); ``data_dir`` where the data files are; ``progress`` an
+    epoch bar at a terminal; ``refit`` trains on the training and validation sets together
+    (:func:`train_refit`). Every input is checked before training."""
     from .ledger import Ledger
     from .outdir import check_out_file, study_ledger
     from .progress import EpochBar
@@ -193,20 +205,23 @@ def best_model(folder, study: str | None = None, save: str | Path | None = None,
         row, raw = best_trial(ledger, chosen["study_id"], folder)
     study_id = chosen["study_id"]
     check_backend(chosen, folder)
-    target = Path(save) if save else folder / f"best-{study_id}.keras"
+    target = Path(save) if save else folder / f"best-{study_id}{'-refit' if refit else ''}.keras"
     check_out_file(target, ".keras", flag="--save")
     check_out_file(record_path(target), flag="--save's record")
     spec, data = rebuilt(chosen, data_dir=data_dir)
     config = {d.name: _plain(raw[d.name]) for d in spec.space.dimensions if d.name in raw}
     epochs, patience, seed = training_of(raw, chosen["spec"].get("budget") or {})
     runs = int(row.get("runs", 1) or 1) if not _missing(row.get("runs", 1)) else 1
-    bar = EpochBar(progress, epochs)
+    if refit:
+        epochs, patience = refit_epochs(raw, epochs), None
+    bar = EpochBar(progress, epochs, metric="accuracy" if refit else "val_accuracy")
     try:
-        model, result = train(config, data, epochs, patience, seed, bar)
+        model, result = (train_refit(config, data, epochs, seed, bar) if refit
+                         else train(config, data, epochs, patience, seed, bar))
     finally:
         bar.close()
     best = BestModel(study_id=study_id, trial=int(row["trial"]), config=config, seed=seed, epochs=epochs,
-                     patience=patience, recorded={k: _plain(raw.get(k)) for k in CHECKED},
+                     patience=patience, refit=refit, recorded={k: _plain(raw.get(k)) for k in CHECKED},
                      result=result, model=model, path=target, trained_with=chosen.get("provenance") or {},
                      trainer=chosen.get("fingerprint") or "", runs=runs, data=data.describe(),
                      mean={k: _plain(row.get(k)) for k in CHECKED} if runs > 1 else {})
@@ -231,6 +246,48 @@ def train(config: dict, data, epochs: int, patience: int | None, seed: int, on_e
     model = build_model(config, data.input_shape, data.n_classes)
     run = train_epochs(model, config, data, seed, Run({}), int(epochs), patience, on_epoch)
     return model, score(model, config, data, run, start)
+
+
+def refit_epochs(raw, epochs: int) -> int:
+    """How long a refit trains: the epochs the trial ``raw`` took to its best validation accuracy
+    (its ``best_epoch``), or ``epochs`` where it has none (a trial that diverged at once)."""
+    b = raw.get("best_epoch")
+    return epochs if _missing(b) or int(b) < 1 else int(b)
+
+
+def train_refit(config: dict, data, epochs: int, seed: int, on_epoch=None):
+    """``(model, result)``: ``config`` trained from ``seed`` on ``data``'s training and validation
+    sets together for exactly ``epochs`` epochs (no early stopping: nothing is held out to stop
+    on), then the test set scored once with the last epoch's weights. ``result.best_acc`` is NaN:
+    there is no validation accuracy. The epochs are seeded as a trial's
+    (:func:`studylib.training.train_epochs`); the shuffle covers the larger set, so the network
+    differs from the trial's from the first step."""
+    import dataclasses
+
+    import keras
+    import numpy as np
+
+    from .model import build_model
+    from .training import Run, TrialResult, train_epochs
+
+    start = time.perf_counter()
+    whole = dataclasses.replace(data, x_train=np.concatenate([data.x_train, data.x_val]),
+                                y_train=np.concatenate([data.y_train, data.y_val]))
+    keras.utils.clear_session(free_memory=False)
+    keras.utils.set_random_seed(int(seed))
+    model = build_model(config, data.input_shape, data.n_classes)
+    # Keras needs validation data to log val_*; the validation set is now training data, so those
+    # logs mean nothing and nothing reads them
+    run = train_epochs(model, config, whole, seed, Run({}), int(epochs), None, on_epoch)
+    test_loss, test_acc = (float(v) for v in model.evaluate(data.x_test, data.y_test,
+                                                            batch_size=int(config["batch_size"]), verbose=0))
+    last = {k: float(v[-1]) for k, v in run.history.items() if v}
+    nan = float("nan")
+    return model, TrialResult(best_acc=nan, best_loss=nan, best_train_acc=last.get("accuracy", nan),
+                              best_train_loss=last.get("loss", nan), epochs=run.epochs, best_epoch=run.epochs,
+                              test_acc=test_acc, test_loss=test_loss, params=int(model.count_params()),
+                              wall_time=time.perf_counter() - start, status="diverged" if run.diverged else "ok",
+                              history=run.history)
 
 
 def _plain(v):
@@ -271,6 +328,10 @@ def add_arguments(parser) -> None:
                              "goes beside it, FILE.keras.json")
     parser.add_argument("--data-dir", type=path, help="folder holding the study's data files (default: as "
                                                       "studylib search's)")
+    parser.add_argument("--refit", action="store_true",
+                        help="train on the training and validation sets together, for the epochs its trial took "
+                             "to its best validation accuracy, and score the test set (the final model of a "
+                             "study; default file FOLDER/best-<study_id>-refit.keras)")
     parser.add_argument("--no-progress", action="store_true", help="no epoch bar")
 
 
@@ -278,17 +339,28 @@ def main(args) -> int:
     from .progress import count
 
     start = time.perf_counter()
-    best = best_model(args.folder, args.study, args.save, data_dir=args.data_dir, progress=not args.no_progress)
+    best = best_model(args.folder, args.study, args.save, data_dir=args.data_dir, progress=not args.no_progress,
+                      refit=args.refit)
     rec, r = best.recorded, best.result
     print(f"best: trial {best.trial}  " + "  ".join(f"{k}={v}" for k, v in best.config.items()))
     if best.runs > 1:
         print(f"a config of {best.runs} runs (the study's mean: validation {_fmt(best.mean.get('best_acc'))}, test "
               f"{_fmt(best.mean.get('test_acc'))}): its first run is trained again")
-    print(f"trained again: {count(r.epochs, 'epoch')} (best epoch {r.best_epoch}), seed {best.seed}: validation accuracy "
-          f"{r.best_acc:.4f}, test {r.test_acc:.4f} ({time.perf_counter() - start:.0f} s)")
+    took = f"({time.perf_counter() - start:.0f} s)"
+    if best.refit:
+        images = best.data.get("n_train", 0) + best.data.get("n_val", 0)
+        print(f"refit on training + validation ({count(images, 'image')}): {count(r.epochs, 'epoch')} (the trial's "
+              f"best epoch), seed {best.seed}: test accuracy {r.test_acc:.4f} (the trial's, trained on training "
+              f"alone: {_fmt(rec.get('test_acc'))}) {took}")
+        if r.status == "diverged":
+            print(f"studylib: note: the loss turned NaN at epoch {r.epochs}: the model is saved as it was then",
+                  file=sys.stderr)
+    else:
+        print(f"trained again: {count(r.epochs, 'epoch')} (best epoch {r.best_epoch}), seed {best.seed}: validation "
+              f"accuracy {r.best_acc:.4f}, test {r.test_acc:.4f} {took}")
     if best.reproduced:
         print("the same as the ledger's")
-    else:
+    elif not best.refit:
         changed = best.differences()
         why = (f"since the study: {', '.join(changed)}" if changed else
                "the same libraries: other hardware, or a nondeterministic kernel?")

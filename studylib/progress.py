@@ -175,10 +175,11 @@ class StudyProgress:
 
 class EpochBar:
     """A tqdm bar of one trial's epochs where bars render (or nothing, without ``progress`` or
-    epochs, or in a log); each epoch also goes to the progress file."""
+    epochs, or in a log), showing ``metric`` (validation accuracy); each epoch also goes to the
+    progress file."""
 
-    def __init__(self, progress: bool, total: int):
-        self.bar, self.total = None, total
+    def __init__(self, progress: bool, total: int, metric: str = "val_accuracy"):
+        self.bar, self.total, self.metric = None, total, metric
         if progress and total and interactive(sys.stderr):
             from tqdm.auto import tqdm
 
@@ -188,7 +189,8 @@ class EpochBar:
         epoch(number, logs, self.total)
         if self.bar is not None:
             self.bar.update(1)
-            self.bar.set_postfix(val_acc=f"{logs.get('val_accuracy', float('nan')):.3f}")
+            name = self.metric.replace("accuracy", "acc")
+            self.bar.set_postfix({name: f"{logs.get(self.metric, float('nan')):.3f}"})
 
     def close(self):
         if self.bar is not None:

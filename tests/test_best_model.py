@@ -179,3 +179,54 @@ def test_a_study_without_a_successful_trial_has_no_best():
 
     with pytest.raises(B.StudyError, match="has no successful trial to train again"):
         B.best_trial(Failed(), "s", "folder")
+
+
+def test_refit_trains_on_training_and_validation_for_the_trials_best_epoch(studies, capsys):
+    import keras
+
+    from studylib.data import load_dataset
+
+    folder = studies / "random"
+    trials = pd.read_csv(folder / paths.TRIALS_CSV)
+    row = trials.loc[trials["best_acc"].idxmax()]
+    best_epoch = int(row["best_epoch"])
+    rc, out, err = run_cli(["best", str(folder), "--refit", "--no-progress"], capsys)
+    assert rc == 0 and err == []
+    lines = out.splitlines()
+    record = json.loads((folder / f"best-{row['study_id']}-refit.keras.json").read_text())
+    images = record["data"]["n_train"] + record["data"]["n_val"]
+    assert images > record["data"]["n_train"] == 300
+    assert lines[1].startswith(f"refit on training + validation ({images} images): {best_epoch} epoch")
+    assert f"(the trial's, trained on training alone: {row['test_acc']:.4f})" in lines[1]
+    assert "the same as the ledger's" not in out
+    model_file = folder / f"best-{row['study_id']}-refit.keras"
+    assert record["refit"] == {"on": "training + validation", "images": images, "status": "ok"}
+    assert record["reproduced"] is None and record["epochs"] == best_epoch and record["patience"] is None
+    assert record["retrained"]["epochs"] == best_epoch and np.isnan(record["retrained"]["best_acc"])
+    # the saved model is the last epoch's: it scores the recorded test accuracy
+    sizes = {k: record["data"][k] for k in ("train_size", "val_size", "test_size")}
+    data = load_dataset(record["data"]["dataset"], **sizes)
+    _, acc = keras.saving.load_model(model_file).evaluate(data.x_test, data.y_test, verbose=0,
+                                                          batch_size=int(record["config"]["batch_size"]))
+    assert acc == pytest.approx(record["retrained"]["test_acc"], abs=1e-6)
+    # seeded: the same refit again gives the same network
+    _, again = B.train_refit(record["config"], data, best_epoch, record["seed"])
+    assert again.test_acc == pytest.approx(record["retrained"]["test_acc"], abs=1e-9)
+    assert not [p for p in folder.iterdir() if p.name.startswith(".")]
+
+
+def test_refit_epochs_are_the_trials_best_epoch():
+    assert B.refit_epochs(pd.Series({"best_epoch": 3}), 9) == 3
+    assert B.refit_epochs(pd.Series({"best_epoch": 0}), 9) == 9  # diverged before any epoch: the trial's epochs
+    assert B.refit_epochs(pd.Series({"best_epoch": np.nan}), 27) == 27
+
+
+def test_the_epoch_bar_shows_what_a_training_measures(monkeypatch):
+    from studylib import progress
+
+    monkeypatch.setattr(progress, "interactive", lambda stream: True)
+    for metric, shown in (("val_accuracy", "val_acc=0.250"), ("accuracy", "acc=0.750")):
+        bar = progress.EpochBar(True, 3, metric=metric)
+        bar(1, {"accuracy": 0.75, "val_accuracy": 0.25})
+        assert shown in str(bar.bar) and bar.bar.n == 1
+        bar.close()
