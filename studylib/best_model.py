@@ -151,10 +151,11 @@ def check_backend(study: dict, folder) -> None:
     """:class:`StudyError` where ``study`` trained on another Keras backend than this process's:
     another backend trains another network from the same seed."""
     from .objective import trainer_fingerprint
+    from .study import split_trainer_fingerprint as split
 
-    was = (study.get("fingerprint") or "").rsplit(" ", 1)[-1]
-    now = trainer_fingerprint().rsplit(" ", 1)[-1]
-    if was and was != now and " keras " in (study.get("fingerprint") or ""):
+    recorded, current = split(study.get("fingerprint")), split(trainer_fingerprint())
+    (_, was), (_, now) = recorded or ("", ""), current or ("", "")
+    if recorded and current and was != now:
         raise StudyError(f"study {study['study_id']} in {folder} was trained on the Keras backend {was}, this "
                          f"process uses {now}: set KERAS_BACKEND={was} to train it again (the .keras file "
                          "it saves loads on any backend)")

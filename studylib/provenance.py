@@ -41,14 +41,23 @@ def versions() -> dict[str, str]:
 
 
 def collect(**extra) -> dict:
-    import os
+    """What produced a result: git commit, Python, platform, host, the Keras backend a training
+    here uses (:func:`~studylib.backend.require_backend`), library versions, the time; ``extra``."""
+    from .backend import require_backend
+    from .errors import StudyError
 
+    try:
+        backend = require_backend()
+    except StudyError:  # none that can train: the name asked for
+        import os
+
+        backend = os.environ.get("KERAS_BACKEND", "tensorflow")
     return {
         "git_commit": git_commit(),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "host": socket.gethostname(),
-        "keras_backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
+        "keras_backend": backend,
         "libraries": versions(),
         "time": now_iso(),
         **extra,

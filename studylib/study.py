@@ -192,18 +192,22 @@ class _Run:
     start: float  # perf_counter() when the run began
 
 
+def split_trainer_fingerprint(fingerprint) -> tuple[str, str] | None:
+    """``(code, backend)`` of a trainer fingerprint (:func:`~studylib.objective.trainer_fingerprint`:
+    ``"<code hash> keras <version> <backend>"``); None for anything else."""
+    import re
+
+    m = re.fullmatch(r"(.* keras \S+) (\S+)", fingerprint or "")
+    return (m.group(1), m.group(2)) if m else None
+
+
 def _other_backend(ledger: Ledger, study_id: str, out: Path) -> CodeChanged | None:
     """The study's trainer (as recorded, or as a ``--allow-code-change`` run accepted it) differs
     from this code in its Keras backend alone (:func:`~studylib.objective.trainer_fingerprint`'s
     last word): say which backend continues it; None otherwise."""
-    import re
-
     from .backend import BACKENDS
 
-    def split(fingerprint) -> tuple[str, str] | None:
-        m = re.fullmatch(r"(.* keras \S+) (\S+)", fingerprint or "")
-        return (m.group(1), m.group(2)) if m else None
-
+    split = split_trainer_fingerprint
     study = next((s for s in ledger.studies() if s["study_id"] == study_id), None)
     now = split(trainer_fingerprint())
     if study is None or now is None:
