@@ -160,10 +160,12 @@ def _round_name(given: str) -> str:
     return given
 
 
-def default_out(args, declared: dict | None = None) -> Path:
+def default_out(args, declared: dict | None = None, names: list[str] | None = None) -> Path:
     """``reports/<dataset>-<profile>``, plus a tag for each setting that changes the results, given
     by its flag or by ``-p`` (a value of the wrong type is refused later, by the round's checks),
-    else by the notebook's own default (``declared``: :func:`_declared_defaults`)."""
+    else by the notebook's own default (``declared``: :func:`_declared_defaults`). ``names``: the
+    rounds run; the comparison alone given its profile's number of seeds is not tagged for them
+    (as :func:`~studylib.report.compare.plan_compare` names its folder)."""
     v = {k: getattr(args, k, None) for k in PARAMETERS}
     given = _given(args)
     for key, value in (declared or {}).items():
@@ -176,6 +178,11 @@ def default_out(args, declared: dict | None = None) -> Path:
             v[key] = value
         elif key == "strategy_options":
             options = value
+    if names and set(names) == {"compare"}:
+        from .report.compare.run import DEFAULTS
+
+        if v["repeats"] == DEFAULTS.get(v["profile"], DEFAULTS["paper"])["repeats"]:
+            v["repeats"] = None
     from .report.folders import default_out_dir
 
     return default_out_dir(v["dataset"], v["profile"], strategy=v["strategy"], train_size=v["train_size"],
@@ -313,7 +320,7 @@ def main(args) -> int:
     args.round = _round_name(args.round or "")
     rounds = resolve_rounds(args.round)
     declared = _declared_defaults(rounds[0][1]) if len(rounds) == 1 else None  # (the rounds': the CLI's own)
-    out = Path(args.out) if args.out else default_out(args, declared)
+    out = Path(args.out) if args.out else default_out(args, declared, [name for name, _ in rounds])
     from .outdir import StudyLock, check_out_dir
 
     check_out_dir(out, index=True, study=True)  # before resolve(): a link to nowhere is refused, not followed

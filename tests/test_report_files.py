@@ -243,3 +243,19 @@ def test_a_value_never_reached_is_infinity_in_latex_and_names_with_spaces_are_li
     assert [p.name for p in keep.files(tmp_path)["tables"]] == ["with a space.csv", "with a space.tex"]
     keep.clear(tmp_path)
     assert not (tmp_path / "tables").exists()
+
+
+def test_every_latex_table_has_a_caption_latex_can_number_and_small_numbers_in_math(tmp_path):
+    run = _fake_run(tmp_path, seeds=(0, 1))
+    report.seed_summary(run)
+    report.group_summary(run, "learning_rate")
+    for name, start in (("seed_summary", "The best trial of each seed"),
+                        ("group_summary_learning_rate", "Validation accuracy (best\\_acc) of the trials by "
+                                                        "learning\\_rate")):
+        caption = re.search(r"\\caption\{(.*)\}", (tmp_path / "tables" / f"{name}.tex").read_text())
+        assert caption and caption.group(1).startswith(start), name
+    frame = pd.DataFrame({"learning rate": [5.637e-05, 0.01]}, index=pd.Index([1e-05, 0.5], name="lr"))
+    keep.write(frame.style.set_caption("Table V. Final accuracy"), tmp_path, "numbers")
+    tex = (tmp_path / "tables" / "numbers.tex").read_text()
+    assert "\\caption{Final accuracy}" in tex  # LaTeX numbers it: no "Table 1: Table V."
+    assert "$1\\times10^{-5}$ & $5.637\\times10^{-5}$" in tex and "0.5 & 0.01" in tex and "e-0" not in tex

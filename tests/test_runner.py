@@ -131,6 +131,11 @@ def test_a_notebook_run_without_out_dir_writes_where_studylib_run_would(monkeypa
     assert out == runner.default_out(args) / "round1" == tmp_path / "digits-smoke-memetic-train300-s2-x2" / "round1"
     args = cli.build_parser().parse_args(["run", "compare", "--max-epochs", "3"])
     assert plan_compare(max_epochs=3, bench_tables="").out == runner.default_out(args) / "compare"
+    # the comparison's own number of seeds (smoke: 2), given or not, is one folder; another is tagged
+    for seeds, folder in ((2, "digits-smoke"), (3, "digits-smoke-x3")):
+        args = cli.build_parser().parse_args(["run", "compare", "--seeds", str(seeds)])
+        out = runner.default_out(args, names=["compare"])
+        assert plan_compare(repeats=seeds, bench_tables="").out == out / "compare" == tmp_path / folder / "compare"
     args = cli.build_parser().parse_args(["run", "round1", "--strategy", "memetic", "-p",
                                           "strategy_options={population_size: 4}"])
     _, out, _ = plan_round("round1", strategy="memetic", strategy_options={"population_size": 4})

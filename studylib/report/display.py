@@ -146,7 +146,7 @@ def files_row(folder) -> str:
     from .keep import FIGURES, PNG_DPI, TABLES
 
     return (f"{Path(folder) / FIGURES} (PDF, and PNG at {PNG_DPI} dpi) and {Path(folder) / TABLES} (CSV and "
-            "LaTeX), each named after the function that drew it, e.g. fig3_learning_rate.pdf")
+            "LaTeX), each named after the function that drew it (<function>.pdf, <function>.tex)")
 
 
 def results_block(run: RoundRun, paper_best: float | None = None) -> Block:

@@ -24,6 +24,7 @@ import contextvars
 import functools
 import inspect
 import math
+import re
 from pathlib import Path
 
 FIGURES, TABLES = "figures", "tables"
@@ -201,17 +202,14 @@ def _table(shown, plain, folder: Path, name: str) -> list[Path]:
     flat = plain if _plain_index(plain) else plain.reset_index()
     csv = write_with(folder / f"{name}.csv", lambda tmp: flat.to_csv(tmp, index=False))
 
-    def number(v):
-        if isinstance(v, float):
-            return "-" if math.isnan(v) else r"$\infty$" if math.isinf(v) else f"{v:.4g}"  # (never reached)
-        return v
-
     if isinstance(shown, Styler):
         styler = copy.deepcopy(shown)
         styler.set_table_styles([], overwrite=True)  # HTML header alignment: no LaTeX of its own
-        caption = latex_escape(_plain(shown.caption))
-    else:
-        styler, caption = shown.style, ""
+        caption = shown.caption
+    else:  # a table function's plain DataFrame: its caption, if it gives one, in attrs
+        styler, caption = shown.style, shown.attrs.get("caption", "")
+    # LaTeX numbers the table itself: "Table V. Final accuracy" would print "Table 1: Table V. ..."
+    caption = latex_escape(re.sub(r"^Table [IVXLC\d]+[.:]\s*", "", _plain(caption)))
     if _plain_index(styler.data):
         styler = styler.hide(axis="index")
 
@@ -222,7 +220,7 @@ def _table(shown, plain, folder: Path, name: str) -> list[Path]:
     data.index, data.columns = escaped(data.index), escaped(data.columns)
     styler.data, styler.index, styler.columns = data, data.index, data.columns
     styler = (styler.format(number, na_rep="-", escape="latex").format_index(escape="latex", axis=1)
-              .format_index(lambda v: latex_escape(str(number(v))), axis=0))
+              .format_index(lambda v: number(v) if isinstance(v, float) else latex_escape(str(v)), axis=0))
     latex = styler.to_latex(convert_css=True, hrules=True, caption=caption or None, label=f"tab:{name}",
                             sparse_index=False, position_float="centering")
     tex = write_text(folder / f"{name}.tex", latex)
@@ -231,6 +229,20 @@ def _table(shown, plain, folder: Path, name: str) -> list[Path]:
 
 _LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
           "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def number(v):
+    """A table cell as LaTeX: a float to 4 significant digits (``$5.637\\times10^{-5}$``, not
+    ``5.637e-05``), ``-`` for NaN, ``$\\infty$`` for never reached; anything else as it is."""
+    if not isinstance(v, float):
+        return v
+    if math.isnan(v):
+        return "-"
+    if math.isinf(v):
+        return r"$\infty$" if v > 0 else r"$-\infty$"
+    text = f"{v:.4g}"
+    mantissa, e, exponent = text.partition("e")
+    return f"${mantissa}\\times10^{{{int(exponent)}}}$" if e else text
 
 
 def latex_escape(text: str) -> str:
@@ -250,7 +262,6 @@ def _plain_index(frame) -> bool:
 def _plain(caption) -> str:
     """A Styler caption as text (a caption may be a tuple, or hold HTML line breaks)."""
     import html
-    import re
 
     if isinstance(caption, (tuple, list)):
         caption = caption[-1] if caption else ""

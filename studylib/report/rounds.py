@@ -240,7 +240,11 @@ def seed_summary(data) -> pd.DataFrame:
         out.loc[len(out)] = {"seed": "mean ± std", "trials": int(out["trials"].sum()),
                              "best_acc (val)": numbers.format_mean_spread(a["best_acc"], a["best_acc_std"]),
                              "test_acc of that trial": numbers.format_mean_spread(t["test_acc"], t["test_acc_std"])}
-    return out.set_index("seed")
+    out = out.set_index("seed")
+    out.attrs["caption"] = ("The best trial of each seed: its validation accuracy and the test accuracy of that "
+                            "trial" + (" (last row: mean ± sample standard deviation over the seeds)"
+                                       if len(out) > 1 else ""))
+    return out
 
 
 # -- running ----------------------------------------------------------------------------------

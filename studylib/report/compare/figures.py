@@ -86,7 +86,7 @@ def fig_best_so_far(data, *, context: str | None = None, title: str | None = Non
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("trial (distinct trials trained: configurations and replicates, in proposal order)")
-    ax.set_ylabel("best best_acc so far (validation)")
+    ax.set_ylabel("best validation accuracy so far")
     if drawn:
         _seeds_legend(ax, n_seeds)
     return _finish(fig, title, context, len(frame))
@@ -96,7 +96,8 @@ def fig_best_so_far(data, *, context: str | None = None, title: str | None = Non
 def fig_best_so_far_by_cost(data, *, context: str | None = None, title: str | None = None):
     """Fig. 10 against three costs, side by side: best validation accuracy so far vs trials, vs
     cumulative epochs trained and vs cumulative training time (median over seeds and the
-    worst-to-best band; against a cost, only seeds that had spent that much count)."""
+    worst-to-best band; against a cost, a seed whose study ended having spent less keeps its
+    final best)."""
     frame, order, title, n_seeds, context = _curves_setup(data, context, title, FIG_COSTS)
     fig, axes = _new_figure(ncols=3, width=13.0, height=4.6)
     from matplotlib.ticker import MaxNLocator
@@ -110,7 +111,7 @@ def fig_best_so_far_by_cost(data, *, context: str | None = None, title: str | No
         drawn = max(drawn, _draw_bands(ax, bands, x, order, n_seeds, tail=0.5 if x == "trial" else 0.02 * span))
         ax.set_xlabel(xlabel)
     axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))  # trials are whole
-    axes[0].set_ylabel("best best_acc so far (validation)")
+    axes[0].set_ylabel("best validation accuracy so far")
     if not drawn:
         axes[1].text(0.5, 0.5, "no finished trials", transform=axes[1].transAxes, ha="center", color="0.4")
     else:

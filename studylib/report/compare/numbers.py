@@ -85,22 +85,24 @@ def best_so_far_by_cost(data, cost: str | None) -> pd.DataFrame:
 
 def cost_bands(data, cost: str) -> pd.DataFrame:
     """Per strategy, at every cost where some seed finished a trial: ``median``, ``low`` and
-    ``high`` (min and max) over the seeds that had spent at least that much of the best-so-far
-    accuracy each had by then (a step function of cost), and ``seeds`` (how many)."""
+    ``high`` (min and max) over its seeds of the best-so-far accuracy each had by then (a step
+    function of cost; a seed whose study ended having spent less keeps its final best, so no
+    line falls), and ``seeds``: how many had finished a trial by then and not yet ended."""
     bsf = best_so_far_by_cost(data, cost)
     rows = []
     for s, g in bsf.groupby("strategy", sort=False):
         grid = np.unique(g["cost"].to_numpy(dtype=float))
-        per_seed = []
+        per_seed, spending = [], []
         for _, h in g.groupby("seed", sort=False):
             c, v = h["cost"].to_numpy(dtype=float), h["best_so_far"].to_numpy(dtype=float)
-            per_seed.append(np.where(grid <= c[-1], numbers.on_grid(c, v, grid), np.nan))  # none past its spend
+            per_seed.append(numbers.on_grid(c, v, grid))
+            spending.append(grid <= c[-1])
         m = np.vstack(per_seed)
         with warnings.catch_warnings():  # an all-NaN column (no seed finished a trial yet) stays NaN
             warnings.simplefilter("ignore", RuntimeWarning)
             rows.append(pd.DataFrame({"strategy": s, "cost": grid, "median": np.nanmedian(m, axis=0),
                                       "low": np.nanmin(m, axis=0), "high": np.nanmax(m, axis=0),
-                                      "seeds": np.isfinite(m).sum(axis=0)}))
+                                      "seeds": (np.isfinite(m) & np.vstack(spending)).sum(axis=0)}))
     if not rows:
         return pd.DataFrame(columns=["strategy", "cost", "median", "low", "high", "seeds"])
     return pd.concat(rows, ignore_index=True)

@@ -150,7 +150,8 @@ def plan_compare(*, dataset: str = defaults.DATASET, profile: str = defaults.PRO
     check_seeds(seeds, "seed")  # every seed before any data is loaded
     out = Path(out_dir) if out_dir else default_out_dir(
         dataset, profile, train_size=train_size, max_epochs=max_epochs, patience=patience, seed=seed,
-        repeats=repeats, strategy_options=strategy_options) / "compare"
+        repeats=None if conf["repeats"] == DEFAULTS.get(profile, DEFAULTS["paper"])["repeats"] else conf["repeats"],
+        strategy_options=strategy_options) / "compare"  # the profile's seeds, given or not: one folder
     options = dict(trials=conf["trials"], dataset=dataset, profile=profile, max_epochs=max_epochs,
                    patience=patience, train_size=train_size, data_dir=data_dir)
     check_out_dir(out, study=True)  # before the data is loaded
