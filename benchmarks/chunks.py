@@ -21,7 +21,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from studylib import bench
@@ -199,12 +198,6 @@ def selected(spec: str | None, default) -> list[str]:
     if unknown:
         raise SystemExit(f"error: unknown strategy {unknown[0]!r} (choose from {', '.join(default)})")
     return list(dict.fromkeys(names))
-
-
-def median_curves(long: pd.DataFrame, table: str) -> dict[str, np.ndarray]:
-    sub = long[long.table == table]
-    return {s: g.pivot(index="seed", columns="evaluation", values="regret").median(axis=0).to_numpy()
-            for s, g in sub.groupby("strategy", sort=False)}
 
 
 def save_figure(fig, path: Path) -> None:

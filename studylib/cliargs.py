@@ -10,7 +10,7 @@
 * ``--out DIR``: the output folder.
 
 Every bad value exits with code 2 and one line. Its own module so that :mod:`studylib.cli` and the
-command plugins (:mod:`studylib.runner`, :mod:`studylib.bench`) import it without importing each
+command plugins (:mod:`studylib.runner`, :mod:`studylib.bench_cli`) import it without importing each
 other. Old spellings (``--repeats``, ``--quiet``, ``--budget``, export-table's ``--out``) still
 work, with a one-line deprecation warning on stderr.
 """

@@ -40,9 +40,9 @@ def clip(text: str, width: int = 80) -> str:
     return (cut.rsplit(" ", 1)[0] if " " in cut[width // 2:] else cut).rstrip(" ,;:") + "..."
 
 
-def count(n: int, word: str) -> str:
-    """``1 trial``, ``2 trials``."""
-    return f"{n} {word}" + ("" if n == 1 else "s")
+def count(n: int, word: str, plural: str | None = None) -> str:
+    """``1 trial``, ``2 trials`` (``plural``: where it is not ``word`` + s: ``2 strategies``)."""
+    return f"{n} {word}" if n == 1 else f"{n} {plural or word + 's'}"
 
 
 def count_text(frame) -> str:

@@ -1,9 +1,10 @@
 """A CNN study: open its ledger, run the evaluation loop, export its trials (its inputs are
 checked, and its identity defined, by :mod:`studylib.study_spec`).
 
-``--trials N`` means N *distinct* configurations (see :mod:`studylib.loop`, which also explains
-why the same seed and ``in_flight`` give the same proposals, in the same order, on every executor
-and worker count). Re-running a study with the same output folder replays its seeded strategy
+``--trials N`` means N *distinct* trials: configurations, and the memetic GA's replicate runs of
+its best config (see :mod:`studylib.loop`, which also explains why the same seed and
+``in_flight`` give the same proposals, in the same order, on every executor and worker count).
+Re-running a study with the same output folder replays its seeded strategy
 against the ledger, so it continues where it stopped (after a crash or ``kill -9`` too: trials
 that were running are trained again, finished ones are served) and ends exactly where an
 uninterrupted run would have; trial *results* are equal too as long as training itself is

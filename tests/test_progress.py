@@ -238,3 +238,10 @@ def test_a_study_hands_each_finished_trial_its_number(tmp_path, monkeypatch):
     study.search("round1", tmp_path, **kwargs)
     study.search("round1", tmp_path, **{**kwargs, "trials": 3})  # two from the ledger, one trained
     assert numbers == [1, 2, 1, 2, 3]
+
+
+def test_counts_are_plural_only_when_not_one():
+    from studylib.progress import count
+
+    assert [count(n, "seed") for n in (0, 1, 2)] == ["0 seeds", "1 seed", "2 seeds"]
+    assert [count(n, "strategy", "strategies") for n in (1, 6)] == ["1 strategy", "6 strategies"]

@@ -167,7 +167,7 @@ def main(args) -> int:
 
 def _wait_for_server(proc: subprocess.Popen, log_path: Path) -> int:
     """Wait for the explorer's server ``proc`` to stop; its exit code (its log's last lines on
-    stderr when not 0). Ctrl-C, SIGTERM or SIGHUP stop it (0, its log deleted)."""
+    stderr when not 0). Ctrl-C, SIGTERM or SIGHUP stop it (0; its log deleted unless it had to be killed)."""
     def stop(signum, frame):
         raise KeyboardInterrupt
 

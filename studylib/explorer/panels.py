@@ -76,7 +76,7 @@ class FilterPanel:
 
 class RunPanel:
     """Run more trials of a study: ``study`` (which one), ``strategy``, ``trials``, ``seed``,
-    ``button`` -> ``progress`` and ``message``; ``on_done(result)`` after a successful run.
+    ``button`` -> ``progress`` and ``message``; ``on_done(result, study)`` after a successful run.
     ``last_result``/``last_error`` keep the outcome. ``executor``: where trials train (None: a
     child process; ``"inline"``: this process)."""
 

@@ -55,8 +55,9 @@ def options_tag(options, longest: int = 48) -> str:
 def write_summary(out_dir: str | Path, summary: dict[str, Any]) -> Path:
     """Write ``out_dir/summary.json``. ``studylib run`` reads it for the line under each report in
     ``index.html``: any notebook may write one (keys used: ``best_acc``, ``best_acc_std``,
-    ``test_acc``, ``rows``/``trials``, ``dataset``, ``data_hash``, ``profile``, ``strategy``,
-    ``seeds``, ``wall_time``)."""
+    ``test_acc``, ``test_acc_std``, ``rows``/``trials``, ``rung_trials``, ``dataset``,
+    ``data_hash``, ``profile``, ``strategy``, ``strategy_options``, ``by_strategy``,
+    ``best_strategy``, ``seeds``, ``train_time``, ``wall_time``)."""
     path = Path(out_dir) / SUMMARY_JSON
     path.parent.mkdir(parents=True, exist_ok=True)
     return atomic.write_text(path, json.dumps(summary, indent=2, default=str))

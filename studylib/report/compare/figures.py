@@ -8,6 +8,7 @@ from typing import Sequence
 import numpy as np
 
 from ... import paths
+from ...progress import count
 from ...provenance import now_iso
 from ..figures import _finish, _new_figure
 from ..keep import kept
@@ -167,7 +168,7 @@ def bench_table(bench: BenchRun | None, *, styled: bool = False):
     fmt = {c: "{:.3g}" for c in s.columns if c.startswith("median regret")}
     fmt.update({c: "{:.2g}" for c in s.columns if c.startswith("Wilcoxon")})
     fmt["evals for half the seeds to reach random's final median"] = lambda v: (f">{bench.budget}" if np.isinf(v) else f"{v:g}")
-    caption = (f"{TABLE_BENCH}: {len(bench.seeds)} seeds x {bench.budget} evaluations"
+    caption = (f"{TABLE_BENCH}: {count(len(bench.seeds), 'seed')} x {bench.budget} evaluations"
                + ("; with fewer than 6 seeds no Wilcoxon p can fall below 0.05" if len(bench.seeds) < 6 else ""))
 
     final = [c for c in s.columns if c.startswith("median regret")][-1]
@@ -259,7 +260,7 @@ def protocol(run: CompareRun) -> Markdown:
         b = run.bench
         lines.append(
             f"* **Tabular benchmark:** the same rules on precomputed tables ({', '.join(b.tables)}): "
-            f"{b.budget} charged evaluations, {len(b.seeds)} seeds; an evaluation returns one training "
+            f"{b.budget} charged evaluations, {count(len(b.seeds), 'seed')}; an evaluation returns one training "
             "seed of the config drawn at random (the same draws for every strategy of a run seed), a "
             "repeat is served from the cache and not charged; regret = best mean in the table − mean "
             "of the incumbent: the best *observed* config (once a config is replicated, the best mean "
@@ -287,14 +288,15 @@ def compare_provenance(run: CompareRun) -> Block:
         ("Dataset", same["Dataset"]),
         ("Profile", same["Profile"]),
         ("Seeds", same["Seeds"]),
-        ("Trials", f"{st['trials']} per study x {len(run.strategies)} strategies x {len(run.seeds)} seeds = "
+        ("Trials", f"{st['trials']} per study x {count(len(run.strategies), 'strategy', 'strategies')} x "
+                   f"{count(len(run.seeds), 'seed')} = "
                    f"{len(frame)} ({run.trained} trained now, {run.served} served from the ledgers; "
                    f"{status.get('failed', 0)} failed, {status.get('diverged', 0)} diverged)"),
         ("Executor", run.executor),
     ]
     if run.bench is not None:
         b = run.bench
-        rows.append(("Tabular benchmark", f"{', '.join(b.tables)}; {len(b.seeds)} seeds x {b.budget} evaluations "
+        rows.append(("Tabular benchmark", f"{', '.join(b.tables)}; {count(len(b.seeds), 'seed')} x {b.budget} evaluations "
                                           f"({_fmt_time(b.wall_time)}; {b.out_dir})"))
     rows += [
         *time_rows(train_time, run.wall_time, run.trained, run.served),

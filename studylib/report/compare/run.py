@@ -15,6 +15,7 @@ import pandas as pd
 
 from ... import defaults, fidelity, paths, profiles
 from ...errors import StudyError
+from ...progress import count
 from ...names import split_names
 from ..regret import plot_regret
 from ..folders import default_out_dir, write_summary
@@ -113,7 +114,7 @@ class ComparePlan:
 
 def bench_context(bench: BenchRun) -> str:
     """The line under the benchmark figure: what its curves are."""
-    return (f"this run: {len(bench.seeds)} seeds x {bench.budget} evaluations per strategy and table; "
+    return (f"this run: {count(len(bench.seeds), 'seed')} x {bench.budget} evaluations per strategy and table; "
             "regret = best mean in the table - mean of the incumbent (best observed; replicated: "
             "mean less one standard error)")
 
@@ -260,7 +261,7 @@ def run_bench_curves(tables, strategies, seeds, budget: int, out_dir: str | Path
                    seeds=seed_list, budget=int(budget), curves=curves, summary=summary, out_dir=out,
                    wall_time=time.perf_counter() - start)
     plot_regret(run.curves, out / "bench_regret.png", run.strategies, context=bench_context(run))
-    _note(f"benchmark: {len(run.tables)} table(s) x {len(run.strategies)} strategies x {len(seed_list)} seeds "
-          f"x {budget} evaluations ({run.wall_time:.0f} s)")
+    _note(f"benchmark: {count(len(run.tables), 'table')} x {count(len(run.strategies), 'strategy', 'strategies')} x "
+          f"{count(len(seed_list), 'seed')} x {budget} evaluations ({run.wall_time:.0f} s)")
     return run
 
