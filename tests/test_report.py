@@ -188,6 +188,9 @@ def test_table_iv_and_seed_summary_give_mean_and_spread_over_seeds():
     s = report.seed_summary(df)
     assert list(s.index) == ["0", "1", "mean ± std"]
     assert s.loc["mean ± std", "test_acc of that trial"] == "0.7000 ± 0.1414"
+    assert s["trials"].tolist() == [2, 2, 2]  # the mean row's trials are per seed, as the rows above
+    shown = report.seed_summary(df, styled=True)  # the report's: every number to 4 decimals
+    assert shown.caption.startswith("The best trial of each seed") and ">0.8000<" in shown.to_html()
 
 
 def test_best_by_seed_skips_failed_trials():

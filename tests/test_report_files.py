@@ -86,8 +86,8 @@ def test_a_table_is_written_as_csv_with_its_numbers_and_as_latex_with_its_captio
     assert caption.startswith("Appendix 1: trials sorted by best\\_acc")
     assert not re.search(r"(?<!\\)[_%&#]", caption)  # LaTeX's special characters escaped
     assert "best\\_acc" in tex.split("\\midrule")[0]  # the columns too
-    report.group_summary(run, "learning_rate")
-    report.group_summary(run, column="batch_size")
+    report.group_summary(run, "learning_rate", styled=True)
+    report.group_summary(run, column="batch_size", styled=True)
     report.table_iv(run, styled=True)
     report.table_iv_figure(run)  # draws Table IV's numbers again: a figure only
     assert names(tmp_path)["tables"] == [f"{n}{s}" for n in ("appendix_table", "group_summary_batch_size",
@@ -171,7 +171,7 @@ def test_the_first_argument_by_keyword_and_a_tables_numbers_beside_what_the_repo
 def test_several_seeds_make_a_flat_latex_table_any_latex_reads(tmp_path):
     run = _fake_run(tmp_path, seeds=(0, 1))
     report.appendix_table(run, styled=True)
-    report.group_summary(run, "learning_rate")
+    report.group_summary(run, "learning_rate", styled=True)
     tex = (tmp_path / "tables" / "appendix_table.tex").read_text()
     assert "multirow" not in tex and "cline" not in tex and "\\begin{tabular}" in tex
     body = tex.split("\\midrule")[1].split("\\bottomrule")[0].strip().splitlines()
@@ -247,8 +247,8 @@ def test_a_value_never_reached_is_infinity_in_latex_and_names_with_spaces_are_li
 
 def test_every_latex_table_has_a_caption_latex_can_number_and_small_numbers_in_math(tmp_path):
     run = _fake_run(tmp_path, seeds=(0, 1))
-    report.seed_summary(run)
-    report.group_summary(run, "learning_rate")
+    report.seed_summary(run, styled=True)
+    report.group_summary(run, "learning_rate", styled=True)
     for name, start in (("seed_summary", "The best trial of each seed"),
                         ("group_summary_learning_rate", "Validation accuracy (best\\_acc) of the trials by "
                                                         "learning\\_rate")):
@@ -259,3 +259,12 @@ def test_every_latex_table_has_a_caption_latex_can_number_and_small_numbers_in_m
     tex = (tmp_path / "tables" / "numbers.tex").read_text()
     assert "\\caption{Final accuracy}" in tex  # LaTeX numbers it: no "Table 1: Table V."
     assert "$1\\times10^{-5}$ & $5.637\\times10^{-5}$" in tex and "0.5 & 0.01" in tex and "e-0" not in tex
+
+
+def test_a_column_of_decimals_keeps_its_decimals_in_latex_and_text_reads_left_in_table_iv(tmp_path):
+    frame = pd.DataFrame({"network": ["a", "b"], "accuracy": [92.0, 90.22]})
+    keep.write(frame.style, tmp_path, "decimals")
+    tex = (tmp_path / "tables" / "decimals.tex").read_text()
+    assert "a & 92.00 \\\\" in tex and "b & 90.22 \\\\" in tex
+    html = report.table_iv(_fake_run(tmp_path), styled=True).to_html()
+    assert html.count("text-align: left") >= 3  # Network, Dataset, Source

@@ -219,7 +219,8 @@ def _table(shown, plain, folder: Path, name: str) -> list[Path]:
     data = styler.data.copy(deep=False)  # the copy's own frame, its levels' names escaped
     data.index, data.columns = escaped(data.index), escaped(data.columns)
     styler.data, styler.index, styler.columns = data, data.index, data.columns
-    styler = (styler.format(number, na_rep="-", escape="latex").format_index(escape="latex", axis=1)
+    formats = {c: column_number(data.iloc[:, i]) for i, c in enumerate(data.columns)}
+    styler = (styler.format(formats, na_rep="-", escape="latex").format_index(escape="latex", axis=1)
               .format_index(lambda v: number(v) if isinstance(v, float) else latex_escape(str(v)), axis=0))
     latex = styler.to_latex(convert_css=True, hrules=True, caption=caption or None, label=f"tab:{name}",
                             sparse_index=False, position_float="centering")
@@ -243,6 +244,16 @@ def number(v):
     text = f"{v:.4g}"
     mantissa, e, exponent = text.partition("e")
     return f"${mantissa}\\times10^{{{int(exponent)}}}$" if e else text
+
+
+def column_number(values):
+    """How a column's cells are set: :func:`number`, except that a column of plain decimals gives
+    each the decimals of its longest (``92.00`` above ``90.22``, not ``92``)."""
+    texts = [f"{v:.4g}" for v in values if isinstance(v, float) and math.isfinite(v)]
+    if not texts or any("e" in t for t in texts):
+        return number
+    decimals = max(len(t.partition(".")[2]) for t in texts)
+    return lambda v: f"{v:.{decimals}f}" if isinstance(v, float) and math.isfinite(v) else number(v)
 
 
 def latex_escape(text: str) -> str:

@@ -223,9 +223,10 @@ def best_by_seed(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 @kept()
-def seed_summary(data) -> pd.DataFrame:
+def seed_summary(data, *, styled: bool = False):
     """One row per seed (trials, best validation accuracy, test accuracy of that trial) and, with
-    several seeds, a last row ``mean ± std`` (sample standard deviation)."""
+    several seeds, a last row ``mean ± std`` (sample standard deviation; its ``trials``: per
+    seed, as the rows above). ``styled=True``: a captioned Styler, 4 decimals (the report's)."""
     frame = data.frame if isinstance(data, RoundRun) else data
     best = best_by_seed(frame)
     rows = []
@@ -237,14 +238,15 @@ def seed_summary(data) -> pd.DataFrame:
     if len(out) > 1:
         a, t = _mean_std(best, "best_acc"), _mean_std(best, "test_acc")
         out = out.astype({"best_acc (val)": object, "test_acc of that trial": object})
-        out.loc[len(out)] = {"seed": "mean ± std", "trials": int(out["trials"].sum()),
+        per_seed = out["trials"].mean()
+        out.loc[len(out)] = {"seed": "mean ± std", "trials": int(per_seed) if per_seed == int(per_seed) else per_seed,
                              "best_acc (val)": numbers.format_mean_spread(a["best_acc"], a["best_acc_std"]),
                              "test_acc of that trial": numbers.format_mean_spread(t["test_acc"], t["test_acc_std"])}
     out = out.set_index("seed")
     out.attrs["caption"] = ("The best trial of each seed: its validation accuracy and the test accuracy of that "
                             "trial" + (" (last row: mean ± sample standard deviation over the seeds)"
                                        if len(out) > 1 else ""))
-    return out
+    return out.style.set_caption(out.attrs["caption"]).format(precision=4) if styled else out
 
 
 # -- running ----------------------------------------------------------------------------------

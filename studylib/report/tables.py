@@ -230,10 +230,11 @@ def appendix_table(data, space: SearchSpace | str | None = None, *, extra: tuple
 
 
 @kept(by="column")
-def group_summary(data, column: str) -> pd.DataFrame:
+def group_summary(data, column: str, *, styled: bool = False):
     """``best_acc`` per value of ``column``: trials, mean, median, max (what a figure shows, as
     numbers). A multi-fidelity round's configs stopped below the top rung are scored after fewer
-    epochs: two more columns give how many configs reached the top rung and their mean."""
+    epochs: two more columns give how many configs reached the top rung and their mean.
+    ``styled=True``: a captioned Styler, 4 decimals (the report's)."""
     from .rounds import stopped_early
 
     frame, _ = _unpack(data)
@@ -250,6 +251,9 @@ def group_summary(data, column: str) -> pd.DataFrame:
     out.attrs["caption"] = (f"Validation accuracy (best_acc) of the trials by {column}: how many, their mean, "
                             "median and maximum" + (f"; and of the configs trained to {top} epochs"
                                                     if low.any() else ""))
+    if styled:
+        return (out.style.set_caption(out.attrs["caption"]).format(precision=4)
+                .format_index(lambda v: f"{v:g}" if isinstance(v, float) else v))
     return out
 
 
@@ -289,4 +293,5 @@ def table_iv(data, *, styled: bool = False):
         table = table.drop(columns=["± std"])
     return (table.style.set_caption(caption).format({"Accuracy (%)": "{:.2f}", "± std": "{:.2f}"}, na_rep="",
                                                     subset=[c for c in ("Accuracy (%)", "± std") if c in table])
-            .apply(bold_ours, axis=1).hide(axis="index"))
+            .apply(bold_ours, axis=1).hide(axis="index")
+            .set_properties(subset=["Network", "Dataset", "Source"], **{"text-align": "left"}))  # text reads left
