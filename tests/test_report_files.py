@@ -267,4 +267,5 @@ def test_a_column_of_decimals_keeps_its_decimals_in_latex_and_text_reads_left_in
     tex = (tmp_path / "tables" / "decimals.tex").read_text()
     assert "a & 92.00 \\\\" in tex and "b & 90.22 \\\\" in tex
     html = report.table_iv(_fake_run(tmp_path), styled=True).to_html()
-    assert html.count("text-align: left") >= 3  # Network, Dataset, Source
+    left = " ".join(re.findall(r"([^{}]*)\{\s*text-align: left", html))
+    assert all(f"row0_col{c}" in left for c in (0, 2, 3)) and "row0_col1" not in left  # not Accuracy (%)
