@@ -42,7 +42,7 @@ def add_arguments(parser) -> None:
 def main(args) -> int:
     if not getattr(args, "table", None):
         raise StudyError("export-table needs --table FILE.csv (the table file to write)")
-    from .outdir import check_out_file
+    from .outdir import check_out_file, first_few, study_folder, study_folders_below
 
     if Path(args.table).is_symlink():  # written where the link points, as a shell's > writes it
         try:
@@ -65,11 +65,10 @@ def main(args) -> int:
     note = coverage_note(frame)
     if note:
         print(note, file=sys.stderr)
-    nested = _nested_study_folders(args.folder)
+    nested = study_folders_below(study_folder(args.folder))
     if nested:
-        more = f" and {len(nested) - 3} more" if len(nested) > 3 else ""
         print(f"studylib: note: the folder also holds study folders of their own "
-              f"({', '.join(map(str, nested[:3]))}{more}, e.g. the seeds of a `run --seeds N` round): "
+              f"({first_few(nested)}, e.g. the seeds of a `run --seeds N` round): "
               "this table has none of their trials; export each of them too", file=sys.stderr)
     short = int((lengths < lengths.max()).sum())
     if short:
@@ -229,15 +228,6 @@ def _length(curve: dict | None) -> int:
 def _metric_order(name: str):
     """Validation metrics first (``val_accuracy`` leads), then the rest alphabetically."""
     return (not name.startswith("val_"), name != "val_accuracy", name)
-
-
-def _nested_study_folders(folder) -> list[Path]:
-    """The study folders (each with a ledger) below the study folder ``folder`` (or its ledger)."""
-    from . import paths
-
-    folder = Path(folder)
-    folder = folder.parent if folder.name == paths.LEDGER_NAME and folder.is_file() else folder
-    return sorted(p.parent for p in folder.rglob(paths.LEDGER_NAME) if p.parent != folder)
 
 
 def write_table(frame, out) -> None:

@@ -176,13 +176,29 @@ def write_study_record(out: Path, study_id: str, record: dict) -> None:
     atomic.write_text(path, json.dumps({"study_id": study_id, **record}, indent=2, default=str))
 
 
+def study_folder(path: str | Path) -> Path:
+    """The folder of a study folder given as itself or as its ledger file."""
+    path = Path(path)
+    return path.parent if path.name == paths.LEDGER_NAME and path.is_file() else path
+
+
+def study_folders_below(folder: str | Path) -> list[Path]:
+    """The study folders (each with a ledger) below ``folder``, not itself, sorted."""
+    folder = Path(folder)
+    return sorted(p.parent for p in folder.rglob(paths.LEDGER_NAME) if p.parent != folder) if folder.is_dir() else []
+
+
+def first_few(items, n: int = 3) -> str:
+    """``a, b, c and 2 more``."""
+    items = [str(i) for i in items]
+    return ", ".join(items[:n]) + (f" and {len(items) - n} more" if len(items) > n else "")
+
+
 def study_ledger(folder: str | Path) -> Path:
     """The ledger of a study folder (the ``--out`` of ``studylib search``; or the ledger itself);
     :class:`StudyError` (one line) for a missing folder, a file, or a folder without one (naming
     the study folders inside it, e.g. the seeds of a ``run --seeds N`` round)."""
-    folder = Path(folder)
-    if folder.name == paths.LEDGER_NAME and folder.is_file():  # the ledger itself was given
-        folder = folder.parent
+    folder = study_folder(folder)
     if not folder.exists():
         raise StudyError(f"no such folder: {folder}")
     if folder.is_file():
@@ -191,10 +207,8 @@ def study_ledger(folder: str | Path) -> Path:
         raise StudyError(f"{folder} is a file: give a study folder (the --out of studylib search){hint}")
     path = folder / paths.LEDGER_NAME
     if not path.is_file():
-        inside = sorted(p.parent for p in folder.rglob(paths.LEDGER_NAME)) if folder.is_dir() else []
-        more = f" and {len(inside) - 3} more" if len(inside) > 3 else ""
-        hint = f"; the study folders in it: {', '.join(map(str, inside[:3]))}{more}" if inside else \
-            "; is it a study folder?"
+        inside = study_folders_below(folder)
+        hint = f"; the study folders in it: {first_few(inside)}" if inside else "; is it a study folder?"
         raise StudyError(f"no ledger in {folder} (expected {path}{hint})")
     return path
 

@@ -353,7 +353,7 @@ def study_provenance(result) -> dict:
     path = Path(result.out_dir) / paths.LEDGER_NAME
     if not path.exists():
         return {}
-    with Ledger(path) as led:
+    with Ledger(path, read_only=True) as led:  # a report reads; it writes no ledger
         return next((s["provenance"] for s in led.studies() if s["study_id"] == result.study_id), {})
 
 
