@@ -12,6 +12,9 @@ accuracy was scored with. Written (each whole): ``FOLDER/best-<study_id>.keras``
 and, beside it, ``<that name>.json``: study, trial, config, seed, epochs, data, the ledger's and
 this training's numbers, what changed since the study, and the provenance.
 
+A folder without a ledger whose study folders hold them (a ``--seeds N`` round, a comparison)
+gives the best of all their studies (:func:`best_below`), saved in that folder.
+
 ``--refit`` (:func:`train_refit`) trains the config instead on the training and validation sets
 together, for the epochs its trial took to its best validation accuracy, and scores the test set
 once: a study's final model, to ``FOLDER/best-<study_id>-refit.keras``, with nothing to check
@@ -62,6 +65,8 @@ class BestModel:
     mean: dict = field(default_factory=dict)  # and the study's mean over them
     data: dict = field(default_factory=dict, repr=False)  # Dataset.describe() of the data it trained on
     refit: bool = False  # trained on training + validation (train_refit), not as its trial was
+    among: int = 1  # the studies it was the best of (several: those below the folder given)
+    folder: Path | None = None  # its study's folder
 
     def differences(self) -> list[str]:
         """What differs between the study's training and this one's: the Keras backend and the
@@ -96,7 +101,8 @@ class BestModel:
 
         import os
 
-        return {"study_id": self.study_id, "trial": self.trial, "config": self.config, "seed": self.seed,
+        return {"study_id": self.study_id, "study_folder": str(self.folder) if self.folder else None,
+                "best_of_studies": self.among, "trial": self.trial, "config": self.config, "seed": self.seed,
                 "epochs": self.epochs, "patience": self.patience, "data": self.data,
                 "runs": self.runs, **({"mean_over_runs": self.mean} if self.runs > 1 else {}),
                 "recorded": self.recorded,
@@ -147,6 +153,40 @@ def best_trial(ledger, study_id: str, folder):
     return best, (raw.iloc[0] if len(raw) else best)
 
 
+def best_below(folder: Path, study: str | None) -> tuple[Path, str, int]:
+    """``(study folder, study_id, studies compared)``: of every study in the study folders below
+    ``folder`` (a ``--seeds N`` round, a comparison: strategies and seeds), the one whose best
+    config the ``best:`` rule (:func:`studylib.numbers.best_config`) names over all their trials
+    together; ``study`` limits it to that study. :class:`StudyError` for none. A study id found in
+    two folders (a copy) counts once, the first folder's."""
+    import pandas as pd
+
+    from . import paths
+    from .fidelity import collapse_rungs
+    from .ledger import Ledger
+    from .numbers import best_config
+    from .outdir import first_few, study_folders_below
+
+    frames, where = [], {}
+    for sub in study_folders_below(folder):
+        with Ledger(sub / paths.LEDGER_NAME, read_only=True) as ledger:
+            for s in ledger.studies():
+                sid = s["study_id"]
+                if sid in where or study not in (None, sid):
+                    continue
+                where[sid] = sub
+                frame = ledger.frame(sid)
+                if len(frame):
+                    frames.append(collapse_rungs(frame))
+    if study is not None and not where:
+        raise StudyError(f"no study {study!r} in the study folders below {folder} "
+                         f"({first_few(study_folders_below(folder))})")
+    best = best_config(pd.concat(frames, ignore_index=True)) if frames else None
+    if best is None:
+        raise StudyError(f"no study below {folder} has a successful trial to train again")
+    return where[best["study_id"]], str(best["study_id"]), len(where)
+
+
 def check_backend(study: dict, folder) -> None:
     """:class:`StudyError` where ``study`` trained on another Keras backend than this process's:
     another backend trains another network from the same seed."""
@@ -193,12 +233,19 @@ def best_model(folder, study: str | None = None, save: str | Path | None = None,
     epoch bar at a terminal; ``refit`` trains on the training and validation sets together
     (:func:`train_refit`). Every input is checked before training."""
     from .ledger import Ledger
-    from .outdir import check_out_file, study_ledger
+    from . import paths
+    from .outdir import check_out_file, study_folder, study_folders_below, study_ledger
     from .progress import EpochBar
     from .study_spec import rebuilt
 
     if save is not None:
         check_out_file(Path(save), ".keras", flag="--save")  # before reading the ledger
+    given = study_folder(folder)
+    among = 1
+    if given.is_dir() and not (given / paths.LEDGER_NAME).exists() and study_folders_below(given):
+        folder, study, among = best_below(given, study)  # a round's seeds, a comparison
+        if save is None:
+            save = given / f"best-{study}{'-refit' if refit else ''}.keras"
     path = study_ledger(folder)
     folder = path.parent
     with Ledger(path, read_only=True) as ledger:
@@ -222,7 +269,8 @@ def best_model(folder, study: str | None = None, save: str | Path | None = None,
     finally:
         bar.close()
     best = BestModel(study_id=study_id, trial=int(row["trial"]), config=config, seed=seed, epochs=epochs,
-                     patience=patience, refit=refit, recorded={k: _plain(raw.get(k)) for k in CHECKED},
+                     patience=patience, refit=refit, among=among, folder=folder,
+                     recorded={k: _plain(raw.get(k)) for k in CHECKED},
                      result=result, model=model, path=target, trained_with=chosen.get("provenance") or {},
                      trainer=chosen.get("fingerprint") or "", runs=runs, data=data.describe(),
                      mean={k: _plain(row.get(k)) for k in CHECKED} if runs > 1 else {})
@@ -321,7 +369,8 @@ def add_arguments(parser) -> None:
 
     parser.add_argument("folder", metavar="FOLDER",
                         help="a study folder: the --out of studylib search, or a round's folder (it holds "
-                             "ledger.sqlite)")
+                             "ledger.sqlite); or a folder of study folders (a --seeds round's, a comparison's): "
+                             "the best of all their studies")
     parser.add_argument("--study", metavar="ID", help="the study (a study_id of FOLDER/trials.csv); needed "
                                                       "when FOLDER holds several")
     parser.add_argument("--save", metavar="FILE.keras", type=path,
@@ -343,6 +392,8 @@ def main(args) -> int:
     best = best_model(args.folder, args.study, args.save, data_dir=args.data_dir, progress=not args.no_progress,
                       refit=args.refit)
     rec, r = best.recorded, best.result
+    if best.among > 1:
+        print(f"the best of {best.among} studies: {best.study_id} in {best.folder}")
     print(f"best: trial {best.trial}  " + "  ".join(f"{k}={v}" for k, v in best.config.items()))
     if best.runs > 1:
         print(f"a config of {best.runs} runs (the study's mean: validation {_fmt(best.mean.get('best_acc'))}, test "

@@ -145,7 +145,7 @@ def test_bad_input_one_line_exit_2_nothing_written(studies, tmp_path, capsys):
     before = sorted(p.name for p in shared.iterdir())
     cases = [
         (["best", str(tmp_path / "nowhere")], "no such folder"),
-        (["best", str(tmp_path)], "no ledger in"),
+        (["best", str(tmp_path / "empty")], "no ledger in"),
         (["best", str(shared)], "holds 2 studies: give one with --study (round1-random-s0-"),
         (["best", str(shared), "--study", "nope"], "no study 'nope' in"),
         (["best", str(shared), "--study", "x", "--save", str(tmp_path / "m.h5")], "use a .keras file name"),
@@ -153,6 +153,7 @@ def test_bad_input_one_line_exit_2_nothing_written(studies, tmp_path, capsys):
         (["best", str(studies / "random"), "--save", str(tmp_path / "blocked.keras")], "blocked.keras.json is a folder"),
     ]
     (tmp_path / "blocked.keras.json").mkdir()  # the record's name taken by a folder: refused before training
+    (tmp_path / "empty").mkdir()
     for argv, message in cases:
         rc, out, err = run_cli(argv + ["--no-progress"], capsys)
         assert rc == 2 and len(err) == 1 and message in err[0] and err[0].startswith("studylib: error:"), (argv, err)
@@ -230,3 +231,27 @@ def test_the_epoch_bar_shows_what_a_training_measures(monkeypatch):
         bar(1, {"accuracy": 0.75, "val_accuracy": 0.25})
         assert shown in str(bar.bar) and bar.bar.n == 1
         bar.close()
+
+
+def test_a_folder_of_study_folders_gives_the_best_of_all_their_studies(tmp_path, capsys):
+    parent = tmp_path / "round"
+    for seed in (0, 1):  # as a --seeds 2 round keeps them: seed-<s>/
+        assert cli.main(["search", "round1", "--trials", "2", "--max-epochs", "1", "--train-size", "100",
+                         "--seed", str(seed), "--out", str(parent / f"seed-{seed}"), "--no-progress"]) == 0
+    capsys.readouterr()
+    trials = pd.concat([pd.read_csv(parent / f"seed-{s}" / paths.TRIALS_CSV).assign(folder=f"seed-{s}")
+                        for s in (0, 1)], ignore_index=True)
+    top = trials.loc[trials["best_acc"].idxmax()]
+    rc, out, err = run_cli(["best", str(parent), "--no-progress"], capsys)
+    assert rc == 0 and err == []
+    lines = out.splitlines()
+    assert lines[0] == f"the best of 2 studies: {top['study_id']} in {parent / top['folder']}"
+    assert lines[1].startswith(f"best: trial {int(top['trial'])}  ") and lines[3] == "the same as the ledger's"
+    record = json.loads((parent / f"best-{top['study_id']}.keras.json").read_text())  # in the folder given
+    assert record["study_folder"] == str(parent / top["folder"]) and record["best_of_studies"] == 2
+    other = trials.loc[trials["study_id"] != top["study_id"]]
+    pick = other.loc[other["best_acc"].idxmax()]
+    best = B.best_model(parent, study=pick["study_id"], save=tmp_path / "other.keras")
+    assert (best.study_id, best.trial, best.among) == (pick["study_id"], int(pick["trial"]), 1)
+    with pytest.raises(B.StudyError, match="no study 'nope' in the study folders below"):
+        B.best_model(parent, study="nope")
