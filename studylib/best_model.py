@@ -284,17 +284,24 @@ def train(config: dict, data, epochs: int, patience: int | None, seed: int, on_e
     the best epoch's weights (:func:`~studylib.training.score` restores them). Written here, not
     as a change to the trainer, whose source is part of every trial's key (a change would stop
     every earlier study from continuing); ``tests/test_best_model.py`` checks the numbers agree."""
-    import keras
-
-    from .model import build_model
     from .training import Run, score, train_epochs
 
     start = time.perf_counter()
-    keras.utils.clear_session(free_memory=False)
-    keras.utils.set_random_seed(int(seed))
-    model = build_model(config, data.input_shape, data.n_classes)
+    model = _new_model(config, data, seed)
     run = train_epochs(model, config, data, seed, Run({}), int(epochs), patience, on_epoch)
     return model, score(model, config, data, run, start)
+
+
+def _new_model(config: dict, data, seed: int):
+    """``config``'s network, built as :func:`studylib.training.evaluate` builds a trial's: a fresh
+    Keras session, every generator seeded with ``seed``."""
+    import keras
+
+    from .model import build_model
+
+    keras.utils.clear_session(free_memory=False)
+    keras.utils.set_random_seed(int(seed))
+    return build_model(config, data.input_shape, data.n_classes)
 
 
 def refit_epochs(raw, epochs: int) -> int:
@@ -313,18 +320,14 @@ def train_refit(config: dict, data, epochs: int, seed: int, on_epoch=None):
     differs from the trial's from the first step."""
     import dataclasses
 
-    import keras
     import numpy as np
 
-    from .model import build_model
     from .training import Run, TrialResult, train_epochs
 
     start = time.perf_counter()
     whole = dataclasses.replace(data, x_train=np.concatenate([data.x_train, data.x_val]),
                                 y_train=np.concatenate([data.y_train, data.y_val]))
-    keras.utils.clear_session(free_memory=False)
-    keras.utils.set_random_seed(int(seed))
-    model = build_model(config, data.input_shape, data.n_classes)
+    model = _new_model(config, data, seed)
     # Keras needs validation data to log val_*; the validation set is now training data, so those
     # logs mean nothing and nothing reads them
     run = train_epochs(model, config, whole, seed, Run({}), int(epochs), None, on_epoch)
