@@ -169,7 +169,7 @@ def default_out(args, declared: dict | None = None, names: list[str] | None = No
     v = {k: getattr(args, k, None) for k in PARAMETERS}
     given = _given(args)
     for key, value in (declared or {}).items():
-        flagged = key in given if given is not None else v[key] != PARAMETERS[key]
+        flagged = _set_by_user(key, v[key], given)
         if not flagged and isinstance(value, (str, int)) and not isinstance(value, bool):
             v[key] = value
     options = None
@@ -210,6 +210,12 @@ def _given(args) -> set[str] | None:
         return set(vars(parser.parse_known_args(argv[argv.index("run") + 1:])[0]))
 
 
+def _set_by_user(key: str, value, given: set[str] | None) -> bool:
+    """The command line gave option ``key`` (:func:`_given`; without its words: a value other than
+    the default)."""
+    return key in given if given is not None else value != PARAMETERS[key]
+
+
 def _parameters(args, name: str, nb: Path, out: Path) -> dict:
     """The papermill parameters for this notebook: the options it declares (an option it does not
     declare but the user set is an error), ``out_dir`` pointing at ``OUT/<round>``."""
@@ -223,7 +229,7 @@ def _parameters(args, name: str, nb: Path, out: Path) -> dict:
     params = {}
     for k, v in values.items():
         if k in declared:
-            if k in given if given is not None else v != PARAMETERS[k]:  # else the notebook's own default
+            if _set_by_user(k, v, given):  # else the notebook's own default
                 params[k] = v
         elif v != PARAMETERS[k] and k in assigned:
             raise notebook_params.unreadable(nb, name, k, assigned)
@@ -240,7 +246,7 @@ def _parameters(args, name: str, nb: Path, out: Path) -> dict:
                     else f" (did you mean {close[0]!r}?)" if close else "")
             raise StudyError(f"notebook {nb.name} (round {name}) has no settable parameter {key!r}{hint}; "
                              f"it takes: {settable}")
-        if key in values and (key in given if given is not None else values[key] != PARAMETERS[key]):
+        if key in values and _set_by_user(key, values[key], given):
             raise StudyError(f"{key} given twice: {_flag(key)} {values[key]} and -p {item}; give one")
         text = item.partition("=")[2].strip()
         params[key] = notebook_params.as_declared(value, text, declared[key].get("inferred_type_name"))
