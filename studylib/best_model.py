@@ -27,6 +27,7 @@ or its record that cannot be written): one line, exit 2, nothing written.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -169,7 +170,7 @@ def best_below(folder: Path, study: str | None) -> tuple[Path, str, int]:
 
     frames, where = [], {}
     for sub in study_folders_below(folder):
-        with Ledger(sub / paths.LEDGER_NAME, read_only=True) as ledger:
+        with Ledger(sub / paths.LEDGER_NAME, read_only=True) as ledger, damaged(sub / paths.LEDGER_NAME):
             for s in ledger.studies():
                 sid = s["study_id"]
                 if sid in where or study not in (None, sid):
@@ -185,6 +186,22 @@ def best_below(folder: Path, study: str | None) -> tuple[Path, str, int]:
     if best is None:
         raise StudyError(f"no study below {folder} has a successful trial to train again")
     return where[best["study_id"]], str(best["study_id"]), len(where)
+
+
+@contextlib.contextmanager
+def damaged(path):
+    """Reading the ledger ``path``: an SQLite file without a ledger's tables, or a record that is
+    not JSON (edited or damaged by hand), is :class:`StudyError`, one line."""
+    import sqlite3
+
+    from .errors import first_line
+
+    try:
+        yield
+    except sqlite3.Error as e:
+        raise StudyError(f"{path} is not a studylib ledger ({first_line(e)})") from None
+    except ValueError as e:
+        raise StudyError(f"{path} holds a damaged record ({type(e).__name__}: {first_line(e)})") from None
 
 
 def check_backend(study: dict, folder) -> None:
@@ -238,8 +255,9 @@ def best_model(folder, study: str | None = None, save: str | Path | None = None,
     from .progress import EpochBar
     from .study_spec import rebuilt
 
+    flag = "--save" if save is not None else "the model file"
     if save is not None:
-        check_out_file(Path(save), ".keras", flag="--save")  # before reading the ledger
+        check_out_file(Path(save), ".keras", flag=flag)  # before reading the ledger
     given = study_folder(folder)
     among = 1
     if given.is_dir() and not (given / paths.LEDGER_NAME).exists() and study_folders_below(given):
@@ -248,14 +266,14 @@ def best_model(folder, study: str | None = None, save: str | Path | None = None,
             save = given / f"best-{study}{'-refit' if refit else ''}.keras"
     path = study_ledger(folder)
     folder = path.parent
-    with Ledger(path, read_only=True) as ledger:
+    with Ledger(path, read_only=True) as ledger, damaged(path):
         chosen = choose_study(ledger, study, folder)
         row, raw = best_trial(ledger, chosen["study_id"], folder)
     study_id = chosen["study_id"]
     check_backend(chosen, folder)
     target = Path(save) if save else folder / f"best-{study_id}{'-refit' if refit else ''}.keras"
-    check_out_file(target, ".keras", flag="--save")
-    check_out_file(record_path(target), flag="--save's record")
+    check_out_file(target, ".keras", flag=flag)
+    check_out_file(record_path(target), flag=f"{flag}'s record")
     spec, data = rebuilt(chosen, data_dir=data_dir)
     config = {d.name: _plain(raw[d.name]) for d in spec.space.dimensions if d.name in raw}
     epochs, patience, seed = training_of(raw, chosen["spec"].get("budget") or {})

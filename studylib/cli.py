@@ -268,11 +268,13 @@ def main(argv: list[str] | None = None) -> int:
             dask_log.setLevel(logging.CRITICAL)  # scheduler would log each loss at ERROR (set back on return)
         raise KeyboardInterrupt
 
-    # the commands that leave a ledger to continue, and bench, whose pool is stopped as by Ctrl-C
-    # (not explore, which has its own handler)
+    # the commands that leave a ledger to continue, bench, whose pool is stopped as by Ctrl-C, and the
+    # commands whose files are written whole only when a stop unwinds them (not explore, which has its
+    # own handler)
     resumable = args.command in ("search", "run")
     try:
-        previous = signal.signal(signal.SIGTERM, terminate) if resumable or args.command == "bench" else None
+        stops = resumable or args.command in ("bench", "best", "export-table")
+        previous = signal.signal(signal.SIGTERM, terminate) if stops else None
     except ValueError:  # not the main thread
         previous = None
     try:

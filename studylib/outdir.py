@@ -133,7 +133,8 @@ def check_out_file(out: Path, suffix: str | None = None, flag: str = "--out") ->
         raise StudyError(f"{flag} {out} is a folder")
     folder = out.parent if str(out.parent) else Path(".")
     if not folder.is_dir():
-        raise StudyError(f"{flag} {out}: folder {folder} does not exist")
+        raise StudyError(f"{flag} {out}: {folder} is a file, not a folder" if folder.exists() else
+                         f"{flag} {out}: folder {folder} does not exist")
     if out.exists() and not os.access(out, os.W_OK):
         raise StudyError(f"{flag} {out}: not writable")
     try:  # a probe file: os.access says yes to root even where the file system says no (/proc)

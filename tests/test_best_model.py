@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -255,3 +256,57 @@ def test_a_folder_of_study_folders_gives_the_best_of_all_their_studies(tmp_path,
     assert (best.study_id, best.trial, best.among) == (pick["study_id"], int(pick["trial"]), 1)
     with pytest.raises(B.StudyError, match="no study 'nope' in the study folders below"):
         B.best_model(parent, study="nope")
+
+
+def test_a_ledger_that_is_not_one_or_is_damaged_is_one_line(studies, tmp_path, capsys):
+    import shutil
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / paths.LEDGER_NAME).write_bytes(b"")  # an empty file: SQLite opens it, with no tables
+    other = tmp_path / "other"
+    other.mkdir()
+    with sqlite3.connect(other / paths.LEDGER_NAME) as conn:
+        conn.execute("CREATE TABLE notes (x)")
+    broken = tmp_path / "broken"
+    shutil.copytree(studies / "random", broken, ignore=shutil.ignore_patterns("best-*"))
+    with sqlite3.connect(broken / paths.LEDGER_NAME) as conn:
+        conn.execute("UPDATE studies SET spec = '{bad'")
+    for folder, message in ((empty, "is not a studylib ledger (no such table"),
+                            (other, "is not a studylib ledger (no such table"),
+                            (broken, "holds a damaged record (JSONDecodeError: ")):
+        before = sorted(p.name for p in folder.iterdir())
+        rc, _, err = run_cli(["best", str(folder), "--no-progress"], capsys)
+        assert rc == 2 and len(err) == 1 and message in err[0], (folder, err)
+        assert sorted(p.name for p in folder.iterdir()) == before
+
+
+def test_sigterm_stops_best_as_ctrl_c_does_so_its_files_are_whole_or_absent(studies, capsys, monkeypatch):
+    import os
+    import signal
+
+    def stopped(args):  # as a batch system's SIGTERM arriving mid-save
+        os.kill(os.getpid(), signal.SIGTERM)
+        return 0
+
+    monkeypatch.setattr(B, "main", stopped)
+    rc, _, err = run_cli(["best", str(studies / "random"), "--no-progress"], capsys)
+    assert rc == 130 and err == ["studylib: interrupted"]
+
+
+def test_a_model_file_the_user_did_not_name_is_not_called_save(studies, tmp_path, capsys, monkeypatch):
+    from studylib import outdir
+
+    real = outdir.check_out_file
+
+    def read_only(out, suffix=None, flag="--out"):
+        if Path(out).parent == studies / "random":
+            raise B.StudyError(f"{flag} {out}: not writable (Read-only file system)")
+        return real(out, suffix, flag)
+
+    monkeypatch.setattr(outdir, "check_out_file", read_only)
+    rc, _, err = run_cli(["best", str(studies / "random"), "--no-progress"], capsys)
+    assert rc == 2 and err[0].startswith("studylib: error: the model file ") and "--save" not in err[0]
+    (tmp_path / "afile").write_text("")
+    rc, _, err = run_cli(["best", str(studies / "random"), "--save", str(tmp_path / "afile" / "m.keras")], capsys)
+    assert rc == 2 and err[0].endswith(f"{tmp_path / 'afile'} is a file, not a folder")

@@ -287,6 +287,13 @@ def test_a_ledger_record_damaged_by_hand_is_one_line(study, tmp_path, capsys):
 
     e = Explorer(copy)  # the explorer says it too, in the page
     assert "cannot read the ledgers: JSONDecodeError" in e.source_message.value
+    with sqlite3.connect(copy / "ledger.sqlite") as conn:  # JSON, but not a history: a list, not metric -> values
+        conn.execute("UPDATE trials SET config = (SELECT config FROM trials WHERE rowid = 2) WHERE rowid = 1")
+        conn.execute("UPDATE trials SET history = '[1, 2]'")
+    conn.close()
+    assert cli.main(["export-table", str(copy), "--table", str(tmp_path / "t.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "holds a damaged record (a history that is not metric -> values: [1, 2])" in err and err.count("\n") == 1
 
 
 def test_a_table_given_as_a_link_is_written_where_it_points(study, tmp_path, capsys):
