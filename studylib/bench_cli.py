@@ -13,7 +13,7 @@ from pathlib import Path
 from . import paths
 from .bench import (BENCH_FILES, DEFAULT_BUDGET, DEFAULT_STRATEGIES, MAX_BUDGET, default_out_dir, format_summary, resolve_strategies,
                     run_bench, summarize, write_results, wrote_line)
-from .cliargs import add_deprecated, add_no_progress, add_seeds, nonneg_int, path, positive_int
+from .cliargs import add_deprecated, add_no_progress, add_seeds, nonneg_int, path, positive_int, worker_count
 from .errors import StudyError
 from .fidelity import check_seeds
 from .names import split_names
@@ -46,7 +46,7 @@ def add_arguments(parser) -> None:
     add_deprecated(parser, "--budget", "--trials (or --budget-epochs with --fidelity epoch)", dest="budget",
                    type=positive_int)
     parser.add_argument("--out", default=None, type=path, help=f"output folder (default {default_out_dir()})")
-    parser.add_argument("--workers", type=positive_int, default=2, metavar="N",
+    parser.add_argument("--workers", type=worker_count, default=2, metavar="N",
                         help="N worker processes run benchmark runs at once (default 2)")
     add_no_progress(parser, "the summary is still printed")
     add_deprecated(parser, "--quiet", "--no-progress", dest="no_progress", flag=True)

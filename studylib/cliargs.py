@@ -45,6 +45,10 @@ nonneg_int = _number(int, 0, False, "a non-negative integer")
 positive_float = _number(float, 0, True, "a positive number")
 nonneg_float = _number(float, 0, False, "a non-negative number")
 port_number = _number(int, 1, False, "a port number (1-65535)", maximum=65535)
+#: the most seeds a command runs (--seeds, a round's repeats, a comparison's bench_seeds): each is a
+#: study or a run, and a billion would fill memory before the first
+MAX_SEEDS = 10_000
+seed_count = _number(int, 0, True, f"a number of seeds from 1 to {MAX_SEEDS:,}", maximum=MAX_SEEDS)
 
 
 def path(text: str) -> str:
@@ -198,9 +202,27 @@ def add_no_progress(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("--no-progress", action="store_true", help=f"no progress output ({what})")
 
 
+def seeds_at_most(name: str, n: int) -> int:
+    """``n`` seeds, at most :data:`MAX_SEEDS` (a notebook parameter's check); else one line."""
+    from .errors import StudyError
+
+    if n > MAX_SEEDS:
+        raise StudyError(f"{name} {n}: at most {MAX_SEEDS:,} seeds")
+    return n
+
+
+def worker_count(text: str) -> int:
+    """An argparse type for ``--workers``: 1 to 4 per CPU of this machine (each worker is a
+    process; more only share the same cores and memory)."""
+    import os
+
+    most = 4 * (os.cpu_count() or 1)
+    return _number(int, 0, True, f"a number of workers from 1 to {most} (4 per CPU here)", maximum=most)(text)
+
+
 def add_seeds(p: argparse.ArgumentParser, default: int | None, what: str, dest: str = "seeds") -> None:
     """``--seeds N``: seeds S..S+N-1 where S is ``--seed``."""
-    p.add_argument("--seeds", type=positive_int, default=default, metavar="N", dest=dest,
+    p.add_argument("--seeds", type=seed_count, default=default, metavar="N", dest=dest,
                    help=f"{what}: seeds SEED..SEED+N-1" + (f" (default: {default})" if default else ""))
 
 
@@ -254,7 +276,7 @@ def add_study_arguments(p: argparse.ArgumentParser, *, default_out: str | None =
     g.add_argument("--executor", choices=("serial", "dask", "inline"), default=None,
                    help="serial: one trial at a time in a reused child process (default); dask: on a Dask "
                         "cluster (--workers or --scheduler); inline: in this process")
-    g.add_argument("--workers", type=positive_int, metavar="N",
+    g.add_argument("--workers", type=worker_count, metavar="N",
                    help="N worker processes run trials at once: a local Dask cluster of N single-thread "
                         "workers (implies --executor dask)")
     g.add_argument("--scheduler", metavar="ADDRESS", type=scheduler,

@@ -18,6 +18,9 @@ from .errors import StudyError, first_line
 from .strategies import REGISTRY, Strategy, strategy_class
 
 DRY_RUN = 60  # made-up results a strategy with options given is tried on before a study starts
+#: options that size a population, all of whose members are drawn before the first trial: at most
+#: this (a billion would hang the study's start for hours, a typo's cost)
+POPULATION_OPTIONS, MAX_POPULATION = ("population_size", "offspring"), 10_000
 
 
 def dry_run(strategy: Strategy, name: str, options: dict) -> None:
@@ -62,6 +65,9 @@ def check_option_types(strategy: str, options: dict) -> None:
         kind = _kind(value, hints[key]) if key in hints else None
         if kind is not None:
             raise StudyError(f"strategy option {key}={value!r}: {strategy}'s {key} must be {kind}")
+        if key in POPULATION_OPTIONS and isinstance(value, numbers.Real) and value > MAX_POPULATION:
+            raise StudyError(f"strategy option {key}={value!r}: at most {MAX_POPULATION:,} (each member is drawn "
+                             "before the first trial)")
     check_library_options(strategy, options)
 
 

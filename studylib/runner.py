@@ -59,7 +59,7 @@ PARAMETERS = {"dataset": defaults.DATASET, "profile": defaults.PROFILE, "strateg
 
 
 def add_arguments(p) -> None:
-    from .cliargs import add_deprecated, add_seeds, add_study_arguments, positive_int
+    from .cliargs import add_deprecated, add_seeds, add_study_arguments, seed_count
 
     p.add_argument("round", metavar="ROUND",
                    help="round1, round2, round3, all (the three), compare, or NAME for any other "
@@ -69,7 +69,7 @@ def add_arguments(p) -> None:
     add_study_arguments(p, default_out=None, execution=False)
     add_seeds(p, None, "run each study once per seed and report mean ± std (default: the notebook's)",
               dest="repeats")
-    add_deprecated(p, "--repeats", "--seeds", dest="repeats", type=positive_int)
+    add_deprecated(p, "--repeats", "--seeds", dest="repeats", type=seed_count)
     p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                    help="set any other parameter the notebook declares (VALUE read as YAML), e.g. "
                         "-p bench_seeds=30 -p strategies=random,memetic")

@@ -2,11 +2,16 @@
 written), and the old spellings still work with a one-line deprecation warning."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from studylib import cli
+
+WORKERS = f"a number of workers from 1 to {4 * (os.cpu_count() or 1)} (4 per CPU here)"
+SEEDS = "a number of seeds from 1 to 10,000"
 
 
 def call(argv, capsys):
@@ -22,20 +27,27 @@ BENCH = ["bench", "--table", "hpobench-car", "--strategies", "random"]
 
 
 @pytest.mark.parametrize("argv, message", [
-    (BENCH + ["--workers", "0"], "argument --workers: expected a positive integer, got '0'"),
-    (BENCH + ["--workers", "two"], "argument --workers: expected a positive integer, got 'two'"),
-    (BENCH + ["--seeds", "0"], "argument --seeds: expected a positive integer, got '0'"),
+    (BENCH + ["--workers", "0"], f"argument --workers: expected {WORKERS}, got '0'"),
+    (BENCH + ["--workers", "two"], f"argument --workers: expected {WORKERS}, got 'two'"),
+    (BENCH + ["--workers", "100000"], f"argument --workers: expected {WORKERS}, got '100000'"),
+    (BENCH + ["--seeds", "0"], f"argument --seeds: expected {SEEDS}, got '0'"),
+    (BENCH + ["--seeds", "2147483648"], f"argument --seeds: expected {SEEDS}, got '2147483648'"),
     (BENCH + ["--seed", "-1"], "argument --seed: expected a non-negative integer, got '-1'"),
     (BENCH + ["--trials", "0"], "argument --trials: expected a positive integer, got '0'"),
     (BENCH + ["--budget-epochs", "0"], "argument --budget-epochs: expected a positive integer, got '0'"),
     (BENCH + ["--budget-epochs", "9"], "--budget-epochs needs --fidelity epoch"),
     (BENCH + ["--budget", "0"], "argument --budget: expected a positive integer, got '0'"),
-    (["search", "round1", "--workers", "0"], "argument --workers: expected a positive integer, got '0'"),
+    (["search", "round1", "--workers", "0"], f"argument --workers: expected {WORKERS}, got '0'"),
+    (["search", "round1", "--strategy-option", "population_size=1000000000"],
+     "strategy option population_size=1000000000: at most 10,000 (each member is drawn before the first trial)"),
     (["search", "round1", "--seed", "x"], "argument --seed: expected a non-negative integer, got 'x'"),
     (["search", "round1", "--trials", "-3"], "argument --trials: expected a positive integer, got '-3'"),
     (["search", "round1", "--budget-epochs", "0"], "argument --budget-epochs: expected a positive integer"),
-    (["run", "round1", "--seeds", "0"], "argument --seeds: expected a positive integer, got '0'"),
-    (["run", "round1", "--repeats", "0"], "argument --repeats: expected a positive integer, got '0'"),
+    (["run", "round1", "--seeds", "0"], f"argument --seeds: expected {SEEDS}, got '0'"),
+    (["run", "round1", "--seeds", "2147483648"], f"argument --seeds: expected {SEEDS}, got '2147483648'"),
+    (["run", "round1", "-p", "repeats=20000"], "repeats 20000: at most 10,000 seeds"),
+    (["run", "compare", "-p", "bench_seeds=20000"], "bench_seeds 20000: at most 10,000 seeds"),
+    (["run", "round1", "--repeats", "0"], f"argument --repeats: expected {SEEDS}, got '0'"),
     (["explore", "--port", "0"], "argument --port: expected a port number (1-65535), got '0'"),
     (["export-table", "somewhere"], "export-table needs --table FILE.csv"),
     (["search", "round1", "--out", ""], "argument --out: expected a path, got an empty string"),

@@ -259,11 +259,12 @@ def plan_round(round_name: str | SearchSpace, *, dataset: str = defaults.DATASET
     """Every input of :func:`run_round` checked (for every seed) and the data loaded; raises
     :class:`StudyError` (one line) before anything is written (``studylib run`` calls it first,
     too). Returns the space, the output folder and ``[(seed, (spec, data)), ...]``."""
+    from ..cliargs import seeds_at_most
     from ..outdir import check_out_dir
     from ..fidelity import check_seeds
     from ..study_spec import prepare, study_space, whole_number
 
-    repeats = whole_number("repeats", repeats)
+    repeats = seeds_at_most("repeats", whole_number("repeats", repeats))
     space = study_space(round_name)
     out = Path(out_dir) if out_dir else default_out_dir(
         dataset, profile, strategy=strategy, train_size=train_size, max_epochs=max_epochs, patience=patience,

@@ -86,6 +86,10 @@ def settings(profile: str = "smoke", *, trials: int | None = None, repeats: int 
             base[k] = _positive(k, v)
     if repeats is not None:
         base["repeats"] = _positive("repeats", repeats)
+    from ...cliargs import seeds_at_most
+
+    for k in ("repeats", "bench_seeds"):
+        seeds_at_most(k, base[k])
     from ...bench import MAX_BUDGET
 
     if base["bench_budget"] > MAX_BUDGET:
