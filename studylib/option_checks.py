@@ -37,7 +37,8 @@ def dry_run(strategy: Strategy, name: str, options: dict) -> None:
             for item in items:
                 strategy.tell(item, float(made_up.random()))
     except Exception as e:  # noqa: BLE001  whatever the strategy raises, said in one line
-        raise StudyError(f"strategy options {options}: {name} fails on made-up results: {first_line(e)}") from None
+        what = f"strategy options {options}: {name}" if options else f"strategy {name} on this space"
+        raise StudyError(f"{what} fails on made-up results: {first_line(e)}") from None
 
 
 def inner_strategy(strategy: str, options: dict | None) -> str | None:

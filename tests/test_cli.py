@@ -627,6 +627,9 @@ def test_options_that_break_a_strategy_only_mid_study_are_found_on_a_dry_run():
                                          r"out of bounds$"):
         dry_run(probe, "random", {"x": 1})
     assert len(told) == 3 and all(0 <= s < 1 for s in told)
+    told.clear()  # no options given: the space is what it fails on (grid on a space past int64, say)
+    with pytest.raises(StudyError, match=r"^strategy random on this space fails on made-up results: index 0 is"):
+        dry_run(probe, "random", {})
 
 
 def test_a_samplers_whole_float_and_0_or_1_run_as_the_types_declared():
