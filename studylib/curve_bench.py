@@ -78,6 +78,9 @@ def curve_table_from_frame(frame, name: str, metric: str, maximize: bool, source
     epoch = pd.to_numeric(frame[EPOCH], errors="coerce")
     if epoch.isna().any() or (epoch != epoch.round()).any() or (epoch < 1).any():
         raise StudyError(f"{where}: column 'epoch' must hold whole numbers >= 1")
+    if (epoch > len(frame)).any():  # a curve holds every epoch up to its last, a row each
+        raise StudyError(f"{where}: column 'epoch' holds {epoch.max():g}, more than the file's {len(frame)} rows: "
+                         "every curve needs a row for each epoch from 1 to its last")
     frame = frame.assign(**{EPOCH: epoch.astype(int)})
     values = list(frame.columns[list(frame.columns).index(EPOCH) + 1:])
     if metric in values:  # the other per-epoch values are not hyperparameters

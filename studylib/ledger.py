@@ -85,6 +85,8 @@ class Ledger:
             self.conn = sqlite3.connect(self.path, timeout=LOCK_TIMEOUT, isolation_level=None)
             self._set_up()
         except sqlite3.DatabaseError as e:
+            if self._tidy:  # a damaged file read: the empty journal files its reading made go again
+                self._drop_empty_journal()
             raise StudyError(f"ledger {self.path} is not a usable SQLite file ({e})") from None
 
     def _open_read_only(self, tries: int = 5) -> sqlite3.Connection:
@@ -93,9 +95,10 @@ class Ledger:
             try:
                 conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone()
                 return conn
-            except sqlite3.OperationalError as e:  # a WAL file's readers make its -shm beside it: not in an archive
+            except sqlite3.DatabaseError as e:  # a WAL file's readers make its -shm beside it: not in an archive
                 conn.close()
-                if "unable to open" not in str(e) and "readonly" not in str(e):
+                if not isinstance(e, sqlite3.OperationalError) or (
+                        "unable to open" not in str(e) and "readonly" not in str(e)):
                     raise
             time.sleep(0.02 * (attempt + 1))  # a writer in another process opening or closing it: again
         wal = self._journal[0]
@@ -147,6 +150,18 @@ class Ledger:
         self.conn.close()
         if self._tidy and any(p.exists() for p in self._journal):
             self._remove_journal()
+
+    def _drop_empty_journal(self) -> None:
+        """Remove the journal files a failed read of a damaged ledger made (none existed before):
+        an empty ``-wal`` and its ``-shm``; a ``-wal`` holding anything stays, with its ``-shm``."""
+        wal, shm = self._journal
+        try:
+            if wal.exists() and wal.stat().st_size:
+                return
+            wal.unlink(missing_ok=True)
+            shm.unlink(missing_ok=True)
+        except OSError:
+            pass  # a folder that cannot be written: nothing was made there
 
     def _remove_journal(self) -> None:
         """Remove the journal files a read-only reader made beside a ledger that had none: a

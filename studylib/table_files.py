@@ -182,7 +182,8 @@ def _metric_values(col, metric: str, where: str) -> np.ndarray:
     values = col.to_numpy(dtype=float)
     bad = ~np.isfinite(values)
     if bad.any():
-        raise StudyError(f"{where}: metric {metric!r} is empty, NaN or infinite in {int(bad.sum())} rows "
+        raise StudyError(f"{where}: metric {metric!r} is empty, NaN or infinite in {int(bad.sum())} "
+                         f"row{'' if bad.sum() == 1 else 's'} "
                          f"(first in data row {_row(bad)})")
     return values
 
@@ -192,7 +193,9 @@ def check_filled(frame, columns, where: str) -> None:
     for c in columns:
         empty = frame[c].isna()
         if empty.any():
-            raise StudyError(f"{where}: column {c!r} has {int(empty.sum())} empty cells (first in data row {_row(empty)})")
+            n = int(empty.sum())
+            raise StudyError(f"{where}: column {c!r} has {n} empty cell{'' if n == 1 else 's'} "
+                             f"(first in data row {_row(empty)})")
 
 
 def _row(mask) -> int:

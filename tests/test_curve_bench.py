@@ -152,12 +152,14 @@ def test_bench_cli_writes_a_cost_column(tmp_path, capsys):
     ("missing epoch", "lack epochs 1..9, e.g. a=1, b='x', seed=10: missing epoch 5"),
     ("no epoch column", "needs an 'epoch' column"),
     ("bad epoch", "column 'epoch' must hold whole numbers >= 1"),
+    ("huge epoch", "column 'epoch' holds 1e+09, more than the file's 216 rows: every curve needs a row for each "
+                   "epoch from 1 to its last"),  # not a set of a billion epochs to name the missing ones
     ("metric before epoch", "the --metric column 'val_accuracy' must come after 'epoch'"),
     ("built-in", "--fidelity epoch needs table files"),
     ("no fidelity", "need --fidelity epoch"),
     ("budget below the top rung", "budget-epochs 8 is below asha's top rung on c (9 epochs, the table's last)"),
-    ("empty metric cell", "metric 'val_accuracy' is empty, NaN or infinite in 1 rows (first in data row 21)"),
-    ("empty hyperparameter cell", "column 'b' has 1 empty cells (first in data row 31)"),  # not "missing epoch"
+    ("empty metric cell", "metric 'val_accuracy' is empty, NaN or infinite in 1 row (first in data row 21)"),
+    ("empty hyperparameter cell", "column 'b' has 1 empty cell (first in data row 31)"),  # not "missing epoch"
     ("missing combination", "(hyperparameters read: a, b; every column left of 'epoch' but 'seed' is one)"),
     ("another suffix", "c.txt: not a built-in table, and a table file must end in .csv or .parquet"),  # not "needs table files"
 ])
@@ -170,6 +172,8 @@ def test_bad_inputs_are_one_line_exit_2_nothing_written(tmp_path, capsys, case, 
         data = data.drop(columns="epoch")
     elif case == "bad epoch":
         data.loc[3, "epoch"] = 0
+    elif case == "huge epoch":
+        data.loc[3, "epoch"] = 10 ** 9
     elif case == "metric before epoch":
         data = data[["a", "b", "seed", "val_accuracy", "epoch"]]
     elif case == "built-in":

@@ -173,6 +173,21 @@ def test_a_reader_leaves_no_journal_files_beside_a_ledger_that_had_none(tmp_path
     assert not path.exists()
 
 
+def test_reading_a_cut_off_ledger_is_one_line_and_leaves_no_journal_files(tmp_path):
+    from studylib.errors import StudyError
+
+    whole = tmp_path / "whole.sqlite"
+    with Ledger(whole) as led:
+        for i in range(40):
+            led.record(trial(f"k{i}", {"filters1": 8 + i}))
+    cut = tmp_path / "cut"
+    cut.mkdir()
+    (cut / "ledger.sqlite").write_bytes(whole.read_bytes()[:5000])  # a copy that stopped part way
+    with pytest.raises(StudyError, match=r"is not a usable SQLite file \(database disk image is malformed\)"):
+        Ledger(cut / "ledger.sqlite", read_only=True)
+    assert sorted(p.name for p in cut.iterdir()) == ["ledger.sqlite"]
+
+
 def test_a_ledger_whose_path_holds_uri_characters_is_read(tmp_path):
     path = tmp_path / "a?b #c%20" / "ledger.sqlite"
     path.parent.mkdir()

@@ -187,7 +187,7 @@ def write_bad(tmp_path, case):
         return p, flags, "config and seed repeated in data row 25 (seed 1;"
     if case == "empty hyperparameter":
         grid_frame().assign(lr=[np.nan] + [0.1] * 23).to_csv(p, index=False)
-        return p, flags, "column 'lr' has 1 empty cells"
+        return p, flags, "column 'lr' has 1 empty cell "
     if case == "too many combinations":
         rng = np.random.default_rng(0)
         pd.DataFrame({f"x{i}": rng.permutation(40) for i in range(5)} | {"acc": np.ones(40)}).to_csv(p, index=False)
