@@ -98,6 +98,8 @@ class BestModel:
         return all(_close(self.recorded.get(k), got[k]) for k in CHECKED)
 
     def record(self) -> dict:
+        """The JSON record beside the model (strict JSON: a NaN is null)."""
+        from .numbers import json_number
         from .provenance import collect
 
         import os
@@ -107,7 +109,8 @@ class BestModel:
                 "epochs": self.epochs, "patience": self.patience, "data": self.data,
                 "runs": self.runs, **({"mean_over_runs": self.mean} if self.runs > 1 else {}),
                 "recorded": self.recorded,
-                "retrained": {"best_acc": self.result.best_acc, "test_acc": self.result.test_acc,
+                "retrained": {"best_acc": json_number(self.result.best_acc, None),
+                              "test_acc": json_number(self.result.test_acc, None),
                               "best_epoch": self.result.best_epoch, "epochs": self.result.epochs},
                 **({"refit": {"on": "training + validation", "images": self.data.get("n_train", 0)
                               + self.data.get("n_val", 0), "status": self.result.status}} if self.refit else {}),
