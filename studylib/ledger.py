@@ -85,7 +85,9 @@ class Ledger:
             self.conn = sqlite3.connect(self.path, timeout=LOCK_TIMEOUT, isolation_level=None)
             self._set_up()
         except sqlite3.DatabaseError as e:
-            if self._tidy:  # a damaged file read: the empty journal files its reading made go again
+            # a damaged file read: the empty journal files its reading made go again (not after
+            # "database is locked": they may be a writer's that has just begun)
+            if self._tidy and not isinstance(e, sqlite3.OperationalError):
                 self._drop_empty_journal()
             raise StudyError(f"ledger {self.path} is not a usable SQLite file ({e})") from None
 
