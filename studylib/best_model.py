@@ -68,6 +68,7 @@ class BestModel:
     refit: bool = False  # trained on training + validation (train_refit), not as its trial was
     among: int = 1  # the studies it was the best of (several: those below the folder given)
     folder: Path | None = None  # its study's folder
+    refit_to: str = ""  # how a refit's epochs were chosen
 
     def differences(self) -> list[str]:
         """What differs between the study's training and this one's: the Keras backend and the
@@ -142,27 +143,30 @@ def choose_study(ledger, study: str | None, folder) -> dict:
     return studies[0]
 
 
-def best_trial(ledger, study_id: str, folder):
-    """``(row, raw)``: the best config's row as ``trials.csv`` and the ``best:`` line give it, and
-    the ledger row of the trial to train again (its first run; of a multi-fidelity study, its
-    highest rung)."""
+def best_trial(ledger, study_id: str, folder, best=None):
+    """``(row, raw)``: the best config's row as ``trials.csv`` and the ``best:`` line give it (or
+    ``best``, a row chosen among several studies: :func:`best_below`), and the ledger row of the
+    trial to train again (its first run; of a multi-fidelity study, its highest rung)."""
     from .fidelity import collapse_rungs
     from .numbers import best_config
 
     frame = ledger.frame(study_id)
-    best = best_config(collapse_rungs(frame)) if len(frame) else None
+    if best is None:
+        best = best_config(collapse_rungs(frame)) if len(frame) else None
     if best is None:
         raise StudyError(f"study {study_id} in {folder} has no successful trial to train again")
     raw = frame[frame["key"] == best["key"]] if "key" in frame and "key" in best else frame.iloc[0:0]
     return best, (raw.iloc[0] if len(raw) else best)
 
 
-def best_below(folder: Path, study: str | None) -> tuple[Path, str, int]:
-    """``(study folder, study_id, studies compared)``: of every study in the study folders below
-    ``folder`` (a ``--seeds N`` round, a comparison: strategies and seeds), the one whose best
-    config the ``best:`` rule (:func:`studylib.numbers.best_config`) names over all their trials
-    together; ``study`` limits it to that study. :class:`StudyError` for none. A study id found in
-    two folders (a copy) counts once, the first folder's."""
+def best_below(folder: Path, study: str | None):
+    """``(study folder, study_id, row, studies compared)``: the config the ``best:`` rule
+    (:func:`studylib.numbers.best_config`) names over all the trials of every study in the study
+    folders below ``folder`` (a ``--seeds N`` round, a comparison: strategies and seeds) together,
+    its study and its row; ``study`` limits it to that study. The studies must share one search
+    space and one dataset (the same data: validation accuracies on other data do not compare).
+    :class:`StudyError` for none or a mix. A study id found in two folders (a copy) counts once,
+    the first folder's (in name order)."""
     import pandas as pd
 
     from . import paths
@@ -171,7 +175,7 @@ def best_below(folder: Path, study: str | None) -> tuple[Path, str, int]:
     from .numbers import best_config
     from .outdir import first_few, study_folders_below
 
-    frames, where = [], {}
+    frames, where, kinds = [], {}, {}
     for sub in study_folders_below(folder):
         with Ledger(sub / paths.LEDGER_NAME, read_only=True) as ledger, damaged(sub / paths.LEDGER_NAME):
             for s in ledger.studies():
@@ -179,31 +183,43 @@ def best_below(folder: Path, study: str | None) -> tuple[Path, str, int]:
                 if sid in where or study not in (None, sid):
                     continue
                 where[sid] = sub
+                spec = s["spec"]
+                kinds.setdefault((spec.get("space"), spec.get("space_hash"), spec.get("dataset"),
+                                  spec.get("data_hash")), sid)
                 frame = ledger.frame(sid)
                 if len(frame):
                     frames.append(collapse_rungs(frame))
     if study is not None and not where:
         raise StudyError(f"no study {study!r} in the study folders below {folder} "
                          f"({first_few(study_folders_below(folder))})")
+    if len(kinds) > 1:
+        named = "; ".join(f"{sid} ({space} on {dataset})" for (space, _, dataset, _), sid in kinds.items())
+        raise StudyError(f"the study folders below {folder} hold studies of {len(kinds)} search spaces or datasets "
+                         f"(e.g. {named}): their accuracies do not compare; give one folder, or --study ID")
     best = best_config(pd.concat(frames, ignore_index=True)) if frames else None
     if best is None:
         raise StudyError(f"no study below {folder} has a successful trial to train again")
-    return where[best["study_id"]], str(best["study_id"]), len(where)
+    return where[best["study_id"]], str(best["study_id"]), best, len(where)
 
 
 @contextlib.contextmanager
 def damaged(path):
-    """Reading the ledger ``path``: an SQLite file without a ledger's tables, or a record that is
-    not JSON (edited or damaged by hand), is :class:`StudyError`, one line."""
+    """Reading the ledger ``path``: an SQLite file without a ledger's tables, a record that is not
+    JSON (edited or damaged by hand), or a file SQLite cannot read now (locked) is
+    :class:`StudyError`, one line."""
     import sqlite3
 
     from .errors import first_line
 
     try:
         yield
-    except sqlite3.Error as e:
+    except sqlite3.OperationalError as e:
+        if "no such" not in str(e):  # locked, an I/O error: said as it is
+            raise StudyError(f"cannot read {path}: {first_line(e)}") from None
         raise StudyError(f"{path} is not a studylib ledger ({first_line(e)})") from None
-    except ValueError as e:
+    except sqlite3.DatabaseError as e:
+        raise StudyError(f"{path} is not a studylib ledger ({first_line(e)})") from None
+    except json.JSONDecodeError as e:
         raise StudyError(f"{path} holds a damaged record ({type(e).__name__}: {first_line(e)})") from None
 
 
@@ -262,16 +278,16 @@ def best_model(folder, study: str | None = None, save: str | Path | None = None,
     if save is not None:
         check_out_file(Path(save), ".keras", flag=flag)  # before reading the ledger
     given = study_folder(folder)
-    among = 1
+    among, joint = 1, None
     if given.is_dir() and not (given / paths.LEDGER_NAME).exists() and study_folders_below(given):
-        folder, study, among = best_below(given, study)  # a round's seeds, a comparison
+        folder, study, joint, among = best_below(given, study)  # a round's seeds, a comparison
         if save is None:
             save = given / f"best-{study}{'-refit' if refit else ''}.keras"
     path = study_ledger(folder)
     folder = path.parent
     with Ledger(path, read_only=True) as ledger, damaged(path):
         chosen = choose_study(ledger, study, folder)
-        row, raw = best_trial(ledger, chosen["study_id"], folder)
+        row, raw = best_trial(ledger, chosen["study_id"], folder, best=joint)
     study_id = chosen["study_id"]
     check_backend(chosen, folder)
     target = Path(save) if save else folder / f"best-{study_id}{'-refit' if refit else ''}.keras"
@@ -283,14 +299,20 @@ def best_model(folder, study: str | None = None, save: str | Path | None = None,
     runs = int(row.get("runs", 1) or 1) if not _missing(row.get("runs", 1)) else 1
     if refit:
         epochs, patience = refit_epochs(raw, epochs), None
+        refit_to = "the trial's best epoch" if epochs == _best_epoch(raw) else \
+            "the trial's epochs: it recorded no best epoch"
     bar = EpochBar(progress, epochs, metric="accuracy" if refit else "val_accuracy")
     try:
         model, result = (train_refit(config, data, epochs, seed, bar) if refit
                          else train(config, data, epochs, patience, seed, bar))
     finally:
         bar.close()
+    if refit and result.status == "diverged":
+        raise StudyError(f"the refit's loss turned NaN at epoch {result.epochs}: no model written (studylib best "
+                         "without --refit trains it as its trial was)")
     best = BestModel(study_id=study_id, trial=int(row["trial"]), config=config, seed=seed, epochs=epochs,
                      patience=patience, refit=refit, among=among, folder=folder,
+                     refit_to=refit_to if refit else "",
                      recorded={k: _plain(raw.get(k)) for k in CHECKED},
                      result=result, model=model, path=target, trained_with=chosen.get("provenance") or {},
                      trainer=chosen.get("fingerprint") or "", runs=runs, data=data.describe(),
@@ -328,8 +350,12 @@ def _new_model(config: dict, data, seed: int):
 def refit_epochs(raw, epochs: int) -> int:
     """How long a refit trains: the epochs the trial ``raw`` took to its best validation accuracy
     (its ``best_epoch``), or ``epochs`` where it has none (a trial that diverged at once)."""
+    return _best_epoch(raw) or epochs
+
+
+def _best_epoch(raw) -> int:
     b = raw.get("best_epoch")
-    return epochs if _missing(b) or int(b) < 1 else int(b)
+    return 0 if _missing(b) or int(b) < 1 else int(b)
 
 
 def train_refit(config: dict, data, epochs: int, seed: int, on_epoch=None):
@@ -420,17 +446,15 @@ def main(args) -> int:
         print(f"the best of {best.among} studies: {best.study_id} in {best.folder}")
     print(f"best: trial {best.trial}  " + "  ".join(f"{k}={v}" for k, v in best.config.items()))
     if best.runs > 1:
+        again = "its first run is refit (its seed, its best epoch)" if best.refit else "its first run is trained again"
         print(f"a config of {best.runs} runs (the study's mean: validation {_fmt(best.mean.get('best_acc'))}, test "
-              f"{_fmt(best.mean.get('test_acc'))}): its first run is trained again")
+              f"{_fmt(best.mean.get('test_acc'))}): {again}")
     took = f"({time.perf_counter() - start:.0f} s)"
     if best.refit:
         images = best.data.get("n_train", 0) + best.data.get("n_val", 0)
-        print(f"refit on training + validation ({count(images, 'image')}): {count(r.epochs, 'epoch')} (the trial's "
-              f"best epoch), seed {best.seed}: test accuracy {r.test_acc:.4f} (the trial's, trained on training "
-              f"alone: {_fmt(rec.get('test_acc'))}) {took}")
-        if r.status == "diverged":
-            print(f"studylib: note: the loss turned NaN at epoch {r.epochs}: the model is saved as it was then",
-                  file=sys.stderr)
+        print(f"refit on training + validation ({count(images, 'image')}): {count(r.epochs, 'epoch')} "
+              f"({best.refit_to}), seed {best.seed}: test accuracy {r.test_acc:.4f} (the trial's, trained on "
+              f"training alone: {_fmt(rec.get('test_acc'))}) {took}")
     else:
         print(f"trained again: {count(r.epochs, 'epoch')} (best epoch {r.best_epoch}), seed {best.seed}: validation "
               f"accuracy {r.best_acc:.4f}, test {r.test_acc:.4f} {took}")

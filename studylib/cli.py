@@ -222,7 +222,7 @@ def _disk_full_line(full: BaseException, args, resumable: bool) -> str:
 
 def _ledger_under(args) -> bool:
     """Whether the command's output folder (``run``'s default one too) holds a ledger to continue."""
-    out = getattr(args, "out", None)
+    out = getattr(args, "out", None) or getattr(args, "resolved_out", None)  # run: the folder it chose
     if out is None and args.command == "run":
         from .runner import default_out
 

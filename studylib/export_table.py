@@ -148,7 +148,8 @@ def learning_curves(folder, studies: list[str] | None = None) -> "pd.DataFrame":
             space = check_one_kind(ledger, studies, {r[0] for r in rows}, folder)
         except ValueError as e:  # a record that is not JSON: a ledger edited or damaged by hand
             raise StudyError(f"{path} holds a damaged record ({type(e).__name__}: {first_line(e)})") from None
-    bad = next((curve for *_, curve in rows if curve is not None and not isinstance(curve, dict)), None)
+    bad = next((curve for *_, curve in rows if curve is not None and not (
+        isinstance(curve, dict) and all(isinstance(v, list) for v in curve.values()))), None)
     if bad is not None:  # JSON, but not a history's shape (metric -> values per epoch)
         raise StudyError(f"{path} holds a damaged record (a history that is not metric -> values: {str(bad)[:40]})")
     longest: dict[tuple[str, int], dict] = {}

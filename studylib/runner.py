@@ -331,6 +331,7 @@ def main(args) -> int:
 
     check_out_dir(out, index=True, study=True)  # before resolve(): a link to nowhere is refused, not followed
     out = out.resolve()
+    args.resolved_out = out  # for the line a stop prints (cli._ledger_under): the folder chosen here
     plans = [(name, nb, _parameters(args, name, nb, out)) for name, nb in rounds]
     _validate(plans)
     out.mkdir(parents=True, exist_ok=True)

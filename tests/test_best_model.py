@@ -217,6 +217,21 @@ def test_refit_trains_on_training_and_validation_for_the_trials_best_epoch(studi
     assert not [p for p in folder.iterdir() if p.name.startswith(".")]
 
 
+def test_a_refit_whose_loss_turns_nan_writes_no_model(studies, tmp_path, capsys, monkeypatch):
+    real = B.train_refit
+
+    def diverged(*a, **k):
+        model, result = real(*a, **k)
+        result.status = "diverged"
+        return model, result
+
+    monkeypatch.setattr(B, "train_refit", diverged)
+    rc, _, err = run_cli(["best", str(studies / "random"), "--refit", "--save", str(tmp_path / "m.keras"),
+                          "--no-progress"], capsys)
+    assert rc == 2 and len(err) == 1 and "the refit's loss turned NaN at epoch" in err[0]
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_refit_epochs_are_the_trials_best_epoch():
     assert B.refit_epochs(pd.Series({"best_epoch": 3}), 9) == 3
     assert B.refit_epochs(pd.Series({"best_epoch": 0}), 9) == 9  # diverged before any epoch: the trial's epochs
@@ -281,7 +296,9 @@ def test_a_ledger_that_is_not_one_or_is_damaged_is_one_line(studies, tmp_path, c
         assert sorted(p.name for p in folder.iterdir()) == before
 
 
-def test_sigterm_stops_best_as_ctrl_c_does_so_its_files_are_whole_or_absent(studies, capsys, monkeypatch):
+def test_sigterm_stops_best_as_ctrl_c_does(studies, capsys, monkeypatch):
+    """So ``_save``'s clean-up runs (a SIGTERM not turned into KeyboardInterrupt ends the process
+    at once, its temporary file left)."""
     import os
     import signal
 
@@ -310,3 +327,59 @@ def test_a_model_file_the_user_did_not_name_is_not_called_save(studies, tmp_path
     (tmp_path / "afile").write_text("")
     rc, _, err = run_cli(["best", str(studies / "random"), "--save", str(tmp_path / "afile" / "m.keras")], capsys)
     assert rc == 2 and err[0].endswith(f"{tmp_path / 'afile'} is a file, not a folder")
+
+
+def _ledger_of(folder, study_id, runs, *, dataset="digits"):
+    """A study folder whose ledger holds ``runs``: config name -> its runs' best_acc (a replicated
+    config's later runs as the memetic GA records them); no training."""
+    from studylib.ledger import Ledger
+    from studylib.trial import Trial
+
+    folder.mkdir(parents=True)
+    with Ledger(folder / paths.LEDGER_NAME) as ledger:
+        ledger.open_study(study_id, {"space": "round1", "space_hash": "h", "dataset": dataset, "data_hash": dataset},
+                          {})
+        for i, (name, accs) in enumerate(runs.items()):
+            for run, acc in enumerate(accs):
+                key = f"{study_id}-{name}" + (f"-r{run}" if run else "")
+                extra = {"run": run, "run_of": f"{study_id}-{name}"} if run else {}
+                ledger.record(Trial(key, {"filters1": 8 + i}, curve={"val_accuracy": [acc]}, epochs=1, seed=0,
+                                    dataset=dataset, metrics={"best_acc": acc, "test_acc": acc, **extra}))
+                ledger.add_to_study(study_id, key)
+
+
+def test_the_best_of_several_studies_is_the_config_ranked_over_them_all(tmp_path):
+    """With replicated configs the joint ranking's spread can name another config than a study's
+    own: the one trained is the one the joint ranking names, not the study's own best."""
+    from studylib.ledger import Ledger
+
+    _ledger_of(tmp_path / "a", "A", {"c": [0.80, 0.92, 0.92], "d": [0.90]})
+    _ledger_of(tmp_path / "b", "B", {"e": [0.5, 0.5, 0.5, 0.5, 0.5]})
+    folder, study_id, row, among = B.best_below(tmp_path, None)
+    with Ledger(tmp_path / "a" / paths.LEDGER_NAME, read_only=True) as ledger:
+        alone, _ = B.best_trial(ledger, "A", tmp_path / "a")
+        joint, raw = B.best_trial(ledger, "A", tmp_path / "a", best=row)
+    assert (folder, study_id, among) == (tmp_path / "a", "A", 2)
+    assert alone["key"] == "A-c"  # A alone: c's runs (0.80, 0.92, 0.92) beat d's one 0.90
+    assert row["key"] == joint["key"] == raw["key"] == "A-d"  # beside B's five equal runs: d
+
+
+def test_studies_of_other_data_are_not_compared(tmp_path):
+    _ledger_of(tmp_path / "a", "A", {"c": [0.8]})
+    _ledger_of(tmp_path / "b", "B", {"e": [0.9]}, dataset="fashion_mnist")
+    with pytest.raises(B.StudyError, match=r"hold studies of 2 search spaces or datasets \(e.g. A \(round1 on digits\); "
+                                           r"B \(round1 on fashion_mnist\)\): their accuracies do not compare"):
+        B.best_below(tmp_path, None)
+    assert B.best_below(tmp_path, "B")[1] == "B"  # one of them, named
+
+
+def test_only_what_a_damaged_ledger_raises_is_called_damaged():
+    with pytest.raises(B.StudyError, match=r"^cannot read x: database is locked$"):
+        with B.damaged("x"):
+            raise sqlite3.OperationalError("database is locked")
+    with pytest.raises(B.StudyError, match=r"^x is not a studylib ledger \(no such table: studies\)$"):
+        with B.damaged("x"):
+            raise sqlite3.OperationalError("no such table: studies")
+    with pytest.raises(ValueError, match="a bug"):  # not a record's: not hidden as one
+        with B.damaged("x"):
+            raise ValueError("a bug")

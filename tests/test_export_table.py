@@ -294,6 +294,11 @@ def test_a_ledger_record_damaged_by_hand_is_one_line(study, tmp_path, capsys):
     assert cli.main(["export-table", str(copy), "--table", str(tmp_path / "t.csv")]) == 2
     err = capsys.readouterr().err
     assert "holds a damaged record (a history that is not metric -> values: [1, 2])" in err and err.count("\n") == 1
+    with sqlite3.connect(copy / "ledger.sqlite") as conn:  # a metric without its list of values
+        conn.execute("""UPDATE trials SET history = '{"loss": 5}'""")
+    conn.close()
+    assert cli.main(["export-table", str(copy), "--table", str(tmp_path / "t.csv")]) == 2
+    assert "a history that is not metric -> values: {'loss': 5})" in capsys.readouterr().err
 
 
 def test_a_table_given_as_a_link_is_written_where_it_points(study, tmp_path, capsys):

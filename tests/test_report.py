@@ -191,6 +191,8 @@ def test_table_iv_and_seed_summary_give_mean_and_spread_over_seeds():
     assert s["trials"].tolist() == [2, 2, 2]  # the mean row's trials are per seed, as the rows above
     shown = report.seed_summary(df, styled=True)  # the report's: every number to 4 decimals
     assert shown.caption.startswith("The best trial of each seed") and ">0.8000<" in shown.to_html()
+    uneven = report.seed_summary(round_frame("round3", n=5, seeds=[0, 0, 1, 1, 1]))  # a multi-fidelity round may
+    assert uneven["trials"].tolist() == [2, 3, "2-3"]
 
 
 def test_best_by_seed_skips_failed_trials():

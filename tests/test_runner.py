@@ -548,3 +548,16 @@ def test_render_html_embeds_figures_hides_code_and_stderr_and_fetches_nothing(tm
     assert "<title>x</title>" in page
     assert GENERATOR in page.split("</head>")[0]  # a later run into this folder knows the report is studylib's
     assert fetched_urls(page) == [f"data:image/png;base64,{png}"]  # no script or stylesheet from a CDN
+
+
+def test_a_stopped_run_looks_for_its_ledger_in_the_folder_it_chose(monkeypatch, tmp_path):
+    """``run compare --seeds 2`` writes to the untagged folder (the comparison's own seeds): a stop
+    there says to re-run, looking where the run wrote, not where the flags alone would point."""
+    monkeypatch.setattr(paths, "REPORTS_DIR", tmp_path)
+    args = cli.build_parser().parse_args(["run", "compare", "--seeds", "2"])
+    chosen = runner.default_out(args, names=["compare"])
+    (chosen / "compare" / "memetic" / "seed-0").mkdir(parents=True)
+    (chosen / "compare" / "memetic" / "seed-0" / paths.LEDGER_NAME).write_bytes(b"")
+    assert not cli._ledger_under(args)  # the flags alone name digits-smoke-x2
+    args.resolved_out = chosen  # as runner.main records it
+    assert cli._ledger_under(args)

@@ -248,11 +248,11 @@ def number(v):
 
 def column_number(values):
     """How a column's cells are set: :func:`number`, except that a column of plain decimals gives
-    each the decimals of its longest (``92.00`` above ``90.22``, not ``92``)."""
+    each the decimals of its longest, 4 at most (``92.00`` above ``90.22``, not ``92``)."""
     texts = [f"{v:.4g}" for v in values if isinstance(v, float) and math.isfinite(v)]
     if not texts or any("e" in t for t in texts):
         return number
-    decimals = max(len(t.partition(".")[2]) for t in texts)
+    decimals = min(4, max(len(t.partition(".")[2]) for t in texts))  # the report's 4 at most
     return lambda v: f"{v:.{decimals}f}" if isinstance(v, float) and math.isfinite(v) else number(v)
 
 

@@ -226,7 +226,7 @@ def best_by_seed(frame: pd.DataFrame) -> pd.DataFrame:
 def seed_summary(data, *, styled: bool = False):
     """One row per seed (trials, best validation accuracy, test accuracy of that trial) and, with
     several seeds, a last row ``mean ± std`` (sample standard deviation; its ``trials``: per
-    seed, as the rows above). ``styled=True``: a captioned Styler, 4 decimals (the report's)."""
+    seed, as the rows above: ``6``, or ``5-6`` where seeds ran different numbers). ``styled=True``: a captioned Styler, 4 decimals (the report's)."""
     frame = data.frame if isinstance(data, RoundRun) else data
     best = best_by_seed(frame)
     rows = []
@@ -238,8 +238,9 @@ def seed_summary(data, *, styled: bool = False):
     if len(out) > 1:
         a, t = _mean_std(best, "best_acc"), _mean_std(best, "test_acc")
         out = out.astype({"best_acc (val)": object, "test_acc of that trial": object})
-        per_seed = out["trials"].mean()
-        out.loc[len(out)] = {"seed": "mean ± std", "trials": int(per_seed) if per_seed == int(per_seed) else per_seed,
+        low, high = int(out["trials"].min()), int(out["trials"].max())
+        out = out.astype({"trials": object}) if low != high else out  # "5-6" per seed, as Table V writes it
+        out.loc[len(out)] = {"seed": "mean ± std", "trials": low if low == high else f"{low}-{high}",
                              "best_acc (val)": numbers.format_mean_spread(a["best_acc"], a["best_acc_std"]),
                              "test_acc of that trial": numbers.format_mean_spread(t["test_acc"], t["test_acc_std"])}
     out = out.set_index("seed")
