@@ -578,6 +578,7 @@ def test_figures_and_tables_take_a_frame_of_every_rung_as_one_row_per_config(tmp
     by_rung = report.group_summary(result.frame, "learning_rate")
     pd.testing.assert_frame_equal(by_rung, report.group_summary(collapse_rungs(result.frame), "learning_rate"))
     assert by_rung["trials"].sum() == 6
+    assert report.seed_summary(result.frame)["trials"].tolist() == [6]  # configs, not rung trials
     report.fig3_learning_rate(result.frame)  # draws, as for trials.csv
     configs = pd.DataFrame({"key": ["a-e3", "b-e1", "c-e1"], "rung_of": ["a", "b", "c"], "rung": [3, 1, None],
                             "status": ["ok", "ok", "failed"], "best_acc": [0.8, 0.5, None], "learning_rate": 0.01})

@@ -227,7 +227,7 @@ def seed_summary(data, *, styled: bool = False):
     """One row per seed (trials, best validation accuracy, test accuracy of that trial) and, with
     several seeds, a last row ``mean ± std`` (sample standard deviation; its ``trials``: per
     seed, as the rows above: ``6``, or ``5-6`` where seeds ran different numbers). ``styled=True``: a captioned Styler, 4 decimals (the report's)."""
-    frame = data.frame if isinstance(data, RoundRun) else data
+    frame = data.frame if isinstance(data, RoundRun) else one_row_per_config(data)  # configs, as trials.csv
     best = best_by_seed(frame)
     rows = []
     for _, b in best.iterrows():
