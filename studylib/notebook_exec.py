@@ -17,6 +17,25 @@ import time
 from pathlib import Path
 
 KERNEL_NAME = "python3"
+#: the kernel's command line: ipykernel in *this* interpreter (run's notebooks, the explorer's kernel)
+KERNEL_ARGV = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+
+
+def cell_source(cell: dict) -> str:
+    """A notebook cell's source as one string (nbformat stores a string or a list of lines)."""
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else src
+
+
+def error_output(nb: dict) -> tuple[dict, dict] | None:
+    """The first code cell of the notebook ``nb`` (its JSON) that raised, and its error output."""
+    for cell in nb.get("cells", []):
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                return cell, out
+    return None
 
 
 def kernel_manager_class(log_path: Path | None = None, progress_path: Path | None = None):
@@ -36,7 +55,7 @@ def kernel_manager_class(log_path: Path | None = None, progress_path: Path | Non
         def kernel_spec(self):
             if self._kernel_spec is None:
                 self._kernel_spec = KernelSpec(
-                    argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                    argv=list(KERNEL_ARGV),
                     display_name=f"Python 3 ({sys.prefix})", language="python", name=KERNEL_NAME,
                     resource_dir="", metadata={"debugger": False})
             return self._kernel_spec
@@ -111,7 +130,6 @@ def _failed_cell(ipynb: Path, width: int = 60) -> tuple[int | None, str]:
     """(the number of the code cell that raised as the user's notebook counts them, without the
     cell papermill injected; the first line of its code, shortened), for the one-line error;
     (None, "") if the executed notebook cannot tell."""
-    from .report.publish import cell_source, error_output
 
     try:
         nb = json.loads(ipynb.read_text())

@@ -100,7 +100,7 @@ def round_problem(path: Path) -> str | None:
     if tagged[0].get("cell_type") != "code":
         return (f"{path} is not a round: its first cell tagged parameters is a {tagged[0].get('cell_type')} cell "
                 "(papermill sets the parameters of the first cell so tagged)")
-    from .report.publish import cell_source
+    from .notebook_exec import cell_source
 
     if not _OUT_DIR_PARAM.search(cell_source(tagged[0])):
         return f"{path} is not a round: its parameters cell declares no out_dir"

@@ -25,6 +25,7 @@ from pathlib import Path
 from .. import paths
 from ..cliargs import port_number
 from ..errors import StudyError
+from ..notebook_exec import KERNEL_ARGV
 from ..progress import count
 
 NOTEBOOK = "explore.ipynb"
@@ -88,7 +89,7 @@ def _kernelspec(folder: Path) -> None:
     spec = folder / "kernels" / "python3"
     spec.mkdir(parents=True)
     (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "argv": KERNEL_ARGV,
         "display_name": "Python 3 (studylib)", "language": "python", "metadata": {"debugger": False}}))
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .. import atomic, paths
 from ..errors import first_line
+from ..notebook_exec import error_output
 from ..outdir import GENERATOR
 from ..numbers import format_mean_spread
 from ..provenance import now_iso
@@ -156,23 +157,6 @@ def _kinds(names, strategies: dict | None = None) -> str:
     if others:
         parts.append(f"{', '.join(others)}: other notebooks")
     return "; ".join(parts) or "none yet"
-
-
-def cell_source(cell: dict) -> str:
-    """A notebook cell's source as one string (nbformat stores a string or a list of lines)."""
-    src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else src
-
-
-def error_output(nb: dict) -> tuple[dict, dict] | None:
-    """The first code cell of the notebook ``nb`` (its JSON) that raised, and its error output."""
-    for cell in nb.get("cells", []):
-        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
-            continue
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "error":
-                return cell, out
-    return None
 
 
 def _notebook_failed(ipynb: Path) -> str | None:
