@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .. import numbers
+from ..report.labels import value_label as label  # noqa: F401  (the filters' and tables' labels)
 
 KINDS = ("strip", "box", "scatter", "best-so-far", "curves")
 #: What the y axis, the sort, the importance view and "best" can use; True where higher is better.
@@ -30,11 +31,6 @@ STUDY_LEVEL = ("study", "strategy", "ledger", "seed", "dataset")
 def plain(v):
     """numpy scalars -> Python values (widgets and JSON want those)."""
     return v.item() if isinstance(v, np.generic) else v
-
-
-def label(v) -> str:
-    """A value as the filters and tables print it (0.01, not 0.0100)."""
-    return f"{v:g}" if isinstance(v, float) else str(v)
 
 
 def sorted_values(series: pd.Series) -> list:

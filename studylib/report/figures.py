@@ -19,6 +19,7 @@ import pandas as pd
 
 from ..jitter import fixed_jitter
 from .keep import kept
+from .labels import value_label
 
 Y = "best_acc"
 Y_LABEL = "best_acc (best validation accuracy)"
@@ -68,12 +69,6 @@ def _finish(fig, title: str, context: str | None, n: int, paper: str | None = No
     return fig
 
 
-def _label(v) -> str:
-    if isinstance(v, float):
-        return f"{v:g}"
-    return str(v)
-
-
 def _box(ax, frame, column, order, y=Y, palette=None, chance=None, xlabel=None, ylabel=Y_LABEL,
          chance_label=True):
     import seaborn as sns
@@ -81,9 +76,9 @@ def _box(ax, frame, column, order, y=Y, palette=None, chance=None, xlabel=None, 
     ok = frame[frame[y].notna()] if y in frame else frame.iloc[0:0]
     present = [v for v in order if (ok[column] == v).any()] if len(ok) else []
     if present:
-        data = ok.assign(_x=ok[column].map(_label))
-        labels = [_label(v) for v in order]
-        pal = {_label(k): c for k, c in (palette or {}).items()} or None
+        data = ok.assign(_x=ok[column].map(value_label))
+        labels = [value_label(v) for v in order]
+        pal = {value_label(k): c for k, c in (palette or {}).items()} or None
         sns.boxplot(data=data, x="_x", y=y, order=labels, ax=ax, hue="_x" if pal else None, palette=pal,
                     legend=False, color=None if pal else BOX_COLOR, fill=True, showfliers=False, width=0.6)
         from .rounds import stopped_early
@@ -96,7 +91,7 @@ def _box(ax, frame, column, order, y=Y, palette=None, chance=None, xlabel=None, 
                 sns.stripplot(data=data[low], x="_x", y=y, order=labels, ax=ax, color="0.6", marker="v", size=5,
                               jitter=0.15, alpha=0.8)
     else:
-        ax.set_xticks(range(len(order)), [_label(v) for v in order])
+        ax.set_xticks(range(len(order)), [value_label(v) for v in order])
         ax.text(0.5, 0.5, "no finished trials", transform=ax.transAxes, ha="center", color="0.4")
     if present:  # a value of the space with no box says why, not a blank slot
         for i, v in enumerate(order):

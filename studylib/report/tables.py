@@ -11,6 +11,7 @@ from .. import numbers
 from ..ledger import paper_csv_frame
 from ..space import SearchSpace
 from ..space_file import BUILTIN, KNOWN, load_space
+from .labels import value_label
 from .keep import kept
 
 #: Columns of ours (not in the paper's logs) shown after the paper's in an appendix table.
@@ -225,7 +226,7 @@ def appendix_table(data, space: SearchSpace | str | None = None, *, extra: tuple
     # headers may wrap after an underscore (<wbr>): ~20 columns fit a 1,400 px page
     values = [c for c in table.columns if c in set(paper_names.values()) | set(moved)]  # hyperparameters: 0.001
     return (table.style.set_caption(caption).format(precision=4, na_rep="-")
-            .format(lambda v: f"{v:g}" if isinstance(v, float) else v, subset=values, na_rep="-")
+            .format(value_label, subset=values, na_rep="-")
             .format_index(lambda c: html.escape(str(c)).replace("_", "_<wbr>"), axis=1))
 
 
@@ -253,7 +254,7 @@ def group_summary(data, column: str, *, styled: bool = False):
                                                     if low.any() else ""))
     if styled:
         return (out.style.set_caption(out.attrs["caption"]).format(precision=4)
-                .format_index(lambda v: f"{v:g}" if isinstance(v, float) else v))
+                .format_index(value_label))
     return out
 
 
