@@ -144,7 +144,7 @@ def best_model(folder, study: str | None = None, save: str | Path | None = None,
     from . import paths
     from .outdir import check_out_file, study_folder, study_folders_below, study_ledger
     from .progress import EpochBar
-    from .study_spec import rebuilt
+    from .study_spec import plain_value, rebuilt
 
     flag = "--save" if save is not None else "the model file"
     if save is not None:
@@ -166,7 +166,7 @@ def best_model(folder, study: str | None = None, save: str | Path | None = None,
     check_out_file(target, ".keras", flag=flag)
     check_out_file(record_path(target), flag=f"{flag}'s record")
     spec, data = rebuilt(chosen, data_dir=data_dir)
-    config = {d.name: _plain(raw[d.name]) for d in spec.space.dimensions if d.name in raw}
+    config = {d.name: plain_value(raw[d.name]) for d in spec.space.dimensions if d.name in raw}
     epochs, patience, seed = training_of(raw, chosen["spec"].get("budget") or {})
     runs = int(row.get("runs", 1) or 1) if not missing_value(row.get("runs", 1)) else 1
     if refit:
@@ -185,10 +185,10 @@ def best_model(folder, study: str | None = None, save: str | Path | None = None,
     best = BestModel(study_id=study_id, trial=int(row["trial"]), config=config, seed=seed, epochs=epochs,
                      patience=patience, refit=refit, among=among, folder=folder,
                      refit_to=refit_to if refit else "",
-                     recorded={k: _plain(raw.get(k)) for k in CHECKED},
+                     recorded={k: plain_value(raw.get(k)) for k in CHECKED},
                      result=result, model=model, path=target, trained_with=chosen.get("provenance") or {},
                      trainer=chosen.get("fingerprint") or "", runs=runs, data=data.describe(),
-                     mean={k: _plain(row.get(k)) for k in CHECKED} if runs > 1 else {})
+                     mean={k: plain_value(row.get(k)) for k in CHECKED} if runs > 1 else {})
     _save(best, target)
     return best
 
@@ -248,10 +248,6 @@ def train_refit(config: dict, data, epochs: int, seed: int, on_epoch=None):
                               test_acc=test_acc, test_loss=test_loss, params=int(model.count_params()),
                               wall_time=time.perf_counter() - start, status="diverged" if run.diverged else "ok",
                               history=run.history)
-
-
-def _plain(v):
-    return v.item() if hasattr(v, "item") else v
 
 
 def _save(best: BestModel, target: Path) -> None:

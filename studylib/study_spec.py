@@ -109,7 +109,7 @@ def prepare(round_or_space: str | SearchSpace, *, strategy: str = defaults.STRAT
         raise StudyError(f"dataset must be a name, got {first_line(repr(dataset))[:80]}")
     check_folder("data_dir", data_dir)
     if isinstance(strategy_options, Mapping):  # a notebook's numpy numbers are the numbers the CLI reads
-        strategy_options = {k: _plain_option(v) for k, v in strategy_options.items()}
+        strategy_options = {k: plain_value(v) for k, v in strategy_options.items()}
     elif strategy_options is not None:
         raise StudyError(f"strategy_options must map an option to its value, e.g. {{'population_size': 12}}, "
                          f"got {strategy_options!r}")
@@ -272,9 +272,10 @@ def check_folder(name: str, value) -> None:
         raise StudyError(f"{name} must be a folder (a str or Path), got {value!r}")
 
 
-def _plain_option(value):
-    """A strategy option's value with numpy scalars as Python's (``np.int64(4)`` is ``4``, as
-    ``--strategy-option population_size=4`` reads it; the study id hashes the value)."""
+def plain_value(value):
+    """A value with numpy scalars as Python's (``np.int64(4)`` is ``4``, as ``--strategy-option
+    population_size=4`` reads it; the study id hashes a strategy option's value), in lists and
+    dicts too: strategy options, and ``studylib best``'s config and numbers."""
     import numpy as np
 
     if isinstance(value, np.ndarray) and value.ndim == 0:
@@ -284,9 +285,9 @@ def _plain_option(value):
     if isinstance(value, np.generic):
         return value.item()
     if type(value) in (list, tuple):  # (a namedtuple is left as it is)
-        return type(value)(_plain_option(v) for v in value)
+        return type(value)(plain_value(v) for v in value)
     if isinstance(value, Mapping):
-        return {k: _plain_option(v) for k, v in value.items()}
+        return {k: plain_value(v) for k, v in value.items()}
     return value
 
 
