@@ -90,6 +90,11 @@ class BestModel:
         return out
 
     @property
+    def images(self) -> int:
+        """The images it trained on: a refit's training and validation sets, else the training set."""
+        return self.data.get("n_train", 0) + (self.data.get("n_val", 0) if self.refit else 0)
+
+    @property
     def reproduced(self) -> bool | None:
         """The ledger's validation and test accuracy, again (within :data:`SAME`); None for a
         refit, which trains on other data than its trial did."""
@@ -113,8 +118,8 @@ class BestModel:
                 "retrained": {"best_acc": json_number(self.result.best_acc, None),
                               "test_acc": json_number(self.result.test_acc, None),
                               "best_epoch": self.result.best_epoch, "epochs": self.result.epochs},
-                **({"refit": {"on": "training + validation", "images": self.data.get("n_train", 0)
-                              + self.data.get("n_val", 0), "status": self.result.status}} if self.refit else {}),
+                **({"refit": {"on": "training + validation", "images": self.images, "status": self.result.status}}
+                   if self.refit else {}),
                 "reproduced": self.reproduced, "changed_since_the_study": self.differences(),
                 "model": self.path.name if self.path else None,
                 "provenance": {**collect(), "cpus": os.cpu_count()}}
@@ -308,8 +313,7 @@ def main(args) -> int:
               f"{_fmt(best.mean.get('test_acc'))}): {again}")
     took = f"({time.perf_counter() - start:.0f} s)"
     if best.refit:
-        images = best.data.get("n_train", 0) + best.data.get("n_val", 0)
-        print(f"refit on training + validation ({count(images, 'image')}): {count(r.epochs, 'epoch')} "
+        print(f"refit on training + validation ({count(best.images, 'image')}): {count(r.epochs, 'epoch')} "
               f"({best.refit_to}), seed {best.seed}: test accuracy {r.test_acc:.4f} (the trial's, trained on "
               f"training alone: {_fmt(rec.get('test_acc'))}) {took}")
     else:

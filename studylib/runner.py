@@ -179,10 +179,9 @@ def default_out(args, declared: dict | None = None, names: list[str] | None = No
         elif key == "strategy_options":
             options = value
     if names and set(names) == {"compare"}:
-        from .report.compare.run import DEFAULTS
+        from .report.compare.run import tagged_seeds
 
-        if v["repeats"] == DEFAULTS.get(v["profile"], DEFAULTS["paper"])["repeats"]:
-            v["repeats"] = None
+        v["repeats"] = tagged_seeds(v["profile"], v["repeats"])
     from .report.folders import default_out_dir
 
     return default_out_dir(v["dataset"], v["profile"], strategy=v["strategy"], train_size=v["train_size"],

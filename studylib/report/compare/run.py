@@ -76,6 +76,12 @@ def _positive(name: str, v) -> int:
     return whole_number(name, v)  # a notebook parameter (-p bench_seeds=...), not a flag
 
 
+def tagged_seeds(profile: str, repeats):
+    """The seeds a comparison's folder name tags (``-x3``): None for the profile's own number
+    (:data:`DEFAULTS`), given or not, so both name one folder."""
+    return None if repeats == DEFAULTS.get(profile, DEFAULTS["paper"])["repeats"] else repeats
+
+
 def settings(profile: str = "smoke", *, trials: int | None = None, repeats: int | None = None,
              bench_seeds: int | None = None, bench_budget: int | None = None) -> dict:
     """The comparison's settings: the profile's defaults (:data:`DEFAULTS`) with every given value
@@ -155,8 +161,7 @@ def plan_compare(*, dataset: str = defaults.DATASET, profile: str = defaults.PRO
     check_seeds(seeds, "seed")  # every seed before any data is loaded
     out = Path(out_dir) if out_dir else default_out_dir(
         dataset, profile, train_size=train_size, max_epochs=max_epochs, patience=patience, seed=seed,
-        repeats=None if conf["repeats"] == DEFAULTS.get(profile, DEFAULTS["paper"])["repeats"] else conf["repeats"],
-        strategy_options=strategy_options) / "compare"  # the profile's seeds, given or not: one folder
+        repeats=tagged_seeds(profile, conf["repeats"]), strategy_options=strategy_options) / "compare"
     options = dict(trials=conf["trials"], dataset=dataset, profile=profile, max_epochs=max_epochs,
                    patience=patience, train_size=train_size, data_dir=data_dir)
     check_out_dir(out, study=True)  # before the data is loaded
