@@ -13,6 +13,7 @@ from pathlib import Path
 from . import paths
 from .cliargs import add_strategy_options, add_study_arguments, check_deprecated, strategy_options
 from .errors import StudyError, first_line
+from .interrupts import interrupts_not_lost
 from .progress import count, count_text
 
 # Commands implemented in their own modules: name -> (module, help). Each module exposes
@@ -278,15 +279,16 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:  # not the main thread
         previous = None
     try:
-        check_deprecated(args, getattr(getattr(args, "plugin", None), "check_old_flags", None))
-        if args.command == "space":
-            code = cmd_space(args)
-        elif args.command == "search":
-            code = cmd_search(args)
-        else:
-            code = args.plugin.main(args)
-        sys.stdout.flush()  # a closed pipe shows here, not at the interpreter's exit
-        return code
+        with interrupts_not_lost():
+            check_deprecated(args, getattr(getattr(args, "plugin", None), "check_old_flags", None))
+            if args.command == "space":
+                code = cmd_space(args)
+            elif args.command == "search":
+                code = cmd_search(args)
+            else:
+                code = args.plugin.main(args)
+            sys.stdout.flush()  # a closed pipe shows here, not at the interpreter's exit
+            return code
     except StudyError as e:
         full = _disk_full(e, getattr(args, "out", None) or ".")  # a write that a check turned into a StudyError
         if full is not None:

@@ -1,0 +1,120 @@
+"""A Ctrl-C whose handler runs inside a garbage-collector callback (Dask's and JAX's register one):
+Python drops the KeyboardInterrupt it raises there; :func:`interrupts_not_lost` raises it again."""
+import gc
+import signal
+import sys
+import time
+
+import pytest
+
+from studylib.interrupts import interrupts_not_lost
+
+
+@pytest.fixture
+def ctrl_c_in_the_next_collection():
+    """The next collection's callback sends SIGINT to this process: its handler runs there."""
+    sent = []
+
+    def callback(phase, info):
+        if phase == "start" and not sent:
+            sent.append(phase)
+            signal.raise_signal(signal.SIGINT)
+            for _ in range(100):  # where the handler would run if raise_signal had not run it
+                pass
+
+    gc.callbacks.append(callback)
+    yield sent
+    gc.callbacks.remove(callback)
+
+
+def run_after_a_collection(seconds=2.0):
+    """A collection, then work for ``seconds`` (a study's next trials)."""
+    gc.collect()
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        time.sleep(0.01)
+    return "finished"
+
+
+def test_without_it_python_drops_the_interrupt(ctrl_c_in_the_next_collection, monkeypatch):
+    dropped = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: dropped.append(u.exc_type))
+    assert run_after_a_collection(0.3) == "finished"  # the bug: the study went on
+    assert ctrl_c_in_the_next_collection and dropped == [KeyboardInterrupt]
+
+
+def test_the_interrupt_is_raised_again_after_the_callback(ctrl_c_in_the_next_collection, capsys):
+    with pytest.raises(KeyboardInterrupt), interrupts_not_lost():
+        run_after_a_collection()
+    assert ctrl_c_in_the_next_collection
+    assert "Exception ignored" not in capsys.readouterr().err
+
+
+def test_with_sigint_ignored_a_handled_sigterm_raises_it_again():
+    """Started in the background by a shell, SIGINT is ignored; the CLI's SIGTERM handler raises
+    KeyboardInterrupt and is the one simulated again."""
+    def terminate(signum, frame):
+        raise KeyboardInterrupt
+
+    sent = []
+
+    def callback(phase, info):
+        if phase == "start" and not sent:
+            sent.append(phase)
+            signal.raise_signal(signal.SIGTERM)
+
+    gc.callbacks.append(callback)
+    previous = {s: signal.signal(s, h) for s, h in ((signal.SIGINT, signal.SIG_IGN), (signal.SIGTERM, terminate))}
+    try:
+        with pytest.raises(KeyboardInterrupt), interrupts_not_lost():
+            run_after_a_collection()
+    finally:
+        gc.callbacks.remove(callback)
+        for s, h in previous.items():
+            signal.signal(s, h)
+    assert sent
+
+
+def test_other_unraisable_exceptions_go_to_the_hook_before(monkeypatch):
+    seen = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: seen.append(u.exc_type))
+
+    class Broken:
+        def __del__(self):
+            raise ValueError("in __del__")
+
+    with interrupts_not_lost():
+        Broken()
+    assert seen == [ValueError]
+
+
+def test_a_redelivery_still_waiting_when_the_work_ends_interrupts_nothing_after(ctrl_c_in_the_next_collection):
+    with interrupts_not_lost(delay=0.2):
+        gc.collect()  # dropped here; the work ends before the timer fires
+    time.sleep(0.4)
+    assert ctrl_c_in_the_next_collection
+
+
+def test_the_command_stops_on_a_ctrl_c_that_lands_in_a_gc_callback(tmp_path):
+    """The study's first garbage collection sends SIGINT from inside a gc callback: the command
+    stops with its one line and exit 130, as on any Ctrl-C (it used to train all its trials)."""
+    import subprocess
+
+    code = ("import gc, signal, sys\n"
+            "from studylib import cli\n"
+            "search = cli.cmd_search\n"
+            "def ctrl_c_in_a_callback(phase, info):\n"
+            "    gc.callbacks.remove(ctrl_c_in_a_callback)\n"
+            "    signal.raise_signal(signal.SIGINT)\n"
+            "def cmd_search(args):\n"
+            "    gc.callbacks.append(ctrl_c_in_a_callback)\n"
+            "    return search(args)\n"
+            "cli.cmd_search = cmd_search\n"
+            "sys.exit(cli.main(sys.argv[1:]))\n")
+    out = tmp_path / "study"
+    r = subprocess.run([sys.executable, "-c", code, "search", "round1", "--dataset", "digits", "--profile", "smoke",
+                        "--trials", "20", "--out", str(out), "--no-progress"], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 130, r.stderr
+    assert "Exception ignored" not in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.splitlines()[-1].startswith("studylib: interrupted")
