@@ -31,6 +31,7 @@ from .data import Dataset, load_dataset
 from .errors import StudyError, first_line
 from .executors import Executor, make_executor
 from .fidelity import Rungs, Spend, collapse_rungs
+from .interrupts import interrupts_not_lost
 from .ledger import CodeChanged, Ledger
 from .loop import default_in_flight, ignores_results, run_loop
 from .numbers import best_config
@@ -151,7 +152,8 @@ def run_study(spec: StudySpec, data: Dataset, out_dir: str | Path | None = None,
             raise startup.workers_did_not_start(e) or e
         try:
             run = _Run(spec, out, study_id, objective, executor, progress, max_failures, on_trial, start)
-            return _run_started(run, data, retry_failed, allow_code_change)
+            with interrupts_not_lost():  # a notebook's study too: Jupyter's interrupt is a SIGINT
+                return _run_started(run, data, retry_failed, allow_code_change)
         finally:
             executor.shutdown()
     finally:

@@ -118,3 +118,30 @@ def test_the_command_stops_on_a_ctrl_c_that_lands_in_a_gc_callback(tmp_path):
     assert r.returncode == 130, r.stderr
     assert "Exception ignored" not in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert r.stderr.splitlines()[-1].startswith("studylib: interrupted")
+
+
+def test_a_notebooks_study_stops_on_a_ctrl_c_that_lands_in_a_gc_callback(tmp_path):
+    """``studylib.study.search`` (a notebook's call; Jupyter's interrupt is a SIGINT) raises the
+    KeyboardInterrupt (it used to train all its trials)."""
+    from studylib.study import prepare, run_study
+
+    sent = []
+
+    def ctrl_c_in_a_callback(phase, info):
+        gc.callbacks.remove(ctrl_c_in_a_callback)
+        sent.append(phase)
+        signal.raise_signal(signal.SIGINT)
+
+    def after_the_first_trial(trial):
+        if not sent:
+            gc.callbacks.append(ctrl_c_in_a_callback)
+            gc.collect()  # as the collector would, at a time of its choosing
+
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            spec, data = prepare("round1", dataset="digits", profile="smoke", trials=20)
+            run_study(spec, data, tmp_path, progress=False, on_trial=after_the_first_trial)
+    finally:
+        if ctrl_c_in_a_callback in gc.callbacks:
+            gc.callbacks.remove(ctrl_c_in_a_callback)
+    assert sent
