@@ -269,3 +269,20 @@ def test_a_column_of_decimals_keeps_its_decimals_in_latex_and_text_reads_left_in
     html = report.table_iv(_fake_run(tmp_path), styled=True).to_html()
     left = " ".join(re.findall(r"([^{}]*)\{\s*text-align: left", html))
     assert all(f"row0_col{c}" in left for c in (0, 2, 3)) and "row0_col1" not in left  # not Accuracy (%)
+
+
+def test_a_table_wider_than_the_page_wraps_its_long_text_and_a_narrow_one_is_left_alone(tmp_path):
+    note = "the text: regularization is applied which is the dropout layers (Section V.C); the rate is not given"
+    wide = pd.DataFrame({"name": ["dropout", "stride"], "searched": [0.5, 1.0], "note": [note, "stride 1"],
+                         "source": ["Section V.C of the paper, Table IV", "-"]})
+    keep.write(wide.style.set_caption("wide"), tmp_path, "wide")
+    keep.write(wide[["name", "searched"]].style.set_caption("narrow"), tmp_path, "narrow")
+    tex = (tmp_path / "tables" / "wide.tex").read_text()
+    letters = re.search(r"\\begin\{tabular\}\{(.*)\}\n", tex).group(1)
+    shares = [float(s) for s in re.findall(r"p\{([\d.]+)\\linewidth\}", letters)]
+    assert letters.startswith("lr") and len(shares) == 2 and shares[0] > shares[1]  # the note gets more
+    assert sum(shares) < 1 and "\\centering\n\\caption" in tex  # the page's rest, in the text's type
+    assert "\\begin{tabular}{lr}" in (tmp_path / "tables" / "narrow.tex").read_text()
+    words = pd.DataFrame({f"column {i}": ["hyperparameter-and-more words"] for i in range(6)})
+    keep.write(words.style, tmp_path, "words")  # its longest words fit across the page only in a smaller type
+    assert "\\centering\n\\footnotesize\n" in (tmp_path / "tables" / "words.tex").read_text()

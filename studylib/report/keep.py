@@ -222,8 +222,11 @@ def _table(shown, plain, folder: Path, name: str) -> list[Path]:
     formats = {c: column_number(data.iloc[:, i]) for i, c in enumerate(data.columns)}
     styler = (styler.format(formats, na_rep="-", escape="latex").format_index(escape="latex", axis=1)
               .format_index(lambda v: number(v) if isinstance(v, float) else latex_escape(str(v)), axis=0))
+    letters, size = column_format(data, index=not _plain_index(styler.data))
     latex = styler.to_latex(convert_css=True, hrules=True, caption=caption or None, label=f"tab:{name}",
-                            sparse_index=False, position_float="centering")
+                            sparse_index=False, position_float="centering", column_format=letters)
+    if size:  # a table too wide for the page in the text's size
+        latex = latex.replace("\\centering\n", f"\\centering\n{size}\n", 1)
     tex = write_text(folder / f"{name}.tex", latex)
     return [csv, tex]
 
@@ -254,6 +257,49 @@ def column_number(values):
         return number
     decimals = min(4, max(len(t.partition(".")[2]) for t in texts))  # the report's 4 at most
     return lambda v: f"{v:.{decimals}f}" if isinstance(v, float) and math.isfinite(v) else number(v)
+
+
+#: About how many characters of a table's text fit across a page (\linewidth, 10pt article), the
+#: space between two columns (2 \tabcolsep) in characters, and the smaller type a table too wide
+#: for the page is set in (with how many more characters fit).
+PAGE_CHARACTERS, COLUMN_GAP = 68, 2.4
+SMALLER = (("", 1.0), ("\\small", 1.1), ("\\footnotesize", 1.25))
+
+
+def column_format(frame, index: bool = True) -> tuple[str, str]:
+    """The tabular's column letters and its type size (``""``, ``\\small``, ``\\footnotesize``):
+    ``l`` for index levels (``index``) and text, ``r`` for numbers, as pandas sets them. A table
+    wider than a page (by its longest cells) gives its long text columns ``p{...\\linewidth}``
+    widths so their cells wrap: each at least its longest word, the page's rest shared out to
+    the narrowest first (none wider than its longest cell), in the first type size where their
+    longest words fit."""
+    import pandas as pd
+
+    levels = frame.index.nlevels if index else 0
+    columns = [frame.index.get_level_values(i) for i in range(levels)] + [frame.iloc[:, i]
+                                                                          for i in range(frame.shape[1])]
+    headers = [str(n or "") for n in frame.index.names][:levels] + [
+        " ".join(map(str, c)) if isinstance(c, tuple) else str(c) for c in frame.columns]
+    numeric = [i >= levels and pd.api.types.is_numeric_dtype(c.dtype) and not pd.api.types.is_bool_dtype(c.dtype)
+               for i, c in enumerate(columns)]
+    texts = [[h] + [number(v) if isinstance(v, float) else str(v) for v in c] for h, c in zip(headers, columns)]
+    widths = [max(map(len, t)) for t in texts]
+    letters = ["r" if n else "l" for n in numeric]
+    if sum(widths) + COLUMN_GAP * len(widths) <= PAGE_CHARACTERS:
+        return "".join(letters), ""
+    long = [i for i, (w, n) in enumerate(zip(widths, numeric)) if not n and w > 15]
+    words = {i: max(len(word) for t in texts[i] for word in t.split() or [""]) for i in long}
+    fixed = COLUMN_GAP * len(widths) + sum(w for i, w in enumerate(widths) if i not in words)
+    size, page = next(((size, PAGE_CHARACTERS * more) for size, more in SMALLER
+                       if fixed + sum(words.values()) <= PAGE_CHARACTERS * more),
+                      (SMALLER[-1][0], PAGE_CHARACTERS * SMALLER[-1][1]))  # the smallest: as near as it gets
+    rest, given = page - fixed - sum(words.values()), dict(words)
+    for n, i in enumerate(sorted(long, key=lambda i: widths[i])):  # water-filling: the narrowest first
+        more = max(0.0, min(widths[i] - given[i], rest / (len(long) - n)))
+        given[i], rest = given[i] + more, rest - more
+    for i in long:
+        letters[i] = f"p{{{given[i] / page:.2f}\\linewidth}}"
+    return "".join(letters), size
 
 
 def latex_escape(text: str) -> str:
