@@ -3,9 +3,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
-import os
-import signal
 import sqlite3
 import sys
 from pathlib import Path
@@ -13,7 +10,7 @@ from pathlib import Path
 from . import paths
 from .cliargs import add_strategy_options, add_study_arguments, check_deprecated, strategy_options
 from .errors import StudyError, first_line
-from .interrupts import interrupts_not_lost
+from .interrupts import stopped_like_ctrl_c
 from .progress import count, count_text
 
 # Commands implemented in their own modules: name -> (module, help). Each module exposes
@@ -255,31 +252,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
 
-    dask_log = logging.getLogger("distributed")
-    dask_level = dask_log.level
-
-    main_pid = os.getpid()
-
-    def terminate(signum, frame):  # a batch system's SIGTERM: stop (and shut workers down) like Ctrl-C
-        if os.getpid() != main_pid:  # a forked pool worker (bench's) inherited this: stop as SIGTERM stops it
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            os.kill(os.getpid(), signal.SIGTERM)
-            return
-        if "distributed" in sys.modules:  # a process group's SIGTERM kills the local Dask workers too: the
-            dask_log.setLevel(logging.CRITICAL)  # scheduler would log each loss at ERROR (set back on return)
-        raise KeyboardInterrupt
-
     # the commands that leave a ledger to continue, bench, whose pool is stopped as by Ctrl-C, and the
     # commands whose files are written whole only when a stop unwinds them (not explore, which has its
     # own handler)
     resumable = args.command in ("search", "run")
+    stops = resumable or args.command in ("bench", "best", "export-table")
     try:
-        stops = resumable or args.command in ("bench", "best", "export-table")
-        previous = signal.signal(signal.SIGTERM, terminate) if stops else None
-    except ValueError:  # not the main thread
-        previous = None
-    try:
-        with interrupts_not_lost():
+        with stopped_like_ctrl_c(sigterm=stops):
             check_deprecated(args, getattr(getattr(args, "plugin", None), "check_old_flags", None))
             if args.command == "space":
                 code = cmd_space(args)
@@ -314,10 +293,6 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write("studylib: interrupted" + ("; finished trials are in the ledger, re-run the same command "
                                                     "to continue\n" if left else after + "\n"))
         return 130
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-        dask_log.setLevel(dask_level)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from studylib.interrupts import interrupts_not_lost
+from studylib.interrupts import interrupts_not_lost, stopped_like_ctrl_c
 
 
 @pytest.fixture
@@ -50,12 +50,10 @@ def test_the_interrupt_is_raised_again_after_the_callback(ctrl_c_in_the_next_col
     assert "Exception ignored" not in capsys.readouterr().err
 
 
-def test_with_sigint_ignored_a_handled_sigterm_raises_it_again():
-    """Started in the background by a shell, SIGINT is ignored; the CLI's SIGTERM handler raises
-    KeyboardInterrupt and is the one simulated again."""
-    def terminate(signum, frame):
-        raise KeyboardInterrupt
-
+def test_with_sigint_ignored_the_commands_sigterm_handler_raises_it_again():
+    """Started in the background by a shell, SIGINT is ignored; a command's SIGTERM raises
+    KeyboardInterrupt (:func:`stopped_like_ctrl_c`) and is the signal simulated again. Its handler
+    is set back afterwards."""
     sent = []
 
     def callback(phase, info):
@@ -63,16 +61,16 @@ def test_with_sigint_ignored_a_handled_sigterm_raises_it_again():
             sent.append(phase)
             signal.raise_signal(signal.SIGTERM)
 
+    before = signal.getsignal(signal.SIGTERM)
+    ignored = signal.signal(signal.SIGINT, signal.SIG_IGN)
     gc.callbacks.append(callback)
-    previous = {s: signal.signal(s, h) for s, h in ((signal.SIGINT, signal.SIG_IGN), (signal.SIGTERM, terminate))}
     try:
-        with pytest.raises(KeyboardInterrupt), interrupts_not_lost():
+        with pytest.raises(KeyboardInterrupt), stopped_like_ctrl_c():
             run_after_a_collection()
     finally:
         gc.callbacks.remove(callback)
-        for s, h in previous.items():
-            signal.signal(s, h)
-    assert sent
+        signal.signal(signal.SIGINT, ignored)
+    assert sent and signal.getsignal(signal.SIGTERM) is before
 
 
 def test_other_unraisable_exceptions_go_to_the_hook_before(monkeypatch):
