@@ -42,15 +42,21 @@ def _unit(v):
     return isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1
 
 
+def _up_to(most: int):
+    """A check and its description: a positive integer at most ``most``; a layer far larger than
+    any small CNN's (a typo: 1e8 filters) would take the machine's memory before it failed."""
+    return (lambda v: _pos_int(v) and v <= most), f"a positive integer up to {most:,}"
+
+
 #: Hyperparameters the CNN builder understands: name -> (check, description of allowed values).
 KNOWN = {
-    **{f"filters{i}": (_pos_int, "a positive integer") for i in (1, 2, 3)},
-    **{f"ksize{i}": (_pos_int, "a positive integer") for i in (1, 2, 3)},
-    "hidden1": (_pos_int, "a positive integer"),
-    "hidden2": (_pos_int, "a positive integer"),
-    "stride": (_pos_int, "a positive integer"),
+    **{f"filters{i}": _up_to(4096) for i in (1, 2, 3)},
+    **{f"ksize{i}": _up_to(64) for i in (1, 2, 3)},
+    "hidden1": _up_to(65536),
+    "hidden2": _up_to(65536),
+    "stride": _up_to(64),
     "learning_rate": (_pos_num, "a positive number"),
-    "batch_size": (_pos_int, "a positive integer"),
+    "batch_size": _up_to(1 << 20),
     "momentum": (_unit, "a number in [0, 1)"),
     "dropout": (_unit, "a number in [0, 1)"),
     "border_crop": (_nonneg_int, "a non-negative integer"),

@@ -117,6 +117,10 @@ def test_user_space_file_loads(tmp_path):
      "expected a mapping with 'name' and 'dimensions', a list of hyperparameters (hyperparameters such as "
      "'filters1', 'ksize1' go in it as {name: ..., values: [...]})"),
     (lambda d: d.update(name=["a", "b"]), "name must be text, got ['a', 'b']"),  # it names the study's files
+    (lambda d: d["dimensions"][0].update(values=[8, 100000000]),  # a typo that would take the machine's memory
+     "'filters1': value 100000000 is not a positive integer up to 4,096"),
+    (lambda d: d["dimensions"][2].update(values=[32, 65537]), "'hidden1': value 65537 is not a positive integer up "
+                                                              "to 65,536"),
 ])
 def test_bad_space_files_give_precise_errors(tmp_path, mutate, message):
     data = json.loads(json.dumps(GOOD))
