@@ -1,7 +1,8 @@
-"""Ctrl-C that is not lost, and SIGTERM that stops as Ctrl-C does. Python runs a signal's handler in whatever Python code the main thread
-runs next; when that is a garbage-collector callback (Dask's ``GCDiagnosis``, JAX's) or a
-``__del__``, the KeyboardInterrupt it raises is printed as "Exception ignored in ..." and dropped,
-and the study went on to its end. No randomness here."""
+"""Ctrl-C that is not lost, and SIGTERM that stops a command as Ctrl-C does. Python runs a
+signal's handler in whatever Python code the main thread runs next; when that is a
+garbage-collector callback (Dask's ``GCDiagnosis``, JAX's) or a ``__del__``, the
+KeyboardInterrupt it raises is printed as "Exception ignored in ..." and dropped, and the study
+went on to its end. No randomness here."""
 from __future__ import annotations
 
 import _thread
