@@ -9,6 +9,7 @@ strategy, and say so in the commit message.
 """
 from __future__ import annotations
 
+import argparse
 import sys
 import tempfile
 from pathlib import Path
@@ -36,6 +37,7 @@ def run_slice(tables=TABLES, strategies=STRATEGIES, seeds=SEEDS, budget=BUDGET, 
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     stamp = provenance.code_stamp(STRATEGIES, tables=list(TABLES), seeds=SEEDS, budget=BUDGET)  # before the CSV
     provenance.write_result(run_slice(), PATH, stamp)
     print(f"wrote {PATH} and the code that made it beside it", file=sys.stderr)

@@ -14,6 +14,7 @@ from a SQLite ledger). Randomness: the table's curves (generator seed 0) and eac
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import itertools
 import json
@@ -62,8 +63,9 @@ def trace() -> dict[str, str]:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: refactor_trace.py OUT.json")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("out", metavar="OUT.json", type=Path, help="where the fingerprint goes")
+    out = parser.parse_args().out
     result = trace()
-    Path(sys.argv[1]).write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
-    print(f"{len(result)} runs -> {sys.argv[1]}")
+    out.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
+    print(f"{len(result)} runs -> {out}")
