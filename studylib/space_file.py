@@ -94,6 +94,42 @@ def _unknown_keys(mapping: dict, allowed: tuple[str, ...]) -> str:
     return ""
 
 
+def _dimension(d, i: int, seen: set[str], fail) -> Dimension:
+    """Dimension #``i + 1`` of a space file, checked (its name added to ``seen``); ``fail(msg)``
+    raises the file's one-line error."""
+    if not isinstance(d, dict) or "name" not in d or "values" not in d:
+        extra = _unknown_keys(d, DIMENSION_KEYS) if isinstance(d, dict) else ""
+        ranged = isinstance(d, dict) and "values" not in d and bool({"low", "high", "min", "max", "log"} & set(d))
+        fail(f"dimension #{i + 1} needs 'name' and 'values'" + (f" (unknown key {extra})" if extra else "")
+             + ("; a range is given as its list of values, e.g. values: [0.0001, 0.001, 0.01]" if ranged else ""))
+    name = d["name"]
+    if not isinstance(name, str) or name not in KNOWN:
+        close = closest(name, KNOWN) if isinstance(name, str) else None
+        guess = f"did you mean {close!r}? " if close else ""
+        fail(f"unknown hyperparameter {name!r} ({guess}known: {', '.join(sorted(KNOWN))})")
+    extra = _unknown_keys(d, DIMENSION_KEYS)
+    if extra:
+        fail(f"{name!r}: unknown key {extra} (a hyperparameter takes: {', '.join(DIMENSION_KEYS)})")
+    if name in seen:
+        fail(f"hyperparameter {name!r} appears twice")
+    seen.add(name)
+    values = d["values"]
+    if not isinstance(values, list) or not values:
+        fail(f"{name!r}: 'values' must be a non-empty list")
+    check, what = KNOWN[name]
+    for v in values:
+        if not check(v):
+            fail(f"{name!r}: value {v!r} is not {what}")
+    for j, v in enumerate(values):
+        w = next((w for w in values[:j] if _one_value(w, v)), _NONE)
+        if w is not _NONE:
+            fail(f"{name!r}: values repeat" + (f" ({w!r} and {v!r} are one value)" if repr(w) != repr(v) else ""))
+    kind = d.get("kind")
+    if kind is not None and kind not in KINDS:
+        fail(f"{name!r}: kind must be ordinal or categorical, not {kind!r}")
+    return Dimension(name=name, values=tuple(values), paper=str(d.get("paper", name)), kind=kind)
+
+
 def parse_space(data: Any, origin: str) -> SearchSpace:
     def fail(msg):
         raise StudyError(f"{origin}: {msg}")
@@ -116,40 +152,8 @@ def parse_space(data: Any, origin: str) -> SearchSpace:
         fail(f"unknown key {extra} (a space takes: {', '.join(SPACE_KEYS)})")
     if "name" in data and data["name"] is None:
         fail("'name' is empty (null): give the space a name, or leave 'name' out to name it after its file")
-    seen = set()
-    out = []
-    for i, d in enumerate(dims):
-        if not isinstance(d, dict) or "name" not in d or "values" not in d:
-            extra = _unknown_keys(d, DIMENSION_KEYS) if isinstance(d, dict) else ""
-            ranged = isinstance(d, dict) and "values" not in d and bool({"low", "high", "min", "max", "log"} & set(d))
-            fail(f"dimension #{i + 1} needs 'name' and 'values'" + (f" (unknown key {extra})" if extra else "")
-                 + ("; a range is given as its list of values, e.g. values: [0.0001, 0.001, 0.01]" if ranged else ""))
-        name = d["name"]
-        if not isinstance(name, str) or name not in KNOWN:
-            close = closest(name, KNOWN) if isinstance(name, str) else None
-            guess = f"did you mean {close!r}? " if close else ""
-            fail(f"unknown hyperparameter {name!r} ({guess}known: {', '.join(sorted(KNOWN))})")
-        extra = _unknown_keys(d, DIMENSION_KEYS)
-        if extra:
-            fail(f"{name!r}: unknown key {extra} (a hyperparameter takes: {', '.join(DIMENSION_KEYS)})")
-        if name in seen:
-            fail(f"hyperparameter {name!r} appears twice")
-        seen.add(name)
-        values = d["values"]
-        if not isinstance(values, list) or not values:
-            fail(f"{name!r}: 'values' must be a non-empty list")
-        check, what = KNOWN[name]
-        for v in values:
-            if not check(v):
-                fail(f"{name!r}: value {v!r} is not {what}")
-        for j, v in enumerate(values):
-            w = next((w for w in values[:j] if _one_value(w, v)), _NONE)
-            if w is not _NONE:
-                fail(f"{name!r}: values repeat" + (f" ({w!r} and {v!r} are one value)" if repr(w) != repr(v) else ""))
-        kind = d.get("kind")
-        if kind is not None and kind not in KINDS:
-            fail(f"{name!r}: kind must be ordinal or categorical, not {kind!r}")
-        out.append(Dimension(name=name, values=tuple(values), paper=str(d.get("paper", name)), kind=kind))
+    seen: set[str] = set()
+    out = [_dimension(d, i, seen, fail) for i, d in enumerate(dims)]
     names = {d.name for d in out}
     missing = [r for r in REQUIRED if r not in names]
     if missing:
