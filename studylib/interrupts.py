@@ -14,18 +14,48 @@ import sys
 import threading
 
 
+#: The signals a command was sent to stop by, until a KeyboardInterrupt leaves the block it was
+#: sent in (the main thread's; a list, not a set: one append is atomic in a signal handler).
+_asked: list[int] = []
+
+
 def _handled(signum: int) -> bool:
     """Whether Python code handles ``signum`` (``interrupt_main`` does nothing for the others)."""
     return callable(signal.getsignal(signum))
 
 
+def stop_if_asked() -> None:
+    """Raise the KeyboardInterrupt of a stop that was asked for but went missing: a C library
+    clears the error a signal handler raised without a word (the unraisable hook never sees it).
+    A study calls it after each trial."""
+    if _asked:
+        raise KeyboardInterrupt
+
+
+def stop_handled() -> None:
+    """A KeyboardInterrupt caught and answered as the end of the work (the explorer's "explorer
+    stopped"): no stop is owed when the block ends."""
+    _asked.clear()
+
+
+def _ctrl_c(signum, frame):
+    """SIGINT as Python's own handler, remembered (:data:`_asked`)."""
+    _asked.append(signum)
+    raise KeyboardInterrupt
+
+
 @contextlib.contextmanager
 def interrupts_not_lost(delay: float = 0.05):
-    """While inside, a KeyboardInterrupt that Python would drop as unraisable is raised again in
-    the code that runs ``delay`` seconds later, and its "Exception ignored" traceback is not
-    printed. The signal is simulated again (SIGINT, or SIGTERM where SIGINT is ignored and SIGTERM
-    handled) from a timer thread: simulated at once, its handler would run in this hook and be
-    dropped again. Every other unraisable exception goes to the hook that was there before."""
+    """While inside (in the main thread; elsewhere it does nothing), a KeyboardInterrupt that
+    Python would drop as unraisable is raised again in the code that runs ``delay`` seconds later,
+    and its "Exception ignored" traceback is not printed. The signal is simulated again (the one
+    last asked for, else SIGINT, or SIGTERM where SIGINT is ignored) from a timer thread:
+    simulated at once, its handler would run in this hook and be dropped again. A stop asked for
+    and not raised by the end of the block is raised there (a block inside another may end first).
+    Every other unraisable exception goes to the hook that was there before."""
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield
+        return
     previous = sys.unraisablehook
     timers: list[threading.Timer] = []
 
@@ -33,30 +63,42 @@ def interrupts_not_lost(delay: float = 0.05):
         if not issubclass(unraisable.exc_type, KeyboardInterrupt):
             previous(unraisable)
             return
-        signum = next((s for s in (signal.SIGINT, signal.SIGTERM) if _handled(s)), None)
+        signum = next((s for s in (*_asked[-1:], signal.SIGINT, signal.SIGTERM) if _handled(s)), None)
         if signum is None:  # nothing in Python would raise it again: say what was dropped, as Python does
             previous(unraisable)
             return
+        if not _asked:
+            _asked.append(signum)
         timer = threading.Timer(delay, _thread.interrupt_main, args=(signum,))
         timer.daemon = True
         timers.append(timer)
         timer.start()
 
     sys.unraisablehook = hook
+    stopped = True
     try:
         yield
+        stopped = False
     finally:
-        sys.unraisablehook = previous
+        if sys.unraisablehook is hook:  # else another block (a thread's) replaced it since: leave theirs
+            sys.unraisablehook = previous
         for timer in timers:  # one still waiting must not interrupt what runs after
             timer.cancel()
+        if stopped:  # an exception leaves: a KeyboardInterrupt is the stop asked for (anything else says more)
+            _asked.clear()
+    if _asked:
+        _asked.clear()
+        raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
 def stopped_like_ctrl_c(sigterm: bool = True):
-    """A command's run: inside :func:`interrupts_not_lost` and, with ``sigterm``, SIGTERM (a batch
-    system's, ``timeout``'s) raising KeyboardInterrupt as Ctrl-C does, so the command stops the
-    same way (its workers shut down, its files whole or not written). Outside the main thread
-    SIGTERM is left as it is."""
+    """A command's run: inside :func:`interrupts_not_lost` and, with ``sigterm``, Ctrl-C remembered
+    as it is raised (where SIGINT has Python's own handler), so a stop that goes missing is raised
+    after the trial it hit (:func:`stop_if_asked`), and SIGTERM (a batch system's, ``timeout``'s)
+    raising KeyboardInterrupt as Ctrl-C does, so the command stops the same way (its workers shut
+    down, its files whole or not written). Outside the main thread the handlers are left as they
+    are."""
     dask_log = logging.getLogger("distributed")
     dask_level = dask_log.level
     main_pid = os.getpid()
@@ -68,16 +110,22 @@ def stopped_like_ctrl_c(sigterm: bool = True):
             return
         if "distributed" in sys.modules:  # a process group's SIGTERM kills the local Dask workers too: the
             dask_log.setLevel(logging.CRITICAL)  # scheduler would log each loss at ERROR (set back on return)
+        _asked.append(signum)
         raise KeyboardInterrupt
 
+    previous = {}
     try:
-        previous = signal.signal(signal.SIGTERM, terminate) if sigterm else None
+        if sigterm:
+            previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, terminate)
+            if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+                previous[signal.SIGINT] = signal.signal(signal.SIGINT, _ctrl_c)
     except ValueError:  # not the main thread
-        previous = None
+        pass
     try:
         with interrupts_not_lost():
             yield
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            if handler is not None:
+                signal.signal(signum, handler)
         dask_log.setLevel(dask_level)

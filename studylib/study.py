@@ -31,7 +31,7 @@ from .data import Dataset, load_dataset
 from .errors import StudyError, first_line
 from .executors import Executor, make_executor
 from .fidelity import Rungs, Spend, collapse_rungs
-from .interrupts import interrupts_not_lost
+from .interrupts import interrupts_not_lost, stop_if_asked
 from .ledger import CodeChanged, Ledger
 from .loop import default_in_flight, ignores_results, run_loop
 from .numbers import best_config
@@ -339,6 +339,7 @@ def _loop(run: _Run, ledger, key_code: str) -> StudyResult:
         if run.on_trial is not None:
             run.on_trial(trial)
         failures.count(trial)
+        stop_if_asked()  # a Ctrl-C that a library swallowed during the trial
 
     if window is not None and window < executor.capacity:
         sys.stderr.write(f"studylib: note: {spec.strategy} proposes {window} trial(s) ahead of its results "

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from studylib.interrupts import interrupts_not_lost, stopped_like_ctrl_c
+from studylib.interrupts import interrupts_not_lost, stop_handled, stop_if_asked, stopped_like_ctrl_c
 
 
 @pytest.fixture
@@ -86,11 +86,65 @@ def test_other_unraisable_exceptions_go_to_the_hook_before(monkeypatch):
     assert seen == [ValueError]
 
 
-def test_a_redelivery_still_waiting_when_the_work_ends_interrupts_nothing_after(ctrl_c_in_the_next_collection):
-    with interrupts_not_lost(delay=0.2):
-        gc.collect()  # dropped here; the work ends before the timer fires
+def test_a_stop_still_owed_when_the_block_ends_is_raised_there_and_only_there(ctrl_c_in_the_next_collection):
+    """The work ends before the timer fires (a notebook's study inside the command's block): the
+    block's end raises it, and nothing interrupts what runs after."""
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts_not_lost(delay=0.2):
+            gc.collect()  # dropped here
     time.sleep(0.4)
     assert ctrl_c_in_the_next_collection
+
+
+def test_nested_blocks_raise_it_once(ctrl_c_in_the_next_collection):
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts_not_lost(delay=0.2):
+            with interrupts_not_lost(delay=0.2):
+                gc.collect()
+    with interrupts_not_lost():  # nothing owed after it was raised
+        time.sleep(0.3)
+
+
+def test_a_stop_a_library_swallowed_is_raised_after_the_trial(monkeypatch):
+    """No "Exception ignored": a C library cleared the error. The handler remembered the stop, and
+    :func:`stop_if_asked` (a study calls it after each trial) raises it; a block outside the main
+    thread does nothing."""
+    def swallowing_library():
+        try:
+            signal.raise_signal(signal.SIGINT)
+        except KeyboardInterrupt:  # as C code that clears whatever error is set
+            pass
+
+    with pytest.raises(KeyboardInterrupt), stopped_like_ctrl_c():
+        swallowing_library()
+        stop_if_asked()
+        raise AssertionError("not stopped")
+    stop_if_asked()  # nothing owed after it was raised
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_the_explorer_answering_ctrl_c_owes_no_stop():
+    with stopped_like_ctrl_c():
+        try:
+            signal.raise_signal(signal.SIGINT)
+        except KeyboardInterrupt:
+            stop_handled()
+
+
+def test_a_block_in_another_thread_leaves_the_hook_alone():
+    import threading
+
+    seen = []
+    hook = sys.unraisablehook
+
+    def in_a_thread():
+        with interrupts_not_lost():
+            seen.append(sys.unraisablehook is hook)
+
+    t = threading.Thread(target=in_a_thread)
+    t.start()
+    t.join()
+    assert seen == [True]
 
 
 def test_the_command_stops_on_a_ctrl_c_that_lands_in_a_gc_callback(tmp_path):
@@ -143,3 +197,32 @@ def test_a_notebooks_study_stops_on_a_ctrl_c_that_lands_in_a_gc_callback(tmp_pat
         if ctrl_c_in_a_callback in gc.callbacks:
             gc.callbacks.remove(ctrl_c_in_a_callback)
     assert sent
+
+
+def test_the_command_stops_after_the_trial_where_a_library_swallowed_its_ctrl_c(tmp_path):
+    """A Ctrl-C that a library swallowed without a word while the second trial was written out:
+    the command stops after that trial (exit 130, its one line), and the ledger keeps 2 trials."""
+    import subprocess
+
+    import pandas as pd
+
+    code = ("import signal, sys\n"
+            "from studylib import cli, study\n"
+            "export, calls = study.export_trials, []\n"
+            "def export_trials(*a, **k):\n"
+            "    calls.append(1)\n"
+            "    if len(calls) == 2:\n"
+            "        try:\n"
+            "            signal.raise_signal(signal.SIGINT)\n"
+            "        except KeyboardInterrupt:\n"
+            "            pass\n"
+            "    return export(*a, **k)\n"
+            "study.export_trials = export_trials\n"
+            "sys.exit(cli.main(sys.argv[1:]))\n")
+    out = tmp_path / "study"
+    r = subprocess.run([sys.executable, "-c", code, "search", "round1", "--dataset", "digits", "--profile", "smoke",
+                        "--trials", "20", "--out", str(out), "--no-progress"], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 130, r.stderr
+    assert r.stderr.splitlines()[-1].startswith("studylib: interrupted; finished trials are in the ledger")
+    assert len(pd.read_csv(out / "trials.csv")) == 2

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from .. import paths
 from ..cliargs import port_number
+from ..interrupts import stop_handled
 from ..errors import StudyError
 from ..notebook_exec import KERNEL_ARGV
 from ..progress import count
@@ -184,6 +185,7 @@ def _wait_for_server(proc: subprocess.Popen, log_path: Path) -> int:
             sys.stderr.write("\n".join(["the explorer's server stopped with code %d:" % code, *tail]) + "\n")
         return code
     except KeyboardInterrupt:
+        stop_handled()  # the explorer's end, not a command stopped part way
         proc.terminate()  # the server shuts its kernels down
         try:
             proc.wait(timeout=20)
