@@ -48,7 +48,8 @@ def _ctrl_c(signum, frame):
 def interrupts_not_lost(delay: float = 0.05):
     """While inside (in the main thread; elsewhere it does nothing), a KeyboardInterrupt that
     Python would drop as unraisable is raised again in the code that runs ``delay`` seconds later,
-    and its "Exception ignored" traceback is not printed. The signal is simulated again (the one
+    and its "Exception ignored" traceback is not printed (one dropped while a stop unwinds is
+    left dropped: the cleanup runs to its end). The signal is simulated again (the one
     last asked for, else SIGINT, or SIGTERM where SIGINT is ignored) from a timer thread:
     simulated at once, its handler would run in this hook and be dropped again. A stop asked for
     and not raised by the end of the block is raised there (a block inside another may end first).
@@ -63,6 +64,8 @@ def interrupts_not_lost(delay: float = 0.05):
         if not issubclass(unraisable.exc_type, KeyboardInterrupt):
             previous(unraisable)
             return
+        if isinstance(sys.exc_info()[1], KeyboardInterrupt):  # dropped in the cleanup of a stop under way:
+            return  # raised again, it would cut that short (a double Ctrl-C's second, or a copy of the first)
         signum = next((s for s in (*_asked[-1:], signal.SIGINT, signal.SIGTERM) if _handled(s)), None)
         if signum is None:  # nothing in Python would raise it again: say what was dropped, as Python does
             previous(unraisable)

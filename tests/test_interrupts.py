@@ -231,3 +231,18 @@ def test_the_command_stops_after_the_trial_where_a_library_swallowed_its_ctrl_c(
     assert r.returncode == 130, r.stderr
     assert r.stderr.splitlines()[-1].startswith("studylib: interrupted; finished trials are in the ledger")
     assert len(pd.read_csv(out / "trials.csv")) == 2
+
+
+def test_a_ctrl_c_dropped_while_a_stop_unwinds_is_not_raised_into_its_cleanup():
+    """A second Ctrl-C (or a finalizer that re-raises the first) dropped in a gc callback while the
+    first one's cleanup runs (an executor's shutdown): the cleanup runs to its end."""
+    cleaned = []
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts_not_lost():
+            try:
+                raise KeyboardInterrupt
+            finally:
+                collect_with_a_signal_inside()
+                time.sleep(0.3)
+                cleaned.append("to its end")
+    assert cleaned == ["to its end"]
