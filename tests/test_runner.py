@@ -464,7 +464,7 @@ def test_ctrl_c_keeps_the_ledger_and_leaves_no_partial_or_stale_report(tmp_path,
     # (make test under nohup, some CI runners) starts with SIGINT ignored; a terminal's does not
     assert r.returncode == 130, (r.stdout, r.stderr)
     assert r.stderr.splitlines() == ["studylib: interrupted; finished trials are in the ledger, re-run the same "
-                                     "command to continue"]
+                                     "command to continue"], r.stderr
     assert (out / "tiny" / "ledger.sqlite").read_text() == "kept"
     left = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
     assert left == ["index.html", "tiny", "tiny/ledger.sqlite"]  # no notebook, report or kernel log
