@@ -152,26 +152,31 @@ def test_a_block_in_another_thread_leaves_the_hook_alone():
     assert seen == [True]
 
 
-def test_the_command_stops_on_a_ctrl_c_that_lands_in_a_gc_callback(tmp_path):
-    """The study's first garbage collection sends SIGINT from inside a gc callback: the command
-    stops with its one line and exit 130, as on any Ctrl-C (it used to train all its trials)."""
+def search_in_a_child(tmp_path, patch: str):
+    """``studylib search`` of 20 smoke trials in a child process, after ``patch`` (Python run with
+    ``signal``, ``cli`` and ``study`` imported); (its result, its study folder)."""
     import subprocess
 
-    code = ("import gc, signal, sys\n"
-            "from studylib import cli\n"
-            "search = cli.cmd_search\n"
-            "def ctrl_c_in_a_callback(phase, info):\n"
-            "    gc.callbacks.remove(ctrl_c_in_a_callback)\n"
-            "    signal.raise_signal(signal.SIGINT)\n"
-            "def cmd_search(args):\n"
-            "    gc.callbacks.append(ctrl_c_in_a_callback)\n"
-            "    return search(args)\n"
-            "cli.cmd_search = cmd_search\n"
-            "sys.exit(cli.main(sys.argv[1:]))\n")
+    code = f"import signal, sys\nfrom studylib import cli, study\n{patch}sys.exit(cli.main(sys.argv[1:]))\n"
     out = tmp_path / "study"
     r = subprocess.run([sys.executable, "-c", code, "search", "round1", "--dataset", "digits", "--profile", "smoke",
                         "--trials", "20", "--out", str(out), "--no-progress"], capture_output=True, text=True,
                        timeout=300, **AS_AT_A_TERMINAL)
+    return r, out
+
+
+def test_the_command_stops_on_a_ctrl_c_that_lands_in_a_gc_callback(tmp_path):
+    """The study's first garbage collection sends SIGINT from inside a gc callback: the command
+    stops with its one line and exit 130, as on any Ctrl-C (it used to train all its trials)."""
+    r, _ = search_in_a_child(tmp_path, "import gc\n"
+                             "search = cli.cmd_search\n"
+                             "def ctrl_c_in_a_callback(phase, info):\n"
+                             "    gc.callbacks.remove(ctrl_c_in_a_callback)\n"
+                             "    signal.raise_signal(signal.SIGINT)\n"
+                             "def cmd_search(args):\n"
+                             "    gc.callbacks.append(ctrl_c_in_a_callback)\n"
+                             "    return search(args)\n"
+                             "cli.cmd_search = cmd_search\n")
     assert r.returncode == 130, r.stderr
     assert "Exception ignored" not in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert r.stderr.splitlines()[-1].startswith("studylib: interrupted")
@@ -207,27 +212,18 @@ def test_a_notebooks_study_stops_on_a_ctrl_c_that_lands_in_a_gc_callback(tmp_pat
 def test_the_command_stops_after_the_trial_where_a_library_swallowed_its_ctrl_c(tmp_path):
     """A Ctrl-C that a library swallowed without a word while the second trial was written out:
     the command stops after that trial (exit 130, its one line), and the ledger keeps 2 trials."""
-    import subprocess
-
     import pandas as pd
 
-    code = ("import signal, sys\n"
-            "from studylib import cli, study\n"
-            "export, calls = study.export_trials, []\n"
-            "def export_trials(*a, **k):\n"
-            "    calls.append(1)\n"
-            "    if len(calls) == 2:\n"
-            "        try:\n"
-            "            signal.raise_signal(signal.SIGINT)\n"
-            "        except KeyboardInterrupt:\n"
-            "            pass\n"
-            "    return export(*a, **k)\n"
-            "study.export_trials = export_trials\n"
-            "sys.exit(cli.main(sys.argv[1:]))\n")
-    out = tmp_path / "study"
-    r = subprocess.run([sys.executable, "-c", code, "search", "round1", "--dataset", "digits", "--profile", "smoke",
-                        "--trials", "20", "--out", str(out), "--no-progress"], capture_output=True, text=True,
-                       timeout=300, **AS_AT_A_TERMINAL)
+    r, out = search_in_a_child(tmp_path, "export, calls = study.export_trials, []\n"
+                               "def export_trials(*a, **k):\n"
+                               "    calls.append(1)\n"
+                               "    if len(calls) == 2:\n"
+                               "        try:\n"
+                               "            signal.raise_signal(signal.SIGINT)\n"
+                               "        except KeyboardInterrupt:\n"
+                               "            pass\n"
+                               "    return export(*a, **k)\n"
+                               "study.export_trials = export_trials\n")
     assert r.returncode == 130, r.stderr
     assert r.stderr.splitlines()[-1].startswith("studylib: interrupted; finished trials are in the ledger")
     assert len(pd.read_csv(out / "trials.csv")) == 2
