@@ -286,3 +286,11 @@ def test_a_table_wider_than_the_page_wraps_its_long_text_and_a_narrow_one_is_lef
     words = pd.DataFrame({f"column {i}": ["hyperparameter-and-more words"] for i in range(6)})
     keep.write(words.style, tmp_path, "words")  # its longest words fit across the page only in a smaller type
     assert "\\centering\n\\footnotesize\n" in (tmp_path / "tables" / "words.tex").read_text()
+
+
+def test_a_hidden_index_is_no_column_of_the_latex_table(tmp_path):
+    frame = pd.DataFrame({"network": ["a"], "accuracy": [92.0]}, index=pd.Index(["row"], name="named"))
+    keep.write(frame.style.hide(axis="index"), tmp_path, "hidden")
+    assert "\\begin{tabular}{lr}" in (tmp_path / "tables" / "hidden.tex").read_text()
+    keep.write(frame.style, tmp_path, "shown")
+    assert "\\begin{tabular}{llr}" in (tmp_path / "tables" / "shown.tex").read_text()

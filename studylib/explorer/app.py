@@ -24,8 +24,8 @@ from pathlib import Path
 
 from .. import paths
 from ..cliargs import port_number
-from ..interrupts import stop_handled
 from ..errors import StudyError
+from ..interrupts import stop_handled
 from ..notebook_exec import KERNEL_ARGV
 from ..progress import count
 

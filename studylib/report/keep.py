@@ -222,7 +222,7 @@ def _table(shown, plain, folder: Path, name: str) -> list[Path]:
     formats = {c: column_number(data.iloc[:, i]) for i, c in enumerate(data.columns)}
     styler = (styler.format(formats, na_rep="-", escape="latex").format_index(escape="latex", axis=1)
               .format_index(lambda v: number(v) if isinstance(v, float) else latex_escape(str(v)), axis=0))
-    letters, size = column_format(data, index=not _plain_index(styler.data))
+    letters, size = column_format(data, index=not all(styler.hide_index_))  # hidden by the table or above
     latex = styler.to_latex(convert_css=True, hrules=True, caption=caption or None, label=f"tab:{name}",
                             sparse_index=False, position_float="centering", column_format=letters)
     if size:  # a table too wide for the page in the text's size
