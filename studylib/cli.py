@@ -258,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     resumable = args.command in ("search", "run")
     stops = resumable or args.command in ("bench", "best", "export-table")
     try:
-        with stopped_like_ctrl_c(sigterm=stops):
+        with stopped_like_ctrl_c(stoppable=stops):
             check_deprecated(args, getattr(getattr(args, "plugin", None), "check_old_flags", None))
             if args.command == "space":
                 code = cmd_space(args)

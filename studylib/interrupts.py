@@ -17,6 +17,8 @@ import threading
 #: The signals a command was sent to stop by, until a KeyboardInterrupt leaves the block it was
 #: sent in (the main thread's; a list, not a set: one append is atomic in a signal handler).
 _asked: list[int] = []
+#: Timers that will simulate a dropped stop's signal again (:func:`interrupts_not_lost`).
+_pending: list[threading.Timer] = []
 
 
 def _handled(signum: int) -> bool:
@@ -24,12 +26,21 @@ def _handled(signum: int) -> bool:
     return callable(signal.getsignal(signum))
 
 
+def _stop():
+    """Raise the stop: its KeyboardInterrupt, once (a timer still waiting to raise it again would
+    cut the cleanup short)."""
+    for timer in _pending:
+        timer.cancel()
+    _pending.clear()
+    raise KeyboardInterrupt
+
+
 def stop_if_asked() -> None:
     """Raise the KeyboardInterrupt of a stop that was asked for but went missing: a C library
-    clears the error a signal handler raised without a word (the unraisable hook never sees it).
-    A study calls it after each trial."""
+    clears the error a signal handler raised without a word (the unraisable hook never sees it),
+    or a dropped one's timer has not fired yet. A study calls it after each trial."""
     if _asked:
-        raise KeyboardInterrupt
+        _stop()
 
 
 def stop_handled() -> None:
@@ -41,24 +52,23 @@ def stop_handled() -> None:
 def _ctrl_c(signum, frame):
     """SIGINT as Python's own handler, remembered (:data:`_asked`)."""
     _asked.append(signum)
-    raise KeyboardInterrupt
+    _stop()
 
 
 @contextlib.contextmanager
 def interrupts_not_lost(delay: float = 0.05):
     """While inside (in the main thread; elsewhere it does nothing), a KeyboardInterrupt that
     Python would drop as unraisable is raised again in the code that runs ``delay`` seconds later,
-    and its "Exception ignored" traceback is not printed (one dropped while a stop unwinds is
-    left dropped: the cleanup runs to its end). The signal is simulated again (the one
-    last asked for, else SIGINT, or SIGTERM where SIGINT is ignored) from a timer thread:
-    simulated at once, its handler would run in this hook and be dropped again. A stop asked for
-    and not raised by the end of the block is raised there (a block inside another may end first).
-    Every other unraisable exception goes to the hook that was there before."""
+    and its "Exception ignored" traceback is not printed (one dropped while a stop unwinds is left
+    dropped: the cleanup runs to its end). The signal is simulated again (the one last asked for,
+    else SIGINT, or SIGTERM where SIGINT is ignored) from a timer thread: simulated at once, its
+    handler would run in this hook and be dropped again. A stop asked for and not raised by the
+    end of the block is raised there (a block inside another may end first). Every other
+    unraisable exception goes to the hook that was there before."""
     if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
         yield
         return
     previous = sys.unraisablehook
-    timers: list[threading.Timer] = []
 
     def hook(unraisable):
         if not issubclass(unraisable.exc_type, KeyboardInterrupt):
@@ -74,7 +84,7 @@ def interrupts_not_lost(delay: float = 0.05):
             _asked.append(signum)
         timer = threading.Timer(delay, _thread.interrupt_main, args=(signum,))
         timer.daemon = True
-        timers.append(timer)
+        _pending.append(timer)
         timer.start()
 
     sys.unraisablehook = hook
@@ -85,8 +95,9 @@ def interrupts_not_lost(delay: float = 0.05):
     finally:
         if sys.unraisablehook is hook:  # else another block (a thread's) replaced it since: leave theirs
             sys.unraisablehook = previous
-        for timer in timers:  # one still waiting must not interrupt what runs after
+        for timer in _pending:  # one still waiting must not interrupt what runs after
             timer.cancel()
+        _pending.clear()
         if stopped:  # an exception leaves: a KeyboardInterrupt is the stop asked for (anything else says more)
             _asked.clear()
     if _asked:
@@ -94,14 +105,27 @@ def interrupts_not_lost(delay: float = 0.05):
         raise KeyboardInterrupt
 
 
+def _put_back(handlers: list) -> None:
+    """Each (signal, handler) set again, every one even when a signal's KeyboardInterrupt arrives
+    half way (ours would stay installed after the command)."""
+    if not handlers:
+        return
+    (signum, handler), *rest = handlers
+    try:
+        if handler is not None:
+            signal.signal(signum, handler)
+    finally:
+        _put_back(rest)
+
+
 @contextlib.contextmanager
-def stopped_like_ctrl_c(sigterm: bool = True):
-    """A command's run: inside :func:`interrupts_not_lost` and, with ``sigterm``, Ctrl-C remembered
-    as it is raised (where SIGINT has Python's own handler), so a stop that goes missing is raised
-    after the trial it hit (:func:`stop_if_asked`), and SIGTERM (a batch system's, ``timeout``'s)
-    raising KeyboardInterrupt as Ctrl-C does, so the command stops the same way (its workers shut
-    down, its files whole or not written). Outside the main thread the handlers are left as they
-    are."""
+def stopped_like_ctrl_c(stoppable: bool = True):
+    """A command's run: inside :func:`interrupts_not_lost` and, for a ``stoppable`` command (one
+    that stops part way: a study, a bench, a model's training), Ctrl-C remembered as it is raised
+    (where SIGINT has Python's own handler), so a stop that goes missing is raised after the trial
+    it hit (:func:`stop_if_asked`), and SIGTERM (a batch system's, ``timeout``'s) raising
+    KeyboardInterrupt as Ctrl-C does, so the command stops the same way (its workers shut down,
+    its files whole or not written). Outside the main thread the handlers are left as they are."""
     dask_log = logging.getLogger("distributed")
     dask_level = dask_log.level
     main_pid = os.getpid()
@@ -114,11 +138,12 @@ def stopped_like_ctrl_c(sigterm: bool = True):
         if "distributed" in sys.modules:  # a process group's SIGTERM kills the local Dask workers too: the
             dask_log.setLevel(logging.CRITICAL)  # scheduler would log each loss at ERROR (set back on return)
         _asked.append(signum)
-        raise KeyboardInterrupt
+        _stop()
 
+    _asked.clear()  # one that came after an earlier command's block in this process is not this one's
     previous = {}
     try:
-        if sigterm:
+        if stoppable:
             previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, terminate)
             if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
                 previous[signal.SIGINT] = signal.signal(signal.SIGINT, _ctrl_c)
@@ -128,7 +153,7 @@ def stopped_like_ctrl_c(sigterm: bool = True):
         with interrupts_not_lost():
             yield
     finally:
-        for signum, handler in previous.items():
-            if handler is not None:
-                signal.signal(signum, handler)
-        dask_log.setLevel(dask_level)
+        try:
+            _put_back(list(previous.items()))
+        finally:
+            dask_log.setLevel(dask_level)

@@ -128,12 +128,42 @@ def test_a_stop_a_library_swallowed_is_raised_after_the_trial(monkeypatch):
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-def test_the_explorer_answering_ctrl_c_owes_no_stop():
-    with stopped_like_ctrl_c():
+def test_the_explorer_answering_a_dropped_ctrl_c_owes_no_stop():
+    """``explore`` is not stoppable part way: its handlers stay Python's, but a dropped Ctrl-C is
+    still remembered; the explorer answers it ("explorer stopped", exit 0), so its block ends
+    without raising it again."""
+    with stopped_like_ctrl_c(stoppable=False):
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
         try:
-            signal.raise_signal(signal.SIGINT)
+            run_after_a_collection()
+            raise AssertionError("not stopped")
         except KeyboardInterrupt:
             stop_handled()
+
+
+def test_a_stop_raised_after_a_trial_is_raised_once_and_its_cleanup_runs_to_its_end():
+    """A trial ends (:func:`stop_if_asked`) before a dropped Ctrl-C's timer fires: the timer is
+    cancelled, not left to cut the cleanup short."""
+    cleaned = []
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts_not_lost():
+            try:
+                collect_with_a_signal_inside()
+                stop_if_asked()
+            finally:
+                time.sleep(0.3)
+                cleaned.append("to its end")
+    assert cleaned == ["to its end"]
+
+
+def test_a_stop_left_by_an_earlier_command_is_not_the_next_ones():
+    """A signal that came after an earlier ``cli.main`` ended its block (tests call it in one
+    process) does not stop the next command."""
+    from studylib import interrupts
+
+    interrupts._asked.append(signal.SIGINT)
+    with stopped_like_ctrl_c():
+        stop_if_asked()
 
 
 def test_a_block_in_another_thread_leaves_the_hook_alone():

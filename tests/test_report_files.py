@@ -283,14 +283,20 @@ def test_a_table_wider_than_the_page_wraps_its_long_text_and_a_narrow_one_is_lef
     assert letters.startswith("lr") and len(shares) == 2 and shares[0] > shares[1]  # the note gets more
     assert sum(shares) < 1 and "\\centering\n\\caption" in tex  # the page's rest, in the text's type
     assert "\\begin{tabular}{lr}" in (tmp_path / "tables" / "narrow.tex").read_text()
-    words = pd.DataFrame({f"column {i}": ["hyperparameter-and-more words"] for i in range(6)})
-    keep.write(words.style, tmp_path, "words")  # its longest words fit across the page only in a smaller type
-    assert "\\centering\n\\footnotesize\n" in (tmp_path / "tables" / "words.tex").read_text()
+    for name, columns, size in (("small", 3, "\\small"), ("smallest", 6, "\\footnotesize")):
+        words = pd.DataFrame({f"column {i}": ["a-twenty-two-letter-wd more"] for i in range(columns)})
+        keep.write(words.style.set_caption(name), tmp_path, name)  # its longest words need a smaller type
+        tex = (tmp_path / "tables" / f"{name}.tex").read_text()
+        assert f"\\label{{tab:{name}}}\n{size}\n\\begin{{tabular}}" in tex  # the caption in the text's
+        shares = [float(s) for s in re.findall(r"p\{([\d.]+)\\linewidth\}", tex)]
+        assert len(shares) == columns and (sum(shares) <= 1) == (name == "small")  # 6 fit in no size
 
 
-def test_a_hidden_index_is_no_column_of_the_latex_table(tmp_path):
-    frame = pd.DataFrame({"network": ["a"], "accuracy": [92.0]}, index=pd.Index(["row"], name="named"))
-    keep.write(frame.style.hide(axis="index"), tmp_path, "hidden")
-    assert "\\begin{tabular}{lr}" in (tmp_path / "tables" / "hidden.tex").read_text()
-    keep.write(frame.style, tmp_path, "shown")
-    assert "\\begin{tabular}{llr}" in (tmp_path / "tables" / "shown.tex").read_text()
+def test_a_hidden_index_level_or_column_is_no_column_of_the_latex_table(tmp_path):
+    index = pd.MultiIndex.from_tuples([("x", "row")], names=["outer", "inner"])
+    frame = pd.DataFrame({"network": ["a"], "note": ["b"], "accuracy": [92.0]}, index=index)
+    for name, styler, letters in (("shown", frame.style, "llllr"), ("no index", frame.style.hide(axis="index"), "llr"),
+                                  ("no outer", frame.style.hide(axis="index", level=0), "lllr"),
+                                  ("no note", frame.style.hide(subset=["note"], axis="columns"), "lllr")):
+        keep.write(styler, tmp_path, name)
+        assert f"\\begin{{tabular}}{{{letters}}}" in (tmp_path / "tables" / f"{name}.tex").read_text(), name

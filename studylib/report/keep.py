@@ -222,11 +222,12 @@ def _table(shown, plain, folder: Path, name: str) -> list[Path]:
     formats = {c: column_number(data.iloc[:, i]) for i, c in enumerate(data.columns)}
     styler = (styler.format(formats, na_rep="-", escape="latex").format_index(escape="latex", axis=1)
               .format_index(lambda v: number(v) if isinstance(v, float) else latex_escape(str(v)), axis=0))
-    letters, size = column_format(data, index=not all(styler.hide_index_))  # hidden by the table or above
+    shown = [i for i in range(data.shape[1]) if i not in set(styler.hidden_columns)]
+    letters, size = column_format(data.iloc[:, shown], levels=[not h for h in styler.hide_index_])
     latex = styler.to_latex(convert_css=True, hrules=True, caption=caption or None, label=f"tab:{name}",
                             sparse_index=False, position_float="centering", column_format=letters)
-    if size:  # a table too wide for the page in the text's size
-        latex = latex.replace("\\centering\n", f"\\centering\n{size}\n", 1)
+    if size:  # a table too wide for the page in the text's size (its caption in the text's)
+        latex = latex.replace(f"\\label{{tab:{name}}}\n", f"\\label{{tab:{name}}}\n{size}\n", 1)
     tex = write_text(folder / f"{name}.tex", latex)
     return [csv, tex]
 
@@ -266,22 +267,21 @@ PAGE_CHARACTERS, COLUMN_GAP = 68, 2.4
 SMALLER = (("", 1.0), ("\\small", 1.1), ("\\footnotesize", 1.25))
 
 
-def column_format(frame, index: bool = True) -> tuple[str, str]:
+def column_format(frame, levels: list[bool] | None = None) -> tuple[str, str]:
     """The tabular's column letters and its type size (``""``, ``\\small``, ``\\footnotesize``):
-    ``l`` for index levels (``index``) and text, ``r`` for numbers, as pandas sets them. A table
+    ``l`` for the index levels shown (``levels``: one flag per level; None: all) and text, ``r``
+    for numbers, as pandas sets them. A table
     wider than a page (by its longest cells) gives its long text columns ``p{...\\linewidth}``
     widths so their cells wrap: each at least its longest word, the page's rest shared out to
     the narrowest first (none wider than its longest cell), in the first type size where their
     longest words fit."""
     import pandas as pd
 
-    levels = frame.index.nlevels if index else 0
-    columns = [frame.index.get_level_values(i) for i in range(levels)] + [frame.iloc[:, i]
-                                                                          for i in range(frame.shape[1])]
-    headers = [str(n or "") for n in frame.index.names][:levels] + [
+    shown = [i for i, on in enumerate(levels or [True] * frame.index.nlevels) if on]
+    columns = [frame.index.get_level_values(i) for i in shown] + [frame.iloc[:, i] for i in range(frame.shape[1])]
+    headers = [str(frame.index.names[i] or "") for i in shown] + [
         " ".join(map(str, c)) if isinstance(c, tuple) else str(c) for c in frame.columns]
-    numeric = [i >= levels and pd.api.types.is_numeric_dtype(c.dtype) and not pd.api.types.is_bool_dtype(c.dtype)
-               for i, c in enumerate(columns)]
+    numeric = [i >= len(shown) and pd.api.types.is_numeric_dtype(c.dtype) for i, c in enumerate(columns)]
     texts = [[h] + [number(v) if isinstance(v, float) else str(v) for v in c] for h, c in zip(headers, columns)]
     widths = [max(map(len, t)) for t in texts]
     letters = ["r" if n else "l" for n in numeric]
