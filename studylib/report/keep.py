@@ -222,7 +222,8 @@ def _table(shown, plain, folder: Path, name: str) -> list[Path]:
     formats = {c: column_number(data.iloc[:, i]) for i, c in enumerate(data.columns)}
     styler = (styler.format(formats, na_rep="-", escape="latex").format_index(escape="latex", axis=1)
               .format_index(lambda v: number(v) if isinstance(v, float) else latex_escape(str(v)), axis=0))
-    shown = [i for i in range(data.shape[1]) if i not in set(styler.hidden_columns)]
+    hidden = set(styler.hidden_columns)
+    shown = [i for i in range(data.shape[1]) if i not in hidden]
     letters, size = column_format(data.iloc[:, shown], levels=[not h for h in styler.hide_index_])
     latex = styler.to_latex(convert_css=True, hrules=True, caption=caption or None, label=f"tab:{name}",
                             sparse_index=False, position_float="centering", column_format=letters)
