@@ -43,6 +43,11 @@ def stop_if_asked() -> None:
         _stop()
 
 
+def stopping() -> bool:
+    """Whether a stop is under way: asked for and not yet out of its block, or unwinding now."""
+    return bool(_asked) or isinstance(sys.exc_info()[1], KeyboardInterrupt)
+
+
 def stop_handled() -> None:
     """A KeyboardInterrupt caught and answered as the end of the work (the explorer's "explorer
     stopped"): no stop is owed when the block ends."""

@@ -10,11 +10,16 @@ Heavy imports (papermill, jupyter_client) stay inside functions.
 """
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
+import logging
 import os
 import sys
 import time
 from pathlib import Path
+
+from .interrupts import stopping
 
 KERNEL_NAME = "python3"
 #: the kernel's command line: ipykernel in *this* interpreter (run's notebooks, the explorer's kernel)
@@ -92,7 +97,7 @@ def execute(name: str, nb: Path, out: Path, params: dict, *, progress: bool = Tr
     feed = str(log.parent / "progress.feed")  # in the round's folder: a run killed with -9 leaves nothing in /tmp
     Path(feed).write_bytes(b"")
     try:
-        with _follow(feed, progress):
+        with _follow(feed, progress), _quiet_once_stopped():
             papermill.execute_notebook(str(nb), str(target), parameters=params, kernel_name=KERNEL_NAME,
                                        language="python", progress_bar=False, cwd=str(out),
                                        kernel_manager_class=kernel_manager_class(log, Path(feed)))
@@ -109,6 +114,8 @@ def execute(name: str, nb: Path, out: Path, params: dict, *, progress: bool = Tr
         raise RoundFailed(f"round {name} failed: {e.__class__.__name__}: {first_line(e)} "
                           f"(partial notebook: {target}; kernel log: {log})") from None
     except KeyboardInterrupt:  # nothing failed: the ledger keeps the finished trials for a re-run
+        with _quiet_once_stopped():
+            gc.collect()  # nbclient's cell task, left behind by the stop: its "never retrieved" said here
         target.unlink(missing_ok=True)
         log.unlink(missing_ok=True)
         raise
@@ -116,6 +123,29 @@ def execute(name: str, nb: Path, out: Path, params: dict, *, progress: bool = Tr
         Path(feed).unlink(missing_ok=True)
     log.unlink(missing_ok=True)  # a clean run leaves nothing but its results
     return time.perf_counter() - start
+
+
+class _Stopping(logging.Filter):
+    """Drops what papermill and asyncio log about the kernel once the command is stopping (a
+    KeyboardInterrupt unwinds): the cleanup shuts the kernel down while nbclient's cell task is
+    still waiting on it, which then logs "Kernel died while waiting for execute reply." and, when
+    collected, "Task exception was never retrieved" with its traceback, around the stop's line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not stopping()
+
+
+@contextlib.contextmanager
+def _quiet_once_stopped():
+    """:class:`_Stopping` on papermill's and asyncio's loggers while inside."""
+    quiet, loggers = _Stopping(), [logging.getLogger("papermill"), logging.getLogger("asyncio")]
+    for logger in loggers:
+        logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(quiet)
 
 
 def _follow(feed: str, progress: bool):

@@ -272,3 +272,24 @@ def test_a_ctrl_c_dropped_while_a_stop_unwinds_is_not_raised_into_its_cleanup():
                 time.sleep(0.3)
                 cleaned.append("to its end")
     assert cleaned == ["to its end"]
+
+
+def test_a_stopped_runner_says_nothing_of_the_kernel_its_cleanup_shut_down(caplog):
+    """``studylib run`` stopped: the cleanup shuts the kernel down under nbclient's waiting cell
+    task, which logged "Kernel died while waiting for execute reply." and, collected, "Task
+    exception was never retrieved" around the stop's one line (seen in a loaded suite). Before a
+    stop both loggers still speak."""
+    import logging
+
+    from studylib.notebook_exec import _quiet_once_stopped
+
+    with _quiet_once_stopped():
+        logging.getLogger("papermill").error("a kernel that died by itself")
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            logging.getLogger("papermill").error("Kernel died while waiting for execute reply.")
+            logging.getLogger("asyncio").error("Task exception was never retrieved")
+    assert [r.getMessage() for r in caplog.records] == ["a kernel that died by itself"]
+    logging.getLogger("papermill").error("after")
+    assert caplog.records[-1].getMessage() == "after"
