@@ -96,31 +96,35 @@ def execute(name: str, nb: Path, out: Path, params: dict, *, progress: bool = Tr
     start = time.perf_counter()
     feed = str(log.parent / "progress.feed")  # in the round's folder: a run killed with -9 leaves nothing in /tmp
     Path(feed).write_bytes(b"")
-    try:
-        with _follow(feed, progress), _quiet_once_stopped():
-            papermill.execute_notebook(str(nb), str(target), parameters=params, kernel_name=KERNEL_NAME,
-                                       language="python", progress_bar=False, cwd=str(out),
-                                       kernel_manager_class=kernel_manager_class(log, Path(feed)))
-    except PapermillExecutionError as e:
-        number, source = _failed_cell(target)
-        run_as = f"In [{e.exec_count}]" if e.exec_count else f"cell #{e.cell_index}"
-        where = f"cell {number}, {run_as}" if number else run_as  # the author's count, the executed notebook's
-        where += f" ({source})" if source else ""
-        full = ("; the disk is full: free some space, then re-run the same command to continue from the ledger"
-                if "No space left on device" in str(e.evalue) or "database or disk is full" in str(e.evalue) else "")
-        raise RoundFailed(f"round {name} failed in {where}: {e.ename}: {first_line(e.evalue)} "
-                          f"(partial notebook: {target}){full}") from None
-    except Exception as e:  # kernel died, could not start...
-        raise RoundFailed(f"round {name} failed: {e.__class__.__name__}: {first_line(e)} "
-                          f"(partial notebook: {target}; kernel log: {log})") from None
-    except KeyboardInterrupt:  # nothing failed: the ledger keeps the finished trials for a re-run
-        with _quiet_once_stopped():
-            gc.collect()  # nbclient's cell task, left behind by the stop: its "never retrieved" said here
-        target.unlink(missing_ok=True)
-        log.unlink(missing_ok=True)
-        raise
-    finally:
-        Path(feed).unlink(missing_ok=True)
+    with _quiet_once_stopped() as quiet:
+        try:
+            with _follow(feed, progress):
+                papermill.execute_notebook(str(nb), str(target), parameters=params, kernel_name=KERNEL_NAME,
+                                           language="python", progress_bar=False, cwd=str(out),
+                                           kernel_manager_class=kernel_manager_class(log, Path(feed)))
+        except PapermillExecutionError as e:
+            number, source = _failed_cell(target)
+            run_as = f"In [{e.exec_count}]" if e.exec_count else f"cell #{e.cell_index}"
+            where = f"cell {number}, {run_as}" if number else run_as  # the author's count, the executed notebook's
+            where += f" ({source})" if source else ""
+            full = ("; the disk is full: free some space, then re-run the same command to continue from the "
+                    "ledger" if "No space left on device" in str(e.evalue) or "database or disk is full" in
+                    str(e.evalue) else "")
+            raise RoundFailed(f"round {name} failed in {where}: {e.ename}: {first_line(e.evalue)} "
+                              f"(partial notebook: {target}){full}") from None
+        except Exception as e:  # kernel died, could not start...
+            raise RoundFailed(f"round {name} failed: {e.__class__.__name__}: {first_line(e)} "
+                              f"(partial notebook: {target}; kernel log: {log})") from None
+        except KeyboardInterrupt:  # nothing failed: the ledger keeps the finished trials for a re-run
+            quiet.always = True  # the stop's traceback goes at the end of this block, and with it nbclient's
+            # cell task, failed with "Kernel died" in the cleanup: its "never retrieved" is not said
+        finally:
+            Path(feed).unlink(missing_ok=True)
+        if quiet.always:
+            gc.collect()  # the rest of what the stop left, in cycles, collected here and not after its line
+            target.unlink(missing_ok=True)
+            log.unlink(missing_ok=True)
+            raise KeyboardInterrupt
     log.unlink(missing_ok=True)  # a clean run leaves nothing but its results
     return time.perf_counter() - start
 
@@ -131,18 +135,23 @@ class _Stopping(logging.Filter):
     still waiting on it, which then logs "Kernel died while waiting for execute reply." and, when
     collected, "Task exception was never retrieved" with its traceback, around the stop's line."""
 
+    def __init__(self, always: bool = False):
+        super().__init__()
+        self.always = always
+
     def filter(self, record: logging.LogRecord) -> bool:
-        return not stopping()
+        return not (self.always or stopping())
 
 
 @contextlib.contextmanager
 def _quiet_once_stopped():
-    """:class:`_Stopping` on papermill's and asyncio's loggers while inside."""
+    """:class:`_Stopping` on papermill's and asyncio's loggers while inside (the block may set its
+    ``always``: stopped already, whatever :func:`stopping` says)."""
     quiet, loggers = _Stopping(), [logging.getLogger("papermill"), logging.getLogger("asyncio")]
     for logger in loggers:
         logger.addFilter(quiet)
     try:
-        yield
+        yield quiet
     finally:
         for logger in loggers:
             logger.removeFilter(quiet)

@@ -293,3 +293,37 @@ def test_a_stopped_runner_says_nothing_of_the_kernel_its_cleanup_shut_down(caplo
     assert [r.getMessage() for r in caplog.records] == ["a kernel that died by itself"]
     logging.getLogger("papermill").error("after")
     assert caplog.records[-1].getMessage() == "after"
+
+
+def test_a_stopped_runner_collects_the_failed_cell_task_its_stop_held(tmp_path, monkeypatch, caplog):
+    """nbclient's cell task can fail ("Kernel died") during the stop's cleanup while the stop's
+    traceback still holds it (the interrupted ``run_until_complete`` frame); collected only once
+    the command had printed its line, it said "Task exception was never retrieved" after it (a
+    CI run). The runner lets go of that traceback and collects the task before it re-raises."""
+    import asyncio
+    import logging
+
+    import papermill
+
+    from studylib import notebook_exec
+
+    def stopped_with_a_failed_task(*args, **kwargs):
+        loop = asyncio.new_event_loop()
+
+        async def cell():
+            raise RuntimeError("Kernel died")
+
+        task = loop.create_task(cell())
+        loop.run_until_complete(asyncio.sleep(0))  # the task fails; nothing retrieves its exception
+        loop.close()
+        assert task.done()
+        raise KeyboardInterrupt  # this frame, so the task, held by the stop's traceback
+
+    monkeypatch.setattr(papermill, "execute_notebook", stopped_with_a_failed_task)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        notebook_exec.execute("tiny", tmp_path / "tiny.ipynb", out, {}, progress=False)
+    gc.collect()
+    assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []
+    assert [p.name for p in out.rglob("*")] == ["tiny"]  # no partial notebook, kernel log or progress feed
