@@ -301,7 +301,6 @@ def test_a_stopped_runner_collects_the_failed_cell_task_its_stop_held(tmp_path, 
     the command had printed its line, it said "Task exception was never retrieved" after it (a
     CI run). The runner lets go of that traceback and collects the task before it re-raises."""
     import asyncio
-    import logging
 
     import papermill
 
