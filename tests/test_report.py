@@ -317,6 +317,25 @@ def test_fig3_legend_names_only_colours_shown_and_empty_slots_say_why():
     assert "none finished" in slots and "not sampled" in slots
 
 
+def test_a_box_of_one_trial_still_shows_its_colour():
+    from matplotlib.colors import same_color
+
+    from studylib.report.figures import FAIL_COLOR, OK_COLOR
+
+    df = round_frame("round1", n=5)
+    df["learning_rate"] = [0.001, 0.001, 0.001, 0.01, 0.003]
+    df["best_acc"] = [0.5, 0.7, 0.9, 0.1, 0.8]  # 0.01 and 0.003: one trial each, boxes of no height
+    fig = report.fig3_learning_rate(df, space=load_space("round1"))
+    bars = {}
+    for lines in fig.axes[0].collections:
+        if lines.__class__.__name__ == "LineCollection":
+            for (x0, y0), _ in lines.get_segments():
+                bars[round((x0 + 0.3), 6)] = (y0, lines.get_colors()[0])
+    assert sorted(bars) == [1, 2]  # 0.003 and 0.01; 0.001's box has a height, so colour of its own
+    assert bars[2][0] == pytest.approx(0.1) and same_color(bars[2][1], FAIL_COLOR)
+    assert bars[1][0] == pytest.approx(0.8) and same_color(bars[1][1], OK_COLOR)
+
+
 def test_table_iv_figure_never_ranks_another_dataset_among_cifar10():
     df = round_frame("round3", n=3)  # digits
     fig = report.table_iv_figure(df)

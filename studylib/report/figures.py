@@ -81,6 +81,11 @@ def _box(ax, frame, column, order, y=Y, palette=None, chance=None, xlabel=None, 
         pal = {value_label(k): c for k, c in (palette or {}).items()} or None
         sns.boxplot(data=data, x="_x", y=y, order=labels, ax=ax, hue="_x" if pal else None, palette=pal,
                     legend=False, color=None if pal else BOX_COLOR, fill=True, showfliers=False, width=0.6)
+        spans = data.groupby("_x")[y].agg(["min", "max"])
+        for i, label in enumerate(labels):  # a box of no height (one trial, or all alike) shows no colour:
+            if label in spans.index and spans.at[label, "min"] == spans.at[label, "max"]:  # a bar in its colour
+                ax.hlines(spans.at[label, "min"], i - 0.3, i + 0.3, colors=(pal or {}).get(label, BOX_COLOR),
+                          lw=6, zorder=0.95)
         from .rounds import stopped_early
 
         low = stopped_early(data)  # a multi-fidelity round: configs scored after fewer epochs, drawn apart
