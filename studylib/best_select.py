@@ -56,6 +56,7 @@ def best_below(folder: Path, study: str | None):
 
     from . import paths
     from .fidelity import collapse_rungs
+    from .study_spec import kinds_named, study_kind
     from .ledger import Ledger
     from .numbers import best_config
     from .outdir import first_few, study_folders_below
@@ -69,8 +70,7 @@ def best_below(folder: Path, study: str | None):
                     continue
                 where[sid] = sub
                 spec = s["spec"]
-                kinds.setdefault((spec.get("space"), spec.get("space_hash"), spec.get("dataset"),
-                                  spec.get("data_hash")), sid)
+                kinds.setdefault(study_kind(spec), sid)
                 frame = ledger.frame(sid)
                 if len(frame):
                     frames.append(collapse_rungs(frame))
@@ -78,9 +78,9 @@ def best_below(folder: Path, study: str | None):
         raise StudyError(f"no study {study!r} in the study folders below {folder} "
                          f"({first_few(study_folders_below(folder))})")
     if len(kinds) > 1:
-        named = "; ".join(f"{sid} ({space} on {dataset})" for (space, _, dataset, _), sid in kinds.items())
-        raise StudyError(f"the study folders below {folder} hold studies of {len(kinds)} search spaces or datasets "
-                         f"(e.g. {named}): their accuracies do not compare; give one folder, or --study ID")
+        raise StudyError(f"the study folders below {folder} hold studies of {len(kinds)} search spaces or data "
+                         f"(e.g. {kinds_named(kinds)}): their accuracies do not compare; give one folder, or "
+                         "--study ID")
     best = best_config(pd.concat(frames, ignore_index=True)) if frames else None
     if best is None:
         raise StudyError(f"no study below {folder} has a successful trial to train again")

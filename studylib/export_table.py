@@ -209,18 +209,18 @@ def check_one_kind(ledger, studies: list[str] | None, keys: set[str], folder) ->
     """The studies whose trials are exported (``keys``) share one search space and one dataset
     (the same data): a table is one space on one dataset. Else :class:`StudyError` naming them.
     Returns that space's definition (as the studies recorded it; None if none did)."""
+    from .study_spec import kinds_named, study_kind
+
     kinds: dict[tuple, str] = {}
     definition = None
     for s in ledger.studies():
         spec = s["spec"]
         if (studies and s["study_id"] not in studies) or not keys & set(ledger.study_keys(s["study_id"])):
             continue
-        kind = (spec.get("space"), spec.get("space_hash"), spec.get("dataset"), spec.get("data_hash"))
-        kinds.setdefault(kind, s["study_id"])
+        kinds.setdefault(study_kind(spec), s["study_id"])
         definition = definition or s["provenance"].get("space_definition")
     if len(kinds) > 1:
-        named = "; ".join(f"{sid} ({space} on {dataset})" for (space, _, dataset, _), sid in kinds.items())
-        raise StudyError(f"{folder} holds studies of {len(kinds)} search spaces or datasets (e.g. {named}): "
+        raise StudyError(f"{folder} holds studies of {len(kinds)} search spaces or data (e.g. {kinds_named(kinds)}): "
                          "a table is one space on one dataset; export one with --study ID")
     return definition
 

@@ -84,6 +84,27 @@ def identity_differences(identity: dict, other: dict) -> list[str]:
     return differ
 
 
+def study_kind(spec: dict) -> tuple:
+    """What makes two studies' accuracies compare: one search space (its name and definition) on
+    one dataset (the same data: files, split and sizes)."""
+    return spec.get("space"), spec.get("space_hash"), spec.get("dataset"), spec.get("data_hash")
+
+
+def kinds_named(kinds: dict[tuple, str]) -> str:
+    """Each kind (:func:`study_kind`) as one of its study ids and ``(space on dataset)``, with the
+    hash that tells it apart where the names do not (``space definition 1a2b3c4d``; ``data
+    5e6f7a8b``: other data files, or another split or size)."""
+    named = []
+    for (space, space_hash, dataset, data_hash), sid in kinds.items():
+        apart = []
+        if len({k[1] for k in kinds if k[0] == space}) > 1:
+            apart.append(f"space definition {str(space_hash)[:8]}")
+        if len({k[3] for k in kinds if k[2] == dataset}) > 1:
+            apart.append(f"data {str(data_hash)[:8]}")
+        named.append(f"{sid} ({space} on {dataset}{''.join(', ' + a for a in apart)})")
+    return "; ".join(named)
+
+
 def prepare(round_or_space: str | SearchSpace, *, strategy: str = defaults.STRATEGY, trials: int | None = None,
             seed: int = defaults.SEED, dataset: str = defaults.DATASET, profile: str = defaults.PROFILE,
             max_epochs: int | None = None,

@@ -329,7 +329,7 @@ def test_a_model_file_the_user_did_not_name_is_not_called_save(studies, tmp_path
     assert rc == 2 and err[0].endswith(f"{tmp_path / 'afile'} is a file, not a folder")
 
 
-def _ledger_of(folder, study_id, runs, *, dataset="digits"):
+def _ledger_of(folder, study_id, runs, *, dataset="digits", data_hash=None):
     """A study folder whose ledger holds ``runs``: config name -> its runs' best_acc (a replicated
     config's later runs as the memetic GA records them); no training."""
     from studylib.ledger import Ledger
@@ -337,7 +337,7 @@ def _ledger_of(folder, study_id, runs, *, dataset="digits"):
 
     folder.mkdir(parents=True)
     with Ledger(folder / paths.LEDGER_NAME) as ledger:
-        ledger.open_study(study_id, {"space": "round1", "space_hash": "h", "dataset": dataset, "data_hash": dataset},
+        ledger.open_study(study_id, {"space": "round1", "space_hash": "h", "dataset": dataset, "data_hash": data_hash or dataset},
                           {})
         for i, (name, accs) in enumerate(runs.items()):
             for run, acc in enumerate(accs):
@@ -367,10 +367,15 @@ def test_the_best_of_several_studies_is_the_config_ranked_over_them_all(tmp_path
 def test_studies_of_other_data_are_not_compared(tmp_path):
     _ledger_of(tmp_path / "a", "A", {"c": [0.8]})
     _ledger_of(tmp_path / "b", "B", {"e": [0.9]}, dataset="fashion_mnist")
-    with pytest.raises(B.StudyError, match=r"hold studies of 2 search spaces or datasets \(e.g. A \(round1 on digits\); "
+    with pytest.raises(B.StudyError, match=r"hold studies of 2 search spaces or data \(e.g. A \(round1 on digits\); "
                                            r"B \(round1 on fashion_mnist\)\): their accuracies do not compare"):
         B.best_below(tmp_path, None)
     assert B.best_below(tmp_path, "B")[1] == "B"  # one of them, named
+    _ledger_of(tmp_path / "c", "C", {"f": [0.7]}, data_hash="9f8e7d6c5b4a")  # digits too, another split or size
+    with pytest.raises(B.StudyError, match=r"hold studies of 3 search spaces or data \(e.g. A \(round1 on digits, "
+                                           r"data digits\); B \(round1 on fashion_mnist\); C \(round1 on digits, "
+                                           r"data 9f8e7d6c\)\)"):  # the names alike: the data's hash tells them apart
+        B.best_below(tmp_path, None)
 
 
 def test_only_what_a_damaged_ledger_raises_is_called_damaged():

@@ -178,7 +178,7 @@ def test_study_option_exports_only_that_study(study, tmp_path, capsys):
     # two spaces (tiny, round1) in one table would give round1's configs tiny's columns
     assert cli.main(["export-table", str(out), "--table", str(both)]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "holds studies of 2 search spaces or datasets" in err and "export one with --study" in err
+    assert err.count("\n") == 1 and "holds studies of 2 search spaces or data" in err and "export one with --study" in err
     assert not both.exists()
     assert cli.main(["export-table", str(out), "--table", str(only), "--study", grid_id]) == 0
     assert cli.main(["export-table", str(out), "--table", str(other), "--study", random_id]) == 0
