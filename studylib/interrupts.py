@@ -6,6 +6,7 @@ went on to its end. No randomness here."""
 from __future__ import annotations
 
 import _thread
+import atexit
 import contextlib
 import logging
 import os
@@ -162,3 +163,27 @@ def stopped_like_ctrl_c(stoppable: bool = True):
             _put_back(list(previous.items()))
         finally:
             dask_log.setLevel(dask_level)
+
+
+def after_the_command(code: int) -> None:
+    """Until the process ends, a Ctrl-C or SIGTERM does not undo a finished command's exit ``code``
+    (what it wrote is whole by then): while Python waits for threads it ends the process at once
+    with ``code``; from Python's exit functions on (TensorFlow's teardown, a second or two, comes
+    after them, when Python has put the default handlers back) it is ignored. It used to end the
+    process as killed by the signal (130 or 143, nothing said after the command's last line). For
+    a process that runs one command (the ``studylib`` script)."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # a reader gone (a closed pipe): nothing more to say to it
+            stream.flush()
+
+    def leave(signum, frame):
+        os._exit(code)
+
+    def ignore_from_here():  # registered last, so Python runs it first of its exit functions
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(signum) is not signal.SIG_IGN:  # one ignored (nohup's SIGINT) stays ignored
+            signal.signal(signum, leave)
+    atexit.register(ignore_from_here)

@@ -326,3 +326,39 @@ def test_a_stopped_runner_collects_the_failed_cell_task_its_stop_held(tmp_path, 
     gc.collect()
     assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []
     assert [p.name for p in out.rglob("*")] == ["tiny"]  # no partial notebook, kernel log or progress feed
+
+
+#: Code that sends a signal (``{signum}``) while Python shuts down after the command, at one of
+#: three points: a thread the main thread waits for, an exit function, the teardown of modules
+#: (where TensorFlow's takes a second or two, after Python has put the default handlers back).
+WHILE_PYTHON_SHUTS_DOWN = {
+    "waiting for a thread": "import threading\n"
+                            "def late():\n"
+                            "    while threading.main_thread().is_alive():\n"
+                            "        time.sleep(0.01)\n"
+                            "    os.kill(os.getpid(), {signum}); time.sleep(5)\n"
+                            "threading.Thread(target=late).start()\n",
+    "in an exit function": "import atexit\n"
+                           "atexit.register(lambda: (os.kill(os.getpid(), {signum}), time.sleep(1)))\n",
+    "in the modules' teardown": "class Late:\n"
+                                "    def __del__(self):\n"
+                                "        os.kill(os.getpid(), {signum}); time.sleep(1)\n"
+                                "late = Late()\n",
+}
+
+
+@pytest.mark.parametrize("when", WHILE_PYTHON_SHUTS_DOWN)
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_while_python_shuts_down_after_the_command_keeps_its_exit_code(signum, when):
+    """A Ctrl-C in the second or two of Python's shutdown after a command had finished ended the
+    process as killed by it (130, nothing said after the command's "wrote ..." line); the command's
+    own exit code stands, and nothing is printed (``space`` stands in for the command)."""
+    import subprocess
+
+    code = ("import os, sys, time\n" + WHILE_PYTHON_SHUTS_DOWN[when].format(signum=int(signum)) +
+            "from studylib import cli\n"
+            "sys.argv[1:] = ['space', 'round1']\n"
+            "cli.entry()\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, **AS_AT_A_TERMINAL)
+    assert (r.returncode, r.stderr) == (0, "")
+    assert r.stdout.splitlines()[-1].startswith("combinations:")  # all of the command's output
