@@ -227,6 +227,31 @@ def check_spec(spec: StudySpec, data: Dataset) -> None:
     _probe_strategy(spec.strategy, spec.space, seed=spec.seed, max_epochs=spec.budget.max_epochs,
                     strategy_options=spec.strategy_options, budget_epochs=spec.budget_epochs, in_flight=spec.in_flight)
     check_dataset(data)
+    check_fits(spec.space, data)
+
+
+def check_fits(space: SearchSpace, data: Dataset) -> None:
+    """``border_crop`` values that remove the whole image of ``data``: when they are all the space
+    has (every trial would fail), :class:`StudyError` naming them and the most the images allow;
+    when some are, a note on stderr (their trials fail, recorded as failed like any config that
+    cannot be built)."""
+    import numpy as np
+
+    if "border_crop" not in space.names:
+        return
+    height, width = np.shape(data.x_train)[1:3]
+    most = (min(height, width) - 1) // 2
+    values = space["border_crop"].values
+    too_big = [v for v in values if int(v) > most]
+    if not too_big:
+        return
+    what = (f"border_crop {', '.join(map(str, too_big))} removes the whole {height}x{width} image of dataset "
+            f"{getattr(data, 'name', '?')!r}")
+    if len(too_big) == len(values):
+        raise StudyError(f"{what}: at most {most} there")
+    if what not in _NOTED:  # once per process (a study of several seeds checks each)
+        _NOTED.add(what)
+        sys.stderr.write(f"studylib: note: {what}: its trials will fail (at most {most} there)\n")
 
 
 def check_dataset(data: Dataset) -> None:

@@ -590,6 +590,27 @@ def test_a_space_file_without_a_name_is_named_after_the_file(tmp_path):
     assert [p.name.split("-random-s0-")[0] for p in (tmp_path / "out" / "studies").iterdir()] == ["mine"]
 
 
+def test_a_crop_larger_than_the_images_is_refused_before_any_trial(tmp_path, capsys):
+    """Every trial of it would fail (exit 3, a ledger and trials.csv left): one line, exit 2, nothing
+    written; a space with other values too runs, its note naming the crops whose trials fail."""
+    space = tmp_path / "crop.yaml"
+    space.write_text("name: crop\ndimensions:\n" + "".join(f"  - {{name: {n}, values: [{v}]}}\n" for n, v in [
+        ("filters1", 4), ("ksize1", 3), ("hidden1", 8), ("hidden2", 8), ("learning_rate", 0.01), ("batch_size", 32),
+        ("border_crop", "4, 100")]))
+    r = inline(capsys, "search", space, "--dataset", "digits", "--trials", "1", "--max-epochs", "1", "--out",
+               tmp_path / "out", "--no-progress")
+    assert (r.returncode, r.stderr) == (2, "studylib: error: border_crop 4, 100 removes the whole 8x8 image of "
+                                           "dataset 'digits': at most 3 there\n")
+    assert not (tmp_path / "out").exists()
+    space.write_text(space.read_text().replace("4, 100", "3, 100"))  # 3 leaves 2x2 pixels
+    r = inline(capsys, "search", space, "--dataset", "digits", "--strategy", "grid", "--trials", "2",
+               "--max-epochs", "1", "--out", tmp_path / "out", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.splitlines()[0] == ("studylib: note: border_crop 100 removes the whole 8x8 image of dataset "
+                                        "'digits': its trials will fail (at most 3 there)")
+    assert list(pd.read_csv(tmp_path / "out" / "trials.csv").status) == ["ok", "failed"]
+
+
 @pytest.mark.parametrize("unbuffered", [False, True])
 @pytest.mark.parametrize("argv", [["space", "round1"], ["bench", "--list"]])
 def test_a_reader_that_stops_early_gets_no_traceback(argv, unbuffered):

@@ -102,7 +102,8 @@ def test_a_budgeted_study_whose_trials_all_fail_stops(tmp_path):
     """Failed trials spend no epochs, so a budget alone would never stop such a study."""
     space = tmp_path / "allfail.yaml"
     space.write_text(CROP_SPACE.replace("values: [4, 8]", "values: [2, 3, 4, 5, 6, 7]").replace("values: [8]}",
-                     "values: [6, 8]}").replace("values: [0, 4]", "values: [4]"))
+                     "values: [6, 8]}").replace("border_crop, values: [0, 4]", "padding, values: [valid]")
+                     .replace("ksize1, values: [3]", "ksize1, values: [9]"))  # 9x9 kernels on 8x8 images
     r = subprocess.run([*CLI, "search", str(space), "--dataset", "synthetic", "--strategy", "random",
                         "--budget-epochs", "5", "--max-epochs", "1", "--executor", "inline", "--out",
                         str(tmp_path / "out"), "--no-progress"], capture_output=True, text=True, timeout=300)
