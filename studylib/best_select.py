@@ -79,7 +79,7 @@ def best_below(folder: Path, study: str | None):
                          f"({first_few(study_folders_below(folder))})")
     if len(kinds) > 1:
         raise StudyError(f"the study folders below {folder} hold studies of {len(kinds)} search spaces or data "
-                         f"(e.g. {kinds_named(kinds)}): their accuracies do not compare; give one folder, or "
+                         f"({kinds_named(kinds)}): their accuracies do not compare; give one folder, or "
                          "--study ID")
     best = best_config(pd.concat(frames, ignore_index=True)) if frames else None
     if best is None:

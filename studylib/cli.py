@@ -10,7 +10,7 @@ from pathlib import Path
 from . import paths
 from .cliargs import add_strategy_options, add_study_arguments, check_deprecated, strategy_options
 from .errors import StudyError, first_line
-from .interrupts import after_the_command, stopped_like_ctrl_c
+from .interrupts import exit_with, stopped_like_ctrl_c
 from .progress import count, count_text
 
 # Commands implemented in their own modules: name -> (module, help). Each module exposes
@@ -297,10 +297,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def entry() -> None:
     """The ``studylib`` command: :func:`main`, whose exit code stands whatever signal comes while
-    Python shuts down after it (:func:`~studylib.interrupts.after_the_command`)."""
-    code = main()
-    after_the_command(code)
-    sys.exit(code)
+    Python shuts down after it (:func:`~studylib.interrupts.exit_with`)."""
+    exit_with(main)
 
 
 if __name__ == "__main__":

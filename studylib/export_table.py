@@ -10,7 +10,7 @@ back with ``studylib bench --table FILE.csv --fidelity epoch --metric val_accura
 maximize`` (a finished grid study becomes a learning-curve benchmark).
 
 No randomness here. Bad input (no ledger in FOLDER, an unknown ``--study``, nothing to export,
-studies of several search spaces or datasets (other data) in FOLDER without ``--study``, an
+studies of several search spaces or data (other files, split or sizes) in FOLDER without ``--study``, an
 unwritable ``--table``, a study's ``trials.csv`` or ``rungs.csv``, an existing ``--table`` it did
 not write): one line, exit 2, nothing written. Beside the table, ``FILE.provenance.json`` records
 what made it (and that export-table did: a later export replaces both).
@@ -220,7 +220,7 @@ def check_one_kind(ledger, studies: list[str] | None, keys: set[str], folder) ->
         kinds.setdefault(study_kind(spec), s["study_id"])
         definition = definition or s["provenance"].get("space_definition")
     if len(kinds) > 1:
-        raise StudyError(f"{folder} holds studies of {len(kinds)} search spaces or data (e.g. {kinds_named(kinds)}): "
+        raise StudyError(f"{folder} holds studies of {len(kinds)} search spaces or data ({kinds_named(kinds)}): "
                          "a table is one space on one dataset; export one with --study ID")
     return definition
 

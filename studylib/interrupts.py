@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import threading
+from typing import Callable, NoReturn
 
 
 #: The signals a command was sent to stop by, until a KeyboardInterrupt leaves the block it was
@@ -165,13 +166,26 @@ def stopped_like_ctrl_c(stoppable: bool = True):
             dask_log.setLevel(dask_level)
 
 
-def after_the_command(code: int) -> None:
-    """Until the process ends, a Ctrl-C or SIGTERM does not undo a finished command's exit ``code``
-    (what it wrote is whole by then): while Python waits for threads it ends the process at once
-    with ``code``; from Python's exit functions on (TensorFlow's teardown, a second or two, comes
-    after them, when Python has put the default handlers back) it is ignored. It used to end the
-    process as killed by the signal (130 or 143, nothing said after the command's last line). For
-    a process that runs one command (the ``studylib`` script)."""
+def exit_with(command: Callable[[], int]) -> NoReturn:
+    """Run ``command`` (a process's one command: the ``studylib`` script) and exit with its code,
+    which a Ctrl-C or SIGTERM while Python shuts down no longer undoes (what it wrote is whole by
+    then; it used to end the process as killed by the signal, 130 or 143, nothing said after the
+    command's last line). While Python waits for threads and runs the exit functions that
+    libraries registered during the command (a Dask cluster's close), the signal ends the process
+    at once with that code, skipping what is left of them (the commands shut their workers and
+    ledgers down themselves); from then on (the modules' teardown, TensorFlow's a second or two,
+    after Python put the default handlers back) it is ignored. A signal ignored from the start
+    (nohup's SIGINT) stays ignored."""
+    finished = []
+
+    def ignore_from_here():  # registered before the command's libraries: Python runs it after theirs
+        if finished:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, signal.SIG_IGN)
+
+    atexit.register(ignore_from_here)
+    code = command()
+    finished.append(code)
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):  # a reader gone (a closed pipe): nothing more to say to it
             stream.flush()
@@ -179,11 +193,7 @@ def after_the_command(code: int) -> None:
     def leave(signum, frame):
         os._exit(code)
 
-    def ignore_from_here():  # registered last, so Python runs it first of its exit functions
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, signal.SIG_IGN)
-
     for signum in (signal.SIGINT, signal.SIGTERM):
-        if signal.getsignal(signum) is not signal.SIG_IGN:  # one ignored (nohup's SIGINT) stays ignored
+        if signal.getsignal(signum) is not signal.SIG_IGN:
             signal.signal(signum, leave)
-    atexit.register(ignore_from_here)
+    sys.exit(code)

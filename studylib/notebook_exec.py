@@ -121,10 +121,13 @@ def execute(name: str, nb: Path, out: Path, params: dict, *, progress: bool = Tr
         finally:
             Path(feed).unlink(missing_ok=True)
         if quiet.always:
-            gc.collect()  # the rest of what the stop left, in cycles, collected here and not after its line
             target.unlink(missing_ok=True)
             log.unlink(missing_ok=True)
-            raise KeyboardInterrupt
+            try:
+                raise KeyboardInterrupt  # the stop again, its traceback this frame alone
+            except KeyboardInterrupt:  # so a second Ctrl-C dropped in the collection is part of it
+                gc.collect()  # the rest of what the stop left, in cycles, collected here and not after its line
+                raise
     log.unlink(missing_ok=True)  # a clean run leaves nothing but its results
     return time.perf_counter() - start
 

@@ -98,9 +98,9 @@ def kinds_named(kinds: dict[tuple, str]) -> str:
     for (space, space_hash, dataset, data_hash), sid in kinds.items():
         apart = []
         if len({k[1] for k in kinds if k[0] == space}) > 1:
-            apart.append(f"space definition {str(space_hash)[:8]}")
+            apart.append(f"space definition {str(space_hash)[:8]}" if space_hash else "no space hash recorded")
         if len({k[3] for k in kinds if k[2] == dataset}) > 1:
-            apart.append(f"data {str(data_hash)[:8]}")
+            apart.append(f"data {str(data_hash)[:8]}" if data_hash else "no data hash recorded")
         named.append(f"{sid} ({space} on {dataset}{''.join(', ' + a for a in apart)})")
     return "; ".join(named)
 

@@ -590,9 +590,12 @@ def test_a_space_file_without_a_name_is_named_after_the_file(tmp_path):
     assert [p.name.split("-random-s0-")[0] for p in (tmp_path / "out" / "studies").iterdir()] == ["mine"]
 
 
-def test_a_crop_larger_than_the_images_is_refused_before_any_trial(tmp_path, capsys):
+def test_a_crop_larger_than_the_images_is_refused_before_any_trial(tmp_path, capsys, monkeypatch):
     """Every trial of it would fail (exit 3, a ledger and trials.csv left): one line, exit 2, nothing
     written; a space with other values too runs, its note naming the crops whose trials fail."""
+    from studylib import study_spec
+
+    monkeypatch.setattr(study_spec, "_NOTED", set())  # the note is said once per process
     space = tmp_path / "crop.yaml"
     space.write_text("name: crop\ndimensions:\n" + "".join(f"  - {{name: {n}, values: [{v}]}}\n" for n, v in [
         ("filters1", 4), ("ksize1", 3), ("hidden1", 8), ("hidden2", 8), ("learning_rate", 0.01), ("batch_size", 32),

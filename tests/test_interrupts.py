@@ -329,17 +329,23 @@ def test_a_stopped_runner_collects_the_failed_cell_task_its_stop_held(tmp_path, 
 
 
 #: Code that sends a signal (``{signum}``) while Python shuts down after the command, at one of
-#: three points: a thread the main thread waits for, an exit function, the teardown of modules
-#: (where TensorFlow's takes a second or two, after Python has put the default handlers back).
+#: three points: a thread the main thread waits for and an exit function a library registered
+#: during the command (each then hangs: the signal must end the process), the teardown of modules
+#: (TensorFlow's takes a second or two, after Python has put the default handlers back).
 WHILE_PYTHON_SHUTS_DOWN = {
     "waiting for a thread": "import threading\n"
                             "def late():\n"
                             "    while threading.main_thread().is_alive():\n"
                             "        time.sleep(0.01)\n"
-                            "    os.kill(os.getpid(), {signum}); time.sleep(5)\n"
+                            "    os.kill(os.getpid(), {signum}); time.sleep(600)\n"
                             "threading.Thread(target=late).start()\n",
-    "in an exit function": "import atexit\n"
-                           "atexit.register(lambda: (os.kill(os.getpid(), {signum}), time.sleep(1)))\n",
+    "in a library's exit function": "import atexit\n"
+                                    "from studylib import cli\n"
+                                    "space = cli.cmd_space\n"
+                                    "def cmd_space(args):\n"
+                                    "    atexit.register(lambda: (os.kill(os.getpid(), {signum}), time.sleep(600)))\n"
+                                    "    return space(args)\n"
+                                    "cli.cmd_space = cmd_space\n",
     "in the modules' teardown": "class Late:\n"
                                 "    def __del__(self):\n"
                                 "        os.kill(os.getpid(), {signum}); time.sleep(1)\n"
@@ -348,11 +354,12 @@ WHILE_PYTHON_SHUTS_DOWN = {
 
 
 @pytest.mark.parametrize("when", WHILE_PYTHON_SHUTS_DOWN)
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_stop_while_python_shuts_down_after_the_command_keeps_its_exit_code(signum, when):
     """A Ctrl-C in the second or two of Python's shutdown after a command had finished ended the
-    process as killed by it (130, nothing said after the command's "wrote ..." line); the command's
-    own exit code stands, and nothing is printed (``space`` stands in for the command)."""
+    process as killed by it (130, nothing said after the command's "wrote ..." line); the
+    command's own exit code stands, nothing is printed, and a shutdown that hangs still ends at
+    the signal (``space`` stands in for the command)."""
     import subprocess
 
     code = ("import os, sys, time\n" + WHILE_PYTHON_SHUTS_DOWN[when].format(signum=int(signum)) +
