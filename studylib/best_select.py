@@ -56,10 +56,10 @@ def best_below(folder: Path, study: str | None):
 
     from . import paths
     from .fidelity import collapse_rungs
-    from .study_spec import kinds_named, study_kind
     from .ledger import Ledger
     from .numbers import best_config
     from .outdir import first_few, study_folders_below
+    from .study_spec import kinds_named, study_kind
 
     frames, where, kinds = [], {}, {}
     for sub in study_folders_below(folder):

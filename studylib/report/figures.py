@@ -85,7 +85,7 @@ def _box(ax, frame, column, order, y=Y, palette=None, chance=None, xlabel=None, 
         for i, label in enumerate(labels):  # a box of no height (one trial, or all alike) shows no colour:
             if label in spans.index and spans.at[label, "min"] == spans.at[label, "max"]:  # a bar in its colour
                 ax.hlines(spans.at[label, "min"], i - 0.3, i + 0.3, colors=(pal or {}).get(label, BOX_COLOR),
-                          lw=6, zorder=0.95)
+                          lw=6, zorder=0.95, clip_on=False)  # whole at accuracy 0 or 1 too
         from .rounds import stopped_early
 
         low = stopped_early(data)  # a multi-fidelity round: configs scored after fewer epochs, drawn apart
