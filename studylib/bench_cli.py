@@ -13,7 +13,7 @@ from pathlib import Path
 from . import paths
 from .bench import (BENCH_FILES, DEFAULT_BUDGET, DEFAULT_STRATEGIES, MAX_BUDGET, default_out_dir, format_summary, resolve_strategies,
                     run_bench, summarize, write_results, wrote_line)
-from .cliargs import add_deprecated, add_no_progress, add_seeds, nonneg_int, path, positive_int, worker_count
+from .cliargs import add_deprecated, add_no_progress, add_seeds, path, positive_int, seed_value, worker_count
 from .errors import StudyError
 from .fidelity import check_seeds
 from .names import split_names
@@ -36,7 +36,7 @@ def add_arguments(parser) -> None:
                         help="print the tables (size, metric, direction, source) and exit")
     parser.add_argument("--strategies", default=",".join(DEFAULT_STRATEGIES),
                         help=f"comma-separated strategies (default {','.join(DEFAULT_STRATEGIES)})")
-    parser.add_argument("--seed", type=nonneg_int, default=0, help="the first run seed (default: 0)")
+    parser.add_argument("--seed", type=seed_value, default=0, help="the first run seed (default: 0)")
     add_seeds(parser, 30, "runs per strategy and table")
     parser.add_argument("--trials", type=positive_int, default=None, metavar="N",
                         help=f"distinct trials charged per run: configurations and the memetic GA's replicate "

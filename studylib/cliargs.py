@@ -21,6 +21,8 @@ import os
 import re
 import sys
 
+from .fidelity import MAX_SEED
+
 #: The default windows --in-flight's help names (a test builds each strategy to check them).
 IN_FLIGHT_HELP = "ga 20, memetic 10, memetic-sh 20"
 
@@ -42,6 +44,7 @@ def _number(kind, minimum: float, strict: bool, what: str, maximum: float = floa
 
 positive_int = _number(int, 0, True, "a positive integer")
 nonneg_int = _number(int, 0, False, "a non-negative integer")
+seed_value = _number(int, 0, False, f"a seed from 0 to {MAX_SEED} (2**31 - 1)", maximum=MAX_SEED)
 positive_float = _number(float, 0, True, "a positive number")
 nonneg_float = _number(float, 0, False, "a non-negative number")
 port_number = _number(int, 1, False, "a port number (1-65535)", maximum=65535)
@@ -242,7 +245,7 @@ def add_study_arguments(p: argparse.ArgumentParser, *, default_out: str | None =
                         "configurations, and the memetic GA's replicate runs of its best config (each a training); "
                         "with a multi-fidelity strategy (memetic-sh, tpe-hb, asha, dehb) N configs, each carried as "
                         "far as halving promotes it (the study ends with no promotion owed)")
-    p.add_argument("--seed", type=nonneg_int, default=d.SEED,
+    p.add_argument("--seed", type=seed_value, default=d.SEED,
                    help=f"seed of the strategy and of training (default: {d.SEED})")
     p.add_argument("--dataset", default=d.DATASET, choices=DATASETS, metavar="NAME",
                    help=f"one of {', '.join(DATASETS)} (default: {d.DATASET}, offline)")

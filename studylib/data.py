@@ -96,13 +96,14 @@ def read_cifar10(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
     path = Path(path)
     batches = {}
     if path.is_dir():
+        lacking = [name + (" (a folder there)" if (path / name).is_dir() else "")
+                   for name in CIFAR_TRAIN + [CIFAR_TEST] if not (path / name).is_file()]
+        if lacking:  # before any batch is read: a missing file is the first thing to fix
+            redo = (f"extract cifar-10-python.tar.gz into {path.parent} again" if path.name == CIFAR_FOLDER else
+                    f"extract cifar-10-python.tar.gz and give --data-dir the {CIFAR_FOLDER} folder it makes")
+            raise StudyError(f"CIFAR-10 folder {path} lacks {', '.join(lacking)}; {redo}")
         for name in CIFAR_TRAIN + [CIFAR_TEST]:
             f = path / name
-            if not f.is_file():
-                redo = (f"extract cifar-10-python.tar.gz into {path.parent} again" if path.name == CIFAR_FOLDER else
-                        f"extract cifar-10-python.tar.gz and give --data-dir the {CIFAR_FOLDER} folder it makes")
-                raise StudyError(f"CIFAR-10 folder {path} lacks {name}{' (a folder there)' if f.is_dir() else ''}; "
-                                 f"{redo}")
             try:
                 with open(f, "rb") as fh:
                     batches[name] = _unpickle(fh, str(f))

@@ -67,6 +67,8 @@ def read_frame(path) -> "pd.DataFrame":  # noqa: F821
         raise StudyError(f"cannot read {path}: {first_line(e)}") from None
     except pd.errors.EmptyDataError:
         raise StudyError(f"table file {path} is empty") from None
+    except pd.errors.ParserError as e:
+        raise StudyError(f"table file {path}: {_ragged_row(path) or first_line(e)}") from None
     except Exception as e:  # noqa: BLE001 - any parser/OS error is the file's problem
         raise StudyError(f"cannot read table file {path}: {first_line(e)}") from None
     if frame.empty:
@@ -196,6 +198,18 @@ def check_filled(frame, columns, where: str) -> None:
             n = int(empty.sum())
             raise StudyError(f"{where}: column {c!r} has {n} empty cell{'' if n == 1 else 's'} "
                              f"(first in data row {_row(empty)})")
+
+
+def _ragged_row(path) -> str | None:
+    """Which data row of a CSV has more cells than its header (counted as :func:`_row` counts: blank
+    lines skipped, the header not counted), or None when none has."""
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        rows = (r for r in csv.reader(f) if any(c.strip() for c in r))
+        header = next(rows, [])
+        for n, r in enumerate(rows, 1):
+            if len(r) > len(header):
+                return f"data row {n} has {len(r)} cells, its header {len(header)}"
+    return None
 
 
 def _row(mask) -> int:

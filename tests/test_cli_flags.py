@@ -12,6 +12,7 @@ from studylib import cli
 
 WORKERS = f"a number of workers from 1 to {4 * (os.cpu_count() or 1)} (4 per CPU here)"
 SEEDS = "a number of seeds from 1 to 10,000"
+SEED = "a seed from 0 to 2147483647 (2**31 - 1)"
 
 
 def call(argv, capsys):
@@ -32,7 +33,8 @@ BENCH = ["bench", "--table", "hpobench-car", "--strategies", "random"]
     (BENCH + ["--workers", "100000"], f"argument --workers: expected {WORKERS}, got '100000'"),
     (BENCH + ["--seeds", "0"], f"argument --seeds: expected {SEEDS}, got '0'"),
     (BENCH + ["--seeds", "2147483648"], f"argument --seeds: expected {SEEDS}, got '2147483648'"),
-    (BENCH + ["--seed", "-1"], "argument --seed: expected a non-negative integer, got '-1'"),
+    (BENCH + ["--seed", "-1"], f"argument --seed: expected {SEED}, got '-1'"),
+    (BENCH + ["--seed", "2147483648"], f"argument --seed: expected {SEED}, got '2147483648'"),
     (BENCH + ["--trials", "0"], "argument --trials: expected a positive integer, got '0'"),
     (BENCH + ["--budget-epochs", "0"], "argument --budget-epochs: expected a positive integer, got '0'"),
     (BENCH + ["--budget-epochs", "9"], "--budget-epochs needs --fidelity epoch"),
@@ -40,7 +42,7 @@ BENCH = ["bench", "--table", "hpobench-car", "--strategies", "random"]
     (["search", "round1", "--workers", "0"], f"argument --workers: expected {WORKERS}, got '0'"),
     (["search", "round1", "--strategy-option", "population_size=1000000000"],
      "strategy option population_size=1000000000: at most 10,000 (each member is drawn before the first trial)"),
-    (["search", "round1", "--seed", "x"], "argument --seed: expected a non-negative integer, got 'x'"),
+    (["search", "round1", "--seed", "x"], f"argument --seed: expected {SEED}, got 'x'"),
     (["search", "round1", "--trials", "-3"], "argument --trials: expected a positive integer, got '-3'"),
     (["search", "round1", "--budget-epochs", "0"], "argument --budget-epochs: expected a positive integer"),
     (["run", "round1", "--seeds", "0"], f"argument --seeds: expected {SEEDS}, got '0'"),
@@ -54,7 +56,8 @@ BENCH = ["bench", "--table", "hpobench-car", "--strategies", "random"]
     (BENCH + ["--trials", "100001"], "--trials 100001: at most 100000 per run"),
     (BENCH + ["--seed", "2147483647", "--seeds", "2"], "--seed: a seed must be at most 2147483647 (2**31 - 1): --seed 2147483647 with 2 seeds runs seeds up to "
      "2147483648"),
-    (["search", "round1", "--seed", "4294967296"], "seed: a seed must be at most 2147483647 (2**31 - 1), got 4294967296"),
+    (["search", "round1", "--seed", "4294967296"], f"argument --seed: expected {SEED}, got '4294967296'"),
+    (["run", "round1", "--seed", "2147483648"], f"argument --seed: expected {SEED}, got '2147483648'"),
     (["run", "round1", "--seed", "2147483647", "--seeds", "2"],
      "a seed must be at most 2147483647 (2**31 - 1): seed 2147483647 with 2 seeds runs seeds up to 2147483648"),
 ])

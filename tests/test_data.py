@@ -75,7 +75,13 @@ def test_corrupt_and_missing_cifar_give_one_line_errors(tmp_path):
     folder.mkdir()
     (folder / "cifar-10-batches-py").mkdir()
     (folder / "cifar-10-batches-py" / "data_batch_1").write_bytes(b"garbage")
-    with pytest.raises(StudyError, match="lacks data_batch_2|corrupt CIFAR-10 batch"):
+    # what is missing is said first, all of it, before the batch there is read
+    with pytest.raises(StudyError, match="lacks data_batch_2, data_batch_3, data_batch_4, data_batch_5, test_batch; "
+                                         "extract cifar-10-python.tar.gz into .* again$"):
+        load_dataset("cifar10", data_dir=str(folder), download=False)
+    for name in ["data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch"]:
+        (folder / "cifar-10-batches-py" / name).write_bytes(b"garbage")
+    with pytest.raises(StudyError, match="corrupt CIFAR-10 batch .*data_batch_1 "):
         load_dataset("cifar10", data_dir=str(folder), download=False)
 
 
@@ -98,7 +104,8 @@ def test_cifar_layouts_a_user_makes_load_or_say_what_is_wrong(tmp_path):
     mine = tmp_path / "mine"  # the batches in a folder of the user's naming, one missing
     mine.mkdir()
     (mine / "data_batch_1").write_bytes((folder / "data_batch_1").read_bytes())
-    with pytest.raises(StudyError, match="lacks data_batch_2; extract cifar-10-python.tar.gz and give --data-dir "
+    with pytest.raises(StudyError, match="lacks data_batch_2, data_batch_3, data_batch_4, data_batch_5, test_batch; "
+                                         "extract cifar-10-python.tar.gz and give --data-dir "
                                          "the cifar-10-batches-py folder it makes"):
         load_dataset("cifar10", data_dir=str(mine), download=False)
     odd = tmp_path / "c"

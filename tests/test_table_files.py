@@ -178,6 +178,11 @@ def write_bad(tmp_path, case):
     if case == "header only":
         p.write_text("lr,act,acc\n")
         return p, flags, "t.csv has no rows"
+    if case == "a row with a cell too many":  # counted as the other messages count: blank lines skipped
+        rows = grid_frame().to_csv(index=False).splitlines()
+        rows[7] += ",0.9"
+        p.write_text("\n".join(rows[:3] + [""] + rows[3:]) + "\n")
+        return p, flags, "t.csv: data row 7 has 6 cells, its header 5"
     if case == "unreadable parquet":
         p = tmp_path / "t.parquet"
         p.write_text("lr,acc\n1,2\n")
@@ -218,7 +223,7 @@ def write_bad(tmp_path, case):
 
 
 BAD = ["missing combination", "a result column left in", "a column twice", "non-numeric metric", "NaN metric", "unknown metric", "no metric", "no direction",
-       "bad direction", "absent file", "absent file, no metric", "empty file", "header only", "unreadable parquet", "repeated seed",
+       "bad direction", "absent file", "absent file, no metric", "empty file", "header only", "a row with a cell too many", "unreadable parquet", "repeated seed",
        "empty hyperparameter", "too many combinations", "no hyperparameter columns", "a folder", "metric for a built-in table",
        "file shadows a built-in table", "another suffix", "no suffix", "unknown name with a file's flags",
        "a comma in the file name"]
