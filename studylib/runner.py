@@ -230,10 +230,11 @@ def _parameters(args, name: str, nb: Path, out: Path) -> dict:
         if k in declared:
             if _set_by_user(k, v, given):  # else the notebook's own default
                 params[k] = v
-        elif v != PARAMETERS[k] and k in assigned:
+        elif _set_by_user(k, v, given) and k in assigned:
             raise notebook_params.unreadable(nb, name, k, assigned)
-        elif v != PARAMETERS[k]:
-            raise StudyError(f"notebook {nb.name} (round {name}) has no parameter {k!r} ({_flag(k)}); "
+        elif _set_by_user(k, v, given):  # even at its default: --strategy random asks for one strategy
+            hint = " (give -p strategies=a,b)" if k == "strategy" and "strategies" in declared else ""
+            raise StudyError(f"notebook {nb.name} (round {name}) has no parameter {k!r} ({_flag(k)}){hint}; "
                              f"it takes: {settable}")
     for item, key, value in _p_items(args):
         if key in assigned:
@@ -358,7 +359,7 @@ def _run_rounds(plans, out: Path, progress: bool, start: float) -> int:
         except (RoundFailed, KeyboardInterrupt) as e:
             (out / f"{name}.html").unlink(missing_ok=True)  # an earlier run's: its notebook was overwritten
             keep.clear(out / name)  # and the files this run drew before it stopped
-            write_index(out)
+            write_index(out, if_empty=False)  # a first round stopped: no "no reports yet" page left behind
             if isinstance(e, KeyboardInterrupt):
                 raise
             sys.stderr.write(f"studylib: error: {e}\n")

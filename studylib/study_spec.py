@@ -305,7 +305,7 @@ def study_space(round_or_space: str | SearchSpace) -> SearchSpace:
             space = dataclasses.replace(space, name=stem)
     if _NOT_IN_A_FILE_NAME.search(space.name):
         raise StudyError(f"space name {space.name!r}: a study's files are named after it, so it cannot hold / "
-                         "(give the space file a `name:` line)")
+                         "(give it a name without one)")
     if not space.name.strip() or _CONTROL.search(space.name) or len(space.name.encode()) > MAX_SPACE_NAME:
         raise StudyError(f"space name {space.name[:MAX_SPACE_NAME + 10]!r}: a study's files are named after it, so it "
                          f"must be 1 to {MAX_SPACE_NAME} bytes (UTF-8), none of them a line break or control character")

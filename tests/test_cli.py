@@ -213,7 +213,7 @@ BAD = {
     "zero trials": (["search", "round1", "--trials", "0"], "expected a positive integer"),
     "negative trials": (["search", "round1", "--trials", "-4"], "expected a positive integer"),
     "text trials": (["search", "round1", "--trials", "many"], "expected a positive integer"),
-    "negative seed": (["search", "round1", "--seed", "-1"], "non-negative"),
+    "negative seed": (["search", "round1", "--seed", "-1"], "expected a seed from 0 to 2147483647"),
     "unknown profile": (["search", "round1", "--profile", "huge"], "--profile"),
     "strategy option without =": (["search", "round1", "--strategy-option", "fill"], "expected KEY=VALUE"),
     "missing scheduler file": (["search", "round1", "--scheduler", "cluster/scheduler.json", "--out", "{tmp}/new/sub"],
@@ -262,7 +262,8 @@ BAD = {
     "lowest rung above the top": (_options("asha", "min_epochs=5") + ["--max-epochs", "3"],
                                   "min_epochs=5 is above asha's top rung (3 epochs, --max-epochs): give at most 3"),
     "space name that is a path": (["search", "{tmp}/slash.yaml", "--dataset", "synthetic"],
-                                  "space name 'a/b': a study's files are named after it"),
+                                  "space name 'a/b': a study's files are named after it, so it cannot hold / "
+                                  "(give it a name without one)"),
     "unknown flag": (["search", "round1", "--colour", "red"], "unrecognized arguments"),
     "missing space file": (["search", "{tmp}/nope.yaml"], "space file not found"),
     "bad yaml": (["search", "{tmp}/bad.yaml"],

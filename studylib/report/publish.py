@@ -93,8 +93,9 @@ def summary_line(summary: dict | None) -> str:
     return " · ".join(parts)
 
 
-def write_index(out: Path) -> Path:
-    """``out/index.html``: every report in ``out`` (executed notebooks, HTML reports), one line each."""
+def write_index(out: Path, if_empty: bool = True) -> Path | None:
+    """``out/index.html``: every report in ``out`` (executed notebooks, HTML reports), one line each.
+    With nothing to list and not ``if_empty``, no index: an earlier one is removed and None returned."""
     from .folders import read_summary
     from .rounds import dataset_caveat
 
@@ -116,6 +117,9 @@ def write_index(out: Path) -> Path:
                          + (f" — <a href='{e(ipynb.name)}'>notebook</a>" if ipynb.exists() else "")
                          + (f" — <a href='{e(name)}/trials.csv'>trials.csv</a>"
                             if (out / name / paths.TRIALS_CSV).exists() else "") + "</li>")
+    if not items and not if_empty:
+        (out / INDEX_HTML).unlink(missing_ok=True)
+        return None
     stamp = now_iso()
     page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>studylib reports — "
             f"{html.escape(out.name)}</title><style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}"
