@@ -48,9 +48,11 @@ def child(images: int, epochs: int) -> dict:
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--backends", default="tensorflow,jax,torch")
-    ap.add_argument("--images", type=int, default=4096)
-    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--backends", default="tensorflow,jax,torch",
+                    help="Keras backends to time, comma-separated (default: tensorflow,jax,torch)")
+    ap.add_argument("--images", type=int, default=4096,
+                    help="Fashion-MNIST training images per epoch (default: 4096)")
+    ap.add_argument("--epochs", type=int, default=2, help="timed epochs after the warm-up one (default: 2)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:

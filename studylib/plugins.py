@@ -85,7 +85,10 @@ def load_entry_points() -> None:
     from importlib import metadata
 
     for ep in metadata.entry_points(group=GROUP):
+        before = REGISTRY.get(ep.name) or MULTI_FIDELITY.get(ep.name)
         try:
+            if before not in (None, ep.value) and ep.name not in BUILTIN:  # register_strategy'd in this process
+                raise StudyError(f"{ep.name!r} is registered in this process already ({before}), which stays")
             register_strategy(ep.name, ep.value)
         except StudyError as e:
             sys.stderr.write(f"studylib: note: strategy plugin {ep.name} ({ep.value}) left out: {e}\n")

@@ -139,7 +139,8 @@ def resolve_rounds(name: str, notebooks_dir: Path | None = None) -> list[tuple[s
         if nb.is_file():
             hint = "; the explorer is `studylib explore`" if name == "explore" else ""
             raise StudyError((round_problem(nb) or f"{nb} is not a round") + hint)
-        known = ", ".join(["all", *sorted(rounds, key=round_order)]) or "none"
+        every = ["all"] if all(r in rounds for r in BUILTIN) else []  # what ``all`` would run is there
+        known = ", ".join([*every, *sorted(rounds, key=round_order)]) or "none"
         raise StudyError(f"unknown round {name!r} (choose from: {known})")
     return [(name, rounds[name])]
 

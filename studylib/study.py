@@ -380,7 +380,8 @@ def search(round_or_space: str | SearchSpace, out_dir: str | Path | None = None,
            trial_timeout: float | None = None, max_retries: int | None = None, recycle_after: int | None = None,
            max_worker_memory: float | None = None, max_failures: int | None = None, retry_failed: bool = False,
            allow_code_change: bool = False, **options: Any) -> StudyResult:
-    """Validate, load data and run a study in one call (what the CLI and notebooks use).
+    """Validate, load data and run a study in one call (what ``studylib search`` uses; the round
+    notebooks call :func:`studylib.report.rounds.run_round`).
 
     ``options`` go to :func:`prepare`; the rest to :func:`run_study`. Every option is checked
     before anything is written or trained."""

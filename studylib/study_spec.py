@@ -203,9 +203,13 @@ def _probe_strategy(strategy: str, space: SearchSpace, *, seed: int, max_epochs:
     try:
         probe = make_strategy(strategy, space, seed=seed, **strategy_kwargs(strategy, max_epochs, strategy_options))
     except (TypeError, ValueError) as e:  # an unknown option or a bad value (--strategy-option)
-        hint = misspelt_option(strategy, options) if ("unknown option" in str(e) or "unexpected keyword" in str(e)
-                                                      ) else ""
-        raise StudyError(f"strategy options {dict(options)}: {first_line(e)}{hint}") from None
+        why = first_line(e)
+        # a class of one's own that names its options: Python's words, said as studylib's own are
+        unexpected = re.search(r"got an unexpected keyword argument '(\w+)'", why)
+        if unexpected:
+            why = f"{strategy}: unknown options {[unexpected.group(1)]}"
+        hint = misspelt_option(strategy, options) if "unknown option" in why else ""
+        raise StudyError(f"strategy options {dict(options)}: {why}{hint}") from None
     top = getattr(probe, "max_epochs", max_epochs) if probe.multi_fidelity else None
     lowest = options.get("min_epochs")
     if top is not None and isinstance(lowest, int) and lowest > top:

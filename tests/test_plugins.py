@@ -76,7 +76,8 @@ def test_its_options_are_checked_and_a_misspelt_one_is_named(climb, tmp_path):
     def prepare(**options):
         return study.prepare("round1", strategy="climb", dataset="synthetic", strategy_options=options)
 
-    with pytest.raises(StudyError, match=r"\('restart': did you mean 'restarts'\?\)"):
+    with pytest.raises(StudyError, match=r"^strategy options \{'restart': 3\}: climb: unknown options \['restart'\] "
+                                         r"\('restart': did you mean 'restarts'\?\)$"):  # as a built-in's are
         prepare(restart=3)
     with pytest.raises(StudyError, match=r"climb's restarts must be an integer"):
         prepare(restarts="many")
@@ -211,6 +212,20 @@ def test_an_installed_packages_entry_point_is_a_choice_of_the_command_line(climb
     assert rc == 0 and "2 trials (2 trained, 0 from the ledger)" in out
     assert err.startswith("studylib: note: strategy plugin broken (nowhere_at_all:Thing) left out: ")
     assert "broken" not in REGISTRY
+
+
+def test_a_name_registered_in_the_process_keeps_its_class_over_an_installed_plugin(climb, tmp_path, capsys,
+                                                                                     monkeypatch):
+    (tmp_path / "otherclimb.py").write_text(CLIMB)  # another class under the name: the user's own version
+    monkeypatch.setitem(sys.modules, "otherclimb", importlib.import_module("otherclimb"))
+    plugins.register_strategy("climb", "otherclimb:Climb", replace=True)
+    points = [metadata.EntryPoint("climb", "userclimb:Climb", plugins.GROUP)]  # the installed package's
+    monkeypatch.setattr(metadata, "entry_points", lambda group=None: [p for p in points if p.group == group])
+    monkeypatch.setattr(plugins, "_loaded", False)
+    plugins.load_entry_points()
+    assert REGISTRY["climb"] == "otherclimb:Climb"
+    assert capsys.readouterr().err == ("studylib: note: strategy plugin climb (userclimb:Climb) left out: 'climb' is "
+                                       "registered in this process already (otherclimb:Climb), which stays\n")
 
 
 def test_a_space_object_and_a_dataset_object_are_checked_as_their_names_are(tmp_path):

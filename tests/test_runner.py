@@ -82,7 +82,8 @@ def test_rounds_are_the_notebooks_whose_parameters_take_an_out_dir(notebooks):
     with pytest.raises(StudyError, match="titled.ipynb is not a round: its first cell tagged parameters is a "
                                          "markdown cell"):
         runner.resolve_rounds("titled")
-    with pytest.raises(StudyError, match=r"unknown round 'nothere' \(choose from: all, round1, compare\)"):
+    # 'all' is offered only where its three rounds are (this folder has round1 alone)
+    with pytest.raises(StudyError, match=r"unknown round 'nothere' \(choose from: round1, compare\)"):
         runner.resolve_rounds("nothere")
     (notebooks / "broken.ipynb").write_text("{not json")
     with pytest.raises(StudyError, match="cannot read notebook .*broken.ipynb: Expecting property name"):
@@ -93,6 +94,8 @@ def test_the_repository_rounds():
     rounds = runner.available_rounds(REPO / "notebooks")
     assert {"round1", "round2", "round3"} <= set(rounds)
     assert [r for r, _ in runner.resolve_rounds("all", REPO / "notebooks")] == ["round1", "round2", "round3"]
+    with pytest.raises(StudyError, match=r"unknown round 'round9' \(choose from: all, round1, round2, round3, "):
+        runner.resolve_rounds("round9", REPO / "notebooks")
 
 
 def test_default_out_dir_names_the_settings(monkeypatch, tmp_path):
@@ -194,7 +197,7 @@ def test_help_does_not_import_heavy_libraries():
     (["run", "round1", "--strategy", "nope"], "--strategy"),
     (["run", "../etc/passwd"], "unknown round"),
     (["run", "elsewhere/round1.ipynb"], "studylib run takes the name of a notebook in"),
-    (["run", "round9.ipynb"], "unknown round 'round9' (choose from: all, round1"),
+    (["run", "round9.ipynb"], "unknown round 'round9' (choose from: round1"),
     (["run", "round1", "-p", "colour=red"], "has no settable parameter 'colour'; it takes: dataset"),
     (["run", "round1", "-p", "trails=2"], "has no settable parameter 'trails' (did you mean 'trials'?); it takes: "),
     (["run", "round1", "-p", "seeds=2"], "no settable parameter 'seeds' (seeds is 'repeats' here, or the flag --seeds)"),
