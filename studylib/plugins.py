@@ -87,8 +87,10 @@ def load_entry_points() -> None:
     for ep in metadata.entry_points(group=GROUP):
         before = REGISTRY.get(ep.name) or MULTI_FIDELITY.get(ep.name)
         try:
-            if before not in (None, ep.value) and ep.name not in BUILTIN:  # register_strategy'd in this process
-                raise StudyError(f"{ep.name!r} is registered in this process already ({before}), which stays")
+            if before is not None and ep.name not in BUILTIN:  # register_strategy'd in this process
+                klass = _class_of(ep.value)  # (the registry names a class where it is defined)
+                if before != f"{klass.__module__}:{klass.__qualname__}":
+                    raise StudyError(f"{ep.name!r} is registered in this process already ({before}), which stays")
             register_strategy(ep.name, ep.value)
         except StudyError as e:
             sys.stderr.write(f"studylib: note: strategy plugin {ep.name} ({ep.value}) left out: {e}\n")

@@ -205,8 +205,8 @@ def _probe_strategy(strategy: str, space: SearchSpace, *, seed: int, max_epochs:
     except (TypeError, ValueError) as e:  # an unknown option or a bad value (--strategy-option)
         why = first_line(e)
         # a class of one's own that names its options: Python's words, said as studylib's own are
-        unexpected = re.search(r"got an unexpected keyword argument '(\w+)'", why)
-        if unexpected:
+        unexpected = re.search(r"got an unexpected keyword argument '(.+?)'", why)
+        if unexpected and unexpected.group(1) in options:
             why = f"{strategy}: unknown options {[unexpected.group(1)]}"
         hint = misspelt_option(strategy, options) if "unknown option" in why else ""
         raise StudyError(f"strategy options {dict(options)}: {why}{hint}") from None

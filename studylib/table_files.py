@@ -52,6 +52,8 @@ def read_frame(path) -> "pd.DataFrame":  # noqa: F821
     try:
         if suffix == ".csv":
             frame = pd.read_csv(path)
+            if not isinstance(frame.index, pd.RangeIndex):  # pandas took the first column as an index
+                raise StudyError(f"table file {path}: {_ragged_row(path) or 'a row has more cells than its header'}")
             with open(path, newline="", encoding="utf-8-sig") as f:
                 header = next(csv.reader(f), [])
             twice = [c for i, c in enumerate(header) if c in header[:i]]
@@ -203,12 +205,15 @@ def check_filled(frame, columns, where: str) -> None:
 def _ragged_row(path) -> str | None:
     """Which data row of a CSV has more cells than its header (counted as :func:`_row` counts: blank
     lines skipped, the header not counted), or None when none has."""
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        rows = (r for r in csv.reader(f) if any(c.strip() for c in r))
-        header = next(rows, [])
-        for n, r in enumerate(rows, 1):
-            if len(r) > len(header):
-                return f"data row {n} has {len(r)} cells, its header {len(header)}"
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = (r for r in csv.reader(f) if len(r) > 1 or r and r[0].strip())  # pandas skips blank lines
+            header = next(rows, [])
+            for n, r in enumerate(rows, 1):
+                if len(r) > len(header):
+                    return f"data row {n} has {len(r)} cells, its header {len(header)}"
+    except (csv.Error, OSError, UnicodeError):  # pandas' own message then
+        pass
     return None
 
 

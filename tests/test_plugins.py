@@ -79,6 +79,9 @@ def test_its_options_are_checked_and_a_misspelt_one_is_named(climb, tmp_path):
     with pytest.raises(StudyError, match=r"^strategy options \{'restart': 3\}: climb: unknown options \['restart'\] "
                                          r"\('restart': did you mean 'restarts'\?\)$"):  # as a built-in's are
         prepare(restart=3)
+    with pytest.raises(StudyError, match=r": climb: unknown options \['re-starts'\] \('re-starts': did you mean "
+                                         r"'restarts'\?\)$"):
+        prepare(**{"re-starts": 3})
     with pytest.raises(StudyError, match=r"climb's restarts must be an integer"):
         prepare(restarts="many")
     with pytest.raises(StudyError, match="restarts must be at least 1"):
@@ -226,6 +229,26 @@ def test_a_name_registered_in_the_process_keeps_its_class_over_an_installed_plug
     assert REGISTRY["climb"] == "otherclimb:Climb"
     assert capsys.readouterr().err == ("studylib: note: strategy plugin climb (userclimb:Climb) left out: 'climb' is "
                                        "registered in this process already (otherclimb:Climb), which stays\n")
+    # the same class, its entry point naming it where a package re-exports it: no note
+    (tmp_path / "reexport.py").write_text("from otherclimb import Climb\n")
+    points[:] = [metadata.EntryPoint("climb", "reexport:Climb", plugins.GROUP)]
+    monkeypatch.setattr(plugins, "_loaded", False)
+    plugins.load_entry_points()
+    assert REGISTRY["climb"] == "otherclimb:Climb" and capsys.readouterr().err == ""
+
+
+def test_a_type_error_inside_a_strategys_constructor_is_not_called_an_unknown_option(climb, tmp_path):
+    """Only an option the user gave is 'unknown': a call inside the constructor with a keyword its
+    callee lacks is the strategy's own error, said as Python says it."""
+    (tmp_path / "userbroken.py").write_text(CLIMB.replace("super().__init__(space, seed)",
+                                                          "super().__init__(space, seed)\n        (lambda: 0)(sead=1)"))
+    plugins.register_strategy("broken", "userbroken:Climb")
+    try:
+        with pytest.raises(StudyError, match=r"restarts': 3\}: Climb.__init__.<locals>.<lambda>\(\) got an "
+                                             r"unexpected keyword argument 'sead'$"):
+            study.prepare("round1", strategy="broken", dataset="synthetic", strategy_options={"restarts": 3})
+    finally:
+        sys.modules.pop("userbroken", None)  # (the fixture puts the registry back)
 
 
 def test_a_space_object_and_a_dataset_object_are_checked_as_their_names_are(tmp_path):

@@ -178,11 +178,20 @@ def write_bad(tmp_path, case):
     if case == "header only":
         p.write_text("lr,act,acc\n")
         return p, flags, "t.csv has no rows"
-    if case == "a row with a cell too many":  # counted as the other messages count: blank lines skipped
+    if case == "a row with a cell too many":  # counted as pandas counts: blank lines skipped, empty cells not
         rows = grid_frame().to_csv(index=False).splitlines()
         rows[7] += ",0.9"
-        p.write_text("\n".join(rows[:3] + [""] + rows[3:]) + "\n")
-        return p, flags, "t.csv: data row 7 has 6 cells, its header 5"
+        p.write_text("\n".join(rows[:3] + ["", "   "] + rows[3:5] + [",,,,"] + rows[5:]) + "\n")
+        return p, flags, "t.csv: data row 8 has 6 cells, its header 5"
+    if case == "a cell too many in the first row":  # pandas would take the first column as an index
+        rows = grid_frame().to_csv(index=False).splitlines()
+        rows[1] += ",0.9"
+        p.write_text("\n".join(rows) + "\n")
+        return p, flags, "t.csv: data row 1 has 6 cells, its header 5"
+    if case == "a trailing comma on every row":  # as a spreadsheet may export it
+        rows = grid_frame().to_csv(index=False).splitlines()
+        p.write_text("\n".join(rows[:1] + [r + "," for r in rows[1:]]) + "\n")
+        return p, flags, "t.csv: data row 1 has 6 cells, its header 5"
     if case == "unreadable parquet":
         p = tmp_path / "t.parquet"
         p.write_text("lr,acc\n1,2\n")
@@ -223,7 +232,9 @@ def write_bad(tmp_path, case):
 
 
 BAD = ["missing combination", "a result column left in", "a column twice", "non-numeric metric", "NaN metric", "unknown metric", "no metric", "no direction",
-       "bad direction", "absent file", "absent file, no metric", "empty file", "header only", "a row with a cell too many", "unreadable parquet", "repeated seed",
+       "bad direction", "absent file", "absent file, no metric", "empty file", "header only",
+       "a row with a cell too many", "a cell too many in the first row", "a trailing comma on every row",
+       "unreadable parquet", "repeated seed",
        "empty hyperparameter", "too many combinations", "no hyperparameter columns", "a folder", "metric for a built-in table",
        "file shadows a built-in table", "another suffix", "no suffix", "unknown name with a file's flags",
        "a comma in the file name"]
