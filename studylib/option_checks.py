@@ -15,7 +15,7 @@ import numpy as np
 
 from .checks import closest
 from .errors import StudyError, first_line
-from .strategies import REGISTRY, Strategy, strategy_class
+from .strategies import MULTI_FIDELITY, REGISTRY, Strategy, strategy_class
 
 DRY_RUN = 60  # made-up results a strategy with options given is tried on before a study starts
 #: options that size a population, all of whose members are drawn before the first trial: at most
@@ -117,7 +117,7 @@ def named_options(strategy: str, options: dict | None = None) -> list[str]:
             inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)] + list(
             getattr(klass, "sampler_options", ()))
 
-    own = named(strategy)
+    own = [k for k in named(strategy) if not (k == "max_epochs" and strategy in MULTI_FIDELITY)]  # --max-epochs
     out = own + [k for k in LIBRARY_OPTIONS.get(strategy, {}) if k not in own]
     inner = inner_strategy(strategy, options)
     return out + (named(inner) if isinstance(inner, str) and inner in REGISTRY else [])

@@ -24,7 +24,7 @@ from .loop import default_in_flight, ignores_results
 from .option_checks import check_option_types, dry_run, misspelt_option
 from .space import SearchSpace
 from .space_file import BUILTIN, load_space, parse_space
-from .strategies import Strategy, make_strategy, strategy_class, strategy_kwargs
+from .strategies import MULTI_FIDELITY, Strategy, make_strategy, strategy_class, strategy_kwargs
 from .training import Budget
 
 
@@ -199,6 +199,9 @@ def _probe_strategy(strategy: str, space: SearchSpace, *, seed: int, max_epochs:
     options = strategy_options or {}
     if "seed" in options:
         raise StudyError("strategy option seed: a strategy's seed is the study's (--seed N; seed= in Python)")
+    if "max_epochs" in options and strategy in MULTI_FIDELITY:
+        raise StudyError(f"strategy option max_epochs: {strategy}'s top rung is the study's --max-epochs "
+                         "(max_epochs= in Python)")
     check_option_types(strategy, options)
     try:
         probe = make_strategy(strategy, space, seed=seed, **strategy_kwargs(strategy, max_epochs, strategy_options))

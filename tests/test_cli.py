@@ -259,6 +259,10 @@ BAD = {
                                         "memetic-sh's multivariate must be true or false"),
     "unknown inner strategy": (_options("memetic-sh", "inner=bogus"),
                                "strategy option inner='bogus': memetic-sh's inner strategy is one of random, grid"),
+    "top rung as a strategy option": (_options("memetic-sh", "max_epochs=27"),  # it had overridden --max-epochs
+                                      "strategy option max_epochs: memetic-sh's top rung is the study's --max-epochs"),
+    "unknown option of a multi-fidelity strategy": (_options("asha", "zzz=1"),
+                                                    "asha: unknown options ['zzz'] (asha takes: eta, min_epochs)"),
     "lowest rung above the top": (_options("asha", "min_epochs=5") + ["--max-epochs", "3"],
                                   "min_epochs=5 is above asha's top rung (3 epochs, --max-epochs): give at most 3"),
     "space name that is a path": (["search", "{tmp}/slash.yaml", "--dataset", "synthetic"],
