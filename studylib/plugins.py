@@ -39,7 +39,7 @@ def register_strategy(name: str, strategy: type[Strategy] | str, *, replace: boo
     if name.lower() in RESERVED:
         raise StudyError(f"strategy name {name!r} is a folder or word studylib uses beside strategies: choose another")
     klass = _class_of(strategy)
-    target = f"{klass.__module__}:{klass.__qualname__}"
+    target = _target(klass)
     before = REGISTRY.get(name) or MULTI_FIDELITY.get(name)
     if before not in (None, target) and not replace:
         raise StudyError(f"strategy {name!r} is registered already ({before}): give replace=True to replace it")
@@ -61,6 +61,11 @@ def _resolve(target: str):
     return found
 
 
+def _target(klass) -> str:
+    """``"module:Class"``, where the class is defined: how the registry names it."""
+    return f"{klass.__module__}:{klass.__qualname__}"
+
+
 def _class_of(strategy) -> type[Strategy]:
     """The class, checked to be found again by ``module:qualname`` (how the registry names it)."""
     klass = _resolve(strategy) if isinstance(strategy, str) else strategy
@@ -69,7 +74,7 @@ def _class_of(strategy) -> type[Strategy]:
     if "." in klass.__qualname__:
         raise StudyError(f"{klass.__qualname__}: a class defined inside a function or another class cannot be "
                          "registered; define it at the top level of a module")
-    target = f"{klass.__module__}:{klass.__qualname__}"
+    target = _target(klass)
     if _resolve(target) is not klass:
         raise StudyError(f"{target} names another object than the class given: register the class its module defines")
     return klass
@@ -88,8 +93,7 @@ def load_entry_points() -> None:
         before = REGISTRY.get(ep.name) or MULTI_FIDELITY.get(ep.name)
         try:
             if before is not None and ep.name not in BUILTIN:  # register_strategy'd in this process
-                klass = _class_of(ep.value)  # (the registry names a class where it is defined)
-                if before != f"{klass.__module__}:{klass.__qualname__}":
+                if before != _target(_class_of(ep.value)):  # (a package may re-export the class)
                     raise StudyError(f"{ep.name!r} is registered in this process already ({before}), which stays")
             register_strategy(ep.name, ep.value)
         except StudyError as e:

@@ -228,12 +228,13 @@ def _parameters(args, name: str, nb: Path, out: Path) -> dict:
     given = _given(args)  # a flag given too, even at its default: which one counts?
     params = {}
     for k, v in values.items():
+        flagged = _set_by_user(k, v, given)  # even at its default: --strategy random asks for one strategy
         if k in declared:
-            if _set_by_user(k, v, given):  # else the notebook's own default
+            if flagged:  # else the notebook's own default
                 params[k] = v
-        elif _set_by_user(k, v, given) and k in assigned:
+        elif flagged and k in assigned:
             raise notebook_params.unreadable(nb, name, k, assigned)
-        elif _set_by_user(k, v, given):  # even at its default: --strategy random asks for one strategy
+        elif flagged:
             hint = " (give -p strategies=a,b)" if k == "strategy" and "strategies" in declared else ""
             raise StudyError(f"notebook {nb.name} (round {name}) has no parameter {k!r} ({_flag(k)}){hint}; "
                              f"it takes: {settable}")
